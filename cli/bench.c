@@ -1,0 +1,144 @@
+/* onyx bench: load once, warm up, time repeated runs. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static const char bench_usage[] =
+    "usage: onyx bench MODEL [OPTIONS]\n"
+    "\n"
+    "Loads MODEL, runs it --warmup times, then times --runs runs and prints the minimum,\n"
+    "median and maximum run time, the load time (model load and session creation) and\n"
+    "the process's peak resident memory.\n"
+    "\n"
+    "  --threads N           threads (default 1; 0: one per processor)\n"
+    "  --runs R              timed runs (default 20)\n"
+    "  --warmup W            untimed runs first (default 3)\n"
+    "  --input [NAME=]FILE   an input file (others are generated, see onyx run --help)\n"
+    "  --dim NAME=SIZE       size of a symbolic dim for generated inputs\n"
+    "  --json                one JSON object: min_ms, median_ms, max_ms, mean_ms, load_ms,\n"
+    "                        peak_rss_kb, runs, threads\n";
+
+#define MAX_SPECS 256
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *model_path = NULL, *inputs[MAX_SPECS];
+    dim_value dims[MAX_SPECS];
+    int n_inputs = 0, n_dims = 0;
+    long long threads = 1, runs = 20, warmup = 3;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(bench_usage, stdout);
+            return EXIT_OK;
+        } else if ((v = cli_option(argc, argv, &i, "--threads"))) {
+            if (!cli_int(v, 0, 256, &threads))
+                return cli_error("--threads takes 0 to 256, got '%s'", v), EXIT_USAGE;
+        } else if ((v = cli_option(argc, argv, &i, "--runs"))) {
+            if (!cli_int(v, 1, 1000000, &runs))
+                return cli_error("--runs takes 1 to 1000000, got '%s'", v), EXIT_USAGE;
+        } else if ((v = cli_option(argc, argv, &i, "--warmup"))) {
+            if (!cli_int(v, 0, 1000000, &warmup))
+                return cli_error("--warmup takes 0 to 1000000, got '%s'", v), EXIT_USAGE;
+        } else if ((v = cli_option(argc, argv, &i, "--input"))) {
+            if (n_inputs == MAX_SPECS)
+                return cli_error("too many --input options"), EXIT_USAGE;
+            inputs[n_inputs++] = v;
+        } else if ((v = cli_option(argc, argv, &i, "--dim"))) {
+            const char *eq = strchr(v, '=');
+            long long size;
+            if (!eq || eq == v || !cli_int(eq + 1, 0, 1LL << 31, &size) || n_dims == MAX_SPECS)
+                return cli_error("--dim takes NAME=SIZE, got '%s'", v), EXIT_USAGE;
+            dims[n_dims++] = (dim_value){strndup(v, (size_t)(eq - v)), size};
+        } else if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if (argv[i][0] == '-') {
+            return cli_error("unknown option '%s' (see onyx bench --help)", argv[i]), EXIT_USAGE;
+        } else if (!model_path) {
+            model_path = argv[i];
+        } else {
+            return cli_error("unexpected argument '%s'", argv[i]), EXIT_USAGE;
+        }
+    }
+    if (!model_path) {
+        fputs(bench_usage, stderr);
+        return EXIT_USAGE;
+    }
+    int rc = EXIT_FAILED;
+    onyx_options *options = NULL;
+    onyx_model *model = NULL;
+    onyx_session *session = NULL;
+    input_set set = {0};
+    double *times = calloc((size_t)runs, sizeof *times);
+    if (!times || onyx_options_create(&options) || onyx_options_set_threads(options, (int)threads)) {
+        cli_error("out of memory");
+        goto done;
+    }
+    double t0 = now_ms();
+    if (onyx_model_load_file(model_path, options, &model) != ONYX_OK) {
+        cli_error("%s", onyx_model_errmsg(model));
+        goto done;
+    }
+    if (onyx_session_create(model, options, &session) != ONYX_OK) {
+        cli_error("%s", onyx_session_errmsg(session));
+        goto done;
+    }
+    double load_ms = now_ms() - t0;
+    if (!inputs_prepare(model, inputs, n_inputs, dims, n_dims, json, &set))
+        goto done;
+    for (size_t i = 0; i < set.count; i++)
+        if (onyx_session_set_input(session, i, &set.tensors[i]) != ONYX_OK) {
+            cli_error("%s", onyx_session_errmsg(session));
+            goto done;
+        }
+    for (long long r = -warmup; r < runs; r++) {
+        double start = now_ms();
+        if (onyx_session_run(session) != ONYX_OK) {
+            cli_error("%s", onyx_session_errmsg(session));
+            goto done;
+        }
+        if (r >= 0)
+            times[r] = now_ms() - start;
+    }
+    double sum = 0;
+    for (long long r = 0; r < runs; r++)
+        sum += times[r];
+    qsort(times, (size_t)runs, sizeof *times, by_value);
+    double median = runs % 2 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (json)
+        printf("{\"model\": \"%s\", \"threads\": %lld, \"runs\": %lld, \"min_ms\": %.4f, \"median_ms\": %.4f, "
+               "\"max_ms\": %.4f, \"mean_ms\": %.4f, \"load_ms\": %.3f, \"peak_rss_kb\": %ld}\n",
+               model_path, threads, runs, times[0], median, times[runs - 1], sum / (double)runs, load_ms, ru.ru_maxrss);
+    else
+        printf("%s: %lld runs, %lld threads\n  min %.3f ms  median %.3f ms  max %.3f ms\n  load %.1f ms  "
+               "peak RSS %ld KiB\n", model_path, runs, threads, times[0], median, times[runs - 1], load_ms, ru.ru_maxrss);
+    rc = EXIT_OK;
+done:
+    free(times);
+    inputs_free(&set);
+    onyx_session_free(session);
+    onyx_model_free(model);
+    onyx_options_free(options);
+    for (int i = 0; i < n_dims; i++)
+        free((char *)dims[i].name);
+    return rc;
+}

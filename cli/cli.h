@@ -1,0 +1,67 @@
+/* The onyx command-line tool: shared helpers of its commands. Built on onyx.h only. */
+#ifndef ONYX_CLI_H
+#define ONYX_CLI_H
+
+#include "onyx.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes, documented in `onyx --help`. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1, /* the model failed to load or run, or a test failed */
+    EXIT_USAGE = 2,  /* bad command line */
+};
+
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_test(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Prints "onyx: <message>" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Option parsing: matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past
+ * what it used. Returns NULL when argv[*i] is another option. */
+const char *cli_option(int argc, char **argv, int *i, const char *name);
+bool cli_int(const char *text, long long min, long long max, long long *out);
+bool cli_double(const char *text, double *out);
+
+/* Options shared by the commands that load a model. */
+typedef struct model_options {
+    int threads;
+} model_options;
+
+/* Inputs: "NAME=FILE" (or "FILE", in model input order) given on the command line, the
+ * rest generated. Fills tensors[] (count = model inputs) and owns their data. */
+typedef struct input_set {
+    size_t count;
+    onyx_tensor *tensors;
+    bool *owned_by_reader; /* data from onyx_tensor_read_file (else malloc) */
+} input_set;
+
+typedef struct dim_value {
+    const char *name;
+    long long size;
+} dim_value;
+
+/* Reads the given input files and generates the others (random, seeded), saying so on
+ * stderr. `dims` set symbolic dims by name. Returns false (message printed) on error. */
+bool inputs_prepare(const onyx_model *model, const char **specs, int n_specs, const dim_value *dims,
+                    int n_dims, bool quiet, input_set *set);
+void inputs_free(input_set *set);
+
+/* "[2,3]", "[batch=1,seq=8,64]"-style text. */
+const char *shape_text(const onyx_tensor *t, char *buf, size_t size);
+/* Prints name, dtype, shape and a few values with min/max/mean. */
+void tensor_summary(FILE *out, const char *name, const onyx_tensor *t);
+
+/* Compares `got` with `want` as the ONNX backend tests do: same dtype and shape; floats
+ * within atol + rtol * |want| (NaN equal to NaN); other types exactly. On mismatch writes
+ * a description of the worst element into why and returns false. *max_abs receives the
+ * largest absolute difference of float outputs (0 otherwise). */
+bool tensors_match(const onyx_tensor *got, const onyx_tensor *want, double rtol, double atol, double *max_abs,
+                   char *why, size_t why_size);
+
+#endif

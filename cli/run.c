@@ -1,0 +1,176 @@
+/* onyx run: one run of a model, outputs printed, written as .npy, compared with references. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char run_usage[] =
+    "usage: onyx run MODEL [OPTIONS]\n"
+    "\n"
+    "Runs MODEL once and prints each output's name, dtype, shape and summary values.\n"
+    "\n"
+    "  --input [NAME=]FILE      an input from a .npy or ONNX .pb tensor file; without NAME,\n"
+    "                           inputs are taken in the model's order. Inputs not given are\n"
+    "                           generated (random values) and reported.\n"
+    "  --dim NAME=SIZE          size of a symbolic dim (such as batch or seq) for generated\n"
+    "                           inputs; defaults: 1 for dims named *batch*, 8 otherwise\n"
+    "  --reference [NAME=]FILE  an expected output: prints the largest absolute difference\n"
+    "                           and fails when outside --rtol/--atol\n"
+    "  --rtol R, --atol A       tolerances for --reference (default 1e-3 and 1e-7)\n"
+    "  --output-dir DIR         write each output as DIR/NAME.npy\n"
+    "  --threads N              threads to run with (default 1; 0: one per processor)\n"
+    "  --quiet                  print only failures and comparisons\n";
+
+#define MAX_SPECS 256
+
+int cmd_run(int argc, char **argv)
+{
+    const char *model_path = NULL, *output_dir = NULL;
+    const char *inputs[MAX_SPECS], *refs[MAX_SPECS];
+    dim_value dims[MAX_SPECS];
+    int n_inputs = 0, n_refs = 0, n_dims = 0;
+    long long threads = 1;
+    double rtol = 1e-3, atol = 1e-7;
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(run_usage, stdout);
+            return EXIT_OK;
+        } else if ((v = cli_option(argc, argv, &i, "--input"))) {
+            if (n_inputs == MAX_SPECS)
+                return cli_error("too many --input options"), EXIT_USAGE;
+            inputs[n_inputs++] = v;
+        } else if ((v = cli_option(argc, argv, &i, "--reference"))) {
+            if (n_refs == MAX_SPECS)
+                return cli_error("too many --reference options"), EXIT_USAGE;
+            refs[n_refs++] = v;
+        } else if ((v = cli_option(argc, argv, &i, "--dim"))) {
+            const char *eq = strchr(v, '=');
+            long long size;
+            if (!eq || eq == v || !cli_int(eq + 1, 0, 1LL << 31, &size) || n_dims == MAX_SPECS)
+                return cli_error("--dim takes NAME=SIZE, got '%s'", v), EXIT_USAGE;
+            char *name = strndup(v, (size_t)(eq - v));
+            dims[n_dims++] = (dim_value){name, size};
+        } else if ((v = cli_option(argc, argv, &i, "--output-dir"))) {
+            output_dir = v;
+        } else if ((v = cli_option(argc, argv, &i, "--threads"))) {
+            if (!cli_int(v, 0, 256, &threads))
+                return cli_error("--threads takes 0 to 256, got '%s'", v), EXIT_USAGE;
+        } else if ((v = cli_option(argc, argv, &i, "--rtol"))) {
+            if (!cli_double(v, &rtol))
+                return cli_error("bad --rtol '%s'", v), EXIT_USAGE;
+        } else if ((v = cli_option(argc, argv, &i, "--atol"))) {
+            if (!cli_double(v, &atol))
+                return cli_error("bad --atol '%s'", v), EXIT_USAGE;
+        } else if (!strcmp(argv[i], "--quiet")) {
+            quiet = true;
+        } else if (argv[i][0] == '-') {
+            return cli_error("unknown option '%s' (see onyx run --help)", argv[i]), EXIT_USAGE;
+        } else if (!model_path) {
+            model_path = argv[i];
+        } else {
+            return cli_error("unexpected argument '%s'", argv[i]), EXIT_USAGE;
+        }
+    }
+    if (!model_path) {
+        fputs(run_usage, stderr);
+        return EXIT_USAGE;
+    }
+
+    int rc = EXIT_FAILED;
+    onyx_model *model = NULL;
+    onyx_session *session = NULL;
+    onyx_options *options = NULL;
+    input_set set = {0};
+    if (onyx_options_create(&options) || onyx_options_set_threads(options, (int)threads)) {
+        cli_error("out of memory");
+        goto done;
+    }
+    if (onyx_model_load_file(model_path, options, &model) != ONYX_OK) {
+        cli_error("%s", onyx_model_errmsg(model));
+        goto done;
+    }
+    if (!inputs_prepare(model, inputs, n_inputs, dims, n_dims, quiet, &set))
+        goto done;
+    if (onyx_session_create(model, options, &session) != ONYX_OK) {
+        cli_error("%s", onyx_session_errmsg(session));
+        goto done;
+    }
+    for (size_t i = 0; i < set.count; i++)
+        if (onyx_session_set_input(session, i, &set.tensors[i]) != ONYX_OK) {
+            cli_error("%s", onyx_session_errmsg(session));
+            goto done;
+        }
+    if (onyx_session_run(session) != ONYX_OK) {
+        cli_error("%s", onyx_session_errmsg(session));
+        goto done;
+    }
+    rc = EXIT_OK;
+    size_t n_out = onyx_model_output_count(model);
+    for (size_t i = 0; i < n_out; i++) {
+        onyx_value_info info;
+        onyx_tensor out;
+        onyx_model_output_info(model, i, &info);
+        onyx_session_get_output(session, i, &out);
+        if (!quiet)
+            tensor_summary(stdout, info.name, &out);
+        if (output_dir) {
+            char path[4096], msg[1024];
+            mkdir(output_dir, 0777);
+            /* Output names may hold '/': keep the file inside the directory. */
+            char safe[512];
+            snprintf(safe, sizeof safe, "%s", info.name);
+            for (char *c = safe; *c; c++)
+                if (*c == '/' || (c == safe && *c == '.'))
+                    *c = '_';
+            snprintf(path, sizeof path, "%s/%s.npy", output_dir, safe);
+            if (onyx_tensor_write_npy(path, &out, msg, sizeof msg) != ONYX_OK) {
+                cli_error("%s", msg);
+                rc = EXIT_FAILED;
+            } else if (!quiet) {
+                printf("  written to %s\n", path);
+            }
+        }
+    }
+    for (int r = 0; r < n_refs; r++) {
+        const char *eq = strchr(refs[r], '=');
+        int index = r;
+        if (eq) {
+            char name[512];
+            snprintf(name, sizeof name, "%.*s", (int)(eq - refs[r]), refs[r]);
+            index = onyx_model_output_index(model, name);
+        }
+        if (index < 0 || (size_t)index >= n_out) {
+            cli_error("reference '%s' matches no output", refs[r]);
+            rc = EXIT_FAILED;
+            continue;
+        }
+        onyx_tensor want, got;
+        char msg[1024], why[1024];
+        if (onyx_tensor_read_file(eq ? eq + 1 : refs[r], &want, NULL, msg, sizeof msg) != ONYX_OK) {
+            cli_error("%s", msg);
+            rc = EXIT_FAILED;
+            continue;
+        }
+        onyx_value_info info;
+        onyx_model_output_info(model, (size_t)index, &info);
+        onyx_session_get_output(session, (size_t)index, &got);
+        double max_abs;
+        bool ok = tensors_match(&got, &want, rtol, atol, &max_abs, why, sizeof why);
+        printf("%s: max |onyx - reference| = %.3g  %s%s%s\n", info.name, max_abs, ok ? "OK" : "MISMATCH: ",
+               ok ? "" : why, "");
+        if (!ok)
+            rc = EXIT_FAILED;
+        onyx_tensor_free_data(want.data);
+    }
+done:
+    inputs_free(&set);
+    onyx_session_free(session);
+    onyx_model_free(model);
+    onyx_options_free(options);
+    for (int i = 0; i < n_dims; i++)
+        free((char *)dims[i].name);
+    return rc;
+}

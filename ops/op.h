@@ -1,0 +1,169 @@
+/*
+ * The operator interface: everything an operator file sees of the runtime.
+ *
+ * An operator's life, for one node:
+ *   check    at load: input/output counts, the dtype of every input, attributes parsed and
+ *            range-checked into a private, immutable `params` block; sets output dtypes.
+ *   reshape  input shapes -> output shapes. Called at load with symbolic dims (negative
+ *            values, see dim_known) to infer shapes, and when planning with concrete dims,
+ *            where it also fills the private `state`, `n_tasks` and `scratch_bytes`.
+ *   run      computes tasks [begin, end) of the node, on any thread. Never allocates or
+ *            prints; fails only when the data itself is wrong (an index out of range).
+ *
+ * The executor splits [0, n_tasks) into contiguous ranges, one per thread, so each task must
+ * write its own part of the outputs: results are then identical for any thread count.
+ */
+#ifndef ONYX_OP_H
+#define ONYX_OP_H
+
+#include "onyx.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- dims ------------------------------------------------------------------------------- */
+
+/* During load-time inference a dim may be symbolic: DIM_UNKNOWN, or the id of a named
+ * symbol ("batch") encoded as a value <= -2. Concrete dims are >= 0. */
+#define DIM_UNKNOWN ((int64_t)-1)
+static inline bool dim_known(int64_t d) { return d >= 0; }
+/* Two dims that may be equal: both symbolic, or the same. */
+static inline bool dim_may_equal(int64_t a, int64_t b) { return a == b || !dim_known(a) || !dim_known(b); }
+/* Sum and product that stay unknown when an operand is unknown (no overflow check: dims are
+ * bounded by the element limit before they reach arithmetic). */
+static inline int64_t dim_add(int64_t a, int64_t b) { return dim_known(a) && dim_known(b) ? a + b : DIM_UNKNOWN; }
+static inline int64_t dim_mul(int64_t a, int64_t b) { return dim_known(a) && dim_known(b) ? a * b : DIM_UNKNOWN; }
+
+/* ---- dtypes ----------------------------------------------------------------------------- */
+
+#define DT(name) (1u << ONYX_DTYPE_##name)
+#define DT_FLOATS (DT(FLOAT) | DT(DOUBLE))
+#define DT_SIGNED_INTS (DT(INT8) | DT(INT16) | DT(INT32) | DT(INT64))
+#define DT_UNSIGNED_INTS (DT(UINT8) | DT(UINT16) | DT(UINT32) | DT(UINT64))
+#define DT_INTS (DT_SIGNED_INTS | DT_UNSIGNED_INTS)
+#define DT_NUMERIC (DT_FLOATS | DT_INTS)
+#define DT_ALL (DT_NUMERIC | DT(BOOL) | DT(FLOAT16) | DT(BFLOAT16))
+
+/* ---- the context an operator works in --------------------------------------------------- */
+
+/* Status returned by reshape when it needs the value of an input that is not known yet
+ * (a shape computed from data): the runtime then runs the graph node by node. */
+#define ONYX_DEFER ((onyx_status)100)
+
+struct node;
+struct op_env;
+
+typedef struct op_context {
+    const struct node *node; /* for attributes and messages; opaque to operators */
+    struct op_env *env;      /* allocation and error reporting; opaque to operators */
+    int opset;               /* the version of the operator's domain the model imports */
+    int n_inputs;
+    int n_outputs;
+    /* inputs[i] is NULL for an absent optional input, outputs[i] for an absent optional
+     * output. An input's data is NULL when its value is not known at this point (it always
+     * is in run). */
+    onyx_tensor **inputs;
+    onyx_tensor **outputs;
+    const void *params;   /* from check; shared by every session of the model */
+    void *state;          /* from reshape; one per plan */
+    bool concrete;        /* reshape: every input dim is known (planning, not inference) */
+    int64_t n_tasks;      /* reshape: units of parallel work (default 1) */
+    int64_t task_cost;    /* reshape: rough cost of one task in flops or bytes (default 0:
+                             cheap, keep on one thread) */
+    size_t scratch_bytes; /* reshape: scratch memory each thread needs in run */
+} op_context;
+
+typedef struct op_descriptor {
+    onyx_status (*check)(op_context *ctx);
+    onyx_status (*reshape)(op_context *ctx);
+    onyx_status (*run)(const op_context *ctx, int64_t begin, int64_t end, void *scratch);
+    /* Inputs whose data the operator never reads, only their shape (Shape, Size): bit i
+     * set for input i. Lets the runtime fold such nodes when shapes are known. */
+    uint32_t shape_only_inputs;
+} op_descriptor;
+
+/* ---- what the runtime provides to operators ---------------------------------------------- */
+
+/* Records an error for the node ("node 'n' (Op): <message>") and returns `status`. Safe to
+ * call from run on any thread: the first error wins. */
+onyx_status op_error(const op_context *ctx, onyx_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The name of input / output i, "" when absent or out of range (for messages). */
+const char *op_input_name(const op_context *ctx, int i);
+const char *op_output_name(const op_context *ctx, int i);
+/* Memory that lives as long as the params (the model) or the state (the plan): zeroed,
+ * NULL when out of memory or over the limit (the error is recorded then). */
+void *op_alloc_params(op_context *ctx, size_t size);
+void *op_alloc_state(op_context *ctx, size_t size);
+
+/* Input i, or NULL when absent (optional input left empty, or beyond n_inputs). */
+static inline const onyx_tensor *op_input(const op_context *ctx, int i)
+{
+    return i < ctx->n_inputs ? ctx->inputs[i] : NULL;
+}
+static inline onyx_tensor *op_output(const op_context *ctx, int i)
+{
+    return i < ctx->n_outputs ? ctx->outputs[i] : NULL;
+}
+
+/* Checks input/output counts: an error naming the allowed range when outside it. */
+onyx_status op_check_arity(const op_context *ctx, int min_inputs, int max_inputs, int min_outputs,
+                           int max_outputs);
+/* Checks that input i is present (when `required`) and its dtype is in `mask`. */
+onyx_status op_check_input(const op_context *ctx, int i, bool required, uint32_t mask);
+/* Checks that input i (if present) has the same dtype as input j. */
+onyx_status op_check_same_dtype(const op_context *ctx, int i, int j);
+/* Sets the dtype of every output to `dtype`. */
+void op_set_output_dtypes(op_context *ctx, onyx_dtype dtype);
+
+/* Attributes. Each reader returns ONYX_OK and the default when the attribute is absent, and
+ * an error (recorded, naming node and attribute) when it has the wrong type. */
+bool op_has_attr(const op_context *ctx, const char *name);
+onyx_status op_attr_int(const op_context *ctx, const char *name, int64_t dflt, int64_t *value);
+onyx_status op_attr_float(const op_context *ctx, const char *name, float dflt, float *value);
+/* *value points into the model, NUL-terminated. */
+onyx_status op_attr_string(const op_context *ctx, const char *name, const char *dflt,
+                           const char **value);
+/* *values points into the model; *count is -1 when the attribute is absent. */
+onyx_status op_attr_ints(const op_context *ctx, const char *name, const int64_t **values,
+                         int64_t *count);
+onyx_status op_attr_floats(const op_context *ctx, const char *name, const float **values,
+                           int64_t *count);
+/* *count is -1 when absent; strings are NUL-terminated. */
+onyx_status op_attr_strings(const op_context *ctx, const char *name, const char *const **values,
+                            int64_t *count);
+/* *value is NULL when absent. */
+onyx_status op_attr_tensor(const op_context *ctx, const char *name, const onyx_tensor **value);
+/* Fails (naming the attribute) when the attribute is absent. */
+onyx_status op_attr_require(const op_context *ctx, const char *name);
+
+/* ---- small helpers every operator uses --------------------------------------------------- */
+
+/* Normalizes axis (may be negative) for `rank`; an error naming the attribute otherwise. */
+onyx_status op_axis(const op_context *ctx, const char *what, int64_t axis, int rank, int *out);
+/* Element count of dims[0..rank) (1 for rank 0); no overflow: shapes are limit-checked. */
+int64_t shape_count(const int64_t *dims, int rank);
+/* Writes "[2,3,batch]"-style text of a shape into buf, for messages. */
+const char *shape_str(const onyx_tensor *t, char *buf, size_t size);
+/* Splits dims around `axis`: outer = product before it, len = dims[axis], inner = product
+ * after it. */
+void shape_split(const onyx_tensor *t, int axis, int64_t *outer, int64_t *len, int64_t *inner);
+/* Sets out's rank and dims. */
+void tensor_set_shape(onyx_tensor *out, int rank, const int64_t *dims);
+/* Reads element i of an integer tensor (int32 or int64) as int64. */
+int64_t tensor_int_at(const onyx_tensor *t, int64_t i);
+/* Reads an int32 / int64 tensor as a list of ints into dst (at most max); -1 on bad dtype. */
+int64_t tensor_read_ints(const onyx_tensor *t, int64_t *dst, int64_t max);
+/* Element count of a tensor whose dims are known. */
+static inline int64_t tensor_count(const onyx_tensor *t) { return shape_count(t->dims, t->rank); }
+static inline size_t tensor_bytes(const onyx_tensor *t)
+{
+    return (size_t)tensor_count(t) * onyx_dtype_size(t->dtype);
+}
+
+/* Splits [begin, end) of `total` tasks: used by operators that tile work themselves. */
+#define OP_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define OP_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif /* ONYX_OP_H */

@@ -1,0 +1,317 @@
+/* Operators that keep the data and change only the shape: Reshape, Squeeze, Unsqueeze,
+ * Identity, and Dropout in inference (identity, with an all-true mask). They share one run:
+ * a copy of the bytes. */
+#include "op.h"
+
+#include <string.h>
+
+#define COPY_CHUNK (1 << 20)
+
+static onyx_status copy_tasks(op_context *ctx)
+{
+    if (ctx->concrete) {
+        size_t bytes = tensor_bytes(op_input(ctx, 0));
+        ctx->n_tasks = (int64_t)((bytes + COPY_CHUNK - 1) / COPY_CHUNK);
+        ctx->task_cost = COPY_CHUNK / 4;
+    }
+    return ONYX_OK;
+}
+
+static onyx_status copy_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)scratch;
+    size_t bytes = tensor_bytes(ctx->inputs[0]);
+    size_t first = (size_t)begin * COPY_CHUNK, last = OP_MIN((size_t)end * COPY_CHUNK, bytes);
+    if (first < last && ctx->outputs[0]->data != ctx->inputs[0]->data)
+        memcpy((char *)ctx->outputs[0]->data + first, (const char *)ctx->inputs[0]->data + first, last - first);
+    return ONYX_OK;
+}
+
+/* Reads a 1-D int64 input (axes, shape) whose values are needed for shapes. ONYX_DEFER when
+ * not known yet; *count -1 when the input is absent. */
+static onyx_status read_list(const op_context *ctx, int i, int64_t *values, int64_t max, int64_t *count)
+{
+    const onyx_tensor *t = op_input(ctx, i);
+    *count = -1;
+    if (!t)
+        return ONYX_OK;
+    if (t->rank > 1)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' must be 1-D", op_input_name(ctx, i));
+    if (!t->data && tensor_count(t) > 0)
+        return ONYX_DEFER;
+    *count = tensor_read_ints(t, values, max);
+    if (*count < 0)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' has too many values", op_input_name(ctx, i));
+    return ONYX_OK;
+}
+
+static onyx_status same_type_check(op_context *ctx, int max_inputs, int max_outputs)
+{
+    onyx_status st = op_check_arity(ctx, 1, max_inputs, 1, max_outputs);
+    if (!st)
+        st = op_check_input(ctx, 0, true, DT_ALL);
+    if (!st)
+        op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
+    return st;
+}
+
+/* ---- Reshape ----------------------------------------------------------------------------- */
+
+typedef struct reshape_params {
+    bool allowzero; /* a 0 in the shape means 0, not "copy the input's dim" */
+} reshape_params;
+
+static onyx_status reshape_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
+    if (!st)
+        st = op_check_input(ctx, 0, true, DT_ALL);
+    if (!st)
+        st = op_check_input(ctx, 1, true, DT(INT64));
+    int64_t allowzero = 0;
+    if (!st)
+        st = op_attr_int(ctx, "allowzero", 0, &allowzero);
+    if (st)
+        return st;
+    reshape_params *p = op_alloc_params(ctx, sizeof *p);
+    if (!p)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    p->allowzero = allowzero != 0;
+    ctx->params = p;
+    op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
+    return ONYX_OK;
+}
+
+static onyx_status reshape_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0), *shape = op_input(ctx, 1);
+    onyx_tensor *y = op_output(ctx, 0);
+    bool allowzero = ((const reshape_params *)ctx->params)->allowzero;
+    int64_t dims[ONYX_MAX_RANK], n;
+    if (shape->rank != 1)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape must be 1-D");
+    if (dim_known(shape->dims[0]) && shape->dims[0] > ONYX_MAX_RANK)
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "target rank %lld is above %d", (long long)shape->dims[0],
+                        ONYX_MAX_RANK);
+    onyx_status st = read_list(ctx, 1, dims, ONYX_MAX_RANK, &n);
+    if (st == ONYX_DEFER && !ctx->concrete && dim_known(shape->dims[0])) {
+        y->rank = (int)shape->dims[0]; /* the rank is known, the dims are not */
+        for (int i = 0; i < y->rank; i++)
+            y->dims[i] = DIM_UNKNOWN;
+        return ONYX_OK;
+    }
+    if (st)
+        return st;
+    int infer = -1;
+    int64_t known = 1;
+    bool all_known = true;
+    for (int i = 0; i < n; i++) {
+        if (dims[i] == -1) {
+            if (infer >= 0)
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape has more than one -1");
+            infer = i;
+            continue;
+        }
+        if (dims[i] < -1)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape has invalid dim %lld", (long long)dims[i]);
+        if (dims[i] == 0 && !allowzero) {
+            if (i >= x->rank)
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape dim %d is 0 (copy) but the input has rank %d",
+                                i, x->rank);
+            dims[i] = x->dims[i];
+        }
+        if (dim_known(dims[i]))
+            known *= dims[i];
+        else
+            all_known = false;
+    }
+    int64_t total = shape_count(x->dims, x->rank);
+    for (int i = 0; i < x->rank; i++)
+        all_known &= dim_known(x->dims[i]);
+    char a[128], b[128];
+    if (infer >= 0) {
+        if (!all_known)
+            dims[infer] = DIM_UNKNOWN;
+        else if (known == 0 || total % known)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "cannot reshape %s (%lld elements) with a -1 dim",
+                            shape_str(x, a, sizeof a), (long long)total);
+        else
+            dims[infer] = total / known;
+    } else if (all_known && known != total) {
+        onyx_tensor want = {.rank = (int)n};
+        memcpy(want.dims, dims, (size_t)n * sizeof(int64_t));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "cannot reshape %s (%lld elements) to %s (%lld elements)",
+                        shape_str(x, a, sizeof a), (long long)total, shape_str(&want, b, sizeof b), (long long)known);
+    }
+    tensor_set_shape(y, (int)n, dims);
+    return copy_tasks(ctx);
+}
+
+const op_descriptor op_Reshape = {reshape_check, reshape_reshape, copy_run, 0};
+
+/* ---- Squeeze / Unsqueeze ----------------------------------------------------------------- */
+
+/* Axes from the attribute (opset < 13) or the second input. */
+static onyx_status axes_of(const op_context *ctx, int64_t *axes, int64_t *count)
+{
+    if (ctx->opset >= 13)
+        return read_list(ctx, 1, axes, ONYX_MAX_RANK, count);
+    const int64_t *attr;
+    onyx_status st = op_attr_ints(ctx, "axes", &attr, count);
+    if (st)
+        return st;
+    if (*count > ONYX_MAX_RANK)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "too many axes");
+    for (int64_t i = 0; i < *count; i++)
+        axes[i] = attr[i];
+    return ONYX_OK;
+}
+
+static onyx_status squeeze_check(op_context *ctx)
+{
+    onyx_status st = same_type_check(ctx, ctx->opset >= 13 ? 2 : 1, 1);
+    if (!st && ctx->opset >= 13)
+        st = op_check_input(ctx, 1, false, DT(INT64));
+    return st;
+}
+
+static onyx_status squeeze_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    onyx_tensor *y = op_output(ctx, 0);
+    int64_t axes[ONYX_MAX_RANK], n;
+    onyx_status st = axes_of(ctx, axes, &n);
+    if (st)
+        return st;
+    bool drop[ONYX_MAX_RANK] = {false};
+    if (n < 0) {
+        /* No axes: every dim of 1, which needs the dims to be known. */
+        for (int i = 0; i < x->rank; i++) {
+            if (!dim_known(x->dims[i]))
+                return ONYX_DEFER;
+            drop[i] = x->dims[i] == 1;
+        }
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int axis;
+        if ((st = op_axis(ctx, "axis", axes[i], x->rank, &axis)))
+            return st;
+        if (dim_known(x->dims[axis]) && x->dims[axis] != 1)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "cannot squeeze axis %d of size %lld", axis,
+                            (long long)x->dims[axis]);
+        drop[axis] = true;
+    }
+    int rank = 0;
+    for (int i = 0; i < x->rank; i++)
+        if (!drop[i])
+            y->dims[rank++] = x->dims[i];
+    y->rank = rank;
+    return copy_tasks(ctx);
+}
+
+const op_descriptor op_Squeeze = {squeeze_check, squeeze_reshape, copy_run, 0};
+
+static onyx_status unsqueeze_check(op_context *ctx)
+{
+    onyx_status st = same_type_check(ctx, ctx->opset >= 13 ? 2 : 1, 1);
+    if (!st && ctx->opset >= 13)
+        st = op_check_input(ctx, 1, true, DT(INT64));
+    if (!st && ctx->opset < 13)
+        st = op_attr_require(ctx, "axes");
+    return st;
+}
+
+static onyx_status unsqueeze_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    onyx_tensor *y = op_output(ctx, 0);
+    int64_t axes[ONYX_MAX_RANK], n;
+    onyx_status st = axes_of(ctx, axes, &n);
+    if (st)
+        return st;
+    int rank = x->rank + (int)(n < 0 ? 0 : n);
+    if (rank > ONYX_MAX_RANK)
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "output rank %d is above %d", rank, ONYX_MAX_RANK);
+    bool add[ONYX_MAX_RANK] = {false};
+    for (int64_t i = 0; i < n; i++) {
+        int axis;
+        if ((st = op_axis(ctx, "axis", axes[i], rank, &axis)))
+            return st;
+        if (add[axis])
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis %d is repeated", axis);
+        add[axis] = true;
+    }
+    for (int i = 0, j = 0; i < rank; i++)
+        y->dims[i] = add[i] ? 1 : x->dims[j++];
+    y->rank = rank;
+    return copy_tasks(ctx);
+}
+
+const op_descriptor op_Unsqueeze = {unsqueeze_check, unsqueeze_reshape, copy_run, 0};
+
+/* ---- Identity and Dropout ---------------------------------------------------------------- */
+
+static onyx_status same_shape_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    tensor_set_shape(op_output(ctx, 0), x->rank, x->dims);
+    return copy_tasks(ctx);
+}
+
+static onyx_status identity_check(op_context *ctx) { return same_type_check(ctx, 1, 1); }
+
+const op_descriptor op_Identity = {identity_check, same_shape_reshape, copy_run, 0};
+
+static onyx_status dropout_check(op_context *ctx)
+{
+    onyx_status st = same_type_check(ctx, ctx->opset >= 12 ? 3 : 1, 2);
+
+    if (!st && ctx->opset >= 12)
+        st = op_check_input(ctx, 1, false, DT_FLOATS);
+    if (!st && ctx->opset >= 12)
+        st = op_check_input(ctx, 2, false, DT(BOOL));
+    if (st)
+        return st;
+    if (ctx->n_outputs > 1 && ctx->outputs[1])
+        ctx->outputs[1]->dtype = ctx->opset >= 10 ? ONYX_DTYPE_BOOL : op_input(ctx, 0)->dtype;
+    return ONYX_OK;
+}
+
+static onyx_status dropout_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0), *training = op_input(ctx, 2);
+    if (training) {
+        /* Training mode drops elements at random: inference only here. */
+        if (!training->data)
+            return ONYX_DEFER;
+        if (*(const uint8_t *)training->data)
+            return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "training_mode is true; onyx runs Dropout in inference "
+                            "mode only");
+    }
+    onyx_tensor *mask = op_output(ctx, 1);
+    if (mask)
+        tensor_set_shape(mask, x->rank, x->dims);
+    return same_shape_reshape(ctx);
+}
+
+static onyx_status dropout_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    copy_run(ctx, begin, end, scratch);
+    onyx_tensor *mask = op_output(ctx, 1);
+    if (mask && begin == 0) {
+        /* All kept: true, or 1 in the input's float type before opset 10. */
+        int64_t n = tensor_count(mask);
+        for (int64_t i = 0; i < n; i++) {
+            switch (mask->dtype) {
+            case ONYX_DTYPE_FLOAT: ((float *)mask->data)[i] = 1.0f; break;
+            case ONYX_DTYPE_DOUBLE: ((double *)mask->data)[i] = 1.0; break;
+            case ONYX_DTYPE_FLOAT16: ((uint16_t *)mask->data)[i] = 0x3c00; break;
+            case ONYX_DTYPE_BFLOAT16: ((uint16_t *)mask->data)[i] = 0x3f80; break;
+            default: ((uint8_t *)mask->data)[i] = 1; break;
+            }
+        }
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_Dropout = {dropout_check, dropout_reshape, dropout_run, 0};

@@ -1,0 +1,155 @@
+/* Slice: starts/ends/axes/steps as inputs (opset >= 10) or attributes (before), negative
+ * values counting from the end and everything clamped as the spec says. */
+#include "op.h"
+
+#include <string.h>
+
+typedef struct slice_state {
+    int rank;
+    int64_t dims[ONYX_MAX_RANK];    /* output dims */
+    int64_t strides[ONYX_MAX_RANK]; /* input element stride per output step, per axis */
+    int64_t base;                   /* input offset of the first output element */
+    int64_t rows;
+    size_t elem;
+} slice_state;
+
+static onyx_status slice_check(op_context *ctx)
+{
+    bool inputs = ctx->opset >= 10;
+    onyx_status st = op_check_arity(ctx, inputs ? 3 : 1, inputs ? 5 : 1, 1, 1);
+    if (!st)
+        st = op_check_input(ctx, 0, true, DT_ALL);
+    for (int i = 1; i < 5 && !st && inputs; i++)
+        st = op_check_input(ctx, i, i < 3, DT(INT32) | DT(INT64));
+    if (!st && !inputs && !((st = op_attr_require(ctx, "starts"))))
+        st = op_attr_require(ctx, "ends");
+    if (!st)
+        op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
+    return st;
+}
+
+/* Reads parameter list k: from input k (opset >= 10) or the attribute `name`. *n is -1 when
+ * absent; ONYX_DEFER when the input's values are not known yet. */
+static onyx_status slice_list(const op_context *ctx, int k, const char *name, int64_t *out, int64_t *n)
+{
+    *n = -1;
+    if (ctx->opset >= 10) {
+        const onyx_tensor *t = op_input(ctx, k);
+        if (!t)
+            return ONYX_OK;
+        if (t->rank != 1)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' must be 1-D", op_input_name(ctx, k));
+        if (!t->data && tensor_count(t) > 0)
+            return ONYX_DEFER;
+        if ((*n = tensor_read_ints(t, out, ONYX_MAX_RANK)) < 0)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' has too many values", op_input_name(ctx, k));
+        return ONYX_OK;
+    }
+    const int64_t *v;
+    onyx_status st = op_attr_ints(ctx, name, &v, n);
+    if (st)
+        return st;
+    if (*n > ONYX_MAX_RANK)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute '%s' has too many values", name);
+    for (int64_t i = 0; i < *n; i++)
+        out[i] = v[i];
+    return ONYX_OK;
+}
+
+static int64_t clamp(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static onyx_status slice_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    onyx_tensor *y = op_output(ctx, 0);
+    int64_t starts[ONYX_MAX_RANK], ends[ONYX_MAX_RANK], axes[ONYX_MAX_RANK], steps[ONYX_MAX_RANK];
+    int64_t ns, ne, na, nt;
+    onyx_status st;
+    if ((st = slice_list(ctx, 1, "starts", starts, &ns)) || (st = slice_list(ctx, 2, "ends", ends, &ne)) ||
+        (st = slice_list(ctx, 3, "axes", axes, &na)) || (st = slice_list(ctx, 4, "steps", steps, &nt)))
+        return st;
+    if (ns != ne || (na >= 0 && na != ns) || (nt >= 0 && nt != ns))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "starts, ends, axes and steps must have the same length");
+    int64_t start[ONYX_MAX_RANK], step[ONYX_MAX_RANK];
+    bool seen[ONYX_MAX_RANK] = {false};
+    tensor_set_shape(y, x->rank, x->dims);
+    for (int i = 0; i < x->rank; i++)
+        start[i] = 0, step[i] = 1;
+    for (int64_t i = 0; i < ns; i++) {
+        int axis;
+        if ((st = op_axis(ctx, "axis", na >= 0 ? axes[i] : i, x->rank, &axis)))
+            return st;
+        if (seen[axis])
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis %d is repeated", axis);
+        seen[axis] = true;
+        int64_t s = nt >= 0 ? steps[i] : 1, d = x->dims[axis];
+        if (s == 0)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "step is 0 on axis %d", axis);
+        if (!dim_known(d)) {
+            y->dims[axis] = DIM_UNKNOWN;
+            continue;
+        }
+        int64_t b = starts[i], e = ends[i];
+        b = b < 0 ? (b < -d ? 0 : b + d) : b;
+        e = e < 0 ? (e < -d ? -1 : e + d) : e;
+        if (s > 0) {
+            b = clamp(b, 0, d);
+            e = clamp(e, 0, d);
+        } else {
+            b = clamp(b, 0, d - 1);
+            e = clamp(e, -1, d - 1);
+        }
+        int64_t n = s > 0 ? (e > b ? (e - b + s - 1) / s : 0) : (b > e ? (b - e - s - 1) / (-s) : 0);
+        start[axis] = b;
+        step[axis] = s;
+        y->dims[axis] = n;
+    }
+    if (!ctx->concrete)
+        return ONYX_OK;
+    slice_state *s = op_alloc_state(ctx, sizeof *s);
+    if (!s)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    int64_t stride = 1;
+    s->rank = x->rank ? x->rank : 1;
+    s->dims[0] = 1;
+    s->strides[0] = 1;
+    for (int i = x->rank - 1; i >= 0; i--) {
+        s->dims[i] = y->dims[i];
+        s->strides[i] = stride * step[i];
+        s->base += stride * start[i];
+        stride *= x->dims[i];
+    }
+    s->elem = onyx_dtype_size(x->dtype);
+    int64_t inner = s->dims[s->rank - 1];
+    s->rows = inner ? tensor_count(y) / inner : 0;
+    ctx->state = s;
+    ctx->n_tasks = s->rows;
+    ctx->task_cost = inner;
+    return ONYX_OK;
+}
+
+static onyx_status slice_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)scratch;
+    const slice_state *s = ctx->state;
+    const char *x = ctx->inputs[0]->data;
+    char *y = ctx->outputs[0]->data;
+    int last = s->rank - 1;
+    int64_t inner = s->dims[last], step = s->strides[last];
+    for (int64_t row = begin; row < end; row++) {
+        int64_t off = s->base, r = row;
+        for (int d = last - 1; d >= 0 && r; d--) {
+            off += (r % s->dims[d]) * s->strides[d];
+            r /= s->dims[d];
+        }
+        char *dst = y + (size_t)(row * inner) * s->elem;
+        if (step == 1)
+            memcpy(dst, x + (size_t)off * s->elem, (size_t)inner * s->elem);
+        else
+            for (int64_t i = 0; i < inner; i++)
+                memcpy(dst + (size_t)i * s->elem, x + (size_t)(off + i * step) * s->elem, s->elem);
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_Slice = {slice_check, slice_reshape, slice_run, 0};

@@ -1,0 +1,225 @@
+/* Load-time pass over the graph in order: bind each node to its operator, check it, infer
+ * output types and (symbolic) shapes, and fold it into constants when all its inputs are
+ * constant. Every unsupported node is reported at once; then dead nodes are dropped. */
+#include "ir.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Appends "line" to the list of unsupported nodes in errmsg (kept within its size). */
+static void append_line(char *buf, const char *line, int *count)
+{
+    size_t used = strlen(buf);
+    (*count)++;
+    if (*count > 20) {
+        if (*count == 21 && used + 8 < ERRMSG_SIZE)
+            strcat(buf, "\n  ...");
+        return;
+    }
+    if (used + 3 < ERRMSG_SIZE) {
+        strcat(buf, "\n  ");
+        strncat(buf, line, ERRMSG_SIZE - used - 4);
+    }
+}
+
+static bool inputs_typed(const graph *g, const node *n)
+{
+    for (int i = 0; i < n->n_inputs; i++)
+        if (n->inputs[i] >= 0 && g->values[n->inputs[i]].info.dtype == ONYX_DTYPE_UNDEFINED)
+            return false;
+    return true;
+}
+
+static bool inputs_ranked(const graph *g, const node *n)
+{
+    for (int i = 0; i < n->n_inputs; i++)
+        if (n->inputs[i] >= 0 && g->values[n->inputs[i]].info.rank < 0)
+            return false;
+    return true;
+}
+
+/* Whether every input the node reads is a constant (and every shape-only input has known
+ * dims), so that it can be computed now. */
+static bool node_foldable(const graph *g, const node *n)
+{
+    if (n->n_implicit || n->n_outputs == 0)
+        return false;
+    for (int i = 0; i < n->n_inputs; i++) {
+        int v = n->inputs[i];
+        if (v < 0)
+            continue;
+        const value *val = &g->values[v];
+        if (n->op->shape_only_inputs & (1u << i)) {
+            if (val->info.rank < 0)
+                return false;
+            for (int d = 0; d < val->info.rank; d++)
+                if (!dim_known(val->info.dims[d]))
+                    return false;
+        } else if (val->kind != VALUE_CONSTANT) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static onyx_status fold_node(graph *g, node *n, op_context *ctx)
+{
+    onyx_status st = node_evaluate(ctx);
+    if (st)
+        return st;
+    for (int o = 0; o < n->n_outputs; o++)
+        if (n->outputs[o] >= 0)
+            g->values[n->outputs[o]].kind = VALUE_CONSTANT;
+    n->dead = true;
+    return ONYX_OK;
+}
+
+/* Marks nodes whose outputs nobody reads as dead, and frees constants nobody reads. */
+static void graph_prune(onyx_model *model, graph *g)
+{
+    for (int v = 0; v < g->n_values; v++)
+        g->values[v].n_uses = 0;
+    for (int i = 0; i < g->n_outputs; i++)
+        g->values[g->outputs[i]].n_uses++;
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        node *n = &g->nodes[i];
+        if (!n->dead) {
+            bool used = false;
+            for (int o = 0; o < n->n_outputs; o++)
+                used |= n->outputs[o] >= 0 && g->values[n->outputs[o]].n_uses > 0;
+            n->dead = !used;
+        }
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->n_inputs + n->n_implicit; k++)
+            if (n->inputs[k] >= 0)
+                g->values[n->inputs[k]].n_uses++;
+    }
+    for (int v = 0; v < g->n_values; v++) {
+        value *val = &g->values[v];
+        if (val->kind == VALUE_CONSTANT && val->n_uses == 0 && val->info.data) {
+            mem_free(&model->mem, val->info.data);
+            val->info.data = NULL;
+        }
+    }
+}
+
+/* A graph output whose declared dtype differs from what its producer computes. */
+static onyx_status check_outputs(onyx_model *model, const graph *g)
+{
+    for (int i = 0; i < g->n_outputs; i++) {
+        const onyx_tensor *decl = &g->output_decl[i], *got = &g->values[g->outputs[i]].info;
+        if (decl->dtype && got->dtype && decl->dtype != got->dtype)
+            return set_error(model->errmsg, ONYX_ERROR_INVALID_MODEL,
+                             "graph output '%s' is declared %s but computed as %s",
+                             g->values[g->outputs[i]].name, onyx_dtype_name(decl->dtype),
+                             onyx_dtype_name(got->dtype));
+    }
+    return ONYX_OK;
+}
+
+onyx_status graph_check(onyx_model *model, graph *g)
+{
+    op_env env = {.mem = &model->mem, .limits = &model->limits, .graph = g};
+    mem_block *no_state = NULL;
+    env.blocks = &no_state;
+    char unsupported[ERRMSG_SIZE] = "";
+    int n_unsupported = 0;
+    onyx_status st = ONYX_OK;
+    onyx_tensor **ptrs = NULL;
+    size_t ptr_cap = 0;
+
+    for (int i = 0; i < g->n_nodes && !st; i++) {
+        node *n = &g->nodes[i];
+        char line[ERRMSG_SIZE];
+        if (n->opset < 0) {
+            st = set_error(model->errmsg, ONYX_ERROR_INVALID_MODEL,
+                           "node '%s' (%s): its domain '%s' is not imported by the model", n->name,
+                           n->op_type, n->domain);
+            break;
+        }
+        const op_registration *reg = registry_find(n->domain, n->op_type, n->opset);
+        if (!reg) {
+            snprintf(line, sizeof line, "node '%s' (%s%s%s): no implementation of %s at opset %d",
+                     n->name, n->domain, n->domain[0] ? "." : "", n->op_type, n->op_type, n->opset);
+            append_line(unsupported, line, &n_unsupported);
+            continue;
+        }
+        n->supported = true;
+        if (!inputs_typed(g, n))
+            continue; /* behind an unsupported node: its dtypes cannot be checked */
+        n->op = reg->op;
+
+        size_t slots = (size_t)n->n_inputs + (size_t)n->n_outputs;
+        if (slots > ptr_cap) {
+            mem_free(&model->mem, ptrs);
+            if (!(ptrs = mem_alloc(&model->mem, slots * sizeof *ptrs))) {
+                st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory checking nodes");
+                break;
+            }
+            ptr_cap = slots;
+        }
+        onyx_tensor **in = ptrs, **out = ptrs + n->n_inputs;
+        for (int k = 0; k < n->n_inputs; k++)
+            in[k] = n->inputs[k] >= 0 ? &g->values[n->inputs[k]].info : NULL;
+        for (int k = 0; k < n->n_outputs; k++)
+            out[k] = n->outputs[k] >= 0 ? &g->values[n->outputs[k]].info : NULL;
+        op_context ctx;
+        node_bind(&ctx, &env, n, in, out);
+        atomic_store(&env.failed, 0);
+
+        if (reg->dtypes && n->n_inputs > 0 && in[0] && !(reg->dtypes & (1u << in[0]->dtype)))
+            st = op_error(&ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for input dtype %s",
+                          onyx_dtype_name(in[0]->dtype));
+        if (!st)
+            st = n->op->check(&ctx);
+        n->params = ctx.params;
+        if (st == ONYX_ERROR_UNSUPPORTED) {
+            append_line(unsupported, env.errmsg, &n_unsupported);
+            n->op = NULL;
+            n->supported = false;
+            st = ONYX_OK;
+            continue;
+        }
+        if (st) {
+            snprintf(model->errmsg, ERRMSG_SIZE, "%s", env.errmsg);
+            break;
+        }
+        if (n_unsupported)
+            continue; /* the model will not load: only collect the rest of the unsupported nodes */
+
+        /* Shapes: symbolic inference, unless an input's rank is unknown. */
+        if (inputs_ranked(g, n)) {
+            ctx.concrete = false;
+            atomic_store(&env.failed, 0);
+            st = n->op->reshape(&ctx);
+            if (st == ONYX_DEFER) {
+                st = ONYX_OK;
+                for (int k = 0; k < n->n_outputs; k++)
+                    if (out[k])
+                        out[k]->rank = -1;
+            }
+            if (st) {
+                snprintf(model->errmsg, ERRMSG_SIZE, "%s", env.errmsg);
+                break;
+            }
+        }
+        if (node_foldable(g, n)) {
+            atomic_store(&env.failed, 0);
+            st = fold_node(g, n, &ctx);
+            if (st) {
+                snprintf(model->errmsg, ERRMSG_SIZE, "%s", env.errmsg);
+                break;
+            }
+        }
+    }
+    mem_free(&model->mem, ptrs);
+    if (!st && n_unsupported)
+        st = set_error(model->errmsg, ONYX_ERROR_UNSUPPORTED, "%d node%s not supported by onyx:%s",
+                       n_unsupported, n_unsupported == 1 ? " is" : "s are", unsupported);
+    if (!st)
+        st = check_outputs(model, g);
+    if (!st)
+        graph_prune(model, g);
+    return st;
+}

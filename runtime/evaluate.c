@@ -1,0 +1,94 @@
+/* Binding a node to the tensors it reads and writes, and running one node on the spot: the
+ * shared step of load-time folding, plan-time folding and node-by-node execution. */
+#include "ir.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void node_bind(op_context *ctx, op_env *env, const node *n, onyx_tensor **in, onyx_tensor **out)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->node = n;
+    ctx->env = env;
+    ctx->opset = n->opset;
+    ctx->n_inputs = n->n_inputs;
+    ctx->n_outputs = n->n_outputs;
+    ctx->inputs = in;
+    ctx->outputs = out;
+    ctx->params = n->params;
+    ctx->n_tasks = 1;
+}
+
+void node_point(const node *n, onyx_tensor *tensors, onyx_tensor **in, onyx_tensor **out)
+{
+    for (int i = 0; i < n->n_inputs; i++)
+        in[i] = n->inputs[i] >= 0 ? &tensors[n->inputs[i]] : NULL;
+    for (int i = 0; i < n->n_outputs; i++)
+        out[i] = n->outputs[i] >= 0 ? &tensors[n->outputs[i]] : NULL;
+}
+
+onyx_status node_reshape(op_context *ctx)
+{
+    ctx->n_tasks = 1;
+    ctx->task_cost = 0;
+    ctx->scratch_bytes = 0;
+    ctx->state = NULL;
+    onyx_status st = ctx->node->op->reshape(ctx);
+    if (st || !ctx->concrete)
+        return st;
+    for (int i = 0; i < ctx->n_outputs; i++) {
+        onyx_tensor *t = ctx->outputs[i];
+        if (!t)
+            continue;
+        char what[300];
+        snprintf(what, sizeof what, "node '%s' (%s): output '%s'", ctx->node->name, ctx->node->op_type,
+                 op_output_name(ctx, i));
+        if (t->rank < 0)
+            return ONYX_DEFER; /* the operator could not tell the shape without data */
+        for (int d = 0; d < t->rank; d++)
+            if (!dim_known(t->dims[d]))
+                return ONYX_DEFER;
+        st = shape_validate(t, ctx->env->limits, what, ctx->env->errmsg);
+        if (st) {
+            ctx->env->status = st;
+            atomic_store(&ctx->env->failed, 1);
+            return st;
+        }
+    }
+    if (ctx->n_tasks < 0)
+        ctx->n_tasks = 0;
+    return ONYX_OK;
+}
+
+onyx_status node_evaluate(op_context *ctx)
+{
+    op_env *env = ctx->env;
+    mem_block *states = NULL, **saved = env->blocks;
+    env->blocks = &states;
+    ctx->concrete = true;
+    onyx_status st = node_reshape(ctx);
+    void *scratch = NULL;
+    int allocated = 0;
+    if (!st && ctx->scratch_bytes && !(scratch = mem_alloc(env->mem, ctx->scratch_bytes)))
+        st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes of scratch memory",
+                      ctx->scratch_bytes);
+    for (; !st && allocated < ctx->n_outputs; allocated++) {
+        onyx_tensor *t = ctx->outputs[allocated];
+        if (t && !(t->data = mem_alloc(env->mem, tensor_bytes(t))))
+            st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes for output '%s'",
+                          tensor_bytes(t), op_output_name(ctx, allocated));
+    }
+    if (!st && ctx->n_tasks > 0)
+        st = ctx->node->op->run(ctx, 0, ctx->n_tasks, scratch);
+    if (st) {
+        for (int i = 0; i < allocated; i++)
+            if (ctx->outputs[i]) {
+                mem_free(env->mem, ctx->outputs[i]->data);
+                ctx->outputs[i]->data = NULL;
+            }
+    }
+    mem_free(env->mem, scratch);
+    mem_block_free_all(env->mem, &states);
+    env->blocks = saved;
+    return st;
+}

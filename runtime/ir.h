@@ -1,0 +1,243 @@
+/*
+ * onyx's own intermediate representation of a model, and the runtime's internal interfaces.
+ * Nothing after runtime/model.c touches protobuf structures: every later stage works on this.
+ */
+#ifndef ONYX_IR_H
+#define ONYX_IR_H
+
+#include "onyx.h"
+#include "op.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ERRMSG_SIZE 1024
+
+/* ---- memory: every allocation is counted against a limit --------------------------------- */
+
+typedef struct mem {
+    _Atomic int64_t used;
+    int64_t limit;
+} mem;
+
+/* Zeroed, 64-byte aligned; NULL when out of memory or over the limit. Each block remembers
+ * its size, so freeing needs only the pointer. */
+void *mem_alloc(mem *m, size_t size);
+/* Grows (never shrinks) a block, zeroing the new part; NULL on failure (ptr stays valid). */
+void *mem_realloc(mem *m, void *ptr, size_t new_size);
+void mem_free(mem *m, void *ptr);
+char *mem_strdup(mem *m, const char *s);
+
+/* A list of blocks freed together (a node's params, a plan's states). */
+typedef struct mem_block {
+    struct mem_block *next;
+    _Alignas(64) unsigned char data[];
+} mem_block;
+void *mem_block_alloc(mem *m, mem_block **list, size_t size);
+void mem_block_free_all(mem *m, mem_block **list);
+
+/* Overflow-checked arithmetic for every size computed from model data. */
+static inline bool mul_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_mul_overflow(a, b, out); }
+static inline bool add_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_add_overflow(a, b, out); }
+
+/* ---- limits and options ------------------------------------------------------------------ */
+
+typedef struct limits {
+    int64_t model_bytes;
+    int64_t tensor_elements;
+    int64_t memory_bytes;
+    int64_t graph_nodes;
+    int64_t graph_depth;
+} limits;
+
+struct onyx_options {
+    int threads;
+    limits limits;
+    char *external_data_dir;
+};
+
+void options_defaults(onyx_options *options);
+
+/* ---- the graph --------------------------------------------------------------------------- */
+
+typedef enum value_kind {
+    VALUE_INPUT,    /* a graph input, bound by the caller */
+    VALUE_CONSTANT, /* an initializer or a folded node output: `info.data` holds it */
+    VALUE_NODE,     /* produced by a node */
+    VALUE_OUTER,    /* a subgraph's reference to a value of an enclosing graph */
+} value_kind;
+
+typedef struct value {
+    char *name;
+    value_kind kind;
+    /* dtype, rank (-1 when unknown at load) and dims (symbolic: see dim_known); for a
+     * constant, also its data, owned by the model. */
+    onyx_tensor info;
+    int producer;      /* node index, or -1 */
+    int n_uses;        /* node inputs reading it, graph outputs counted too */
+} value;
+
+typedef enum attr_type {
+    ATTR_UNDEFINED = 0,
+    ATTR_FLOAT = 1,
+    ATTR_INT = 2,
+    ATTR_STRING = 3,
+    ATTR_TENSOR = 4,
+    ATTR_GRAPH = 5,
+    ATTR_FLOATS = 6,
+    ATTR_INTS = 7,
+    ATTR_STRINGS = 8,
+    ATTR_TENSORS = 9,
+    ATTR_GRAPHS = 10,
+    ATTR_SPARSE_TENSOR = 11,
+    ATTR_SPARSE_TENSORS = 12,
+    ATTR_TYPE_PROTO = 13,
+    ATTR_TYPE_PROTOS = 14,
+} attr_type;
+
+struct graph;
+
+typedef struct attribute {
+    char *name;
+    attr_type type;
+    float f;
+    int64_t i;
+    char *s;           /* NUL-terminated copy */
+    size_t s_len;
+    onyx_tensor t;     /* TENSOR */
+    struct graph *g;   /* GRAPH */
+    int64_t count;     /* element count of the list forms */
+    float *floats;
+    int64_t *ints;
+    char **strings;
+} attribute;
+
+typedef struct node {
+    char *name;        /* never NULL: a generated "<op>_<index>" when the model has none */
+    char *op_type;
+    char *domain;      /* "" for the default ONNX domain */
+    int opset;
+    int n_inputs;      /* the inputs the operator sees */
+    int n_implicit;    /* values of this graph its subgraphs read, after the n_inputs */
+    int *inputs;       /* value indices; -1 for an absent optional input */
+    int n_outputs;
+    int *outputs;      /* value indices; -1 for an absent optional output */
+    int n_attrs;
+    attribute *attrs;
+    const op_descriptor *op;
+    const void *params;
+    mem_block *param_blocks;
+    bool dead;         /* removed by a pass; skipped by planning */
+    bool supported;    /* an operator implements it (set by graph_check) */
+} node;
+
+typedef struct graph {
+    struct graph *parent;
+    int n_values;
+    int values_cap;
+    value *values;
+    int n_nodes;
+    node *nodes; /* in topological order once imported */
+    int n_inputs;
+    int *inputs;
+    int n_outputs;
+    int *outputs;
+    onyx_tensor *output_decl; /* the outputs' declared types, dtype 0 when undeclared */
+    int depth;                /* 0 for the main graph */
+} graph;
+
+typedef struct opset_import {
+    char *domain;
+    int64_t version;
+} opset_import;
+
+struct onyx_model {
+    mem mem;
+    limits limits;
+    onyx_status status;
+    bool imported; /* the graph was read (inspection works even if checks failed) */
+    char errmsg[ERRMSG_SIZE];
+    char *dir; /* directory external data is resolved against, or NULL */
+    int64_t ir_version;
+    char *producer_name;
+    char *producer_version;
+    int n_opsets;
+    opset_import *opsets;
+    int n_symbols;
+    char **symbols; /* dim_param names: symbol k is dim value -2 - k */
+    graph graph;
+    int threads; /* from the load options, the sessions' default */
+};
+
+static inline int64_t dim_symbol(int k) { return -2 - (int64_t)k; }
+static inline int symbol_of_dim(int64_t d) { return d <= -2 ? (int)(-2 - d) : -1; }
+
+/* ---- stage functions --------------------------------------------------------------------- */
+
+/* The error reporting and allocation environment of check/reshape/run. */
+typedef struct op_env {
+    mem *mem;
+    mem_block **blocks; /* where op_alloc_* allocations go */
+    limits *limits;
+    const graph *graph;
+    _Atomic int failed;
+    onyx_status status;
+    char errmsg[ERRMSG_SIZE];
+} op_env;
+
+/* Formats into a fixed buffer; always NUL-terminated. Returns status for chaining. */
+onyx_status set_error(char *buf, onyx_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* runtime/model.c: protobuf bytes -> IR, validated (names, cycles, tensor data, attributes). */
+onyx_status model_import(onyx_model *model, const void *data, size_t size);
+void graph_free(mem *m, graph *g);
+
+/* runtime/tensor_proto.c: TensorProto -> dense tensor, size-checked. `dir` resolves
+ * external data (NULL refuses it). */
+struct Onnx__TensorProto;
+onyx_status tensor_from_proto(mem *m, const limits *lim, const char *dir,
+                              const struct Onnx__TensorProto *proto, onyx_tensor *out,
+                              char *errmsg);
+
+/* ops/registry.c: the operator for (domain, op_type, opset), or NULL. Sets *known when
+ * the operator exists at some other version or dtype. */
+typedef struct op_registration {
+    const char *domain;
+    const char *op_type;
+    int since;
+    int until;
+    uint32_t dtypes; /* dtypes of input 0 ("T"); 0 when the op has no inputs */
+    const op_descriptor *op;
+} op_registration;
+const op_registration *registry_find(const char *domain, const char *op_type, int opset);
+const op_registration *registry_entries(size_t *count);
+
+/* runtime/check.c: binds each node to its operator and infers types and shapes. Collects
+ * every unsupported node into one message. */
+onyx_status graph_check(onyx_model *model, graph *g);
+
+/* runtime/evaluate.c. node_bind sets up ctx for node n over the pointer arrays in / out
+ * (n->n_inputs and n->n_outputs slots), which node_point fills from per-value tensors. */
+void node_bind(op_context *ctx, op_env *env, const node *n, onyx_tensor **in, onyx_tensor **out);
+void node_point(const node *n, onyx_tensor *tensors, onyx_tensor **in, onyx_tensor **out);
+/* The operator's reshape, then the checks every concrete output shape must pass (known dims,
+ * within the limits). ONYX_DEFER when the operator needs data not known yet. */
+onyx_status node_reshape(op_context *ctx);
+/* Runs a bound node now on one thread: reshape, allocate each output from env->mem (the
+ * caller owns them after), run every task. Every input the node reads must have data. */
+onyx_status node_evaluate(op_context *ctx);
+
+/* runtime/attr.c */
+const attribute *node_attr(const node *n, const char *name);
+
+/* ---- small shared helpers ---------------------------------------------------------------- */
+
+bool dtype_valid(int code);
+/* Checks dims (all >= 0, rank <= ONYX_MAX_RANK, element count within the limit);
+ * error text into errmsg. */
+onyx_status shape_validate(const onyx_tensor *t, const limits *lim, const char *what, char *errmsg);
+
+#endif /* ONYX_IR_H */

@@ -1,0 +1,361 @@
+/* Plans (shapes, folding, kernels, one memory arena) and runs a graph. See plan.h. */
+#include "plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_ALIGN 64
+/* A step whose total cost is below this stays on one thread: waking workers costs more. */
+#define PARALLEL_MIN_COST 32768
+
+static void *plan_alloc(plan *p, exec_env *env, size_t size)
+{
+    return mem_block_alloc(env->mem, &p->blocks, size);
+}
+
+static onyx_status plan_oom(exec_env *env, const char *what)
+{
+    atomic_store(&env->op.failed, 1);
+    env->op.status = ONYX_ERROR_LIMIT;
+    return set_error(env->op.errmsg, ONYX_ERROR_LIMIT,
+                     "cannot allocate %s (out of memory or above the memory limit)", what);
+}
+
+static void plan_release(plan *p, mem *m)
+{
+    for (int i = 0; i < p->n_owned; i++)
+        mem_free(m, p->owned[i]);
+    mem_free(m, p->arena);
+    mem_free(m, p->scratch);
+    mem_block_free_all(m, &p->blocks);
+    memset(p, 0, sizeof *p);
+}
+
+void plan_free(plan *p, mem *m)
+{
+    if (p)
+        plan_release(p, m);
+}
+
+static bool same_signature(const plan *p, const graph *g, const onyx_tensor *inputs)
+{
+    if (!p->ready || p->eager || p->graph != g)
+        return false;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const onyx_tensor *a = &p->signature[i], *b = &inputs[i];
+        if (a->rank != b->rank || memcmp(a->dims, b->dims, (size_t)a->rank * sizeof(int64_t)))
+            return false;
+    }
+    return true;
+}
+
+/* Whether every input node n reads has data now (constants, values folded while planning). */
+static bool inputs_known(const op_context *ctx)
+{
+    for (int i = 0; i < ctx->n_inputs; i++) {
+        const onyx_tensor *t = ctx->inputs[i];
+        if (t && !t->data && !(ctx->node->op->shape_only_inputs & (1u << i)) && tensor_count(t) > 0)
+            return false;
+    }
+    return true;
+}
+
+/* The tensors for one planning: value infos, graph inputs with the caller's shapes. */
+static onyx_status plan_tensors(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs,
+                                bool with_data)
+{
+    p->graph = g;
+    if (!(p->tensors = plan_alloc(p, env, (size_t)g->n_values * sizeof(onyx_tensor))) ||
+        !(p->signature = plan_alloc(p, env, (size_t)(g->n_inputs + 1) * sizeof(onyx_tensor))) ||
+        !(p->owned = plan_alloc(p, env, (size_t)(g->n_values + 1) * sizeof(void *))))
+        return plan_oom(env, "the plan");
+    for (int v = 0; v < g->n_values; v++) {
+        p->tensors[v] = g->values[v].info;
+        if (g->values[v].kind != VALUE_CONSTANT)
+            p->tensors[v].data = NULL;
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        onyx_tensor *t = &p->tensors[g->inputs[i]];
+        t->rank = inputs[i].rank;
+        memcpy(t->dims, inputs[i].dims, sizeof t->dims);
+        t->data = with_data ? inputs[i].data : NULL;
+        p->signature[i] = inputs[i];
+        p->signature[i].data = NULL;
+    }
+    return ONYX_OK;
+}
+
+static onyx_status bind_step(plan *p, exec_env *env, const node *n, op_context *ctx)
+{
+    onyx_tensor **ptrs = plan_alloc(p, env, ((size_t)n->n_inputs + (size_t)n->n_outputs + 1) * sizeof *ptrs);
+    if (!ptrs)
+        return plan_oom(env, "the plan");
+    node_bind(ctx, &env->op, n, ptrs, ptrs + n->n_inputs);
+    node_point(n, p->tensors, ctx->inputs, ctx->outputs);
+    return ONYX_OK;
+}
+
+/* Evaluates a node now; its outputs' data is owned by the plan. */
+static onyx_status evaluate_owned(plan *p, op_context *ctx)
+{
+    onyx_status st = node_evaluate(ctx);
+    if (st)
+        return st;
+    for (int o = 0; o < ctx->n_outputs; o++)
+        if (ctx->outputs[o])
+            p->owned[p->n_owned++] = ctx->outputs[o]->data;
+    return ONYX_OK;
+}
+
+/* ---- memory plan ------------------------------------------------------------------------- */
+
+typedef struct interval {
+    int value;
+    int first, last; /* steps during which the value must hold */
+    size_t size, offset;
+} interval;
+
+static int by_size_desc(const void *a, const void *b)
+{
+    const interval *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return x->first - y->first;
+}
+
+/* Gives each value produced by a step an offset in one arena so that values alive at the
+ * same time never overlap: greedy, largest first, lowest fitting offset. */
+static onyx_status plan_memory(plan *p, exec_env *env)
+{
+    const graph *g = p->graph;
+    int *first = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
+    int *last = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
+    interval *iv = mem_alloc(env->mem, (size_t)g->n_values * sizeof(interval) + 1);
+    interval **placed = mem_alloc(env->mem, (size_t)g->n_values * sizeof(interval *) + 1);
+    onyx_status st = ONYX_OK;
+    if (!first || !last || !iv || !placed) {
+        st = plan_oom(env, "the memory plan");
+        goto done;
+    }
+    for (int v = 0; v < g->n_values; v++)
+        first[v] = last[v] = -1;
+    for (int s = 0; s < p->n_steps; s++) {
+        const op_context *ctx = &p->steps[s].ctx;
+        for (int o = 0; o < ctx->n_outputs; o++) {
+            int v = ctx->node->outputs[o];
+            if (v >= 0)
+                first[v] = last[v] = s;
+        }
+        for (int i = 0; i < ctx->node->n_inputs; i++) {
+            int v = ctx->node->inputs[i];
+            if (v >= 0 && first[v] >= 0)
+                last[v] = s;
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        if (first[g->outputs[i]] >= 0)
+            last[g->outputs[i]] = p->n_steps;
+    int n = 0;
+    for (int v = 0; v < g->n_values; v++)
+        if (first[v] >= 0) {
+            size_t bytes = tensor_bytes(&p->tensors[v]);
+            iv[n++] = (interval){.value = v, .first = first[v], .last = last[v],
+                                 .size = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1)};
+        }
+    qsort(iv, (size_t)n, sizeof *iv, by_size_desc);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        /* Overlapping (in time) values already placed, by offset. */
+        int k = 0;
+        for (int j = 0; j < i; j++)
+            if (iv[j].first <= iv[i].last && iv[i].first <= iv[j].last) {
+                int at = k++;
+                while (at > 0 && placed[at - 1]->offset > iv[j].offset) {
+                    placed[at] = placed[at - 1];
+                    at--;
+                }
+                placed[at] = &iv[j];
+            }
+        size_t offset = 0;
+        for (int j = 0; j < k; j++) {
+            if (placed[j]->offset >= offset + iv[i].size)
+                break;
+            if (placed[j]->offset + placed[j]->size > offset)
+                offset = placed[j]->offset + placed[j]->size;
+        }
+        iv[i].offset = offset;
+        if (offset + iv[i].size > total)
+            total = offset + iv[i].size;
+    }
+    if (total && !(p->arena = mem_alloc(env->mem, total))) {
+        st = plan_oom(env, "the memory arena");
+        goto done;
+    }
+    p->arena_bytes = total;
+    for (int i = 0; i < n; i++)
+        p->tensors[iv[i].value].data = p->arena + iv[i].offset;
+done:
+    mem_free(env->mem, first);
+    mem_free(env->mem, last);
+    mem_free(env->mem, iv);
+    mem_free(env->mem, placed);
+    return st;
+}
+
+/* ---- building ---------------------------------------------------------------------------- */
+
+static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
+{
+    onyx_status st = plan_tensors(p, env, g, inputs, false);
+    if (st)
+        return st;
+    if (!(p->steps = plan_alloc(p, env, (size_t)(g->n_nodes + 1) * sizeof(plan_step))))
+        return plan_oom(env, "the plan");
+    size_t scratch = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        op_context *ctx = &p->steps[p->n_steps].ctx;
+        if ((st = bind_step(p, env, n, ctx)))
+            return st;
+        atomic_store(&env->op.failed, 0);
+        if (inputs_known(ctx)) {
+            if ((st = evaluate_owned(p, ctx)))
+                return st;
+            continue;
+        }
+        ctx->concrete = true;
+        env->op.blocks = &p->blocks;
+        if ((st = node_reshape(ctx)))
+            return st;
+        if (ctx->scratch_bytes > scratch)
+            scratch = ctx->scratch_bytes;
+        p->n_steps++;
+    }
+    if ((st = plan_memory(p, env)))
+        return st;
+    int threads = pool_threads(env->pool);
+    scratch = (scratch + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (scratch && !(p->scratch = mem_alloc(env->mem, scratch * (size_t)threads)))
+        return plan_oom(env, "scratch memory");
+    p->scratch_per_thread = scratch;
+    return ONYX_OK;
+}
+
+/* ---- running ----------------------------------------------------------------------------- */
+
+typedef struct step_job {
+    const op_context *ctx;
+    unsigned char *scratch;
+    size_t scratch_per_thread;
+} step_job;
+
+static void step_range(void *arg, int thread, int64_t begin, int64_t end)
+{
+    const step_job *job = arg;
+    job->ctx->node->op->run(job->ctx, begin, end, job->scratch + (size_t)thread * job->scratch_per_thread);
+}
+
+static onyx_status run_static(plan *p, exec_env *env, const onyx_tensor *inputs)
+{
+    const graph *g = p->graph;
+    for (int i = 0; i < g->n_inputs; i++)
+        p->tensors[g->inputs[i]].data = inputs[i].data;
+    atomic_store(&env->op.failed, 0);
+    for (int s = 0; s < p->n_steps; s++) {
+        const op_context *ctx = &p->steps[s].ctx;
+        if (ctx->n_tasks <= 0)
+            continue;
+        step_job job = {ctx, p->scratch, p->scratch_per_thread};
+        if (env->pool && ctx->n_tasks > 1 && ctx->task_cost * ctx->n_tasks >= PARALLEL_MIN_COST) {
+            pool_job pj = {step_range, &job, ctx->n_tasks};
+            pool_run(env->pool, &pj);
+        } else {
+            ctx->node->op->run(ctx, 0, ctx->n_tasks, p->scratch);
+        }
+        if (atomic_load(&env->op.failed))
+            return env->op.status;
+    }
+    return ONYX_OK;
+}
+
+/* Node by node, each value allocated when computed and freed after its last reader. */
+static onyx_status run_eager(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
+{
+    onyx_status st = plan_tensors(p, env, g, inputs, true);
+    if (st)
+        return st;
+    int *uses = plan_alloc(p, env, (size_t)g->n_values * sizeof(int) + 1);
+    if (!uses)
+        return plan_oom(env, "the plan");
+    for (int v = 0; v < g->n_values; v++)
+        uses[v] = g->values[v].n_uses;
+    for (int i = 0; i < g->n_outputs; i++)
+        uses[g->outputs[i]] += 1 << 30; /* outputs live until the next run */
+    for (int i = 0; i < g->n_nodes; i++) {
+        const node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        op_context ctx;
+        if ((st = bind_step(p, env, n, &ctx)))
+            return st;
+        atomic_store(&env->op.failed, 0);
+        if ((st = evaluate_owned(p, &ctx)))
+            return st;
+        for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
+            int v = n->inputs[k];
+            if (v < 0 || g->values[v].kind != VALUE_NODE || --uses[v] > 0)
+                continue;
+            for (int o = 0; o < p->n_owned; o++)
+                if (p->owned[o] == p->tensors[v].data) {
+                    mem_free(env->mem, p->owned[o]);
+                    p->owned[o] = p->owned[--p->n_owned];
+                    break;
+                }
+            p->tensors[v].data = NULL;
+        }
+        for (int o = 0; o < n->n_outputs; o++) /* outputs nobody reads */
+            if (n->outputs[o] >= 0 && uses[n->outputs[o]] == 0)
+                for (int k = 0; k < p->n_owned; k++)
+                    if (p->owned[k] == p->tensors[n->outputs[o]].data) {
+                        mem_free(env->mem, p->owned[k]);
+                        p->owned[k] = p->owned[--p->n_owned];
+                        p->tensors[n->outputs[o]].data = NULL;
+                        break;
+                    }
+    }
+    p->eager = true;
+    return ONYX_OK;
+}
+
+onyx_status plan_execute(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
+{
+    env->op.mem = env->mem;
+    env->op.limits = env->limits;
+    env->op.graph = g;
+    env->op.blocks = &p->blocks;
+    atomic_store(&env->op.failed, 0);
+    env->op.status = ONYX_OK;
+    if (!same_signature(p, g, inputs)) {
+        plan_release(p, env->mem);
+        env->op.blocks = &p->blocks;
+        onyx_status st = plan_build_static(p, env, g, inputs);
+        if (st == ONYX_DEFER) {
+            plan_release(p, env->mem);
+            env->op.blocks = &p->blocks;
+            atomic_store(&env->op.failed, 0);
+            st = run_eager(p, env, g, inputs);
+            if (st)
+                plan_release(p, env->mem);
+            return st;
+        }
+        if (st) {
+            plan_release(p, env->mem);
+            return st;
+        }
+        p->ready = true;
+    }
+    return run_static(p, env, inputs);
+}

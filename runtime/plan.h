@@ -1,0 +1,51 @@
+/* Planning and running a graph for concrete input shapes.
+ *
+ * A static plan is made once per input-shape signature: every node is reshaped with concrete
+ * dims, nodes whose inputs are known while planning (shape arithmetic: Shape -> Gather ->
+ * Concat -> Reshape) are computed then and vanish, and the remaining values get offsets in
+ * one arena from their lifetimes. Running is then kernels only, with no allocation.
+ *
+ * When an output shape depends on data (a Reshape whose target is computed from an input's
+ * values, NonZero, ...), the plan is eager instead: each run computes node after node,
+ * allocating each value and freeing it after its last reader. */
+#ifndef ONYX_PLAN_H
+#define ONYX_PLAN_H
+
+#include "ir.h"
+#include "pool.h"
+
+typedef struct plan_step {
+    op_context ctx;
+} plan_step;
+
+typedef struct plan {
+    const graph *graph;
+    bool ready;            /* built and reusable for the inputs' shapes in `signature` */
+    bool eager;
+    onyx_tensor *signature; /* per graph input: dtype, rank, dims the plan was made for */
+    onyx_tensor *tensors;  /* per value of the graph */
+    int n_steps;
+    plan_step *steps;
+    unsigned char *arena;
+    size_t arena_bytes;
+    unsigned char *scratch;
+    size_t scratch_per_thread;
+    void **owned;          /* data allocated for folded values (static) or per run (eager) */
+    int n_owned;
+    mem_block *blocks;     /* operator states and the arrays above */
+} plan;
+
+typedef struct exec_env {
+    mem *mem;
+    limits *limits;
+    pool *pool;
+    op_env op;             /* errors of reshape and run land in op.errmsg */
+} exec_env;
+
+/* Runs graph `g` on `inputs` (one per graph input, already checked against the graph's
+ * declarations), re-planning when the shapes differ from the plan's. Outputs are then in
+ * p->tensors[g->outputs[i]]. On failure the message is in env->op.errmsg. */
+onyx_status plan_execute(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs);
+void plan_free(plan *p, mem *m);
+
+#endif

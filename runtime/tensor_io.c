@@ -1,0 +1,251 @@
+/* Tensor files: NumPy .npy (read and write) and ONNX TensorProto .pb (read). */
+#include "ir.h"
+#include "onnx.pb-c.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NPY_MAGIC "\x93NUMPY"
+#define TENSOR_FILE_MAX_BYTES (INT64_C(4) << 30)
+
+static onyx_status io_error(char *errmsg, size_t size, onyx_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static onyx_status io_error(char *errmsg, size_t size, onyx_status st, const char *fmt, ...)
+{
+    if (errmsg && size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errmsg, size, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+static const struct {
+    const char *descr;
+    onyx_dtype dtype;
+} npy_types[] = {
+    {"<f4", ONYX_DTYPE_FLOAT}, {"<f8", ONYX_DTYPE_DOUBLE}, {"<f2", ONYX_DTYPE_FLOAT16},
+    {"<i8", ONYX_DTYPE_INT64}, {"<i4", ONYX_DTYPE_INT32},  {"<i2", ONYX_DTYPE_INT16},
+    {"|i1", ONYX_DTYPE_INT8},  {"|u1", ONYX_DTYPE_UINT8},  {"<u2", ONYX_DTYPE_UINT16},
+    {"<u4", ONYX_DTYPE_UINT32}, {"<u8", ONYX_DTYPE_UINT64}, {"|b1", ONYX_DTYPE_BOOL},
+    {"<c8", ONYX_DTYPE_COMPLEX64}, {"<c16", ONYX_DTYPE_COMPLEX128},
+};
+
+/* Finds 'key': in the header dict and returns a pointer just past the colon. */
+static const char *npy_field(const char *header, const char *key)
+{
+    char quoted[32];
+    snprintf(quoted, sizeof quoted, "'%s'", key);
+    const char *p = strstr(header, quoted);
+    if (!p)
+        return NULL;
+    p = strchr(p + strlen(quoted), ':');
+    if (!p)
+        return NULL;
+    for (p++; *p == ' '; p++)
+        ;
+    return p;
+}
+
+static onyx_status npy_read(mem *m, const unsigned char *data, size_t size, onyx_tensor *t, char *errmsg,
+                            size_t errsize)
+{
+    if (size < 10)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "npy: file too short");
+    unsigned major = data[6];
+    size_t header_len, start;
+    if (major == 1) {
+        header_len = data[8] | (size_t)data[9] << 8;
+        start = 10;
+    } else if (major == 2 || major == 3) {
+        if (size < 12)
+            return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "npy: file too short");
+        header_len = data[8] | (size_t)data[9] << 8 | (size_t)data[10] << 16 | (size_t)data[11] << 24;
+        start = 12;
+    } else {
+        return io_error(errmsg, errsize, ONYX_ERROR_UNSUPPORTED, "npy: format version %u is not supported", major);
+    }
+    if (header_len > size - start || header_len > 65536)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "npy: header runs past the end of the file");
+    char header[65537];
+    memcpy(header, data + start, header_len);
+    header[header_len] = '\0';
+
+    const char *descr = npy_field(header, "descr");
+    const char *fortran = npy_field(header, "fortran_order");
+    const char *shape = npy_field(header, "shape");
+    if (!descr || !fortran || !shape || *descr != '\'' || *shape != '(')
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "npy: malformed header");
+    if (strncmp(fortran, "False", 5) != 0)
+        return io_error(errmsg, errsize, ONYX_ERROR_UNSUPPORTED, "npy: Fortran-order arrays are not supported");
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++) {
+        size_t n = strlen(npy_types[i].descr);
+        if (!strncmp(descr + 1, npy_types[i].descr, n) && descr[1 + n] == '\'')
+            t->dtype = npy_types[i].dtype;
+    }
+    if (!t->dtype) {
+        const char *end = strchr(descr + 1, '\'');
+        int n = end ? (int)(end - descr - 1) : 0;
+        return io_error(errmsg, errsize, ONYX_ERROR_UNSUPPORTED, "npy: dtype '%.*s' is not supported", n, descr + 1);
+    }
+    const char *p = shape + 1;
+    for (;;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == ')')
+            break;
+        if (*p < '0' || *p > '9' || t->rank == ONYX_MAX_RANK)
+            return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "npy: malformed or too long shape");
+        char *end;
+        errno = 0;
+        long long d = strtoll(p, &end, 10);
+        if (errno || d < 0)
+            return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "npy: bad dim in shape");
+        t->dims[t->rank++] = d;
+        p = end;
+    }
+    int64_t count = onyx_tensor_element_count(t), bytes;
+    if (count < 0 || !mul_ok(count, (int64_t)onyx_dtype_size(t->dtype), &bytes))
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "npy: shape too large");
+    size_t offset = start + header_len;
+    if ((uint64_t)bytes != size - offset)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT,
+                        "npy: the shape needs %lld bytes of data; the file has %zu", (long long)bytes,
+                        size - offset);
+    if (!(t->data = mem_alloc(m, (size_t)bytes)))
+        return io_error(errmsg, errsize, ONYX_ERROR_OUT_OF_MEMORY, "npy: out of memory");
+    memcpy(t->data, data + offset, (size_t)bytes);
+    if (t->dtype == ONYX_DTYPE_BOOL)
+        for (int64_t i = 0; i < bytes; i++)
+            ((uint8_t *)t->data)[i] = ((uint8_t *)t->data)[i] != 0;
+    return ONYX_OK;
+}
+
+static void *pb_alloc(void *ctx, size_t size) { return mem_alloc(ctx, size); }
+static void pb_free(void *ctx, void *ptr) { mem_free(ctx, ptr); }
+
+onyx_status onyx_tensor_read_buffer(const void *data, size_t size, onyx_tensor *tensor, char **name,
+                                    char *errmsg, size_t errsize)
+{
+    if (name)
+        *name = NULL;
+    if (!tensor || (!data && size))
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "tensor or data is NULL");
+    memset(tensor, 0, sizeof *tensor);
+    mem m = {.limit = TENSOR_FILE_MAX_BYTES * 2};
+    if (size >= 6 && !memcmp(data, NPY_MAGIC, 6))
+        return npy_read(&m, data, size, tensor, errmsg, errsize);
+    ProtobufCAllocator alloc = {.alloc = pb_alloc, .free = pb_free, .allocator_data = &m};
+    Onnx__TensorProto *tp = onnx__tensor_proto__unpack(&alloc, size, data);
+    if (!tp)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT,
+                        "neither a .npy file nor a valid ONNX TensorProto");
+    limits lim = {.tensor_elements = TENSOR_FILE_MAX_BYTES};
+    char msg[ERRMSG_SIZE];
+    onyx_status st = tensor_from_proto(&m, &lim, NULL, tp, tensor, msg);
+    if (st)
+        io_error(errmsg, errsize, st, "%s", msg);
+    else if (name && tp->name && tp->name[0] && !(*name = mem_strdup(&m, tp->name)))
+        st = io_error(errmsg, errsize, ONYX_ERROR_OUT_OF_MEMORY, "out of memory");
+    onnx__tensor_proto__free_unpacked(tp, &alloc);
+    return st;
+}
+
+onyx_status onyx_tensor_read_file(const char *path, onyx_tensor *tensor, char **name, char *errmsg,
+                                  size_t errsize)
+{
+    if (name)
+        *name = NULL;
+    if (!path || !tensor)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "path or tensor is NULL");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return io_error(errmsg, errsize, ONYX_ERROR_IO, "cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > TENSOR_FILE_MAX_BYTES) {
+        fclose(f);
+        return io_error(errmsg, errsize, ONYX_ERROR_IO, "'%s' is not a regular file of at most 4 GiB", path);
+    }
+    size_t size = (size_t)sb.st_size;
+    unsigned char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fclose(f);
+        return io_error(errmsg, errsize, ONYX_ERROR_OUT_OF_MEMORY, "out of memory reading '%s'", path);
+    }
+    size_t got = fread(buf, 1, size, f);
+    fclose(f);
+    if (got != size) {
+        free(buf);
+        return io_error(errmsg, errsize, ONYX_ERROR_IO, "reading '%s' failed", path);
+    }
+    char msg[ERRMSG_SIZE] = "";
+    onyx_status st = onyx_tensor_read_buffer(buf, size, tensor, name, msg, sizeof msg);
+    free(buf);
+    if (st)
+        io_error(errmsg, errsize, st, "%s: %s", path, msg);
+    return st;
+}
+
+void onyx_tensor_free_data(void *data)
+{
+    mem m = {0}; /* the accounting of a finished read no longer matters */
+    mem_free(&m, data);
+}
+
+onyx_status onyx_tensor_write_npy(const char *path, const onyx_tensor *t, char *errmsg, size_t errsize)
+{
+    if (!path || !t)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "path or tensor is NULL");
+    const char *descr = NULL;
+    for (size_t i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++)
+        if (npy_types[i].dtype == t->dtype)
+            descr = npy_types[i].descr;
+    int64_t count = onyx_tensor_element_count(t);
+    if (!descr || count < 0)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "cannot write a %s tensor as .npy",
+                        onyx_dtype_name(t->dtype));
+    char header[512];
+    int n = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    for (int i = 0; i < t->rank; i++)
+        n += snprintf(header + n, sizeof header - (size_t)n, "%lld,%s", (long long)t->dims[i],
+                      i + 1 < t->rank ? " " : "");
+    n += snprintf(header + n, sizeof header - (size_t)n, "), }");
+    /* Pad with spaces so that magic + version + length + header + '\n' is a multiple of 64. */
+    while ((10 + n + 1) % 64)
+        header[n++] = ' ';
+    header[n++] = '\n';
+
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= sizeof tmp)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "path too long");
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return io_error(errmsg, errsize, ONYX_ERROR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        close(fd);
+        unlink(tmp);
+        return io_error(errmsg, errsize, ONYX_ERROR_IO, "cannot write '%s'", tmp);
+    }
+    unsigned char preamble[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(n & 0xff),
+                                  (unsigned char)(n >> 8)};
+    size_t bytes = (size_t)count * onyx_dtype_size(t->dtype);
+    bool ok = fwrite(preamble, 1, 10, f) == 10 && fwrite(header, 1, (size_t)n, f) == (size_t)n &&
+              (bytes == 0 || fwrite(t->data, 1, bytes, f) == bytes);
+    ok = (fflush(f) == 0) && ok && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return io_error(errmsg, errsize, ONYX_ERROR_IO, "writing '%s' failed: %s", path, strerror(e));
+    }
+    return ONYX_OK;
+}

@@ -1,0 +1,238 @@
+/* TensorProto -> dense onyx tensor. Every size is checked against the declared dims and
+ * dtype before anything is copied: short or long data is an error, never a read past it. */
+#include "ir.h"
+#include "onnx.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Path of external data `location` inside `dir`, refusing anything that escapes it: absolute
+ * paths, "..", and symlinks whose target lies outside. */
+static onyx_status external_path(const char *dir, const char *location, const char *what,
+                                 char resolved[PATH_MAX], char *errmsg)
+{
+    if (!dir)
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                         "%s: external data '%s' needs a model directory (model loaded from a "
+                         "buffer without an external data directory)", what, location);
+    if (location[0] == '\0' || location[0] == '/')
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                         "%s: external data location '%s' must be a relative path inside the "
+                         "model's directory", what, location);
+    for (const char *p = location; *p;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                             "%s: external data location '%s' contains '..'; it must stay inside "
+                             "the model's directory", what, location);
+        p += len + (slash ? 1 : 0);
+    }
+    char base[PATH_MAX], joined[PATH_MAX];
+    if (!realpath(dir, base))
+        return set_error(errmsg, ONYX_ERROR_IO, "%s: cannot resolve model directory '%s': %s", what,
+                         dir, strerror(errno));
+    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", base, location) >= sizeof joined)
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: external data path too long", what);
+    if (!realpath(joined, resolved))
+        return set_error(errmsg, ONYX_ERROR_IO, "%s: cannot open external data '%s': %s", what,
+                         location, strerror(errno));
+    size_t n = strlen(base);
+    if (strncmp(resolved, base, n) != 0 || resolved[n] != '/')
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                         "%s: external data '%s' resolves to '%s', outside the model's directory",
+                         what, location, resolved);
+    return ONYX_OK;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+static onyx_status read_external(const char *dir, const Onnx__TensorProto *p, const char *what,
+                                 void *dst, size_t bytes, char *errmsg)
+{
+    const char *location = NULL;
+    int64_t offset = 0, length = -1;
+    for (size_t i = 0; i < p->n_external_data; i++) {
+        const Onnx__StringStringEntryProto *e = p->external_data[i];
+        if (!e->key)
+            continue;
+        if (!strcmp(e->key, "location"))
+            location = e->value ? e->value : "";
+        else if (!strcmp(e->key, "offset") && !parse_i64(e->value, &offset))
+            return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: bad external data offset '%s'",
+                             what, e->value ? e->value : "");
+        else if (!strcmp(e->key, "length") && !parse_i64(e->value, &length))
+            return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: bad external data length '%s'",
+                             what, e->value ? e->value : "");
+    }
+    if (!location)
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: external data without a location", what);
+    if (length >= 0 && (uint64_t)length != bytes)
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                         "%s: external data length %lld does not match the %zu bytes its dims and "
+                         "dtype need", what, (long long)length, bytes);
+    char path[PATH_MAX];
+    onyx_status st = external_path(dir, location, what, path, errmsg);
+    if (st)
+        return st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return set_error(errmsg, ONYX_ERROR_IO, "%s: cannot open external data '%s': %s", what,
+                         location, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: external data '%s' is not a regular file",
+                         what, location);
+    }
+    if ((uint64_t)offset > (uint64_t)sb.st_size || (uint64_t)sb.st_size - (uint64_t)offset < bytes) {
+        close(fd);
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                         "%s: external data '%s' has %lld bytes; %zu are needed from offset %lld", what,
+                         location, (long long)sb.st_size, bytes, (long long)offset);
+    }
+    size_t done = 0;
+    while (done < bytes) {
+        ssize_t r = pread(fd, (char *)dst + done, bytes - done, offset + (off_t)done);
+        if (r <= 0) {
+            close(fd);
+            return set_error(errmsg, ONYX_ERROR_IO, "%s: reading external data '%s' failed", what, location);
+        }
+        done += (size_t)r;
+    }
+    close(fd);
+    return ONYX_OK;
+}
+
+/* Copies typed-field data (float_data, int32_data, ...) of `count` elements into dst. */
+static bool copy_typed(const Onnx__TensorProto *p, onyx_dtype dt, int64_t count, void *dst)
+{
+    size_t n = (size_t)count;
+    switch (dt) {
+    case ONYX_DTYPE_FLOAT:
+        if (p->n_float_data != n) return false;
+        memcpy(dst, p->float_data, n * sizeof(float));
+        return true;
+    case ONYX_DTYPE_COMPLEX64:
+        if (p->n_float_data != 2 * n) return false;
+        memcpy(dst, p->float_data, 2 * n * sizeof(float));
+        return true;
+    case ONYX_DTYPE_DOUBLE:
+        if (p->n_double_data != n) return false;
+        memcpy(dst, p->double_data, n * sizeof(double));
+        return true;
+    case ONYX_DTYPE_COMPLEX128:
+        if (p->n_double_data != 2 * n) return false;
+        memcpy(dst, p->double_data, 2 * n * sizeof(double));
+        return true;
+    case ONYX_DTYPE_INT64:
+        if (p->n_int64_data != n) return false;
+        memcpy(dst, p->int64_data, n * sizeof(int64_t));
+        return true;
+    case ONYX_DTYPE_UINT32:
+    case ONYX_DTYPE_UINT64:
+        if (p->n_uint64_data != n) return false;
+        for (size_t i = 0; i < n; i++) {
+            if (dt == ONYX_DTYPE_UINT32)
+                ((uint32_t *)dst)[i] = (uint32_t)p->uint64_data[i];
+            else
+                ((uint64_t *)dst)[i] = p->uint64_data[i];
+        }
+        return true;
+    case ONYX_DTYPE_INT32: case ONYX_DTYPE_INT16: case ONYX_DTYPE_INT8: case ONYX_DTYPE_UINT16:
+    case ONYX_DTYPE_UINT8: case ONYX_DTYPE_BOOL: case ONYX_DTYPE_FLOAT16: case ONYX_DTYPE_BFLOAT16:
+        if (p->n_int32_data != n) return false;
+        for (size_t i = 0; i < n; i++) {
+            int32_t v = p->int32_data[i];
+            switch (dt) {
+            case ONYX_DTYPE_INT32: ((int32_t *)dst)[i] = v; break;
+            case ONYX_DTYPE_INT16: ((int16_t *)dst)[i] = (int16_t)v; break;
+            case ONYX_DTYPE_INT8: ((int8_t *)dst)[i] = (int8_t)v; break;
+            case ONYX_DTYPE_BOOL: ((uint8_t *)dst)[i] = v != 0; break;
+            case ONYX_DTYPE_UINT8: ((uint8_t *)dst)[i] = (uint8_t)v; break;
+            default: ((uint16_t *)dst)[i] = (uint16_t)v; break; /* uint16, float16, bfloat16 bits */
+            }
+        }
+        return true;
+    default:
+        return false;
+    }
+}
+
+onyx_status tensor_from_proto(mem *m, const limits *lim, const char *dir, const Onnx__TensorProto *p,
+                              onyx_tensor *out, char *errmsg)
+{
+    char what[200];
+    snprintf(what, sizeof what, "tensor '%s'", p->name ? p->name : "");
+    memset(out, 0, sizeof *out);
+    if (!p->has_data_type || !dtype_valid(p->data_type))
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s has invalid data type %d", what,
+                         p->has_data_type ? p->data_type : 0);
+    onyx_dtype dt = (onyx_dtype)p->data_type;
+    if (dt == ONYX_DTYPE_STRING)
+        return set_error(errmsg, ONYX_ERROR_UNSUPPORTED, "%s: string tensors are not supported", what);
+    if (p->segment)
+        return set_error(errmsg, ONYX_ERROR_UNSUPPORTED, "%s: segmented tensors are not supported", what);
+    if (p->n_dims > ONYX_MAX_RANK)
+        return set_error(errmsg, ONYX_ERROR_UNSUPPORTED, "%s has rank %zu; onyx handles ranks up to %d",
+                         what, p->n_dims, ONYX_MAX_RANK);
+    out->dtype = dt;
+    out->rank = (int)p->n_dims;
+    for (size_t i = 0; i < p->n_dims; i++)
+        out->dims[i] = p->dims[i];
+    onyx_status st = shape_validate(out, lim, what, errmsg);
+    if (st)
+        return st;
+    int64_t count = tensor_count(out), nbytes;
+    if (!mul_ok(count, (int64_t)onyx_dtype_size(dt), &nbytes))
+        return set_error(errmsg, ONYX_ERROR_LIMIT, "%s is too large", what);
+    size_t bytes = (size_t)nbytes;
+
+    bool external = p->has_data_location && p->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    if (!external && p->has_raw_data && p->raw_data.len != bytes)
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                         "%s: raw_data has %zu bytes but dims %s of %s need %zu", what,
+                         p->raw_data.len, shape_str(out, (char[96]){0}, 96), onyx_dtype_name(dt), bytes);
+
+    void *data = mem_alloc(m, bytes);
+    if (!data)
+        return set_error(errmsg, ONYX_ERROR_LIMIT,
+                         "%s: cannot allocate %zu bytes (out of memory or above the memory limit)",
+                         what, bytes);
+    if (external) {
+        st = read_external(dir, p, what, data, bytes, errmsg);
+    } else if (p->has_raw_data) {
+        if (bytes)
+            memcpy(data, p->raw_data.data, bytes);
+        if (dt == ONYX_DTYPE_BOOL)
+            for (size_t i = 0; i < bytes; i++)
+                ((uint8_t *)data)[i] = ((uint8_t *)data)[i] != 0;
+    } else if (!copy_typed(p, dt, count, data)) {
+        st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                       "%s: its typed data does not hold the %lld elements its dims %s declare", what,
+                       (long long)count, shape_str(out, (char[96]){0}, 96));
+    }
+    if (st) {
+        mem_free(m, data);
+        return st;
+    }
+    out->data = data;
+    return ONYX_OK;
+}

@@ -1,0 +1,332 @@
+/* Memory accounting, error text, dtypes and shape helpers shared by every stage. */
+#include "ir.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- memory ------------------------------------------------------------------------------ */
+
+typedef struct mem_header {
+    size_t size;
+    _Alignas(64) unsigned char data[];
+} mem_header;
+
+static mem_header *header_of(void *ptr)
+{
+    return (mem_header *)((unsigned char *)ptr - offsetof(mem_header, data));
+}
+
+static bool mem_reserve(mem *m, size_t size)
+{
+    if (size > (size_t)INT64_MAX / 2)
+        return false;
+    int64_t after = atomic_fetch_add(&m->used, (int64_t)size) + (int64_t)size;
+    if (m->limit > 0 && after > m->limit) {
+        atomic_fetch_sub(&m->used, (int64_t)size);
+        return false;
+    }
+    return true;
+}
+
+void *mem_alloc(mem *m, size_t size)
+{
+    if (size > SIZE_MAX / 2 || !mem_reserve(m, size + sizeof(mem_header)))
+        return NULL;
+    mem_header *h = aligned_alloc(64, (sizeof(mem_header) + size + 63) & ~(size_t)63);
+    if (!h) {
+        atomic_fetch_sub(&m->used, (int64_t)(size + sizeof(mem_header)));
+        return NULL;
+    }
+    memset(h, 0, sizeof(mem_header) + size);
+    h->size = size;
+    return h->data;
+}
+
+void *mem_realloc(mem *m, void *ptr, size_t new_size)
+{
+    if (!ptr)
+        return mem_alloc(m, new_size);
+    size_t old = header_of(ptr)->size;
+    if (new_size <= old)
+        return ptr;
+    void *p = mem_alloc(m, new_size);
+    if (!p)
+        return NULL;
+    memcpy(p, ptr, old);
+    mem_free(m, ptr);
+    return p;
+}
+
+void mem_free(mem *m, void *ptr)
+{
+    if (!ptr)
+        return;
+    mem_header *h = header_of(ptr);
+    atomic_fetch_sub(&m->used, (int64_t)(h->size + sizeof(mem_header)));
+    free(h);
+}
+
+char *mem_strdup(mem *m, const char *s)
+{
+    if (!s)
+        s = "";
+    size_t n = strlen(s) + 1;
+    char *d = mem_alloc(m, n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+void *mem_block_alloc(mem *m, mem_block **list, size_t size)
+{
+    if (size > SIZE_MAX / 2)
+        return NULL;
+    mem_block *b = mem_alloc(m, sizeof(mem_block) + size);
+    if (!b)
+        return NULL;
+    b->next = *list;
+    *list = b;
+    return b->data;
+}
+
+void mem_block_free_all(mem *m, mem_block **list)
+{
+    mem_block *b = *list;
+    while (b) {
+        mem_block *next = b->next;
+        mem_free(m, b);
+        b = next;
+    }
+    *list = NULL;
+}
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+onyx_status set_error(char *buf, onyx_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, ERRMSG_SIZE, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+const char *onyx_status_str(onyx_status status)
+{
+    switch (status) {
+    case ONYX_OK: return "ok";
+    case ONYX_ERROR_INVALID_ARGUMENT: return "invalid argument";
+    case ONYX_ERROR_INVALID_STATE: return "invalid state";
+    case ONYX_ERROR_OUT_OF_MEMORY: return "out of memory";
+    case ONYX_ERROR_IO: return "i/o error";
+    case ONYX_ERROR_INVALID_MODEL: return "invalid model";
+    case ONYX_ERROR_UNSUPPORTED: return "unsupported";
+    case ONYX_ERROR_INVALID_INPUT: return "invalid input";
+    case ONYX_ERROR_LIMIT: return "limit exceeded";
+    case ONYX_ERROR_RUNTIME: return "runtime error";
+    }
+    return "unknown status";
+}
+
+/* ---- dtypes ------------------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtype_table[] = {
+    [ONYX_DTYPE_UNDEFINED] = {"undefined", 0}, [ONYX_DTYPE_FLOAT] = {"float", 4},
+    [ONYX_DTYPE_UINT8] = {"uint8", 1},         [ONYX_DTYPE_INT8] = {"int8", 1},
+    [ONYX_DTYPE_UINT16] = {"uint16", 2},       [ONYX_DTYPE_INT16] = {"int16", 2},
+    [ONYX_DTYPE_INT32] = {"int32", 4},         [ONYX_DTYPE_INT64] = {"int64", 8},
+    [ONYX_DTYPE_STRING] = {"string", 0},       [ONYX_DTYPE_BOOL] = {"bool", 1},
+    [ONYX_DTYPE_FLOAT16] = {"float16", 2},     [ONYX_DTYPE_DOUBLE] = {"double", 8},
+    [ONYX_DTYPE_UINT32] = {"uint32", 4},       [ONYX_DTYPE_UINT64] = {"uint64", 8},
+    [ONYX_DTYPE_COMPLEX64] = {"complex64", 8}, [ONYX_DTYPE_COMPLEX128] = {"complex128", 16},
+    [ONYX_DTYPE_BFLOAT16] = {"bfloat16", 2},
+};
+
+bool dtype_valid(int code)
+{
+    return code > 0 && code < (int)(sizeof dtype_table / sizeof dtype_table[0]);
+}
+
+const char *onyx_dtype_name(onyx_dtype dtype)
+{
+    return dtype_valid((int)dtype) ? dtype_table[dtype].name : "undefined";
+}
+
+size_t onyx_dtype_size(onyx_dtype dtype)
+{
+    return dtype_valid((int)dtype) ? dtype_table[dtype].size : 0;
+}
+
+/* ---- shapes ------------------------------------------------------------------------------ */
+
+int64_t shape_count(const int64_t *dims, int rank)
+{
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= dims[i];
+    return n;
+}
+
+int64_t onyx_tensor_element_count(const onyx_tensor *t)
+{
+    if (!t || t->rank < 0 || t->rank > ONYX_MAX_RANK)
+        return -1;
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0 || !mul_ok(n, t->dims[i], &n))
+            return -1;
+    return n;
+}
+
+onyx_status shape_validate(const onyx_tensor *t, const limits *lim, const char *what, char *errmsg)
+{
+    if (t->rank < 0 || t->rank > ONYX_MAX_RANK)
+        return set_error(errmsg, ONYX_ERROR_UNSUPPORTED, "%s has rank %d; onyx handles ranks 0 to %d",
+                         what, t->rank, ONYX_MAX_RANK);
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 0)
+            return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s has negative dim %lld at axis %d",
+                             what, (long long)t->dims[i], i);
+        if (!mul_ok(n, t->dims[i], &n))
+            return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                             "%s: element count overflows 64 bits", what);
+    }
+    if (lim && n > lim->tensor_elements)
+        return set_error(errmsg, ONYX_ERROR_LIMIT,
+                         "%s has %lld elements, above the limit of %lld", what, (long long)n,
+                         (long long)lim->tensor_elements);
+    return ONYX_OK;
+}
+
+const char *shape_str(const onyx_tensor *t, char *buf, size_t size)
+{
+    size_t used = 0;
+    if (t->rank < 0) {
+        snprintf(buf, size, "[?]");
+        return buf;
+    }
+    used += (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < t->rank && used < size; i++) {
+        int64_t d = t->dims[i];
+        if (dim_known(d))
+            used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? "," : "", (long long)d);
+        else
+            used += (size_t)snprintf(buf + used, size - used, "%s?", i ? "," : "");
+    }
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+    return buf;
+}
+
+void shape_split(const onyx_tensor *t, int axis, int64_t *outer, int64_t *len, int64_t *inner)
+{
+    *outer = shape_count(t->dims, axis);
+    *len = axis < t->rank ? t->dims[axis] : 1;
+    *inner = axis < t->rank ? shape_count(t->dims + axis + 1, t->rank - axis - 1) : 1;
+}
+
+void tensor_set_shape(onyx_tensor *out, int rank, const int64_t *dims)
+{
+    out->rank = rank;
+    for (int i = 0; i < rank; i++)
+        out->dims[i] = dims[i];
+}
+
+int64_t tensor_int_at(const onyx_tensor *t, int64_t i)
+{
+    switch (t->dtype) {
+    case ONYX_DTYPE_INT64: return ((const int64_t *)t->data)[i];
+    case ONYX_DTYPE_INT32: return ((const int32_t *)t->data)[i];
+    case ONYX_DTYPE_UINT8: return ((const uint8_t *)t->data)[i];
+    case ONYX_DTYPE_BOOL: return ((const uint8_t *)t->data)[i];
+    default: return 0;
+    }
+}
+
+int64_t tensor_read_ints(const onyx_tensor *t, int64_t *dst, int64_t max)
+{
+    if (t->dtype != ONYX_DTYPE_INT64 && t->dtype != ONYX_DTYPE_INT32)
+        return -1;
+    int64_t n = tensor_count(t);
+    if (n > max)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = tensor_int_at(t, i);
+    return n;
+}
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+void options_defaults(onyx_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->threads = 1;
+    o->limits.model_bytes = INT64_C(2) << 30;
+    o->limits.tensor_elements = INT32_MAX;
+    o->limits.memory_bytes = INT64_C(8) << 30;
+    o->limits.graph_nodes = 1000000;
+    o->limits.graph_depth = 16;
+}
+
+onyx_status onyx_options_create(onyx_options **options)
+{
+    if (!options)
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    *options = malloc(sizeof **options);
+    if (!*options)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    options_defaults(*options);
+    return ONYX_OK;
+}
+
+void onyx_options_free(onyx_options *options)
+{
+    if (!options)
+        return;
+    free(options->external_data_dir);
+    free(options);
+}
+
+onyx_status onyx_options_set_threads(onyx_options *options, int threads)
+{
+    if (!options || threads < 0 || threads > 256)
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    options->threads = threads;
+    return ONYX_OK;
+}
+
+onyx_status onyx_options_set_limit(onyx_options *options, onyx_limit limit, int64_t value)
+{
+    if (!options || value <= 0)
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    switch (limit) {
+    case ONYX_LIMIT_MODEL_BYTES: options->limits.model_bytes = value; break;
+    case ONYX_LIMIT_TENSOR_ELEMENTS: options->limits.tensor_elements = value; break;
+    case ONYX_LIMIT_MEMORY_BYTES: options->limits.memory_bytes = value; break;
+    case ONYX_LIMIT_GRAPH_NODES: options->limits.graph_nodes = value; break;
+    case ONYX_LIMIT_GRAPH_DEPTH: options->limits.graph_depth = value; break;
+    default: return ONYX_ERROR_INVALID_ARGUMENT;
+    }
+    return ONYX_OK;
+}
+
+onyx_status onyx_options_set_external_data_dir(onyx_options *options, const char *dir)
+{
+    if (!options)
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    char *copy = NULL;
+    if (dir && !(copy = strdup(dir)))
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    free(options->external_data_dir);
+    options->external_data_dir = copy;
+    return ONYX_OK;
+}
+
+int onyx_version_number(void) { return ONYX_VERSION_NUMBER; }
+const char *onyx_version_string(void) { return ONYX_VERSION_STRING; }
