@@ -1,0 +1,47 @@
+/* Builds ONNX models in C for tests, with the protobuf-c code onyx itself is built from:
+ * well-formed models for operator tests, and malformed ones for the loader's error paths.
+ * Everything a builder allocates is freed with it. */
+#ifndef ONYX_TEST_BUILDER_H
+#define ONYX_TEST_BUILDER_H
+
+#include "onnx.pb-c.h"
+#include "onyx.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct builder builder;
+
+/* A model importing the default domain at `opset`. */
+builder *builder_new(int opset);
+void builder_free(builder *b);
+/* The protobuf, to change fields the helpers below do not cover. */
+Onnx__ModelProto *builder_model(builder *b);
+Onnx__GraphProto *builder_graph(builder *b);
+
+/* Graph inputs and outputs. dims: -1 makes a symbolic dim named by `dim_names` (or "N");
+ * rank -1 leaves the shape undeclared. */
+void builder_input(builder *b, const char *name, onyx_dtype dtype, int rank, const int64_t *dims,
+                   const char *const *dim_names);
+void builder_output(builder *b, const char *name, onyx_dtype dtype);
+/* An initializer from `data` (raw_data, copied) of count(dims) elements. */
+Onnx__TensorProto *builder_initializer(builder *b, const char *name, onyx_dtype dtype, int rank,
+                                       const int64_t *dims, const void *data);
+/* A node; inputs and outputs are comma-separated names ("" entries for absent optionals:
+ * "X,,B"). */
+Onnx__NodeProto *builder_node(builder *b, const char *op_type, const char *inputs, const char *outputs);
+void builder_attr_int(builder *b, Onnx__NodeProto *node, const char *name, int64_t value);
+void builder_attr_float(builder *b, Onnx__NodeProto *node, const char *name, float value);
+void builder_attr_string(builder *b, Onnx__NodeProto *node, const char *name, const char *value);
+void builder_attr_ints(builder *b, Onnx__NodeProto *node, const char *name, int n, const int64_t *values);
+void builder_attr_floats(builder *b, Onnx__NodeProto *node, const char *name, int n, const float *values);
+void builder_attr_tensor(builder *b, Onnx__NodeProto *node, const char *name, onyx_dtype dtype, int rank,
+                         const int64_t *dims, const void *data);
+
+/* Serialized model bytes, owned by the builder (valid until the next call or free). */
+const uint8_t *builder_pack(builder *b, size_t *size);
+/* Memory owned by the builder: freed with it. */
+void *builder_alloc(builder *b, size_t size);
+char *builder_strdup(builder *b, const char *s);
+
+#endif

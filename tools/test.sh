@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs every test of onyx and ends with one line: "N passed, N failed" over all of them.
+# Expects tools/setup.sh to have run (packages installed, build/ built).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export LC_ALL=C
+
+passed=0
+failed=0
+log_dir=$(mktemp -d /tmp/onyx-tests-XXXXXX)
+
+# Adds the counts of one suite; a suite that crashed or printed no summary counts as one failure.
+count() { # name passed failed
+  printf '%-28s %6d passed, %d failed\n' "$1" "$2" "$3"
+  passed=$((passed + $2))
+  failed=$((failed + $3))
+}
+
+# A Criterion executable: its "Synthesis" line has the counts.
+criterion() { # name executable
+  local out="$log_dir/${1//\//_}.log"
+  "$2" >"$out" 2>&1
+  local line
+  line=$(grep -a "Synthesis:" "$out" | tail -1)
+  if [ -z "$line" ]; then
+    echo "  $1 printed no summary; log: $out"; tail -5 "$out"; count "$1" 0 1; return
+  fi
+  local p f c
+  p=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$line")
+  f=$(sed -E 's/.*Failing: ([0-9]+).*/\1/' <<<"$line")
+  c=$(sed -E 's/.*Crashing: ([0-9]+).*/\1/' <<<"$line")
+  if [ "$f" != 0 ] || [ "$c" != 0 ]; then grep -a -E "\[FAIL\]|CRASH|ERROR" "$out" | head -20; fi
+  count "$1" "$p" $((f + c))
+}
+
+# An `onyx test` run: its last line is "N passed, N failed, N skipped".
+onyx_test() { # name args...
+  local name=$1; shift
+  local out="$log_dir/${name//\//_}.log"
+  build/cli/onyx test --quiet "$@" >"$out" 2>&1
+  local rc=$?
+  local line
+  line=$(tail -1 "$out")
+  if ! [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+    echo "  $name printed no summary (exit $rc); log: $out"; tail -5 "$out"; count "$name" 0 1; return
+  fi
+  grep -a "^FAIL" "$out" | head -20
+  count "$name" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+}
+
+echo "== unit tests"
+for exe in build/tests/test_*; do
+  [ -f "$exe" ] && [ -x "$exe" ] && criterion "unit/$(basename "$exe" | sed 's/^test_//')" "$exe"
+done
+
+echo "== models (committed, against PyTorch's outputs)"
+onyx_test models/committed models
+
+echo "== models (exported again now with this machine's PyTorch)"
+export_dir="$log_dir/exported"
+if /usr/bin/python3 models/export.py "$export_dir" >"$log_dir/export.log" 2>&1; then
+  onyx_test models/re-exported "$export_dir"
+else
+  echo "  export failed:"; tail -5 "$log_dir/export.log"; count models/re-exported 0 1
+fi
+
+echo "== conformance (ONNX backend test data, expected failures in tests/conformance)"
+data=/usr/include/onnx/backend/test/data
+for suite in node pytorch-operator pytorch-converted simple; do
+  onyx_test "conformance/$suite" --expect "tests/conformance/$suite.txt" "$data/$suite"
+done
+
+echo "logs: $log_dir"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
