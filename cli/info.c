@@ -4,6 +4,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char ops_usage[] =
+    "usage: onyx ops\n"
+    "\n"
+    "Lists the operators onyx implements: domain, operator, opset versions covered and the\n"
+    "dtypes of its first input, one line per version range.\n";
+
+int cmd_ops(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(ops_usage, stdout);
+        return EXIT_OK;
+    }
+    if (argc > 1)
+        return cli_error("unexpected argument '%s'", argv[1]), EXIT_USAGE;
+    for (size_t i = 0; i < onyx_operator_count(); i++) {
+        onyx_operator_info op;
+        onyx_operator_info_at(i, &op);
+        printf("%s\t%s\t%d\t%d\t", op.domain[0] ? op.domain : "ai.onnx", op.op_type, op.since_version,
+               op.until_version);
+        bool first = true;
+        for (int d = 1; d < 32; d++)
+            if (op.dtypes & (1u << d)) {
+                printf("%s%s", first ? "" : ",", onyx_dtype_name((onyx_dtype)d));
+                first = false;
+            }
+        printf("%s\n", first ? "-" : "");
+    }
+    return EXIT_OK;
+}
+
 static const char info_usage[] =
     "usage: onyx info MODEL\n"
     "\n"

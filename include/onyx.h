@@ -247,6 +247,20 @@ typedef struct onyx_node_info {
 ONYX_API size_t onyx_model_node_count(const onyx_model *model);
 ONYX_API onyx_status onyx_model_node_info(const onyx_model *model, size_t index, onyx_node_info *info);
 
+/* ---- the operators onyx implements --------------------------------------------------------- */
+
+typedef struct onyx_operator_info {
+    const char *domain;  /* "" for the default ONNX domain */
+    const char *op_type;
+    int since_version;   /* first opset version covered */
+    int until_version;   /* last opset version covered */
+    uint32_t dtypes;     /* bit d set when input 0 may have dtype d (0: no inputs) */
+} onyx_operator_info;
+
+/* The registry of operator implementations, one entry per version range. Static data. */
+ONYX_API size_t onyx_operator_count(void);
+ONYX_API onyx_status onyx_operator_info_at(size_t index, onyx_operator_info *info);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Sessions                                                                                 */
 /* ---------------------------------------------------------------------------------------- */

@@ -29,3 +29,14 @@ const op_registration *registry_entries(size_t *count)
     *count = sizeof registry / sizeof registry[0];
     return registry;
 }
+
+size_t onyx_operator_count(void) { return sizeof registry / sizeof registry[0]; }
+
+onyx_status onyx_operator_info_at(size_t index, onyx_operator_info *info)
+{
+    if (!info || index >= sizeof registry / sizeof registry[0])
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    const op_registration *r = &registry[index];
+    *info = (onyx_operator_info){r->domain, r->op_type, r->since, r->until, r->dtypes};
+    return ONYX_OK;
+}

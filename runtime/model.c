@@ -689,9 +689,6 @@ onyx_status model_import(onyx_model *model, const void *data, size_t size)
         model->opsets[i].version = op->version;
         model->n_opsets++;
     }
-    if (!st && opset_of(model, "") < 0)
-        st = set_error(model->errmsg, ONYX_ERROR_INVALID_MODEL, "the model imports no version of the default "
-                       "ONNX operator set");
     if (!st && !mp->graph)
         st = set_error(model->errmsg, ONYX_ERROR_INVALID_MODEL, "the model has no graph");
     if (!st && mp->n_functions)

@@ -70,6 +70,12 @@ for suite in node pytorch-operator pytorch-converted simple; do
   onyx_test "conformance/$suite" --expect "tests/conformance/$suite.txt" "$data/$suite"
 done
 
+if /usr/bin/python3 tools/conformance.py check >"$log_dir/conformance-doc.log" 2>&1; then
+  count conformance/doc-up-to-date 1 0
+else
+  cat "$log_dir/conformance-doc.log"; count conformance/doc-up-to-date 0 1
+fi
+
 echo "logs: $log_dir"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
