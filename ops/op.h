@@ -60,6 +60,8 @@ typedef struct op_context {
     int opset;               /* the version of the operator's domain the model imports */
     int n_inputs;
     int n_outputs;
+    int n_implicit;          /* inputs[n_inputs .. n_inputs + n_implicit): values of this graph
+                                that the node's subgraphs read (control flow only) */
     /* inputs[i] is NULL for an absent optional input, outputs[i] for an absent optional
      * output. An input's data is NULL when its value is not known at this point (it always
      * is in run). */
@@ -96,6 +98,28 @@ const char *op_output_name(const op_context *ctx, int i);
  * NULL when out of memory or over the limit (the error is recorded then). */
 void *op_alloc_params(op_context *ctx, size_t size);
 void *op_alloc_state(op_context *ctx, size_t size);
+
+/* Memory an operator frees itself (buffers of loop iterations), counted against the
+ * limits; NULL (error recorded) when over them. */
+void *op_alloc_temp(const op_context *ctx, size_t size);
+void op_free_temp(const op_context *ctx, void *ptr);
+
+/* ---- subgraphs (If, Loop, Scan) ---------------------------------------------------------- */
+
+struct graph;
+/* The graph attribute `name`, or NULL when absent (an error recorded when it has another type). */
+const struct graph *op_attr_graph(const op_context *ctx, const char *name);
+int op_graph_input_count(const struct graph *g);
+int op_graph_output_count(const struct graph *g);
+/* At check: gives the subgraph's inputs the types in inputs[] (dtype; rank -1 when unknown)
+ * where the model leaves them out, checks them where it declares them, checks the subgraph's
+ * nodes and sets outputs[i] to the type of its output i (dtype, and rank/dims when known). */
+onyx_status op_graph_check(op_context *ctx, const struct graph *g, const onyx_tensor *inputs,
+                           onyx_tensor *outputs);
+/* Runs the subgraph now on inputs[] (one per subgraph input, with data). Its outputs come back
+ * in outputs[] with data from op_alloc_temp, which the caller releases with op_free_temp. */
+onyx_status op_graph_run(const op_context *ctx, const struct graph *g, const onyx_tensor *inputs,
+                         onyx_tensor *outputs);
 
 /* Input i, or NULL when absent (optional input left empty, or beyond n_inputs). */
 static inline const onyx_tensor *op_input(const op_context *ctx, int i)

@@ -120,7 +120,7 @@ static onyx_status check_outputs(onyx_model *model, const graph *g)
 
 onyx_status graph_check(onyx_model *model, graph *g)
 {
-    op_env env = {.mem = &model->mem, .limits = &model->limits, .graph = g};
+    op_env env = {.model = model, .mem = &model->mem, .limits = &model->limits, .graph = g};
     mem_block *no_state = NULL;
     env.blocks = &no_state;
     char unsupported[ERRMSG_SIZE] = "";
@@ -150,7 +150,7 @@ onyx_status graph_check(onyx_model *model, graph *g)
             continue; /* behind an unsupported node: its dtypes cannot be checked */
         n->op = reg->op;
 
-        size_t slots = (size_t)n->n_inputs + (size_t)n->n_outputs;
+        size_t slots = (size_t)n->n_inputs + (size_t)n->n_implicit + (size_t)n->n_outputs;
         if (slots > ptr_cap) {
             mem_free(&model->mem, ptrs);
             if (!(ptrs = mem_alloc(&model->mem, slots * sizeof *ptrs))) {
@@ -159,8 +159,8 @@ onyx_status graph_check(onyx_model *model, graph *g)
             }
             ptr_cap = slots;
         }
-        onyx_tensor **in = ptrs, **out = ptrs + n->n_inputs;
-        for (int k = 0; k < n->n_inputs; k++)
+        onyx_tensor **in = ptrs, **out = ptrs + n->n_inputs + n->n_implicit;
+        for (int k = 0; k < n->n_inputs + n->n_implicit; k++)
             in[k] = n->inputs[k] >= 0 ? &g->values[n->inputs[k]].info : NULL;
         for (int k = 0; k < n->n_outputs; k++)
             out[k] = n->outputs[k] >= 0 ? &g->values[n->outputs[k]].info : NULL;

@@ -13,6 +13,7 @@ void node_bind(op_context *ctx, op_env *env, const node *n, onyx_tensor **in, on
     ctx->opset = n->opset;
     ctx->n_inputs = n->n_inputs;
     ctx->n_outputs = n->n_outputs;
+    ctx->n_implicit = n->n_implicit;
     ctx->inputs = in;
     ctx->outputs = out;
     ctx->params = n->params;
@@ -21,7 +22,7 @@ void node_bind(op_context *ctx, op_env *env, const node *n, onyx_tensor **in, on
 
 void node_point(const node *n, onyx_tensor *tensors, onyx_tensor **in, onyx_tensor **out)
 {
-    for (int i = 0; i < n->n_inputs; i++)
+    for (int i = 0; i < n->n_inputs + n->n_implicit; i++)
         in[i] = n->inputs[i] >= 0 ? &tensors[n->inputs[i]] : NULL;
     for (int i = 0; i < n->n_outputs; i++)
         out[i] = n->outputs[i] >= 0 ? &tensors[n->outputs[i]] : NULL;

@@ -178,6 +178,7 @@ static inline int symbol_of_dim(int64_t d) { return d <= -2 ? (int)(-2 - d) : -1
 
 /* The error reporting and allocation environment of check/reshape/run. */
 typedef struct op_env {
+    struct onyx_model *model; /* at load: for checking subgraphs */
     mem *mem;
     mem_block **blocks; /* where op_alloc_* allocations go */
     limits *limits;
@@ -220,7 +221,9 @@ const op_registration *registry_entries(size_t *count);
 onyx_status graph_check(onyx_model *model, graph *g);
 
 /* runtime/evaluate.c. node_bind sets up ctx for node n over the pointer arrays in / out
- * (n->n_inputs and n->n_outputs slots), which node_point fills from per-value tensors. */
+ * (n->n_inputs + n->n_implicit and n->n_outputs slots: the implicit inputs, values of this
+ * graph that the node's subgraphs read, follow the inputs the operator sees), which
+ * node_point fills from per-value tensors. */
 void node_bind(op_context *ctx, op_env *env, const node *n, onyx_tensor **in, onyx_tensor **out);
 void node_point(const node *n, onyx_tensor *tensors, onyx_tensor **in, onyx_tensor **out);
 /* The operator's reshape, then the checks every concrete output shape must pass (known dims,
@@ -230,7 +233,7 @@ onyx_status node_reshape(op_context *ctx);
  * caller owns them after), run every task. Every input the node reads must have data. */
 onyx_status node_evaluate(op_context *ctx);
 
-/* runtime/attr.c */
+/* runtime/opctx.c */
 const attribute *node_attr(const node *n, const char *name);
 
 /* ---- small shared helpers ---------------------------------------------------------------- */

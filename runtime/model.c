@@ -463,7 +463,9 @@ static onyx_status graph_import(importer *im, const Onnx__GraphProto *gp, graph 
             st = oom(im, "inputs");
             break;
         }
-        st = type_import(im, vi->type, "input", vi->name, &g->values[v].info);
+        /* A subgraph's inputs may leave their type out: the operator running it knows them. */
+        if (depth == 0 || vi->type)
+            st = type_import(im, vi->type, "input", vi->name, &g->values[v].info);
         g->inputs[g->n_inputs++] = v;
     }
 

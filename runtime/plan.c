@@ -53,7 +53,7 @@ static bool same_signature(const plan *p, const graph *g, const onyx_tensor *inp
 /* Whether every input node n reads has data now (constants, values folded while planning). */
 static bool inputs_known(const op_context *ctx)
 {
-    for (int i = 0; i < ctx->n_inputs; i++) {
+    for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++) {
         const onyx_tensor *t = ctx->inputs[i];
         if (t && !t->data && !(ctx->node->op->shape_only_inputs & (1u << i)) && tensor_count(t) > 0)
             return false;
@@ -88,10 +88,11 @@ static onyx_status plan_tensors(plan *p, exec_env *env, const graph *g, const on
 
 static onyx_status bind_step(plan *p, exec_env *env, const node *n, op_context *ctx)
 {
-    onyx_tensor **ptrs = plan_alloc(p, env, ((size_t)n->n_inputs + (size_t)n->n_outputs + 1) * sizeof *ptrs);
+    size_t n_in = (size_t)n->n_inputs + (size_t)n->n_implicit;
+    onyx_tensor **ptrs = plan_alloc(p, env, (n_in + (size_t)n->n_outputs + 1) * sizeof *ptrs);
     if (!ptrs)
         return plan_oom(env, "the plan");
-    node_bind(ctx, &env->op, n, ptrs, ptrs + n->n_inputs);
+    node_bind(ctx, &env->op, n, ptrs, ptrs + n_in);
     node_point(n, p->tensors, ctx->inputs, ctx->outputs);
     return ONYX_OK;
 }
@@ -147,7 +148,7 @@ static onyx_status plan_memory(plan *p, exec_env *env)
             if (v >= 0)
                 first[v] = last[v] = s;
         }
-        for (int i = 0; i < ctx->node->n_inputs; i++) {
+        for (int i = 0; i < ctx->node->n_inputs + ctx->node->n_implicit; i++) {
             int v = ctx->node->inputs[i];
             if (v >= 0 && first[v] >= 0)
                 last[v] = s;
@@ -281,12 +282,17 @@ static onyx_status run_static(plan *p, exec_env *env, const onyx_tensor *inputs)
     return ONYX_OK;
 }
 
-/* Node by node, each value allocated when computed and freed after its last reader. */
-static onyx_status run_eager(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
+/* Node by node, each value allocated when computed and freed after its last reader. `outer`
+ * (per value index, for a subgraph) gives the values of enclosing graphs it reads. */
+static onyx_status run_eager(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs,
+                             const onyx_tensor *const *outer)
 {
     onyx_status st = plan_tensors(p, env, g, inputs, true);
     if (st)
         return st;
+    for (int v = 0; outer && v < g->n_values; v++)
+        if (g->values[v].kind == VALUE_OUTER && outer[v])
+            p->tensors[v] = *outer[v];
     int *uses = plan_alloc(p, env, (size_t)g->n_values * sizeof(int) + 1);
     if (!uses)
         return plan_oom(env, "the plan");
@@ -346,7 +352,7 @@ onyx_status plan_execute(plan *p, exec_env *env, const graph *g, const onyx_tens
             plan_release(p, env->mem);
             env->op.blocks = &p->blocks;
             atomic_store(&env->op.failed, 0);
-            st = run_eager(p, env, g, inputs);
+            st = run_eager(p, env, g, inputs, NULL);
             if (st)
                 plan_release(p, env->mem);
             return st;
@@ -358,4 +364,20 @@ onyx_status plan_execute(plan *p, exec_env *env, const graph *g, const onyx_tens
         p->ready = true;
     }
     return run_static(p, env, inputs);
+}
+
+onyx_status plan_run_subgraph(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs,
+                              const onyx_tensor *const *outer)
+{
+    plan_release(p, env->mem);
+    env->op.mem = env->mem;
+    env->op.limits = env->limits;
+    env->op.graph = g;
+    env->op.blocks = &p->blocks;
+    atomic_store(&env->op.failed, 0);
+    env->op.status = ONYX_OK;
+    onyx_status st = run_eager(p, env, g, inputs, outer);
+    if (st)
+        plan_release(p, env->mem);
+    return st;
 }

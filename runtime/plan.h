@@ -47,5 +47,11 @@ typedef struct exec_env {
  * p->tensors[g->outputs[i]]. On failure the message is in env->op.errmsg. */
 onyx_status plan_execute(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs);
 void plan_free(plan *p, mem *m);
+/* Runs subgraph g once, node by node, on `inputs` (one per g->inputs) with `outer` (indexed by
+ * value; set for g's VALUE_OUTER values) giving what it reads of enclosing graphs. Outputs are
+ * then in p->tensors[g->outputs[i]], owned by p until plan_free. Never uses the pool: it runs
+ * inside a node that may itself be running on a worker. */
+onyx_status plan_run_subgraph(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs,
+                              const onyx_tensor *const *outer);
 
 #endif

@@ -124,7 +124,26 @@ void builder_input(builder *b, const char *name, onyx_dtype dtype, int rank, con
 
 void builder_output(builder *b, const char *name, onyx_dtype dtype)
 {
-    APPEND(b, b->graph.n_output, b->graph.output, value_info(b, name, dtype, -1, NULL, NULL));
+    builder_graph_output(b, &b->graph, name, dtype);
+}
+
+Onnx__GraphProto *builder_subgraph(builder *b, const char *name)
+{
+    Onnx__GraphProto *g = builder_alloc(b, sizeof *g);
+    onnx__graph_proto__init(g);
+    g->name = builder_strdup(b, name);
+    return g;
+}
+
+void builder_graph_input(builder *b, Onnx__GraphProto *g, const char *name, onyx_dtype dtype, int rank,
+                         const int64_t *dims)
+{
+    APPEND(b, g->n_input, g->input, value_info(b, name, dtype, rank, dims, NULL));
+}
+
+void builder_graph_output(builder *b, Onnx__GraphProto *g, const char *name, onyx_dtype dtype)
+{
+    APPEND(b, g->n_output, g->output, value_info(b, name, dtype, -1, NULL, NULL));
 }
 
 static Onnx__TensorProto *tensor(builder *b, const char *name, onyx_dtype dtype, int rank, const int64_t *dims,
@@ -178,15 +197,21 @@ static void split_names(builder *b, const char *list, size_t *count, char ***nam
     }
 }
 
-Onnx__NodeProto *builder_node(builder *b, const char *op_type, const char *inputs, const char *outputs)
+Onnx__NodeProto *builder_graph_node(builder *b, Onnx__GraphProto *g, const char *op_type, const char *inputs,
+                                    const char *outputs)
 {
     Onnx__NodeProto *n = builder_alloc(b, sizeof *n);
     onnx__node_proto__init(n);
     n->op_type = builder_strdup(b, op_type);
     split_names(b, inputs, &n->n_input, &n->input);
     split_names(b, outputs, &n->n_output, &n->output);
-    APPEND(b, b->graph.n_node, b->graph.node, n);
+    APPEND(b, g->n_node, g->node, n);
     return n;
+}
+
+Onnx__NodeProto *builder_node(builder *b, const char *op_type, const char *inputs, const char *outputs)
+{
+    return builder_graph_node(b, &b->graph, op_type, inputs, outputs);
 }
 
 static Onnx__AttributeProto *attr(builder *b, Onnx__NodeProto *node, const char *name, Onnx__AttributeProto__AttributeType type)
@@ -243,6 +268,12 @@ void builder_attr_tensor(builder *b, Onnx__NodeProto *node, const char *name, on
 {
     Onnx__AttributeProto *a = attr(b, node, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
     a->t = tensor(b, "", dtype, rank, dims, data);
+}
+
+void builder_attr_graph(builder *b, Onnx__NodeProto *node, const char *name, Onnx__GraphProto *g)
+{
+    Onnx__AttributeProto *a = attr(b, node, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH);
+    a->g = g;
 }
 
 const uint8_t *builder_pack(builder *b, size_t *size)

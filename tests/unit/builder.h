@@ -38,6 +38,16 @@ void builder_attr_floats(builder *b, Onnx__NodeProto *node, const char *name, in
 void builder_attr_tensor(builder *b, Onnx__NodeProto *node, const char *name, onyx_dtype dtype, int rank,
                          const int64_t *dims, const void *data);
 
+/* Subgraphs (If, Loop, Scan bodies): a new graph, its inputs, outputs and nodes, and the
+ * attribute that attaches it to a node. */
+Onnx__GraphProto *builder_subgraph(builder *b, const char *name);
+void builder_graph_input(builder *b, Onnx__GraphProto *g, const char *name, onyx_dtype dtype, int rank,
+                         const int64_t *dims);
+void builder_graph_output(builder *b, Onnx__GraphProto *g, const char *name, onyx_dtype dtype);
+Onnx__NodeProto *builder_graph_node(builder *b, Onnx__GraphProto *g, const char *op_type, const char *inputs,
+                                    const char *outputs);
+void builder_attr_graph(builder *b, Onnx__NodeProto *node, const char *name, Onnx__GraphProto *g);
+
 /* Serialized model bytes, owned by the builder (valid until the next call or free). */
 const uint8_t *builder_pack(builder *b, size_t *size);
 /* Memory owned by the builder: freed with it. */
