@@ -9,6 +9,7 @@
 
 static onyx_status copy_tasks(op_context *ctx)
 {
+    ctx->output_is_view = true;
     if (ctx->concrete) {
         size_t bytes = tensor_bytes(op_input(ctx, 0));
         ctx->n_tasks = (int64_t)((bytes + COPY_CHUNK - 1) / COPY_CHUNK);

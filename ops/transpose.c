@@ -82,6 +82,8 @@ static onyx_status transpose_reshape(op_context *ctx)
         s->strides[0] = 1;
     }
     s->elem = onyx_dtype_size(x->dtype);
+    /* Only axes of size 1 move: the bytes keep their order. */
+    ctx->output_is_view = s->rank == 1 && s->strides[0] == 1;
     int64_t inner = s->dims[s->rank - 1];
     s->rows = inner ? tensor_count(y) / inner : 0;
     ctx->state = s;

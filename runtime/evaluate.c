@@ -33,6 +33,7 @@ onyx_status node_reshape(op_context *ctx)
     ctx->n_tasks = 1;
     ctx->task_cost = 0;
     ctx->scratch_bytes = 0;
+    ctx->output_is_view = false;
     ctx->state = NULL;
     onyx_status st = ctx->node->op->reshape(ctx);
     if (st || !ctx->concrete)

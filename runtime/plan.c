@@ -125,20 +125,33 @@ static int by_size_desc(const void *a, const void *b)
     return x->first - y->first;
 }
 
+static bool is_graph_output(const graph *g, int v)
+{
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v)
+            return true;
+    return false;
+}
+
 /* Gives each value produced by a step an offset in one arena so that values alive at the
- * same time never overlap: greedy, largest first, lowest fitting offset. */
+ * same time never overlap: greedy, largest first, lowest fitting offset. A view's output
+ * (Reshape and the like) shares its input's memory, unless it is a graph output: the two
+ * then form one group whose lifetime spans both. */
 static onyx_status plan_memory(plan *p, exec_env *env)
 {
     const graph *g = p->graph;
     int *first = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
     int *last = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
+    int *group = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
     interval *iv = mem_alloc(env->mem, (size_t)g->n_values * sizeof(interval) + 1);
     interval **placed = mem_alloc(env->mem, (size_t)g->n_values * sizeof(interval *) + 1);
     onyx_status st = ONYX_OK;
-    if (!first || !last || !iv || !placed) {
+    if (!first || !last || !group || !iv || !placed) {
         st = plan_oom(env, "the memory plan");
         goto done;
     }
+    for (int v = 0; v < g->n_values; v++)
+        group[v] = v;
     for (int v = 0; v < g->n_values; v++)
         first[v] = last[v] = -1;
     for (int s = 0; s < p->n_steps; s++) {
@@ -157,9 +170,20 @@ static onyx_status plan_memory(plan *p, exec_env *env)
     for (int i = 0; i < g->n_outputs; i++)
         if (first[g->outputs[i]] >= 0)
             last[g->outputs[i]] = p->n_steps;
+    /* Views join the group of their input (steps run in order, so the input's group is final). */
+    for (int s = 0; s < p->n_steps; s++) {
+        const op_context *ctx = &p->steps[s].ctx;
+        int in = ctx->node->inputs[0], out = ctx->node->outputs[0];
+        if (!ctx->output_is_view || in < 0 || out < 0 || first[in] < 0 || is_graph_output(g, out))
+            continue;
+        int root = group[in];
+        group[out] = root;
+        if (last[out] > last[root])
+            last[root] = last[out];
+    }
     int n = 0;
     for (int v = 0; v < g->n_values; v++)
-        if (first[v] >= 0) {
+        if (first[v] >= 0 && group[v] == v) {
             size_t bytes = tensor_bytes(&p->tensors[v]);
             iv[n++] = (interval){.value = v, .first = first[v], .last = last[v],
                                  .size = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1)};
@@ -196,7 +220,11 @@ static onyx_status plan_memory(plan *p, exec_env *env)
     p->arena_bytes = total;
     for (int i = 0; i < n; i++)
         p->tensors[iv[i].value].data = p->arena + iv[i].offset;
+    for (int v = 0; v < g->n_values; v++)
+        if (first[v] >= 0 && group[v] != v)
+            p->tensors[v].data = p->tensors[group[v]].data;
 done:
+    mem_free(env->mem, group);
     mem_free(env->mem, first);
     mem_free(env->mem, last);
     mem_free(env->mem, iv);
