@@ -164,6 +164,10 @@ ONYX_API void onyx_options_free(onyx_options *options);
 /* Threads a session uses to run (the caller's thread counts as one). 1 by default; 0 means
  * one per available processor. ONYX_ERROR_INVALID_ARGUMENT when negative or above 256. */
 ONYX_API onyx_status onyx_options_set_threads(onyx_options *options, int threads);
+/* 1 (the default): at load, fuse patterns of nodes into faster operators (GELU, LayerNorm
+ * written out, attention, MatMul with bias and activation); results stay within rounding of
+ * the unfused graph. 0: run the graph as written. ONYX_ERROR_INVALID_ARGUMENT otherwise. */
+ONYX_API onyx_status onyx_options_set_optimization(onyx_options *options, int enabled);
 /* Sets one limit. ONYX_ERROR_INVALID_ARGUMENT for an unknown limit or a value <= 0. */
 ONYX_API onyx_status onyx_options_set_limit(onyx_options *options, onyx_limit limit, int64_t value);
 /* Directory against which external tensor data is resolved when a model is loaded from a

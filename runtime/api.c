@@ -25,6 +25,7 @@ static onyx_model *model_new(const onyx_options *options)
     m->limits = options->limits;
     m->mem.limit = options->limits.memory_bytes;
     m->threads = options->threads;
+    m->optimize = options->optimize;
     return m;
 }
 
@@ -33,6 +34,11 @@ static onyx_status model_finish(onyx_model *m, onyx_status st)
     if (!st) {
         m->imported = true;
         st = graph_check(m, &m->graph);
+    }
+    if (!st && m->optimize) {
+        st = graph_optimize(m, &m->graph);
+        if (!st)
+            graph_prune(m, &m->graph);
     }
     m->status = st;
     return st;
@@ -247,7 +253,7 @@ onyx_status onyx_model_node_info(const onyx_model *m, size_t index, onyx_node_in
         return ONYX_ERROR_INVALID_ARGUMENT;
     const node *n = &m->graph.nodes[index];
     info->name = n->name;
-    info->op_type = n->op_type;
+    info->op_type = n->written_op_type ? n->written_op_type : n->op_type;
     info->domain = n->domain;
     info->opset = n->opset;
     info->supported = n->supported;

@@ -75,7 +75,7 @@ static onyx_status fold_node(graph *g, node *n, op_context *ctx)
 }
 
 /* Marks nodes whose outputs nobody reads as dead, and frees constants nobody reads. */
-static void graph_prune(onyx_model *model, graph *g)
+void graph_prune(onyx_model *model, graph *g)
 {
     for (int v = 0; v < g->n_values; v++)
         g->values[v].n_uses = 0;
@@ -118,16 +118,102 @@ static onyx_status check_outputs(onyx_model *model, const graph *g)
     return ONYX_OK;
 }
 
+/* What checking nodes of one graph needs: the error/allocation environment and pointer
+ * arrays for the node being checked. */
+typedef struct checker {
+    onyx_model *model;
+    graph *g;
+    op_env env;
+    mem_block *no_state;
+    onyx_tensor **ptrs;
+    size_t cap;
+} checker;
+
+static void checker_init(checker *c, onyx_model *model, graph *g)
+{
+    memset(c, 0, sizeof *c);
+    c->model = model;
+    c->g = g;
+    c->env = (op_env){.model = model, .mem = &model->mem, .limits = &model->limits, .graph = g};
+    c->env.blocks = &c->no_state;
+}
+
+static void checker_done(checker *c) { mem_free(&c->model->mem, c->ptrs); }
+
+/* Binds n to its operator `reg`, checks it (dtypes, attributes) and, with `infer`, infers its
+ * output shapes. ONYX_ERROR_UNSUPPORTED (message in c->env.errmsg) when onyx lacks the case;
+ * other errors leave their message there too. ctx stays bound for folding. */
+static onyx_status check_node(checker *c, node *n, const op_registration *reg, bool infer, op_context *ctx)
+{
+    graph *g = c->g;
+    size_t slots = (size_t)n->n_inputs + (size_t)n->n_implicit + (size_t)n->n_outputs;
+    if (slots > c->cap) {
+        mem_free(&c->model->mem, c->ptrs);
+        if (!(c->ptrs = mem_alloc(&c->model->mem, slots * sizeof *c->ptrs))) {
+            c->cap = 0;
+            return set_error(c->env.errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory checking nodes");
+        }
+        c->cap = slots;
+    }
+    onyx_tensor **in = c->ptrs, **out = c->ptrs + n->n_inputs + n->n_implicit;
+    for (int k = 0; k < n->n_inputs + n->n_implicit; k++)
+        in[k] = n->inputs[k] >= 0 ? &g->values[n->inputs[k]].info : NULL;
+    for (int k = 0; k < n->n_outputs; k++)
+        out[k] = n->outputs[k] >= 0 ? &g->values[n->outputs[k]].info : NULL;
+    n->op = reg->op;
+    node_bind(ctx, &c->env, n, in, out);
+    atomic_store(&c->env.failed, 0);
+    onyx_status st = ONYX_OK;
+    if (reg->dtypes && n->n_inputs > 0 && in[0] && !(reg->dtypes & (1u << in[0]->dtype)))
+        st = op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for input dtype %s",
+                      onyx_dtype_name(in[0]->dtype));
+    if (!st)
+        st = n->op->check(ctx);
+    n->params = ctx->params;
+    if (st) {
+        n->op = NULL;
+        n->supported = st != ONYX_ERROR_UNSUPPORTED && n->supported;
+        return st;
+    }
+    if (!infer || !inputs_ranked(g, n))
+        return ONYX_OK; /* shapes stay unknown: inferred when planning */
+    /* Symbolic inference; ONYX_DEFER when the shapes depend on data. */
+    ctx->concrete = false;
+    atomic_store(&c->env.failed, 0);
+    st = n->op->reshape(ctx);
+    if (st == ONYX_DEFER) {
+        st = ONYX_OK;
+        for (int k = 0; k < n->n_outputs; k++)
+            if (out[k])
+                out[k]->rank = -1;
+    }
+    return st;
+}
+
+onyx_status node_setup(onyx_model *model, graph *g, node *n)
+{
+    const op_registration *reg = registry_find(n->domain, n->op_type, n->opset);
+    if (!reg)
+        return set_error(model->errmsg, ONYX_ERROR_INVALID_STATE, "no operator %s.%s-%d for a rewritten node",
+                         n->domain, n->op_type, n->opset);
+    checker c;
+    checker_init(&c, model, g);
+    op_context ctx;
+    n->supported = true;
+    onyx_status st = check_node(&c, n, reg, true, &ctx);
+    if (st)
+        snprintf(model->errmsg, ERRMSG_SIZE, "%s", c.env.errmsg);
+    checker_done(&c);
+    return st;
+}
+
 onyx_status graph_check(onyx_model *model, graph *g)
 {
-    op_env env = {.model = model, .mem = &model->mem, .limits = &model->limits, .graph = g};
-    mem_block *no_state = NULL;
-    env.blocks = &no_state;
+    checker c;
+    checker_init(&c, model, g);
     char unsupported[ERRMSG_SIZE] = "";
     int n_unsupported = 0;
     onyx_status st = ONYX_OK;
-    onyx_tensor **ptrs = NULL;
-    size_t ptr_cap = 0;
 
     for (int i = 0; i < g->n_nodes && !st; i++) {
         node *n = &g->nodes[i];
@@ -148,72 +234,22 @@ onyx_status graph_check(onyx_model *model, graph *g)
         n->supported = true;
         if (!inputs_typed(g, n))
             continue; /* behind an unsupported node: its dtypes cannot be checked */
-        n->op = reg->op;
-
-        size_t slots = (size_t)n->n_inputs + (size_t)n->n_implicit + (size_t)n->n_outputs;
-        if (slots > ptr_cap) {
-            mem_free(&model->mem, ptrs);
-            if (!(ptrs = mem_alloc(&model->mem, slots * sizeof *ptrs))) {
-                st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory checking nodes");
-                break;
-            }
-            ptr_cap = slots;
-        }
-        onyx_tensor **in = ptrs, **out = ptrs + n->n_inputs + n->n_implicit;
-        for (int k = 0; k < n->n_inputs + n->n_implicit; k++)
-            in[k] = n->inputs[k] >= 0 ? &g->values[n->inputs[k]].info : NULL;
-        for (int k = 0; k < n->n_outputs; k++)
-            out[k] = n->outputs[k] >= 0 ? &g->values[n->outputs[k]].info : NULL;
         op_context ctx;
-        node_bind(&ctx, &env, n, in, out);
-        atomic_store(&env.failed, 0);
-
-        if (reg->dtypes && n->n_inputs > 0 && in[0] && !(reg->dtypes & (1u << in[0]->dtype)))
-            st = op_error(&ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for input dtype %s",
-                          onyx_dtype_name(in[0]->dtype));
-        if (!st)
-            st = n->op->check(&ctx);
-        n->params = ctx.params;
+        /* Once the model cannot load, only the rest of the unsupported nodes matter. */
+        st = check_node(&c, n, reg, n_unsupported == 0, &ctx);
         if (st == ONYX_ERROR_UNSUPPORTED) {
-            append_line(unsupported, env.errmsg, &n_unsupported);
-            n->op = NULL;
-            n->supported = false;
+            append_line(unsupported, c.env.errmsg, &n_unsupported);
             st = ONYX_OK;
             continue;
         }
-        if (st) {
-            snprintf(model->errmsg, ERRMSG_SIZE, "%s", env.errmsg);
-            break;
-        }
-        if (n_unsupported)
-            continue; /* the model will not load: only collect the rest of the unsupported nodes */
-
-        /* Shapes: symbolic inference, unless an input's rank is unknown. */
-        if (inputs_ranked(g, n)) {
-            ctx.concrete = false;
-            atomic_store(&env.failed, 0);
-            st = n->op->reshape(&ctx);
-            if (st == ONYX_DEFER) {
-                st = ONYX_OK;
-                for (int k = 0; k < n->n_outputs; k++)
-                    if (out[k])
-                        out[k]->rank = -1;
-            }
-            if (st) {
-                snprintf(model->errmsg, ERRMSG_SIZE, "%s", env.errmsg);
-                break;
-            }
-        }
-        if (node_foldable(g, n)) {
-            atomic_store(&env.failed, 0);
+        if (!st && !n_unsupported && node_foldable(g, n)) {
+            atomic_store(&c.env.failed, 0);
             st = fold_node(g, n, &ctx);
-            if (st) {
-                snprintf(model->errmsg, ERRMSG_SIZE, "%s", env.errmsg);
-                break;
-            }
         }
+        if (st)
+            snprintf(model->errmsg, ERRMSG_SIZE, "%s", c.env.errmsg);
     }
-    mem_free(&model->mem, ptrs);
+    checker_done(&c);
     if (!st && n_unsupported)
         st = set_error(model->errmsg, ONYX_ERROR_UNSUPPORTED, "%d node%s not supported by onyx:%s",
                        n_unsupported, n_unsupported == 1 ? " is" : "s are", unsupported);

@@ -54,6 +54,7 @@ typedef struct limits {
 
 struct onyx_options {
     int threads;
+    bool optimize;
     limits limits;
     char *external_data_dir;
 };
@@ -129,6 +130,7 @@ typedef struct node {
     const op_descriptor *op;
     const void *params;
     mem_block *param_blocks;
+    char *written_op_type; /* the op type in the model when a pass rewrote the node, or NULL */
     bool dead;         /* removed by a pass; skipped by planning */
     bool supported;    /* an operator implements it (set by graph_check) */
 } node;
@@ -168,7 +170,8 @@ struct onyx_model {
     int n_symbols;
     char **symbols; /* dim_param names: symbol k is dim value -2 - k */
     graph graph;
-    int threads; /* from the load options, the sessions' default */
+    int threads;   /* from the load options, the sessions' default */
+    bool optimize; /* run the fusion passes */
 };
 
 static inline int64_t dim_symbol(int k) { return -2 - (int64_t)k; }
@@ -195,6 +198,7 @@ onyx_status set_error(char *buf, onyx_status status, const char *fmt, ...)
 /* runtime/model.c: protobuf bytes -> IR, validated (names, cycles, tensor data, attributes). */
 onyx_status model_import(onyx_model *model, const void *data, size_t size);
 void graph_free(mem *m, graph *g);
+void node_free_attrs(mem *m, node *n);
 
 /* runtime/tensor_proto.c: TensorProto -> dense tensor, size-checked. `dir` resolves
  * external data (NULL refuses it). */
@@ -217,8 +221,16 @@ const op_registration *registry_find(const char *domain, const char *op_type, in
 const op_registration *registry_entries(size_t *count);
 
 /* runtime/check.c: binds each node to its operator and infers types and shapes. Collects
- * every unsupported node into one message. */
+ * every unsupported node into one message. Folds nodes whose inputs are all constants and
+ * drops what nothing reads (graph_prune, also run after the passes). */
 onyx_status graph_check(onyx_model *model, graph *g);
+void graph_prune(onyx_model *model, graph *g);
+/* Checks one node rewritten by a pass, as graph_check checks a loaded one. */
+onyx_status node_setup(onyx_model *model, graph *g, node *n);
+
+/* runtime/passes.c: fusions (GELU, written-out LayerNorm, ...), each replacing a pattern of
+ * nodes by one operator. */
+onyx_status graph_optimize(onyx_model *model, graph *g);
 
 /* runtime/evaluate.c. node_bind sets up ctx for node n over the pointer arrays in / out
  * (n->n_inputs + n->n_implicit and n->n_outputs slots: the implicit inputs, values of this

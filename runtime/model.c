@@ -311,6 +311,15 @@ static void attr_free(mem *m, attribute *a)
     mem_free(m, a->strings);
 }
 
+void node_free_attrs(mem *m, node *n)
+{
+    for (int a = 0; a < n->n_attrs; a++)
+        attr_free(m, &n->attrs[a]);
+    mem_free(m, n->attrs);
+    n->attrs = NULL;
+    n->n_attrs = 0;
+}
+
 /* ---- graphs ------------------------------------------------------------------------------ */
 
 static const char *node_desc(const Onnx__NodeProto *np, size_t index, char *buf, size_t size)
@@ -632,9 +641,8 @@ void graph_free(mem *m, graph *g)
         mem_free(m, nd->domain);
         mem_free(m, nd->inputs);
         mem_free(m, nd->outputs);
-        for (int a = 0; a < nd->n_attrs; a++)
-            attr_free(m, &nd->attrs[a]);
-        mem_free(m, nd->attrs);
+        mem_free(m, nd->written_op_type);
+        node_free_attrs(m, nd);
         mem_block_free_all(m, &nd->param_blocks);
     }
     mem_free(m, g->nodes);

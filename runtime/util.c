@@ -267,6 +267,7 @@ void options_defaults(onyx_options *o)
 {
     memset(o, 0, sizeof *o);
     o->threads = 1;
+    o->optimize = true;
     o->limits.model_bytes = INT64_C(2) << 30;
     o->limits.tensor_elements = INT32_MAX;
     o->limits.memory_bytes = INT64_C(8) << 30;
@@ -298,6 +299,14 @@ onyx_status onyx_options_set_threads(onyx_options *options, int threads)
     if (!options || threads < 0 || threads > 256)
         return ONYX_ERROR_INVALID_ARGUMENT;
     options->threads = threads;
+    return ONYX_OK;
+}
+
+onyx_status onyx_options_set_optimization(onyx_options *options, int enabled)
+{
+    if (!options || (enabled != 0 && enabled != 1))
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    options->optimize = enabled;
     return ONYX_OK;
 }
 

@@ -1,0 +1,322 @@
+/* Graph rewrites that make the plan faster without changing results beyond rounding: each
+ * finds a pattern of nodes (as PyTorch exports them) and replaces it by one operator.
+ *
+ * A pattern is a small expression tree matched from its root value upwards. Intermediate
+ * values of a match must be read only inside the match (so the nodes can go); values the
+ * pattern captures are its inputs. The root node is rewritten in place into the fused node
+ * (it keeps its name and its output, so nothing downstream changes) and the other matched
+ * nodes are marked dead. */
+#include "ir.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- matching ---------------------------------------------------------------------------- */
+
+#define MAX_CAPTURES 8
+#define MAX_MATCHED 16
+
+typedef struct pattern {
+    const char *op;    /* node op type; NULL: any value (captured); "const": a scalar constant */
+    int capture;       /* capture slot of the value (-1: none); a second use must be the same value */
+    double value;      /* for "const" */
+    int n_inputs;
+    const struct pattern *inputs[3];
+    bool commutative;  /* a two-input node whose inputs may come in either order */
+} pattern;
+
+typedef struct match {
+    int captures[MAX_CAPTURES]; /* value indices, -1 when not captured */
+    int nodes[MAX_MATCHED];     /* matched node indices, root first */
+    int n_nodes;
+} match;
+
+#define ANY(slot) (&(const pattern){.capture = (slot)})
+#define CONST(v) (&(const pattern){.op = "const", .capture = -1, .value = (v)})
+#define NODE1(name, a) (&(const pattern){.op = (name), .capture = -1, .n_inputs = 1, .inputs = {(a)}})
+#define NODE2(name, a, b) (&(const pattern){.op = (name), .capture = -1, .n_inputs = 2, .inputs = {(a), (b)}})
+#define COMM2(name, a, b) \
+    (&(const pattern){.op = (name), .capture = -1, .n_inputs = 2, .inputs = {(a), (b)}, .commutative = true})
+/* A node whose output is also captured, to be matched again by ANY(slot) elsewhere. */
+#define NODE2_AS(slot, name, a, b) \
+    (&(const pattern){.op = (name), .capture = (slot), .n_inputs = 2, .inputs = {(a), (b)}})
+
+/* A scalar float constant of value v (the exporters write 0.5 and the like exactly, but a
+ * computed sqrt(2) may differ in the last bits). */
+static bool scalar_constant(const graph *g, int v, double want)
+{
+    const value *val = &g->values[v];
+    if (val->kind != VALUE_CONSTANT || !val->info.data || tensor_count(&val->info) != 1)
+        return false;
+    double got;
+    switch (val->info.dtype) {
+    case ONYX_DTYPE_FLOAT: got = *(const float *)val->info.data; break;
+    case ONYX_DTYPE_DOUBLE: got = *(const double *)val->info.data; break;
+    default: return false;
+    }
+    return fabs(got - want) <= 1e-6 * fabs(want) + 1e-12;
+}
+
+static bool match_value(const graph *g, int v, const pattern *p, match *m);
+
+static bool match_node_inputs(const graph *g, const node *n, const pattern *p, match *m, bool swapped)
+{
+    for (int i = 0; i < p->n_inputs; i++) {
+        int k = swapped ? 1 - i : i;
+        if (n->inputs[k] < 0 || !match_value(g, n->inputs[k], p->inputs[i], m))
+            return false;
+    }
+    return true;
+}
+
+static bool match_value(const graph *g, int v, const pattern *p, match *m)
+{
+    if (p->capture >= 0 && m->captures[p->capture] >= 0 && p->op == NULL)
+        return m->captures[p->capture] == v;
+    if (p->op == NULL) {
+        m->captures[p->capture] = v;
+        return true;
+    }
+    if (!strcmp(p->op, "const"))
+        return scalar_constant(g, v, p->value);
+    const value *val = &g->values[v];
+    if (val->kind != VALUE_NODE || val->producer < 0)
+        return false;
+    const node *n = &g->nodes[val->producer];
+    if (n->dead || !n->op || strcmp(n->op_type, p->op) || n->domain[0] || n->n_inputs != p->n_inputs ||
+        n->n_outputs < 1 || n->outputs[0] != v || m->n_nodes == MAX_MATCHED)
+        return false;
+    if (p->capture >= 0) {
+        if (m->captures[p->capture] >= 0 && m->captures[p->capture] != v)
+            return false;
+        m->captures[p->capture] = v;
+    }
+    m->nodes[m->n_nodes++] = val->producer;
+    match saved = *m;
+    if (match_node_inputs(g, n, p, m, false))
+        return true;
+    if (p->commutative) {
+        *m = saved;
+        if (match_node_inputs(g, n, p, m, true))
+            return true;
+    }
+    return false;
+}
+
+/* Matches p at value v; then every matched node but the root must produce only values read
+ * inside the match (they disappear with it). */
+static bool match_at(const graph *g, int v, const pattern *p, match *m)
+{
+    memset(m, 0, sizeof *m);
+    for (int i = 0; i < MAX_CAPTURES; i++)
+        m->captures[i] = -1;
+    if (!match_value(g, v, p, m))
+        return false;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const node *n = &g->nodes[m->nodes[i]];
+        int out = n->outputs[0], reads = 0;
+        for (int j = 0; j < m->n_nodes; j++) {
+            const node *r = &g->nodes[m->nodes[j]];
+            for (int k = 0; k < r->n_inputs; k++)
+                reads += r->inputs[k] == out;
+        }
+        /* A node matched twice (a shared subexpression) is counted once per appearance. */
+        int appearances = 0;
+        for (int j = 0; j < m->n_nodes; j++)
+            appearances += m->nodes[j] == m->nodes[i];
+        if (reads != g->values[out].n_uses * appearances || n->n_outputs != 1)
+            return false;
+        for (int j = 0; j < g->n_outputs; j++)
+            if (g->outputs[j] == out)
+                return false;
+    }
+    return true;
+}
+
+/* ---- rewriting --------------------------------------------------------------------------- */
+
+static void recount_uses(graph *g)
+{
+    for (int v = 0; v < g->n_values; v++)
+        g->values[v].n_uses = 0;
+    for (int i = 0; i < g->n_outputs; i++)
+        g->values[g->outputs[i]].n_uses++;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->n_inputs + n->n_implicit; k++)
+            if (n->inputs[k] >= 0)
+                g->values[n->inputs[k]].n_uses++;
+    }
+}
+
+typedef struct new_attr {
+    const char *name;
+    attr_type type;
+    int64_t i;
+    float f;
+    const char *s;
+} new_attr;
+
+/* Rewrites root node `m->nodes[0]` into (domain, op_type) over `inputs` with `attrs`, marks
+ * the rest of the match dead, and checks the new node like a loaded one. */
+static onyx_status rewrite(onyx_model *model, graph *g, const match *m, const char *domain, const char *op_type,
+                           int opset, int n_inputs, const int *inputs, int n_attrs, const new_attr *attrs)
+{
+    mem *mm = &model->mem;
+    node *root = &g->nodes[m->nodes[0]];
+    char *new_op = mem_strdup(mm, op_type), *new_domain = mem_strdup(mm, domain);
+    int *new_inputs = mem_alloc(mm, (size_t)(n_inputs + 1) * sizeof(int));
+    attribute *new_attrs = mem_alloc(mm, (size_t)(n_attrs + 1) * sizeof(attribute));
+    bool ok = new_op && new_domain && new_inputs && new_attrs;
+    for (int i = 0; ok && i < n_attrs; i++) {
+        attribute *a = &new_attrs[i];
+        a->type = attrs[i].type;
+        a->i = attrs[i].i;
+        a->f = attrs[i].f;
+        ok = (a->name = mem_strdup(mm, attrs[i].name)) != NULL;
+        if (ok && attrs[i].s) {
+            ok = (a->s = mem_strdup(mm, attrs[i].s)) != NULL;
+            a->s_len = ok ? strlen(a->s) : 0;
+        }
+    }
+    if (!ok) {
+        for (int i = 0; new_attrs && i < n_attrs; i++) {
+            mem_free(mm, new_attrs[i].name);
+            mem_free(mm, new_attrs[i].s);
+        }
+        mem_free(mm, new_attrs);
+        mem_free(mm, new_inputs);
+        mem_free(mm, new_op);
+        mem_free(mm, new_domain);
+        return set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+    }
+    memcpy(new_inputs, inputs, (size_t)n_inputs * sizeof(int));
+    for (int i = 1; i < m->n_nodes; i++)
+        g->nodes[m->nodes[i]].dead = true;
+    /* The root keeps its name, outputs and what it was in the model (for inspection). */
+    if (!root->written_op_type)
+        root->written_op_type = root->op_type;
+    else
+        mem_free(mm, root->op_type);
+    node_free_attrs(mm, root);
+    mem_free(mm, root->inputs);
+    mem_free(mm, root->domain);
+    mem_block_free_all(mm, &root->param_blocks);
+    root->op_type = new_op;
+    root->domain = new_domain;
+    root->opset = opset;
+    root->inputs = new_inputs;
+    root->n_inputs = n_inputs;
+    root->n_implicit = 0;
+    root->attrs = new_attrs;
+    root->n_attrs = n_attrs;
+    root->params = NULL;
+    onyx_status st = node_setup(model, g, root);
+    recount_uses(g);
+    return st;
+}
+
+/* ---- GELU ---------------------------------------------------------------------------------- */
+/* Patterns are file-scope compound literals: static storage. */
+
+/* x * 0.5 * (1 + erf(x / sqrt(2))), as PyTorch writes nn.GELU(). */
+static const pattern *const gelu_erf =
+    COMM2("Mul", COMM2("Mul", ANY(0), COMM2("Add", NODE1("Erf", NODE2("Div", ANY(0), CONST(M_SQRT2))), CONST(1.0))),
+          CONST(0.5));
+
+/* 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x * (x * x)))), as F.gelu(approximate="tanh"). */
+static const pattern *const gelu_tanh = COMM2(
+    "Mul", CONST(0.5),
+    COMM2("Mul", ANY(0),
+          COMM2("Add", CONST(1.0),
+                NODE1("Tanh", COMM2("Mul", CONST(0.7978845608028654),
+                                    COMM2("Add", ANY(0),
+                                          COMM2("Mul", CONST(0.044715),
+                                                COMM2("Mul", ANY(0), COMM2("Mul", ANY(0), ANY(0))))))))));
+
+static int pass_gelu(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *n = &g->nodes[i];
+        if (n->dead || n->n_outputs != 1 || n->outputs[0] < 0 || strcmp(n->op_type, "Mul") || n->domain[0])
+            continue;
+        match m;
+        bool tanh_form = false;
+        if (!match_at(g, n->outputs[0], gelu_erf, &m)) {
+            if (!match_at(g, n->outputs[0], gelu_tanh, &m))
+                continue;
+            tanh_form = true;
+        }
+        int x = m.captures[0];
+        if (g->values[x].info.dtype != ONYX_DTYPE_FLOAT && g->values[x].info.dtype != ONYX_DTYPE_DOUBLE)
+            continue;
+        new_attr approximate = {"approximate", ATTR_STRING, .s = tanh_form ? "tanh" : "none"};
+        *st = rewrite(model, g, &m, "onyx", "Gelu", 1, 1, &x, 1, &approximate);
+        rewrites++;
+    }
+    return rewrites;
+}
+
+/* ---- LayerNormalization written out (opset < 17 exports) ---------------------------------- */
+
+/* (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) * gamma + beta, over the last axis. */
+static const pattern *const layernorm = COMM2(
+    "Add",
+    COMM2("Mul",
+          NODE2("Div", NODE2_AS(1, "Sub", ANY(0), NODE1("ReduceMean", ANY(0))),
+                NODE1("Sqrt", COMM2("Add", NODE1("ReduceMean", NODE2("Pow", ANY(1), CONST(2.0))), ANY(4)))),
+          ANY(2)),
+    ANY(3));
+
+/* A ReduceMean over the last axis only, keeping it. */
+static bool mean_over_last_axis(const graph *g, const node *n)
+{
+    const attribute *axes = node_attr(n, "axes"), *keep = node_attr(n, "keepdims");
+    int rank = g->values[n->inputs[0]].info.rank;
+    return axes && axes->type == ATTR_INTS && axes->count == 1 &&
+           (axes->ints[0] == -1 || (rank > 0 && axes->ints[0] == rank - 1)) &&
+           (!keep || (keep->type == ATTR_INT && keep->i == 1));
+}
+
+static int pass_layernorm(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *n = &g->nodes[i];
+        match m;
+        if (n->dead || n->n_outputs != 1 || n->outputs[0] < 0 || strcmp(n->op_type, "Add") || n->domain[0] ||
+            !match_at(g, n->outputs[0], layernorm, &m))
+            continue;
+        bool means_ok = true;
+        for (int k = 0; k < m.n_nodes; k++)
+            if (!strcmp(g->nodes[m.nodes[k]].op_type, "ReduceMean"))
+                means_ok &= mean_over_last_axis(g, &g->nodes[m.nodes[k]]);
+        const value *x = &g->values[m.captures[0]], *eps = &g->values[m.captures[4]];
+        const value *gamma = &g->values[m.captures[2]], *beta = &g->values[m.captures[3]];
+        if (!means_ok || x->info.dtype != ONYX_DTYPE_FLOAT || eps->kind != VALUE_CONSTANT ||
+            eps->info.dtype != ONYX_DTYPE_FLOAT || tensor_count(&eps->info) != 1 || gamma->info.dtype != x->info.dtype ||
+            beta->info.dtype != x->info.dtype || gamma->info.rank != 1 || beta->info.rank != 1)
+            continue;
+        int inputs[3] = {m.captures[0], m.captures[2], m.captures[3]};
+        new_attr attrs[2] = {{"axis", ATTR_INT, .i = -1}, {"epsilon", ATTR_FLOAT, .f = *(const float *)eps->info.data}};
+        *st = rewrite(model, g, &m, "", "LayerNormalization", 17, 3, inputs, 2, attrs);
+        rewrites++;
+    }
+    return rewrites;
+}
+
+/* ---- driver -------------------------------------------------------------------------------- */
+
+onyx_status graph_optimize(onyx_model *model, graph *g)
+{
+    onyx_status st = ONYX_OK;
+    recount_uses(g);
+    pass_layernorm(model, g, &st);
+    if (!st)
+        pass_gelu(model, g, &st);
+    return st;
+}

@@ -1,0 +1,151 @@
+/* Each fusion pass fires on the PyTorch exports it is written for, and the fused graph gives
+ * the unfused graph's outputs within 1e-5. */
+#include "harness.h"
+#include "ir.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static onyx_model *load(const char *model, bool optimize)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s/model.onnx", ONYX_SOURCE_DIR, model);
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_optimization(o, optimize), ONYX_OK);
+    onyx_model *m;
+    cr_assert_eq(onyx_model_load_file(path, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
+    onyx_options_free(o);
+    return m;
+}
+
+/* Live nodes of the main graph with this op type (and domain). */
+static int live(const onyx_model *m, const char *domain, const char *op_type)
+{
+    int count = 0;
+    for (int i = 0; i < m->graph.n_nodes; i++) {
+        const node *n = &m->graph.nodes[i];
+        count += !n->dead && !strcmp(n->op_type, op_type) && !strcmp(n->domain, domain);
+    }
+    return count;
+}
+
+/* Runs the model on data set 0 of its directory; returns a copy of output 0. */
+static float *run_set0(const onyx_model *m, const char *model, int64_t *count)
+{
+    onyx_session *s;
+    cr_assert_eq(onyx_session_create(m, NULL, &s), ONYX_OK);
+    onyx_tensor inputs[4];
+    size_t n = onyx_model_input_count(m);
+    for (size_t i = 0; i < n; i++) {
+        char path[1024], msg[512];
+        snprintf(path, sizeof path, "%s/models/%s/test_data_set_0/input_%zu.pb", ONYX_SOURCE_DIR, model, i);
+        cr_assert_eq(onyx_tensor_read_file(path, &inputs[i], NULL, msg, sizeof msg), ONYX_OK, "%s", msg);
+        cr_assert_eq(onyx_session_set_input(s, i, &inputs[i]), ONYX_OK, "%s", onyx_session_errmsg(s));
+    }
+    cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s", onyx_session_errmsg(s));
+    onyx_tensor y;
+    cr_assert_eq(onyx_session_get_output(s, 0, &y), ONYX_OK);
+    *count = onyx_tensor_element_count(&y);
+    float *copy = malloc((size_t)*count * sizeof(float));
+    memcpy(copy, y.data, (size_t)*count * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        onyx_tensor_free_data(inputs[i].data);
+    onyx_session_free(s);
+    return copy;
+}
+
+/* Fused and unfused runs agree within 1e-5. */
+static void same_results(const char *model)
+{
+    onyx_model *fused = load(model, true), *plain = load(model, false);
+    int64_t n1, n2;
+    float *a = run_set0(fused, model, &n1), *b = run_set0(plain, model, &n2);
+    cr_assert_eq(n1, n2);
+    double worst = 0;
+    for (int64_t i = 0; i < n1; i++)
+        worst = fmax(worst, fabs((double)a[i] - b[i]));
+    cr_assert(worst <= 1e-5, "%s: fused and unfused outputs differ by %g", model, worst);
+    free(a);
+    free(b);
+    onyx_model_free(fused);
+    onyx_model_free(plain);
+}
+
+Test(passes, gelu_erf_form_is_fused)
+{
+    onyx_model *m = load("ffn_gelu", true), *plain = load("ffn_gelu", false);
+    cr_assert_eq(live(m, "onyx", "Gelu"), 1);
+    cr_assert_eq(live(m, "", "Erf"), 0);
+    cr_assert_eq(live(plain, "onyx", "Gelu"), 0);
+    cr_assert_eq(live(plain, "", "Erf"), 1);
+    onyx_model_free(m);
+    onyx_model_free(plain);
+    same_results("ffn_gelu");
+}
+
+Test(passes, gelu_tanh_form_is_fused)
+{
+    onyx_model *m = load("gpt2_block", true);
+    cr_assert_eq(live(m, "onyx", "Gelu"), 1);
+    cr_assert_eq(live(m, "", "Tanh"), 0);
+    onyx_model_free(m);
+    same_results("gpt2_block");
+}
+
+Test(passes, written_out_layernorm_is_fused)
+{
+    onyx_model *m = load("encoder_postnorm_relu_op13", true);
+    cr_assert_eq(live(m, "", "LayerNormalization"), 2);
+    cr_assert_eq(live(m, "", "ReduceMean"), 0);
+    cr_assert_eq(live(m, "", "Sqrt"), 0);
+    onyx_model_free(m);
+    same_results("encoder_postnorm_relu_op13");
+}
+
+Test(passes, inspection_reports_the_model_as_written)
+{
+    onyx_model *m = load("encoder_postnorm_relu_op13", true);
+    int reduce_means = 0;
+    for (size_t i = 0; i < onyx_model_node_count(m); i++) {
+        onyx_node_info info;
+        cr_assert_eq(onyx_model_node_info(m, i, &info), ONYX_OK);
+        reduce_means += !strcmp(info.op_type, "ReduceMean");
+        cr_assert_str_neq(info.op_type, "LayerNormalization");
+    }
+    cr_assert_eq(reduce_means, 4);
+    onyx_model_free(m);
+}
+
+Test(passes, a_pattern_whose_middle_is_read_elsewhere_is_left_alone)
+{
+    /* GELU written out, but the Erf result is also a graph output: it must stay. */
+    builder *b = builder_new(13);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 1, DIMS(3), NULL);
+    builder_initializer(b, "sqrt2", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS((float)M_SQRT2));
+    builder_initializer(b, "one", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(1));
+    builder_initializer(b, "half", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.5f));
+    builder_node(b, "Div", "X,sqrt2", "d");
+    builder_node(b, "Erf", "d", "e");
+    builder_node(b, "Add", "e,one", "a");
+    builder_node(b, "Mul", "X,a", "m");
+    builder_node(b, "Mul", "m,half", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    builder_output(b, "e", ONYX_DTYPE_FLOAT);
+    size_t size;
+    const uint8_t *bytes = builder_pack(b, &size);
+    onyx_model *m;
+    cr_assert_eq(onyx_model_load_buffer(bytes, size, NULL, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
+    cr_assert_eq(live(m, "onyx", "Gelu"), 0);
+    cr_assert_eq(live(m, "", "Erf"), 1);
+    onyx_model_free(m);
+    /* Without the extra output it is fused, and gives x * Phi(x). */
+    builder_graph(b)->n_output = 1;
+    onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(-1, 0, 2));
+    run_result r = run_model(b, 1, &x);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(-0.15865525f, 0, 1.9544997f), 1e-6);
+    run_result_free(&r);
+    builder_free(b);
+}
