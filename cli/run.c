@@ -20,9 +20,39 @@ static const char run_usage[] =
     "  --rtol R, --atol A       tolerances for --reference (default 1e-3 and 1e-7)\n"
     "  --output-dir DIR         write each output as DIR/NAME.npy\n"
     "  --threads N              threads to run with (default 1; 0: one per processor)\n"
+    "  --runs N                 run N times (default 1); outputs are those of the last run\n"
+    "  --profile                print the time spent in each node over all runs, largest first\n"
+    "                           (nodes fused by onyx appear as one; shape arithmetic folded\n"
+    "                           while planning does not appear)\n"
     "  --quiet                  print only failures and comparisons\n";
 
 #define MAX_SPECS 256
+
+static int by_time(const void *a, const void *b)
+{
+    const onyx_profile_entry *x = a, *y = b;
+    return (x->total_ms < y->total_ms) - (x->total_ms > y->total_ms);
+}
+
+static void print_profile(const onyx_session *session, long long runs)
+{
+    size_t n = onyx_session_profile_count(session);
+    onyx_profile_entry *e = calloc(n ? n : 1, sizeof *e);
+    if (!e)
+        return;
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        onyx_session_profile_entry(session, i, &e[i]);
+        total += e[i].total_ms;
+    }
+    qsort(e, n, sizeof *e, by_time);
+    printf("profile: %zu nodes, %.3f ms per run in nodes\n%10s %6s  %-22s %s\n", n, total / (double)runs,
+           "ms/run", "%", "operator", "node");
+    for (size_t i = 0; i < n; i++)
+        printf("%10.4f %6.2f  %-22s %s\n", e[i].total_ms / (double)runs, total > 0 ? 100 * e[i].total_ms / total : 0,
+               e[i].op_type, e[i].node_name);
+    free(e);
+}
 
 int cmd_run(int argc, char **argv)
 {
@@ -30,9 +60,9 @@ int cmd_run(int argc, char **argv)
     const char *inputs[MAX_SPECS], *refs[MAX_SPECS];
     dim_value dims[MAX_SPECS];
     int n_inputs = 0, n_refs = 0, n_dims = 0;
-    long long threads = 1;
+    long long threads = 1, runs = 1;
     double rtol = 1e-3, atol = 1e-7;
-    bool quiet = false;
+    bool quiet = false, profile = false;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -64,6 +94,11 @@ int cmd_run(int argc, char **argv)
         } else if ((v = cli_option(argc, argv, &i, "--atol"))) {
             if (!cli_double(v, &atol))
                 return cli_error("bad --atol '%s'", v), EXIT_USAGE;
+        } else if ((v = cli_option(argc, argv, &i, "--runs"))) {
+            if (!cli_int(v, 1, 1000000, &runs))
+                return cli_error("--runs takes 1 to 1000000, got '%s'", v), EXIT_USAGE;
+        } else if (!strcmp(argv[i], "--profile")) {
+            profile = true;
         } else if (!strcmp(argv[i], "--quiet")) {
             quiet = true;
         } else if (argv[i][0] == '-') {
@@ -103,11 +138,18 @@ int cmd_run(int argc, char **argv)
             cli_error("%s", onyx_session_errmsg(session));
             goto done;
         }
-    if (onyx_session_run(session) != ONYX_OK) {
+    if (profile && onyx_session_set_profiling(session, 1) != ONYX_OK) {
         cli_error("%s", onyx_session_errmsg(session));
         goto done;
     }
+    for (long long r = 0; r < runs; r++)
+        if (onyx_session_run(session) != ONYX_OK) {
+            cli_error("%s", onyx_session_errmsg(session));
+            goto done;
+        }
     rc = EXIT_OK;
+    if (profile)
+        print_profile(session, runs);
     size_t n_out = onyx_model_output_count(model);
     for (size_t i = 0; i < n_out; i++) {
         onyx_value_info info;

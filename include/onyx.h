@@ -301,6 +301,22 @@ ONYX_API onyx_status onyx_session_run(onyx_session *session);
 ONYX_API onyx_status onyx_session_get_output(const onyx_session *session, size_t index,
                                              onyx_tensor *tensor);
 
+/* Profiling: with profiling on, each run adds the time spent in each node (or fused node)
+ * to the session's profile; turning it on clears the profile. Nodes computed once while
+ * planning (shape arithmetic) or folded at load do not appear. */
+typedef struct onyx_profile_entry {
+    const char *node_name; /* owned by the model */
+    const char *op_type;   /* the operator that ran ("onyx.Gelu" for fused ones) */
+    int64_t runs;
+    double total_ms;
+} onyx_profile_entry;
+
+ONYX_API onyx_status onyx_session_set_profiling(onyx_session *session, int enabled);
+/* Entries with at least one run, in graph order. */
+ONYX_API size_t onyx_session_profile_count(const onyx_session *session);
+ONYX_API onyx_status onyx_session_profile_entry(const onyx_session *session, size_t index,
+                                                onyx_profile_entry *entry);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Tensor files                                                                             */
 /* ---------------------------------------------------------------------------------------- */

@@ -277,6 +277,7 @@ struct onyx_session {
     bool has_outputs;
     plan plan;
     exec_env env;
+    char **profile_names; /* "domain.op" per node when profiling, else NULL */
 };
 
 static int available_processors(void)
@@ -324,10 +325,77 @@ const char *onyx_session_errmsg(const onyx_session *session)
     return session ? session->errmsg : "no session (NULL)";
 }
 
+static bool session_usable(onyx_session *s);
+
+static void profile_clear(onyx_session *s)
+{
+    const graph *g = &s->model->graph;
+    for (int i = 0; s->profile_names && i < g->n_nodes; i++)
+        mem_free(&s->mem, s->profile_names[i]);
+    mem_free(&s->mem, s->profile_names);
+    mem_free(&s->mem, s->env.profile_ns);
+    mem_free(&s->mem, s->env.profile_runs);
+    s->profile_names = NULL;
+    s->env.profile_ns = s->env.profile_runs = NULL;
+}
+
+onyx_status onyx_session_set_profiling(onyx_session *s, int enabled)
+{
+    if (!session_usable(s))
+        return s ? set_error(s->errmsg, ONYX_ERROR_INVALID_STATE, "the session was not created") : ONYX_ERROR_INVALID_ARGUMENT;
+    if (s->model)
+        profile_clear(s);
+    if (!enabled)
+        return ONYX_OK;
+    const graph *g = &s->model->graph;
+    size_t n = (size_t)g->n_nodes + 1;
+    s->env.profile_ns = mem_alloc(&s->mem, n * sizeof(int64_t));
+    s->env.profile_runs = mem_alloc(&s->mem, n * sizeof(int64_t));
+    s->profile_names = mem_alloc(&s->mem, n * sizeof(char *));
+    for (int i = 0; s->profile_names && i < g->n_nodes; i++) {
+        const node *nd = &g->nodes[i];
+        char name[256];
+        snprintf(name, sizeof name, "%s%s%s", nd->domain, nd->domain[0] ? "." : "", nd->op_type);
+        if (!(s->profile_names[i] = mem_strdup(&s->mem, name)))
+            break;
+    }
+    if (!s->env.profile_ns || !s->env.profile_runs || !s->profile_names || (g->n_nodes && !s->profile_names[g->n_nodes - 1])) {
+        profile_clear(s);
+        return set_error(s->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory for profiling");
+    }
+    return ONYX_OK;
+}
+
+size_t onyx_session_profile_count(const onyx_session *s)
+{
+    size_t count = 0;
+    for (int i = 0; s && s->env.profile_runs && i < s->model->graph.n_nodes; i++)
+        count += s->env.profile_runs[i] > 0;
+    return count;
+}
+
+onyx_status onyx_session_profile_entry(const onyx_session *s, size_t index, onyx_profile_entry *e)
+{
+    if (!s || !e || !s->env.profile_runs)
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    for (int i = 0; i < s->model->graph.n_nodes; i++) {
+        if (s->env.profile_runs[i] == 0 || index--)
+            continue;
+        e->node_name = s->model->graph.nodes[i].name;
+        e->op_type = s->profile_names[i];
+        e->runs = s->env.profile_runs[i];
+        e->total_ms = (double)s->env.profile_ns[i] / 1e6;
+        return ONYX_OK;
+    }
+    return ONYX_ERROR_INVALID_ARGUMENT;
+}
+
 void onyx_session_free(onyx_session *session)
 {
     if (!session)
         return;
+    if (session->model)
+        profile_clear(session);
     plan_free(&session->plan, &session->mem);
     pool_free(session->pool);
     mem_free(&session->mem, session->inputs);

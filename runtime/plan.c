@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ARENA_ALIGN 64
 /* A step whose total cost is below this stays on one thread: waking workers costs more. */
@@ -275,6 +276,23 @@ static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, con
 
 /* ---- running ----------------------------------------------------------------------------- */
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Adds the time since `start` to node n's profile (when profiling the main graph). */
+static void profile_add(exec_env *env, const graph *g, const node *n, int64_t start)
+{
+    if (!env->profile_ns || g->parent)
+        return;
+    int index = (int)(n - g->nodes);
+    env->profile_ns[index] += now_ns() - start;
+    env->profile_runs[index]++;
+}
+
 typedef struct step_job {
     const op_context *ctx;
     unsigned char *scratch;
@@ -297,6 +315,7 @@ static onyx_status run_static(plan *p, exec_env *env, const onyx_tensor *inputs)
         const op_context *ctx = &p->steps[s].ctx;
         if (ctx->n_tasks <= 0)
             continue;
+        int64_t start = env->profile_ns ? now_ns() : 0;
         step_job job = {ctx, p->scratch, p->scratch_per_thread};
         if (env->pool && ctx->n_tasks > 1 && ctx->task_cost * ctx->n_tasks >= PARALLEL_MIN_COST) {
             pool_job pj = {step_range, &job, ctx->n_tasks};
@@ -304,6 +323,8 @@ static onyx_status run_static(plan *p, exec_env *env, const onyx_tensor *inputs)
         } else {
             ctx->node->op->run(ctx, 0, ctx->n_tasks, p->scratch);
         }
+        if (env->profile_ns)
+            profile_add(env, g, ctx->node, start);
         if (atomic_load(&env->op.failed))
             return env->op.status;
     }
@@ -336,8 +357,11 @@ static onyx_status run_eager(plan *p, exec_env *env, const graph *g, const onyx_
         if ((st = bind_step(p, env, n, &ctx)))
             return st;
         atomic_store(&env->op.failed, 0);
+        int64_t start = env->profile_ns ? now_ns() : 0;
         if ((st = evaluate_owned(p, &ctx)))
             return st;
+        if (env->profile_ns)
+            profile_add(env, g, n, start);
         for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
             int v = n->inputs[k];
             if (v < 0 || g->values[v].kind != VALUE_NODE || --uses[v] > 0)

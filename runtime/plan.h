@@ -39,6 +39,9 @@ typedef struct exec_env {
     mem *mem;
     limits *limits;
     pool *pool;
+    /* When profiling: time spent (ns) and runs, per node index of the main graph. */
+    int64_t *profile_ns;
+    int64_t *profile_runs;
     op_env op;             /* errors of reshape and run land in op.errmsg */
 } exec_env;
 
