@@ -18,8 +18,8 @@ static const char bench_usage[] =
     "  --warmup W            untimed runs first (default 3)\n"
     "  --input [NAME=]FILE   an input file (others are generated, see onyx run --help)\n"
     "  --dim NAME=SIZE       size of a symbolic dim for generated inputs\n"
-    "  --json                one JSON object: min_ms, median_ms, max_ms, mean_ms, load_ms,\n"
-    "                        peak_rss_kb, runs, threads\n";
+    "  --json                one JSON object: times_ms (every run), min_ms, median_ms, max_ms,\n"
+    "                        mean_ms, load_ms, peak_rss_kb, runs, threads\n";
 
 #define MAX_SPECS 256
 
@@ -28,6 +28,26 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Peak resident memory of this process in KiB: VmHWM where Linux has it (ru_maxrss would
+ * also count what a parent held before the exec that started us), else ru_maxrss. */
+static long peak_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (kb < 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        kb = ru.ru_maxrss;
+    }
+    return kb;
 }
 
 static int by_value(const void *a, const void *b)
@@ -120,17 +140,22 @@ int cmd_bench(int argc, char **argv)
     double sum = 0;
     for (long long r = 0; r < runs; r++)
         sum += times[r];
+    if (json) {
+        printf("{\"times_ms\": [");
+        for (long long r = 0; r < runs; r++)
+            printf("%s%.4f", r ? ", " : "", times[r]);
+        printf("], ");
+    }
     qsort(times, (size_t)runs, sizeof *times, by_value);
     double median = runs % 2 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
+    long rss = peak_rss_kb();
     if (json)
-        printf("{\"model\": \"%s\", \"threads\": %lld, \"runs\": %lld, \"min_ms\": %.4f, \"median_ms\": %.4f, "
+        printf("\"model\": \"%s\", \"threads\": %lld, \"runs\": %lld, \"min_ms\": %.4f, \"median_ms\": %.4f, "
                "\"max_ms\": %.4f, \"mean_ms\": %.4f, \"load_ms\": %.3f, \"peak_rss_kb\": %ld}\n",
-               model_path, threads, runs, times[0], median, times[runs - 1], sum / (double)runs, load_ms, ru.ru_maxrss);
+               model_path, threads, runs, times[0], median, times[runs - 1], sum / (double)runs, load_ms, rss);
     else
         printf("%s: %lld runs, %lld threads\n  min %.3f ms  median %.3f ms  max %.3f ms\n  load %.1f ms  "
-               "peak RSS %ld KiB\n", model_path, runs, threads, times[0], median, times[runs - 1], load_ms, ru.ru_maxrss);
+               "peak RSS %ld KiB\n", model_path, runs, threads, times[0], median, times[runs - 1], load_ms, rss);
     rc = EXIT_OK;
 done:
     free(times);

@@ -84,7 +84,7 @@ onyx_status onyx_model_load_file(const char *path, const onyx_options *options, 
                                      (long long)sb.st_size, (long long)m->limits.model_bytes);
     }
     size_t size = (size_t)sb.st_size;
-    unsigned char *bytes = mem_alloc(&m->mem, size);
+    unsigned char *bytes = mem_alloc_raw(&m->mem, size);
     if (!bytes) {
         close(fd);
         return m->status = set_error(m->errmsg, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes to read '%s'",

@@ -76,7 +76,7 @@ onyx_status node_evaluate(op_context *ctx)
                       ctx->scratch_bytes);
     for (; !st && allocated < ctx->n_outputs; allocated++) {
         onyx_tensor *t = ctx->outputs[allocated];
-        if (t && !(t->data = mem_alloc(env->mem, tensor_bytes(t))))
+        if (t && !(t->data = mem_alloc_raw(env->mem, tensor_bytes(t))))
             st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes for output '%s'",
                           tensor_bytes(t), op_output_name(ctx, allocated));
     }

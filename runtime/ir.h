@@ -25,6 +25,9 @@ typedef struct mem {
 /* Zeroed, 64-byte aligned; NULL when out of memory or over the limit. Each block remembers
  * its size, so freeing needs only the pointer. */
 void *mem_alloc(mem *m, size_t size);
+/* The same, not zeroed: for buffers about to be overwritten whole (tensor data, arenas), so
+ * that large ones are not written twice. */
+void *mem_alloc_raw(mem *m, size_t size);
 /* Grows (never shrinks) a block, zeroing the new part; NULL on failure (ptr stays valid). */
 void *mem_realloc(mem *m, void *ptr, size_t new_size);
 void mem_free(mem *m, void *ptr);

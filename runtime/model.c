@@ -10,7 +10,8 @@
 
 /* ---- protobuf-c allocations, counted against the model's memory limit -------------------- */
 
-static void *pb_alloc(void *ctx, size_t size) { return mem_alloc(ctx, size); }
+/* protobuf-c initializes what it allocates. */
+static void *pb_alloc(void *ctx, size_t size) { return mem_alloc_raw(ctx, size); }
 static void pb_free(void *ctx, void *ptr) { mem_free(ctx, ptr); }
 
 /* ---- name lookup: open addressing over a graph's values ---------------------------------- */

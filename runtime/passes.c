@@ -309,6 +309,125 @@ static int pass_layernorm(onyx_model *model, graph *g, onyx_status *st)
     return rewrites;
 }
 
+/* ---- attention ----------------------------------------------------------------------------- */
+
+/* The node producing v when it is a live node of the default domain with this op type, and v
+ * its only output, read once (so the node can go into a fused one); else NULL. */
+static node *sole_producer(graph *g, int v, const char *op_type)
+{
+    if (v < 0 || g->values[v].kind != VALUE_NODE || g->values[v].n_uses != 1 || g->values[v].producer < 0)
+        return NULL;
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v)
+            return NULL;
+    node *n = &g->nodes[g->values[v].producer];
+    if (n->dead || n->domain[0] || strcmp(n->op_type, op_type) || n->n_outputs != 1 || n->outputs[0] != v)
+        return NULL;
+    return n;
+}
+
+/* Whether v holds one float element (a scale), judging by its inferred shape. */
+static bool float_scalar(const graph *g, int v)
+{
+    const onyx_tensor *t = &g->values[v].info;
+    if (t->dtype != ONYX_DTYPE_FLOAT || t->rank < 0)
+        return false;
+    for (int d = 0; d < t->rank; d++)
+        if (t->dims[d] != 1)
+            return false;
+    return true;
+}
+
+/* For a two-input node, the input that is not `known`, or -1. */
+static int other_input(const node *n, int known)
+{
+    return n->inputs[0] == known ? n->inputs[1] : n->inputs[1] == known ? n->inputs[0] : -1;
+}
+
+/* MatMul(Softmax(mask(scale(MatMul(Q, K)))), V) -> onyx.Attention(Q, K, V, scale, add, cond),
+ * where scale is an optional Mul or Div by a scalar (of the scores, or of Q before the first
+ * MatMul), and mask an optional Add of a float tensor, then an optional Where choosing a
+ * constant fill. Softmax must run along the last axis. */
+static int pass_attention(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *out = &g->nodes[i];
+        if (out->dead || out->domain[0] || strcmp(out->op_type, "MatMul") || out->n_inputs != 2 || out->outputs[0] < 0 ||
+            g->values[out->outputs[0]].info.dtype != ONYX_DTYPE_FLOAT)
+            continue;
+        match m = {.n_nodes = 1, .nodes = {i}};
+        node *softmax = sole_producer(g, out->inputs[0], "Softmax");
+        if (!softmax)
+            continue;
+        const attribute *axis = node_attr(softmax, "axis");
+        int rank = g->values[softmax->inputs[0]].info.rank;
+        int64_t ax = axis && axis->type == ATTR_INT ? axis->i : softmax->opset >= 13 ? -1 : 1;
+        if (!(ax == -1 && softmax->opset >= 13) && !(rank > 0 && ax == rank - 1))
+            continue;
+        m.nodes[m.n_nodes++] = (int)(softmax - g->nodes);
+        int scores = softmax->inputs[0], cond = -1, add = -1, scale = -1, fill_when = 1;
+        float fill = -INFINITY;
+        bool divides = false;
+        node *n;
+        if ((n = sole_producer(g, scores, "Where"))) {
+            /* Where(cond, fill, scores) or Where(cond, scores, fill), fill a scalar constant. */
+            int a = n->inputs[1], b = n->inputs[2];
+            int filler = g->values[a].kind == VALUE_CONSTANT ? a : b, rest = filler == a ? b : a;
+            const value *f = &g->values[filler];
+            if (f->kind != VALUE_CONSTANT || f->info.dtype != ONYX_DTYPE_FLOAT || tensor_count(&f->info) != 1)
+                continue;
+            fill = *(const float *)f->info.data;
+            fill_when = filler == a;
+            cond = n->inputs[0];
+            scores = rest;
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+        }
+        if ((n = sole_producer(g, scores, "Add"))) {
+            /* One input continues the chain (it comes from a MatMul, maybe through a scale). */
+            int a = n->inputs[0], b = n->inputs[1];
+            bool a_chain = g->values[a].kind == VALUE_NODE && g->values[a].producer >= 0 &&
+                           (!strcmp(g->nodes[g->values[a].producer].op_type, "MatMul") ||
+                            !strcmp(g->nodes[g->values[a].producer].op_type, "Mul") ||
+                            !strcmp(g->nodes[g->values[a].producer].op_type, "Div"));
+            scores = a_chain ? a : b;
+            add = a_chain ? b : a;
+            if (g->values[add].info.dtype != ONYX_DTYPE_FLOAT)
+                continue;
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+        }
+        if ((n = sole_producer(g, scores, "Mul")) || (n = sole_producer(g, scores, "Div"))) {
+            int c = !strcmp(n->op_type, "Div") ? n->inputs[1] : float_scalar(g, n->inputs[1]) ? n->inputs[1] : n->inputs[0];
+            if (!float_scalar(g, c))
+                continue;
+            divides = !strcmp(n->op_type, "Div");
+            scale = c;
+            scores = other_input(n, c);
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+        }
+        node *qk = sole_producer(g, scores, "MatMul");
+        if (!qk || qk->n_inputs != 2)
+            continue;
+        m.nodes[m.n_nodes++] = (int)(qk - g->nodes);
+        int q = qk->inputs[0];
+        if (scale < 0 && ((n = sole_producer(g, q, "Div")) || (n = sole_producer(g, q, "Mul"))) &&
+            float_scalar(g, n->inputs[1])) {
+            /* Q scaled before the product: the same up to rounding. */
+            divides = !strcmp(n->op_type, "Div");
+            scale = n->inputs[1];
+            q = n->inputs[0];
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+        }
+        int inputs[6] = {q, qk->inputs[1], out->inputs[1], scale, add, cond};
+        int n_inputs = cond >= 0 ? 6 : add >= 0 ? 5 : scale >= 0 ? 4 : 3;
+        new_attr attrs[3] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
+                             {"fill_when", ATTR_INT, .i = fill_when}};
+        *st = rewrite(model, g, &m, "onyx", "Attention", 1, n_inputs, inputs, 3, attrs);
+        rewrites++;
+    }
+    return rewrites;
+}
+
 /* ---- driver -------------------------------------------------------------------------------- */
 
 onyx_status graph_optimize(onyx_model *model, graph *g)
@@ -318,5 +437,7 @@ onyx_status graph_optimize(onyx_model *model, graph *g)
     pass_layernorm(model, g, &st);
     if (!st)
         pass_gelu(model, g, &st);
+    if (!st)
+        pass_attention(model, g, &st);
     return st;
 }

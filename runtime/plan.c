@@ -214,7 +214,7 @@ static onyx_status plan_memory(plan *p, exec_env *env)
         if (offset + iv[i].size > total)
             total = offset + iv[i].size;
     }
-    if (total && !(p->arena = mem_alloc(env->mem, total))) {
+    if (total && !(p->arena = mem_alloc_raw(env->mem, total))) {
         st = plan_oom(env, "the memory arena");
         goto done;
     }

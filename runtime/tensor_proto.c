@@ -211,7 +211,7 @@ onyx_status tensor_from_proto(mem *m, const limits *lim, const char *dir, const 
                          "%s: raw_data has %zu bytes but dims %s of %s need %zu", what,
                          p->raw_data.len, shape_str(out, (char[96]){0}, 96), onyx_dtype_name(dt), bytes);
 
-    void *data = mem_alloc(m, bytes);
+    void *data = mem_alloc_raw(m, bytes);
     if (!data)
         return set_error(errmsg, ONYX_ERROR_LIMIT,
                          "%s: cannot allocate %zu bytes (out of memory or above the memory limit)",

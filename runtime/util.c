@@ -30,7 +30,7 @@ static bool mem_reserve(mem *m, size_t size)
     return true;
 }
 
-void *mem_alloc(mem *m, size_t size)
+void *mem_alloc_raw(mem *m, size_t size)
 {
     if (size > SIZE_MAX / 2 || !mem_reserve(m, size + sizeof(mem_header)))
         return NULL;
@@ -39,9 +39,16 @@ void *mem_alloc(mem *m, size_t size)
         atomic_fetch_sub(&m->used, (int64_t)(size + sizeof(mem_header)));
         return NULL;
     }
-    memset(h, 0, sizeof(mem_header) + size);
     h->size = size;
     return h->data;
+}
+
+void *mem_alloc(mem *m, size_t size)
+{
+    void *p = mem_alloc_raw(m, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
 }
 
 void *mem_realloc(mem *m, void *ptr, size_t new_size)

@@ -149,3 +149,25 @@ Test(passes, a_pattern_whose_middle_is_read_elsewhere_is_left_alone)
     run_result_free(&r);
     builder_free(b);
 }
+
+Test(passes, attention_is_fused_in_every_exported_form)
+{
+    static const struct {
+        const char *model;
+        int heads_fused; /* Attention nodes expected */
+    } cases[] = {
+        {"mha_tutorial", 4},             /* per-head modules: causal Where mask, Mul scale */
+        {"mha_torch", 1},                /* nn.MultiheadAttention: Q divided before the product */
+        {"mha_torch_padding_mask", 1},   /* ... plus an additive key padding mask */
+        {"encoder_postnorm_relu_op13", 1},
+        {"encoder_prenorm_gelu_op17", 1},
+        {"gpt2_block", 1},               /* fused QKV split into heads, causal Where */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        onyx_model *m = load(cases[i].model, true);
+        cr_assert_eq(live(m, "onyx", "Attention"), cases[i].heads_fused, "%s", cases[i].model);
+        cr_assert_eq(live(m, "", "Softmax"), 0, "%s", cases[i].model);
+        onyx_model_free(m);
+        same_results(cases[i].model);
+    }
+}

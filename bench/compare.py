@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+"""Side by side: onyx, ONNX Runtime and PyTorch eager on the benchmark blocks, at 1 and 2 threads.
+
+    /usr/bin/python3 bench/compare.py [--rounds N] [--runs R] [--blocks a,b] [--write]
+
+In one invocation, for each block and thread count, it interleaves rounds of the three systems
+(the order rotating from round to round), each round a fresh process for onyx (`onyx bench`)
+and ONNX Runtime (onnxruntime-node, bench/ort_run.js) timing R runs after warm-up, and PyTorch
+eager in this process. It checks that the three agree on the outputs, then prints a table of
+min and median times, GFLOP/s (matrix products only) and the ratios ORT time / onyx time and
+torch time / onyx time, plus load times and peak memory. --write also saves it as
+docs/BENCHMARKS.md with the machine's description.
+
+Needs bench/models (made by bench/export.py when missing) and onnxruntime-node in
+bench/node_modules (installed with `npm install --ignore-scripts onnxruntime-node` when missing).
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+ONYX = os.path.join(ROOT, "build", "cli", "onyx")
+MODELS = os.path.join(HERE, "models")
+sys.path.insert(0, HERE)
+import export  # noqa: E402  (bench/export.py: the blocks and their FLOP counts)
+
+
+def ensure_prerequisites():
+    if not all(os.path.exists(os.path.join(MODELS, b, "model.onnx")) for b in export.BLOCKS):
+        subprocess.run(["/usr/bin/python3", os.path.join(HERE, "export.py")], check=True)
+    if not os.path.exists(os.path.join(HERE, "node_modules", "onnxruntime-node")):
+        subprocess.run(["npm", "install", "--silent", "--no-save", "--ignore-scripts", "onnxruntime-node"],
+                       cwd=HERE, check=True)
+    identity = os.path.join(MODELS, "identity", "model.onnx")
+    if not os.path.exists(identity):
+        import onnx
+        from onnx import helper, TensorProto
+        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        os.makedirs(os.path.dirname(identity), exist_ok=True)
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), identity)
+        np.save(os.path.join(MODELS, "identity", "x.npy"), np.zeros([1], np.float32))
+
+
+def run_onyx(block, threads, runs, warmup):
+    model, x = os.path.join(MODELS, block, "model.onnx"), os.path.join(MODELS, block, "x.npy")
+    out = subprocess.run([ONYX, "bench", model, "--input", x, "--threads", str(threads), "--runs", str(runs),
+                          "--warmup", str(warmup), "--json"], capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout)
+    return r["times_ms"], r["load_ms"], r["peak_rss_kb"]
+
+
+def run_ort(block, threads, runs, warmup, output=None):
+    model, x = os.path.join(MODELS, block, "model.onnx"), os.path.join(MODELS, block, "x.npy")
+    args = ["node", os.path.join(HERE, "ort_run.js"), model, x, str(threads), str(runs), str(warmup)]
+    out = subprocess.run(args + ([output] if output else []), capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout)
+    return r["times_ms"], r["load_ms"], r["peak_rss_kb"], r["version"]
+
+
+def run_torch(module, x, threads, runs, warmup):
+    torch.set_num_threads(threads)
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            start = time.perf_counter()
+            module(x)
+            if i >= warmup:
+                times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def agreement(block, module, x):
+    """Largest |difference| of onyx's and ORT's outputs from PyTorch's."""
+    with torch.inference_mode():
+        want = module(x).numpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([ONYX, "run", os.path.join(MODELS, block, "model.onnx"), "--input",
+                        os.path.join(MODELS, block, "x.npy"), "--output-dir", tmp, "--quiet"], check=True)
+        onyx_out = np.load(os.path.join(tmp, "y.npy"))
+        ort_file = os.path.join(tmp, "ort.bin")
+        run_ort(block, 1, 1, 0, ort_file)
+        ort_out = np.fromfile(ort_file, dtype=np.float32).reshape(want.shape)
+    return float(np.abs(onyx_out - want).max()), float(np.abs(ort_out - want).max())
+
+
+def machine():
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    flags = open("/proc/cpuinfo").read()
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "baseline x86-64"
+    info = subprocess.run([ONYX, "info", os.path.join(MODELS, "identity", "model.onnx")], capture_output=True,
+                          text=True).stdout
+    kernel = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("gemm")), "see onyx info")
+    return (f"{model}, {os.cpu_count()} cores ({isa}), Linux {platform.release()}; "
+            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; onyx GEMM kernel: {kernel}; "
+            f"PyTorch {torch.__version__}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--blocks", default=",".join(export.BLOCKS))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--write", action="store_true", help="save the table as docs/BENCHMARKS.md")
+    args = ap.parse_args()
+    ensure_prerequisites()
+
+    rows, extra, ort_version = [], [], "?"
+    binding = run_ort("identity", 1, 200, 20)[0]
+    binding_ms = statistics.median(binding)
+    for block in args.blocks.split(","):
+        module = export.make(block)
+        x = torch.from_numpy(export.input_for(block))
+        b, s, _ = export.BLOCKS[block][1]
+        gflop = export.flops(block, b, s) / 1e9
+        diff_onyx, diff_ort = agreement(block, module, x)
+        for threads in map(int, args.threads.split(",")):
+            times = {"onyx": [], "ort": [], "torch": []}
+            loads = {"onyx": [], "ort": []}
+            rss = {"onyx": 0, "ort": 0}
+            for r in range(args.rounds):
+                order = ["onyx", "ort", "torch"][r % 3:] + ["onyx", "ort", "torch"][:r % 3]
+                for system in order:
+                    if system == "onyx":
+                        t, load, peak = run_onyx(block, threads, args.runs, args.warmup)
+                        loads["onyx"].append(load)
+                        rss["onyx"] = max(rss["onyx"], peak)
+                    elif system == "ort":
+                        t, load, peak, ort_version = run_ort(block, threads, args.runs, args.warmup)
+                        loads["ort"].append(load)
+                        rss["ort"] = max(rss["ort"], peak)
+                    else:
+                        t = run_torch(module, x, threads, args.runs, args.warmup)
+                    times[system] += t
+            mins = {k: min(v) for k, v in times.items()}
+            meds = {k: statistics.median(v) for k, v in times.items()}
+            rows.append((block, threads, mins, meds, gflop))
+            extra.append((block, threads, statistics.median(loads["onyx"]), statistics.median(loads["ort"]),
+                          rss["onyx"], rss["ort"], diff_onyx, diff_ort))
+            print(f"{block} t={threads}: onyx {mins['onyx']:.3f} ms, ORT {mins['ort']:.3f} ms, "
+                  f"torch {mins['torch']:.3f} ms (min); ORT/onyx {mins['ort'] / mins['onyx']:.2f}", flush=True)
+
+    lines = ["| block | threads | onyx min / median ms | ORT min / median ms | torch min / median ms | "
+             "onyx GFLOP/s | ORT / onyx | torch / onyx |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for block, threads, mins, meds, gflop in rows:
+        lines.append(f"| {block} | {threads} | {mins['onyx']:.3f} / {meds['onyx']:.3f} | {mins['ort']:.3f} / "
+                     f"{meds['ort']:.3f} | {mins['torch']:.3f} / {meds['torch']:.3f} | {gflop / mins['onyx'] * 1e3:.0f} | "
+                     f"**{mins['ort'] / mins['onyx']:.2f}** ({meds['ort'] / meds['onyx']:.2f}) | "
+                     f"{mins['torch'] / mins['onyx']:.2f} ({meds['torch'] / meds['onyx']:.2f}) |")
+    lines += ["", "| block | threads | load ms onyx / ORT | peak RSS MiB onyx / ORT | max abs diff from PyTorch onyx / ORT |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for block, threads, lo, lr, ro, rr, do, dr in extra:
+        lines.append(f"| {block} | {threads} | {lo:.1f} / {lr:.1f} | {ro / 1024:.1f} / {rr / 1024:.1f} | {do:.2e} / {dr:.2e} |")
+    table = "\n".join(lines)
+    print()
+    print(table)
+    note = (f"ONNX Runtime {ort_version} (onnxruntime-node, graph optimizations all, sequential, intra-op threads as "
+            f"listed); each ORT time includes the Node.js binding's per-call cost, about {binding_ms * 1e3:.0f} µs "
+            f"(median of an Identity model's runs).")
+    print(note)
+    if args.write:
+        doc = ["# Benchmarks", "", "Generated by `bench/compare.py --write` (regenerate it the same way).", "",
+               f"Machine: {machine()}.", "", note, "",
+               f"{args.rounds} interleaved rounds of {args.runs} timed runs (after {args.warmup} warm-up runs) per "
+               "system, block and thread count; times in milliseconds; ratios > 1 mean onyx is faster (min times, "
+               "medians in parentheses). GFLOP/s count the matrix products only. Load time: a fresh process from "
+               "the first model load to ready (onyx: model load and session creation; ORT: session creation). "
+               "Peak RSS: onyx's whole `onyx bench` process; ORT's node process less Node.js's own memory "
+               "before loading ONNX Runtime.", "", table, ""]
+        with open(os.path.join(ROOT, "docs", "BENCHMARKS.md"), "w") as f:
+            f.write("\n".join(doc))
+        print("wrote docs/BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()
