@@ -32,10 +32,11 @@ FOR_SIGNED_TYPES_U(NEG_S)
 static const unary_family neg_family = {.kernels = {FOR_FLOAT_TYPES(KERNEL_ENTRY) FOR_SIGNED_TYPES(KERNEL_ENTRY)}};
 #undef KERNEL_PREFIX
 
-/* Sign of NaN is NaN and of -0 is -0 (x itself), as numpy gives. */
-#define SIGN_S(D, T) UNARY_KERNEL(sign_##D, T, T, x > 0 ? 1 : x < 0 ? -1 : x)
+/* The sign of NaN is NaN, and of -0 is +0, as numpy gives. */
+#define SIGN_F(D, T) UNARY_KERNEL(sign_##D, T, T, isnan(x) ? x : (x > 0) - (x < 0))
+#define SIGN_S(D, T) UNARY_KERNEL(sign_##D, T, T, (x > 0) - (x < 0))
 #define SIGN_U(D, T) UNARY_KERNEL(sign_##D, T, T, x > 0)
-FOR_FLOAT_TYPES(SIGN_S)
+FOR_FLOAT_TYPES(SIGN_F)
 FOR_SIGNED_TYPES(SIGN_S)
 FOR_UNSIGNED_TYPES(SIGN_U)
 #define KERNEL_PREFIX sign
