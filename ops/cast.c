@@ -107,6 +107,20 @@ static onyx_status cast_check(op_context *ctx)
     return ONYX_OK;
 }
 
+/* CastLike: Cast to the dtype of input 1, whose values are never read. */
+static onyx_status castlike_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
+    if (!st)
+        st = op_check_input(ctx, 0, true, CAST_DTYPES);
+    if (!st)
+        st = op_check_input(ctx, 1, true, CAST_DTYPES);
+    if (st)
+        return st;
+    op_set_output_dtypes(ctx, op_input(ctx, 1)->dtype);
+    return ONYX_OK;
+}
+
 static onyx_status cast_reshape(op_context *ctx)
 {
     const onyx_tensor *x = op_input(ctx, 0);
@@ -130,3 +144,4 @@ static onyx_status cast_run(const op_context *ctx, int64_t begin, int64_t end, v
 }
 
 const op_descriptor op_Cast = {cast_check, cast_reshape, cast_run, 0};
+const op_descriptor op_CastLike = {castlike_check, cast_reshape, cast_run, 1u << 1};

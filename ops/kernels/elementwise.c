@@ -1,5 +1,6 @@
 #include "elementwise.h"
 
+#include <limits.h>
 #include <string.h>
 
 #define ELEMENTWISE_CHUNK 16384
@@ -10,6 +11,7 @@ typedef struct binary_params {
     bool legacy_broadcast;
     int64_t axis;
     bool has_axis;
+    bool onto_first;  /* the output keeps A's shape (binary_family.onto_first) */
 } binary_params;
 
 typedef struct binary_state {
@@ -41,7 +43,11 @@ onyx_status binary_check(op_context *ctx, const binary_family *family)
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
     p->kernel = kernel;
-    if (ctx->opset < 7) {
+    p->onto_first = family->onto_first;
+    if (ctx->opset < 7 && family->onto_first) {
+        p->legacy = p->legacy_broadcast = p->has_axis = true;
+        p->axis = 1;
+    } else if (ctx->opset < 7) {
         int64_t flag;
         p->legacy = true;
         if ((st = op_attr_int(ctx, "broadcast", 0, &flag)) || (st = op_attr_int(ctx, "axis", 0, &p->axis)))
@@ -71,6 +77,8 @@ static onyx_status legacy_view(const op_context *ctx, const binary_params *p, co
                             shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
         return ONYX_OK;
     }
+    if (p->onto_first && b->rank >= a->rank)
+        return ONYX_OK; /* not a per-channel slope: plain broadcasting */
     int64_t axis = p->has_axis ? p->axis : a->rank - b->rank;
     if (axis < 0)
         axis += a->rank;
@@ -81,6 +89,21 @@ static onyx_status legacy_view(const op_context *ctx, const binary_params *p, co
     for (int i = 0; i < a->rank; i++)
         view->dims[i] = i >= axis && i < axis + b->rank ? b->dims[i - axis] : 1;
     return ONYX_OK;
+}
+
+/* The broadcast of A and B must have A's shape. */
+static onyx_status check_onto_first(const op_context *ctx, const onyx_tensor *out)
+{
+    const onyx_tensor *a = op_input(ctx, 0), *b = op_input(ctx, 1);
+    bool same = out->rank == a->rank;
+    for (int i = 0; same && i < a->rank; i++)
+        same = dim_may_equal(out->dims[i], a->dims[i]);
+    if (same)
+        return ONYX_OK;
+    char sa[128], sb[128];
+    return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s does not broadcast onto input '%s' %s",
+                    op_input_name(ctx, 1), shape_str(b, sb, sizeof sb), op_input_name(ctx, 0),
+                    shape_str(a, sa, sizeof sa));
 }
 
 onyx_status binary_reshape(op_context *ctx)
@@ -97,6 +120,8 @@ onyx_status binary_reshape(op_context *ctx)
     }
     const onyx_tensor *ins[2] = {a, b};
     onyx_status st = broadcast_shape(ctx, 2, ins, out);
+    if (!st && p->onto_first)
+        st = check_onto_first(ctx, out);
     if (st || !ctx->concrete)
         return st;
     binary_state *s = op_alloc_state(ctx, sizeof *s);
@@ -135,7 +160,8 @@ onyx_status binary_run(const op_context *ctx, int64_t begin, int64_t end, void *
 
 typedef struct unary_params {
     unary_kernel kernel;
-    float alpha, beta;
+    unary_args args;
+    bool bound_inputs;
 } unary_params;
 
 typedef struct unary_state {
@@ -143,14 +169,32 @@ typedef struct unary_state {
     size_t in_size, out_size;
 } unary_state;
 
+/* Reads attribute `name` (NULL: none) into *value, as a float or from an int. */
+static onyx_status unary_attr(const op_context *ctx, const unary_family *family, const char *name,
+                              float dflt, float *value)
+{
+    *value = dflt;
+    if (!name)
+        return ONYX_OK;
+    if (!family->int_attributes)
+        return op_attr_float(ctx, name, dflt, value);
+    int64_t flag;
+    onyx_status st = op_attr_int(ctx, name, (int64_t)dflt, &flag);
+    *value = (float)flag;
+    return st;
+}
+
 onyx_status unary_check(op_context *ctx, const unary_family *family)
 {
-    onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
+    onyx_status st = op_check_arity(ctx, 1, family->bound_inputs ? 3 : 1, 1, 1);
     if (st)
         return st;
     const onyx_tensor *x = op_input(ctx, 0);
     if (!x)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input 0 is required");
+    for (int i = 1; i < ctx->n_inputs; i++)
+        if ((st = op_check_same_dtype(ctx, i, 0)))
+            return st;
     if (!family->kernels[x->dtype])
         return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for dtype %s",
                         onyx_dtype_name(x->dtype));
@@ -158,10 +202,9 @@ onyx_status unary_check(op_context *ctx, const unary_family *family)
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
     p->kernel = family->kernels[x->dtype];
-    p->alpha = family->alpha_default;
-    p->beta = family->beta_default;
-    if ((family->alpha_name && (st = op_attr_float(ctx, family->alpha_name, family->alpha_default, &p->alpha))) ||
-        (family->beta_name && (st = op_attr_float(ctx, family->beta_name, family->beta_default, &p->beta))))
+    p->bound_inputs = family->bound_inputs;
+    if ((st = unary_attr(ctx, family, family->alpha_name, family->alpha_default, &p->args.alpha)) ||
+        (st = unary_attr(ctx, family, family->beta_name, family->beta_default, &p->args.beta)))
         return st;
     ctx->params = p;
     op_set_output_dtypes(ctx, family->output_dtype ? family->output_dtype : x->dtype);
@@ -172,6 +215,15 @@ onyx_status unary_reshape(op_context *ctx)
 {
     const onyx_tensor *x = op_input(ctx, 0);
     onyx_tensor *y = op_output(ctx, 0);
+    for (int i = 1; i < ctx->n_inputs; i++) {
+        const onyx_tensor *bound = op_input(ctx, i);
+        for (int d = 0; bound && d < bound->rank; d++)
+            if (dim_known(bound->dims[d]) && bound->dims[d] != 1) {
+                char s[128];
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %d '%s' %s must hold one value",
+                                i, op_input_name(ctx, i), shape_str(bound, s, sizeof s));
+            }
+    }
     tensor_set_shape(y, x->rank, x->dims);
     if (!ctx->concrete)
         return ONYX_OK;
@@ -192,10 +244,130 @@ onyx_status unary_run(const op_context *ctx, int64_t begin, int64_t end, void *s
     (void)scratch;
     const unary_params *p = ctx->params;
     const unary_state *s = ctx->state;
+    unary_args args = p->args;
+    if (p->bound_inputs) {
+        const onyx_tensor *low = op_input(ctx, 1), *high = op_input(ctx, 2);
+        args.low = low ? low->data : NULL;
+        args.high = high ? high->data : NULL;
+    }
     int64_t first = begin * ELEMENTWISE_CHUNK, last = OP_MIN(end * ELEMENTWISE_CHUNK, s->count);
     if (first < last)
         p->kernel((char *)ctx->outputs[0]->data + (size_t)first * s->out_size,
-                  (const char *)ctx->inputs[0]->data + (size_t)first * s->in_size, last - first,
-                  p->alpha, p->beta);
+                  (const char *)ctx->inputs[0]->data + (size_t)first * s->in_size, last - first, &args);
+    return ONYX_OK;
+}
+
+/* ---- variadic --------------------------------------------------------------------------- */
+
+typedef struct variadic_params {
+    accumulate_kernel kernel;
+    finish_kernel finish;
+} variadic_params;
+
+typedef struct variadic_state {
+    int64_t count;          /* output elements */
+    size_t size;            /* bytes per element */
+    broadcast inputs[];     /* each input broadcast onto the output on its own */
+} variadic_state;
+
+onyx_status variadic_check(op_context *ctx, const variadic_family *family)
+{
+    onyx_status st = op_check_arity(ctx, 1, INT_MAX, 1, 1);
+    for (int i = 0; !st && i < ctx->n_inputs; i++)
+        if (!(st = op_check_input(ctx, i, true, DT_ALL)))
+            st = op_check_same_dtype(ctx, i, 0);
+    if (st)
+        return st;
+    onyx_dtype dtype = op_input(ctx, 0)->dtype;
+    if (!family->kernels[dtype])
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for dtype %s", onyx_dtype_name(dtype));
+    variadic_params *p = op_alloc_params(ctx, sizeof *p);
+    if (!p)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    p->kernel = family->kernels[dtype];
+    p->finish = family->finish[dtype];
+    ctx->params = p;
+    op_set_output_dtypes(ctx, dtype);
+    return ONYX_OK;
+}
+
+onyx_status variadic_reshape(op_context *ctx)
+{
+    const onyx_tensor *const *ins = (const onyx_tensor *const *)ctx->inputs;
+    onyx_tensor *out = op_output(ctx, 0);
+    if (ctx->opset < 8) /* before multidirectional broadcasting */
+        for (int k = 1; k < ctx->n_inputs; k++) {
+            bool same = ins[k]->rank == ins[0]->rank;
+            for (int i = 0; same && i < ins[0]->rank; i++)
+                same = dim_may_equal(ins[k]->dims[i], ins[0]->dims[i]);
+            if (!same) {
+                char s0[128], sk[128];
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                                "inputs '%s' %s and '%s' %s differ; opset %d does not broadcast",
+                                op_input_name(ctx, 0), shape_str(ins[0], s0, sizeof s0),
+                                op_input_name(ctx, k), shape_str(ins[k], sk, sizeof sk), ctx->opset);
+            }
+        }
+    onyx_status st = broadcast_shape(ctx, ctx->n_inputs, ins, out);
+    if (st || !ctx->concrete)
+        return st;
+    variadic_state *s = op_alloc_state(ctx, sizeof *s + (size_t)ctx->n_inputs * sizeof s->inputs[0]);
+    if (!s)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    for (int k = 0; k < ctx->n_inputs; k++)
+        broadcast_init(&s->inputs[k], 1, &ins[k], out);
+    s->count = tensor_count(out);
+    s->size = onyx_dtype_size(out->dtype);
+    ctx->state = s;
+    ctx->n_tasks = (s->count + ELEMENTWISE_CHUNK - 1) / ELEMENTWISE_CHUNK;
+    ctx->task_cost = ELEMENTWISE_CHUNK * ctx->n_inputs;
+    return ONYX_OK;
+}
+
+/* The run of output elements from `pos` (before `last`) over which input `b` advances by its
+ * step: its length, and in *offset the input's element at `pos`. */
+static int64_t broadcast_piece(const broadcast *b, int64_t pos, int64_t last, int64_t *offset)
+{
+    int64_t row = pos / b->inner, column = pos % b->inner;
+    broadcast_row(b, row, offset);
+    *offset += column * b->step[0];
+    return OP_MIN(b->inner - column, last - pos);
+}
+
+/* out[i] = in[i * step] for i < n, elements of `size` bytes; a repeated element is copied in
+ * doubling blocks. */
+static void copy_piece(char *out, const char *in, int64_t step, int64_t n, size_t size)
+{
+    if (step) {
+        memcpy(out, in, (size_t)n * size);
+        return;
+    }
+    memcpy(out, in, size);
+    for (int64_t done = 1; done < n; done *= 2)
+        memcpy(out + (size_t)done * size, out, (size_t)OP_MIN(done, n - done) * size);
+}
+
+onyx_status variadic_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)scratch;
+    const variadic_params *p = ctx->params;
+    const variadic_state *s = ctx->state;
+    char *out = ctx->outputs[0]->data;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t first = t * ELEMENTWISE_CHUNK, last = OP_MIN(first + ELEMENTWISE_CHUNK, s->count);
+        for (int k = 0; k < ctx->n_inputs; k++) {
+            const broadcast *b = &s->inputs[k];
+            const char *in = ctx->inputs[k]->data;
+            for (int64_t pos = first, len, offset; pos < last; pos += len) {
+                len = broadcast_piece(b, pos, last, &offset);
+                if (k == 0)
+                    copy_piece(out + (size_t)pos * s->size, in + (size_t)offset * s->size, b->step[0], len, s->size);
+                else
+                    p->kernel(out + (size_t)pos * s->size, in + (size_t)offset * s->size, b->step[0], len);
+            }
+        }
+        if (p->finish)
+            p->finish(out + (size_t)first * s->size, last - first, ctx->n_inputs);
+    }
     return ONYX_OK;
 }

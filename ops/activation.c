@@ -1,0 +1,90 @@
+/* Activations: Sigmoid, Softplus, Softsign, the ones with float attributes (Elu, Celu, Selu,
+ * LeakyRelu, HardSigmoid, HardSwish, Shrink, ThresholdedRelu), Clip and PRelu. */
+#include "elementwise.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <tgmath.h>
+
+/* min(max(v, low), high), as numpy's clip: NaN stays NaN, and low > high gives high. */
+#define CLIP_EXPR(v, low, high) (((v) < (low) ? (low) : (v)) > (high) ? (high) : ((v) < (low) ? (low) : (v)))
+
+FLOAT_FAMILY(sigmoid, 1 / (1 + exp(-x)))
+/* log(1 + e^x) without overflowing e^x for large x. */
+FLOAT_FAMILY(softplus, x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)))
+FLOAT_FAMILY(softsign, x / (1 + fabs(x)))
+FLOAT_FAMILY(elu, x < 0 ? alpha * expm1(x) : x, .alpha_name = "alpha", .alpha_default = 1)
+/* max(0, x) + min(0, alpha * (exp(x / alpha) - 1)), which is one or the other term for any
+ * alpha != 0. */
+FLOAT_FAMILY(celu, x > 0 ? x : alpha * expm1(x / alpha), .alpha_name = "alpha", .alpha_default = 1)
+/* beta is gamma. */
+FLOAT_FAMILY(selu, x > 0 ? beta * x : beta * alpha * expm1(x), .alpha_name = "alpha",
+             .alpha_default = 1.67326319217681884765625f, .beta_name = "gamma",
+             .beta_default = 1.05070102214813232421875f)
+FLOAT_FAMILY(leaky_relu, x < 0 ? alpha * x : x, .alpha_name = "alpha", .alpha_default = 0.01f)
+FLOAT_FAMILY(hard_sigmoid, CLIP_EXPR(alpha * x + beta, 0, 1), .alpha_name = "alpha", .alpha_default = 0.2f,
+             .beta_name = "beta", .beta_default = 0.5f)
+/* x * HardSigmoid(x) with alpha 1/6, beta 1/2. */
+FLOAT_FAMILY(hard_swish, x * CLIP_EXPR(alpha * x + beta, 0, 1), .alpha_default = 1.0f / 6, .beta_default = 0.5f)
+/* alpha is the bias, beta lambd. */
+FLOAT_FAMILY(shrink, x < -beta ? x + alpha : x > beta ? x - alpha : 0, .alpha_name = "bias", .alpha_default = 0,
+             .beta_name = "lambd", .beta_default = 0.5f)
+FLOAT_FAMILY(thresholded_relu, x > alpha ? x : 0, .alpha_name = "alpha", .alpha_default = 1)
+
+/* Clip before opset 11: the bounds are float attributes, absent ones unbounded. */
+FLOAT_FAMILY(clip_attributes, CLIP_EXPR(x, alpha, beta), .alpha_name = "min", .alpha_default = -INFINITY,
+             .beta_name = "max", .beta_default = INFINITY)
+
+/* Clip from opset 11: the bounds are optional inputs of the input's dtype; an absent one is
+ * the dtype's infinity or limit, so unbounded. */
+#define FOR_CLIP_TYPES(X)                                                                      \
+    X(FLOAT, float, -INFINITY, INFINITY) X(DOUBLE, double, -INFINITY, INFINITY)                \
+    X(INT8, int8_t, INT8_MIN, INT8_MAX) X(INT16, int16_t, INT16_MIN, INT16_MAX)                \
+    X(INT32, int32_t, INT32_MIN, INT32_MAX) X(INT64, int64_t, INT64_MIN, INT64_MAX)            \
+    X(UINT8, uint8_t, 0, UINT8_MAX) X(UINT16, uint16_t, 0, UINT16_MAX)                         \
+    X(UINT32, uint32_t, 0, UINT32_MAX) X(UINT64, uint64_t, 0, UINT64_MAX)
+#define CLIP_INPUTS(D, T, NO_LOW, NO_HIGH)                                                     \
+    ELEMENTWISE_CLONES static void clip_##D(void *o_, const void *i_, int64_t n,               \
+                                            const unary_args *args)                            \
+    {                                                                                          \
+        T *restrict o = o_;                                                                    \
+        const T *restrict in = i_;                                                             \
+        T low = NO_LOW, high = NO_HIGH;                                                        \
+        if (args->low)                                                                         \
+            memcpy(&low, args->low, sizeof low);                                               \
+        if (args->high)                                                                        \
+            memcpy(&high, args->high, sizeof high);                                            \
+        for (int64_t i = 0; i < n; i++)                                                        \
+            o[i] = CLIP_EXPR(in[i], low, high);                                                \
+    }
+FOR_CLIP_TYPES(CLIP_INPUTS)
+#define KERNEL_PREFIX clip
+static const unary_family clip_family = {.kernels = {FOR_CLIP_TYPES(KERNEL_ENTRY)}, .bound_inputs = true};
+#undef KERNEL_PREFIX
+
+/* PRelu: the slope broadcasts onto X. Signed products wrap (computed unsigned); unsigned
+ * values are never negative, so the slope never applies to them. */
+#define PRELU_F(D, T) BINARY_KERNEL(prelu_##D, T, T, x < 0 ? y * x : x)
+#define PRELU_S(D, T, U) BINARY_KERNEL(prelu_##D, T, T, x < 0 ? (T)((U)y * (U)x) : x)
+#define PRELU_U(D, T, U) BINARY_KERNEL(prelu_##D, T, T, ((void)y, x))
+FOR_FLOAT_TYPES(PRELU_F)
+FOR_SIGNED_TYPES_U(PRELU_S)
+FOR_UNSIGNED_TYPES_U(PRELU_U)
+#define KERNEL_PREFIX prelu
+static const binary_family prelu_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_ENTRY)}, .onto_first = true};
+#undef KERNEL_PREFIX
+
+UNARY_OPERATOR(Celu, celu_family);
+UNARY_OPERATOR(Clip, clip_family);
+UNARY_OPERATOR(Clip_1, clip_attributes_family);
+UNARY_OPERATOR(Elu, elu_family);
+UNARY_OPERATOR(HardSigmoid, hard_sigmoid_family);
+UNARY_OPERATOR(HardSwish, hard_swish_family);
+UNARY_OPERATOR(LeakyRelu, leaky_relu_family);
+BINARY_OPERATOR(PRelu, prelu_family);
+UNARY_OPERATOR(Selu, selu_family);
+UNARY_OPERATOR(Shrink, shrink_family);
+UNARY_OPERATOR(Sigmoid, sigmoid_family);
+UNARY_OPERATOR(Softplus, softplus_family);
+UNARY_OPERATOR(Softsign, softsign_family);
+UNARY_OPERATOR(ThresholdedRelu, thresholded_relu_family);

@@ -1,0 +1,82 @@
+/* Comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual) with bool output, the
+ * boolean operators (Not, And, Or, Xor) and BitShift. */
+#include "elementwise.h"
+
+#include <string.h>
+
+#define COMPARISONS(D, T)                                                                      \
+    BINARY_KERNEL(equal_##D, T, uint8_t, x == y)                                               \
+    BINARY_KERNEL(less_##D, T, uint8_t, x < y)                                                 \
+    BINARY_KERNEL(greater_##D, T, uint8_t, x > y)                                              \
+    BINARY_KERNEL(less_or_equal_##D, T, uint8_t, x <= y)                                       \
+    BINARY_KERNEL(greater_or_equal_##D, T, uint8_t, x >= y)
+FOR_NUMERIC_TYPES(COMPARISONS)
+BINARY_KERNEL(equal_BOOL, uint8_t, uint8_t, (x != 0) == (y != 0))
+
+#define KERNEL_PREFIX equal
+static const binary_family equal_family = {
+    .kernels = {FOR_NUMERIC_TYPES(KERNEL_ENTRY) KERNEL_ENTRY(BOOL)}, .bool_output = true};
+#undef KERNEL_PREFIX
+#define KERNEL_PREFIX less
+static const binary_family less_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_ENTRY)}, .bool_output = true};
+#undef KERNEL_PREFIX
+#define KERNEL_PREFIX greater
+static const binary_family greater_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_ENTRY)}, .bool_output = true};
+#undef KERNEL_PREFIX
+#define KERNEL_PREFIX less_or_equal
+static const binary_family less_or_equal_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_ENTRY)}, .bool_output = true};
+#undef KERNEL_PREFIX
+#define KERNEL_PREFIX greater_or_equal
+static const binary_family greater_or_equal_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_ENTRY)},
+                                                      .bool_output = true};
+#undef KERNEL_PREFIX
+
+/* Bool elements are read as false (0) or true (anything else) and written as 0 or 1. */
+UNARY_KERNEL(not_BOOL, uint8_t, uint8_t, x == 0)
+BINARY_KERNEL(and_BOOL, uint8_t, uint8_t, (x != 0) & (y != 0))
+BINARY_KERNEL(or_BOOL, uint8_t, uint8_t, (x | y) != 0)
+BINARY_KERNEL(xor_BOOL, uint8_t, uint8_t, (x != 0) != (y != 0))
+static const unary_family not_family = {.kernels = {[ONYX_DTYPE_BOOL] = not_BOOL}};
+static const binary_family and_family = {.kernels = {[ONYX_DTYPE_BOOL] = and_BOOL}};
+static const binary_family or_family = {.kernels = {[ONYX_DTYPE_BOOL] = or_BOOL}};
+static const binary_family xor_family = {.kernels = {[ONYX_DTYPE_BOOL] = xor_BOOL}};
+
+/* BitShift on unsigned integers: shifting by the width or more gives 0 (in C it would be
+ * undefined). */
+#define SHIFTS(D, T)                                                                           \
+    BINARY_KERNEL(shift_left_##D, T, T, (uint64_t)y >= 8 * sizeof(T) ? 0 : (T)(x << y))        \
+    BINARY_KERNEL(shift_right_##D, T, T, (uint64_t)y >= 8 * sizeof(T) ? 0 : (T)(x >> y))
+FOR_UNSIGNED_TYPES(SHIFTS)
+#define KERNEL_PREFIX shift_left
+static const binary_family shift_left_family = {.kernels = {FOR_UNSIGNED_TYPES(KERNEL_ENTRY)}};
+#undef KERNEL_PREFIX
+#define KERNEL_PREFIX shift_right
+static const binary_family shift_right_family = {.kernels = {FOR_UNSIGNED_TYPES(KERNEL_ENTRY)}};
+#undef KERNEL_PREFIX
+
+static onyx_status bitshift_check(op_context *ctx)
+{
+    const char *direction;
+    onyx_status st = op_attr_require(ctx, "direction");
+    if (!st)
+        st = op_attr_string(ctx, "direction", "", &direction);
+    if (st)
+        return st;
+    if (!strcmp(direction, "LEFT"))
+        return binary_check(ctx, &shift_left_family);
+    if (!strcmp(direction, "RIGHT"))
+        return binary_check(ctx, &shift_right_family);
+    return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'direction' is '%s'; expected LEFT or RIGHT",
+                    direction);
+}
+
+BINARY_OPERATOR(And, and_family);
+const op_descriptor op_BitShift = {bitshift_check, binary_reshape, binary_run, 0};
+BINARY_OPERATOR(Equal, equal_family);
+BINARY_OPERATOR(Greater, greater_family);
+BINARY_OPERATOR(GreaterOrEqual, greater_or_equal_family);
+BINARY_OPERATOR(Less, less_family);
+BINARY_OPERATOR(LessOrEqual, less_or_equal_family);
+UNARY_OPERATOR(Not, not_family);
+BINARY_OPERATOR(Or, or_family);
+BINARY_OPERATOR(Xor, xor_family);
