@@ -1,0 +1,49 @@
+/* Work along one axis, shared by the operators that treat each line of a tensor along an axis
+ * as a unit (Softmax and its family, ArgMax, CumSum, TopK, the losses): the tensor seen as
+ * outer x len x inner, a "row" being the len elements at one (outer, inner) position, `inner`
+ * apart in memory. */
+#ifndef ONYX_AXIS_H
+#define ONYX_AXIS_H
+
+#include "dtype_io.h"
+#include "op.h"
+
+typedef struct axis_rows {
+    int64_t outer, len, inner;
+} axis_rows;
+
+static inline axis_rows axis_rows_of(const onyx_tensor *t, int axis)
+{
+    axis_rows r;
+    shape_split(t, axis, &r.outer, &r.len, &r.inner);
+    return r;
+}
+
+static inline int64_t axis_row_count(const axis_rows *r) { return r->outer * r->inner; }
+
+/* Offset of the first element of row `row` (rows numbered in memory order of their starts). */
+static inline int64_t axis_row_start(const axis_rows *r, int64_t row)
+{
+    return row / r->inner * r->len * r->inner + row % r->inner;
+}
+
+/* Defines `static int64_t name(const T *x, int64_t len, int64_t stride, bool largest, bool last)`:
+ * the position of the largest (or smallest) of x[0], x[stride], ... x[(len-1)*stride], each
+ * read as a V through LOAD; the first of equal ones, or the last when `last`. NaN wins over
+ * any number, as numpy's and PyTorch's argmax and argmin have it. A row of len 0 gives 0. */
+#define ARG_EXTREME_ROW(name, T, V, LOAD)                                                      \
+    static int64_t name(const T *x, int64_t len, int64_t stride, bool largest, bool last)      \
+    {                                                                                          \
+        int64_t best_at = 0;                                                                   \
+        for (int64_t i = 1; i < len; i++) {                                                    \
+            V v = LOAD(x[i * stride]), best = LOAD(x[best_at * stride]);                       \
+            bool v_nan = VALUE_IS_NAN(v), best_nan = VALUE_IS_NAN(best);                       \
+            bool wins = best_nan ? false : v_nan || (largest ? v > best : v < best);           \
+            bool ties = best_nan ? v_nan : v == best;                                          \
+            if (wins || (last && ties))                                                        \
+                best_at = i;                                                                   \
+        }                                                                                      \
+        return best_at;                                                                        \
+    }
+
+#endif
