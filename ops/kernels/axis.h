@@ -27,23 +27,11 @@ static inline int64_t axis_row_start(const axis_rows *r, int64_t row)
     return row / r->inner * r->len * r->inner + row % r->inner;
 }
 
-/* Defines `static int64_t name(const T *x, int64_t len, int64_t stride, bool largest, bool last)`:
- * the position of the largest (or smallest) of x[0], x[stride], ... x[(len-1)*stride], each
- * read as a V through LOAD; the first of equal ones, or the last when `last`. NaN wins over
+/* The position of the largest (or smallest) of x[0], x[stride], ... x[(len-1)*stride], x an
+ * array of the kernel's dtype: the first of equal ones, or the last when `last`. NaN wins over
  * any number, as numpy's and PyTorch's argmax and argmin have it. A row of len 0 gives 0. */
-#define ARG_EXTREME_ROW(name, T, V, LOAD)                                                      \
-    static int64_t name(const T *x, int64_t len, int64_t stride, bool largest, bool last)      \
-    {                                                                                          \
-        int64_t best_at = 0;                                                                   \
-        for (int64_t i = 1; i < len; i++) {                                                    \
-            V v = LOAD(x[i * stride]), best = LOAD(x[best_at * stride]);                       \
-            bool v_nan = VALUE_IS_NAN(v), best_nan = VALUE_IS_NAN(best);                       \
-            bool wins = best_nan ? false : v_nan || (largest ? v > best : v < best);           \
-            bool ties = best_nan ? v_nan : v == best;                                          \
-            if (wins || (last && ties))                                                        \
-                best_at = i;                                                                   \
-        }                                                                                      \
-        return best_at;                                                                        \
-    }
+typedef int64_t (*arg_extreme_fn)(const void *x, int64_t len, int64_t stride, bool largest, bool last);
+/* The function for a numeric dtype (float16 and bfloat16 included), NULL for others. */
+arg_extreme_fn arg_extreme_kernel(onyx_dtype dtype);
 
 #endif
