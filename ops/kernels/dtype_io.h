@@ -50,6 +50,34 @@
     _Generic((T)0, int8_t: INT8_MAX, int16_t: INT16_MAX, int32_t: INT32_MAX, int64_t: INT64_MAX,         \
              uint8_t: UINT8_MAX, uint16_t: UINT16_MAX, uint32_t: UINT32_MAX, uint64_t: UINT64_MAX)
 
+/* Element i of a floating-point array of dtype `dtype`, as double; and the converse. For
+ * code off the hot path that handles every float dtype through one loop. */
+static inline double float_io_load(onyx_dtype dtype, const void *data, int64_t i)
+{
+#define FLOAT_IO_LOAD_CASE(D, T, V, LOAD, STORE)                                               \
+    case ONYX_DTYPE_##D:                                                                       \
+        return LOAD(((const T *)data)[i]);
+    switch (dtype) {
+        FOR_FLOAT_IO(FLOAT_IO_LOAD_CASE)
+    default:
+        return 0;
+    }
+#undef FLOAT_IO_LOAD_CASE
+}
+static inline void float_io_store(onyx_dtype dtype, void *data, int64_t i, double value)
+{
+#define FLOAT_IO_STORE_CASE(D, T, V, LOAD, STORE)                                              \
+    case ONYX_DTYPE_##D:                                                                       \
+        ((T *)data)[i] = STORE((V)value);                                                      \
+        break;
+    switch (dtype) {
+        FOR_FLOAT_IO(FLOAT_IO_STORE_CASE)
+    default:
+        break;
+    }
+#undef FLOAT_IO_STORE_CASE
+}
+
 /* A real result stored into an integer dtype the way Cast stores it: truncated toward zero,
  * NaN as 0, clamped to the 64-bit range, then wrapped to the width by the assignment. Never
  * the undefined behaviour of converting an out-of-range double. */
