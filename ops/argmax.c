@@ -42,20 +42,14 @@ static onyx_status argmax_reshape(op_context *ctx)
     onyx_status st = reduce_shape(ctx, x, &p->axis, 1, p->keepdims, false, mask, op_output(ctx, 0));
     if (st || !ctx->concrete)
         return st;
-    axis_rows *rows = op_alloc_state(ctx, sizeof *rows);
-    if (!rows)
-        return ONYX_ERROR_OUT_OF_MEMORY;
     int axis = 0;
     while (!mask[axis])
         axis++;
-    *rows = axis_rows_of(x, axis);
-    if (rows->len == 0 && axis_row_count(rows) > 0)
+    axis_rows rows = axis_rows_of(x, axis);
+    if (rows.len == 0 && axis_row_count(&rows) > 0)
         return op_error(ctx, ONYX_ERROR_RUNTIME, "axis %d of input '%s' is empty: no position to give", axis,
                         op_input_name(ctx, 0));
-    ctx->state = rows;
-    ctx->n_tasks = axis_row_count(rows);
-    ctx->task_cost = rows->len;
-    return ONYX_OK;
+    return axis_rows_plan(ctx, rows, 1);
 }
 
 static onyx_status argmax_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)

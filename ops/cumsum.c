@@ -4,13 +4,16 @@
 #include "axis.h"
 #include "dtype_io.h"
 
-typedef void (*cumsum_row_fn)(const void *x, void *y, int64_t len, int64_t stride, bool exclusive, bool reverse);
+/* The options of a row. */
+#define CUMSUM_EXCLUSIVE 1u
+#define CUMSUM_REVERSE 2u
 
 #define CUMSUM_ROW(D, T, ACC, LOAD, STORE)                                                     \
-    static void cumsum_##D(const void *x_, void *y_, int64_t len, int64_t stride, bool exclusive, bool reverse) \
+    static void cumsum_##D(const void *x_, void *y_, int64_t len, int64_t stride, unsigned options) \
     {                                                                                          \
         const T *x = x_;                                                                       \
         T *y = y_;                                                                             \
+        bool exclusive = options & CUMSUM_EXCLUSIVE, reverse = options & CUMSUM_REVERSE;       \
         ACC sum = 0;                                                                           \
         for (int64_t k = 0; k < len; k++) {                                                    \
             int64_t at = (reverse ? len - 1 - k : k) * stride;                                 \
@@ -27,7 +30,7 @@ typedef void (*cumsum_row_fn)(const void *x, void *y, int64_t len, int64_t strid
 FOR_FLOAT_IO(FLOAT_CUMSUM)
 FOR_INT_IO(INT_CUMSUM)
 
-static cumsum_row_fn cumsum_kernel(onyx_dtype dtype)
+static axis_map_fn cumsum_kernel(onyx_dtype dtype)
 {
 #define CUMSUM_CASE(D, T, V, LOAD, STORE)                                                      \
     case ONYX_DTYPE_##D:                                                                       \
@@ -40,8 +43,8 @@ static cumsum_row_fn cumsum_kernel(onyx_dtype dtype)
 }
 
 typedef struct cumsum_params {
-    cumsum_row_fn row;
-    bool exclusive, reverse;
+    axis_map_fn row;
+    unsigned options;
 } cumsum_params;
 
 static onyx_status cumsum_check(op_context *ctx)
@@ -60,8 +63,7 @@ static onyx_status cumsum_check(op_context *ctx)
     if ((st = op_attr_int(ctx, "exclusive", 0, &exclusive)) || (st = op_attr_int(ctx, "reverse", 0, &reverse)))
         return st;
     p->row = cumsum_kernel(op_input(ctx, 0)->dtype);
-    p->exclusive = exclusive != 0;
-    p->reverse = reverse != 0;
+    p->options = (exclusive ? CUMSUM_EXCLUSIVE : 0) | (reverse ? CUMSUM_REVERSE : 0);
     ctx->params = p;
     op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
     return ONYX_OK;
@@ -84,28 +86,14 @@ static onyx_status cumsum_reshape(op_context *ctx)
     onyx_status st = op_axis(ctx, "axis", tensor_int_at(axis_in, 0), x->rank, &axis);
     if (st)
         return st;
-    axis_rows *rows = op_alloc_state(ctx, sizeof *rows);
-    if (!rows)
-        return ONYX_ERROR_OUT_OF_MEMORY;
-    *rows = axis_rows_of(x, axis);
-    ctx->state = rows;
-    ctx->n_tasks = axis_row_count(rows);
-    ctx->task_cost = rows->len;
-    return ONYX_OK;
+    return axis_rows_plan(ctx, axis_rows_of(x, axis), 1);
 }
 
 static onyx_status cumsum_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     (void)scratch;
     const cumsum_params *p = ctx->params;
-    const axis_rows *rows = ctx->state;
-    size_t elem = onyx_dtype_size(ctx->inputs[0]->dtype);
-    const char *x = ctx->inputs[0]->data;
-    char *y = ctx->outputs[0]->data;
-    for (int64_t r = begin; r < end; r++) {
-        size_t start = (size_t)axis_row_start(rows, r) * elem;
-        p->row(x + start, y + start, rows->len, rows->inner, p->exclusive, p->reverse);
-    }
+    axis_map_run(ctx, p->row, p->options, begin, end);
     return ONYX_OK;
 }
 

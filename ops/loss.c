@@ -14,7 +14,7 @@
 typedef enum loss_reduction { REDUCE_NONE, REDUCE_SUM, REDUCE_MEAN } loss_reduction;
 
 typedef struct loss_params {
-    softmax_row_fn log_softmax; /* SCE; NULL for NLL (the input is log_prob already) */
+    axis_map_fn log_softmax; /* SCE; NULL for NLL (the input is log_prob already) */
     loss_reduction reduction;
     bool has_ignore_index;
     int64_t ignore_index;
@@ -121,7 +121,7 @@ static onyx_status loss_run(const op_context *ctx, int64_t begin, int64_t end, v
         if (p->log_softmax) {
             char *out = log_prob ? (char *)log_prob->data + (size_t)n * sample_elems * elem : scratch;
             for (int64_t i = 0; i < s->inner; i++)
-                p->log_softmax(sample + (size_t)i * elem, out + (size_t)i * elem, s->classes, s->inner);
+                p->log_softmax(sample + (size_t)i * elem, out + (size_t)i * elem, s->classes, s->inner, 0);
             sample = out;
         }
         for (int64_t i = 0; i < s->inner; i++) {

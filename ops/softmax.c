@@ -2,11 +2,10 @@
  * handling for all three. Opset < 13 flattens the input to 2-D at `axis` (default 1) and
  * normalizes each row of the flattened shape; opset >= 13 normalizes along `axis` alone
  * (default -1). */
-#include "axis.h"
 #include "softmax.h"
 
 typedef struct softmax_params {
-    softmax_row_fn row;
+    axis_map_fn row;
     int64_t axis;
 } softmax_params;
 
@@ -38,31 +37,17 @@ static onyx_status softmax_reshape(op_context *ctx)
     onyx_status st = op_axis(ctx, "axis", p->axis, x->rank + (ctx->opset < 13 && p->axis == x->rank), &axis);
     if (st || !ctx->concrete)
         return st;
-    axis_rows *rows = op_alloc_state(ctx, sizeof *rows);
-    if (!rows)
-        return ONYX_ERROR_OUT_OF_MEMORY;
-    if (ctx->opset < 13)
-        *rows = (axis_rows){shape_count(x->dims, axis), shape_count(x->dims + axis, x->rank - axis), 1};
-    else
-        *rows = axis_rows_of(x, axis);
-    ctx->state = rows;
-    ctx->n_tasks = axis_row_count(rows);
-    ctx->task_cost = rows->len * 16;
-    return ONYX_OK;
+    /* Before 13: the rows of x flattened to 2-D at axis. */
+    axis_rows rows = ctx->opset < 13 ? (axis_rows){shape_count(x->dims, axis), shape_count(x->dims + axis, x->rank - axis), 1}
+                                     : axis_rows_of(x, axis);
+    return axis_rows_plan(ctx, rows, 16);
 }
 
 static onyx_status softmax_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     (void)scratch;
     const softmax_params *p = ctx->params;
-    const axis_rows *rows = ctx->state;
-    size_t elem = onyx_dtype_size(ctx->inputs[0]->dtype);
-    const char *x = ctx->inputs[0]->data;
-    char *y = ctx->outputs[0]->data;
-    for (int64_t r = begin; r < end; r++) {
-        size_t start = (size_t)axis_row_start(rows, r) * elem;
-        p->row(x + start, y + start, rows->len, rows->inner);
-    }
+    axis_map_run(ctx, p->row, 0, begin, end);
     return ONYX_OK;
 }
 

@@ -27,6 +27,16 @@ static inline int64_t axis_row_start(const axis_rows *r, int64_t row)
     return row / r->inner * r->len * r->inner + row % r->inner;
 }
 
+/* Plans work done row by row: `rows` becomes the state, with one task per row costing
+ * `cost_per_element` per element of it. */
+onyx_status axis_rows_plan(op_context *ctx, axis_rows rows, int64_t cost_per_element);
+
+/* Maps one row of x onto the same row of y (same dtype and layout); `options` are the
+ * operator's own flags. */
+typedef void (*axis_map_fn)(const void *x, void *y, int64_t len, int64_t stride, unsigned options);
+/* Runs rows [begin, end) of input 0, planned by axis_rows_plan, through `map` into output 0. */
+void axis_map_run(const op_context *ctx, axis_map_fn map, unsigned options, int64_t begin, int64_t end);
+
 /* The position of the largest (or smallest) of x[0], x[stride], ... x[(len-1)*stride], x an
  * array of the kernel's dtype: the first of equal ones, or the last when `last`. NaN wins over
  * any number, as numpy's and PyTorch's argmax and argmin have it. A row of len 0 gives 0. */

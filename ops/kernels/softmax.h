@@ -5,7 +5,7 @@
 #ifndef ONYX_SOFTMAX_H
 #define ONYX_SOFTMAX_H
 
-#include "op.h"
+#include "axis.h"
 
 typedef enum softmax_kind {
     SOFTMAX,     /* exp(x - max) / sum exp(x - max) */
@@ -14,10 +14,8 @@ typedef enum softmax_kind {
     SOFTMAX_KIND_COUNT
 } softmax_kind;
 
-typedef void (*softmax_row_fn)(const void *x, void *y, int64_t len, int64_t stride);
-
-/* The row kernel for a floating-point dtype (float16 and bfloat16 computed as float), NULL
+/* The row kernel (an axis_map_fn; it takes no options) for a floating-point dtype (float16 and bfloat16 computed as float), NULL
  * for other dtypes. */
-softmax_row_fn softmax_row_kernel(softmax_kind kind, onyx_dtype dtype);
+axis_map_fn softmax_row_kernel(softmax_kind kind, onyx_dtype dtype);
 
 #endif
