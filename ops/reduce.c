@@ -169,6 +169,9 @@ static onyx_status reduce_check(op_context *ctx, reduce_op op, int axes_input_si
     p->keepdims = keepdims != 0;
     p->noop_when_empty = noop != 0;
     p->axes_from_input = from_input;
+    if (from_input && op_has_attr(ctx, "axes"))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "takes its axes as an input at opset %d, not as an attribute",
+                        ctx->opset);
     if (!from_input && (st = op_attr_ints(ctx, "axes", &p->axes, &p->n_axes)))
         return st;
     ctx->params = p;
