@@ -11,7 +11,7 @@ typedef struct argmax_params {
     bool keepdims, largest, last;
 } argmax_params;
 
-static onyx_status argmax_check(op_context *ctx, bool largest)
+static onyx_status arg_extreme_check(op_context *ctx, bool largest)
 {
     onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
     if (!st)
@@ -65,8 +65,8 @@ static onyx_status argmax_run(const op_context *ctx, int64_t begin, int64_t end,
     return ONYX_OK;
 }
 
-static onyx_status argmax_check_largest(op_context *ctx) { return argmax_check(ctx, true); }
-static onyx_status argmin_check(op_context *ctx) { return argmax_check(ctx, false); }
+static onyx_status argmax_check(op_context *ctx) { return arg_extreme_check(ctx, true); }
+static onyx_status argmin_check(op_context *ctx) { return arg_extreme_check(ctx, false); }
 
-const op_descriptor op_ArgMax = {argmax_check_largest, argmax_reshape, argmax_run, 0};
+const op_descriptor op_ArgMax = {argmax_check, argmax_reshape, argmax_run, 0};
 const op_descriptor op_ArgMin = {argmin_check, argmax_reshape, argmax_run, 0};
