@@ -1,15 +1,144 @@
-/* Reductions over axes: ReduceMean. Axes come from the 'axes' attribute, or from the second
- * input where the operator version takes them so (ReduceSum-13, every Reduce* from 18). */
+/* Reductions over axes: ReduceSum, ReduceSumSquare, ReduceMean, ReduceProd, ReduceMax,
+ * ReduceMin, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp. Axes come from the 'axes'
+ * attribute, or from the second input where the operator version takes them so (ReduceSum
+ * from 13, every Reduce* from 18).
+ *
+ * Arithmetic: floating-point inputs accumulate in double and round once. Integer sums,
+ * products and means wrap modulo 2^64 (as numpy's int64 arithmetic does), then to the width;
+ * Max and Min compare natively; the real-valued results (L2, LogSum, LogSumExp) are computed
+ * in double and stored as Cast would. An empty reduction gives the identity of the operation:
+ * 0 for sums, 1 for Prod, the lowest value for Max, NaN (0 for integers) for Mean. */
+#include "dtype_io.h"
 #include "elementwise.h"
 #include "reduce.h"
+
+typedef enum reduce_op {
+    REDUCE_SUM,
+    REDUCE_SUM_SQUARE,
+    REDUCE_MEAN,
+    REDUCE_PROD,
+    REDUCE_MAX,
+    REDUCE_MIN,
+    REDUCE_L1,
+    REDUCE_L2,
+    REDUCE_LOG_SUM,
+    REDUCE_LOG_SUM_EXP,
+    REDUCE_OP_COUNT
+} reduce_op;
 
 /* Reduces the elements of each output i in [begin, end). */
 typedef void (*reduce_kernel)(const reduce_plan *p, const void *in, void *out, int64_t begin, int64_t end);
 
-typedef struct reduce_family {
-    reduce_kernel kernels[DTYPE_COUNT];
-    int axes_input_since; /* opset from which axes are an input (0: never) */
-} reduce_family;
+/* ---- kernels ------------------------------------------------------------------------------ */
+
+/* Defines `name_fold(p, in, base)`: `acc` (an ACC) starts at INIT, then STEP runs for each
+ * element `x` (a V read with LOAD) reduced into the output whose first input offset is base.
+ * INIT may use p, in and base (a first pass of another fold). */
+#define REDUCE_FOLD(name, T, V, ACC, LOAD, INIT, STEP)                                         \
+    static inline ACC name##_fold(const reduce_plan *p, const T *in, int64_t base)             \
+    {                                                                                          \
+        ACC acc = INIT;                                                                        \
+        if (p->contiguous) {                                                                   \
+            for (int64_t j = 0; j < p->red_count; j++) {                                       \
+                V x = LOAD(in[base + j]);                                                      \
+                STEP;                                                                          \
+            }                                                                                  \
+        } else {                                                                               \
+            REDUCE_FOR_EACH(p, base, off) {                                                    \
+                V x = LOAD(in[off]);                                                           \
+                STEP;                                                                          \
+            }                                                                                  \
+        }                                                                                      \
+        return acc;                                                                            \
+    }
+
+/* Defines the reduce_kernel `name` over that fold: each output is RESULT, an expression of
+ * `acc` and `n` (the count of elements reduced). */
+#define REDUCER(name, T, V, ACC, LOAD, INIT, STEP, RESULT)                                     \
+    REDUCE_FOLD(name, T, V, ACC, LOAD, INIT, STEP)                                             \
+    static void name(const reduce_plan *p, const void *in_, void *out_, int64_t begin, int64_t end) \
+    {                                                                                          \
+        const T *in = in_;                                                                     \
+        T *out = out_;                                                                         \
+        const int64_t n = p->red_count;                                                        \
+        (void)n;                                                                               \
+        for (int64_t i = begin; i < end; i++) {                                                \
+            ACC acc = name##_fold(p, in, reduce_base(p, i));                                   \
+            out[i] = RESULT;                                                                   \
+        }                                                                                      \
+    }
+
+/* NaN propagates through Max and Min, as in numpy. */
+#define KEEP_MAX(acc, x) acc = (x) > (acc) || VALUE_IS_NAN(x) ? (x) : (acc)
+#define KEEP_MIN(acc, x) acc = (x) < (acc) || VALUE_IS_NAN(x) ? (x) : (acc)
+
+/* LogSumExp shifts by the maximum so that exp cannot overflow: max + log(sum exp(x - max)).
+ * An infinite maximum is not subtracted (inf - inf would be NaN): the sum then gives +inf,
+ * or -inf when every element is -inf. */
+typedef struct log_sum_exp_acc {
+    double shift, sum;
+} log_sum_exp_acc;
+static inline log_sum_exp_acc log_sum_exp_start(double max)
+{
+    return (log_sum_exp_acc){isinf(max) ? 0 : max, 0};
+}
+static inline double log_sum_exp_result(log_sum_exp_acc a) { return a.shift + log(a.sum); }
+
+/* Floating-point dtypes: every operation, in double. STORE takes the double result. */
+#define FLOAT_REDUCERS(D, T, V, LOAD, STORE)                                                   \
+    REDUCER(sum_##D, T, double, double, LOAD, 0, acc += x, STORE(acc))                         \
+    REDUCER(sum_square_##D, T, double, double, LOAD, 0, acc += x * x, STORE(acc))              \
+    REDUCER(mean_##D, T, double, double, LOAD, 0, acc += x, STORE(n ? acc / (double)n : NAN))  \
+    REDUCER(prod_##D, T, double, double, LOAD, 1, acc *= x, STORE(acc))                        \
+    REDUCER(max_##D, T, double, double, LOAD, -INFINITY, KEEP_MAX(acc, x), STORE(acc))         \
+    REDUCER(min_##D, T, double, double, LOAD, INFINITY, KEEP_MIN(acc, x), STORE(acc))          \
+    REDUCER(l1_##D, T, double, double, LOAD, 0, acc += fabs(x), STORE(acc))
+FOR_FLOAT_IO(FLOAT_REDUCERS)
+
+/* Integer dtypes: sums and products wrap in 64 bits (unsigned arithmetic: no overflow UB);
+ * Max and Min stay in the type. */
+#define MAGNITUDE(v) ((v) < 0 ? 0 - (uint64_t)(v) : (uint64_t)(v))
+#define INT_REDUCERS(D, T, V, LOAD, STORE)                                                     \
+    REDUCER(sum_##D, T, uint64_t, uint64_t, LOAD, 0, acc += x, acc)                            \
+    REDUCER(sum_square_##D, T, uint64_t, uint64_t, LOAD, 0, acc += x * x, acc)                 \
+    REDUCER(prod_##D, T, uint64_t, uint64_t, LOAD, 1, acc *= x, acc)                           \
+    REDUCER(max_##D, T, T, T, LOAD, INT_TYPE_MIN(T), KEEP_MAX(acc, x), acc)                    \
+    REDUCER(min_##D, T, T, T, LOAD, INT_TYPE_MAX(T), KEEP_MIN(acc, x), acc)
+#define SIGNED_REDUCERS(D, T, V, LOAD, STORE)                                                  \
+    REDUCER(mean_##D, T, uint64_t, uint64_t, LOAD, 0, acc += x, n ? (int64_t)acc / n : 0)     \
+    REDUCER(l1_##D, T, uint64_t, uint64_t, MAGNITUDE, 0, acc += x, acc)
+#define UNSIGNED_REDUCERS(D, T, V, LOAD, STORE)                                                \
+    REDUCER(mean_##D, T, uint64_t, uint64_t, LOAD, 0, acc += x, n ? acc / (uint64_t)n : 0)    \
+    REDUCER(l1_##D, T, uint64_t, uint64_t, LOAD, 0, acc += x, acc)
+FOR_INT_IO(INT_REDUCERS)
+FOR_SIGNED_IO(SIGNED_REDUCERS)
+FOR_UNSIGNED_IO(UNSIGNED_REDUCERS)
+
+/* Real-valued results, for every dtype: computed in double; integers store them as Cast. */
+#define REAL_REDUCERS(D, T, V, LOAD, STORE)                                                    \
+    REDUCER(l2_##D, T, double, double, LOAD, 0, acc += x * x, STORE(sqrt(acc)))                \
+    REDUCER(log_sum_##D, T, double, double, LOAD, 0, acc += x, STORE(log(acc)))                \
+    REDUCER(log_sum_exp_##D, T, double, log_sum_exp_acc, LOAD,                                 \
+            log_sum_exp_start(max_##D##_fold(p, in, base)), acc.sum += exp(x - acc.shift),     \
+            STORE(log_sum_exp_result(acc)))
+#define INT_REAL_REDUCERS(D, T, V, LOAD, STORE) REAL_REDUCERS(D, T, V, LOAD, real_to_int_bits)
+FOR_FLOAT_IO(REAL_REDUCERS)
+FOR_INT_IO(INT_REAL_REDUCERS)
+
+#define KERNELS_OF(D, T, V, LOAD, STORE)                                                       \
+    [ONYX_DTYPE_##D] = {[REDUCE_SUM] = sum_##D,                                                \
+                        [REDUCE_SUM_SQUARE] = sum_square_##D,                                  \
+                        [REDUCE_MEAN] = mean_##D,                                              \
+                        [REDUCE_PROD] = prod_##D,                                              \
+                        [REDUCE_MAX] = max_##D,                                                \
+                        [REDUCE_MIN] = min_##D,                                                \
+                        [REDUCE_L1] = l1_##D,                                                  \
+                        [REDUCE_L2] = l2_##D,                                                  \
+                        [REDUCE_LOG_SUM] = log_sum_##D,                                        \
+                        [REDUCE_LOG_SUM_EXP] = log_sum_exp_##D},
+static const reduce_kernel kernels[DTYPE_COUNT][REDUCE_OP_COUNT] = {FOR_NUMERIC_IO(KERNELS_OF)};
+
+/* ---- the operators ------------------------------------------------------------------------ */
 
 typedef struct reduce_params {
     reduce_kernel kernel;
@@ -18,12 +147,12 @@ typedef struct reduce_params {
     int64_t n_axes;
 } reduce_params;
 
-static onyx_status reduce_check(op_context *ctx, const reduce_family *family)
+static onyx_status reduce_check(op_context *ctx, reduce_op op, int axes_input_since)
 {
-    bool from_input = family->axes_input_since && ctx->opset >= family->axes_input_since;
+    bool from_input = ctx->opset >= axes_input_since;
     onyx_status st = op_check_arity(ctx, 1, from_input ? 2 : 1, 1, 1);
     if (!st)
-        st = op_check_input(ctx, 0, true, DT_ALL);
+        st = op_check_input(ctx, 0, true, DT_NUMERIC_IO);
     if (!st && from_input)
         st = op_check_input(ctx, 1, false, DT(INT64));
     if (st)
@@ -32,8 +161,7 @@ static onyx_status reduce_check(op_context *ctx, const reduce_family *family)
     reduce_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    if (!(p->kernel = family->kernels[x->dtype]))
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for dtype %s", onyx_dtype_name(x->dtype));
+    p->kernel = kernels[x->dtype][op];
     int64_t keepdims, noop;
     if ((st = op_attr_int(ctx, "keepdims", 1, &keepdims)) ||
         (st = op_attr_int(ctx, "noop_with_empty_axes", 0, &noop)))
@@ -41,6 +169,9 @@ static onyx_status reduce_check(op_context *ctx, const reduce_family *family)
     p->keepdims = keepdims != 0;
     p->noop_when_empty = noop != 0;
     p->axes_from_input = from_input;
+    if (from_input && op_has_attr(ctx, "axes"))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "takes its axes as an input at opset %d, not as an attribute",
+                        ctx->opset);
     if (!from_input && (st = op_attr_ints(ctx, "axes", &p->axes, &p->n_axes)))
         return st;
     ctx->params = p;
@@ -84,39 +215,18 @@ static onyx_status reduce_run(const op_context *ctx, int64_t begin, int64_t end,
     return ONYX_OK;
 }
 
-#define REDUCE_OPERATOR(name, family)                                                          \
-    static onyx_status name##_check(op_context *ctx) { return reduce_check(ctx, &family); }      \
+/* Opset 18 moved the axes of every Reduce* but ReduceSum to an input. */
+#define REDUCE_OPERATOR(name, op, axes_input_since)                                            \
+    static onyx_status name##_check(op_context *ctx) { return reduce_check(ctx, op, axes_input_since); } \
     const op_descriptor op_##name = {name##_check, reduce_reshape, reduce_run, 0}
 
-/* ---- ReduceMean ---------------------------------------------------------------------------- */
-
-/* Sums in the accumulator type ACC (double for float inputs: the mean of many floats stays
- * accurate), then divides by the count. */
-#define MEAN_KERNEL(D, T, ACC, EMPTY)                                                               \
-    static void mean_##D(const reduce_plan *p, const void *in_, void *out_, int64_t begin, int64_t end) \
-    {                                                                                          \
-        const T *in = in_;                                                                     \
-        T *out = out_;                                                                         \
-        for (int64_t i = begin; i < end; i++) {                                                \
-            ACC sum = 0;                                                                       \
-            int64_t base = reduce_base(p, i);                                                  \
-            if (p->contiguous) {                                                               \
-                for (int64_t j = 0; j < p->red_count; j++)                                     \
-                    sum += in[base + j];                                                       \
-            } else {                                                                           \
-                REDUCE_FOR_EACH(p, base, off) sum += in[off];                                  \
-            }                                                                                  \
-            out[i] = p->red_count ? (T)(sum / (ACC)p->red_count) : (EMPTY);                      \
-        }                                                                                      \
-    }
-MEAN_KERNEL(FLOAT, float, double, NAN) /* the mean of nothing, as numpy has it */
-MEAN_KERNEL(DOUBLE, double, double, NAN)
-MEAN_KERNEL(INT32, int32_t, int64_t, 0)
-MEAN_KERNEL(INT64, int64_t, int64_t, 0)
-
-static const reduce_family mean_family = {
-    .kernels = {[ONYX_DTYPE_FLOAT] = mean_FLOAT, [ONYX_DTYPE_DOUBLE] = mean_DOUBLE,
-                [ONYX_DTYPE_INT32] = mean_INT32, [ONYX_DTYPE_INT64] = mean_INT64},
-    .axes_input_since = 18};
-
-REDUCE_OPERATOR(ReduceMean, mean_family);
+REDUCE_OPERATOR(ReduceSum, REDUCE_SUM, 13);
+REDUCE_OPERATOR(ReduceSumSquare, REDUCE_SUM_SQUARE, 18);
+REDUCE_OPERATOR(ReduceMean, REDUCE_MEAN, 18);
+REDUCE_OPERATOR(ReduceProd, REDUCE_PROD, 18);
+REDUCE_OPERATOR(ReduceMax, REDUCE_MAX, 18);
+REDUCE_OPERATOR(ReduceMin, REDUCE_MIN, 18);
+REDUCE_OPERATOR(ReduceL1, REDUCE_L1, 18);
+REDUCE_OPERATOR(ReduceL2, REDUCE_L2, 18);
+REDUCE_OPERATOR(ReduceLogSum, REDUCE_LOG_SUM, 18);
+REDUCE_OPERATOR(ReduceLogSumExp, REDUCE_LOG_SUM_EXP, 18);

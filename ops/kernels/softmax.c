@@ -1,0 +1,73 @@
+#include "softmax.h"
+
+#include "dtype_io.h"
+
+#include <math.h>
+
+/* exp and log in the precision of their argument. */
+#define EXP_OF(v) _Generic((v), float: expf, default: exp)(v)
+#define LOG_OF(v) _Generic((v), float: logf, default: log)(v)
+
+/* Softmax keeps each exp in y, then scales: for float16 and bfloat16 that rounds twice, within
+ * one unit of their last place. The row maximum skips NaN, which propagates through the sum. */
+#define SOFTMAX_ROWS(D, T, V, LOAD, STORE)                                                     \
+    static V row_max_##D(const T *x, int64_t len, int64_t stride)                              \
+    {                                                                                          \
+        V max = -INFINITY;                                                                     \
+        for (int64_t i = 0; i < len; i++) {                                                    \
+            V v = LOAD(x[i * stride]);                                                         \
+            max = v > max ? v : max;                                                           \
+        }                                                                                      \
+        return max;                                                                            \
+    }                                                                                          \
+    static void softmax_##D(const void *x_, void *y_, int64_t len, int64_t stride, unsigned options) \
+    {                                                                                          \
+        const T *x = x_;                                                                       \
+        T *y = y_;                                                                             \
+        V max = row_max_##D(x, len, stride), sum = 0;                                          \
+        (void)options;                                                                         \
+        for (int64_t i = 0; i < len; i++) {                                                    \
+            V e = EXP_OF(LOAD(x[i * stride]) - max);                                           \
+            y[i * stride] = STORE(e);                                                          \
+            sum += e;                                                                          \
+        }                                                                                      \
+        V inv = 1 / sum;                                                                       \
+        for (int64_t i = 0; i < len; i++)                                                      \
+            y[i * stride] = STORE(LOAD(y[i * stride]) * inv);                                  \
+    }                                                                                          \
+    static void log_softmax_##D(const void *x_, void *y_, int64_t len, int64_t stride, unsigned options) \
+    {                                                                                          \
+        const T *x = x_;                                                                       \
+        T *y = y_;                                                                             \
+        V max = row_max_##D(x, len, stride), sum = 0;                                          \
+        (void)options;                                                                         \
+        for (int64_t i = 0; i < len; i++)                                                      \
+            sum += EXP_OF(LOAD(x[i * stride]) - max);                                          \
+        V log_sum = LOG_OF(sum);                                                               \
+        for (int64_t i = 0; i < len; i++)                                                      \
+            y[i * stride] = STORE((LOAD(x[i * stride]) - max) - log_sum);                      \
+    }                                                                                          \
+    static void hardmax_##D(const void *x_, void *y_, int64_t len, int64_t stride, unsigned options) \
+    {                                                                                          \
+        T *y = y_;                                                                             \
+        (void)options;                                                                         \
+        for (int64_t i = 0; i < len; i++)                                                      \
+            y[i * stride] = STORE((V)0);                                                       \
+        if (len)                                                                               \
+            y[arg_extreme_kernel(ONYX_DTYPE_##D)(x_, len, stride, true, false) * stride] = STORE((V)1); \
+    }
+FOR_FLOAT_IO(SOFTMAX_ROWS)
+
+axis_map_fn softmax_row_kernel(softmax_kind kind, onyx_dtype dtype)
+{
+#define SOFTMAX_ROW_CASE(D, T, V, LOAD, STORE)                                                 \
+    case ONYX_DTYPE_##D: {                                                                     \
+        static const axis_map_fn kinds[SOFTMAX_KIND_COUNT] = {softmax_##D, log_softmax_##D, hardmax_##D}; \
+        return kinds[kind];                                                                    \
+    }
+    switch (dtype) {
+        FOR_FLOAT_IO(SOFTMAX_ROW_CASE)
+    default:
+        return NULL;
+    }
+}
