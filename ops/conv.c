@@ -43,7 +43,7 @@ static onyx_status conv_check_common(op_context *ctx, conv_params **out)
     conv_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    if ((st = window_attrs_read(ctx, WINDOW_DILATIONS, &p->window)) || (st = op_attr_int(ctx, "group", 1, &p->group)))
+    if ((st = window_attrs_read(ctx, WINDOW_AUTO_PAD | WINDOW_DILATIONS, &p->window)) || (st = op_attr_int(ctx, "group", 1, &p->group)))
         return st;
     if (p->group < 1 || p->group > CONV_MAX_VALUE)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'group' is %lld, not a positive count",

@@ -33,12 +33,17 @@ static onyx_status read_list(op_context *ctx, const char *name, int per_axis, in
     return ONYX_OK;
 }
 
-onyx_status window_attrs_read(op_context *ctx, unsigned features, window_attrs *w)
+void window_attrs_init(window_attrs *w)
 {
     memset(w, 0, sizeof *w);
     w->axes = -1;
     for (int i = 0; i < WINDOW_MAX_AXES; i++)
         w->strides[i] = w->dilations[i] = 1;
+}
+
+onyx_status window_attrs_read(op_context *ctx, unsigned features, window_attrs *w)
+{
+    window_attrs_init(w);
     onyx_status st = read_list(ctx, "kernel_shape", 1, 1, w->kernel, &w->axes);
     if (st)
         return st;
@@ -60,8 +65,8 @@ onyx_status window_attrs_read(op_context *ctx, unsigned features, window_attrs *
     }
 
     static const char *const modes[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"};
-    const char *auto_pad;
-    if ((st = op_attr_string(ctx, "auto_pad", "NOTSET", &auto_pad)))
+    const char *auto_pad = "NOTSET";
+    if ((features & WINDOW_AUTO_PAD) && (st = op_attr_string(ctx, "auto_pad", "NOTSET", &auto_pad)))
         return st;
     size_t m = 0;
     while (m < sizeof modes / sizeof modes[0] && strcmp(auto_pad, modes[m]))

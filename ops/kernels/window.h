@@ -16,11 +16,12 @@ typedef enum window_auto_pad {
     AUTO_PAD_VALID,      /* no padding */
 } window_auto_pad;
 
-/* Which attributes an operator version has, beyond kernel_shape, strides, pads and auto_pad. */
+/* Which attributes an operator version has, beyond kernel_shape, strides and pads. */
 enum {
     WINDOW_KERNEL_REQUIRED = 1 << 0, /* the pools; the convolutions may take it from W */
-    WINDOW_DILATIONS = 1 << 1,
-    WINDOW_CEIL_MODE = 1 << 2,
+    WINDOW_AUTO_PAD = 1 << 1,
+    WINDOW_DILATIONS = 1 << 2,
+    WINDOW_CEIL_MODE = 1 << 3,
 };
 
 typedef struct window_attrs {
@@ -34,6 +35,8 @@ typedef struct window_attrs {
     bool ceil_mode;
 } window_attrs;
 
+/* The defaults: no axes named, unit strides and dilations, no padding. */
+void window_attrs_init(window_attrs *w);
 /* Reads the attributes `features` says the version has (others are left at their defaults).
  * Every value is range-checked (kernel, stride, dilation >= 1, pads >= 0, all below 2^31, so
  * that the geometry's arithmetic cannot overflow) and the lists must agree on the number of
