@@ -4,6 +4,7 @@
  * time in per-thread scratch (or read in place for a 1x1 kernel with unit stride and no
  * padding); ConvTranspose multiplies the transposed weights of one output channel by the
  * input and scatters the product onto the output with col2im. */
+#include "count.h"
 #include "gemm.h"
 #include "im2col.h"
 
@@ -143,10 +144,11 @@ static onyx_status conv_reshape(op_context *ctx)
     if (!ctx->concrete)
         return ONYX_OK;
 
+    if ((st = check_output_count(ctx, op_output(ctx, 0))) || (st = window_geometry_count(ctx, &g)))
+        return st;
     conv_state *s = conv_state_new(ctx, maps);
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    window_geometry_count(&g);
     s->geometry = g;
     s->direct = g.in_count == g.out_count;
     for (int d = 0; d < axes; d++)
@@ -296,10 +298,11 @@ static onyx_status conv_transpose_reshape(op_context *ctx)
     if (!ctx->concrete)
         return ONYX_OK;
 
+    if ((st = check_output_count(ctx, op_output(ctx, 0))) || (st = window_geometry_count(ctx, &g)))
+        return st;
     conv_state *s = conv_state_new(ctx, maps);
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    window_geometry_count(&g);
     s->geometry = g;
     ctx->n_tasks = x->dims[0] * maps;
     ctx->task_cost = g.kernel_count * g.out_count * s->channels_per_group;

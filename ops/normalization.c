@@ -207,7 +207,7 @@ static onyx_status batchnorm_reshape(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "X %s must have N and C axes", shape_str(x, buf, sizeof buf));
     /* Per activation (spatial = 0), every element of a sample has its own statistics. */
     int64_t channels = p->per_activation ? shape_count(x->dims + 1, x->rank - 1) : x->dims[1];
-    for (int d = 2; p->per_activation && d < x->rank; d++)
+    for (int d = 1; p->per_activation && d < x->rank; d++)
         if (!dim_known(x->dims[d]))
             channels = DIM_UNKNOWN;
     onyx_status st = check_per_channel(ctx, 1, 4, channels, p->per_activation);

@@ -6,6 +6,7 @@
  * with count_include_pad. A window that holds no input element at all (a large dilation over
  * a small input) gives -inf (the lowest value of an integer type) and index -1 for MaxPool,
  * NaN for AveragePool and 0 for LpPool. */
+#include "count.h"
 #include "reduce.h"
 #include "window.h"
 
@@ -105,10 +106,11 @@ static onyx_status pool_reshape(op_context *ctx)
     }
     if (!ctx->concrete)
         return ONYX_OK;
+    if ((st = check_output_count(ctx, op_output(ctx, 0))) || (st = window_geometry_count(ctx, &g)))
+        return st;
     pool_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    window_geometry_count(&g);
     s->geometry = g;
     s->rows_per_plane = shape_count(g.out, axes - 1);
     int64_t stride = 1;
@@ -118,7 +120,7 @@ static onyx_status pool_reshape(op_context *ctx)
     }
     ctx->state = s;
     ctx->n_tasks = x->dims[0] * x->dims[1] * s->rows_per_plane;
-    ctx->task_cost = g.out[axes - 1] * g.kernel_count;
+    ctx->task_cost = g.out[axes - 1] * OP_MIN(g.kernel_count, g.in_count); /* taps that read the input */
     return ONYX_OK;
 }
 
@@ -318,6 +320,8 @@ static onyx_status unpool_reshape(op_context *ctx)
     }
     if (!ctx->concrete)
         return ONYX_OK;
+    if ((st = check_output_count(ctx, y)))
+        return st;
     unpool_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;

@@ -2,14 +2,16 @@
  * axes: nearest (four rounding modes), N-linear and N-cubic (cubic_coeff_a, exclude_outside)
  * interpolation, every coordinate transformation mode, output dims from scales or sizes.
  *
- * Interpolation is separable: reshape maps each output index of each axis to the input
- * indices it reads (its taps: 1 for nearest, 2 for linear, 4 for cubic, clamped to the edges)
- * and their weights, dropping taps of weight 0. An output element is then the sum, over every
- * combination of one tap per axis, of the product of the weights times the input element.
+ * Interpolation is separable: each output index of each axis maps to the input indices it
+ * reads (its taps: 1 for nearest, 2 for linear, 4 for cubic, clamped to the edges) and their
+ * weights, taps of weight 0 dropped. An output element is the sum, over every combination of
+ * one tap per axis, of the product of the weights times the input element. The taps are
+ * computed as the rows are written (once a row for the axes before the last), so that the
+ * state stays small whatever the output dims.
  * Upsample and Resize-10 map coordinates as x / scale and round nearest down when upsampling,
  * up when downsampling (as onnxruntime). Linear and cubic need float or double data; nearest
  * copies elements of any fixed-size type. */
-#include "op.h"
+#include "count.h"
 
 #include <math.h>
 #include <string.h>
@@ -32,7 +34,8 @@ typedef enum nearest_rounding {
 } nearest_rounding;
 
 #define RESIZE_MAX_TAPS 4
-/* Output dims computed from scales are bounded before the float-to-int conversion. */
+/* Output dims are bounded: those from scales before their float-to-int conversion, and all
+ * before the per-axis tables are sized. */
 #define RESIZE_MAX_DIM ((double)INT32_MAX)
 
 typedef struct resize_params {
@@ -47,20 +50,20 @@ typedef struct resize_params {
     int64_t scale_attr_count;
 } resize_params;
 
-/* The taps of output index o of one axis: count[o] taps (0: outside the input, the output is
- * the extrapolation value), from entry o * RESIZE_MAX_TAPS of offset and weight. */
-typedef struct resize_axis {
-    uint8_t *count;
-    int64_t *offset; /* input index times the axis' input stride */
-    double *weight;
-} resize_axis;
+/* Per axis: the output length, the scale the coordinate transformations divide by, the length
+ * align_corners and tf_crop_and_resize take for the output (before flooring when it comes
+ * from scales, as the ONNX reference has it), and the roi. */
+typedef struct resize_axes {
+    int64_t out[ONYX_MAX_RANK];
+    double scale[ONYX_MAX_RANK], length[ONYX_MAX_RANK], roi_start[ONYX_MAX_RANK], roi_end[ONYX_MAX_RANK];
+} resize_axes;
 
 typedef struct resize_state {
+    resize_axes axes;
     int rank;
-    int64_t out[ONYX_MAX_RANK];
-    resize_axis axes[ONYX_MAX_RANK];
-    int64_t combos;   /* most tap combinations over the axes before the last */
-    bool nearest;     /* every output element copies one input element */
+    int64_t in[ONYX_MAX_RANK], stride[ONYX_MAX_RANK]; /* the input's dims and element strides */
+    int64_t combos; /* most tap combinations over the axes before the last */
+    bool nearest;   /* every output element copies one input element */
 } resize_state;
 
 /* ---- check ------------------------------------------------------------------------------- */
@@ -143,14 +146,6 @@ static onyx_status upsample_check(op_context *ctx) { return resize_check_common(
 
 /* ---- output dims ------------------------------------------------------------------------- */
 
-/* Per axis: the output length, the scale the coordinate transformations divide by, the length
- * align_corners and tf_crop_and_resize take for the output (before flooring when it comes
- * from scales, as the ONNX reference has it), and the roi. */
-typedef struct resize_axes {
-    int64_t out[ONYX_MAX_RANK];
-    double scale[ONYX_MAX_RANK], length[ONYX_MAX_RANK], roi_start[ONYX_MAX_RANK], roi_end[ONYX_MAX_RANK];
-} resize_axes;
-
 /* An optional 1-D input given as an empty tensor counts as absent. */
 static const onyx_tensor *list_input(const op_context *ctx, int i)
 {
@@ -196,8 +191,9 @@ static onyx_status resize_output_dims(const op_context *ctx, const onyx_tensor *
         a->roi_end[d] = crop ? (roi->dtype == ONYX_DTYPE_FLOAT ? ((const float *)roi->data)[rank + d] : ((const double *)roi->data)[rank + d]) : 1;
         if (sizes) {
             a->out[d] = ((const int64_t *)sizes->data)[d];
-            if (a->out[d] < 0)
-                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "sizes has a negative value %lld", (long long)a->out[d]);
+            if (a->out[d] < 0 || a->out[d] > (int64_t)RESIZE_MAX_DIM)
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "sizes has value %lld, outside [0, %lld]", (long long)a->out[d],
+                                (long long)RESIZE_MAX_DIM);
             if (dim_known(in) && in == 0 && a->out[d] > 0)
                 return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis %d is empty and cannot be resized to %lld", d,
                                 (long long)a->out[d]);
@@ -264,48 +260,47 @@ static double nearest_index(nearest_rounding rounding, double x, double scale)
     return fl;
 }
 
-/* Fills the taps of axis d (input length in, elements `stride` apart). */
-static void axis_taps(const resize_params *p, const resize_axes *a, int d, int64_t in, int64_t stride, resize_axis *axis)
+/* The taps of output index o of axis d: their count (0 when the coordinate falls outside the
+ * input for tf_crop_and_resize: the output is then the extrapolation value), input offsets
+ * and weights. */
+static int axis_taps(const resize_params *p, const resize_state *s, int d, int64_t o, int64_t *offset, double *weight)
 {
-    for (int64_t o = 0; o < a->out[d]; o++) {
-        double x = original_coordinate(p, a, d, o, in), weight[RESIZE_MAX_TAPS];
-        int64_t *offset = axis->offset + o * RESIZE_MAX_TAPS;
-        double *kept = axis->weight + o * RESIZE_MAX_TAPS;
-        axis->count[o] = 0;
-        if (p->coord == COORD_TF_CROP_AND_RESIZE && (x < 0 || x > (double)(in - 1)))
-            continue; /* the extrapolation value */
-        /* Far outside, every tap clamps to the edge: bound x before converting it. */
-        x = fmin(fmax(x, -(double)RESIZE_MAX_TAPS), (double)(in + RESIZE_MAX_TAPS));
-        double base = floor(x), t = x - base;
-        int first = 0, n = 1;
-        if (p->mode == MODE_NEAREST) {
-            base = nearest_index(p->rounding, x, a->scale[d]);
-            weight[0] = 1;
-        } else if (p->mode == MODE_LINEAR) {
-            n = 2;
-            weight[0] = 1 - t;
-            weight[1] = t;
-        } else {
-            n = 4;
-            first = -1;
-            cubic_weights(t, p->cubic_a, weight);
-        }
-        double sum = 0;
-        for (int k = 0; k < n; k++) {
-            int64_t index = (int64_t)base + first + k;
-            if (p->exclude_outside && (index < 0 || index >= in))
-                weight[k] = 0;
-            sum += weight[k];
-        }
-        for (int k = 0; k < n; k++) {
-            int64_t index = OP_MIN(OP_MAX((int64_t)base + first + k, 0), in - 1);
-            double w = p->exclude_outside && sum != 0 ? weight[k] / sum : weight[k];
-            if (w == 0)
-                continue;
-            offset[axis->count[o]] = index * stride;
-            kept[axis->count[o]++] = w;
-        }
+    int64_t in = s->in[d];
+    double x = original_coordinate(p, &s->axes, d, o, in), w[RESIZE_MAX_TAPS];
+    if (p->coord == COORD_TF_CROP_AND_RESIZE && (x < 0 || x > (double)(in - 1)))
+        return 0;
+    /* Far outside, every tap clamps to the edge: bound x before converting it. */
+    x = fmin(fmax(x, -(double)RESIZE_MAX_TAPS), (double)(in + RESIZE_MAX_TAPS));
+    double base = floor(x), t = x - base;
+    int first = 0, n = 1;
+    if (p->mode == MODE_NEAREST) {
+        base = nearest_index(p->rounding, x, s->axes.scale[d]);
+        w[0] = 1;
+    } else if (p->mode == MODE_LINEAR) {
+        n = 2;
+        w[0] = 1 - t;
+        w[1] = t;
+    } else {
+        n = 4;
+        first = -1;
+        cubic_weights(t, p->cubic_a, w);
     }
+    double sum = 0;
+    for (int k = 0; k < n; k++) {
+        int64_t index = (int64_t)base + first + k;
+        if (p->exclude_outside && (index < 0 || index >= in))
+            w[k] = 0;
+        sum += w[k];
+    }
+    int count = 0;
+    for (int k = 0; k < n; k++) {
+        double weight_k = p->exclude_outside && sum != 0 ? w[k] / sum : w[k];
+        if (weight_k == 0)
+            continue;
+        offset[count] = OP_MIN(OP_MAX((int64_t)base + first + k, 0), in - 1) * s->stride[d];
+        weight[count++] = weight_k;
+    }
+    return count;
 }
 
 static onyx_status resize_reshape(op_context *ctx)
@@ -328,35 +323,28 @@ static onyx_status resize_reshape(op_context *ctx)
     tensor_set_shape(y, x->rank, a.out);
     if (!ctx->concrete)
         return ONYX_OK;
+    if ((st = check_output_count(ctx, y)))
+        return st;
 
     resize_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
+    s->axes = a;
     s->rank = x->rank;
-    memcpy(s->out, a.out, sizeof s->out);
     s->nearest = p->mode == MODE_NEAREST && p->coord != COORD_TF_CROP_AND_RESIZE;
+    int taps = s->nearest ? 1 : p->mode == MODE_LINEAR ? 2 : RESIZE_MAX_TAPS;
+    int64_t stride = 1, width = a.out[s->rank - 1];
     s->combos = 1;
-    int64_t stride = 1, row = s->out[s->rank - 1], taps = 1;
     for (int d = s->rank - 1; d >= 0; d--) {
-        resize_axis *axis = &s->axes[d];
-        size_t n = (size_t)a.out[d];
-        axis->count = op_alloc_state(ctx, n);
-        axis->offset = op_alloc_state(ctx, n * RESIZE_MAX_TAPS * sizeof(int64_t));
-        axis->weight = op_alloc_state(ctx, n * RESIZE_MAX_TAPS * sizeof(double));
-        if (!axis->count || !axis->offset || !axis->weight)
-            return ONYX_ERROR_OUT_OF_MEMORY;
-        axis_taps(p, &a, d, x->dims[d], stride, axis);
+        s->in[d] = x->dims[d];
+        s->stride[d] = stride;
         stride *= x->dims[d];
-        int most = 0;
-        for (size_t o = 0; o < n; o++)
-            most = OP_MAX(most, axis->count[o]);
-        taps *= OP_MAX(most, 1);
         if (d < s->rank - 1)
-            s->combos *= OP_MAX(most, 1);
+            s->combos *= taps;
     }
     ctx->state = s;
-    ctx->n_tasks = row ? tensor_count(y) / row : 0;
-    ctx->task_cost = row * taps;
+    ctx->n_tasks = width ? tensor_count(y) / width : 0;
+    ctx->task_cost = width * s->combos * taps * 2;
     /* Each row's tap combinations over the axes before the last: an offset and a weight each. */
     ctx->scratch_bytes = (size_t)s->combos * (sizeof(int64_t) + sizeof(double));
     return ONYX_OK;
@@ -366,21 +354,21 @@ static onyx_status resize_reshape(op_context *ctx)
 
 /* The tap combinations of the axes before the last for output row `row`: their input offsets
  * and weight products. Returns their count, 0 when the row lies outside the input. */
-static int64_t row_combos(const resize_state *s, int64_t row, int64_t *offset, double *weight)
+static int64_t row_combos(const op_context *ctx, int64_t row, int64_t *offset, double *weight)
 {
+    const resize_state *s = ctx->state;
     int64_t n = 1, pos[ONYX_MAX_RANK];
     for (int d = s->rank - 2; d >= 0; d--) {
-        pos[d] = row % s->out[d];
-        row /= s->out[d];
+        pos[d] = row % s->axes.out[d];
+        row /= s->axes.out[d];
     }
     offset[0] = 0;
     weight[0] = 1;
     for (int d = 0; d < s->rank - 1; d++) {
-        const resize_axis *axis = &s->axes[d];
-        int taps = axis->count[pos[d]];
-        const int64_t *tap_offset = axis->offset + pos[d] * RESIZE_MAX_TAPS;
-        const double *tap_weight = axis->weight + pos[d] * RESIZE_MAX_TAPS;
-        /* Each existing combination times each tap, written back to front in place. */
+        int64_t tap_offset[RESIZE_MAX_TAPS];
+        double tap_weight[RESIZE_MAX_TAPS];
+        int taps = axis_taps(ctx->params, s, d, pos[d], tap_offset, tap_weight);
+        /* Each combination so far times each tap, written back to front in place. */
         for (int64_t i = n - 1; i >= 0; i--)
             for (int k = taps - 1; k >= 0; k--) {
                 offset[i * taps + k] = offset[i] + tap_offset[k];
@@ -395,30 +383,24 @@ static int64_t row_combos(const resize_state *s, int64_t row, int64_t *offset, d
     static void resize_rows_##T(const op_context *ctx, int64_t begin, int64_t end, void *scratch) \
     {                                                                                          \
         const resize_state *s = ctx->state;                                                    \
-        const resize_axis *last = &s->axes[s->rank - 1];                                       \
         const T *x = ctx->inputs[0]->data;                                                     \
         T extrapolation = (T)((const resize_params *)ctx->params)->extrapolation;              \
-        int64_t width = s->out[s->rank - 1], *offset = scratch;                                \
+        int64_t width = s->axes.out[s->rank - 1], *offset = scratch;                           \
         double *weight = (double *)(offset + s->combos);                                       \
         for (int64_t row = begin; row < end; row++) {                                          \
             T *y = (T *)ctx->outputs[0]->data + row * width;                                   \
-            int64_t n = row_combos(s, row, offset, weight);                                    \
+            int64_t n = row_combos(ctx, row, offset, weight);                                  \
             for (int64_t o = 0; o < width; o++) {                                              \
-                int taps = last->count[o];                                                     \
-                if (!n || !taps) {                                                             \
-                    y[o] = extrapolation;                                                      \
-                    continue;                                                                  \
-                }                                                                              \
-                const int64_t *tap_offset = last->offset + o * RESIZE_MAX_TAPS;                \
-                const double *tap_weight = last->weight + o * RESIZE_MAX_TAPS;                 \
-                double sum = 0;                                                                \
+                int64_t tap_offset[RESIZE_MAX_TAPS];                                           \
+                double tap_weight[RESIZE_MAX_TAPS], sum = 0;                                   \
+                int taps = n ? axis_taps(ctx->params, s, s->rank - 1, o, tap_offset, tap_weight) : 0; \
                 for (int64_t i = 0; i < n; i++) {                                              \
                     double partial = 0;                                                        \
                     for (int k = 0; k < taps; k++)                                             \
                         partial += tap_weight[k] * (double)x[offset[i] + tap_offset[k]];       \
                     sum += weight[i] * partial;                                                \
                 }                                                                              \
-                y[o] = (T)sum;                                                                 \
+                y[o] = taps ? (T)sum : extrapolation;                                          \
             }                                                                                  \
         }                                                                                      \
     }
@@ -430,14 +412,17 @@ RESIZE_ROWS(double)
     static void nearest_rows_##T(const op_context *ctx, int64_t begin, int64_t end, void *scratch) \
     {                                                                                          \
         const resize_state *s = ctx->state;                                                    \
-        const resize_axis *last = &s->axes[s->rank - 1];                                       \
         const T *x = ctx->inputs[0]->data;                                                     \
-        int64_t width = s->out[s->rank - 1], *offset = scratch;                                \
+        int64_t width = s->axes.out[s->rank - 1], *offset = scratch;                           \
         for (int64_t row = begin; row < end; row++) {                                          \
             T *y = (T *)ctx->outputs[0]->data + row * width;                                   \
-            row_combos(s, row, offset, (double *)(offset + s->combos));                        \
-            for (int64_t o = 0; o < width; o++)                                                \
-                y[o] = x[offset[0] + last->offset[o * RESIZE_MAX_TAPS]];                       \
+            row_combos(ctx, row, offset, (double *)(offset + s->combos));                      \
+            for (int64_t o = 0; o < width; o++) {                                              \
+                int64_t tap_offset;                                                            \
+                double tap_weight;                                                             \
+                axis_taps(ctx->params, s, s->rank - 1, o, &tap_offset, &tap_weight);           \
+                y[o] = x[offset[0] + tap_offset];                                              \
+            }                                                                                  \
         }                                                                                      \
     }
 NEAREST_ROWS(uint8_t)

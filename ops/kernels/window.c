@@ -1,5 +1,7 @@
 #include "window.h"
 
+#include "count.h"
+
 #include <string.h>
 
 /* Attribute values are bounded so that sums and products of a few of them with dims (which
@@ -153,9 +155,12 @@ onyx_status window_geometry_init(const op_context *ctx, const window_attrs *w, i
     return ONYX_OK;
 }
 
-void window_geometry_count(window_geometry *g)
+onyx_status window_geometry_count(const op_context *ctx, window_geometry *g)
 {
-    g->in_count = shape_count(g->in, g->axes);
-    g->out_count = shape_count(g->out, g->axes);
-    g->kernel_count = shape_count(g->kernel, g->axes);
+    g->in_count = checked_count(g->in, g->axes);
+    g->out_count = checked_count(g->out, g->axes);
+    g->kernel_count = checked_count(g->kernel, g->axes);
+    if (g->in_count < 0 || g->out_count < 0 || g->kernel_count < 0)
+        return op_error(ctx, ONYX_ERROR_LIMIT, "the window or its output has too many elements");
+    return ONYX_OK;
 }

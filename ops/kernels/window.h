@@ -63,8 +63,9 @@ onyx_status window_check_axes(const op_context *ctx, const window_attrs *w, cons
 onyx_status window_geometry_init(const op_context *ctx, const window_attrs *w, int axes, const int64_t *in,
                                  const int64_t *kernel, window_geometry *g);
 
-/* Sets the products in_count, out_count and kernel_count from concrete dims. */
-void window_geometry_count(window_geometry *g);
+/* Sets the products in_count, out_count and kernel_count from concrete dims; an error when
+ * one does not fit in 64 bits (an output or a kernel far beyond any limit). */
+onyx_status window_geometry_count(const op_context *ctx, window_geometry *g);
 
 /* The kernel taps [*first, *last) of axis d whose input coordinate lies in [lo, hi) when the
  * window sits at output position o: [0, in) for the taps inside the input, [-pad_begin,

@@ -756,3 +756,54 @@ Test(resize, upsample_scales_below_one_are_an_error)
     expect_message(r.message, "Upsample", ">= 1", NULL);
     builder_free(b);
 }
+
+/* ---- hostile shapes ---------------------------------------------------------------------- */
+
+Test(hostile, huge_padding_on_many_axes_is_an_error_not_an_overflow)
+{
+    /* Six spatial axes padded by 2^31 - 1 on each side: each output dim is about 2^32, their
+     * product far beyond 64 bits. */
+    const int64_t ones[8] = {1, 1, 1, 1, 1, 1, 1, 1}, pad = INT32_MAX;
+    const int64_t pads[12] = {pad, pad, pad, pad, pad, pad, pad, pad, pad, pad, pad, pad};
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 8, ones, FLOATS(1)), tensor_of(ONYX_DTYPE_FLOAT, 8, ones, FLOATS(1))};
+    const char *ops[3] = {"Conv", "MaxPool", "AveragePool"};
+    for (int i = 0; i < 3; i++) {
+        builder *b = model_of(11, ops[i], i ? "X" : "X,W", 1, i ? 1 : 2, in, "Y");
+        builder_attr_ints(b, the_node(b), "pads", 12, pads);
+        if (i)
+            builder_attr_ints(b, the_node(b), "kernel_shape", 6, ones);
+        run_result r = run_model(b, 1, in);
+        cr_assert(r.load != ONYX_OK || r.run != ONYX_OK, "%s ran", ops[i]);
+        expect_message(r.message, ops[i], "too many elements", NULL);
+        builder_free(b);
+    }
+}
+
+Test(hostile, resize_to_sizes_beyond_the_limits_is_an_error)
+{
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 1), FLOATS(1)),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(INT64_MAX, INT64_MAX))};
+    builder *b = model_of(13, "Resize", "X,,,sizes", 2, 2, in, "Y");
+    run_result r = run_model(b, 2, in);
+    cr_assert_neq(r.run, ONYX_OK);
+    expect_message(r.message, "Resize", "sizes", NULL);
+    run_result_free(&r);
+
+    in[1] = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(INT32_MAX, INT32_MAX));
+    r = run_model(b, 2, in);
+    cr_assert_eq(r.run, ONYX_ERROR_LIMIT, "%s", r.message);
+    builder_free(b);
+}
+
+Test(hostile, unpool_to_an_output_shape_beyond_the_limits_is_an_error)
+{
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(1)),
+                         tensor_of(ONYX_DTYPE_INT64, 3, DIMS(1, 1, 1), INT64S(0)),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(3), INT64S(INT64_MAX, INT64_MAX, INT64_MAX))};
+    builder *b = model_of(11, "MaxUnpool", "X,I,S", 3, 3, in, "Y");
+    builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(1));
+    run_result r = run_model(b, 3, in);
+    cr_assert_eq(r.run, ONYX_ERROR_LIMIT, "%s", r.message);
+    expect_message(r.message, "MaxUnpool", "too many elements", NULL);
+    builder_free(b);
+}
