@@ -5,6 +5,7 @@
  * padding); ConvTranspose multiplies the transposed weights of one output channel by the
  * input and scatters the product onto the output with col2im. */
 #include "count.h"
+#include "float_dispatch.h"
 #include "gemm.h"
 #include "im2col.h"
 
@@ -162,50 +163,47 @@ static onyx_status conv_reshape(op_context *ctx)
     return ONYX_OK;
 }
 
-/* One task: output positions [first, last) of one image and group, as W_group (maps x rows)
+/* Each task: output positions [first, last) of one image and group, as W_group (maps x rows)
  * times the im2col block (rows x positions), then the bias. */
-#define CONV_TASK(T, GEMM, IM2COL)                                                             \
-    static void conv_task_##T(const op_context *ctx, int64_t task, T *scratch)                 \
+#define CONV_TASKS(T, GEMM, IM2COL)                                                            \
+    static void conv_tasks_##T(const op_context *ctx, int64_t begin, int64_t end, void *scratch) \
     {                                                                                          \
+        T *columns = scratch;                                                                  \
         const conv_state *s = ctx->state;                                                      \
         const window_geometry *g = &s->geometry;                                               \
         const T *x = ctx->inputs[0]->data, *w = ctx->inputs[1]->data;                          \
         const onyx_tensor *bias = op_input(ctx, 2);                                            \
         int64_t groups = ((const conv_params *)ctx->params)->group;                            \
-        int64_t block = task % s->blocks, image_group = task / s->blocks;                      \
-        int64_t group = image_group % groups, image = image_group / groups;                    \
-        int64_t first = block * s->block, last = OP_MIN(first + s->block, g->out_count);       \
         int64_t rows = s->channels_per_group * g->kernel_count;                                \
-        const T *in = x + (image * s->channels + group * s->channels_per_group) * g->in_count; \
-        const T *col = in + first;                                                             \
-        int64_t ldb = g->in_count;                                                             \
-        if (!s->direct) {                                                                      \
-            IM2COL(g, s->channels_per_group, in, first, last, scratch);                        \
-            col = scratch;                                                                     \
-            ldb = last - first;                                                                \
-        }                                                                                      \
-        int64_t map0 = group * s->maps_per_group;                                              \
-        T *y = (T *)ctx->outputs[0]->data + (image * s->maps + map0) * g->out_count + first;    \
-        GEMM(false, false, s->maps_per_group, last - first, rows, 1, w + map0 * rows, rows, col, ldb, 0, y, \
-             g->out_count);                                                                    \
-        for (int64_t m = 0; bias && m < s->maps_per_group; m++) {                              \
-            T b = ((const T *)bias->data)[map0 + m];                                           \
-            for (int64_t i = 0; i < last - first; i++)                                         \
-                y[m * g->out_count + i] += b;                                                  \
+        for (int64_t task = begin; task < end; task++) {                                       \
+            int64_t block = task % s->blocks, image_group = task / s->blocks;                  \
+            int64_t group = image_group % groups, image = image_group / groups;                \
+            int64_t first = block * s->block, last = OP_MIN(first + s->block, g->out_count);   \
+            const T *in = x + (image * s->channels + group * s->channels_per_group) * g->in_count; \
+            const T *col = in + first;                                                         \
+            int64_t ldb = g->in_count;                                                         \
+            if (!s->direct) {                                                                  \
+                IM2COL(g, s->channels_per_group, in, first, last, columns);                    \
+                col = columns;                                                                 \
+                ldb = last - first;                                                            \
+            }                                                                                  \
+            int64_t map0 = group * s->maps_per_group;                                          \
+            T *y = (T *)ctx->outputs[0]->data + (image * s->maps + map0) * g->out_count + first; \
+            GEMM(false, false, s->maps_per_group, last - first, rows, 1, w + map0 * rows, rows, col, ldb, 0, y, \
+                 g->out_count);                                                                \
+            for (int64_t m = 0; bias && m < s->maps_per_group; m++) {                          \
+                T b = ((const T *)bias->data)[map0 + m];                                       \
+                for (int64_t i = 0; i < last - first; i++)                                     \
+                    y[m * g->out_count + i] += b;                                              \
+            }                                                                                  \
         }                                                                                      \
     }
-CONV_TASK(float, gemm_f32, im2col_f32)
-CONV_TASK(double, gemm_f64, im2col_f64)
+CONV_TASKS(float, gemm_f32, im2col_f32)
+CONV_TASKS(double, gemm_f64, im2col_f64)
 
 static onyx_status conv_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
-    for (int64_t t = begin; t < end; t++) {
-        if (ctx->inputs[0]->dtype == ONYX_DTYPE_FLOAT)
-            conv_task_float(ctx, t, scratch);
-        else
-            conv_task_double(ctx, t, scratch);
-    }
-    return ONYX_OK;
+    return run_float_kernel(ctx, begin, end, scratch, conv_tasks_float, conv_tasks_double);
 }
 
 const op_descriptor op_Conv = {conv_check, conv_reshape, conv_run, 0};
@@ -310,41 +308,38 @@ static onyx_status conv_transpose_reshape(op_context *ctx)
     return ONYX_OK;
 }
 
-/* One task: one output plane (image, map), as the map's weights transposed (taps x channels
+/* Each task: one output plane (image, map), as the map's weights transposed (taps x channels
  * of its group) times the group's input (channels x positions), scattered onto the plane. */
-#define CONV_TRANSPOSE_TASK(T, GEMM, COL2IM)                                                   \
-    static void conv_transpose_task_##T(const op_context *ctx, int64_t task, T *col)           \
+#define CONV_TRANSPOSE_TASKS(T, GEMM, COL2IM)                                                  \
+    static void conv_transpose_tasks_##T(const op_context *ctx, int64_t begin, int64_t end, void *scratch) \
     {                                                                                          \
+        T *col = scratch;                                                                      \
         const conv_state *s = ctx->state;                                                      \
         const window_geometry *g = &s->geometry;                                               \
         const onyx_tensor *bias = op_input(ctx, 2);                                            \
-        int64_t image = task / s->maps, map = task % s->maps;                                  \
-        int64_t group = map / s->maps_per_group, map_in_group = map % s->maps_per_group;       \
         int64_t taps = g->kernel_count, positions = g->out_count;                              \
-        const T *x = (const T *)ctx->inputs[0]->data +                                         \
-                     (image * s->channels + group * s->channels_per_group) * positions;        \
-        const T *w = (const T *)ctx->inputs[1]->data +                                         \
-                     (group * s->channels_per_group * s->maps_per_group + map_in_group) * taps; \
-        GEMM(true, false, taps, positions, s->channels_per_group, 1, w, s->maps_per_group * taps, x, positions, 0, \
-             col, positions);                                                                  \
-        T *y = (T *)ctx->outputs[0]->data + task * g->in_count;                                \
-        T b = bias ? ((const T *)bias->data)[map] : 0;                                         \
-        for (int64_t i = 0; i < g->in_count; i++)                                              \
-            y[i] = b;                                                                          \
-        COL2IM(g, 1, col, y);                                                                  \
+        for (int64_t task = begin; task < end; task++) {                                       \
+            int64_t image = task / s->maps, map = task % s->maps;                              \
+            int64_t group = map / s->maps_per_group, map_in_group = map % s->maps_per_group;   \
+            const T *x = (const T *)ctx->inputs[0]->data +                                     \
+                         (image * s->channels + group * s->channels_per_group) * positions;    \
+            const T *w = (const T *)ctx->inputs[1]->data +                                     \
+                         (group * s->channels_per_group * s->maps_per_group + map_in_group) * taps; \
+            GEMM(true, false, taps, positions, s->channels_per_group, 1, w, s->maps_per_group * taps, x, positions, 0, \
+                 col, positions);                                                              \
+            T *y = (T *)ctx->outputs[0]->data + task * g->in_count;                            \
+            T b = bias ? ((const T *)bias->data)[map] : 0;                                     \
+            for (int64_t i = 0; i < g->in_count; i++)                                          \
+                y[i] = b;                                                                      \
+            COL2IM(g, 1, col, y);                                                              \
+        }                                                                                      \
     }
-CONV_TRANSPOSE_TASK(float, gemm_f32, col2im_f32)
-CONV_TRANSPOSE_TASK(double, gemm_f64, col2im_f64)
+CONV_TRANSPOSE_TASKS(float, gemm_f32, col2im_f32)
+CONV_TRANSPOSE_TASKS(double, gemm_f64, col2im_f64)
 
 static onyx_status conv_transpose_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
-    for (int64_t t = begin; t < end; t++) {
-        if (ctx->inputs[0]->dtype == ONYX_DTYPE_FLOAT)
-            conv_transpose_task_float(ctx, t, scratch);
-        else
-            conv_transpose_task_double(ctx, t, scratch);
-    }
-    return ONYX_OK;
+    return run_float_kernel(ctx, begin, end, scratch, conv_transpose_tasks_float, conv_transpose_tasks_double);
 }
 
 const op_descriptor op_ConvTranspose = {conv_transpose_check, conv_transpose_reshape, conv_transpose_run, 0};

@@ -6,6 +6,7 @@
  * reduce_plan, whose output elements are the groups (a channel, a (sample, channel) plane,
  * ...). For each group an operator-specific function turns the group's mean and variance
  * (two-pass, in double) into y = x * scale + shift, applied to the group's elements. */
+#include "float_dispatch.h"
 #include "reduce.h"
 
 #include <math.h>
@@ -103,8 +104,9 @@ static onyx_status norm_plan(op_context *ctx, const bool reduced[ONYX_MAX_RANK],
 }
 
 #define NORM_GROUPS(T)                                                                         \
-    static void norm_groups_##T(const op_context *ctx, int64_t begin, int64_t end)             \
+    static void norm_groups_##T(const op_context *ctx, int64_t begin, int64_t end, void *scratch) \
     {                                                                                          \
+        (void)scratch;                                                                         \
         const norm_params *p = ctx->params;                                                    \
         const reduce_plan *plan = &((const norm_state *)ctx->state)->plan;                     \
         const T *x = ctx->inputs[0]->data;                                                     \
@@ -127,12 +129,7 @@ NORM_GROUPS(double)
 
 static onyx_status norm_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
-    (void)scratch;
-    if (ctx->inputs[0]->dtype == ONYX_DTYPE_FLOAT)
-        norm_groups_float(ctx, begin, end);
-    else
-        norm_groups_double(ctx, begin, end);
-    return ONYX_OK;
+    return run_float_kernel(ctx, begin, end, scratch, norm_groups_float, norm_groups_double);
 }
 
 /* y = (x - mean) / sqrt(var + epsilon) * scale[c] + B[c], with scale and B inputs 1 and 2. */
@@ -349,8 +346,9 @@ static onyx_status lrn_reshape(op_context *ctx)
 /* One (sample, channel) plane per task: each element divided by (bias + alpha / size * the
  * sum of squares across the channels c - floor((size - 1) / 2) .. c + ceil((size - 1) / 2)) ^ beta. */
 #define LRN_PLANES(T)                                                                          \
-    static void lrn_planes_##T(const op_context *ctx, int64_t begin, int64_t end)              \
+    static void lrn_planes_##T(const op_context *ctx, int64_t begin, int64_t end, void *scratch) \
     {                                                                                          \
+        (void)scratch;                                                                         \
         const norm_params *p = ctx->params;                                                    \
         const lrn_state *s = ctx->state;                                                       \
         const T *x = ctx->inputs[0]->data;                                                     \
@@ -375,12 +373,7 @@ LRN_PLANES(double)
 
 static onyx_status lrn_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
-    (void)scratch;
-    if (ctx->inputs[0]->dtype == ONYX_DTYPE_FLOAT)
-        lrn_planes_float(ctx, begin, end);
-    else
-        lrn_planes_double(ctx, begin, end);
-    return ONYX_OK;
+    return run_float_kernel(ctx, begin, end, scratch, lrn_planes_float, lrn_planes_double);
 }
 
 const op_descriptor op_LRN = {lrn_check, lrn_reshape, lrn_run, 0};

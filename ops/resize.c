@@ -12,6 +12,7 @@
  * up when downsampling (as onnxruntime). Linear and cubic need float or double data; nearest
  * copies elements of any fixed-size type. */
 #include "count.h"
+#include "float_dispatch.h"
 
 #include <math.h>
 #include <string.h>
@@ -434,13 +435,8 @@ static onyx_status resize_run(const op_context *ctx, int64_t begin, int64_t end,
 {
     const resize_state *s = ctx->state;
     onyx_dtype dt = ctx->inputs[0]->dtype;
-    if (!s->nearest) {
-        if (dt == ONYX_DTYPE_FLOAT)
-            resize_rows_float(ctx, begin, end, scratch);
-        else
-            resize_rows_double(ctx, begin, end, scratch);
-        return ONYX_OK;
-    }
+    if (!s->nearest)
+        return run_float_kernel(ctx, begin, end, scratch, resize_rows_float, resize_rows_double);
     switch (onyx_dtype_size(dt)) {
     case 1: nearest_rows_uint8_t(ctx, begin, end, scratch); break;
     case 2: nearest_rows_uint16_t(ctx, begin, end, scratch); break;

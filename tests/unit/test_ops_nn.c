@@ -112,6 +112,30 @@ static void conv_by_definition(const conv2d *p, const float *x, const float *w, 
                 }
 }
 
+/* A Conv or ConvTranspose of p over the graph input X and the initializers W and B. */
+static builder *conv_model(const char *op, const conv2d *p, const onyx_tensor *in)
+{
+    builder *b = model_of(11, op, "X,W,B", 1, 3, in, "Y");
+    builder_attr_int(b, the_node(b), "group", p->group);
+    builder_attr_ints(b, the_node(b), "strides", 2, p->stride);
+    builder_attr_ints(b, the_node(b), "dilations", 2, p->dilation);
+    builder_attr_ints(b, the_node(b), "pads", 4, p->pads);
+    if (p->output_padding[0] || p->output_padding[1])
+        builder_attr_ints(b, the_node(b), "output_padding", 2, p->output_padding);
+    return b;
+}
+
+/* Runs b (input X) on 1 and 3 threads: both must give `want`. */
+static void expect_on_threads(builder *b, const onyx_tensor *x, const float *want, int64_t n)
+{
+    float *got = malloc((size_t)n * sizeof *got);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        run_floats(b, 1, x, threads, got, n);
+        expect_floats(got, want, n);
+    }
+    free(got);
+}
+
 /* Runs a Conv of p on 1 and 3 threads against the definition. */
 static void check_conv(const conv2d *p)
 {
@@ -120,22 +144,15 @@ static void check_conv(const conv2d *p)
     int64_t nx = p->n * p->c * p->h * p->w, nw = p->maps * (p->c / p->group) * p->kh * p->kw;
     int64_t ny = p->n * p->maps * oh * ow;
     float *x = small_ints(nx, 1), *w = small_ints(nw, 2), *bias = small_ints(p->maps, 3);
-    float *want = malloc((size_t)ny * sizeof *want), *got = malloc((size_t)ny * sizeof *got);
+    float *want = malloc((size_t)ny * sizeof *want);
     conv_by_definition(p, x, w, bias, want);
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(p->n, p->c, p->h, p->w), x),
                          tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(p->maps, p->c / p->group, p->kh, p->kw), w),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(p->maps), bias)};
-    builder *b = model_of(11, "Conv", "X,W,B", 1, 3, in, "Y");
-    builder_attr_int(b, the_node(b), "group", p->group);
-    builder_attr_ints(b, the_node(b), "strides", 2, p->stride);
-    builder_attr_ints(b, the_node(b), "dilations", 2, p->dilation);
-    builder_attr_ints(b, the_node(b), "pads", 4, p->pads);
-    for (int threads = 1; threads <= 3; threads += 2) {
-        run_floats(b, 1, in, threads, got, ny);
-        expect_floats(got, want, ny);
-    }
+    builder *b = conv_model("Conv", p, in);
+    expect_on_threads(b, in, want, ny);
     builder_free(b);
-    free(x), free(w), free(bias), free(want), free(got);
+    free(x), free(w), free(bias), free(want);
 }
 
 Test(conv, groups_strides_dilations_and_asymmetric_pads_match_the_definition)
@@ -298,23 +315,15 @@ Test(conv_transpose, groups_strides_dilations_pads_and_output_padding_match_the_
     int64_t oh = 2 * 2 + 1 + 5 - 1, ow = 3 * 3 + 2 + 2 - 2;
     int64_t nx = p.n * p.c * p.h * p.w, nw = p.c * (p.maps / p.group) * p.kh * p.kw, ny = p.n * p.maps * oh * ow;
     float *x = small_ints(nx, 4), *w = small_ints(nw, 5), *bias = small_ints(p.maps, 6);
-    float *want = malloc((size_t)ny * sizeof *want), *got = malloc((size_t)ny * sizeof *got);
+    float *want = malloc((size_t)ny * sizeof *want);
     conv_transpose_by_definition(&p, oh, ow, x, w, bias, want);
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(p.n, p.c, p.h, p.w), x),
                          tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(p.c, p.maps / p.group, p.kh, p.kw), w),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(p.maps), bias)};
-    builder *b = model_of(11, "ConvTranspose", "X,W,B", 1, 3, in, "Y");
-    builder_attr_int(b, the_node(b), "group", p.group);
-    builder_attr_ints(b, the_node(b), "strides", 2, p.stride);
-    builder_attr_ints(b, the_node(b), "dilations", 2, p.dilation);
-    builder_attr_ints(b, the_node(b), "pads", 4, p.pads);
-    builder_attr_ints(b, the_node(b), "output_padding", 2, p.output_padding);
-    for (int threads = 1; threads <= 3; threads += 2) {
-        run_floats(b, 1, in, threads, got, ny);
-        expect_floats(got, want, ny);
-    }
+    builder *b = conv_model("ConvTranspose", &p, in);
+    expect_on_threads(b, in, want, ny);
     builder_free(b);
-    free(x), free(w), free(bias), free(want), free(got);
+    free(x), free(w), free(bias), free(want);
 }
 
 Test(conv_transpose, output_shape_larger_than_the_full_result_pads_with_zeros)
