@@ -48,12 +48,6 @@ static norm_params *norm_params_new(op_context *ctx, group_map map, bool needs_m
     return p;
 }
 
-/* Element i of a float or double tensor. */
-static double value_at(const onyx_tensor *t, int64_t i)
-{
-    return t->dtype == ONYX_DTYPE_FLOAT ? ((const float *)t->data)[i] : ((const double *)t->data)[i];
-}
-
 static void store_at(onyx_tensor *t, int64_t i, double v)
 {
     if (t->dtype == ONYX_DTYPE_FLOAT)
@@ -136,8 +130,8 @@ static onyx_status norm_run(const op_context *ctx, int64_t begin, int64_t end, v
 static affine scale_and_shift(const op_context *ctx, int64_t c, double mean, double var)
 {
     const norm_params *p = ctx->params;
-    double k = value_at(ctx->inputs[1], c) / sqrt(var + (double)p->epsilon);
-    return (affine){k, value_at(ctx->inputs[2], c) - mean * k};
+    double k = float_at(ctx->inputs[1], c) / sqrt(var + (double)p->epsilon);
+    return (affine){k, float_at(ctx->inputs[2], c) - mean * k};
 }
 
 /* ---- BatchNormalization ------------------------------------------------------------------ */
@@ -146,7 +140,7 @@ static affine batchnorm_inference(const op_context *ctx, int64_t group, double m
 {
     (void)mean, (void)var;
     int64_t c = group % ((const norm_state *)ctx->state)->channels;
-    return scale_and_shift(ctx, c, value_at(ctx->inputs[3], c), value_at(ctx->inputs[4], c));
+    return scale_and_shift(ctx, c, float_at(ctx->inputs[3], c), float_at(ctx->inputs[4], c));
 }
 
 /* Training: the batch's statistics normalize; the running ones move toward them. */
@@ -156,9 +150,9 @@ static affine batchnorm_training(const op_context *ctx, int64_t c, double mean, 
     double m = p->momentum;
     onyx_tensor *running_mean = op_output(ctx, 1), *running_var = op_output(ctx, 2);
     if (running_mean)
-        store_at(running_mean, c, value_at(ctx->inputs[3], c) * m + mean * (1 - m));
+        store_at(running_mean, c, float_at(ctx->inputs[3], c) * m + mean * (1 - m));
     if (running_var)
-        store_at(running_var, c, value_at(ctx->inputs[4], c) * m + var * (1 - m));
+        store_at(running_var, c, float_at(ctx->inputs[4], c) * m + var * (1 - m));
     return scale_and_shift(ctx, c, mean, var);
 }
 

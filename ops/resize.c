@@ -170,8 +170,12 @@ static onyx_status resize_output_dims(const op_context *ctx, const onyx_tensor *
     const onyx_tensor *roi = list_input(ctx, p->roi), *scales = list_input(ctx, p->scales), *sizes = list_input(ctx, p->sizes);
     int rank = x->rank;
     onyx_status st;
-    if (scales && sizes)
+    /* A list of unknown length may turn out empty: absent. */
+    bool undetermined = (scales && !dim_known(scales->dims[0])) || (sizes && !dim_known(sizes->dims[0]));
+    if (scales && sizes && !undetermined)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "only one of scales and sizes may be given");
+    if (undetermined)
+        return ONYX_DEFER;
     if (!scales && !sizes && !p->scale_attr)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "one of scales and sizes must be given");
     if (p->scale_attr && p->scale_attr_count != rank)
@@ -188,8 +192,8 @@ static onyx_status resize_output_dims(const op_context *ctx, const onyx_tensor *
         return ONYX_DEFER;
     for (int d = 0; d < rank; d++) {
         int64_t in = x->dims[d];
-        a->roi_start[d] = crop ? (roi->dtype == ONYX_DTYPE_FLOAT ? ((const float *)roi->data)[d] : ((const double *)roi->data)[d]) : 0;
-        a->roi_end[d] = crop ? (roi->dtype == ONYX_DTYPE_FLOAT ? ((const float *)roi->data)[rank + d] : ((const double *)roi->data)[rank + d]) : 1;
+        a->roi_start[d] = crop ? float_at(roi, d) : 0;
+        a->roi_end[d] = crop ? float_at(roi, rank + d) : 1;
         if (sizes) {
             a->out[d] = ((const int64_t *)sizes->data)[d];
             if (a->out[d] < 0 || a->out[d] > (int64_t)RESIZE_MAX_DIM)

@@ -712,6 +712,28 @@ Test(resize, sizes_known_only_when_running)
     builder_free(b);
 }
 
+Test(resize, scales_of_unknown_length_may_turn_out_empty)
+{
+    /* Opset 11: roi, scales and sizes are all graph inputs, scales of a symbolic length; it
+     * comes empty, so sizes rules. Nearest, asymmetric, round_prefer_floor: 0, 0.5 -> 0, 1. */
+    float unused = 0;
+    onyx_tensor in[4] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), &unused),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), &unused), tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(4))};
+    builder *b = builder_new(11);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL);
+    builder_input(b, "roi", ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL);
+    builder_input(b, "scales", ONYX_DTYPE_FLOAT, 1, DIMS(-1), (const char *const[]){"n"});
+    builder_input(b, "sizes", ONYX_DTYPE_INT64, 1, DIMS(1), NULL);
+    Onnx__NodeProto *n = builder_node(b, "Resize", "X,roi,scales,sizes", "Y");
+    builder_attr_string(b, n, "coordinate_transformation_mode", "asymmetric");
+    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+    run_result r = run_model(b, 4, in);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(1, 1, 2, 2), 0);
+    run_result_free(&r);
+    builder_free(b);
+}
+
 Test(resize, crop_and_resize_outside_the_roi_gives_the_extrapolation_value)
 {
     /* roi [0.5, 1.5] of an axis of 3: coordinates 1, 2, 3; 3 is outside [0, 2]. */
