@@ -45,7 +45,8 @@ static onyx_status conv_check_common(op_context *ctx, conv_params **out)
     conv_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    if ((st = window_attrs_read(ctx, WINDOW_AUTO_PAD | WINDOW_DILATIONS, &p->window)) || (st = op_attr_int(ctx, "group", 1, &p->group)))
+    if ((st = window_attrs_read(ctx, WINDOW_AUTO_PAD | WINDOW_DILATIONS, &p->window)) ||
+        (st = op_attr_int(ctx, "group", 1, &p->group)))
         return st;
     if (p->group < 1 || p->group > CONV_MAX_VALUE)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'group' is %lld, not a positive count",
@@ -79,7 +80,8 @@ static onyx_status conv_shapes(op_context *ctx, bool transposed, int64_t maps, i
                         shape_str(x, sx, sizeof sx));
     int64_t c = x->dims[1], group = p->group;
     /* Conv's W is [M, C / group, kernel...], ConvTranspose's [C, M / group, kernel...]. */
-    bool channels_ok = transposed ? dim_may_equal(c, w->dims[0]) : !dim_known(c) || dim_may_equal(c / group, w->dims[1]);
+    bool channels_ok = transposed ? dim_may_equal(c, w->dims[0])
+                                  : !dim_known(c) || dim_may_equal(c / group, w->dims[1]);
     if (!channels_ok || (dim_known(c) && c % group))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "X %s and W %s do not agree on the channels for group %lld",
                         shape_str(x, sx, sizeof sx), shape_str(w, sw, sizeof sw), (long long)group);
@@ -216,7 +218,8 @@ static onyx_status read_sizes(op_context *ctx, const char *name, const int64_t *
     onyx_status st = op_attr_ints(ctx, name, values, count);
     for (int64_t i = 0; i < *count && !st; i++)
         if ((*values)[i] < 0 || (*values)[i] > CONV_MAX_VALUE)
-            st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute '%s' has value %lld", name, (long long)(*values)[i]);
+            st = op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                          "attribute '%s' has value %lld", name, (long long)(*values)[i]);
     return st;
 }
 
@@ -241,7 +244,8 @@ static onyx_status transposed_axis(const op_context *ctx, int d, int64_t in, int
     const window_attrs *w = &((const conv_params *)ctx->params)->window;
     int64_t stride = w->strides[d], dilation = w->dilations[d];
     if (adjust >= stride && adjust >= dilation)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "output_padding %lld of spatial axis %d is not below its stride or dilation",
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "output_padding %lld of spatial axis %d is not below its stride or dilation",
                         (long long)adjust, d);
     int64_t full = stride * (in - 1) + adjust + (kernel - 1) * dilation + 1;
     if (requested >= 0 || w->auto_pad == AUTO_PAD_SAME_UPPER || w->auto_pad == AUTO_PAD_SAME_LOWER) {

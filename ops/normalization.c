@@ -173,15 +173,18 @@ static onyx_status batchnorm_check(op_context *ctx)
     if (ctx->opset < 9 && (st = op_attr_int(ctx, "spatial", 1, &spatial)))
         return st;
     if (v14 && !training && ctx->n_outputs > 1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "running_mean and running_var are outputs of training_mode only");
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "running_mean and running_var are outputs of training_mode only");
     if (!v14 && ctx->n_outputs > 1)
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "the training outputs of BatchNormalization before opset 14 are not supported");
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED,
+                        "the training outputs of BatchNormalization before opset 14 are not supported");
     norm_params *p = norm_params_new(ctx, training ? batchnorm_training : batchnorm_inference, training != 0);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
     p->training = training != 0;
     p->per_activation = spatial == 0;
-    if ((st = op_attr_float(ctx, "epsilon", 1e-5f, &p->epsilon)) || (st = op_attr_float(ctx, "momentum", 0.9f, &p->momentum)))
+    if ((st = op_attr_float(ctx, "epsilon", 1e-5f, &p->epsilon)) ||
+        (st = op_attr_float(ctx, "momentum", 0.9f, &p->momentum)))
         return st;
     for (int i = 1; i < ctx->n_outputs; i++)
         if (ctx->outputs[i])
@@ -242,7 +245,8 @@ static onyx_status instancenorm_reshape(op_context *ctx)
     const onyx_tensor *x = op_input(ctx, 0);
     char buf[128];
     if (x->rank < 2)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %s must have N and C axes", shape_str(x, buf, sizeof buf));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "input %s must have N and C axes", shape_str(x, buf, sizeof buf));
     onyx_status st = check_per_channel(ctx, 1, 2, x->dims[1], false);
     bool reduced[ONYX_MAX_RANK] = {false};
     for (int d = 2; d < x->rank; d++)
@@ -313,7 +317,8 @@ static onyx_status lrn_check(op_context *ctx)
         (st = op_attr_float(ctx, "beta", 0.75f, &p->lrn_beta)) || (st = op_attr_float(ctx, "bias", 1.0f, &p->lrn_bias)))
         return st;
     if (p->lrn_size < 1 || p->lrn_size > INT32_MAX)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'size' is %lld, not a positive count", (long long)p->lrn_size);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "attribute 'size' is %lld, not a positive count", (long long)p->lrn_size);
     return ONYX_OK;
 }
 

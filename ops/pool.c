@@ -66,13 +66,15 @@ static onyx_status pool_check(op_context *ctx, pool_kind kind, bool global)
     if (indices && (st = op_attr_int(ctx, "storage_order", 0, &flag)))
         return st;
     if (indices && flag != 0 && flag != 1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'storage_order' is %lld, not 0 or 1", (long long)flag);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "attribute 'storage_order' is %lld, not 0 or 1", (long long)flag);
     p->column_major_indices = indices && flag == 1;
     if (kind == POOL_LP) {
         if ((st = op_attr_int(ctx, "p", 2, &p->p)))
             return st;
         if (p->p < 1)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'p' is %lld, not a positive integer", (long long)p->p);
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "attribute 'p' is %lld, not a positive integer", (long long)p->p);
     }
     ctx->params = p;
     op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
@@ -295,7 +297,8 @@ static onyx_status unpool_reshape(op_context *ctx)
     inferred.dims[1] = x->dims[1];
     for (int d = 0; d < axes; d++) {
         int64_t in = x->dims[2 + d], pads = shape ? 0 : p->window.pads[d] + p->window.pads[WINDOW_MAX_AXES + d];
-        inferred.dims[2 + d] = dim_known(in) ? (in - 1) * p->window.strides[d] + p->window.kernel[d] - pads : DIM_UNKNOWN;
+        inferred.dims[2 + d] =
+            dim_known(in) ? (in - 1) * p->window.strides[d] + p->window.kernel[d] - pads : DIM_UNKNOWN;
         if (dim_known(in) && inferred.dims[2 + d] < 0)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "the pads leave spatial axis %d of the output %lld long", d,
                             (long long)inferred.dims[2 + d]);
@@ -314,7 +317,8 @@ static onyx_status unpool_reshape(op_context *ctx)
         for (int d = 0; d < y->rank; d++) {
             y->dims[d] = ((const int64_t *)shape->data)[d];
             if (dim_known(inferred.dims[d]) && y->dims[d] < inferred.dims[d])
-                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "output_shape dim %d is %lld, below the %lld MaxUnpool infers",
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                                "output_shape dim %d is %lld, below the %lld MaxUnpool infers",
                                 d, (long long)y->dims[d], (long long)inferred.dims[d]);
         }
     }

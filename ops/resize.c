@@ -106,7 +106,8 @@ static onyx_status resize_check_common(op_context *ctx, bool upsample)
     if (p->sizes >= 0 && (st = op_check_input(ctx, p->sizes, false, DT(INT64))))
         return st;
     if (p->scales < 0) {
-        if ((st = op_attr_require(ctx, "scales")) || (st = op_attr_floats(ctx, "scales", &p->scale_attr, &p->scale_attr_count)))
+        if ((st = op_attr_require(ctx, "scales")) ||
+            (st = op_attr_floats(ctx, "scales", &p->scale_attr, &p->scale_attr_count)))
             return st;
     }
 
@@ -135,7 +136,8 @@ static onyx_status resize_check_common(op_context *ctx, bool upsample)
     onyx_dtype dt = op_input(ctx, 0)->dtype;
     bool weighted = p->mode != MODE_NEAREST || p->coord == COORD_TF_CROP_AND_RESIZE;
     if (weighted && dt != ONYX_DTYPE_FLOAT && dt != ONYX_DTYPE_DOUBLE)
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "%s interpolation of %s data is not supported (float and double only)",
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED,
+                        "%s interpolation of %s data is not supported (float and double only)",
                         p->mode == MODE_NEAREST ? "tf_crop_and_resize" : modes[p->mode], onyx_dtype_name(dt));
     ctx->params = p;
     op_set_output_dtypes(ctx, dt);
@@ -158,7 +160,8 @@ static onyx_status check_list(const op_context *ctx, int i, const onyx_tensor *t
 {
     char buf[128];
     if (t->rank != 1 || !dim_may_equal(t->dims[0], count))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s must be 1-D with %lld values", op_input_name(ctx, i),
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "input '%s' %s must be 1-D with %lld values", op_input_name(ctx, i),
                         shape_str(t, buf, sizeof buf), (long long)count);
     return ONYX_OK;
 }
@@ -167,7 +170,8 @@ static onyx_status check_list(const op_context *ctx, int i, const onyx_tensor *t
 static onyx_status resize_output_dims(const op_context *ctx, const onyx_tensor *x, resize_axes *a)
 {
     const resize_params *p = ctx->params;
-    const onyx_tensor *roi = list_input(ctx, p->roi), *scales = list_input(ctx, p->scales), *sizes = list_input(ctx, p->sizes);
+    const onyx_tensor *roi = list_input(ctx, p->roi), *scales = list_input(ctx, p->scales);
+    const onyx_tensor *sizes = list_input(ctx, p->sizes);
     int rank = x->rank;
     onyx_status st;
     /* A list of unknown length may turn out empty: absent. */
@@ -181,7 +185,8 @@ static onyx_status resize_output_dims(const op_context *ctx, const onyx_tensor *
     if (p->scale_attr && p->scale_attr_count != rank)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'scales' has %lld values for rank %d",
                         (long long)p->scale_attr_count, rank);
-    if ((scales && (st = check_list(ctx, p->scales, scales, rank))) || (sizes && (st = check_list(ctx, p->sizes, sizes, rank))))
+    if ((scales && (st = check_list(ctx, p->scales, scales, rank))) ||
+        (sizes && (st = check_list(ctx, p->sizes, sizes, rank))))
         return st;
     bool crop = p->coord == COORD_TF_CROP_AND_RESIZE;
     if (crop && !roi)
@@ -197,7 +202,8 @@ static onyx_status resize_output_dims(const op_context *ctx, const onyx_tensor *
         if (sizes) {
             a->out[d] = ((const int64_t *)sizes->data)[d];
             if (a->out[d] < 0 || a->out[d] > (int64_t)RESIZE_MAX_DIM)
-                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "sizes has value %lld, outside [0, %lld]", (long long)a->out[d],
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                                "sizes has value %lld, outside [0, %lld]", (long long)a->out[d],
                                 (long long)RESIZE_MAX_DIM);
             if (dim_known(in) && in == 0 && a->out[d] > 0)
                 return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis %d is empty and cannot be resized to %lld", d,

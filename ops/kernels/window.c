@@ -19,7 +19,8 @@ static onyx_status read_list(op_context *ctx, const char *name, int per_axis, in
     if (st || count < 0)
         return st;
     if (count % per_axis || count / per_axis > WINDOW_MAX_AXES)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute '%s' has %lld values: not %d per spatial axis for at most %d axes",
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "attribute '%s' has %lld values: not %d per spatial axis for at most %d axes",
                         name, (long long)count, per_axis, WINDOW_MAX_AXES);
     int n = (int)(count / per_axis);
     if (*axes >= 0 && n != *axes)
@@ -74,7 +75,8 @@ onyx_status window_attrs_read(op_context *ctx, unsigned features, window_attrs *
     while (m < sizeof modes / sizeof modes[0] && strcmp(auto_pad, modes[m]))
         m++;
     if (m == sizeof modes / sizeof modes[0])
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'auto_pad' is '%s', not NOTSET, SAME_UPPER, SAME_LOWER or VALID",
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "attribute 'auto_pad' is '%s', not NOTSET, SAME_UPPER, SAME_LOWER or VALID",
                         auto_pad);
     w->auto_pad = (window_auto_pad)m;
     if (features & WINDOW_CEIL_MODE) {
@@ -124,7 +126,7 @@ static onyx_status axis_init(const op_context *ctx, const window_attrs *w, int d
     int64_t span = in + g->pad_begin[d] + g->pad_end[d] - extent;
     if (span < 0)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
-                        "the window of spatial axis %d (%lld taps wide with dilation) is larger than the padded input (%lld)",
+                        "the window of spatial axis %d (%lld wide, dilated) is larger than the padded input (%lld)",
                         d, (long long)extent, (long long)(in + g->pad_begin[d] + g->pad_end[d]));
     g->out[d] = span / stride + 1;
     /* ceil_mode adds a last, partial window, but only one that starts inside the input or its

@@ -303,7 +303,8 @@ static void conv_transpose_by_definition(const conv2d *p, int64_t oh, int64_t ow
                                     continue;
                                 int64_t map = c / cg * mg + m;
                                 y[((n * p->maps + map) * oh + r) * ow + s] +=
-                                    x[((n * p->c + c) * p->h + i) * p->w + j] * w[((c * mg + m) * p->kh + a) * p->kw + b];
+                                    x[((n * p->c + c) * p->h + i) * p->w + j] *
+                                    w[((c * mg + m) * p->kh + a) * p->kw + b];
                             }
 }
 
@@ -570,8 +571,10 @@ Test(normalization, batchnorm_15_takes_parameters_of_other_float_types)
 Test(normalization, batchnorm_training_outputs_by_version)
 {
     onyx_tensor in[5] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 1), FLOATS(1, 3)),
-                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1)), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0)),
-                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0)), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
     /* Opset 14 training: batch mean 2, variance 1; running mean 0 * 0.5 + 2 * 0.5. */
     builder *b = model_of(14, "BatchNormalization", "X,S,B,M,V", 1, 5, in, "Y,RM,RV");
     builder_attr_int(b, the_node(b), "training_mode", 1);
@@ -600,7 +603,8 @@ Test(normalization, batchnorm_training_outputs_by_version)
 
 Test(normalization, batchnorm_wrong_parameter_length_is_named)
 {
-    onyx_tensor in[5] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 3, 2, 2), NULL), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), NULL),
+    onyx_tensor in[5] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 3, 2, 2), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), NULL)};
     builder *b = model_of(15, "BatchNormalization", "X,S,B,M,V", 5, 5, in, "Y");
@@ -689,7 +693,8 @@ Test(resize, linear_of_integers_is_unsupported)
 Test(resize, scales_and_sizes_together_are_an_error)
 {
     onyx_tensor in[4] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
-                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(2)), tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(4))};
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(2)),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(4))};
     builder *b = model_of(13, "Resize", "X,roi,scales,sizes", 1, 4, in, "Y");
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
@@ -717,8 +722,10 @@ Test(resize, scales_of_unknown_length_may_turn_out_empty)
     /* Opset 11: roi, scales and sizes are all graph inputs, scales of a symbolic length; it
      * comes empty, so sizes rules. Nearest, asymmetric, round_prefer_floor: 0, 0.5 -> 0, 1. */
     float unused = 0;
-    onyx_tensor in[4] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), &unused),
-                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), &unused), tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(4))};
+    onyx_tensor in[4] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), &unused),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), &unused),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(4))};
     builder *b = builder_new(11);
     builder_input(b, "X", ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL);
     builder_input(b, "roi", ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL);
@@ -739,7 +746,8 @@ Test(resize, crop_and_resize_outside_the_roi_gives_the_extrapolation_value)
     /* roi [0.5, 1.5] of an axis of 3: coordinates 1, 2, 3; 3 is outside [0, 2]. */
     onyx_tensor in[4] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(10, 20, 30)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(0.5f, 1.5f)),
-                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL), tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(3))};
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(3))};
     builder *b = model_of(13, "Resize", "X,roi,scales,sizes", 1, 4, in, "Y");
     builder_attr_string(b, the_node(b), "mode", "linear");
     builder_attr_string(b, the_node(b), "coordinate_transformation_mode", "tf_crop_and_resize");
@@ -780,7 +788,8 @@ Test(resize, upsample_7_linear_from_the_scales_attribute)
 
 Test(resize, upsample_scales_below_one_are_an_error)
 {
-    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(4), NULL), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0.5f))};
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(4), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0.5f))};
     builder *b = model_of(9, "Upsample", "X,scales", 1, 2, in, "Y");
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
@@ -796,7 +805,8 @@ Test(hostile, huge_padding_on_many_axes_is_an_error_not_an_overflow)
      * product far beyond 64 bits. */
     const int64_t ones[8] = {1, 1, 1, 1, 1, 1, 1, 1}, pad = INT32_MAX;
     const int64_t pads[12] = {pad, pad, pad, pad, pad, pad, pad, pad, pad, pad, pad, pad};
-    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 8, ones, FLOATS(1)), tensor_of(ONYX_DTYPE_FLOAT, 8, ones, FLOATS(1))};
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 8, ones, FLOATS(1)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 8, ones, FLOATS(1))};
     const char *ops[3] = {"Conv", "MaxPool", "AveragePool"};
     for (int i = 0; i < 3; i++) {
         builder *b = model_of(11, ops[i], i ? "X" : "X,W", 1, i ? 1 : 2, in, "Y");
