@@ -8,6 +8,7 @@
  * one tap per axis, of the product of the weights times the input element. The taps are
  * computed as the rows are written (once a row for the axes before the last), so that the
  * state stays small whatever the output dims.
+ *
  * Upsample and Resize-10 map coordinates as x / scale and round nearest down when upsampling,
  * up when downsampling (as onnxruntime). Linear and cubic need float or double data; nearest
  * copies elements of any fixed-size type. */
@@ -35,8 +36,8 @@ typedef enum nearest_rounding {
 } nearest_rounding;
 
 #define RESIZE_MAX_TAPS 4
-/* Output dims are bounded: those from scales before their float-to-int conversion, and all
- * before the per-axis tables are sized. */
+/* Output dims are bounded (those from scales before their float-to-int conversion) so that
+ * coordinates stay exact in double. */
 #define RESIZE_MAX_DIM ((double)INT32_MAX)
 
 typedef struct resize_params {
