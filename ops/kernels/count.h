@@ -1,0 +1,29 @@
+/* Element counts of the shapes an operator computes in reshape. The runtime checks an output
+ * shape against the limits only after reshape returns, so an operator that needs such a count
+ * first (tasks, costs, state sizes) multiplies with an overflow check. */
+#ifndef ONYX_COUNT_H
+#define ONYX_COUNT_H
+
+#include "op.h"
+
+/* The product of dims[0..n), or -1 when a dim is negative or a partial product overflows. */
+static inline int64_t checked_count(const int64_t *dims, int n)
+{
+    int64_t count = 1;
+    for (int i = 0; i < n; i++)
+        if (dims[i] < 0 || __builtin_mul_overflow(count, dims[i], &count))
+            return -1;
+    return count;
+}
+
+/* An error (naming output 0) when out's element count does not fit in 64 bits. */
+static inline onyx_status check_output_count(const op_context *ctx, const onyx_tensor *out)
+{
+    char buf[128];
+    if (checked_count(out->dims, out->rank) < 0)
+        return op_error(ctx, ONYX_ERROR_LIMIT, "output '%s' %s has too many elements", op_output_name(ctx, 0),
+                        shape_str(out, buf, sizeof buf));
+    return ONYX_OK;
+}
+
+#endif
