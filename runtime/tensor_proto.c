@@ -125,6 +125,9 @@ static onyx_status read_external(const char *dir, const Onnx__TensorProto *p, co
 static bool copy_typed(const Onnx__TensorProto *p, onyx_dtype dt, int64_t count, void *dst)
 {
     size_t n = (size_t)count;
+    if (n == 0) /* an empty tensor's typed fields are absent (NULL): nothing to copy */
+        return p->n_float_data == 0 && p->n_int32_data == 0 && p->n_int64_data == 0 && p->n_double_data == 0 &&
+               p->n_uint64_data == 0;
     switch (dt) {
     case ONYX_DTYPE_FLOAT:
         if (p->n_float_data != n) return false;

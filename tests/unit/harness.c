@@ -68,9 +68,13 @@ static double value_at(onyx_dtype dt, const void *data, int64_t i)
     case ONYX_DTYPE_DOUBLE: return ((const double *)data)[i];
     case ONYX_DTYPE_INT64: return (double)((const int64_t *)data)[i];
     case ONYX_DTYPE_INT32: return ((const int32_t *)data)[i];
+    case ONYX_DTYPE_INT16: return ((const int16_t *)data)[i];
     case ONYX_DTYPE_INT8: return ((const int8_t *)data)[i];
     case ONYX_DTYPE_UINT8: case ONYX_DTYPE_BOOL: return ((const uint8_t *)data)[i];
-    default: return NAN;
+    case ONYX_DTYPE_UINT16: return ((const uint16_t *)data)[i];
+    case ONYX_DTYPE_UINT32: return ((const uint32_t *)data)[i];
+    case ONYX_DTYPE_UINT64: return (double)((const uint64_t *)data)[i];
+    default: cr_assert_fail("expect_tensor cannot compare dtype %s", onyx_dtype_name(dt)); return NAN;
     }
 }
 
