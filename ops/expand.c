@@ -2,6 +2,7 @@
  * broadcast inputs by a broadcast condition). */
 #include "broadcast.h"
 #include "op.h"
+#include "shape_input.h"
 
 #include <string.h>
 
@@ -42,24 +43,22 @@ static onyx_status expand_check(op_context *ctx)
 
 static onyx_status expand_reshape(op_context *ctx)
 {
-    const onyx_tensor *x = op_input(ctx, 0), *shape = op_input(ctx, 1);
+    const onyx_tensor *x = op_input(ctx, 0);
     onyx_tensor *y = op_output(ctx, 0);
-    if (shape->rank != 1)
+    if (op_input(ctx, 1)->rank != 1)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape must be 1-D");
-    if (dim_known(shape->dims[0]) && shape->dims[0] > ONYX_MAX_RANK)
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "target rank %lld is above %d", (long long)shape->dims[0],
-                        ONYX_MAX_RANK);
-    if (!shape->data && tensor_count(shape) > 0)
-        return ONYX_DEFER;
-    onyx_tensor target = {.rank = (int)shape->dims[0]};
-    for (int i = 0; i < target.rank; i++) {
-        target.dims[i] = ((const int64_t *)shape->data)[i];
-        if (target.dims[i] < 0)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape has negative dim %lld", (long long)target.dims[i]);
-    }
+    onyx_tensor target = {.dtype = x->dtype};
+    int64_t n;
+    onyx_status st = shape_input_read(ctx, 1, target.dims, ONYX_MAX_RANK, &n);
+    if (!st)
+        st = shape_check_size(ctx, (int)n, target.dims, "shape");
+    if (st)
+        return st;
+    target.rank = (int)n;
     const onyx_tensor *both[2] = {x, &target};
-    onyx_status st = broadcast_shape(ctx, 2, both, y);
-    if (st || !ctx->concrete)
+    if ((st = broadcast_shape(ctx, 2, both, y)) || !ctx->concrete)
+        return st;
+    if ((st = shape_check_size(ctx, y->rank, y->dims, "output")))
         return st;
     return copy_state_init(ctx, 1, both, y);
 }
