@@ -274,7 +274,7 @@ static onyx_status eye_like_reshape(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input must be 2-D, got rank %d", x->rank);
     tensor_set_shape(op_output(ctx, 0), 2, x->dims);
     if (ctx->concrete) {
-        ctx->n_tasks = x->dims[0];
+        ctx->n_tasks = x->dims[1] ? x->dims[0] : 0; /* rows, unless they are empty */
         ctx->task_cost = x->dims[1];
     }
     return ONYX_OK;

@@ -7,6 +7,7 @@
 #include "scalar.h"
 #include "shape_input.h"
 
+#include <math.h>
 #include <string.h>
 
 #define ONEHOT_NUMBERS (DT_NUMERIC | DT(FLOAT16) | DT(BFLOAT16))
@@ -59,7 +60,7 @@ static onyx_status onehot_reshape(op_context *ctx)
         return ONYX_OK;
     double n = scalar_load(depth->data, 0, depth->dtype);
     if (!(n >= 0))
-        return op_error(ctx, ONYX_ERROR_RUNTIME, "depth %g is negative", n);
+        return op_error(ctx, ONYX_ERROR_RUNTIME, "depth %g is not a number >= 0", n);
     y->dims[axis] = scalar_clamp_int(n, 0, INT64_MAX);
     if (!ctx->concrete)
         return ONYX_OK;
@@ -92,10 +93,10 @@ static onyx_status onehot_run(const op_context *ctx, int64_t begin, int64_t end,
         for (int64_t k = 0; k < s->depth * s->inner; k++)
             memcpy(block + (size_t)k * elem, off, elem);
         for (int64_t i = 0; i < s->inner; i++) {
-            double v = scalar_load(indices->data, o * s->inner + i, indices->dtype);
-            if (!(v > lowest - 1 && v < depth)) /* truncated: outside [lowest, depth), or NaN */
+            double v = trunc(scalar_load(indices->data, o * s->inner + i, indices->dtype));
+            if (!(v >= lowest && v < depth)) /* also NaN */
                 continue;
-            int64_t idx = scalar_clamp_int(v, -s->depth, s->depth - 1);
+            int64_t idx = (int64_t)v; /* within +-depth: exact */
             if (idx < 0)
                 idx += s->depth;
             memcpy(block + (size_t)(idx * s->inner + i) * elem, on, elem);

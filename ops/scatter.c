@@ -103,7 +103,8 @@ static void copy_data(const op_context *ctx)
 static void put(const scatter_params *p, char *dst, const char *src, size_t bytes, size_t elem)
 {
     if (!p->combine) {
-        memcpy(dst, src, bytes);
+        if (bytes)
+            memcpy(dst, src, bytes);
         return;
     }
     for (size_t i = 0; i < bytes; i += elem)

@@ -421,6 +421,21 @@ Test(shape, scatter_nd_updates_shape_is_checked)
     expect_message(r.message, "ScatterND", "[1,3]", "[1,2]", NULL);
 }
 
+Test(shape, scatter_nd_into_empty_slices_still_checks_indices)
+{
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 0), NULL), tensor_of(ONYX_DTYPE_INT64, 2, DIMS(1, 1), INT64S(1)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 0), NULL)};
+    run_result r = run_op(13, "ScatterND", 3, in, NULL, 0);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    cr_assert_eq(r.outputs[0].dims[0], 2);
+    cr_assert_eq(r.outputs[0].dims[1], 0);
+    run_result_free(&r);
+    in[1] = tensor_of(ONYX_DTYPE_INT64, 2, DIMS(1, 1), INT64S(2));
+    r = run_op(13, "ScatterND", 3, in, NULL, 0);
+    cr_assert_eq(r.run, ONYX_ERROR_RUNTIME);
+    expect_message(r.message, "ScatterND", "index 2", NULL);
+}
+
 /* ---- OneHot, EyeLike --------------------------------------------------------------------- */
 
 Test(shape, onehot_truncates_float_indices_and_skips_out_of_range)
@@ -449,6 +464,19 @@ Test(shape, onehot_negative_depth_is_a_runtime_error)
     run_result r = run_op(11, "OneHot", 3, in, NULL, 0);
     cr_assert_eq(r.run, ONYX_ERROR_RUNTIME);
     expect_message(r.message, "OneHot", "depth", NULL);
+}
+
+Test(shape, onehot_of_depth_zero_is_empty)
+{
+    /* -0.5 truncates to 0, which is no place of a depth-0 axis. */
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(-0.5f, 0)), tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0)),
+                         tensor_of(ONYX_DTYPE_BOOL, 1, DIMS(2), BOOLS(0, 1))};
+    run_result r = run_op(11, "OneHot", 3, in, NULL, 0);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    cr_assert_eq(r.outputs[0].rank, 2);
+    cr_assert_eq(r.outputs[0].dims[0], 2);
+    cr_assert_eq(r.outputs[0].dims[1], 0);
+    run_result_free(&r);
 }
 
 Test(shape, eyelike_off_diagonal_and_beyond)
