@@ -1,5 +1,6 @@
 /* Constant (value, value_float(s), value_int(s)), ConstantOfShape, Shape, Size and EyeLike:
  * operators whose output is known once their attributes, or their input's shape, are. */
+#include "checks.h"
 #include "op.h"
 #include "scalar.h"
 #include "shape_input.h"
@@ -169,15 +170,7 @@ typedef struct shape_params {
 } shape_params;
 
 /* Shape and Size: any input, of which they read only the shape; int64 output. */
-static onyx_status shape_info_check(op_context *ctx)
-{
-    onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, DT_ALL);
-    if (!st)
-        op_set_output_dtypes(ctx, ONYX_DTYPE_INT64);
-    return st;
-}
+static onyx_status shape_info_check(op_context *ctx) { return check_one_input(ctx, DT_ALL, ONYX_DTYPE_INT64); }
 
 static onyx_status shape_check(op_context *ctx)
 {
@@ -248,9 +241,7 @@ typedef struct eye_params {
 
 static onyx_status eye_like_check(op_context *ctx)
 {
-    onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, DT_ALL);
+    onyx_status st = check_one_input(ctx, DT_ALL, ONYX_DTYPE_UNDEFINED);
     int64_t dtype;
     if (!st)
         st = op_attr_int(ctx, "dtype", op_input(ctx, 0)->dtype, &dtype);

@@ -1,6 +1,7 @@
 /* Broadcasting copies: Expand (to a shape given as an input) and Where (choose between two
  * broadcast inputs by a broadcast condition). */
 #include "broadcast.h"
+#include "checks.h"
 #include "op.h"
 #include "shape_input.h"
 
@@ -28,18 +29,6 @@ static onyx_status copy_state_init(op_context *ctx, int n, const onyx_tensor *co
 }
 
 /* ---- Expand ------------------------------------------------------------------------------ */
-
-static onyx_status expand_check(op_context *ctx)
-{
-    onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, DT_ALL);
-    if (!st)
-        st = op_check_input(ctx, 1, true, DT(INT64));
-    if (!st)
-        op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
-    return st;
-}
 
 static onyx_status expand_reshape(op_context *ctx)
 {
@@ -85,7 +74,7 @@ static onyx_status expand_run(const op_context *ctx, int64_t begin, int64_t end,
     return ONYX_OK;
 }
 
-const op_descriptor op_Expand = {expand_check, expand_reshape, expand_run, 0};
+const op_descriptor op_Expand = {check_data_and_shape, expand_reshape, expand_run, 0};
 
 /* ---- Where ------------------------------------------------------------------------------- */
 

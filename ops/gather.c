@@ -103,19 +103,15 @@ static onyx_status gather_elements_reshape(op_context *ctx)
     const gather_params *p = ctx->params;
     const onyx_tensor *data = op_input(ctx, 0), *indices = op_input(ctx, 1);
     int axis;
-    onyx_status st = op_axis(ctx, "axis", p->axis, data->rank, &axis);
-    if (!st)
-        st = element_walk_check(ctx, data, indices, NULL, axis);
+    onyx_status st = element_walk_check(ctx, data, indices, NULL, p->axis, &axis);
     if (st)
         return st;
     tensor_set_shape(op_output(ctx, 0), indices->rank, indices->dims);
     if (!ctx->concrete)
         return ONYX_OK;
-    element_walk *w = op_alloc_state(ctx, sizeof *w);
+    const element_walk *w = element_walk_plan(ctx, data, indices, axis);
     if (!w)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    element_walk_init(w, data, indices, axis);
-    ctx->state = w;
     ctx->n_tasks = w->rows;
     ctx->task_cost = w->inner;
     return ONYX_OK;
@@ -162,11 +158,9 @@ static onyx_status gather_nd_reshape(op_context *ctx)
     onyx_status st = nd_walk_shape(ctx, data, indices, batch_dims, op_output(ctx, 0));
     if (st || !ctx->concrete)
         return st;
-    nd_walk *w = op_alloc_state(ctx, sizeof *w);
+    const nd_walk *w = nd_walk_plan(ctx, data, indices, batch_dims);
     if (!w)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    nd_walk_init(w, data, indices, batch_dims);
-    ctx->state = w;
     ctx->n_tasks = w->tuples;
     ctx->task_cost = w->slice;
     return ONYX_OK;

@@ -2,6 +2,7 @@
  * and Compress (the slices where a condition holds). Their output shapes need the values
  * they count; until those are known the output size is unknown, and the runtime runs the
  * graph node by node (see ONYX_DEFER). */
+#include "checks.h"
 #include "op.h"
 #include "shape_input.h"
 
@@ -26,15 +27,7 @@ static bool element_nonzero(const onyx_tensor *t, int64_t i)
     }
 }
 
-static onyx_status nonzero_check(op_context *ctx)
-{
-    onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, DT_ALL);
-    if (!st)
-        op_set_output_dtypes(ctx, ONYX_DTYPE_INT64);
-    return st;
-}
+static onyx_status nonzero_check(op_context *ctx) { return check_one_input(ctx, DT_ALL, ONYX_DTYPE_INT64); }
 
 static onyx_status nonzero_reshape(op_context *ctx)
 {

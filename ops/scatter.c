@@ -120,19 +120,14 @@ static onyx_status scatter_elements_reshape(op_context *ctx)
     const scatter_params *p = ctx->params;
     const onyx_tensor *data = op_input(ctx, 0), *indices = op_input(ctx, 1);
     int axis;
-    onyx_status st = op_axis(ctx, "axis", p->axis, data->rank, &axis);
-    if (!st)
-        st = element_walk_check(ctx, data, indices, op_input(ctx, 2), axis);
+    onyx_status st = element_walk_check(ctx, data, indices, op_input(ctx, 2), p->axis, &axis);
     if (st)
         return st;
     tensor_set_shape(op_output(ctx, 0), data->rank, data->dims);
     if (!ctx->concrete)
         return ONYX_OK;
-    element_walk *w = op_alloc_state(ctx, sizeof *w);
-    if (!w)
+    if (!element_walk_plan(ctx, data, indices, axis))
         return ONYX_ERROR_OUT_OF_MEMORY;
-    element_walk_init(w, data, indices, axis);
-    ctx->state = w;
     ctx->task_cost = tensor_count(data);
     return ONYX_OK;
 }
@@ -188,11 +183,8 @@ static onyx_status scatter_nd_reshape(op_context *ctx)
     }
     if (!ctx->concrete)
         return ONYX_OK;
-    nd_walk *w = op_alloc_state(ctx, sizeof *w);
-    if (!w)
+    if (!nd_walk_plan(ctx, data, indices, 0))
         return ONYX_ERROR_OUT_OF_MEMORY;
-    nd_walk_init(w, data, indices, 0);
-    ctx->state = w;
     ctx->task_cost = tensor_count(data);
     return ONYX_OK;
 }

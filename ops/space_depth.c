@@ -1,6 +1,7 @@
 /* DepthToSpace and SpaceToDepth: move blocks of blocksize x blocksize between the channels
  * and the spatial dims of an NCHW tensor. Each is a strided copy: the output viewed as six
  * axes, one per factor of the channel and spatial indices, with the matching input strides. */
+#include "checks.h"
 #include "op.h"
 #include "strided_copy.h"
 
@@ -13,9 +14,7 @@ typedef struct space_depth_params {
 
 static onyx_status space_depth_check(op_context *ctx)
 {
-    onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, DT_ALL);
+    onyx_status st = check_one_input(ctx, DT_ALL, ONYX_DTYPE_UNDEFINED);
     if (!st)
         st = op_attr_require(ctx, "blocksize");
     space_depth_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);
@@ -31,7 +30,6 @@ static onyx_status space_depth_check(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "mode '%s' is not DCR or CRD", mode);
     p->column_row_depth = !strcmp(mode, "CRD");
     ctx->params = p;
-    op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
     return ONYX_OK;
 }
 

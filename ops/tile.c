@@ -1,20 +1,9 @@
 /* Tile: repeats the input along each axis. A strided copy over the output viewed as
  * (repeat, dim) pairs, the repeat axes having input stride 0. */
+#include "checks.h"
 #include "op.h"
 #include "shape_input.h"
 #include "strided_copy.h"
-
-static onyx_status tile_check(op_context *ctx)
-{
-    onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, DT_ALL);
-    if (!st)
-        st = op_check_input(ctx, 1, true, DT(INT64));
-    if (!st)
-        op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
-    return st;
-}
 
 static onyx_status tile_reshape(op_context *ctx)
 {
@@ -55,4 +44,4 @@ static onyx_status tile_reshape(op_context *ctx)
     return strided_copy_plan(ctx, 2 * x->rank, dims, strides, 0);
 }
 
-const op_descriptor op_Tile = {tile_check, tile_reshape, strided_copy_run, 0};
+const op_descriptor op_Tile = {check_data_and_shape, tile_reshape, strided_copy_run, 0};

@@ -1,5 +1,6 @@
 /* Transpose: permutes axes (default: reversed). A strided copy whose axes that stay
  * neighbours are merged, so a head split such as [B,S,H,D] -> [B,H,S,D] copies D-element runs. */
+#include "checks.h"
 #include "op.h"
 #include "strided_copy.h"
 
@@ -10,16 +11,13 @@ typedef struct transpose_params {
 
 static onyx_status transpose_check(op_context *ctx)
 {
-    onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, DT_ALL);
+    onyx_status st = check_one_input(ctx, DT_ALL, ONYX_DTYPE_UNDEFINED);
     transpose_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);
     if (st || !p)
         return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
     if ((st = op_attr_ints(ctx, "perm", &p->perm, &p->n_perm)))
         return st;
     ctx->params = p;
-    op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
     return ONYX_OK;
 }
 

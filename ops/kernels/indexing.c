@@ -10,9 +10,14 @@ onyx_status index_error(const op_context *ctx, int64_t idx, int64_t len)
 /* ---- GatherElements and ScatterElements -------------------------------------------------- */
 
 onyx_status element_walk_check(const op_context *ctx, const onyx_tensor *data, const onyx_tensor *indices,
-                               const onyx_tensor *updates, int axis)
+                               const onyx_tensor *updates, int64_t axis_attr, int *out)
 {
     char a[128], b[128];
+    int axis;
+    onyx_status st = op_axis(ctx, "axis", axis_attr, data->rank, &axis);
+    if (st)
+        return st;
+    *out = axis;
     if (indices->rank != data->rank)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "indices %s must have the rank of data %s",
                         shape_str(indices, a, sizeof a), shape_str(data, b, sizeof b));
@@ -29,8 +34,11 @@ onyx_status element_walk_check(const op_context *ctx, const onyx_tensor *data, c
     return ONYX_OK;
 }
 
-void element_walk_init(element_walk *w, const onyx_tensor *data, const onyx_tensor *indices, int axis)
+element_walk *element_walk_plan(op_context *ctx, const onyx_tensor *data, const onyx_tensor *indices, int axis)
 {
+    element_walk *w = op_alloc_state(ctx, sizeof *w);
+    if (!w)
+        return NULL;
     w->rank = indices->rank;
     w->axis = axis;
     for (int d = 0; d < w->rank; d++)
@@ -40,6 +48,8 @@ void element_walk_init(element_walk *w, const onyx_tensor *data, const onyx_tens
     w->inner = w->dims[w->rank - 1];
     w->inner_step = axis == w->rank - 1 ? 0 : w->data_strides[w->rank - 1];
     w->rows = w->inner ? tensor_count(indices) / w->inner : 0;
+    ctx->state = w;
+    return w;
 }
 
 int64_t element_walk_row(const element_walk *w, int64_t row)
@@ -87,8 +97,11 @@ onyx_status nd_walk_shape(const op_context *ctx, const onyx_tensor *data, const 
     return ONYX_OK;
 }
 
-void nd_walk_init(nd_walk *w, const onyx_tensor *data, const onyx_tensor *indices, int batch_dims)
+nd_walk *nd_walk_plan(op_context *ctx, const onyx_tensor *data, const onyx_tensor *indices, int batch_dims)
 {
+    nd_walk *w = op_alloc_state(ctx, sizeof *w);
+    if (!w)
+        return NULL;
     int64_t strides[ONYX_MAX_RANK];
     strides_of(data, strides);
     w->depth = (int)indices->dims[indices->rank - 1];
@@ -101,6 +114,8 @@ void nd_walk_init(nd_walk *w, const onyx_tensor *data, const onyx_tensor *indice
     int64_t batches = shape_count(indices->dims, batch_dims);
     w->tuples_per_batch = batches ? w->tuples / batches : 0;
     w->batch_stride = shape_count(data->dims + batch_dims, data->rank - batch_dims);
+    ctx->state = w;
+    return w;
 }
 
 onyx_status nd_walk_offset(const op_context *ctx, const nd_walk *w, const onyx_tensor *indices, int64_t t,

@@ -33,11 +33,14 @@ typedef struct element_walk {
     int64_t rows;
 } element_walk;
 
-/* Checks that indices (and updates, when not NULL) fit data at `axis`: same rank, the
- * same shape for updates, and no dim beyond data's outside the axis. Symbolic dims allowed. */
+/* Normalizes `axis` (the attribute) into *out and checks that indices (and updates, when not
+ * NULL) fit data there: same rank, the same shape for updates, and no dim beyond data's
+ * outside the axis. Symbolic dims allowed. */
 onyx_status element_walk_check(const op_context *ctx, const onyx_tensor *data, const onyx_tensor *indices,
-                               const onyx_tensor *updates, int axis);
-void element_walk_init(element_walk *w, const onyx_tensor *data, const onyx_tensor *indices, int axis);
+                               const onyx_tensor *updates, int64_t axis, int *out);
+/* The walk of indices into data (concrete shapes), allocated as ctx->state; NULL when out of
+ * memory. */
+element_walk *element_walk_plan(op_context *ctx, const onyx_tensor *data, const onyx_tensor *indices, int axis);
 /* Data offset of row `row`'s first element with a zero index. */
 int64_t element_walk_row(const element_walk *w, int64_t row);
 
@@ -59,7 +62,8 @@ typedef struct nd_walk {
  * + depth:], into out. Checks the ranks, the depth and the batch dims. */
 onyx_status nd_walk_shape(const op_context *ctx, const onyx_tensor *data, const onyx_tensor *indices,
                           int batch_dims, onyx_tensor *out);
-void nd_walk_init(nd_walk *w, const onyx_tensor *data, const onyx_tensor *indices, int batch_dims);
+/* The walk of the tuples (concrete shapes), allocated as ctx->state; NULL when out of memory. */
+nd_walk *nd_walk_plan(op_context *ctx, const onyx_tensor *data, const onyx_tensor *indices, int batch_dims);
 /* Data offset of the slice tuple t picks; an error when one of its indices is out of range. */
 onyx_status nd_walk_offset(const op_context *ctx, const nd_walk *w, const onyx_tensor *indices, int64_t t,
                            int64_t *offset);
