@@ -15,7 +15,8 @@ typedef struct pad_params {
     pad_mode mode;
     const int64_t *pads; /* before opset 11: the attribute */
     int64_t n_pads;
-    unsigned char value[16]; /* before opset 11: the value attribute in the input's dtype */
+    unsigned char value[16]; /* the fill without a constant_value input: the value attribute
+                                (before opset 11) or 0, in the input's dtype */
 } pad_params;
 
 typedef struct pad_state {

@@ -130,6 +130,29 @@ Test(shape, size_counts_elements_of_empty_tensors_too)
     run_result_free(&r);
 }
 
+Test(shape, split_sizes_computed_at_run_time)
+{
+    /* The sizes are a graph input of symbolic length: known only when running. */
+    builder *b = builder_new(13);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 1, DIMS(3), NULL);
+    builder_input(b, "S", ONYX_DTYPE_INT64, 1, DIMS(-1), NULL);
+    builder_node(b, "Split", "X,S", "Y,Z");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    builder_output(b, "Z", ONYX_DTYPE_FLOAT);
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1, 2, 3)),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(1, 2))};
+    run_result r = run_model(b, 2, in);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1), 0);
+    expect_tensor(&r.outputs[1], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(2, 3), 0);
+    run_result_free(&r);
+    in[1] = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(INT64_MAX, 4));
+    r = run_model(b, 2, in);
+    cr_assert_eq(r.run, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Split", "out of range", NULL);
+    builder_free(b);
+}
+
 /* ---- Range ------------------------------------------------------------------------------- */
 
 Test(shape, range_counts_exactly_at_int64_extremes)
