@@ -716,6 +716,15 @@ Test(shape, slice_with_extreme_steps_takes_one_element)
     }
 }
 
+Test(shape, trilu_of_empty_rows)
+{
+    onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 3, 0), NULL);
+    run_result r = run_op(14, "Trilu", 1, &in, "upper", 0);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_shape(&r.outputs[0], 3, DIMS(2, 3, 0));
+    run_result_free(&r);
+}
+
 /* ---- threads ----------------------------------------------------------------------------- */
 
 /* Runs a one-input model with `threads` threads; returns the output, malloc'ed. */
