@@ -169,7 +169,7 @@ static onyx_status unique_reshape(op_context *ctx)
         if (ctx->outputs[i])
             tensor_set_shape(ctx->outputs[i], 1, i == 2 ? &items : &y->dims[axis]);
     if (!ctx->concrete || values_unknown(x))
-        return ONYX_OK;
+        return ONYX_OK; /* sizes unknown; a constant input is folded, which comes here concrete */
 
     unique_state *s = op_alloc_state(ctx, sizeof *s + 5 * (size_t)items * sizeof(int64_t));
     if (!s)
