@@ -1,6 +1,7 @@
 /* Concat and Split: joining and cutting along one axis. Both copy, for each index of the
  * axes before `axis`, one contiguous block per input (or output). */
 #include "op.h"
+#include "shape_input.h"
 
 #include <string.h>
 
@@ -136,9 +137,15 @@ static onyx_status split_reshape(op_context *ctx)
         return st;
     const int64_t *sizes = p->n_split > 0 ? p->split : NULL;
     int64_t n_sizes = p->n_split;
+    if (sizes_in && values_unknown(sizes_in)) {
+        /* Computed sizes: each output has the input's shape but for the axis, until known. */
+        for (int i = 0; i < ctx->n_outputs; i++) {
+            tensor_set_shape(op_output(ctx, i), x->rank, x->dims);
+            op_output(ctx, i)->dims[axis] = DIM_UNKNOWN;
+        }
+        return ONYX_OK;
+    }
     if (sizes_in) {
-        if (!sizes_in->data && tensor_count(sizes_in) > 0)
-            return ONYX_DEFER;
         sizes = sizes_in->data;
         n_sizes = tensor_count(sizes_in);
     }
@@ -147,11 +154,9 @@ static onyx_status split_reshape(op_context *ctx)
         if (n_sizes != ctx->n_outputs)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "split has %lld sizes for %d outputs", (long long)n_sizes,
                             ctx->n_outputs);
-        for (int64_t i = 0; i < n_sizes; i++) {
-            if (sizes[i] < 0)
-                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "split size %lld is negative", (long long)sizes[i]);
-            total += sizes[i];
-        }
+        for (int64_t i = 0; i < n_sizes; i++)
+            if (sizes[i] < 0 || __builtin_add_overflow(total, sizes[i], &total))
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "split size %lld is out of range", (long long)sizes[i]);
         if (dim_known(len) && total != len)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "split sizes add up to %lld, the axis has %lld",
                             (long long)total, (long long)len);

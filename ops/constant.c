@@ -1,8 +1,13 @@
-/* Constant (value, value_float(s), value_int(s)), ConstantOfShape and Shape: operators whose
- * output is known once their attributes, or their input's shape, are. */
+/* Constant (value, value_float(s), value_int(s)), ConstantOfShape, Shape, Size and EyeLike:
+ * operators whose output is known once their attributes, or their input's shape, are. */
+#include "checks.h"
 #include "op.h"
+#include "scalar.h"
+#include "shape_input.h"
 
 #include <string.h>
+
+#define FILL_CHUNK 65536
 
 /* ---- Constant ---------------------------------------------------------------------------- */
 
@@ -128,26 +133,18 @@ static onyx_status constant_of_shape_reshape(op_context *ctx)
     onyx_tensor *y = op_output(ctx, 0);
     if (shape->rank != 1)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input must be 1-D");
-    if (dim_known(shape->dims[0]) && shape->dims[0] > ONYX_MAX_RANK)
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "output rank %lld is above %d", (long long)shape->dims[0],
-                        ONYX_MAX_RANK);
-    if (!shape->data && tensor_count(shape) > 0) {
-        if (ctx->concrete || !dim_known(shape->dims[0]))
-            return ONYX_DEFER;
-        y->rank = (int)shape->dims[0];
-        for (int i = 0; i < y->rank; i++)
-            y->dims[i] = DIM_UNKNOWN;
-        return ONYX_OK;
-    }
-    y->rank = (int)shape->dims[0];
-    for (int i = 0; i < y->rank; i++) {
-        y->dims[i] = ((const int64_t *)shape->data)[i];
-        if (y->dims[i] < 0)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape has negative dim %lld", (long long)y->dims[i]);
-    }
+    int64_t n;
+    onyx_status st = shape_input_read(ctx, 0, y->dims, ONYX_MAX_RANK, &n);
+    if (st == ONYX_DEFER)
+        return shape_input_rank_only(ctx, 0, y);
+    if (!st)
+        st = shape_check_size(ctx, (int)n, y->dims, "shape");
+    if (st)
+        return st;
+    y->rank = (int)n;
     if (ctx->concrete) {
-        ctx->n_tasks = (tensor_count(y) + 65535) / 65536;
-        ctx->task_cost = 65536;
+        ctx->n_tasks = (tensor_count(y) + FILL_CHUNK - 1) / FILL_CHUNK;
+        ctx->task_cost = FILL_CHUNK;
     }
     return ONYX_OK;
 }
@@ -158,8 +155,8 @@ static onyx_status constant_of_shape_run(const op_context *ctx, int64_t begin, i
     const fill_params *p = ctx->params;
     onyx_tensor *y = ctx->outputs[0];
     size_t size = onyx_dtype_size(p->dtype);
-    int64_t last = OP_MIN(end * 65536, tensor_count(y));
-    for (int64_t i = begin * 65536; i < last; i++)
+    int64_t last = OP_MIN(end * FILL_CHUNK, tensor_count(y));
+    for (int64_t i = begin * FILL_CHUNK; i < last; i++)
         memcpy((char *)y->data + (size_t)i * size, p->value, size);
     return ONYX_OK;
 }
@@ -172,20 +169,18 @@ typedef struct shape_params {
     int64_t start, end;
 } shape_params;
 
+/* Shape and Size: any input, of which they read only the shape; int64 output. */
+static onyx_status shape_info_check(op_context *ctx) { return check_one_input(ctx, DT_ALL, ONYX_DTYPE_INT64); }
+
 static onyx_status shape_check(op_context *ctx)
 {
-    onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, DT_ALL);
-    if (st)
-        return st;
-    shape_params *p = op_alloc_params(ctx, sizeof *p);
-    if (!p)
-        return ONYX_ERROR_OUT_OF_MEMORY;
+    onyx_status st = shape_info_check(ctx);
+    shape_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);
+    if (st || !p)
+        return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
     if ((st = op_attr_int(ctx, "start", 0, &p->start)) || (st = op_attr_int(ctx, "end", INT64_MAX, &p->end)))
         return st;
     ctx->params = p;
-    op_set_output_dtypes(ctx, ONYX_DTYPE_INT64);
     return ONYX_OK;
 }
 
@@ -220,3 +215,75 @@ static onyx_status shape_run(const op_context *ctx, int64_t begin, int64_t end_t
 }
 
 const op_descriptor op_Shape = {shape_check, shape_reshape, shape_run, 1u << 0};
+
+/* ---- Size -------------------------------------------------------------------------------- */
+
+static onyx_status size_reshape(op_context *ctx)
+{
+    op_output(ctx, 0)->rank = 0;
+    return ONYX_OK;
+}
+
+static onyx_status size_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)begin, (void)end, (void)scratch;
+    *(int64_t *)ctx->outputs[0]->data = tensor_count(ctx->inputs[0]);
+    return ONYX_OK;
+}
+
+const op_descriptor op_Size = {shape_info_check, size_reshape, size_run, 1u << 0};
+
+/* ---- EyeLike ----------------------------------------------------------------------------- */
+
+typedef struct eye_params {
+    int64_t k; /* the diagonal of ones: y[i, i + k] = 1 */
+} eye_params;
+
+static onyx_status eye_like_check(op_context *ctx)
+{
+    onyx_status st = check_one_input(ctx, DT_ALL, ONYX_DTYPE_UNDEFINED);
+    int64_t dtype;
+    if (!st)
+        st = op_attr_int(ctx, "dtype", op_input(ctx, 0)->dtype, &dtype);
+    eye_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);
+    if (st || !p)
+        return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
+    if ((st = op_attr_int(ctx, "k", 0, &p->k)))
+        return st;
+    if (dtype <= 0 || dtype >= 32 || !(DT_ALL & (1u << dtype)))
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "dtype %s (%lld) is not supported",
+                        onyx_dtype_name((onyx_dtype)dtype), (long long)dtype);
+    ctx->params = p;
+    op_set_output_dtypes(ctx, (onyx_dtype)dtype);
+    return ONYX_OK;
+}
+
+static onyx_status eye_like_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    if (x->rank != 2)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input must be 2-D, got rank %d", x->rank);
+    tensor_set_shape(op_output(ctx, 0), 2, x->dims);
+    if (ctx->concrete) {
+        ctx->n_tasks = x->dims[1] ? x->dims[0] : 0; /* rows, unless they are empty */
+        ctx->task_cost = x->dims[1];
+    }
+    return ONYX_OK;
+}
+
+static onyx_status eye_like_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)scratch;
+    int64_t k = ((const eye_params *)ctx->params)->k;
+    onyx_tensor *y = ctx->outputs[0];
+    int64_t rows = y->dims[0], cols = y->dims[1];
+    size_t row_bytes = (size_t)cols * onyx_dtype_size(y->dtype);
+    for (int64_t r = begin; r < end; r++) {
+        memset((char *)y->data + (size_t)r * row_bytes, 0, row_bytes); /* zero in every dtype */
+        if (k > -rows && k < cols && r + k >= 0 && r + k < cols) /* k checked first: r + k cannot overflow */
+            scalar_store(y->data, r * cols + r + k, y->dtype, 1);
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_EyeLike = {eye_like_check, eye_like_reshape, eye_like_run, 1u << 0};

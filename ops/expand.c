@@ -1,7 +1,9 @@
 /* Broadcasting copies: Expand (to a shape given as an input) and Where (choose between two
  * broadcast inputs by a broadcast condition). */
 #include "broadcast.h"
+#include "checks.h"
 #include "op.h"
+#include "shape_input.h"
 
 #include <string.h>
 
@@ -28,38 +30,24 @@ static onyx_status copy_state_init(op_context *ctx, int n, const onyx_tensor *co
 
 /* ---- Expand ------------------------------------------------------------------------------ */
 
-static onyx_status expand_check(op_context *ctx)
-{
-    onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, DT_ALL);
-    if (!st)
-        st = op_check_input(ctx, 1, true, DT(INT64));
-    if (!st)
-        op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
-    return st;
-}
-
 static onyx_status expand_reshape(op_context *ctx)
 {
-    const onyx_tensor *x = op_input(ctx, 0), *shape = op_input(ctx, 1);
+    const onyx_tensor *x = op_input(ctx, 0);
     onyx_tensor *y = op_output(ctx, 0);
-    if (shape->rank != 1)
+    if (op_input(ctx, 1)->rank != 1)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape must be 1-D");
-    if (dim_known(shape->dims[0]) && shape->dims[0] > ONYX_MAX_RANK)
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "target rank %lld is above %d", (long long)shape->dims[0],
-                        ONYX_MAX_RANK);
-    if (!shape->data && tensor_count(shape) > 0)
-        return ONYX_DEFER;
-    onyx_tensor target = {.rank = (int)shape->dims[0]};
-    for (int i = 0; i < target.rank; i++) {
-        target.dims[i] = ((const int64_t *)shape->data)[i];
-        if (target.dims[i] < 0)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape has negative dim %lld", (long long)target.dims[i]);
-    }
+    onyx_tensor target = {.dtype = x->dtype};
+    int64_t n;
+    onyx_status st = shape_input_read(ctx, 1, target.dims, ONYX_MAX_RANK, &n);
+    if (!st)
+        st = shape_check_size(ctx, (int)n, target.dims, "shape");
+    if (st)
+        return st;
+    target.rank = (int)n;
     const onyx_tensor *both[2] = {x, &target};
-    onyx_status st = broadcast_shape(ctx, 2, both, y);
-    if (st || !ctx->concrete)
+    if ((st = broadcast_shape(ctx, 2, both, y)) || !ctx->concrete)
+        return st;
+    if ((st = shape_check_size(ctx, y->rank, y->dims, "output")))
         return st;
     return copy_state_init(ctx, 1, both, y);
 }
@@ -86,7 +74,7 @@ static onyx_status expand_run(const op_context *ctx, int64_t begin, int64_t end,
     return ONYX_OK;
 }
 
-const op_descriptor op_Expand = {expand_check, expand_reshape, expand_run, 0};
+const op_descriptor op_Expand = {check_data_and_shape, expand_reshape, expand_run, 0};
 
 /* ---- Where ------------------------------------------------------------------------------- */
 

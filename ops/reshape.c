@@ -1,7 +1,9 @@
 /* Operators that keep the data and change only the shape: Reshape, Squeeze, Unsqueeze,
- * Identity, and Dropout in inference (identity, with an all-true mask). They share one run:
- * a copy of the bytes. */
+ * Flatten, Identity, and Dropout in inference (identity, with an all-true mask). They share
+ * one run: a copy of the bytes. */
 #include "op.h"
+#include "scalar.h"
+#include "shape_input.h"
 
 #include <string.h>
 
@@ -28,24 +30,6 @@ static onyx_status copy_run(const op_context *ctx, int64_t begin, int64_t end, v
     return ONYX_OK;
 }
 
-/* Reads a 1-D int64 input (axes, shape) whose values are needed for shapes. ONYX_DEFER when
- * not known yet; *count -1 when the input is absent. */
-static onyx_status read_list(const op_context *ctx, int i, int64_t *values, int64_t max, int64_t *count)
-{
-    const onyx_tensor *t = op_input(ctx, i);
-    *count = -1;
-    if (!t)
-        return ONYX_OK;
-    if (t->rank > 1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' must be 1-D", op_input_name(ctx, i));
-    if (!t->data && tensor_count(t) > 0)
-        return ONYX_DEFER;
-    *count = tensor_read_ints(t, values, max);
-    if (*count < 0)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' has too many values", op_input_name(ctx, i));
-    return ONYX_OK;
-}
-
 static onyx_status same_type_check(op_context *ctx, int max_inputs, int max_outputs)
 {
     onyx_status st = op_check_arity(ctx, 1, max_inputs, 1, max_outputs);
@@ -59,48 +43,59 @@ static onyx_status same_type_check(op_context *ctx, int max_inputs, int max_outp
 /* ---- Reshape ----------------------------------------------------------------------------- */
 
 typedef struct reshape_params {
-    bool allowzero; /* a 0 in the shape means 0, not "copy the input's dim" */
+    bool allowzero;       /* a 0 in the shape means 0, not "copy the input's dim" */
+    const int64_t *shape; /* before opset 5: the target shape is an attribute */
+    int64_t n_shape;
 } reshape_params;
 
 static onyx_status reshape_check(op_context *ctx)
 {
-    onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
+    bool shape_input = ctx->opset >= 5;
+    onyx_status st = op_check_arity(ctx, shape_input ? 2 : 1, shape_input ? 2 : 1, 1, 1);
     if (!st)
         st = op_check_input(ctx, 0, true, DT_ALL);
-    if (!st)
+    if (!st && shape_input)
         st = op_check_input(ctx, 1, true, DT(INT64));
+    if (!st && !shape_input)
+        st = op_attr_require(ctx, "shape");
+    reshape_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);
+    if (st || !p)
+        return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
     int64_t allowzero = 0;
-    if (!st)
-        st = op_attr_int(ctx, "allowzero", 0, &allowzero);
-    if (st)
+    if (ctx->opset >= 14 && (st = op_attr_int(ctx, "allowzero", 0, &allowzero)))
         return st;
-    reshape_params *p = op_alloc_params(ctx, sizeof *p);
-    if (!p)
-        return ONYX_ERROR_OUT_OF_MEMORY;
+    if (!shape_input && (st = op_attr_ints(ctx, "shape", &p->shape, &p->n_shape)))
+        return st;
+    if (p->n_shape > ONYX_MAX_RANK)
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "target rank %lld is above %d", (long long)p->n_shape,
+                        ONYX_MAX_RANK);
     p->allowzero = allowzero != 0;
     ctx->params = p;
     op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
     return ONYX_OK;
 }
 
+/* The target shape, from the attribute or input 1: ONYX_DEFER when not known yet. */
+static onyx_status reshape_target(const op_context *ctx, int64_t *dims, int64_t *n)
+{
+    const reshape_params *p = ctx->params;
+    if (ctx->opset >= 5)
+        return shape_input_read(ctx, 1, dims, ONYX_MAX_RANK, n);
+    for (int64_t i = 0; i < p->n_shape; i++)
+        dims[i] = p->shape[i];
+    *n = p->n_shape;
+    return ONYX_OK;
+}
+
 static onyx_status reshape_reshape(op_context *ctx)
 {
-    const onyx_tensor *x = op_input(ctx, 0), *shape = op_input(ctx, 1);
+    const onyx_tensor *x = op_input(ctx, 0);
     onyx_tensor *y = op_output(ctx, 0);
     bool allowzero = ((const reshape_params *)ctx->params)->allowzero;
     int64_t dims[ONYX_MAX_RANK], n;
-    if (shape->rank != 1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape must be 1-D");
-    if (dim_known(shape->dims[0]) && shape->dims[0] > ONYX_MAX_RANK)
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "target rank %lld is above %d", (long long)shape->dims[0],
-                        ONYX_MAX_RANK);
-    onyx_status st = read_list(ctx, 1, dims, ONYX_MAX_RANK, &n);
-    if (st == ONYX_DEFER && !ctx->concrete && dim_known(shape->dims[0])) {
-        y->rank = (int)shape->dims[0]; /* the rank is known, the dims are not */
-        for (int i = 0; i < y->rank; i++)
-            y->dims[i] = DIM_UNKNOWN;
-        return ONYX_OK;
-    }
+    onyx_status st = reshape_target(ctx, dims, &n);
+    if (st == ONYX_DEFER)
+        return shape_input_rank_only(ctx, 1, y);
     if (st)
         return st;
     int infer = -1;
@@ -121,10 +116,10 @@ static onyx_status reshape_reshape(op_context *ctx)
                                 i, x->rank);
             dims[i] = x->dims[i];
         }
-        if (dim_known(dims[i]))
-            known *= dims[i];
-        else
+        if (!dim_known(dims[i]))
             all_known = false;
+        else if (__builtin_mul_overflow(known, dims[i], &known))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape: element count overflows 64 bits");
     }
     int64_t total = shape_count(x->dims, x->rank);
     for (int i = 0; i < x->rank; i++)
@@ -156,7 +151,7 @@ const op_descriptor op_Reshape = {reshape_check, reshape_reshape, copy_run, 0};
 static onyx_status axes_of(const op_context *ctx, int64_t *axes, int64_t *count)
 {
     if (ctx->opset >= 13)
-        return read_list(ctx, 1, axes, ONYX_MAX_RANK, count);
+        return shape_input_read(ctx, 1, axes, ONYX_MAX_RANK, count);
     const int64_t *attr;
     onyx_status st = op_attr_ints(ctx, "axes", &attr, count);
     if (st)
@@ -250,6 +245,41 @@ static onyx_status unsqueeze_reshape(op_context *ctx)
 
 const op_descriptor op_Unsqueeze = {unsqueeze_check, unsqueeze_reshape, copy_run, 0};
 
+/* ---- Flatten ----------------------------------------------------------------------------- */
+
+typedef struct flatten_params {
+    int64_t axis;
+} flatten_params;
+
+static onyx_status flatten_check(op_context *ctx)
+{
+    onyx_status st = same_type_check(ctx, 1, 1);
+    flatten_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);
+    if (st || !p)
+        return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
+    ctx->params = p;
+    return op_attr_int(ctx, "axis", 1, &p->axis);
+}
+
+static onyx_status flatten_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    int64_t axis = ((const flatten_params *)ctx->params)->axis;
+    /* The axis is where the dims are cut in two, so it may also be the rank. */
+    if (axis < -x->rank || axis > x->rank)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis %lld is out of range for rank %d", (long long)axis,
+                        x->rank);
+    if (axis < 0)
+        axis += x->rank;
+    int64_t dims[2] = {1, 1};
+    for (int i = 0; i < x->rank; i++)
+        dims[i >= axis] = dim_mul(dims[i >= axis], x->dims[i]);
+    tensor_set_shape(op_output(ctx, 0), 2, dims);
+    return copy_tasks(ctx);
+}
+
+const op_descriptor op_Flatten = {flatten_check, flatten_reshape, copy_run, 0};
+
 /* ---- Identity and Dropout ---------------------------------------------------------------- */
 
 static onyx_status same_shape_reshape(op_context *ctx)
@@ -302,15 +332,8 @@ static onyx_status dropout_run(const op_context *ctx, int64_t begin, int64_t end
     if (mask && begin == 0) {
         /* All kept: true, or 1 in the input's float type before opset 10. */
         int64_t n = tensor_count(mask);
-        for (int64_t i = 0; i < n; i++) {
-            switch (mask->dtype) {
-            case ONYX_DTYPE_FLOAT: ((float *)mask->data)[i] = 1.0f; break;
-            case ONYX_DTYPE_DOUBLE: ((double *)mask->data)[i] = 1.0; break;
-            case ONYX_DTYPE_FLOAT16: ((uint16_t *)mask->data)[i] = 0x3c00; break;
-            case ONYX_DTYPE_BFLOAT16: ((uint16_t *)mask->data)[i] = 0x3f80; break;
-            default: ((uint8_t *)mask->data)[i] = 1; break;
-            }
-        }
+        for (int64_t i = 0; i < n; i++)
+            scalar_store(mask->data, i, mask->dtype, 1);
     }
     return ONYX_OK;
 }

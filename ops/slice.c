@@ -1,17 +1,7 @@
 /* Slice: starts/ends/axes/steps as inputs (opset >= 10) or attributes (before), negative
  * values counting from the end and everything clamped as the spec says. */
 #include "op.h"
-
-#include <string.h>
-
-typedef struct slice_state {
-    int rank;
-    int64_t dims[ONYX_MAX_RANK];    /* output dims */
-    int64_t strides[ONYX_MAX_RANK]; /* input element stride per output step, per axis */
-    int64_t base;                   /* input offset of the first output element */
-    int64_t rows;
-    size_t elem;
-} slice_state;
+#include "strided_copy.h"
 
 static onyx_status slice_check(op_context *ctx)
 {
@@ -99,57 +89,23 @@ static onyx_status slice_reshape(op_context *ctx)
             b = clamp(b, 0, d - 1);
             e = clamp(e, -1, d - 1);
         }
-        int64_t n = s > 0 ? (e > b ? (e - b + s - 1) / s : 0) : (b > e ? (b - e - s - 1) / (-s) : 0);
+        /* ceil(distance / |step|), in unsigned arithmetic: the step may be INT64_MIN. */
+        uint64_t distance = s > 0 ? (uint64_t)(e > b ? e - b : 0) : (uint64_t)(b > e ? b - e : 0);
+        uint64_t magnitude = s > 0 ? (uint64_t)s : -(uint64_t)s;
+        int64_t n = distance ? (int64_t)((distance - 1) / magnitude + 1) : 0;
         start[axis] = b;
-        step[axis] = s;
+        step[axis] = n > 1 ? s : 1; /* a huge step taking one element must not reach stride arithmetic */
         y->dims[axis] = n;
     }
     if (!ctx->concrete)
         return ONYX_OK;
-    slice_state *s = op_alloc_state(ctx, sizeof *s);
-    if (!s)
-        return ONYX_ERROR_OUT_OF_MEMORY;
-    int64_t stride = 1;
-    s->rank = x->rank ? x->rank : 1;
-    s->dims[0] = 1;
-    s->strides[0] = 1;
-    for (int i = x->rank - 1; i >= 0; i--) {
-        s->dims[i] = y->dims[i];
-        s->strides[i] = stride * step[i];
-        s->base += stride * start[i];
-        stride *= x->dims[i];
+    int64_t in_strides[ONYX_MAX_RANK], strides[ONYX_MAX_RANK], base = 0;
+    strides_of(x, in_strides);
+    for (int i = 0; i < x->rank; i++) {
+        strides[i] = in_strides[i] * step[i];
+        base += in_strides[i] * start[i];
     }
-    s->elem = onyx_dtype_size(x->dtype);
-    int64_t inner = s->dims[s->rank - 1];
-    s->rows = inner ? tensor_count(y) / inner : 0;
-    ctx->state = s;
-    ctx->n_tasks = s->rows;
-    ctx->task_cost = inner;
-    return ONYX_OK;
+    return strided_copy_plan(ctx, x->rank, y->dims, strides, base);
 }
 
-static onyx_status slice_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
-{
-    (void)scratch;
-    const slice_state *s = ctx->state;
-    const char *x = ctx->inputs[0]->data;
-    char *y = ctx->outputs[0]->data;
-    int last = s->rank - 1;
-    int64_t inner = s->dims[last], step = s->strides[last];
-    for (int64_t row = begin; row < end; row++) {
-        int64_t off = s->base, r = row;
-        for (int d = last - 1; d >= 0 && r; d--) {
-            off += (r % s->dims[d]) * s->strides[d];
-            r /= s->dims[d];
-        }
-        char *dst = y + (size_t)(row * inner) * s->elem;
-        if (step == 1)
-            memcpy(dst, x + (size_t)off * s->elem, (size_t)inner * s->elem);
-        else
-            for (int64_t i = 0; i < inner; i++)
-                memcpy(dst + (size_t)i * s->elem, x + (size_t)(off + i * step) * s->elem, s->elem);
-    }
-    return ONYX_OK;
-}
-
-const op_descriptor op_Slice = {slice_check, slice_reshape, slice_run, 0};
+const op_descriptor op_Slice = {slice_check, slice_reshape, strided_copy_run, 0};

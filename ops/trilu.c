@@ -35,7 +35,8 @@ static onyx_status trilu_reshape(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "k must be a scalar");
     tensor_set_shape(op_output(ctx, 0), x->rank, x->dims);
     if (ctx->concrete) {
-        ctx->n_tasks = shape_count(x->dims, x->rank - 1); /* rows of the matrices */
+        /* Rows of the matrices, unless they are empty. */
+        ctx->n_tasks = x->dims[x->rank - 1] ? shape_count(x->dims, x->rank - 1) : 0;
         ctx->task_cost = x->dims[x->rank - 1];
     }
     return ONYX_OK;

@@ -1,0 +1,23 @@
+#include "checks.h"
+
+onyx_status check_one_input(op_context *ctx, uint32_t dtypes, onyx_dtype output)
+{
+    onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
+    if (!st)
+        st = op_check_input(ctx, 0, true, dtypes);
+    if (!st)
+        op_set_output_dtypes(ctx, output ? output : op_input(ctx, 0)->dtype);
+    return st;
+}
+
+onyx_status check_data_and_shape(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
+    if (!st)
+        st = op_check_input(ctx, 0, true, DT_ALL);
+    if (!st)
+        st = op_check_input(ctx, 1, true, DT(INT64));
+    if (!st)
+        op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
+    return st;
+}

@@ -1,0 +1,111 @@
+/* Range: start, start + delta, ... up to limit (excluded), from three scalar inputs. The
+ * count, max(ceil((limit - start) / delta), 0), needs their values: until they are known
+ * the output size is unknown (see ONYX_DEFER). Integer counts are computed exactly, in
+ * unsigned arithmetic where limit - start would overflow. */
+#include "op.h"
+#include "scalar.h"
+#include "shape_input.h"
+
+#include <math.h>
+
+#define RANGE_DTYPES (DT_FLOATS | DT(INT16) | DT(INT32) | DT(INT64))
+#define RANGE_CHUNK 65536
+
+static bool is_float(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT || dtype == ONYX_DTYPE_DOUBLE; }
+
+/* An integer input's value, exactly. */
+static int64_t int_value(const onyx_tensor *t)
+{
+    switch (t->dtype) {
+    case ONYX_DTYPE_INT16: return *(const int16_t *)t->data;
+    case ONYX_DTYPE_INT32: return *(const int32_t *)t->data;
+    default: return *(const int64_t *)t->data;
+    }
+}
+
+static onyx_status range_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 3, 3, 1, 1);
+    for (int i = 0; i < 3 && !st; i++)
+        st = op_check_input(ctx, i, true, RANGE_DTYPES);
+    for (int i = 1; i < 3 && !st; i++)
+        st = op_check_same_dtype(ctx, 0, i);
+    if (!st)
+        op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
+    return st;
+}
+
+/* The element count of the range; an error when delta is 0 or the count is not finite. */
+static onyx_status range_count(const op_context *ctx, int64_t *count)
+{
+    const onyx_tensor *start = op_input(ctx, 0), *limit = op_input(ctx, 1), *delta = op_input(ctx, 2);
+    if (is_float(start->dtype)) {
+        double s = scalar_load(start->data, 0, start->dtype), l = scalar_load(limit->data, 0, limit->dtype);
+        double d = scalar_load(delta->data, 0, delta->dtype), n = ceil((l - s) / d);
+        if (d == 0 || isnan(n) || n >= 0x1p62)
+            return op_error(ctx, ONYX_ERROR_RUNTIME, "range from %g to %g by %g has no finite count", s, l, d);
+        *count = n > 0 ? (int64_t)n : 0;
+        return ONYX_OK;
+    }
+    int64_t s = int_value(start), l = int_value(limit), d = int_value(delta);
+    if (d == 0)
+        return op_error(ctx, ONYX_ERROR_RUNTIME, "delta is 0");
+    if (d > 0 ? l <= s : l >= s) {
+        *count = 0;
+        return ONYX_OK;
+    }
+    uint64_t span = d > 0 ? (uint64_t)l - (uint64_t)s : (uint64_t)s - (uint64_t)l;
+    uint64_t step = d > 0 ? (uint64_t)d : -(uint64_t)d, n = (span - 1) / step + 1;
+    if (n > INT64_MAX)
+        return op_error(ctx, ONYX_ERROR_RUNTIME, "range from %lld to %lld by %lld is too long", (long long)s,
+                        (long long)l, (long long)d);
+    *count = (int64_t)n;
+    return ONYX_OK;
+}
+
+static onyx_status range_reshape(op_context *ctx)
+{
+    onyx_tensor *y = op_output(ctx, 0);
+    y->rank = 1;
+    y->dims[0] = DIM_UNKNOWN;
+    for (int i = 0; i < 3; i++) {
+        const onyx_tensor *t = op_input(ctx, i);
+        if (t->rank > 1 || (t->rank == 1 && !dim_may_equal(t->dims[0], 1)))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' must be a scalar", op_input_name(ctx, i));
+        if (values_unknown(t))
+            return ONYX_OK; /* the count is not known yet */
+    }
+    onyx_status st = range_count(ctx, &y->dims[0]);
+    if (st || !ctx->concrete)
+        return st;
+    ctx->n_tasks = (y->dims[0] + RANGE_CHUNK - 1) / RANGE_CHUNK;
+    ctx->task_cost = RANGE_CHUNK;
+    return ONYX_OK;
+}
+
+static onyx_status range_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)scratch;
+    const onyx_tensor *start = ctx->inputs[0], *delta = ctx->inputs[2];
+    onyx_tensor *y = ctx->outputs[0];
+    int64_t last = OP_MIN(end * RANGE_CHUNK, y->dims[0]);
+    if (is_float(y->dtype)) {
+        double s = scalar_load(start->data, 0, start->dtype), d = scalar_load(delta->data, 0, delta->dtype);
+        for (int64_t i = begin * RANGE_CHUNK; i < last; i++)
+            scalar_store(y->data, i, y->dtype, s + (double)i * d);
+        return ONYX_OK;
+    }
+    /* Every value lies between start and limit: the unsigned sum wraps back into range. */
+    uint64_t s = (uint64_t)int_value(start), d = (uint64_t)int_value(delta);
+    for (int64_t i = begin * RANGE_CHUNK; i < last; i++) {
+        int64_t v = (int64_t)(s + (uint64_t)i * d);
+        switch (y->dtype) {
+        case ONYX_DTYPE_INT16: ((int16_t *)y->data)[i] = (int16_t)v; break;
+        case ONYX_DTYPE_INT32: ((int32_t *)y->data)[i] = (int32_t)v; break;
+        default: ((int64_t *)y->data)[i] = v; break;
+        }
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_Range = {range_check, range_reshape, range_run, 0};
