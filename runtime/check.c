@@ -138,7 +138,11 @@ static void checker_init(checker *c, onyx_model *model, graph *g)
     c->env.blocks = &c->no_state;
 }
 
-static void checker_done(checker *c) { mem_free(&c->model->mem, c->ptrs); }
+static void checker_done(checker *c)
+{
+    mem_free(&c->model->mem, c->ptrs);
+    mem_block_free_all(&c->model->mem, &c->no_state); /* state an operator made at load */
+}
 
 /* Binds n to its operator `reg`, checks it (dtypes, attributes) and, with `infer`, infers its
  * output shapes. ONYX_ERROR_UNSUPPORTED (message in c->env.errmsg) when onyx lacks the case;
@@ -164,7 +168,10 @@ static onyx_status check_node(checker *c, node *n, const op_registration *reg, b
     node_bind(ctx, &c->env, n, in, out);
     atomic_store(&c->env.failed, 0);
     onyx_status st = ONYX_OK;
-    if (reg->dtypes && n->n_inputs > 0 && in[0] && !(reg->dtypes & (1u << in[0]->dtype)))
+    /* Every ONNX operator's first output is required: operators may rely on it. */
+    if (n->n_outputs == 0 || n->outputs[0] < 0)
+        st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "its first output has no name");
+    if (!st && reg->dtypes && n->n_inputs > 0 && in[0] && !(reg->dtypes & (1u << in[0]->dtype)))
         st = op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for input dtype %s",
                       onyx_dtype_name(in[0]->dtype));
     if (!st)

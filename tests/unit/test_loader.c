@@ -358,3 +358,17 @@ Test(loader, external_data_refused_for_buffers_without_a_directory)
     expect_message(msg, "'W'", NULL);
     builder_free(b);
 }
+
+Test(loader, unnamed_first_output_is_an_error)
+{
+    builder *b = builder_new(13);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), NULL);
+    Onnx__NodeProto *n = builder_node(b, "Transpose", "X", "");
+    n->name = "nameless";
+    builder_node(b, "Relu", "X", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    char msg[2048];
+    cr_assert_eq(load(b, msg, sizeof msg), ONYX_ERROR_INVALID_MODEL);
+    expect_message(msg, "'nameless'", "first output", NULL);
+    builder_free(b);
+}
