@@ -5,10 +5,7 @@
  * the model (weights) is packed once in check, each product is planned in reshape, and the
  * tasks are tiles of the output (times the batch), so any thread count gives the same bits. */
 #include "broadcast.h"
-#include "elementwise.h"
 #include "gemm.h"
-
-#include <string.h>
 
 /* ---- integer products (float types go to the GEMM kernels) ------------------------------ */
 
@@ -56,8 +53,8 @@ static void product(onyx_dtype dt, const void *a, const void *b, void *c, int64_
 
 /* Packs op(b) (k x n), a constant of the model, for the best kernel into memory owned by the
  * model's params: *packed stays NULL when there is nothing to gain (not a float32 constant,
- * too narrow to fill panels, or the node will be folded anyway because a is constant too).
- * The packed copy is held besides the initializer: k x n rounded up to whole panels. */
+ * too narrow to fill vectors, or the node will be folded anyway because a is constant too).
+ * The packed copy is held besides the initializer: k x n, n rounded up to whole vectors. */
 static onyx_status pack_constant_b(op_context *ctx, const onyx_tensor *a, const onyx_tensor *b, bool trans_b,
                                    const gemm_packed_b **packed)
 {

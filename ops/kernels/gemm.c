@@ -84,7 +84,7 @@ void gemm_activate(const gemm_kernel *kernel, float *x, int64_t n, gemm_activati
 
 /* Copies rows [p0, p0 + kc) of op(B)'s columns [j0, j0 + cols) into a panel of kc rows of nr
  * floats, zero-padded beyond `cols`. */
-static void pack_panel(float *panel, int nr, bool trans_b, const float *b, int64_t ldb, int64_t p0,
+static void pack_panel(float *panel, int64_t nr, bool trans_b, const float *b, int64_t ldb, int64_t p0,
                        int64_t kc, int64_t j0, int64_t cols)
 {
     if (!trans_b) {
@@ -105,16 +105,24 @@ static void pack_panel(float *panel, int nr, bool trans_b, const float *b, int64
     }
 }
 
+/* Packed panels are nr columns wide but the last, which is only as wide as the vectors that
+ * cover its columns: padding costs less than a vector per row. Panel j (a multiple of nr)
+ * starts at float j * k. */
+static int64_t panel_width(const gemm_kernel *kernel, int64_t n, int64_t j)
+{
+    return min64(kernel->nr, ceil_div(n - j, kernel->vector) * kernel->vector);
+}
+
 bool gemm_pack_b_pays(const gemm_kernel *kernel, int64_t n)
 {
-    int64_t padded = ceil_div(n, kernel->nr) * kernel->nr;
+    int64_t padded = ceil_div(n, kernel->vector) * kernel->vector;
     return n > 0 && padded <= n + n / 2;
 }
 
 size_t gemm_packed_b_bytes(const gemm_kernel *kernel, int64_t k, int64_t n)
 {
     int64_t floats;
-    if (__builtin_mul_overflow(ceil_div(n, kernel->nr) * kernel->nr, k, &floats) ||
+    if (__builtin_mul_overflow(ceil_div(n, kernel->vector) * kernel->vector, k, &floats) ||
         (uint64_t)floats > (SIZE_MAX - GEMM_ALIGN) / sizeof(float))
         return SIZE_MAX;
     return (size_t)floats * sizeof(float) + GEMM_ALIGN;
@@ -125,7 +133,7 @@ void gemm_pack_b(gemm_packed_b *packed, const gemm_kernel *kernel, bool trans_b,
 {
     float *panels = align_up(memory);
     for (int64_t j = 0; j < n; j += kernel->nr)
-        pack_panel(panels + j * k, kernel->nr, trans_b, b, ldb, 0, k, j, min64(kernel->nr, n - j));
+        pack_panel(panels + j * k, panel_width(kernel, n, j), trans_b, b, ldb, 0, k, j, min64(kernel->nr, n - j));
     *packed = (gemm_packed_b){.kernel = kernel, .k = k, .n = n, .panels = panels};
 }
 
@@ -218,8 +226,8 @@ static void run_block(const gemm_plan *plan, const gemm_args *args, int64_t i0, 
         for (int64_t j = j0; j < j1; j += kr->nr) {
             const int64_t cols = min64(kr->nr, j1 - j);
             if (plan->packed_b) {
-                tile.b = plan->packed_b->panels + j * k + p0 * kr->nr;
-                tile.ldb = kr->nr;
+                tile.ldb = panel_width(kr, plan->n, j);
+                tile.b = plan->packed_b->panels + j * k + p0 * tile.ldb;
             } else if (plan->trans_b) {
                 pack_panel(b_scratch, kr->nr, true, args->b, args->ldb, p0, kc, j, cols);
                 tile.b = b_scratch;

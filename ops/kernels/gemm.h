@@ -61,7 +61,8 @@ void gemm_activate(const gemm_kernel *kernel, float *x, int64_t n, gemm_activati
 
 /* ---- a right operand packed once ---------------------------------------------------------- */
 
-/* op(B), k x n, in the panel layout of one kernel family (zero-padded to whole panels). */
+/* op(B), k x n, in the panel layout of one kernel family: panels of the kernel's nr columns,
+ * each k rows of nr floats, the last zero-padded to whole vectors. */
 typedef struct gemm_packed_b {
     const gemm_kernel *kernel;
     int64_t k, n;
@@ -69,7 +70,7 @@ typedef struct gemm_packed_b {
 } gemm_packed_b;
 
 /* Whether packing a k x n operand for `kernel` is worth its memory: false when the padding to
- * whole panels would make it more than half as large again (n much below the panel width). */
+ * whole vectors would make it more than half as large again (n of a few columns). */
 bool gemm_pack_b_pays(const gemm_kernel *kernel, int64_t n);
 /* Bytes of memory gemm_pack_b needs (alignment slack included); SIZE_MAX when too large. */
 size_t gemm_packed_b_bytes(const gemm_kernel *kernel, int64_t k, int64_t n);
