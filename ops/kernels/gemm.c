@@ -153,7 +153,8 @@ void gemm_plan_init(gemm_plan *plan, const gemm_kernel *kernel, int64_t m, int64
     if (plan->tile_m < m)
         plan->tile_m = ceil_div(plan->tile_m, kernel->mr) * kernel->mr;
     plan->tiles_m = m > 0 ? ceil_div(m, plan->tile_m) : 0;
-    /* Columns: split into panels' worth of tasks until there are enough to share. */
+    /* Columns: cut into enough blocks of whole panels for about GEMM_TARGET_TASKS tasks, as
+     * far as the work is worth sharing. */
     int64_t panels = max64(1, ceil_div(n, kernel->nr));
     int64_t macs = m * n * max64(k, 1);
     int64_t wanted = min64(GEMM_TARGET_TASKS, max64(1, macs / GEMM_TASK_MIN_MACS));
