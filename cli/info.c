@@ -121,6 +121,7 @@ int cmd_info(int argc, char **argv)
     }
     printf("producer: %s %s\n", onyx_model_producer_name(model), onyx_model_producer_version(model));
     printf("ir version: %lld\n", (long long)onyx_model_ir_version(model));
+    printf("gemm kernel: %s\n", onyx_gemm_kernel_name());
     printf("opsets:");
     for (size_t i = 0; i < onyx_model_opset_count(model); i++) {
         const char *domain;

@@ -264,6 +264,9 @@ typedef struct onyx_operator_info {
 /* The registry of operator implementations, one entry per version range. Static data. */
 ONYX_API size_t onyx_operator_count(void);
 ONYX_API onyx_status onyx_operator_info_at(size_t index, onyx_operator_info *info);
+/* The float32 matrix-multiply kernel chosen for this processor, once per process: "avx512 8x48",
+ * "avx2 6x16" or "portable 4x8" (instruction set, register tile). Static string. */
+ONYX_API const char *onyx_gemm_kernel_name(void);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Sessions                                                                                 */

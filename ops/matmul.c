@@ -1,10 +1,11 @@
 /* MatMul (numpy semantics: 1-D operands promoted and squeezed, batch dims broadcast) and
- * Gemm (2-D, transposes, alpha/beta, bias broadcast onto the output). */
+ * Gemm (2-D, transposes, alpha/beta, bias broadcast onto the output).
+ *
+ * float32 products run on the tiled GEMM of gemm.h: a right operand that is a constant of
+ * the model (weights) is packed once in check, each product is planned in reshape, and the
+ * tasks are tiles of the output (times the batch), so any thread count gives the same bits. */
 #include "broadcast.h"
-#include "elementwise.h"
 #include "gemm.h"
-
-#include <string.h>
 
 /* ---- integer products (float types go to the GEMM kernels) ------------------------------ */
 
@@ -38,25 +39,56 @@ static int_matmul_fn int_matmul(onyx_dtype dt)
     }
 }
 
-/* One product of the batch: c (m x n) = a (m x k) * b (k x n), all contiguous. */
+/* One whole product of the batch in float64 or integers: c (m x n) = a (m x k) * b (k x n),
+ * all contiguous. */
 static void product(onyx_dtype dt, const void *a, const void *b, void *c, int64_t m, int64_t n, int64_t k)
 {
-    if (dt == ONYX_DTYPE_FLOAT)
-        gemm_f32(false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-    else if (dt == ONYX_DTYPE_DOUBLE)
+    if (dt == ONYX_DTYPE_DOUBLE)
         gemm_f64(false, false, m, n, k, 1.0, a, k, b, n, 0.0, c, n);
     else
         int_matmul(dt)(a, b, c, m, n, k);
+}
+
+/* ---- constant right operands, packed at load ---------------------------------------------- */
+
+/* Packs op(b) (k x n), a constant of the model, for the best kernel into memory owned by the
+ * model's params: *packed stays NULL when there is nothing to gain (not a float32 constant,
+ * too narrow to fill vectors, or the node will be folded anyway because a is constant too).
+ * The packed copy is held besides the initializer: k x n, n rounded up to whole vectors. */
+static onyx_status pack_constant_b(op_context *ctx, const onyx_tensor *a, const onyx_tensor *b, bool trans_b,
+                                   const gemm_packed_b **packed)
+{
+    const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    *packed = NULL;
+    if (b->dtype != ONYX_DTYPE_FLOAT || !b->data || a->data || b->rank != 2)
+        return ONYX_OK;
+    int64_t k = b->dims[trans_b ? 1 : 0], n = b->dims[trans_b ? 0 : 1];
+    if (!gemm_pack_b_pays(kernel, n))
+        return ONYX_OK;
+    size_t bytes = gemm_packed_b_bytes(kernel, k, n);
+    gemm_packed_b *result = op_alloc_params(ctx, sizeof *result);
+    void *memory = result && bytes != SIZE_MAX ? op_alloc_params(ctx, bytes) : NULL;
+    if (!memory)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    gemm_pack_b(result, kernel, trans_b, k, n, b->data, b->dims[1], memory);
+    *packed = result;
+    return ONYX_OK;
 }
 
 /* ---- MatMul ------------------------------------------------------------------------------ */
 
 #define MATMUL_DTYPES (DT_FLOATS | DT(INT32) | DT(INT64) | DT(UINT32) | DT(UINT64))
 
+typedef struct matmul_params {
+    const gemm_packed_b *packed_b; /* B, when constant and worth packing */
+} matmul_params;
+
 typedef struct matmul_state {
     int64_t m, n, k, batch;
     int64_t *a_index, *b_index; /* per output batch: which A and B matrix */
     size_t elem;
+    gemm_plan plan;             /* float32: the tiles of one product */
+    int64_t tiles;              /* tasks per product (1 for other dtypes) */
 } matmul_state;
 
 static onyx_status matmul_check(op_context *ctx)
@@ -68,9 +100,14 @@ static onyx_status matmul_check(op_context *ctx)
         st = op_check_input(ctx, 1, true, MATMUL_DTYPES);
     if (!st)
         st = op_check_same_dtype(ctx, 0, 1);
-    if (!st)
-        op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
-    return st;
+    if (st)
+        return st;
+    op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
+    matmul_params *p = op_alloc_params(ctx, sizeof *p);
+    if (!p)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    ctx->params = p;
+    return pack_constant_b(ctx, op_input(ctx, 0), op_input(ctx, 1), false, &p->packed_b);
 }
 
 /* Batch dims of t (all but the last two; none for rank <= 2) as a tensor shape. */
@@ -150,23 +187,42 @@ static onyx_status matmul_reshape(op_context *ctx)
         s->b_index[i] = ib;
     }
     ctx->state = s;
-    ctx->n_tasks = s->batch;
-    ctx->task_cost = s->m * s->n * s->k;
+    if (a->dtype == ONYX_DTYPE_FLOAT) {
+        const matmul_params *p = ctx->params;
+        gemm_plan_init(&s->plan, NULL, s->m, s->n, s->k, false, false, p->packed_b);
+        s->tiles = gemm_plan_tasks(&s->plan);
+        ctx->task_cost = gemm_plan_task_cost(&s->plan);
+        ctx->scratch_bytes = s->plan.scratch_bytes;
+    } else {
+        s->tiles = 1;
+        ctx->task_cost = s->m * s->n * s->k;
+    }
+    ctx->n_tasks = s->batch * s->tiles;
     return ONYX_OK;
 }
 
+/* Task t is tile t % tiles of product t / tiles. */
 static onyx_status matmul_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
-    (void)scratch;
     const matmul_state *s = ctx->state;
     const char *a = ctx->inputs[0]->data, *b = ctx->inputs[1]->data;
     char *y = ctx->outputs[0]->data;
     onyx_dtype dt = ctx->inputs[0]->dtype;
     size_t a_mat = (size_t)(s->m * s->k) * s->elem, b_mat = (size_t)(s->k * s->n) * s->elem;
     size_t y_mat = (size_t)(s->m * s->n) * s->elem;
-    for (int64_t i = begin; i < end; i++)
-        product(dt, a + (size_t)s->a_index[i] * a_mat, b + (size_t)s->b_index[i] * b_mat, y + (size_t)i * y_mat,
-                s->m, s->n, s->k);
+    for (int64_t task = begin; task < end;) {
+        int64_t i = task / s->tiles, first = task - i * s->tiles, stop = OP_MIN(s->tiles, end - i * s->tiles);
+        const char *ai = a + (size_t)s->a_index[i] * a_mat, *bi = b + (size_t)s->b_index[i] * b_mat;
+        char *yi = y + (size_t)i * y_mat;
+        if (dt == ONYX_DTYPE_FLOAT) {
+            gemm_args args = {.a = (const float *)ai, .lda = s->k, .b = (const float *)bi, .ldb = s->n,
+                              .c = (float *)yi, .ldc = s->n, .alpha = 1.0f};
+            gemm_run(&s->plan, &args, first, stop, scratch);
+        } else {
+            product(dt, ai, bi, yi, s->m, s->n, s->k);
+        }
+        task = i * s->tiles + stop;
+    }
     return ONYX_OK;
 }
 
@@ -177,14 +233,25 @@ const op_descriptor op_MatMul = {matmul_check, matmul_reshape, matmul_run, 0};
 typedef struct gemm_params {
     bool trans_a, trans_b;
     float alpha, beta;
+    const gemm_packed_b *packed_b; /* B, when constant and worth packing */
 } gemm_params;
+
+/* How C joins the product. */
+typedef enum c_use {
+    C_UNUSED,   /* absent, or beta = 0 */
+    C_BIAS,     /* one value per column and beta = 1: the epilogue's bias */
+    C_RESIDUAL, /* Y's shape and beta = 1: the epilogue's residual */
+    C_PREFILL,  /* otherwise: Y = beta * C first, the product accumulated onto it */
+} c_use;
 
 typedef struct gemm_state {
     int64_t m, n, k;
-    broadcast bias; /* C onto Y, when C is present */
+    int64_t c_rows, c_cols; /* C's dims as a matrix broadcast onto m x n (1 = repeated) */
+    c_use c;
+    gemm_plan plan; /* float32 */
 } gemm_state;
 
-static onyx_status gemm_check(op_context *ctx)
+static onyx_status gemm_op_check(op_context *ctx)
 {
     onyx_status st = op_check_arity(ctx, 2, 3, 1, 1);
     for (int i = 0; i < 3 && !st; i++)
@@ -206,10 +273,21 @@ static onyx_status gemm_check(op_context *ctx)
     p->trans_b = tb != 0;
     ctx->params = p;
     op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
-    return ONYX_OK;
+    return pack_constant_b(ctx, op_input(ctx, 0), op_input(ctx, 1), p->trans_b, &p->packed_b);
 }
 
-static onyx_status gemm_reshape(op_context *ctx)
+static c_use choose_c_use(const gemm_params *p, const gemm_state *s, const onyx_tensor *c, bool f32)
+{
+    if (!c || p->beta == 0.0f)
+        return C_UNUSED;
+    if (f32 && p->beta == 1.0f && s->c_rows == 1 && s->c_cols == s->n)
+        return C_BIAS;
+    if (f32 && p->beta == 1.0f && s->c_rows == s->m && s->c_cols == s->n)
+        return C_RESIDUAL;
+    return C_PREFILL;
+}
+
+static onyx_status gemm_op_reshape(op_context *ctx)
 {
     const gemm_params *p = ctx->params;
     const onyx_tensor *a = op_input(ctx, 0), *b = op_input(ctx, 1), *c = op_input(ctx, 2);
@@ -246,46 +324,68 @@ static onyx_status gemm_reshape(op_context *ctx)
     s->m = m;
     s->n = n;
     s->k = k;
-    if (c) {
-        const onyx_tensor *ins[1] = {c};
-        broadcast_init(&s->bias, 1, ins, y);
-    }
+    s->c_rows = c && c->rank == 2 ? c->dims[0] : 1;
+    s->c_cols = c && c->rank >= 1 ? c->dims[c->rank - 1] : 1;
+    bool f32 = a->dtype == ONYX_DTYPE_FLOAT;
+    s->c = choose_c_use(p, s, c, f32);
     ctx->state = s;
-    ctx->task_cost = m * n * k;
+    if (f32) {
+        gemm_plan_init(&s->plan, NULL, m, n, k, p->trans_a, p->trans_b, p->packed_b);
+        ctx->n_tasks = gemm_plan_tasks(&s->plan);
+        ctx->task_cost = gemm_plan_task_cost(&s->plan);
+        ctx->scratch_bytes = s->plan.scratch_bytes;
+    } else {
+        ctx->task_cost = m * n * k;
+    }
     return ONYX_OK;
 }
 
-static onyx_status gemm_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+/* Y[i0:i1, j0:j1] = beta * C, C's dims of 1 repeated. */
+static void fill_beta_c(const gemm_state *s, const onyx_tensor *c, onyx_tensor *y, double beta, int64_t i0,
+                        int64_t i1, int64_t j0, int64_t j1)
 {
-    (void)begin, (void)end, (void)scratch;
+    int64_t row_step = s->c_rows == 1 ? 0 : s->c_cols, col_step = s->c_cols == 1 ? 0 : 1;
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t j = j0; j < j1; j++) {
+            int64_t src = i * row_step + j * col_step, dst = i * s->n + j;
+            if (y->dtype == ONYX_DTYPE_FLOAT)
+                ((float *)y->data)[dst] = (float)beta * ((const float *)c->data)[src];
+            else
+                ((double *)y->data)[dst] = beta * ((const double *)c->data)[src];
+        }
+}
+
+static onyx_status gemm_op_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
     const gemm_params *p = ctx->params;
     const gemm_state *s = ctx->state;
     const onyx_tensor *a = ctx->inputs[0], *b = ctx->inputs[1], *c = op_input(ctx, 2);
     onyx_tensor *y = ctx->outputs[0];
-    bool f32 = a->dtype == ONYX_DTYPE_FLOAT;
-    double beta = c && p->beta != 0.0f ? p->beta : 0.0;
-    if (beta != 0.0) {
-        /* Y = beta * C (broadcast), then accumulate the product onto it. */
-        for (int64_t row = 0; row < s->bias.rows; row++) {
-            int64_t off;
-            broadcast_row(&s->bias, row, &off);
-            for (int64_t j = 0; j < s->bias.inner; j++) {
-                int64_t src = off + j * s->bias.step[0], dst = row * s->bias.inner + j;
-                if (f32)
-                    ((float *)y->data)[dst] = (float)beta * ((const float *)c->data)[src];
-                else
-                    ((double *)y->data)[dst] = beta * ((const double *)c->data)[src];
-            }
-        }
-    }
     int64_t lda = p->trans_a ? s->m : s->k, ldb = p->trans_b ? s->k : s->n;
-    if (f32)
-        gemm_f32(p->trans_a, p->trans_b, s->m, s->n, s->k, p->alpha, a->data, lda, b->data, ldb,
-                 beta != 0.0 ? 1.0f : 0.0f, y->data, s->n);
-    else
+    if (a->dtype == ONYX_DTYPE_DOUBLE) {
+        if (s->c == C_PREFILL)
+            fill_beta_c(s, c, y, p->beta, 0, s->m, 0, s->n);
         gemm_f64(p->trans_a, p->trans_b, s->m, s->n, s->k, p->alpha, a->data, lda, b->data, ldb,
-                 beta != 0.0 ? 1.0 : 0.0, y->data, s->n);
+                 s->c == C_PREFILL ? 1.0 : 0.0, y->data, s->n);
+        return ONYX_OK;
+    }
+    gemm_args args = {.a = a->data, .lda = lda, .b = b->data, .ldb = ldb, .c = y->data, .ldc = s->n,
+                      .alpha = p->alpha, .beta = s->c == C_PREFILL ? 1.0f : 0.0f};
+    if (s->c == C_BIAS)
+        args.epilogue.bias = c->data;
+    if (s->c == C_RESIDUAL) {
+        args.epilogue.residual = c->data;
+        args.epilogue.ld_residual = s->n;
+    }
+    for (int64_t task = begin; task < end; task++) {
+        if (s->c == C_PREFILL) {
+            int64_t i0, i1, j0, j1;
+            gemm_task_block(&s->plan, task, &i0, &i1, &j0, &j1);
+            fill_beta_c(s, c, y, p->beta, i0, i1, j0, j1);
+        }
+        gemm_run(&s->plan, &args, task, task + 1, scratch);
+    }
     return ONYX_OK;
 }
 
-const op_descriptor op_Gemm = {gemm_check, gemm_reshape, gemm_run, 0};
+const op_descriptor op_Gemm = {gemm_op_check, gemm_op_reshape, gemm_op_run, 0};

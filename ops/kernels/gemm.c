@@ -1,6 +1,273 @@
+/* The GEMM driver: kernel choice, packing, the task grid and cache blocking. See gemm.h.
+ *
+ * A task computes a block of C (tile_m x tile_n). Within it the sums run over k in passes of
+ * kc; in each pass the block is swept panel by panel (nr columns of B, which stay in L1 while
+ * every mr-row strip of A goes past), and the A block of the pass (tile_m x kc) stays in L2.
+ * A is read in place (rows lda apart): only a transposed A is copied, into scratch. B is read
+ * from its packed panels, in place (rows ldb apart), or, transposed, from a panel repacked in
+ * scratch. The epilogue runs on each tile right after its last pass, while it is in L1. */
 #include "gemm.h"
 
+#include "cpu.h"
+#include "gemm_kernel.h"
+#include "onyx.h"
+
 #include <cblas.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Depth of a pass over k: the B panel (kc x 48 floats) stays near L1, the A block in L2. */
+#define GEMM_KC_MAX 384
+/* Rows of C per task: the A block of a pass (256 x 384 floats, 384 KiB) fits Zen 5's L2. */
+#define GEMM_MC_MAX 256
+/* Below this many multiply-adds a task is not worth splitting further (a few microseconds). */
+#define GEMM_TASK_MIN_MACS ((int64_t)1 << 20)
+/* Enough tasks for the pool to balance 2 to 4 threads without splitting hairs. */
+#define GEMM_TARGET_TASKS 8
+#define GEMM_ALIGN 64
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* The size of `total` split into equal blocks of at most `most`, rather than full ones and a
+ * sliver; 1 when total is 0. */
+static int64_t even_block(int64_t total, int64_t most)
+{
+    return total > 0 ? ceil_div(total, ceil_div(total, most)) : 1;
+}
+
+static void *align_up(void *p)
+{
+    return (void *)(((uintptr_t)p + GEMM_ALIGN - 1) & ~(uintptr_t)(GEMM_ALIGN - 1));
+}
+
+/* ---- kernels ------------------------------------------------------------------------------ */
+
+const gemm_kernel *gemm_kernel_get(gemm_kernel_id id)
+{
+    const cpu_features *cpu = cpu_features_get();
+    switch (id) {
+    case GEMM_KERNEL_BEST:
+#if defined(__x86_64__)
+        if (cpu->avx512f)
+            return &gemm_kernel_avx512;
+        if (cpu->avx2_fma)
+            return &gemm_kernel_avx2;
+#endif
+        return &gemm_kernel_portable;
+    case GEMM_KERNEL_PORTABLE: return &gemm_kernel_portable;
+#if defined(__x86_64__)
+    case GEMM_KERNEL_AVX2: return cpu->avx2_fma ? &gemm_kernel_avx2 : NULL;
+    case GEMM_KERNEL_AVX512: return cpu->avx512f ? &gemm_kernel_avx512 : NULL;
+#else
+    case GEMM_KERNEL_AVX2:
+    case GEMM_KERNEL_AVX512: return NULL;
+#endif
+    }
+    return NULL;
+}
+
+const char *gemm_kernel_name(const gemm_kernel *kernel) { return kernel->name; }
+
+ONYX_API const char *onyx_gemm_kernel_name(void) { return gemm_kernel_get(GEMM_KERNEL_BEST)->name; }
+
+void gemm_activate(const gemm_kernel *kernel, float *x, int64_t n, gemm_activation activation)
+{
+    if (!kernel)
+        kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    gemm_epilogue e = {.activation = activation};
+    kernel->epilogue(x, n, 1, n, &e);
+}
+
+/* ---- packing ------------------------------------------------------------------------------ */
+
+/* Copies rows [p0, p0 + kc) of op(B)'s columns [j0, j0 + cols) into a panel of kc rows of nr
+ * floats, zero-padded beyond `cols`. */
+static void pack_panel(float *panel, int64_t nr, bool trans_b, const float *b, int64_t ldb, int64_t p0,
+                       int64_t kc, int64_t j0, int64_t cols)
+{
+    if (!trans_b) {
+        for (int64_t p = 0; p < kc; p++) {
+            memcpy(panel + p * nr, b + (p0 + p) * ldb + j0, (size_t)cols * sizeof(float));
+            memset(panel + p * nr + cols, 0, (size_t)(nr - cols) * sizeof(float));
+        }
+        return;
+    }
+    /* B is n x k: column j of op(B) is row j of B, read contiguously. */
+    if (cols < nr)
+        for (int64_t p = 0; p < kc; p++)
+            memset(panel + p * nr + cols, 0, (size_t)(nr - cols) * sizeof(float));
+    for (int64_t j = 0; j < cols; j++) {
+        const float *src = b + (j0 + j) * ldb + p0;
+        for (int64_t p = 0; p < kc; p++)
+            panel[p * nr + j] = src[p];
+    }
+}
+
+/* Packed panels are nr columns wide but the last, which is only as wide as the vectors that
+ * cover its columns: padding costs less than a vector per row. Panel j (a multiple of nr)
+ * starts at float j * k. */
+static int64_t panel_width(const gemm_kernel *kernel, int64_t n, int64_t j)
+{
+    return min64(kernel->nr, ceil_div(n - j, kernel->vector) * kernel->vector);
+}
+
+bool gemm_pack_b_pays(const gemm_kernel *kernel, int64_t n)
+{
+    int64_t padded = ceil_div(n, kernel->vector) * kernel->vector;
+    return n > 0 && padded <= n + n / 2;
+}
+
+size_t gemm_packed_b_bytes(const gemm_kernel *kernel, int64_t k, int64_t n)
+{
+    int64_t floats;
+    if (__builtin_mul_overflow(ceil_div(n, kernel->vector) * kernel->vector, k, &floats) ||
+        (uint64_t)floats > (SIZE_MAX - GEMM_ALIGN) / sizeof(float))
+        return SIZE_MAX;
+    return (size_t)floats * sizeof(float) + GEMM_ALIGN;
+}
+
+void gemm_pack_b(gemm_packed_b *packed, const gemm_kernel *kernel, bool trans_b, int64_t k, int64_t n,
+                 const float *b, int64_t ldb, void *memory)
+{
+    float *panels = align_up(memory);
+    for (int64_t j = 0; j < n; j += kernel->nr)
+        pack_panel(panels + j * k, panel_width(kernel, n, j), trans_b, b, ldb, 0, k, j, min64(kernel->nr, n - j));
+    *packed = (gemm_packed_b){.kernel = kernel, .k = k, .n = n, .panels = panels};
+}
+
+/* ---- planning ----------------------------------------------------------------------------- */
+
+void gemm_plan_init(gemm_plan *plan, const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k,
+                    bool trans_a, bool trans_b, const gemm_packed_b *packed_b)
+{
+    if (packed_b)
+        kernel = packed_b->kernel;
+    else if (!kernel)
+        kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    *plan = (gemm_plan){.kernel = kernel, .packed_b = packed_b, .m = m, .n = n, .k = k,
+                        .trans_a = trans_a, .trans_b = trans_b && !packed_b};
+    plan->kc = even_block(k, GEMM_KC_MAX);
+    plan->tile_m = even_block(m, GEMM_MC_MAX);
+    if (plan->tile_m < m)
+        plan->tile_m = ceil_div(plan->tile_m, kernel->mr) * kernel->mr;
+    plan->tiles_m = m > 0 ? ceil_div(m, plan->tile_m) : 0;
+    /* Columns: cut into enough blocks of whole panels for about GEMM_TARGET_TASKS tasks, as
+     * far as the work is worth sharing. */
+    int64_t panels = max64(1, ceil_div(n, kernel->nr));
+    int64_t macs = m * n * max64(k, 1);
+    int64_t wanted = min64(GEMM_TARGET_TASKS, max64(1, macs / GEMM_TASK_MIN_MACS));
+    int64_t col_tiles = min64(panels, max64(1, ceil_div(wanted, max64(plan->tiles_m, 1))));
+    plan->tile_n = ceil_div(panels, col_tiles) * kernel->nr;
+    plan->tiles_n = n > 0 ? ceil_div(n, plan->tile_n) : 0;
+    size_t floats = 0;
+    if (trans_a)
+        floats += (size_t)(plan->tile_m * plan->kc);
+    if (plan->trans_b)
+        floats += (size_t)(plan->kc * kernel->nr);
+    plan->scratch_bytes = floats ? floats * sizeof(float) + 2 * GEMM_ALIGN : 0;
+}
+
+void gemm_task_block(const gemm_plan *plan, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0, int64_t *j1)
+{
+    int64_t ti = task / plan->tiles_n, tj = task % plan->tiles_n;
+    *i0 = ti * plan->tile_m;
+    *i1 = min64(plan->m, *i0 + plan->tile_m);
+    *j0 = tj * plan->tile_n;
+    *j1 = min64(plan->n, *j0 + plan->tile_n);
+}
+
+/* ---- running ------------------------------------------------------------------------------ */
+
+static bool has_epilogue(const gemm_epilogue *e)
+{
+    return e->bias || e->residual || e->activation != GEMM_ACTIVATION_NONE;
+}
+
+/* The epilogue of the tile at (i, j): its pointers moved to the tile's origin. */
+static gemm_epilogue epilogue_at(const gemm_epilogue *e, int64_t i, int64_t j)
+{
+    gemm_epilogue at = *e;
+    if (at.bias)
+        at.bias += j;
+    if (at.residual)
+        at.residual += i * at.ld_residual + j;
+    return at;
+}
+
+/* Rows [i0, i1) of op(A), columns [p0, p0 + kc), from A stored k x m, into rows of kc. */
+static void pack_a_transposed(float *dst, const float *a, int64_t lda, int64_t i0, int64_t i1, int64_t p0,
+                              int64_t kc)
+{
+    for (int64_t p = 0; p < kc; p++) {
+        const float *src = a + (p0 + p) * lda;
+        for (int64_t i = i0; i < i1; i++)
+            dst[(i - i0) * kc + p] = src[i];
+    }
+}
+
+static void run_block(const gemm_plan *plan, const gemm_args *args, int64_t i0, int64_t i1, int64_t j0,
+                      int64_t j1, float *a_scratch, float *b_scratch)
+{
+    const gemm_kernel *kr = plan->kernel;
+    const int64_t k = plan->k, ldc = args->ldc;
+    const bool finish = has_epilogue(&args->epilogue);
+    for (int64_t p0 = 0; p0 == 0 || p0 < k; p0 += plan->kc) {
+        const int64_t kc = min64(plan->kc, k - p0);
+        const bool last_pass = p0 + kc >= k;
+        gemm_tile tile = {.k = kc, .alpha = args->alpha, .beta = p0 == 0 ? args->beta : 1.0f, .ldc = ldc};
+        const float *a = args->a + i0 * args->lda + p0;
+        tile.lda = args->lda;
+        if (plan->trans_a) {
+            pack_a_transposed(a_scratch, args->a, args->lda, i0, i1, p0, kc);
+            a = a_scratch;
+            tile.lda = kc;
+        }
+        for (int64_t j = j0; j < j1; j += kr->nr) {
+            const int64_t cols = min64(kr->nr, j1 - j);
+            if (plan->packed_b) {
+                tile.ldb = panel_width(kr, plan->n, j);
+                tile.b = plan->packed_b->panels + j * k + p0 * tile.ldb;
+            } else if (plan->trans_b) {
+                pack_panel(b_scratch, kr->nr, true, args->b, args->ldb, p0, kc, j, cols);
+                tile.b = b_scratch;
+                tile.ldb = kr->nr;
+            } else {
+                tile.b = args->b + p0 * args->ldb + j;
+                tile.ldb = args->ldb;
+            }
+            tile.nr = (int)cols;
+            const int vectors = (int)ceil_div(cols, kr->vector);
+            for (int64_t i = i0; i < i1; i += kr->mr) {
+                const int64_t rows = min64(kr->mr, i1 - i);
+                tile.a = a + (i - i0) * tile.lda;
+                tile.c = args->c + i * ldc + j;
+                kr->tiles[rows - 1][vectors - 1](&tile);
+                if (last_pass && finish) {
+                    gemm_epilogue e = epilogue_at(&args->epilogue, i, j);
+                    kr->epilogue(tile.c, ldc, rows, cols, &e);
+                }
+            }
+        }
+    }
+}
+
+void gemm_run(const gemm_plan *plan, const gemm_args *args, int64_t begin, int64_t end, void *scratch)
+{
+    float *a_scratch = NULL, *b_scratch = NULL;
+    if (plan->scratch_bytes) {
+        a_scratch = align_up(scratch);
+        b_scratch = plan->trans_a ? align_up(a_scratch + plan->tile_m * plan->kc) : a_scratch;
+    }
+    for (int64_t task = begin; task < end; task++) {
+        int64_t i0, i1, j0, j1;
+        gemm_task_block(plan, task, &i0, &i1, &j0, &j1);
+        run_block(plan, args, i0, i1, j0, j1, a_scratch, b_scratch);
+    }
+}
+
+/* ---- whole products ----------------------------------------------------------------------- */
 
 /* BLAS takes int sizes: every dim is below the tensor element limit (< 2^31). BLAS also
  * insists on leading dimensions >= 1, even for empty matrices. */
@@ -11,8 +278,15 @@ void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
 {
     if (m == 0 || n == 0)
         return;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+    if (trans_a || trans_b) {
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    (int)m, (int)n, (int)k, alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+        return;
+    }
+    gemm_plan plan;
+    gemm_plan_init(&plan, NULL, m, n, k, false, false, NULL);
+    gemm_args args = {.a = a, .lda = lda, .b = b, .ldb = ldb, .c = c, .ldc = ldc, .alpha = alpha, .beta = beta};
+    gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
 }
 
 void gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double *a,

@@ -1,0 +1,210 @@
+/* GFLOP/s of onyx's float32 GEMM against OpenBLAS's cblas_sgemm, on the shapes of a
+ * transformer block, at 1 and 2 threads. Each figure is the best of repeated runs (the
+ * machine may be shared: the best run is the one least disturbed).
+ *
+ * OpenBLAS is called as the library is, under whatever OPENBLAS_CORETYPE the environment
+ * sets; to see its own best kernels run it with the variable unset:
+ *     env -u OPENBLAS_CORETYPE build/bench/gemm_bench
+ *
+ * usage: gemm_bench [--seconds S] [--threads N]...   (default 0.5 s per figure, threads 1 and 2) */
+#include "gemm.h"
+#include "onyx.h"
+#include "pool.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct shape {
+    const char *what;
+    int64_t batch, m, k, n;
+    bool weights; /* B is a constant of the model: onyx packs it once */
+} shape;
+
+static const shape shapes[] = {
+    {"square", 1, 2048, 2048, 2048, true},
+    {"ffn_d768 up", 1, 128, 768, 3072, true},
+    {"ffn_d768 down", 1, 128, 3072, 768, true},
+    {"projection d768", 1, 128, 768, 768, true},
+    {"attention QK^T, 12 heads", 12, 128, 64, 128, false},
+    {"attention AV, 12 heads", 12, 128, 128, 64, false},
+};
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct problem {
+    const shape *s;
+    float *a, *b, *c;
+    gemm_packed_b packed;
+    void *packed_memory;
+    gemm_plan plan;
+    unsigned char *scratch; /* per thread */
+    pool *threads;
+} problem;
+
+typedef struct job {
+    const problem *p;
+} job;
+
+/* Task t: tile t % tiles of product t / tiles, as MatMul runs them. */
+static void run_tasks(void *arg, int thread, int64_t begin, int64_t end)
+{
+    const problem *p = arg;
+    int64_t tiles = gemm_plan_tasks(&p->plan), m = p->s->m, k = p->s->k, n = p->s->n;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t i = task / tiles;
+        gemm_args args = {.a = p->a + i * m * k, .lda = k, .b = p->b + i * k * n, .ldb = n,
+                          .c = p->c + i * m * n, .ldc = n, .alpha = 1.0f};
+        gemm_run(&p->plan, &args, task % tiles, task % tiles + 1,
+                 p->scratch + (size_t)thread * p->plan.scratch_bytes);
+    }
+}
+
+static void run_onyx(const problem *p)
+{
+    pool_job pj = {run_tasks, (void *)p, p->s->batch * gemm_plan_tasks(&p->plan)};
+    pool_run(p->threads, &pj);
+}
+
+static void run_openblas(const problem *p)
+{
+    const shape *s = p->s;
+    for (int64_t i = 0; i < s->batch; i++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->m, (int)s->n, (int)s->k, 1.0f,
+                    p->a + i * s->m * s->k, (int)s->k, p->b + i * s->k * s->n, (int)s->n, 0.0f,
+                    p->c + i * s->m * s->n, (int)s->n);
+}
+
+/* Best GFLOP/s over repeated runs for `seconds` (at least 3 runs). */
+static double best_gflops(void (*fn)(const problem *), const problem *p, double seconds)
+{
+    const shape *s = p->s;
+    double flops = 2.0 * (double)(s->batch * s->m * s->n * s->k), best = INFINITY;
+    fn(p); /* warm caches, pages and threads */
+    double stop = now() + seconds;
+    for (int runs = 0; runs < 3 || now() < stop; runs++) {
+        double t0 = now();
+        fn(p);
+        double dt = now() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    return flops / best * 1e-9;
+}
+
+static void problem_init(problem *p, const shape *s, bool pack, pool *threads, int n_threads)
+{
+    memset(p, 0, sizeof *p);
+    p->s = s;
+    p->threads = threads;
+    size_t na = (size_t)(s->batch * s->m * s->k), nb = (size_t)(s->batch * s->k * s->n);
+    p->a = malloc(na * sizeof(float));
+    p->b = malloc(nb * sizeof(float));
+    p->c = calloc((size_t)(s->batch * s->m * s->n), sizeof(float));
+    if (!p->a || !p->b || !p->c) {
+        fputs("out of memory\n", stderr);
+        exit(1);
+    }
+    srand(1);
+    for (size_t i = 0; i < na; i++)
+        p->a[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (size_t i = 0; i < nb; i++)
+        p->b[i] = (float)rand() / RAND_MAX - 0.5f;
+    const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    if (pack) {
+        p->packed_memory = malloc(gemm_packed_b_bytes(kernel, s->k, s->n));
+        gemm_pack_b(&p->packed, kernel, false, s->k, s->n, p->b, s->n, p->packed_memory);
+    }
+    gemm_plan_init(&p->plan, kernel, s->m, s->n, s->k, false, false, pack ? &p->packed : NULL);
+    p->scratch = malloc(p->plan.scratch_bytes * (size_t)n_threads + 1);
+}
+
+static void problem_free(problem *p)
+{
+    free(p->a);
+    free(p->b);
+    free(p->c);
+    free(p->packed_memory);
+    free(p->scratch);
+}
+
+/* Largest difference between onyx's and OpenBLAS's results, relative to the largest value. */
+static double difference(const problem *p)
+{
+    size_t n = (size_t)(p->s->batch * p->s->m * p->s->n);
+    float *ours = malloc(n * sizeof(float));
+    run_onyx(p);
+    memcpy(ours, p->c, n * sizeof(float));
+    run_openblas(p);
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)ours[i] - p->c[i]));
+        scale = fmax(scale, fabs((double)p->c[i]));
+    }
+    free(ours);
+    return scale > 0 ? diff / scale : diff;
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = 0.5;
+    int thread_counts[8], n_counts = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+            seconds = atof(argv[++i]);
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc && n_counts < 8) {
+            thread_counts[n_counts++] = atoi(argv[++i]);
+        } else {
+            fputs("usage: gemm_bench [--seconds S] [--threads N]...\n", stderr);
+            return 2;
+        }
+    }
+    if (!n_counts) {
+        thread_counts[n_counts++] = 1;
+        thread_counts[n_counts++] = 2;
+    }
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
+    printf("onyx kernel: %s; OpenBLAS %s, OPENBLAS_CORETYPE=%s%s\n", onyx_gemm_kernel_name(),
+           openblas_get_config(), coretype ? coretype : "(unset)",
+           coretype ? " (run with `env -u OPENBLAS_CORETYPE` for its own choice)" : "");
+    printf("GFLOP/s, best of repeated runs over %.2f s each\n\n", seconds);
+    printf("%-26s %-18s %7s %12s %12s %10s %9s\n", "shape", "MxKxN", "threads", "onyx packed", "onyx", "openblas",
+           "rel.diff");
+    for (int t = 0; t < n_counts; t++) {
+        int threads = thread_counts[t] > 0 ? thread_counts[t] : 1;
+        pool *workers = pool_create(threads);
+        openblas_set_num_threads(threads);
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            const shape *s = &shapes[i];
+            problem packed, plain;
+            char dims[64];
+            snprintf(dims, sizeof dims, "%lldx%lldx%lld", (long long)s->m, (long long)s->k, (long long)s->n);
+            problem_init(&plain, s, false, workers, threads);
+            if (s->weights)
+                problem_init(&packed, s, true, workers, threads);
+            double g_packed = s->weights ? best_gflops(run_onyx, &packed, seconds) : NAN;
+            double g_plain = best_gflops(run_onyx, &plain, seconds);
+            double g_blas = best_gflops(run_openblas, &plain, seconds);
+            double diff = difference(s->weights ? &packed : &plain);
+            char packed_text[16] = "-"; /* activations: nothing constant to pack */
+            if (s->weights)
+                snprintf(packed_text, sizeof packed_text, "%.1f", g_packed);
+            printf("%-26s %-18s %7d %12s %12.1f %10.1f %9.1e\n", s->what, dims, threads, packed_text, g_plain, g_blas,
+                   diff);
+            fflush(stdout);
+            problem_free(&plain);
+            if (s->weights)
+                problem_free(&packed);
+        }
+        pool_free(workers);
+    }
+    return 0;
+}

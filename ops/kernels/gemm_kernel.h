@@ -1,0 +1,45 @@
+/* What the GEMM driver (gemm.c) asks of each instruction set's kernel file: micro-kernels
+ * for every tile shape up to the register tile, and the epilogue. The kernels themselves are
+ * written once, in gemm_template.h. */
+#ifndef ONYX_GEMM_KERNEL_H
+#define ONYX_GEMM_KERNEL_H
+
+#include "gemm.h"
+
+/* Register tiles are at most GEMM_MAX_MR rows by GEMM_MAX_NV vectors. */
+#define GEMM_MAX_MR 8
+#define GEMM_MAX_NV 3
+
+/* One call of a micro-kernel: C = alpha * A B + beta * C on an mr x nr tile (mr and the
+ * vector count are the kernel's own), with A mr x k (rows lda apart) and B k x nr (rows ldb
+ * apart). Only nr columns of B are read and of C written. beta 0: C is not read. */
+typedef struct gemm_tile {
+    int64_t k;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float *c;
+    int64_t ldc;
+    int nr;
+    float alpha, beta;
+} gemm_tile;
+
+typedef void (*gemm_tile_fn)(const gemm_tile *tile);
+/* Applies `e` to rows x cols of C (rows ldc apart); e's pointers are at the block's origin. */
+typedef void (*gemm_epilogue_fn)(float *c, int64_t ldc, int64_t rows, int64_t cols, const gemm_epilogue *e);
+
+struct gemm_kernel {
+    const char *name;
+    int mr, nr, vector; /* register tile mr x nr, in vectors of `vector` floats */
+    gemm_tile_fn tiles[GEMM_MAX_MR][GEMM_MAX_NV]; /* [rows - 1][vectors - 1] */
+    gemm_epilogue_fn epilogue;
+};
+
+extern const gemm_kernel gemm_kernel_portable;
+#if defined(__x86_64__)
+extern const gemm_kernel gemm_kernel_avx2;
+extern const gemm_kernel gemm_kernel_avx512;
+#endif
+
+#endif

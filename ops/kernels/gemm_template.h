@@ -1,0 +1,189 @@
+/* The GEMM micro-kernels and epilogue, written once over a small vector vocabulary and
+ * compiled once per instruction set: gemm_avx512.c, gemm_avx2.c and gemm_portable.c each
+ * define the vocabulary and the tile, then include this file.
+ *
+ * The kernel file defines, before including:
+ *   GEMM_MR, GEMM_NV        register tile: GEMM_MR rows by GEMM_NV vectors
+ *   GEMM_ROWS(X)            X(1) ... X(GEMM_MR)
+ *   GEMM_VECTORS(X, m)      X(m, 1) ... X(m, GEMM_NV)
+ *   GEMM_NAME, GEMM_SYMBOL  the kernel's name and the gemm_kernel it defines
+ *   vec, VLEN               a vector of VLEN floats, and on it:
+ *     v_zero v_set1 v_load v_store        whole vectors (unaligned)
+ *     v_load_n v_store_n                  the first n lanes (1 <= n <= VLEN), zeros beyond
+ *     v_add v_sub v_mul v_div
+ *     v_fma(a, b, c)                      a * b + c, fused where the hardware has it
+ *     v_fma_exact(a, b, c)                always fused (one rounding)
+ *     v_max(a, b), v_min(a, b)            b when either is NaN (x86 semantics)
+ *     v_abs(x), v_round(x)                round to nearest integer, as float
+ *     v_pow2(n)                           2^n for integral n in [-126, 127]
+ *     v_select_negative(x, a, b)          a where x < 0, else b
+ */
+#include "gemm_kernel.h"
+
+#define GEMM_UNROLL _Pragma("GCC unroll 16")
+#define GEMM_INLINE static inline __attribute__((always_inline))
+
+/* ---- micro-kernel ------------------------------------------------------------------------- */
+
+/* acc += A B over the tile's k, with B's last vector holding `last` columns. Inlined with
+ * constant mr and nv, so that acc lives in registers. */
+GEMM_INLINE void tile_accumulate(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, int mr, int nv, int last)
+{
+    const float *a = t->a, *b = t->b;
+    const int64_t lda = t->lda, ldb = t->ldb;
+    for (int64_t p = 0; p < t->k; p++, b += ldb) {
+        vec bv[GEMM_NV];
+        GEMM_UNROLL for (int v = 0; v < nv; v++)
+            bv[v] = v < nv - 1 || last == VLEN ? v_load(b + v * VLEN) : v_load_n(b + v * VLEN, last);
+        GEMM_UNROLL for (int i = 0; i < mr; i++) {
+            vec ai = v_set1(a[i * lda + p]);
+            GEMM_UNROLL for (int v = 0; v < nv; v++)
+                acc[i][v] = v_fma(ai, bv[v], acc[i][v]);
+        }
+    }
+}
+
+GEMM_INLINE void tile_body(const gemm_tile *t, int mr, int nv)
+{
+    vec acc[GEMM_MR][GEMM_NV];
+    GEMM_UNROLL for (int i = 0; i < mr; i++)
+        GEMM_UNROLL for (int v = 0; v < nv; v++)
+            acc[i][v] = v_zero();
+    const int last = t->nr - (nv - 1) * VLEN;
+    /* The whole-vector case separately: the hot loop then has no masked loads. */
+    if (last == VLEN)
+        tile_accumulate(acc, t, mr, nv, VLEN);
+    else
+        tile_accumulate(acc, t, mr, nv, last);
+    const vec alpha = v_set1(t->alpha), beta = v_set1(t->beta);
+    GEMM_UNROLL for (int i = 0; i < mr; i++) {
+        float *c = t->c + i * t->ldc;
+        GEMM_UNROLL for (int v = 0; v < nv; v++) {
+            int n = v < nv - 1 ? VLEN : last;
+            vec x = v_mul(acc[i][v], alpha);
+            if (t->beta != 0.0f)
+                x = v_fma(beta, n == VLEN ? v_load(c + v * VLEN) : v_load_n(c + v * VLEN, n), x);
+            if (n == VLEN)
+                v_store(c + v * VLEN, x);
+            else
+                v_store_n(c + v * VLEN, x, n);
+        }
+    }
+}
+
+#define GEMM_DEFINE_TILE(m, v)                                                                 \
+    static void tile_##m##x##v(const gemm_tile *t) { tile_body(t, m, v); }
+#define GEMM_DEFINE_ROW(m) GEMM_VECTORS(GEMM_DEFINE_TILE, m)
+GEMM_ROWS(GEMM_DEFINE_ROW)
+
+/* ---- activations -------------------------------------------------------------------------- */
+
+/* exp(hi + lo), lo small next to hi: lo joins after the range reduction, so hi + lo need not
+ * be representable. Cody-Waite reduction to r in [-ln2/2, ln2/2], Cephes' degree-7 expf
+ * polynomial (about 1 ulp); 2^n applied in two halves so that large results overflow to inf
+ * and small ones fade through the subnormals to 0 instead of wrapping. NaN stays NaN. */
+GEMM_INLINE vec exp_sum(vec hi, vec lo)
+{
+    hi = v_min(v_set1(89.0f), v_max(v_set1(-104.0f), hi));
+    vec n = v_round(v_mul(v_add(hi, lo), v_set1(1.44269504088896341f)));
+    vec r = v_fma(n, v_set1(-0.693359375f), hi);
+    r = v_add(v_fma(n, v_set1(2.12194440e-4f), r), lo);
+    vec p = v_set1(1.9875691500e-4f);
+    p = v_fma(p, r, v_set1(1.3981999507e-3f));
+    p = v_fma(p, r, v_set1(8.3334519073e-3f));
+    p = v_fma(p, r, v_set1(4.1665795894e-2f));
+    p = v_fma(p, r, v_set1(1.6666665459e-1f));
+    p = v_fma(p, r, v_set1(5.0000001201e-1f));
+    p = v_fma(p, v_mul(r, r), v_add(r, v_set1(1.0f)));
+    vec half = v_round(v_mul(n, v_set1(0.5f)));
+    return v_mul(v_mul(p, v_pow2(half)), v_pow2(v_sub(n, half)));
+}
+
+/* x/2 (1 + erf(x/sqrt 2)) = x/2 erfc(-x/sqrt 2). With w = erfc(|x|/sqrt 2) the factor is w
+ * for x < 0 and 2 - w otherwise, so the negative side keeps its relative accuracy instead of
+ * cancelling in 1 + erf. erfc(z) = t exp(-z^2 + P(t)), t = 1/(1 + z/2), is the Chebyshev fit
+ * of Numerical Recipes (erfcc, relative error < 1.2e-7), with -z^2 = -x^2/2 carried exactly
+ * as a float and its FMA-computed rounding error. */
+GEMM_INLINE vec gelu_erf(vec x)
+{
+    /* erfc(16 / sqrt 2) underflows: larger |x| change nothing but could overflow x^2. */
+    vec ax = v_min(v_set1(16.0f), v_abs(x));
+    vec t = v_div(v_set1(1.0f), v_fma(ax, v_set1(0.35355339059327376f), v_set1(1.0f)));
+    vec p = v_set1(0.17087277f);
+    p = v_fma(p, t, v_set1(-0.82215223f));
+    p = v_fma(p, t, v_set1(1.48851587f));
+    p = v_fma(p, t, v_set1(-1.13520398f));
+    p = v_fma(p, t, v_set1(0.27886807f));
+    p = v_fma(p, t, v_set1(-0.18628806f));
+    p = v_fma(p, t, v_set1(0.09678418f));
+    p = v_fma(p, t, v_set1(0.37409196f));
+    p = v_fma(p, t, v_set1(1.00002368f));
+    p = v_fma(p, t, v_set1(-1.26551223f));
+    vec x2 = v_mul(ax, ax), x2_error = v_fma_exact(ax, ax, v_sub(v_zero(), x2));
+    vec minus_half = v_set1(-0.5f);
+    vec w = v_mul(t, exp_sum(v_mul(x2, minus_half), v_fma(x2_error, minus_half, p)));
+    vec factor = v_select_negative(x, w, v_sub(v_set1(2.0f), w));
+    return v_mul(v_mul(x, v_set1(0.5f)), factor);
+}
+
+/* x/2 (1 + tanh u) = x / (1 + exp(-2u)): no cancellation for negative x, and no tanh. */
+GEMM_INLINE vec gelu_tanh(vec x)
+{
+    /* -2u = x (c1 + c3 x^2), c1 = -2 sqrt(2/pi), c3 = 0.044715 c1: three roundings. */
+    vec minus_2u = v_mul(x, v_fma(v_mul(x, x), v_set1(-0.0713548162726008f), v_set1(-1.5957691216057308f)));
+    return v_div(x, v_add(v_set1(1.0f), exp_sum(minus_2u, v_zero())));
+}
+
+GEMM_INLINE vec activate(vec x, gemm_activation activation)
+{
+    switch (activation) {
+    case GEMM_ACTIVATION_RELU: return v_max(v_zero(), x);
+    case GEMM_ACTIVATION_GELU_ERF: return gelu_erf(x);
+    case GEMM_ACTIVATION_GELU_TANH: return gelu_tanh(x);
+    case GEMM_ACTIVATION_NONE: break;
+    }
+    return x;
+}
+
+/* ---- epilogue ----------------------------------------------------------------------------- */
+
+GEMM_INLINE vec load_upto(const float *p, int64_t n) { return n >= VLEN ? v_load(p) : v_load_n(p, (int)n); }
+
+GEMM_INLINE void store_upto(float *p, vec x, int64_t n)
+{
+    if (n >= VLEN)
+        v_store(p, x);
+    else
+        v_store_n(p, x, (int)n);
+}
+
+static void epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const gemm_epilogue *e)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        float *row = c + i * ldc;
+        const float *residual = e->residual ? e->residual + i * e->ld_residual : NULL;
+        for (int64_t j = 0; j < cols; j += VLEN) {
+            vec x = load_upto(row + j, cols - j);
+            if (e->bias)
+                x = v_add(x, load_upto(e->bias + j, cols - j));
+            x = activate(x, e->activation);
+            if (residual)
+                x = v_add(x, load_upto(residual + j, cols - j));
+            store_upto(row + j, x, cols - j);
+        }
+    }
+}
+
+/* ---- the kernel --------------------------------------------------------------------------- */
+
+#define GEMM_TILE_ENTRY(m, v) [m - 1][v - 1] = tile_##m##x##v,
+#define GEMM_ROW_ENTRIES(m) GEMM_VECTORS(GEMM_TILE_ENTRY, m)
+
+const gemm_kernel GEMM_SYMBOL = {
+    .name = GEMM_NAME,
+    .mr = GEMM_MR,
+    .nr = GEMM_NV * VLEN,
+    .vector = VLEN,
+    .tiles = {GEMM_ROWS(GEMM_ROW_ENTRIES)},
+    .epilogue = epilogue,
+};

@@ -1,0 +1,552 @@
+/* onyx's float32 GEMM (ops/kernels/gemm.h) against a straightforward double-precision
+ * reference: odd and empty shapes, transposes, packed and unpacked B, every epilogue, each
+ * kernel family this processor runs, and results bit-identical for any split over threads;
+ * then the MatMul and Gemm operators that use it. */
+#include "gemm.h"
+#include "harness.h"
+
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const gemm_kernel_id kernel_ids[] = {GEMM_KERNEL_PORTABLE, GEMM_KERNEL_AVX2, GEMM_KERNEL_AVX512};
+#define N_KERNELS (sizeof kernel_ids / sizeof kernel_ids[0])
+
+/* ---- the reference ------------------------------------------------------------------------ */
+
+static double gelu_erf_ref(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }
+/* x/2 (1 + tanh u) written as x / (1 + e^-2u), which double evaluates without cancellation. */
+static double gelu_tanh_ref(double x)
+{
+    double u = sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x);
+    return x / (1.0 + exp(-2.0 * u));
+}
+
+static double activate_ref(double x, gemm_activation act)
+{
+    switch (act) {
+    case GEMM_ACTIVATION_RELU: return x > 0 ? x : 0;
+    case GEMM_ACTIVATION_GELU_ERF: return gelu_erf_ref(x);
+    case GEMM_ACTIVATION_GELU_TANH: return gelu_tanh_ref(x);
+    case GEMM_ACTIVATION_NONE: break;
+    }
+    return x;
+}
+
+typedef struct problem {
+    int64_t m, n, k;
+    bool trans_a, trans_b, pack;
+    float alpha, beta;
+    gemm_activation act;
+    bool bias, residual;
+} problem;
+
+static const char *describe(const gemm_kernel *kernel, const problem *p, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s m=%lld n=%lld k=%lld%s%s%s alpha=%g beta=%g act=%d%s%s", gemm_kernel_name(kernel),
+             (long long)p->m, (long long)p->n, (long long)p->k, p->trans_a ? " transA" : "",
+             p->trans_b ? " transB" : "", p->pack ? " packed" : "", p->alpha, p->beta, p->act,
+             p->bias ? " bias" : "", p->residual ? " residual" : "");
+    return buf;
+}
+
+/* Values in [-1, 1) from a fixed sequence, reproducible without rand()'s global state. */
+static void fill(float *x, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)(seed >> 8) / (float)(1u << 23) - 1.0f;
+    }
+}
+
+/* Every buffer is allocated at its exact size (plus a stride's slack where rows are
+ * padded), so that a sanitizer build catches a kernel reading or writing beyond. */
+typedef struct operands {
+    int64_t lda, ldb, ldc;
+    float *a, *b, *c, *c0, *bias, *residual;
+    double *ref, *bound; /* expected values; and the size of the terms summed into each */
+} operands;
+
+static operands make_operands(const problem *p)
+{
+    operands o;
+    /* Strides one more than needed: kernels must follow them, not the shapes. */
+    int64_t a_rows = p->trans_a ? p->k : p->m, a_cols = p->trans_a ? p->m : p->k;
+    int64_t b_rows = p->trans_b ? p->n : p->k, b_cols = p->trans_b ? p->k : p->n;
+    o.lda = a_cols + 1;
+    o.ldb = b_cols + 1;
+    o.ldc = p->n + 3;
+    size_t na = (size_t)(a_rows * o.lda) + 1, nb = (size_t)(b_rows * o.ldb) + 1, nc = (size_t)(p->m * o.ldc) + 1;
+    o.a = malloc(na * sizeof(float));
+    o.b = malloc(nb * sizeof(float));
+    o.c = malloc(nc * sizeof(float));
+    o.c0 = malloc(nc * sizeof(float));
+    o.bias = malloc((size_t)p->n * sizeof(float) + 1);
+    o.residual = malloc((size_t)(p->m * p->n) * sizeof(float) + 1);
+    o.ref = malloc((size_t)(p->m * p->n) * sizeof(double) + 1);
+    o.bound = malloc((size_t)(p->m * p->n) * sizeof(double) + 1);
+    cr_assert(o.a && o.b && o.c && o.c0 && o.bias && o.residual && o.ref && o.bound);
+    fill(o.a, na, 1);
+    fill(o.b, nb, 2);
+    fill(o.c0, nc, 3);
+    fill(o.bias, (size_t)p->n, 4);
+    fill(o.residual, (size_t)(p->m * p->n), 5);
+    if (p->beta == 0.0f) /* C must then be written without being read */
+        for (size_t i = 0; i < nc; i++)
+            o.c0[i] = NAN;
+    for (int64_t i = 0; i < p->m; i++)
+        for (int64_t j = 0; j < p->n; j++) {
+            double sum = 0, size = 0;
+            for (int64_t q = 0; q < p->k; q++) {
+                double x = o.a[p->trans_a ? q * o.lda + i : i * o.lda + q];
+                double y = o.b[p->trans_b ? j * o.ldb + q : q * o.ldb + j];
+                sum += x * y;
+                size += fabs(x * y);
+            }
+            double v = p->alpha * sum, bound = fabs(p->alpha) * size;
+            if (p->beta != 0.0f) {
+                v += p->beta * (double)o.c0[i * o.ldc + j];
+                bound += fabs(p->beta * (double)o.c0[i * o.ldc + j]);
+            }
+            if (p->bias) {
+                v += o.bias[j];
+                bound += fabs(o.bias[j]);
+            }
+            v = activate_ref(v, p->act);
+            if (p->residual) {
+                v += o.residual[i * p->n + j];
+                bound += fabs(o.residual[i * p->n + j]);
+            }
+            o.ref[i * p->n + j] = v;
+            o.bound[i * p->n + j] = bound;
+        }
+    return o;
+}
+
+static void free_operands(operands *o)
+{
+    free(o->a);
+    free(o->b);
+    free(o->c);
+    free(o->c0);
+    free(o->bias);
+    free(o->residual);
+    free(o->ref);
+    free(o->bound);
+}
+
+/* ---- running on 1 or 2 threads ------------------------------------------------------------ */
+
+typedef struct share {
+    const gemm_plan *plan;
+    const gemm_args *args;
+    int64_t begin, end;
+    void *scratch;
+} share;
+
+static void *run_share(void *arg)
+{
+    share *s = arg;
+    gemm_run(s->plan, s->args, s->begin, s->end, s->scratch);
+    return NULL;
+}
+
+/* Runs tasks [0, split) on a second thread and [split, tasks) on this one. */
+static void run_split(const gemm_plan *plan, const gemm_args *args, int64_t split)
+{
+    int64_t tasks = gemm_plan_tasks(plan);
+    void *scratch[2] = {malloc(plan->scratch_bytes + 1), malloc(plan->scratch_bytes + 1)};
+    share first = {plan, args, 0, split, scratch[0]}, second = {plan, args, split, tasks, scratch[1]};
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, run_share, &first), 0);
+    run_share(&second);
+    pthread_join(thread, NULL);
+    free(scratch[0]);
+    free(scratch[1]);
+}
+
+/* Checks one problem on one kernel: values against the reference, nothing written outside
+ * C's block, and the same bits from two threads as from one. */
+static void check_problem(const gemm_kernel *kernel, const problem *p)
+{
+    char what[256];
+    describe(kernel, p, what, sizeof what);
+    operands o = make_operands(p);
+    gemm_packed_b packed;
+    void *packed_memory = NULL;
+    if (p->pack) {
+        packed_memory = malloc(gemm_packed_b_bytes(kernel, p->k, p->n));
+        gemm_pack_b(&packed, kernel, p->trans_b, p->k, p->n, o.b, o.ldb, packed_memory);
+    }
+    gemm_plan plan;
+    gemm_plan_init(&plan, kernel, p->m, p->n, p->k, p->trans_a, p->trans_b, p->pack ? &packed : NULL);
+    cr_assert_eq(plan.kernel, kernel, "%s", what);
+    gemm_args args = {.a = o.a, .lda = o.lda, .b = p->pack ? NULL : o.b, .ldb = o.ldb, .c = o.c, .ldc = o.ldc,
+                      .alpha = p->alpha, .beta = p->beta,
+                      .epilogue = {.bias = p->bias ? o.bias : NULL, .activation = p->act,
+                                   .residual = p->residual ? o.residual : NULL, .ld_residual = p->n}};
+    size_t nc = (size_t)(p->m * o.ldc) + 1;
+    memcpy(o.c, o.c0, nc * sizeof(float));
+    void *scratch = malloc(plan.scratch_bytes + 1);
+    gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), scratch);
+    free(scratch);
+
+    for (int64_t i = 0; i < p->m; i++) {
+        for (int64_t j = 0; j < o.ldc; j++) {
+            float got = o.c[i * o.ldc + j];
+            if (j >= p->n) {
+                cr_assert(memcmp(&got, &o.c0[i * o.ldc + j], sizeof got) == 0,
+                          "%s: wrote C[%lld][%lld] beyond column n", what, (long long)i, (long long)j);
+                continue;
+            }
+            /* float sums of k terms: k + 2 roundings of at most the size of the terms; the
+             * activation's slope is below 1.2 and its own error 1e-6 relative. */
+            double ref = o.ref[i * p->n + j];
+            double tol = 1.2 * (double)(p->k + 3) * FLT_EPSILON * o.bound[i * p->n + j] + 2e-6 * fabs(ref) + 1e-30;
+            cr_assert(fabs(got - ref) <= tol, "%s: C[%lld][%lld] = %.9g, expected %.9g (tolerance %.3g)", what,
+                      (long long)i, (long long)j, got, ref, tol);
+        }
+    }
+
+    float *one_thread = malloc(nc * sizeof(float));
+    memcpy(one_thread, o.c, nc * sizeof(float));
+    int64_t tasks = gemm_plan_tasks(&plan);
+    int64_t splits[2] = {tasks / 2, tasks > 1 ? 1 : 0};
+    for (int s = 0; s < 2; s++) {
+        memcpy(o.c, o.c0, nc * sizeof(float));
+        run_split(&plan, &args, splits[s]);
+        cr_assert(memcmp(o.c, one_thread, nc * sizeof(float)) == 0,
+                  "%s: 2 threads (split at task %lld of %lld) differ from 1", what, (long long)splits[s],
+                  (long long)tasks);
+    }
+    free(one_thread);
+    free(packed_memory);
+    free_operands(&o);
+}
+
+/* Runs `body` for every kernel family this processor supports. */
+#define FOR_EACH_KERNEL(kernel)                                                                \
+    for (size_t kernel_index_ = 0; kernel_index_ < N_KERNELS; kernel_index_++)                  \
+        for (const gemm_kernel *kernel = gemm_kernel_get(kernel_ids[kernel_index_]); kernel;   \
+             kernel = NULL)
+
+static const int64_t odd_dims[] = {1, 7, 13, 17, 31, 33, 97, 255, 257};
+#define N_ODD (sizeof odd_dims / sizeof odd_dims[0])
+
+/* ---- kernels ------------------------------------------------------------------------------ */
+
+Test(gemm, kernels_are_chosen_by_cpu_features)
+{
+    const gemm_kernel *best = gemm_kernel_get(GEMM_KERNEL_BEST);
+    cr_assert_not_null(best);
+    cr_assert_not_null(gemm_kernel_get(GEMM_KERNEL_PORTABLE));
+    cr_assert_str_eq(onyx_gemm_kernel_name(), gemm_kernel_name(best));
+    /* The best is the widest one available. */
+    if (gemm_kernel_get(GEMM_KERNEL_AVX512))
+        cr_assert_eq(best, gemm_kernel_get(GEMM_KERNEL_AVX512));
+    else if (gemm_kernel_get(GEMM_KERNEL_AVX2))
+        cr_assert_eq(best, gemm_kernel_get(GEMM_KERNEL_AVX2));
+    else
+        cr_assert_eq(best, gemm_kernel_get(GEMM_KERNEL_PORTABLE));
+    FOR_EACH_KERNEL(kernel)
+        cr_log_info("testing kernel %s", gemm_kernel_name(kernel));
+}
+
+Test(gemm, odd_sizes_in_each_dim)
+{
+    FOR_EACH_KERNEL(kernel)
+        for (size_t i = 0; i < N_ODD; i++) {
+            int64_t d = odd_dims[i];
+            bool pack = i % 2;
+            check_problem(kernel, &(problem){.m = d, .n = 33, .k = 31, .alpha = 1, .pack = pack});
+            check_problem(kernel, &(problem){.m = 17, .n = d, .k = 33, .alpha = 1, .pack = !pack});
+            check_problem(kernel, &(problem){.m = 13, .n = 31, .k = d, .alpha = 1, .pack = pack});
+        }
+}
+
+Test(gemm, odd_sizes_together)
+{
+    static const int64_t shapes[][3] = {{1, 1, 1}, {257, 257, 257}, {255, 97, 257}, {1, 257, 255},
+                                        {97, 1, 13}, {7, 255, 1}, {33, 17, 97}};
+    FOR_EACH_KERNEL(kernel)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            for (int pack = 0; pack < 2; pack++)
+                check_problem(kernel, &(problem){.m = shapes[i][0], .n = shapes[i][1], .k = shapes[i][2],
+                                                 .alpha = 1, .pack = pack});
+}
+
+Test(gemm, blocking_passes_over_k_and_tiles_of_c)
+{
+    /* k beyond one pass (uneven passes too), m beyond one row block, enough work for the
+     * columns to be split into several tasks. */
+    FOR_EACH_KERNEL(kernel) {
+        check_problem(kernel, &(problem){.m = 40, .n = 50, .k = 1000, .alpha = 1, .pack = true});
+        check_problem(kernel, &(problem){.m = 600, .n = 200, .k = 769, .alpha = 1});
+        check_problem(kernel, &(problem){.m = 130, .n = 1000, .k = 300, .alpha = 1, .pack = true, .beta = 1,
+                                         .bias = true, .act = GEMM_ACTIVATION_GELU_ERF});
+    }
+}
+
+Test(gemm, empty_dims)
+{
+    FOR_EACH_KERNEL(kernel) {
+        /* k = 0: C = beta C (+ bias, activation, residual); the sum is empty. */
+        check_problem(kernel, &(problem){.m = 5, .n = 70, .k = 0, .alpha = 1});
+        check_problem(kernel, &(problem){.m = 5, .n = 70, .k = 0, .alpha = 1, .pack = true, .beta = 0.5f,
+                                         .bias = true, .act = GEMM_ACTIVATION_RELU, .residual = true});
+        /* m or n = 0: no tasks, nothing written. */
+        for (int zero = 0; zero < 2; zero++) {
+            gemm_plan plan;
+            gemm_plan_init(&plan, kernel, zero ? 0 : 9, zero ? 9 : 0, 4, false, false, NULL);
+            cr_assert_eq(gemm_plan_tasks(&plan), 0);
+        }
+        check_problem(kernel, &(problem){.m = 0, .n = 9, .k = 4, .alpha = 1});
+        check_problem(kernel, &(problem){.m = 9, .n = 0, .k = 4, .alpha = 1});
+    }
+}
+
+Test(gemm, transposes_packed_and_not)
+{
+    static const int64_t shapes[][3] = {{33, 97, 65}, {257, 31, 400}, {8, 48, 16}};
+    FOR_EACH_KERNEL(kernel)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 8; t++)
+                check_problem(kernel, &(problem){.m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2],
+                                                 .trans_a = t & 1, .trans_b = t & 2, .pack = t & 4, .alpha = 1});
+}
+
+Test(gemm, every_epilogue)
+{
+    static const gemm_activation acts[] = {GEMM_ACTIVATION_NONE, GEMM_ACTIVATION_RELU, GEMM_ACTIVATION_GELU_ERF,
+                                           GEMM_ACTIVATION_GELU_TANH};
+    FOR_EACH_KERNEL(kernel)
+        for (size_t a = 0; a < 4; a++)
+            for (int mask = 0; mask < 16; mask++)
+                check_problem(kernel, &(problem){.m = 37, .n = 101, .k = mask & 8 ? 500 : 50,
+                                                 .act = acts[a], .bias = mask & 1, .residual = mask & 2,
+                                                 .beta = mask & 4 ? 0.5f : 0.0f, .alpha = mask & 8 ? -2.0f : 1.0f,
+                                                 .pack = mask & 1, .trans_b = mask & 2});
+}
+
+/* ---- activations against libm ------------------------------------------------------------- */
+
+static void check_activation(const gemm_kernel *kernel, gemm_activation act, double lo, double hi, double rel)
+{
+    enum { N = 200001 };
+    float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float));
+    for (int i = 0; i < N; i++)
+        x[i] = y[i] = (float)(lo + (hi - lo) * i / (N - 1));
+    gemm_activate(kernel, y, N, act);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        double ref = activate_ref(x[i], act);
+        if (fabs(ref) < FLT_MIN) /* subnormal results carry fewer bits */
+            cr_assert(fabs(y[i] - ref) <= FLT_MIN, "%s act %d: f(%.9g) = %.9g, expected %.9g",
+                      gemm_kernel_name(kernel), act, x[i], y[i], ref);
+        else
+            worst = fmax(worst, fabs(y[i] - ref) / fabs(ref));
+        cr_assert(fabs(ref) < FLT_MIN || fabs(y[i] - ref) <= rel * fabs(ref),
+                  "%s act %d: f(%.9g) = %.9g, expected %.9g", gemm_kernel_name(kernel), act, x[i], y[i], ref);
+    }
+    cr_log_info("%s act %d on [%g, %g]: worst relative error %.2g", gemm_kernel_name(kernel), act, lo, hi, worst);
+    free(x);
+    free(y);
+}
+
+Test(gemm, gelu_erf_is_accurate_to_1e_6_relative_everywhere)
+{
+    /* Including the far negative side, where 1 + erf would cancel: the kernel uses erfc. */
+    FOR_EACH_KERNEL(kernel) {
+        check_activation(kernel, GEMM_ACTIVATION_GELU_ERF, -13.5, 13.5, 1e-6);
+        check_activation(kernel, GEMM_ACTIVATION_GELU_ERF, -1e-3, 1e-3, 1e-6);
+    }
+}
+
+Test(gemm, gelu_tanh_is_accurate_to_1e_6_relative_above_minus_3)
+{
+    /* Below, e^-2u is large and inherits the float rounding of u times |2u|: still within
+     * 2e-5 relative at -10, where the value is about 1e-37 (absolute error 1e-42). */
+    FOR_EACH_KERNEL(kernel) {
+        check_activation(kernel, GEMM_ACTIVATION_GELU_TANH, -3, 13.5, 1e-6);
+        check_activation(kernel, GEMM_ACTIVATION_GELU_TANH, -1e-3, 1e-3, 1e-6);
+        check_activation(kernel, GEMM_ACTIVATION_GELU_TANH, -10, -3, 2e-5);
+    }
+}
+
+Test(gemm, activations_of_special_values)
+{
+    FOR_EACH_KERNEL(kernel) {
+        float x[4];
+        /* ReLU keeps NaN and -0 maps to a zero. */
+        memcpy(x, (float[]){NAN, -INFINITY, INFINITY, -0.0f}, sizeof x);
+        gemm_activate(kernel, x, 4, GEMM_ACTIVATION_RELU);
+        cr_assert(isnan(x[0]) && x[1] == 0 && x[2] == INFINITY && x[3] == 0, "%s", gemm_kernel_name(kernel));
+        for (int act = GEMM_ACTIVATION_GELU_ERF; act <= GEMM_ACTIVATION_GELU_TANH; act++) {
+            /* GELU: NaN stays NaN, +inf stays +inf, zero stays zero; huge values pass through. */
+            memcpy(x, (float[]){NAN, INFINITY, 0.0f, 3e38f}, sizeof x);
+            gemm_activate(kernel, x, 4, (gemm_activation)act);
+            cr_assert(isnan(x[0]) && x[1] == INFINITY && x[2] == 0 && x[3] == 3e38f, "%s act %d: %g %g %g %g",
+                      gemm_kernel_name(kernel), act, x[0], x[1], x[2], x[3]);
+        }
+    }
+}
+
+/* ---- the operators ------------------------------------------------------------------------ */
+
+/* Runs a model built by b on `threads` threads; the output copied into `out` (count floats). */
+static void run_threads(builder *b, int n_inputs, const onyx_tensor *inputs, int threads, float *out, size_t count)
+{
+    size_t size;
+    const uint8_t *bytes = builder_pack(b, &size);
+    onyx_options *options;
+    onyx_model *model;
+    onyx_session *session;
+    cr_assert_eq(onyx_options_create(&options), ONYX_OK);
+    cr_assert_eq(onyx_options_set_threads(options, threads), ONYX_OK);
+    cr_assert_eq(onyx_model_load_buffer(bytes, size, options, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
+    cr_assert_eq(onyx_session_create(model, options, &session), ONYX_OK);
+    for (int i = 0; i < n_inputs; i++)
+        cr_assert_eq(onyx_session_set_input(session, (size_t)i, &inputs[i]), ONYX_OK);
+    cr_assert_eq(onyx_session_run(session), ONYX_OK, "%s", onyx_session_errmsg(session));
+    onyx_tensor y;
+    cr_assert_eq(onyx_session_get_output(session, 0, &y), ONYX_OK);
+    cr_assert_eq((size_t)onyx_tensor_element_count(&y), count);
+    memcpy(out, y.data, count * sizeof(float));
+    onyx_session_free(session);
+    onyx_model_free(model);
+    onyx_options_free(options);
+}
+
+/* y[i][j] = sum_q x[i][q] w[q][j] for `batch` products, in double. */
+static void matmul_ref(const float *x, const float *w, double *y, int64_t batch, int64_t m, int64_t k, int64_t n,
+                       bool w_batched)
+{
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double sum = 0;
+                for (int64_t q = 0; q < k; q++)
+                    sum += (double)x[(b * m + i) * k + q] * w[(w_batched ? b * k * n : 0) + q * n + j];
+                y[(b * m + i) * n + j] = sum;
+            }
+}
+
+static void expect_close(const float *got, const double *ref, size_t count, double tol)
+{
+    for (size_t i = 0; i < count; i++)
+        cr_assert(fabs(got[i] - ref[i]) <= tol * (1 + fabs(ref[i])), "element %zu: %.9g, expected %.9g", i, got[i],
+                  ref[i]);
+}
+
+Test(gemm, matmul_with_constant_weights_on_one_and_two_threads)
+{
+    /* x [2, 70, 96] @ W [96, 200] (an initializer: packed at load), batch folded into rows. */
+    enum { B = 2, M = 70, K = 96, N = 200 };
+    static float x[B * M * K], w[K * N], y1[B * M * N], y2[B * M * N];
+    static double ref[B * M * N];
+    fill(x, B * M * K, 11);
+    fill(w, K * N, 12);
+    builder *b = builder_new(13);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 3, DIMS(B, M, K), NULL);
+    builder_initializer(b, "W", ONYX_DTYPE_FLOAT, 2, DIMS(K, N), w);
+    builder_node(b, "MatMul", "X,W", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(B, M, K), x);
+    run_threads(b, 1, &in, 1, y1, B * M * N);
+    run_threads(b, 1, &in, 2, y2, B * M * N);
+    matmul_ref(x, w, ref, B, M, K, N, false);
+    expect_close(y1, ref, B * M * N, 1e-5);
+    cr_assert(memcmp(y1, y2, sizeof y1) == 0, "2 threads differ from 1");
+    builder_free(b);
+}
+
+Test(gemm, batched_matmul_of_attention_shapes)
+{
+    /* Q [1, 12, 40, 64] @ K^T [1, 12, 64, 40]: small k and n, many products, B not constant. */
+    enum { H = 12, S = 40, D = 64 };
+    static float q[H * S * D], kt[H * D * S], y1[H * S * S], y2[H * S * S];
+    static double ref[H * S * S];
+    fill(q, H * S * D, 21);
+    fill(kt, H * D * S, 22);
+    builder *b = builder_new(13);
+    builder_input(b, "Q", ONYX_DTYPE_FLOAT, 4, DIMS(1, H, S, D), NULL);
+    builder_input(b, "KT", ONYX_DTYPE_FLOAT, 4, DIMS(1, H, D, S), NULL);
+    builder_node(b, "MatMul", "Q,KT", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, H, S, D), q),
+                         tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, H, D, S), kt)};
+    run_threads(b, 2, in, 1, y1, H * S * S);
+    run_threads(b, 2, in, 2, y2, H * S * S);
+    matmul_ref(q, kt, ref, H, S, D, S, true);
+    expect_close(y1, ref, H * S * S, 1e-5);
+    cr_assert(memcmp(y1, y2, sizeof y1) == 0, "2 threads differ from 1");
+    builder_free(b);
+}
+
+/* Gemm(A [m,k], W^T [n,k] constant, C) with alpha, beta: each way C can join the product. */
+static void check_gemm_op(const int64_t *c_dims, int c_rank, float alpha, float beta)
+{
+    enum { M = 45, K = 70, N = 60 };
+    static float a[M * K], wt[N * K], c[M * N], y[M * N];
+    fill(a, M * K, 31);
+    fill(wt, N * K, 32);
+    fill(c, M * N, 33);
+    int64_t c_rows = c_rank == 2 ? c_dims[0] : 1, c_cols = c_rank >= 1 ? c_dims[c_rank - 1] : 1;
+    builder *b = builder_new(13);
+    builder_input(b, "A", ONYX_DTYPE_FLOAT, 2, DIMS(M, K), NULL);
+    builder_initializer(b, "W", ONYX_DTYPE_FLOAT, 2, DIMS(N, K), wt);
+    builder_initializer(b, "C", ONYX_DTYPE_FLOAT, c_rank, c_dims, c);
+    Onnx__NodeProto *node = builder_node(b, "Gemm", "A,W,C", "Y");
+    builder_attr_int(b, node, "transB", 1);
+    builder_attr_float(b, node, "alpha", alpha);
+    builder_attr_float(b, node, "beta", beta);
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(M, K), a);
+    for (int threads = 1; threads <= 2; threads++) {
+        run_threads(b, 1, &in, threads, y, M * N);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double sum = 0;
+                for (int64_t q = 0; q < K; q++)
+                    sum += (double)a[i * K + q] * wt[j * K + q];
+                double ref = alpha * sum + beta * (double)c[(c_rows == 1 ? 0 : i) * c_cols + (c_cols == 1 ? 0 : j)];
+                cr_assert(fabs(y[i * N + j] - ref) <= 1e-5 * (1 + fabs(ref)), "C rank %d, beta %g: Y[%lld][%lld] = %.9g, expected %.9g",
+                          c_rank, beta, (long long)i, (long long)j, y[i * N + j], ref);
+            }
+    }
+    builder_free(b);
+}
+
+Test(gemm, gemm_operator_bias_forms)
+{
+    check_gemm_op(DIMS(60), 1, 1.0f, 1.0f);       /* per-column bias: the epilogue's bias */
+    check_gemm_op(DIMS(1, 60), 2, 0.5f, 1.0f);    /* the same as a row */
+    check_gemm_op(DIMS(45, 60), 2, 1.0f, 1.0f);   /* full C: the epilogue's residual */
+    check_gemm_op(DIMS(45, 1), 2, 1.0f, 1.0f);    /* per-row: Y filled with C first */
+    check_gemm_op(DIMS(60), 1, 2.0f, -0.5f);      /* beta != 1: filled first */
+    check_gemm_op(NULL, 0, 1.0f, 3.0f);           /* scalar */
+    check_gemm_op(DIMS(45, 60), 2, -1.0f, 0.0f);  /* beta 0: C ignored */
+}
+
+Test(gemm, gemm_operator_in_double_with_transposed_a)
+{
+    /* A^T given as [k, m] = [3, 2]; B [3, 2]; C [2]: Y = A B + C by hand. */
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_DOUBLE, 2, DIMS(3, 2), (const double[]){1, 4, 2, 5, 3, 6}),
+                         tensor_of(ONYX_DTYPE_DOUBLE, 2, DIMS(3, 2), (const double[]){1, 0, 0, 1, 1, 1}),
+                         tensor_of(ONYX_DTYPE_DOUBLE, 1, DIMS(2), (const double[]){10, 20})};
+    builder *b = builder_new(13);
+    builder_input(b, "A", ONYX_DTYPE_DOUBLE, 2, DIMS(3, 2), NULL);
+    builder_input(b, "B", ONYX_DTYPE_DOUBLE, 2, DIMS(3, 2), NULL);
+    builder_input(b, "C", ONYX_DTYPE_DOUBLE, 1, DIMS(2), NULL);
+    builder_attr_int(b, builder_node(b, "Gemm", "A,B,C", "Y"), "transA", 1);
+    builder_output(b, "Y", ONYX_DTYPE_DOUBLE);
+    run_result r = run_model(b, 3, in);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    /* A = [[1,2,3],[4,5,6]]: rows times B = [1+3, 2+3] and [4+6, 5+6]. */
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 2, DIMS(2, 2), (const double[]){14, 25, 20, 31}, 0);
+    run_result_free(&r);
+    builder_free(b);
+}
