@@ -7,6 +7,8 @@
 #include "broadcast.h"
 #include "gemm.h"
 
+#include <string.h>
+
 /* ---- integer products (float types go to the GEMM kernels) ------------------------------ */
 
 typedef void (*int_matmul_fn)(const void *a, const void *b, void *c, int64_t m, int64_t n, int64_t k);
@@ -81,6 +83,7 @@ static onyx_status pack_constant_b(op_context *ctx, const onyx_tensor *a, const 
 
 typedef struct matmul_params {
     const gemm_packed_b *packed_b; /* B, when constant and worth packing */
+    gemm_activation activation;    /* onyx.FusedMatMul: applied after the bias */
 } matmul_params;
 
 typedef struct matmul_state {
@@ -89,13 +92,13 @@ typedef struct matmul_state {
     size_t elem;
     gemm_plan plan;             /* float32: the tiles of one product */
     int64_t tiles;              /* tasks per product (1 for other dtypes) */
+    const struct residual_broadcast *residual_broadcast; /* FusedMatMul: see there */
 } matmul_state;
 
-static onyx_status matmul_check(op_context *ctx)
+/* Input types, params, and B packed when it is a constant: shared by MatMul and FusedMatMul. */
+static onyx_status matmul_setup(op_context *ctx)
 {
-    onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, MATMUL_DTYPES);
+    onyx_status st = op_check_input(ctx, 0, true, MATMUL_DTYPES);
     if (!st)
         st = op_check_input(ctx, 1, true, MATMUL_DTYPES);
     if (!st)
@@ -108,6 +111,12 @@ static onyx_status matmul_check(op_context *ctx)
         return ONYX_ERROR_OUT_OF_MEMORY;
     ctx->params = p;
     return pack_constant_b(ctx, op_input(ctx, 0), op_input(ctx, 1), false, &p->packed_b);
+}
+
+static onyx_status matmul_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
+    return st ? st : matmul_setup(ctx);
 }
 
 /* Batch dims of t (all but the last two; none for rank <= 2) as a tensor shape. */
@@ -227,6 +236,118 @@ static onyx_status matmul_run(const op_context *ctx, int64_t begin, int64_t end,
 }
 
 const op_descriptor op_MatMul = {matmul_check, matmul_reshape, matmul_run, 0};
+
+/* ---- onyx.FusedMatMul ---------------------------------------------------------------------- */
+
+/* MatMul(A, B) + bias, then an activation, then + residual, all in the GEMM's epilogue: made
+ * by the fusion pass (runtime/passes.c) from MatMul -> Add -> Relu/Gelu -> Add chains.
+ * Inputs: A, B (rank 2), optional bias [n], optional residual of the output's shape. float32. */
+static onyx_status fused_matmul_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 2, 4, 1, 1);
+    for (int i = 0; i < 4 && !st; i++)
+        st = op_check_input(ctx, i, i < 2, DT(FLOAT));
+    int64_t activation = 0;
+    if (!st)
+        st = op_attr_int(ctx, "activation", 0, &activation);
+    if (st)
+        return st;
+    if (activation < GEMM_ACTIVATION_NONE || activation > GEMM_ACTIVATION_GELU_TANH)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "unknown activation %lld", (long long)activation);
+    if ((st = matmul_setup(ctx)))
+        return st;
+    ((matmul_params *)ctx->params)->activation = (gemm_activation)activation;
+    return ONYX_OK;
+}
+
+/* A residual whose concrete shape turns out smaller than the output (the pass could only see
+ * symbolic shapes): added after the product, broadcast, instead of in the epilogue. */
+typedef struct residual_broadcast {
+    int rank;
+    int64_t dims[ONYX_MAX_RANK];    /* the output's */
+    int64_t strides[ONYX_MAX_RANK]; /* the residual's, 0 where it repeats */
+} residual_broadcast;
+
+static onyx_status fused_matmul_reshape(op_context *ctx)
+{
+    const onyx_tensor *b = op_input(ctx, 1), *bias = op_input(ctx, 2), *residual = op_input(ctx, 3);
+    if (b->rank != 2)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "B must be 2-D");
+    onyx_status st = matmul_reshape(ctx);
+    if (st)
+        return st;
+    const onyx_tensor *y = op_output(ctx, 0);
+    char sy[128], sr[128];
+    if (bias && (bias->rank != 1 || !dim_may_equal(bias->dims[0], b->dims[1])))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "bias must have B's %lld columns", (long long)b->dims[1]);
+    /* The residual broadcasts onto the output, never the other way. */
+    bool fits = !residual || residual->rank == y->rank;
+    for (int d = 0; fits && residual && d < y->rank; d++)
+        fits = dim_may_equal(residual->dims[d], y->dims[d]) || residual->dims[d] == 1;
+    if (!fits)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "residual %s does not broadcast onto the product's shape %s "
+                        "(load with optimization off to run this graph unfused)",
+                        shape_str(residual, sr, sizeof sr), shape_str(y, sy, sizeof sy));
+    if (!ctx->concrete || !residual || !memcmp(residual->dims, y->dims, (size_t)y->rank * sizeof(int64_t)))
+        return ONYX_OK;
+    const onyx_tensor *pair[2] = {y, residual};
+    onyx_tensor joined;
+    if ((st = broadcast_shape(ctx, 2, pair, &joined)))
+        return st;
+    residual_broadcast *rb = op_alloc_state(ctx, sizeof *rb);
+    if (!rb)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    rb->rank = y->rank;
+    int64_t stride = 1;
+    for (int d = y->rank - 1; d >= 0; d--) {
+        rb->dims[d] = y->dims[d];
+        rb->strides[d] = residual->dims[d] == 1 ? 0 : stride;
+        stride *= residual->dims[d];
+    }
+    ((matmul_state *)ctx->state)->residual_broadcast = rb;
+    return ONYX_OK;
+}
+
+/* Adds a broadcast residual to rows [i0, i1) and columns [j0, j1) of y (m x n). */
+static void add_residual_broadcast(const residual_broadcast *rb, const float *residual, float *y, int64_t n,
+                                   int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    int64_t col_stride = rb->strides[rb->rank - 1];
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t off = 0, rest = i;
+        for (int d = rb->rank - 2; d >= 0; d--) {
+            off += (rest % rb->dims[d]) * rb->strides[d];
+            rest /= rb->dims[d];
+        }
+        for (int64_t j = j0; j < j1; j++)
+            y[i * n + j] += residual[off + j * col_stride];
+    }
+}
+
+static onyx_status fused_matmul_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    const matmul_params *p = ctx->params;
+    const matmul_state *s = ctx->state;
+    const onyx_tensor *bias = op_input(ctx, 2), *residual = op_input(ctx, 3);
+    const residual_broadcast *rb = s->residual_broadcast;
+    gemm_args args = {.a = ctx->inputs[0]->data, .lda = s->k, .b = ctx->inputs[1]->data, .ldb = s->n,
+                      .c = ctx->outputs[0]->data, .ldc = s->n, .alpha = 1.0f,
+                      .epilogue = {.bias = bias ? bias->data : NULL, .activation = p->activation,
+                                   .residual = residual && !rb ? residual->data : NULL, .ld_residual = s->n}};
+    if (!rb) {
+        gemm_run(&s->plan, &args, begin, end, scratch);
+        return ONYX_OK;
+    }
+    for (int64_t t = begin; t < end; t++) {
+        int64_t i0, i1, j0, j1;
+        gemm_run(&s->plan, &args, t, t + 1, scratch);
+        gemm_task_block(&s->plan, t, &i0, &i1, &j0, &j1);
+        add_residual_broadcast(rb, residual->data, args.c, s->n, i0, i1, j0, j1);
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_FusedMatMul = {fused_matmul_check, fused_matmul_reshape, fused_matmul_run, 0};
 
 /* ---- Gemm -------------------------------------------------------------------------------- */
 

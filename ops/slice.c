@@ -56,8 +56,15 @@ static onyx_status slice_reshape(op_context *ctx)
     int64_t ns, ne, na, nt;
     onyx_status st;
     if ((st = slice_list(ctx, 1, "starts", starts, &ns)) || (st = slice_list(ctx, 2, "ends", ends, &ne)) ||
-        (st = slice_list(ctx, 3, "axes", axes, &na)) || (st = slice_list(ctx, 4, "steps", steps, &nt)))
-        return st;
+        (st = slice_list(ctx, 3, "axes", axes, &na)) || (st = slice_list(ctx, 4, "steps", steps, &nt))) {
+        if (st != ONYX_DEFER || ctx->concrete)
+            return st;
+        /* At load, with the bounds still unknown: the rank is the input's all the same. */
+        y->rank = x->rank;
+        for (int i = 0; i < x->rank; i++)
+            y->dims[i] = DIM_UNKNOWN;
+        return ONYX_OK;
+    }
     if (ns != ne || (na >= 0 && na != ns) || (nt >= 0 && nt != ns))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "starts, ends, axes and steps must have the same length");
     int64_t start[ONYX_MAX_RANK], step[ONYX_MAX_RANK];

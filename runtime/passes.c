@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Activations of onyx.FusedMatMul (the values of gemm_activation in ops/kernels/gemm.h). */
+enum { GEMM_NONE = 0, GEMM_RELU = 1, GEMM_GELU_ERF = 2, GEMM_GELU_TANH = 3 };
+
 /* ---- matching ---------------------------------------------------------------------------- */
 
 #define MAX_CAPTURES 8
@@ -428,6 +431,106 @@ static int pass_attention(onyx_model *model, graph *g, onyx_status *st)
     return rewrites;
 }
 
+/* ---- MatMul with bias, activation and residual -------------------------------------------- */
+
+/* Whether a residual r may have the output y's shape: same rank, and no dim known to differ.
+ * (FusedMatMul adds a residual that turns out smaller with broadcasting, so a wrong guess
+ * costs only speed; one larger than the output fails when planning, as Add would.) */
+static bool residual_may_fit(const onyx_tensor *r, const onyx_tensor *y)
+{
+    if (r->rank < 0 || r->rank != y->rank)
+        return false;
+    for (int d = 0; d < r->rank; d++)
+        if (!dim_may_equal(r->dims[d], y->dims[d]) || (dim_known(r->dims[d]) && r->dims[d] == 1 && y->dims[d] != 1))
+            return false;
+    return true;
+}
+
+/* The only live node reading value v, or NULL (also when v is a graph output). */
+static node *sole_consumer(graph *g, int v)
+{
+    if (g->values[v].n_uses != 1)
+        return NULL;
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v)
+            return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        node *n = &g->nodes[i];
+        for (int k = 0; !n->dead && k < n->n_inputs + n->n_implicit; k++)
+            if (n->inputs[k] == v)
+                return n;
+    }
+    return NULL;
+}
+
+static bool is_op(const node *n, const char *domain, const char *op_type)
+{
+    return n && !n->dead && !strcmp(n->domain, domain) && !strcmp(n->op_type, op_type) && n->n_outputs == 1;
+}
+
+/* MatMul(A, W) [+ bias] [-> Relu | onyx.Gelu] [+ residual] -> onyx.FusedMatMul, for float32 with a
+ * 2-D W, a constant bias of W's width, and a residual of exactly the output's shape. Walks
+ * down from each MatMul through sole consumers. */
+static int pass_fused_matmul(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *mm = &g->nodes[i];
+        if (!is_op(mm, "", "MatMul") || mm->n_inputs != 2 || mm->outputs[0] < 0)
+            continue;
+        const onyx_tensor *a = &g->values[mm->inputs[0]].info, *w = &g->values[mm->inputs[1]].info;
+        const onyx_tensor *y = &g->values[mm->outputs[0]].info;
+        if (a->dtype != ONYX_DTYPE_FLOAT || w->rank != 2)
+            continue;
+        match m = {.n_nodes = 0};
+        int last = mm->outputs[0], bias = -1, residual = -1;
+        int64_t activation = GEMM_NONE;
+        node *next = sole_consumer(g, last);
+        if (is_op(next, "", "Add")) {
+            int other = other_input(next, last);
+            const value *b = other >= 0 ? &g->values[other] : NULL;
+            if (b && b->kind == VALUE_CONSTANT && b->info.dtype == ONYX_DTYPE_FLOAT && b->info.rank == 1 &&
+                b->info.dims[0] == w->dims[1]) {
+                bias = other;
+                m.nodes[m.n_nodes++] = (int)(next - g->nodes);
+                last = next->outputs[0];
+                next = sole_consumer(g, last);
+            }
+        }
+        if (is_op(next, "", "Relu")) {
+            activation = GEMM_RELU;
+        } else if (is_op(next, "onyx", "Gelu")) {
+            const attribute *approx = node_attr(next, "approximate");
+            activation = approx && approx->s && !strcmp(approx->s, "tanh") ? GEMM_GELU_TANH : GEMM_GELU_ERF;
+        }
+        if (activation != GEMM_NONE) {
+            m.nodes[m.n_nodes++] = (int)(next - g->nodes);
+            last = next->outputs[0];
+            next = sole_consumer(g, last);
+        }
+        if (is_op(next, "", "Add")) {
+            int other = other_input(next, last);
+            if (other >= 0 && other != last && residual_may_fit(&g->values[other].info, y)) {
+                residual = other;
+                m.nodes[m.n_nodes++] = (int)(next - g->nodes);
+            }
+        }
+        if (m.n_nodes == 0)
+            continue;
+        /* The root is the last node of the chain; the MatMul and the rest go. */
+        int root = m.nodes[m.n_nodes - 1];
+        m.nodes[m.n_nodes - 1] = i;
+        memmove(m.nodes + 1, m.nodes, (size_t)(m.n_nodes) * sizeof(int));
+        m.nodes[0] = root;
+        m.n_nodes++;
+        int inputs[4] = {mm->inputs[0], mm->inputs[1], bias, residual};
+        new_attr attr = {"activation", ATTR_INT, .i = activation};
+        *st = rewrite(model, g, &m, "onyx", "FusedMatMul", 1, residual >= 0 ? 4 : 3, inputs, 1, &attr);
+        rewrites++;
+    }
+    return rewrites;
+}
+
 /* ---- driver -------------------------------------------------------------------------------- */
 
 onyx_status graph_optimize(onyx_model *model, graph *g)
@@ -439,5 +542,7 @@ onyx_status graph_optimize(onyx_model *model, graph *g)
         pass_gelu(model, g, &st);
     if (!st)
         pass_attention(model, g, &st);
+    if (!st)
+        pass_fused_matmul(model, g, &st);
     return st;
 }
