@@ -155,25 +155,20 @@ static onyx_status attention_reshape(op_context *ctx)
 static void finish_row(const attention_params *p, float *row, int64_t n, float scale, const float *add,
                        int64_t add_step, const uint8_t *cond, int64_t cond_step)
 {
-    float max = -INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-        float x = p->scale_divides ? row[j] / scale : row[j] * scale;
-        if (add)
-            x += add[j * add_step];
-        if (cond && (cond[j * cond_step] != 0) == p->fill_when)
-            x = p->fill;
-        row[j] = x;
-        max = x > max ? x : max;
-    }
-    float sum = 0;
-    for (int64_t j = 0; j < n; j++) {
-        float e = expf(row[j] - max);
-        row[j] = e;
-        sum += e;
-    }
-    float inv = 1 / sum;
-    for (int64_t j = 0; j < n; j++)
-        row[j] *= inv;
+    if (p->scale_divides)
+        for (int64_t j = 0; j < n; j++)
+            row[j] /= scale;
+    else
+        for (int64_t j = 0; j < n; j++)
+            row[j] *= scale;
+    if (add)
+        for (int64_t j = 0; j < n; j++)
+            row[j] += add[j * add_step];
+    if (cond)
+        for (int64_t j = 0; j < n; j++)
+            if ((cond[j * cond_step] != 0) == p->fill_when)
+                row[j] = p->fill;
+    gemm_softmax_row(NULL, row, n);
 }
 
 static onyx_status attention_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)

@@ -80,6 +80,13 @@ void gemm_activate(const gemm_kernel *kernel, float *x, int64_t n, gemm_activati
     kernel->epilogue(x, n, 1, n, &e);
 }
 
+void gemm_softmax_row(const gemm_kernel *kernel, float *x, int64_t n)
+{
+    if (!kernel)
+        kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    kernel->softmax_row(x, n);
+}
+
 /* ---- packing ------------------------------------------------------------------------------ */
 
 /* Copies rows [p0, p0 + kc) of op(B)'s columns [j0, j0 + cols) into a panel of kc rows of nr

@@ -59,6 +59,10 @@ typedef struct gemm_epilogue {
 /* Applies `activation` to x[0..n) in place, with `kernel`'s vector code (NULL: the best). */
 void gemm_activate(const gemm_kernel *kernel, float *x, int64_t n, gemm_activation activation);
 
+/* x[0..n) = softmax(x) in place with the kernel family's vector exp (about 1 ulp), NULL:
+ * the best kernel. NaN in the row, or a row of only -inf, gives NaN, as the formula does. */
+void gemm_softmax_row(const gemm_kernel *kernel, float *x, int64_t n);
+
 /* ---- a right operand packed once ---------------------------------------------------------- */
 
 /* op(B), k x n, in the panel layout of one kernel family: panels of the kernel's nr columns,

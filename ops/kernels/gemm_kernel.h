@@ -34,6 +34,7 @@ struct gemm_kernel {
     int mr, nr, vector; /* register tile mr x nr, in vectors of `vector` floats */
     gemm_tile_fn tiles[GEMM_MAX_MR][GEMM_MAX_NV]; /* [rows - 1][vectors - 1] */
     gemm_epilogue_fn epilogue;
+    void (*softmax_row)(float *x, int64_t n);
 };
 
 extern const gemm_kernel gemm_kernel_portable;

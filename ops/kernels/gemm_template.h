@@ -18,6 +18,7 @@
  *     v_pow2(n)                           2^n for integral n in [-126, 127]
  *     v_select_negative(x, a, b)          a where x < 0, else b
  */
+#include <math.h>
 #include "gemm_kernel.h"
 
 #define GEMM_UNROLL _Pragma("GCC unroll 16")
@@ -174,6 +175,43 @@ static void epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const ge
     }
 }
 
+/* ---- softmax of a row ------------------------------------------------------------------- */
+
+static float horizontal(vec x, bool max)
+{
+    float lanes[VLEN];
+    v_store(lanes, x);
+    float r = lanes[0];
+    for (int i = 1; i < VLEN; i++)
+        r = max ? (lanes[i] > r ? lanes[i] : r) : r + lanes[i];
+    return r;
+}
+
+/* x = exp(x - max x) / sum, in place; NaN anywhere (or a row of -inf) gives NaN, as the plain
+ * formula does. */
+static void softmax_row(float *x, int64_t n)
+{
+    int64_t whole = n - n % VLEN;
+    vec vmax = v_set1(-INFINITY);
+    for (int64_t j = 0; j < whole; j += VLEN)
+        vmax = v_max(vmax, v_load(x + j));
+    float max = whole ? horizontal(vmax, true) : -INFINITY;
+    for (int64_t j = whole; j < n; j++)
+        max = x[j] > max ? x[j] : max;
+    for (int64_t j = 0; j < n; j++)
+        if (x[j] != x[j])
+            max = x[j]; /* v_max may have dropped a NaN: let it through */
+    vec vsum = v_zero(), m = v_set1(max);
+    for (int64_t j = 0; j < n; j += VLEN) {
+        vec e = exp_sum(v_sub(load_upto(x + j, n - j), m), v_zero());
+        store_upto(x + j, e, n - j);
+        vsum = v_add(vsum, n - j >= VLEN ? e : load_upto(x + j, n - j));
+    }
+    vec inv = v_set1(1.0f / horizontal(vsum, false));
+    for (int64_t j = 0; j < n; j += VLEN)
+        store_upto(x + j, v_mul(load_upto(x + j, n - j), inv), n - j);
+}
+
 /* ---- the kernel --------------------------------------------------------------------------- */
 
 #define GEMM_TILE_ENTRY(m, v) [m - 1][v - 1] = tile_##m##x##v,
@@ -186,4 +224,5 @@ const gemm_kernel GEMM_SYMBOL = {
     .vector = VLEN,
     .tiles = {GEMM_ROWS(GEMM_ROW_ENTRIES)},
     .epilogue = epilogue,
+    .softmax_row = softmax_row,
 };

@@ -550,3 +550,47 @@ Test(gemm, gemm_operator_in_double_with_transposed_a)
     run_result_free(&r);
     builder_free(b);
 }
+
+/* softmax rows against a double-precision reference, on every kernel family, at lengths with
+ * and without a partial vector, plus the special rows. */
+Test(gemm, softmax_row_matches_the_formula)
+{
+    static const int64_t lengths[] = {1, 7, 16, 17, 48, 128, 131};
+    for (size_t kid = 0; kid < sizeof kernel_ids / sizeof kernel_ids[0]; kid++) {
+        const gemm_kernel *kernel = gemm_kernel_get(kernel_ids[kid]);
+        if (!kernel)
+            continue;
+        for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+            int64_t n = lengths[li];
+            float x[131];
+            double want[131], max = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < n; j++) {
+                x[j] = (float)((j * 37 % 23) - 11) * 0.7f; /* spread of about +-8 */
+                if (j % 5 == 3)
+                    x[j] = -INFINITY; /* masked */
+                max = x[j] > max ? x[j] : max;
+            }
+            if (n == 1)
+                x[0] = 2.5f, max = 2.5;
+            for (int64_t j = 0; j < n; j++)
+                sum += want[j] = exp((double)x[j] - max);
+            gemm_softmax_row(kernel, x, n);
+            for (int64_t j = 0; j < n; j++)
+                cr_assert(fabs(x[j] - want[j] / sum) <= 1e-6 * (want[j] / sum) + 1e-12,
+                          "%s n=%lld [%lld]: %.9g vs %.9g", gemm_kernel_name(kernel), (long long)n, (long long)j,
+                          x[j], want[j] / sum);
+        }
+        float masked[20], with_nan[20];
+        for (int j = 0; j < 20; j++) {
+            masked[j] = -INFINITY;
+            with_nan[j] = (float)j;
+        }
+        with_nan[18] = NAN;
+        gemm_softmax_row(kernel, masked, 20);
+        gemm_softmax_row(kernel, with_nan, 20);
+        for (int j = 0; j < 20; j++) {
+            cr_assert(isnan(masked[j]), "%s: a fully masked row gives NaN, as PyTorch does", gemm_kernel_name(kernel));
+            cr_assert(isnan(with_nan[j]), "%s: NaN spreads through the row", gemm_kernel_name(kernel));
+        }
+    }
+}
