@@ -629,6 +629,20 @@ static void outputs_in_place(onyx_session *s)
     }
 }
 
+/* Why output i, which has a caller buffer, was not written there in place. */
+static const char *copy_reason(const onyx_session *s, int i)
+{
+    const graph *g = &s->model->graph;
+    if (s->plan.eager)
+        return "the model runs node by node";
+    if (buffer_overlaps_input(s, i))
+        return "its buffer overlaps an input";
+    for (int k = 0; k < i; k++)
+        if (g->outputs[k] == g->outputs[i])
+            return "an earlier output is the same value";
+    return "no step computes it (a constant, an input, or folded while planning)";
+}
+
 static void outputs_restore(onyx_session *s)
 {
     const graph *g = &s->model->graph;
@@ -672,6 +686,8 @@ onyx_status onyx_session_run(onyx_session *s)
         if (bytes)
             memmove(s->out_buffers[i], t->data, bytes);
         t->data = s->out_buffers[i];
+        log_message(&s->log, ONYX_LOG_DEBUG, "output '%s' copied into its buffer (%zu bytes): %s",
+                    g->values[g->outputs[i]].name, bytes, copy_reason(s, i));
     }
     s->has_outputs = true;
     return ONYX_OK;

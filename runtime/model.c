@@ -414,7 +414,9 @@ static const char *copy_reason(const Onnx__TensorProto *tp, const raw_data_span 
 {
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return "it is external data";
-    if (!span || !span->data)
+    if (!span)
+        return "its raw_data could not be located in the model's bytes";
+    if (!span->data)
         return "it is not stored as raw_data";
     if (v->info.dtype == ONYX_DTYPE_BOOL)
         return "it is bool, which onyx normalises to 0 and 1";
@@ -435,10 +437,14 @@ static onyx_status initializer_import(importer *im, const Onnx__TensorProto *tp,
         with_data.has_raw_data = true;
         with_data.raw_data = (ProtobufCBinaryData){span->size, (uint8_t *)span->data};
     }
+    /* Only bytes of the caller can be borrowed: without a span, raw_data is the parser's. */
+    onyx_status st = im->borrow && span && span->data
+                         ? tensor_from_proto_borrow(im->mem, &model->limits, model->dir, &with_data,
+                                                    &v->info, &v->borrowed, im->errmsg)
+                         : tensor_from_proto(im->mem, &model->limits, model->dir, &with_data,
+                                             &v->info, im->errmsg);
     if (!im->borrow)
-        return tensor_from_proto(im->mem, &model->limits, model->dir, &with_data, &v->info, im->errmsg);
-    onyx_status st = tensor_from_proto_borrow(im->mem, &model->limits, model->dir, &with_data,
-                                              &v->info, &v->borrowed, im->errmsg);
+        return st;
     size_t bytes = tensor_bytes(&v->info);
     if (st || !bytes)
         return st;
