@@ -287,6 +287,8 @@ ONYX_API onyx_status onyx_model_load_buffer(const void *data, size_t size,
  * aligned for its element type (4 bytes for float) is used where it lies. Others are copied
  * (misaligned ones, bool, typed fields, external data, constants of subgraphs and Constant
  * nodes); the log says which, and onyx_model_memory_bytes shows what the model holds.
+ * Exporters do not align raw_data: tools/align-weights.py rewrites a model so that all of it
+ * is aligned to 64 bytes from the start of the file.
  * Loading needs no copy of the weights either: the parser sees the model without them.
  *
  * Contract: on success, the caller keeps the `size` bytes at `data` alive and unchanged until

@@ -93,6 +93,16 @@ run_check() { # name reference.pb command...
   fi
 }
 
+# The walk-through in docs/API.md, as a reader would copy it.
+sed -n '/<!-- compiled by tools\/test-examples.sh -->/,/^```$/p' docs/API.md | sed '1,2d;$d' >"$tmp/walkthrough.c"
+build_example "docs/API.md walk-through" "$tmp/walkthrough.c" "$tmp/walkthrough" $(onyx_pc --libs)
+if LD_LIBRARY_PATH="$libdir" "$tmp/walkthrough" models/ffn_relu/model.onnx >"$tmp/out.txt" 2>&1 &&
+   grep -qx "y: float, rank 3, 64 elements" "$tmp/out.txt"; then
+  pass "docs/API.md walk-through runs"
+else
+  fail "docs/API.md walk-through runs" "$(head -3 "$tmp/out.txt" | tr '\n' ' ')"
+fi
+
 # run_model on every bundled model (with one input) and data set; threads on two models.
 for model_dir in models/*/; do
   model=${model_dir%/}
@@ -102,10 +112,31 @@ for model_dir in models/*/; do
       "$tmp/run_model" "$model/model.onnx" "$data/input_0.pb"
   done
 done
-for model in models/gpt2_block models/encoder_prenorm_gelu_op17; do
-  run_check "threads ${model#models/} (4 threads)" "$model/test_data_set_0/output_0.pb" \
-    "$tmp/threads" "$model/model.onnx" "$model/test_data_set_0/input_0.pb" 4
-  run_check "threads ${model#models/} (static, 8 threads)" "$model/test_data_set_1/output_0.pb" \
-    "$tmp/threads-static" "$model/model.onnx" "$model/test_data_set_1/input_0.pb" 8
+for model in gpt2_block encoder_prenorm_gelu_op17; do
+  data=models/$model/test_data_set_1
+  run_check "threads $model (static, 8 threads)" "$data/output_0.pb" \
+    "$tmp/threads-static" "models/$model/model.onnx" "$data/input_0.pb" 8
+  # The same model with its weights aligned by tools/align-weights.py: the same model once its
+  # initializers' doc_strings are cleared, and every weight borrowed (no warning).
+  aligned=$tmp/$model-aligned.onnx
+  if "$python" tools/align-weights.py "models/$model/model.onnx" "$aligned" &&
+     "$python" - "models/$model/model.onnx" "$aligned" <<'EOF'; then
+import sys
+import onnx
+original, aligned = onnx.load(sys.argv[1]), onnx.load(sys.argv[2])
+for tensor in aligned.graph.initializer:
+    tensor.ClearField("doc_string")
+sys.exit(original.SerializeToString() != aligned.SerializeToString())
+EOF
+    pass "align-weights $model keeps the model"
+  else
+    fail "align-weights $model keeps the model"
+  fi
+  run_check "threads $model aligned (4 threads)" "$data/output_0.pb" "$tmp/threads" "$aligned" "$data/input_0.pb" 4
+  if grep -q "could not be borrowed" "$tmp/err.txt"; then
+    fail "threads $model aligned borrows every weight" "$(grep -m1 "could not be borrowed" "$tmp/err.txt")"
+  else
+    pass "threads $model aligned borrows every weight"
+  fi
 done
 finish
