@@ -237,7 +237,7 @@ typedef enum onyx_log_level {
     ONYX_LOG_ERROR = 1,   /* a call failed; the text is its error message */
     ONYX_LOG_WARNING = 2, /* a request met only in part (weights copied from a borrowed buffer) */
     ONYX_LOG_INFO = 3,    /* one line per model loaded, session created and plan built */
-    ONYX_LOG_DEBUG = 4,   /* details: each initializer copied instead of borrowed */
+    ONYX_LOG_DEBUG = 4,   /* details: each weight or output copied, and why */
 } onyx_log_level;
 
 /* Receives one message: a single line without a trailing newline, valid only during the

@@ -93,6 +93,23 @@ static onyx_options *options_logging(collected *c, onyx_log_level max_level)
 
 /* ---- models -------------------------------------------------------------------------------- */
 
+/* Loads the model `b` builds with options `o` (NULL for defaults), asserting that it loads. */
+static onyx_model *load(builder *b, const onyx_options *o)
+{
+    size_t n;
+    const uint8_t *bytes = builder_pack(b, &n);
+    onyx_model *model;
+    cr_assert_eq(onyx_model_load_buffer(bytes, n, o, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
+    return model;
+}
+
+static onyx_session *new_session(const onyx_model *model)
+{
+    onyx_session *s;
+    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK, "%s", onyx_session_errmsg(s));
+    return s;
+}
+
 #define WIDTH 8192
 
 /* Y = X + B: X float [batch, WIDTH], B a constant [WIDTH] with B[i] = i, stored as raw_data. */
@@ -115,8 +132,7 @@ static float run_add(const onyx_model *model, int index)
     static float x[WIDTH];
     for (int i = 0; i < WIDTH; i++)
         x[i] = 1;
-    onyx_session *s;
-    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK, "%s", onyx_session_errmsg(s));
+    onyx_session *s = new_session(model);
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, WIDTH), x), out;
     cr_assert_eq(onyx_session_set_input(s, 0, &in), ONYX_OK);
     cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s", onyx_session_errmsg(s));
@@ -152,15 +168,11 @@ Test(embedding, allocator_sees_every_allocation_and_gets_each_block_back)
     counting c = counting_new();
     onyx_options *o = options_with(&c, 2); /* two threads: the pool allocates too */
     builder *b = add_model();
-    size_t n;
-    const uint8_t *bytes = builder_pack(b, &n);
-    onyx_model *model;
-    cr_assert_eq(onyx_model_load_buffer(bytes, n, o, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
+    onyx_model *model = load(b, o);
     /* Everything the model holds came from the allocator, the model object included. */
     cr_assert_eq(c.live, (int64_t)onyx_model_memory_bytes(model));
     cr_assert_gt(c.allocations, 0);
-    onyx_session *s;
-    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK); /* the model's allocator */
+    onyx_session *s = new_session(model); /* the model's allocator */
     static float x[2 * WIDTH];
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, WIDTH), x);
     cr_assert_eq(onyx_session_set_input(s, 0, &in), ONYX_OK);
@@ -181,10 +193,7 @@ Test(embedding, session_options_choose_the_sessions_allocator)
     counting for_model = counting_new(), for_session = counting_new();
     onyx_options *mo = options_with(&for_model, 1), *so = options_with(&for_session, 1);
     builder *b = add_model();
-    size_t n;
-    const uint8_t *bytes = builder_pack(b, &n);
-    onyx_model *model;
-    cr_assert_eq(onyx_model_load_buffer(bytes, n, mo, &model), ONYX_OK);
+    onyx_model *model = load(b, mo);
     int64_t model_bytes = for_model.live;
     onyx_session *s;
     cr_assert_eq(onyx_session_create(model, so, &s), ONYX_OK);
@@ -268,10 +277,7 @@ Test(embedding, allocator_arguments)
     cr_assert_eq(onyx_options_set_allocator(o, counting_alloc, counting_free, &c), ONYX_OK);
     cr_assert_eq(onyx_options_set_allocator(o, NULL, NULL, NULL), ONYX_OK); /* back to the C library */
     builder *b = add_model();
-    size_t n;
-    const uint8_t *bytes = builder_pack(b, &n);
-    onyx_model *model;
-    cr_assert_eq(onyx_model_load_buffer(bytes, n, o, &model), ONYX_OK);
+    onyx_model *model = load(b, o);
     cr_assert_eq(c.allocations, 0);
     onyx_model_free(model);
     builder_free(b);
@@ -358,8 +364,7 @@ Test(embedding, bool_and_typed_initializers_are_copied)
     cr_assert_eq(onyx_model_load_buffer_borrowed(bytes, n, o, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
     cr_assert_geq(find_message(&log, ONYX_LOG_DEBUG, "bool"), 0);
     cr_assert_geq(find_message(&log, ONYX_LOG_DEBUG, "not stored as raw_data"), 0);
-    onyx_session *s;
-    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK);
+    onyx_session *s = new_session(model);
     float x[3] = {1, 1, 1};
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), x), out;
     cr_assert_eq(onyx_session_set_input(s, 0, &in), ONYX_OK);
@@ -445,15 +450,11 @@ Test(embedding, log_tells_of_loads_sessions_and_plans)
     collected log = {0};
     onyx_options *o = options_logging(&log, ONYX_LOG_INFO);
     builder *b = add_model();
-    size_t n;
-    const uint8_t *bytes = builder_pack(b, &n);
-    onyx_model *model;
-    cr_assert_eq(onyx_model_load_buffer(bytes, n, o, &model), ONYX_OK);
+    onyx_model *model = load(b, o);
     int loaded = find_message(&log, ONYX_LOG_INFO, "model loaded");
     cr_assert_geq(loaded, 0);
     expect_message(log.messages[loaded], "1 nodes", "1 to run", "1 inputs", NULL);
-    onyx_session *s;
-    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK); /* inherits the model's log */
+    onyx_session *s = new_session(model); /* inherits the model's log */
     cr_assert_geq(find_message(&log, ONYX_LOG_INFO, "session created: 1 thread"), 0);
     static float x[3 * WIDTH];
     for (int batch = 1; batch <= 3; batch += 2)
@@ -489,8 +490,7 @@ Test(embedding, log_explains_an_eager_plan)
     onyx_options *o = options_logging(&log, ONYX_LOG_DEBUG);
     onyx_model *model;
     cr_assert_eq(onyx_model_load_buffer(bytes, n, o, &model), ONYX_OK);
-    onyx_session *s;
-    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK);
+    onyx_session *s = new_session(model);
     float x[6] = {1, 2, 3, 4, 5, 6}, y[6] = {0}, small[5] = {-1, -1, -1, -1, -1};
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(6), x),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(2, 3))};
@@ -533,8 +533,7 @@ Test(embedding, failures_are_logged_with_their_message)
     const uint8_t *bytes = builder_pack(b, &n);
     cr_assert_eq(onyx_model_load_buffer(bytes, n, o, &model), ONYX_OK);
     cr_assert_eq(log.count, 1, "nothing below ONYX_LOG_ERROR");
-    onyx_session *s;
-    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK);
+    onyx_session *s = new_session(model);
     static double x[WIDTH];
     onyx_tensor wrong = tensor_of(ONYX_DTYPE_DOUBLE, 2, DIMS(1, WIDTH), x);
     cr_assert_eq(onyx_session_set_input(s, 0, &wrong), ONYX_ERROR_INVALID_INPUT);
@@ -573,12 +572,8 @@ Test(embedding, output_buffers_are_written_in_place)
     collected log = {0};
     onyx_options *o = options_logging(&log, ONYX_LOG_DEBUG);
     builder *b = add_model();
-    size_t n;
-    const uint8_t *bytes = builder_pack(b, &n);
-    onyx_model *model;
-    cr_assert_eq(onyx_model_load_buffer(bytes, n, o, &model), ONYX_OK);
-    onyx_session *s;
-    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK);
+    onyx_model *model = load(b, o);
+    onyx_session *s = new_session(model);
     static float x[WIDTH], y[WIDTH];
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, WIDTH), x), out;
     cr_assert_eq(onyx_session_set_input(s, 0, &in), ONYX_OK);
@@ -618,8 +613,7 @@ Test(embedding, an_output_buffer_overlapping_an_input_is_copied)
     onyx_options *o = options_logging(&log, ONYX_LOG_DEBUG);
     onyx_model *model;
     cr_assert_eq(onyx_model_load_buffer(bytes, n, o, &model), ONYX_OK);
-    onyx_session *s;
-    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK);
+    onyx_session *s = new_session(model);
     float x[6] = {1, 2, 3, 4, 5, 6};
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), x), out;
     cr_assert_eq(onyx_session_set_input(s, 0, &in), ONYX_OK);
@@ -646,12 +640,8 @@ Test(embedding, outputs_not_computed_by_a_step_are_copied)
     builder_output(b, "C", ONYX_DTYPE_FLOAT);
     builder_output(b, "R", ONYX_DTYPE_FLOAT);
     builder_output(b, "R", ONYX_DTYPE_FLOAT);
-    size_t n;
-    const uint8_t *bytes = builder_pack(b, &n);
-    onyx_model *model;
-    cr_assert_eq(onyx_model_load_buffer(bytes, n, NULL, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
-    onyx_session *s;
-    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK);
+    onyx_model *model = load(b, NULL);
+    onyx_session *s = new_session(model);
     float x[2] = {-1, 2}, buffers[4][2] = {{0}};
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), x);
     cr_assert_eq(onyx_session_set_input(s, 0, &in), ONYX_OK);
