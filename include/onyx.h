@@ -186,6 +186,7 @@ typedef enum onyx_limit {
  * Returns ONYX_ERROR_INVALID_ARGUMENT when options is NULL, ONYX_ERROR_OUT_OF_MEMORY (and
  * *options = NULL) when allocation fails. */
 ONYX_API onyx_status onyx_options_create(onyx_options **options);
+/* Frees an options object. Models and sessions created with it keep their own copy. */
 ONYX_API void onyx_options_free(onyx_options *options);
 
 /* Threads a session uses to run (the caller's thread counts as one; the others sleep
@@ -367,7 +368,8 @@ typedef struct onyx_node_info {
     int supported;       /* 1 when onyx has an implementation for it */
 } onyx_node_info;
 
-/* ONYX_ERROR_INVALID_ARGUMENT for NULL arguments or an index out of range. */
+/* The number of nodes, and node `index` of them in the model's order (topologically sorted).
+ * ONYX_ERROR_INVALID_ARGUMENT for NULL arguments or an index out of range. */
 ONYX_API size_t onyx_model_node_count(const onyx_model *model);
 ONYX_API onyx_status onyx_model_node_info(const onyx_model *model, size_t index, onyx_node_info *info);
 
