@@ -368,7 +368,8 @@ typedef struct onyx_node_info {
     int supported;       /* 1 when onyx has an implementation for it */
 } onyx_node_info;
 
-/* The number of nodes, and node `index` of them in the model's order (topologically sorted).
+/* The number of nodes, and node `index` of them, in the order onyx runs them (the model's own
+ * order when that is already topological).
  * ONYX_ERROR_INVALID_ARGUMENT for NULL arguments or an index out of range. */
 ONYX_API size_t onyx_model_node_count(const onyx_model *model);
 ONYX_API onyx_status onyx_model_node_info(const onyx_model *model, size_t index, onyx_node_info *info);
