@@ -180,7 +180,8 @@ int main(int argc, char **argv)
            "rel.diff");
     for (int t = 0; t < n_counts; t++) {
         int threads = thread_counts[t] > 0 ? thread_counts[t] : 1;
-        pool *workers = pool_create(threads);
+        mem pool_mem = {0};
+        pool *workers = pool_create(&pool_mem, threads);
         openblas_set_num_threads(threads);
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
             const shape *s = &shapes[i];

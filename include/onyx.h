@@ -1,6 +1,10 @@
 /*
  * onyx.h — the public interface of onyx, a small ONNX runtime.
  *
+ * This header is the reference: every type and function is described here, with who owns
+ * what, for how long, from which threads it may be used, and what happens on failure.
+ * docs/API.md walks through a whole program.
+ *
  * Life of a program that embeds onyx:
  *
  *   onyx_model *model;
@@ -25,9 +29,14 @@
  *  - A failure leaves a readable message in the object that failed (onyx_model_errmsg,
  *    onyx_session_errmsg). The message names the node, the operator and the tensor concerned
  *    where there is one. onyx_status_str gives a fixed text for a code.
- *  - The library never prints, never exits and never aborts on bad input.
- *  - There is no global mutable state. A model is immutable once loaded and may be shared
- *    by any number of threads and sessions. A session is used by one thread at a time.
+ *  - The library never prints, never exits and never aborts on bad input. What it has to
+ *    say goes to the optional log callback (onyx_options_set_log).
+ *  - There is no global mutable state: separate objects may be used from separate threads
+ *    freely. A model is immutable once loaded and may be shared by any number of threads and
+ *    sessions. A session is used by one thread at a time (any thread, one after the other).
+ *  - Strings returned by onyx are owned by the object they came from and stay valid while
+ *    it lives, unless said otherwise. Pointers given to onyx are only read during the call,
+ *    unless said otherwise (input tensors, output buffers and borrowed model bytes are kept).
  *  - Every _free function accepts NULL and does nothing then.
  */
 #ifndef ONYX_H
@@ -48,6 +57,12 @@ extern "C" {
 #define ONYX_API
 #endif
 
+/* ---------------------------------------------------------------------------------------- */
+/* Version                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* The version of this header. The shared library's soname (libonyx.so.0) changes whenever
+ * its ABI changes incompatibly. */
 #define ONYX_VERSION_MAJOR 0
 #define ONYX_VERSION_MINOR 1
 #define ONYX_VERSION_PATCH 0
@@ -56,9 +71,9 @@ extern "C" {
 #define ONYX_VERSION_NUMBER (ONYX_VERSION_MAJOR * 10000 + ONYX_VERSION_MINOR * 100 + ONYX_VERSION_PATCH)
 
 /* The version of the library actually linked, in the form of ONYX_VERSION_NUMBER. Compare it
- * with ONYX_VERSION_NUMBER to detect a header / library mismatch. */
+ * with ONYX_VERSION_NUMBER to detect a header / library mismatch. Thread-safe. */
 ONYX_API int onyx_version_number(void);
-/* The same as a static string such as "0.1.0". */
+/* The same as a static string such as "0.1.0". Thread-safe. */
 ONYX_API const char *onyx_version_string(void);
 
 /* Highest rank of any tensor onyx handles. Models with higher ranks are rejected at load. */
@@ -93,7 +108,8 @@ typedef enum onyx_status {
     ONYX_ERROR_RUNTIME = 9,
 } onyx_status;
 
-/* A fixed English text for a status code, such as "invalid model". Never NULL. */
+/* A fixed English text for a status code, such as "invalid model"; "unknown status" for a
+ * value outside the enum. Never NULL; static storage. Thread-safe. */
 ONYX_API const char *onyx_status_str(onyx_status status);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -110,8 +126,8 @@ typedef enum onyx_dtype {
     ONYX_DTYPE_INT16 = 5,
     ONYX_DTYPE_INT32 = 6,
     ONYX_DTYPE_INT64 = 7,
-    ONYX_DTYPE_STRING = 8,
-    ONYX_DTYPE_BOOL = 9, /* one byte per element, 0 or 1 */
+    ONYX_DTYPE_STRING = 8, /* listed for completeness: onyx rejects string tensors */
+    ONYX_DTYPE_BOOL = 9,   /* one byte per element, 0 or 1 */
     ONYX_DTYPE_FLOAT16 = 10,
     ONYX_DTYPE_DOUBLE = 11,
     ONYX_DTYPE_UINT32 = 12,
@@ -121,13 +137,16 @@ typedef enum onyx_dtype {
     ONYX_DTYPE_BFLOAT16 = 16,
 } onyx_dtype;
 
-/* The ONNX name of a dtype ("float", "int64", ...); "undefined" for unknown codes. */
+/* The ONNX name of a dtype ("float", "int64", ...); "undefined" for unknown codes. Static
+ * storage. Thread-safe. */
 ONYX_API const char *onyx_dtype_name(onyx_dtype dtype);
 /* Bytes per element, 0 for types without a fixed size (strings) or unknown codes. */
 ONYX_API size_t onyx_dtype_size(onyx_dtype dtype);
 
-/* A dense, row-major tensor. A plain description: onyx never frees `data` it did not
- * allocate. A tensor of rank 0 is a scalar and has one element. */
+/* A dense, row-major tensor: a plain description that onyx fills or reads, never a handle.
+ * onyx never frees `data` it did not allocate. A tensor of rank 0 is a scalar and has one
+ * element; dims past `rank` are ignored. `data` holds count * onyx_dtype_size(dtype) bytes,
+ * aligned at least to the element's natural alignment. */
 typedef struct onyx_tensor {
     onyx_dtype dtype;
     int rank;
@@ -135,16 +154,20 @@ typedef struct onyx_tensor {
     void *data;
 } onyx_tensor;
 
-/* Number of elements of `tensor` (the product of its dims, 1 for a scalar). Returns -1 when
- * a dim is negative or the product overflows. */
+/* Number of elements of `tensor` (the product of its dims, 1 for a scalar). Returns -1 for a
+ * NULL tensor, a rank outside 0..ONYX_MAX_RANK, a negative dim or a product that overflows. */
 ONYX_API int64_t onyx_tensor_element_count(const onyx_tensor *tensor);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Options                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Options for loading models and creating sessions. Created with defaults; copied by the
- * functions that take them, so one options object may be freed right after use, or reused. */
+/* Options for loading models and creating sessions: threads, limits, an allocator and a log
+ * callback. Created with defaults; copied by the functions that take them, so one options
+ * object may be freed right after use, or reused for several models.
+ *
+ * Thread safety: an options object may be read by several loads at once, but must not be
+ * changed while another thread uses it. */
 typedef struct onyx_options onyx_options;
 
 /* Limits checked before onyx allocates, so that a hostile model fails cleanly. */
@@ -157,48 +180,141 @@ typedef enum onyx_limit {
     ONYX_LIMIT_GRAPH_DEPTH = 4,     /* nesting of subgraphs; default 16 */
 } onyx_limit;
 
-/* Creates an options object with defaults: threads = 1, default limits.
- * Returns ONYX_ERROR_OUT_OF_MEMORY (and *options = NULL) when allocation fails. */
+/* Creates an options object with defaults: threads = 1, default limits, the C library's
+ * allocator, no logging. The object itself is allocated with malloc (it exists before any
+ * allocator is chosen) and released with onyx_options_free.
+ * Returns ONYX_ERROR_INVALID_ARGUMENT when options is NULL, ONYX_ERROR_OUT_OF_MEMORY (and
+ * *options = NULL) when allocation fails. */
 ONYX_API onyx_status onyx_options_create(onyx_options **options);
+/* Frees an options object. Models and sessions created with it keep their own copy. */
 ONYX_API void onyx_options_free(onyx_options *options);
-/* Threads a session uses to run (the caller's thread counts as one). 1 by default; 0 means
- * one per available processor. ONYX_ERROR_INVALID_ARGUMENT when negative or above 256. */
+
+/* Threads a session uses to run (the caller's thread counts as one; the others sleep
+ * between runs). 1 by default; 0 means one per available processor.
+ * ONYX_ERROR_INVALID_ARGUMENT when options is NULL or threads is negative or above 256. */
 ONYX_API onyx_status onyx_options_set_threads(onyx_options *options, int threads);
 /* 1 (the default): at load, fuse patterns of nodes into faster operators (GELU, LayerNorm
  * written out, attention, MatMul with bias and activation); results stay within rounding of
  * the unfused graph. 0: run the graph as written. ONYX_ERROR_INVALID_ARGUMENT otherwise. */
 ONYX_API onyx_status onyx_options_set_optimization(onyx_options *options, int enabled);
-/* Sets one limit. ONYX_ERROR_INVALID_ARGUMENT for an unknown limit or a value <= 0. */
+
+/* Sets one limit. ONYX_ERROR_INVALID_ARGUMENT for a NULL options, an unknown limit or a
+ * value <= 0. */
 ONYX_API onyx_status onyx_options_set_limit(onyx_options *options, onyx_limit limit, int64_t value);
+
 /* Directory against which external tensor data is resolved when a model is loaded from a
  * buffer (a model loaded from a file uses its own directory). The string is copied. NULL
- * (the default) refuses external data for buffers. */
+ * (the default) refuses external data for buffers. ONYX_ERROR_INVALID_ARGUMENT when options
+ * is NULL, ONYX_ERROR_OUT_OF_MEMORY when the copy fails (the old value is kept). */
 ONYX_API onyx_status onyx_options_set_external_data_dir(onyx_options *options, const char *dir);
+
+/* ---- memory: a custom allocator ---------------------------------------------------------- */
+
+/* Returns `size` bytes (never 0) aligned to `alignment` (a power of two; onyx asks for 64),
+ * or NULL when it cannot. The content need not be zeroed. Memory that is not aligned as asked
+ * counts as a failed allocation. */
+typedef void *(*onyx_alloc_fn)(void *user, size_t size, size_t alignment);
+/* Releases a block returned by the matching onyx_alloc_fn; `size` is the size that was
+ * asked for. Never called with NULL. */
+typedef void (*onyx_free_fn)(void *user, void *ptr, size_t size);
+
+/* Routes the memory of every model and session created with these options through
+ * alloc/free, with `user` passed back to them: the parser's, the graph's, the weights onyx
+ * copies, plans, arenas, the thread pool's bookkeeping, and the model and session objects
+ * themselves. Each block is freed through the same pair that allocated it, at the latest by
+ * onyx_model_free or onyx_session_free; a model's and its sessions' allocations may go to
+ * different pairs when the session is created with other options.
+ *
+ * Not included: the options object itself, the tensor-file functions below (malloc), thread
+ * stacks (the C library), and what the BLAS library allocates for itself.
+ *
+ * The functions are called only from threads that are inside an onyx call on an object
+ * created with these options (never from onyx's worker threads), so they need to be
+ * thread-safe only when such objects are used from several threads at once. `user` must stay
+ * valid while any such object lives. Both NULL restores the C library (aligned_alloc/free);
+ * exactly one NULL is ONYX_ERROR_INVALID_ARGUMENT, as is a NULL options. */
+ONYX_API onyx_status onyx_options_set_allocator(onyx_options *options, onyx_alloc_fn alloc,
+                                                onyx_free_fn free, void *user);
+
+/* ---- logging ----------------------------------------------------------------------------- */
+
+typedef enum onyx_log_level {
+    ONYX_LOG_ERROR = 1,   /* a call failed; the text is its error message */
+    ONYX_LOG_WARNING = 2, /* a request met only in part (weights copied from a borrowed buffer) */
+    ONYX_LOG_INFO = 3,    /* one line per model loaded, session created and plan built */
+    ONYX_LOG_DEBUG = 4,   /* details: each weight or output copied, and why */
+} onyx_log_level;
+
+/* Receives one message: a single line without a trailing newline, valid only during the
+ * call. Called on the thread that made the onyx call, never from onyx's worker threads; it
+ * must not call onyx functions on the object being loaded, created or run. */
+typedef void (*onyx_log_fn)(void *user, onyx_log_level level, const char *message);
+
+/* Passes onyx's messages of level `max_level` and more severe (ONYX_LOG_WARNING passes
+ * errors and warnings) to `callback`, with `user` passed back. Models and sessions created
+ * with these options keep the callback, so `user` must stay valid while they live; as with
+ * the allocator, the callback must be thread-safe when they are used from several threads at
+ * once. callback = NULL (the default) turns logging off. ONYX_ERROR_INVALID_ARGUMENT when
+ * options is NULL or max_level is not one of the levels. */
+ONYX_API onyx_status onyx_options_set_log(onyx_options *options, onyx_log_fn callback, void *user,
+                                          onyx_log_level max_level);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Models                                                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-/* A loaded, validated ONNX model. Immutable: safe to share between threads and sessions. */
+/* A loaded, validated ONNX model. Immutable: every function taking a const onyx_model * may
+ * be called from any number of threads at once. onyx_model_free must not run concurrently
+ * with any other use, and only after every session of the model has been freed. */
 typedef struct onyx_model onyx_model;
 
 /* Loads and validates the model at `path`: parses the protobuf, imports the graph, checks
  * every node against onyx's operators (all unsupported nodes are reported at once), infers
- * types and shapes, and folds constants. `options` may be NULL for defaults.
+ * types and shapes, and folds constants. `options` may be NULL for defaults; the model keeps
+ * a copy of them as the default for its sessions. External tensor data is read from files
+ * inside the model's directory only.
  *
  * On success *model is a usable model. On failure *model is still set (except on
- * ONYX_ERROR_OUT_OF_MEMORY, where it may be NULL): it holds the error message, readable with
- * onyx_model_errmsg, and must be released with onyx_model_free; no other use is allowed. */
+ * ONYX_ERROR_INVALID_ARGUMENT for a NULL model pointer, and ONYX_ERROR_OUT_OF_MEMORY when the
+ * model object itself cannot be allocated, where it is NULL): it holds the error message,
+ * readable with onyx_model_errmsg, and must be released with onyx_model_free; the inspection
+ * functions below work on it after ONYX_ERROR_UNSUPPORTED, and nothing else does. */
 ONYX_API onyx_status onyx_model_load_file(const char *path, const onyx_options *options,
                                           onyx_model **model);
-/* Same as onyx_model_load_file, from `size` bytes at `data`. The bytes are not retained:
- * the caller may free them as soon as the call returns. */
+
+/* Same as onyx_model_load_file, from `size` bytes at `data` (an .onnx file's content). The
+ * bytes are only read during the call: the caller may free them as soon as it returns. */
 ONYX_API onyx_status onyx_model_load_buffer(const void *data, size_t size,
                                             const onyx_options *options, onyx_model **model);
+
+/* Same as onyx_model_load_buffer, but the model borrows the bytes instead of copying its
+ * weights: each initializer of the main graph stored as raw_data whose address in `data` is
+ * aligned for its element type (4 bytes for float) is used where it lies. Others are copied
+ * (misaligned ones, bool, typed fields, external data, constants of subgraphs and Constant
+ * nodes); the log says which, and onyx_model_memory_bytes shows what the model holds.
+ * Exporters do not align raw_data: tools/align-weights.py rewrites a model so that all of it
+ * is aligned to 64 bytes from the start of the file.
+ * Loading needs no copy of the weights either: the parser sees the model without them.
+ *
+ * Contract: on success, the caller keeps the `size` bytes at `data` alive and unchanged until
+ * onyx_model_free returns; onyx never writes to them, so a read-only mapping of a file
+ * (mmap with PROT_READ) will do. After a failed load they are no longer needed. */
+ONYX_API onyx_status onyx_model_load_buffer_borrowed(const void *data, size_t size,
+                                                     const onyx_options *options,
+                                                     onyx_model **model);
+
 /* The message of the last failure on `model`, or "" when there was none. Owned by the
  * model. Never NULL; for a NULL model, a text saying so. */
 ONYX_API const char *onyx_model_errmsg(const onyx_model *model);
+
+/* Frees the model and everything it allocated (through the allocator it was loaded with).
+ * Every session of the model must have been freed before. Borrowed bytes are not touched. */
 ONYX_API void onyx_model_free(onyx_model *model);
+
+/* Bytes onyx holds for the model now, as counted against ONYX_LIMIT_MEMORY_BYTES: the graph,
+ * the weights it copied, folded constants, bookkeeping. Borrowed bytes are not counted.
+ * 0 for NULL. */
+ONYX_API size_t onyx_model_memory_bytes(const onyx_model *model);
 
 /* Description of a model input or output. Pointers inside stay valid while the model lives. */
 typedef struct onyx_value_info {
@@ -211,14 +327,19 @@ typedef struct onyx_value_info {
     const char *dim_names[ONYX_MAX_RANK];
 } onyx_value_info;
 
+/* Number of graph inputs the caller binds (initializers are not inputs) and of outputs; 0
+ * for NULL or a model that failed to load (other than ONYX_ERROR_UNSUPPORTED). */
 ONYX_API size_t onyx_model_input_count(const onyx_model *model);
 ONYX_API size_t onyx_model_output_count(const onyx_model *model);
-/* Fills *info for input (or output) `index`. ONYX_ERROR_INVALID_ARGUMENT when out of range. */
+/* Fills *info for input (or output) `index`, in the model's order. An output's shape is the
+ * one inference found, completed with the model's declaration. ONYX_ERROR_INVALID_ARGUMENT
+ * for a NULL model or info or an index out of range; ONYX_ERROR_INVALID_STATE for a model
+ * that failed to load (other than ONYX_ERROR_UNSUPPORTED). */
 ONYX_API onyx_status onyx_model_input_info(const onyx_model *model, size_t index,
                                            onyx_value_info *info);
 ONYX_API onyx_status onyx_model_output_info(const onyx_model *model, size_t index,
                                             onyx_value_info *info);
-/* Index of the input (or output) named `name`, or -1 when there is none. */
+/* Index of the input (or output) named `name`, or -1 when there is none (or for NULL). */
 ONYX_API int onyx_model_input_index(const onyx_model *model, const char *name);
 ONYX_API int onyx_model_output_index(const onyx_model *model, const char *name);
 
@@ -226,7 +347,7 @@ ONYX_API int onyx_model_output_index(const onyx_model *model, const char *name);
 /* The functions below also work on a model whose load failed with ONYX_ERROR_UNSUPPORTED
  * (the graph was read but some node has no implementation), so that a tool can show what
  * the model contains and which nodes onyx lacks. On other failed models they report
- * nothing (0, NULL or ONYX_ERROR_INVALID_STATE). The input/output functions above too. */
+ * nothing: 0, "", or ONYX_ERROR_INVALID_STATE. The input/output functions above too. */
 
 /* The producer recorded in the model ("pytorch"), its version ("1.13.1"), and the IR
  * version. Strings are "" when absent; owned by the model. */
@@ -234,12 +355,15 @@ ONYX_API const char *onyx_model_producer_name(const onyx_model *model);
 ONYX_API const char *onyx_model_producer_version(const onyx_model *model);
 ONYX_API int64_t onyx_model_ir_version(const onyx_model *model);
 
-/* Operator sets the model imports: domain ("" for the default ONNX domain) and version. */
+/* Operator sets the model imports: domain ("" for the default ONNX domain, owned by the
+ * model) and version. ONYX_ERROR_INVALID_ARGUMENT for NULL arguments or an index out of
+ * range. */
 ONYX_API size_t onyx_model_opset_count(const onyx_model *model);
 ONYX_API onyx_status onyx_model_opset(const onyx_model *model, size_t index, const char **domain,
                                       int64_t *version);
 
-/* The nodes of the main graph, as written in the model (before onyx folds any). */
+/* The nodes of the main graph, as written in the model (before onyx folds any). Strings are
+ * owned by the model. */
 typedef struct onyx_node_info {
     const char *name;    /* the node's name, or a generated "<op_type>_<index>" */
     const char *op_type; /* "MatMul" */
@@ -248,10 +372,13 @@ typedef struct onyx_node_info {
     int supported;       /* 1 when onyx has an implementation for it */
 } onyx_node_info;
 
+/* The number of nodes, and node `index` of them, in the order onyx runs them (the model's own
+ * order when that is already topological).
+ * ONYX_ERROR_INVALID_ARGUMENT for NULL arguments or an index out of range. */
 ONYX_API size_t onyx_model_node_count(const onyx_model *model);
 ONYX_API onyx_status onyx_model_node_info(const onyx_model *model, size_t index, onyx_node_info *info);
 
-/* ---- the operators onyx implements --------------------------------------------------------- */
+/* ---- the operators onyx implements ------------------------------------------------------- */
 
 typedef struct onyx_operator_info {
     const char *domain;  /* "" for the default ONNX domain */
@@ -261,7 +388,9 @@ typedef struct onyx_operator_info {
     uint32_t dtypes;     /* bit d set when input 0 may have dtype d (0: no inputs) */
 } onyx_operator_info;
 
-/* The registry of operator implementations, one entry per version range. Static data. */
+/* The registry of operator implementations, one entry per version range. Static data
+ * (strings included); thread-safe. ONYX_ERROR_INVALID_ARGUMENT for a NULL info or an index
+ * out of range. */
 ONYX_API size_t onyx_operator_count(void);
 ONYX_API onyx_status onyx_operator_info_at(size_t index, onyx_operator_info *info);
 /* The float32 matrix-multiply kernel chosen for this processor, once per process: "avx512 8x48",
@@ -272,35 +401,77 @@ ONYX_API const char *onyx_gemm_kernel_name(void);
 /* Sessions                                                                                 */
 /* ---------------------------------------------------------------------------------------- */
 
-/* The state needed to run a model: execution plan, buffers, threads. Use from one thread at
- * a time; create one per thread to run a model concurrently. */
+/* The state needed to run a model: bound inputs and output buffers, the execution plan, its
+ * memory arena, worker threads. Use from one thread at a time (no locking inside); create
+ * one session per thread to run a model concurrently: sessions of one model share its
+ * weights and nothing else. */
 typedef struct onyx_session onyx_session;
 
-/* Creates a session for `model`, which must outlive it. `options` may be NULL (defaults,
- * or the options the model was loaded with). On failure *session is set as for models
- * (holds the message, must be freed), or NULL on ONYX_ERROR_OUT_OF_MEMORY. */
+/* Creates a session for `model`, which must stay alive until the session is freed.
+ * `options` may be NULL: the session then uses the options the model was loaded with
+ * (threads, limits, allocator, log); otherwise it uses those of `options`. With more than
+ * one thread, the session starts its worker threads here; they sleep between runs.
+ *
+ * On failure *session is set as for models (it holds the message and must be freed), or
+ * NULL on ONYX_ERROR_INVALID_ARGUMENT for a NULL session pointer and ONYX_ERROR_OUT_OF_MEMORY
+ * when the session object cannot be allocated. ONYX_ERROR_INVALID_STATE when the model
+ * failed to load. */
 ONYX_API onyx_status onyx_session_create(const onyx_model *model, const onyx_options *options,
                                          onyx_session **session);
+/* The message of the last failure on `session`, or "" after a successful run. Owned by the
+ * session, overwritten by its next call. Never NULL; for a NULL session, a text saying so. */
 ONYX_API const char *onyx_session_errmsg(const onyx_session *session);
+/* Stops the session's threads and frees everything it allocated. Input tensors and output
+ * buffers of the caller are not touched. */
 ONYX_API void onyx_session_free(onyx_session *session);
+/* Bytes onyx holds for the session now (plan, arena, scratch, threads' bookkeeping), as
+ * counted against ONYX_LIMIT_MEMORY_BYTES. 0 for NULL. */
+ONYX_API size_t onyx_session_memory_bytes(const onyx_session *session);
 
-/* Binds input `index` to `tensor`. Zero-copy: onyx reads tensor->data during
- * onyx_session_run and never writes to it; the caller keeps it alive and unchanged until then.
- * The description (*tensor) itself is copied. Checks dtype and rank at once and every dim
- * against the model's declaration (fixed sizes, and symbolic names shared between inputs)
- * when running: ONYX_ERROR_INVALID_INPUT names the input and both shapes. */
+/* Binds input `index` (the model's order; see onyx_model_input_index) to `tensor`.
+ * Zero-copy: onyx reads tensor->data during each following onyx_session_run and never writes
+ * to it; the caller keeps it alive and unchanged until the last run that uses it, or binds
+ * another tensor. The description (*tensor) itself is copied.
+ *
+ * Checks dtype, rank and the dims' limits now, and every dim against the model's declaration
+ * (fixed sizes, and symbolic names shared between inputs) when running:
+ * ONYX_ERROR_INVALID_INPUT names the input and both shapes. ONYX_ERROR_INVALID_ARGUMENT for a
+ * NULL tensor, NULL data with elements, or an index out of range; ONYX_ERROR_INVALID_STATE
+ * when the session's creation failed. On failure the previous binding is kept. */
 ONYX_API onyx_status onyx_session_set_input(onyx_session *session, size_t index,
                                             const onyx_tensor *tensor);
+
 /* Asks that output `index` be written to the caller's `buffer` of `capacity` bytes on each
- * following run. A run whose output does not fit fails with ONYX_ERROR_INVALID_ARGUMENT and
- * leaves the buffer untouched. buffer = NULL returns to session-owned outputs. */
+ * following run, until another call changes it; buffer = NULL returns to session-owned
+ * output memory. The buffer must stay valid for those runs, be aligned for the output's
+ * dtype, and not overlap another output's buffer.
+ *
+ * When the output is computed by a step of a static plan (the usual case), the kernel writes
+ * it straight into the buffer, so nothing is copied; otherwise (an output that is a constant
+ * or an input, a buffer that overlaps an input tensor, or a model run node by node) it is
+ * copied there at the end of the run. A run whose output does not fit fails with
+ * ONYX_ERROR_INVALID_ARGUMENT before writing anything to the buffer; after a run that
+ * fails otherwise, the buffer's content is unspecified. ONYX_ERROR_INVALID_ARGUMENT here for
+ * an index out of range; ONYX_ERROR_INVALID_STATE when the session's creation failed. */
 ONYX_API onyx_status onyx_session_set_output_buffer(onyx_session *session, size_t index,
                                                     void *buffer, size_t capacity);
+
 /* Runs the model on the bound inputs. The first run with new input shapes plans the
- * execution (shapes, kernels, one memory arena); later runs with the same shapes reuse it. */
+ * execution (shapes, kernels, one memory arena); later runs with the same shapes reuse the
+ * plan and allocate nothing. Models whose shapes depend on data (a Reshape to a computed
+ * shape) run node by node instead, allocating as they go; the log says so.
+ *
+ * ONYX_ERROR_INVALID_STATE when an input is not bound; ONYX_ERROR_INVALID_INPUT when the
+ * inputs' dims disagree with the model; ONYX_ERROR_LIMIT / ONYX_ERROR_OUT_OF_MEMORY when
+ * planning needs more memory than allowed or available; ONYX_ERROR_RUNTIME when an operator
+ * rejects the data (the message names the node). After a failure no output is available
+ * until the next successful run; the session stays usable. */
 ONYX_API onyx_status onyx_session_run(onyx_session *session);
-/* Describes output `index` of the last successful run. data points into the session (or the
- * caller's buffer) and stays valid until the next run or onyx_session_free. */
+
+/* Describes output `index` of the last successful run. tensor->data points into the session,
+ * the caller's output buffer, one of the caller's inputs or the model's constants: read-only,
+ * valid until the next run or onyx_session_free. ONYX_ERROR_INVALID_ARGUMENT for NULL arguments or an index out of
+ * range; ONYX_ERROR_INVALID_STATE before a successful run. */
 ONYX_API onyx_status onyx_session_get_output(const onyx_session *session, size_t index,
                                              onyx_tensor *tensor);
 
@@ -323,22 +494,25 @@ ONYX_API onyx_status onyx_session_profile_entry(const onyx_session *session, siz
 /* ---------------------------------------------------------------------------------------- */
 /* Tensor files                                                                             */
 /* ---------------------------------------------------------------------------------------- */
+/* Helpers to read test data and write results; independent of models, sessions and options
+ * (they allocate with malloc). Thread-safe. */
 
 /* Reads a tensor from a NumPy .npy file (little-endian, C order) or an ONNX TensorProto .pb
- * file (chosen by content). On success *tensor holds data allocated by onyx, released with
- * onyx_tensor_free_data; *name (if name is not NULL) receives the tensor's name from a .pb
- * file or NULL, to be released with onyx_tensor_free_data too. On failure, `errmsg` (if not
- * NULL) receives a message of at most `errmsg_size` bytes. */
+ * file (chosen by content), of at most 4 GiB. On success *tensor holds data allocated by
+ * onyx, released with onyx_tensor_free_data; *name (if name is not NULL) receives the
+ * tensor's name from a .pb file or NULL, to be released with onyx_tensor_free_data too. On
+ * failure nothing needs freeing, and `errmsg` (if not NULL) receives a message of at most
+ * `errmsg_size` bytes. */
 ONYX_API onyx_status onyx_tensor_read_file(const char *path, onyx_tensor *tensor, char **name,
                                            char *errmsg, size_t errmsg_size);
-/* Same, from a buffer. */
+/* Same, from `size` bytes at `data` (only read during the call). */
 ONYX_API onyx_status onyx_tensor_read_buffer(const void *data, size_t size, onyx_tensor *tensor,
                                              char **name, char *errmsg, size_t errmsg_size);
 /* Writes `tensor` as a .npy file. The file appears whole or not at all: it is written under a
- * temporary name in the same directory and renamed. */
+ * temporary name in the same directory and renamed. Errors as for onyx_tensor_read_file. */
 ONYX_API onyx_status onyx_tensor_write_npy(const char *path, const onyx_tensor *tensor,
                                            char *errmsg, size_t errmsg_size);
-/* Frees memory returned by onyx_tensor_read_file / _buffer. NULL is a no-op. */
+/* Frees data or a name returned by onyx_tensor_read_file / _buffer. NULL is a no-op. */
 ONYX_API void onyx_tensor_free_data(void *data);
 
 #ifdef __cplusplus

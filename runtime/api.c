@@ -3,6 +3,8 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -11,41 +13,87 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* ---- messages ---------------------------------------------------------------------------- */
+
+/* "1.5 MiB"-style text for the log. */
+static const char *bytes_text(size_t bytes, char buf[32])
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
 /* ---- models ------------------------------------------------------------------------------ */
 
 static onyx_model *model_new(const onyx_options *options)
 {
-    onyx_model *m = calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
     onyx_options defaults;
     options_defaults(&defaults);
     if (!options)
         options = &defaults;
+    mem like = {.limit = options->limits.memory_bytes, .allocator = options->allocator};
+    onyx_model *m = mem_alloc_owner(&like, sizeof *m, offsetof(onyx_model, mem));
+    if (!m)
+        return NULL;
     m->limits = options->limits;
-    m->mem.limit = options->limits.memory_bytes;
     m->threads = options->threads;
     m->optimize = options->optimize;
+    m->log = options->log;
     return m;
 }
 
-static onyx_status model_finish(onyx_model *m, onyx_status st)
+/* Records the outcome of a load, and tells the log. */
+static onyx_status model_loaded(onyx_model *m, onyx_status st)
 {
-    if (!st) {
-        m->imported = true;
-        st = graph_check(m, &m->graph);
+    m->status = st;
+    if (st) {
+        log_message(&m->log, ONYX_LOG_ERROR, "%s", m->errmsg);
+        return st;
     }
+    if (!log_enabled(&m->log, ONYX_LOG_INFO))
+        return st;
+    const graph *g = &m->graph;
+    int folded = 0, unused = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const node *n = &g->nodes[i];
+        if (!n->dead)
+            continue;
+        bool constant = false;
+        for (int o = 0; o < n->n_outputs; o++)
+            constant |= n->outputs[o] >= 0 && g->values[n->outputs[o]].kind == VALUE_CONSTANT;
+        constant ? folded++ : unused++;
+    }
+    char held[32];
+    log_message(&m->log, ONYX_LOG_INFO,
+                "model loaded (producer '%s' %s, IR version %lld): %d nodes, %d folded into "
+                "constants, %d fused away or unused, %d to run; %d inputs, %d outputs; %s held",
+                m->producer_name, m->producer_version, (long long)m->ir_version, g->n_nodes, folded,
+                unused, g->n_nodes - folded - unused, g->n_inputs, g->n_outputs,
+                bytes_text(onyx_model_memory_bytes(m), held));
+    return st;
+}
+
+/* Checks the imported graph, then fuses what the passes know: the last stage of every load. */
+static onyx_status model_check(onyx_model *m)
+{
+    m->imported = true;
+    onyx_status st = graph_check(m, &m->graph);
     if (!st && m->optimize) {
         st = graph_optimize(m, &m->graph);
         if (!st)
             graph_prune(m, &m->graph);
     }
-    m->status = st;
     return st;
 }
 
-onyx_status onyx_model_load_buffer(const void *data, size_t size, const onyx_options *options,
-                                   onyx_model **model)
+static onyx_status load_buffer(const void *data, size_t size, const onyx_options *options,
+                               onyx_model **model, bool borrow)
 {
     if (!model)
         return ONYX_ERROR_INVALID_ARGUMENT;
@@ -53,11 +101,61 @@ onyx_status onyx_model_load_buffer(const void *data, size_t size, const onyx_opt
     if (!m)
         return ONYX_ERROR_OUT_OF_MEMORY;
     if (!data && size)
-        return m->status = set_error(m->errmsg, ONYX_ERROR_INVALID_ARGUMENT, "model data is NULL");
+        return model_loaded(m, set_error(m->errmsg, ONYX_ERROR_INVALID_ARGUMENT, "model data is NULL"));
     if (options && options->external_data_dir &&
         !(m->dir = mem_strdup(&m->mem, options->external_data_dir)))
-        return m->status = set_error(m->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory");
-    return model_finish(m, model_import(m, data ? data : "", size));
+        return model_loaded(m, set_error(m->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory"));
+    onyx_status st = model_import(m, data ? data : "", size, borrow);
+    return model_loaded(m, st ? st : model_check(m));
+}
+
+onyx_status onyx_model_load_buffer(const void *data, size_t size, const onyx_options *options,
+                                   onyx_model **model)
+{
+    return load_buffer(data, size, options, model, false);
+}
+
+onyx_status onyx_model_load_buffer_borrowed(const void *data, size_t size, const onyx_options *options,
+                                            onyx_model **model)
+{
+    return load_buffer(data, size, options, model, true);
+}
+
+/* Reads the whole file into memory from the model's allocator. */
+static onyx_status read_file(onyx_model *m, const char *path, unsigned char **bytes, size_t *size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return set_error(m->errmsg, ONYX_ERROR_IO, "cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return set_error(m->errmsg, ONYX_ERROR_IO, "'%s' is not a regular file", path);
+    }
+    if ((int64_t)sb.st_size > m->limits.model_bytes) {
+        close(fd);
+        return set_error(m->errmsg, ONYX_ERROR_LIMIT, "'%s' has %lld bytes, above the model size limit of %lld",
+                         path, (long long)sb.st_size, (long long)m->limits.model_bytes);
+    }
+    *size = (size_t)sb.st_size;
+    if (!(*bytes = mem_alloc(&m->mem, *size))) {
+        close(fd);
+        return set_error(m->errmsg, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes to read '%s'", *size, path);
+    }
+    size_t done = 0;
+    while (done < *size) {
+        ssize_t r = read(fd, *bytes + done, *size - done);
+        if (r <= 0)
+            break;
+        done += (size_t)r;
+    }
+    close(fd);
+    if (done != *size) {
+        mem_free(&m->mem, *bytes);
+        *bytes = NULL;
+        return set_error(m->errmsg, ONYX_ERROR_IO, "reading '%s' failed", path);
+    }
+    return ONYX_OK;
 }
 
 onyx_status onyx_model_load_file(const char *path, const onyx_options *options, onyx_model **model)
@@ -68,57 +166,28 @@ onyx_status onyx_model_load_file(const char *path, const onyx_options *options, 
     if (!m)
         return ONYX_ERROR_OUT_OF_MEMORY;
     if (!path)
-        return m->status = set_error(m->errmsg, ONYX_ERROR_INVALID_ARGUMENT, "model path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return m->status = set_error(m->errmsg, ONYX_ERROR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return m->status = set_error(m->errmsg, ONYX_ERROR_IO, "'%s' is not a regular file", path);
-    }
-    if ((int64_t)sb.st_size > m->limits.model_bytes) {
-        close(fd);
-        return m->status = set_error(m->errmsg, ONYX_ERROR_LIMIT,
-                                     "'%s' has %lld bytes, above the model size limit of %lld", path,
-                                     (long long)sb.st_size, (long long)m->limits.model_bytes);
-    }
-    size_t size = (size_t)sb.st_size;
-    unsigned char *bytes = mem_alloc_raw(&m->mem, size);
-    if (!bytes) {
-        close(fd);
-        return m->status = set_error(m->errmsg, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes to read '%s'",
-                                     size, path);
-    }
-    size_t done = 0;
-    while (done < size) {
-        ssize_t r = read(fd, bytes + done, size - done);
-        if (r <= 0)
-            break;
-        done += (size_t)r;
-    }
-    close(fd);
-    if (done != size) {
-        mem_free(&m->mem, bytes);
-        return m->status = set_error(m->errmsg, ONYX_ERROR_IO, "reading '%s' failed", path);
-    }
+        return model_loaded(m, set_error(m->errmsg, ONYX_ERROR_INVALID_ARGUMENT, "model path is NULL"));
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    onyx_status st = read_file(m, path, &bytes, &size);
+    if (st)
+        return model_loaded(m, st);
     char *copy = mem_strdup(&m->mem, path);
     if (copy) {
         m->dir = mem_strdup(&m->mem, dirname(copy));
         mem_free(&m->mem, copy);
     }
-    onyx_status st = m->dir ? model_import(m, bytes, size)
-                            : set_error(m->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory");
+    st = m->dir ? model_import(m, bytes, size, false)
+                : set_error(m->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory");
     mem_free(&m->mem, bytes);
     if (st) {
         /* Name the file in the message. */
         char inner[ERRMSG_SIZE];
         snprintf(inner, sizeof inner, "%s", m->errmsg);
         set_error(m->errmsg, st, "%s: %s", path, inner);
-        m->status = st;
-        return st;
+        return model_loaded(m, st);
     }
-    return model_finish(m, st);
+    return model_loaded(m, model_check(m));
 }
 
 const char *onyx_model_errmsg(const onyx_model *model)
@@ -140,7 +209,12 @@ void onyx_model_free(onyx_model *model)
     mem_free(&model->mem, model->producer_name);
     mem_free(&model->mem, model->producer_version);
     mem_free(&model->mem, model->dir);
-    free(model);
+    mem_free(&model->mem, model);
+}
+
+size_t onyx_model_memory_bytes(const onyx_model *model)
+{
+    return model ? (size_t)atomic_load(&((onyx_model *)model)->mem.used) : 0;
 }
 
 /* Whether the model's graph can be inspected: loaded, or read but with unsupported nodes. */
@@ -173,10 +247,21 @@ static void fill_info(const onyx_model *m, const char *name, const onyx_tensor *
     }
 }
 
+/* The status of an inspection call for item `index` of `count`, with output `out`. */
+static onyx_status inspect_status(const onyx_model *m, const void *out, size_t index, int count)
+{
+    if (!m || !out)
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    if (!model_ok(m))
+        return ONYX_ERROR_INVALID_STATE;
+    return index < (size_t)count ? ONYX_OK : ONYX_ERROR_INVALID_ARGUMENT;
+}
+
 onyx_status onyx_model_input_info(const onyx_model *model, size_t index, onyx_value_info *info)
 {
-    if (!model_ok(model) || !info || index >= (size_t)model->graph.n_inputs)
-        return ONYX_ERROR_INVALID_ARGUMENT;
+    onyx_status st = inspect_status(model, info, index, model ? model->graph.n_inputs : 0);
+    if (st)
+        return st;
     const value *v = &model->graph.values[model->graph.inputs[index]];
     fill_info(model, v->name, &v->info, info);
     return ONYX_OK;
@@ -184,8 +269,9 @@ onyx_status onyx_model_input_info(const onyx_model *model, size_t index, onyx_va
 
 onyx_status onyx_model_output_info(const onyx_model *model, size_t index, onyx_value_info *info)
 {
-    if (!model_ok(model) || !info || index >= (size_t)model->graph.n_outputs)
-        return ONYX_ERROR_INVALID_ARGUMENT;
+    onyx_status st = inspect_status(model, info, index, model ? model->graph.n_outputs : 0);
+    if (st)
+        return st;
     const value *v = &model->graph.values[model->graph.outputs[index]];
     const onyx_tensor *decl = &model->graph.output_decl[index];
     /* Prefer what inference found; fall back on the declaration for what it could not. */
@@ -238,8 +324,9 @@ size_t onyx_model_opset_count(const onyx_model *m) { return model_ok(m) ? (size_
 
 onyx_status onyx_model_opset(const onyx_model *m, size_t index, const char **domain, int64_t *version)
 {
-    if (!model_ok(m) || index >= (size_t)m->n_opsets || !domain || !version)
-        return ONYX_ERROR_INVALID_ARGUMENT;
+    onyx_status st = inspect_status(m, domain && version ? domain : NULL, index, m ? m->n_opsets : 0);
+    if (st)
+        return st;
     *domain = m->opsets[index].domain;
     *version = m->opsets[index].version;
     return ONYX_OK;
@@ -249,8 +336,9 @@ size_t onyx_model_node_count(const onyx_model *m) { return model_ok(m) ? (size_t
 
 onyx_status onyx_model_node_info(const onyx_model *m, size_t index, onyx_node_info *info)
 {
-    if (!model_ok(m) || !info || index >= (size_t)m->graph.n_nodes)
-        return ONYX_ERROR_INVALID_ARGUMENT;
+    onyx_status st = inspect_status(m, info, index, m ? m->graph.n_nodes : 0);
+    if (st)
+        return st;
     const node *n = &m->graph.nodes[index];
     info->name = n->name;
     info->op_type = n->written_op_type ? n->written_op_type : n->op_type;
@@ -266,6 +354,7 @@ struct onyx_session {
     const onyx_model *model;
     mem mem;
     limits limits;
+    logger log;
     pool *pool;
     onyx_status status;
     char errmsg[ERRMSG_SIZE];
@@ -273,12 +362,28 @@ struct onyx_session {
     bool *input_set;
     void **out_buffers;
     size_t *out_capacity;
+    void **out_planned;    /* during a run: the arena address of outputs written in place */
     onyx_tensor *outputs;
     bool has_outputs;
+    onyx_tensor *logged_shapes; /* the input shapes of the last plan told to the log */
+    bool logged_plan;
     plan plan;
     exec_env env;
     char **profile_names; /* "domain.op" per node when profiling, else NULL */
 };
+
+/* Formats a failure into the session's message and the log. */
+static onyx_status session_error(onyx_session *s, onyx_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static onyx_status session_error(onyx_session *s, onyx_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+    va_end(ap);
+    log_message(&s->log, ONYX_LOG_ERROR, "%s", s->errmsg);
+    return st;
+}
 
 static int available_processors(void)
 {
@@ -290,33 +395,42 @@ onyx_status onyx_session_create(const onyx_model *model, const onyx_options *opt
 {
     if (!session)
         return ONYX_ERROR_INVALID_ARGUMENT;
-    onyx_session *s = *session = calloc(1, sizeof *s);
+    onyx_options defaults;
+    options_defaults(&defaults);
+    const onyx_options *o = options ? options : &defaults;
+    limits lim = options || !model ? o->limits : model->limits;
+    mem like = {.limit = lim.memory_bytes, .allocator = options || !model ? o->allocator : model->mem.allocator};
+    onyx_session *s = *session = mem_alloc_owner(&like, sizeof *s, offsetof(onyx_session, mem));
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
+    s->limits = lim;
+    s->log = options || !model ? o->log : model->log;
     if (!model)
-        return s->status = set_error(s->errmsg, ONYX_ERROR_INVALID_ARGUMENT, "model is NULL");
+        return s->status = session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "model is NULL");
     if (model->status)
-        return s->status = set_error(s->errmsg, ONYX_ERROR_INVALID_STATE, "the model failed to load: %s",
-                                     model->errmsg);
-    s->model = model;
-    s->limits = options ? options->limits : model->limits;
-    s->mem.limit = s->limits.memory_bytes;
+        return s->status = session_error(s, ONYX_ERROR_INVALID_STATE, "the model failed to load: %s",
+                                         model->errmsg);
     int threads = options ? options->threads : model->threads;
     if (threads == 0)
         threads = available_processors();
-    if (threads > 1 && !(s->pool = pool_create(threads)))
-        return s->status = set_error(s->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "cannot start %d threads", threads);
+    if (threads > 1 && !(s->pool = pool_create(&s->mem, threads)))
+        return s->status = session_error(s, ONYX_ERROR_OUT_OF_MEMORY, "cannot start %d threads", threads);
     const graph *g = &model->graph;
     size_t ni = (size_t)g->n_inputs + 1, no = (size_t)g->n_outputs + 1;
     if (!(s->inputs = mem_alloc(&s->mem, ni * sizeof(onyx_tensor))) ||
         !(s->input_set = mem_alloc(&s->mem, ni)) ||
+        !(s->logged_shapes = mem_alloc(&s->mem, ni * sizeof(onyx_tensor))) ||
         !(s->out_buffers = mem_alloc(&s->mem, no * sizeof(void *))) ||
         !(s->out_capacity = mem_alloc(&s->mem, no * sizeof(size_t))) ||
+        !(s->out_planned = mem_alloc(&s->mem, no * sizeof(void *))) ||
         !(s->outputs = mem_alloc(&s->mem, no * sizeof(onyx_tensor))))
-        return s->status = set_error(s->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory creating a session");
+        return s->status = session_error(s, ONYX_ERROR_OUT_OF_MEMORY, "out of memory creating a session");
+    s->model = model;
     s->env.mem = &s->mem;
     s->env.limits = &s->limits;
     s->env.pool = s->pool;
+    log_message(&s->log, ONYX_LOG_INFO, "session created: %d thread%s", pool_threads(s->pool),
+                pool_threads(s->pool) == 1 ? "" : "s");
     return ONYX_OK;
 }
 
@@ -325,7 +439,7 @@ const char *onyx_session_errmsg(const onyx_session *session)
     return session ? session->errmsg : "no session (NULL)";
 }
 
-static bool session_usable(onyx_session *s);
+static onyx_status session_usable(onyx_session *s);
 
 static void profile_clear(onyx_session *s)
 {
@@ -341,10 +455,10 @@ static void profile_clear(onyx_session *s)
 
 onyx_status onyx_session_set_profiling(onyx_session *s, int enabled)
 {
-    if (!session_usable(s))
-        return s ? set_error(s->errmsg, ONYX_ERROR_INVALID_STATE, "the session was not created") : ONYX_ERROR_INVALID_ARGUMENT;
-    if (s->model)
-        profile_clear(s);
+    onyx_status st = session_usable(s);
+    if (st)
+        return st;
+    profile_clear(s);
     if (!enabled)
         return ONYX_OK;
     const graph *g = &s->model->graph;
@@ -400,42 +514,55 @@ void onyx_session_free(onyx_session *session)
     pool_free(session->pool);
     mem_free(&session->mem, session->inputs);
     mem_free(&session->mem, session->input_set);
+    mem_free(&session->mem, session->logged_shapes);
     mem_free(&session->mem, session->out_buffers);
     mem_free(&session->mem, session->out_capacity);
+    mem_free(&session->mem, session->out_planned);
     mem_free(&session->mem, session->outputs);
-    free(session);
+    mem_free(&session->mem, session);
 }
 
-static bool session_usable(onyx_session *s)
+size_t onyx_session_memory_bytes(const onyx_session *session)
 {
-    return s && s->model && s->inputs;
+    return session ? (size_t)atomic_load(&((onyx_session *)session)->mem.used) : 0;
+}
+
+/* Whether the session was created; when it was not, says so (or that it is NULL). */
+static onyx_status session_usable(onyx_session *s)
+{
+    if (!s)
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    if (!s->model)
+        return session_error(s, ONYX_ERROR_INVALID_STATE, "the session was not created");
+    return ONYX_OK;
 }
 
 onyx_status onyx_session_set_input(onyx_session *s, size_t index, const onyx_tensor *t)
 {
-    if (!session_usable(s))
-        return s ? set_error(s->errmsg, ONYX_ERROR_INVALID_STATE, "the session was not created") : ONYX_ERROR_INVALID_ARGUMENT;
+    onyx_status st = session_usable(s);
+    if (st)
+        return st;
     const graph *g = &s->model->graph;
     if (index >= (size_t)g->n_inputs)
-        return set_error(s->errmsg, ONYX_ERROR_INVALID_ARGUMENT, "input index %zu is out of range (the model has %d inputs)",
-                         index, g->n_inputs);
+        return session_error(s, ONYX_ERROR_INVALID_ARGUMENT,
+                             "input index %zu is out of range (the model has %d inputs)", index, g->n_inputs);
     const value *v = &g->values[g->inputs[index]];
     if (!t)
-        return set_error(s->errmsg, ONYX_ERROR_INVALID_ARGUMENT, "input '%s': tensor is NULL", v->name);
+        return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "input '%s': tensor is NULL", v->name);
     char want[128], got[128];
     if (t->dtype != v->info.dtype)
-        return set_error(s->errmsg, ONYX_ERROR_INVALID_INPUT, "input '%s' must have dtype %s, got %s", v->name,
-                            onyx_dtype_name(v->info.dtype), onyx_dtype_name(t->dtype));
+        return session_error(s, ONYX_ERROR_INVALID_INPUT, "input '%s' must have dtype %s, got %s", v->name,
+                             onyx_dtype_name(v->info.dtype), onyx_dtype_name(t->dtype));
     if (t->rank < 0 || t->rank > ONYX_MAX_RANK || (v->info.rank >= 0 && t->rank != v->info.rank))
-        return set_error(s->errmsg, ONYX_ERROR_INVALID_INPUT, "input '%s' must have shape %s, got %s", v->name,
-                            shape_str(&v->info, want, sizeof want), shape_str(t, got, sizeof got));
-    char what[300];
+        return session_error(s, ONYX_ERROR_INVALID_INPUT, "input '%s' must have shape %s, got %s", v->name,
+                             shape_str(&v->info, want, sizeof want), shape_str(t, got, sizeof got));
+    char what[300], why[ERRMSG_SIZE];
     snprintf(what, sizeof what, "input '%s'", v->name);
-    onyx_status st = shape_validate(t, &s->limits, what, s->errmsg);
+    st = shape_validate(t, &s->limits, what, why);
     if (st)
-        return st == ONYX_ERROR_LIMIT ? st : ONYX_ERROR_INVALID_INPUT;
+        return session_error(s, st == ONYX_ERROR_LIMIT ? st : ONYX_ERROR_INVALID_INPUT, "%s", why);
     if (!t->data && tensor_count(t) > 0)
-        return set_error(s->errmsg, ONYX_ERROR_INVALID_ARGUMENT, "input '%s': data is NULL", v->name);
+        return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "input '%s': data is NULL", v->name);
     s->inputs[index] = *t;
     s->input_set[index] = true;
     return ONYX_OK;
@@ -449,15 +576,15 @@ static onyx_status check_dims(onyx_session *s)
     for (int i = 0; i < g->n_inputs; i++) {
         const value *v = &g->values[g->inputs[i]];
         if (!s->input_set[i])
-            return set_error(s->errmsg, ONYX_ERROR_INVALID_STATE, "input '%s' is not set", v->name);
+            return session_error(s, ONYX_ERROR_INVALID_STATE, "input '%s' is not set", v->name);
         const onyx_tensor *t = &s->inputs[i];
         for (int d = 0; d < v->info.rank; d++) {
             int64_t want = v->info.dims[d];
             char a[128], b[128];
             if (dim_known(want) && t->dims[d] != want)
-                return set_error(s->errmsg, ONYX_ERROR_INVALID_INPUT,
-                                 "input '%s' must have shape %s, got %s (axis %d)", v->name,
-                                 shape_str(&v->info, a, sizeof a), shape_str(t, b, sizeof b), d);
+                return session_error(s, ONYX_ERROR_INVALID_INPUT,
+                                     "input '%s' must have shape %s, got %s (axis %d)", v->name,
+                                     shape_str(&v->info, a, sizeof a), shape_str(t, b, sizeof b), d);
             if (symbol_of_dim(want) < 0)
                 continue;
             /* The same symbol earlier: must have the same size. */
@@ -465,11 +592,11 @@ static onyx_status check_dims(onyx_session *s)
                 const value *u = &g->values[g->inputs[j]];
                 for (int e = 0; e < u->info.rank && (j < i || e < d); e++)
                     if (u->info.dims[e] == want && s->inputs[j].dims[e] != t->dims[d])
-                        return set_error(s->errmsg, ONYX_ERROR_INVALID_INPUT,
-                                         "input '%s' axis %d and input '%s' axis %d share dim '%s' "
-                                         "but have sizes %lld and %lld", v->name, d, u->name, e,
-                                         m->symbols[symbol_of_dim(want)], (long long)t->dims[d],
-                                         (long long)s->inputs[j].dims[e]);
+                        return session_error(s, ONYX_ERROR_INVALID_INPUT,
+                                             "input '%s' axis %d and input '%s' axis %d share dim '%s' "
+                                             "but have sizes %lld and %lld", v->name, d, u->name, e,
+                                             m->symbols[symbol_of_dim(want)], (long long)t->dims[d],
+                                             (long long)s->inputs[j].dims[e]);
             }
         }
     }
@@ -478,43 +605,164 @@ static onyx_status check_dims(onyx_session *s)
 
 onyx_status onyx_session_set_output_buffer(onyx_session *s, size_t index, void *buffer, size_t capacity)
 {
-    if (!session_usable(s))
-        return s ? set_error(s->errmsg, ONYX_ERROR_INVALID_STATE, "the session was not created") : ONYX_ERROR_INVALID_ARGUMENT;
+    onyx_status st = session_usable(s);
+    if (st)
+        return st;
     if (index >= (size_t)s->model->graph.n_outputs)
-        return set_error(s->errmsg, ONYX_ERROR_INVALID_ARGUMENT, "output index %zu is out of range", index);
+        return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "output index %zu is out of range (the model has %d outputs)",
+                             index, s->model->graph.n_outputs);
     s->out_buffers[index] = buffer;
     s->out_capacity[index] = buffer ? capacity : 0;
     return ONYX_OK;
 }
 
+/* Tells the log about the plan when the input shapes differ from the last plan's. */
+static void log_plan(onyx_session *s)
+{
+    const graph *g = &s->model->graph;
+    if (!log_enabled(&s->log, ONYX_LOG_INFO))
+        return;
+    bool same = s->logged_plan;
+    for (int i = 0; i < g->n_inputs && same; i++)
+        same = s->logged_shapes[i].rank == s->inputs[i].rank &&
+               !memcmp(s->logged_shapes[i].dims, s->inputs[i].dims, (size_t)s->inputs[i].rank * sizeof(int64_t));
+    if (same)
+        return;
+    s->logged_plan = true;
+    char shapes[512] = "", shape[128];
+    size_t used = 0;
+    for (int i = 0; i < g->n_inputs && used < sizeof shapes; i++) {
+        s->logged_shapes[i] = s->inputs[i];
+        used += (size_t)snprintf(shapes + used, sizeof shapes - used, "%s%s=%s", i ? ", " : "",
+                                 g->values[g->inputs[i]].name, shape_str(&s->inputs[i], shape, sizeof shape));
+    }
+    const plan *p = &s->plan;
+    if (p->eager) {
+        const node *n = p->deferred_by;
+        log_message(&s->log, ONYX_LOG_INFO,
+                    "plan for %s: eager (node by node, allocating each value), because node '%s' "
+                    "(%s) needs computed data to know its output shape", shapes,
+                    n ? n->name : "?", n ? n->op_type : "?");
+        return;
+    }
+    int live = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        live += !g->nodes[i].dead;
+    char arena[32], scratch[32];
+    log_message(&s->log, ONYX_LOG_INFO,
+                "plan for %s: static, %d steps (%d nodes computed while planning), arena %s, "
+                "scratch %s per thread", shapes, p->n_steps, live - p->n_steps,
+                bytes_text(p->arena_bytes, arena), bytes_text(p->scratch_per_thread, scratch));
+}
+
+static bool overlaps(const void *a, size_t a_size, const void *b, size_t b_size)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return a_size && b_size && x < y + b_size && y < x + a_size;
+}
+
+/* Whether output i's buffer overlaps a bound input, which the run still reads. */
+static bool buffer_overlaps_input(const onyx_session *s, int i)
+{
+    const graph *g = &s->model->graph;
+    for (int k = 0; k < g->n_inputs; k++)
+        if (overlaps(s->out_buffers[i], s->out_capacity[i], s->inputs[k].data, tensor_bytes(&s->inputs[k])))
+            return true;
+    return false;
+}
+
+/* Outputs with a caller buffer that do not fit it; checked before anything is written. */
+static onyx_status check_capacity(onyx_session *s)
+{
+    const graph *g = &s->model->graph;
+    for (int i = 0; i < g->n_outputs; i++) {
+        size_t bytes = tensor_bytes(&s->plan.tensors[g->outputs[i]]);
+        if (s->out_buffers[i] && bytes > s->out_capacity[i])
+            return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "output '%s' needs %zu bytes; its buffer holds %zu",
+                                 g->values[g->outputs[i]].name, bytes, s->out_capacity[i]);
+    }
+    return ONYX_OK;
+}
+
+/* Points the steps of a static plan that compute outputs at the caller's buffers, so that
+ * the kernels write there. An output qualifies when the plan gave it arena memory (a step
+ * computes it) and its buffer does not overlap an input. */
+static void outputs_in_place(onyx_session *s)
+{
+    const graph *g = &s->model->graph;
+    const plan *p = &s->plan;
+    if (p->eager)
+        return; /* values are allocated as the run goes */
+    for (int i = 0; i < g->n_outputs; i++) {
+        onyx_tensor *t = &s->plan.tensors[g->outputs[i]];
+        unsigned char *at = t->data;
+        bool in_arena = at && p->arena && at >= p->arena && at < p->arena + p->arena_bytes;
+        if (!s->out_buffers[i] || !in_arena || buffer_overlaps_input(s, i))
+            continue;
+        s->out_planned[i] = t->data;
+        t->data = s->out_buffers[i];
+    }
+}
+
+/* Why output i, which has a caller buffer, was not written there in place. */
+static const char *copy_reason(const onyx_session *s, int i)
+{
+    const graph *g = &s->model->graph;
+    if (s->plan.eager)
+        return "the model runs node by node";
+    if (buffer_overlaps_input(s, i))
+        return "its buffer overlaps an input";
+    for (int k = 0; k < i; k++)
+        if (g->outputs[k] == g->outputs[i])
+            return "an earlier output is the same value";
+    return "no step computes it (a constant, an input, or folded while planning)";
+}
+
+static void outputs_restore(onyx_session *s)
+{
+    const graph *g = &s->model->graph;
+    for (int i = g->n_outputs - 1; i >= 0; i--)
+        if (s->out_planned[i]) {
+            s->plan.tensors[g->outputs[i]].data = s->out_planned[i];
+            s->out_planned[i] = NULL;
+        }
+}
+
 onyx_status onyx_session_run(onyx_session *s)
 {
-    if (!session_usable(s))
-        return s ? set_error(s->errmsg, ONYX_ERROR_INVALID_STATE, "the session was not created") : ONYX_ERROR_INVALID_ARGUMENT;
+    onyx_status st = session_usable(s);
+    if (st)
+        return st;
     const graph *g = &s->model->graph;
     s->has_outputs = false;
     s->errmsg[0] = '\0';
-    onyx_status st = check_dims(s);
+    if ((st = check_dims(s)))
+        return st;
+    st = plan_prepare(&s->plan, &s->env, g, s->inputs);
     if (st)
+        return session_error(s, st, "%s", s->env.op.errmsg);
+    log_plan(s);
+    if (!s->plan.eager && (st = check_capacity(s)))
         return st;
-    st = plan_execute(&s->plan, &s->env, g, s->inputs);
-    if (st) {
-        snprintf(s->errmsg, sizeof s->errmsg, "%s", s->env.op.errmsg);
+    outputs_in_place(s);
+    st = plan_run(&s->plan, &s->env, g, s->inputs);
+    for (int i = 0; i < g->n_outputs && !st; i++)
+        s->outputs[i] = s->plan.tensors[g->outputs[i]];
+    outputs_restore(s);
+    if (st)
+        return session_error(s, st, "%s", s->env.op.errmsg);
+    if (s->plan.eager && (st = check_capacity(s)))
         return st;
-    }
     for (int i = 0; i < g->n_outputs; i++) {
-        onyx_tensor *t = &s->plan.tensors[g->outputs[i]];
-        s->outputs[i] = *t;
-        if (!s->out_buffers[i])
+        onyx_tensor *t = &s->outputs[i];
+        if (!s->out_buffers[i] || t->data == s->out_buffers[i])
             continue;
         size_t bytes = tensor_bytes(t);
-        if (bytes > s->out_capacity[i])
-            return set_error(s->errmsg, ONYX_ERROR_INVALID_ARGUMENT,
-                             "output '%s' needs %zu bytes; its buffer holds %zu",
-                             g->values[g->outputs[i]].name, bytes, s->out_capacity[i]);
         if (bytes)
             memmove(s->out_buffers[i], t->data, bytes);
-        s->outputs[i].data = s->out_buffers[i];
+        t->data = s->out_buffers[i];
+        log_message(&s->log, ONYX_LOG_DEBUG, "output '%s' copied into its buffer (%zu bytes): %s",
+                    g->values[g->outputs[i]].name, bytes, copy_reason(s, i));
     }
     s->has_outputs = true;
     return ONYX_OK;
@@ -522,8 +770,10 @@ onyx_status onyx_session_run(onyx_session *s)
 
 onyx_status onyx_session_get_output(const onyx_session *s, size_t index, onyx_tensor *tensor)
 {
-    if (!s || !tensor || !s->model)
+    if (!s || !tensor)
         return ONYX_ERROR_INVALID_ARGUMENT;
+    if (!s->model)
+        return ONYX_ERROR_INVALID_STATE;
     if (index >= (size_t)s->model->graph.n_outputs)
         return ONYX_ERROR_INVALID_ARGUMENT;
     if (!s->has_outputs)

@@ -97,10 +97,8 @@ void graph_prune(onyx_model *model, graph *g)
     }
     for (int v = 0; v < g->n_values; v++) {
         value *val = &g->values[v];
-        if (val->kind == VALUE_CONSTANT && val->n_uses == 0 && val->info.data) {
-            mem_free(&model->mem, val->info.data);
-            val->info.data = NULL;
-        }
+        if (val->kind == VALUE_CONSTANT && val->n_uses == 0 && val->info.data)
+            value_free_data(&model->mem, val);
     }
 }
 

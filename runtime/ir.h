@@ -17,9 +17,18 @@
 
 /* ---- memory: every allocation is counted against a limit --------------------------------- */
 
+/* Where memory comes from: the caller's functions (onyx_options_set_allocator), or the C
+ * library's aligned_alloc and free when alloc is NULL. */
+typedef struct allocator {
+    onyx_alloc_fn alloc;
+    onyx_free_fn free;
+    void *user;
+} allocator;
+
 typedef struct mem {
     _Atomic int64_t used;
     int64_t limit;
+    allocator allocator;
 } mem;
 
 /* Zeroed, 64-byte aligned; NULL when out of memory or over the limit. Each block remembers
@@ -30,7 +39,12 @@ void *mem_alloc(mem *m, size_t size);
 void *mem_alloc_raw(mem *m, size_t size);
 /* Grows (never shrinks) a block, zeroing the new part; NULL on failure (ptr stays valid). */
 void *mem_realloc(mem *m, void *ptr, size_t new_size);
+/* Frees ptr. `m` may live inside the block being freed (an object freeing itself). */
 void mem_free(mem *m, void *ptr);
+/* An object (a model, a session) that holds its own `mem` at byte `mem_offset`: allocated
+ * through a mem set up like `like` (limit, allocator), and counted in its own. Freed with
+ * mem_free(&object->mem, object). */
+void *mem_alloc_owner(const mem *like, size_t size, size_t mem_offset);
 char *mem_strdup(mem *m, const char *s);
 
 /* A list of blocks freed together (a node's params, a plan's states). */
@@ -55,11 +69,29 @@ typedef struct limits {
     int64_t graph_depth;
 } limits;
 
+/* ---- logging: the caller's callback, never stdout or stderr ------------------------------ */
+
+typedef struct logger {
+    onyx_log_fn fn; /* NULL: nothing is logged */
+    void *user;
+    onyx_log_level max_level;
+} logger;
+
+static inline bool log_enabled(const logger *l, onyx_log_level level)
+{
+    return l->fn && level <= l->max_level;
+}
+/* Formats and passes one message to the callback, when its level is enabled. */
+void log_message(const logger *l, onyx_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 struct onyx_options {
     int threads;
     bool optimize;
     limits limits;
     char *external_data_dir;
+    allocator allocator;
+    logger log;
 };
 
 void options_defaults(onyx_options *options);
@@ -81,6 +113,7 @@ typedef struct value {
     onyx_tensor info;
     int producer;      /* node index, or -1 */
     int n_uses;        /* node inputs reading it, graph outputs counted too */
+    bool borrowed;     /* a constant whose data lies in the caller's model bytes (not owned) */
 } value;
 
 typedef enum attr_type {
@@ -175,6 +208,7 @@ struct onyx_model {
     graph graph;
     int threads;   /* from the load options, the sessions' default */
     bool optimize; /* run the fusion passes */
+    logger log;    /* from the load options, the sessions' default */
 };
 
 static inline int64_t dim_symbol(int k) { return -2 - (int64_t)k; }
@@ -198,10 +232,14 @@ typedef struct op_env {
 onyx_status set_error(char *buf, onyx_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* runtime/model.c: protobuf bytes -> IR, validated (names, cycles, tensor data, attributes). */
-onyx_status model_import(onyx_model *model, const void *data, size_t size);
+/* runtime/model.c: protobuf bytes -> IR, validated (names, cycles, tensor data, attributes).
+ * With `borrow`, initializers of the main graph reference their raw_data inside `data`
+ * where its alignment allows (the caller keeps the bytes alive while the model lives). */
+onyx_status model_import(onyx_model *model, const void *data, size_t size, bool borrow);
 void graph_free(mem *m, graph *g);
 void node_free_attrs(mem *m, node *n);
+/* Releases a constant's data unless it is borrowed. */
+void value_free_data(mem *m, value *v);
 
 /* runtime/tensor_proto.c: TensorProto -> dense tensor, size-checked. `dir` resolves
  * external data (NULL refuses it). */
@@ -209,6 +247,12 @@ struct Onnx__TensorProto;
 onyx_status tensor_from_proto(mem *m, const limits *lim, const char *dir,
                               const struct Onnx__TensorProto *proto, onyx_tensor *out,
                               char *errmsg);
+/* The same, but out->data points into proto->raw_data instead of a copy when that is
+ * aligned for the dtype (and the dtype is not bool, whose bytes onyx normalises to 0 or 1);
+ * *borrowed says which. The caller keeps raw_data alive as long as the tensor. */
+onyx_status tensor_from_proto_borrow(mem *m, const limits *lim, const char *dir,
+                                     const struct Onnx__TensorProto *proto, onyx_tensor *out,
+                                     bool *borrowed, char *errmsg);
 
 /* ops/registry.c: the operator for (domain, op_type, opset), or NULL. Sets *known when
  * the operator exists at some other version or dtype. */

@@ -3,6 +3,7 @@
  * resolves, nothing is produced twice and the graph has no cycle. */
 #include "ir.h"
 #include "onnx.pb-c.h"
+#include "raw_data.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,12 @@ typedef struct importer {
     mem *mem;
     char *errmsg;
     int64_t node_count; /* over all graphs, against the limit */
+    /* Where the main graph's initializers have their raw_data in the caller's bytes (when
+     * the bytes were split, see raw_data.h), and whether to reference it there. */
+    const raw_data_split *split;
+    bool borrow;
+    int n_borrowed, n_copied;
+    size_t borrowed_bytes, copied_bytes;
 } importer;
 
 static onyx_status oom(importer *im, const char *what)
@@ -411,6 +418,59 @@ static int *ints_alloc(importer *im, size_t n)
     return mem_alloc(im->mem, (n ? n : 1) * sizeof(int));
 }
 
+/* Why a borrowing load copied an initializer instead. */
+static const char *copy_reason(const Onnx__TensorProto *tp, const raw_data_span *span,
+                               const value *v, char *buf, size_t size)
+{
+    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return "it is external data";
+    if (!span)
+        return "its raw_data could not be located in the model's bytes";
+    if (!span->data)
+        return "it is not stored as raw_data";
+    if (v->info.dtype == ONYX_DTYPE_BOOL)
+        return "it is bool, which onyx normalises to 0 and 1";
+    snprintf(buf, size, "its raw_data at address %p is not aligned for %s", (const void *)span->data,
+             onyx_dtype_name(v->info.dtype));
+    return buf;
+}
+
+/* Initializer `index` of the main graph, its raw_data taken from the caller's bytes when they
+ * were split: referenced in place when borrowing and aligned, copied otherwise. */
+static onyx_status initializer_import(importer *im, const Onnx__TensorProto *tp, size_t index,
+                                      value *v)
+{
+    onyx_model *model = im->model;
+    const raw_data_span *span = im->split ? &im->split->spans[index] : NULL;
+    Onnx__TensorProto with_data = *tp;
+    if (span && span->data) {
+        with_data.has_raw_data = true;
+        with_data.raw_data = (ProtobufCBinaryData){span->size, (uint8_t *)span->data};
+    }
+    /* Only bytes of the caller can be borrowed: without a span, raw_data is the parser's. */
+    onyx_status st = im->borrow && span && span->data
+                         ? tensor_from_proto_borrow(im->mem, &model->limits, model->dir, &with_data,
+                                                    &v->info, &v->borrowed, im->errmsg)
+                         : tensor_from_proto(im->mem, &model->limits, model->dir, &with_data,
+                                             &v->info, im->errmsg);
+    if (!im->borrow)
+        return st;
+    size_t bytes = tensor_bytes(&v->info);
+    if (st || !bytes)
+        return st;
+    if (v->borrowed) {
+        im->n_borrowed++;
+        im->borrowed_bytes += bytes;
+        return ONYX_OK;
+    }
+    im->n_copied++;
+    im->copied_bytes += bytes;
+    char why[160];
+    log_message(&model->log, ONYX_LOG_DEBUG, "initializer '%s' (%s, %zu bytes) copied: %s", v->name,
+                onyx_dtype_name(v->info.dtype), bytes, copy_reason(tp, span, v, why, sizeof why));
+    return ONYX_OK;
+}
+
 static onyx_status graph_import(importer *im, const Onnx__GraphProto *gp, graph *g, scope *parent,
                                 int depth)
 {
@@ -448,8 +508,9 @@ static onyx_status graph_import(importer *im, const Onnx__GraphProto *gp, graph 
             st = oom(im, "initializers");
             break;
         }
-        st = tensor_from_proto(im->mem, &model->limits, model->dir, tp, &g->values[v].info,
-                               im->errmsg);
+        st = depth == 0 ? initializer_import(im, tp, i, &g->values[v])
+                        : tensor_from_proto(im->mem, &model->limits, model->dir, tp,
+                                            &g->values[v].info, im->errmsg);
     }
 
     /* Inputs (an input with an initializer of the same name is a constant). */
@@ -650,7 +711,7 @@ void graph_free(mem *m, graph *g)
     for (int i = 0; i < g->n_values; i++) {
         mem_free(m, g->values[i].name);
         if (g->values[i].kind == VALUE_CONSTANT)
-            mem_free(m, g->values[i].info.data);
+            value_free_data(m, &g->values[i]);
     }
     mem_free(m, g->values);
     mem_free(m, g->inputs);
@@ -659,20 +720,38 @@ void graph_free(mem *m, graph *g)
     memset(g, 0, sizeof *g);
 }
 
+void value_free_data(mem *m, value *v)
+{
+    if (!v->borrowed)
+        mem_free(m, v->info.data);
+    v->info.data = NULL;
+    v->borrowed = false;
+}
+
 /* ---- the model --------------------------------------------------------------------------- */
 
-onyx_status model_import(onyx_model *model, const void *data, size_t size)
+onyx_status model_import(onyx_model *model, const void *data, size_t size, bool borrow)
 {
-    importer im = {.model = model, .mem = &model->mem, .errmsg = model->errmsg};
+    importer im = {.model = model, .mem = &model->mem, .errmsg = model->errmsg, .borrow = borrow};
     if ((int64_t)size > model->limits.model_bytes)
         return set_error(model->errmsg, ONYX_ERROR_LIMIT, "the model has %zu bytes, above the limit of %lld",
                          size, (long long)model->limits.model_bytes);
+    /* Parse the model without its initializers' raw_data, so that the parser copies none of
+     * it; the importer takes it from the caller's bytes. */
+    raw_data_split split;
+    if (raw_data_split_model(&model->mem, data, size, &split)) {
+        im.split = &split;
+        data = split.skeleton;
+        size = split.skeleton_size;
+    }
     ProtobufCAllocator alloc = {.alloc = pb_alloc, .free = pb_free, .allocator_data = &model->mem};
     Onnx__ModelProto *mp = onnx__model_proto__unpack(&alloc, size, data);
-    if (!mp)
+    if (!mp) {
+        raw_data_split_free(&model->mem, &split);
         return set_error(model->errmsg, ONYX_ERROR_INVALID_MODEL,
                          "not a valid ONNX model: the protobuf could not be parsed (truncated or "
                          "corrupt file, or over the memory limit)");
+    }
     onyx_status st = ONYX_OK;
     model->ir_version = mp->has_ir_version ? mp->ir_version : 0;
     if (!(model->producer_name = mem_strdup(&model->mem, mp->producer_name)) ||
@@ -705,8 +784,17 @@ onyx_status model_import(onyx_model *model, const void *data, size_t size)
     if (!st && mp->n_functions)
         st = set_error(model->errmsg, ONYX_ERROR_UNSUPPORTED, "the model defines %zu local functions; "
                        "onyx does not run model-local functions", mp->n_functions);
+    if (!st && im.split && (size_t)split.n_spans != mp->graph->n_initializer)
+        st = set_error(model->errmsg, ONYX_ERROR_INVALID_MODEL,
+                       "the model's initializers could not be matched with their data");
     if (!st)
         st = graph_import(&im, mp->graph, &model->graph, NULL, 0);
     onnx__model_proto__free_unpacked(mp, &alloc);
+    raw_data_split_free(&model->mem, &split);
+    if (!st && borrow)
+        log_message(&model->log, im.n_copied ? ONYX_LOG_WARNING : ONYX_LOG_INFO,
+                    "borrowed %d initializers (%zu bytes) from the caller's buffer; copied %d "
+                    "(%zu bytes) that could not be borrowed%s", im.n_borrowed, im.borrowed_bytes,
+                    im.n_copied, im.copied_bytes, im.n_copied ? " (the debug log says why)" : "");
     return st;
 }

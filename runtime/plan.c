@@ -258,8 +258,11 @@ static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, con
         }
         ctx->concrete = true;
         env->op.blocks = &p->blocks;
-        if ((st = node_reshape(ctx)))
+        if ((st = node_reshape(ctx))) {
+            if (st == ONYX_DEFER)
+                p->deferred_by = n;
             return st;
+        }
         if (ctx->scratch_bytes > scratch)
             scratch = ctx->scratch_bytes;
         p->n_steps++;
@@ -388,7 +391,7 @@ static onyx_status run_eager(plan *p, exec_env *env, const graph *g, const onyx_
     return ONYX_OK;
 }
 
-onyx_status plan_execute(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
+onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
 {
     env->op.mem = env->mem;
     env->op.limits = env->limits;
@@ -396,26 +399,37 @@ onyx_status plan_execute(plan *p, exec_env *env, const graph *g, const onyx_tens
     env->op.blocks = &p->blocks;
     atomic_store(&env->op.failed, 0);
     env->op.status = ONYX_OK;
-    if (!same_signature(p, g, inputs)) {
+    if (same_signature(p, g, inputs))
+        return ONYX_OK;
+    plan_release(p, env->mem);
+    env->op.blocks = &p->blocks;
+    onyx_status st = plan_build_static(p, env, g, inputs);
+    if (st == ONYX_DEFER) {
+        const node *cause = p->deferred_by;
         plan_release(p, env->mem);
         env->op.blocks = &p->blocks;
-        onyx_status st = plan_build_static(p, env, g, inputs);
-        if (st == ONYX_DEFER) {
-            plan_release(p, env->mem);
-            env->op.blocks = &p->blocks;
-            atomic_store(&env->op.failed, 0);
-            st = run_eager(p, env, g, inputs, NULL);
-            if (st)
-                plan_release(p, env->mem);
-            return st;
-        }
-        if (st) {
-            plan_release(p, env->mem);
-            return st;
-        }
-        p->ready = true;
+        atomic_store(&env->op.failed, 0);
+        p->graph = g;
+        p->eager = true;
+        p->deferred_by = cause;
+        return ONYX_OK;
     }
-    return run_static(p, env, inputs);
+    if (st) {
+        plan_release(p, env->mem);
+        return st;
+    }
+    p->ready = true;
+    return ONYX_OK;
+}
+
+onyx_status plan_run(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
+{
+    if (!p->eager)
+        return run_static(p, env, inputs);
+    onyx_status st = run_eager(p, env, g, inputs, NULL);
+    if (st)
+        plan_release(p, env->mem);
+    return st;
 }
 
 onyx_status plan_run_subgraph(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs,

@@ -22,6 +22,7 @@ typedef struct plan {
     const graph *graph;
     bool ready;            /* built and reusable for the inputs' shapes in `signature` */
     bool eager;
+    const node *deferred_by; /* eager: the node whose output shape needs computed data */
     onyx_tensor *signature; /* per graph input: dtype, rank, dims the plan was made for */
     onyx_tensor *tensors;  /* per value of the graph */
     int n_steps;
@@ -45,10 +46,14 @@ typedef struct exec_env {
     op_env op;             /* errors of reshape and run land in op.errmsg */
 } exec_env;
 
-/* Runs graph `g` on `inputs` (one per graph input, already checked against the graph's
- * declarations), re-planning when the shapes differ from the plan's. Outputs are then in
- * p->tensors[g->outputs[i]]. On failure the message is in env->op.errmsg. */
-onyx_status plan_execute(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs);
+/* Makes the plan for `inputs` (one per graph input, already checked against the graph's
+ * declarations) unless the current one was made for their shapes. A static plan then knows
+ * every value's shape, and p->tensors[v].data of each step's output points into the arena
+ * (the caller may point it elsewhere for a run). An eager plan is only marked as such.
+ * On failure the message is in env->op.errmsg. */
+onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs);
+/* Runs the prepared plan on `inputs`. Outputs are then in p->tensors[g->outputs[i]]. */
+onyx_status plan_run(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs);
 void plan_free(plan *p, mem *m);
 /* Runs subgraph g once, node by node, on `inputs` (one per g->inputs) with `outer` (indexed by
  * value; set for g's VALUE_OUTER values) giving what it reads of enclosing graphs. Outputs are

@@ -5,9 +5,16 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+typedef struct worker_arg {
+    pool *p;
+    int index;
+} worker_arg;
+
 struct pool {
+    mem *mem;
     int threads; /* including the caller */
     pthread_t *workers;
+    worker_arg *args;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_cond_t done;
@@ -24,15 +31,9 @@ static void run_share(const pool_job *job, int index, int threads)
         job->fn(job->arg, index, begin, end);
 }
 
-typedef struct worker_arg {
-    pool *p;
-    int index;
-} worker_arg;
-
 static void *worker_main(void *raw)
 {
     worker_arg wa = *(worker_arg *)raw;
-    free(raw);
     pool *p = wa.p;
     uint64_t seen = 0;
     pthread_mutex_lock(&p->lock);
@@ -53,30 +54,29 @@ static void *worker_main(void *raw)
     return NULL;
 }
 
-pool *pool_create(int threads)
+pool *pool_create(mem *m, int threads)
 {
     if (threads < 2)
         return NULL;
-    pool *p = calloc(1, sizeof *p);
+    pool *p = mem_alloc(m, sizeof *p);
     if (!p)
         return NULL;
+    p->mem = m;
     p->threads = threads;
-    p->workers = calloc((size_t)threads, sizeof(pthread_t));
-    if (!p->workers) {
-        free(p);
+    p->workers = mem_alloc(m, (size_t)threads * sizeof(pthread_t));
+    p->args = mem_alloc(m, (size_t)threads * sizeof(worker_arg));
+    if (!p->workers || !p->args) {
+        mem_free(m, p->workers);
+        mem_free(m, p->args);
+        mem_free(m, p);
         return NULL;
     }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
     for (int i = 1; i < threads; i++) {
-        worker_arg *wa = malloc(sizeof *wa);
-        if (wa) {
-            wa->p = p;
-            wa->index = i;
-        }
-        if (!wa || pthread_create(&p->workers[i], NULL, worker_main, wa) != 0) {
-            free(wa);
+        p->args[i] = (worker_arg){p, i};
+        if (pthread_create(&p->workers[i], NULL, worker_main, &p->args[i]) != 0) {
             p->threads = i; /* the workers started so far */
             pool_free(p);
             return NULL;
@@ -98,8 +98,9 @@ void pool_free(pool *p)
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
-    free(p->workers);
-    free(p);
+    mem_free(p->mem, p->workers);
+    mem_free(p->mem, p->args);
+    mem_free(p->mem, p);
 }
 
 int pool_threads(const pool *p) { return p ? p->threads : 1; }

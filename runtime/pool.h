@@ -4,6 +4,8 @@
 #ifndef ONYX_POOL_H
 #define ONYX_POOL_H
 
+#include "ir.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,8 +18,9 @@ typedef struct pool_job {
     int64_t n;
 } pool_job;
 
-/* NULL when threads < 2 (run everything on the caller) or when threads cannot be started. */
-pool *pool_create(int threads);
+/* NULL when threads < 2 (run everything on the caller) or when threads cannot be started.
+ * Its memory comes from `m`, which must outlive it. */
+pool *pool_create(mem *m, int threads);
 void pool_free(pool *p);
 int pool_threads(const pool *p);
 /* Runs the job to completion; the caller's thread takes the first range. */

@@ -179,8 +179,16 @@ static bool copy_typed(const Onnx__TensorProto *p, onyx_dtype dt, int64_t count,
     }
 }
 
-onyx_status tensor_from_proto(mem *m, const limits *lim, const char *dir, const Onnx__TensorProto *p,
-                              onyx_tensor *out, char *errmsg)
+/* The alignment raw_data must have to be used in place: that of the element's C type. */
+static size_t element_alignment(onyx_dtype dt)
+{
+    size_t size = onyx_dtype_size(dt);
+    return dt == ONYX_DTYPE_COMPLEX64 || dt == ONYX_DTYPE_COMPLEX128 ? size / 2 : size;
+}
+
+/* tensor_from_proto, borrowing raw_data in place when `borrowed` is not NULL and it can. */
+static onyx_status tensor_import(mem *m, const limits *lim, const char *dir, const Onnx__TensorProto *p,
+                                 onyx_tensor *out, bool *borrowed, char *errmsg)
 {
     char what[200];
     snprintf(what, sizeof what, "tensor '%s'", p->name ? p->name : "");
@@ -214,6 +222,14 @@ onyx_status tensor_from_proto(mem *m, const limits *lim, const char *dir, const 
                          "%s: raw_data has %zu bytes but dims %s of %s need %zu", what,
                          p->raw_data.len, shape_str(out, (char[96]){0}, 96), onyx_dtype_name(dt), bytes);
 
+    if (borrowed) {
+        *borrowed = !external && p->has_raw_data && bytes > 0 && dt != ONYX_DTYPE_BOOL &&
+                    (uintptr_t)p->raw_data.data % element_alignment(dt) == 0;
+        if (*borrowed) {
+            out->data = p->raw_data.data;
+            return ONYX_OK;
+        }
+    }
     void *data = mem_alloc_raw(m, bytes);
     if (!data)
         return set_error(errmsg, ONYX_ERROR_LIMIT,
@@ -238,4 +254,18 @@ onyx_status tensor_from_proto(mem *m, const limits *lim, const char *dir, const 
     }
     out->data = data;
     return ONYX_OK;
+}
+
+onyx_status tensor_from_proto(mem *m, const limits *lim, const char *dir, const Onnx__TensorProto *p,
+                              onyx_tensor *out, char *errmsg)
+{
+    return tensor_import(m, lim, dir, p, out, NULL, errmsg);
+}
+
+onyx_status tensor_from_proto_borrow(mem *m, const limits *lim, const char *dir,
+                                     const Onnx__TensorProto *p, onyx_tensor *out, bool *borrowed,
+                                     char *errmsg)
+{
+    *borrowed = false;
+    return tensor_import(m, lim, dir, p, out, borrowed, errmsg);
 }

@@ -8,6 +8,8 @@
 
 /* ---- memory ------------------------------------------------------------------------------ */
 
+#define MEM_ALIGN 64
+
 typedef struct mem_header {
     size_t size;
     _Alignas(64) unsigned char data[];
@@ -30,13 +32,27 @@ static bool mem_reserve(mem *m, size_t size)
     return true;
 }
 
+/* What a block of `size` usable bytes costs: header included, rounded to the alignment. */
+static size_t block_bytes(size_t size)
+{
+    return (sizeof(mem_header) + size + MEM_ALIGN - 1) & ~(size_t)(MEM_ALIGN - 1);
+}
+
 void *mem_alloc_raw(mem *m, size_t size)
 {
-    if (size > SIZE_MAX / 2 || !mem_reserve(m, size + sizeof(mem_header)))
+    if (size > SIZE_MAX / 2)
         return NULL;
-    mem_header *h = aligned_alloc(64, (sizeof(mem_header) + size + 63) & ~(size_t)63);
+    size_t total = block_bytes(size);
+    if (!mem_reserve(m, total))
+        return NULL;
+    const allocator *a = &m->allocator;
+    mem_header *h = a->alloc ? a->alloc(a->user, total, MEM_ALIGN) : aligned_alloc(MEM_ALIGN, total);
+    if (h && ((uintptr_t)h & (MEM_ALIGN - 1))) {
+        a->free(a->user, h, total); /* a caller's allocator that ignored the alignment */
+        h = NULL;
+    }
     if (!h) {
-        atomic_fetch_sub(&m->used, (int64_t)(size + sizeof(mem_header)));
+        atomic_fetch_sub(&m->used, (int64_t)total);
         return NULL;
     }
     h->size = size;
@@ -49,6 +65,19 @@ void *mem_alloc(mem *m, size_t size)
     if (p)
         memset(p, 0, size);
     return p;
+}
+
+void *mem_alloc_owner(const mem *like, size_t size, size_t mem_offset)
+{
+    mem boot = {.limit = like->limit, .allocator = like->allocator};
+    unsigned char *object = mem_alloc(&boot, size);
+    if (!object)
+        return NULL;
+    mem *own = (mem *)(object + mem_offset);
+    own->limit = like->limit;
+    own->allocator = like->allocator;
+    atomic_store(&own->used, atomic_load(&boot.used));
+    return object;
 }
 
 void *mem_realloc(mem *m, void *ptr, size_t new_size)
@@ -71,8 +100,13 @@ void mem_free(mem *m, void *ptr)
     if (!ptr)
         return;
     mem_header *h = header_of(ptr);
-    atomic_fetch_sub(&m->used, (int64_t)(h->size + sizeof(mem_header)));
-    free(h);
+    size_t total = block_bytes(h->size);
+    allocator a = m->allocator; /* read before the block, which may hold m, goes */
+    atomic_fetch_sub(&m->used, (int64_t)total);
+    if (a.free)
+        a.free(a.user, h, total);
+    else
+        free(h);
 }
 
 char *mem_strdup(mem *m, const char *s)
@@ -109,7 +143,7 @@ void mem_block_free_all(mem *m, mem_block **list)
     *list = NULL;
 }
 
-/* ---- errors ------------------------------------------------------------------------------ */
+/* ---- errors and logging ------------------------------------------------------------------ */
 
 onyx_status set_error(char *buf, onyx_status status, const char *fmt, ...)
 {
@@ -118,6 +152,18 @@ onyx_status set_error(char *buf, onyx_status status, const char *fmt, ...)
     vsnprintf(buf, ERRMSG_SIZE, fmt, ap);
     va_end(ap);
     return status;
+}
+
+void log_message(const logger *l, onyx_log_level level, const char *fmt, ...)
+{
+    if (!log_enabled(l, level))
+        return;
+    char text[ERRMSG_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    l->fn(l->user, level, text);
 }
 
 const char *onyx_status_str(onyx_status status)
@@ -341,6 +387,24 @@ onyx_status onyx_options_set_external_data_dir(onyx_options *options, const char
         return ONYX_ERROR_OUT_OF_MEMORY;
     free(options->external_data_dir);
     options->external_data_dir = copy;
+    return ONYX_OK;
+}
+
+onyx_status onyx_options_set_allocator(onyx_options *options, onyx_alloc_fn alloc, onyx_free_fn free,
+                                       void *user)
+{
+    if (!options || !alloc != !free)
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    options->allocator = (allocator){alloc, free, alloc ? user : NULL};
+    return ONYX_OK;
+}
+
+onyx_status onyx_options_set_log(onyx_options *options, onyx_log_fn callback, void *user,
+                                 onyx_log_level max_level)
+{
+    if (!options || max_level < ONYX_LOG_ERROR || max_level > ONYX_LOG_DEBUG)
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    options->log = (logger){callback, callback ? user : NULL, max_level};
     return ONYX_OK;
 }
 
