@@ -31,6 +31,9 @@ static onyx_status spectrum_plan_init(op_context *ctx, spectrum_plan *p, const o
     if (!dim_may_equal(channels, 1) && !dim_may_equal(channels, 2))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %s must end in a dim of 1 (real) or 2 (complex)",
                         shape_str(signal, ss, sizeof ss));
+    /* Its tables hold about 4n values: a length beyond any tensor is refused before sizing them. */
+    if (dim_known(n) && n > INT32_MAX)
+        return op_error(ctx, ONYX_ERROR_LIMIT, "transform length %lld is too large", (long long)n);
     if (onesided && !dim_may_equal(channels, 1))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "onesided needs a real input, not the complex %s",
                         shape_str(signal, ss, sizeof ss));

@@ -234,7 +234,7 @@ static size_t take(size_t *at, int64_t floats)
 static void plan_scratch(op_context *ctx, rnn_state *s, const rnn_params *p)
 {
     int64_t rows = s->rows, h = s->hidden, g = s->gate_width;
-    s->block_steps = OP_MAX(1, OP_MIN(s->seq, PROJECTION_ROWS / rows));
+    s->block_steps = rows ? OP_MAX(1, OP_MIN(s->seq, PROJECTION_ROWS / rows)) : 0; /* no rows: no task */
     size_t at = 0;
     s->x_rows = take(&at, s->block_steps * rows * s->input);
     s->projections = take(&at, s->block_steps * rows * g);
