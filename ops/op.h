@@ -86,6 +86,9 @@ typedef struct op_descriptor {
     /* Inputs whose data the operator never reads, only their shape (Shape, Size): bit i
      * set for input i. Lets the runtime fold such nodes when shapes are known. */
     uint32_t shape_only_inputs;
+    /* The first output may be absent (RNN, GRU, LSTM): otherwise the loader requires it, so
+     * that operators may rely on output 0. */
+    bool first_output_optional;
 } op_descriptor;
 
 /* ---- what the runtime provides to operators ---------------------------------------------- */

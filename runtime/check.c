@@ -166,8 +166,8 @@ static onyx_status check_node(checker *c, node *n, const op_registration *reg, b
     node_bind(ctx, &c->env, n, in, out);
     atomic_store(&c->env.failed, 0);
     onyx_status st = ONYX_OK;
-    /* Every ONNX operator's first output is required: operators may rely on it. */
-    if (n->n_outputs == 0 || n->outputs[0] < 0)
+    /* The first output is required by every ONNX operator but the recurrent ones. */
+    if (!n->op->first_output_optional && (n->n_outputs == 0 || n->outputs[0] < 0))
         st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "its first output has no name");
     if (!st && reg->dtypes && n->n_inputs > 0 && in[0] && !(reg->dtypes & (1u << in[0]->dtype)))
         st = op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for input dtype %s",

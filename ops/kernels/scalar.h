@@ -1,6 +1,8 @@
-/* One element of any numeric dtype (and bool, float16, bfloat16) as a double, and back: for
- * operators that read a scalar input of any numeric type (OneHot's depth and indices) or
- * write a value given as a float attribute (Pad's value, EyeLike's and Dropout's ones). */
+/* Scalars: one element of any numeric dtype (and bool, float16, bfloat16) as a double, and
+ * back, for operators that read a scalar input of any numeric type (OneHot's depth and
+ * indices) or write a value given as a float attribute (Pad's value, EyeLike's and Dropout's
+ * ones); and integer scalar inputs whose values set output shapes (a window's size, a DFT's
+ * length). */
 #ifndef ONYX_SCALAR_H
 #define ONYX_SCALAR_H
 
@@ -13,5 +15,21 @@ double scalar_load(const void *data, int64_t i, onyx_dtype dtype);
 void scalar_store(void *data, int64_t i, onyx_dtype dtype, double v);
 /* v truncated toward zero into [lo, hi] (NaN gives lo): a float made an index or a count. */
 int64_t scalar_clamp_int(double v, int64_t lo, int64_t hi);
+
+/* The value of input i, an int32 or int64 scalar (or one-element vector): ONYX_DEFER while
+ * it is not known, an error when it holds more than one value. */
+static inline onyx_status scalar_int_input(const op_context *ctx, int i, int64_t *value)
+{
+    const onyx_tensor *t = op_input(ctx, i);
+    if (t->rank > 1 || (t->rank == 1 && !dim_may_equal(t->dims[0], 1))) {
+        char st[128];
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s must be a scalar", op_input_name(ctx, i),
+                        shape_str(t, st, sizeof st));
+    }
+    if (!t->data)
+        return ONYX_DEFER;
+    *value = tensor_int_at(t, 0);
+    return ONYX_OK;
+}
 
 #endif

@@ -1,0 +1,292 @@
+/* Products of 8-bit matrices with numpy matmul semantics (1-D operands promoted, batch dims
+ * broadcast): MatMulInteger, the exact int32 product of the operands minus their zero
+ * points, and QLinearMatMul, that product rescaled and quantized again.
+ *
+ * A's quantization parameters are per tensor, per row ([M], or [..., M, 1] with A's batch
+ * dims) and B's per tensor or per column ([N], or [..., 1, N]). Sums wrap modulo 2^32: the
+ * specification allows the accumulation to overflow in 32 bits. */
+#include "broadcast.h"
+#include "quantize.h"
+
+#include <string.h>
+
+/* How a quantization parameter tensor is indexed for row m of A (column n of B). */
+typedef enum param_layout {
+    PARAM_PER_TENSOR,     /* one value */
+    PARAM_PER_VECTOR,     /* [M]: value m, shared by every matrix of the batch */
+    PARAM_PER_MATRIX,     /* [..., M, 1]: value (matrix * M + m) */
+} param_layout;
+
+/* Where each operand's parameters are among the node's inputs (-1: none). */
+typedef struct qmatmul_inputs {
+    int a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point;
+} qmatmul_inputs;
+
+static const qmatmul_inputs matmul_integer_inputs = {0, -1, 2, 1, -1, 3, -1, -1};
+static const qmatmul_inputs qlinear_matmul_inputs = {0, 1, 2, 3, 4, 5, 6, 7};
+
+typedef struct qmatmul_state {
+    int64_t m, n, k;
+    broadcast batch; /* output matrix -> A's and B's matrix */
+    param_layout a_layout, b_layout;
+} qmatmul_state;
+
+/* ---- check ------------------------------------------------------------------------------- */
+
+static onyx_status check_operand(const op_context *ctx, int data, int scale, int zero_point, bool required)
+{
+    onyx_status st = op_check_input(ctx, data, true, DT(UINT8) | DT(INT8));
+    if (!st && scale >= 0)
+        st = op_check_input(ctx, scale, required, DT(FLOAT));
+    if (!st && zero_point >= 0)
+        st = op_check_input(ctx, zero_point, required, DT(UINT8) | DT(INT8));
+    if (!st && zero_point >= 0)
+        st = op_check_same_dtype(ctx, zero_point, data);
+    return st;
+}
+
+static onyx_status matmul_integer_check(op_context *ctx)
+{
+    const qmatmul_inputs *in = &matmul_integer_inputs;
+    onyx_status st = op_check_arity(ctx, 2, 4, 1, 1);
+    if (!st)
+        st = check_operand(ctx, in->a, -1, in->a_zero_point, false);
+    if (!st)
+        st = check_operand(ctx, in->b, -1, in->b_zero_point, false);
+    if (!st)
+        op_set_output_dtypes(ctx, ONYX_DTYPE_INT32);
+    return st;
+}
+
+static onyx_status qlinear_matmul_check(op_context *ctx)
+{
+    const qmatmul_inputs *in = &qlinear_matmul_inputs;
+    onyx_status st = op_check_arity(ctx, 8, 8, 1, 1);
+    if (!st)
+        st = check_operand(ctx, in->a, in->a_scale, in->a_zero_point, true);
+    if (!st)
+        st = check_operand(ctx, in->b, in->b_scale, in->b_zero_point, true);
+    if (!st)
+        st = op_check_input(ctx, in->y_scale, true, DT(FLOAT));
+    if (!st)
+        st = op_check_input(ctx, in->y_zero_point, true, DT(UINT8) | DT(INT8));
+    if (!st)
+        op_set_output_dtypes(ctx, op_input(ctx, in->y_zero_point)->dtype);
+    return st;
+}
+
+/* ---- reshape ----------------------------------------------------------------------------- */
+
+/* Batch dims of t (all but the last two; none for rank <= 2) as a tensor shape. */
+static onyx_tensor batch_shape(const onyx_tensor *t)
+{
+    onyx_tensor b = {.dtype = t->dtype, .rank = t->rank > 2 ? t->rank - 2 : 0};
+    memcpy(b.dims, t->dims, (size_t)b.rank * sizeof b.dims[0]);
+    return b;
+}
+
+static bool dims_may_equal(const onyx_tensor *t, int rank, const int64_t *dims)
+{
+    bool same = t->rank == rank;
+    for (int i = 0; same && i < rank; i++)
+        same = dim_may_equal(t->dims[i], dims[i]);
+    return same;
+}
+
+/* The layout of parameter input `param` of `operand` (rank >= 1), whose rows (A) or columns
+ * (B) number `len`; `per_row` for A. */
+static onyx_status param_layout_of(const op_context *ctx, int param, const onyx_tensor *operand, int64_t len,
+                                   bool per_row, param_layout *layout)
+{
+    const onyx_tensor *t = op_input(ctx, param);
+    *layout = PARAM_PER_TENSOR;
+    bool one_value = true;
+    for (int i = 0; t && i < t->rank; i++)
+        one_value = one_value && dim_may_equal(t->dims[i], 1);
+    if (!t || one_value)
+        return ONYX_OK;
+    if (dims_may_equal(t, 1, &len)) {
+        *layout = PARAM_PER_VECTOR;
+        return ONYX_OK;
+    }
+    /* One vector per matrix: the operand's shape with the reduced dim set to 1. */
+    int64_t dims[ONYX_MAX_RANK];
+    memcpy(dims, operand->dims, (size_t)operand->rank * sizeof dims[0]);
+    if (operand->rank >= 2)
+        dims[operand->rank - (per_row ? 1 : 2)] = 1;
+    if (operand->rank >= 2 && dims_may_equal(t, operand->rank, dims)) {
+        *layout = PARAM_PER_MATRIX;
+        return ONYX_OK;
+    }
+    char st[128], so[128];
+    return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s is neither a scalar nor per %s of '%s' %s",
+                    op_input_name(ctx, param), shape_str(t, st, sizeof st), per_row ? "row" : "column",
+                    op_input_name(ctx, per_row ? 0 : 1), shape_str(operand, so, sizeof so));
+}
+
+/* The operand's scale and zero point have one layout (their shapes must be the same). */
+static onyx_status operand_layout(const op_context *ctx, int scale, int zero_point, const onyx_tensor *operand,
+                                  int64_t len, bool per_row, param_layout *layout)
+{
+    onyx_status st = ONYX_OK;
+    param_layout scale_layout = PARAM_PER_TENSOR;
+    if (scale >= 0)
+        st = param_layout_of(ctx, scale, operand, len, per_row, &scale_layout);
+    if (!st)
+        st = param_layout_of(ctx, zero_point, operand, len, per_row, layout);
+    if (!st && scale >= 0 && scale_layout != *layout)
+        st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' and '%s' differ in shape", op_input_name(ctx, scale),
+                      op_input_name(ctx, zero_point));
+    return st;
+}
+
+static onyx_status qmatmul_reshape(op_context *ctx, const qmatmul_inputs *in)
+{
+    const onyx_tensor *a = op_input(ctx, in->a), *b = op_input(ctx, in->b);
+    onyx_tensor *y = op_output(ctx, 0);
+    char sa[128], sb[128];
+    if (a->rank < 1 || b->rank < 1)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "inputs must have rank >= 1, got %s and %s",
+                        shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
+    int64_t m = a->rank >= 2 ? a->dims[a->rank - 2] : 1, k = a->dims[a->rank - 1];
+    int64_t kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0], n = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+    if (!dim_may_equal(k, kb))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "inner dims differ: '%s' %s and '%s' %s",
+                        op_input_name(ctx, in->a), shape_str(a, sa, sizeof sa), op_input_name(ctx, in->b),
+                        shape_str(b, sb, sizeof sb));
+    onyx_tensor batch_a = batch_shape(a), batch_b = batch_shape(b), batch_y;
+    const onyx_tensor *batches[2] = {&batch_a, &batch_b};
+    onyx_status st = broadcast_shape(ctx, 2, batches, &batch_y);
+    if (st)
+        return st;
+    *y = (onyx_tensor){.dtype = y->dtype, .rank = batch_y.rank};
+    memcpy(y->dims, batch_y.dims, (size_t)batch_y.rank * sizeof y->dims[0]);
+    if (a->rank >= 2)
+        y->dims[y->rank++] = m;
+    if (b->rank >= 2)
+        y->dims[y->rank++] = n;
+
+    param_layout a_layout, b_layout;
+    if ((st = operand_layout(ctx, in->a_scale, in->a_zero_point, a, m, true, &a_layout)) ||
+        (st = operand_layout(ctx, in->b_scale, in->b_zero_point, b, n, false, &b_layout)))
+        return st;
+    for (int i = 0; i < 2 && in->y_scale >= 0; i++) {
+        const onyx_tensor *t = op_input(ctx, i ? in->y_zero_point : in->y_scale);
+        if (t->rank > 1 || (t->rank == 1 && !dim_may_equal(t->dims[0], 1)))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a scalar",
+                            op_input_name(ctx, i ? in->y_zero_point : in->y_scale), shape_str(t, sa, sizeof sa));
+    }
+    if (!ctx->concrete)
+        return ONYX_OK;
+
+    qmatmul_state *s = op_alloc_state(ctx, sizeof *s);
+    if (!s)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    s->m = m;
+    s->n = n;
+    s->k = k;
+    s->a_layout = a_layout;
+    s->b_layout = b_layout;
+    broadcast_init(&s->batch, 2, batches, &batch_y);
+    ctx->state = s;
+    ctx->n_tasks = shape_count(batch_y.dims, batch_y.rank) * m;
+    ctx->task_cost = n * k;
+    ctx->scratch_bytes = (size_t)n * sizeof(uint32_t);
+    return ONYX_OK;
+}
+
+static onyx_status matmul_integer_reshape(op_context *ctx) { return qmatmul_reshape(ctx, &matmul_integer_inputs); }
+static onyx_status qlinear_matmul_reshape(op_context *ctx) { return qmatmul_reshape(ctx, &qlinear_matmul_inputs); }
+
+/* ---- run --------------------------------------------------------------------------------- */
+
+static int64_t param_index(param_layout layout, int64_t matrix, int64_t len, int64_t i)
+{
+    return layout == PARAM_PER_TENSOR ? 0 : layout == PARAM_PER_VECTOR ? i : matrix * len + i;
+}
+
+/* acc[j] += a * b[j] for j < n, wrapping. */
+#define ACCUMULATE_ROW(T)                                                                      \
+    static void accumulate_row_##T(uint32_t *restrict acc, int32_t a, const T *restrict b, int64_t n) \
+    {                                                                                          \
+        for (int64_t j = 0; j < n; j++)                                                        \
+            acc[j] += (uint32_t)(a * (int32_t)b[j]);                                           \
+    }
+ACCUMULATE_ROW(uint8_t)
+ACCUMULATE_ROW(int8_t)
+
+/* Output row `task` of the product: which matrices of A and B it reads, and which row. */
+typedef struct qmatmul_row {
+    int64_t a_matrix, b_matrix, row;
+} qmatmul_row;
+
+static qmatmul_row row_of(const qmatmul_state *s, int64_t task)
+{
+    int64_t matrix = task / s->m, offsets[2], within = matrix % s->batch.inner;
+    broadcast_row(&s->batch, matrix / s->batch.inner, offsets);
+    return (qmatmul_row){offsets[0] + within * s->batch.step[0], offsets[1] + within * s->batch.step[1],
+                         task % s->m};
+}
+
+/* One row of the integer product: acc[j] = sum_k (a[k] - za) * (b[k][j] - zb_j), computed as
+ * sum_k (a[k] - za) * b[k][j] - zb_j * sum_k (a[k] - za), so that B is read as it is. */
+static void product_row(const op_context *ctx, const qmatmul_inputs *in, qmatmul_row r, uint32_t *acc)
+{
+    const qmatmul_state *s = ctx->state;
+    const onyx_tensor *a = ctx->inputs[in->a], *b = ctx->inputs[in->b];
+    const onyx_tensor *zb = op_input(ctx, in->b_zero_point);
+    int32_t za = quant_load(op_input(ctx, in->a_zero_point), param_index(s->a_layout, r.a_matrix, s->m, r.row));
+    int64_t a_base = (r.a_matrix * s->m + r.row) * s->k, b_base = r.b_matrix * s->k * s->n;
+    memset(acc, 0, (size_t)s->n * sizeof *acc);
+    uint32_t a_sum = 0;
+    for (int64_t p = 0; p < s->k; p++) {
+        int32_t av = quant_load(a, a_base + p) - za;
+        a_sum += (uint32_t)av;
+        if (b->dtype == ONYX_DTYPE_INT8)
+            accumulate_row_int8_t(acc, av, (const int8_t *)b->data + b_base + p * s->n, s->n);
+        else
+            accumulate_row_uint8_t(acc, av, (const uint8_t *)b->data + b_base + p * s->n, s->n);
+    }
+    if (zb)
+        for (int64_t j = 0; j < s->n; j++)
+            acc[j] -= (uint32_t)quant_load(zb, param_index(s->b_layout, r.b_matrix, s->n, j)) * a_sum;
+}
+
+static onyx_status matmul_integer_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    const qmatmul_state *s = ctx->state;
+    int32_t *y = ctx->outputs[0]->data;
+    const uint32_t *acc = scratch;
+    for (int64_t t = begin; t < end; t++) {
+        product_row(ctx, &matmul_integer_inputs, row_of(s, t), scratch);
+        for (int64_t j = 0; j < s->n; j++)
+            y[t * s->n + j] = (int32_t)acc[j]; /* modulo 2^32, as GCC defines it */
+    }
+    return ONYX_OK;
+}
+
+static onyx_status qlinear_matmul_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    const qmatmul_inputs *in = &qlinear_matmul_inputs;
+    const qmatmul_state *s = ctx->state;
+    const float *a_scale = ctx->inputs[in->a_scale]->data, *b_scale = ctx->inputs[in->b_scale]->data;
+    float y_scale = *(const float *)ctx->inputs[in->y_scale]->data;
+    int32_t y_zero_point = quant_load(ctx->inputs[in->y_zero_point], 0);
+    onyx_tensor *y = ctx->outputs[0];
+    quant_range range = quant_range_of(y->dtype);
+    const uint32_t *acc = scratch;
+    for (int64_t t = begin; t < end; t++) {
+        qmatmul_row r = row_of(s, t);
+        product_row(ctx, in, r, scratch);
+        float row_scale = a_scale[param_index(s->a_layout, r.a_matrix, s->m, r.row)];
+        for (int64_t j = 0; j < s->n; j++) {
+            float multiplier = row_scale * b_scale[param_index(s->b_layout, r.b_matrix, s->n, j)] / y_scale;
+            quant_store(y->data, t * s->n + j, y->dtype,
+                        quantize_scaled((float)(int32_t)acc[j] * multiplier, y_zero_point, range));
+        }
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_MatMulInteger = {matmul_integer_check, matmul_integer_reshape, matmul_integer_run, 0};
+const op_descriptor op_QLinearMatMul = {qlinear_matmul_check, qlinear_matmul_reshape, qlinear_matmul_run, 0};
