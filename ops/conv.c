@@ -5,7 +5,6 @@
  * padding); ConvTranspose multiplies the transposed weights of one output channel by the
  * input and scatters the product onto the output with col2im. */
 #include "conv_plan.h"
-#include "count.h"
 #include "float_dispatch.h"
 #include "gemm.h"
 #include "im2col.h"
@@ -175,12 +174,9 @@ static onyx_status conv_transpose_reshape(op_context *ctx)
     if (!ctx->concrete)
         return ONYX_OK;
 
-    if ((st = check_output_count(ctx, op_output(ctx, 0))) || (st = window_geometry_count(ctx, &g)))
+    conv_state *s;
+    if ((st = conv_state_new(ctx, maps, &g, &s)))
         return st;
-    conv_state *s = conv_state_new(ctx, maps);
-    if (!s)
-        return ONYX_ERROR_OUT_OF_MEMORY;
-    s->geometry = g;
     ctx->n_tasks = x->dims[0] * maps;
     ctx->task_cost = g.kernel_count * g.out_count * s->channels_per_group;
     ctx->scratch_bytes = (size_t)(g.kernel_count * g.out_count) * onyx_dtype_size(x->dtype);

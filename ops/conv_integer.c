@@ -43,8 +43,9 @@ static onyx_status qconv_check(op_context *ctx, const qconv_inputs *in)
         st = op_check_input(ctx, in->w_zero, quantized, DT_QUANTIZED);
     if (!st)
         st = op_check_same_dtype(ctx, in->w_zero, in->w);
+    const int scales[] = {in->x_scale, in->w_scale, in->y_scale};
     for (int i = 0; quantized && i < 3 && !st; i++)
-        st = op_check_input(ctx, (int[]){in->x_scale, in->w_scale, in->y_scale}[i], true, DT(FLOAT));
+        st = op_check_input(ctx, scales[i], true, DT(FLOAT));
     if (quantized && !st)
         st = op_check_input(ctx, in->y_zero, true, DT_QUANTIZED);
     if (quantized && !st)
@@ -139,10 +140,9 @@ static void gemm_i32(int64_t m, int64_t n, int64_t k, const int32_t *a, const in
 
 /* QLinearConv: output positions [first, last) of maps [map0, map0 + maps) from their sums
  * (rows of last - first). */
-static void requantize(const op_context *ctx, int64_t image, int64_t map0, int64_t maps, int64_t first, int64_t last,
-                       const int32_t *sums)
+static void requantize(const op_context *ctx, const qconv_inputs *in, int64_t image, int64_t map0, int64_t maps,
+                       int64_t first, int64_t last, const int32_t *sums)
 {
-    const qconv_inputs *in = &qlinear_conv_inputs;
     const conv_state *s = ctx->state;
     const onyx_tensor *w_scale = ctx->inputs[in->w_scale], *bias = op_input(ctx, in->bias);
     onyx_tensor *y = ctx->outputs[0];
@@ -202,7 +202,7 @@ static onyx_status qconv_run(const op_context *ctx, const qconv_inputs *in, int6
         }
         if (quantized) {
             gemm_i32(mpg, last - first, s->rows, weights, col, ldb, sums, last - first);
-            requantize(ctx, n, map0, mpg, first, last, sums);
+            requantize(ctx, in, n, map0, mpg, first, last, sums);
         } else {
             int32_t *y = (int32_t *)ctx->outputs[0]->data + (n * s->maps + map0) * g->out_count + first;
             gemm_i32(mpg, last - first, s->rows, weights, col, ldb, y, g->out_count);

@@ -43,10 +43,8 @@ static onyx_status gridsample_check(op_context *ctx)
 {
     const uint32_t dtypes = DT_FLOATS | DT(FLOAT16);
     onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, dtypes);
-    if (!st)
-        st = op_check_input(ctx, 1, true, dtypes);
+    for (int i = 0; i < 2 && !st; i++)
+        st = op_check_input(ctx, i, true, dtypes);
     if (!st)
         st = op_check_same_dtype(ctx, 1, 0);
     if (st)
@@ -167,10 +165,9 @@ static int point_taps(const gridsample_params *p, int64_t height, int64_t width,
 
 /* ---- run --------------------------------------------------------------------------------- */
 
-/* Output rows [begin, end) (image, output row) of element type T, read and written as LOAD and
- * STORE. */
-#define GRIDSAMPLE_ROWS(T, LOAD, STORE)                                                        \
-    static void gridsample_rows_##T(const op_context *ctx, int64_t begin, int64_t end)         \
+/* Output rows (image, output row) [begin, end) of dtype D (dtype_io.h), computed in double. */
+#define GRIDSAMPLE_ROWS(D, T, V, LOAD, STORE)                                                  \
+    static void gridsample_rows_##D(const op_context *ctx, int64_t begin, int64_t end)         \
     {                                                                                          \
         const gridsample_params *p = ctx->params;                                              \
         const onyx_tensor *x = ctx->inputs[0], *grid = ctx->inputs[1];                        \
@@ -189,26 +186,26 @@ static int point_taps(const gridsample_params *p, int64_t height, int64_t width,
                     double sum = 0;                                                            \
                     for (int k = 0; k < taps; k++)                                             \
                         sum += weight[k] * LOAD(in[c * plane + offset[k]]);                    \
-                    out[c * out_h * out_w + w] = STORE(sum);                                   \
+                    out[c * out_h * out_w + w] = STORE((V)sum);                                \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \
     }
 
-#define GRID_TO_HALF(v) float_to_half((float)(v))
-GRIDSAMPLE_ROWS(float, DTYPE_IO_SAME, (float))
-GRIDSAMPLE_ROWS(double, DTYPE_IO_SAME, DTYPE_IO_SAME)
-GRIDSAMPLE_ROWS(uint16_t, half_to_float, GRID_TO_HALF)
+FOR_FLOAT_IO(GRIDSAMPLE_ROWS)
 
 static onyx_status gridsample_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     (void)scratch;
+#define GRIDSAMPLE_CASE(D, T, V, LOAD, STORE)                                                  \
+    case ONYX_DTYPE_##D:                                                                       \
+        gridsample_rows_##D(ctx, begin, end);                                                  \
+        return ONYX_OK;
     switch (ctx->inputs[0]->dtype) {
-    case ONYX_DTYPE_FLOAT: gridsample_rows_float(ctx, begin, end); break;
-    case ONYX_DTYPE_DOUBLE: gridsample_rows_double(ctx, begin, end); break;
-    default: gridsample_rows_uint16_t(ctx, begin, end); break;
+        FOR_FLOAT_IO(GRIDSAMPLE_CASE)
+    default:
+        return ONYX_ERROR_INVALID_STATE; /* check admits no other dtype */
     }
-    return ONYX_OK;
 }
 
 const op_descriptor op_GridSample = {gridsample_check, gridsample_reshape, gridsample_run, 0};

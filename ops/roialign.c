@@ -42,10 +42,8 @@ static onyx_status roialign_check(op_context *ctx)
 {
     const uint32_t dtypes = DT_FLOATS | DT(FLOAT16);
     onyx_status st = op_check_arity(ctx, 3, 3, 1, 1);
-    if (!st)
-        st = op_check_input(ctx, 0, true, dtypes);
-    if (!st)
-        st = op_check_input(ctx, 1, true, dtypes);
+    for (int i = 0; i < 2 && !st; i++)
+        st = op_check_input(ctx, i, true, dtypes);
     if (!st)
         st = op_check_same_dtype(ctx, 1, 0);
     if (!st)
@@ -163,10 +161,10 @@ static double sample_coordinate(const roi_axis *a, int64_t b, int64_t i)
     return a->start + (double)b * a->bin + ((double)i + 0.5) * a->bin / (double)a->grid;
 }
 
-/* One output row (RoI, channel, bin row) of element type T, read and written as LOAD and
- * STORE. */
-#define ROIALIGN_ROWS(T, LOAD, STORE)                                                          \
-    static onyx_status roialign_rows_##T(const op_context *ctx, int64_t begin, int64_t end)    \
+/* Output rows (RoI, channel, bin row) [begin, end) of dtype D (dtype_io.h), computed in
+ * double. */
+#define ROIALIGN_ROWS(D, T, V, LOAD, STORE)                                                    \
+    static onyx_status roialign_rows_##D(const op_context *ctx, int64_t begin, int64_t end)    \
     {                                                                                          \
         const roialign_params *p = ctx->params;                                                \
         const onyx_tensor *x = ctx->inputs[0];                                                 \
@@ -210,24 +208,24 @@ static double sample_coordinate(const roi_axis *a, int64_t b, int64_t i)
                     }                                                                          \
                 }                                                                              \
                 double count = (double)OP_MAX(ay.grid * ax.grid, 1);                           \
-                y[bin_x] = STORE(p->max ? max : sum / count);                                  \
+                y[bin_x] = STORE((V)(p->max ? max : sum / count));                             \
             }                                                                                  \
         }                                                                                      \
         return ONYX_OK;                                                                        \
     }
 
-#define ROI_TO_HALF(v) float_to_half((float)(v))
-ROIALIGN_ROWS(float, DTYPE_IO_SAME, (float))
-ROIALIGN_ROWS(double, DTYPE_IO_SAME, DTYPE_IO_SAME)
-ROIALIGN_ROWS(uint16_t, half_to_float, ROI_TO_HALF)
+FOR_FLOAT_IO(ROIALIGN_ROWS)
 
 static onyx_status roialign_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     (void)scratch;
+#define ROIALIGN_CASE(D, T, V, LOAD, STORE)                                                    \
+    case ONYX_DTYPE_##D:                                                                       \
+        return roialign_rows_##D(ctx, begin, end);
     switch (ctx->inputs[0]->dtype) {
-    case ONYX_DTYPE_FLOAT: return roialign_rows_float(ctx, begin, end);
-    case ONYX_DTYPE_DOUBLE: return roialign_rows_double(ctx, begin, end);
-    default: return roialign_rows_uint16_t(ctx, begin, end);
+        FOR_FLOAT_IO(ROIALIGN_CASE)
+    default:
+        return ONYX_ERROR_INVALID_STATE; /* check admits no other dtype */
     }
 }
 

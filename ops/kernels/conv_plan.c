@@ -74,18 +74,22 @@ void conv_output_shape(op_context *ctx, int64_t maps, int axes, const int64_t *s
     memcpy(y->dims + 2, spatial, (size_t)axes * sizeof(int64_t));
 }
 
-conv_state *conv_state_new(op_context *ctx, int64_t maps)
+onyx_status conv_state_new(op_context *ctx, int64_t maps, window_geometry *g, conv_state **out)
 {
     const conv_params *p = ctx->params;
+    onyx_status st;
+    if ((st = check_output_count(ctx, op_output(ctx, 0))) || (st = window_geometry_count(ctx, g)))
+        return st;
     conv_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)
-        return NULL;
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    s->geometry = *g;
     s->channels = op_input(ctx, 0)->dims[1];
     s->channels_per_group = s->channels / p->group;
     s->maps = maps;
     s->maps_per_group = maps / p->group;
-    ctx->state = s;
-    return s;
+    ctx->state = *out = s;
+    return ONYX_OK;
 }
 
 onyx_status conv_forward_reshape(op_context *ctx, int w_input, int b_input, size_t column_element_size)
@@ -106,12 +110,9 @@ onyx_status conv_forward_reshape(op_context *ctx, int w_input, int b_input, size
     if (!ctx->concrete)
         return ONYX_OK;
 
-    if ((st = check_output_count(ctx, op_output(ctx, 0))) || (st = window_geometry_count(ctx, &g)))
+    conv_state *s;
+    if ((st = conv_state_new(ctx, maps, &g, &s)))
         return st;
-    conv_state *s = conv_state_new(ctx, maps);
-    if (!s)
-        return ONYX_ERROR_OUT_OF_MEMORY;
-    s->geometry = g;
     s->direct = g.in_count == g.out_count;
     for (int d = 0; d < axes; d++)
         s->direct = s->direct && g.kernel[d] == 1 && g.stride[d] == 1 && g.pad_begin[d] == 0;

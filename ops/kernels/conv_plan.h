@@ -39,8 +39,9 @@ onyx_status conv_shapes(op_context *ctx, int w_input, int b_input, bool transpos
 /* Y = [N, M, spatial...]. */
 void conv_output_shape(op_context *ctx, int64_t maps, int axes, const int64_t *spatial);
 
-/* A state for concrete dims (ctx->state), channels and maps filled in; NULL when out of memory. */
-conv_state *conv_state_new(op_context *ctx, int64_t maps);
+/* With concrete dims: checks the element counts of the output and of g, and makes the state
+ * (ctx->state) of geometry g, its channels and maps filled in. */
+onyx_status conv_state_new(op_context *ctx, int64_t maps, window_geometry *g, conv_state **out);
 
 /* reshape of a forward convolution: the output shape, and with concrete dims the state, the
  * tasks (N * group * blocks) and the scratch of one im2col block, of elements
