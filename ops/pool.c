@@ -1,6 +1,7 @@
 /* Pooling over the spatial axes of (N, C, D1, ..., Dn): MaxPool (with its Indices output),
- * AveragePool, LpPool, GlobalAveragePool and GlobalMaxPool (a window as large as the input),
- * and MaxUnpool, which scatters pooled values back to the positions their indices name.
+ * AveragePool, LpPool, GlobalAveragePool, GlobalMaxPool and GlobalLpPool (a window as large as
+ * the input), and MaxUnpool, which scatters pooled values back to the positions their indices
+ * name.
  *
  * Padding never contributes a value: MaxPool and LpPool skip it, AveragePool counts it only
  * with count_include_pad. A window that holds no input element at all (a large dilation over
@@ -243,6 +244,7 @@ POOL_OPERATOR(AveragePool, POOL_AVERAGE, false);
 POOL_OPERATOR(LpPool, POOL_LP, false);
 POOL_OPERATOR(GlobalMaxPool, POOL_MAX, true);
 POOL_OPERATOR(GlobalAveragePool, POOL_AVERAGE, true);
+POOL_OPERATOR(GlobalLpPool, POOL_LP, true);
 
 /* ---- MaxUnpool --------------------------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
  * up when downsampling (as onnxruntime). Linear and cubic need float or double data; nearest
  * copies elements of any fixed-size type. */
 #include "count.h"
+#include "cubic.h"
 #include "float_dispatch.h"
 
 #include <math.h>
@@ -246,16 +247,6 @@ static double original_coordinate(const resize_params *p, const resize_axes *a, 
     }
     }
     return x;
-}
-
-/* The cubic convolution weights of the taps floor(x) - 1 .. floor(x) + 2 for t = x - floor(x). */
-static void cubic_weights(double t, double A, double *w)
-{
-    double s = 1 + t, u = 1 - t, v = 2 - t;
-    w[0] = ((A * s - 5 * A) * s + 8 * A) * s - 4 * A;
-    w[1] = ((A + 2) * t - (A + 3)) * t * t + 1;
-    w[2] = ((A + 2) * u - (A + 3)) * u * u + 1;
-    w[3] = ((A * v - 5 * A) * v + 8 * A) * v - 4 * A;
 }
 
 /* The nearest input index to x. */

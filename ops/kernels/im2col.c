@@ -67,6 +67,7 @@ static void advance(int64_t *pos, const int64_t *dims, int n, int64_t steps)
 
 COLUMN_WALK(walk_im2col_f32, const float, float, GATHER, ZERO)
 COLUMN_WALK(walk_im2col_f64, const double, double, GATHER, ZERO)
+COLUMN_WALK(walk_im2col_i32, const int32_t, int32_t, GATHER, ZERO)
 COLUMN_WALK(walk_col2im_f32, float, const float, SCATTER_ADD, SKIP)
 COLUMN_WALK(walk_col2im_f64, double, const double, SCATTER_ADD, SKIP)
 
@@ -80,6 +81,12 @@ void im2col_f64(const window_geometry *g, int64_t channels, const double *image,
                 double *col)
 {
     walk_im2col_f64(g, channels, image, first, last, col);
+}
+
+void im2col_i32(const window_geometry *g, int64_t channels, const int32_t *image, int64_t first, int64_t last,
+                int32_t *col)
+{
+    walk_im2col_i32(g, channels, image, first, last, col);
 }
 
 void col2im_f32(const window_geometry *g, int64_t channels, const float *col, float *image)

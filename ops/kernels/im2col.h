@@ -16,6 +16,9 @@ void im2col_f32(const window_geometry *g, int64_t channels, const float *image, 
                 float *col);
 void im2col_f64(const window_geometry *g, int64_t channels, const double *image, int64_t first, int64_t last,
                 double *col);
+/* The same for integer convolutions, over an image already offset by its zero point. */
+void im2col_i32(const window_geometry *g, int64_t channels, const int32_t *image, int64_t first, int64_t last,
+                int32_t *col);
 
 /* The adjoint: adds each element of col (the whole matrix, channels * taps x g->out_count)
  * onto the image element under it; elements that fall in the padding are dropped. */

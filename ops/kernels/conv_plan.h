@@ -1,0 +1,63 @@
+/* What the convolutions share before their arithmetic: the attributes (window and group),
+ * the checks of X, W and B, the output shape, and the plan of a forward convolution as a
+ * product per image, group and block of output positions with an im2col matrix (or the input
+ * itself for a 1x1 kernel with unit stride and no padding). Conv, ConvTranspose, ConvInteger
+ * and QLinearConv read them; their weights and bias sit at different inputs, named here by
+ * index. */
+#ifndef ONYX_CONV_PLAN_H
+#define ONYX_CONV_PLAN_H
+
+#include "window.h"
+
+typedef struct conv_params {
+    window_attrs window;
+    int64_t group;
+    /* ConvTranspose: its lists as in the model (count -1 when absent), checked against the
+     * spatial axes once the rank of X is known */
+    const int64_t *output_padding, *output_shape;
+    int64_t output_padding_count, output_shape_count;
+} conv_params;
+
+typedef struct conv_state {
+    window_geometry geometry; /* forward: from X to Y; ConvTranspose: from Y to X (its adjoint) */
+    int64_t channels, channels_per_group, maps, maps_per_group; /* C and M, and per group */
+    int64_t rows;          /* forward: rows of the im2col matrix, channels_per_group * taps */
+    int64_t block, blocks; /* forward: output positions per task, and tasks per image and group */
+    bool direct;           /* forward: the im2col matrix is the input itself */
+} conv_state;
+
+/* Reads kernel_shape, strides, dilations, pads, auto_pad and group into params (ctx->params). */
+onyx_status conv_params_read(op_context *ctx, conv_params **out);
+
+/* Checks the shapes of X (input 0), W (input w_input) and B (input b_input, -1 for none):
+ * ranks, channels and groups, `maps` (M) feature maps, and the kernel taken from W or checked
+ * against kernel_shape (unknown entries when W's dims are). W is [M, C / group, kernel...],
+ * or [C, M / group, kernel...] when transposed. Returns the number of spatial axes. */
+onyx_status conv_shapes(op_context *ctx, int w_input, int b_input, bool transposed, int64_t maps, int *axes,
+                        int64_t *kernel);
+
+/* Y = [N, M, spatial...]. */
+void conv_output_shape(op_context *ctx, int64_t maps, int axes, const int64_t *spatial);
+
+/* With concrete dims: checks the element counts of the output and of g, and makes the state
+ * (ctx->state) of geometry g, its channels and maps filled in. */
+onyx_status conv_state_new(op_context *ctx, int64_t maps, window_geometry *g, conv_state **out);
+
+/* reshape of a forward convolution: the output shape, and with concrete dims the state, the
+ * tasks (N * group * blocks) and the scratch of one im2col block, of elements
+ * `column_element_size` bytes wide (none when direct). */
+onyx_status conv_forward_reshape(op_context *ctx, int w_input, int b_input, size_t column_element_size);
+
+/* What task `task` of a forward convolution computes: output positions [*first, *last) of
+ * one image and group. */
+static inline void conv_forward_task(const conv_state *s, int64_t groups, int64_t task, int64_t *image,
+                                     int64_t *group, int64_t *first, int64_t *last)
+{
+    int64_t block = task % s->blocks, image_group = task / s->blocks;
+    *group = image_group % groups;
+    *image = image_group / groups;
+    *first = block * s->block;
+    *last = OP_MIN(*first + s->block, s->geometry.out_count);
+}
+
+#endif
