@@ -74,6 +74,7 @@ static onyx_status pack_constant_b(op_context *ctx, const onyx_tensor *a, const 
         return ONYX_ERROR_OUT_OF_MEMORY;
     gemm_pack_b(result, kernel, trans_b, k, n, b->data, b->dims[1], memory);
     *packed = result;
+    ctx->released_inputs |= 1u << 1; /* runs read the packed copy only */
     return ONYX_OK;
 }
 

@@ -74,6 +74,9 @@ typedef struct op_context {
     int64_t task_cost;    /* reshape: rough cost of one task in flops or bytes (default 0:
                              cheap, keep on one thread) */
     size_t scratch_bytes; /* reshape: scratch memory each thread needs in run */
+    uint32_t released_inputs; /* check: bit i when the operator keeps what it needs of constant
+                                 input i in its params (packed weights) and never reads its
+                                 data again: the model may then free that data */
     bool output_is_view;  /* reshape: output 0 holds input 0's bytes unchanged (Reshape,
                              Squeeze, ...). The planner may then give both the same memory;
                              run must copy only when their data pointers differ. */

@@ -84,11 +84,12 @@ static onyx_status model_check(onyx_model *m)
 {
     m->imported = true;
     onyx_status st = graph_check(m, &m->graph);
-    if (!st && m->optimize) {
+    if (!st && m->optimize)
         st = graph_optimize(m, &m->graph);
-        if (!st)
-            graph_prune(m, &m->graph);
-    }
+    /* Now that no pass will make new operators from them, weights the operators copied (GEMM
+     * packing) can go. */
+    if (!st)
+        graph_prune(m, &m->graph, true);
     return st;
 }
 
@@ -105,7 +106,7 @@ static onyx_status load_buffer(const void *data, size_t size, const onyx_options
     if (options && options->external_data_dir &&
         !(m->dir = mem_strdup(&m->mem, options->external_data_dir)))
         return model_loaded(m, set_error(m->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory"));
-    onyx_status st = model_import(m, data ? data : "", size, borrow);
+    onyx_status st = model_import(m, data ? data : "", size, borrow ? IMPORT_BORROW : IMPORT_COPY);
     return model_loaded(m, st ? st : model_check(m));
 }
 
@@ -177,17 +178,23 @@ onyx_status onyx_model_load_file(const char *path, const onyx_options *options, 
         m->dir = mem_strdup(&m->mem, dirname(copy));
         mem_free(&m->mem, copy);
     }
-    st = m->dir ? model_import(m, bytes, size, false)
+    /* The weights stay in the file's bytes until the operators have made what they keep of
+     * them (GEMM packing): then only the rest is copied out, and the bytes go. The peak
+     * memory of a load is then about the file plus the packed weights, not twice the file. */
+    st = m->dir ? model_import(m, bytes, size, IMPORT_OWN)
                 : set_error(m->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory");
-    mem_free(&m->mem, bytes);
     if (st) {
+        mem_free(&m->mem, bytes);
         /* Name the file in the message. */
         char inner[ERRMSG_SIZE];
         snprintf(inner, sizeof inner, "%s", m->errmsg);
         set_error(m->errmsg, st, "%s: %s", path, inner);
         return model_loaded(m, st);
     }
-    return model_loaded(m, model_check(m));
+    st = model_check(m);
+    graph_unborrow(&m->mem, &m->graph, bytes, size);
+    mem_free(&m->mem, bytes);
+    return model_loaded(m, st);
 }
 
 const char *onyx_model_errmsg(const onyx_model *model)

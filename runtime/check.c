@@ -55,7 +55,7 @@ static bool node_foldable(const graph *g, const node *n)
             for (int d = 0; d < val->info.rank; d++)
                 if (!dim_known(val->info.dims[d]))
                     return false;
-        } else if (val->kind != VALUE_CONSTANT) {
+        } else if (val->kind != VALUE_CONSTANT || (!val->info.data && tensor_count(&val->info) > 0)) {
             return false;
         }
     }
@@ -74,9 +74,13 @@ static onyx_status fold_node(graph *g, node *n, op_context *ctx)
     return ONYX_OK;
 }
 
-/* Marks nodes whose outputs nobody reads as dead, and frees constants nobody reads. */
-void graph_prune(onyx_model *model, graph *g)
+/* Marks nodes whose outputs nobody reads as dead (their params go with them), and frees the
+ * data of constants nobody reads, or with `release_copied` that only operators holding their
+ * own copy read (weights packed for the GEMM: freed only at the very end of loading, since a
+ * fusion pass may still make a new operator that packs them again). */
+void graph_prune(onyx_model *model, graph *g, bool release_copied)
 {
+    int *readers = mem_alloc(&model->mem, (size_t)(g->n_values + 1) * sizeof(int));
     for (int v = 0; v < g->n_values; v++)
         g->values[v].n_uses = 0;
     for (int i = 0; i < g->n_outputs; i++)
@@ -89,17 +93,28 @@ void graph_prune(onyx_model *model, graph *g)
                 used |= n->outputs[o] >= 0 && g->values[n->outputs[o]].n_uses > 0;
             n->dead = !used;
         }
-        if (n->dead)
+        if (n->dead) {
+            mem_block_free_all(&model->mem, &n->param_blocks);
+            n->params = NULL;
             continue;
-        for (int k = 0; k < n->n_inputs + n->n_implicit; k++)
-            if (n->inputs[k] >= 0)
-                g->values[n->inputs[k]].n_uses++;
+        }
+        for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
+            if (n->inputs[k] < 0)
+                continue;
+            g->values[n->inputs[k]].n_uses++;
+            if (readers && !(release_copied && k < 32 && (n->released_inputs & (1u << k))))
+                readers[n->inputs[k]]++;
+        }
     }
+    for (int i = 0; readers && i < g->n_outputs; i++)
+        readers[g->outputs[i]]++;
     for (int v = 0; v < g->n_values; v++) {
         value *val = &g->values[v];
-        if (val->kind == VALUE_CONSTANT && val->n_uses == 0 && val->info.data)
+        int reading = readers ? readers[v] : val->n_uses;
+        if (val->kind == VALUE_CONSTANT && reading == 0 && val->info.data)
             value_free_data(&model->mem, val);
     }
+    mem_free(&model->mem, readers);
 }
 
 /* A graph output whose declared dtype differs from what its producer computes. */
@@ -175,6 +190,7 @@ static onyx_status check_node(checker *c, node *n, const op_registration *reg, b
     if (!st)
         st = n->op->check(ctx);
     n->params = ctx->params;
+    n->released_inputs = ctx->released_inputs;
     if (st) {
         n->op = NULL;
         n->supported = st != ONYX_ERROR_UNSUPPORTED && n->supported;
@@ -261,6 +277,6 @@ onyx_status graph_check(onyx_model *model, graph *g)
     if (!st)
         st = check_outputs(model, g);
     if (!st)
-        graph_prune(model, g);
+        graph_prune(model, g, false);
     return st;
 }

@@ -166,6 +166,7 @@ typedef struct node {
     const op_descriptor *op;
     const void *params;
     mem_block *param_blocks;
+    uint32_t released_inputs; /* the operator's ctx->released_inputs from check */
     char *written_op_type; /* the op type in the model when a pass rewrote the node, or NULL */
     bool dead;         /* removed by a pass; skipped by planning */
     bool supported;    /* an operator implements it (set by graph_check) */
@@ -233,9 +234,17 @@ onyx_status set_error(char *buf, onyx_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* runtime/model.c: protobuf bytes -> IR, validated (names, cycles, tensor data, attributes).
- * With `borrow`, initializers of the main graph reference their raw_data inside `data`
- * where its alignment allows (the caller keeps the bytes alive while the model lives). */
-onyx_status model_import(onyx_model *model, const void *data, size_t size, bool borrow);
+ * Initializers of the main graph copy or reference their raw_data inside `data` by `mode`. */
+typedef enum import_mode {
+    IMPORT_COPY,   /* every initializer copied out of the bytes */
+    IMPORT_BORROW, /* aligned ones referenced in the caller's bytes, which outlive the model */
+    IMPORT_OWN,    /* the bytes are onyx's own, writable copy, kept until graph_unborrow:
+                      misaligned payloads are moved into alignment in place and referenced */
+} import_mode;
+onyx_status model_import(onyx_model *model, const void *data, size_t size, import_mode mode);
+/* Copies the constants still referencing [start, start + size) into the model's own memory
+ * (out of memory leaves a value borrowed: the caller then keeps the bytes). */
+void graph_unborrow(mem *m, graph *g, const void *start, size_t size);
 void graph_free(mem *m, graph *g);
 void node_free_attrs(mem *m, node *n);
 /* Releases a constant's data unless it is borrowed. */
@@ -271,7 +280,7 @@ const op_registration *registry_entries(size_t *count);
  * every unsupported node into one message. Folds nodes whose inputs are all constants and
  * drops what nothing reads (graph_prune, also run after the passes). */
 onyx_status graph_check(onyx_model *model, graph *g);
-void graph_prune(onyx_model *model, graph *g);
+void graph_prune(onyx_model *model, graph *g, bool release_copied);
 /* Checks one node rewritten by a pass, as graph_check checks a loaded one. */
 onyx_status node_setup(onyx_model *model, graph *g, node *n);
 

@@ -54,6 +54,7 @@ typedef struct importer {
      * the bytes were split, see raw_data.h), and whether to reference it there. */
     const raw_data_split *split;
     bool borrow;
+    bool realign; /* the bytes are onyx's own: misaligned raw_data may be moved into place */
     int n_borrowed, n_copied;
     size_t borrowed_bytes, copied_bytes;
 } importer;
@@ -441,7 +442,19 @@ static onyx_status initializer_import(importer *im, const Onnx__TensorProto *tp,
                                       value *v)
 {
     onyx_model *model = im->model;
+    raw_data_span moved;
     const raw_data_span *span = im->split ? &im->split->spans[index] : NULL;
+    size_t align = tp->has_data_type && dtype_valid(tp->data_type) ? onyx_dtype_size((onyx_dtype)tp->data_type) : 0;
+    if (im->realign && span && span->data && span->size >= 128 && (align == 2 || align == 4) &&
+        (uintptr_t)span->data % align) {
+        /* Our own copy of the file: slide the payload back onto an aligned address, over the
+         * field's own tag and length (at least 3 bytes for 128 bytes or more, already parsed),
+         * so that it can be used in place instead of copied. */
+        size_t shift = (uintptr_t)span->data % align;
+        moved = (raw_data_span){span->data - shift, span->size};
+        memmove((uint8_t *)moved.data, span->data, span->size);
+        span = &moved;
+    }
     Onnx__TensorProto with_data = *tp;
     if (span && span->data) {
         with_data.has_raw_data = true;
@@ -720,6 +733,24 @@ void graph_free(mem *m, graph *g)
     memset(g, 0, sizeof *g);
 }
 
+void graph_unborrow(mem *m, graph *g, const void *start, size_t size)
+{
+    const uint8_t *lo = start, *hi = lo + size;
+    for (int i = 0; i < g->n_values; i++) {
+        value *v = &g->values[i];
+        const uint8_t *p = v->info.data;
+        if (!v->borrowed || !p || p < lo || p >= hi)
+            continue;
+        size_t bytes = tensor_bytes(&v->info);
+        void *copy = mem_alloc_raw(m, bytes);
+        if (copy) {
+            memcpy(copy, p, bytes);
+            v->info.data = copy;
+            v->borrowed = false;
+        }
+    }
+}
+
 void value_free_data(mem *m, value *v)
 {
     if (!v->borrowed)
@@ -730,9 +761,10 @@ void value_free_data(mem *m, value *v)
 
 /* ---- the model --------------------------------------------------------------------------- */
 
-onyx_status model_import(onyx_model *model, const void *data, size_t size, bool borrow)
+onyx_status model_import(onyx_model *model, const void *data, size_t size, import_mode mode)
 {
-    importer im = {.model = model, .mem = &model->mem, .errmsg = model->errmsg, .borrow = borrow};
+    importer im = {.model = model, .mem = &model->mem, .errmsg = model->errmsg, .borrow = mode != IMPORT_COPY,
+                   .realign = mode == IMPORT_OWN};
     if ((int64_t)size > model->limits.model_bytes)
         return set_error(model->errmsg, ONYX_ERROR_LIMIT, "the model has %zu bytes, above the limit of %lld",
                          size, (long long)model->limits.model_bytes);
@@ -791,7 +823,7 @@ onyx_status model_import(onyx_model *model, const void *data, size_t size, bool 
         st = graph_import(&im, mp->graph, &model->graph, NULL, 0);
     onnx__model_proto__free_unpacked(mp, &alloc);
     raw_data_split_free(&model->mem, &split);
-    if (!st && borrow)
+    if (!st && mode == IMPORT_BORROW)
         log_message(&model->log, im.n_copied ? ONYX_LOG_WARNING : ONYX_LOG_INFO,
                     "borrowed %d initializers (%zu bytes) from the caller's buffer; copied %d "
                     "(%zu bytes) that could not be borrowed%s", im.n_borrowed, im.borrowed_bytes,

@@ -197,8 +197,12 @@ static onyx_status rewrite(onyx_model *model, graph *g, const match *m, const ch
         return set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
     }
     memcpy(new_inputs, inputs, (size_t)n_inputs * sizeof(int));
-    for (int i = 1; i < m->n_nodes; i++)
-        g->nodes[m->nodes[i]].dead = true;
+    for (int i = 1; i < m->n_nodes; i++) {
+        node *gone = &g->nodes[m->nodes[i]];
+        gone->dead = true;
+        mem_block_free_all(mm, &gone->param_blocks); /* packed weights: the new node packs its own */
+        gone->params = NULL;
+    }
     /* The root keeps its name, outputs and what it was in the model (for inspection). */
     if (!root->written_op_type)
         root->written_op_type = root->op_type;
