@@ -240,3 +240,15 @@ Test(passes, fused_residual_that_turns_out_smaller_is_broadcast)
     run_result_free(&r);
     builder_free(b);
 }
+
+Test(passes, packed_weights_replace_their_originals)
+{
+    /* ffn_relu's two weights (64x256 and 256x64 floats, 128 KiB) are packed for the GEMM; the
+     * model should then hold about one copy of them, not two. */
+    onyx_model *m = load("ffn_relu", true);
+    size_t weights = 2 * 64 * 256 * sizeof(float);
+    cr_assert(onyx_model_memory_bytes(m) < weights * 3 / 2, "the model holds %zu bytes for %zu of weights",
+              onyx_model_memory_bytes(m), weights);
+    onyx_model_free(m);
+    same_results("ffn_relu");
+}
