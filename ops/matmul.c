@@ -69,7 +69,7 @@ static onyx_status pack_constant_b(op_context *ctx, const onyx_tensor *a, const 
         return ONYX_OK;
     size_t bytes = gemm_packed_b_bytes(kernel, k, n);
     gemm_packed_b *result = op_alloc_params(ctx, sizeof *result);
-    void *memory = result && bytes != SIZE_MAX ? op_alloc_params(ctx, bytes) : NULL;
+    void *memory = result && bytes != SIZE_MAX ? op_alloc_params_uninit(ctx, bytes) : NULL;
     if (!memory)
         return ONYX_ERROR_OUT_OF_MEMORY;
     gemm_pack_b(result, kernel, trans_b, k, n, b->data, b->dims[1], memory);

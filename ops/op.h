@@ -107,6 +107,8 @@ const char *op_output_name(const op_context *ctx, int i);
  * NULL when out of memory or over the limit (the error is recorded then). */
 void *op_alloc_params(op_context *ctx, size_t size);
 void *op_alloc_state(op_context *ctx, size_t size);
+/* op_alloc_params without the zeroing, for large blocks written whole (packed weights). */
+void *op_alloc_params_uninit(op_context *ctx, size_t size);
 
 /* Memory an operator frees itself (buffers of loop iterations), counted against the
  * limits; NULL (error recorded) when over them. */

@@ -53,6 +53,7 @@ typedef struct mem_block {
     _Alignas(64) unsigned char data[];
 } mem_block;
 void *mem_block_alloc(mem *m, mem_block **list, size_t size);
+void *mem_block_alloc_raw(mem *m, mem_block **list, size_t size); /* not zeroed */
 void mem_block_free_all(mem *m, mem_block **list);
 
 /* Overflow-checked arithmetic for every size computed from model data. */

@@ -38,9 +38,9 @@ const char *op_output_name(const op_context *ctx, int i)
     return i >= 0 && i < ctx->node->n_outputs ? value_name(ctx, ctx->node->outputs[i]) : "";
 }
 
-static void *op_alloc(op_context *ctx, mem_block **list, size_t size)
+static void *op_alloc(op_context *ctx, mem_block **list, size_t size, bool zeroed)
 {
-    void *p = mem_block_alloc(ctx->env->mem, list, size);
+    void *p = zeroed ? mem_block_alloc(ctx->env->mem, list, size) : mem_block_alloc_raw(ctx->env->mem, list, size);
     if (!p)
         op_error(ctx, ONYX_ERROR_OUT_OF_MEMORY, "cannot allocate %zu bytes", size);
     return p;
@@ -48,12 +48,17 @@ static void *op_alloc(op_context *ctx, mem_block **list, size_t size)
 
 void *op_alloc_params(op_context *ctx, size_t size)
 {
-    return op_alloc(ctx, &((node *)ctx->node)->param_blocks, size);
+    return op_alloc(ctx, &((node *)ctx->node)->param_blocks, size, true);
+}
+
+void *op_alloc_params_uninit(op_context *ctx, size_t size)
+{
+    return op_alloc(ctx, &((node *)ctx->node)->param_blocks, size, false);
 }
 
 void *op_alloc_state(op_context *ctx, size_t size)
 {
-    return op_alloc(ctx, ctx->env->blocks, size);
+    return op_alloc(ctx, ctx->env->blocks, size, true);
 }
 
 /* ---- checks ------------------------------------------------------------------------------ */
