@@ -1,9 +1,20 @@
-/* A small thread pool: workers sleep on a condition variable between jobs (no spinning CPU
- * burn while idle) and each job is split into one contiguous range per thread. */
+/* A small thread pool. A job is split into one contiguous range per thread. Between the jobs
+ * of one run (steps a few microseconds apart) workers wait spinning, for at most SPIN_NS;
+ * then they sleep on a condition variable, so an idle session burns no CPU. */
 #include "pool.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* How long a worker waits for the next job before going to sleep. */
+#define SPIN_NS 50000
 
 typedef struct worker_arg {
     pool *p;
@@ -18,9 +29,11 @@ struct pool {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_cond_t done;
-    uint64_t generation;
-    int pending;
-    bool stop;
+    _Atomic bool caller_sleeps; /* the caller blocked (or about to block) on `done` */
+    _Atomic uint64_t generation; /* one more per job; the job is published before it */
+    _Atomic int pending;         /* workers still running the current job */
+    _Atomic int sleepers;        /* workers blocked (or about to block) on `wake` */
+    _Atomic bool stop;
     pool_job job;
 };
 
@@ -31,26 +44,76 @@ static void run_share(const pool_job *job, int index, int threads)
         job->fn(job->arg, index, begin, end);
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Spins until ready(p) or SPIN_NS pass; whether it became ready. */
+static bool spin_until(pool *p, bool (*ready)(pool *p, uint64_t arg), uint64_t arg)
+{
+    int64_t deadline = 0;
+    for (unsigned spins = 0;; spins++) {
+        if (ready(p, arg))
+            return true;
+        if (spins % 256 == 255) {
+            int64_t now = now_ns();
+            if (!deadline)
+                deadline = now + SPIN_NS;
+            else if (now > deadline)
+                return false;
+        }
+        cpu_relax();
+    }
+}
+
+static bool job_posted(pool *p, uint64_t seen)
+{
+    return atomic_load(&p->generation) != seen || atomic_load(&p->stop);
+}
+
+static bool job_done(pool *p, uint64_t unused)
+{
+    (void)unused;
+    return atomic_load(&p->pending) == 0;
+}
+
+/* The generation after `seen`, once there is one (or `seen` when stopping). */
+static uint64_t wait_for_job(pool *p, uint64_t seen)
+{
+    if (spin_until(p, job_posted, seen))
+        return atomic_load(&p->generation);
+    /* Sleep. The job poster reads `sleepers` after bumping the generation, and we read the
+     * generation after counting ourselves as sleeping (both sequentially consistent): either
+     * it sees us and signals under the lock, or we see its job and do not wait. */
+    pthread_mutex_lock(&p->lock);
+    atomic_fetch_add(&p->sleepers, 1);
+    uint64_t g;
+    while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->stop))
+        pthread_cond_wait(&p->wake, &p->lock);
+    atomic_fetch_sub(&p->sleepers, 1);
+    pthread_mutex_unlock(&p->lock);
+    return g;
+}
+
 static void *worker_main(void *raw)
 {
     worker_arg wa = *(worker_arg *)raw;
     pool *p = wa.p;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->stop && p->generation == seen)
-            pthread_cond_wait(&p->wake, &p->lock);
-        if (p->stop)
+        seen = wait_for_job(p, seen);
+        if (atomic_load(&p->stop))
             break;
-        seen = p->generation;
-        pool_job job = p->job;
-        pthread_mutex_unlock(&p->lock);
-        run_share(&job, wa.index, p->threads);
-        pthread_mutex_lock(&p->lock);
-        if (--p->pending == 0)
+        run_share(&p->job, wa.index, p->threads);
+        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_sleeps)) {
+            pthread_mutex_lock(&p->lock);
             pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
-    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -90,7 +153,7 @@ void pool_free(pool *p)
     if (!p)
         return;
     pthread_mutex_lock(&p->lock);
-    p->stop = true;
+    atomic_store(&p->stop, true);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     for (int i = 1; i < p->threads; i++)
@@ -111,15 +174,23 @@ void pool_run(pool *p, const pool_job *job)
         run_share(job, 0, 1);
         return;
     }
-    pthread_mutex_lock(&p->lock);
     p->job = *job;
-    p->pending = p->threads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->pending, p->threads - 1);
+    atomic_fetch_add(&p->generation, 1); /* publishes the job */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+    }
     run_share(job, 0, p->threads);
+    /* The others' shares take about as long as ours: wait spinning, then asleep (a worker
+     * that lost its core to another process must not cost us a whole time slice of spin). */
+    if (spin_until(p, job_done, 0))
+        return;
     pthread_mutex_lock(&p->lock);
-    while (p->pending > 0)
+    atomic_store(&p->caller_sleeps, true);
+    while (atomic_load(&p->pending) > 0)
         pthread_cond_wait(&p->done, &p->lock);
+    atomic_store(&p->caller_sleeps, false);
     pthread_mutex_unlock(&p->lock);
 }
