@@ -1,6 +1,6 @@
 /* Det: the determinant of each square matrix in the last two dims, by LU decomposition with
  * partial pivoting in double precision, whatever the input's float type. */
-#include "convert.h"
+#include "scalar.h"
 
 #include <math.h>
 
@@ -79,8 +79,8 @@ static onyx_status det_run(const op_context *ctx, int64_t begin, int64_t end, vo
     int64_t size = s->n * s->n;
     for (int64_t t = begin; t < end; t++) {
         for (int64_t i = 0; i < size; i++)
-            a[i] = load_as_double(x->data, t * size + i, x->dtype);
-        store_from_double(y->data, t, y->dtype, lu_determinant(a, s->n));
+            a[i] = scalar_load(x->data, t * size + i, x->dtype);
+        scalar_store(y->data, t, y->dtype, lu_determinant(a, s->n));
     }
     return ONYX_OK;
 }

@@ -5,7 +5,7 @@
  *
  * `onesided` keeps the bins 0 .. n/2 of a real signal's spectrum, the others being their
  * mirror's conjugates; the specification rules it out for complex signals. */
-#include "convert.h"
+#include "scalar.h"
 #include "fft.h"
 #include "scalar.h"
 
@@ -70,18 +70,18 @@ static void transform_line(const spectrum_plan *p, const onyx_tensor *signal, co
         int64_t at = (l.first + k * l.stride) * p->channels;
         double re = 0, im = 0;
         if (k < l.count) {
-            re = load_as_double(signal->data, at, signal->dtype);
-            im = p->channels == 2 ? load_as_double(signal->data, at + 1, signal->dtype) : 0;
+            re = scalar_load(signal->data, at, signal->dtype);
+            im = p->channels == 2 ? scalar_load(signal->data, at + 1, signal->dtype) : 0;
         }
-        double w = window ? load_as_double(window->data, k, window->dtype) : 1;
+        double w = window ? scalar_load(window->data, k, window->dtype) : 1;
         x[k] = CMPLX(re * w, im * w);
     }
     fft_run(&p->fft, x, inverse, x + p->n);
     double scale = inverse ? 1.0 / (double)p->n : 1;
     for (int64_t k = 0; k < p->bins; k++) {
         int64_t at = (l.out_first + k * l.out_stride) * 2;
-        store_from_double(spectrum->data, at, spectrum->dtype, creal(x[k]) * scale);
-        store_from_double(spectrum->data, at + 1, spectrum->dtype, cimag(x[k]) * scale);
+        scalar_store(spectrum->data, at, spectrum->dtype, creal(x[k]) * scale);
+        scalar_store(spectrum->data, at + 1, spectrum->dtype, cimag(x[k]) * scale);
     }
 }
 

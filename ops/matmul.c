@@ -6,6 +6,7 @@
  * tasks are tiles of the output (times the batch), so any thread count gives the same bits. */
 #include "broadcast.h"
 #include "gemm.h"
+#include "matmul_shape.h"
 
 #include <string.h>
 
@@ -120,39 +121,16 @@ static onyx_status matmul_check(op_context *ctx)
     return st ? st : matmul_setup(ctx);
 }
 
-/* Batch dims of t (all but the last two; none for rank <= 2) as a tensor shape. */
-static onyx_tensor batch_of(const onyx_tensor *t)
-{
-    onyx_tensor b = {.dtype = t->dtype, .rank = t->rank > 2 ? t->rank - 2 : 0};
-    for (int i = 0; i < b.rank; i++)
-        b.dims[i] = t->dims[i];
-    return b;
-}
-
 static onyx_status matmul_reshape(op_context *ctx)
 {
     const onyx_tensor *a = op_input(ctx, 0), *b = op_input(ctx, 1);
     onyx_tensor *y = op_output(ctx, 0);
-    char sa[128], sb[128];
-    if (a->rank < 1 || b->rank < 1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "inputs must have rank >= 1, got %s and %s",
-                        shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
-    int64_t m = a->rank >= 2 ? a->dims[a->rank - 2] : 1, k = a->dims[a->rank - 1];
-    int64_t kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0], n = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
-    if (!dim_may_equal(k, kb))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
-                        "inner dims differ: '%s' %s has %lld columns, '%s' %s has %lld rows",
-                        op_input_name(ctx, 0), shape_str(a, sa, sizeof sa), (long long)k,
-                        op_input_name(ctx, 1), shape_str(b, sb, sizeof sb), (long long)kb);
-    onyx_tensor ba = batch_of(a), bb = batch_of(b);
-    const onyx_tensor *batches[2] = {&ba, &bb};
-    onyx_status st = broadcast_shape(ctx, 2, batches, y);
+    matmul_dims dims;
+    onyx_status st = matmul_shape(ctx, 0, 1, &dims, y);
     if (st)
         return st;
-    if (a->rank >= 2)
-        y->dims[y->rank++] = m;
-    if (b->rank >= 2)
-        y->dims[y->rank++] = n;
+    int64_t m = dims.m, k = dims.k, n = dims.n;
+    const onyx_tensor ba = dims.batch_a, bb = dims.batch_b;
     if (!ctx->concrete)
         return ONYX_OK;
 
@@ -162,8 +140,7 @@ static onyx_status matmul_reshape(op_context *ctx)
     s->n = n;
     s->k = k;
     s->elem = onyx_dtype_size(a->dtype);
-    onyx_tensor out_batch = batch_of(y);
-    out_batch.rank = y->rank - (a->rank >= 2) - (b->rank >= 2);
+    const onyx_tensor out_batch = dims.batch;
     int64_t batch = shape_count(out_batch.dims, out_batch.rank);
     if (b->rank <= 2) {
         /* Shared right operand (weights): the batch folds into the rows, one product. */

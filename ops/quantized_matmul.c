@@ -6,6 +6,7 @@
  * dims) and B's per tensor or per column ([N], or [..., 1, N]). Sums wrap modulo 2^32: the
  * specification allows the accumulation to overflow in 32 bits. */
 #include "broadcast.h"
+#include "matmul_shape.h"
 #include "quantize.h"
 
 #include <string.h>
@@ -78,13 +79,6 @@ static onyx_status qlinear_matmul_check(op_context *ctx)
 /* ---- reshape ----------------------------------------------------------------------------- */
 
 /* Batch dims of t (all but the last two; none for rank <= 2) as a tensor shape. */
-static onyx_tensor batch_shape(const onyx_tensor *t)
-{
-    onyx_tensor b = {.dtype = t->dtype, .rank = t->rank > 2 ? t->rank - 2 : 0};
-    memcpy(b.dims, t->dims, (size_t)b.rank * sizeof b.dims[0]);
-    return b;
-}
-
 static bool dims_may_equal(const onyx_tensor *t, int rank, const int64_t *dims)
 {
     bool same = t->rank == rank;
@@ -144,27 +138,13 @@ static onyx_status qmatmul_reshape(op_context *ctx, const qmatmul_inputs *in)
 {
     const onyx_tensor *a = op_input(ctx, in->a), *b = op_input(ctx, in->b);
     onyx_tensor *y = op_output(ctx, 0);
-    char sa[128], sb[128];
-    if (a->rank < 1 || b->rank < 1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "inputs must have rank >= 1, got %s and %s",
-                        shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
-    int64_t m = a->rank >= 2 ? a->dims[a->rank - 2] : 1, k = a->dims[a->rank - 1];
-    int64_t kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0], n = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
-    if (!dim_may_equal(k, kb))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "inner dims differ: '%s' %s and '%s' %s",
-                        op_input_name(ctx, in->a), shape_str(a, sa, sizeof sa), op_input_name(ctx, in->b),
-                        shape_str(b, sb, sizeof sb));
-    onyx_tensor batch_a = batch_shape(a), batch_b = batch_shape(b), batch_y;
-    const onyx_tensor *batches[2] = {&batch_a, &batch_b};
-    onyx_status st = broadcast_shape(ctx, 2, batches, &batch_y);
+    char sa[128];
+    matmul_dims dims;
+    onyx_status st = matmul_shape(ctx, in->a, in->b, &dims, y);
     if (st)
         return st;
-    *y = (onyx_tensor){.dtype = y->dtype, .rank = batch_y.rank};
-    memcpy(y->dims, batch_y.dims, (size_t)batch_y.rank * sizeof y->dims[0]);
-    if (a->rank >= 2)
-        y->dims[y->rank++] = m;
-    if (b->rank >= 2)
-        y->dims[y->rank++] = n;
+    int64_t m = dims.m, k = dims.k, n = dims.n;
+    const onyx_tensor *batches[2] = {&dims.batch_a, &dims.batch_b}, batch_y = dims.batch;
 
     param_layout a_layout, b_layout;
     if ((st = operand_layout(ctx, in->a_scale, in->a_zero_point, a, m, true, &a_layout)) ||

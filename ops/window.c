@@ -2,7 +2,7 @@
  * BlackmanWindow, and MelWeightMatrix, the triangular mel filter bank. Their output shapes
  * come from the values of scalar inputs; they compute in double and write the dtype named by
  * the 'output_datatype' attribute. */
-#include "convert.h"
+#include "scalar.h"
 #include "scalar.h"
 
 #include <math.h>
@@ -77,7 +77,7 @@ static onyx_status window_run(const op_context *ctx, int64_t begin, int64_t end,
         /* A symmetric window of one point has no period: it is 1, as numpy's and PyTorch's. */
         double angle = period ? 2 * PI * (double)i / (double)period : 0;
         double w = period ? p->a0 - p->a1 * cos(angle) + p->a2 * cos(2 * angle) : 1;
-        store_from_double(y->data, i, y->dtype, w);
+        scalar_store(y->data, i, y->dtype, w);
     }
     return ONYX_OK;
 }
@@ -137,8 +137,8 @@ static onyx_status mel_run(const op_context *ctx, int64_t begin, int64_t end, vo
     int64_t dft_length = tensor_int_at(ctx->inputs[MEL_DFT_LENGTH], 0);
     int64_t sample_rate = tensor_int_at(ctx->inputs[MEL_SAMPLE_RATE], 0);
     const onyx_tensor *lower = ctx->inputs[MEL_LOWER_HERTZ], *upper = ctx->inputs[MEL_UPPER_HERTZ];
-    double low_mel = hertz_to_mel(load_as_double(lower->data, 0, lower->dtype));
-    double high_mel = hertz_to_mel(load_as_double(upper->data, 0, upper->dtype));
+    double low_mel = hertz_to_mel(scalar_load(lower->data, 0, lower->dtype));
+    double high_mel = hertz_to_mel(scalar_load(upper->data, 0, upper->dtype));
     double mel_step = (high_mel - low_mel) / (double)(bands + 2);
     if (sample_rate <= 0)
         return op_error(ctx, ONYX_ERROR_RUNTIME, "sample_rate %lld is not positive", (long long)sample_rate);
@@ -157,10 +157,10 @@ static onyx_status mel_run(const op_context *ctx, int64_t begin, int64_t end, vo
         if (point >= 2) {
             int64_t band = point - 2;
             for (int64_t j = left; j <= center; j++)
-                store_from_double(y->data, j * bands + band, y->dtype,
+                scalar_store(y->data, j * bands + band, y->dtype,
                                   center == left ? 1 : (double)(j - left) / (double)(center - left));
             for (int64_t j = center; j < right; j++)
-                store_from_double(y->data, j * bands + band, y->dtype, (double)(right - j) / (double)(right - center));
+                scalar_store(y->data, j * bands + band, y->dtype, (double)(right - j) / (double)(right - center));
         }
         left = center;
         center = right;
