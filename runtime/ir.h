@@ -234,6 +234,11 @@ typedef struct op_env {
 onyx_status set_error(char *buf, onyx_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* runtime/wire.c: a scan of a model's protobuf bytes before unpacking them: message nesting,
+ * subgraph depth and node count against the limits, so that protobuf-c neither recurses
+ * nor allocates without bound. */
+onyx_status wire_check_model(const void *data, size_t size, const limits *lim, char *errmsg);
+
 /* runtime/model.c: protobuf bytes -> IR, validated (names, cycles, tensor data, attributes).
  * Initializers of the main graph copy or reference their raw_data inside `data` by `mode`. */
 typedef enum import_mode {

@@ -776,6 +776,12 @@ onyx_status model_import(onyx_model *model, const void *data, size_t size, impor
         data = split.skeleton;
         size = split.skeleton_size;
     }
+    /* What protobuf-c will parse must not nest or allocate without bound. */
+    onyx_status st = wire_check_model(data, size, &model->limits, model->errmsg);
+    if (st) {
+        raw_data_split_free(&model->mem, &split);
+        return st;
+    }
     ProtobufCAllocator alloc = {.alloc = pb_alloc, .free = pb_free, .allocator_data = &model->mem};
     Onnx__ModelProto *mp = onnx__model_proto__unpack(&alloc, size, data);
     if (!mp) {
@@ -784,7 +790,6 @@ onyx_status model_import(onyx_model *model, const void *data, size_t size, impor
                          "not a valid ONNX model: the protobuf could not be parsed (truncated or "
                          "corrupt file, or over the memory limit)");
     }
-    onyx_status st = ONYX_OK;
     model->ir_version = mp->has_ir_version ? mp->ir_version : 0;
     if (!(model->producer_name = mem_strdup(&model->mem, mp->producer_name)) ||
         !(model->producer_version = mem_strdup(&model->mem, mp->producer_version)))
