@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- protobuf bytes written by hand, for shapes the builder cannot express ---------------- */
 
@@ -104,4 +105,84 @@ Test(malformed, deep_message_nesting_is_refused_before_unpacking)
     cr_assert_eq(load_bytes(&model, NULL, msg, sizeof msg), ONYX_ERROR_UNSUPPORTED, "%s", msg);
     expect_message(msg, "'X'", "sequence", NULL);
     free(model.data);
+}
+
+/* ---- tensor data: checked against the dims before the tensor is allocated ---------------- */
+
+/* A model reading initializer W, declared float [2^28] (1 GiB), with `w` set up by the caller. */
+static builder *huge_initializer_model(Onnx__TensorProto **w)
+{
+    builder *b = builder_new(13);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 1, DIMS(1), NULL);
+    *w = builder_initializer(b, "W", ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1));
+    (*w)->dims[0] = INT64_C(1) << 28;
+    builder_node(b, "Add", "X,W", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    return b;
+}
+
+static onyx_status load_with(builder *b, const onyx_options *options, char *msg, size_t size)
+{
+    size_t n;
+    const uint8_t *packed = builder_pack(b, &n);
+    bytes copy = {.data = (uint8_t *)packed, .size = n};
+    return load_bytes(&copy, options, msg, size);
+}
+
+/* Options whose memory limit (64 MiB) a 1 GiB tensor would exceed if it were allocated. */
+static onyx_options *small_memory(void)
+{
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_limit(o, ONYX_LIMIT_MEMORY_BYTES, INT64_C(64) << 20), ONYX_OK);
+    return o;
+}
+
+Test(malformed, short_typed_data_fails_before_allocating)
+{
+    Onnx__TensorProto *w;
+    builder *b = huge_initializer_model(&w);
+    static float one[1] = {1};
+    w->has_raw_data = 0;
+    w->n_float_data = 1;
+    w->float_data = one;
+    onyx_options *o = small_memory();
+    char msg[2048];
+    /* Not "cannot allocate": the mismatch is found first. */
+    cr_assert_eq(load_with(b, o, msg, sizeof msg), ONYX_ERROR_INVALID_MODEL, "%s", msg);
+    expect_message(msg, "'W'", "holds 1 elements", "268435456", NULL);
+    onyx_options_free(o);
+    builder_free(b);
+}
+
+Test(malformed, short_external_data_fails_before_allocating)
+{
+    char dir[] = "/tmp/onyx-malformed-XXXXXX", path[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/w.bin", dir);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fwrite(FLOATS(1, 2), sizeof(float), 2, f);
+    fclose(f);
+    Onnx__TensorProto *w;
+    builder *b = huge_initializer_model(&w);
+    w->has_raw_data = 0;
+    w->has_data_location = 1;
+    w->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    Onnx__StringStringEntryProto *e = builder_alloc(b, sizeof *e);
+    onnx__string_string_entry_proto__init(e);
+    e->key = "location";
+    e->value = "w.bin";
+    w->n_external_data = 1;
+    w->external_data = builder_alloc(b, sizeof(void *));
+    w->external_data[0] = e;
+    onyx_options *o = small_memory();
+    cr_assert_eq(onyx_options_set_external_data_dir(o, dir), ONYX_OK);
+    char msg[2048];
+    cr_assert_eq(load_with(b, o, msg, sizeof msg), ONYX_ERROR_INVALID_MODEL, "%s", msg);
+    expect_message(msg, "'W'", "w.bin", "has 8 bytes", NULL);
+    onyx_options_free(o);
+    builder_free(b);
+    unlink(path);
+    rmdir(dir);
 }
