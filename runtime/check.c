@@ -163,7 +163,8 @@ static void checker_done(checker *c)
 static onyx_status check_node(checker *c, node *n, const op_registration *reg, bool infer, op_context *ctx)
 {
     graph *g = c->g;
-    size_t slots = (size_t)n->n_inputs + (size_t)n->n_implicit + (size_t)n->n_outputs;
+    /* At least one slot, so that the pointers below never offset a NULL array. */
+    size_t slots = (size_t)n->n_inputs + (size_t)n->n_implicit + (size_t)n->n_outputs + 1;
     if (slots > c->cap) {
         mem_free(&c->model->mem, c->ptrs);
         if (!(c->ptrs = mem_alloc(&c->model->mem, slots * sizeof *c->ptrs))) {

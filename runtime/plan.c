@@ -214,7 +214,9 @@ static onyx_status plan_memory(plan *p, exec_env *env)
         if (offset + iv[i].size > total)
             total = offset + iv[i].size;
     }
-    if (total && !(p->arena = mem_alloc_raw(env->mem, total))) {
+    /* Even when every value is empty: each gets a valid pointer (never NULL plus an offset),
+     * which kernels may pass to memcpy with 0 bytes. */
+    if (n && !(p->arena = mem_alloc_raw(env->mem, total ? total : ARENA_ALIGN))) {
         st = plan_oom(env, "the memory arena");
         goto done;
     }
