@@ -307,7 +307,8 @@ typedef struct step_job {
 static void step_range(void *arg, int thread, int64_t begin, int64_t end)
 {
     const step_job *job = arg;
-    job->ctx->node->op->run(job->ctx, begin, end, job->scratch + (size_t)thread * job->scratch_per_thread);
+    unsigned char *scratch = job->scratch ? job->scratch + (size_t)thread * job->scratch_per_thread : NULL;
+    job->ctx->node->op->run(job->ctx, begin, end, scratch);
 }
 
 static onyx_status run_static(plan *p, exec_env *env, const onyx_tensor *inputs)
