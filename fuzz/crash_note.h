@@ -37,12 +37,14 @@ static void crash_note_print(void)
     (void)ignored;
 }
 
+#ifndef CRASH_NOTE_SANITIZED
 static void crash_note_signal(int sig)
 {
     crash_note_print();
     signal(sig, SIG_DFL);
     raise(sig);
 }
+#endif
 
 /* Installs the reporting: the sanitizers' death callback when built with them (their own
  * signal handling stays in charge), else handlers for the fatal signals. */
