@@ -49,7 +49,7 @@ static bool node_foldable(const graph *g, const node *n)
         if (v < 0)
             continue;
         const value *val = &g->values[v];
-        if (n->op->shape_only_inputs & (1u << i)) {
+        if (op_reads_shape_only(n->op, i)) {
             if (val->info.rank < 0)
                 return false;
             for (int d = 0; d < val->info.rank; d++)

@@ -306,6 +306,12 @@ onyx_status node_reshape(op_context *ctx);
 /* Runs a bound node now on one thread: reshape, allocate each output from env->mem (the
  * caller owns them after), run every task. Every input the node reads must have data. */
 onyx_status node_evaluate(op_context *ctx);
+/* Whether the operator reads only the shape of input i (op_descriptor.shape_only_inputs),
+ * for any i: a node may have more inputs than the mask has bits. */
+static inline bool op_reads_shape_only(const op_descriptor *op, int i)
+{
+    return i < 32 && (op->shape_only_inputs >> i & 1u);
+}
 
 /* runtime/opctx.c */
 const attribute *node_attr(const node *n, const char *name);

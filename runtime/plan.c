@@ -56,7 +56,7 @@ static bool inputs_known(const op_context *ctx)
 {
     for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++) {
         const onyx_tensor *t = ctx->inputs[i];
-        if (t && !t->data && !(ctx->node->op->shape_only_inputs & (1u << i)) && tensor_count(t) > 0)
+        if (t && !t->data && !op_reads_shape_only(ctx->node->op, i) && tensor_count(t) > 0)
             return false;
     }
     return true;

@@ -186,3 +186,32 @@ Test(malformed, short_external_data_fails_before_allocating)
     unlink(path);
     rmdir(dir);
 }
+
+/* ---- nodes with many inputs -------------------------------------------------------------- */
+
+Test(malformed, a_node_may_have_more_inputs_than_a_mask_has_bits)
+{
+    /* Concat of a constant C 39 times, then X: the checks over a node's inputs get past bit
+     * 31 of the operator's input mask (a shift by 32 or more is undefined behaviour, which
+     * the sanitizer build catches) at load, where C is known, and when planning, where X is
+     * the one input without data. */
+    char inputs[40 * 2 + 1] = "";
+    for (int i = 0; i < 39; i++)
+        strcat(inputs, "C,");
+    strcat(inputs, "X");
+    builder *b = builder_new(13);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 1, DIMS(1), NULL);
+    builder_initializer(b, "C", ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1));
+    Onnx__NodeProto *n = builder_node(b, "Concat", inputs, "Y");
+    builder_attr_int(b, n, "axis", 0);
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(2.5f));
+    run_result r = run_model(b, 1, &x);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    float want[40];
+    for (int i = 0; i < 40; i++)
+        want[i] = i < 39 ? 1.0f : 2.5f;
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(40), want, 0);
+    run_result_free(&r);
+    builder_free(b);
+}
