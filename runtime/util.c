@@ -386,7 +386,12 @@ onyx_status onyx_options_set_limit(onyx_options *options, onyx_limit limit, int6
         return ONYX_ERROR_INVALID_ARGUMENT;
     switch (limit) {
     case ONYX_LIMIT_MODEL_BYTES: options->limits.model_bytes = value; break;
-    case ONYX_LIMIT_TENSOR_ELEMENTS: options->limits.tensor_elements = value; break;
+    case ONYX_LIMIT_TENSOR_ELEMENTS:
+        /* Kernels take sizes as 32-bit ints (BLAS, tiles) on the strength of this limit. */
+        if (value > INT32_MAX)
+            return ONYX_ERROR_INVALID_ARGUMENT;
+        options->limits.tensor_elements = value;
+        break;
     case ONYX_LIMIT_MEMORY_BYTES: options->limits.memory_bytes = value; break;
     case ONYX_LIMIT_GRAPH_NODES: options->limits.graph_nodes = value; break;
     case ONYX_LIMIT_GRAPH_DEPTH: options->limits.graph_depth = value; break;

@@ -215,3 +215,14 @@ Test(malformed, a_node_may_have_more_inputs_than_a_mask_has_bits)
     run_result_free(&r);
     builder_free(b);
 }
+
+/* ---- limits: checked before allocating --------------------------------------------------- */
+
+Test(malformed, tensor_element_limit_stays_within_32_bits)
+{
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_limit(o, ONYX_LIMIT_TENSOR_ELEMENTS, INT32_MAX), ONYX_OK);
+    cr_assert_eq(onyx_options_set_limit(o, ONYX_LIMIT_TENSOR_ELEMENTS, INT64_C(1) << 31), ONYX_ERROR_INVALID_ARGUMENT);
+    onyx_options_free(o);
+}
