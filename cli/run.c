@@ -20,6 +20,7 @@ static const char run_usage[] =
     "  --rtol R, --atol A       tolerances for --reference (default 1e-3 and 1e-7)\n"
     "  --output-dir DIR         write each output as DIR/NAME.npy\n"
     "  --threads N              threads to run with (default 1; 0: one per processor)\n"
+    CLI_LIMIT_USAGE
     "  --runs N                 run N times (default 1); outputs are those of the last run\n"
     "  --profile                print the time spent in each node over all runs, largest first\n"
     "                           (nodes fused by onyx appear as one; shape arithmetic folded\n"
@@ -63,11 +64,16 @@ int cmd_run(int argc, char **argv)
     long long threads = 1, runs = 1;
     double rtol = 1e-3, atol = 1e-7;
     bool quiet = false, profile = false;
+    cli_limits limits = {0};
     for (int i = 1; i < argc; i++) {
         const char *v;
+        int limit;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(run_usage, stdout);
             return EXIT_OK;
+        } else if ((limit = cli_limit_option(argc, argv, &i, &limits))) {
+            if (limit < 0)
+                return EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--input"))) {
             if (n_inputs == MAX_SPECS)
                 return cli_error("too many --input options"), EXIT_USAGE;
@@ -123,6 +129,7 @@ int cmd_run(int argc, char **argv)
         cli_error("out of memory");
         goto done;
     }
+    cli_apply_limits(options, &limits);
     if (onyx_model_load_file(model_path, options, &model) != ONYX_OK) {
         cli_error("%s", onyx_model_errmsg(model));
         goto done;
