@@ -226,3 +226,53 @@ Test(malformed, tensor_element_limit_stays_within_32_bits)
     cr_assert_eq(onyx_options_set_limit(o, ONYX_LIMIT_TENSOR_ELEMENTS, INT64_C(1) << 31), ONYX_ERROR_INVALID_ARGUMENT);
     onyx_options_free(o);
 }
+
+Test(malformed, node_count_is_refused_before_unpacking)
+{
+    /* 5000 Relu nodes; the node limit (100) is what fails, not the memory limit (256 KiB)
+     * that unpacking them all would exceed. */
+    builder *b = builder_new(13);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL);
+    char in[32] = "X", out[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(out, sizeof out, i == 4999 ? "Y" : "v%d", i);
+        builder_node(b, "Relu", in, out);
+        snprintf(in, sizeof in, "%s", out);
+    }
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_limit(o, ONYX_LIMIT_MEMORY_BYTES, 256 << 10), ONYX_OK);
+    cr_assert_eq(onyx_options_set_limit(o, ONYX_LIMIT_GRAPH_NODES, 100), ONYX_OK);
+    char msg[2048];
+    cr_assert_eq(load_with(b, o, msg, sizeof msg), ONYX_ERROR_LIMIT, "%s", msg);
+    expect_message(msg, "more than 100 nodes", NULL);
+    onyx_options_free(o);
+    builder_free(b);
+}
+
+Test(malformed, subgraph_depth_is_refused_before_unpacking)
+{
+    /* If nodes nested 20 deep: above the default depth limit of 16. */
+    builder *b = builder_new(13);
+    builder_input(b, "C", ONYX_DTYPE_BOOL, 0, NULL, NULL);
+    Onnx__GraphProto *inner = NULL;
+    for (int depth = 0; depth < 20; depth++) {
+        Onnx__GraphProto *g = builder_subgraph(b, "branch");
+        builder_graph_output(b, g, "R", ONYX_DTYPE_BOOL);
+        Onnx__NodeProto *n = builder_graph_node(b, g, inner ? "If" : "Identity", "C", "R");
+        if (inner) {
+            builder_attr_graph(b, n, "then_branch", inner);
+            builder_attr_graph(b, n, "else_branch", inner);
+        }
+        inner = g;
+    }
+    Onnx__NodeProto *top = builder_node(b, "If", "C", "Y");
+    builder_attr_graph(b, top, "then_branch", inner);
+    builder_attr_graph(b, top, "else_branch", inner);
+    builder_output(b, "Y", ONYX_DTYPE_BOOL);
+    char msg[2048];
+    cr_assert_eq(load_with(b, NULL, msg, sizeof msg), ONYX_ERROR_LIMIT, "%s", msg);
+    expect_message(msg, "subgraphs nest deeper than the limit of 16", NULL);
+    builder_free(b);
+}
