@@ -276,3 +276,56 @@ Test(malformed, subgraph_depth_is_refused_before_unpacking)
     expect_message(msg, "subgraphs nest deeper than the limit of 16", NULL);
     builder_free(b);
 }
+
+/* ---- inputs at run time ------------------------------------------------------------------ */
+
+/* A: float [batch, 3], B: float [batch, 3] (the same symbol), Y = A + B. */
+static builder *shared_dim_model(void)
+{
+    builder *b = builder_new(13);
+    const char *const batch[] = {"batch", NULL};
+    builder_input(b, "A", ONYX_DTYPE_FLOAT, 2, DIMS(-1, 3), batch);
+    builder_input(b, "B", ONYX_DTYPE_FLOAT, 2, DIMS(-1, 3), batch);
+    builder_node(b, "Add", "A,B", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    return b;
+}
+
+Test(malformed, inputs_sharing_a_symbolic_dim_must_agree)
+{
+    builder *b = shared_dim_model();
+    float data[6] = {0};
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), data), tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 3), data)};
+    run_result r = run_model(b, 2, in);
+    cr_assert_eq(r.run, ONYX_ERROR_INVALID_INPUT, "%s", r.message);
+    expect_message(r.message, "'A'", "'B'", "'batch'", "2", "1", NULL);
+    builder_free(b);
+}
+
+Test(malformed, empty_inputs_give_empty_outputs)
+{
+    builder *b = shared_dim_model();
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(0, 3), NULL), tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(0, 3), NULL)};
+    run_result r = run_model(b, 2, in);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(0, 3), NULL, 0);
+    run_result_free(&r);
+    builder_free(b);
+}
+
+Test(malformed, a_product_over_an_empty_axis_is_zero)
+{
+    /* [2,0] x [0,3]: every output element is an empty sum, 0 (numpy gives the same). The
+     * output memory is not zeroed beforehand, so the kernel must write the zeros. */
+    builder *b = builder_new(13);
+    builder_input(b, "A", ONYX_DTYPE_FLOAT, 2, DIMS(2, -1), (const char *const[]){NULL, "k"});
+    builder_input(b, "B", ONYX_DTYPE_FLOAT, 2, DIMS(-1, 3), (const char *const[]){"k", NULL});
+    builder_node(b, "MatMul", "A,B", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 0), NULL), tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(0, 3), NULL)};
+    run_result r = run_model(b, 2, in);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(0, 0, 0, 0, 0, 0), 0);
+    run_result_free(&r);
+    builder_free(b);
+}
