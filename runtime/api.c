@@ -571,11 +571,8 @@ onyx_status onyx_session_set_input(onyx_session *s, size_t index, const onyx_ten
     if (!t->data && tensor_count(t) > 0)
         return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "input '%s': data is NULL", v->name);
     s->inputs[index] = *t;
-    /* An empty input may come without data; operators get a valid pointer all the same, as
-     * they do for the empty values the runtime allocates (no arithmetic on NULL). */
-    static const max_align_t no_elements;
-    if (!t->data)
-        s->inputs[index].data = (void *)&no_elements;
+    if (!t->data) /* empty: operators get a valid pointer all the same */
+        s->inputs[index].data = (void *)&empty_tensor_data;
     s->input_set[index] = true;
     return ONYX_OK;
 }

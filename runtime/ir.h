@@ -319,6 +319,10 @@ const attribute *node_attr(const node *n, const char *name);
 /* ---- small shared helpers ---------------------------------------------------------------- */
 
 bool dtype_valid(int code);
+/* The data of empty tensors that have none of their own (a caller's empty input, an empty
+ * value known only by its shape while planning): kernels get a valid pointer, never NULL,
+ * which they may offset by 0. Nothing is ever read from it or written to it. */
+extern const max_align_t empty_tensor_data;
 /* Checks dims (all >= 0, rank <= ONYX_MAX_RANK, element count within the limit);
  * error text into errmsg. */
 onyx_status shape_validate(const onyx_tensor *t, const limits *lim, const char *what, char *errmsg);

@@ -217,6 +217,8 @@ static const struct {
     [ONYX_DTYPE_BFLOAT16] = {"bfloat16", 2},
 };
 
+const max_align_t empty_tensor_data;
+
 bool dtype_valid(int code)
 {
     return code > 0 && code < (int)(sizeof dtype_table / sizeof dtype_table[0]);
