@@ -1,12 +1,13 @@
 /* A pass over a model's protobuf bytes before protobuf-c unpacks them.
  *
- * protobuf-c recurses once per nested message and allocates every message as it goes, so a
- * small file of deeply nested messages (a TypeProto sequence of sequences, graphs inside
- * graphs) overflows the stack, and a file of millions of empty nodes allocates far more than
- * its size before onyx sees a single node. This scan walks the wire format guided by the
+ * protobuf-c recurses once per nested message and allocates every message and string as it
+ * goes, so a small file of deeply nested messages (a TypeProto sequence of sequences, graphs
+ * inside graphs) overflows the stack, and a file of millions of two-byte empty names (one
+ * node with five million inputs fits in 10 MB) makes it allocate a hundred times the file's
+ * size before onyx sees a single node. This scan walks the wire format guided by the
  * generated descriptors, with an explicit stack of bounded depth and no allocation, and
- * refuses such models first: nesting, subgraph depth and node count are checked against the
- * limits here, before anything is allocated. */
+ * refuses such models first: nesting, subgraph depth, node count, and the memory unpacking
+ * would take, against the limits, before anything is allocated. */
 #include "ir.h"
 #include "onnx.pb-c.h"
 
@@ -14,6 +15,8 @@
  * needs about 3 levels per subgraph (node, attribute, graph) plus a few for types and
  * tensors; protobuf-c's stack use grows with this number. */
 #define WIRE_MAX_NESTING 256
+/* What the memory accounting adds to each block (the header mem_alloc puts before it). */
+#define WIRE_BLOCK_OVERHEAD 64
 
 typedef struct wire_frame {
     const ProtobufCMessageDescriptor *desc;
@@ -34,6 +37,25 @@ static bool read_varint(const uint8_t *data, size_t end, size_t *pos, uint64_t *
     return false;
 }
 
+/* Bytes protobuf-c will allocate for a field of `length` bytes on the wire: its struct for a
+ * message, a copy for a string, the array slot of a repeated field (8 bytes a value at most,
+ * and at most one value a byte when packed), a copy for a field the schema does not know. */
+static int64_t unpacked_bytes(const ProtobufCFieldDescriptor *field, unsigned wire_type, uint64_t length)
+{
+    if (!field)
+        return (int64_t)length + WIRE_BLOCK_OVERHEAD + (int64_t)sizeof(ProtobufCMessageUnknownField);
+    int64_t bytes = 0;
+    bool packed = wire_type == 2 && field->type != PROTOBUF_C_TYPE_MESSAGE &&
+                  field->type != PROTOBUF_C_TYPE_STRING && field->type != PROTOBUF_C_TYPE_BYTES;
+    if (field->label == PROTOBUF_C_LABEL_REPEATED)
+        bytes += packed ? 8 * (int64_t)length : (int64_t)sizeof(ProtobufCBinaryData);
+    if (field->type == PROTOBUF_C_TYPE_MESSAGE)
+        bytes += (int64_t)((const ProtobufCMessageDescriptor *)field->descriptor)->sizeof_message + WIRE_BLOCK_OVERHEAD;
+    else if (field->type == PROTOBUF_C_TYPE_STRING || field->type == PROTOBUF_C_TYPE_BYTES)
+        bytes += (int64_t)length + 1 + WIRE_BLOCK_OVERHEAD;
+    return bytes;
+}
+
 static onyx_status malformed(char *errmsg, size_t pos, const char *what)
 {
     return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
@@ -47,6 +69,7 @@ onyx_status wire_check_model(const void *bytes, size_t size, const limits *lim, 
     int top = 0;
     int64_t graph_depth = -1; /* the main graph is depth 0 */
     int64_t nodes = 0;
+    int64_t unpacked = (int64_t)onnx__model_proto__descriptor.sizeof_message + WIRE_BLOCK_OVERHEAD;
     stack[0] = (wire_frame){&onnx__model_proto__descriptor, size};
     size_t pos = 0;
     for (;;) {
@@ -61,19 +84,19 @@ onyx_status wire_check_model(const void *bytes, size_t size, const limits *lim, 
         uint64_t tag, length;
         if (!read_varint(data, stack[top].end, &pos, &tag) || tag >> 3 == 0 || tag >> 3 > UINT32_MAX)
             return malformed(errmsg, field_start, "bad field tag");
-        switch (tag & 7) {
+        unsigned wire_type = (unsigned)(tag & 7);
+        switch (wire_type) {
         case 0:
             if (!read_varint(data, stack[top].end, &pos, &length))
                 return malformed(errmsg, field_start, "truncated varint");
-            continue;
+            length = 0;
+            break;
         case 1:
-        case 5: {
-            size_t width = (tag & 7) == 1 ? 8 : 4;
-            if (stack[top].end - pos < width)
+        case 5:
+            length = wire_type == 1 ? 8 : 4;
+            if (stack[top].end - pos < length)
                 return malformed(errmsg, field_start, "truncated fixed-size field");
-            pos += width;
-            continue;
-        }
+            break;
         case 2:
             if (!read_varint(data, stack[top].end, &pos, &length) || length > stack[top].end - pos)
                 return malformed(errmsg, field_start, "length runs past the end of its message");
@@ -83,7 +106,13 @@ onyx_status wire_check_model(const void *bytes, size_t size, const limits *lim, 
         }
         const ProtobufCFieldDescriptor *field =
             protobuf_c_message_descriptor_get_field(stack[top].desc, (unsigned)(tag >> 3));
-        if (!field || field->type != PROTOBUF_C_TYPE_MESSAGE) {
+        unpacked += unpacked_bytes(field, wire_type, length);
+        if (unpacked > lim->memory_bytes)
+            return set_error(errmsg, ONYX_ERROR_LIMIT,
+                             "unpacking the model would take more than the memory limit of %lld bytes "
+                             "(%zu bytes of protobuf, read up to byte %zu)",
+                             (long long)lim->memory_bytes, size, pos);
+        if (!field || field->type != PROTOBUF_C_TYPE_MESSAGE || wire_type != 2) {
             pos += length;
             continue;
         }

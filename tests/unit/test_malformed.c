@@ -38,6 +38,17 @@ static void put_varint(bytes *b, uint64_t v)
     put(b, out, n);
 }
 
+/* Field `number` holding `payload` as a length-delimited field; payload is consumed. */
+static bytes wrap(int number, bytes payload)
+{
+    bytes b = {0};
+    put_varint(&b, (uint64_t)number << 3 | 2);
+    put_varint(&b, payload.size);
+    put(&b, payload.data, payload.size);
+    free(payload.data);
+    return b;
+}
+
 static size_t varint_size(uint64_t v)
 {
     size_t n = 1;
@@ -328,4 +339,30 @@ Test(malformed, a_product_over_an_empty_axis_is_zero)
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(0, 0, 0, 0, 0, 0), 0);
     run_result_free(&r);
     builder_free(b);
+}
+
+Test(malformed, many_tiny_names_are_refused_before_unpacking)
+{
+    /* One Concat node with 200 000 empty input names: 400 KB of protobuf that would unpack
+     * into some 16 MB of strings. With a 4 MiB memory limit the estimate refuses it first
+     * (not protobuf-c failing half-way, which reads as a corrupt file). */
+    bytes node = {0};
+    put(&node, "\x0a\x01X", 3);
+    for (int i = 0; i < 200000; i++)
+        put(&node, "\x0a\x00", 2);
+    put(&node, "\x12\x01Y\x22\x06" "Concat", 11);
+    bytes graph = wrap(1, node);
+    bytes model = {0};
+    put(&model, "\x08\x08\x42\x04\x0a\x00\x10\x0d", 8);
+    bytes wrapped = wrap(7, graph);
+    put(&model, wrapped.data, wrapped.size);
+    free(wrapped.data);
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_limit(o, ONYX_LIMIT_MEMORY_BYTES, 4 << 20), ONYX_OK);
+    char msg[2048];
+    cr_assert_eq(load_bytes(&model, o, msg, sizeof msg), ONYX_ERROR_LIMIT, "%s", msg);
+    expect_message(msg, "unpacking", "memory limit", NULL);
+    onyx_options_free(o);
+    free(model.data);
 }
