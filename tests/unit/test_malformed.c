@@ -2,9 +2,14 @@
  * where, never a crash, and the limits hold before anything large is allocated. */
 #include "harness.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- protobuf bytes written by hand, for shapes the builder cannot express ---------------- */
@@ -365,4 +370,103 @@ Test(malformed, many_tiny_names_are_refused_before_unpacking)
     expect_message(msg, "unpacking", "memory limit", NULL);
     onyx_options_free(o);
     free(model.data);
+}
+
+/* ---- no data lost: inputs are never written, output files appear whole or not at all ---- */
+
+/* A copy of t's data in pages mapped read-only: any write into it faults. */
+static void *read_only_copy(const onyx_tensor *t, size_t *mapped)
+{
+    size_t bytes = (size_t)onyx_tensor_element_count(t) * onyx_dtype_size(t->dtype);
+    long page = sysconf(_SC_PAGESIZE);
+    *mapped = (bytes / (size_t)page + 1) * (size_t)page;
+    void *p = mmap(NULL, *mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(p, MAP_FAILED);
+    memcpy(p, t->data, bytes);
+    cr_assert_eq(mprotect(p, *mapped, PROT_READ), 0);
+    return p;
+}
+
+Test(malformed, committed_models_never_write_into_their_inputs)
+{
+    static const char *const names[] = {"encoder_postnorm_relu_op13", "encoder_prenorm_gelu_op17", "ffn_gelu",
+                                        "ffn_relu", "gpt2_block", "mha_torch", "mha_torch_padding_mask",
+                                        "mha_tutorial"};
+    for (size_t m = 0; m < sizeof names / sizeof names[0]; m++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/models/%s/model.onnx", ONYX_SOURCE_DIR, names[m]);
+        onyx_model *model;
+        cr_assert_eq(onyx_model_load_file(path, NULL, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
+        for (int threads = 1; threads <= 2; threads++) {
+            onyx_options *o;
+            onyx_session *s;
+            cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+            cr_assert_eq(onyx_options_set_threads(o, threads), ONYX_OK);
+            cr_assert_eq(onyx_session_create(model, o, &s), ONYX_OK);
+            void *mapped[8] = {0};
+            size_t sizes[8] = {0}, n = onyx_model_input_count(model);
+            for (size_t i = 0; i < n && i < 8; i++) {
+                onyx_tensor t;
+                char msg[512];
+                snprintf(path, sizeof path, "%s/models/%s/test_data_set_0/input_%zu.pb", ONYX_SOURCE_DIR, names[m], i);
+                cr_assert_eq(onyx_tensor_read_file(path, &t, NULL, msg, sizeof msg), ONYX_OK, "%s", msg);
+                mapped[i] = read_only_copy(&t, &sizes[i]);
+                onyx_tensor_free_data(t.data);
+                t.data = mapped[i];
+                cr_assert_eq(onyx_session_set_input(s, i, &t), ONYX_OK, "%s", onyx_session_errmsg(s));
+            }
+            cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s: %s", names[m], onyx_session_errmsg(s));
+            for (size_t i = 0; i < n && i < 8; i++)
+                munmap(mapped[i], sizes[i]);
+            onyx_session_free(s);
+            onyx_options_free(o);
+        }
+        onyx_model_free(model);
+    }
+}
+
+/* Writes a 1 MiB tensor over `path` in a child process that may write at most 4 KiB to any
+ * file: the write fails half-way, as an interrupted run would. Returns the child's status. */
+static onyx_status write_cut_short(const char *path)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct rlimit small = {4096, 4096};
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &small);
+        static float big[1 << 18];
+        onyx_tensor t = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1 << 18), big);
+        _exit(onyx_tensor_write_npy(path, &t, NULL, 0));
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status));
+    return (onyx_status)WEXITSTATUS(status);
+}
+
+Test(malformed, an_output_file_is_whole_or_absent)
+{
+    char dir[] = "/tmp/onyx-output-XXXXXX", path[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/y.npy", dir);
+    onyx_tensor small = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1, 2, 3));
+    char msg[512];
+    cr_assert_eq(onyx_tensor_write_npy(path, &small, msg, sizeof msg), ONYX_OK, "%s", msg);
+    /* A write cut short leaves the previous file as it was, and no temporary file. */
+    cr_assert_eq(write_cut_short(path), ONYX_ERROR_IO);
+    onyx_tensor back;
+    cr_assert_eq(onyx_tensor_read_file(path, &back, NULL, msg, sizeof msg), ONYX_OK, "%s", msg);
+    expect_tensor(&back, ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1, 2, 3), 0);
+    onyx_tensor_free_data(back.data);
+    unlink(path);
+    cr_assert_eq(write_cut_short(path), ONYX_ERROR_IO);
+    cr_assert_eq(access(path, F_OK), -1, "a half-written file was left");
+    DIR *d = opendir(dir);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        entries += e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."));
+    closedir(d);
+    cr_assert_eq(entries, 0, "a temporary file was left in %s", dir);
+    rmdir(dir);
 }
