@@ -1,6 +1,7 @@
 /* onyx run: one run of a model, outputs printed, written as .npy, compared with references. */
 #include "cli.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,7 +19,9 @@ static const char run_usage[] =
     "  --reference [NAME=]FILE  an expected output: prints the largest absolute difference\n"
     "                           and fails when outside --rtol/--atol\n"
     "  --rtol R, --atol A       tolerances for --reference (default 1e-3 and 1e-7)\n"
-    "  --output-dir DIR         write each output as DIR/NAME.npy\n"
+    "  --output-dir DIR         write each output as DIR/NAME.npy, whole or not at all (a\n"
+    "                           temporary file renamed); /, % and a leading . in NAME are\n"
+    "                           written %2F, %25 and %2E\n"
     "  --threads N              threads to run with (default 1; 0: one per processor)\n"
     CLI_LIMIT_USAGE
     "  --runs N                 run N times (default 1); outputs are those of the last run\n"
@@ -53,6 +56,23 @@ static void print_profile(const onyx_session *session, long long runs)
         printf("%10.4f %6.2f  %-22s %s\n", e[i].total_ms / (double)runs, total > 0 ? 100 * e[i].total_ms / total : 0,
                e[i].op_type, e[i].node_name);
     free(e);
+}
+
+/* NAME.npy for output NAME, one file per name: '/', '%' and a leading '.' are written as
+ * %2F, %25 and %2E, so that the file stays inside the directory and two outputs never share
+ * a file. False when the result does not fit. */
+static bool output_file_name(const char *name, char *file, size_t size)
+{
+    size_t used = 0;
+    for (const char *c = name; *c; c++) {
+        bool escape = *c == '/' || *c == '%' || (c == name && *c == '.');
+        int n = escape ? snprintf(file + used, size - used, "%%%02X", (unsigned char)*c)
+                       : snprintf(file + used, size - used, "%c", *c);
+        if (n < 0 || (size_t)n >= size - used)
+            return false;
+        used += (size_t)n;
+    }
+    return (size_t)snprintf(file + used, size - used, ".npy") < size - used;
 }
 
 int cmd_run(int argc, char **argv)
@@ -166,16 +186,13 @@ int cmd_run(int argc, char **argv)
         if (!quiet)
             tensor_summary(stdout, info.name, &out);
         if (output_dir) {
-            char path[4096], msg[1024];
+            char path[4096], msg[1024], file[NAME_MAX + 1];
             mkdir(output_dir, 0777);
-            /* Output names may hold '/': keep the file inside the directory. */
-            char safe[512];
-            snprintf(safe, sizeof safe, "%s", info.name);
-            for (char *c = safe; *c; c++)
-                if (*c == '/' || (c == safe && *c == '.'))
-                    *c = '_';
-            snprintf(path, sizeof path, "%s/%s.npy", output_dir, safe);
-            if (onyx_tensor_write_npy(path, &out, msg, sizeof msg) != ONYX_OK) {
+            if (!output_file_name(info.name, file, sizeof file) ||
+                (size_t)snprintf(path, sizeof path, "%s/%s", output_dir, file) >= sizeof path) {
+                cli_error("output '%s': its name is too long for a file name", info.name);
+                rc = EXIT_FAILED;
+            } else if (onyx_tensor_write_npy(path, &out, msg, sizeof msg) != ONYX_OK) {
                 cli_error("%s", msg);
                 rc = EXIT_FAILED;
             } else if (!quiet) {
