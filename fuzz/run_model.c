@@ -6,6 +6,7 @@
  * is run twice; beyond the sanitizers' checks, a successful run must give bit-identical
  * outputs both times, and no run may write into the caller's input buffers. */
 #include "fuzz.h"
+#include "xorshift.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -20,15 +21,6 @@ typedef struct run_inputs {
     onyx_tensor tensors[64];
     void *copies[64]; /* what the caller's buffers held before running */
 } run_inputs;
-
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
 
 static uint64_t hash_name(const char *s)
 {
@@ -96,7 +88,7 @@ static bool make_inputs(const onyx_model *model, const uint8_t *params, run_inpu
         if (!t->data || !in->copies[i])
             abort();
         for (int64_t e = 0; e < count; e++)
-            fill_element(t->dtype, (char *)t->data + (size_t)e * size, next_random(&rng));
+            fill_element(t->dtype, (char *)t->data + (size_t)e * size, xorshift64(&rng));
         memcpy(in->copies[i], t->data, bytes);
     }
     return true;

@@ -25,6 +25,7 @@
  *   external data absolute paths, "..", symlinks out of the directory, short and missing
  *                 files, bad offsets (from the model's own directory) */
 #include "crash_note.h"
+#include "xorshift.h"
 #include "onnx.pb-c.h"
 #include "onyx.h"
 
@@ -401,15 +402,6 @@ static void wire_walk(const uint8_t *d, size_t lo, size_t hi, const ProtobufCMes
     }
 }
 
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
-
 static size_t put_varint(uint8_t *out, uint64_t v)
 {
     size_t n = 0;
@@ -449,7 +441,7 @@ static void wire_cases(sweep *s)
         abort();
     uint64_t rng = 0x2545f4914f6cdd1dull ^ size;
     for (int i = 0; i < 300; i++) {
-        uint64_t r = next_random(&rng);
+        uint64_t r = xorshift64(&rng);
         size_t pos;
         if (i % 3 != 2 && fields.count) {
             const wire_field *f = &fields.items[r % fields.count];
@@ -516,21 +508,13 @@ static void tensor_cases(sweep *s, Onnx__TensorProto *t, const char *where)
         dims[i] = t->dims[i];
     const size_t last = rank ? rank - 1 : 0;
 
-    const int64_t huge[] = {INT64_C(1) << 31, INT64_C(1) << 40, INT64_MAX};
-    for (size_t h = 0; h < sizeof huge / sizeof huge[0]; h++) {
+    const int64_t bad_dims[] = {INT64_C(1) << 31, INT64_C(1) << 40, INT64_MAX, -1, INT64_MIN}; /* huge, negative */
+    for (size_t h = 0; h < sizeof bad_dims / sizeof bad_dims[0]; h++) {
         int64_t d[ONYX_MAX_RANK + 1];
         memcpy(d, dims, sizeof d);
-        d[last] = huge[h];
+        d[last] = bad_dims[h];
         set_dims(s, t, rank ? rank : 1, d);
-        case_proto(s, EXPECT_ERROR, "%s: dim %zu set to %lld", where, last, (long long)huge[h]);
-    }
-    const int64_t negative[] = {-1, INT64_MIN};
-    for (size_t h = 0; h < sizeof negative / sizeof negative[0]; h++) {
-        int64_t d[ONYX_MAX_RANK + 1];
-        memcpy(d, dims, sizeof d);
-        d[last] = negative[h];
-        set_dims(s, t, rank ? rank : 1, d);
-        case_proto(s, EXPECT_ERROR, "%s: dim %zu set to %lld", where, last, (long long)negative[h]);
+        case_proto(s, EXPECT_ERROR, "%s: dim %zu set to %lld", where, last, (long long)bad_dims[h]);
     }
     set_dims(s, t, 2, (const int64_t[]){INT64_C(1) << 32, INT64_C(1) << 32});
     case_proto(s, EXPECT_ERROR, "%s: dims [2^32, 2^32], whose product overflows int64", where);

@@ -225,7 +225,9 @@ static int model_names(char names[][128], int max)
     return count;
 }
 
-Test(concurrency, sessions_on_several_threads_share_one_model)
+/* For every committed model: the reference run, then the workers on the reference's model
+ * (shared) or each on a model of its own, loaded at the same time as the others. */
+static void for_every_model(bool shared)
 {
     char names[32][128];
     int n = model_names(names, 32);
@@ -233,21 +235,12 @@ Test(concurrency, sessions_on_several_threads_share_one_model)
         model_case mc;
         read_model_case(&mc, names[i]);
         onyx_model *model = load_reference(&mc);
-        run_workers(&mc, model);
+        run_workers(&mc, shared ? model : NULL);
         onyx_model_free(model);
         free_model_case(&mc);
     }
 }
 
-Test(concurrency, several_threads_load_the_same_model_at_once)
-{
-    char names[32][128];
-    int n = model_names(names, 32);
-    for (int i = 0; i < n; i++) {
-        model_case mc;
-        read_model_case(&mc, names[i]);
-        onyx_model_free(load_reference(&mc));
-        run_workers(&mc, NULL);
-        free_model_case(&mc);
-    }
-}
+Test(concurrency, sessions_on_several_threads_share_one_model) { for_every_model(true); }
+
+Test(concurrency, several_threads_load_the_same_model_at_once) { for_every_model(false); }

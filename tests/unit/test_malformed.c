@@ -182,16 +182,7 @@ Test(malformed, short_external_data_fails_before_allocating)
     fclose(f);
     Onnx__TensorProto *w;
     builder *b = huge_initializer_model(&w);
-    w->has_raw_data = 0;
-    w->has_data_location = 1;
-    w->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-    Onnx__StringStringEntryProto *e = builder_alloc(b, sizeof *e);
-    onnx__string_string_entry_proto__init(e);
-    e->key = "location";
-    e->value = "w.bin";
-    w->n_external_data = 1;
-    w->external_data = builder_alloc(b, sizeof(void *));
-    w->external_data[0] = e;
+    builder_external_data(b, w, "w.bin");
     onyx_options *o = small_memory();
     cr_assert_eq(onyx_options_set_external_data_dir(o, dir), ONYX_OK);
     char msg[2048];
