@@ -35,7 +35,9 @@ bool cli_double(const char *text, double *out);
     "  --limit NAME=SIZE        a limit checked before allocating, repeatable: model-bytes\n"  \
     "                           (default 2G), tensor-elements (2G-1, the most), memory (8G,\n" \
     "                           all onyx holds for the model or a session), nodes (1000000)\n" \
-    "                           or depth (of subgraphs, 16); SIZE may end in K, M or G (1024s)\n"
+    "                           depth (of subgraphs, 16) or subgraph-runs (Loop iterations and\n" \
+    "                           other subgraph runs in one run, 1000000); SIZE may end in K,\n"  \
+    "                           M or G (powers of 1024)\n"
 
 typedef struct cli_limits {
     int count;

@@ -67,7 +67,7 @@ static const struct {
 } limit_names[] = {
     {"model-bytes", ONYX_LIMIT_MODEL_BYTES}, {"tensor-elements", ONYX_LIMIT_TENSOR_ELEMENTS},
     {"memory", ONYX_LIMIT_MEMORY_BYTES},     {"nodes", ONYX_LIMIT_GRAPH_NODES},
-    {"depth", ONYX_LIMIT_GRAPH_DEPTH},
+    {"depth", ONYX_LIMIT_GRAPH_DEPTH},       {"subgraph-runs", ONYX_LIMIT_SUBGRAPH_RUNS},
 };
 
 /* A positive integer, optionally ending in K, M or G (powers of 1024), without overflow. */

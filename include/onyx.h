@@ -178,6 +178,8 @@ typedef enum onyx_limit {
                                        weights and buffers included; default 8 GiB */
     ONYX_LIMIT_GRAPH_NODES = 3,     /* nodes in a graph; default 1,000,000 */
     ONYX_LIMIT_GRAPH_DEPTH = 4,     /* nesting of subgraphs; default 16 */
+    ONYX_LIMIT_SUBGRAPH_RUNS = 5,   /* runs of subgraphs (Loop, Scan, If bodies) in one session run,
+                                       or in computing one node at load; default 1,000,000 */
 } onyx_limit;
 
 /* Creates an options object with defaults: threads = 1, default limits, the C library's

@@ -64,6 +64,7 @@ static bool node_foldable(const graph *g, const node *n)
 
 static onyx_status fold_node(graph *g, node *n, op_context *ctx)
 {
+    atomic_store(ctx->env->subgraph_runs_left, ctx->env->limits->subgraph_runs);
     onyx_status st = node_evaluate(ctx);
     if (st)
         return st;
@@ -138,6 +139,7 @@ typedef struct checker {
     graph *g;
     op_env env;
     mem_block *no_state;
+    _Atomic int64_t subgraph_runs_left; /* for each node computed at load */
     onyx_tensor **ptrs;
     size_t cap;
 } checker;
@@ -149,6 +151,7 @@ static void checker_init(checker *c, onyx_model *model, graph *g)
     c->g = g;
     c->env = (op_env){.model = model, .mem = &model->mem, .limits = &model->limits, .graph = g};
     c->env.blocks = &c->no_state;
+    c->env.subgraph_runs_left = &c->subgraph_runs_left;
 }
 
 static void checker_done(checker *c)

@@ -68,6 +68,7 @@ typedef struct limits {
     int64_t memory_bytes;
     int64_t graph_nodes;
     int64_t graph_depth;
+    int64_t subgraph_runs;
 } limits;
 
 /* ---- logging: the caller's callback, never stdout or stderr ------------------------------ */
@@ -225,6 +226,9 @@ typedef struct op_env {
     mem_block **blocks; /* where op_alloc_* allocations go */
     limits *limits;
     const graph *graph;
+    /* Subgraph runs left to the run (or load-time computation) this env belongs to, shared
+     * with the envs of the subgraphs it runs; NULL: not counted. */
+    _Atomic int64_t *subgraph_runs_left;
     _Atomic int failed;
     onyx_status status;
     char errmsg[ERRMSG_SIZE];

@@ -396,6 +396,8 @@ static onyx_status run_eager(plan *p, exec_env *env, const graph *g, const onyx_
 
 onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
 {
+    atomic_store(&env->subgraph_runs_left, env->limits->subgraph_runs);
+    env->op.subgraph_runs_left = &env->subgraph_runs_left;
     env->op.mem = env->mem;
     env->op.limits = env->limits;
     env->op.graph = g;

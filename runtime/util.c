@@ -345,6 +345,7 @@ void options_defaults(onyx_options *o)
     o->limits.memory_bytes = INT64_C(8) << 30;
     o->limits.graph_nodes = 1000000;
     o->limits.graph_depth = 16;
+    o->limits.subgraph_runs = 1000000;
 }
 
 onyx_status onyx_options_create(onyx_options **options)
@@ -397,6 +398,7 @@ onyx_status onyx_options_set_limit(onyx_options *options, onyx_limit limit, int6
     case ONYX_LIMIT_MEMORY_BYTES: options->limits.memory_bytes = value; break;
     case ONYX_LIMIT_GRAPH_NODES: options->limits.graph_nodes = value; break;
     case ONYX_LIMIT_GRAPH_DEPTH: options->limits.graph_depth = value; break;
+    case ONYX_LIMIT_SUBGRAPH_RUNS: options->limits.subgraph_runs = value; break;
     default: return ONYX_ERROR_INVALID_ARGUMENT;
     }
     return ONYX_OK;

@@ -461,3 +461,85 @@ Test(malformed, an_output_file_is_whole_or_absent)
     cr_assert_eq(entries, 0, "a temporary file was left in %s", dir);
     rmdir(dir);
 }
+
+/* ---- subgraph runs: a Loop of 10^18 iterations is refused, not run for years ---------- */
+
+/* Y = Loop(M, true, V) with a body passing V through: M iterations of nothing. V is the graph
+ * input X, or with `constant` an initializer, so that the Loop is computed at load. */
+static builder *trivial_loop_model(int64_t trips, bool constant)
+{
+    builder *b = builder_new(13);
+    Onnx__GraphProto *body = builder_subgraph(b, "body");
+    builder_graph_input(b, body, "i", ONYX_DTYPE_INT64, 0, NULL);
+    builder_graph_input(b, body, "c", ONYX_DTYPE_BOOL, 0, NULL);
+    builder_graph_input(b, body, "v", ONYX_DTYPE_FLOAT, 1, DIMS(1));
+    builder_graph_node(b, body, "Identity", "c", "c_out");
+    builder_graph_node(b, body, "Identity", "v", "v_out");
+    builder_graph_output(b, body, "c_out", ONYX_DTYPE_BOOL);
+    builder_graph_output(b, body, "v_out", ONYX_DTYPE_FLOAT);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 1, DIMS(1), NULL);
+    builder_initializer(b, "M", ONYX_DTYPE_INT64, 0, NULL, &trips);
+    builder_initializer(b, "C", ONYX_DTYPE_BOOL, 0, NULL, BOOLS(1));
+    builder_initializer(b, "K", ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(4));
+    Onnx__NodeProto *loop = builder_node(b, "Loop", constant ? "M,C,K" : "M,C,X", "L");
+    builder_attr_graph(b, loop, "body", body);
+    builder_node(b, "Add", "L,X", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    return b;
+}
+
+Test(malformed, endless_loops_stop_at_the_subgraph_run_limit)
+{
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_limit(o, ONYX_LIMIT_SUBGRAPH_RUNS, 1000), ONYX_OK);
+    for (int constant = 0; constant <= 1; constant++) {
+        builder *b = trivial_loop_model(INT64_C(1000000000000000000), constant);
+        size_t n;
+        const uint8_t *packed = builder_pack(b, &n);
+        onyx_model *model;
+        onyx_session *s = NULL;
+        onyx_status st = onyx_model_load_buffer(packed, n, o, &model);
+        const char *message = onyx_model_errmsg(model);
+        if (!constant) { /* computed when running; with `constant`, at load */
+            cr_assert_eq(st, ONYX_OK, "%s", message);
+            cr_assert_eq(onyx_session_create(model, o, &s), ONYX_OK);
+            onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1));
+            cr_assert_eq(onyx_session_set_input(s, 0, &x), ONYX_OK);
+            st = onyx_session_run(s);
+            message = onyx_session_errmsg(s);
+        }
+        cr_assert_eq(st, ONYX_ERROR_LIMIT, "%s", message);
+        expect_message(message, "Loop", "1000 subgraph runs", NULL);
+        onyx_session_free(s);
+        onyx_model_free(model);
+        builder_free(b);
+    }
+    onyx_options_free(o);
+}
+
+Test(malformed, loops_within_the_subgraph_run_limit_run)
+{
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_limit(o, ONYX_LIMIT_SUBGRAPH_RUNS, 5), ONYX_OK);
+    for (int64_t trips = 5; trips <= 6; trips++) {
+        builder *b = trivial_loop_model(trips, false);
+        size_t n;
+        const uint8_t *packed = builder_pack(b, &n);
+        onyx_model *model;
+        onyx_session *s;
+        cr_assert_eq(onyx_model_load_buffer(packed, n, o, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
+        cr_assert_eq(onyx_session_create(model, o, &s), ONYX_OK);
+        onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1));
+        cr_assert_eq(onyx_session_set_input(s, 0, &x), ONYX_OK);
+        /* The limit holds per run: the second run may iterate as many times again. */
+        for (int run = 0; run < 2; run++)
+            cr_assert_eq(onyx_session_run(s), trips <= 5 ? ONYX_OK : ONYX_ERROR_LIMIT, "%lld trips: %s",
+                         (long long)trips, onyx_session_errmsg(s));
+        onyx_session_free(s);
+        onyx_model_free(model);
+        builder_free(b);
+    }
+    onyx_options_free(o);
+}
