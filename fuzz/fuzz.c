@@ -12,6 +12,7 @@ const onyx_options *fuzz_options(void)
         onyx_options_set_limit(options, ONYX_LIMIT_TENSOR_ELEMENTS, INT64_C(1) << 20);
         onyx_options_set_limit(options, ONYX_LIMIT_MEMORY_BYTES, INT64_C(256) << 20);
         onyx_options_set_limit(options, ONYX_LIMIT_GRAPH_NODES, 10000);
+        onyx_options_set_limit(options, ONYX_LIMIT_SUBGRAPH_RUNS, 10000);
     }
     return options;
 }
