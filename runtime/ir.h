@@ -322,6 +322,12 @@ const attribute *node_attr(const node *n, const char *name);
 
 /* ---- small shared helpers ---------------------------------------------------------------- */
 
+/* Opens `path` for reading if it is a regular file: its descriptor, with *sb filled; -1 when
+ * it cannot be opened (errno set); -2 when it is something else. A FIFO or a device is
+ * refused without being read or waited on (a plain open of a FIFO blocks until a writer
+ * comes, for ever). */
+struct stat;
+int open_regular_file(const char *path, struct stat *sb);
 bool dtype_valid(int code);
 /* The data of empty tensors that have none of their own (a caller's empty input, an empty
  * value known only by its shape while planning): kernels get a valid pointer, never NULL,

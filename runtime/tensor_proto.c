@@ -97,15 +97,15 @@ static onyx_status external_open(const char *dir, const Onnx__TensorProto *p, co
     onyx_status st = external_path(dir, *location, what, path, errmsg);
     if (st)
         return st;
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (*fd < 0)
+    struct stat sb;
+    *fd = open_regular_file(path, &sb);
+    if (*fd == -1)
         return set_error(errmsg, ONYX_ERROR_IO, "%s: cannot open external data '%s': %s", what,
                          *location, strerror(errno));
-    struct stat sb;
-    if (fstat(*fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-        st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: external data '%s' is not a regular file",
-                       what, *location);
-    else if ((uint64_t)*offset > (uint64_t)sb.st_size || (uint64_t)sb.st_size - (uint64_t)*offset < bytes)
+    if (*fd < 0)
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: external data '%s' is not a regular file",
+                         what, *location);
+    if ((uint64_t)*offset > (uint64_t)sb.st_size || (uint64_t)sb.st_size - (uint64_t)*offset < bytes)
         st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
                        "%s: external data '%s' has %lld bytes; %zu are needed from offset %lld", what,
                        *location, (long long)sb.st_size, bytes, (long long)*offset);

@@ -1,11 +1,14 @@
 /* Memory accounting, error text, dtypes and shape helpers shared by every stage. */
 #include "ir.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- memory ------------------------------------------------------------------------------ */
 
@@ -218,6 +221,19 @@ static const struct {
 };
 
 const max_align_t empty_tensor_data;
+
+int open_regular_file(const char *path, struct stat *sb)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
+        close(fd);
+        return -2;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
 
 bool dtype_valid(int code)
 {

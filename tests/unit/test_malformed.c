@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -542,4 +543,41 @@ Test(malformed, loops_within_the_subgraph_run_limit_run)
         builder_free(b);
     }
     onyx_options_free(o);
+}
+
+/* ---- special files: refused, never waited on ------------------------------------------- */
+
+Test(malformed, fifos_are_refused_not_waited_on, .timeout = 20)
+{
+    char dir[] = "/tmp/onyx-fifo-XXXXXX", fifo[256], model_path[256], msg[2048];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    /* A model file, a tensor file, and external data that are FIFOs without a writer. */
+    onyx_model *model;
+    cr_assert_eq(onyx_model_load_file(fifo, NULL, &model), ONYX_ERROR_IO);
+    expect_message(onyx_model_errmsg(model), "pipe", "not a regular file", NULL);
+    onyx_model_free(model);
+    onyx_tensor t;
+    cr_assert_eq(onyx_tensor_read_file(fifo, &t, NULL, msg, sizeof msg), ONYX_ERROR_IO);
+    expect_message(msg, "pipe", "not a regular file", NULL);
+    builder *b = builder_new(13);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL);
+    builder_external_data(b, builder_initializer(b, "W", ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL), "pipe");
+    builder_node(b, "Add", "X,W", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    size_t n;
+    const uint8_t *packed = builder_pack(b, &n);
+    snprintf(model_path, sizeof model_path, "%s/model.onnx", dir);
+    FILE *f = fopen(model_path, "wb");
+    cr_assert_not_null(f);
+    fwrite(packed, 1, n, f);
+    fclose(f);
+    cr_assert_eq(onyx_model_load_file(model_path, NULL, &model), ONYX_ERROR_INVALID_MODEL);
+    expect_message(onyx_model_errmsg(model), "'W'", "pipe", "not a regular file", NULL);
+    onyx_model_free(model);
+    builder_free(b);
+    unlink(model_path);
+    unlink(fifo);
+    rmdir(dir);
 }
