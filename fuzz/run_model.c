@@ -4,7 +4,8 @@
  * leaves open, and the seed of the values, which mix ordinary numbers with zeros, infinities,
  * NaNs and extreme integers (indices out of range). The rest is the model. A model that loads
  * is run twice; beyond the sanitizers' checks, a successful run must give bit-identical
- * outputs both times, and no run may write into the caller's input buffers. */
+ * outputs both times, and no run may write into the caller's input buffers. The top bit of
+ * the last byte loads the model borrowed instead of copied. */
 #include "fuzz.h"
 #include "xorshift.h"
 
@@ -156,7 +157,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *params = data + size - PARAM_BYTES;
     onyx_model *model = NULL;
-    onyx_status st = onyx_model_load_buffer(data, size - PARAM_BYTES, fuzz_options(), &model);
+    onyx_status st = params[PARAM_BYTES - 1] & 0x80
+                         ? onyx_model_load_buffer_borrowed(data, size - PARAM_BYTES, fuzz_options(), &model)
+                         : onyx_model_load_buffer(data, size - PARAM_BYTES, fuzz_options(), &model);
     fuzz_expect_message(st, onyx_model_errmsg(model));
     run_inputs in = {0};
     if (st == ONYX_OK && make_inputs(model, params, &in))
