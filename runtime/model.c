@@ -466,11 +466,11 @@ static onyx_status initializer_import(importer *im, const Onnx__TensorProto *tp,
                                                     &v->info, &v->borrowed, im->errmsg)
                          : tensor_from_proto(im->mem, &model->limits, model->dir, &with_data,
                                              &v->info, im->errmsg);
-    if (!im->borrow)
+    if (!im->borrow || st) /* a failed tensor's dims are unchecked: no size from them */
         return st;
     size_t bytes = tensor_bytes(&v->info);
-    if (st || !bytes)
-        return st;
+    if (!bytes)
+        return ONYX_OK;
     if (v->borrowed) {
         im->n_borrowed++;
         im->borrowed_bytes += bytes;
