@@ -14,6 +14,7 @@ static const char bench_usage[] =
     "the process's peak resident memory.\n"
     "\n"
     "  --threads N           threads (default 1; 0: one per processor)\n"
+    CLI_LIMIT_USAGE
     "  --runs R              timed runs (default 20)\n"
     "  --warmup W            untimed runs first (default 3)\n"
     "  --input [NAME=]FILE   an input file (others are generated, see onyx run --help)\n"
@@ -63,11 +64,16 @@ int cmd_bench(int argc, char **argv)
     int n_inputs = 0, n_dims = 0;
     long long threads = 1, runs = 20, warmup = 3;
     bool json = false;
+    cli_limits limits = {0};
     for (int i = 1; i < argc; i++) {
         const char *v;
+        int limit;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(bench_usage, stdout);
             return EXIT_OK;
+        } else if ((limit = cli_limit_option(argc, argv, &i, &limits))) {
+            if (limit < 0)
+                return EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--threads"))) {
             if (!cli_int(v, 0, 256, &threads))
                 return cli_error("--threads takes 0 to 256, got '%s'", v), EXIT_USAGE;
@@ -111,6 +117,7 @@ int cmd_bench(int argc, char **argv)
         cli_error("out of memory");
         goto done;
     }
+    cli_apply_limits(options, &limits);
     double t0 = now_ms();
     if (onyx_model_load_file(model_path, options, &model) != ONYX_OK) {
         cli_error("%s", onyx_model_errmsg(model));

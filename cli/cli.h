@@ -29,6 +29,29 @@ const char *cli_option(int argc, char **argv, int *i, const char *name);
 bool cli_int(const char *text, long long min, long long max, long long *out);
 bool cli_double(const char *text, double *out);
 
+/* --limit NAME=SIZE, shared by the commands that load a model: the limits onyx checks before
+ * allocating (onyx_options_set_limit). */
+#define CLI_LIMIT_USAGE                                                                        \
+    "  --limit NAME=SIZE        a limit checked before allocating, repeatable: model-bytes\n"  \
+    "                           (default 2G), tensor-elements (2G-1, the most), memory (8G,\n" \
+    "                           all onyx holds for the model or a session), nodes (1000000)\n" \
+    "                           depth (of subgraphs, 16) or subgraph-runs (Loop iterations and\n" \
+    "                           other subgraph runs in one run, 1000000); SIZE may end in K,\n"  \
+    "                           M or G (powers of 1024)\n"
+
+typedef struct cli_limits {
+    int count;
+    onyx_limit limit[8];
+    long long value[8];
+} cli_limits;
+
+/* Matches "--limit NAME=SIZE" at argv[*i] as cli_option does: 1 when it was one (recorded in
+ * *limits), 0 when argv[*i] is another option, -1 (message printed) when it is malformed or
+ * onyx does not accept the value. */
+int cli_limit_option(int argc, char **argv, int *i, cli_limits *limits);
+/* Sets the recorded limits on options. */
+void cli_apply_limits(onyx_options *options, const cli_limits *limits);
+
 /* Options shared by the commands that load a model. */
 typedef struct model_options {
     int threads;

@@ -3,6 +3,7 @@
 #include "half.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -56,6 +57,80 @@ bool cli_double(const char *text, double *out)
         return false;
     *out = v;
     return true;
+}
+
+/* ---- limits ------------------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    onyx_limit limit;
+} limit_names[] = {
+    {"model-bytes", ONYX_LIMIT_MODEL_BYTES}, {"tensor-elements", ONYX_LIMIT_TENSOR_ELEMENTS},
+    {"memory", ONYX_LIMIT_MEMORY_BYTES},     {"nodes", ONYX_LIMIT_GRAPH_NODES},
+    {"depth", ONYX_LIMIT_GRAPH_DEPTH},       {"subgraph-runs", ONYX_LIMIT_SUBGRAPH_RUNS},
+};
+
+/* A positive integer, optionally ending in K, M or G (powers of 1024), without overflow. */
+static bool parse_size(const char *text, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || v <= 0)
+        return false;
+    int shift = 0;
+    if (*end)
+        switch (*end++) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        default: return false;
+        }
+    if (*end || v > LLONG_MAX >> shift)
+        return false;
+    *out = v << shift;
+    return true;
+}
+
+int cli_limit_option(int argc, char **argv, int *i, cli_limits *limits)
+{
+    const char *v = cli_option(argc, argv, i, "--limit");
+    if (!v)
+        return 0;
+    const char *eq = strchr(v, '=');
+    size_t n = eq ? (size_t)(eq - v) : 0;
+    for (size_t k = 0; eq && k < sizeof limit_names / sizeof limit_names[0]; k++) {
+        if (strlen(limit_names[k].name) != n || strncmp(v, limit_names[k].name, n))
+            continue;
+        if (limits->count == (int)(sizeof limits->limit / sizeof limits->limit[0])) {
+            cli_error("too many --limit options");
+            return -1;
+        }
+        if (!parse_size(eq + 1, &limits->value[limits->count])) {
+            cli_error("--limit %.*s takes a positive size such as 1000, 64M or 2G, got '%s'", (int)n, v, eq + 1);
+            return -1;
+        }
+        /* Ask onyx now whether it accepts the value, so that applying it later cannot fail. */
+        onyx_options *probe = NULL;
+        bool accepted = onyx_options_create(&probe) == ONYX_OK &&
+                        onyx_options_set_limit(probe, limit_names[k].limit, limits->value[limits->count]) == ONYX_OK;
+        onyx_options_free(probe);
+        if (!accepted) {
+            cli_error("--limit %s is out of the range onyx accepts", v);
+            return -1;
+        }
+        limits->limit[limits->count++] = limit_names[k].limit;
+        return 1;
+    }
+    cli_error("--limit takes NAME=SIZE with NAME one of model-bytes, tensor-elements, memory, nodes, depth; "
+              "got '%s'", v);
+    return -1;
+}
+
+void cli_apply_limits(onyx_options *options, const cli_limits *limits)
+{
+    for (int k = 0; k < limits->count; k++)
+        onyx_options_set_limit(options, limits->limit[k], limits->value[k]); /* accepted when parsed */
 }
 
 /* ---- inputs ------------------------------------------------------------------------------ */

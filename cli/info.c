@@ -35,11 +35,13 @@ int cmd_ops(int argc, char **argv)
 }
 
 static const char info_usage[] =
-    "usage: onyx info MODEL\n"
+    "usage: onyx info MODEL [OPTIONS]\n"
     "\n"
     "Prints the nodes onyx cannot run (if any) first, then the producer, IR version, opsets,\n"
     "inputs and outputs with their (symbolic) shapes, and the node count by operator.\n"
-    "Exit status 1 when the model cannot be loaded or has unsupported nodes.\n";
+    "Exit status 1 when the model cannot be loaded or has unsupported nodes.\n"
+    "\n"
+    CLI_LIMIT_USAGE;
 
 static void print_value(const onyx_value_info *info)
 {
@@ -75,10 +77,15 @@ static int by_count(const void *a, const void *b)
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL;
+    cli_limits limits = {0};
     for (int i = 1; i < argc; i++) {
+        int limit;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(info_usage, stdout);
             return EXIT_OK;
+        } else if ((limit = cli_limit_option(argc, argv, &i, &limits))) {
+            if (limit < 0)
+                return EXIT_USAGE;
         } else if (argv[i][0] == '-') {
             return cli_error("unknown option '%s'", argv[i]), EXIT_USAGE;
         } else if (!path) {
@@ -91,8 +98,15 @@ int cmd_info(int argc, char **argv)
         fputs(info_usage, stderr);
         return EXIT_USAGE;
     }
+    onyx_options *options = NULL;
+    if (onyx_options_create(&options) != ONYX_OK) {
+        cli_error("out of memory");
+        return EXIT_FAILED;
+    }
+    cli_apply_limits(options, &limits);
     onyx_model *model = NULL;
-    onyx_status st = onyx_model_load_file(path, NULL, &model);
+    onyx_status st = onyx_model_load_file(path, options, &model);
+    onyx_options_free(options);
     if (st != ONYX_OK && st != ONYX_ERROR_UNSUPPORTED) {
         cli_error("%s", onyx_model_errmsg(model));
         onyx_model_free(model);

@@ -1,6 +1,7 @@
 /* onyx run: one run of a model, outputs printed, written as .npy, compared with references. */
 #include "cli.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,8 +19,11 @@ static const char run_usage[] =
     "  --reference [NAME=]FILE  an expected output: prints the largest absolute difference\n"
     "                           and fails when outside --rtol/--atol\n"
     "  --rtol R, --atol A       tolerances for --reference (default 1e-3 and 1e-7)\n"
-    "  --output-dir DIR         write each output as DIR/NAME.npy\n"
+    "  --output-dir DIR         write each output as DIR/NAME.npy, whole or not at all (a\n"
+    "                           temporary file renamed); /, % and a leading . in NAME are\n"
+    "                           written %2F, %25 and %2E\n"
     "  --threads N              threads to run with (default 1; 0: one per processor)\n"
+    CLI_LIMIT_USAGE
     "  --runs N                 run N times (default 1); outputs are those of the last run\n"
     "  --profile                print the time spent in each node over all runs, largest first\n"
     "                           (nodes fused by onyx appear as one; shape arithmetic folded\n"
@@ -54,6 +58,23 @@ static void print_profile(const onyx_session *session, long long runs)
     free(e);
 }
 
+/* NAME.npy for output NAME, one file per name: '/', '%' and a leading '.' are written as
+ * %2F, %25 and %2E, so that the file stays inside the directory and two outputs never share
+ * a file. False when the result does not fit. */
+static bool output_file_name(const char *name, char *file, size_t size)
+{
+    size_t used = 0;
+    for (const char *c = name; *c; c++) {
+        bool escape = *c == '/' || *c == '%' || (c == name && *c == '.');
+        int n = escape ? snprintf(file + used, size - used, "%%%02X", (unsigned char)*c)
+                       : snprintf(file + used, size - used, "%c", *c);
+        if (n < 0 || (size_t)n >= size - used)
+            return false;
+        used += (size_t)n;
+    }
+    return (size_t)snprintf(file + used, size - used, ".npy") < size - used;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *model_path = NULL, *output_dir = NULL;
@@ -63,11 +84,16 @@ int cmd_run(int argc, char **argv)
     long long threads = 1, runs = 1;
     double rtol = 1e-3, atol = 1e-7;
     bool quiet = false, profile = false;
+    cli_limits limits = {0};
     for (int i = 1; i < argc; i++) {
         const char *v;
+        int limit;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(run_usage, stdout);
             return EXIT_OK;
+        } else if ((limit = cli_limit_option(argc, argv, &i, &limits))) {
+            if (limit < 0)
+                return EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--input"))) {
             if (n_inputs == MAX_SPECS)
                 return cli_error("too many --input options"), EXIT_USAGE;
@@ -123,6 +149,7 @@ int cmd_run(int argc, char **argv)
         cli_error("out of memory");
         goto done;
     }
+    cli_apply_limits(options, &limits);
     if (onyx_model_load_file(model_path, options, &model) != ONYX_OK) {
         cli_error("%s", onyx_model_errmsg(model));
         goto done;
@@ -159,16 +186,13 @@ int cmd_run(int argc, char **argv)
         if (!quiet)
             tensor_summary(stdout, info.name, &out);
         if (output_dir) {
-            char path[4096], msg[1024];
+            char path[4096], msg[1024], file[NAME_MAX + 1];
             mkdir(output_dir, 0777);
-            /* Output names may hold '/': keep the file inside the directory. */
-            char safe[512];
-            snprintf(safe, sizeof safe, "%s", info.name);
-            for (char *c = safe; *c; c++)
-                if (*c == '/' || (c == safe && *c == '.'))
-                    *c = '_';
-            snprintf(path, sizeof path, "%s/%s.npy", output_dir, safe);
-            if (onyx_tensor_write_npy(path, &out, msg, sizeof msg) != ONYX_OK) {
+            if (!output_file_name(info.name, file, sizeof file) ||
+                (size_t)snprintf(path, sizeof path, "%s/%s", output_dir, file) >= sizeof path) {
+                cli_error("output '%s': its name is too long for a file name", info.name);
+                rc = EXIT_FAILED;
+            } else if (onyx_tensor_write_npy(path, &out, msg, sizeof msg) != ONYX_OK) {
                 cli_error("%s", msg);
                 rc = EXIT_FAILED;
             } else if (!quiet) {

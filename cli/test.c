@@ -26,6 +26,7 @@ static const char test_usage[] =
     "                       test that does not pass, counts as failed, so the list stays\n"
     "                       true.\n"
     "  --threads N          threads per session (default 1)\n"
+    CLI_LIMIT_USAGE
     "  --quiet              print only failures and the summary\n";
 
 typedef struct expectation {
@@ -37,6 +38,7 @@ typedef struct expectation {
 typedef struct test_run {
     double rtol, atol;
     int threads;
+    cli_limits limits;
     bool quiet;
     expectation *expected;
     size_t n_expected;
@@ -182,6 +184,7 @@ static outcome run_test(const test_run *tr, const char *dir, char *why, size_t s
         snprintf(why, size, "out of memory");
         return OUTCOME_FAIL;
     }
+    cli_apply_limits(options, &tr->limits);
     onyx_status st = onyx_model_load_file(path, options, &model);
     if (st) {
         /* The first line of the message says what is missing. */
@@ -353,9 +356,13 @@ int cmd_test(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *v;
         long long threads;
+        int limit;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(test_usage, stdout);
             return EXIT_OK;
+        } else if ((limit = cli_limit_option(argc, argv, &i, &tr.limits))) {
+            if (limit < 0)
+                return EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--rtol"))) {
             if (!cli_double(v, &tr.rtol))
                 return cli_error("bad --rtol '%s'", v), EXIT_USAGE;

@@ -173,11 +173,13 @@ typedef struct onyx_options onyx_options;
 /* Limits checked before onyx allocates, so that a hostile model fails cleanly. */
 typedef enum onyx_limit {
     ONYX_LIMIT_MODEL_BYTES = 0,     /* size of the .onnx file or buffer; default 2 GiB */
-    ONYX_LIMIT_TENSOR_ELEMENTS = 1, /* elements in any one tensor; default 2^31 - 1 */
+    ONYX_LIMIT_TENSOR_ELEMENTS = 1, /* elements in any one tensor; default and maximum 2^31 - 1 */
     ONYX_LIMIT_MEMORY_BYTES = 2,    /* bytes onyx may hold at once for one model or session,
                                        weights and buffers included; default 8 GiB */
     ONYX_LIMIT_GRAPH_NODES = 3,     /* nodes in a graph; default 1,000,000 */
     ONYX_LIMIT_GRAPH_DEPTH = 4,     /* nesting of subgraphs; default 16 */
+    ONYX_LIMIT_SUBGRAPH_RUNS = 5,   /* runs of subgraphs (Loop, Scan, If bodies) in one session run,
+                                       or in computing one node at load; default 1,000,000 */
 } onyx_limit;
 
 /* Creates an options object with defaults: threads = 1, default limits, the C library's
@@ -198,8 +200,8 @@ ONYX_API onyx_status onyx_options_set_threads(onyx_options *options, int threads
  * the unfused graph. 0: run the graph as written. ONYX_ERROR_INVALID_ARGUMENT otherwise. */
 ONYX_API onyx_status onyx_options_set_optimization(onyx_options *options, int enabled);
 
-/* Sets one limit. ONYX_ERROR_INVALID_ARGUMENT for a NULL options, an unknown limit or a
- * value <= 0. */
+/* Sets one limit. ONYX_ERROR_INVALID_ARGUMENT for a NULL options, an unknown limit, a value
+ * <= 0, or one above the limit's maximum. */
 ONYX_API onyx_status onyx_options_set_limit(onyx_options *options, onyx_limit limit, int64_t value);
 
 /* Directory against which external tensor data is resolved when a model is loaded from a

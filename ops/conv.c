@@ -149,7 +149,7 @@ static onyx_status conv_transpose_reshape(op_context *ctx)
     if (st)
         return st;
     /* output_shape holds the spatial dims, or a whole shape ending with them. */
-    const int64_t *requested = p->output_shape + (p->output_shape_count == axes + 2 ? 2 : 0);
+    const int64_t *requested = p->output_shape_count > 0 ? p->output_shape + (p->output_shape_count == axes + 2 ? 2 : 0) : NULL;
     if (p->output_padding_count >= 0 && p->output_padding_count != axes)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'output_padding' has %lld values for %d spatial axes",
                         (long long)p->output_padding_count, axes);

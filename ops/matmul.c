@@ -199,7 +199,8 @@ static onyx_status matmul_run(const op_context *ctx, int64_t begin, int64_t end,
     size_t y_mat = (size_t)(s->m * s->n) * s->elem;
     for (int64_t task = begin; task < end;) {
         int64_t i = task / s->tiles, first = task - i * s->tiles, stop = OP_MIN(s->tiles, end - i * s->tiles);
-        const char *ai = a + (size_t)s->a_index[i] * a_mat, *bi = b + (size_t)s->b_index[i] * b_mat;
+        /* B has no data of its own when its packed copy replaced it (a constant B). */
+        const char *ai = a + (size_t)s->a_index[i] * a_mat, *bi = b ? b + (size_t)s->b_index[i] * b_mat : NULL;
         char *yi = y + (size_t)i * y_mat;
         if (dt == ONYX_DTYPE_FLOAT) {
             gemm_args args = {.a = (const float *)ai, .lda = s->k, .b = (const float *)bi, .ldb = s->n,

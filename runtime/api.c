@@ -125,14 +125,12 @@ onyx_status onyx_model_load_buffer_borrowed(const void *data, size_t size, const
 /* Reads the whole file into memory from the model's allocator. */
 static onyx_status read_file(onyx_model *m, const char *path, unsigned char **bytes, size_t *size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return set_error(m->errmsg, ONYX_ERROR_IO, "cannot open '%s': %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
+    int fd = open_regular_file(path, &sb);
+    if (fd == -1)
+        return set_error(m->errmsg, ONYX_ERROR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (fd < 0)
         return set_error(m->errmsg, ONYX_ERROR_IO, "'%s' is not a regular file", path);
-    }
     if ((int64_t)sb.st_size > m->limits.model_bytes) {
         close(fd);
         return set_error(m->errmsg, ONYX_ERROR_LIMIT, "'%s' has %lld bytes, above the model size limit of %lld",
@@ -571,6 +569,8 @@ onyx_status onyx_session_set_input(onyx_session *s, size_t index, const onyx_ten
     if (!t->data && tensor_count(t) > 0)
         return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "input '%s': data is NULL", v->name);
     s->inputs[index] = *t;
+    if (!t->data) /* empty: operators get a valid pointer all the same */
+        s->inputs[index].data = (void *)&empty_tensor_data;
     s->input_set[index] = true;
     return ONYX_OK;
 }

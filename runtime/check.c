@@ -49,7 +49,7 @@ static bool node_foldable(const graph *g, const node *n)
         if (v < 0)
             continue;
         const value *val = &g->values[v];
-        if (n->op->shape_only_inputs & (1u << i)) {
+        if (op_reads_shape_only(n->op, i)) {
             if (val->info.rank < 0)
                 return false;
             for (int d = 0; d < val->info.rank; d++)
@@ -64,6 +64,7 @@ static bool node_foldable(const graph *g, const node *n)
 
 static onyx_status fold_node(graph *g, node *n, op_context *ctx)
 {
+    atomic_store(ctx->env->subgraph_runs_left, ctx->env->limits->subgraph_runs);
     onyx_status st = node_evaluate(ctx);
     if (st)
         return st;
@@ -138,6 +139,7 @@ typedef struct checker {
     graph *g;
     op_env env;
     mem_block *no_state;
+    _Atomic int64_t subgraph_runs_left; /* for each node computed at load */
     onyx_tensor **ptrs;
     size_t cap;
 } checker;
@@ -149,6 +151,7 @@ static void checker_init(checker *c, onyx_model *model, graph *g)
     c->g = g;
     c->env = (op_env){.model = model, .mem = &model->mem, .limits = &model->limits, .graph = g};
     c->env.blocks = &c->no_state;
+    c->env.subgraph_runs_left = &c->subgraph_runs_left;
 }
 
 static void checker_done(checker *c)
@@ -163,7 +166,8 @@ static void checker_done(checker *c)
 static onyx_status check_node(checker *c, node *n, const op_registration *reg, bool infer, op_context *ctx)
 {
     graph *g = c->g;
-    size_t slots = (size_t)n->n_inputs + (size_t)n->n_implicit + (size_t)n->n_outputs;
+    /* At least one slot, so that the pointers below never offset a NULL array. */
+    size_t slots = (size_t)n->n_inputs + (size_t)n->n_implicit + (size_t)n->n_outputs + 1;
     if (slots > c->cap) {
         mem_free(&c->model->mem, c->ptrs);
         if (!(c->ptrs = mem_alloc(&c->model->mem, slots * sizeof *c->ptrs))) {

@@ -68,6 +68,11 @@ onyx_status node_evaluate(op_context *ctx)
     mem_block *states = NULL, **saved = env->blocks;
     env->blocks = &states;
     ctx->concrete = true;
+    for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++) {
+        onyx_tensor *t = ctx->inputs[i];
+        if (t && !t->data && tensor_count(t) == 0) /* empty and known by its shape alone */
+            t->data = (void *)&empty_tensor_data;
+    }
     onyx_status st = node_reshape(ctx);
     void *scratch = NULL;
     int allocated = 0;

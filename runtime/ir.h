@@ -68,6 +68,7 @@ typedef struct limits {
     int64_t memory_bytes;
     int64_t graph_nodes;
     int64_t graph_depth;
+    int64_t subgraph_runs;
 } limits;
 
 /* ---- logging: the caller's callback, never stdout or stderr ------------------------------ */
@@ -225,6 +226,9 @@ typedef struct op_env {
     mem_block **blocks; /* where op_alloc_* allocations go */
     limits *limits;
     const graph *graph;
+    /* Subgraph runs left to the run (or load-time computation) this env belongs to, shared
+     * with the envs of the subgraphs it runs; NULL: not counted. */
+    _Atomic int64_t *subgraph_runs_left;
     _Atomic int failed;
     onyx_status status;
     char errmsg[ERRMSG_SIZE];
@@ -233,6 +237,11 @@ typedef struct op_env {
 /* Formats into a fixed buffer; always NUL-terminated. Returns status for chaining. */
 onyx_status set_error(char *buf, onyx_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* runtime/wire.c: a scan of a model's protobuf bytes before unpacking them: message nesting,
+ * subgraph depth and node count against the limits, so that protobuf-c neither recurses
+ * nor allocates without bound. */
+onyx_status wire_check_model(const void *data, size_t size, const limits *lim, char *errmsg);
 
 /* runtime/model.c: protobuf bytes -> IR, validated (names, cycles, tensor data, attributes).
  * Initializers of the main graph copy or reference their raw_data inside `data` by `mode`. */
@@ -301,13 +310,29 @@ onyx_status node_reshape(op_context *ctx);
 /* Runs a bound node now on one thread: reshape, allocate each output from env->mem (the
  * caller owns them after), run every task. Every input the node reads must have data. */
 onyx_status node_evaluate(op_context *ctx);
+/* Whether the operator reads only the shape of input i (op_descriptor.shape_only_inputs),
+ * for any i: a node may have more inputs than the mask has bits. */
+static inline bool op_reads_shape_only(const op_descriptor *op, int i)
+{
+    return i < 32 && (op->shape_only_inputs >> i & 1u);
+}
 
 /* runtime/opctx.c */
 const attribute *node_attr(const node *n, const char *name);
 
 /* ---- small shared helpers ---------------------------------------------------------------- */
 
+/* Opens `path` for reading if it is a regular file: its descriptor, with *sb filled; -1 when
+ * it cannot be opened (errno set); -2 when it is something else. A FIFO or a device is
+ * refused without being read or waited on (a plain open of a FIFO blocks until a writer
+ * comes, for ever). */
+struct stat;
+int open_regular_file(const char *path, struct stat *sb);
 bool dtype_valid(int code);
+/* The data of empty tensors that have none of their own (a caller's empty input, an empty
+ * value known only by its shape while planning): kernels get a valid pointer, never NULL,
+ * which they may offset by 0. Nothing is ever read from it or written to it. */
+extern const max_align_t empty_tensor_data;
 /* Checks dims (all >= 0, rank <= ONYX_MAX_RANK, element count within the limit);
  * error text into errmsg. */
 onyx_status shape_validate(const onyx_tensor *t, const limits *lim, const char *what, char *errmsg);

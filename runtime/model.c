@@ -466,11 +466,11 @@ static onyx_status initializer_import(importer *im, const Onnx__TensorProto *tp,
                                                     &v->info, &v->borrowed, im->errmsg)
                          : tensor_from_proto(im->mem, &model->limits, model->dir, &with_data,
                                              &v->info, im->errmsg);
-    if (!im->borrow)
+    if (!im->borrow || st) /* a failed tensor's dims are unchecked: no size from them */
         return st;
     size_t bytes = tensor_bytes(&v->info);
-    if (st || !bytes)
-        return st;
+    if (!bytes)
+        return ONYX_OK;
     if (v->borrowed) {
         im->n_borrowed++;
         im->borrowed_bytes += bytes;
@@ -776,6 +776,12 @@ onyx_status model_import(onyx_model *model, const void *data, size_t size, impor
         data = split.skeleton;
         size = split.skeleton_size;
     }
+    /* What protobuf-c will parse must not nest or allocate without bound. */
+    onyx_status st = wire_check_model(data, size, &model->limits, model->errmsg);
+    if (st) {
+        raw_data_split_free(&model->mem, &split);
+        return st;
+    }
     ProtobufCAllocator alloc = {.alloc = pb_alloc, .free = pb_free, .allocator_data = &model->mem};
     Onnx__ModelProto *mp = onnx__model_proto__unpack(&alloc, size, data);
     if (!mp) {
@@ -784,7 +790,6 @@ onyx_status model_import(onyx_model *model, const void *data, size_t size, impor
                          "not a valid ONNX model: the protobuf could not be parsed (truncated or "
                          "corrupt file, or over the memory limit)");
     }
-    onyx_status st = ONYX_OK;
     model->ir_version = mp->has_ir_version ? mp->ir_version : 0;
     if (!(model->producer_name = mem_strdup(&model->mem, mp->producer_name)) ||
         !(model->producer_version = mem_strdup(&model->mem, mp->producer_version)))

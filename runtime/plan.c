@@ -56,7 +56,7 @@ static bool inputs_known(const op_context *ctx)
 {
     for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++) {
         const onyx_tensor *t = ctx->inputs[i];
-        if (t && !t->data && !(ctx->node->op->shape_only_inputs & (1u << i)) && tensor_count(t) > 0)
+        if (t && !t->data && !op_reads_shape_only(ctx->node->op, i) && tensor_count(t) > 0)
             return false;
     }
     return true;
@@ -214,7 +214,9 @@ static onyx_status plan_memory(plan *p, exec_env *env)
         if (offset + iv[i].size > total)
             total = offset + iv[i].size;
     }
-    if (total && !(p->arena = mem_alloc_raw(env->mem, total))) {
+    /* Even when every value is empty: each gets a valid pointer (never NULL plus an offset),
+     * which kernels may pass to memcpy with 0 bytes. */
+    if (n && !(p->arena = mem_alloc_raw(env->mem, total ? total : ARENA_ALIGN))) {
         st = plan_oom(env, "the memory arena");
         goto done;
     }
@@ -305,7 +307,8 @@ typedef struct step_job {
 static void step_range(void *arg, int thread, int64_t begin, int64_t end)
 {
     const step_job *job = arg;
-    job->ctx->node->op->run(job->ctx, begin, end, job->scratch + (size_t)thread * job->scratch_per_thread);
+    unsigned char *scratch = job->scratch ? job->scratch + (size_t)thread * job->scratch_per_thread : NULL;
+    job->ctx->node->op->run(job->ctx, begin, end, scratch);
 }
 
 static onyx_status run_static(plan *p, exec_env *env, const onyx_tensor *inputs)
@@ -393,6 +396,8 @@ static onyx_status run_eager(plan *p, exec_env *env, const graph *g, const onyx_
 
 onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
 {
+    atomic_store(&env->subgraph_runs_left, env->limits->subgraph_runs);
+    env->op.subgraph_runs_left = &env->subgraph_runs_left;
     env->op.mem = env->mem;
     env->op.limits = env->limits;
     env->op.graph = g;

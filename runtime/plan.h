@@ -44,6 +44,7 @@ typedef struct exec_env {
     int64_t *profile_ns;
     int64_t *profile_runs;
     op_env op;             /* errors of reshape and run land in op.errmsg */
+    _Atomic int64_t subgraph_runs_left; /* of the current run, for op.subgraph_runs_left */
 } exec_env;
 
 /* Makes the plan for `inputs` (one per graph input, already checked against the graph's

@@ -82,7 +82,14 @@ onyx_status op_graph_check(op_context *ctx, const struct graph *cg, const onyx_t
 onyx_status op_graph_run(const op_context *ctx, const struct graph *g, const onyx_tensor *inputs,
                          onyx_tensor *outputs)
 {
+    /* Every run of a subgraph, nested ones too, counts against the limit of the run that
+     * started it: a Loop of 10^18 trivial iterations is refused, not run for years. */
+    _Atomic int64_t *left = ctx->env->subgraph_runs_left;
+    if (left && atomic_fetch_sub(left, 1) <= 0)
+        return op_error(ctx, ONYX_ERROR_LIMIT, "runs its subgraph more than the limit of %lld subgraph runs "
+                        "in one run", (long long)ctx->env->limits->subgraph_runs);
     exec_env env = {.mem = ctx->env->mem, .limits = ctx->env->limits};
+    env.op.subgraph_runs_left = left;
     const onyx_tensor **outer = op_alloc_temp(ctx, (size_t)(g->n_values + 1) * sizeof *outer);
     if (!outer)
         return ONYX_ERROR_LIMIT;

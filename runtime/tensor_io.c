@@ -166,12 +166,16 @@ onyx_status onyx_tensor_read_file(const char *path, onyx_tensor *tensor, char **
         *name = NULL;
     if (!path || !tensor)
         return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "path or tensor is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return io_error(errmsg, errsize, ONYX_ERROR_IO, "cannot open '%s': %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > TENSOR_FILE_MAX_BYTES) {
-        fclose(f);
+    int fd = open_regular_file(path, &sb);
+    if (fd == -1)
+        return io_error(errmsg, errsize, ONYX_ERROR_IO, "cannot open '%s': %s", path, strerror(errno));
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f || sb.st_size > TENSOR_FILE_MAX_BYTES) {
+        if (f)
+            fclose(f);
+        else if (fd >= 0)
+            close(fd);
         return io_error(errmsg, errsize, ONYX_ERROR_IO, "'%s' is not a regular file of at most 4 GiB", path);
     }
     size_t size = (size_t)sb.st_size;

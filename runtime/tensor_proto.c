@@ -64,104 +64,109 @@ static bool parse_i64(const char *s, int64_t *out)
     return true;
 }
 
-static onyx_status read_external(const char *dir, const Onnx__TensorProto *p, const char *what,
-                                 void *dst, size_t bytes, char *errmsg)
+/* Opens the external data of p and checks that it holds `bytes` from its offset: everything
+ * that can be wrong is found before the tensor's memory is allocated. On success *fd is
+ * open at *offset and *location names the file for messages. */
+static onyx_status external_open(const char *dir, const Onnx__TensorProto *p, const char *what,
+                                 size_t bytes, int *fd, int64_t *offset, const char **location,
+                                 char *errmsg)
 {
-    const char *location = NULL;
-    int64_t offset = 0, length = -1;
+    int64_t length = -1;
+    *offset = 0;
+    *location = NULL;
     for (size_t i = 0; i < p->n_external_data; i++) {
         const Onnx__StringStringEntryProto *e = p->external_data[i];
         if (!e->key)
             continue;
         if (!strcmp(e->key, "location"))
-            location = e->value ? e->value : "";
-        else if (!strcmp(e->key, "offset") && !parse_i64(e->value, &offset))
+            *location = e->value ? e->value : "";
+        else if (!strcmp(e->key, "offset") && !parse_i64(e->value, offset))
             return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: bad external data offset '%s'",
                              what, e->value ? e->value : "");
         else if (!strcmp(e->key, "length") && !parse_i64(e->value, &length))
             return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: bad external data length '%s'",
                              what, e->value ? e->value : "");
     }
-    if (!location)
+    if (!*location)
         return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: external data without a location", what);
     if (length >= 0 && (uint64_t)length != bytes)
         return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
                          "%s: external data length %lld does not match the %zu bytes its dims and "
                          "dtype need", what, (long long)length, bytes);
     char path[PATH_MAX];
-    onyx_status st = external_path(dir, location, what, path, errmsg);
+    onyx_status st = external_path(dir, *location, what, path, errmsg);
     if (st)
         return st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return set_error(errmsg, ONYX_ERROR_IO, "%s: cannot open external data '%s': %s", what,
-                         location, strerror(errno));
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
+    *fd = open_regular_file(path, &sb);
+    if (*fd == -1)
+        return set_error(errmsg, ONYX_ERROR_IO, "%s: cannot open external data '%s': %s", what,
+                         *location, strerror(errno));
+    if (*fd < 0)
         return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: external data '%s' is not a regular file",
-                         what, location);
+                         what, *location);
+    if ((uint64_t)*offset > (uint64_t)sb.st_size || (uint64_t)sb.st_size - (uint64_t)*offset < bytes)
+        st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                       "%s: external data '%s' has %lld bytes; %zu are needed from offset %lld", what,
+                       *location, (long long)sb.st_size, bytes, (long long)*offset);
+    if (st) {
+        close(*fd);
+        *fd = -1;
     }
-    if ((uint64_t)offset > (uint64_t)sb.st_size || (uint64_t)sb.st_size - (uint64_t)offset < bytes) {
-        close(fd);
-        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
-                         "%s: external data '%s' has %lld bytes; %zu are needed from offset %lld", what,
-                         location, (long long)sb.st_size, bytes, (long long)offset);
-    }
-    size_t done = 0;
-    while (done < bytes) {
-        ssize_t r = pread(fd, (char *)dst + done, bytes - done, offset + (off_t)done);
-        if (r <= 0) {
-            close(fd);
-            return set_error(errmsg, ONYX_ERROR_IO, "%s: reading external data '%s' failed", what, location);
-        }
-        done += (size_t)r;
-    }
-    close(fd);
-    return ONYX_OK;
+    return st;
 }
 
-/* Copies typed-field data (float_data, int32_data, ...) of `count` elements into dst. */
-static bool copy_typed(const Onnx__TensorProto *p, onyx_dtype dt, int64_t count, void *dst)
+static bool external_read(int fd, int64_t offset, void *dst, size_t bytes)
 {
-    size_t n = (size_t)count;
-    if (n == 0) /* an empty tensor's typed fields are absent (NULL): nothing to copy */
-        return p->n_float_data == 0 && p->n_int32_data == 0 && p->n_int64_data == 0 && p->n_double_data == 0 &&
-               p->n_uint64_data == 0;
+    for (size_t done = 0; done < bytes;) {
+        ssize_t r = pread(fd, (char *)dst + done, bytes - done, (off_t)offset + (off_t)done);
+        if (r <= 0)
+            return false;
+        done += (size_t)r;
+    }
+    return true;
+}
+
+/* Elements held by the typed field (float_data, int32_data, ...) that carries dtype dt. */
+static size_t typed_count(const Onnx__TensorProto *p, onyx_dtype dt)
+{
     switch (dt) {
-    case ONYX_DTYPE_FLOAT:
-        if (p->n_float_data != n) return false;
-        memcpy(dst, p->float_data, n * sizeof(float));
-        return true;
-    case ONYX_DTYPE_COMPLEX64:
-        if (p->n_float_data != 2 * n) return false;
-        memcpy(dst, p->float_data, 2 * n * sizeof(float));
-        return true;
-    case ONYX_DTYPE_DOUBLE:
-        if (p->n_double_data != n) return false;
-        memcpy(dst, p->double_data, n * sizeof(double));
-        return true;
-    case ONYX_DTYPE_COMPLEX128:
-        if (p->n_double_data != 2 * n) return false;
-        memcpy(dst, p->double_data, 2 * n * sizeof(double));
-        return true;
-    case ONYX_DTYPE_INT64:
-        if (p->n_int64_data != n) return false;
-        memcpy(dst, p->int64_data, n * sizeof(int64_t));
-        return true;
+    case ONYX_DTYPE_FLOAT: return p->n_float_data;
+    case ONYX_DTYPE_COMPLEX64: return p->n_float_data / 2;
+    case ONYX_DTYPE_DOUBLE: return p->n_double_data;
+    case ONYX_DTYPE_COMPLEX128: return p->n_double_data / 2;
+    case ONYX_DTYPE_INT64: return p->n_int64_data;
+    case ONYX_DTYPE_UINT32: case ONYX_DTYPE_UINT64: return p->n_uint64_data;
+    default: return p->n_int32_data; /* the narrower integer types, bool, float16, bfloat16 */
+    }
+}
+
+/* An empty repeated field may have a NULL array, which memcpy must not see even for 0 bytes. */
+static void copy_field(void *dst, const void *src, size_t n, size_t size)
+{
+    if (n)
+        memcpy(dst, src, n * size);
+}
+
+/* Copies the typed data of p, holding `n` elements (see typed_count), into dst. */
+static void copy_typed(const Onnx__TensorProto *p, onyx_dtype dt, size_t n, void *dst)
+{
+    switch (dt) {
+    case ONYX_DTYPE_FLOAT: copy_field(dst, p->float_data, n, sizeof(float)); return;
+    case ONYX_DTYPE_COMPLEX64: copy_field(dst, p->float_data, 2 * n, sizeof(float)); return;
+    case ONYX_DTYPE_DOUBLE: copy_field(dst, p->double_data, n, sizeof(double)); return;
+    case ONYX_DTYPE_COMPLEX128: copy_field(dst, p->double_data, 2 * n, sizeof(double)); return;
+    case ONYX_DTYPE_INT64: copy_field(dst, p->int64_data, n, sizeof(int64_t)); return;
     case ONYX_DTYPE_UINT32:
     case ONYX_DTYPE_UINT64:
-        if (p->n_uint64_data != n) return false;
         for (size_t i = 0; i < n; i++) {
             if (dt == ONYX_DTYPE_UINT32)
                 ((uint32_t *)dst)[i] = (uint32_t)p->uint64_data[i];
             else
                 ((uint64_t *)dst)[i] = p->uint64_data[i];
         }
-        return true;
-    case ONYX_DTYPE_INT32: case ONYX_DTYPE_INT16: case ONYX_DTYPE_INT8: case ONYX_DTYPE_UINT16:
-    case ONYX_DTYPE_UINT8: case ONYX_DTYPE_BOOL: case ONYX_DTYPE_FLOAT16: case ONYX_DTYPE_BFLOAT16:
-        if (p->n_int32_data != n) return false;
+        return;
+    default:
         for (size_t i = 0; i < n; i++) {
             int32_t v = p->int32_data[i];
             switch (dt) {
@@ -173,9 +178,7 @@ static bool copy_typed(const Onnx__TensorProto *p, onyx_dtype dt, int64_t count,
             default: ((uint16_t *)dst)[i] = (uint16_t)v; break; /* uint16, float16, bfloat16 bits */
             }
         }
-        return true;
-    default:
-        return false;
+        return;
     }
 }
 
@@ -216,11 +219,24 @@ static onyx_status tensor_import(mem *m, const limits *lim, const char *dir, con
         return set_error(errmsg, ONYX_ERROR_LIMIT, "%s is too large", what);
     size_t bytes = (size_t)nbytes;
 
+    /* The data must be there, in the amount the dims declare, before memory is allocated:
+     * a few bytes declaring a huge tensor fail here, not after a huge allocation. */
     bool external = p->has_data_location && p->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-    if (!external && p->has_raw_data && p->raw_data.len != bytes)
-        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
-                         "%s: raw_data has %zu bytes but dims %s of %s need %zu", what,
-                         p->raw_data.len, shape_str(out, (char[96]){0}, 96), onyx_dtype_name(dt), bytes);
+    int fd = -1;
+    int64_t offset = 0;
+    const char *location = NULL;
+    if (external)
+        st = external_open(dir, p, what, bytes, &fd, &offset, &location, errmsg);
+    else if (p->has_raw_data && p->raw_data.len != bytes)
+        st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: raw_data has %zu bytes but dims %s of %s need %zu",
+                       what, p->raw_data.len, shape_str(out, (char[96]){0}, 96), onyx_dtype_name(dt), bytes);
+    else if (!p->has_raw_data && typed_count(p, dt) != (size_t)count)
+        st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                       "%s: its typed data holds %zu elements, not the %lld elements its dims %s "
+                       "declare", what, typed_count(p, dt), (long long)count,
+                       shape_str(out, (char[96]){0}, 96));
+    if (st)
+        return st;
 
     if (borrowed) {
         *borrowed = !external && p->has_raw_data && bytes > 0 && dt != ONYX_DTYPE_BOOL &&
@@ -231,22 +247,24 @@ static onyx_status tensor_import(mem *m, const limits *lim, const char *dir, con
         }
     }
     void *data = mem_alloc_raw(m, bytes);
-    if (!data)
+    if (!data) {
+        if (fd >= 0)
+            close(fd);
         return set_error(errmsg, ONYX_ERROR_LIMIT,
                          "%s: cannot allocate %zu bytes (out of memory or above the memory limit)",
                          what, bytes);
+    }
     if (external) {
-        st = read_external(dir, p, what, data, bytes, errmsg);
+        if (!external_read(fd, offset, data, bytes))
+            st = set_error(errmsg, ONYX_ERROR_IO, "%s: reading external data '%s' failed", what, location);
+        close(fd);
     } else if (p->has_raw_data) {
-        if (bytes)
-            memcpy(data, p->raw_data.data, bytes);
+        copy_field(data, p->raw_data.data, bytes, 1);
         if (dt == ONYX_DTYPE_BOOL)
             for (size_t i = 0; i < bytes; i++)
                 ((uint8_t *)data)[i] = ((uint8_t *)data)[i] != 0;
-    } else if (!copy_typed(p, dt, count, data)) {
-        st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
-                       "%s: its typed data does not hold the %lld elements its dims %s declare", what,
-                       (long long)count, shape_str(out, (char[96]){0}, 96));
+    } else {
+        copy_typed(p, dt, (size_t)count, data);
     }
     if (st) {
         mem_free(m, data);

@@ -1,11 +1,14 @@
 /* Memory accounting, error text, dtypes and shape helpers shared by every stage. */
 #include "ir.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- memory ------------------------------------------------------------------------------ */
 
@@ -217,6 +220,21 @@ static const struct {
     [ONYX_DTYPE_BFLOAT16] = {"bfloat16", 2},
 };
 
+const max_align_t empty_tensor_data;
+
+int open_regular_file(const char *path, struct stat *sb)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
+        close(fd);
+        return -2;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
 bool dtype_valid(int code)
 {
     return code > 0 && code < (int)(sizeof dtype_table / sizeof dtype_table[0]);
@@ -343,6 +361,7 @@ void options_defaults(onyx_options *o)
     o->limits.memory_bytes = INT64_C(8) << 30;
     o->limits.graph_nodes = 1000000;
     o->limits.graph_depth = 16;
+    o->limits.subgraph_runs = 1000000;
 }
 
 onyx_status onyx_options_create(onyx_options **options)
@@ -386,10 +405,16 @@ onyx_status onyx_options_set_limit(onyx_options *options, onyx_limit limit, int6
         return ONYX_ERROR_INVALID_ARGUMENT;
     switch (limit) {
     case ONYX_LIMIT_MODEL_BYTES: options->limits.model_bytes = value; break;
-    case ONYX_LIMIT_TENSOR_ELEMENTS: options->limits.tensor_elements = value; break;
+    case ONYX_LIMIT_TENSOR_ELEMENTS:
+        /* Kernels take sizes as 32-bit ints (BLAS, tiles) on the strength of this limit. */
+        if (value > INT32_MAX)
+            return ONYX_ERROR_INVALID_ARGUMENT;
+        options->limits.tensor_elements = value;
+        break;
     case ONYX_LIMIT_MEMORY_BYTES: options->limits.memory_bytes = value; break;
     case ONYX_LIMIT_GRAPH_NODES: options->limits.graph_nodes = value; break;
     case ONYX_LIMIT_GRAPH_DEPTH: options->limits.graph_depth = value; break;
+    case ONYX_LIMIT_SUBGRAPH_RUNS: options->limits.subgraph_runs = value; break;
     default: return ONYX_ERROR_INVALID_ARGUMENT;
     }
     return ONYX_OK;

@@ -79,6 +79,8 @@ else
   cat "$log_dir/conformance-doc.log"; count conformance/doc-up-to-date 0 1
 fi
 
+source tools/test-hardening.sh # malformed models, fuzz regressions, ASan/UBSan and TSan builds
+
 echo "logs: $log_dir"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -10,6 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* glibc's complex.h defines the C11 macro CMPLX for GCC only; clang has the same builtin. */
+#ifndef CMPLX
+#define CMPLX(x, y) __builtin_complex((double)(x), (double)(y))
+#endif
+
 typedef struct fft_plan {
     int64_t n;                     /* the transform's length, >= 1 */
     int64_t m;                     /* the power-of-two length it runs at: n, or >= 2n - 1 */

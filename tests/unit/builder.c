@@ -276,6 +276,18 @@ void builder_attr_graph(builder *b, Onnx__NodeProto *node, const char *name, Onn
     a->g = g;
 }
 
+void builder_external_data(builder *b, Onnx__TensorProto *t, const char *location)
+{
+    Onnx__StringStringEntryProto *e = builder_alloc(b, sizeof *e);
+    onnx__string_string_entry_proto__init(e);
+    e->key = builder_strdup(b, "location");
+    e->value = builder_strdup(b, location);
+    t->has_raw_data = 0;
+    t->has_data_location = 1;
+    t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    APPEND(b, t->n_external_data, t->external_data, e);
+}
+
 const uint8_t *builder_pack(builder *b, size_t *size)
 {
     free(b->packed);

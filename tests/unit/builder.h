@@ -48,6 +48,10 @@ Onnx__NodeProto *builder_graph_node(builder *b, Onnx__GraphProto *g, const char 
                                     const char *outputs);
 void builder_attr_graph(builder *b, Onnx__NodeProto *node, const char *name, Onnx__GraphProto *g);
 
+/* Moves tensor t's data out to external data at `location` (relative to the model's
+ * directory); the caller writes that file. */
+void builder_external_data(builder *b, Onnx__TensorProto *t, const char *location);
+
 /* Serialized model bytes, owned by the builder (valid until the next call or free). */
 const uint8_t *builder_pack(builder *b, size_t *size);
 /* Memory owned by the builder: freed with it. */

@@ -378,11 +378,13 @@ Test(signal, mel_bands_past_the_spectrum_fail_at_run)
  * bias, initial states 0 and 10, and the given sequence lengths. */
 static builder *tiny_rnn(const char *direction, const int32_t *lengths, onyx_tensor *in)
 {
-    in[0] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 1), FLOATS(1, 2, 3, 4));
-    in[1] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(1));
-    in[2] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(0.5f));
+    /* Static: the caller runs the model on these after this function returns. */
+    static const float x[] = {1, 2, 3, 4}, w[] = {1}, r[] = {0.5f}, h0[] = {0, 10};
+    in[0] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 1), x);
+    in[1] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), w);
+    in[2] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), r);
     in[3] = tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), lengths);
-    in[4] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 1), FLOATS(0, 10));
+    in[4] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 1), h0);
     builder *b = node_model(14, "RNN", "X,W,R,,L,H0", 5, in, "Y,Y_h");
     builder_attr_int(b, only_node(b), "hidden_size", 1);
     builder_attr_string(b, only_node(b), "direction", direction);
