@@ -53,6 +53,28 @@ onyx_status strided_copy_plan(op_context *ctx, int rank, const int64_t *dims, co
     for (int64_t i = 0; i < n; i++)                                                            \
         ((T *)dst)[i] = ((const T *)src)[i * step];
 
+/* `rows` (<= 16) output rows at once whose sources are neighbours in the input (the axis before
+ * the last has input stride 1): each column is one run of `rows` input elements, so that a
+ * transposition reads every input cache line once instead of one element per line per row,
+ * and large power-of-two steps do not keep evicting the same cache sets. */
+#define TILED_LOOP(T)                                                                          \
+    for (int64_t j = 0; j < n; j++)                                                            \
+        for (int64_t i = 0; i < rows; i++)                                                     \
+            ((T *)dst)[i * n + j] = ((const T *)src)[i + j * step];
+
+static void copy_rows(char *dst, const char *src, int64_t rows, int64_t n, int64_t step, size_t elem)
+{
+    switch (elem) {
+    case 1: TILED_LOOP(uint8_t) return;
+    case 2: TILED_LOOP(uint16_t) return;
+    case 4: TILED_LOOP(uint32_t) return;
+    case 8: TILED_LOOP(uint64_t) return;
+    }
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < n; j++)
+            memcpy(dst + (size_t)(i * n + j) * elem, src + (i + j * step) * (int64_t)elem, elem);
+}
+
 onyx_status strided_copy_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     (void)scratch;
@@ -64,7 +86,8 @@ onyx_status strided_copy_run(const op_context *ctx, int64_t begin, int64_t end, 
     int last = c->rank - 1;
     int64_t n = c->dims[last], step = c->strides[last];
     size_t elem = c->elem;
-    for (int64_t row = begin; row < end; row++) {
+    bool tiled = step != 1 && last >= 1 && c->strides[last - 1] == 1;
+    for (int64_t row = begin; row < end;) {
         int64_t off = c->base, r = row;
         for (int d = last - 1; d >= 0 && r; d--) {
             off += (r % c->dims[d]) * c->strides[d];
@@ -72,6 +95,14 @@ onyx_status strided_copy_run(const op_context *ctx, int64_t begin, int64_t end, 
         }
         char *dst = y + (size_t)(row * n) * elem;
         const char *src = x + off * (int64_t)elem;
+        if (tiled) {
+            /* up to 16 rows, within this task and along one run of the axis before the last */
+            int64_t rows = OP_MIN(OP_MIN(16, end - row), c->dims[last - 1] - row % c->dims[last - 1]);
+            copy_rows(dst, src, rows, n, step, elem);
+            row += rows;
+            continue;
+        }
+        row++;
         if (step == 1) {
             memcpy(dst, src, (size_t)n * elem);
             continue;
