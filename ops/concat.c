@@ -37,11 +37,8 @@ static onyx_status axis_state_init(op_context *ctx, const onyx_tensor *t, int ax
 static onyx_status concat_check(op_context *ctx)
 {
     onyx_status st = op_check_arity(ctx, 1, 1 << 20, 1, 1);
-    for (int i = 0; i < ctx->n_inputs && !st; i++) {
-        st = op_check_input(ctx, i, true, DT_ALL);
-        if (!st)
-            st = op_check_same_dtype(ctx, 0, i);
-    }
+    if (!st)
+        st = op_check_inputs_alike(ctx, ctx->n_inputs, ctx->n_inputs, DT_ALL);
     if (!st && ctx->opset >= 4)
         st = op_attr_require(ctx, "axis");
     axis_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);

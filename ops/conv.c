@@ -16,10 +16,8 @@
 static onyx_status conv_check_common(op_context *ctx, conv_params **out)
 {
     onyx_status st = op_check_arity(ctx, 2, 3, 1, 1);
-    for (int i = 0; i < 3 && !st; i++)
-        st = op_check_input(ctx, i, i < 2, DT_FLOATS);
-    for (int i = 1; i < 3 && !st; i++)
-        st = op_check_same_dtype(ctx, 0, i);
+    if (!st)
+        st = op_check_inputs_alike(ctx, 3, 2, DT_FLOATS);
     if (!st)
         st = conv_params_read(ctx, out);
     if (!st)

@@ -241,11 +241,8 @@ static onyx_status einsum_check(op_context *ctx)
     if (ctx->n_inputs > MAX_OPERANDS)
         return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "more than %d inputs", MAX_OPERANDS);
     onyx_status st = op_check_arity(ctx, 1, MAX_OPERANDS, 1, 1);
-    for (int i = 0; i < ctx->n_inputs && !st; i++) {
-        st = op_check_input(ctx, i, true, DT_NUMERIC | DT(FLOAT16));
-        if (!st)
-            st = op_check_same_dtype(ctx, 0, i);
-    }
+    if (!st)
+        st = op_check_inputs_alike(ctx, ctx->n_inputs, ctx->n_inputs, DT_NUMERIC | DT(FLOAT16));
     const char *equation;
     if (!st)
         st = op_attr_require(ctx, "equation");

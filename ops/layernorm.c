@@ -21,10 +21,8 @@ typedef struct layernorm_state {
 static onyx_status layernorm_check(op_context *ctx)
 {
     onyx_status st = op_check_arity(ctx, 2, 3, 1, 3);
-    for (int i = 0; i < 3 && !st; i++)
-        st = op_check_input(ctx, i, i < 2, DT_FLOATS);
-    for (int i = 1; i < 3 && !st; i++)
-        st = op_check_same_dtype(ctx, 0, i);
+    if (!st)
+        st = op_check_inputs_alike(ctx, 3, 2, DT_FLOATS);
     if (st)
         return st;
     layernorm_params *p = op_alloc_params(ctx, sizeof *p);

@@ -354,10 +354,8 @@ typedef struct gemm_state {
 static onyx_status gemm_op_check(op_context *ctx)
 {
     onyx_status st = op_check_arity(ctx, 2, 3, 1, 1);
-    for (int i = 0; i < 3 && !st; i++)
-        st = op_check_input(ctx, i, i < 2, DT_FLOATS);
-    for (int i = 1; i < 3 && !st; i++)
-        st = op_check_same_dtype(ctx, 0, i);
+    if (!st)
+        st = op_check_inputs_alike(ctx, 3, 2, DT_FLOATS);
     if (st)
         return st;
     gemm_params *p = op_alloc_params(ctx, sizeof *p);

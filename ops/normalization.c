@@ -230,10 +230,8 @@ static affine instancenorm_map(const op_context *ctx, int64_t group, double mean
 static onyx_status instancenorm_check(op_context *ctx)
 {
     onyx_status st = op_check_arity(ctx, 3, 3, 1, 1);
-    for (int i = 0; i < 3 && !st; i++)
-        st = op_check_input(ctx, i, true, DT_FLOATS);
-    for (int i = 1; i < 3 && !st; i++)
-        st = op_check_same_dtype(ctx, 0, i);
+    if (!st)
+        st = op_check_inputs_alike(ctx, 3, 3, DT_FLOATS);
     norm_params *p = st ? NULL : norm_params_new(ctx, instancenorm_map, true);
     if (st || !p)
         return st ? st : ONYX_ERROR_OUT_OF_MEMORY;

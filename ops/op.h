@@ -149,6 +149,9 @@ onyx_status op_check_arity(const op_context *ctx, int min_inputs, int max_inputs
 onyx_status op_check_input(const op_context *ctx, int i, bool required, uint32_t mask);
 /* Checks that input i (if present) has the same dtype as input j. */
 onyx_status op_check_same_dtype(const op_context *ctx, int i, int j);
+/* Checks inputs 0 .. n - 1: the first `required` present, each dtype in `mask` and all of one
+ * dtype (input 0's). */
+onyx_status op_check_inputs_alike(const op_context *ctx, int n, int required, uint32_t mask);
 /* Sets the dtype of every output to `dtype`. */
 void op_set_output_dtypes(op_context *ctx, onyx_dtype dtype);
 

@@ -26,10 +26,8 @@ static int64_t int_value(const onyx_tensor *t)
 static onyx_status range_check(op_context *ctx)
 {
     onyx_status st = op_check_arity(ctx, 3, 3, 1, 1);
-    for (int i = 0; i < 3 && !st; i++)
-        st = op_check_input(ctx, i, true, RANGE_DTYPES);
-    for (int i = 1; i < 3 && !st; i++)
-        st = op_check_same_dtype(ctx, 0, i);
+    if (!st)
+        st = op_check_inputs_alike(ctx, 3, 3, RANGE_DTYPES);
     if (!st)
         op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
     return st;

@@ -120,6 +120,16 @@ onyx_status op_check_same_dtype(const op_context *ctx, int i, int j)
     return ONYX_OK;
 }
 
+onyx_status op_check_inputs_alike(const op_context *ctx, int n, int required, uint32_t mask)
+{
+    onyx_status st = ONYX_OK;
+    for (int i = 0; i < n && !st; i++)
+        st = op_check_input(ctx, i, i < required, mask);
+    for (int i = 1; i < n && !st; i++)
+        st = op_check_same_dtype(ctx, 0, i);
+    return st;
+}
+
 void op_set_output_dtypes(op_context *ctx, onyx_dtype dtype)
 {
     for (int i = 0; i < ctx->n_outputs; i++)

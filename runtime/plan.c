@@ -394,16 +394,22 @@ static onyx_status run_eager(plan *p, exec_env *env, const graph *g, const onyx_
     return ONYX_OK;
 }
 
-onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
+/* Points the operators' environment at graph g and plan p, with no failure recorded. */
+static void env_bind(exec_env *env, const graph *g, plan *p)
 {
-    atomic_store(&env->subgraph_runs_left, env->limits->subgraph_runs);
-    env->op.subgraph_runs_left = &env->subgraph_runs_left;
     env->op.mem = env->mem;
     env->op.limits = env->limits;
     env->op.graph = g;
     env->op.blocks = &p->blocks;
     atomic_store(&env->op.failed, 0);
     env->op.status = ONYX_OK;
+}
+
+onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
+{
+    atomic_store(&env->subgraph_runs_left, env->limits->subgraph_runs);
+    env->op.subgraph_runs_left = &env->subgraph_runs_left;
+    env_bind(env, g, p);
     if (same_signature(p, g, inputs))
         return ONYX_OK;
     plan_release(p, env->mem);
@@ -441,12 +447,7 @@ onyx_status plan_run_subgraph(plan *p, exec_env *env, const graph *g, const onyx
                               const onyx_tensor *const *outer)
 {
     plan_release(p, env->mem);
-    env->op.mem = env->mem;
-    env->op.limits = env->limits;
-    env->op.graph = g;
-    env->op.blocks = &p->blocks;
-    atomic_store(&env->op.failed, 0);
-    env->op.status = ONYX_OK;
+    env_bind(env, g, p);
     onyx_status st = run_eager(p, env, g, inputs, outer);
     if (st)
         plan_release(p, env->mem);
