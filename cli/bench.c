@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 static const char bench_usage[] =
     "usage: onyx bench MODEL [OPTIONS]\n"
@@ -21,15 +20,6 @@ static const char bench_usage[] =
     "  --dim NAME=SIZE       size of a symbolic dim for generated inputs\n"
     "  --json                one JSON object: times_ms (every run), min_ms, median_ms, max_ms,\n"
     "                        mean_ms, load_ms, peak_rss_kb, runs, threads\n";
-
-#define MAX_SPECS 256
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* Peak resident memory of this process in KiB: VmHWM where Linux has it (ru_maxrss would
  * also count what a parent held before the exec that started us), else ru_maxrss. */
@@ -59,40 +49,25 @@ static int by_value(const void *a, const void *b)
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *model_path = NULL, *inputs[MAX_SPECS];
-    dim_value dims[MAX_SPECS];
-    int n_inputs = 0, n_dims = 0;
-    long long threads = 1, runs = 20, warmup = 3;
+    const char *model_path = NULL;
+    cli_session_args args = {.threads = 1};
+    long long runs = 20, warmup = 3;
     bool json = false;
-    cli_limits limits = {0};
     for (int i = 1; i < argc; i++) {
         const char *v;
-        int limit;
+        int shared;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(bench_usage, stdout);
             return EXIT_OK;
-        } else if ((limit = cli_limit_option(argc, argv, &i, &limits))) {
-            if (limit < 0)
-                return EXIT_USAGE;
-        } else if ((v = cli_option(argc, argv, &i, "--threads"))) {
-            if (!cli_int(v, 0, 256, &threads))
-                return cli_error("--threads takes 0 to 256, got '%s'", v), EXIT_USAGE;
+        } else if ((shared = cli_session_option(argc, argv, &i, &args))) {
+            if (shared < 0)
+                return cli_session_free(&(cli_session){0}, &args), EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--runs"))) {
             if (!cli_int(v, 1, 1000000, &runs))
                 return cli_error("--runs takes 1 to 1000000, got '%s'", v), EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--warmup"))) {
             if (!cli_int(v, 0, 1000000, &warmup))
                 return cli_error("--warmup takes 0 to 1000000, got '%s'", v), EXIT_USAGE;
-        } else if ((v = cli_option(argc, argv, &i, "--input"))) {
-            if (n_inputs == MAX_SPECS)
-                return cli_error("too many --input options"), EXIT_USAGE;
-            inputs[n_inputs++] = v;
-        } else if ((v = cli_option(argc, argv, &i, "--dim"))) {
-            const char *eq = strchr(v, '=');
-            long long size;
-            if (!eq || eq == v || !cli_int(eq + 1, 0, 1LL << 31, &size) || n_dims == MAX_SPECS)
-                return cli_error("--dim takes NAME=SIZE, got '%s'", v), EXIT_USAGE;
-            dims[n_dims++] = (dim_value){strndup(v, (size_t)(eq - v)), size};
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
         } else if (argv[i][0] == '-') {
@@ -108,41 +83,22 @@ int cmd_bench(int argc, char **argv)
         return EXIT_USAGE;
     }
     int rc = EXIT_FAILED;
-    onyx_options *options = NULL;
-    onyx_model *model = NULL;
-    onyx_session *session = NULL;
-    input_set set = {0};
+    cli_session s = {0};
     double *times = calloc((size_t)runs, sizeof *times);
-    if (!times || onyx_options_create(&options) || onyx_options_set_threads(options, (int)threads)) {
+    if (!times) {
         cli_error("out of memory");
         goto done;
     }
-    cli_apply_limits(options, &limits);
-    double t0 = now_ms();
-    if (onyx_model_load_file(model_path, options, &model) != ONYX_OK) {
-        cli_error("%s", onyx_model_errmsg(model));
+    if (!cli_session_open(model_path, &args, json, &s))
         goto done;
-    }
-    if (onyx_session_create(model, options, &session) != ONYX_OK) {
-        cli_error("%s", onyx_session_errmsg(session));
-        goto done;
-    }
-    double load_ms = now_ms() - t0;
-    if (!inputs_prepare(model, inputs, n_inputs, dims, n_dims, json, &set))
-        goto done;
-    for (size_t i = 0; i < set.count; i++)
-        if (onyx_session_set_input(session, i, &set.tensors[i]) != ONYX_OK) {
-            cli_error("%s", onyx_session_errmsg(session));
-            goto done;
-        }
     for (long long r = -warmup; r < runs; r++) {
-        double start = now_ms();
-        if (onyx_session_run(session) != ONYX_OK) {
-            cli_error("%s", onyx_session_errmsg(session));
+        double start = cli_now_ms();
+        if (onyx_session_run(s.session) != ONYX_OK) {
+            cli_error("%s", onyx_session_errmsg(s.session));
             goto done;
         }
         if (r >= 0)
-            times[r] = now_ms() - start;
+            times[r] = cli_now_ms() - start;
     }
     double sum = 0;
     for (long long r = 0; r < runs; r++)
@@ -159,18 +115,13 @@ int cmd_bench(int argc, char **argv)
     if (json)
         printf("\"model\": \"%s\", \"threads\": %lld, \"runs\": %lld, \"min_ms\": %.4f, \"median_ms\": %.4f, "
                "\"max_ms\": %.4f, \"mean_ms\": %.4f, \"load_ms\": %.3f, \"peak_rss_kb\": %ld}\n",
-               model_path, threads, runs, times[0], median, times[runs - 1], sum / (double)runs, load_ms, rss);
+               model_path, args.threads, runs, times[0], median, times[runs - 1], sum / (double)runs, s.load_ms, rss);
     else
         printf("%s: %lld runs, %lld threads\n  min %.3f ms  median %.3f ms  max %.3f ms\n  load %.1f ms  "
-               "peak RSS %ld KiB\n", model_path, runs, threads, times[0], median, times[runs - 1], load_ms, rss);
+               "peak RSS %ld KiB\n", model_path, runs, args.threads, times[0], median, times[runs - 1], s.load_ms, rss);
     rc = EXIT_OK;
 done:
     free(times);
-    inputs_free(&set);
-    onyx_session_free(session);
-    onyx_model_free(model);
-    onyx_options_free(options);
-    for (int i = 0; i < n_dims; i++)
-        free((char *)dims[i].name);
+    cli_session_free(&s, &args);
     return rc;
 }

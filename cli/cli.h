@@ -52,11 +52,6 @@ int cli_limit_option(int argc, char **argv, int *i, cli_limits *limits);
 /* Sets the recorded limits on options. */
 void cli_apply_limits(onyx_options *options, const cli_limits *limits);
 
-/* Options shared by the commands that load a model. */
-typedef struct model_options {
-    int threads;
-} model_options;
-
 /* Inputs: "NAME=FILE" (or "FILE", in model input order) given on the command line, the
  * rest generated. Fills tensors[] (count = model inputs) and owns their data. */
 typedef struct input_set {
@@ -72,9 +67,43 @@ typedef struct dim_value {
 
 /* Reads the given input files and generates the others (random, seeded), saying so on
  * stderr. `dims` set symbolic dims by name. Returns false (message printed) on error. */
-bool inputs_prepare(const onyx_model *model, const char **specs, int n_specs, const dim_value *dims,
+bool inputs_prepare(const onyx_model *model, const char *const *specs, int n_specs, const dim_value *dims,
                     int n_dims, bool quiet, input_set *set);
 void inputs_free(input_set *set);
+
+/* The options of the commands that load a model and run it (run, bench): --threads,
+ * --limit, --input and --dim. */
+#define CLI_MAX_SPECS 256
+typedef struct cli_session_args {
+    long long threads; /* default 1 */
+    cli_limits limits;
+    const char *inputs[CLI_MAX_SPECS];
+    int n_inputs;
+    dim_value dims[CLI_MAX_SPECS];
+    int n_dims;
+} cli_session_args;
+
+/* Matches one of those options at argv[*i] as cli_limit_option does: 1 when it was one, 0
+ * when argv[*i] is another option, -1 (message printed) when it is malformed. */
+int cli_session_option(int argc, char **argv, int *i, cli_session_args *args);
+
+/* A model loaded from a file with a session on it, its inputs read or generated and set. */
+typedef struct cli_session {
+    onyx_options *options;
+    onyx_model *model;
+    onyx_session *session;
+    input_set inputs;
+    double load_ms; /* model load and session creation */
+} cli_session;
+
+/* Loads, creates the session and sets the inputs; false (message printed) on error, with
+ * what was made left in *s for cli_session_free. */
+bool cli_session_open(const char *model_path, const cli_session_args *args, bool quiet, cli_session *s);
+/* Frees *s and the names in args. */
+void cli_session_free(cli_session *s, cli_session_args *args);
+
+/* Milliseconds of the monotonic clock. */
+double cli_now_ms(void);
 
 /* "[2,3]", "[batch=1,seq=8,64]"-style text. */
 const char *shape_text(const onyx_tensor *t, char *buf, size_t size);

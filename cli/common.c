@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void cli_error(const char *fmt, ...)
 {
@@ -122,7 +123,8 @@ int cli_limit_option(int argc, char **argv, int *i, cli_limits *limits)
         limits->limit[limits->count++] = limit_names[k].limit;
         return 1;
     }
-    cli_error("--limit takes NAME=SIZE with NAME one of model-bytes, tensor-elements, memory, nodes, depth; "
+    cli_error("--limit takes NAME=SIZE with NAME one of model-bytes, tensor-elements, memory, nodes, depth, "
+              "subgraph-runs; "
               "got '%s'", v);
     return -1;
 }
@@ -131,6 +133,83 @@ void cli_apply_limits(onyx_options *options, const cli_limits *limits)
 {
     for (int k = 0; k < limits->count; k++)
         onyx_options_set_limit(options, limits->limit[k], limits->value[k]); /* accepted when parsed */
+}
+
+/* ---- loading a model to run it ---------------------------------------------------------- */
+
+int cli_session_option(int argc, char **argv, int *i, cli_session_args *args)
+{
+    int limit = cli_limit_option(argc, argv, i, &args->limits);
+    if (limit)
+        return limit;
+    const char *v;
+    if ((v = cli_option(argc, argv, i, "--threads"))) {
+        if (!cli_int(v, 0, 256, &args->threads))
+            return cli_error("--threads takes 0 to 256, got '%s'", v), -1;
+    } else if ((v = cli_option(argc, argv, i, "--input"))) {
+        if (args->n_inputs == CLI_MAX_SPECS)
+            return cli_error("too many --input options"), -1;
+        args->inputs[args->n_inputs++] = v;
+    } else if ((v = cli_option(argc, argv, i, "--dim"))) {
+        const char *eq = strchr(v, '=');
+        long long size;
+        if (!eq || eq == v || !cli_int(eq + 1, 0, 1LL << 31, &size) || args->n_dims == CLI_MAX_SPECS)
+            return cli_error("--dim takes NAME=SIZE, got '%s'", v), -1;
+        char *name = strndup(v, (size_t)(eq - v));
+        if (!name)
+            return cli_error("out of memory"), -1;
+        args->dims[args->n_dims++] = (dim_value){name, size};
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+double cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+bool cli_session_open(const char *model_path, const cli_session_args *args, bool quiet, cli_session *s)
+{
+    memset(s, 0, sizeof *s);
+    if (onyx_options_create(&s->options) || onyx_options_set_threads(s->options, (int)args->threads)) {
+        cli_error("out of memory");
+        return false;
+    }
+    cli_apply_limits(s->options, &args->limits);
+    double t0 = cli_now_ms();
+    if (onyx_model_load_file(model_path, s->options, &s->model) != ONYX_OK) {
+        cli_error("%s", onyx_model_errmsg(s->model));
+        return false;
+    }
+    if (onyx_session_create(s->model, s->options, &s->session) != ONYX_OK) {
+        cli_error("%s", onyx_session_errmsg(s->session));
+        return false;
+    }
+    s->load_ms = cli_now_ms() - t0;
+    if (!inputs_prepare(s->model, args->inputs, args->n_inputs, args->dims, args->n_dims, quiet, &s->inputs))
+        return false;
+    for (size_t i = 0; i < s->inputs.count; i++)
+        if (onyx_session_set_input(s->session, i, &s->inputs.tensors[i]) != ONYX_OK) {
+            cli_error("%s", onyx_session_errmsg(s->session));
+            return false;
+        }
+    return true;
+}
+
+void cli_session_free(cli_session *s, cli_session_args *args)
+{
+    inputs_free(&s->inputs);
+    onyx_session_free(s->session);
+    onyx_model_free(s->model);
+    onyx_options_free(s->options);
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < args->n_dims; i++)
+        free((char *)args->dims[i].name);
+    args->n_dims = 0;
 }
 
 /* ---- inputs ------------------------------------------------------------------------------ */
@@ -194,7 +273,7 @@ static bool generate(const onyx_value_info *info, const dim_value *dims, int n_d
     return true;
 }
 
-bool inputs_prepare(const onyx_model *model, const char **specs, int n_specs, const dim_value *dims, int n_dims,
+bool inputs_prepare(const onyx_model *model, const char *const *specs, int n_specs, const dim_value *dims, int n_dims,
                     bool quiet, input_set *set)
 {
     size_t n = onyx_model_input_count(model);

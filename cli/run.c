@@ -30,8 +30,6 @@ static const char run_usage[] =
     "                           while planning does not appear)\n"
     "  --quiet                  print only failures and comparisons\n";
 
-#define MAX_SPECS 256
-
 static int by_time(const void *a, const void *b)
 {
     const onyx_profile_entry *x = a, *y = b;
@@ -78,42 +76,27 @@ static bool output_file_name(const char *name, char *file, size_t size)
 int cmd_run(int argc, char **argv)
 {
     const char *model_path = NULL, *output_dir = NULL;
-    const char *inputs[MAX_SPECS], *refs[MAX_SPECS];
-    dim_value dims[MAX_SPECS];
-    int n_inputs = 0, n_refs = 0, n_dims = 0;
-    long long threads = 1, runs = 1;
+    const char *refs[CLI_MAX_SPECS];
+    int n_refs = 0;
+    cli_session_args args = {.threads = 1};
+    long long runs = 1;
     double rtol = 1e-3, atol = 1e-7;
     bool quiet = false, profile = false;
-    cli_limits limits = {0};
     for (int i = 1; i < argc; i++) {
         const char *v;
-        int limit;
+        int shared;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(run_usage, stdout);
             return EXIT_OK;
-        } else if ((limit = cli_limit_option(argc, argv, &i, &limits))) {
-            if (limit < 0)
-                return EXIT_USAGE;
-        } else if ((v = cli_option(argc, argv, &i, "--input"))) {
-            if (n_inputs == MAX_SPECS)
-                return cli_error("too many --input options"), EXIT_USAGE;
-            inputs[n_inputs++] = v;
+        } else if ((shared = cli_session_option(argc, argv, &i, &args))) {
+            if (shared < 0)
+                return cli_session_free(&(cli_session){0}, &args), EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--reference"))) {
-            if (n_refs == MAX_SPECS)
+            if (n_refs == CLI_MAX_SPECS)
                 return cli_error("too many --reference options"), EXIT_USAGE;
             refs[n_refs++] = v;
-        } else if ((v = cli_option(argc, argv, &i, "--dim"))) {
-            const char *eq = strchr(v, '=');
-            long long size;
-            if (!eq || eq == v || !cli_int(eq + 1, 0, 1LL << 31, &size) || n_dims == MAX_SPECS)
-                return cli_error("--dim takes NAME=SIZE, got '%s'", v), EXIT_USAGE;
-            char *name = strndup(v, (size_t)(eq - v));
-            dims[n_dims++] = (dim_value){name, size};
         } else if ((v = cli_option(argc, argv, &i, "--output-dir"))) {
             output_dir = v;
-        } else if ((v = cli_option(argc, argv, &i, "--threads"))) {
-            if (!cli_int(v, 0, 256, &threads))
-                return cli_error("--threads takes 0 to 256, got '%s'", v), EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--rtol"))) {
             if (!cli_double(v, &rtol))
                 return cli_error("bad --rtol '%s'", v), EXIT_USAGE;
@@ -141,30 +124,11 @@ int cmd_run(int argc, char **argv)
     }
 
     int rc = EXIT_FAILED;
-    onyx_model *model = NULL;
-    onyx_session *session = NULL;
-    onyx_options *options = NULL;
-    input_set set = {0};
-    if (onyx_options_create(&options) || onyx_options_set_threads(options, (int)threads)) {
-        cli_error("out of memory");
+    cli_session s = {0};
+    if (!cli_session_open(model_path, &args, quiet, &s))
         goto done;
-    }
-    cli_apply_limits(options, &limits);
-    if (onyx_model_load_file(model_path, options, &model) != ONYX_OK) {
-        cli_error("%s", onyx_model_errmsg(model));
-        goto done;
-    }
-    if (!inputs_prepare(model, inputs, n_inputs, dims, n_dims, quiet, &set))
-        goto done;
-    if (onyx_session_create(model, options, &session) != ONYX_OK) {
-        cli_error("%s", onyx_session_errmsg(session));
-        goto done;
-    }
-    for (size_t i = 0; i < set.count; i++)
-        if (onyx_session_set_input(session, i, &set.tensors[i]) != ONYX_OK) {
-            cli_error("%s", onyx_session_errmsg(session));
-            goto done;
-        }
+    onyx_model *model = s.model;
+    onyx_session *session = s.session;
     if (profile && onyx_session_set_profiling(session, 1) != ONYX_OK) {
         cli_error("%s", onyx_session_errmsg(session));
         goto done;
@@ -232,11 +196,6 @@ int cmd_run(int argc, char **argv)
         onyx_tensor_free_data(want.data);
     }
 done:
-    inputs_free(&set);
-    onyx_session_free(session);
-    onyx_model_free(model);
-    onyx_options_free(options);
-    for (int i = 0; i < n_dims; i++)
-        free((char *)dims[i].name);
+    cli_session_free(&s, &args);
     return rc;
 }

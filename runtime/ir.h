@@ -42,7 +42,7 @@ void *mem_realloc(mem *m, void *ptr, size_t new_size);
 /* Frees ptr. `m` may live inside the block being freed (an object freeing itself). */
 void mem_free(mem *m, void *ptr);
 /* An object (a model, a session) that holds its own `mem` at byte `mem_offset`: allocated
- * through a mem set up like `like` (limit, allocator), and counted in its own. Freed with
+ * through `like`'s allocator, not refused by its limit but counted in its own. Freed with
  * mem_free(&object->mem, object). */
 void *mem_alloc_owner(const mem *like, size_t size, size_t mem_offset);
 char *mem_strdup(mem *m, const char *s);

@@ -86,7 +86,9 @@ void *mem_alloc(mem *m, size_t size)
 
 void *mem_alloc_owner(const mem *like, size_t size, size_t mem_offset)
 {
-    mem boot = {.limit = like->limit, .allocator = like->allocator};
+    /* Not held to the limit itself (the object is small and fixed, and must exist to carry
+     * the error of the first allocation that is), but counted against it from the start. */
+    mem boot = {.limit = 0, .allocator = like->allocator};
     unsigned char *object = mem_alloc(&boot, size);
     if (!object)
         return NULL;

@@ -56,6 +56,9 @@ done
 echo "== examples (built against the installed library through pkg-config)"
 tools/test-examples.sh >"$log_dir/examples.log" 2>&1; grep -a "^FAIL" "$log_dir/examples.log"; [[ $(tail -1 "$log_dir/examples.log") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]] && count examples "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" || count examples 0 1
 
+echo "== command-line tool"
+tools/test-cli.sh >"$log_dir/cli.log" 2>&1; grep -a -A5 "^FAIL" "$log_dir/cli.log"; [[ $(tail -1 "$log_dir/cli.log") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]] && count cli "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" || count cli 0 1
+
 echo "== models (committed, against PyTorch's outputs)"
 onyx_test models/committed models
 
