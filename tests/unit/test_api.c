@@ -1,7 +1,12 @@
 /* The public API: argument checks, states, input validation, outputs. */
 #include "harness.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <unistd.h>
 
 /* Y = X + B, X: float [batch, 3] (symbolic batch), B a constant [3]. */
 static onyx_model *add_model(void)
@@ -203,4 +208,93 @@ Test(api, options)
     onyx_model_free(model);
     builder_free(b);
     onyx_options_free(o);
+}
+
+/* Thread ids of this process (at most `max`), sorted as listed by /proc. */
+static int list_threads(long *ids, int max)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    for (struct dirent *e; d && n < max && (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            ids[n++] = atol(e->d_name);
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* CPU time (user + system, in clock ticks) of thread `id` of this process. */
+static long thread_ticks(long id)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", id);
+    FILE *f = fopen(path, "r");
+    long user = 0, sys = 0;
+    if (f && fgets(line, sizeof line, f)) {
+        const char *after = strrchr(line, ')'); /* the name may hold spaces */
+        sscanf(after ? after + 2 : line, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &user, &sys);
+    }
+    if (f)
+        fclose(f);
+    return user + sys;
+}
+
+static bool listed(const long *ids, int n, long id)
+{
+    for (int i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+Test(api, idle_threads_sleep_between_runs)
+{
+    /* A session with a pool of 3 threads runs a product large enough to be split over them,
+     * then stays idle: the threads onyx started may spin briefly after a run, then must
+     * sleep, burning almost no CPU time while nothing runs. (Threads the test harness had
+     * before are not counted.) */
+    enum { ROWS = 512, COLS = 256, MAX_THREADS = 64 };
+    long before[MAX_THREADS], after[MAX_THREADS];
+    int n_before = list_threads(before, MAX_THREADS);
+    builder *b = builder_new(13);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 2, DIMS(ROWS, COLS), NULL);
+    builder_input(b, "W", ONYX_DTYPE_FLOAT, 2, DIMS(COLS, COLS), NULL);
+    builder_node(b, "MatMul", "X,W", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    size_t n;
+    const uint8_t *bytes = builder_pack(b, &n);
+    onyx_options *options;
+    onyx_model *model;
+    onyx_session *s;
+    cr_assert_eq(onyx_options_create(&options), ONYX_OK);
+    cr_assert_eq(onyx_options_set_threads(options, 3), ONYX_OK);
+    cr_assert_eq(onyx_model_load_buffer(bytes, n, options, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
+    cr_assert_eq(onyx_session_create(model, options, &s), ONYX_OK);
+    float *x = calloc(ROWS * COLS, sizeof *x), *w = calloc(COLS * COLS, sizeof *w);
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(ROWS, COLS), x),
+                         tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(COLS, COLS), w)};
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(onyx_session_set_input(s, (size_t)i, &in[i]), ONYX_OK);
+    for (int r = 0; r < 3; r++)
+        cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s", onyx_session_errmsg(s));
+    int n_after = list_threads(after, MAX_THREADS), started = 0;
+    long ticks0[MAX_THREADS], idle_ticks = 0;
+    for (int i = 0; i < n_after; i++)
+        ticks0[i] = thread_ticks(after[i]);
+    struct timespec nap = {0, 300 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    for (int i = 0; i < n_after; i++)
+        if (!listed(before, n_before, after[i])) {
+            started++;
+            idle_ticks += thread_ticks(after[i]) - ticks0[i];
+        }
+    cr_assert_geq(started, 2, "the pool of 3 threads started %d threads", started);
+    double idle_ms = 1e3 * (double)idle_ticks / (double)sysconf(_SC_CLK_TCK);
+    cr_assert_leq(idle_ms, 20.0, "onyx's %d threads used %.0f ms of CPU in 300 ms idle", started, idle_ms);
+    onyx_session_free(s);
+    onyx_model_free(model);
+    onyx_options_free(options);
+    builder_free(b);
+    free(x);
+    free(w);
 }
