@@ -86,7 +86,7 @@ onyx_status node_evaluate(op_context *ctx)
                           tensor_bytes(t), op_output_name(ctx, allocated));
     }
     if (!st && ctx->n_tasks > 0)
-        st = ctx->node->op->run(ctx, 0, ctx->n_tasks, scratch);
+        st = ctx->node->op->run(ctx, 0, ctx->n_tasks, scratch ? scratch : (void *)&empty_tensor_data);
     if (st) {
         for (int i = 0; i < allocated; i++)
             if (ctx->outputs[i]) {

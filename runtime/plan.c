@@ -304,11 +304,17 @@ typedef struct step_job {
     size_t scratch_per_thread;
 } step_job;
 
+/* Thread `thread`'s scratch memory; without any (no node asked for some), still a valid
+ * pointer, so that an operator asking for 0 bytes may form base pointers from it. */
+static void *scratch_of(unsigned char *scratch, size_t per_thread, int thread)
+{
+    return scratch ? scratch + (size_t)thread * per_thread : (void *)&empty_tensor_data;
+}
+
 static void step_range(void *arg, int thread, int64_t begin, int64_t end)
 {
     const step_job *job = arg;
-    unsigned char *scratch = job->scratch ? job->scratch + (size_t)thread * job->scratch_per_thread : NULL;
-    job->ctx->node->op->run(job->ctx, begin, end, scratch);
+    job->ctx->node->op->run(job->ctx, begin, end, scratch_of(job->scratch, job->scratch_per_thread, thread));
 }
 
 static onyx_status run_static(plan *p, exec_env *env, const onyx_tensor *inputs)
@@ -327,7 +333,7 @@ static onyx_status run_static(plan *p, exec_env *env, const onyx_tensor *inputs)
             pool_job pj = {step_range, &job, ctx->n_tasks};
             pool_run(env->pool, &pj);
         } else {
-            ctx->node->op->run(ctx, 0, ctx->n_tasks, p->scratch);
+            ctx->node->op->run(ctx, 0, ctx->n_tasks, scratch_of(p->scratch, 0, 0));
         }
         if (env->profile_ns)
             profile_add(env, g, ctx->node, start);

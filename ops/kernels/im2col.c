@@ -31,6 +31,8 @@ static void advance(int64_t *pos, const int64_t *dims, int n, int64_t steps)
     {                                                                                          \
         int n = g->axes, inner = n - 1;                                                        \
         int64_t width = last - first, tap[WINDOW_MAX_AXES] = {0};                              \
+        if (width <= 0)                                                                        \
+            return; /* no columns (an empty output grid): nothing to walk */                    \
         for (int64_t row = 0; row < channels * g->kernel_count; row++) {                       \
             IMAGE_T *plane = image + (row / g->kernel_count) * g->in_count;                    \
             COL_T *dst = col + row * width;                                                    \
