@@ -158,8 +158,38 @@ GEMM_INLINE void store_upto(float *p, vec x, int64_t n)
         v_store_n(p, x, (int)n);
 }
 
+/* The epilogue of a whole register tile (GEMM_MR rows of GEMM_NV whole vectors), unrolled for
+ * one activation: independent vectors for the out-of-order core, the bias loaded once. */
+GEMM_INLINE void whole_tile_epilogue(float *c, int64_t ldc, const gemm_epilogue *e, gemm_activation activation)
+{
+    vec bias[GEMM_NV];
+    GEMM_UNROLL for (int v = 0; v < GEMM_NV; v++)
+        bias[v] = e->bias ? v_load(e->bias + v * VLEN) : v_zero();
+    GEMM_UNROLL for (int i = 0; i < GEMM_MR; i++) {
+        float *row = c + i * ldc;
+        const float *residual = e->residual ? e->residual + i * e->ld_residual : NULL;
+        GEMM_UNROLL for (int v = 0; v < GEMM_NV; v++) {
+            vec x = v_load(row + v * VLEN);
+            if (e->bias)
+                x = v_add(x, bias[v]);
+            x = activate(x, activation);
+            if (residual)
+                x = v_add(x, v_load(residual + v * VLEN));
+            v_store(row + v * VLEN, x);
+        }
+    }
+}
+
 static void epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const gemm_epilogue *e)
 {
+    if (rows == GEMM_MR && cols == GEMM_NV * VLEN) {
+        switch (e->activation) {
+        case GEMM_ACTIVATION_NONE: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_NONE); return;
+        case GEMM_ACTIVATION_RELU: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_RELU); return;
+        case GEMM_ACTIVATION_GELU_ERF: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_GELU_ERF); return;
+        case GEMM_ACTIVATION_GELU_TANH: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_GELU_TANH); return;
+        }
+    }
     for (int64_t i = 0; i < rows; i++) {
         float *row = c + i * ldc;
         const float *residual = e->residual ? e->residual + i * e->ld_residual : NULL;
