@@ -1,6 +1,8 @@
 /* The GEMM driver: kernel choice, packing, the task grid and cache blocking. See gemm.h.
  *
- * A task computes a block of C (tile_m x tile_n). Within it the sums run over k in passes of
+ * A task computes a block of C (at most tile_m x tile_n): the column blocks hold whole panels,
+ * as evenly many as can be (so that the pool's equal shares of tasks are equal shares of
+ * work, whatever n), and the row blocks as evenly many rows. Within it the sums run over k in passes of
  * kc; in each pass the block is swept panel by panel (nr columns of B, which stay in L1 while
  * every mr-row strip of A goes past), and the A block of the pass (tile_m x kc) stays in L2.
  * A is read in place (rows lda apart): only a transposed A is copied, into scratch. B is read
@@ -166,8 +168,8 @@ void gemm_plan_init(gemm_plan *plan, const gemm_kernel *kernel, int64_t m, int64
     int64_t macs = m * n * max64(k, 1);
     int64_t wanted = min64(GEMM_TARGET_TASKS, max64(1, macs / GEMM_TASK_MIN_MACS));
     int64_t col_tiles = min64(panels, max64(1, ceil_div(wanted, max64(plan->tiles_m, 1))));
-    plan->tile_n = ceil_div(panels, col_tiles) * kernel->nr;
-    plan->tiles_n = n > 0 ? ceil_div(n, plan->tile_n) : 0;
+    plan->tile_n = ceil_div(panels, col_tiles) * kernel->nr; /* the widest */
+    plan->tiles_n = n > 0 ? col_tiles : 0;
     size_t floats = 0;
     if (trans_a)
         floats += (size_t)(plan->tile_m * plan->kc);
@@ -181,8 +183,10 @@ void gemm_task_block(const gemm_plan *plan, int64_t task, int64_t *i0, int64_t *
     int64_t ti = task / plan->tiles_n, tj = task % plan->tiles_n;
     *i0 = ti * plan->tile_m;
     *i1 = min64(plan->m, *i0 + plan->tile_m);
-    *j0 = tj * plan->tile_n;
-    *j1 = min64(plan->n, *j0 + plan->tile_n);
+    /* Column block tj: panels [tj * panels / tiles_n, (tj + 1) * panels / tiles_n). */
+    int64_t nr = plan->kernel->nr, panels = ceil_div(plan->n, nr);
+    *j0 = tj * panels / plan->tiles_n * nr;
+    *j1 = min64(plan->n, (tj + 1) * panels / plan->tiles_n * nr);
 }
 
 /* ---- running ------------------------------------------------------------------------------ */

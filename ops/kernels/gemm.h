@@ -90,7 +90,7 @@ typedef struct gemm_plan {
     int64_t m, n, k;
     bool trans_a, trans_b;         /* A is k x m / B is n x k (trans_b: not with packed_b) */
     int64_t kc;                    /* sums run over k in passes of kc: fixed by k alone */
-    int64_t tile_m, tile_n;        /* the block of C one task computes */
+    int64_t tile_m, tile_n;        /* the largest block of C one task computes */
     int64_t tiles_m, tiles_n;
     size_t scratch_bytes;          /* per thread, for packing what must be repacked */
 } gemm_plan;
