@@ -15,7 +15,11 @@
  *     v_fma_exact(a, b, c)                always fused (one rounding)
  *     v_max(a, b), v_min(a, b)            b when either is NaN (x86 semantics)
  *     v_abs(x), v_round(x)                round to nearest integer, as float
- *     v_pow2(n)                           2^n for integral n in [-126, 127]
+ *     v_pow2(n)                           2^n for integral n in [-126, 127] (unless native)
+ *   and may define GEMM_NATIVE_SCALE2 with
+ *     v_scale2(x, n)                      x * 2^n for integral n, overflowing to inf and
+ *                                         fading through the subnormals to 0
+ *   (else it is made of two v_pow2)
  *     v_select_negative(x, a, b)          a where x < 0, else b
  */
 #include <math.h>
@@ -79,9 +83,19 @@ GEMM_ROWS(GEMM_DEFINE_ROW)
 
 /* ---- activations -------------------------------------------------------------------------- */
 
+#ifndef GEMM_NATIVE_SCALE2
+/* x * 2^n in two halves (each in the exponent's range), so that large results overflow to
+ * inf and small ones fade through the subnormals to 0. */
+GEMM_INLINE vec v_scale2(vec x, vec n)
+{
+    vec half = v_round(v_mul(n, v_set1(0.5f)));
+    return v_mul(v_mul(x, v_pow2(half)), v_pow2(v_sub(n, half)));
+}
+#endif
+
 /* exp(hi + lo), lo small next to hi: lo joins after the range reduction, so hi + lo need not
  * be representable. Cody-Waite reduction to r in [-ln2/2, ln2/2], Cephes' degree-7 expf
- * polynomial (about 1 ulp); 2^n applied in two halves so that large results overflow to inf
+ * polynomial (about 1 ulp); 2^n applied by v_scale2, so that large results overflow to inf
  * and small ones fade through the subnormals to 0 instead of wrapping. NaN stays NaN. */
 GEMM_INLINE vec exp_sum(vec hi, vec lo)
 {
@@ -96,8 +110,7 @@ GEMM_INLINE vec exp_sum(vec hi, vec lo)
     p = v_fma(p, r, v_set1(1.6666665459e-1f));
     p = v_fma(p, r, v_set1(5.0000001201e-1f));
     p = v_fma(p, v_mul(r, r), v_add(r, v_set1(1.0f)));
-    vec half = v_round(v_mul(n, v_set1(0.5f)));
-    return v_mul(v_mul(p, v_pow2(half)), v_pow2(v_sub(n, half)));
+    return v_scale2(p, n);
 }
 
 /* x/2 (1 + erf(x/sqrt 2)) = x/2 erfc(-x/sqrt 2). With w = erfc(|x|/sqrt 2) the factor is w
