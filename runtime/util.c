@@ -53,11 +53,15 @@ void *mem_alloc_raw(mem *m, size_t size)
     if (!mem_reserve(m, total))
         return NULL;
     const allocator *a = &m->allocator;
-    mem_header *h = a->alloc ? a->alloc(a->user, total, MEM_ALIGN) : aligned_alloc(MEM_ALIGN, total);
+    /* Large blocks (weights, arenas) start on a 2 MiB boundary and go in 2 MiB pages where the
+     * kernel offers them on request: one page fault per 2 MiB instead of per 4 KiB makes
+     * loading much faster, and runs no longer depend on where 4 KiB pages happened to land
+     * (their cache sets, the TLB's reach). */
+    bool huge = !a->alloc && total >= HUGE_BLOCK;
+    mem_header *h = a->alloc ? a->alloc(a->user, total, MEM_ALIGN)
+                             : aligned_alloc(huge ? (size_t)HUGE_PAGE : MEM_ALIGN, total);
 #ifdef MADV_HUGEPAGE
-    if (h && !a->alloc && total >= HUGE_BLOCK) {
-        /* Large blocks (weights, arenas) in 2 MiB pages where the kernel offers them on
-         * request: one page fault per 2 MiB instead of per 4 KiB makes loading much faster. */
+    if (h && huge) {
         uintptr_t start = ((uintptr_t)h + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
         uintptr_t end = ((uintptr_t)h + total) & ~(uintptr_t)(HUGE_PAGE - 1);
         if (end > start)
