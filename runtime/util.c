@@ -58,8 +58,11 @@ void *mem_alloc_raw(mem *m, size_t size)
      * loading much faster, and runs no longer depend on where 4 KiB pages happened to land
      * (their cache sets, the TLB's reach). */
     bool huge = !a->alloc && total >= HUGE_BLOCK;
-    mem_header *h = a->alloc ? a->alloc(a->user, total, MEM_ALIGN)
-                             : aligned_alloc(huge ? (size_t)HUGE_PAGE : MEM_ALIGN, total);
+    mem_header *h = NULL;
+    if (a->alloc)
+        h = a->alloc(a->user, total, MEM_ALIGN);
+    else if (posix_memalign((void **)&h, huge ? (size_t)HUGE_PAGE : MEM_ALIGN, total) != 0)
+        h = NULL; /* (aligned_alloc would want total to be a multiple of the alignment) */
 #ifdef MADV_HUGEPAGE
     if (h && huge) {
         uintptr_t start = ((uintptr_t)h + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
