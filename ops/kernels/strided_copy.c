@@ -49,14 +49,11 @@ onyx_status strided_copy_plan(op_context *ctx, int rank, const int64_t *dims, co
     return ONYX_OK;
 }
 
-#define STRIDED_LOOP(T)                                                                        \
-    for (int64_t i = 0; i < n; i++)                                                            \
-        ((T *)dst)[i] = ((const T *)src)[i * step];
-
-/* `rows` (<= 16) output rows at once whose sources are neighbours in the input (the axis before
- * the last has input stride 1): each column is one run of `rows` input elements, so that a
- * transposition reads every input cache line once instead of one element per line per row,
- * and large power-of-two steps do not keep evicting the same cache sets. */
+/* `rows` output rows of n elements, `step` apart in the input, from src on. More than one row
+ * only when their sources are neighbours in the input (the axis before the last has input
+ * stride 1): each column is then one run of `rows` input elements, so that a transposition
+ * reads every input cache line once instead of one element per line per row, and large
+ * power-of-two steps do not keep evicting the same cache sets. */
 #define TILED_LOOP(T)                                                                          \
     for (int64_t j = 0; j < n; j++)                                                            \
         for (int64_t i = 0; i < rows; i++)                                                     \
@@ -95,27 +92,13 @@ onyx_status strided_copy_run(const op_context *ctx, int64_t begin, int64_t end, 
         }
         char *dst = y + (size_t)(row * n) * elem;
         const char *src = x + off * (int64_t)elem;
-        if (tiled) {
-            /* up to 16 rows, within this task and along one run of the axis before the last */
-            int64_t rows = OP_MIN(OP_MIN(16, end - row), c->dims[last - 1] - row % c->dims[last - 1]);
-            copy_rows(dst, src, rows, n, step, elem);
-            row += rows;
-            continue;
-        }
-        row++;
-        if (step == 1) {
+        /* tiled: up to 16 rows, within this task and along one run of the axis before the last */
+        int64_t rows = tiled ? OP_MIN(OP_MIN(16, end - row), c->dims[last - 1] - row % c->dims[last - 1]) : 1;
+        if (step == 1)
             memcpy(dst, src, (size_t)n * elem);
-            continue;
-        }
-        switch (elem) {
-        case 1: STRIDED_LOOP(uint8_t) break;
-        case 2: STRIDED_LOOP(uint16_t) break;
-        case 4: STRIDED_LOOP(uint32_t) break;
-        case 8: STRIDED_LOOP(uint64_t) break;
-        default:
-            for (int64_t i = 0; i < n; i++)
-                memcpy(dst + (size_t)i * elem, src + i * step * (int64_t)elem, elem);
-        }
+        else
+            copy_rows(dst, src, rows, n, step, elem);
+        row += rows;
     }
     return ONYX_OK;
 }
