@@ -61,7 +61,7 @@ int cmd_bench(int argc, char **argv)
             return EXIT_OK;
         } else if ((shared = cli_session_option(argc, argv, &i, &args))) {
             if (shared < 0)
-                return cli_session_free(&(cli_session){0}, &args), EXIT_USAGE;
+                return cli_session_args_free(&args), EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--runs"))) {
             if (!cli_int(v, 1, 1000000, &runs))
                 return cli_error("--runs takes 1 to 1000000, got '%s'", v), EXIT_USAGE;
@@ -122,6 +122,7 @@ int cmd_bench(int argc, char **argv)
     rc = EXIT_OK;
 done:
     free(times);
-    cli_session_free(&s, &args);
+    cli_session_free(&s);
+    cli_session_args_free(&args);
     return rc;
 }

@@ -99,8 +99,9 @@ typedef struct cli_session {
 /* Loads, creates the session and sets the inputs; false (message printed) on error, with
  * what was made left in *s for cli_session_free. */
 bool cli_session_open(const char *model_path, const cli_session_args *args, bool quiet, cli_session *s);
-/* Frees *s and the names in args. */
-void cli_session_free(cli_session *s, cli_session_args *args);
+void cli_session_free(cli_session *s);
+/* Frees the --dim names recorded in args. */
+void cli_session_args_free(cli_session_args *args);
 
 /* Milliseconds of the monotonic clock. */
 double cli_now_ms(void);

@@ -200,13 +200,17 @@ bool cli_session_open(const char *model_path, const cli_session_args *args, bool
     return true;
 }
 
-void cli_session_free(cli_session *s, cli_session_args *args)
+void cli_session_free(cli_session *s)
 {
     inputs_free(&s->inputs);
     onyx_session_free(s->session);
     onyx_model_free(s->model);
     onyx_options_free(s->options);
     memset(s, 0, sizeof *s);
+}
+
+void cli_session_args_free(cli_session_args *args)
+{
     for (int i = 0; i < args->n_dims; i++)
         free((char *)args->dims[i].name);
     args->n_dims = 0;

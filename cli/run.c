@@ -90,7 +90,7 @@ int cmd_run(int argc, char **argv)
             return EXIT_OK;
         } else if ((shared = cli_session_option(argc, argv, &i, &args))) {
             if (shared < 0)
-                return cli_session_free(&(cli_session){0}, &args), EXIT_USAGE;
+                return cli_session_args_free(&args), EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--reference"))) {
             if (n_refs == CLI_MAX_SPECS)
                 return cli_error("too many --reference options"), EXIT_USAGE;
@@ -196,6 +196,7 @@ int cmd_run(int argc, char **argv)
         onyx_tensor_free_data(want.data);
     }
 done:
-    cli_session_free(&s, &args);
+    cli_session_free(&s);
+    cli_session_args_free(&args);
     return rc;
 }
