@@ -17,8 +17,8 @@ static const char usage[] =
     "  onyx COMMAND --help   options of a command\n"
     "  onyx --version        the library version\n"
     "\n"
-    "Exit status: 0 on success, 1 when a model fails to load or run or a test fails,\n"
-    "2 for a bad command line.\n";
+    "Exit status: 0 on success, 1 when a model fails to load or run, has nodes onyx does not\n"
+    "support (info) or a test fails, 2 for a bad command line.\n";
 
 int main(int argc, char **argv)
 {
