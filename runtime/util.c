@@ -55,8 +55,7 @@ void *mem_alloc_raw(mem *m, size_t size)
     const allocator *a = &m->allocator;
     /* Large blocks (weights, arenas) start on a 2 MiB boundary and go in 2 MiB pages where the
      * kernel offers them on request: one page fault per 2 MiB instead of per 4 KiB makes
-     * loading much faster, and runs no longer depend on where 4 KiB pages happened to land
-     * (their cache sets, the TLB's reach). */
+     * loading much faster. */
     bool huge = !a->alloc && total >= HUGE_BLOCK;
     mem_header *h = NULL;
     if (a->alloc)
@@ -65,8 +64,7 @@ void *mem_alloc_raw(mem *m, size_t size)
         h = NULL; /* (aligned_alloc would want total to be a multiple of the alignment) */
 #ifdef MADV_HUGEPAGE
     if (h && huge) {
-        uintptr_t start = ((uintptr_t)h + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-        uintptr_t end = ((uintptr_t)h + total) & ~(uintptr_t)(HUGE_PAGE - 1);
+        uintptr_t start = (uintptr_t)h, end = (start + total) & ~(uintptr_t)(HUGE_PAGE - 1);
         if (end > start)
             madvise((void *)start, end - start, MADV_HUGEPAGE);
     }
