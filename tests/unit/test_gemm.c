@@ -283,8 +283,8 @@ Test(gemm, blocking_passes_over_k_and_tiles_of_c)
     /* k beyond one pass (uneven passes too), m beyond one row block, enough work for the
      * columns to be split into several tasks. */
     FOR_EACH_KERNEL(kernel) {
-        check_problem(kernel, &(problem){.m = 40, .n = 50, .k = 1000, .alpha = 1, .pack = true});
-        check_problem(kernel, &(problem){.m = 600, .n = 200, .k = 769, .alpha = 1});
+        check_problem(kernel, &(problem){.m = 40, .n = 50, .k = 2500, .alpha = 1, .pack = true});
+        check_problem(kernel, &(problem){.m = 600, .n = 200, .k = 1100, .alpha = 1});
         check_problem(kernel, &(problem){.m = 130, .n = 1000, .k = 300, .alpha = 1, .pack = true, .beta = 1,
                                          .bias = true, .act = GEMM_ACTIVATION_GELU_ERF});
     }
