@@ -31,6 +31,9 @@ static inline vec v_round(vec x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_
 /* One instruction, exact: x * 2^floor(n) with IEEE overflow and gradual underflow. */
 static inline vec v_scale2(vec x, vec n) { return _mm512_scalef_ps(x, n); }
 #define GEMM_NATIVE_SCALE2
+static inline float v_reduce_max(vec x) { return _mm512_reduce_max_ps(x); }
+static inline float v_reduce_add(vec x) { return _mm512_reduce_add_ps(x); }
+#define GEMM_NATIVE_REDUCE
 static inline vec v_select_negative(vec x, vec a, vec b)
 {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), b, a);

@@ -19,7 +19,10 @@
  *   and may define GEMM_NATIVE_SCALE2 with
  *     v_scale2(x, n)                      x * 2^n for integral n, overflowing to inf and
  *                                         fading through the subnormals to 0
- *   (else it is made of two v_pow2)
+ *   (else it is made of two v_pow2), and GEMM_NATIVE_REDUCE with
+ *     v_reduce_max(x), v_reduce_add(x)    the largest lane (a NaN lane may be passed over)
+ *                                         and the sum of the lanes, in a fixed order
+ *   (else the lanes go through memory)
  *     v_select_negative(x, a, b)          a where x < 0, else b
  */
 #include <math.h>
@@ -220,6 +223,7 @@ static void epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const ge
 
 /* ---- softmax of a row ------------------------------------------------------------------- */
 
+#ifndef GEMM_NATIVE_REDUCE
 static float horizontal(vec x, bool max)
 {
     float lanes[VLEN];
@@ -229,28 +233,29 @@ static float horizontal(vec x, bool max)
         r = max ? (lanes[i] > r ? lanes[i] : r) : r + lanes[i];
     return r;
 }
+static inline float v_reduce_max(vec x) { return horizontal(x, true); }
+static inline float v_reduce_add(vec x) { return horizontal(x, false); }
+#endif
 
 /* x = exp(x - max x) / sum, in place; NaN anywhere (or a row of -inf) gives NaN, as the plain
- * formula does. */
+ * formula does. The maximum may pass over a NaN: that NaN still reaches the sum through its
+ * exp, and every element is divided by the sum. */
 static void softmax_row(float *x, int64_t n)
 {
     int64_t whole = n - n % VLEN;
     vec vmax = v_set1(-INFINITY);
     for (int64_t j = 0; j < whole; j += VLEN)
         vmax = v_max(vmax, v_load(x + j));
-    float max = whole ? horizontal(vmax, true) : -INFINITY;
+    float max = whole ? v_reduce_max(vmax) : -INFINITY;
     for (int64_t j = whole; j < n; j++)
         max = x[j] > max ? x[j] : max;
-    for (int64_t j = 0; j < n; j++)
-        if (x[j] != x[j])
-            max = x[j]; /* v_max may have dropped a NaN: let it through */
     vec vsum = v_zero(), m = v_set1(max);
     for (int64_t j = 0; j < n; j += VLEN) {
         vec e = exp_sum(v_sub(load_upto(x + j, n - j), m), v_zero());
         store_upto(x + j, e, n - j);
         vsum = v_add(vsum, n - j >= VLEN ? e : load_upto(x + j, n - j));
     }
-    vec inv = v_set1(1.0f / horizontal(vsum, false));
+    vec inv = v_set1(1.0f / v_reduce_add(vsum));
     for (int64_t j = 0; j < n; j += VLEN)
         store_upto(x + j, v_mul(load_upto(x + j, n - j), inv), n - j);
 }

@@ -580,17 +580,20 @@ Test(gemm, softmax_row_matches_the_formula)
                           "%s n=%lld [%lld]: %.9g vs %.9g", gemm_kernel_name(kernel), (long long)n, (long long)j,
                           x[j], want[j] / sum);
         }
-        float masked[20], with_nan[20];
+        /* NaN in a whole vector (where a vector maximum may pass over it) and in the tail. */
+        float masked[20], nan_early[20], nan_late[20];
         for (int j = 0; j < 20; j++) {
             masked[j] = -INFINITY;
-            with_nan[j] = (float)j;
+            nan_early[j] = nan_late[j] = (float)j;
         }
-        with_nan[18] = NAN;
+        nan_early[3] = nan_late[18] = NAN;
         gemm_softmax_row(kernel, masked, 20);
-        gemm_softmax_row(kernel, with_nan, 20);
+        gemm_softmax_row(kernel, nan_early, 20);
+        gemm_softmax_row(kernel, nan_late, 20);
         for (int j = 0; j < 20; j++) {
             cr_assert(isnan(masked[j]), "%s: a fully masked row gives NaN, as PyTorch does", gemm_kernel_name(kernel));
-            cr_assert(isnan(with_nan[j]), "%s: NaN spreads through the row", gemm_kernel_name(kernel));
+            cr_assert(isnan(nan_early[j]) && isnan(nan_late[j]), "%s: NaN spreads through the row",
+                      gemm_kernel_name(kernel));
         }
     }
 }
