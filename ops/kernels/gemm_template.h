@@ -98,47 +98,46 @@ GEMM_INLINE vec v_scale2(vec x, vec n)
 
 /* exp(hi + lo), lo small next to hi: lo joins after the range reduction, so hi + lo need not
  * be representable. Cody-Waite reduction to r in [-ln2/2, ln2/2], Cephes' degree-7 expf
- * polynomial (about 1 ulp); 2^n applied by v_scale2, so that large results overflow to inf
- * and small ones fade through the subnormals to 0 instead of wrapping. NaN stays NaN. */
+ * polynomial (about 1 ulp) in Estrin's order (a shorter chain of dependent FMAs than
+ * Horner's); 2^n applied by v_scale2, so that large results overflow to inf and small ones
+ * fade through the subnormals to 0 instead of wrapping. NaN stays NaN. */
 GEMM_INLINE vec exp_sum(vec hi, vec lo)
 {
     hi = v_min(v_set1(89.0f), v_max(v_set1(-104.0f), hi));
     vec n = v_round(v_mul(v_add(hi, lo), v_set1(1.44269504088896341f)));
     vec r = v_fma(n, v_set1(-0.693359375f), hi);
     r = v_add(v_fma(n, v_set1(2.12194440e-4f), r), lo);
-    vec p = v_set1(1.9875691500e-4f);
-    p = v_fma(p, r, v_set1(1.3981999507e-3f));
-    p = v_fma(p, r, v_set1(8.3334519073e-3f));
-    p = v_fma(p, r, v_set1(4.1665795894e-2f));
-    p = v_fma(p, r, v_set1(1.6666665459e-1f));
-    p = v_fma(p, r, v_set1(5.0000001201e-1f));
-    p = v_fma(p, v_mul(r, r), v_add(r, v_set1(1.0f)));
+    vec r2 = v_mul(r, r);
+    vec p01 = v_fma(r, v_set1(1.9875691500e-4f), v_set1(1.3981999507e-3f));
+    vec p23 = v_fma(r, v_set1(8.3334519073e-3f), v_set1(4.1665795894e-2f));
+    vec p45 = v_fma(r, v_set1(1.6666665459e-1f), v_set1(5.0000001201e-1f));
+    vec p = v_fma(v_fma(p01, r2, p23), r2, p45);
+    p = v_fma(p, r2, v_add(r, v_set1(1.0f)));
     return v_scale2(p, n);
 }
 
 /* x/2 (1 + erf(x/sqrt 2)) = x/2 erfc(-x/sqrt 2). With w = erfc(|x|/sqrt 2) the factor is w
  * for x < 0 and 2 - w otherwise, so the negative side keeps its relative accuracy instead of
- * cancelling in 1 + erf. erfc(z) = t exp(-z^2 + P(t)), t = 1/(1 + z/2), is the Chebyshev fit
- * of Numerical Recipes (erfcc, relative error < 1.2e-7), with -z^2 = -x^2/2 carried exactly
- * as a float and its FMA-computed rounding error. */
+ * cancelling in 1 + erf. erfc(z) = t F(t) exp(-z^2) with t = 1/(1 + z/2): F is a degree-8
+ * polynomial fitted by tools/fit-erfcx.py (relative error < 1e-7), evaluated in Estrin's
+ * order, and -z^2 = -x^2/2 is carried exactly as a float and its FMA-computed rounding error.
+ * The exp does not wait for the polynomial: the vector's chain of dependent instructions is
+ * short enough for the out-of-order core to overlap several vectors. */
 GEMM_INLINE vec gelu_erf(vec x)
 {
     /* erfc(16 / sqrt 2) underflows: larger |x| change nothing but could overflow x^2. */
     vec ax = v_min(v_set1(16.0f), v_abs(x));
     vec t = v_div(v_set1(1.0f), v_fma(ax, v_set1(0.35355339059327376f), v_set1(1.0f)));
-    vec p = v_set1(0.17087277f);
-    p = v_fma(p, t, v_set1(-0.82215223f));
-    p = v_fma(p, t, v_set1(1.48851587f));
-    p = v_fma(p, t, v_set1(-1.13520398f));
-    p = v_fma(p, t, v_set1(0.27886807f));
-    p = v_fma(p, t, v_set1(-0.18628806f));
-    p = v_fma(p, t, v_set1(0.09678418f));
-    p = v_fma(p, t, v_set1(0.37409196f));
-    p = v_fma(p, t, v_set1(1.00002368f));
-    p = v_fma(p, t, v_set1(-1.26551223f));
+    vec t2 = v_mul(t, t), t4 = v_mul(t2, t2);
+    vec f01 = v_fma(t, v_set1(0.28240835666656494f), v_set1(0.28208455443382263f));
+    vec f23 = v_fma(t, v_set1(0.2036423683166504f), v_set1(0.24286268651485443f));
+    vec f45 = v_fma(t, v_set1(0.28135019540786743f), v_set1(-0.02888616919517517f));
+    vec f67 = v_fma(t, v_set1(0.28596094250679016f), v_set1(-0.4900699853897095f));
+    vec f48 = v_fma(v_set1(-0.05935295298695564f), t4, v_fma(f67, t2, f45));
+    vec f = v_fma(f48, t4, v_fma(f23, t2, f01));
     vec x2 = v_mul(ax, ax), x2_error = v_fma_exact(ax, ax, v_sub(v_zero(), x2));
     vec minus_half = v_set1(-0.5f);
-    vec w = v_mul(t, exp_sum(v_mul(x2, minus_half), v_fma(x2_error, minus_half, p)));
+    vec w = v_mul(v_mul(t, f), exp_sum(v_mul(x2, minus_half), v_mul(x2_error, minus_half)));
     vec factor = v_select_negative(x, w, v_sub(v_set1(2.0f), w));
     return v_mul(v_mul(x, v_set1(0.5f)), factor);
 }
