@@ -34,6 +34,7 @@ typedef struct attention_state {
     int64_t batch_dims[ONYX_MAX_RANK];
     int64_t batches, sq, sk, d, dv, row_blocks;
     operand_layout q, k, v, add, cond;
+    const gemm_kernel *kernel;
 } attention_state;
 
 static onyx_status attention_check(op_context *ctx)
@@ -144,6 +145,7 @@ static onyx_status attention_reshape(op_context *ctx)
     if (cond)
         layout_of(cond, batch_rank, &s->cond);
     s->row_blocks = (sq + ROW_BLOCK - 1) / ROW_BLOCK;
+    s->kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
     ctx->state = s;
     ctx->n_tasks = s->batches * s->row_blocks;
     ctx->task_cost = OP_MIN(sq, ROW_BLOCK) * sk * (d + dv) * 2;
@@ -151,9 +153,9 @@ static onyx_status attention_reshape(op_context *ctx)
     return ONYX_OK;
 }
 
-/* Scale, masks and softmax of one row of scores, in place. */
-static void finish_row(const attention_params *p, float *row, int64_t n, float scale, const float *add,
-                       int64_t add_step, const uint8_t *cond, int64_t cond_step)
+/* Scale and masks of one row of scores, in place. */
+static void scale_and_mask(const attention_params *p, float *row, int64_t n, float scale, const float *add,
+                           int64_t add_step, const uint8_t *cond, int64_t cond_step)
 {
     if (p->scale_divides)
         for (int64_t j = 0; j < n; j++)
@@ -168,9 +170,12 @@ static void finish_row(const attention_params *p, float *row, int64_t n, float s
         for (int64_t j = 0; j < n; j++)
             if ((cond[j * cond_step] != 0) == p->fill_when)
                 row[j] = p->fill;
-    gemm_softmax_row(NULL, row, n);
 }
 
+/* Each row of scores becomes exp(score - max) and its output row, the product with V, is
+ * divided by the row's sum afterwards: dv divisions instead of sk. Without masks a positive
+ * scale goes into the exp as a factor (a divisor as its reciprocal), instead of a pass of its
+ * own over the scores. */
 static onyx_status attention_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     const attention_params *p = ctx->params;
@@ -178,21 +183,30 @@ static onyx_status attention_run(const op_context *ctx, int64_t begin, int64_t e
     const float *q = ctx->inputs[0]->data, *k = ctx->inputs[1]->data, *v = ctx->inputs[2]->data;
     const onyx_tensor *scale_t = op_input(ctx, 3), *add_t = op_input(ctx, 4), *cond_t = op_input(ctx, 5);
     float scale = scale_t ? *(const float *)scale_t->data : 1.0f;
-    float *y = ctx->outputs[0]->data, *scores = scratch;
+    float factor = p->scale_divides ? 1.0f / scale : scale;
+    bool folded = !add_t && !cond_t && factor > 0 && isfinite(factor);
+    float *y = ctx->outputs[0]->data, *scores = scratch, inverse_sums[ROW_BLOCK];
     for (int64_t t = begin; t < end; t++) {
         int64_t b = t / s->row_blocks, i0 = (t % s->row_blocks) * ROW_BLOCK, rows = OP_MIN(ROW_BLOCK, s->sq - i0);
         const float *qb = q + batch_offset(s, &s->q, b) + i0 * s->d;
         const float *kb = k + batch_offset(s, &s->k, b), *vb = v + batch_offset(s, &s->v, b);
         gemm_f32(false, false, rows, s->sk, s->d, 1.0f, qb, s->d, kb, s->sk, 0.0f, scores, s->sk);
         for (int64_t i = 0; i < rows; i++) {
-            const float *add = add_t ? (const float *)add_t->data + batch_offset(s, &s->add, b) +
-                                           (i0 + i) * s->add.row_stride : NULL;
-            const uint8_t *cond = cond_t ? (const uint8_t *)cond_t->data + batch_offset(s, &s->cond, b) +
-                                               (i0 + i) * s->cond.row_stride : NULL;
-            finish_row(p, scores + i * s->sk, s->sk, scale, add, s->add.col_stride, cond, s->cond.col_stride);
+            float *row = scores + i * s->sk;
+            if (!folded) {
+                const float *add = add_t ? (const float *)add_t->data + batch_offset(s, &s->add, b) +
+                                               (i0 + i) * s->add.row_stride : NULL;
+                const uint8_t *cond = cond_t ? (const uint8_t *)cond_t->data + batch_offset(s, &s->cond, b) +
+                                                   (i0 + i) * s->cond.row_stride : NULL;
+                scale_and_mask(p, row, s->sk, scale, add, s->add.col_stride, cond, s->cond.col_stride);
+            }
+            inverse_sums[i] = 1.0f / gemm_exp_row(s->kernel, row, s->sk, folded ? factor : 1.0f);
         }
-        gemm_f32(false, false, rows, s->dv, s->sk, 1.0f, scores, s->sk, vb, s->dv, 0.0f,
-                 y + (b * s->sq + i0) * s->dv, s->dv);
+        float *yb = y + (b * s->sq + i0) * s->dv;
+        gemm_f32(false, false, rows, s->dv, s->sk, 1.0f, scores, s->sk, vb, s->dv, 0.0f, yb, s->dv);
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < s->dv; j++)
+                yb[i * s->dv + j] *= inverse_sums[i];
     }
     return ONYX_OK;
 }

@@ -92,6 +92,13 @@ void gemm_softmax_row(const gemm_kernel *kernel, float *x, int64_t n)
     kernel->softmax_row(x, n);
 }
 
+float gemm_exp_row(const gemm_kernel *kernel, float *x, int64_t n, float mul)
+{
+    if (!kernel)
+        kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    return kernel->exp_row(x, n, mul);
+}
+
 /* ---- packing ------------------------------------------------------------------------------ */
 
 /* Copies rows [p0, p0 + kc) of op(B)'s columns [j0, j0 + cols) into a panel of kc rows of nr

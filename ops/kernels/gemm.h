@@ -62,6 +62,10 @@ void gemm_activate(const gemm_kernel *kernel, float *x, int64_t n, gemm_activati
 /* x[0..n) = softmax(x) in place with the kernel family's vector exp (about 1 ulp), NULL:
  * the best kernel. NaN in the row, or a row of only -inf, gives NaN, as the formula does. */
 void gemm_softmax_row(const gemm_kernel *kernel, float *x, int64_t n);
+/* The unnormalized softmax of mul * x, for mul > 0: x[0..n) = exp(mul (x - max x)) in place;
+ * returns the sum, by which each element is yet to be divided (a caller may instead divide
+ * what it computes from the row). NaN anywhere, or a row of only -inf, gives a NaN sum. */
+float gemm_exp_row(const gemm_kernel *kernel, float *x, int64_t n, float mul);
 
 /* ---- a right operand packed once ---------------------------------------------------------- */
 

@@ -35,6 +35,7 @@ struct gemm_kernel {
     gemm_tile_fn tiles[GEMM_MAX_MR][GEMM_MAX_NV]; /* [rows - 1][vectors - 1] */
     gemm_epilogue_fn epilogue;
     void (*softmax_row)(float *x, int64_t n);
+    float (*exp_row)(float *x, int64_t n, float mul);
 };
 
 extern const gemm_kernel gemm_kernel_portable;

@@ -236,10 +236,10 @@ static inline float v_reduce_max(vec x) { return horizontal(x, true); }
 static inline float v_reduce_add(vec x) { return horizontal(x, false); }
 #endif
 
-/* x = exp(x - max x) / sum, in place; NaN anywhere (or a row of -inf) gives NaN, as the plain
- * formula does. The maximum may pass over a NaN: that NaN still reaches the sum through its
- * exp, and every element is divided by the sum. */
-static void softmax_row(float *x, int64_t n)
+/* x = exp(mul (x - max x)) in place, for mul > 0; returns the sum. The maximum may pass over
+ * a NaN: that NaN still reaches the sum through its exp. A row of -inf gives NaN (-inf minus
+ * -inf), as the plain formula does. */
+static float exp_row(float *x, int64_t n, float mul)
 {
     int64_t whole = n - n % VLEN;
     vec vmax = v_set1(-INFINITY);
@@ -248,13 +248,19 @@ static void softmax_row(float *x, int64_t n)
     float max = whole ? v_reduce_max(vmax) : -INFINITY;
     for (int64_t j = whole; j < n; j++)
         max = x[j] > max ? x[j] : max;
-    vec vsum = v_zero(), m = v_set1(max);
+    vec vsum = v_zero(), m = v_set1(max), vmul = v_set1(mul);
     for (int64_t j = 0; j < n; j += VLEN) {
-        vec e = exp_sum(v_sub(load_upto(x + j, n - j), m), v_zero());
+        vec e = exp_sum(v_mul(v_sub(load_upto(x + j, n - j), m), vmul), v_zero());
         store_upto(x + j, e, n - j);
         vsum = v_add(vsum, n - j >= VLEN ? e : load_upto(x + j, n - j));
     }
-    vec inv = v_set1(1.0f / v_reduce_add(vsum));
+    return v_reduce_add(vsum);
+}
+
+/* x = exp(x - max x) / sum, in place: NaN anywhere, or a row of -inf, gives NaN. */
+static void softmax_row(float *x, int64_t n)
+{
+    vec inv = v_set1(1.0f / exp_row(x, n, 1.0f));
     for (int64_t j = 0; j < n; j += VLEN)
         store_upto(x + j, v_mul(load_upto(x + j, n - j), inv), n - j);
 }
@@ -272,4 +278,5 @@ const gemm_kernel GEMM_SYMBOL = {
     .tiles = {GEMM_ROWS(GEMM_ROW_ENTRIES)},
     .epilogue = epilogue,
     .softmax_row = softmax_row,
+    .exp_row = exp_row,
 };
