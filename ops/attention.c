@@ -200,7 +200,8 @@ static onyx_status attention_run(const op_context *ctx, int64_t begin, int64_t e
                                                    (i0 + i) * s->cond.row_stride : NULL;
                 scale_and_mask(p, row, s->sk, scale, add, s->add.col_stride, cond, s->cond.col_stride);
             }
-            inverse_sums[i] = 1.0f / gemm_exp_row(s->kernel, row, s->sk, folded ? factor : 1.0f);
+            /* No keys: the product with V is an empty sum (zeros), to be left as it is. */
+            inverse_sums[i] = s->sk ? 1.0f / gemm_exp_row(s->kernel, row, s->sk, folded ? factor : 1.0f) : 1.0f;
         }
         float *yb = y + (b * s->sq + i0) * s->dv;
         gemm_f32(false, false, rows, s->dv, s->sk, 1.0f, scores, s->sk, vb, s->dv, 0.0f, yb, s->dv);

@@ -185,6 +185,79 @@ Test(passes, attention_is_fused_in_every_exported_form)
     }
 }
 
+/* Runs the model built by b, optimized or not, on its three inputs; returns output 0. */
+static run_result run_built(builder *b, bool optimize, const onyx_tensor *inputs, int *attention_nodes)
+{
+    size_t size;
+    const uint8_t *bytes = builder_pack(b, &size);
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_optimization(o, optimize), ONYX_OK);
+    onyx_model *m;
+    cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
+    onyx_options_free(o);
+    *attention_nodes = live(m, "onyx", "Attention");
+    onyx_session *s;
+    cr_assert_eq(onyx_session_create(m, NULL, &s), ONYX_OK);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(onyx_session_set_input(s, i, &inputs[i]), ONYX_OK, "%s", onyx_session_errmsg(s));
+    run_result r = {.run = onyx_session_run(s), .n_outputs = 1};
+    cr_assert_eq(r.run, ONYX_OK, "%s", onyx_session_errmsg(s));
+    onyx_tensor y;
+    cr_assert_eq(onyx_session_get_output(s, 0, &y), ONYX_OK);
+    r.outputs[0] = y;
+    size_t bytes_out = (size_t)onyx_tensor_element_count(&y) * sizeof(float);
+    r.outputs[0].data = malloc(bytes_out ? bytes_out : 1);
+    memcpy(r.outputs[0].data, y.data, bytes_out);
+    onyx_session_free(s);
+    onyx_model_free(m);
+    return r;
+}
+
+Test(passes, attention_scales_and_empty_keys_match_the_unfused_graph)
+{
+    /* softmax(scale(Q K)) V with a divisor that is no power of two (folded into the exp as
+     * its reciprocal), a negative factor (not folded: the maximum is taken after scaling), and
+     * no keys at all (an empty sum: the output is zeros, not 0/0). */
+    static const struct {
+        const char *op;
+        float scale;
+        int64_t sk;
+    } cases[] = {{"Div", 6.9282032f, 40}, {"Mul", -0.37f, 40}, {"Div", 8.0f, 0}};
+    enum { BATCH = 3, SQ = 37, D = 48, DV = 20 };
+    static float q[BATCH * SQ * D], k[BATCH * D * 40], v[BATCH * 40 * DV];
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+        q[i] = (float)((int)(i * 7919 % 61) - 30) / 10.0f;
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        k[i] = (float)((int)(i * 104729 % 53) - 26) / 10.0f;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        v[i] = (float)((int)(i * 15485863 % 47) - 23) / 10.0f;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t sk = cases[c].sk;
+        builder *b = builder_new(17);
+        builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, D), NULL);
+        builder_input(b, "K", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, D, sk), NULL);
+        builder_input(b, "V", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, sk, DV), NULL);
+        builder_initializer(b, "s", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(cases[c].scale));
+        builder_node(b, "MatMul", "Q,K", "qk");
+        builder_node(b, cases[c].op, "qk,s", "scaled");
+        builder_attr_int(b, builder_node(b, "Softmax", "scaled", "p"), "axis", -1);
+        builder_node(b, "MatMul", "p,V", "Y");
+        builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+        onyx_tensor inputs[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, D), q),
+                                 tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, D, sk), k),
+                                 tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, sk, DV), v)};
+        int fused_nodes, plain_nodes;
+        run_result fused = run_built(b, true, inputs, &fused_nodes), plain = run_built(b, false, inputs, &plain_nodes);
+        cr_assert_eq(fused_nodes, 1, "case %zu: the attention pass fires", c);
+        cr_assert_eq(plain_nodes, 0);
+        expect_tensor(&fused.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, DV), plain.outputs[0].data, 1e-5);
+        run_result_free(&fused);
+        run_result_free(&plain);
+        builder_free(b);
+    }
+}
+
 Test(passes, matmul_bias_activation_and_residual_are_fused)
 {
     static const struct {
