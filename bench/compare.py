@@ -99,7 +99,8 @@ def sgemm_2048():
     """Best single-core float32 GEMM rate at 2048^3 on this machine, GFLOP/s: onyx's kernel (packed B)
     and OpenBLAS with its own kernel choice (OPENBLAS_CORETYPE unset), by bench/gemm_bench."""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
-    out = subprocess.run([os.path.join(ROOT, "build", "bench", "gemm_bench"), "--threads", "1", "--seconds", "1"],
+    out = subprocess.run([os.path.join(ROOT, "build", "bench", "gemm_bench"), "--threads", "1", "--seconds", "1",
+                          "--shape", "square"],
                          capture_output=True, text=True, check=True, env=env).stdout
     row = next(l for l in out.splitlines() if l.startswith("square"))
     packed, plain, blas = (float(v) for v in row.split()[3:6])

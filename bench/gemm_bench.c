@@ -6,7 +6,9 @@
  * sets; to see its own best kernels run it with the variable unset:
  *     env -u OPENBLAS_CORETYPE build/bench/gemm_bench
  *
- * usage: gemm_bench [--seconds S] [--threads N]...   (default 0.5 s per figure, threads 1 and 2) */
+ * usage: gemm_bench [--seconds S] [--threads N]... [--shape NAME]
+ *   default 0.5 s per figure, threads 1 and 2, every shape; --shape keeps the shapes whose name
+ *   starts with NAME ("square", "ffn_d768", ...) */
 #include "gemm.h"
 #include "onyx.h"
 #include "pool.h"
@@ -157,15 +159,25 @@ int main(int argc, char **argv)
 {
     double seconds = 0.5;
     int thread_counts[8], n_counts = 0;
+    const char *only = "";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
             seconds = atof(argv[++i]);
         } else if (!strcmp(argv[i], "--threads") && i + 1 < argc && n_counts < 8) {
             thread_counts[n_counts++] = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
+            only = argv[++i];
         } else {
-            fputs("usage: gemm_bench [--seconds S] [--threads N]...\n", stderr);
+            fputs("usage: gemm_bench [--seconds S] [--threads N]... [--shape NAME]\n", stderr);
             return 2;
         }
+    }
+    size_t matching = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        matching += !strncmp(shapes[i].what, only, strlen(only));
+    if (!matching) {
+        fprintf(stderr, "gemm_bench: no shape's name starts with '%s'\n", only);
+        return 2;
     }
     if (!n_counts) {
         thread_counts[n_counts++] = 1;
@@ -185,6 +197,8 @@ int main(int argc, char **argv)
         openblas_set_num_threads(threads);
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
             const shape *s = &shapes[i];
+            if (strncmp(s->what, only, strlen(only)))
+                continue;
             problem packed, plain;
             char dims[64];
             snprintf(dims, sizeof dims, "%lldx%lldx%lld", (long long)s->m, (long long)s->k, (long long)s->n);
