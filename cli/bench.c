@@ -58,29 +58,29 @@ int cmd_bench(int argc, char **argv)
         int shared;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(bench_usage, stdout);
-            return EXIT_OK;
+            return cli_session_args_free(&args), EXIT_OK;
         } else if ((shared = cli_session_option(argc, argv, &i, &args))) {
             if (shared < 0)
                 return cli_session_args_free(&args), EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--runs"))) {
             if (!cli_int(v, 1, 1000000, &runs))
-                return cli_error("--runs takes 1 to 1000000, got '%s'", v), EXIT_USAGE;
+                return cli_session_usage_error(&args, "--runs takes 1 to 1000000, got '%s'", v);
         } else if ((v = cli_option(argc, argv, &i, "--warmup"))) {
             if (!cli_int(v, 0, 1000000, &warmup))
-                return cli_error("--warmup takes 0 to 1000000, got '%s'", v), EXIT_USAGE;
+                return cli_session_usage_error(&args, "--warmup takes 0 to 1000000, got '%s'", v);
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
         } else if (argv[i][0] == '-') {
-            return cli_error("unknown option '%s' (see onyx bench --help)", argv[i]), EXIT_USAGE;
+            return cli_session_usage_error(&args, "unknown option '%s' (see onyx bench --help)", argv[i]);
         } else if (!model_path) {
             model_path = argv[i];
         } else {
-            return cli_error("unexpected argument '%s'", argv[i]), EXIT_USAGE;
+            return cli_session_usage_error(&args, "unexpected argument '%s'", argv[i]);
         }
     }
     if (!model_path) {
         fputs(bench_usage, stderr);
-        return EXIT_USAGE;
+        return cli_session_args_free(&args), EXIT_USAGE;
     }
     int rc = EXIT_FAILED;
     cli_session s = {0};

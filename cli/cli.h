@@ -102,6 +102,8 @@ bool cli_session_open(const char *model_path, const cli_session_args *args, bool
 void cli_session_free(cli_session *s);
 /* Frees the --dim names recorded in args. */
 void cli_session_args_free(cli_session_args *args);
+/* A usage error of run or bench: prints "onyx: <message>", frees args; returns EXIT_USAGE. */
+int cli_session_usage_error(cli_session_args *args, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Milliseconds of the monotonic clock. */
 double cli_now_ms(void);

@@ -11,13 +11,18 @@
 #include <string.h>
 #include <time.h>
 
+static void verror(const char *fmt, va_list ap)
+{
+    fputs("onyx: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("onyx: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    verror(fmt, ap);
     va_end(ap);
 }
 
@@ -214,6 +219,16 @@ void cli_session_args_free(cli_session_args *args)
     for (int i = 0; i < args->n_dims; i++)
         free((char *)args->dims[i].name);
     args->n_dims = 0;
+}
+
+int cli_session_usage_error(cli_session_args *args, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(fmt, ap);
+    va_end(ap);
+    cli_session_args_free(args);
+    return EXIT_USAGE;
 }
 
 /* ---- inputs ------------------------------------------------------------------------------ */

@@ -87,40 +87,40 @@ int cmd_run(int argc, char **argv)
         int shared;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(run_usage, stdout);
-            return EXIT_OK;
+            return cli_session_args_free(&args), EXIT_OK;
         } else if ((shared = cli_session_option(argc, argv, &i, &args))) {
             if (shared < 0)
                 return cli_session_args_free(&args), EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--reference"))) {
             if (n_refs == CLI_MAX_SPECS)
-                return cli_error("too many --reference options"), EXIT_USAGE;
+                return cli_session_usage_error(&args, "too many --reference options");
             refs[n_refs++] = v;
         } else if ((v = cli_option(argc, argv, &i, "--output-dir"))) {
             output_dir = v;
         } else if ((v = cli_option(argc, argv, &i, "--rtol"))) {
             if (!cli_double(v, &rtol))
-                return cli_error("bad --rtol '%s'", v), EXIT_USAGE;
+                return cli_session_usage_error(&args, "bad --rtol '%s'", v);
         } else if ((v = cli_option(argc, argv, &i, "--atol"))) {
             if (!cli_double(v, &atol))
-                return cli_error("bad --atol '%s'", v), EXIT_USAGE;
+                return cli_session_usage_error(&args, "bad --atol '%s'", v);
         } else if ((v = cli_option(argc, argv, &i, "--runs"))) {
             if (!cli_int(v, 1, 1000000, &runs))
-                return cli_error("--runs takes 1 to 1000000, got '%s'", v), EXIT_USAGE;
+                return cli_session_usage_error(&args, "--runs takes 1 to 1000000, got '%s'", v);
         } else if (!strcmp(argv[i], "--profile")) {
             profile = true;
         } else if (!strcmp(argv[i], "--quiet")) {
             quiet = true;
         } else if (argv[i][0] == '-') {
-            return cli_error("unknown option '%s' (see onyx run --help)", argv[i]), EXIT_USAGE;
+            return cli_session_usage_error(&args, "unknown option '%s' (see onyx run --help)", argv[i]);
         } else if (!model_path) {
             model_path = argv[i];
         } else {
-            return cli_error("unexpected argument '%s'", argv[i]), EXIT_USAGE;
+            return cli_session_usage_error(&args, "unexpected argument '%s'", argv[i]);
         }
     }
     if (!model_path) {
         fputs(run_usage, stderr);
-        return EXIT_USAGE;
+        return cli_session_args_free(&args), EXIT_USAGE;
     }
 
     int rc = EXIT_FAILED;
