@@ -16,14 +16,14 @@
  *     v_max(a, b), v_min(a, b)            b when either is NaN (x86 semantics)
  *     v_abs(x), v_round(x)                round to nearest integer, as float
  *     v_pow2(n)                           2^n for integral n in [-126, 127] (unless native)
+ *     v_select_negative(x, a, b)          a where x < 0, else b
  *   and may define GEMM_NATIVE_SCALE2 with
  *     v_scale2(x, n)                      x * 2^n for integral n, overflowing to inf and
  *                                         fading through the subnormals to 0
  *   (else it is made of two v_pow2), and GEMM_NATIVE_REDUCE with
  *     v_reduce_max(x), v_reduce_add(x)    the largest lane (a NaN lane may be passed over)
  *                                         and the sum of the lanes, in a fixed order
- *   (else the lanes go through memory)
- *     v_select_negative(x, a, b)          a where x < 0, else b
+ *   (else the lanes go through memory).
  */
 #include <math.h>
 #include "gemm_kernel.h"
