@@ -9,6 +9,7 @@
  * broadcast: where it equals `fill_when`, the score becomes `fill`, as ONNX's Where).
  * Batch dims of Q, K and V broadcast. Output: [..., Sq, Dv]. */
 #include "broadcast.h"
+#include "count.h"
 #include "gemm.h"
 
 #include <math.h>
@@ -144,7 +145,7 @@ static onyx_status attention_reshape(op_context *ctx)
         layout_of(add, batch_rank, &s->add);
     if (cond)
         layout_of(cond, batch_rank, &s->cond);
-    s->row_blocks = (sq + ROW_BLOCK - 1) / ROW_BLOCK;
+    s->row_blocks = ceil_div(sq, ROW_BLOCK);
     s->kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
     ctx->state = s;
     ctx->n_tasks = s->batches * s->row_blocks;

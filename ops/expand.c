@@ -2,6 +2,7 @@
  * broadcast inputs by a broadcast condition). */
 #include "broadcast.h"
 #include "checks.h"
+#include "count.h"
 #include "op.h"
 #include "shape_input.h"
 
@@ -22,7 +23,7 @@ static onyx_status copy_state_init(op_context *ctx, int n, const onyx_tensor *co
         return ONYX_ERROR_OUT_OF_MEMORY;
     broadcast_init(&s->b, n, ins, out);
     s->pieces = broadcast_tasks(ctx, &s->b, BROADCAST_CHUNK);
-    s->piece_len = (s->b.inner + s->pieces - 1) / s->pieces;
+    s->piece_len = ceil_div(s->b.inner, s->pieces);
     s->elem = onyx_dtype_size(out->dtype);
     ctx->state = s;
     return ONYX_OK;

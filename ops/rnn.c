@@ -11,6 +11,7 @@
  * ThresholdedRelu, ScaledTanh, HardSigmoid, Elu, Softsign, Softplus), named case-insensitively;
  * activation_alpha and activation_beta are consumed in order by the functions that take them,
  * the defaults being those of the ONNX operators of the same names. */
+#include "count.h"
 #include "elementwise.h"
 #include "gemm.h"
 
@@ -287,8 +288,8 @@ static onyx_status rnn_reshape(op_context *ctx)
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
     *s = (rnn_state){.seq = seq, .batch = batch, .input = input, .hidden = hidden, .gate_width = gates};
-    s->chunks = (batch + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-    s->rows = s->chunks ? (batch + s->chunks - 1) / s->chunks : 0;
+    s->chunks = ceil_div(batch, ROWS_PER_TASK);
+    s->rows = s->chunks ? ceil_div(batch, s->chunks) : 0;
     plan_scratch(ctx, s, p);
     ctx->state = s;
     ctx->n_tasks = dirs * s->chunks;

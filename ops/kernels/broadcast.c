@@ -1,5 +1,7 @@
 #include "broadcast.h"
 
+#include "count.h"
+
 #include <string.h>
 
 /* The broadcast of two dims: DIM_UNKNOWN for two different symbols; *bad set when two known
@@ -133,7 +135,7 @@ void broadcast_row(const broadcast *b, int64_t row, int64_t *offsets)
 
 int64_t broadcast_tasks(op_context *ctx, const broadcast *b, int64_t chunk)
 {
-    int64_t pieces = b->inner > chunk ? (b->inner + chunk - 1) / chunk : 1;
+    int64_t pieces = b->inner > chunk ? ceil_div(b->inner, chunk) : 1;
     ctx->n_tasks = b->rows * pieces;
     ctx->task_cost = b->inner / pieces + 1;
     return pieces;

@@ -16,6 +16,10 @@ static inline int64_t checked_count(const int64_t *dims, int n)
     return count;
 }
 
+/* ceil(a / b) for a >= 0 and b > 0, without the overflow of (a + b - 1) / b: in reshape, a dim
+ * of an empty tensor may be near 2^63. */
+static inline int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+
 /* An error (naming output 0) when out's element count does not fit in 64 bits. */
 static inline onyx_status check_output_count(const op_context *ctx, const onyx_tensor *out)
 {

@@ -1,5 +1,7 @@
 #include "elementwise.h"
 
+#include "count.h"
+
 #include <limits.h>
 #include <string.h>
 
@@ -129,7 +131,7 @@ onyx_status binary_reshape(op_context *ctx)
         return ONYX_ERROR_OUT_OF_MEMORY;
     broadcast_init(&s->b, 2, ins, out);
     s->pieces = broadcast_tasks(ctx, &s->b, ELEMENTWISE_CHUNK);
-    s->piece_len = (s->b.inner + s->pieces - 1) / s->pieces;
+    s->piece_len = ceil_div(s->b.inner, s->pieces);
     s->out_size = onyx_dtype_size(out->dtype);
     s->a_size = onyx_dtype_size(a->dtype);
     s->b_size = onyx_dtype_size(b->dtype);

@@ -10,6 +10,7 @@
  * scratch. The epilogue runs on each tile right after its last pass, while it is in L1. */
 #include "gemm.h"
 
+#include "count.h"
 #include "cpu.h"
 #include "gemm_kernel.h"
 #include "onyx.h"
@@ -31,7 +32,6 @@
 #define GEMM_TARGET_TASKS 8
 #define GEMM_ALIGN 64
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
