@@ -217,13 +217,13 @@ static run_result run_built(builder *b, bool optimize, const onyx_tensor *inputs
 Test(passes, attention_scales_and_empty_keys_match_the_unfused_graph)
 {
     /* softmax(scale(Q K)) V with a divisor that is no power of two (folded into the exp as
-     * its reciprocal), a negative factor (not folded: the maximum is taken after scaling), and
-     * no keys at all (an empty sum: the output is zeros, not 0/0). */
+     * its reciprocal), a negative factor (not folded: the maximum is taken after scaling), no
+     * keys at all (an empty sum: the output is zeros, not 0/0), and no queries. */
     static const struct {
         const char *op;
         float scale;
-        int64_t sk;
-    } cases[] = {{"Div", 6.9282032f, 40}, {"Mul", -0.37f, 40}, {"Div", 8.0f, 0}};
+        int64_t sq, sk;
+    } cases[] = {{"Div", 6.9282032f, 37, 40}, {"Mul", -0.37f, 37, 40}, {"Div", 8.0f, 37, 0}, {"Div", 8.0f, 0, 40}};
     enum { BATCH = 3, SQ = 37, D = 48, DV = 20 };
     static float q[BATCH * SQ * D], k[BATCH * D * 40], v[BATCH * 40 * DV];
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
@@ -233,9 +233,9 @@ Test(passes, attention_scales_and_empty_keys_match_the_unfused_graph)
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         v[i] = (float)((int)(i * 15485863 % 47) - 23) / 10.0f;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        int64_t sk = cases[c].sk;
+        int64_t sq = cases[c].sq, sk = cases[c].sk;
         builder *b = builder_new(17);
-        builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, D), NULL);
+        builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, sq, D), NULL);
         builder_input(b, "K", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, D, sk), NULL);
         builder_input(b, "V", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, sk, DV), NULL);
         builder_initializer(b, "s", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(cases[c].scale));
@@ -244,14 +244,14 @@ Test(passes, attention_scales_and_empty_keys_match_the_unfused_graph)
         builder_attr_int(b, builder_node(b, "Softmax", "scaled", "p"), "axis", -1);
         builder_node(b, "MatMul", "p,V", "Y");
         builder_output(b, "Y", ONYX_DTYPE_FLOAT);
-        onyx_tensor inputs[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, D), q),
+        onyx_tensor inputs[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, sq, D), q),
                                  tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, D, sk), k),
                                  tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, sk, DV), v)};
         int fused_nodes, plain_nodes;
         run_result fused = run_built(b, true, inputs, &fused_nodes), plain = run_built(b, false, inputs, &plain_nodes);
         cr_assert_eq(fused_nodes, 1, "case %zu: the attention pass fires", c);
         cr_assert_eq(plain_nodes, 0);
-        expect_tensor(&fused.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, DV), plain.outputs[0].data, 1e-5);
+        expect_tensor(&fused.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, sq, DV), plain.outputs[0].data, 1e-5);
         run_result_free(&fused);
         run_result_free(&plain);
         builder_free(b);
