@@ -117,9 +117,9 @@ static void problem_init(problem *p, const shape *s, bool pack, pool *threads, i
     }
     srand(1);
     for (size_t i = 0; i < na; i++)
-        p->a[i] = (float)rand() / RAND_MAX - 0.5f;
+        p->a[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
     for (size_t i = 0; i < nb; i++)
-        p->b[i] = (float)rand() / RAND_MAX - 0.5f;
+        p->b[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
     const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
     if (pack) {
         p->packed_memory = malloc(gemm_packed_b_bytes(kernel, s->k, s->n));
