@@ -333,8 +333,10 @@ bool dtype_valid(int code);
  * value known only by its shape while planning): kernels get a valid pointer, never NULL,
  * which they may offset by 0. Nothing is ever read from it or written to it. */
 extern const max_align_t empty_tensor_data;
-/* Checks dims (all >= 0, rank <= ONYX_MAX_RANK, element count within the limit);
- * error text into errmsg. */
+/* Checks dims (all >= 0, rank <= ONYX_MAX_RANK, element count within the limit); an empty
+ * tensor's dims other than its zeros must multiply to within the limit too, so that no
+ * operator meets a dim near 2^63 in a tensor with no elements (products of dims and sizes
+ * made of them stay far from overflow everywhere). Error text into errmsg. */
 onyx_status shape_validate(const onyx_tensor *t, const limits *lim, const char *what, char *errmsg);
 
 #endif /* ONYX_IR_H */

@@ -283,19 +283,27 @@ onyx_status shape_validate(const onyx_tensor *t, const limits *lim, const char *
     if (t->rank < 0 || t->rank > ONYX_MAX_RANK)
         return set_error(errmsg, ONYX_ERROR_UNSUPPORTED, "%s has rank %d; onyx handles ranks 0 to %d",
                          what, t->rank, ONYX_MAX_RANK);
-    int64_t n = 1;
+    int64_t n = 1, nonzero = 1; /* the product of the dims, and of those other than 0 */
     for (int i = 0; i < t->rank; i++) {
         if (t->dims[i] < 0)
             return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s has negative dim %lld at axis %d",
                              what, (long long)t->dims[i], i);
-        if (!mul_ok(n, t->dims[i], &n))
+        if (!mul_ok(nonzero, t->dims[i] ? t->dims[i] : 1, &nonzero))
             return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
                              "%s: element count overflows 64 bits", what);
+        n *= t->dims[i];
     }
     if (lim && n > lim->tensor_elements)
         return set_error(errmsg, ONYX_ERROR_LIMIT,
                          "%s has %lld elements, above the limit of %lld", what, (long long)n,
                          (long long)lim->tensor_elements);
+    if (lim && nonzero > lim->tensor_elements) {
+        char buf[256];
+        return set_error(errmsg, ONYX_ERROR_LIMIT,
+                         "%s %s is empty, but its other dims multiply to %lld, above the limit of %lld "
+                         "elements (a bound on every shape)", what, shape_str(t, buf, sizeof buf),
+                         (long long)nonzero, (long long)lim->tensor_elements);
+    }
     return ONYX_OK;
 }
 

@@ -338,6 +338,36 @@ Test(malformed, a_product_over_an_empty_axis_is_zero)
     builder_free(b);
 }
 
+Test(malformed, empty_tensors_with_huge_dims_are_refused)
+{
+    /* An empty tensor may carry dims near 2^63 beside its zero, which operators multiply into
+     * task counts and sizes: a batched MatMul of such inputs once allocated its index tables
+     * with an overflowed size and wrote past them. Inputs are refused when set... */
+    builder *b = builder_new(13);
+    builder_input(b, "A", ONYX_DTYPE_FLOAT, 3, DIMS(-1, 0, 2), (const char *const[]){"h", NULL, NULL});
+    builder_input(b, "B", ONYX_DTYPE_FLOAT, 3, DIMS(-1, 2, 0), (const char *const[]){"h", NULL, NULL});
+    builder_node(b, "MatMul", "A,B", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    const int64_t huge = ((int64_t)1 << 61) + 1;
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(huge, 0, 2), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(huge, 2, 0), NULL)};
+    run_result r = run_model(b, 2, in);
+    cr_assert_eq(r.run, ONYX_ERROR_LIMIT, "%s", r.message);
+    expect_message(r.message, "'A'", "is empty", "2305843009213693953", NULL);
+    builder_free(b);
+    /* ...and so are operator outputs: ConstantOfShape [0, 2^40], read back through Shape. */
+    b = builder_new(13);
+    builder_input(b, "S", ONYX_DTYPE_INT64, 1, DIMS(2), NULL);
+    builder_node(b, "ConstantOfShape", "S", "Z");
+    builder_node(b, "Shape", "Z", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_INT64);
+    onyx_tensor shape = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(0, (int64_t)1 << 40));
+    r = run_model(b, 1, &shape);
+    cr_assert_eq(r.run, ONYX_ERROR_LIMIT, "%s", r.message);
+    expect_message(r.message, "ConstantOfShape", "'Z'", "is empty", NULL);
+    builder_free(b);
+}
+
 Test(malformed, many_tiny_names_are_refused_before_unpacking)
 {
     /* One Concat node with 200 000 empty input names: 400 KB of protobuf that would unpack
