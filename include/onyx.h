@@ -173,7 +173,8 @@ typedef struct onyx_options onyx_options;
 /* Limits checked before onyx allocates, so that a hostile model fails cleanly. */
 typedef enum onyx_limit {
     ONYX_LIMIT_MODEL_BYTES = 0,     /* size of the .onnx file or buffer; default 2 GiB */
-    ONYX_LIMIT_TENSOR_ELEMENTS = 1, /* elements in any one tensor; default and maximum 2^31 - 1 */
+    ONYX_LIMIT_TENSOR_ELEMENTS = 1, /* elements in any one tensor (for an empty one, the product of
+                                       its dims other than 0); default and maximum 2^31 - 1 */
     ONYX_LIMIT_MEMORY_BYTES = 2,    /* bytes onyx may hold at once for one model or session,
                                        weights and buffers included; default 8 GiB */
     ONYX_LIMIT_GRAPH_NODES = 3,     /* nodes in a graph; default 1,000,000 */
