@@ -133,7 +133,7 @@ static onyx_status attention_reshape(op_context *ctx)
     int64_t count = checked_count(y->dims, y->rank);
     if (count <= 0) {
         ctx->n_tasks = 0;
-        return count < 0 ? check_output_count(ctx, y) : ONYX_OK;
+        return count < 0 ? check_output_shape(ctx, y) : ONYX_OK;
     }
     if (scale && tensor_count(scale) != 1)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "scale must hold one element");

@@ -138,7 +138,7 @@ static onyx_status constant_of_shape_reshape(op_context *ctx)
     if (st == ONYX_DEFER)
         return shape_input_rank_only(ctx, 0, y);
     if (!st)
-        st = shape_check_size(ctx, (int)n, y->dims, "shape");
+        st = op_check_shape(ctx, (int)n, y->dims, "shape");
     if (st)
         return st;
     y->rank = (int)n;

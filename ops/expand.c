@@ -41,14 +41,14 @@ static onyx_status expand_reshape(op_context *ctx)
     int64_t n;
     onyx_status st = shape_input_read(ctx, 1, target.dims, ONYX_MAX_RANK, &n);
     if (!st)
-        st = shape_check_size(ctx, (int)n, target.dims, "shape");
+        st = op_check_shape(ctx, (int)n, target.dims, "shape");
     if (st)
         return st;
     target.rank = (int)n;
     const onyx_tensor *both[2] = {x, &target};
     if ((st = broadcast_shape(ctx, 2, both, y)) || !ctx->concrete)
         return st;
-    if ((st = shape_check_size(ctx, y->rank, y->dims, "output")))
+    if ((st = op_check_shape(ctx, y->rank, y->dims, "output")))
         return st;
     return copy_state_init(ctx, 1, both, y);
 }

@@ -82,7 +82,7 @@ static onyx_status gridsample_reshape(op_context *ctx)
     tensor_set_shape(op_output(ctx, 0), 4, (int64_t[]){n, x->dims[1], grid->dims[1], grid->dims[2]});
     if (!ctx->concrete)
         return ONYX_OK;
-    onyx_status st = check_output_count(ctx, op_output(ctx, 0));
+    onyx_status st = check_output_shape(ctx, op_output(ctx, 0));
     if (st)
         return st;
     ctx->n_tasks = n * grid->dims[1];

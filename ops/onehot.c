@@ -64,7 +64,7 @@ static onyx_status onehot_reshape(op_context *ctx)
     y->dims[axis] = scalar_clamp_int(n, 0, INT64_MAX);
     if (!ctx->concrete)
         return ONYX_OK;
-    if ((st = shape_check_size(ctx, y->rank, y->dims, "output")))
+    if ((st = op_check_shape(ctx, y->rank, y->dims, "output")))
         return st;
     onehot_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)

@@ -100,6 +100,11 @@ typedef struct op_descriptor {
  * call from run on any thread: the first error wins. */
 onyx_status op_error(const op_context *ctx, onyx_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* An error naming `what` unless a shape is one onyx accepts for a tensor: every dim >= 0, the
+ * element count within the limit, and for an empty shape the product of its dims other than
+ * 0 too (the runtime checks every output so after reshape; an operator computing a shape from
+ * data checks it before multiplying its dims into counts or sizes). */
+onyx_status op_check_shape(const op_context *ctx, int rank, const int64_t *dims, const char *what);
 /* The name of input / output i, "" when absent or out of range (for messages). */
 const char *op_input_name(const op_context *ctx, int i);
 const char *op_output_name(const op_context *ctx, int i);

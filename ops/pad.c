@@ -112,7 +112,7 @@ static onyx_status pad_reshape(op_context *ctx)
     }
     if (!ctx->concrete)
         return ONYX_OK;
-    if ((st = shape_check_size(ctx, rank, y->dims, "output")))
+    if ((st = op_check_shape(ctx, rank, y->dims, "output")))
         return st;
     pad_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)

@@ -109,7 +109,7 @@ static onyx_status pool_reshape(op_context *ctx)
     }
     if (!ctx->concrete)
         return ONYX_OK;
-    if ((st = check_output_count(ctx, op_output(ctx, 0))) || (st = window_geometry_count(ctx, &g)))
+    if ((st = check_output_shape(ctx, op_output(ctx, 0))) || (st = window_geometry_count(ctx, &g)))
         return st;
     pool_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)
@@ -326,7 +326,7 @@ static onyx_status unpool_reshape(op_context *ctx)
     }
     if (!ctx->concrete)
         return ONYX_OK;
-    if ((st = check_output_count(ctx, y)))
+    if ((st = check_output_shape(ctx, y)))
         return st;
     unpool_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)

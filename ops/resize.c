@@ -326,7 +326,7 @@ static onyx_status resize_reshape(op_context *ctx)
     tensor_set_shape(y, x->rank, a.out);
     if (!ctx->concrete)
         return ONYX_OK;
-    if ((st = check_output_count(ctx, y)))
+    if ((st = check_output_shape(ctx, y)))
         return st;
 
     resize_state *s = op_alloc_state(ctx, sizeof *s);

@@ -93,7 +93,7 @@ static onyx_status roialign_reshape(op_context *ctx)
     tensor_set_shape(op_output(ctx, 0), 4, dims);
     if (!ctx->concrete)
         return ONYX_OK;
-    onyx_status st = check_output_count(ctx, op_output(ctx, 0));
+    onyx_status st = check_output_shape(ctx, op_output(ctx, 0));
     if (st)
         return st;
     ctx->n_tasks = dims[0] * dims[1] * dims[2]; /* output rows */

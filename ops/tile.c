@@ -31,7 +31,7 @@ static onyx_status tile_reshape(op_context *ctx)
     }
     if (!ctx->concrete)
         return ONYX_OK;
-    if ((st = shape_check_size(ctx, y->rank, y->dims, "output")))
+    if ((st = op_check_shape(ctx, y->rank, y->dims, "output")))
         return st;
     int64_t dims[STRIDED_MAX_RANK], strides[STRIDED_MAX_RANK], in_strides[ONYX_MAX_RANK];
     strides_of(x, in_strides);

@@ -23,6 +23,16 @@ onyx_status op_error(const op_context *ctx, onyx_status status, const char *fmt,
     return status;
 }
 
+onyx_status op_check_shape(const op_context *ctx, int rank, const int64_t *dims, const char *what)
+{
+    onyx_tensor t = {.rank = rank};
+    if (rank >= 0 && rank <= ONYX_MAX_RANK)
+        memcpy(t.dims, dims, (size_t)rank * sizeof(int64_t));
+    char why[ERRMSG_SIZE];
+    onyx_status st = shape_validate(&t, ctx->env->limits, what, why);
+    return st ? op_error(ctx, st, "%s", why) : ONYX_OK;
+}
+
 static const char *value_name(const op_context *ctx, int index)
 {
     return index >= 0 && index < ctx->env->graph->n_values ? ctx->env->graph->values[index].name : "";

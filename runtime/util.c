@@ -289,8 +289,8 @@ onyx_status shape_validate(const onyx_tensor *t, const limits *lim, const char *
             return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s has negative dim %lld at axis %d",
                              what, (long long)t->dims[i], i);
         if (!mul_ok(nonzero, t->dims[i] ? t->dims[i] : 1, &nonzero))
-            return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
-                             "%s: element count overflows 64 bits", what);
+            return set_error(errmsg, ONYX_ERROR_LIMIT,
+                             "%s has too many elements (their count overflows 64 bits)", what);
         n *= t->dims[i];
     }
     if (lim && n > lim->tensor_elements)

@@ -78,7 +78,7 @@ onyx_status conv_state_new(op_context *ctx, int64_t maps, window_geometry *g, co
 {
     const conv_params *p = ctx->params;
     onyx_status st;
-    if ((st = check_output_count(ctx, op_output(ctx, 0))) || (st = window_geometry_count(ctx, g)))
+    if ((st = check_output_shape(ctx, op_output(ctx, 0))) || (st = window_geometry_count(ctx, g)))
         return st;
     conv_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)

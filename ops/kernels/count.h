@@ -1,10 +1,13 @@
 /* Element counts of the shapes an operator computes in reshape. The runtime checks an output
  * shape against the limits only after reshape returns, so an operator that needs such a count
- * first (tasks, costs, state sizes) multiplies with an overflow check. */
+ * first (tasks, costs, state sizes) checks the shape itself (check_output_shape) or multiplies
+ * with an overflow check. */
 #ifndef ONYX_COUNT_H
 #define ONYX_COUNT_H
 
 #include "op.h"
+
+#include <stdio.h>
 
 /* The product of dims[0..n), or -1 when a dim is negative or a partial product overflows. */
 static inline int64_t checked_count(const int64_t *dims, int n)
@@ -20,14 +23,12 @@ static inline int64_t checked_count(const int64_t *dims, int n)
  * of an empty tensor may be near 2^63. */
 static inline int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
 
-/* An error (naming output 0) when out's element count does not fit in 64 bits. */
-static inline onyx_status check_output_count(const op_context *ctx, const onyx_tensor *out)
+/* op_check_shape on out, named as output 0. */
+static inline onyx_status check_output_shape(const op_context *ctx, const onyx_tensor *out)
 {
-    char buf[128];
-    if (checked_count(out->dims, out->rank) < 0)
-        return op_error(ctx, ONYX_ERROR_LIMIT, "output '%s' %s has too many elements", op_output_name(ctx, 0),
-                        shape_str(out, buf, sizeof buf));
-    return ONYX_OK;
+    char what[300];
+    snprintf(what, sizeof what, "output '%s'", op_output_name(ctx, 0));
+    return op_check_shape(ctx, out->rank, out->dims, what);
 }
 
 #endif

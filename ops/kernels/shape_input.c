@@ -41,16 +41,3 @@ onyx_status shape_input_rank_only(const op_context *ctx, int i, onyx_tensor *out
         out->dims[d] = DIM_UNKNOWN;
     return ONYX_OK;
 }
-
-onyx_status shape_check_size(const op_context *ctx, int rank, const int64_t *dims, const char *what)
-{
-    int64_t n = 1;
-    for (int i = 0; i < rank; i++) {
-        if (dims[i] < 0)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s has negative dim %lld at axis %d", what,
-                            (long long)dims[i], i);
-        if (__builtin_mul_overflow(n, dims[i], &n))
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s: element count overflows 64 bits", what);
-    }
-    return ONYX_OK;
-}

@@ -18,8 +18,4 @@ onyx_status shape_input_read(const op_context *ctx, int i, int64_t *values, int6
  * ONYX_OK; otherwise ONYX_DEFER. */
 onyx_status shape_input_rank_only(const op_context *ctx, int i, onyx_tensor *out);
 
-/* An error naming `what` unless every dim is >= 0 and their product fits in 64 bits: checked
- * before a shape computed from data is multiplied out. */
-onyx_status shape_check_size(const op_context *ctx, int rank, const int64_t *dims, const char *what);
-
 #endif

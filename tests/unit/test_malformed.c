@@ -364,7 +364,7 @@ Test(malformed, empty_tensors_with_huge_dims_are_refused)
     onyx_tensor shape = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(0, (int64_t)1 << 40));
     r = run_model(b, 1, &shape);
     cr_assert_eq(r.run, ONYX_ERROR_LIMIT, "%s", r.message);
-    expect_message(r.message, "ConstantOfShape", "'Z'", "is empty", NULL);
+    expect_message(r.message, "ConstantOfShape", "is empty", "1099511627776", NULL);
     builder_free(b);
 }
 
