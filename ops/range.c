@@ -2,6 +2,7 @@
  * count, max(ceil((limit - start) / delta), 0), needs their values: until they are known
  * the output size is unknown (see ONYX_DEFER). Integer counts are computed exactly, in
  * unsigned arithmetic where limit - start would overflow. */
+#include "count.h"
 #include "op.h"
 #include "scalar.h"
 #include "shape_input.h"
@@ -74,9 +75,9 @@ static onyx_status range_reshape(op_context *ctx)
             return ONYX_OK; /* the count is not known yet */
     }
     onyx_status st = range_count(ctx, &y->dims[0]);
-    if (st || !ctx->concrete)
+    if (st || !ctx->concrete || (st = check_output_shape(ctx, y)))
         return st;
-    ctx->n_tasks = (y->dims[0] + RANGE_CHUNK - 1) / RANGE_CHUNK;
+    ctx->n_tasks = ceil_div(y->dims[0], RANGE_CHUNK);
     ctx->task_cost = RANGE_CHUNK;
     return ONYX_OK;
 }

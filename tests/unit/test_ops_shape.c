@@ -206,6 +206,18 @@ Test(shape, range_with_zero_delta_or_nan_is_a_runtime_error)
     expect_message(r.message, "Range", "no finite count", NULL);
 }
 
+Test(shape, range_longer_than_the_element_limit_is_refused_before_it_is_split)
+{
+    /* 0 to INT64_MAX by 1: a count of 2^63 - 1, refused as a limit (its split into tasks once
+     * overflowed first). */
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(0)),
+                         tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(INT64_MAX)),
+                         tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(1))};
+    run_result r = run_op(11, "Range", 3, in, NULL, 0);
+    cr_assert_eq(r.run, ONYX_ERROR_LIMIT, "%s", r.message);
+    expect_message(r.message, "Range", "9223372036854775807 elements", NULL);
+}
+
 Test(shape, range_empty_when_delta_points_away)
 {
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_INT16, 0, NULL, (const int16_t[]){3}),
