@@ -57,7 +57,9 @@ onyx_status broadcast_shape(const op_context *ctx, int n, const onyx_tensor *con
         }
     }
     tensor_set_shape(out, rank, dims);
-    return ONYX_OK;
+    /* Each input's shape is bounded, but a broadcast of several may be as large as their
+     * product: held to the same bounds before an operator counts it out. */
+    return ctx->concrete ? op_check_shape(ctx, rank, dims, "the broadcast shape") : ONYX_OK;
 }
 
 void broadcast_init(broadcast *b, int n, const onyx_tensor *const *inputs, const onyx_tensor *out)

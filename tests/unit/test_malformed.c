@@ -368,6 +368,27 @@ Test(malformed, empty_tensors_with_huge_dims_are_refused)
     builder_free(b);
 }
 
+Test(malformed, a_broadcast_larger_than_64_bits_is_refused_before_it_is_counted)
+{
+    /* Four inputs of 2^16 elements, each along its own axis: their broadcast has 2^64. */
+    builder *b = builder_new(13);
+    static float ones[1 << 16];
+    onyx_tensor in[4];
+    const char *names[4] = {"A", "B", "C", "D"};
+    for (int i = 0; i < 4; i++) {
+        int64_t dims[4] = {1, 1, 1, 1};
+        dims[i] = 1 << 16;
+        builder_input(b, names[i], ONYX_DTYPE_FLOAT, 4, dims, NULL);
+        in[i] = tensor_of(ONYX_DTYPE_FLOAT, 4, dims, ones);
+    }
+    builder_node(b, "Max", "A,B,C,D", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    run_result r = run_model(b, 4, in);
+    cr_assert_eq(r.run, ONYX_ERROR_LIMIT, "%s", r.message);
+    expect_message(r.message, "Max", "broadcast shape", "overflows 64 bits", NULL);
+    builder_free(b);
+}
+
 Test(malformed, many_tiny_names_are_refused_before_unpacking)
 {
     /* One Concat node with 200 000 empty input names: 400 KB of protobuf that would unpack
