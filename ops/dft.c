@@ -5,7 +5,6 @@
  *
  * `onesided` keeps the bins 0 .. n/2 of a real signal's spectrum, the others being their
  * mirror's conjugates; the specification rules it out for complex signals. */
-#include "scalar.h"
 #include "fft.h"
 #include "scalar.h"
 

@@ -78,7 +78,6 @@ static onyx_status qlinear_matmul_check(op_context *ctx)
 
 /* ---- reshape ----------------------------------------------------------------------------- */
 
-/* Batch dims of t (all but the last two; none for rank <= 2) as a tensor shape. */
 static bool dims_may_equal(const onyx_tensor *t, int rank, const int64_t *dims)
 {
     bool same = t->rank == rank;

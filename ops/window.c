@@ -3,7 +3,6 @@
  * come from the values of scalar inputs; they compute in double and write the dtype named by
  * the 'output_datatype' attribute. */
 #include "scalar.h"
-#include "scalar.h"
 
 #include <math.h>
 #include <string.h>
@@ -158,7 +157,7 @@ static onyx_status mel_run(const op_context *ctx, int64_t begin, int64_t end, vo
             int64_t band = point - 2;
             for (int64_t j = left; j <= center; j++)
                 scalar_store(y->data, j * bands + band, y->dtype,
-                                  center == left ? 1 : (double)(j - left) / (double)(center - left));
+                             center == left ? 1 : (double)(j - left) / (double)(center - left));
             for (int64_t j = center; j < right; j++)
                 scalar_store(y->data, j * bands + band, y->dtype, (double)(right - j) / (double)(right - center));
         }

@@ -140,7 +140,8 @@ static onyx_status read_file(onyx_model *m, const char *path, unsigned char **by
     if (!(*bytes = mem_alloc(&m->mem, *size))) {
         close(fd);
         return set_error(m->errmsg, ONYX_ERROR_LIMIT,
-                         "cannot allocate %zu bytes to read '%s' (out of memory or above the memory limit)", *size, path);
+                         "cannot allocate %zu bytes to read '%s' (out of memory or above the memory limit)",
+                         *size, path);
     }
     size_t done = 0;
     while (done < *size) {

@@ -2,12 +2,12 @@
  *
  * A task computes a block of C (at most tile_m x tile_n): the column blocks hold whole panels,
  * as evenly many as can be (so that the pool's equal shares of tasks are equal shares of
- * work, whatever n), and the row blocks as evenly many rows. Within it the sums run over k in passes of
- * kc; in each pass the block is swept panel by panel (nr columns of B, which stay in L1 while
- * every mr-row strip of A goes past), and the A block of the pass (tile_m x kc) stays in L2.
- * A is read in place (rows lda apart): only a transposed A is copied, into scratch. B is read
- * from its packed panels, in place (rows ldb apart), or, transposed, from a panel repacked in
- * scratch. The epilogue runs on each tile right after its last pass, while it is in L1. */
+ * work, whatever n), and the row blocks as evenly many rows. Within it the sums run over k in
+ * passes of kc (see GEMM_KC_MAX); in each pass the block is swept panel by panel (nr columns
+ * of B, which stay in cache while every mr-row strip of A goes past). A is read in place
+ * (rows lda apart): only a transposed A is copied, into scratch. B is read from its packed
+ * panels, in place (rows ldb apart), or, transposed, from a panel repacked in scratch. The
+ * epilogue runs on each tile right after its last pass, while it is in L1. */
 #include "gemm.h"
 
 #include "count.h"

@@ -1,11 +1,11 @@
 /* The public API: argument checks, states, input validation, outputs. */
 #include "harness.h"
 
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <dirent.h>
-#include <stdio.h>
 #include <unistd.h>
 
 /* Y = X + B, X: float [batch, 3] (symbolic batch), B a constant [3]. */
