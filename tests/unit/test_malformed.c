@@ -387,6 +387,20 @@ Test(malformed, a_broadcast_larger_than_64_bits_is_refused_before_it_is_counted)
     cr_assert_eq(r.run, ONYX_ERROR_LIMIT, "%s", r.message);
     expect_message(r.message, "Max", "broadcast shape", "overflows 64 bits", NULL);
     builder_free(b);
+    /* MatMul's batch too, before it sizes its index tables: two empty operands, each within the
+     * bounds, whose batches [P, 1] and [1, P] broadcast to P^2. */
+    const int64_t p = INT32_MAX;
+    b = builder_new(13);
+    builder_input(b, "A", ONYX_DTYPE_FLOAT, 4, DIMS(p, 1, 0, 1), NULL);
+    builder_input(b, "B", ONYX_DTYPE_FLOAT, 4, DIMS(1, p, 1, 0), NULL);
+    builder_node(b, "MatMul", "A,B", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    onyx_tensor empty[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(p, 1, 0, 1), NULL),
+                            tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, p, 1, 0), NULL)};
+    r = run_model(b, 2, empty);
+    cr_assert_eq(r.run, ONYX_ERROR_LIMIT, "%s", r.message);
+    expect_message(r.message, "MatMul", "broadcast shape", NULL);
+    builder_free(b);
 }
 
 Test(malformed, many_tiny_names_are_refused_before_unpacking)
