@@ -104,7 +104,6 @@ static size_t count_files(const char *dir, const char *prefix)
 
 typedef enum outcome { OUTCOME_PASS, OUTCOME_FAIL, OUTCOME_SKIP } outcome;
 
-/* Runs one data set; on failure or skip writes the reason. */
 /* The ONNX test data stores bfloat16 tensors as uint16 (numpy has no bfloat16): the same
  * bits, read as the dtype the model declares, as the ONNX backend runner compares them. */
 static void as_declared(onyx_tensor *t, onyx_dtype declared)
@@ -113,6 +112,7 @@ static void as_declared(onyx_tensor *t, onyx_dtype declared)
         t->dtype = ONYX_DTYPE_BFLOAT16;
 }
 
+/* Runs one data set; on failure or skip writes the reason. */
 static outcome run_data_set(const test_run *tr, const onyx_model *model, onyx_session *session, const char *dir,
                             char *why, size_t size)
 {
