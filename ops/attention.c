@@ -128,12 +128,13 @@ static onyx_status attention_reshape(op_context *ctx)
     y->dims[y->rank++] = dv;
     if (!ctx->concrete)
         return ONYX_OK;
-    /* Nothing to compute for an empty output, whose other dims (and those of the inputs) may be
-     * near 2^63: no task counts or scratch sizes are made of them. */
-    int64_t count = checked_count(y->dims, y->rank);
-    if (count <= 0) {
+    /* The output's shape, checked, bounds the task count and sizes below; an empty one needs
+     * no tasks (nor scratch for scores nothing would read). */
+    if ((st = check_output_shape(ctx, y)))
+        return st;
+    if (tensor_count(y) == 0) {
         ctx->n_tasks = 0;
-        return count < 0 ? check_output_shape(ctx, y) : ONYX_OK;
+        return ONYX_OK;
     }
     if (scale && tensor_count(scale) != 1)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "scale must hold one element");
