@@ -16,20 +16,33 @@ onyx_tensor tensor_of(onyx_dtype dtype, int rank, const int64_t *dims, const voi
 
 run_result run_model(builder *b, int n_inputs, const onyx_tensor *inputs)
 {
+    return run_model_with(b, (run_settings){0}, n_inputs, inputs);
+}
+
+run_result run_model_with(builder *b, run_settings settings, int n_inputs, const onyx_tensor *inputs)
+{
     run_result r;
     memset(&r, 0, sizeof r);
     size_t size;
     const uint8_t *bytes = builder_pack(b, &size);
+    onyx_options *options = NULL; /* NULL: the defaults */
+    if (settings.threads || settings.plain) {
+        cr_assert_eq(onyx_options_create(&options), ONYX_OK);
+        if (settings.threads)
+            cr_assert_eq(onyx_options_set_threads(options, settings.threads), ONYX_OK);
+        cr_assert_eq(onyx_options_set_optimization(options, !settings.plain), ONYX_OK);
+    }
     onyx_model *model = NULL;
     onyx_session *session = NULL;
-    r.load = onyx_model_load_buffer(bytes, size, NULL, &model);
+    r.load = onyx_model_load_buffer(bytes, size, options, &model);
     r.run = ONYX_ERROR_INVALID_STATE;
     if (r.load) {
         snprintf(r.message, sizeof r.message, "%s", onyx_model_errmsg(model));
         onyx_model_free(model);
+        onyx_options_free(options);
         return r;
     }
-    cr_assert_eq(onyx_session_create(model, NULL, &session), ONYX_OK, "%s", onyx_session_errmsg(session));
+    cr_assert_eq(onyx_session_create(model, options, &session), ONYX_OK, "%s", onyx_session_errmsg(session));
     r.run = ONYX_OK;
     for (int i = 0; i < n_inputs && !r.run; i++)
         r.run = onyx_session_set_input(session, (size_t)i, &inputs[i]);
@@ -51,7 +64,19 @@ run_result run_model(builder *b, int n_inputs, const onyx_tensor *inputs)
     }
     onyx_session_free(session);
     onyx_model_free(model);
+    onyx_options_free(options);
     return r;
+}
+
+void run_into(builder *b, int threads, int n_inputs, const onyx_tensor *inputs, void *out, size_t bytes)
+{
+    run_result r = run_model_with(b, (run_settings){.threads = threads}, n_inputs, inputs);
+    cr_assert(r.load == ONYX_OK && r.run == ONYX_OK, "%s", r.message);
+    const onyx_tensor *y = &r.outputs[0];
+    size_t got = (size_t)onyx_tensor_element_count(y) * onyx_dtype_size(y->dtype);
+    cr_assert_eq(got, bytes, "output 0 has %zu bytes, expected %zu", got, bytes);
+    memcpy(out, y->data, bytes);
+    run_result_free(&r);
 }
 
 void run_result_free(run_result *r)

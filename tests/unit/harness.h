@@ -19,6 +19,15 @@ typedef struct run_result {
 
 /* Loads the model built by b and runs it on `inputs` (one per graph input, in order). */
 run_result run_model(builder *b, int n_inputs, const onyx_tensor *inputs);
+/* How run_model_with loads and runs a model: run_model's defaults are {0}. */
+typedef struct run_settings {
+    int threads; /* 0: the library's default */
+    bool plain;  /* the fusion passes off */
+} run_settings;
+run_result run_model_with(builder *b, run_settings settings, int n_inputs, const onyx_tensor *inputs);
+/* Runs b on `threads` threads and copies output 0 into out, asserting that loading and running
+ * succeed and that output 0 has exactly `bytes` bytes. */
+void run_into(builder *b, int threads, int n_inputs, const onyx_tensor *inputs, void *out, size_t bytes);
 void run_result_free(run_result *r);
 
 /* A tensor description for inputs and expectations (data not copied). */

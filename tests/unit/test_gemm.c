@@ -396,30 +396,6 @@ Test(gemm, activations_of_special_values)
 
 /* ---- the operators ------------------------------------------------------------------------ */
 
-/* Runs a model built by b on `threads` threads; the output copied into `out` (count floats). */
-static void run_threads(builder *b, int n_inputs, const onyx_tensor *inputs, int threads, float *out, size_t count)
-{
-    size_t size;
-    const uint8_t *bytes = builder_pack(b, &size);
-    onyx_options *options;
-    onyx_model *model;
-    onyx_session *session;
-    cr_assert_eq(onyx_options_create(&options), ONYX_OK);
-    cr_assert_eq(onyx_options_set_threads(options, threads), ONYX_OK);
-    cr_assert_eq(onyx_model_load_buffer(bytes, size, options, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
-    cr_assert_eq(onyx_session_create(model, options, &session), ONYX_OK);
-    for (int i = 0; i < n_inputs; i++)
-        cr_assert_eq(onyx_session_set_input(session, (size_t)i, &inputs[i]), ONYX_OK);
-    cr_assert_eq(onyx_session_run(session), ONYX_OK, "%s", onyx_session_errmsg(session));
-    onyx_tensor y;
-    cr_assert_eq(onyx_session_get_output(session, 0, &y), ONYX_OK);
-    cr_assert_eq((size_t)onyx_tensor_element_count(&y), count);
-    memcpy(out, y.data, count * sizeof(float));
-    onyx_session_free(session);
-    onyx_model_free(model);
-    onyx_options_free(options);
-}
-
 /* y[i][j] = sum_q x[i][q] w[q][j] for `batch` products, in double. */
 static void matmul_ref(const float *x, const float *w, double *y, int64_t batch, int64_t m, int64_t k, int64_t n,
                        bool w_batched)
@@ -455,8 +431,8 @@ Test(gemm, matmul_with_constant_weights_on_one_and_two_threads)
     builder_node(b, "MatMul", "X,W", "Y");
     builder_output(b, "Y", ONYX_DTYPE_FLOAT);
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(B, M, K), x);
-    run_threads(b, 1, &in, 1, y1, B * M * N);
-    run_threads(b, 1, &in, 2, y2, B * M * N);
+    run_into(b, 1, 1, &in, y1, sizeof y1);
+    run_into(b, 2, 1, &in, y2, sizeof y2);
     matmul_ref(x, w, ref, B, M, K, N, false);
     expect_close(y1, ref, B * M * N, 1e-5);
     cr_assert(memcmp(y1, y2, sizeof y1) == 0, "2 threads differ from 1");
@@ -478,8 +454,8 @@ Test(gemm, batched_matmul_of_attention_shapes)
     builder_output(b, "Y", ONYX_DTYPE_FLOAT);
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, H, S, D), q),
                          tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, H, D, S), kt)};
-    run_threads(b, 2, in, 1, y1, H * S * S);
-    run_threads(b, 2, in, 2, y2, H * S * S);
+    run_into(b, 1, 2, in, y1, sizeof y1);
+    run_into(b, 2, 2, in, y2, sizeof y2);
     matmul_ref(q, kt, ref, H, S, D, S, true);
     expect_close(y1, ref, H * S * S, 1e-5);
     cr_assert(memcmp(y1, y2, sizeof y1) == 0, "2 threads differ from 1");
@@ -506,7 +482,7 @@ static void check_gemm_op(const int64_t *c_dims, int c_rank, float alpha, float 
     builder_output(b, "Y", ONYX_DTYPE_FLOAT);
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(M, K), a);
     for (int threads = 1; threads <= 2; threads++) {
-        run_threads(b, 1, &in, threads, y, M * N);
+        run_into(b, threads, 1, &in, y, sizeof y);
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
                 double sum = 0;

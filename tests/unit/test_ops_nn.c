@@ -33,30 +33,6 @@ static builder *model_of(int opset, const char *op, const char *names, int n_gra
 
 static Onnx__NodeProto *the_node(builder *b) { return builder_graph(b)->node[0]; }
 
-/* Runs b with `threads` threads and copies output 0 (float, `count` elements) to out. */
-static void run_floats(builder *b, int n_inputs, const onyx_tensor *inputs, int threads, float *out, int64_t count)
-{
-    size_t size;
-    const uint8_t *bytes = builder_pack(b, &size);
-    onyx_options *options;
-    onyx_model *model;
-    onyx_session *session;
-    cr_assert_eq(onyx_options_create(&options), ONYX_OK);
-    cr_assert_eq(onyx_options_set_threads(options, threads), ONYX_OK);
-    cr_assert_eq(onyx_model_load_buffer(bytes, size, options, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
-    cr_assert_eq(onyx_session_create(model, options, &session), ONYX_OK);
-    for (int i = 0; i < n_inputs; i++)
-        cr_assert_eq(onyx_session_set_input(session, (size_t)i, &inputs[i]), ONYX_OK);
-    cr_assert_eq(onyx_session_run(session), ONYX_OK, "%s", onyx_session_errmsg(session));
-    onyx_tensor y;
-    cr_assert_eq(onyx_session_get_output(session, 0, &y), ONYX_OK);
-    cr_assert_eq(onyx_tensor_element_count(&y), count);
-    memcpy(out, y.data, (size_t)count * sizeof(float));
-    onyx_session_free(session);
-    onyx_model_free(model);
-    onyx_options_free(options);
-}
-
 /* Small integers (exact in float sums) from a fixed sequence. */
 static float *small_ints(int64_t n, unsigned seed)
 {
@@ -130,7 +106,7 @@ static void expect_on_threads(builder *b, const onyx_tensor *x, const float *wan
 {
     float *got = malloc((size_t)n * sizeof *got);
     for (int threads = 1; threads <= 3; threads += 2) {
-        run_floats(b, 1, x, threads, got, n);
+        run_into(b, threads, 1, x, got, (size_t)n * sizeof *got);
         expect_floats(got, want, n);
     }
     free(got);

@@ -739,31 +739,6 @@ Test(shape, trilu_of_empty_rows)
 
 /* ---- threads ----------------------------------------------------------------------------- */
 
-/* Runs a one-input model with `threads` threads; returns the output, malloc'ed. */
-static void *run_threads(builder *b, const onyx_tensor *x, int threads, size_t bytes)
-{
-    size_t size;
-    const uint8_t *model_bytes = builder_pack(b, &size);
-    onyx_options *options;
-    onyx_model *model;
-    onyx_session *session;
-    cr_assert_eq(onyx_options_create(&options), ONYX_OK);
-    cr_assert_eq(onyx_options_set_threads(options, threads), ONYX_OK);
-    cr_assert_eq(onyx_model_load_buffer(model_bytes, size, options, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
-    cr_assert_eq(onyx_session_create(model, options, &session), ONYX_OK);
-    cr_assert_eq(onyx_session_set_input(session, 0, x), ONYX_OK);
-    cr_assert_eq(onyx_session_run(session), ONYX_OK, "%s", onyx_session_errmsg(session));
-    onyx_tensor y;
-    cr_assert_eq(onyx_session_get_output(session, 0, &y), ONYX_OK);
-    cr_assert_eq((size_t)onyx_tensor_element_count(&y) * onyx_dtype_size(y.dtype), bytes);
-    void *copy = malloc(bytes);
-    memcpy(copy, y.data, bytes);
-    onyx_session_free(session);
-    onyx_model_free(model);
-    onyx_options_free(options);
-    return copy;
-}
-
 Test(shape, strided_copies_split_over_threads_match_one_thread)
 {
     /* Transpose, Tile and Pad of a [64, 48, 40] tensor: many rows, several tasks per thread. */
@@ -790,7 +765,9 @@ Test(shape, strided_copies_split_over_threads_match_one_thread)
             bytes = 64 * 50 * 44 * sizeof(float);
         }
         builder_output(b, "Y", ONYX_DTYPE_FLOAT);
-        void *one = run_threads(b, &in, 1, bytes), *four = run_threads(b, &in, 4, bytes);
+        void *one = malloc(bytes), *four = malloc(bytes);
+        run_into(b, 1, 1, &in, one, bytes);
+        run_into(b, 4, 1, &in, four, bytes);
         cr_assert(!memcmp(one, four, bytes), "operator %d differs with 4 threads", op);
         if (op == 0) /* Y[k, i, j] = X[i, j, k] */
             cr_assert_eq(((float *)one)[1 * 64 * 48 + 2 * 48 + 3], x[2 * 48 * 40 + 3 * 40 + 1]);
@@ -835,7 +812,8 @@ Test(shape, transposes_of_odd_sizes_match_the_index_formula)
             builder_attr_ints(b, n, "perm", 4, perm);
             builder_output(b, "Y", dtypes[t]);
             for (int threads = 1; threads <= 3; threads += 2) {
-                void *got = run_threads(b, &in, threads, N * elem);
+                void *got = malloc(N * elem);
+                run_into(b, threads, 1, &in, got, N * elem);
                 cr_assert(!memcmp(got, want, N * elem), "dtype %d perm %zu, %d threads", (int)dtypes[t], p, threads);
                 free(got);
             }
