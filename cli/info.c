@@ -7,8 +7,10 @@
 static const char ops_usage[] =
     "usage: onyx ops\n"
     "\n"
-    "Lists the operators onyx implements: domain, operator, opset versions covered and the\n"
-    "dtypes of its first input, one line per version range.\n";
+    "Lists the operators onyx implements, one line per ONNX schema version: domain, operator,\n"
+    "since-version, the last opset at which that schema is in effect, the dtypes of its first\n"
+    "input and the file of ops/ that implements it. A node at opset N runs the schema with the\n"
+    "newest since-version <= N.\n";
 
 int cmd_ops(int argc, char **argv)
 {
@@ -29,7 +31,7 @@ int cmd_ops(int argc, char **argv)
                 printf("%s%s", first ? "" : ",", onyx_dtype_name((onyx_dtype)d));
                 first = false;
             }
-        printf("%s\n", first ? "-" : "");
+        printf("%s\t%s\n", first ? "-" : "", op.source);
     }
     return EXIT_OK;
 }

@@ -383,15 +383,22 @@ ONYX_API onyx_status onyx_model_node_info(const onyx_model *model, size_t index,
 
 /* ---- the operators onyx implements ------------------------------------------------------- */
 
+/* The newest version of the default ONNX domain ("" or "ai.onnx") onyx knows: ONNX 1.23's. A
+ * model importing a newer one is refused at load. */
+#define ONYX_MAX_OPSET 28
+
 typedef struct onyx_operator_info {
     const char *domain;  /* "" for the default ONNX domain */
     const char *op_type;
-    int since_version;   /* first opset version covered */
-    int until_version;   /* last opset version covered */
+    int since_version;   /* the ONNX schema version implemented (its since-version) */
+    int until_version;   /* the last opset at which that schema is in effect, up to the newest
+                            opset onyx knows (ONYX_MAX_OPSET for the default domain) */
     uint32_t dtypes;     /* bit d set when input 0 may have dtype d (0: no inputs) */
+    const char *source;  /* the file under ops/ that implements it ("unary.c") */
 } onyx_operator_info;
 
-/* The registry of operator implementations, one entry per version range. Static data
+/* The registry of operator implementations, one entry per ONNX schema version implemented
+ * (a node at opset N runs the schema with the newest since-version <= N). Static data
  * (strings included); thread-safe. ONYX_ERROR_INVALID_ARGUMENT for a NULL info or an index
  * out of range. */
 ONYX_API size_t onyx_operator_count(void);

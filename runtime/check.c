@@ -218,7 +218,7 @@ static onyx_status check_node(checker *c, node *n, const op_registration *reg, b
 onyx_status node_setup(onyx_model *model, graph *g, node *n)
 {
     const op_registration *reg = registry_find(n->domain, n->op_type, n->opset);
-    if (!reg)
+    if (!reg || !reg->op)
         return set_error(model->errmsg, ONYX_ERROR_INVALID_STATE, "no operator %s.%s-%d for a rewritten node",
                          n->domain, n->op_type, n->opset);
     checker c;
@@ -250,9 +250,15 @@ onyx_status graph_check(onyx_model *model, graph *g)
             break;
         }
         const op_registration *reg = registry_find(n->domain, n->op_type, n->opset);
-        if (!reg) {
-            snprintf(line, sizeof line, "node '%s' (%s%s%s): no implementation of %s at opset %d",
-                     n->name, n->domain, n->domain[0] ? "." : "", n->op_type, n->op_type, n->opset);
+        if (!reg || !reg->op) {
+            if (!reg)
+                snprintf(line, sizeof line, "node '%s' (%s%s%s): no operator %s at opset %d of domain '%s'",
+                         n->name, n->domain, n->domain[0] ? "." : "", n->op_type, n->op_type, n->opset,
+                         n->domain[0] ? n->domain : "ai.onnx");
+            else
+                snprintf(line, sizeof line, "node '%s' (%s%s%s): %s-%d (in effect at opset %d) is not supported: %s",
+                         n->name, n->domain, n->domain[0] ? "." : "", n->op_type, n->op_type, reg->since,
+                         n->opset, reg->why);
             append_line(unsupported, line, &n_unsupported);
             continue;
         }

@@ -278,12 +278,17 @@ onyx_status tensor_from_proto_borrow(mem *m, const limits *lim, const char *dir,
 typedef struct op_registration {
     const char *domain;
     const char *op_type;
-    int since;
-    int until;
+    int since;       /* the ONNX since-version of the schema */
     uint32_t dtypes; /* dtypes of input 0 ("T"); 0 when the op has no inputs */
-    const op_descriptor *op;
+    const op_descriptor *op; /* NULL: onyx refuses this version (see why) */
+    const char *file;        /* the file of ops/ that defines op */
+    const char *why;         /* for a refused version: what onyx lacks of it */
 } op_registration;
+/* The entry in effect at `opset` (the newest since-version <= opset), NULL when the operator
+ * is unknown at that opset. Its op is NULL when onyx refuses that version. */
 const op_registration *registry_find(const char *domain, const char *op_type, int opset);
+/* The newest opset of `domain` onyx knows; -1 for a domain it has no operators of. */
+int registry_max_opset(const char *domain);
 const op_registration *registry_entries(size_t *count);
 
 /* runtime/check.c: binds each node to its operator and infers types and shapes. Collects

@@ -809,6 +809,13 @@ onyx_status model_import(onyx_model *model, const void *data, size_t size, impor
             st = set_error(model->errmsg, ONYX_ERROR_INVALID_MODEL, "domain '%s' is imported twice", domain);
             break;
         }
+        int newest = registry_max_opset(domain);
+        if (newest >= 0 && op->version > newest) {
+            st = set_error(model->errmsg, ONYX_ERROR_UNSUPPORTED,
+                           "the model imports opset %lld of domain '%s'; the newest onyx knows is %d",
+                           (long long)op->version, domain[0] ? domain : "ai.onnx", newest);
+            break;
+        }
         if (!(model->opsets[i].domain = mem_strdup(&model->mem, domain))) {
             st = oom(&im, "opset imports");
             break;

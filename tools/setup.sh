@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Installs what onyx needs from Debian's packages (when missing) and builds it into build/.
-# Meant for a fresh Debian 12 machine, run as root (or with sudo available).
+# Installs what onyx needs and builds it into build/. For a fresh Debian 12 machine of the
+# python-native kind, run as root (or with sudo available):
+#   - Debian's packages (when missing): the C toolchain and libraries, clang with the sanitizer
+#     and libFuzzer runtime of whatever version Debian ships (libclang-rt-dev);
+#   - .venv (when missing or out of date): one virtual environment with the pinned Python
+#     packages of tools/requirements.txt, for exporting models, reference outputs, the ONNX
+#     test data, benchmarks and the Python tests. The C library itself needs none of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
   gcc pkg-config meson ninja-build            # toolchain
-  protobuf-c-compiler libprotobuf-c-dev libonnx-dev   # the ONNX schema, parsed with protobuf-c
-  libopenblas-dev                              # GEMM fallback
-  libcriterion-dev                             # unit tests
-  libonnx-testdata                             # the ONNX backend conformance tests
-  python3 python3-numpy python3-onnx python3-torch    # exporting models and reference outputs
-  clang libclang-rt-14-dev                     # fuzzing and sanitizer builds
+  protobuf-c-compiler libprotobuf-c-dev       # parser of proto/onnx.proto (ONNX 1.23.2's)
+  libopenblas-dev                             # GEMM fallback
+  libcriterion-dev                            # unit tests
+  clang libclang-rt-dev                       # fuzzing and sanitizer builds
+  python3 python3-venv                        # the virtual environment below
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -25,8 +29,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The virtual environment, rebuilt when tools/requirements.txt changes. The machine's python3
+# (CPython 3.11, for which the pinned torch wheel lies on disk).
+venv=.venv
+stamp="$venv/.requirements"
+if ! cmp -s tools/requirements.txt "$stamp" 2>/dev/null; then
+  echo "setup: installing the Python packages of tools/requirements.txt into $venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r tools/requirements.txt
+  cp tools/requirements.txt "$stamp"
+fi
+
 if [ ! -f build/build.ninja ]; then
   meson setup build --buildtype=release >/dev/null
 fi
 ninja -C build >/dev/null
-echo "setup: built build/cli/onyx and build/libonyx.so"
+echo "setup: built build/cli/onyx and build/libonyx.so; Python tools in $venv"
