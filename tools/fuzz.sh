@@ -48,7 +48,7 @@ write_seeds() { # dir
     n=$((n + 1))
   done
   # .npy files of every dtype onyx reads, and a few shapes (rank 0, empty, rank 3).
-  /usr/bin/python3 - "$dir/read_tensor" <<'EOF'
+  .venv/bin/python - "$dir/read_tensor" <<'EOF'
 import sys, numpy as np
 out = sys.argv[1]
 for dt in ["f4", "f8", "f2", "i8", "i4", "i2", "i1", "u1", "u2", "u4", "u8", "b1", "c8"]:

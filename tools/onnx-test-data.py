@@ -9,6 +9,7 @@ what the runner feeds a backend. Prints the directory of the wheel's data beside
     .venv/bin/python tools/onnx-test-data.py OUT
 """
 import os
+import shutil
 import sys
 import warnings
 
@@ -49,6 +50,7 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = os.path.join(sys.argv[1], "node")
+    shutil.rmtree(out, ignore_errors=True)  # no test of another onnx version left behind
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the cases' own numpy warnings (log of zero, ...)
         cases = load_node_model_tests()

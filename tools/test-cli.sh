@@ -56,7 +56,7 @@ check "run with another data set's output as reference" 1 "MISMATCH" \
 echo "== run --output-dir writes .npy files equal to PyTorch's outputs"
 check "run --output-dir" 0 "written to $tmp/out/y.npy" \
   $onyx run $model/model.onnx --input $data/input_0.pb --output-dir "$tmp/out"
-check "the written .npy matches the reference" 0 "^match$" /usr/bin/python3 -c '
+check "the written .npy matches the reference" 0 "^match$" .venv/bin/python -c '
 import sys, numpy as np, onnx
 from onnx import numpy_helper
 got = np.load(sys.argv[1])
@@ -73,14 +73,14 @@ check "generated inputs take --dim sizes" 0 "float \[3,4,64\]" $onyx run $model/
 echo "== bench"
 check "bench --json has the documented fields" 0 "^ok$" bash -c "
   $onyx bench $model/model.onnx --input $data/input_0.pb --runs 5 --warmup 1 --json |
-  /usr/bin/python3 -c 'import json, sys; r = json.load(sys.stdin); print(\"ok\" if all(k in r for k in
+  .venv/bin/python -c 'import json, sys; r = json.load(sys.stdin); print(\"ok\" if all(k in r for k in
     (\"min_ms\", \"median_ms\", \"max_ms\", \"load_ms\", \"peak_rss_kb\")) and len(r[\"times_ms\"]) == 5 else r)'"
 check "bench prints min, median and load" 0 "min .* median .* max" $onyx bench $model/model.onnx --runs 3
 
 echo "== info"
 check "info lists opsets and inputs" 0 "opset" $onyx info $model/model.onnx
 check "info shows symbolic dims" 0 "batch" $onyx info $model/model.onnx
-/usr/bin/python3 - "$tmp/unsupported.onnx" <<'EOF'
+.venv/bin/python - "$tmp/unsupported.onnx" <<'EOF'
 import sys
 from onnx import helper, TensorProto
 g = helper.make_graph([helper.make_node("StringNormalizer", ["x"], ["y"], name="normalize")], "g",
@@ -114,7 +114,7 @@ check "missing model file" 1 "cannot open 'missing.onnx'" $onyx run missing.onnx
 check "not a model" 1 "onyx:" $onyx run README.md
 check "memory limit below the model" 1 "memory limit" $onyx run $model/model.onnx --limit memory=1K
 check "input of the wrong rank names the input" 1 "x" bash -c "
-  /usr/bin/python3 -c 'import numpy as np; np.save(\"$tmp/bad.npy\", np.zeros((2, 3), np.float32))' &&
+  .venv/bin/python -c 'import numpy as np; np.save(\"$tmp/bad.npy\", np.zeros((2, 3), np.float32))' &&
   $onyx run $model/model.onnx --input $tmp/bad.npy"
 check "missing input file" 1 "nothere.npy" $onyx run $model/model.onnx --input nothere.npy
 

@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
 build=${1:-build}
-python=/usr/bin/python3
+python=.venv/bin/python
 
 passed=0
 failed=0
