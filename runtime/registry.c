@@ -1,5 +1,6 @@
 /* The registry: every operator schema version onyx implements (or refuses by name), from
- * ops.def. */
+ * ops/ops.def. It lives in the runtime, which may see the operators; the operators never see
+ * the runtime. */
 #include "ir.h"
 #include "op.h"
 
