@@ -153,6 +153,46 @@ Test(shape, split_sizes_computed_at_run_time)
     builder_free(b);
 }
 
+/* Split-18 into n outputs by num_outputs: a one-node model over X (and the sizes S when given). */
+static run_result run_split_18(const onyx_tensor *x, int n_outputs, int64_t num_outputs, const onyx_tensor *sizes)
+{
+    onyx_tensor in[2] = {*x, sizes ? *sizes : *x};
+    builder *b = node_model(18, "Split", sizes ? 2 : 1, in, 2, n_outputs);
+    builder_attr_int(b, the_node(b), "num_outputs", num_outputs);
+    run_result r = run_node(b, sizes ? 2 : 1, in, 2);
+    builder_free(b);
+    return r;
+}
+
+Test(shape, split_18_num_outputs_leaves_a_smaller_last_part)
+{
+    /* 4 in 3 parts: chunks of ceil(4 / 3) = 2, the last takes the 0 left (numpy.array_split
+     * would give 2, 1, 1: ONNX's rule differs). */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(4), INT64S(1, 2, 3, 4));
+    run_result r = run_split_18(&x, 3, 3, NULL);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(1, 2), 0);
+    expect_tensor(&r.outputs[1], ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(3, 4), 0);
+    expect_tensor(&r.outputs[2], ONYX_DTYPE_INT64, 1, DIMS(0), NULL, 0);
+    run_result_free(&r);
+}
+
+Test(shape, split_18_num_outputs_is_checked)
+{
+    /* 5 in 4 parts of 2 would need a last part of -1. */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(1, 2, 3, 4, 5));
+    run_result r = run_split_18(&x, 4, 4, NULL);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Split", "cannot be split", NULL);
+    r = run_split_18(&x, 2, 3, NULL);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Split", "num_outputs", "2 outputs", NULL);
+    onyx_tensor sizes = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(2, 3));
+    r = run_split_18(&x, 2, 2, &sizes);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Split", "not both", NULL);
+}
+
 /* ---- Range ------------------------------------------------------------------------------- */
 
 Test(shape, range_counts_exactly_at_int64_extremes)
