@@ -105,6 +105,16 @@ static onyx_status split_reshape(op_context *ctx)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "split sizes add up to %lld, the axis has %lld",
                             (long long)total, (long long)len);
     } else if (dim_known(len) && split_part(p->uneven, len, ctx->n_outputs, ctx->n_outputs - 1) < 0) {
+        /* At load this may be a branch of an If that never runs (the expanded AffineGrid
+         * splits a shape of 3 or 4 dims both ways, as ONNX's inference allows): the parts
+         * stay unknown then, and only planning the node is an error. */
+        if (!ctx->concrete) {
+            for (int i = 0; i < ctx->n_outputs; i++) {
+                tensor_set_shape(op_output(ctx, i), x->rank, x->dims);
+                op_output(ctx, i)->dims[axis] = DIM_UNKNOWN;
+            }
+            return ONYX_OK;
+        }
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis of %lld cannot be split %s in %d", (long long)len,
                         p->uneven ? "into equal parts and a smaller last one" : "equally", ctx->n_outputs);
     }
