@@ -66,8 +66,8 @@ static onyx_status pad_check(op_context *ctx)
     else if (!strcmp(mode, "wrap") && ctx->opset >= 19)
         p->mode = PAD_WRAP;
     else
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "mode '%s' is not one of constant, edge, reflect%s", mode,
-                        ctx->opset >= 19 ? ", wrap" : "");
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "mode '%s' is not one of constant, edge, reflect%s",
+                        mode, ctx->opset >= 19 ? ", wrap" : "");
     onyx_dtype dtype = op_input(ctx, 0)->dtype;
     scalar_store(p->value, 0, dtype, value);
     ctx->params = p;
@@ -84,14 +84,17 @@ static onyx_status pad_amounts(const op_context *ctx, int rank, int64_t *pads)
     onyx_status st = ONYX_OK;
     if (ctx->opset < 11) {
         if (p->n_pads > 2 * ONYX_MAX_RANK)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'pads' has %lld values", (long long)p->n_pads);
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'pads' has %lld values",
+                            (long long)p->n_pads);
         memcpy(given, p->pads, (size_t)p->n_pads * sizeof *given);
         n = p->n_pads;
     } else {
         /* An error in either input is reported even while the other is not known yet. */
         if ((st = shape_input_read(ctx, 1, given, 2 * ONYX_MAX_RANK, &n)) && st != ONYX_DEFER)
             return st;
-        onyx_status axes_st = ctx->opset >= 18 ? shape_input_read(ctx, 3, axes, ONYX_MAX_RANK, &n_axes) : ONYX_OK;
+        onyx_status axes_st = ONYX_OK;
+        if (ctx->opset >= 18)
+            axes_st = shape_input_read(ctx, 3, axes, ONYX_MAX_RANK, &n_axes);
         if (axes_st || st)
             return axes_st ? axes_st : st;
     }
@@ -149,8 +152,8 @@ static onyx_status pad_reshape(op_context *ctx)
         /* What the crops leave; y->dims[i] >= 0 bounds the pads, so this cannot overflow. */
         kept[i] = OP_MAX(d - OP_MAX(-pads[i], 0) - OP_MAX(-pads[i + rank], 0), 0);
         if (p->mode != PAD_CONSTANT && kept[i] == 0 && y->dims[i] > 0)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis %d is empty%s: there is no edge to pad it from", i,
-                            d ? " once cropped" : "");
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis %d is empty%s: no edge to pad it from",
+                            i, d ? " once cropped" : "");
     }
     if (!ctx->concrete)
         return ONYX_OK;
@@ -223,7 +226,8 @@ static onyx_status pad_run(const op_context *ctx, int64_t begin, int64_t end, vo
         int64_t first = constant_row ? 0 : OP_MIN(pad, inner);
         int64_t stop = constant_row ? 0 : OP_MIN(inner, pad + s->kept[last]);
         if (stop > first)
-            memcpy(dst + (size_t)first * elem, x + (size_t)(offset + kept_first) * elem, (size_t)(stop - first) * elem);
+            memcpy(dst + (size_t)first * elem, x + (size_t)(offset + kept_first) * elem,
+                   (size_t)(stop - first) * elem);
         for (int64_t o = 0; o < inner; o++) {
             if (o == first && stop > first) {
                 o = stop - 1; /* copied above */

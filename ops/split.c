@@ -40,7 +40,7 @@ static onyx_status split_check(op_context *ctx)
         if ((st = op_attr_int(ctx, "num_outputs", 0, &n)))
             return st;
         if (n != ctx->n_outputs)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'num_outputs' is %lld, the node has %d outputs",
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'num_outputs' is %lld with %d outputs",
                             (long long)n, ctx->n_outputs);
         if (op_input(ctx, 1))
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
@@ -69,6 +69,15 @@ static int64_t split_part(bool uneven, int64_t len, int n, int i)
     return i < n - 1 ? chunk : len - chunk * (n - 1);
 }
 
+/* Gives every output the input's shape but an unknown length on the axis. */
+static void split_unknown_parts(op_context *ctx, const onyx_tensor *x, int axis)
+{
+    for (int i = 0; i < ctx->n_outputs; i++) {
+        tensor_set_shape(op_output(ctx, i), x->rank, x->dims);
+        op_output(ctx, i)->dims[axis] = DIM_UNKNOWN;
+    }
+}
+
 static onyx_status split_reshape(op_context *ctx)
 {
     const split_params *p = ctx->params;
@@ -80,27 +89,25 @@ static onyx_status split_reshape(op_context *ctx)
     const int64_t *sizes = p->n_split > 0 ? p->split : NULL;
     int64_t n_sizes = p->n_split;
     if (sizes_in && values_unknown(sizes_in)) {
-        /* Computed sizes: each output has the input's shape but for the axis, until known. */
-        for (int i = 0; i < ctx->n_outputs; i++) {
-            tensor_set_shape(op_output(ctx, i), x->rank, x->dims);
-            op_output(ctx, i)->dims[axis] = DIM_UNKNOWN;
-        }
+        split_unknown_parts(ctx, x, axis); /* computed sizes, not known yet */
         return ctx->concrete ? ONYX_DEFER : ONYX_OK;
     }
     if (sizes_in) {
         if (sizes_in->rank != 1)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input 'split' must be 1-D, got rank %d", sizes_in->rank);
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input 'split' must be 1-D, got rank %d",
+                            sizes_in->rank);
         sizes = sizes_in->data;
         n_sizes = tensor_count(sizes_in);
     }
     int64_t len = x->dims[axis], total = 0;
     if (sizes) {
         if (n_sizes != ctx->n_outputs)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "split has %lld sizes for %d outputs", (long long)n_sizes,
-                            ctx->n_outputs);
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "split has %lld sizes for %d outputs",
+                            (long long)n_sizes, ctx->n_outputs);
         for (int64_t i = 0; i < n_sizes; i++)
             if (sizes[i] < 0 || __builtin_add_overflow(total, sizes[i], &total))
-                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "split size %lld is out of range", (long long)sizes[i]);
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "split size %lld is out of range",
+                                (long long)sizes[i]);
         if (dim_known(len) && total != len)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "split sizes add up to %lld, the axis has %lld",
                             (long long)total, (long long)len);
@@ -109,19 +116,19 @@ static onyx_status split_reshape(op_context *ctx)
          * splits a shape of 3 or 4 dims both ways, as ONNX's inference allows): the parts
          * stay unknown then, and only planning the node is an error. */
         if (!ctx->concrete) {
-            for (int i = 0; i < ctx->n_outputs; i++) {
-                tensor_set_shape(op_output(ctx, i), x->rank, x->dims);
-                op_output(ctx, i)->dims[axis] = DIM_UNKNOWN;
-            }
+            split_unknown_parts(ctx, x, axis);
             return ONYX_OK;
         }
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis of %lld cannot be split %s in %d", (long long)len,
-                        p->uneven ? "into equal parts and a smaller last one" : "equally", ctx->n_outputs);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis of %lld cannot be split %s in %d",
+                        (long long)len, p->uneven ? "into equal parts and a smaller last one" : "equally",
+                        ctx->n_outputs);
     }
     for (int i = 0; i < ctx->n_outputs; i++) {
         onyx_tensor *y = op_output(ctx, i);
         tensor_set_shape(y, x->rank, x->dims);
-        y->dims[axis] = sizes ? sizes[i] : dim_known(len) ? split_part(p->uneven, len, ctx->n_outputs, i) : DIM_UNKNOWN;
+        y->dims[axis] = sizes             ? sizes[i]
+                        : dim_known(len) ? split_part(p->uneven, len, ctx->n_outputs, i)
+                                         : DIM_UNKNOWN;
     }
     if (!ctx->concrete)
         return ONYX_OK;

@@ -154,7 +154,8 @@ Test(shape, split_sizes_computed_at_run_time)
 }
 
 /* Split-18 into n outputs by num_outputs: a one-node model over X (and the sizes S when given). */
-static run_result run_split_18(const onyx_tensor *x, int n_outputs, int64_t num_outputs, const onyx_tensor *sizes)
+static run_result run_split_18(const onyx_tensor *x, int n_outputs, int64_t num_outputs,
+                               const onyx_tensor *sizes)
 {
     onyx_tensor in[2] = {*x, sizes ? *sizes : *x};
     builder *b = node_model(18, "Split", sizes ? 2 : 1, in, 2, n_outputs);
@@ -406,7 +407,8 @@ Test(shape, pad_18_pads_only_the_named_axes)
     onyx_tensor x = tensor_of(ONYX_DTYPE_INT32, 2, DIMS(2, 3), INT32S(1, 2, 3, 4, 5, 6));
     run_result r = run_pad_axes(18, &x, 2, INT64S(1, 2), 1, INT32S(-1), "constant");
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
-    expect_tensor(&r.outputs[0], ONYX_DTYPE_INT32, 2, DIMS(2, 6), INT32S(0, 1, 2, 3, 0, 0, 0, 4, 5, 6, 0, 0), 0);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_INT32, 2, DIMS(2, 6),
+                  INT32S(0, 1, 2, 3, 0, 0, 0, 4, 5, 6, 0, 0), 0);
     run_result_free(&r);
     /* numpy.pad(x, ((1, 0), (0, 0)), 'wrap'): axis 0 only. */
     r = run_pad_axes(19, &x, 2, INT64S(1, 0), 1, INT32S(0), "wrap");
