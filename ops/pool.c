@@ -39,6 +39,10 @@ static unsigned window_features(const op_context *ctx, pool_kind kind)
         f |= WINDOW_DILATIONS | WINDOW_CEIL_MODE;
     if (kind == POOL_AVERAGE && ctx->opset >= 10)
         f |= WINDOW_CEIL_MODE;
+    if (kind == POOL_AVERAGE && ctx->opset >= 19)
+        f |= WINDOW_DILATIONS;
+    if (kind == POOL_LP && ctx->opset >= 18)
+        f |= WINDOW_DILATIONS | WINDOW_CEIL_MODE;
     return f;
 }
 

@@ -7,10 +7,12 @@
  * products and means wrap modulo 2^64 (as numpy's int64 arithmetic does), then to the width;
  * Max and Min compare natively; the real-valued results (L2, LogSum, LogSumExp) are computed
  * in double and stored as Cast would. An empty reduction gives the identity of the operation:
- * 0 for sums, 1 for Prod, the lowest value for Max, NaN (0 for integers) for Mean. */
+ * 0 for sums, 1 for Prod, the lowest value for Max, NaN (0 for integers) for Mean. Max and
+ * Min also take bool from opset 20; LogSum and LogSumExp take only floating point from 28. */
 #include "dtype_io.h"
 #include "elementwise.h"
 #include "reduce.h"
+#include "shape_input.h"
 
 typedef enum reduce_op {
     REDUCE_SUM,
@@ -125,6 +127,12 @@ FOR_UNSIGNED_IO(UNSIGNED_REDUCERS)
 FOR_FLOAT_IO(REAL_REDUCERS)
 FOR_INT_IO(INT_REAL_REDUCERS)
 
+/* Bool (ReduceMax and ReduceMin from opset 20): Max is "any", Min is "all"; an empty
+ * reduction gives false and true, the lowest and highest bool. */
+#define BOOL_LOAD(v) ((v) != 0)
+REDUCER(max_BOOL, uint8_t, uint8_t, uint8_t, BOOL_LOAD, 0, acc |= x, acc)
+REDUCER(min_BOOL, uint8_t, uint8_t, uint8_t, BOOL_LOAD, 1, acc &= x, acc)
+
 #define KERNELS_OF(D, T, V, LOAD, STORE)                                                       \
     [ONYX_DTYPE_##D] = {[REDUCE_SUM] = sum_##D,                                                \
                         [REDUCE_SUM_SQUARE] = sum_square_##D,                                  \
@@ -136,7 +144,9 @@ FOR_INT_IO(INT_REAL_REDUCERS)
                         [REDUCE_L2] = l2_##D,                                                  \
                         [REDUCE_LOG_SUM] = log_sum_##D,                                        \
                         [REDUCE_LOG_SUM_EXP] = log_sum_exp_##D},
-static const reduce_kernel kernels[DTYPE_COUNT][REDUCE_OP_COUNT] = {FOR_NUMERIC_IO(KERNELS_OF)};
+static const reduce_kernel kernels[DTYPE_COUNT][REDUCE_OP_COUNT] = {
+    FOR_NUMERIC_IO(KERNELS_OF)[ONYX_DTYPE_BOOL] = {[REDUCE_MAX] = max_BOOL, [REDUCE_MIN] = min_BOOL},
+};
 
 /* ---- the operators ------------------------------------------------------------------------ */
 
@@ -150,9 +160,10 @@ typedef struct reduce_params {
 static onyx_status reduce_check(op_context *ctx, reduce_op op, int axes_input_since)
 {
     bool from_input = ctx->opset >= axes_input_since;
+    bool bools = (op == REDUCE_MAX || op == REDUCE_MIN) && ctx->opset >= 20;
     onyx_status st = op_check_arity(ctx, 1, from_input ? 2 : 1, 1, 1);
     if (!st)
-        st = op_check_input(ctx, 0, true, DT_NUMERIC_IO);
+        st = op_check_input(ctx, 0, true, DT_NUMERIC_IO | (bools ? DT(BOOL) : 0));
     if (!st && from_input)
         st = op_check_input(ctx, 1, false, DT(INT64));
     if (st)
@@ -186,10 +197,10 @@ static onyx_status reduce_reshape(op_context *ctx)
     const int64_t *axes = p->axes;
     int64_t n_axes = p->n_axes;
     if (p->axes_from_input && axes_in) {
-        if (!axes_in->data)
-            return ONYX_DEFER;
         if (axes_in->rank != 1)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axes must be 1-D");
+        if (values_unknown(axes_in))
+            return ONYX_DEFER;
         axes = axes_in->data;
         n_axes = axes_in->dims[0];
     }

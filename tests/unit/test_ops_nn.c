@@ -447,6 +447,35 @@ Test(pool, lp_norms_of_orders_one_two_and_three)
     }
 }
 
+Test(pool, lp_18_and_average_19_dilate_and_ceil)
+{
+    /* Input [1..6], kernel 2 with dilation 2 (a span of 3), stride 2: windows at 0 (taps 0, 2)
+     * and 2 (taps 2, 4); ceil_mode adds one at 4 (taps 4 and 6, which overhangs the input
+     * and is skipped). By the definitions: LpPool (p = 1) sums |x| over the taps inside the
+     * input (ONNX's reference evaluator scales a partial window up to the full kernel, its
+     * node test data does not), AveragePool divides by their count. */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 6), FLOATS(1, 2, 3, 4, 5, 6));
+    const char *ops[2] = {"LpPool", "AveragePool"};
+    const int opsets[2] = {18, 19};
+    const float want[2][3] = {{1 + 3, 3 + 5, 5}, {2, 4, 5}};
+    for (int op = 0; op < 2; op++) {
+        for (int ceil = 0; ceil < 2; ceil++) {
+            builder *b = model_of(opsets[op], ops[op], "X", 1, 1, &x, "Y");
+            builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(2));
+            builder_attr_ints(b, the_node(b), "dilations", 1, INT64S(2));
+            builder_attr_ints(b, the_node(b), "strides", 1, INT64S(2));
+            builder_attr_int(b, the_node(b), "ceil_mode", ceil);
+            if (op == 0)
+                builder_attr_int(b, the_node(b), "p", 1);
+            run_result r = run_model(b, 1, &x);
+            cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+            expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2 + ceil), want[op], 1e-6);
+            run_result_free(&r);
+            builder_free(b);
+        }
+    }
+}
+
 Test(pool, global_pools_over_three_spatial_axes)
 {
     float x[2 * 2 * 2 * 2];

@@ -135,6 +135,66 @@ Test(reduce, sum_13_rejects_an_axes_attribute)
     builder_free(b);
 }
 
+Test(reduce, max_and_min_20_of_bool_are_any_and_all)
+{
+    /* Rows [0 0], [0 1], [1 1] and an empty row set: numpy's max / min of bools (any / all),
+     * with False / True, the lowest / highest bool, for the empty reduction. */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_BOOL, 2, DIMS(3, 2), BOOLS(0, 0, 0, 1, 1, 1));
+    onyx_tensor empty = tensor_of(ONYX_DTYPE_BOOL, 2, DIMS(1, 0), NULL);
+    const char *ops[2] = {"ReduceMax", "ReduceMin"};
+    const uint8_t *expected[2] = {BOOLS(0, 1, 1), BOOLS(0, 0, 1)}, empty_value[2] = {0, 1};
+    for (int i = 0; i < 2; i++) {
+        onyx_tensor axes = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(1));
+        builder *b = builder_new(20);
+        builder_input(b, "X", ONYX_DTYPE_BOOL, 2, DIMS(-1, -1), (const char *const[]){"rows", "columns"});
+        builder_initializer(b, "axes", ONYX_DTYPE_INT64, axes.rank, axes.dims, axes.data);
+        builder_attr_int(b, builder_node(b, ops[i], "X,axes", "Y"), "keepdims", 0);
+        builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+        expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_BOOL, 1, DIMS(3), expected[i]), 0);
+        expect_node(b, 1, &empty, tensor_of(ONYX_DTYPE_BOOL, 1, DIMS(1), &empty_value[i]), 0);
+        builder_free(b);
+        /* Before opset 20 bool is not among the types. */
+        b = one_node(18, ops[i], 1, &x, "Y");
+        run_result r = run_model(b, 1, &x);
+        cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED, "%s", r.message);
+        expect_message(r.message, ops[i], "bool", NULL);
+        builder_free(b);
+    }
+}
+
+Test(reduce, log_sum_28_takes_only_floating_point)
+{
+    /* log(2 + 3) = 1.609 stored as int32 by truncation at 18; refused from 28. */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), INT32S(2, 3));
+    const char *ops[2] = {"ReduceLogSum", "ReduceLogSumExp"};
+    for (int i = 0; i < 2; i++) {
+        builder *b = one_node(28, ops[i], 1, &x, "Y");
+        run_result r = run_model(b, 1, &x);
+        cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED, "%s", r.message);
+        expect_message(r.message, ops[i], "int32", NULL);
+        builder_free(b);
+    }
+    builder *b = one_node(18, "ReduceLogSum", 1, &x, "Y");
+    builder_attr_int(b, the_node(b), "keepdims", 0);
+    expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_INT32, 0, NULL, INT32S(1)), 0);
+    builder_free(b);
+}
+
+Test(reduce, mean_18_with_a_constant_empty_axes_input)
+{
+    /* An initializer of no axes: the noop leaves X as it is; without it every axis goes. */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(1, 2, 3, 4));
+    for (int noop = 0; noop < 2; noop++) {
+        builder *b = builder_new(18);
+        builder_input(b, "X", ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), NULL);
+        builder_initializer(b, "axes", ONYX_DTYPE_INT64, 1, DIMS(0), NULL);
+        builder_attr_int(b, builder_node(b, "ReduceMean", "X,axes", "Y"), "noop_with_empty_axes", noop);
+        builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+        expect_node(b, 1, &x, noop ? x : tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 1), FLOATS(2.5f)), 0);
+        builder_free(b);
+    }
+}
+
 Test(reduce, a_repeated_axis_is_rejected_at_load)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(1, 2, 3, 4));

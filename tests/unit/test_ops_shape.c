@@ -153,6 +153,50 @@ Test(shape, split_sizes_computed_at_run_time)
     builder_free(b);
 }
 
+/* Split-18 into n outputs by num_outputs: a one-node model over X (and the sizes S when given). */
+static run_result run_split_18(const onyx_tensor *x, int n_outputs, int64_t num_outputs,
+                               const onyx_tensor *sizes)
+{
+    onyx_tensor in[2] = {*x, sizes ? *sizes : *x};
+    builder *b = node_model(18, "Split", sizes ? 2 : 1, in, 2, n_outputs);
+    builder_attr_int(b, the_node(b), "num_outputs", num_outputs);
+    run_result r = run_node(b, sizes ? 2 : 1, in, 2);
+    builder_free(b);
+    return r;
+}
+
+Test(shape, split_18_num_outputs_leaves_a_smaller_last_part)
+{
+    /* 4 in 3 parts: chunks of ceil(4 / 3) = 2, the last takes the 0 left (numpy.array_split
+     * would give 2, 1, 1: ONNX's rule differs). */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(4), INT64S(1, 2, 3, 4));
+    run_result r = run_split_18(&x, 3, 3, NULL);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(1, 2), 0);
+    expect_tensor(&r.outputs[1], ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(3, 4), 0);
+    expect_tensor(&r.outputs[2], ONYX_DTYPE_INT64, 1, DIMS(0), NULL, 0);
+    run_result_free(&r);
+}
+
+Test(shape, split_18_num_outputs_is_checked)
+{
+    /* 5 in 4 parts of 2 would need a last part of -1: refused when the node is planned (at
+     * load it might be in an If branch that never runs). */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(1, 2, 3, 4, 5));
+    run_result r = run_split_18(&x, 4, 4, NULL);
+    cr_assert_eq(r.load, ONYX_OK, "%s", r.message);
+    cr_assert_eq(r.run, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Split", "cannot be split", NULL);
+    run_result_free(&r);
+    r = run_split_18(&x, 2, 3, NULL);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Split", "num_outputs", "2 outputs", NULL);
+    onyx_tensor sizes = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(2, 3));
+    r = run_split_18(&x, 2, 2, &sizes);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Split", "not both", NULL);
+}
+
 /* ---- Range ------------------------------------------------------------------------------- */
 
 Test(shape, range_counts_exactly_at_int64_extremes)
@@ -337,6 +381,100 @@ Test(shape, pad_pads_from_a_graph_input_run_node_by_node)
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(0, 0, 1, 2, 0), 0);
     run_result_free(&r);
+}
+
+/* Pad at `opset` (18 or later) of x in `mode` with `pads` for the int32 `axes` (both
+ * initializers; no axes input when n_axes < 0), no constant_value. */
+static run_result run_pad_axes(int opset, const onyx_tensor *x, int n_pads, const int64_t *pads, int n_axes,
+                               const int32_t *axes, const char *mode)
+{
+    builder *b = builder_new(opset);
+    builder_input(b, "X", x->dtype, x->rank, x->dims, NULL);
+    builder_initializer(b, "P", ONYX_DTYPE_INT64, 1, DIMS(n_pads), pads);
+    if (n_axes >= 0)
+        builder_initializer(b, "A", ONYX_DTYPE_INT32, 1, DIMS(n_axes), axes);
+    Onnx__NodeProto *n = builder_node(b, "Pad", n_axes >= 0 ? "X,P,,A" : "X,P", "Y");
+    builder_attr_string(b, n, "mode", mode);
+    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+    run_result r = run_model(b, 1, x);
+    builder_free(b);
+    return r;
+}
+
+Test(shape, pad_18_pads_only_the_named_axes)
+{
+    /* numpy.pad(x, ((0, 0), (1, 2))): axis -1 only. */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_INT32, 2, DIMS(2, 3), INT32S(1, 2, 3, 4, 5, 6));
+    run_result r = run_pad_axes(18, &x, 2, INT64S(1, 2), 1, INT32S(-1), "constant");
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_INT32, 2, DIMS(2, 6),
+                  INT32S(0, 1, 2, 3, 0, 0, 0, 4, 5, 6, 0, 0), 0);
+    run_result_free(&r);
+    /* numpy.pad(x, ((1, 0), (0, 0)), 'wrap'): axis 0 only. */
+    r = run_pad_axes(19, &x, 2, INT64S(1, 0), 1, INT32S(0), "wrap");
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_INT32, 2, DIMS(3, 3), INT32S(4, 5, 6, 1, 2, 3, 4, 5, 6), 0);
+    run_result_free(&r);
+}
+
+Test(shape, pad_19_wrap_repeats_the_axis_and_wraps_what_a_crop_leaves)
+{
+    /* numpy.pad([1, 2], (3, 0), 'wrap') = [2, 1, 2, 1, 2]. */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2));
+    run_result r = run_pad_axes(19, &x, 2, INT64S(3, 0), -1, NULL, "wrap");
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(2, 1, 2, 1, 2), 0);
+    run_result_free(&r);
+    /* Crop one at the start, wrap two at the end: numpy.pad([2, 3, 4, 5], (0, 2), 'wrap'). */
+    x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(1, 2, 3, 4, 5));
+    r = run_pad_axes(19, &x, 2, INT64S(-1, 2), -1, NULL, "wrap");
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(6), FLOATS(2, 3, 4, 5, 2, 3), 0);
+    run_result_free(&r);
+    /* Reflect of the one element a crop leaves: numpy.pad([3], (0, 3), 'reflect'). */
+    x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1, 2, 3));
+    r = run_pad_axes(19, &x, 2, INT64S(-2, 3), -1, NULL, "reflect");
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(3, 3, 3, 3), 0);
+    run_result_free(&r);
+    /* A crop of the whole axis leaves nothing to wrap. */
+    r = run_pad_axes(19, &x, 2, INT64S(-3, 1), -1, NULL, "wrap");
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Pad", "axis 0 is empty once cropped", NULL);
+}
+
+Test(shape, pad_18_bad_axes_and_modes_are_rejected)
+{
+    onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 2), FLOATS(1, 2));
+    run_result r = run_pad_axes(18, &x, 2, INT64S(1, 1), -1, NULL, "wrap"); /* wrap is new in 19 */
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Pad", "mode 'wrap'", NULL);
+    r = run_pad_axes(18, &x, 4, INT64S(1, 1, 1, 1), 2, INT32S(1, -1), "constant");
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Pad", "axis 1 is repeated", NULL);
+    r = run_pad_axes(18, &x, 4, INT64S(1, 1, 1, 1), 1, INT32S(0), "constant");
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Pad", "4 values for 1 axes", NULL);
+    r = run_pad_axes(18, &x, 2, INT64S(1, 1), 1, INT32S(2), "constant");
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Pad", "axes", NULL);
+}
+
+Test(shape, pad_18_axes_from_a_graph_input_run_node_by_node)
+{
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 1), FLOATS(1, 2)),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(0))};
+    builder *b = builder_new(18);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 2, DIMS(2, 1), NULL);
+    builder_initializer(b, "P", ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(0, 1));
+    builder_input(b, "A", ONYX_DTYPE_INT64, 1, DIMS(1), NULL);
+    builder_attr_string(b, builder_node(b, "Pad", "X,P,,A", "Y"), "mode", "edge");
+    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+    run_result r = run_model(b, 2, in);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(3, 1), FLOATS(1, 2, 2), 0);
+    run_result_free(&r);
+    builder_free(b);
 }
 
 /* ---- GatherElements, GatherND ------------------------------------------------------------ */
