@@ -239,16 +239,18 @@ static onyx_status pool_run(const op_context *ctx, int64_t begin, int64_t end, v
     return ONYX_OK;
 }
 
-#define POOL_OPERATOR(name, kind, global)                                                      \
-    static onyx_status name##_check(op_context *ctx) { return pool_check(ctx, kind, global); }  \
-    const op_descriptor op_##name = {name##_check, pool_reshape, pool_run, 0}
-
-POOL_OPERATOR(MaxPool, POOL_MAX, false);
-POOL_OPERATOR(AveragePool, POOL_AVERAGE, false);
-POOL_OPERATOR(LpPool, POOL_LP, false);
-POOL_OPERATOR(GlobalMaxPool, POOL_MAX, true);
-POOL_OPERATOR(GlobalAveragePool, POOL_AVERAGE, true);
-POOL_OPERATOR(GlobalLpPool, POOL_LP, true);
+static onyx_status max_pool_check(op_context *ctx) { return pool_check(ctx, POOL_MAX, false); }
+const op_descriptor op_MaxPool = {max_pool_check, pool_reshape, pool_run, 0};
+static onyx_status average_pool_check(op_context *ctx) { return pool_check(ctx, POOL_AVERAGE, false); }
+const op_descriptor op_AveragePool = {average_pool_check, pool_reshape, pool_run, 0};
+static onyx_status lp_pool_check(op_context *ctx) { return pool_check(ctx, POOL_LP, false); }
+const op_descriptor op_LpPool = {lp_pool_check, pool_reshape, pool_run, 0};
+static onyx_status global_max_pool_check(op_context *ctx) { return pool_check(ctx, POOL_MAX, true); }
+const op_descriptor op_GlobalMaxPool = {global_max_pool_check, pool_reshape, pool_run, 0};
+static onyx_status global_average_pool_check(op_context *ctx) { return pool_check(ctx, POOL_AVERAGE, true); }
+const op_descriptor op_GlobalAveragePool = {global_average_pool_check, pool_reshape, pool_run, 0};
+static onyx_status global_lp_pool_check(op_context *ctx) { return pool_check(ctx, POOL_LP, true); }
+const op_descriptor op_GlobalLpPool = {global_lp_pool_check, pool_reshape, pool_run, 0};
 
 /* ---- MaxUnpool --------------------------------------------------------------------------- */
 

@@ -226,18 +226,23 @@ static onyx_status reduce_run(const op_context *ctx, int64_t begin, int64_t end,
     return ONYX_OK;
 }
 
-/* Opset 18 moved the axes of every Reduce* but ReduceSum to an input. */
-#define REDUCE_OPERATOR(name, op, axes_input_since)                                            \
-    static onyx_status name##_check(op_context *ctx) { return reduce_check(ctx, op, axes_input_since); } \
-    const op_descriptor op_##name = {name##_check, reduce_reshape, reduce_run, 0}
-
-REDUCE_OPERATOR(ReduceSum, REDUCE_SUM, 13);
-REDUCE_OPERATOR(ReduceSumSquare, REDUCE_SUM_SQUARE, 18);
-REDUCE_OPERATOR(ReduceMean, REDUCE_MEAN, 18);
-REDUCE_OPERATOR(ReduceProd, REDUCE_PROD, 18);
-REDUCE_OPERATOR(ReduceMax, REDUCE_MAX, 18);
-REDUCE_OPERATOR(ReduceMin, REDUCE_MIN, 18);
-REDUCE_OPERATOR(ReduceL1, REDUCE_L1, 18);
-REDUCE_OPERATOR(ReduceL2, REDUCE_L2, 18);
-REDUCE_OPERATOR(ReduceLogSum, REDUCE_LOG_SUM, 18);
-REDUCE_OPERATOR(ReduceLogSumExp, REDUCE_LOG_SUM_EXP, 18);
+static onyx_status reduce_sum_check(op_context *ctx) { return reduce_check(ctx, REDUCE_SUM, 13); }
+const op_descriptor op_ReduceSum = {reduce_sum_check, reduce_reshape, reduce_run, 0};
+static onyx_status reduce_sum_square_check(op_context *ctx) { return reduce_check(ctx, REDUCE_SUM_SQUARE, 18); }
+const op_descriptor op_ReduceSumSquare = {reduce_sum_square_check, reduce_reshape, reduce_run, 0};
+static onyx_status reduce_mean_check(op_context *ctx) { return reduce_check(ctx, REDUCE_MEAN, 18); }
+const op_descriptor op_ReduceMean = {reduce_mean_check, reduce_reshape, reduce_run, 0};
+static onyx_status reduce_prod_check(op_context *ctx) { return reduce_check(ctx, REDUCE_PROD, 18); }
+const op_descriptor op_ReduceProd = {reduce_prod_check, reduce_reshape, reduce_run, 0};
+static onyx_status reduce_max_check(op_context *ctx) { return reduce_check(ctx, REDUCE_MAX, 18); }
+const op_descriptor op_ReduceMax = {reduce_max_check, reduce_reshape, reduce_run, 0};
+static onyx_status reduce_min_check(op_context *ctx) { return reduce_check(ctx, REDUCE_MIN, 18); }
+const op_descriptor op_ReduceMin = {reduce_min_check, reduce_reshape, reduce_run, 0};
+static onyx_status reduce_l1_check(op_context *ctx) { return reduce_check(ctx, REDUCE_L1, 18); }
+const op_descriptor op_ReduceL1 = {reduce_l1_check, reduce_reshape, reduce_run, 0};
+static onyx_status reduce_l2_check(op_context *ctx) { return reduce_check(ctx, REDUCE_L2, 18); }
+const op_descriptor op_ReduceL2 = {reduce_l2_check, reduce_reshape, reduce_run, 0};
+static onyx_status reduce_log_sum_check(op_context *ctx) { return reduce_check(ctx, REDUCE_LOG_SUM, 18); }
+const op_descriptor op_ReduceLogSum = {reduce_log_sum_check, reduce_reshape, reduce_run, 0};
+static onyx_status reduce_log_sum_exp_check(op_context *ctx) { return reduce_check(ctx, REDUCE_LOG_SUM_EXP, 18); }
+const op_descriptor op_ReduceLogSumExp = {reduce_log_sum_exp_check, reduce_reshape, reduce_run, 0};

@@ -51,10 +51,9 @@ static onyx_status softmax_run(const op_context *ctx, int64_t begin, int64_t end
     return ONYX_OK;
 }
 
-#define SOFTMAX_OPERATOR(name, kind)                                                           \
-    static onyx_status name##_check(op_context *ctx) { return softmax_check(ctx, kind); }       \
-    const op_descriptor op_##name = {name##_check, softmax_reshape, softmax_run, 0}
-
-SOFTMAX_OPERATOR(Softmax, SOFTMAX);
-SOFTMAX_OPERATOR(LogSoftmax, LOG_SOFTMAX);
-SOFTMAX_OPERATOR(Hardmax, HARDMAX);
+static onyx_status softmax_check(op_context *ctx) { return softmax_check(ctx, SOFTMAX); }
+const op_descriptor op_Softmax = {softmax_check, softmax_reshape, softmax_run, 0};
+static onyx_status log_softmax_check(op_context *ctx) { return softmax_check(ctx, LOG_SOFTMAX); }
+const op_descriptor op_LogSoftmax = {log_softmax_check, softmax_reshape, softmax_run, 0};
+static onyx_status hardmax_check(op_context *ctx) { return softmax_check(ctx, HARDMAX); }
+const op_descriptor op_Hardmax = {hardmax_check, softmax_reshape, softmax_run, 0};

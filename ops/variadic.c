@@ -42,7 +42,11 @@ static const variadic_family min_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_
 static const variadic_family max_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_ENTRY) KERNEL_ENTRY(FLOAT16)}};
 #undef KERNEL_PREFIX
 
-VARIADIC_OPERATOR(Max, max_family);
-VARIADIC_OPERATOR(Mean, mean_family);
-VARIADIC_OPERATOR(Min, min_family);
-VARIADIC_OPERATOR(Sum, sum_family);
+static onyx_status max_check(op_context *ctx) { return variadic_check(ctx, &max_family); }
+const op_descriptor op_Max = {max_check, variadic_reshape, variadic_run, 0};
+static onyx_status mean_check(op_context *ctx) { return variadic_check(ctx, &mean_family); }
+const op_descriptor op_Mean = {mean_check, variadic_reshape, variadic_run, 0};
+static onyx_status min_check(op_context *ctx) { return variadic_check(ctx, &min_family); }
+const op_descriptor op_Min = {min_check, variadic_reshape, variadic_run, 0};
+static onyx_status sum_check(op_context *ctx) { return variadic_check(ctx, &sum_family); }
+const op_descriptor op_Sum = {sum_check, variadic_reshape, variadic_run, 0};
