@@ -66,7 +66,7 @@ static onyx_status affine_grid_reshape(op_context *ctx)
     int dims = (int)n - 2;
     if (!dim_may_equal(theta->dims[0], size[0]) || !dim_may_equal(theta->dims[1], dims) ||
         !dim_may_equal(theta->dims[2], dims + 1))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "theta %s must be (N, %d, %d) for size N = %lld",
+        return op_error(ctx, ONYX_ERROR_RUNTIME, "theta %s must be (N, %d, %d) for size N = %lld",
                         shape_str(theta, buf, sizeof buf), dims, dims + 1, (long long)size[0]);
     int64_t out[5];
     for (int i = 0; i < dims; i++)

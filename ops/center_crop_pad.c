@@ -79,7 +79,7 @@ static onyx_status center_crop_pad_reshape(op_context *ctx)
                         (long long)n, n_axes);
     for (int i = 0; i < n_axes; i++) {
         if (lens[i] < 0)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape '%s' gives axis %d the length %lld",
+            return op_error(ctx, ONYX_ERROR_RUNTIME, "shape '%s' gives axis %d the length %lld",
                             op_input_name(ctx, 1), axes[i], (long long)lens[i]);
         y->dims[axes[i]] = lens[i];
     }

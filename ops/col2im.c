@@ -101,7 +101,7 @@ static onyx_status col2im_reshape(op_context *ctx)
     col2im_state s = {.n = n, .kernel = 1, .length = 1, .image_size = 1};
     for (int d = 0; d < n; d++) {
         if (image[d] < 0 || block[d] < 1 || image[d] > COL2IM_MAX_VALUE || block[d] > COL2IM_MAX_VALUE)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "image_shape %lld and block_shape %lld of dim %d: "
+            return op_error(ctx, ONYX_ERROR_RUNTIME, "image_shape %lld and block_shape %lld of dim %d: "
                             "an image dim must be non-negative and a block dim positive", (long long)image[d],
                             (long long)block[d], d);
         s.image[d] = image[d];
@@ -112,7 +112,7 @@ static onyx_status col2im_reshape(op_context *ctx)
         int64_t padded = image[d] + (p->pads ? p->pads[d] + p->pads[d + n] : 0);
         int64_t extent = s.dilation[d] * (block[d] - 1) + 1;
         if (padded < extent)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "dim %d: the block spans %lld, more than the padded "
+            return op_error(ctx, ONYX_ERROR_RUNTIME, "dim %d: the block spans %lld, more than the padded "
                             "image (%lld)", d, (long long)extent, (long long)padded);
         s.blocks[d] = (padded - extent) / s.stride[d] + 1;
         /* The products stay within the element limit's reach: a block larger than the input's
@@ -120,17 +120,17 @@ static onyx_status col2im_reshape(op_context *ctx)
         if (__builtin_mul_overflow(s.kernel, block[d], &s.kernel) ||
             __builtin_mul_overflow(s.length, s.blocks[d], &s.length) ||
             __builtin_mul_overflow(s.image_size, image[d], &s.image_size))
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "image_shape or block_shape is too large");
+            return op_error(ctx, ONYX_ERROR_RUNTIME, "image_shape or block_shape is too large");
     }
     int64_t dims[ONYX_MAX_RANK] = {x->dims[0], DIM_UNKNOWN};
     if (dim_known(x->dims[1])) {
         if (x->dims[1] % s.kernel)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %s: dim 1 is not a multiple of the block size "
+            return op_error(ctx, ONYX_ERROR_RUNTIME, "input %s: dim 1 is not a multiple of the block size "
                             "%lld", shape_str(x, buf, sizeof buf), (long long)s.kernel);
         dims[1] = x->dims[1] / s.kernel;
     }
     if (dim_known(x->dims[2]) && x->dims[2] != s.length)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %s: dim 2 must be the number of block positions, "
+        return op_error(ctx, ONYX_ERROR_RUNTIME, "input %s: dim 2 must be the number of block positions, "
                         "%lld", shape_str(x, buf, sizeof buf), (long long)s.length);
     memcpy(dims + 2, image, (size_t)n * sizeof *image);
     tensor_set_shape(y, 2 + n, dims);

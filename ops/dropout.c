@@ -123,7 +123,7 @@ static onyx_status check_ratio(const op_context *ctx, double ratio)
 {
     if (ratio >= 0 && ratio < 1)
         return ONYX_OK;
-    return op_error(ctx, ONYX_ERROR_INVALID_ARGUMENT, "ratio '%s' is %g; it must be in [0, 1)",
+    return op_error(ctx, ONYX_ERROR_RUNTIME, "ratio '%s' is %g; it must be in [0, 1)",
                     op_input_name(ctx, 1), ratio);
 }
 
