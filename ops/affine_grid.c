@@ -44,7 +44,8 @@ static onyx_status affine_grid_reshape(op_context *ctx)
     onyx_tensor *y = op_output(ctx, 0);
     char buf[128];
     if (theta->rank != 3)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "theta %s must have rank 3", shape_str(theta, buf, sizeof buf));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "theta %s must have rank 3",
+                        shape_str(theta, buf, sizeof buf));
     int64_t size[5], n;
     onyx_status st = shape_input_read(ctx, 1, size, 5, &n);
     if (st == ONYX_DEFER) {
@@ -61,8 +62,9 @@ static onyx_status affine_grid_reshape(op_context *ctx)
     if (st)
         return st;
     if (n != 4 && n != 5)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "size '%s' has %lld values; it must be (N, C, H, W) or "
-                        "(N, C, D, H, W)", op_input_name(ctx, 1), (long long)n);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "size '%s' has %lld values; it must be (N, C, H, W) or (N, C, D, H, W)",
+                        op_input_name(ctx, 1), (long long)n);
     int dims = (int)n - 2;
     if (!dim_may_equal(theta->dims[0], size[0]) || !dim_may_equal(theta->dims[1], dims) ||
         !dim_may_equal(theta->dims[2], dims + 1))

@@ -29,9 +29,10 @@ static onyx_status bitcast_check(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "bit cast to %s (%lld) is not supported",
                         onyx_dtype_name((onyx_dtype)to), (long long)to);
     if (onyx_dtype_size((onyx_dtype)to) != onyx_dtype_size(from))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'to' is %s, of %zu bytes, but input '%s' is %s, of %zu",
-                        onyx_dtype_name((onyx_dtype)to), onyx_dtype_size((onyx_dtype)to), op_input_name(ctx, 0),
-                        onyx_dtype_name(from), onyx_dtype_size(from));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "'to' is %s, of %zu bytes, but input '%s' is %s, of %zu",
+                        onyx_dtype_name((onyx_dtype)to), onyx_dtype_size((onyx_dtype)to),
+                        op_input_name(ctx, 0), onyx_dtype_name(from), onyx_dtype_size(from));
     bitcast_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;

@@ -39,7 +39,8 @@ static onyx_status center_crop_pad_check(op_context *ctx)
     if (p->n_axes < 0)
         p->axes = NULL;
     if (p->n_axes > ONYX_MAX_RANK)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'axes' has %lld values", (long long)p->n_axes);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'axes' has %lld values",
+                        (long long)p->n_axes);
     ctx->params = p;
     op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
     return ONYX_OK;
@@ -75,8 +76,8 @@ static onyx_status center_crop_pad_reshape(op_context *ctx)
     if (st)
         return st;
     if (n != n_axes)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape '%s' has %lld values for %d axes", op_input_name(ctx, 1),
-                        (long long)n, n_axes);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shape '%s' has %lld values for %d axes",
+                        op_input_name(ctx, 1), (long long)n, n_axes);
     for (int i = 0; i < n_axes; i++) {
         if (lens[i] < 0)
             return op_error(ctx, ONYX_ERROR_RUNTIME, "shape '%s' gives axis %d the length %lld",
@@ -140,4 +141,5 @@ static onyx_status center_crop_pad_run(const op_context *ctx, int64_t begin, int
     return ONYX_OK;
 }
 
-const op_descriptor op_CenterCropPad = {center_crop_pad_check, center_crop_pad_reshape, center_crop_pad_run, 0};
+const op_descriptor op_CenterCropPad = {center_crop_pad_check, center_crop_pad_reshape, center_crop_pad_run,
+                                        0};

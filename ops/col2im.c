@@ -44,12 +44,13 @@ static onyx_status col2im_check(op_context *ctx)
         (st = op_attr_ints(ctx, "dilations", &p->dilations, &p->n_dilations)))
         return st;
     const char *names[] = {"strides", "pads", "dilations"};
-    const int64_t *lists[] = {p->strides, p->pads, p->dilations}, counts[] = {p->n_strides, p->n_pads, p->n_dilations};
+    const int64_t *lists[] = {p->strides, p->pads, p->dilations};
+    const int64_t counts[] = {p->n_strides, p->n_pads, p->n_dilations};
     for (int a = 0; a < 3; a++)
         for (int64_t i = 0; i < counts[a]; i++)
             if (lists[a][i] < (a == 1 ? 0 : 1) || lists[a][i] > COL2IM_MAX_VALUE)
-                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute '%s' holds %lld; it must be %s", names[a],
-                                (long long)lists[a][i], a == 1 ? "non-negative" : "positive");
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute '%s' holds %lld; it must be %s",
+                                names[a], (long long)lists[a][i], a == 1 ? "non-negative" : "positive");
     ctx->params = p;
     op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
     return ONYX_OK;
@@ -60,8 +61,8 @@ static onyx_status check_count(const op_context *ctx, const char *name, int64_t 
 {
     if (count < 0 || count == want)
         return ONYX_OK;
-    return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute '%s' has %lld values; image_shape asks for %lld",
-                    name, (long long)count, (long long)want);
+    return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute '%s' has %lld values; image_shape asks for "
+                    "%lld", name, (long long)count, (long long)want);
 }
 
 static onyx_status col2im_reshape(op_context *ctx)
@@ -71,8 +72,8 @@ static onyx_status col2im_reshape(op_context *ctx)
     onyx_tensor *y = op_output(ctx, 0);
     char buf[128];
     if (x->rank != 3)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %s must have rank 3 (N, C * block size, blocks)",
-                        shape_str(x, buf, sizeof buf));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %s must have rank 3 (N, C * block size, "
+                        "blocks)", shape_str(x, buf, sizeof buf));
     int64_t image[ONYX_MAX_RANK], block[ONYX_MAX_RANK], n_image, n_block;
     onyx_status st = shape_input_read(ctx, 1, image, ONYX_MAX_RANK - 2, &n_image);
     if (!st)
@@ -95,7 +96,8 @@ static onyx_status col2im_reshape(op_context *ctx)
     if (n < 1 || n_block != n_image)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "image_shape has %lld values and block_shape %lld; "
                         "they must be as many, at least one", (long long)n_image, (long long)n_block);
-    if ((st = check_count(ctx, "strides", p->n_strides, n)) || (st = check_count(ctx, "pads", p->n_pads, 2 * n)) ||
+    if ((st = check_count(ctx, "strides", p->n_strides, n)) ||
+        (st = check_count(ctx, "pads", p->n_pads, 2 * n)) ||
         (st = check_count(ctx, "dilations", p->n_dilations, n)))
         return st;
     col2im_state s = {.n = n, .kernel = 1, .length = 1, .image_size = 1};

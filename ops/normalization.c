@@ -408,14 +408,15 @@ static onyx_status groupnorm_check(op_context *ctx)
         return ONYX_ERROR_OUT_OF_MEMORY;
     int64_t stash;
     if ((st = op_attr_int(ctx, "num_groups", 1, &p->groups)) ||
-        (st = op_attr_float(ctx, "epsilon", 1e-5f, &p->epsilon)) || (st = op_attr_int(ctx, "stash_type", 1, &stash)))
+        (st = op_attr_float(ctx, "epsilon", 1e-5f, &p->epsilon)) ||
+        (st = op_attr_int(ctx, "stash_type", 1, &stash)))
         return st;
     if (p->groups < 1)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'num_groups' is %lld; it must be positive",
                         (long long)p->groups);
     if (stash != 1 && stash != 11)
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "stash_type %lld is not supported (float or double only)",
-                        (long long)stash);
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED,
+                        "stash_type %lld is not supported (float or double only)", (long long)stash);
     ctx->params = p;
     op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
     return ONYX_OK;
@@ -427,10 +428,12 @@ static onyx_status groupnorm_reshape(op_context *ctx)
     const onyx_tensor *x = op_input(ctx, 0);
     char buf[128];
     if (x->rank < 2)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "X %s must have N and C axes", shape_str(x, buf, sizeof buf));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "X %s must have N and C axes",
+                        shape_str(x, buf, sizeof buf));
     int64_t channels = x->dims[1];
     if (dim_known(channels) && channels % p->groups)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "X %s has %lld channels, not a multiple of num_groups (%lld)",
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "X %s has %lld channels, not a multiple of num_groups (%lld)",
                         shape_str(x, buf, sizeof buf), (long long)channels, (long long)p->groups);
     onyx_status st = check_per_channel(ctx, 1, 2, channels, false);
     if (st)
@@ -528,7 +531,8 @@ static onyx_status lpnorm_check(op_context *ctx)
     if ((st = op_attr_int(ctx, "p", 2, &order)) || (st = op_attr_int(ctx, "axis", -1, &p->axis)))
         return st;
     if (order != 1 && order != 2)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'p' is %lld; it must be 1 or 2", (long long)order);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'p' is %lld; it must be 1 or 2",
+                        (long long)order);
     p->p = (unsigned)order;
     switch (op_input(ctx, 0)->dtype) {
 #define LPNORM_CASE(D, T, V, LOAD, STORE)                                                      \

@@ -58,8 +58,8 @@ static void expect_output(builder *b, int n_graph, const onyx_tensor *inputs, on
 
 /* Runs b and expects the load (or, when `at_load` is false, the run) to fail with `status`
  * and a message naming `what`; frees b. */
-static void expect_failure(builder *b, int n_graph, const onyx_tensor *inputs, bool at_load, onyx_status status,
-                           const char *what)
+static void expect_failure(builder *b, int n_graph, const onyx_tensor *inputs, bool at_load,
+                           onyx_status status, const char *what)
 {
     run_result r = run_model(b, n_graph, inputs);
     if (!at_load)
@@ -93,7 +93,8 @@ Test(dropout, seed_0_draws_what_numpy_draws)
      * 0.438, 0.892, 0.964, 0.383: with ratio 0.5 the 5th, 7th and 10th are dropped, the others
      * scaled by 1 / (1 - 0.5) = 2. */
     float ones[10] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(10), ones), tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.5f)),
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(10), ones),
+                         tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.5f)),
                          tensor_of(ONYX_DTYPE_BOOL, 0, NULL, BOOLS(1))};
     for (int threads = 1; threads <= 4; threads += 3) {
         builder *b = dropout_model(in, true, 0);
@@ -113,7 +114,8 @@ Test(dropout, without_a_seed_the_mask_and_the_scaled_output_agree)
     float *x = malloc(N * sizeof *x);
     for (int i = 0; i < N; i++)
         x[i] = (float)(i + 1);
-    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(N), x), tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.75f)),
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(N), x),
+                         tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.75f)),
                          tensor_of(ONYX_DTYPE_BOOL, 0, NULL, BOOLS(1))};
     builder *b = dropout_model(in, false, 0);
     run_result r = run_model(b, 3, in);
@@ -136,7 +138,8 @@ Test(dropout, without_a_seed_the_mask_and_the_scaled_output_agree)
 Test(dropout, training_false_or_ratio_0_is_the_identity)
 {
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_DOUBLE, 1, DIMS(3), DOUBLES(1, -2, NAN)),
-                         tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.5f)), tensor_of(ONYX_DTYPE_BOOL, 0, NULL, BOOLS(0))};
+                         tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.5f)),
+                         tensor_of(ONYX_DTYPE_BOOL, 0, NULL, BOOLS(0))};
     for (int k = 0; k < 2; k++) {
         if (k == 1) {
             in[1] = tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0));
@@ -156,7 +159,8 @@ Test(dropout, training_false_or_ratio_0_is_the_identity)
 Test(dropout, a_ratio_of_1_is_refused_in_training)
 {
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
-                         tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(1)), tensor_of(ONYX_DTYPE_BOOL, 0, NULL, BOOLS(1))};
+                         tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(1)),
+                         tensor_of(ONYX_DTYPE_BOOL, 0, NULL, BOOLS(1))};
     expect_failure(dropout_model(in, true, 0), 3, in, false, ONYX_ERROR_RUNTIME, "ratio");
 }
 
@@ -193,19 +197,24 @@ Test(bitwise, not_and_xor_of_signed_values)
 {
     /* ~(-128) = 127, ~0 = -1; -1 ^ 5 = ~5 = -6. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(-128, 0));
-    expect_output(model_of(18, "BitwiseNot", "X", 1, 1, &x), 1, &x, tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(127, -1)),
-                  0);
-    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(-1, 12)), tensor_of(ONYX_DTYPE_INT8, 0, NULL, I8S(5))};
-    expect_output(model_of(18, "BitwiseXor", "A,B", 2, 2, in), 2, in, tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(-6, 9)),
-                  0);
+    expect_output(model_of(18, "BitwiseNot", "X", 1, 1, &x), 1, &x,
+                  tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(127, -1)), 0);
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(-1, 12)),
+                         tensor_of(ONYX_DTYPE_INT8, 0, NULL, I8S(5))};
+    expect_output(model_of(18, "BitwiseXor", "A,B", 2, 2, in), 2, in,
+                  tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(-6, 9)), 0);
 }
 
 Test(bitwise, floats_and_mixed_types_are_refused)
 {
-    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1)), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
-    expect_failure(model_of(18, "BitwiseAnd", "A,B", 2, 2, in), 2, in, true, ONYX_ERROR_UNSUPPORTED, "BitwiseAnd");
-    onyx_tensor mixed[2] = {tensor_of(ONYX_DTYPE_INT8, 1, DIMS(1), I8S(1)), tensor_of(ONYX_DTYPE_UINT8, 1, DIMS(1), U8S(1))};
-    expect_failure(model_of(18, "BitwiseOr", "A,B", 2, 2, mixed), 2, mixed, true, ONYX_ERROR_INVALID_MODEL, "BitwiseOr");
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
+    expect_failure(model_of(18, "BitwiseAnd", "A,B", 2, 2, in), 2, in, true, ONYX_ERROR_UNSUPPORTED,
+                   "BitwiseAnd");
+    onyx_tensor mixed[2] = {tensor_of(ONYX_DTYPE_INT8, 1, DIMS(1), I8S(1)),
+                            tensor_of(ONYX_DTYPE_UINT8, 1, DIMS(1), U8S(1))};
+    expect_failure(model_of(18, "BitwiseOr", "A,B", 2, 2, mixed), 2, mixed, true, ONYX_ERROR_INVALID_MODEL,
+                   "BitwiseOr");
 }
 
 /* ---- CumProd ----------------------------------------------------------------------------- */
@@ -235,8 +244,8 @@ Test(group_normalization, scale_and_bias_apply_per_channel_within_a_group)
     builder_attr_int(b, the_node(b), "num_groups", 1);
     builder_attr_float(b, the_node(b), "epsilon", 0);
     float r = 1 / sqrtf(5);
-    expect_output(b, 1, in,
-                  tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 2), FLOATS(-3 * r, -r, 10 + 2 * r, 10 + 6 * r)), 1e-6);
+    float want[4] = {-3 * r, -r, 10 + 2 * r, 10 + 6 * r};
+    expect_output(b, 1, in, tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 2), want), 1e-6);
 }
 
 Test(group_normalization, channels_must_divide_into_the_groups)
@@ -269,7 +278,8 @@ Test(lp_normalization, l1_takes_magnitudes_and_a_zero_row_stays_zero)
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(3, -4, 0, 0));
     builder *b = model_of(22, "LpNormalization", "X", 1, 1, &x);
     builder_attr_int(b, the_node(b), "p", 1);
-    expect_output(b, 1, &x, tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(3.0f / 7, -4.0f / 7, 0, 0)), 1e-6);
+    expect_output(b, 1, &x, tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(3.0f / 7, -4.0f / 7, 0, 0)),
+                  1e-6);
     /* Along axis 0: columns (3, 0) and (-4, 0). */
     b = model_of(1, "LpNormalization", "X", 1, 1, &x);
     builder_attr_int(b, the_node(b), "axis", 0);
@@ -303,8 +313,8 @@ Test(col2im, the_block_count_must_match_the_input)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 2), FLOATS(1, 2, 3, 4)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(1, 4)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(1, 2))};
-    expect_failure(model_of(18, "Col2Im", "X,image_shape,block_shape", 1, 3, in), 1, in, true, ONYX_ERROR_RUNTIME,
-                   "block positions");
+    expect_failure(model_of(18, "Col2Im", "X,image_shape,block_shape", 1, 3, in), 1, in, true,
+                   ONYX_ERROR_RUNTIME, "block positions");
 }
 
 /* ---- CenterCropPad ----------------------------------------------------------------------- */
@@ -349,7 +359,8 @@ Test(affine_grid, theta_must_fit_the_size)
     /* Size of 5 values asks for 3D: theta (1, 3, 4), not (1, 2, 3). */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 3), FLOATS(1, 0, 0, 0, 1, 0)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(5), INT64S(1, 1, 1, 1, 2))};
-    expect_failure(model_of(20, "AffineGrid", "theta,size", 1, 2, in), 1, in, true, ONYX_ERROR_RUNTIME, "theta");
+    expect_failure(model_of(20, "AffineGrid", "theta,size", 1, 2, in), 1, in, true, ONYX_ERROR_RUNTIME,
+                   "theta");
 }
 
 /* ---- Mish, Swish, Gelu ------------------------------------------------------------------- */
