@@ -448,7 +448,8 @@ static onyx_status groupnorm_reshape(op_context *ctx)
     s->per_group = channels / p->groups;
     s->inner = shape_count(x->dims + 2, x->rank - 2);
     ctx->state = s;
-    ctx->n_tasks = x->dims[0] * p->groups;
+    /* With no channels any num_groups divides C: no groups then, however many it names. */
+    ctx->n_tasks = channels ? x->dims[0] * p->groups : 0;
     ctx->task_cost = s->per_group * s->inner * 4;
     return ONYX_OK;
 }
