@@ -151,16 +151,17 @@ static onyx_status dropout_reshape(op_context *ctx)
         tensor_set_shape(op_output(ctx, 1), x->rank, x->dims);
     if (!ctx->concrete)
         return ONYX_OK;
-    if (ratio && ratio->data && (st = check_ratio(ctx, scalar_load(ratio->data, 0, ratio->dtype))))
-        return st;
     dropout_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
     /* Training mode writes output and input apart, so only a known inference may share them;
      * an unknown training_mode is read in run, which then draws in one task (the draws follow
-     * one another in element order). */
+     * one another in element order). Inference ignores the ratio. */
     s->inference = !training || (training->data && !*(const uint8_t *)training->data);
     ctx->state = s;
+    if (!s->inference && ratio && ratio->data &&
+        (st = check_ratio(ctx, scalar_load(ratio->data, 0, ratio->dtype))))
+        return st;
     if (s->inference) {
         ctx->output_is_view = true;
         size_t bytes = tensor_bytes(x);
