@@ -1,5 +1,5 @@
-/* Activations: Sigmoid, Softplus, Softsign, the ones with float attributes (Elu, Celu, Selu,
- * LeakyRelu, HardSigmoid, HardSwish, Shrink, ThresholdedRelu), Clip and PRelu. */
+/* Activations: Sigmoid, Softplus, Softsign, Mish, the ones with float attributes (Elu, Celu, Selu,
+ * LeakyRelu, HardSigmoid, HardSwish, Swish, Shrink, ThresholdedRelu), Clip and PRelu. */
 #include "elementwise.h"
 
 #include <stdint.h>
@@ -13,6 +13,10 @@ FLOAT_FAMILY(sigmoid, 1 / (1 + exp(-x)))
 /* log(1 + e^x) without overflowing e^x for large x. */
 FLOAT_FAMILY(softplus, x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)))
 FLOAT_FAMILY(softsign, x / (1 + fabs(x)))
+/* x * tanh(softplus(x)), softplus as above so that large x does not overflow e^x. */
+FLOAT_FAMILY(mish, x * tanh(x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))))
+/* x * sigmoid(alpha * x). */
+FLOAT_FAMILY(swish, x / (1 + exp(-alpha * x)), .alpha_name = "alpha", .alpha_default = 1)
 FLOAT_FAMILY(elu, x < 0 ? alpha * expm1(x) : x, .alpha_name = "alpha", .alpha_default = 1)
 /* max(0, x) + min(0, alpha * (exp(x / alpha) - 1)), which is one or the other term for any
  * alpha != 0. */
@@ -81,10 +85,16 @@ UNARY_OPERATOR(Elu, elu_family);
 UNARY_OPERATOR(HardSigmoid, hard_sigmoid_family);
 UNARY_OPERATOR(HardSwish, hard_swish_family);
 UNARY_OPERATOR(LeakyRelu, leaky_relu_family);
+
+static onyx_status mish_check(op_context *ctx) { return unary_check(ctx, &mish_family); }
+const op_descriptor op_Mish = {mish_check, unary_reshape, unary_run, 0};
 BINARY_OPERATOR(PRelu, prelu_family);
 UNARY_OPERATOR(Selu, selu_family);
 UNARY_OPERATOR(Shrink, shrink_family);
 UNARY_OPERATOR(Sigmoid, sigmoid_family);
 UNARY_OPERATOR(Softplus, softplus_family);
 UNARY_OPERATOR(Softsign, softsign_family);
+
+static onyx_status swish_check(op_context *ctx) { return unary_check(ctx, &swish_family); }
+const op_descriptor op_Swish = {swish_check, unary_reshape, unary_run, 0};
 UNARY_OPERATOR(ThresholdedRelu, thresholded_relu_family);

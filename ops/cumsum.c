@@ -1,5 +1,6 @@
-/* CumSum: running sums along the axis given by the second input (a scalar, or one value),
- * from the end with `reverse`, each excluding its own element with `exclusive`. Floats
+/* CumSum and CumProd: running sums or products along the axis given by the second input (a
+ * scalar, or one value), from the end with `reverse`, each excluding its own element with
+ * `exclusive` (whose first result is then 0 or 1, the empty sum or product). Floats
  * accumulate in double; integers wrap in 64 bits, then to their width (no overflow UB). */
 #include "axis.h"
 #include "dtype_io.h"
@@ -8,35 +9,41 @@
 #define CUMSUM_EXCLUSIVE 1u
 #define CUMSUM_REVERSE 2u
 
-#define CUMSUM_ROW(D, T, ACC, LOAD, STORE)                                                     \
-    static void cumsum_##D(const void *x_, void *y_, int64_t len, int64_t stride, unsigned options) \
+/* A row kernel `NAME_D`: acc starts at INIT and takes each element v by `acc OP= v`. */
+#define CUMULATIVE_ROW(NAME, D, T, ACC, LOAD, STORE, INIT, OP)                                 \
+    static void NAME##_##D(const void *x_, void *y_, int64_t len, int64_t stride, unsigned options) \
     {                                                                                          \
         const T *x = x_;                                                                       \
         T *y = y_;                                                                             \
         bool exclusive = options & CUMSUM_EXCLUSIVE, reverse = options & CUMSUM_REVERSE;       \
-        ACC sum = 0;                                                                           \
+        ACC acc = INIT;                                                                        \
         for (int64_t k = 0; k < len; k++) {                                                    \
             int64_t at = (reverse ? len - 1 - k : k) * stride;                                 \
             ACC v = LOAD(x[at]);                                                               \
             if (exclusive)                                                                     \
-                y[at] = STORE(sum);                                                            \
-            sum += v;                                                                          \
+                y[at] = STORE(acc);                                                            \
+            acc OP v;                                                                          \
             if (!exclusive)                                                                    \
-                y[at] = STORE(sum);                                                            \
+                y[at] = STORE(acc);                                                            \
         }                                                                                      \
     }
-#define FLOAT_CUMSUM(D, T, V, LOAD, STORE) CUMSUM_ROW(D, T, double, LOAD, STORE)
-#define INT_CUMSUM(D, T, V, LOAD, STORE) CUMSUM_ROW(D, T, uint64_t, LOAD, STORE)
-FOR_FLOAT_IO(FLOAT_CUMSUM)
-FOR_INT_IO(INT_CUMSUM)
+#define FLOAT_CUMULATIVE(D, T, V, LOAD, STORE)                                                 \
+    CUMULATIVE_ROW(cumsum, D, T, double, LOAD, STORE, 0, +=)                                   \
+    CUMULATIVE_ROW(cumprod, D, T, double, LOAD, STORE, 1, *=)
+/* Signed values convert to uint64_t modulo 2^64, so the unsigned product is the wrapped one. */
+#define INT_CUMULATIVE(D, T, V, LOAD, STORE)                                                   \
+    CUMULATIVE_ROW(cumsum, D, T, uint64_t, LOAD, STORE, 0, +=)                                 \
+    CUMULATIVE_ROW(cumprod, D, T, uint64_t, LOAD, STORE, 1, *=)
+FOR_FLOAT_IO(FLOAT_CUMULATIVE)
+FOR_INT_IO(INT_CUMULATIVE)
 
-static axis_map_fn cumsum_kernel(onyx_dtype dtype)
+static axis_map_fn cumulative_kernel(onyx_dtype dtype, bool product)
 {
-#define CUMSUM_CASE(D, T, V, LOAD, STORE)                                                      \
+#define CUMULATIVE_CASE(D, T, V, LOAD, STORE)                                                  \
     case ONYX_DTYPE_##D:                                                                       \
-        return cumsum_##D;
+        return product ? cumprod_##D : cumsum_##D;
     switch (dtype) {
-        FOR_NUMERIC_IO(CUMSUM_CASE)
+        FOR_NUMERIC_IO(CUMULATIVE_CASE)
     default:
         return NULL;
     }
@@ -47,7 +54,7 @@ typedef struct cumsum_params {
     unsigned options;
 } cumsum_params;
 
-static onyx_status cumsum_check(op_context *ctx)
+static onyx_status cumulative_check(op_context *ctx, bool product)
 {
     onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
     if (!st)
@@ -62,12 +69,15 @@ static onyx_status cumsum_check(op_context *ctx)
     int64_t exclusive, reverse;
     if ((st = op_attr_int(ctx, "exclusive", 0, &exclusive)) || (st = op_attr_int(ctx, "reverse", 0, &reverse)))
         return st;
-    p->row = cumsum_kernel(op_input(ctx, 0)->dtype);
+    p->row = cumulative_kernel(op_input(ctx, 0)->dtype, product);
     p->options = (exclusive ? CUMSUM_EXCLUSIVE : 0) | (reverse ? CUMSUM_REVERSE : 0);
     ctx->params = p;
     op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
     return ONYX_OK;
 }
+
+static onyx_status cumsum_check(op_context *ctx) { return cumulative_check(ctx, false); }
+static onyx_status cumprod_check(op_context *ctx) { return cumulative_check(ctx, true); }
 
 static onyx_status cumsum_reshape(op_context *ctx)
 {
@@ -98,3 +108,4 @@ static onyx_status cumsum_run(const op_context *ctx, int64_t begin, int64_t end,
 }
 
 const op_descriptor op_CumSum = {cumsum_check, cumsum_reshape, cumsum_run, 0};
+const op_descriptor op_CumProd = {cumprod_check, cumsum_reshape, cumsum_run, 0};

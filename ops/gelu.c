@@ -1,5 +1,7 @@
-/* Gelu (onyx's own domain, made by the GELU fusion pass; ONNX adds a Gelu only in opset 20):
- * x * Phi(x), exactly with erf, or with PyTorch's tanh approximation. */
+/* Gelu: x * Phi(x), exactly with erf, or with PyTorch's tanh approximation. One descriptor
+ * serves ONNX's Gelu (opset 20 on) and onyx's own domain's, which the GELU fusion pass makes
+ * from the erf or tanh pattern in models of older opsets: the two have the same attribute
+ * and meaning. */
 #include "elementwise.h"
 
 #include <string.h>

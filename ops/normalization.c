@@ -1,11 +1,13 @@
 /* Normalizations over groups of elements: BatchNormalization (inference with given
  * statistics, and the training mode of opset 14 with batch statistics and running averages),
- * InstanceNormalization, MeanVarianceNormalization; and LRN, across channels.
+ * InstanceNormalization, MeanVarianceNormalization; LRN, across channels; GroupNormalization,
+ * over groups of channels; and LpNormalization, along an axis.
  *
  * The first three share one scheme: the axes normalized together are "reduced" axes of a
  * reduce_plan, whose output elements are the groups (a channel, a (sample, channel) plane,
  * ...). For each group an operator-specific function turns the group's mean and variance
  * (two-pass, in double) into y = x * scale + shift, applied to the group's elements. */
+#include "axis.h"
 #include "float_dispatch.h"
 #include "reduce.h"
 
@@ -374,3 +376,198 @@ static onyx_status lrn_run(const op_context *ctx, int64_t begin, int64_t end, vo
 }
 
 const op_descriptor op_LRN = {lrn_check, lrn_reshape, lrn_run, 0};
+
+/* ---- GroupNormalization ------------------------------------------------------------------ */
+
+/* Opset 21 (18 is deprecated: its scale and bias held one value per group). The channels of a
+ * sample fall into num_groups groups of C / num_groups consecutive channels; each (sample,
+ * group) is normalized by its own mean and variance, then each channel scaled and shifted by
+ * its own scale and bias. A group's elements are contiguous in X, so a task is one of them.
+ * The statistics are computed in double whatever stash_type asks (float or double). */
+
+typedef struct groupnorm_params {
+    int64_t groups;
+    float epsilon;
+} groupnorm_params;
+
+typedef struct groupnorm_state {
+    int64_t channels, per_group, inner; /* C, C / groups, the elements of one channel */
+} groupnorm_state;
+
+static onyx_status groupnorm_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 3, 3, 1, 1);
+    if (!st)
+        st = op_check_inputs_alike(ctx, 3, 3, DT_FLOATS);
+    if (!st)
+        st = op_attr_require(ctx, "num_groups");
+    if (st)
+        return st;
+    groupnorm_params *p = op_alloc_params(ctx, sizeof *p);
+    if (!p)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    int64_t stash;
+    if ((st = op_attr_int(ctx, "num_groups", 1, &p->groups)) ||
+        (st = op_attr_float(ctx, "epsilon", 1e-5f, &p->epsilon)) ||
+        (st = op_attr_int(ctx, "stash_type", 1, &stash)))
+        return st;
+    if (p->groups < 1)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'num_groups' is %lld; it must be positive",
+                        (long long)p->groups);
+    if (stash != 1 && stash != 11)
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED,
+                        "stash_type %lld is not supported (float or double only)", (long long)stash);
+    ctx->params = p;
+    op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
+    return ONYX_OK;
+}
+
+static onyx_status groupnorm_reshape(op_context *ctx)
+{
+    const groupnorm_params *p = ctx->params;
+    const onyx_tensor *x = op_input(ctx, 0);
+    char buf[128];
+    if (x->rank < 2)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "X %s must have N and C axes",
+                        shape_str(x, buf, sizeof buf));
+    int64_t channels = x->dims[1];
+    if (dim_known(channels) && channels % p->groups)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "X %s has %lld channels, not a multiple of num_groups (%lld)",
+                        shape_str(x, buf, sizeof buf), (long long)channels, (long long)p->groups);
+    onyx_status st = check_per_channel(ctx, 1, 2, channels, false);
+    if (st)
+        return st;
+    tensor_set_shape(op_output(ctx, 0), x->rank, x->dims);
+    if (!ctx->concrete)
+        return ONYX_OK;
+    groupnorm_state *s = op_alloc_state(ctx, sizeof *s);
+    if (!s)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    s->channels = channels;
+    s->per_group = channels / p->groups;
+    s->inner = shape_count(x->dims + 2, x->rank - 2);
+    ctx->state = s;
+    /* With no channels any num_groups divides C: no groups then, however many it names. */
+    ctx->n_tasks = channels ? x->dims[0] * p->groups : 0;
+    ctx->task_cost = s->per_group * s->inner * 4;
+    return ONYX_OK;
+}
+
+#define GROUPNORM_GROUPS(T)                                                                    \
+    static void groupnorm_groups_##T(const op_context *ctx, int64_t begin, int64_t end, void *scratch) \
+    {                                                                                          \
+        (void)scratch;                                                                         \
+        const groupnorm_params *p = ctx->params;                                               \
+        const groupnorm_state *s = ctx->state;                                                 \
+        const T *scale = ctx->inputs[1]->data, *bias = ctx->inputs[2]->data;                   \
+        int64_t len = s->per_group * s->inner;                                                 \
+        for (int64_t t = begin; t < end; t++) {                                                \
+            const T *x = (const T *)ctx->inputs[0]->data + t * len;                            \
+            T *y = (T *)ctx->outputs[0]->data + t * len;                                       \
+            double mean = 0, var = 0;                                                          \
+            for (int64_t i = 0; i < len; i++)                                                  \
+                mean += x[i];                                                                  \
+            mean = len ? mean / (double)len : 0;                                               \
+            for (int64_t i = 0; i < len; i++)                                                  \
+                var += (x[i] - mean) * (x[i] - mean);                                          \
+            var = len ? var / (double)len : 0;                                                 \
+            double inv = 1 / sqrt(var + (double)p->epsilon);                                   \
+            int64_t first = t % p->groups * s->per_group;                                      \
+            for (int64_t c = 0; c < s->per_group; c++) {                                       \
+                double k = scale[first + c] * inv, shift = bias[first + c] - mean * k;         \
+                for (int64_t i = c * s->inner; i < (c + 1) * s->inner; i++)                    \
+                    y[i] = (T)(x[i] * k + shift);                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+GROUPNORM_GROUPS(float)
+GROUPNORM_GROUPS(double)
+
+static onyx_status groupnorm_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    return run_float_kernel(ctx, begin, end, scratch, groupnorm_groups_float, groupnorm_groups_double);
+}
+
+const op_descriptor op_GroupNormalization = {groupnorm_check, groupnorm_reshape, groupnorm_run, 0};
+
+/* ---- LpNormalization --------------------------------------------------------------------- */
+
+/* Each row along `axis` divided by its L1 or L2 norm (in double); a row of norm 0 gives 0s. The
+ * row option is p. */
+#define LPNORM_ROW(D, T, V, LOAD, STORE)                                                       \
+    static void lpnorm_##D(const void *x_, void *y_, int64_t len, int64_t stride, unsigned p) \
+    {                                                                                          \
+        const T *x = x_;                                                                       \
+        T *y = y_;                                                                             \
+        double norm = 0;                                                                       \
+        for (int64_t k = 0; k < len; k++) {                                                    \
+            double v = LOAD(x[k * stride]);                                                    \
+            norm += p == 1 ? fabs(v) : v * v;                                                  \
+        }                                                                                      \
+        if (p == 2)                                                                            \
+            norm = sqrt(norm);                                                                 \
+        for (int64_t k = 0; k < len; k++)                                                      \
+            y[k * stride] = STORE((V)(norm == 0 ? 0 : LOAD(x[k * stride]) / norm));           \
+    }
+FOR_FLOAT_IO(LPNORM_ROW)
+
+typedef struct lpnorm_params {
+    axis_map_fn row;
+    int64_t axis;
+    unsigned p;
+} lpnorm_params;
+
+static onyx_status lpnorm_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
+    if (!st)
+        st = op_check_input(ctx, 0, true, DT_FLOAT_IO);
+    if (st)
+        return st;
+    lpnorm_params *p = op_alloc_params(ctx, sizeof *p);
+    if (!p)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    int64_t order;
+    if ((st = op_attr_int(ctx, "p", 2, &order)) || (st = op_attr_int(ctx, "axis", -1, &p->axis)))
+        return st;
+    if (order != 1 && order != 2)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'p' is %lld; it must be 1 or 2",
+                        (long long)order);
+    p->p = (unsigned)order;
+    switch (op_input(ctx, 0)->dtype) {
+#define LPNORM_CASE(D, T, V, LOAD, STORE)                                                      \
+    case ONYX_DTYPE_##D:                                                                       \
+        p->row = lpnorm_##D;                                                                   \
+        break;
+        FOR_FLOAT_IO(LPNORM_CASE)
+#undef LPNORM_CASE
+    default:
+        break;
+    }
+    ctx->params = p;
+    op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
+    return ONYX_OK;
+}
+
+static onyx_status lpnorm_reshape(op_context *ctx)
+{
+    const lpnorm_params *p = ctx->params;
+    const onyx_tensor *x = op_input(ctx, 0);
+    int axis;
+    onyx_status st = op_axis(ctx, "axis", p->axis, x->rank, &axis);
+    if (st)
+        return st;
+    tensor_set_shape(op_output(ctx, 0), x->rank, x->dims);
+    return ctx->concrete ? axis_rows_plan(ctx, axis_rows_of(x, axis), 3) : ONYX_OK;
+}
+
+static onyx_status lpnorm_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)scratch;
+    const lpnorm_params *p = ctx->params;
+    axis_map_run(ctx, p->row, p->p, begin, end);
+    return ONYX_OK;
+}
+
+const op_descriptor op_LpNormalization = {lpnorm_check, lpnorm_reshape, lpnorm_run, 0};

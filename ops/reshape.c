@@ -1,8 +1,7 @@
 /* Operators that keep the data and change only the shape: Reshape, Squeeze, Unsqueeze,
- * Flatten, Identity, and Dropout in inference (identity, with an all-true mask). They share
- * one run: a copy of the bytes. */
+ * Flatten and Identity. They share one run: a copy of the bytes. (Dropout, the identity in
+ * inference, is in dropout.c for its training mode.) */
 #include "op.h"
-#include "scalar.h"
 #include "shape_input.h"
 
 #include <string.h>
@@ -280,7 +279,7 @@ static onyx_status flatten_reshape(op_context *ctx)
 
 const op_descriptor op_Flatten = {flatten_check, flatten_reshape, copy_run, 0};
 
-/* ---- Identity and Dropout ---------------------------------------------------------------- */
+/* ---- Identity ---------------------------------------------------------------------------- */
 
 static onyx_status same_shape_reshape(op_context *ctx)
 {
@@ -292,50 +291,3 @@ static onyx_status same_shape_reshape(op_context *ctx)
 static onyx_status identity_check(op_context *ctx) { return same_type_check(ctx, 1, 1); }
 
 const op_descriptor op_Identity = {identity_check, same_shape_reshape, copy_run, 0};
-
-static onyx_status dropout_check(op_context *ctx)
-{
-    onyx_status st = same_type_check(ctx, ctx->opset >= 12 ? 3 : 1, 2);
-
-    if (!st && ctx->opset >= 12)
-        st = op_check_input(ctx, 1, false, DT_FLOATS);
-    if (!st && ctx->opset >= 12)
-        st = op_check_input(ctx, 2, false, DT(BOOL));
-    if (st)
-        return st;
-    if (ctx->n_outputs > 1 && ctx->outputs[1])
-        ctx->outputs[1]->dtype = ctx->opset >= 10 ? ONYX_DTYPE_BOOL : op_input(ctx, 0)->dtype;
-    return ONYX_OK;
-}
-
-static onyx_status dropout_reshape(op_context *ctx)
-{
-    const onyx_tensor *x = op_input(ctx, 0), *training = op_input(ctx, 2);
-    if (training) {
-        /* Training mode drops elements at random: inference only here. */
-        if (!training->data)
-            return ONYX_DEFER;
-        if (*(const uint8_t *)training->data)
-            return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "training_mode is true; onyx runs Dropout in inference "
-                            "mode only");
-    }
-    onyx_tensor *mask = op_output(ctx, 1);
-    if (mask)
-        tensor_set_shape(mask, x->rank, x->dims);
-    return same_shape_reshape(ctx);
-}
-
-static onyx_status dropout_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
-{
-    copy_run(ctx, begin, end, scratch);
-    onyx_tensor *mask = op_output(ctx, 1);
-    if (mask && begin == 0) {
-        /* All kept: true, or 1 in the input's float type before opset 10. */
-        int64_t n = tensor_count(mask);
-        for (int64_t i = 0; i < n; i++)
-            scalar_store(mask->data, i, mask->dtype, 1);
-    }
-    return ONYX_OK;
-}
-
-const op_descriptor op_Dropout = {dropout_check, dropout_reshape, dropout_run, 0};
