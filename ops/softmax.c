@@ -51,8 +51,8 @@ static onyx_status softmax_run(const op_context *ctx, int64_t begin, int64_t end
     return ONYX_OK;
 }
 
-static onyx_status softmax_check(op_context *ctx) { return softmax_check(ctx, SOFTMAX); }
-const op_descriptor op_Softmax = {softmax_check, softmax_reshape, softmax_run, 0};
+static onyx_status softmax_op_check(op_context *ctx) { return softmax_check(ctx, SOFTMAX); }
+const op_descriptor op_Softmax = {softmax_op_check, softmax_reshape, softmax_run, 0};
 static onyx_status log_softmax_check(op_context *ctx) { return softmax_check(ctx, LOG_SOFTMAX); }
 const op_descriptor op_LogSoftmax = {log_softmax_check, softmax_reshape, softmax_run, 0};
 static onyx_status hardmax_check(op_context *ctx) { return softmax_check(ctx, HARDMAX); }
