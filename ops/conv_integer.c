@@ -211,14 +211,19 @@ static onyx_status qconv_run(const op_context *ctx, const qconv_inputs *in, int6
     return ONYX_OK;
 }
 
-#define QCONV_OPERATOR(name, inputs)                                                           \
-    static onyx_status name##_check(op_context *ctx) { return qconv_check(ctx, &inputs); }      \
-    static onyx_status name##_reshape(op_context *ctx) { return qconv_reshape(ctx, &inputs); }  \
-    static onyx_status name##_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch) \
-    {                                                                                          \
-        return qconv_run(ctx, &inputs, begin, end, scratch);                                   \
-    }                                                                                          \
-    const op_descriptor op_##name = {name##_check, name##_reshape, name##_run, 0}
+/* The two operators differ only in where their inputs are. */
+static onyx_status conv_integer_check(op_context *ctx) { return qconv_check(ctx, &conv_integer_inputs); }
+static onyx_status conv_integer_reshape(op_context *ctx) { return qconv_reshape(ctx, &conv_integer_inputs); }
+static onyx_status conv_integer_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    return qconv_run(ctx, &conv_integer_inputs, begin, end, scratch);
+}
+const op_descriptor op_ConvInteger = {conv_integer_check, conv_integer_reshape, conv_integer_run, 0};
 
-QCONV_OPERATOR(ConvInteger, conv_integer_inputs);
-QCONV_OPERATOR(QLinearConv, qlinear_conv_inputs);
+static onyx_status qlinear_conv_check(op_context *ctx) { return qconv_check(ctx, &qlinear_conv_inputs); }
+static onyx_status qlinear_conv_reshape(op_context *ctx) { return qconv_reshape(ctx, &qlinear_conv_inputs); }
+static onyx_status qlinear_conv_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    return qconv_run(ctx, &qlinear_conv_inputs, begin, end, scratch);
+}
+const op_descriptor op_QLinearConv = {qlinear_conv_check, qlinear_conv_reshape, qlinear_conv_run, 0};
