@@ -296,3 +296,31 @@ const uint8_t *builder_pack(builder *b, size_t *size)
     onnx__model_proto__pack(&b->model, b->packed);
     return b->packed;
 }
+
+builder *builder_single_node(int opset, const char *op_type, const char *inputs, const onyx_tensor *values,
+                             unsigned constants, const char *outputs)
+{
+    builder *b = builder_new(opset);
+    size_t count;
+    char **names;
+    split_names(b, inputs, &count, &names);
+    int k = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!*names[i])
+            continue;
+        const onyx_tensor *t = &values[k];
+        if (constants >> k & 1u)
+            builder_initializer(b, names[i], t->dtype, t->rank, t->dims, t->data);
+        else
+            builder_input(b, names[i], t->dtype, t->rank, t->dims, NULL);
+        k++;
+    }
+    builder_node(b, op_type, inputs, outputs);
+    split_names(b, outputs, &count, &names);
+    for (size_t i = 0; i < count; i++)
+        if (*names[i])
+            builder_output(b, names[i], ONYX_DTYPE_UNDEFINED);
+    return b;
+}
+
+Onnx__NodeProto *builder_first_node(builder *b) { return b->graph.node[0]; }

@@ -30,6 +30,15 @@ Onnx__TensorProto *builder_initializer(builder *b, const char *name, onyx_dtype 
 /* A node; inputs and outputs are comma-separated names ("" entries for absent optionals:
  * "X,,B"). */
 Onnx__NodeProto *builder_node(builder *b, const char *op_type, const char *inputs, const char *outputs);
+/* A model of one node `op_type`: its inputs are the comma-separated names `inputs` ("" entries
+ * for absent optionals), the k-th named one described by values[k] and made an initializer
+ * with values[k].data when bit k of `constants` is set, a graph input otherwise; each of the
+ * comma-separated `outputs` is a graph output of undeclared type. The one builder that every
+ * operator test uses. */
+builder *builder_single_node(int opset, const char *op_type, const char *inputs, const onyx_tensor *values,
+                             unsigned constants, const char *outputs);
+/* The first node of the main graph (the node of builder_single_node). */
+Onnx__NodeProto *builder_first_node(builder *b);
 void builder_attr_int(builder *b, Onnx__NodeProto *node, const char *name, int64_t value);
 void builder_attr_float(builder *b, Onnx__NodeProto *node, const char *name, float value);
 void builder_attr_string(builder *b, Onnx__NodeProto *node, const char *name, const char *value);
