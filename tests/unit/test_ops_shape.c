@@ -438,6 +438,28 @@ Test(shape, scatter_bad_index_and_bad_reduction)
     expect_message(r.message, "reduction 'max'", NULL);
 }
 
+Test(shape, scatter_18_max_and_min_keep_nan_as_numpy)
+{
+    /* numpy's maximum / minimum: a NaN on either side gives NaN. Element 0 gets 5 then 2,
+     * element 1 (NaN) gets 3, element 2 gets NaN then 7. */
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(4, NAN, 1)),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(5), INT64S(0, 0, 1, 2, 2)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(5, 2, 3, NAN, 7))};
+    const char *reductions[2] = {"max", "min"};
+    const float want[2][3] = {{5, NAN, NAN}, {2, NAN, NAN}};
+    for (int i = 0; i < 2; i++) {
+        builder *b = node_model(18, "ScatterElements", 3, in, 0, 1);
+        builder_attr_string(b, the_node(b), "reduction", reductions[i]);
+        run_result r = run_node(b, 3, in, 0);
+        cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+        const float *got = r.outputs[0].data;
+        cr_assert(got[0] == want[i][0] && isnan(got[1]) && isnan(got[2]), "%s: %g %g %g", reductions[i], got[0],
+                  got[1], got[2]);
+        run_result_free(&r);
+        builder_free(b);
+    }
+}
+
 Test(shape, scatter_nd_adds_duplicate_slices)
 {
     /* data [3, 2]; rows 2, 2 and -3 (= 0) updated by adding. */
