@@ -700,6 +700,22 @@ Test(shape, depth_to_space_modes_and_space_to_depth_inverse)
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 4, DIMS(1, 8, 1, 1), x, 0);
     run_result_free(&r);
     builder_free(b);
+
+    /* SpaceToDepth-28 CRD undoes CRD DepthToSpace (which left x in place); before opset 28
+     * SpaceToDepth has no mode and the attribute changes nothing. */
+    onyx_tensor crd = tensor_of(ONYX_DTYPE_INT64, 4, DIMS(1, 2, 2, 2), x);
+    int opsets[2] = {28, 13};
+    const int64_t *want[2] = {x, INT64S(0, 4, 1, 5, 2, 6, 3, 7)};
+    for (int i = 0; i < 2; i++) {
+        b = node_model(opsets[i], "SpaceToDepth", 1, &crd, 0, 1);
+        builder_attr_int(b, the_node(b), "blocksize", 2);
+        builder_attr_string(b, the_node(b), "mode", "CRD");
+        r = run_node(b, 1, &crd, 0);
+        cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+        expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 4, DIMS(1, 8, 1, 1), want[i], 0);
+        run_result_free(&r);
+        builder_free(b);
+    }
 }
 
 Test(shape, space_to_depth_needs_divisible_dims)
