@@ -83,7 +83,8 @@ BINARY_KERNEL(mod_DOUBLE, double, double, floored_fmod(x, y))
 BINARY_KERNEL(fmod_FLOAT16, uint16_t, uint16_t, float_to_half(fmodf(half_to_float(x), half_to_float(y))))
 BINARY_KERNEL(fmod_BFLOAT16, uint16_t, uint16_t,
               float_to_bfloat16(fmodf(bfloat16_to_float(x), bfloat16_to_float(y))))
-BINARY_KERNEL(mod_FLOAT16, uint16_t, uint16_t, float_to_half(floored_fmodf(half_to_float(x), half_to_float(y))))
+BINARY_KERNEL(mod_FLOAT16, uint16_t, uint16_t,
+              float_to_half(floored_fmodf(half_to_float(x), half_to_float(y))))
 BINARY_KERNEL(mod_BFLOAT16, uint16_t, uint16_t,
               float_to_bfloat16(floored_fmodf(bfloat16_to_float(x), bfloat16_to_float(y))))
 

@@ -203,7 +203,8 @@ static int64_t point_taps(const gridsample_params *p, const gridsample_state *s,
     for (int i = 0; i < s->r; i++) {
         /* The grid lists the axes last first: (x, y, z) for (D, H, W). */
         double g = float_io_load(grid->dtype, grid->data, at + s->r - 1 - i);
-        double v = p->align_corners ? (g + 1) / 2 * (double)(s->in[i] - 1) : ((g + 1) * (double)s->in[i] - 1) / 2;
+        double size = (double)s->in[i];
+        double v = p->align_corners ? (g + 1) / 2 * (size - 1) : ((g + 1) * size - 1) / 2;
         int64_t tap_offset[GRID_AXIS_TAPS];
         double tap_weight[GRID_AXIS_TAPS];
         int taps = axis_taps(p, v, s->in[i], s->stride[i], tap_offset, tap_weight);

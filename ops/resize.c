@@ -133,8 +133,9 @@ static onyx_status resize_check_common(op_context *ctx, bool upsample)
     }
 
     static const char *const modes[] = {"nearest", "linear", "cubic"};
-    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-                                         "tf_half_pixel_for_nn", "tf_crop_and_resize", "half_pixel_symmetric"};
+    static const char *const coords[] = {"half_pixel",           "pytorch_half_pixel", "align_corners",
+                                         "asymmetric",           "tf_half_pixel_for_nn", "tf_crop_and_resize",
+                                         "half_pixel_symmetric"};
     static const char *const policies[] = {"stretch", "not_larger", "not_smaller"};
     static const char *const roundings[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     int mode, coord = COORD_ASYMMETRIC, rounding = ROUND_LEGACY, policy = ASPECT_STRETCH;

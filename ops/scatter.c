@@ -1,9 +1,9 @@
 /* The scatters, which copy `data` and write `updates` into it at places read from indices:
  * ScatterElements (and Scatter, its name before opset 11) along an axis, ScatterND by tuples
  * of indices. From opset 16 a reduction (add, mul; from opset 18 max, min) combines each
- * update with the value in place instead of replacing it. Updates are applied one after the other in the order of the indices, so
- * that duplicate indices give the same result every time: the last one wins, or all of them
- * are combined in order. One task, for that order. */
+ * update with the value in place instead of replacing it. Updates are applied one after the
+ * other in the order of the indices, so that duplicate indices give the same result every
+ * time: the last one wins, or all of them are combined in order. One task, for that order. */
 #include "dtype_io.h"
 #include "elementwise.h"
 #include "half.h"
@@ -133,8 +133,8 @@ static onyx_status scatter_check(op_context *ctx, uint32_t index_dtypes)
     else if (ctx->opset >= 18 && !strcmp(reduction, "min"))
         p->combine = minima[dtype];
     else if (strcmp(reduction, "none"))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "reduction '%s' is not one of none, add, mul%s", reduction,
-                        ctx->opset >= 18 ? ", max, min" : "");
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "reduction '%s' is not one of none, add, mul%s",
+                        reduction, ctx->opset >= 18 ? ", max, min" : "");
     ctx->params = p;
     op_set_output_dtypes(ctx, dtype);
     return ONYX_OK;

@@ -1,7 +1,8 @@
 /* DepthToSpace and SpaceToDepth: move blocks of blocksize x blocksize between the channels
  * and the spatial dims of an NCHW tensor, the channels ordered depth-column-row (DCR) or
- * column-row-depth (CRD: DepthToSpace from opset 11, SpaceToDepth from opset 28). Each is a strided copy: the output viewed as six
- * axes, one per factor of the channel and spatial indices, with the matching input strides. */
+ * column-row-depth (CRD: DepthToSpace from opset 11, SpaceToDepth from opset 28). Each is a
+ * strided copy: the output viewed as six axes, one per factor of the channel and spatial
+ * indices, with the matching input strides. */
 #include "checks.h"
 #include "op.h"
 #include "strided_copy.h"

@@ -488,7 +488,8 @@ Test(grid_sample, opset_16_has_two_spatial_axes_only)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 3), FLOATS(10, 20, 30)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 1), FLOATS(-1, 0.5f))};
-    expect_failure(model_of(16, "GridSample", "X,grid", 2, 2, in), 2, in, true, ONYX_ERROR_INVALID_MODEL, "(N, C, H, W)");
+    expect_failure(model_of(16, "GridSample", "X,grid", 2, 2, in), 2, in, true, ONYX_ERROR_INVALID_MODEL,
+                   "(N, C, H, W)");
 }
 
 /* ---- NonMaxSuppression ------------------------------------------------------------------- */

@@ -804,7 +804,8 @@ Test(resize, antialias_widens_the_kernel_and_merges_taps_at_the_edges)
 
 Test(resize, repeated_axes_are_an_error)
 {
-    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), NULL), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(2, 2))};
     builder *b = model_of(18, "Resize", "X,roi,scales", 1, 3, in, "Y");
     builder_attr_ints(b, the_node(b), "axes", 2, INT64S(1, -1));
@@ -816,7 +817,8 @@ Test(resize, repeated_axes_are_an_error)
 
 Test(resize, half_pixel_symmetric_is_refused_before_opset_19)
 {
-    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(2))};
     builder *b = model_of(18, "Resize", "X,roi,scales", 1, 3, in, "Y");
     builder_attr_string(b, the_node(b), "coordinate_transformation_mode", "half_pixel_symmetric");

@@ -307,7 +307,8 @@ Test(signal, dft_20_irfft_of_an_odd_length_along_the_default_axis)
     builder_attr_int(b, only_node(b), "inverse", 1);
     run_result r = run_ok(b, 2, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 2, DIMS(5, 1),
-                  DOUBLES(1.2, 0.14010169102389633, -1.0009469040600192, 0.23012651081008217, 0.4307187022260406),
+                  DOUBLES(1.2, 0.14010169102389633, -1.0009469040600192, 0.23012651081008217,
+                          0.4307187022260406),
                   1e-12);
     run_result_free(&r);
     builder_free(b);

@@ -192,6 +192,28 @@ Test(shape, range_of_floats_rounds_the_count_up)
     run_result_free(&r);
 }
 
+Test(shape, range_27_of_float16_steps_in_float)
+{
+    /* float16 2048 (0x6800) to 2052 (0x6802) by 1 (0x3C00): halves are 2 apart there, so
+     * stepping in float16 would stay at 2048; in float the values are 2048, 2049, 2050 and
+     * 2051, rounded half to even: 2048, 2048, 2050 (0x6801), 2052. */
+    static const uint16_t start = 0x6800, limit = 0x6802, delta = 0x3C00;
+    static const uint16_t want[4] = {0x6800, 0x6800, 0x6801, 0x6802};
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT16, 0, NULL, &start),
+                         tensor_of(ONYX_DTYPE_FLOAT16, 0, NULL, &limit),
+                         tensor_of(ONYX_DTYPE_FLOAT16, 0, NULL, &delta)};
+    run_result r = run_op(27, "Range", 3, in, NULL, 0);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_shape(&r.outputs[0], 1, DIMS(4));
+    cr_assert_arr_eq(r.outputs[0].data, want, sizeof want);
+    run_result_free(&r);
+    r = run_op(27, "Range", 3, in, "stash_type", ONYX_DTYPE_FLOAT16);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Range", "stash_type", NULL);
+    r = run_op(11, "Range", 3, in, NULL, 0); /* no float16 before opset 27 */
+    cr_assert_neq(r.load, ONYX_OK);
+}
+
 Test(shape, range_with_zero_delta_or_nan_is_a_runtime_error)
 {
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_INT32, 0, NULL, INT32S(0)), tensor_of(ONYX_DTYPE_INT32, 0, NULL, INT32S(5)),
@@ -453,8 +475,8 @@ Test(shape, scatter_18_max_and_min_keep_nan_as_numpy)
         run_result r = run_node(b, 3, in, 0);
         cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
         const float *got = r.outputs[0].data;
-        cr_assert(got[0] == want[i][0] && isnan(got[1]) && isnan(got[2]), "%s: %g %g %g", reductions[i], got[0],
-                  got[1], got[2]);
+        cr_assert(got[0] == want[i][0] && isnan(got[1]) && isnan(got[2]), "%s: %g %g %g", reductions[i],
+                  got[0], got[1], got[2]);
         run_result_free(&r);
         builder_free(b);
     }
