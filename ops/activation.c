@@ -1,6 +1,7 @@
 /* Activations: Sigmoid, Softplus, Softsign, Mish, the ones with float attributes (Elu, Celu, Selu,
  * LeakyRelu, HardSigmoid, HardSwish, Swish, Shrink, ThresholdedRelu), Clip and PRelu. */
 #include "elementwise.h"
+#include "half.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -21,6 +22,24 @@ FLOAT_FAMILY(elu, x < 0 ? alpha * expm1(x) : x, .alpha_name = "alpha", .alpha_de
 /* max(0, x) + min(0, alpha * (exp(x / alpha) - 1)), which is one or the other term for any
  * alpha != 0. */
 FLOAT_FAMILY(celu, x > 0 ? x : alpha * expm1(x / alpha), .alpha_name = "alpha", .alpha_default = 1)
+/* Celu-28 adds double, float16 and bfloat16 (computed in float). The bfloat16 result is rounded
+ * to nearest even, as ONNX's test data (ml_dtypes) has it, where half.h's float_to_bfloat16
+ * truncates. */
+static inline float celu_float(float x, float alpha) { return x > 0 ? x : alpha * expm1(x / alpha); }
+static inline uint16_t bfloat16_nearest(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x40); /* NaN stays NaN */
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+UNARY_KERNEL(celu_FLOAT16, uint16_t, uint16_t, float_to_half(celu_float(half_to_float(x), alpha)))
+UNARY_KERNEL(celu_BFLOAT16, uint16_t, uint16_t, bfloat16_nearest(celu_float(bfloat16_to_float(x), alpha)))
+static const unary_family celu_28_family = {
+    .kernels = {[ONYX_DTYPE_FLOAT] = celu_FLOAT, [ONYX_DTYPE_DOUBLE] = celu_DOUBLE,
+                [ONYX_DTYPE_FLOAT16] = celu_FLOAT16, [ONYX_DTYPE_BFLOAT16] = celu_BFLOAT16},
+    .alpha_name = "alpha", .alpha_default = 1};
 /* beta is gamma. */
 FLOAT_FAMILY(selu, x > 0 ? beta * x : beta * alpha * expm1(x), .alpha_name = "alpha",
              .alpha_default = 1.67326319217681884765625f, .beta_name = "gamma",
@@ -78,7 +97,11 @@ FOR_UNSIGNED_TYPES_U(PRELU_U)
 static const binary_family prelu_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_ENTRY)}, .onto_first = true};
 #undef KERNEL_PREFIX
 
-UNARY_OPERATOR(Celu, celu_family);
+static onyx_status celu_check(op_context *ctx)
+{
+    return unary_check(ctx, ctx->opset >= 28 ? &celu_28_family : &celu_family);
+}
+const op_descriptor op_Celu = {celu_check, unary_reshape, unary_run, 0};
 UNARY_OPERATOR(Clip, clip_family);
 UNARY_OPERATOR(Clip_1, clip_attributes_family);
 UNARY_OPERATOR(Elu, elu_family);

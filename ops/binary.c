@@ -48,7 +48,11 @@ static const binary_family div_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_EN
 
 /* Mod: integer mod takes the sign of the divisor (Python's %); fmod that of the dividend
  * (C's % and fmod). A zero divisor gives 0 for integers (NaN for floats, from fmod), and a
- * divisor of -1 gives 0 without computing INT_MIN % -1, which traps. */
+ * divisor of -1 gives 0 without computing INT_MIN % -1, which traps. Float mod (fmod = 0,
+ * opset 28) is A - floor(A / B) * B as numpy's mod: fmod moved into the divisor's sign, a
+ * zero remainder signed as the divisor; the special cases of the spec follow from fmod's
+ * (an infinite or NaN operand, a zero divisor give NaN; x finite over an infinite divisor of
+ * the other sign gives the divisor). */
 #define FLOORED_MOD(x, y) ((x) % (y) != 0 && ((x) % (y) < 0) != ((y) < 0) ? (x) % (y) + (y) : (x) % (y))
 #define MOD_S(D, T)                                                                            \
     BINARY_KERNEL(mod_##D, T, T, y == 0 || y == -1 ? 0 : FLOORED_MOD(x, y))                    \
@@ -56,18 +60,43 @@ static const binary_family div_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_EN
 #define MOD_U(D, T) BINARY_KERNEL(mod_##D, T, T, y == 0 ? 0 : x % y)
 FOR_SIGNED_TYPES(MOD_S)
 FOR_UNSIGNED_TYPES(MOD_U)
+static inline double floored_fmod(double x, double y)
+{
+    double r = fmod(x, y);
+    if (r == 0)
+        return copysign(0, y);
+    return (r < 0) != (y < 0) ? r + y : r;
+}
+static inline float floored_fmodf(float x, float y)
+{
+    float r = fmodf(x, y);
+    if (r == 0)
+        return copysignf(0, y);
+    return (r < 0) != (y < 0) ? r + y : r;
+}
 BINARY_KERNEL(fmod_FLOAT, float, float, fmodf(x, y))
 BINARY_KERNEL(fmod_DOUBLE, double, double, fmod(x, y))
-/* Exact in float: the remainder of two halves is representable in half. */
+BINARY_KERNEL(mod_FLOAT, float, float, floored_fmodf(x, y))
+BINARY_KERNEL(mod_DOUBLE, double, double, floored_fmod(x, y))
+/* Exact in float: the remainder of two halves is representable in half (the divisor added to
+ * it is rounded once, as numpy does for float16). */
 BINARY_KERNEL(fmod_FLOAT16, uint16_t, uint16_t, float_to_half(fmodf(half_to_float(x), half_to_float(y))))
+BINARY_KERNEL(fmod_BFLOAT16, uint16_t, uint16_t,
+              float_to_bfloat16(fmodf(bfloat16_to_float(x), bfloat16_to_float(y))))
+BINARY_KERNEL(mod_FLOAT16, uint16_t, uint16_t,
+              float_to_half(floored_fmodf(half_to_float(x), half_to_float(y))))
+BINARY_KERNEL(mod_BFLOAT16, uint16_t, uint16_t,
+              float_to_bfloat16(floored_fmodf(bfloat16_to_float(x), bfloat16_to_float(y))))
 
 #define KERNEL_PREFIX mod
-static const binary_family mod_family = {.kernels = {FOR_INT_TYPES(KERNEL_ENTRY)}};
+static const binary_family mod_family = {
+    .kernels = {FOR_NUMERIC_TYPES(KERNEL_ENTRY) KERNEL_ENTRY(FLOAT16) KERNEL_ENTRY(BFLOAT16)}};
 #undef KERNEL_PREFIX
 /* Unsigned mod and fmod agree. */
 #define KERNEL_PREFIX fmod
 static const binary_family fmod_family = {
     .kernels = {FOR_SIGNED_TYPES(KERNEL_ENTRY) FOR_FLOAT_TYPES(KERNEL_ENTRY) KERNEL_ENTRY(FLOAT16)
+                KERNEL_ENTRY(BFLOAT16)
                 [ONYX_DTYPE_UINT8] = mod_UINT8, [ONYX_DTYPE_UINT16] = mod_UINT16,
                 [ONYX_DTYPE_UINT32] = mod_UINT32, [ONYX_DTYPE_UINT64] = mod_UINT64}};
 #undef KERNEL_PREFIX
@@ -82,8 +111,9 @@ static onyx_status mod_check(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'fmod' is %lld; expected 0 or 1",
                         (long long)fmod_flag);
     const onyx_tensor *a = op_input(ctx, 0);
-    if (!fmod_flag && a && (DT_FLOATS | DT(FLOAT16) | DT(BFLOAT16)) & (1u << a->dtype))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'fmod' must be 1 for %s inputs",
+    /* Before opset 28 float mod was left undefined. */
+    if (ctx->opset < 28 && !fmod_flag && a && (DT_FLOATS | DT(FLOAT16) | DT(BFLOAT16)) & (1u << a->dtype))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'fmod' must be 1 for %s inputs before opset 28",
                         onyx_dtype_name(a->dtype));
     return binary_check(ctx, fmod_flag ? &fmod_family : &mod_family);
 }

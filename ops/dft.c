@@ -1,10 +1,13 @@
-/* Fourier transforms (opset 17): DFT along one axis and STFT, the transforms of windowed
- * frames of a signal. Signals are real (a last dim of 1) or complex (2: real, imaginary);
- * spectra are complex. Each transformed line is copied to double precision, transformed by
- * the FFT kernel and written back in the tensors' own float type.
+/* Fourier transforms (opset 17): DFT along one axis (opset 17 and 20, which takes the axis as
+ * an input instead of an attribute) and STFT, the transforms of windowed frames of a signal.
+ * Signals are real (a last dim of 1) or complex (2: real, imaginary); spectra are complex.
+ * Each transformed line is copied to double precision, transformed by the FFT kernel and
+ * written back in the tensors' own float type.
  *
  * `onesided` keeps the bins 0 .. n/2 of a real signal's spectrum, the others being their
- * mirror's conjugates; the specification rules it out for complex signals. */
+ * mirror's conjugates (RFFT). With `inverse` it is the converse (IRFFT, as numpy's irfft):
+ * a complex one-sided spectrum, its bins beyond n/2 taken as those conjugates, to a real
+ * signal of n samples (by default 2 * (bins - 1)). */
 #include "fft.h"
 #include "scalar.h"
 
@@ -17,13 +20,14 @@ typedef struct spectrum_plan {
     int64_t n;         /* transform length */
     int64_t bins;      /* bins written: n, or n / 2 + 1 one-sided */
     int64_t channels;  /* of the input signal: 1 real, 2 complex */
+    bool irfft;        /* a one-sided spectrum in, n real samples out */
     fft_plan fft;
 } spectrum_plan;
 
-/* Checks the last dim of `signal` (1 or 2 with onesided only for 1) and sets up a transform
+/* Checks the last dim of `signal` (1 or 2; onesided needs 1, irfft 2) and sets up a transform
  * of length n: its tables in the state, its scratch (the line, then the FFT's) per task. */
 static onyx_status spectrum_plan_init(op_context *ctx, spectrum_plan *p, const onyx_tensor *signal, int64_t n,
-                                      bool onesided)
+                                      bool onesided, bool irfft)
 {
     char ss[128];
     int64_t channels = signal->dims[signal->rank - 1];
@@ -33,12 +37,16 @@ static onyx_status spectrum_plan_init(op_context *ctx, spectrum_plan *p, const o
     /* Its tables hold about 4n values: a length beyond any tensor is refused before sizing them. */
     if (dim_known(n) && n > INT32_MAX)
         return op_error(ctx, ONYX_ERROR_LIMIT, "transform length %lld is too large", (long long)n);
-    if (onesided && !dim_may_equal(channels, 1))
+    if (irfft && !dim_may_equal(channels, 2))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "onesided inverse needs a complex input, not the real %s",
+                        shape_str(signal, ss, sizeof ss));
+    if (onesided && !irfft && !dim_may_equal(channels, 1))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "onesided needs a real input, not the complex %s",
                         shape_str(signal, ss, sizeof ss));
     p->n = n;
-    p->bins = !onesided ? n : !dim_known(n) ? DIM_UNKNOWN : n ? n / 2 + 1 : 0;
+    p->bins = !onesided || irfft ? n : !dim_known(n) ? DIM_UNKNOWN : n ? n / 2 + 1 : 0;
     p->channels = channels;
+    p->irfft = irfft;
     if (!ctx->concrete || n == 0)
         return ONYX_OK;
     size_t table_bytes = fft_table_bytes(n);
@@ -65,7 +73,9 @@ static void transform_line(const spectrum_plan *p, const onyx_tensor *signal, co
                            bool inverse, onyx_tensor *spectrum, void *scratch)
 {
     double complex *x = scratch;
-    for (int64_t k = 0; k < p->n; k++) {
+    /* IRFFT: bins 0 .. n/2 read (zero past the input), the others their mirror's conjugates. */
+    int64_t read = p->irfft ? p->n / 2 + 1 : p->n;
+    for (int64_t k = 0; k < read; k++) {
         int64_t at = (l.first + k * l.stride) * p->channels;
         double re = 0, im = 0;
         if (k < l.count) {
@@ -75,12 +85,17 @@ static void transform_line(const spectrum_plan *p, const onyx_tensor *signal, co
         double w = window ? scalar_load(window->data, k, window->dtype) : 1;
         x[k] = CMPLX(re * w, im * w);
     }
+    for (int64_t k = read; k < p->n; k++)
+        x[k] = conj(x[p->n - k]);
     fft_run(&p->fft, x, inverse, x + p->n);
     double scale = inverse ? 1.0 / (double)p->n : 1;
     for (int64_t k = 0; k < p->bins; k++) {
-        int64_t at = (l.out_first + k * l.out_stride) * 2;
+        /* IRFFT: the imaginary parts cancel but for those of bins 0 and n/2, which numpy
+         * ignores: the real part alone is written. */
+        int64_t at = (l.out_first + k * l.out_stride) * (p->irfft ? 1 : 2);
         scalar_store(spectrum->data, at, spectrum->dtype, creal(x[k]) * scale);
-        scalar_store(spectrum->data, at + 1, spectrum->dtype, cimag(x[k]) * scale);
+        if (!p->irfft)
+            scalar_store(spectrum->data, at + 1, spectrum->dtype, cimag(x[k]) * scale);
     }
 }
 
@@ -96,19 +111,23 @@ typedef struct dft_state {
     int64_t len, inner; /* the input's dim along the axis, the samples after it */
 } dft_state;
 
+/* Inputs: input, [dft_length], and from opset 20 [axis] (the attribute before). */
 static onyx_status dft_check(op_context *ctx)
 {
-    onyx_status st = op_check_arity(ctx, 1, 2, 1, 1);
+    onyx_status st = op_check_arity(ctx, 1, ctx->opset >= 20 ? 3 : 2, 1, 1);
     if (!st)
         st = op_check_input(ctx, 0, true, SIGNAL_DTYPES);
     if (!st)
         st = op_check_input(ctx, 1, false, DT(INT32) | DT(INT64));
+    if (!st && ctx->opset >= 20)
+        st = op_check_input(ctx, 2, false, DT(INT64));
     dft_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);
     if (st || !p)
         return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
     int64_t inverse, onesided;
-    if ((st = op_attr_int(ctx, "axis", 1, &p->axis)) || (st = op_attr_int(ctx, "inverse", 0, &inverse)) ||
-        (st = op_attr_int(ctx, "onesided", 0, &onesided)))
+    p->axis = -2;
+    if ((ctx->opset < 20 && (st = op_attr_int(ctx, "axis", 1, &p->axis))) ||
+        (st = op_attr_int(ctx, "inverse", 0, &inverse)) || (st = op_attr_int(ctx, "onesided", 0, &onesided)))
         return st;
     p->inverse = inverse != 0;
     p->onesided = onesided != 0;
@@ -125,27 +144,34 @@ static onyx_status dft_reshape(op_context *ctx)
     char sx[128];
     /* The axis is one of the signal's dims: the last dim holds the real and imaginary parts. */
     int axis;
-    onyx_status st = x->rank >= 2 ? op_axis(ctx, "axis", p->axis, x->rank, &axis) : ONYX_OK;
+    int64_t axis_value = p->axis;
+    onyx_status st = op_input(ctx, 2) ? scalar_int_input(ctx, 2, &axis_value) : ONYX_OK;
+    if (!st && x->rank >= 2)
+        st = op_axis(ctx, "axis", axis_value, x->rank, &axis);
     if (st)
         return st;
     if (x->rank < 2 || axis == x->rank - 1)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis %lld is not a signal dim of the input %s",
-                        (long long)p->axis, shape_str(x, sx, sizeof sx));
-    int64_t n = x->dims[axis];
+                        (long long)axis_value, shape_str(x, sx, sizeof sx));
+    bool irfft = p->inverse && p->onesided;
+    int64_t m = x->dims[axis], n = !irfft || !dim_known(m) ? m : 2 * (m - 1);
     if (op_input(ctx, 1)) {
         if ((st = scalar_int_input(ctx, 1, &n)))
             return st;
         if (n < 1)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "dft_length %lld is not positive", (long long)n);
+    } else if (irfft && dim_known(m) && n < 1) {
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "the inverse of a one-sided spectrum of %lld bins needs a dft_length", (long long)m);
     }
     dft_state *s = ctx->concrete ? op_alloc_state(ctx, sizeof *s) : &(dft_state){0};
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    if ((st = spectrum_plan_init(ctx, &s->plan, x, n, p->onesided)))
+    if ((st = spectrum_plan_init(ctx, &s->plan, x, n, p->onesided, irfft)))
         return st;
     tensor_set_shape(y, x->rank, x->dims);
     y->dims[axis] = s->plan.bins;
-    y->dims[x->rank - 1] = 2;
+    y->dims[x->rank - 1] = irfft ? 1 : 2;
     if (!ctx->concrete)
         return ONYX_OK;
     int64_t outer;
@@ -252,7 +278,7 @@ static onyx_status stft_reshape(op_context *ctx)
     stft_state *s = ctx->concrete ? op_alloc_state(ctx, sizeof *s) : &(stft_state){0};
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    if ((st = spectrum_plan_init(ctx, &s->plan, signal, n, p->onesided)))
+    if ((st = spectrum_plan_init(ctx, &s->plan, signal, n, p->onesided, false)))
         return st;
     s->frames = dim_known(length) && dim_known(n) ? (length - n) / step + 1 : DIM_UNKNOWN;
     tensor_set_shape(op_output(ctx, 0), 4, (const int64_t[]){signal->dims[0], s->frames, s->plan.bins, 2});

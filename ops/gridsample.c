@@ -1,13 +1,18 @@
-/* GridSample (opset 16): Y[n, c, h, w] samples X[n, c] at the point grid[n, h, w] = (x, y),
- * normalized to [-1, 1] over the input's width and height, by nearest, bilinear or bicubic
- * interpolation; points outside read zeros, the border, or the input reflected at its edges.
+/* GridSample (opsets 16, 20 and 22): Y[n, c, o1, ..., or] samples X[n, c] at the point
+ * grid[n, o1, ..., or] = (x, y, ...), normalized to [-1, 1] over the input's spatial axes
+ * (the first component for the last axis), by nearest, N-linear or N-cubic interpolation;
+ * points outside read zeros, the border, or the input reflected at its edges. Opset 16 has
+ * 2 spatial axes and names the modes bilinear and bicubic; opset 20 any number of spatial
+ * axes and the names linear and cubic; opset 22 adds bfloat16. The grid may be of another
+ * float dtype than X.
  *
  * The arithmetic is PyTorch's grid_sample, which the operator was written to match: nearest
- * rounds half to even; bilinear pads the point, bicubic each of its 16 taps; coordinates that
- * are NaN or beyond the int range become -100 (outside: they read nothing).
+ * rounds half to even; linear pads the point, cubic each of its taps; coordinates that are
+ * NaN or beyond the int range become -100 (outside: they read nothing). Interpolation is
+ * separable: a point's taps are the combinations of the taps of each axis (1, 2 or 4).
  *
- * Each task is one output row of one image: the taps of each point (input offsets and
- * weights) are worked out once and applied to every channel. */
+ * Each task is one output row (the last spatial axis) of one image: the taps of each point
+ * (input offsets and weights) are worked out once and applied to every channel. */
 #include "count.h"
 #include "cubic.h"
 #include "dtype_io.h"
@@ -15,10 +20,11 @@
 #include <math.h>
 #include <string.h>
 
-#define GRID_MAX_TAPS 16
+#define GRID_AXIS_TAPS 4
+#define GRID_MAX_SPATIAL (ONYX_MAX_RANK - 2)
 #define GRID_CUBIC_A -0.75 /* PyTorch's bicubic coefficient */
 
-typedef enum grid_mode { GRID_BILINEAR, GRID_NEAREST, GRID_BICUBIC } grid_mode;
+typedef enum grid_mode { GRID_LINEAR, GRID_NEAREST, GRID_CUBIC } grid_mode;
 typedef enum grid_padding { GRID_ZEROS, GRID_BORDER, GRID_REFLECTION } grid_padding;
 
 typedef struct gridsample_params {
@@ -26,6 +32,13 @@ typedef struct gridsample_params {
     grid_padding padding;
     bool align_corners;
 } gridsample_params;
+
+/* Per plan: the spatial dims of X and of the output, the most taps a point has. */
+typedef struct gridsample_state {
+    int r;
+    int64_t in[GRID_MAX_SPATIAL], stride[GRID_MAX_SPATIAL], out[GRID_MAX_SPATIAL];
+    int64_t plane, out_plane, max_taps;
+} gridsample_state;
 
 static onyx_status read_choice(const op_context *ctx, const char *name, const char *const names[3], int *out)
 {
@@ -41,22 +54,22 @@ static onyx_status read_choice(const op_context *ctx, const char *name, const ch
 
 static onyx_status gridsample_check(op_context *ctx)
 {
-    const uint32_t dtypes = DT_FLOATS | DT(FLOAT16);
+    const uint32_t dtypes = ctx->opset >= 22 ? DT_FLOAT_IO : DT_FLOATS | DT(FLOAT16);
     onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
     for (int i = 0; i < 2 && !st; i++)
         st = op_check_input(ctx, i, true, dtypes);
-    if (!st)
-        st = op_check_same_dtype(ctx, 1, 0);
     if (st)
         return st;
     gridsample_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    static const char *const modes[3] = {"bilinear", "nearest", "bicubic"};
+    static const char *const modes_16[3] = {"bilinear", "nearest", "bicubic"};
+    static const char *const modes_20[3] = {"linear", "nearest", "cubic"};
     static const char *const paddings[3] = {"zeros", "border", "reflection"};
     int mode, padding;
     int64_t align_corners;
-    if ((st = read_choice(ctx, "mode", modes, &mode)) || (st = read_choice(ctx, "padding_mode", paddings, &padding)) ||
+    if ((st = read_choice(ctx, "mode", ctx->opset >= 20 ? modes_20 : modes_16, &mode)) ||
+        (st = read_choice(ctx, "padding_mode", paddings, &padding)) ||
         (st = op_attr_int(ctx, "align_corners", 0, &align_corners)))
         return st;
     if (align_corners != 0 && align_corners != 1)
@@ -74,29 +87,54 @@ static onyx_status gridsample_reshape(op_context *ctx)
 {
     const onyx_tensor *x = op_input(ctx, 0), *grid = op_input(ctx, 1);
     char sx[128], sg[128];
-    if (x->rank != 4 || grid->rank != 4 || !dim_may_equal(grid->dims[3], 2) ||
+    /* Opset 16: 2 spatial axes only. */
+    int r = x->rank - 2;
+    bool bad = ctx->opset < 20 ? x->rank != 4 : r < 1;
+    if (bad || grid->rank != x->rank || !dim_may_equal(grid->dims[r + 1], r) ||
         !dim_may_equal(grid->dims[0], x->dims[0]))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "X %s must be (N, C, H, W) and grid %s (N, H_out, W_out, 2)",
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        ctx->opset < 20 ? "X %s must be (N, C, H, W) and grid %s (N, H_out, W_out, 2)"
+                                        : "X %s must be (N, C, D1, ..., Dr) with r >= 1 and grid %s "
+                                          "(N, D1_out, ..., Dr_out, r)",
                         shape_str(x, sx, sizeof sx), shape_str(grid, sg, sizeof sg));
-    int64_t n = dim_known(x->dims[0]) ? x->dims[0] : grid->dims[0];
-    tensor_set_shape(op_output(ctx, 0), 4, (int64_t[]){n, x->dims[1], grid->dims[1], grid->dims[2]});
+    int64_t dims[ONYX_MAX_RANK];
+    dims[0] = dim_known(x->dims[0]) ? x->dims[0] : grid->dims[0];
+    dims[1] = x->dims[1];
+    for (int i = 0; i < r; i++)
+        dims[2 + i] = grid->dims[1 + i];
+    onyx_tensor *y = op_output(ctx, 0);
+    tensor_set_shape(y, x->rank, dims);
     if (!ctx->concrete)
         return ONYX_OK;
-    onyx_status st = check_output_shape(ctx, op_output(ctx, 0));
+    onyx_status st = check_output_shape(ctx, y);
     if (st)
         return st;
-    ctx->n_tasks = n * grid->dims[1];
-    ctx->task_cost = grid->dims[2] * OP_MAX(x->dims[1], 1) * GRID_MAX_TAPS;
+    gridsample_state *s = op_alloc_state(ctx, sizeof *s);
+    if (!s)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    const gridsample_params *p = ctx->params;
+    int axis_taps = p->mode == GRID_NEAREST ? 1 : p->mode == GRID_LINEAR ? 2 : GRID_AXIS_TAPS;
+    s->r = r;
+    s->plane = 1;
+    s->out_plane = 1;
+    s->max_taps = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        s->in[i] = x->dims[2 + i];
+        s->out[i] = grid->dims[1 + i];
+        s->stride[i] = s->plane;
+        s->plane *= s->in[i];
+        s->out_plane *= s->out[i];
+        s->max_taps *= axis_taps;
+    }
+    ctx->state = s;
+    ctx->n_tasks = s->out[r - 1] ? dims[0] * (s->out_plane / s->out[r - 1]) : 0;
+    ctx->task_cost = s->out[r - 1] * OP_MAX(x->dims[1], 1) * s->max_taps;
+    /* A point's taps: an offset and a weight each. */
+    ctx->scratch_bytes = (size_t)s->max_taps * (sizeof(int64_t) + sizeof(double));
     return ONYX_OK;
 }
 
 /* ---- coordinates ------------------------------------------------------------------------- */
-
-/* The pixel coordinate of normalized coordinate v over `size` pixels. */
-static double unnormalize(const gridsample_params *p, double v, int64_t size)
-{
-    return p->align_corners ? (v + 1) / 2 * (double)(size - 1) : ((v + 1) * (double)size - 1) / 2;
-}
 
 /* v reflected into [twice_low / 2, twice_high / 2] as often as it takes. */
 static double reflect(double v, double twice_low, double twice_high)
@@ -120,46 +158,64 @@ static double pad_coordinate(const gridsample_params *p, double v, int64_t size)
     return v >= INT32_MIN && v <= INT32_MAX - 1 ? v : -100;
 }
 
-/* The taps of grid point (gx, gy) over an input plane of height x width: offsets into the
- * plane and weights, those outside the plane left out. Returns their count. */
-static int point_taps(const gridsample_params *p, int64_t height, int64_t width, double gx, double gy, int64_t *offset,
-                      double *weight)
+/* The taps on one axis of `size` elements for pixel coordinate v: offsets (times `stride`)
+ * and weights, those outside the axis left out. Returns their count. */
+static int axis_taps(const gridsample_params *p, double v, int64_t size, int64_t stride, int64_t *offset,
+                     double *weight)
 {
-    double x = unnormalize(p, gx, width), y = unnormalize(p, gy, height);
-    double wx[4] = {1}, wy[4] = {1};
+    double w[GRID_AXIS_TAPS] = {1};
     int taps = 1;
-    if (p->mode != GRID_BICUBIC) { /* bilinear and nearest pad the point itself */
-        x = pad_coordinate(p, x, width);
-        y = pad_coordinate(p, y, height);
-    }
+    if (p->mode != GRID_CUBIC) /* linear and nearest pad the point itself */
+        v = pad_coordinate(p, v, size);
     if (p->mode == GRID_NEAREST) {
-        x = nearbyint(x); /* half to even, as PyTorch */
-        y = nearbyint(y);
-    } else if (p->mode == GRID_BILINEAR) {
+        v = nearbyint(v); /* half to even, as PyTorch */
+    } else if (p->mode == GRID_LINEAR) {
         taps = 2;
-        wx[1] = x - floor(x);
-        wx[0] = 1 - wx[1];
-        wy[1] = y - floor(y);
-        wy[0] = 1 - wy[1];
+        w[1] = v - floor(v);
+        w[0] = 1 - w[1];
     } else {
         taps = 4;
-        cubic_weights(x - floor(x), GRID_CUBIC_A, wx);
-        cubic_weights(y - floor(y), GRID_CUBIC_A, wy);
+        cubic_weights(v - floor(v), GRID_CUBIC_A, w);
     }
-    double x0 = floor(x) - (taps == 4), y0 = floor(y) - (taps == 4);
+    double first = floor(v) - (taps == 4);
     int n = 0;
-    for (int i = 0; i < taps; i++)
-        for (int j = 0; j < taps; j++) {
-            double tx = x0 + j, ty = y0 + i;
-            if (taps == 4) { /* bicubic pads each tap */
-                tx = pad_coordinate(p, tx, width);
-                ty = pad_coordinate(p, ty, height);
+    for (int j = 0; j < taps; j++) {
+        double t = first + j;
+        if (taps == 4) /* cubic pads each tap */
+            t = pad_coordinate(p, t, size);
+        if (!(t >= 0 && t < (double)size))
+            continue;
+        offset[n] = (int64_t)t * stride;
+        weight[n++] = w[j];
+    }
+    return n;
+}
+
+/* The taps of the grid point whose r components start at element `at` of the grid: offsets
+ * into an input plane and weights, the combinations of one tap per axis (the first axis
+ * outermost). Returns their count. */
+static int64_t point_taps(const gridsample_params *p, const gridsample_state *s, const onyx_tensor *grid,
+                          int64_t at, int64_t *offset, double *weight)
+{
+    int64_t n = 1;
+    offset[0] = 0;
+    weight[0] = 1;
+    for (int i = 0; i < s->r; i++) {
+        /* The grid lists the axes last first: (x, y, z) for (D, H, W). */
+        double g = float_io_load(grid->dtype, grid->data, at + s->r - 1 - i);
+        double size = (double)s->in[i];
+        double v = p->align_corners ? (g + 1) / 2 * (size - 1) : ((g + 1) * size - 1) / 2;
+        int64_t tap_offset[GRID_AXIS_TAPS];
+        double tap_weight[GRID_AXIS_TAPS];
+        int taps = axis_taps(p, v, s->in[i], s->stride[i], tap_offset, tap_weight);
+        /* Each combination so far times each tap, written back to front in place. */
+        for (int64_t c = n - 1; c >= 0; c--)
+            for (int k = taps - 1; k >= 0; k--) {
+                offset[c * taps + k] = offset[c] + tap_offset[k];
+                weight[c * taps + k] = weight[c] * tap_weight[k];
             }
-            if (!(tx >= 0 && tx < (double)width && ty >= 0 && ty < (double)height))
-                continue;
-            offset[n] = (int64_t)ty * width + (int64_t)tx;
-            weight[n++] = wy[i] * wx[j];
-        }
+        n *= taps;
+    }
     return n;
 }
 
@@ -167,26 +223,25 @@ static int point_taps(const gridsample_params *p, int64_t height, int64_t width,
 
 /* Output rows (image, output row) [begin, end) of dtype D (dtype_io.h), computed in double. */
 #define GRIDSAMPLE_ROWS(D, T, V, LOAD, STORE)                                                  \
-    static void gridsample_rows_##D(const op_context *ctx, int64_t begin, int64_t end)         \
+    static void gridsample_rows_##D(const op_context *ctx, int64_t begin, int64_t end, void *scratch) \
     {                                                                                          \
         const gridsample_params *p = ctx->params;                                              \
-        const onyx_tensor *x = ctx->inputs[0], *grid = ctx->inputs[1];                        \
-        int64_t channels = x->dims[1], height = x->dims[2], width = x->dims[3];                \
-        int64_t out_h = grid->dims[1], out_w = grid->dims[2], plane = height * width;          \
+        const gridsample_state *s = ctx->state;                                                \
+        const onyx_tensor *grid = ctx->inputs[1];                                              \
+        int64_t channels = ctx->inputs[0]->dims[1], width = s->out[s->r - 1];                  \
+        int64_t rows = s->out_plane / width, *offset = scratch;                                \
+        double *weight = (double *)(offset + s->max_taps);                                     \
         for (int64_t row = begin; row < end; row++) {                                          \
-            int64_t image = row / out_h, h = row % out_h;                                      \
-            const T *points = (const T *)grid->data + row * out_w * 2;                         \
-            const T *in = (const T *)x->data + image * channels * plane;                       \
-            T *out = (T *)ctx->outputs[0]->data + image * channels * out_h * out_w + h * out_w; \
-            for (int64_t w = 0; w < out_w; w++) {                                              \
-                int64_t offset[GRID_MAX_TAPS];                                                 \
-                double weight[GRID_MAX_TAPS];                                                  \
-                int taps = point_taps(p, height, width, LOAD(points[2 * w]), LOAD(points[2 * w + 1]), offset, weight); \
+            int64_t image = row / rows, within = row % rows;                                   \
+            const T *in = (const T *)ctx->inputs[0]->data + image * channels * s->plane;       \
+            T *out = (T *)ctx->outputs[0]->data + image * channels * s->out_plane + within * width; \
+            for (int64_t w = 0; w < width; w++) {                                              \
+                int64_t taps = point_taps(p, s, grid, (row * width + w) * s->r, offset, weight); \
                 for (int64_t c = 0; c < channels; c++) {                                       \
                     double sum = 0;                                                            \
-                    for (int k = 0; k < taps; k++)                                             \
-                        sum += weight[k] * LOAD(in[c * plane + offset[k]]);                    \
-                    out[c * out_h * out_w + w] = STORE((V)sum);                                \
+                    for (int64_t k = 0; k < taps; k++)                                         \
+                        sum += weight[k] * LOAD(in[c * s->plane + offset[k]]);                 \
+                    out[c * s->out_plane + w] = STORE((V)sum);                                 \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \
@@ -196,10 +251,9 @@ FOR_FLOAT_IO(GRIDSAMPLE_ROWS)
 
 static onyx_status gridsample_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
-    (void)scratch;
 #define GRIDSAMPLE_CASE(D, T, V, LOAD, STORE)                                                  \
     case ONYX_DTYPE_##D:                                                                       \
-        gridsample_rows_##D(ctx, begin, end);                                                  \
+        gridsample_rows_##D(ctx, begin, end, scratch);                                         \
         return ONYX_OK;
     switch (ctx->inputs[0]->dtype) {
         FOR_FLOAT_IO(GRIDSAMPLE_CASE)

@@ -1,5 +1,5 @@
 /* Comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual) with bool output, the
- * boolean operators (Not, And, Or, Xor) and BitShift. */
+ * boolean operators (Not, And, Or, Xor) and BitShift (opsets 11 and 28). */
 #include "elementwise.h"
 
 #include <string.h>
@@ -41,17 +41,27 @@ static const binary_family and_family = {.kernels = {[ONYX_DTYPE_BOOL] = and_BOO
 static const binary_family or_family = {.kernels = {[ONYX_DTYPE_BOOL] = or_BOOL}};
 static const binary_family xor_family = {.kernels = {[ONYX_DTYPE_BOOL] = xor_BOOL}};
 
-/* BitShift on unsigned integers: shifting by the width or more gives 0 (in C it would be
- * undefined). */
+/* BitShift on unsigned integers, and from opset 28 on signed ones: shifting by the width or
+ * more gives 0 (in C it would be undefined). Signed: a left shift computed unsigned (bits
+ * past the sign bit dropped), a right shift arithmetic (written so, rather than left to the
+ * compiler), and a shift amount that is negative or the width or more gives what the sign
+ * extension alone would: -1 shifting a negative value right, 0 otherwise. */
 #define SHIFTS(D, T)                                                                           \
     BINARY_KERNEL(shift_left_##D, T, T, (uint64_t)y >= 8 * sizeof(T) ? 0 : (T)(x << y))        \
     BINARY_KERNEL(shift_right_##D, T, T, (uint64_t)y >= 8 * sizeof(T) ? 0 : (T)(x >> y))
 FOR_UNSIGNED_TYPES(SHIFTS)
+#define SIGNED_SHIFTS(D, T, U)                                                                 \
+    BINARY_KERNEL(shift_left_##D, T, T, (uint64_t)y >= 8 * sizeof(T) ? 0 : (T)(U)((U)x << y)) \
+    BINARY_KERNEL(shift_right_##D, T, T,                                                       \
+                  (uint64_t)y >= 8 * sizeof(T) ? (x < 0 ? -1 : 0) : x < 0 ? (T) ~(~x >> y) : (T)(x >> y))
+FOR_SIGNED_TYPES_U(SIGNED_SHIFTS)
 #define KERNEL_PREFIX shift_left
 static const binary_family shift_left_family = {.kernels = {FOR_UNSIGNED_TYPES(KERNEL_ENTRY)}};
+static const binary_family shift_left_family_28 = {.kernels = {FOR_INT_TYPES(KERNEL_ENTRY)}};
 #undef KERNEL_PREFIX
 #define KERNEL_PREFIX shift_right
 static const binary_family shift_right_family = {.kernels = {FOR_UNSIGNED_TYPES(KERNEL_ENTRY)}};
+static const binary_family shift_right_family_28 = {.kernels = {FOR_INT_TYPES(KERNEL_ENTRY)}};
 #undef KERNEL_PREFIX
 
 static onyx_status bitshift_check(op_context *ctx)
@@ -62,10 +72,11 @@ static onyx_status bitshift_check(op_context *ctx)
         st = op_attr_string(ctx, "direction", "", &direction);
     if (st)
         return st;
+    bool signed_too = ctx->opset >= 28;
     if (!strcmp(direction, "LEFT"))
-        return binary_check(ctx, &shift_left_family);
+        return binary_check(ctx, signed_too ? &shift_left_family_28 : &shift_left_family);
     if (!strcmp(direction, "RIGHT"))
-        return binary_check(ctx, &shift_right_family);
+        return binary_check(ctx, signed_too ? &shift_right_family_28 : &shift_right_family);
     return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'direction' is '%s'; expected LEFT or RIGHT",
                     direction);
 }

@@ -1,7 +1,9 @@
 /* Range: start, start + delta, ... up to limit (excluded), from three scalar inputs. The
  * count, max(ceil((limit - start) / delta), 0), needs their values: until they are known
  * the output size is unknown (see ONYX_DEFER). Integer counts are computed exactly, in
- * unsigned arithmetic where limit - start would overflow. */
+ * unsigned arithmetic where limit - start would overflow. Range-27 adds float16 and
+ * bfloat16, whose values are computed in the float type stash_type names (float by default,
+ * or double) and rounded to the output's type. */
 #include "count.h"
 #include "op.h"
 #include "scalar.h"
@@ -12,7 +14,15 @@
 #define RANGE_DTYPES (DT_FLOATS | DT(INT16) | DT(INT32) | DT(INT64))
 #define RANGE_CHUNK 65536
 
-static bool is_float(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT || dtype == ONYX_DTYPE_DOUBLE; }
+typedef struct range_params {
+    bool stash_double; /* float16 and bfloat16: values computed in double, else in float */
+} range_params;
+
+static bool is_float(onyx_dtype dtype)
+{
+    return dtype == ONYX_DTYPE_FLOAT || dtype == ONYX_DTYPE_DOUBLE || dtype == ONYX_DTYPE_FLOAT16 ||
+           dtype == ONYX_DTYPE_BFLOAT16;
+}
 
 /* An integer input's value, exactly. */
 static int64_t int_value(const onyx_tensor *t)
@@ -26,12 +36,25 @@ static int64_t int_value(const onyx_tensor *t)
 
 static onyx_status range_check(op_context *ctx)
 {
+    bool halves = ctx->opset >= 27;
     onyx_status st = op_check_arity(ctx, 3, 3, 1, 1);
     if (!st)
-        st = op_check_inputs_alike(ctx, 3, 3, RANGE_DTYPES);
-    if (!st)
-        op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
-    return st;
+        st = op_check_inputs_alike(ctx, 3, 3, RANGE_DTYPES | (halves ? DT(FLOAT16) | DT(BFLOAT16) : 0));
+    if (st)
+        return st;
+    range_params *p = op_alloc_params(ctx, sizeof *p);
+    if (!p)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    int64_t stash = ONYX_DTYPE_FLOAT;
+    if (halves && (st = op_attr_int(ctx, "stash_type", ONYX_DTYPE_FLOAT, &stash)))
+        return st;
+    if (stash != ONYX_DTYPE_FLOAT && stash != ONYX_DTYPE_DOUBLE)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "stash_type %lld is not float (1) or double (11)",
+                        (long long)stash);
+    p->stash_double = stash == ONYX_DTYPE_DOUBLE;
+    ctx->params = p;
+    op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
+    return ONYX_OK;
 }
 
 /* The element count of the range; an error when delta is 0 or the count is not finite. */
@@ -88,6 +111,15 @@ static onyx_status range_run(const op_context *ctx, int64_t begin, int64_t end, 
     const onyx_tensor *start = ctx->inputs[0], *delta = ctx->inputs[2];
     onyx_tensor *y = ctx->outputs[0];
     int64_t last = OP_MIN(end * RANGE_CHUNK, y->dims[0]);
+    bool half = y->dtype == ONYX_DTYPE_FLOAT16 || y->dtype == ONYX_DTYPE_BFLOAT16;
+    if (half && !((const range_params *)ctx->params)->stash_double) {
+        /* stash_type float: start + i * delta in float (exact conversions from the halves). */
+        float s = (float)scalar_load(start->data, 0, start->dtype);
+        float d = (float)scalar_load(delta->data, 0, delta->dtype);
+        for (int64_t i = begin * RANGE_CHUNK; i < last; i++)
+            scalar_store(y->data, i, y->dtype, s + (float)i * d);
+        return ONYX_OK;
+    }
     if (is_float(y->dtype)) {
         double s = scalar_load(start->data, 0, start->dtype), d = scalar_load(delta->data, 0, delta->dtype);
         for (int64_t i = begin * RANGE_CHUNK; i < last; i++)

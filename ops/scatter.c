@@ -1,14 +1,16 @@
 /* The scatters, which copy `data` and write `updates` into it at places read from indices:
  * ScatterElements (and Scatter, its name before opset 11) along an axis, ScatterND by tuples
- * of indices. From opset 16 a reduction combines each update with the value in place instead
- * of replacing it. Updates are applied one after the other in the order of the indices, so
- * that duplicate indices give the same result every time: the last one wins, or all of them
- * are combined in order. One task, for that order. */
+ * of indices. From opset 16 a reduction (add, mul; from opset 18 max, min) combines each
+ * update with the value in place instead of replacing it. Updates are applied one after the
+ * other in the order of the indices, so that duplicate indices give the same result every
+ * time: the last one wins, or all of them are combined in order. One task, for that order. */
+#include "dtype_io.h"
 #include "elementwise.h"
 #include "half.h"
 #include "indexing.h"
 #include "op.h"
 
+#include <math.h>
 #include <string.h>
 
 /* *dst = *dst (op) *src, for one element. */
@@ -47,12 +49,53 @@ HALF_COMBINERS(BFLOAT16, bfloat16_to_float, float_to_bfloat16)
 static void add_BOOL(void *d, const void *s) { *(uint8_t *)d = *(uint8_t *)d | *(const uint8_t *)s; }
 static void mul_BOOL(void *d, const void *s) { *(uint8_t *)d = *(uint8_t *)d & *(const uint8_t *)s; }
 
+/* max and min as numpy's maximum and minimum: a NaN on either side wins (the update replaces
+ * the value when it is greater, smaller or NaN; a NaN in place stays). */
+#define EXTREMA(DT, T, ...)                                                                    \
+    static void max_##DT(void *d, const void *s)                                               \
+    {                                                                                          \
+        T a = *(T *)d, b = *(const T *)s;                                                      \
+        if (b > a || VALUE_IS_NAN(b))                                                             \
+            *(T *)d = b;                                                                       \
+    }                                                                                          \
+    static void min_##DT(void *d, const void *s)                                               \
+    {                                                                                          \
+        T a = *(T *)d, b = *(const T *)s;                                                      \
+        if (b < a || VALUE_IS_NAN(b))                                                             \
+            *(T *)d = b;                                                                       \
+    }
+#define HALF_EXTREMA(DT, TO_FLOAT)                                                             \
+    static void max_##DT(void *d, const void *s)                                               \
+    {                                                                                          \
+        float a = TO_FLOAT(*(uint16_t *)d), b = TO_FLOAT(*(const uint16_t *)s);                \
+        if (b > a || isnan(b))                                                                 \
+            *(uint16_t *)d = *(const uint16_t *)s;                                             \
+    }                                                                                          \
+    static void min_##DT(void *d, const void *s)                                               \
+    {                                                                                          \
+        float a = TO_FLOAT(*(uint16_t *)d), b = TO_FLOAT(*(const uint16_t *)s);                \
+        if (b < a || isnan(b))                                                                 \
+            *(uint16_t *)d = *(const uint16_t *)s;                                             \
+    }
+FOR_NUMERIC_TYPES(EXTREMA)
+HALF_EXTREMA(FLOAT16, half_to_float)
+HALF_EXTREMA(BFLOAT16, bfloat16_to_float)
+/* Booleans: max is or, min is and. */
+static void max_BOOL(void *d, const void *s) { add_BOOL(d, s); }
+static void min_BOOL(void *d, const void *s) { mul_BOOL(d, s); }
+
 #define ADDER(DT, ...) [ONYX_DTYPE_##DT] = add_##DT,
 #define MULTIPLIER(DT, ...) [ONYX_DTYPE_##DT] = mul_##DT,
 static const combine_fn adders[DTYPE_COUNT] = {
     FOR_NUMERIC_TYPES(ADDER) ADDER(FLOAT16) ADDER(BFLOAT16) ADDER(BOOL)};
 static const combine_fn multipliers[DTYPE_COUNT] = {
     FOR_NUMERIC_TYPES(MULTIPLIER) MULTIPLIER(FLOAT16) MULTIPLIER(BFLOAT16) MULTIPLIER(BOOL)};
+#define MAXIMUM(DT, ...) [ONYX_DTYPE_##DT] = max_##DT,
+#define MINIMUM(DT, ...) [ONYX_DTYPE_##DT] = min_##DT,
+static const combine_fn maxima[DTYPE_COUNT] = {FOR_NUMERIC_TYPES(MAXIMUM) MAXIMUM(FLOAT16) MAXIMUM(BFLOAT16)
+                                                   MAXIMUM(BOOL)};
+static const combine_fn minima[DTYPE_COUNT] = {FOR_NUMERIC_TYPES(MINIMUM) MINIMUM(FLOAT16) MINIMUM(BFLOAT16)
+                                                   MINIMUM(BOOL)};
 
 typedef struct scatter_params {
     int64_t axis;       /* ScatterElements */
@@ -85,8 +128,13 @@ static onyx_status scatter_check(op_context *ctx, uint32_t index_dtypes)
         p->combine = adders[dtype];
     else if (!strcmp(reduction, "mul"))
         p->combine = multipliers[dtype];
+    else if (ctx->opset >= 18 && !strcmp(reduction, "max"))
+        p->combine = maxima[dtype];
+    else if (ctx->opset >= 18 && !strcmp(reduction, "min"))
+        p->combine = minima[dtype];
     else if (strcmp(reduction, "none"))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "reduction '%s' is not one of none, add, mul", reduction);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "reduction '%s' is not one of none, add, mul%s",
+                        reduction, ctx->opset >= 18 ? ", max, min" : "");
     ctx->params = p;
     op_set_output_dtypes(ctx, dtype);
     return ONYX_OK;

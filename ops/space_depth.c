@@ -1,6 +1,8 @@
 /* DepthToSpace and SpaceToDepth: move blocks of blocksize x blocksize between the channels
- * and the spatial dims of an NCHW tensor. Each is a strided copy: the output viewed as six
- * axes, one per factor of the channel and spatial indices, with the matching input strides. */
+ * and the spatial dims of an NCHW tensor, the channels ordered depth-column-row (DCR) or
+ * column-row-depth (CRD: DepthToSpace from opset 11, SpaceToDepth from opset 28). Each is a
+ * strided copy: the output viewed as six axes, one per factor of the channel and spatial
+ * indices, with the matching input strides. */
 #include "checks.h"
 #include "op.h"
 #include "strided_copy.h"
@@ -9,10 +11,11 @@
 
 typedef struct space_depth_params {
     int64_t blocksize;
-    bool column_row_depth; /* DepthToSpace mode CRD: channel c * bs^2 + i * bs + j (else DCR) */
+    bool column_row_depth; /* mode CRD: channel c * bs^2 + i * bs + j (else DCR) */
 } space_depth_params;
 
-static onyx_status space_depth_check(op_context *ctx)
+/* `mode` exists from opset `mode_since` on; before, the order is DCR. */
+static onyx_status space_depth_check(op_context *ctx, int mode_since)
 {
     onyx_status st = check_one_input(ctx, DT_ALL, ONYX_DTYPE_UNDEFINED);
     if (!st)
@@ -21,7 +24,8 @@ static onyx_status space_depth_check(op_context *ctx)
     if (st || !p)
         return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
     const char *mode = "DCR";
-    if ((st = op_attr_int(ctx, "blocksize", 0, &p->blocksize)) || (st = op_attr_string(ctx, "mode", "DCR", &mode)))
+    if ((st = op_attr_int(ctx, "blocksize", 0, &p->blocksize)) ||
+        (ctx->opset >= mode_since && (st = op_attr_string(ctx, "mode", "DCR", &mode))))
         return st;
     int64_t area;
     if (p->blocksize < 1 || __builtin_mul_overflow(p->blocksize, p->blocksize, &area))
@@ -97,13 +101,25 @@ static onyx_status space_to_depth_reshape(op_context *ctx)
     if (st || !ctx->concrete)
         return st;
     const onyx_tensor *x = op_input(ctx, 0), *y = op_output(ctx, 0);
-    int64_t bs = ((const space_depth_params *)ctx->params)->blocksize, c = x->dims[1], h = x->dims[2], w = x->dims[3];
-    /* Output [N, i, j, C, H', W'], the output channel being (i * bs + j) * C + c, reading
-     * input row h' * bs + i and column w' * bs + j. */
+    const space_depth_params *p = ctx->params;
+    int64_t bs = p->blocksize, c = x->dims[1], h = x->dims[2], w = x->dims[3];
+    /* Output [N, i, j, C, H', W'], the output channel being (i * bs + j) * C + c (DCR), or
+     * [N, C, i, j, H', W'], c * bs^2 + i * bs + j (CRD), reading input row h' * bs + i and
+     * column w' * bs + j. */
     int64_t dims[6] = {x->dims[0], bs, bs, c, y->dims[2], y->dims[3]};
     int64_t strides[6] = {c * h * w, w, 1, h * w, bs * w, bs};
+    if (p->column_row_depth) {
+        dims[1] = c;
+        dims[3] = bs;
+        strides[1] = h * w;
+        strides[2] = w;
+        strides[3] = 1;
+    }
     return strided_copy_plan(ctx, 6, dims, strides, 0);
 }
 
-const op_descriptor op_DepthToSpace = {space_depth_check, depth_to_space_reshape, strided_copy_run, 0};
-const op_descriptor op_SpaceToDepth = {space_depth_check, space_to_depth_reshape, strided_copy_run, 0};
+static onyx_status depth_to_space_check(op_context *ctx) { return space_depth_check(ctx, 11); }
+static onyx_status space_to_depth_check(op_context *ctx) { return space_depth_check(ctx, 28); }
+
+const op_descriptor op_DepthToSpace = {depth_to_space_check, depth_to_space_reshape, strided_copy_run, 0};
+const op_descriptor op_SpaceToDepth = {space_to_depth_check, space_to_depth_reshape, strided_copy_run, 0};

@@ -282,6 +282,18 @@ Test(elementwise, mod_of_floats_requires_fmod)
     expect_output(b, 2, in, tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(-1.5f, NAN)), 0);
 }
 
+Test(elementwise, mod_28_of_bfloat16_floors)
+{
+    /* bfloat16 bits: -7.5 0xC0F0, 7.5 0x40F0, 2 0x4000, -2 0xC000; -7.5 mod 2 = 0.5 (0x3F00),
+     * 7.5 mod -2 = -0.5 (0xBF00), 4 mod -2 = -0 (0x8000: a zero takes the divisor's sign). */
+    static const uint16_t a[3] = {0xC0F0, 0x40F0, 0x4080}, b[3] = {0x4000, 0xC000, 0xC000};
+    static const uint16_t want[3] = {0x3F00, 0xBF00, 0x8000};
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_BFLOAT16, 1, DIMS(3), a),
+                         tensor_of(ONYX_DTYPE_BFLOAT16, 1, DIMS(3), b)};
+    expect_output(node_model(28, "Mod", "A,B", in), 2, in, tensor_of(ONYX_DTYPE_BFLOAT16, 1, DIMS(3), want),
+                  0);
+}
+
 Test(elementwise, bitshift_by_the_width_or_more_gives_zero)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_UINT8, 1, DIMS(4), UINT8S(1, 1, 255, 255)),

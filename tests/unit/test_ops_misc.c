@@ -460,6 +460,38 @@ Test(grid_sample, the_grid_must_hold_points_of_two_coordinates)
     expect_failure(model_of(16, "GridSample", "X,grid", 2, 2, in), 2, in, true, ONYX_ERROR_INVALID_MODEL, "grid");
 }
 
+Test(grid_sample, opset_20_samples_one_spatial_axis_from_a_grid_of_another_dtype)
+{
+    /* X of one spatial axis [10, 20, 30], a double grid [1, 2, 1]; linear, align_corners:
+     * -1 is pixel 0, 0.5 pixel 1.5, halfway between 20 and 30. */
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 3), FLOATS(10, 20, 30)),
+                         tensor_of(ONYX_DTYPE_DOUBLE, 3, DIMS(1, 2, 1), (const double[]){-1, 0.5})};
+    builder *b = model_of(20, "GridSample", "X,grid", 2, 2, in);
+    builder_attr_string(b, the_node(b), "mode", "linear");
+    builder_attr_int(b, the_node(b), "align_corners", 1);
+    expect_output(b, 2, in, tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2), FLOATS(10, 25)), 1e-6);
+}
+
+Test(grid_sample, mode_names_follow_the_opset)
+{
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 2), square),
+                         tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 1, 2), FLOATS(0, 0))};
+    builder *b = model_of(20, "GridSample", "X,grid", 2, 2, in);
+    builder_attr_string(b, the_node(b), "mode", "bilinear");
+    expect_failure(b, 2, in, true, ONYX_ERROR_INVALID_MODEL, "bilinear");
+    b = model_of(16, "GridSample", "X,grid", 2, 2, in);
+    builder_attr_string(b, the_node(b), "mode", "linear");
+    expect_failure(b, 2, in, true, ONYX_ERROR_INVALID_MODEL, "linear");
+}
+
+Test(grid_sample, opset_16_has_two_spatial_axes_only)
+{
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 3), FLOATS(10, 20, 30)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 1), FLOATS(-1, 0.5f))};
+    expect_failure(model_of(16, "GridSample", "X,grid", 2, 2, in), 2, in, true, ONYX_ERROR_INVALID_MODEL,
+                   "(N, C, H, W)");
+}
+
 /* ---- NonMaxSuppression ------------------------------------------------------------------- */
 
 /* Boxes as corners [y1, x1, y2, x2]: box 0 the unit square, box 1 twice as wide (IoU with box

@@ -802,6 +802,61 @@ Test(resize, upsample_scales_below_one_are_an_error)
     builder_free(b);
 }
 
+Test(resize, antialias_widens_the_kernel_and_merges_taps_at_the_edges)
+{
+    /* Values from ONNX's reference implementation (onnx.reference.ops.op_resize). Linear at
+     * scale 0.4: 6 taps around each coordinate, two of those for output 0 clamped onto
+     * element 0. Cubic to 1 element: 12 taps, most of them clamped to the edges. */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(1, 2, 4, 8, 16));
+    onyx_tensor in[4] = {x, tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0.4f)),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(1))};
+    builder *b = model_of(18, "Resize", "X,roi,scales", 1, 3, in, "Y");
+    builder_attr_string(b, the_node(b), "mode", "linear");
+    builder_attr_int(b, the_node(b), "antialias", 1);
+    run_result r = run_model(b, 1, in);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(2.24f, 10.16f), 1e-5);
+    run_result_free(&r);
+    builder_free(b);
+
+    in[2] = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL);
+    b = model_of(18, "Resize", "X,roi,scales,sizes", 1, 4, in, "Y");
+    builder_attr_string(b, the_node(b), "mode", "cubic");
+    builder_attr_int(b, the_node(b), "antialias", 1);
+    r = run_model(b, 1, in);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(6.312f), 1e-5);
+    run_result_free(&r);
+    builder_free(b);
+}
+
+Test(resize, repeated_axes_are_an_error)
+{
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(2, 2))};
+    builder *b = model_of(18, "Resize", "X,roi,scales", 1, 3, in, "Y");
+    builder_attr_ints(b, the_node(b), "axes", 2, INT64S(1, -1));
+    run_result r = run_model(b, 0, NULL);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Resize", "axes", "repeats", NULL);
+    builder_free(b);
+}
+
+Test(resize, half_pixel_symmetric_is_refused_before_opset_19)
+{
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(2))};
+    builder *b = model_of(18, "Resize", "X,roi,scales", 1, 3, in, "Y");
+    builder_attr_string(b, the_node(b), "coordinate_transformation_mode", "half_pixel_symmetric");
+    run_result r = run_model(b, 0, NULL);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Resize", "half_pixel_symmetric", NULL);
+    builder_free(b);
+}
+
 /* ---- hostile shapes ---------------------------------------------------------------------- */
 
 Test(hostile, huge_padding_on_many_axes_is_an_error_not_an_overflow)

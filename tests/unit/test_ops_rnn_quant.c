@@ -296,6 +296,36 @@ Test(signal, onesided_complex_input_is_rejected)
     builder_free(b);
 }
 
+Test(signal, dft_20_irfft_of_an_odd_length_along_the_default_axis)
+{
+    /* Axis -2 by default at opset 20; the one-sided spectrum [1, 2 + i, 0.5 - i] to 5 real
+     * samples, values from numpy.fft.irfft(..., n=5). */
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_DOUBLE, 2, DIMS(3, 2), DOUBLES(1, 0, 2, 1, 0.5, -1)),
+                         tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(5))};
+    builder *b = node_model(20, "DFT", "x,n", 2, in, "y");
+    builder_attr_int(b, only_node(b), "onesided", 1);
+    builder_attr_int(b, only_node(b), "inverse", 1);
+    run_result r = run_ok(b, 2, in);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 2, DIMS(5, 1),
+                  DOUBLES(1.2, 0.14010169102389633, -1.0009469040600192, 0.23012651081008217,
+                          0.4307187022260406),
+                  1e-12);
+    run_result_free(&r);
+    builder_free(b);
+}
+
+Test(signal, dft_20_reads_its_axis_from_an_input)
+{
+    /* x [2, 2, 1] transformed along axis 0 (the input), not the default -2: [1, 3] -> 4, -2. */
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 1), FLOATS(1, 2, 3, 4)),
+                         tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(0))};
+    builder *b = node_model(20, "DFT", "x,,axis", 2, in, "y");
+    run_result r = run_ok(b, 2, in);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 2), FLOATS(4, 0, 6, 0, -2, 0, -2, 0), 1e-6);
+    run_result_free(&r);
+    builder_free(b);
+}
+
 Test(signal, stft_frame_length_must_match_the_window)
 {
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 8, 1), FLOATS(1, 2, 3, 4, 5, 6, 7, 8)),

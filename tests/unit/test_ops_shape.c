@@ -236,6 +236,28 @@ Test(shape, range_of_floats_rounds_the_count_up)
     run_result_free(&r);
 }
 
+Test(shape, range_27_of_float16_steps_in_float)
+{
+    /* float16 2048 (0x6800) to 2052 (0x6802) by 1 (0x3C00): halves are 2 apart there, so
+     * stepping in float16 would stay at 2048; in float the values are 2048, 2049, 2050 and
+     * 2051, rounded half to even: 2048, 2048, 2050 (0x6801), 2052. */
+    static const uint16_t start = 0x6800, limit = 0x6802, delta = 0x3C00;
+    static const uint16_t want[4] = {0x6800, 0x6800, 0x6801, 0x6802};
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT16, 0, NULL, &start),
+                         tensor_of(ONYX_DTYPE_FLOAT16, 0, NULL, &limit),
+                         tensor_of(ONYX_DTYPE_FLOAT16, 0, NULL, &delta)};
+    run_result r = run_op(27, "Range", 3, in, NULL, 0);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_shape(&r.outputs[0], 1, DIMS(4));
+    cr_assert_arr_eq(r.outputs[0].data, want, sizeof want);
+    run_result_free(&r);
+    r = run_op(27, "Range", 3, in, "stash_type", ONYX_DTYPE_FLOAT16);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Range", "stash_type", NULL);
+    r = run_op(11, "Range", 3, in, NULL, 0); /* no float16 before opset 27 */
+    cr_assert_neq(r.load, ONYX_OK);
+}
+
 Test(shape, range_with_zero_delta_or_nan_is_a_runtime_error)
 {
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_INT32, 0, NULL, INT32S(0)), tensor_of(ONYX_DTYPE_INT32, 0, NULL, INT32S(5)),
@@ -576,6 +598,28 @@ Test(shape, scatter_bad_index_and_bad_reduction)
     expect_message(r.message, "reduction 'max'", NULL);
 }
 
+Test(shape, scatter_18_max_and_min_keep_nan_as_numpy)
+{
+    /* numpy's maximum / minimum: a NaN on either side gives NaN. Element 0 gets 5 then 2,
+     * element 1 (NaN) gets 3, element 2 gets NaN then 7. */
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(4, NAN, 1)),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(5), INT64S(0, 0, 1, 2, 2)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(5, 2, 3, NAN, 7))};
+    const char *reductions[2] = {"max", "min"};
+    const float want[2][3] = {{5, NAN, NAN}, {2, NAN, NAN}};
+    for (int i = 0; i < 2; i++) {
+        builder *b = node_model(18, "ScatterElements", 3, in, 0, 1);
+        builder_attr_string(b, the_node(b), "reduction", reductions[i]);
+        run_result r = run_node(b, 3, in, 0);
+        cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+        const float *got = r.outputs[0].data;
+        cr_assert(got[0] == want[i][0] && isnan(got[1]) && isnan(got[2]), "%s: %g %g %g", reductions[i],
+                  got[0], got[1], got[2]);
+        run_result_free(&r);
+        builder_free(b);
+    }
+}
+
 Test(shape, scatter_nd_adds_duplicate_slices)
 {
     /* data [3, 2]; rows 2, 2 and -3 (= 0) updated by adding. */
@@ -816,6 +860,22 @@ Test(shape, depth_to_space_modes_and_space_to_depth_inverse)
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 4, DIMS(1, 8, 1, 1), x, 0);
     run_result_free(&r);
     builder_free(b);
+
+    /* SpaceToDepth-28 CRD undoes CRD DepthToSpace (which left x in place); before opset 28
+     * SpaceToDepth has no mode and the attribute changes nothing. */
+    onyx_tensor crd = tensor_of(ONYX_DTYPE_INT64, 4, DIMS(1, 2, 2, 2), x);
+    int opsets[2] = {28, 13};
+    const int64_t *want[2] = {x, INT64S(0, 4, 1, 5, 2, 6, 3, 7)};
+    for (int i = 0; i < 2; i++) {
+        b = node_model(opsets[i], "SpaceToDepth", 1, &crd, 0, 1);
+        builder_attr_int(b, the_node(b), "blocksize", 2);
+        builder_attr_string(b, the_node(b), "mode", "CRD");
+        r = run_node(b, 1, &crd, 0);
+        cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+        expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 4, DIMS(1, 8, 1, 1), want[i], 0);
+        run_result_free(&r);
+        builder_free(b);
+    }
 }
 
 Test(shape, space_to_depth_needs_divisible_dims)
