@@ -154,7 +154,7 @@ static onyx_status rotary_run(const op_context *ctx, int64_t begin, int64_t end,
         if (pos) {
             row = ((const int64_t *)pos->data)[token];
             if (row < 0 || row >= s->positions)
-                return op_error(ctx, ONYX_ERROR_INVALID_ARGUMENT, "position id %lld is outside the caches' [0, %lld)",
+                return op_error(ctx, ONYX_ERROR_RUNTIME, "position id %lld is outside the caches' [0, %lld)",
                                 (long long)row, (long long)s->positions);
         }
         const char *xr = (const char *)x->data + (size_t)(r * s->head_size) * elem;

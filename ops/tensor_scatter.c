@@ -90,7 +90,7 @@ static onyx_status scatter_run(const op_context *ctx, int64_t begin, int64_t end
     for (int64_t o = begin; o < end; o++) {
         int64_t start = idx ? ((const int64_t *)idx->data)[o / s->per_batch] : 0;
         if (!p->circular && (start < 0 || start > s->max_len - s->len))
-            return op_error(ctx, ONYX_ERROR_INVALID_ARGUMENT,
+            return op_error(ctx, ONYX_ERROR_RUNTIME,
                             "write index %lld with %lld positions to write does not fit the cache's %lld",
                             (long long)start, (long long)s->len, (long long)s->max_len);
         char *dst = out + (size_t)o * block;
