@@ -66,7 +66,7 @@ typedef struct kv_segment {
     int k_input, v_input;
     int64_t len;
     operand_layout k, v; /* batch strides */
-    int64_t ldk, ldv;    /* elements between rows (of K as MatMul's right operand for onyx) */
+    int64_t ldk, ldv;    /* elements between rows (K is [keys, D] for ai.onnx, [D, keys] for onyx) */
 } kv_segment;
 
 typedef struct attention_state {
@@ -75,13 +75,12 @@ typedef struct attention_state {
     int64_t batches, sq, sk, d, dv, row_blocks; /* sk: every key, past and new */
     operand_layout q, y, add, cond;             /* ai.onnx: attn_mask's layout in add */
     int64_t ldq, ldy;
-    bool k_trans; /* K is [keys, D] (ai.onnx), else [D, keys] */
     int n_segments;
     kv_segment seg[2];
     /* ai.onnx */
     int64_t group, kv_heads, past, mask_len;
     float scale;
-    bool plain;   /* no bias, softcap or qk output: the scale goes into the exp */
+    bool plain;   /* no mask, softcap or qk output: a row is a range of keys, the scale the exp's factor */
     bool convert; /* float16 / bfloat16: computed on float copies in scratch */
     onyx_dtype dtype;
     const gemm_kernel *kernel;
@@ -469,7 +468,6 @@ static onyx_status onnx_reshape(op_context *ctx)
         set_strides(&s->y, hq * sq * dv, group * sq * dv, sq * dv);
         s->ldq = d, s->ldy = dv;
     }
-    s->k_trans = true;
     if (past_k) {
         kv_segment *g = &s->seg[s->n_segments++];
         *g = (kv_segment){.k_input = 4, .v_input = 5, .len = past, .ldk = d, .ldv = dv};
@@ -491,8 +489,8 @@ static onyx_status onnx_reshape(op_context *ctx)
     if (mask)
         mask_layout(mask, group, &s->add);
     s->scale = p->has_scale ? p->scale : d > 0 ? (float)(1.0 / sqrt((double)d)) : 1.0f;
-    s->plain = !mask && !nonpad && !p->causal && p->left < 0 && p->right < 0 && p->softcap <= 0 &&
-               !p->softmax_double && !op_output(ctx, 3) && s->scale > 0 && isfinite(s->scale);
+    s->plain = !mask && p->softcap <= 0 && !p->softmax_double && !op_output(ctx, 3) && s->scale > 0 &&
+               isfinite(s->scale);
     s->dtype = q->dtype;
     s->convert = q->dtype != ONYX_DTYPE_FLOAT;
     s->kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
@@ -502,9 +500,11 @@ static onyx_status onnx_reshape(op_context *ctx)
     ctx->state = s;
     ctx->n_tasks = s->batches * s->row_blocks;
     ctx->task_cost = OP_MIN(sq, ROW_BLOCK) * total * (d + dv) * 2;
-    size_t floats = (size_t)(ROW_BLOCK * total);
+    /* Scores, the keys as [D, T], and for 16-bit dtypes float copies of a block of Q, of the
+     * values and of a block of Y. */
+    size_t floats = (size_t)(ROW_BLOCK * total + d * total);
     if (s->convert)
-        floats += (size_t)(ROW_BLOCK * (d + dv) + total * (d + dv));
+        floats += (size_t)(ROW_BLOCK * (d + dv) + total * dv);
     ctx->scratch_bytes = floats * sizeof(float);
     return ONYX_OK;
 }
@@ -522,38 +522,56 @@ static inline void store_at(onyx_dtype dtype, void *data, int64_t i, float v)
         float_io_store(dtype, data, i, v);
 }
 
-/* Row i of batch entry bi of ai.onnx Attention's scores: scale, softcap and bias, the
- * qk_matmul_output row, then exp(score - max); returns the factor that normalizes it, 0 for
- * a row that attends no key (its exps set to 0). */
-static float onnx_row(const op_context *ctx, const attention_state *s, float *row, int64_t bi, int64_t i)
+/* The keys [*lo, *hi) that the causal, window and padding rules and a short attn_mask leave
+ * to query row i of batch entry bi, from the query's absolute position. */
+static void key_range(const op_context *ctx, const attention_state *s, int64_t bi, int64_t i, int64_t *lo,
+                      int64_t *hi)
 {
     const attention_params *p = ctx->params;
-    int64_t n = s->sk;
-    if (s->plain)
-        return n ? 1.0f / gemm_exp_row(s->kernel, row, n, s->scale) : 0.0f;
-    const onyx_tensor *mask = op_input(ctx, 3), *nonpad = op_input(ctx, 6), *qk = op_output(ctx, 3);
-    /* The keys [lo, hi) that the causal, window and padding rules allow, from the absolute
-     * position of the query. */
-    int64_t b = bi / (s->kv_heads * s->group), offset = s->past, lo = 0, hi = OP_MIN(n, s->mask_len);
+    const onyx_tensor *nonpad = op_input(ctx, 6);
+    int64_t offset = s->past;
+    *lo = 0, *hi = OP_MIN(s->sk, s->mask_len);
     if (nonpad) {
-        int64_t valid = ((const int64_t *)nonpad->data)[b];
+        int64_t valid = ((const int64_t *)nonpad->data)[bi / (s->kv_heads * s->group)];
         valid = OP_MAX(-POSITION_LIMIT, OP_MIN(valid, POSITION_LIMIT));
-        hi = OP_MIN(hi, OP_MAX(valid, 0));
+        *hi = OP_MIN(*hi, OP_MAX(valid, 0));
         offset = valid - s->sq;
     }
     int64_t at = i + offset;
     if (p->causal)
-        hi = OP_MIN(hi, at + 1);
+        *hi = OP_MIN(*hi, at + 1);
     if (p->right >= 0)
-        hi = OP_MIN(hi, at + p->right + 1);
+        *hi = OP_MIN(*hi, at + p->right + 1);
     if (p->left >= 0)
-        lo = OP_MAX(lo, at - p->left);
+        *lo = OP_MAX(*lo, at - p->left);
+}
+
+/* Row i of batch entry bi of ai.onnx Attention's scores, its first n keys (the others are
+ * masked for the whole block): scale, softcap and bias, the qk_matmul_output row, then
+ * exp(score - max). Returns the factor that normalizes the row, 0 for a row that attends no
+ * key (its exps set to 0). */
+static float onnx_row(const op_context *ctx, const attention_state *s, float *row, int64_t bi, int64_t i, int64_t n)
+{
+    const attention_params *p = ctx->params;
+    const onyx_tensor *mask = op_input(ctx, 3), *qk = op_output(ctx, 3);
+    int64_t lo, hi;
+    key_range(ctx, s, bi, i, &lo, &hi);
+    if (s->plain) {
+        /* Only the keys [lo, hi) count, with the scale as the exp's factor; the scores of the
+         * others are never looked at (not even a NaN among them, which the definition's
+         * score + -inf would spread). */
+        float inverse = lo < hi ? 1.0f / gemm_exp_row(s->kernel, row + lo, hi - lo, s->scale) : 0.0f;
+        memset(row, 0, (size_t)OP_MAX(OP_MIN(lo, n), 0) * sizeof(float));
+        if (hi < n)
+            memset(row + OP_MAX(hi, 0), 0, (size_t)(n - OP_MAX(hi, 0)) * sizeof(float));
+        return inverse;
+    }
     const void *bias = NULL;
     if (mask)
         bias = (const char *)mask->data +
                (size_t)(batch_offset(s, &s->add, bi) + i * s->add.row_stride) * onyx_dtype_size(mask->dtype);
     bool bool_mask = mask && mask->dtype == ONYX_DTYPE_BOOL;
-    void *out = qk ? (char *)qk->data + (size_t)((bi * s->sq + i) * n) * onyx_dtype_size(s->dtype) : NULL;
+    void *out = qk ? (char *)qk->data + (size_t)((bi * s->sq + i) * s->sk) * onyx_dtype_size(s->dtype) : NULL;
     bool attends = false, finite = false;
     for (int64_t j = 0; j < n; j++) {
         float x = row[j] * s->scale;
@@ -628,59 +646,83 @@ static void load_rows(onyx_dtype dtype, const void *src, int64_t ld, int64_t row
             dst[r * cols + c] = load_at(dtype, src, r * ld + c);
 }
 
+/* ai.onnx: the keys of key/value head bi / group, past and new, as one [D, T] matrix kt (MatMul's
+ * right operand, so that the product runs on onyx's own kernels), and for 16-bit dtypes the
+ * values as floats [T, Dv] in vt. */
+static void gather_keys(const op_context *ctx, const attention_state *s, int64_t bi, float *kt, float *vt)
+{
+    size_t es = onyx_dtype_size(s->dtype);
+    for (int g = 0, first = 0; g < s->n_segments; first += s->seg[g].len, g++) {
+        const kv_segment *seg = &s->seg[g];
+        const char *k = (const char *)ctx->inputs[seg->k_input]->data + (size_t)batch_offset(s, &seg->k, bi) * es;
+        for (int64_t r = 0; r < seg->len; r++)
+            for (int64_t c = 0; c < s->d; c++)
+                kt[c * s->sk + first + r] = load_at(s->dtype, k, r * seg->ldk + c);
+        if (s->convert)
+            load_rows(s->dtype, (const char *)ctx->inputs[seg->v_input]->data + (size_t)batch_offset(s, &seg->v, bi) * es,
+                      seg->ldv, seg->len, s->dv, vt + first * s->dv);
+    }
+}
+
 /* Query rows [i0, i0 + rows) of batch entry bi. Each row of scores becomes exp(score - max)
  * and its output row, the product with V, is multiplied by the row's normalizing factor
- * afterwards: dv products instead of sk divisions. */
+ * afterwards: dv products instead of sk divisions. Keys that no row of the block may attend
+ * (beyond the causal or window bound of its last row) are left out of both products.
+ * *gathered: the key/value head whose keys the scratch holds (ai.onnx), -1 for none. */
 static void attend_block(const op_context *ctx, const attention_state *s, int64_t bi, int64_t i0, int64_t rows,
-                         float *scores)
+                         float *scores, int64_t *gathered)
 {
     const attention_params *p = ctx->params;
     size_t es = onyx_dtype_size(s->dtype);
     const char *q = (const char *)ctx->inputs[0]->data + (size_t)(batch_offset(s, &s->q, bi) + i0 * s->ldq) * es;
     char *y = (char *)ctx->outputs[0]->data + (size_t)(batch_offset(s, &s->y, bi) + i0 * s->ldy) * es;
-    const float *qf = (const float *)q, *kf[2], *vf[2];
-    int64_t ldq = s->ldq, ldy = s->ldy, ldk[2], ldv[2];
-    float *yf = (float *)y;
-    float *spare = scores + ROW_BLOCK * s->sk; /* float copies of 16-bit operands */
-    if (s->convert) {
-        float *qc = spare, *kc = qc + ROW_BLOCK * s->d, *vc = kc + s->sk * s->d;
-        load_rows(s->dtype, q, s->ldq, rows, s->d, qc);
-        qf = qc, ldq = s->d, yf = vc + s->sk * s->dv, ldy = s->dv;
-        for (int g = 0, first = 0; g < s->n_segments; first += s->seg[g].len, g++) {
-            const kv_segment *seg = &s->seg[g];
-            load_rows(s->dtype, (const char *)ctx->inputs[seg->k_input]->data + (size_t)batch_offset(s, &seg->k, bi) * es,
-                      seg->ldk, seg->len, s->d, kc + first * s->d);
-            load_rows(s->dtype, (const char *)ctx->inputs[seg->v_input]->data + (size_t)batch_offset(s, &seg->v, bi) * es,
-                      seg->ldv, seg->len, s->dv, vc + first * s->dv);
-            kf[g] = kc + first * s->d, vf[g] = vc + first * s->dv, ldk[g] = s->d, ldv[g] = s->dv;
+    const float *qf = (const float *)q, *kf = (const float *)ctx->inputs[1]->data + batch_offset(s, &s->seg[0].k, bi);
+    int64_t ldq = s->ldq, ldy = s->ldy, ldk = s->sk, n = s->sk;
+    float *yf = (float *)y, *vt = NULL;
+    if (p->onnx) {
+        float *kt = scores + ROW_BLOCK * s->sk, *qc = s->convert ? kt + s->d * s->sk : NULL;
+        vt = s->convert ? qc + ROW_BLOCK * s->d : NULL;
+        if (*gathered != bi / s->group)
+            gather_keys(ctx, s, bi, kt, vt);
+        *gathered = bi / s->group;
+        kf = kt;
+        if (s->convert) {
+            load_rows(s->dtype, q, s->ldq, rows, s->d, qc);
+            qf = qc, ldq = s->d, yf = vt + s->sk * s->dv, ldy = s->dv;
         }
-    } else {
-        for (int g = 0; g < s->n_segments; g++) {
-            const kv_segment *seg = &s->seg[g];
-            kf[g] = (const float *)ctx->inputs[seg->k_input]->data + batch_offset(s, &seg->k, bi);
-            vf[g] = (const float *)ctx->inputs[seg->v_input]->data + batch_offset(s, &seg->v, bi);
-            ldk[g] = seg->ldk, ldv[g] = seg->ldv;
+        if (!op_output(ctx, 3)) {
+            int64_t lo, hi;
+            key_range(ctx, s, bi, i0 + rows - 1, &lo, &hi);
+            n = OP_MAX(hi, 0);
         }
     }
-    if (s->d == 0)
-        memset(scores, 0, (size_t)(rows * s->sk) * sizeof(float));
-    for (int g = 0, first = 0; g < s->n_segments && s->d; first += s->seg[g].len, g++)
-        if (s->seg[g].len)
-            gemm_f32(false, s->k_trans, rows, s->seg[g].len, s->d, 1.0f, qf, ldq, kf[g], ldk[g], 0.0f, scores + first,
-                     s->sk);
+    if (s->d && n)
+        gemm_f32(false, false, rows, n, s->d, 1.0f, qf, ldq, kf, ldk, 0.0f, scores, s->sk);
+    else
+        for (int64_t i = 0; i < rows; i++)
+            memset(scores + i * s->sk, 0, (size_t)n * sizeof(float));
     float factors[ROW_BLOCK];
     for (int64_t i = 0; i < rows; i++)
-        factors[i] = p->onnx ? onnx_row(ctx, s, scores + i * s->sk, bi, i0 + i)
+        factors[i] = p->onnx ? onnx_row(ctx, s, scores + i * s->sk, bi, i0 + i, n)
                              : onyx_row(ctx, s, scores + i * s->sk, bi, i0 + i);
     if (!s->dv)
         return;
+    /* The values of the first n keys: float copies, or each run of the inputs in place. */
     bool written = false;
-    for (int g = 0, first = 0; g < s->n_segments; first += s->seg[g].len, g++)
-        if (s->seg[g].len) {
-            gemm_f32(false, false, rows, s->dv, s->seg[g].len, 1.0f, scores + first, s->sk, vf[g], ldv[g],
-                     written ? 1.0f : 0.0f, yf, ldy);
-            written = true;
-        }
+    if (s->convert && n) {
+        gemm_f32(false, false, rows, s->dv, n, 1.0f, scores, s->sk, vt, s->dv, 0.0f, yf, ldy);
+        written = true;
+    }
+    for (int g = 0, first = 0; !s->convert && g < s->n_segments && first < n; first += s->seg[g].len, g++) {
+        const kv_segment *seg = &s->seg[g];
+        int64_t len = OP_MIN(seg->len, n - first);
+        if (!len)
+            continue;
+        const float *v = (const float *)ctx->inputs[seg->v_input]->data + batch_offset(s, &seg->v, bi);
+        gemm_f32(false, false, rows, s->dv, len, 1.0f, scores + first, s->sk, v, seg->ldv, written ? 1.0f : 0.0f,
+                 yf, ldy);
+        written = true;
+    }
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < s->dv; j++)
             yf[i * ldy + j] = written ? yf[i * ldy + j] * factors[i] : 0.0f;
@@ -694,12 +736,13 @@ static onyx_status attention_run(const op_context *ctx, int64_t begin, int64_t e
 {
     const attention_params *p = ctx->params;
     const attention_state *s = ctx->state;
+    int64_t gathered = -1;
     for (int64_t t = begin; t < end; t++) {
         int64_t bi = t / s->row_blocks, i0 = (t % s->row_blocks) * ROW_BLOCK, rows = OP_MIN(ROW_BLOCK, s->sq - i0);
         if (p->onnx && i0 == 0 && bi % s->group == 0)
             write_present(ctx, s, bi);
         if (rows > 0)
-            attend_block(ctx, s, bi, i0, rows, scratch);
+            attend_block(ctx, s, bi, i0, rows, scratch, &gathered);
     }
     return ONYX_OK;
 }

@@ -62,6 +62,7 @@ typedef struct attention_case {
     bool bool_mask, nonpad;
     int64_t nonpad_len[4];
     int qk_mode;
+    bool no_qk; /* leave qk_matmul_output out: rows reduce to ranges of keys when unmasked */
 } attention_case;
 
 /* Element (b, head, s, c) of a [B, H, S, C] tensor or its [B, S, H * C] form. */
@@ -197,7 +198,9 @@ static void check_attention(const attention_case *t)
         strcat(names, ",nonpad");
         in[n++] = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(t->b), t->nonpad_len);
     }
-    strcat(outputs, t->nonpad ? ",,,QK" : ",present_k,present_v,QK");
+    strcat(outputs, t->nonpad ? ",," : ",present_k,present_v");
+    if (!t->no_qk)
+        strcat(outputs, ",QK");
     builder *bld = model_of(t->opset, "Attention", names, n, in, outputs);
     Onnx__NodeProto *node = the_node(bld);
     if (t->rank3) {
@@ -222,7 +225,8 @@ static void check_attention(const attention_case *t)
             expect_tensor(&r.outputs[o++], ONYX_DTYPE_FLOAT, 4, DIMS(t->b, t->hkv, total, t->d), pres_k, 0);
             expect_tensor(&r.outputs[o++], ONYX_DTYPE_FLOAT, 4, DIMS(t->b, t->hkv, total, t->dv), pres_v, 0);
         }
-        expect_tensor(&r.outputs[o], ONYX_DTYPE_FLOAT, 4, DIMS(t->b, t->hq, t->sq, total), qk, 1e-5);
+        if (!t->no_qk)
+            expect_tensor(&r.outputs[o], ONYX_DTYPE_FLOAT, 4, DIMS(t->b, t->hq, t->sq, total), qk, 1e-5);
         run_result_free(&r);
     }
     builder_free(bld);
@@ -261,6 +265,17 @@ Test(attention, bidirectional_window_and_raw_scores)
     attention_case t = {.opset = 25, .b = 1, .hq = 2, .hkv = 1, .sq = 35, .skv = 35, .past = 2, .d = 3, .dv = 2,
                         .left = 3, .right = 2, .qk_mode = 0};
     check_attention(&t);
+}
+
+Test(attention, unmasked_causal_window_and_padding_reduce_rows_to_ranges_of_keys)
+{
+    attention_case past = {.opset = 25, .rank3 = true, .b = 2, .hq = 6, .hkv = 3, .sq = 45, .skv = 45, .past = 20,
+                           .d = 4, .dv = 3, .causal = true, .left = 10, .right = -1, .no_qk = true};
+    check_attention(&past);
+    attention_case padded = {.opset = 24, .b = 3, .hq = 2, .hkv = 1, .sq = 40, .skv = 64, .d = 4, .dv = 5,
+                             .causal = true, .left = -1, .right = -1, .nonpad = true, .nonpad_len = {64, 50, 10},
+                             .no_qk = true};
+    check_attention(&padded);
 }
 
 /* Loads a model of one Attention node on Q, K, V (and more) and expects the load to fail. */
