@@ -99,7 +99,8 @@ static onyx_status attention_check(op_context *ctx)
     if (st || !p)
         return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
     int64_t divides, when;
-    if ((st = op_attr_int(ctx, "scale_divides", 0, &divides)) || (st = op_attr_float(ctx, "fill", -INFINITY, &p->fill)) ||
+    if ((st = op_attr_int(ctx, "scale_divides", 0, &divides)) ||
+        (st = op_attr_float(ctx, "fill", -INFINITY, &p->fill)) ||
         (st = op_attr_int(ctx, "fill_when", 1, &when)))
         return st;
     p->scale_divides = divides != 0;
@@ -157,8 +158,8 @@ static onyx_status attention_reshape(op_context *ctx)
     int64_t sq = q->dims[q->rank - 2], d = q->dims[q->rank - 1], sk = k->dims[k->rank - 1];
     int64_t dv = v->dims[v->rank - 1];
     if (!dim_may_equal(d, k->dims[k->rank - 2]) || !dim_may_equal(sk, v->dims[v->rank - 2]))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "Q %s, K %s and V %s do not chain", shape_str(q, a, sizeof a),
-                        shape_str(k, b, sizeof b), shape_str(v, c, sizeof c));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "Q %s, K %s and V %s do not chain",
+                        shape_str(q, a, sizeof a), shape_str(k, b, sizeof b), shape_str(v, c, sizeof c));
     onyx_tensor qb = batch_part(q), kb = batch_part(k), vb = batch_part(v);
     const onyx_tensor *batches[3] = {&qb, &kb, &vb};
     onyx_status st = broadcast_shape(ctx, 3, batches, y);
@@ -247,8 +248,8 @@ static float onyx_row(const op_context *ctx, const attention_state *s, float *ro
     float factor = p->scale_divides ? 1.0f / scale : scale;
     bool folded = !add_t && !cond_t && factor > 0 && isfinite(factor);
     if (!folded) {
-        const float *add = add_t ? (const float *)add_t->data + batch_offset(s, &s->add, b) + i * s->add.row_stride
-                                 : NULL;
+        const float *add = add_t ? (const float *)add_t->data + batch_offset(s, &s->add, b) +
+                                       i * s->add.row_stride : NULL;
         const uint8_t *cond = cond_t ? (const uint8_t *)cond_t->data + batch_offset(s, &s->cond, b) +
                                            i * s->cond.row_stride : NULL;
         scale_and_mask(p, row, s->sk, scale, add, s->add.col_stride, cond, s->cond.col_stride);
@@ -289,7 +290,8 @@ static onyx_status onnx_check(op_context *ctx)
         return ONYX_ERROR_OUT_OF_MEMORY;
     p->onnx = true;
     int64_t causal, mode, precision;
-    if ((st = op_attr_float(ctx, "scale", 0, &p->scale)) || (st = op_attr_int(ctx, "is_causal", 0, &causal)) ||
+    if ((st = op_attr_float(ctx, "scale", 0, &p->scale)) ||
+        (st = op_attr_int(ctx, "is_causal", 0, &causal)) ||
         (st = op_attr_float(ctx, "softcap", 0, &p->softcap)) ||
         (st = op_attr_int(ctx, "qk_matmul_output_mode", 0, &mode)) ||
         (st = op_attr_int(ctx, "softmax_precision", 1, &precision)) ||
@@ -303,21 +305,24 @@ static onyx_status onnx_check(op_context *ctx)
     p->has_scale = op_has_attr(ctx, "scale");
     p->causal = causal != 0;
     if (mode < QK_SCALED || mode > QK_SOFTMAX)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "qk_matmul_output_mode must be 0 to 3, got %lld", (long long)mode);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "qk_matmul_output_mode must be 0 to 3, got %lld",
+                        (long long)mode);
     p->qk_mode = (qk_mode)mode;
     /* The softmax runs in float, as precise as float, bfloat16 and float16 ask, or in double. */
-    if (precision != ONYX_DTYPE_FLOAT && precision != ONYX_DTYPE_FLOAT16 && precision != ONYX_DTYPE_BFLOAT16 &&
-        precision != ONYX_DTYPE_DOUBLE)
+    if (precision != ONYX_DTYPE_FLOAT && precision != ONYX_DTYPE_FLOAT16 &&
+        precision != ONYX_DTYPE_BFLOAT16 && precision != ONYX_DTYPE_DOUBLE)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
-                        "softmax_precision must be float (1), float16 (10), double (11) or bfloat16 (16), got %lld",
+                        "softmax_precision must be float (1), float16 (10), double (11) or bfloat16 (16), "
+                        "got %lld",
                         (long long)precision);
     p->softmax_double = precision == ONYX_DTYPE_DOUBLE;
     if (p->q_heads < 0 || p->kv_heads < 0 || p->q_heads > INT32_MAX || p->kv_heads > INT32_MAX)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "q_num_heads %lld and kv_num_heads %lld must be > 0",
                         (long long)p->q_heads, (long long)p->kv_heads);
     if (p->left < -1 || p->right < -1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "left_window_size %lld and right_window_size %lld must be >= -1",
-                        (long long)p->left, (long long)p->right);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "left_window_size %lld and right_window_size %lld must be >= -1", (long long)p->left,
+                        (long long)p->right);
     p->left = OP_MIN(p->left, POSITION_LIMIT);
     p->right = OP_MIN(p->right, POSITION_LIMIT);
     ctx->params = p;
@@ -329,8 +334,9 @@ static onyx_status onnx_check(op_context *ctx)
 static onyx_status shape_error(const op_context *ctx, const char *what)
 {
     char a[128], b[128], c[128];
-    return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "Q %s, K %s and V %s: %s", shape_str(op_input(ctx, 0), a, sizeof a),
-                    shape_str(op_input(ctx, 1), b, sizeof b), shape_str(op_input(ctx, 2), c, sizeof c), what);
+    return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "Q %s, K %s and V %s: %s",
+                    shape_str(op_input(ctx, 0), a, sizeof a), shape_str(op_input(ctx, 1), b, sizeof b),
+                    shape_str(op_input(ctx, 2), c, sizeof c), what);
 }
 
 /* dims / heads for a rank-3 input's hidden size; *ok false when it does not divide. */
@@ -367,7 +373,8 @@ static void mask_layout(const onyx_tensor *m, int64_t group, operand_layout *l)
 static onyx_status onnx_reshape(op_context *ctx)
 {
     const attention_params *p = ctx->params;
-    const onyx_tensor *q = op_input(ctx, 0), *k = op_input(ctx, 1), *v = op_input(ctx, 2), *mask = op_input(ctx, 3);
+    const onyx_tensor *q = op_input(ctx, 0), *k = op_input(ctx, 1), *v = op_input(ctx, 2);
+    const onyx_tensor *mask = op_input(ctx, 3);
     const onyx_tensor *past_k = op_input(ctx, 4), *past_v = op_input(ctx, 5), *nonpad = op_input(ctx, 6);
     char a[128], b[128];
     if ((q->rank != 3 && q->rank != 4) || k->rank != q->rank || v->rank != q->rank)
@@ -376,10 +383,12 @@ static onyx_status onnx_reshape(op_context *ctx)
     int64_t batch = q->dims[0], hq, hkv, sq, skv, d, dk, dv;
     if (rank3) {
         if (!p->q_heads || !p->kv_heads)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "q_num_heads and kv_num_heads are required with rank-3 inputs");
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "q_num_heads and kv_num_heads are required with rank-3 inputs");
         hq = p->q_heads, hkv = p->kv_heads;
         sq = q->dims[1], skv = k->dims[1];
-        d = per_head(q->dims[2], hq, &ok), dk = per_head(k->dims[2], hkv, &ok), dv = per_head(v->dims[2], hkv, &ok);
+        d = per_head(q->dims[2], hq, &ok), dk = per_head(k->dims[2], hkv, &ok);
+        dv = per_head(v->dims[2], hkv, &ok);
         if (!ok)
             return shape_error(ctx, "hidden sizes must be multiples of q_num_heads and kv_num_heads");
         if (!dim_may_equal(v->dims[1], skv))
@@ -389,7 +398,8 @@ static onyx_status onnx_reshape(op_context *ctx)
         d = q->dims[3], dk = k->dims[3], dv = v->dims[3];
         if (!dim_may_equal(v->dims[1], hkv) || !dim_may_equal(v->dims[2], skv))
             return shape_error(ctx, "K and V must have the same heads and sequence length");
-        if ((p->q_heads && !dim_may_equal(hq, p->q_heads)) || (p->kv_heads && !dim_may_equal(hkv, p->kv_heads)))
+        if ((p->q_heads && !dim_may_equal(hq, p->q_heads)) ||
+            (p->kv_heads && !dim_may_equal(hkv, p->kv_heads)))
             return shape_error(ctx, "q_num_heads and kv_num_heads differ from the inputs' heads");
     }
     if (!dim_may_equal(k->dims[0], batch) || !dim_may_equal(v->dims[0], batch))
@@ -406,7 +416,8 @@ static onyx_status onnx_reshape(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "nonpad_kv_seqlen cannot be combined with past_key");
     int64_t past = 0;
     if (past_k) {
-        const int64_t want_k[4] = {batch, hkv, past_k->dims[2], d}, want_v[4] = {batch, hkv, past_k->dims[2], dv};
+        const int64_t want_k[4] = {batch, hkv, past_k->dims[2], d};
+        const int64_t want_v[4] = {batch, hkv, past_k->dims[2], dv};
         bool fits = past_k->rank == 4 && past_v->rank == 4;
         for (int i = 0; fits && i < 4; i++)
             fits = dim_may_equal(past_k->dims[i], want_k[i]) && dim_may_equal(past_v->dims[i], want_v[i]);
@@ -425,7 +436,8 @@ static onyx_status onnx_reshape(op_context *ctx)
         bool fits = mask->rank >= 1 && mask->rank <= 4;
         for (int i = 0; fits && i < mask->rank; i++) {
             int64_t m = mask->dims[i], want = scores[i + 4 - mask->rank];
-            fits = i == mask->rank - 1 ? !dim_known(m) || !dim_known(want) || m <= want : m == 1 || dim_may_equal(m, want);
+            fits = i == mask->rank - 1 ? !dim_known(m) || !dim_known(want) || m <= want
+                                       : m == 1 || dim_may_equal(m, want);
         }
         if (!fits)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
@@ -550,7 +562,8 @@ static void key_range(const op_context *ctx, const attention_state *s, int64_t b
  * masked for the whole block): scale, softcap and bias, the qk_matmul_output row, then
  * exp(score - max). Returns the factor that normalizes the row, 0 for a row that attends no
  * key (its exps set to 0). */
-static float onnx_row(const op_context *ctx, const attention_state *s, float *row, int64_t bi, int64_t i, int64_t n)
+static float onnx_row(const op_context *ctx, const attention_state *s, float *row, int64_t bi, int64_t i,
+                      int64_t n)
 {
     const attention_params *p = ctx->params;
     const onyx_tensor *mask = op_input(ctx, 3), *qk = op_output(ctx, 3);
@@ -654,13 +667,15 @@ static void gather_keys(const op_context *ctx, const attention_state *s, int64_t
     size_t es = onyx_dtype_size(s->dtype);
     for (int g = 0, first = 0; g < s->n_segments; first += s->seg[g].len, g++) {
         const kv_segment *seg = &s->seg[g];
-        const char *k = (const char *)ctx->inputs[seg->k_input]->data + (size_t)batch_offset(s, &seg->k, bi) * es;
+        const char *k = (const char *)ctx->inputs[seg->k_input]->data;
+        const char *v = (const char *)ctx->inputs[seg->v_input]->data;
+        k += (size_t)batch_offset(s, &seg->k, bi) * es;
+        v += (size_t)batch_offset(s, &seg->v, bi) * es;
         for (int64_t r = 0; r < seg->len; r++)
             for (int64_t c = 0; c < s->d; c++)
                 kt[c * s->sk + first + r] = load_at(s->dtype, k, r * seg->ldk + c);
         if (s->convert)
-            load_rows(s->dtype, (const char *)ctx->inputs[seg->v_input]->data + (size_t)batch_offset(s, &seg->v, bi) * es,
-                      seg->ldv, seg->len, s->dv, vt + first * s->dv);
+            load_rows(s->dtype, v, seg->ldv, seg->len, s->dv, vt + first * s->dv);
     }
 }
 
@@ -669,14 +684,17 @@ static void gather_keys(const op_context *ctx, const attention_state *s, int64_t
  * afterwards: dv products instead of sk divisions. Keys that no row of the block may attend
  * (beyond the causal or window bound of its last row) are left out of both products.
  * *gathered: the key/value head whose keys the scratch holds (ai.onnx), -1 for none. */
-static void attend_block(const op_context *ctx, const attention_state *s, int64_t bi, int64_t i0, int64_t rows,
-                         float *scores, int64_t *gathered)
+static void attend_block(const op_context *ctx, const attention_state *s, int64_t bi, int64_t i0,
+                         int64_t rows, float *scores, int64_t *gathered)
 {
     const attention_params *p = ctx->params;
     size_t es = onyx_dtype_size(s->dtype);
-    const char *q = (const char *)ctx->inputs[0]->data + (size_t)(batch_offset(s, &s->q, bi) + i0 * s->ldq) * es;
-    char *y = (char *)ctx->outputs[0]->data + (size_t)(batch_offset(s, &s->y, bi) + i0 * s->ldy) * es;
-    const float *qf = (const float *)q, *kf = (const float *)ctx->inputs[1]->data + batch_offset(s, &s->seg[0].k, bi);
+    const char *q = (const char *)ctx->inputs[0]->data;
+    char *y = (char *)ctx->outputs[0]->data;
+    q += (size_t)(batch_offset(s, &s->q, bi) + i0 * s->ldq) * es;
+    y += (size_t)(batch_offset(s, &s->y, bi) + i0 * s->ldy) * es;
+    const float *qf = (const float *)q;
+    const float *kf = (const float *)ctx->inputs[1]->data + batch_offset(s, &s->seg[0].k, bi);
     int64_t ldq = s->ldq, ldy = s->ldy, ldk = s->sk, n = s->sk;
     float *yf = (float *)y, *vt = NULL;
     if (p->onnx) {
@@ -719,8 +737,8 @@ static void attend_block(const op_context *ctx, const attention_state *s, int64_
         if (!len)
             continue;
         const float *v = (const float *)ctx->inputs[seg->v_input]->data + batch_offset(s, &seg->v, bi);
-        gemm_f32(false, false, rows, s->dv, len, 1.0f, scores + first, s->sk, v, seg->ldv, written ? 1.0f : 0.0f,
-                 yf, ldy);
+        gemm_f32(false, false, rows, s->dv, len, 1.0f, scores + first, s->sk, v, seg->ldv,
+                 written ? 1.0f : 0.0f, yf, ldy);
         written = true;
     }
     for (int64_t i = 0; i < rows; i++)
@@ -738,7 +756,8 @@ static onyx_status attention_run(const op_context *ctx, int64_t begin, int64_t e
     const attention_state *s = ctx->state;
     int64_t gathered = -1;
     for (int64_t t = begin; t < end; t++) {
-        int64_t bi = t / s->row_blocks, i0 = (t % s->row_blocks) * ROW_BLOCK, rows = OP_MIN(ROW_BLOCK, s->sq - i0);
+        int64_t bi = t / s->row_blocks, i0 = (t % s->row_blocks) * ROW_BLOCK;
+        int64_t rows = OP_MIN(ROW_BLOCK, s->sq - i0);
         if (p->onnx && i0 == 0 && bi % s->group == 0)
             write_present(ctx, s, bi);
         if (rows > 0)

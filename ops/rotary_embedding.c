@@ -42,7 +42,8 @@ static onyx_status rotary_check(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "rotary_embedding_dim must be even and >= 0, got %lld",
                         (long long)p->rotary_dim);
     if (p->num_heads < 0)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "num_heads must be > 0, got %lld", (long long)p->num_heads);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "num_heads must be > 0, got %lld",
+                        (long long)p->num_heads);
     p->interleaved = interleaved != 0;
     ctx->params = p;
     op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
@@ -56,8 +57,8 @@ static onyx_status cache_dim(const op_context *ctx, int i, int d, int64_t want, 
     if (dim_may_equal(t->dims[d], want))
         return ONYX_OK;
     char a[128];
-    return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s: dim %d must be %s (%lld)", op_input_name(ctx, i),
-                    shape_str(t, a, sizeof a), d, what, (long long)want);
+    return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s: dim %d must be %s (%lld)",
+                    op_input_name(ctx, i), shape_str(t, a, sizeof a), d, what, (long long)want);
 }
 
 static onyx_status rotary_reshape(op_context *ctx)
@@ -66,8 +67,8 @@ static onyx_status rotary_reshape(op_context *ctx)
     const onyx_tensor *x = op_input(ctx, 0), *pos = op_input(ctx, 3);
     char a[128];
     if (x->rank != 3 && x->rank != 4)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s must have rank 3 or 4", op_input_name(ctx, 0),
-                        shape_str(x, a, sizeof a));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s must have rank 3 or 4",
+                        op_input_name(ctx, 0), shape_str(x, a, sizeof a));
     bool rank3 = x->rank == 3;
     int64_t batch = x->dims[0], seq = x->dims[rank3 ? 1 : 2], heads, head_size;
     if (rank3) {
@@ -75,8 +76,9 @@ static onyx_status rotary_reshape(op_context *ctx)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "num_heads is required for an input of rank 3");
         heads = p->num_heads;
         if (dim_known(x->dims[2]) && x->dims[2] % heads)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "hidden size %lld is not a multiple of num_heads %lld",
-                            (long long)x->dims[2], (long long)heads);
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "hidden size %lld is not a multiple of num_heads %lld", (long long)x->dims[2],
+                            (long long)heads);
         head_size = dim_known(x->dims[2]) ? x->dims[2] / heads : DIM_UNKNOWN;
     } else {
         heads = x->dims[1];
@@ -85,15 +87,16 @@ static onyx_status rotary_reshape(op_context *ctx)
     int64_t rotary_dim = p->rotary_dim ? p->rotary_dim : head_size;
     if (dim_known(head_size) && (rotary_dim > head_size || rotary_dim % 2))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
-                        "the rotated part (%lld) must be even and at most the head size (%lld)", (long long)rotary_dim,
-                        (long long)head_size);
+                        "the rotated part (%lld) must be even and at most the head size (%lld)",
+                        (long long)rotary_dim, (long long)head_size);
     int64_t half = dim_known(rotary_dim) ? rotary_dim / 2 : DIM_UNKNOWN;
     onyx_status st;
     for (int i = 1; i < 3; i++) {
         const onyx_tensor *c = op_input(ctx, i);
         if (c->rank != (pos ? 2 : 3))
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s must have rank %d %s", op_input_name(ctx, i),
-                            shape_str(c, a, sizeof a), pos ? 2 : 3, pos ? "with position_ids" : "without position_ids");
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s must have rank %d %s",
+                            op_input_name(ctx, i), shape_str(c, a, sizeof a), pos ? 2 : 3,
+                            pos ? "with position_ids" : "without position_ids");
         if ((st = cache_dim(ctx, i, c->rank - 1, half, "half the rotated part")))
             return st;
         if (!pos && ((st = cache_dim(ctx, i, 0, batch, "the batch size")) ||

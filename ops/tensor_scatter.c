@@ -32,7 +32,8 @@ static onyx_status scatter_check(op_context *ctx)
     if ((st = op_attr_int(ctx, "axis", -2, &p->axis)) || (st = op_attr_string(ctx, "mode", "linear", &mode)))
         return st;
     if (strcmp(mode, "linear") && strcmp(mode, "circular"))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "mode must be \"linear\" or \"circular\", got \"%s\"", mode);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "mode must be \"linear\" or \"circular\", got \"%s\"",
+                        mode);
     p->circular = !strcmp(mode, "circular");
     ctx->params = p;
     op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
@@ -52,8 +53,9 @@ static onyx_status scatter_reshape(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "axis must not be the batch dim 0");
     bool fits = update->rank == past->rank;
     for (int d = 0; fits && d < past->rank; d++)
-        fits = d == axis ? !dim_known(update->dims[d]) || !dim_known(past->dims[d]) || update->dims[d] <= past->dims[d]
-                         : dim_may_equal(update->dims[d], past->dims[d]);
+        fits = d != axis ? dim_may_equal(update->dims[d], past->dims[d])
+                         : !dim_known(update->dims[d]) || !dim_known(past->dims[d]) ||
+                               update->dims[d] <= past->dims[d];
     if (!fits)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
                         "update %s must have the cache's shape %s but a sequence dim (axis %d) no longer",
@@ -71,7 +73,8 @@ static onyx_status scatter_reshape(op_context *ctx)
     s->per_batch = past->dims[0] ? s->outer / past->dims[0] : 1;
     s->max_len = past->dims[axis];
     s->len = update->dims[axis];
-    s->row_bytes = (size_t)shape_count(past->dims + axis + 1, past->rank - axis - 1) * onyx_dtype_size(past->dtype);
+    s->row_bytes = (size_t)shape_count(past->dims + axis + 1, past->rank - axis - 1);
+    s->row_bytes *= onyx_dtype_size(past->dtype);
     ctx->state = s;
     ctx->n_tasks = s->max_len && s->row_bytes ? s->outer : 0;
     ctx->task_cost = (int64_t)((size_t)s->max_len * s->row_bytes);

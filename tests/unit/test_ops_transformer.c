@@ -10,8 +10,8 @@
 #include <string.h>
 
 /* A model of one `op` node whose inputs are all graph inputs ("" names skip an input). */
-static builder *model_of(int opset, const char *op, const char *names, int n_inputs, const onyx_tensor *inputs,
-                         const char *outputs)
+static builder *model_of(int opset, const char *op, const char *names, int n_inputs,
+                         const onyx_tensor *inputs, const char *outputs)
 {
     builder *b = builder_new(opset);
     char list[256];
@@ -66,7 +66,8 @@ typedef struct attention_case {
 } attention_case;
 
 /* Element (b, head, s, c) of a [B, H, S, C] tensor or its [B, S, H * C] form. */
-static int64_t at4(bool rank3, int64_t heads, int64_t seq, int64_t size, int64_t b, int64_t h, int64_t s, int64_t c)
+static int64_t at4(bool rank3, int64_t heads, int64_t seq, int64_t size, int64_t b, int64_t h, int64_t s,
+                   int64_t c)
 {
     return rank3 ? ((b * seq + s) * heads + h) * size + c : ((b * heads + h) * seq + s) * size + c;
 }
@@ -104,7 +105,8 @@ static void attention_by_definition(const attention_case *t, const float *q, con
                     s[j] = dot * scale;
                     double capped = t->softcap > 0 ? t->softcap * tanh(s[j] / t->softcap) : s[j];
                     bool allowed = !(t->causal && j > at) && !(t->left >= 0 && j < at - t->left) &&
-                                   !(t->right >= 0 && j > at + t->right) && !(t->nonpad && j >= t->nonpad_len[b]);
+                                   !(t->right >= 0 && j > at + t->right) &&
+                                   !(t->nonpad && j >= t->nonpad_len[b]);
                     double m = 0;
                     if (t->mask_rank) {
                         const int64_t idx[4] = {b, h, i, j};
@@ -164,11 +166,13 @@ static void check_attention(const attention_case *t)
         memcpy(y_dims, DIMS(t->b, t->hq, t->sq, t->dv), 4 * sizeof(int64_t));
     }
     int rank = t->rank3 ? 3 : 4;
-    int64_t nq = t->b * t->hq * t->sq * t->d, nk = t->b * t->hkv * t->skv * t->d, nv = t->b * t->hkv * t->skv * t->dv;
+    int64_t nq = t->b * t->hq * t->sq * t->d, nk = t->b * t->hkv * t->skv * t->d;
+    int64_t nv = t->b * t->hkv * t->skv * t->dv;
     int64_t npk = t->b * t->hkv * t->past * t->d, npv = t->b * t->hkv * t->past * t->dv, nmask = 1;
     for (int r = 0; r < t->mask_rank; r++)
         nmask *= t->mask_dims[r];
-    float *q = values(nq, 1), *k = values(nk, 2), *v = values(nv, 3), *pk = values(npk, 4), *pv = values(npv, 5);
+    float *q = values(nq, 1), *k = values(nk, 2), *v = values(nv, 3);
+    float *pk = values(npk, 4), *pv = values(npv, 5);
     float *fmask = values(nmask, 6);
     uint8_t *bmask = malloc((size_t)nmask);
     for (int64_t i = 0; i < nmask; i++)
@@ -177,7 +181,8 @@ static void check_attention(const attention_case *t)
     int64_t ny = t->b * t->hq * t->sq * t->dv, nqk = t->b * t->hq * t->sq * total;
     int64_t npres_k = t->b * t->hkv * total * t->d, npres_v = t->b * t->hkv * total * t->dv;
     float *y = malloc((size_t)ny * sizeof *y), *qk = malloc((size_t)nqk * sizeof *qk);
-    float *pres_k = malloc((size_t)npres_k * sizeof *pres_k), *pres_v = malloc((size_t)npres_v * sizeof *pres_v);
+    float *pres_k = malloc((size_t)npres_k * sizeof *pres_k);
+    float *pres_v = malloc((size_t)npres_v * sizeof *pres_v);
     attention_by_definition(t, q, k, v, mask, pk, pv, y, qk, pres_k, pres_v);
 
     onyx_tensor in[7];
@@ -188,7 +193,8 @@ static void check_attention(const attention_case *t)
     in[n++] = tensor_of(ONYX_DTYPE_FLOAT, rank, v_dims, v);
     strcat(names, t->mask_rank ? ",mask" : ",");
     if (t->mask_rank)
-        in[n++] = tensor_of(t->bool_mask ? ONYX_DTYPE_BOOL : ONYX_DTYPE_FLOAT, t->mask_rank, t->mask_dims, mask);
+        in[n++] = tensor_of(t->bool_mask ? ONYX_DTYPE_BOOL : ONYX_DTYPE_FLOAT, t->mask_rank, t->mask_dims,
+                            mask);
     strcat(names, t->past ? ",past_k,past_v" : ",,");
     if (t->past) {
         in[n++] = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(t->b, t->hkv, t->past, t->d), pk);
@@ -245,7 +251,8 @@ Test(attention, rank3_grouped_heads_past_causal_and_a_short_float_mask_over_seve
 
 Test(attention, rank4_softcap_bool_mask_of_rank_3_and_the_softcapped_scores)
 {
-    attention_case t = {.opset = 24, .b = 2, .hq = 3, .hkv = 1, .sq = 33, .skv = 40, .past = 3, .d = 5, .dv = 7,
+    attention_case t = {.opset = 24, .b = 2, .hq = 3, .hkv = 1, .sq = 33, .skv = 40, .past = 3, .d = 5,
+                        .dv = 7,
                         .left = -1, .right = -1, .softcap = 1.5f, .mask_rank = 3, .mask_dims = {3, 1, 43},
                         .bool_mask = true, .qk_mode = 1};
     check_attention(&t);
@@ -262,25 +269,28 @@ Test(attention, window_and_padding_of_an_external_cache_with_probabilities_out)
 
 Test(attention, bidirectional_window_and_raw_scores)
 {
-    attention_case t = {.opset = 25, .b = 1, .hq = 2, .hkv = 1, .sq = 35, .skv = 35, .past = 2, .d = 3, .dv = 2,
+    attention_case t = {.opset = 25, .b = 1, .hq = 2, .hkv = 1, .sq = 35, .skv = 35, .past = 2, .d = 3,
+                        .dv = 2,
                         .left = 3, .right = 2, .qk_mode = 0};
     check_attention(&t);
 }
 
 Test(attention, unmasked_causal_window_and_padding_reduce_rows_to_ranges_of_keys)
 {
-    attention_case past = {.opset = 25, .rank3 = true, .b = 2, .hq = 6, .hkv = 3, .sq = 45, .skv = 45, .past = 20,
-                           .d = 4, .dv = 3, .causal = true, .left = 10, .right = -1, .no_qk = true};
+    attention_case past = {.opset = 25, .rank3 = true, .b = 2, .hq = 6, .hkv = 3, .sq = 45, .skv = 45,
+                           .past = 20, .d = 4, .dv = 3, .causal = true, .left = 10, .right = -1,
+                           .no_qk = true};
     check_attention(&past);
     attention_case padded = {.opset = 24, .b = 3, .hq = 2, .hkv = 1, .sq = 40, .skv = 64, .d = 4, .dv = 5,
-                             .causal = true, .left = -1, .right = -1, .nonpad = true, .nonpad_len = {64, 50, 10},
+                             .causal = true, .left = -1, .right = -1, .nonpad = true,
+                             .nonpad_len = {64, 50, 10},
                              .no_qk = true};
     check_attention(&padded);
 }
 
 /* Loads a model of one Attention node on Q, K, V (and more) and expects the load to fail. */
-static void expect_attention_refused(int opset, int n, const onyx_tensor *in, const char *names, int64_t q_heads,
-                                     int64_t kv_heads, const char *part)
+static void expect_attention_refused(int opset, int n, const onyx_tensor *in, const char *names,
+                                     int64_t q_heads, int64_t kv_heads, const char *part)
 {
     builder *b = model_of(opset, "Attention", names, n, in, "Y");
     if (q_heads)
@@ -310,7 +320,8 @@ Test(attention, bad_shapes_and_inputs_are_named_at_load)
     expect_attention_refused(23, 4, (onyx_tensor[]){q4, k4, k4, int_mask}, "Q,K,V,M", 0, 0, "int32");
     expect_attention_refused(23, 3, (onyx_tensor[]){q3, k3, k3}, "Q,K,V", 0, 0, "q_num_heads");
     expect_attention_refused(23, 3, (onyx_tensor[]){q3, k3, k3}, "Q,K,V", 3, 2, "multiples");
-    expect_attention_refused(23, 3, (onyx_tensor[]){q3heads, k4, k4}, "Q,K,V", 0, 0, "multiple of the key/value");
+    expect_attention_refused(23, 3, (onyx_tensor[]){q3heads, k4, k4}, "Q,K,V", 0, 0,
+                             "multiple of the key/value");
     expect_attention_refused(23, 4, (onyx_tensor[]){q4, k4, k4, past}, "Q,K,V,,P", 0, 0, "together");
     expect_attention_refused(24, 6, (onyx_tensor[]){q4, k4, k4, past, past, nonpad}, "Q,K,V,,P,PV,N", 0, 0,
                              "nonpad_kv_seqlen");
@@ -388,12 +399,14 @@ static uint16_t half_of(float f)
 Test(rotary_embedding, float16_rotates_as_float_and_positions_outside_the_cache_fail)
 {
     /* X [1, 1, 2, 4] (one head, two tokens), full rotation in halves, positions 1 and 0. */
-    const float x[8] = {1, 2, 3, 4, -1, 0.5f, 2, -3}, cos_c[4] = {1, 0.5f, 0, -1}, sin_c[4] = {0, 0.25f, 1, 0.75f};
+    const float x[8] = {1, 2, 3, 4, -1, 0.5f, 2, -3};
+    const float cos_c[4] = {1, 0.5f, 0, -1}, sin_c[4] = {0, 0.25f, 1, 0.75f};
     const int64_t pos[2] = {1, 0};
     float want[8];
     for (int t = 0; t < 2; t++)
         for (int i = 0; i < 2; i++) {
-            float c = cos_c[pos[t] * 2 + i], s = sin_c[pos[t] * 2 + i], x1 = x[t * 4 + i], x2 = x[t * 4 + i + 2];
+            float c = cos_c[pos[t] * 2 + i], s = sin_c[pos[t] * 2 + i];
+            float x1 = x[t * 4 + i], x2 = x[t * 4 + i + 2];
             want[t * 4 + i] = c * x1 - s * x2;
             want[t * 4 + i + 2] = s * x1 + c * x2;
         }
@@ -428,9 +441,10 @@ Test(rotary_embedding, float16_rotates_as_float_and_positions_outside_the_cache_
     r = run_model(b, 4, inh);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     cr_assert_eq(r.outputs[0].dtype, ONYX_DTYPE_FLOAT16);
-    for (int i = 0; i < 8; i++)
-        cr_assert_eq(((const uint16_t *)r.outputs[0].data)[i], want_h[i], "element %d is 0x%04x, expected 0x%04x", i,
-                     ((const uint16_t *)r.outputs[0].data)[i], want_h[i]);
+    for (int i = 0; i < 8; i++) {
+        uint16_t got = ((const uint16_t *)r.outputs[0].data)[i];
+        cr_assert_eq(got, want_h[i], "element %d is 0x%04x, expected 0x%04x", i, got, want_h[i]);
+    }
     run_result_free(&r);
     builder_free(b);
 }
