@@ -18,12 +18,15 @@
  * the causal rule (query i sees key j <= i + offset, offset = P, or nonpad_kv_seqlen[b] - Sq
  * for an external cache), the window of opset 25 and the padding keys j >= nonpad_kv_seqlen[b]
  * as -inf. A row whose bias is -inf throughout gives zeros, not NaN. qk_matmul_output is
- * the scaled product (mode 0), after softcap (1), after the bias (2) or the probabilities (3).
+ * the scaled product (mode 0, as the spec says: ONNX's reference gives it soft-capped), after
+ * softcap (1), after the bias (2) or the probabilities (3).
  * float16 is converted to float per task and the results rounded once; the softmax runs in
  * float (at least the precision softmax_precision asks) or in double when it asks for double.
  *
  * Each task is a block of query rows of one batch entry (one head): its scores stay in
- * scratch memory instead of going through memory twice as [batch, Sq, Sk] tensors. */
+ * scratch memory instead of going through memory twice as [batch, Sq, Sk] tensors. For
+ * ai.onnx the batch dims are [B, Hkv, group], K and V repeating along the group, and each
+ * thread gathers a key/value head's keys once as [D, T] for the tasks it runs of that head. */
 #include "broadcast.h"
 #include "count.h"
 #include "dtype_io.h"
@@ -81,7 +84,7 @@ typedef struct attention_state {
     int64_t group, kv_heads, past, mask_len;
     float scale;
     bool plain;   /* no mask, softcap or qk output: a row is a range of keys, the scale the exp's factor */
-    bool convert; /* float16 / bfloat16: computed on float copies in scratch */
+    bool convert; /* float16: computed on float copies in scratch */
     onyx_dtype dtype;
     const gemm_kernel *kernel;
 } attention_state;
@@ -260,9 +263,9 @@ static float onyx_row(const op_context *ctx, const attention_state *s, float *ro
 
 /* ---- ai.onnx Attention ------------------------------------------------------------------- */
 
-/* bfloat16 would convert as float16 does, but ONNX's reference rounds every step of the
- * computation to bfloat16 and its results lie a few bfloat16 steps from the float ones,
- * further than an 8-bit mantissa lets a comparison tell apart from an error: not offered. */
+/* bfloat16 would convert as float16 does, but ONNX's reference rounds every step to bfloat16,
+ * which leaves its results up to two bfloat16 steps (about 2%) from a float computation
+ * rounded once: with nothing to check such results against, bfloat16 is not offered. */
 #define ONNX_DTYPES (DT(FLOAT) | DT(FLOAT16))
 
 static onyx_status onnx_check(op_context *ctx)
@@ -406,8 +409,8 @@ static onyx_status onnx_reshape(op_context *ctx)
         return shape_error(ctx, "batch sizes differ");
     if (!dim_may_equal(d, dk))
         return shape_error(ctx, "Q and K must have the same head size");
-    if (dim_known(hkv) && hkv == 0)
-        return shape_error(ctx, "there must be key/value heads");
+    if ((dim_known(hkv) && hkv == 0) || (dim_known(hq) && hq == 0))
+        return shape_error(ctx, "there must be query and key/value heads");
     if (dim_known(hq) && dim_known(hkv) && hq % hkv)
         return shape_error(ctx, "the query heads must be a multiple of the key/value heads");
     if (!past_k != !past_v)
