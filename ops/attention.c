@@ -36,6 +36,10 @@
 #include <string.h>
 
 #define ROW_BLOCK 32
+/* ai.onnx: the query rows that share a key/value head (group x Sq) from which a thread copies
+ * its keys as [D, T] for onyx's GEMM; for fewer (decoding a token) each block multiplies by
+ * K as it lies, transposed (OpenBLAS), instead of copying it for a product hardly larger. */
+#define GATHER_ROWS 16
 /* Bounds on sequence positions and window sizes: far beyond any tensor's length, small
  * enough that sums of a few of them cannot overflow. */
 #define POSITION_LIMIT ((int64_t)1 << 48)
@@ -85,6 +89,7 @@ typedef struct attention_state {
     float scale;
     bool plain;   /* no mask, softcap or qk output: a row is a range of keys, the scale the exp's factor */
     bool convert; /* float16: computed on float copies in scratch */
+    bool gather;  /* ai.onnx: keys gathered as [D, T] (see GATHER_ROWS) */
     onyx_dtype dtype;
     const gemm_kernel *kernel;
 } attention_state;
@@ -508,6 +513,7 @@ static onyx_status onnx_reshape(op_context *ctx)
                isfinite(s->scale);
     s->dtype = q->dtype;
     s->convert = q->dtype != ONYX_DTYPE_FLOAT;
+    s->gather = s->convert || group * sq >= GATHER_ROWS;
     s->kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
     /* The present outputs are written by the first row block of each key/value head, even
      * without query rows. */
@@ -517,7 +523,7 @@ static onyx_status onnx_reshape(op_context *ctx)
     ctx->task_cost = OP_MIN(sq, ROW_BLOCK) * total * (d + dv) * 2;
     /* Scores, the keys as [D, T], and for 16-bit dtypes float copies of a block of Q, of the
      * values and of a block of Y. */
-    size_t floats = (size_t)(ROW_BLOCK * total + d * total);
+    size_t floats = (size_t)(ROW_BLOCK * total + (s->gather ? d * total : 0));
     if (s->convert)
         floats += (size_t)(ROW_BLOCK * (d + dv) + total * dv);
     ctx->scratch_bytes = floats * sizeof(float);
@@ -703,7 +709,7 @@ static void attend_block(const op_context *ctx, const attention_state *s, int64_
     if (p->onnx) {
         float *kt = scores + ROW_BLOCK * s->sk, *qc = s->convert ? kt + s->d * s->sk : NULL;
         vt = s->convert ? qc + ROW_BLOCK * s->d : NULL;
-        if (*gathered != bi / s->group)
+        if (s->gather && *gathered != bi / s->group)
             gather_keys(ctx, s, bi, kt, vt);
         *gathered = bi / s->group;
         kf = kt;
@@ -717,11 +723,20 @@ static void attend_block(const op_context *ctx, const attention_state *s, int64_
             n = OP_MAX(hi, 0);
         }
     }
-    if (s->d && n)
-        gemm_f32(false, false, rows, n, s->d, 1.0f, qf, ldq, kf, ldk, 0.0f, scores, s->sk);
-    else
+    if (!s->d || !n) {
         for (int64_t i = 0; i < rows; i++)
             memset(scores + i * s->sk, 0, (size_t)n * sizeof(float));
+    } else if (!p->onnx || s->gather) {
+        gemm_f32(false, false, rows, n, s->d, 1.0f, qf, ldq, kf, ldk, 0.0f, scores, s->sk);
+    } else {
+        for (int g = 0, first = 0; g < s->n_segments && first < n; first += s->seg[g].len, g++) {
+            const kv_segment *seg = &s->seg[g];
+            int64_t len = OP_MIN(seg->len, n - first);
+            const float *k = (const float *)ctx->inputs[seg->k_input]->data + batch_offset(s, &seg->k, bi);
+            if (len)
+                gemm_f32(false, true, rows, len, s->d, 1.0f, qf, ldq, k, seg->ldk, 0.0f, scores + first, s->sk);
+        }
+    }
     float factors[ROW_BLOCK];
     for (int64_t i = 0; i < rows; i++)
         factors[i] = p->onnx ? onnx_row(ctx, s, scores + i * s->sk, bi, i0 + i, n)

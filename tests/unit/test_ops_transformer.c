@@ -288,6 +288,18 @@ Test(attention, unmasked_causal_window_and_padding_reduce_rows_to_ranges_of_keys
     check_attention(&padded);
 }
 
+Test(attention, decoding_a_few_tokens_with_a_past_reads_keys_in_place)
+{
+    /* group x Sq below 16 query rows per key/value head: no copy of the keys. */
+    attention_case plain = {.opset = 23, .b = 2, .hq = 4, .hkv = 2, .sq = 2, .skv = 2, .past = 37, .d = 6,
+                            .dv = 5, .causal = true, .left = -1, .right = -1, .no_qk = true};
+    check_attention(&plain);
+    attention_case masked = {.opset = 23, .rank3 = true, .b = 1, .hq = 3, .hkv = 1, .sq = 1, .skv = 1,
+                             .past = 20, .d = 4, .dv = 4, .left = -1, .right = -1, .softcap = 0.75f,
+                             .mask_rank = 4, .mask_dims = {1, 3, 1, 21}, .qk_mode = 2};
+    check_attention(&masked);
+}
+
 /* Loads a model of one Attention node on Q, K, V (and more) and expects the load to fail. */
 static void expect_attention_refused(int opset, int n, const onyx_tensor *in, const char *names,
                                      int64_t q_heads, int64_t kv_heads, const char *part)
