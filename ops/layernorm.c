@@ -1,7 +1,11 @@
 /* LayerNormalization (opset 17): normalizes over the axes from `axis` to the end,
  * Y = (X - mean) / sqrt(var + epsilon) * Scale + B, with optional Mean and InvStdDev outputs
  * (the reduced axes kept as 1). Two-pass mean and variance, computed in double for float
- * inputs. Scale and B broadcast onto the normalized shape. */
+ * inputs. Scale and B broadcast onto the normalized shape.
+ *
+ * RMSNormalization (opset 23) is the same without centering and without B:
+ * Y = X / sqrt(mean(X^2) + epsilon) * Scale, so it shares the shape rules and the row loops
+ * (its "mean" is 0 and its "variance" the mean square). */
 #include "broadcast.h"
 #include "elementwise.h"
 
@@ -10,6 +14,7 @@
 typedef struct layernorm_params {
     int64_t axis;
     float epsilon;
+    bool rms; /* RMSNormalization: no centering, no B, no statistics outputs */
 } layernorm_params;
 
 typedef struct layernorm_state {
@@ -18,16 +23,19 @@ typedef struct layernorm_state {
     bool has_bias;
 } layernorm_state;
 
-static onyx_status layernorm_check(op_context *ctx)
+static onyx_status norm_check(op_context *ctx, bool rms)
 {
-    onyx_status st = op_check_arity(ctx, 2, 3, 1, 3);
+    /* RMSNormalization's schema lets Scale (and Y) have another float type than X; onyx
+     * computes in X's type and takes Scale of the same type only. */
+    onyx_status st = rms ? op_check_arity(ctx, 2, 2, 1, 1) : op_check_arity(ctx, 2, 3, 1, 3);
     if (!st)
-        st = op_check_inputs_alike(ctx, 3, 2, DT_FLOATS);
+        st = op_check_inputs_alike(ctx, rms ? 2 : 3, 2, DT_FLOATS);
     if (st)
         return st;
     layernorm_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
+    p->rms = rms;
     int64_t stash;
     if ((st = op_attr_int(ctx, "axis", -1, &p->axis)) || (st = op_attr_float(ctx, "epsilon", 1e-5f, &p->epsilon)) ||
         (st = op_attr_int(ctx, "stash_type", 1, &stash)))
@@ -44,6 +52,9 @@ static onyx_status layernorm_check(op_context *ctx)
             ctx->outputs[i]->dtype = stash == 11 ? ONYX_DTYPE_DOUBLE : ONYX_DTYPE_FLOAT;
     return ONYX_OK;
 }
+
+static onyx_status layernorm_check(op_context *ctx) { return norm_check(ctx, false); }
+static onyx_status rmsnorm_check(op_context *ctx) { return norm_check(ctx, true); }
 
 /* The normalized part of x (dims from axis on) as a tensor shape. */
 static onyx_tensor row_shape(const onyx_tensor *x, int axis)
@@ -121,7 +132,7 @@ static onyx_status layernorm_reshape(op_context *ctx)
             const T *xr = x + r * s->len;                                                      \
             T *yr = y + r * s->len;                                                            \
             double sum = 0, sq = 0;                                                            \
-            for (int64_t i = 0; i < s->len; i++)                                               \
+            for (int64_t i = 0; i < s->len && !p->rms; i++)                                    \
                 sum += xr[i];                                                                  \
             double mean = s->len ? sum / (double)s->len : 0;                                   \
             for (int64_t i = 0; i < s->len; i++)                                               \
@@ -190,6 +201,25 @@ ELEMENTWISE_CLONES static void layernorm_float_rows(const float *x, float *y, co
     *inv_out = inv;
 }
 
+/* RMSNormalization's common case, as layernorm_float_rows: the mean square in 16 lanes. */
+ELEMENTWISE_CLONES static void rmsnorm_float_rows(const float *x, float *y, const float *scale, int64_t len,
+                                                  float epsilon)
+{
+    float sq[LANES] = {0};
+    int64_t whole = len - len % LANES;
+    for (int64_t j = 0; j < whole; j += LANES)
+        for (int l = 0; l < LANES; l++)
+            sq[l] += x[j + l] * x[j + l];
+    double sum = 0;
+    for (int l = 0; l < LANES; l++)
+        sum += sq[l];
+    for (int64_t j = whole; j < len; j++)
+        sum += (double)x[j] * x[j];
+    float inv = (float)(1.0 / sqrt(sum / (double)len + (double)epsilon));
+    for (int64_t j = 0; j < len; j++)
+        y[j] = x[j] * inv * scale[j];
+}
+
 static onyx_status layernorm_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     (void)scratch;
@@ -200,7 +230,11 @@ static onyx_status layernorm_run(const op_context *ctx, int64_t begin, int64_t e
     if (ctx->inputs[0]->dtype == ONYX_DTYPE_FLOAT && whole_rows && s->len > 0 &&
         (!mean || mean->dtype == ONYX_DTYPE_FLOAT) && (!inv || inv->dtype == ONYX_DTYPE_FLOAT)) {
         const layernorm_params *p = ctx->params;
-        for (int64_t r = begin; r < end; r++) {
+        for (int64_t r = begin; r < end && p->rms; r++)
+            rmsnorm_float_rows((const float *)ctx->inputs[0]->data + r * s->len,
+                               (float *)ctx->outputs[0]->data + r * s->len, ctx->inputs[1]->data, s->len,
+                               p->epsilon);
+        for (int64_t r = begin; r < end && !p->rms; r++) {
             float m, i;
             layernorm_float_rows((const float *)ctx->inputs[0]->data + r * s->len,
                                  (float *)ctx->outputs[0]->data + r * s->len, ctx->inputs[1]->data,
@@ -220,3 +254,4 @@ static onyx_status layernorm_run(const op_context *ctx, int64_t begin, int64_t e
 }
 
 const op_descriptor op_LayerNormalization = {layernorm_check, layernorm_reshape, layernorm_run, 0};
+const op_descriptor op_RMSNormalization = {rmsnorm_check, layernorm_reshape, layernorm_run, 0};
