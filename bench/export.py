@@ -1,8 +1,11 @@
-#!/usr/bin/python3
-"""Exports the benchmark blocks (float32, opset 17, dynamic batch and sequence axes, seeded
-weights) to bench/models/<name>/model.onnx, with an input x_<b>x<s>.npy of the benchmark shape.
+#!/usr/bin/env python3
+"""Exports the benchmark blocks (float32, dynamic batch and sequence axes, seeded weights) both
+ways PyTorch exports, as models/export.py does for the test blocks:
+  OUT_DIR/<name>/model.onnx         the TorchScript exporter (dynamo=False), opset 17;
+  OUT_DIR/<name>_dynamo/model.onnx  torch.onnx.export's default, the dynamo exporter (opset 20);
+each with x.npy, an input of the benchmark shape.
 
-    /usr/bin/python3 bench/export.py [OUT_DIR]
+    .venv/bin/python bench/export.py [OUT_DIR]      (OUT_DIR defaults to bench/models)
 
 The blocks, as the performance issue defines them:
   ffn_d768                   Linear 768->3072, ReLU, Linear 3072->768; x 1x128x768
@@ -12,17 +15,27 @@ The blocks, as the performance issue defines them:
   encoder_d512_gelu_prenorm  d=512, 8 heads, ff 2048, norm_first, GELU; 4x64x512
   encoder_d256_t16           d=256, 4 heads, ff 1024; 1x16x256 (small: per-node overhead dominates)
 """
+import importlib.util
 import os
 import sys
-import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+VENV = os.path.join(ROOT, ".venv")
+if os.path.realpath(sys.prefix) != os.path.realpath(VENV) and os.path.exists(os.path.join(VENV, "bin", "python")):
+    os.execv(os.path.join(VENV, "bin", "python"), [os.path.join(VENV, "bin", "python"), os.path.abspath(__file__)]
+             + sys.argv[1:])
 
 import numpy as np
 import onnx
 import torch
 import torch.nn as nn
 
-warnings.filterwarnings("ignore")
-HERE = os.path.dirname(os.path.abspath(__file__))
+# models/export.py: the two exporters as the test blocks are exported (its workarounds for
+# PyTorch 2.13's TorchScript exporter included) and its TransformerEncoderLayer taking x alone.
+_spec = importlib.util.spec_from_file_location("model_export", os.path.join(ROOT, "models", "export.py"))
+model_export = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(model_export)
 
 
 class FFN(nn.Module):
@@ -44,8 +57,8 @@ class SelfAttention(nn.Module):
 
 
 def encoder(d, heads, ff, activation, norm_first):
-    return nn.TransformerEncoderLayer(d, heads, dim_feedforward=ff, dropout=0.0, activation=activation,
-                                      batch_first=True, norm_first=norm_first)
+    return model_export.EncoderLayer(d, heads, dim_feedforward=ff, dropout=0.0, activation=activation,
+                                     batch_first=True, norm_first=norm_first)
 
 
 # name -> (constructor, (batch, seq, d), matmul FLOPs per run as a function of (b, s))
@@ -84,18 +97,21 @@ def input_for(name):
 
 
 def export(name, out_dir):
-    model_dir = os.path.join(out_dir, name)
-    os.makedirs(model_dir, exist_ok=True)
     module = make(name)
     x = input_for(name)
-    path = os.path.join(model_dir, "model.onnx")
     # Gradients enabled: under no_grad PyTorch would trace its fused inference kernels, which
     # have no ONNX export.
-    torch.onnx.export(module, (torch.from_numpy(x),), path, opset_version=17, input_names=["x"],
-                      output_names=["y"], dynamic_axes={"x": {0: "batch", 1: "seq"}, "y": {0: "batch", 1: "seq"}})
-    onnx.checker.check_model(path)
-    np.save(os.path.join(model_dir, "x.npy"), x)
-    print(f"exported {name} to {model_dir}")
+    for model_name, exporter in ((name, "torchscript"), (name + "_dynamo", "dynamo")):
+        model_dir = os.path.join(out_dir, model_name)
+        os.makedirs(model_dir, exist_ok=True)
+        path = os.path.join(model_dir, "model.onnx")
+        if exporter == "torchscript":
+            model_export.export_torchscript(module, [torch.from_numpy(x)], ["x"], 17, path)
+        else:
+            model_export.export_dynamo(module, [torch.from_numpy(x)], ["x"], path)
+        onnx.checker.check_model(path)
+        np.save(os.path.join(model_dir, "x.npy"), x)
+        print(f"exported {model_name} ({exporter}) to {model_dir}", flush=True)
 
 
 def main():

@@ -94,6 +94,24 @@ static bool same_shape(const onyx_tensor *a, const onyx_tensor *b)
     return a->rank == b->rank && !memcmp(a->dims, b->dims, (size_t)a->rank * sizeof(int64_t));
 }
 
+/* The dtype of output i of a control-flow node. `got` is what its subgraph gives (inferred from
+ * the producing nodes, else the output's declaration: exporters leave branch and body outputs
+ * undeclared), `must` what the node's semantics require (a loop-carried value keeps its input's
+ * type), each 0 when unknown. Refuses a conflict, and a type nothing gives. */
+static onyx_status result_dtype(op_context *ctx, const char *what, int i, onyx_dtype got, onyx_dtype must)
+{
+    if (got && must && got != must)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s %d is %s in the subgraph but must be %s", what, i,
+                        onyx_dtype_name(got), onyx_dtype_name(must));
+    if (!got && !must)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "the type of %s %d is unknown: the subgraph does not declare it and its nodes do not "
+                        "give it", what, i);
+    if (ctx->outputs[i])
+        ctx->outputs[i]->dtype = got ? got : must;
+    return ONYX_OK;
+}
+
 /* Scan outputs: one element per iteration, stacked along `axis` (reversed when `reverse`). */
 typedef struct stack {
     onyx_tensor t;    /* the stacked tensor; data grows */
@@ -176,12 +194,13 @@ static onyx_status if_check(op_context *ctx)
         else
             st = op_graph_check(ctx, branches[b], NULL, types + b * n);
     }
+    /* A branch whose nodes cannot tell an output's type takes the other branch's. */
     for (int i = 0; i < n && !st; i++) {
-        if (types[i].dtype != types[n + i].dtype)
+        if (types[i].dtype && types[n + i].dtype && types[i].dtype != types[n + i].dtype)
             st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "branches give output %d as %s and %s", i,
                           onyx_dtype_name(types[i].dtype), onyx_dtype_name(types[n + i].dtype));
-        else if (ctx->outputs[i])
-            ctx->outputs[i]->dtype = types[i].dtype;
+        else
+            st = result_dtype(ctx, "output", i, types[i].dtype ? types[i].dtype : types[n + i].dtype, 0);
     }
     op_free_temp(ctx, types);
     return st;
@@ -243,14 +262,11 @@ static onyx_status loop_check(op_context *ctx)
     }
     if (!st)
         st = op_graph_check(ctx, body, in, out);
-    if (!st && out[0].dtype != ONYX_DTYPE_BOOL)
+    if (!st && out[0].dtype && out[0].dtype != ONYX_DTYPE_BOOL)
         st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "body's first output (cond) must be bool");
-    for (int i = 0; i < ctx->n_outputs && !st; i++) {
-        if (i < n_carried && out[1 + i].dtype != in[2 + i].dtype)
-            st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "loop-carried value %d changes dtype", i);
-        else if (ctx->outputs[i])
-            ctx->outputs[i]->dtype = out[1 + i].dtype;
-    }
+    for (int i = 0; i < ctx->n_outputs && !st; i++)
+        st = i < n_carried ? result_dtype(ctx, "loop-carried value", i, out[1 + i].dtype, in[2 + i].dtype)
+                           : result_dtype(ctx, "scan output", i, out[1 + i].dtype, 0);
     op_free_temp(ctx, in);
     return st;
 }
@@ -407,8 +423,8 @@ static onyx_status scan_check(op_context *ctx)
     if (!st)
         st = op_graph_check(ctx, body, types, types + n_body_in);
     for (int i = 0; i < ctx->n_outputs && !st; i++)
-        if (ctx->outputs[i])
-            ctx->outputs[i]->dtype = types[n_body_in + i].dtype;
+        st = i < p->n_state ? result_dtype(ctx, "state value", i, types[n_body_in + i].dtype, types[i].dtype)
+                            : result_dtype(ctx, "scan output", i, types[n_body_in + i].dtype, 0);
     op_free_temp(ctx, types);
     return st;
 }

@@ -153,6 +153,13 @@ static int symbol_id(importer *im, const char *name)
     return m->n_symbols++;
 }
 
+/* Whether a ValueInfoProto's type says anything: exporters write outputs whose type they do
+ * not know as no type or as an empty one (nothing set), which are the same. */
+static bool type_given(const Onnx__TypeProto *type)
+{
+    return type && type->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET;
+}
+
 /* Reads a tensor TypeProto into info (dtype, rank or -1, dims with symbols). */
 static onyx_status type_import(importer *im, const Onnx__TypeProto *type, const char *what,
                                const char *name, onyx_tensor *info)
@@ -547,9 +554,13 @@ static onyx_status graph_import(importer *im, const Onnx__GraphProto *gp, graph 
             st = oom(im, "inputs");
             break;
         }
-        /* A subgraph's inputs may leave their type out: the operator running it knows them. */
-        if (depth == 0 || vi->type)
+        /* A subgraph's inputs may leave their type out, or its element type (an empty TypeProto
+         * or tensor type, as exporters write them): the operator running it knows them. */
+        if (depth == 0 || type_given(vi->type)) {
             st = type_import(im, vi->type, "input", vi->name, &g->values[v].info);
+            if (depth > 0 && st == ONYX_ERROR_INVALID_MODEL && !vi->type->tensor_type->has_elem_type)
+                st = ONYX_OK, g->values[v].info.dtype = ONYX_DTYPE_UNDEFINED;
+        }
         g->inputs[g->n_inputs++] = v;
     }
 
@@ -694,7 +705,7 @@ static onyx_status graph_import(importer *im, const Onnx__GraphProto *gp, graph 
         }
         g->outputs[g->n_outputs++] = v;
         g->output_decl[i].rank = -1;
-        if (vi->type) {
+        if (type_given(vi->type)) {
             st = type_import(im, vi->type, "output", vi->name, &g->output_decl[i]);
             if (st == ONYX_ERROR_INVALID_MODEL && vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
                 st = ONYX_OK, g->output_decl[i].dtype = ONYX_DTYPE_UNDEFINED; /* undeclared elem type */

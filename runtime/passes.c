@@ -6,14 +6,12 @@
  * pattern captures are its inputs. The root node is rewritten in place into the fused node
  * (it keeps its name and its output, so nothing downstream changes) and the other matched
  * nodes are marked dead. */
+#include "gemm.h" /* gemm_activation: onyx.FusedMatMul's activation attribute */
 #include "ir.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Activations of onyx.FusedMatMul (the values of gemm_activation in ops/kernels/gemm.h). */
-enum { GEMM_NONE = 0, GEMM_RELU = 1, GEMM_GELU_ERF = 2, GEMM_GELU_TANH = 3 };
 
 /* ---- matching ---------------------------------------------------------------------------- */
 
@@ -345,6 +343,46 @@ static bool float_scalar(const graph *g, int v)
     return true;
 }
 
+/* Whether v is a constant holding one float (its value into *x when x is not NULL). */
+static bool scalar_value(const graph *g, int v, float *x)
+{
+    const value *val = &g->values[v];
+    if (val->kind != VALUE_CONSTANT || !val->info.data || val->info.dtype != ONYX_DTYPE_FLOAT ||
+        tensor_count(&val->info) != 1)
+        return false;
+    if (x)
+        *x = *(const float *)val->info.data;
+    return true;
+}
+
+/* Turns value v, the output of a node about to be marked dead, into a float scalar constant
+ * x (as folding a node turns its outputs into constants); false when out of memory. */
+static bool scalar_into(onyx_model *model, graph *g, int v, float x)
+{
+    float *data = mem_alloc(&model->mem, sizeof *data);
+    if (!data)
+        return false;
+    *data = x;
+    value *val = &g->values[v];
+    val->kind = VALUE_CONSTANT;
+    val->borrowed = false;
+    val->info = (onyx_tensor){.dtype = ONYX_DTYPE_FLOAT, .rank = 0, .data = data};
+    return true;
+}
+
+/* x when v is Sqrt(x) of a float scalar x (by its inferred shape), else -1. */
+static int sqrt_root(const graph *g, int v)
+{
+    const value *val = &g->values[v];
+    if (val->kind != VALUE_NODE || val->producer < 0)
+        return -1;
+    const node *n = &g->nodes[val->producer];
+    if (n->dead || n->domain[0] || strcmp(n->op_type, "Sqrt") || n->n_inputs != 1 ||
+        !float_scalar(g, n->inputs[0]))
+        return -1;
+    return n->inputs[0];
+}
+
 /* For a two-input node, the input that is not `known`, or -1. */
 static int other_input(const node *n, int known)
 {
@@ -425,7 +463,42 @@ static int pass_attention(onyx_model *model, graph *g, onyx_status *st)
             q = n->inputs[0];
             m.nodes[m.n_nodes++] = (int)(n - g->nodes);
         }
-        int inputs[6] = {q, qk->inputs[1], out->inputs[1], scale, add, cond};
+        int k = qk->inputs[1];
+        float k_factor;
+        if ((n = sole_producer(g, k, "Mul")) && (scale < 0 || scalar_value(g, scale, NULL)) &&
+            (scalar_value(g, n->inputs[1], &k_factor) || scalar_value(g, n->inputs[0], &k_factor))) {
+            /* K scaled too: scaled_dot_product_attention's decomposition (both exporters of
+             * PyTorch 2) multiplies Q and K^T each by sqrt(scale), for float16's range. The two
+             * factors become one scale, held in the Mul's output value, which turns into a
+             * constant as the Mul goes. */
+            float q_factor = 1;
+            if (scale >= 0)
+                scalar_value(g, scale, &q_factor);
+            int kt = scalar_value(g, n->inputs[1], NULL) ? n->inputs[0] : n->inputs[1];
+            int combined = n->outputs[0];
+            if (!scalar_into(model, g, combined, divides ? k_factor / q_factor : k_factor * q_factor)) {
+                *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY,
+                                "out of memory optimizing the graph");
+                break;
+            }
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            k = kt;
+            scale = combined;
+            divides = false;
+        }
+        int root = scale >= 0 && !divides ? sqrt_root(g, scale) : -1;
+        if (root >= 0 && (n = sole_producer(g, k, "Mul"))) {
+            /* The same with sqrt(scale) computed while running (the TorchScript exporter
+             * derives it from the head size): Q sqrt(s) times sqrt(s) K^T is s Q K^T. */
+            int kt = sqrt_root(g, n->inputs[1]) == root ? n->inputs[0]
+                     : sqrt_root(g, n->inputs[0]) == root ? n->inputs[1] : -1;
+            if (kt >= 0) {
+                m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+                k = kt;
+                scale = root;
+            }
+        }
+        int inputs[6] = {q, k, out->inputs[1], scale, add, cond};
         int n_inputs = cond >= 0 ? 6 : add >= 0 ? 5 : scale >= 0 ? 4 : 3;
         new_attr attrs[3] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
                              {"fill_when", ATTR_INT, .i = fill_when}};
@@ -488,7 +561,7 @@ static int pass_fused_matmul(onyx_model *model, graph *g, onyx_status *st)
             continue;
         match m = {.n_nodes = 0};
         int last = mm->outputs[0], bias = -1, residual = -1;
-        int64_t activation = GEMM_NONE;
+        gemm_activation activation = GEMM_ACTIVATION_NONE;
         node *next = sole_consumer(g, last);
         if (is_op(next, "", "Add")) {
             int other = other_input(next, last);
@@ -502,12 +575,14 @@ static int pass_fused_matmul(onyx_model *model, graph *g, onyx_status *st)
             }
         }
         if (is_op(next, "", "Relu")) {
-            activation = GEMM_RELU;
-        } else if (is_op(next, "onyx", "Gelu")) {
+            activation = GEMM_ACTIVATION_RELU;
+        } else if (is_op(next, "onyx", "Gelu") || is_op(next, "", "Gelu")) {
+            /* onyx.Gelu made by pass_gelu, or ONNX's Gelu-20 as the dynamo exporter writes it. */
             const attribute *approx = node_attr(next, "approximate");
-            activation = approx && approx->s && !strcmp(approx->s, "tanh") ? GEMM_GELU_TANH : GEMM_GELU_ERF;
+            activation = approx && approx->s && !strcmp(approx->s, "tanh") ? GEMM_ACTIVATION_GELU_TANH
+                                                                        : GEMM_ACTIVATION_GELU_ERF;
         }
-        if (activation != GEMM_NONE) {
+        if (activation != GEMM_ACTIVATION_NONE) {
             m.nodes[m.n_nodes++] = (int)(next - g->nodes);
             last = next->outputs[0];
             next = sole_consumer(g, last);

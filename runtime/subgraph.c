@@ -72,9 +72,13 @@ onyx_status op_graph_check(op_context *ctx, const struct graph *cg, const onyx_t
         snprintf(inner, sizeof inner, "%s", model->errmsg);
         return op_error(ctx, st, "in its subgraph: %s", inner);
     }
+    /* Each output's type as the producing nodes give it; where they cannot, as the subgraph
+     * declares it (0 when it does not: the operator decides what that means). */
     for (int i = 0; i < g->n_outputs; i++) {
         outputs[i] = g->values[g->outputs[i]].info;
         outputs[i].data = NULL;
+        if (outputs[i].dtype == ONYX_DTYPE_UNDEFINED)
+            outputs[i].dtype = g->output_decl[i].dtype;
     }
     return ONYX_OK;
 }

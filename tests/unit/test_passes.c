@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Options with the fusion passes on or off. */
 static onyx_options *optimizing(bool optimize)
@@ -25,6 +26,39 @@ static onyx_model *load(const char *model, bool optimize)
     cr_assert_eq(onyx_model_load_file(path, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
     onyx_options_free(o);
     return m;
+}
+
+/* Whether the model loads: false when it needs an operator version onyx lacks, or is not
+ * committed for that reason (the dynamo exports of ffn_gelu, encoder_prenorm_gelu and
+ * gpt2_block need ONNX Gelu-20 and Split-18); those cases are skipped until then. */
+static bool loadable(const char *model)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s/model.onnx", ONYX_SOURCE_DIR, model);
+    if (access(path, R_OK) != 0) {
+        cr_log_info("%s skipped: not in models/ yet", model);
+        return false;
+    }
+    onyx_model *m;
+    onyx_status st = onyx_model_load_file(path, NULL, &m);
+    if (st == ONYX_ERROR_UNSUPPORTED)
+        cr_log_info("%s skipped: %s", model, onyx_model_errmsg(m));
+    else
+        cr_assert_eq(st, ONYX_OK, "%s: %s", model, onyx_model_errmsg(m));
+    onyx_model_free(m);
+    return st == ONYX_OK;
+}
+
+/* Live nodes of the main graph with this op type computing floats (not shape arithmetic). */
+static int live_float(const onyx_model *m, const char *op_type)
+{
+    int count = 0;
+    for (int i = 0; i < m->graph.n_nodes; i++) {
+        const node *n = &m->graph.nodes[i];
+        count += !n->dead && !strcmp(n->op_type, op_type) && !n->domain[0] && n->n_outputs > 0 &&
+                 n->outputs[0] >= 0 && m->graph.values[n->outputs[0]].info.dtype == ONYX_DTYPE_FLOAT;
+    }
+    return count;
 }
 
 /* Live nodes of the main graph with this op type (and domain). */
@@ -116,11 +150,15 @@ Test(passes, gelu_tanh_form_is_fused)
 
 Test(passes, written_out_layernorm_is_fused)
 {
+    /* Exported at opset 14: LayerNorm written out. Its Sqrt go; the two that compute the
+     * attention's sqrt(1/sqrt(head size)) from shapes go with the attention fusion. */
     onyx_model *m = load("encoder_postnorm_relu_op13", true);
+    onyx_model *plain = load("encoder_postnorm_relu_op13", false);
     cr_assert_eq(live(m, "", "LayerNormalization"), 2);
     cr_assert_eq(live(m, "", "ReduceMean"), 0);
-    cr_assert_eq(live(m, "", "Sqrt"), 0);
+    cr_assert_eq(live(plain, "", "Sqrt") - live(m, "", "Sqrt"), 4);
     onyx_model_free(m);
+    onyx_model_free(plain);
     same_results("encoder_postnorm_relu_op13");
 }
 
@@ -172,21 +210,33 @@ Test(passes, a_pattern_whose_middle_is_read_elsewhere_is_left_alone)
 
 Test(passes, attention_is_fused_in_every_exported_form)
 {
+    /* Each block exported by PyTorch 2's TorchScript exporter and by its dynamo exporter; the
+     * scale is folded in whole (no float Mul is left: both write scaled_dot_product_attention
+     * as Q sqrt(s) times sqrt(s) K^T, TorchScript with sqrt(s) computed from the head size). */
     static const struct {
         const char *model;
         int heads_fused; /* Attention nodes expected */
     } cases[] = {
         {"mha_tutorial", 4},             /* per-head modules: causal Where mask, Mul scale */
-        {"mha_torch", 1},                /* nn.MultiheadAttention: Q divided before the product */
+        {"mha_tutorial_dynamo", 4},
+        {"mha_torch", 1},                /* nn.MultiheadAttention: Q and K^T scaled */
+        {"mha_torch_dynamo", 1},
         {"mha_torch_padding_mask", 1},   /* ... plus an additive key padding mask */
+        {"mha_torch_padding_mask_dynamo", 1},
         {"encoder_postnorm_relu_op13", 1},
+        {"encoder_postnorm_relu_dynamo", 1},
         {"encoder_prenorm_gelu_op17", 1},
+        {"encoder_prenorm_gelu_dynamo", 1},
         {"gpt2_block", 1},               /* fused QKV split into heads, causal Where */
+        {"gpt2_block_dynamo", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (!loadable(cases[i].model))
+            continue;
         onyx_model *m = load(cases[i].model, true);
         cr_assert_eq(live(m, "onyx", "Attention"), cases[i].heads_fused, "%s", cases[i].model);
         cr_assert_eq(live(m, "", "Softmax"), 0, "%s", cases[i].model);
+        cr_assert_eq(live_float(m, "Mul"), 0, "%s: %d", cases[i].model, live_float(m, "Mul"));
         onyx_model_free(m);
         same_results(cases[i].model);
     }
@@ -251,6 +301,105 @@ Test(passes, attention_scales_and_empty_keys_match_the_unfused_graph)
     }
 }
 
+Test(passes, attention_with_q_and_k_scaled_matches_the_unfused_graph)
+{
+    /* scaled_dot_product_attention as PyTorch 2's exporters write it: softmax((Q f)(g K^T)) V,
+     * f and g constants (dynamo: the same one) or Sqrt of one runtime value (TorchScript). Fused
+     * into one Attention whose scale is f g (or that value); a K^T factor that is not the
+     * matching Sqrt stays a Mul before the fused node. */
+    enum { B = 2, SQ = 5, D = 8, SK = 6, DV = 3, FORMS = 4 };
+    static float q[B * SQ * D], k[B * D * SK], v[B * SK * DV];
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+        q[i] = (float)((int)(i * 7919 % 61) - 30) / 10.0f;
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        k[i] = (float)((int)(i * 104729 % 53) - 26) / 10.0f;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        v[i] = (float)((int)(i * 15485863 % 47) - 23) / 10.0f;
+    for (int form = 0; form < FORMS; form++) {
+        builder *b = builder_new(17);
+        builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(B, SQ, D), NULL);
+        builder_input(b, "K", ONYX_DTYPE_FLOAT, 3, DIMS(B, D, SK), NULL);
+        builder_input(b, "V", ONYX_DTYPE_FLOAT, 3, DIMS(B, SK, DV), NULL);
+        builder_input(b, "s", ONYX_DTYPE_FLOAT, 0, NULL, NULL);
+        builder_initializer(b, "f", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.5946036f));
+        builder_initializer(b, "g", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(-0.75f));
+        if (form == 0) { /* dynamo: one constant on both sides */
+            builder_node(b, "Mul", "Q,f", "qs");
+            builder_node(b, "Mul", "K,f", "ks");
+        } else if (form == 1) { /* two constants, K's factor first */
+            builder_node(b, "Mul", "Q,f", "qs");
+            builder_node(b, "Mul", "g,K", "ks");
+        } else { /* TorchScript: Sqrt of the same runtime value on both sides (form 3: not) */
+            builder_node(b, "Sqrt", "s", "r1");
+            builder_node(b, "Sqrt", form == 2 ? "s" : "f", "r2");
+            builder_node(b, "Mul", "Q,r1", "qs");
+            builder_node(b, "Mul", "K,r2", "ks");
+        }
+        builder_node(b, "MatMul", "qs,ks", "qk");
+        builder_attr_int(b, builder_node(b, "Softmax", "qk", "p"), "axis", -1);
+        builder_node(b, "MatMul", "p,V", "Y");
+        builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+        size_t size;
+        const uint8_t *bytes = builder_pack(b, &size);
+        onyx_model *m;
+        cr_assert_eq(onyx_model_load_buffer(bytes, size, NULL, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
+        cr_assert_eq(live(m, "onyx", "Attention"), 1, "form %d", form);
+        cr_assert_eq(live(m, "", "Mul"), form == 3 ? 1 : 0, "form %d", form);
+        onyx_model_free(m);
+        onyx_tensor inputs[4] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(B, SQ, D), q),
+                                 tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(B, D, SK), k),
+                                 tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(B, SK, DV), v),
+                                 tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.125f))};
+        run_result fused = run_model_with(b, (run_settings){0}, 4, inputs);
+        run_result plain = run_model_with(b, (run_settings){.plain = true}, 4, inputs);
+        cr_assert(fused.run == ONYX_OK && plain.run == ONYX_OK, "%s%s", fused.message, plain.message);
+        expect_tensor(&fused.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(B, SQ, DV), plain.outputs[0].data, 1e-5);
+        run_result_free(&fused);
+        run_result_free(&plain);
+        builder_free(b);
+    }
+}
+
+Test(passes, onnx_gelu_goes_into_the_matmul_epilogue)
+{
+    /* MatMul + bias -> Gelu-20 (the dynamo exporter's nn.GELU), both approximations. Skipped
+     * while onyx has no Gelu-20. */
+    static const char *const approximate[] = {"none", "tanh"};
+    for (int a = 0; a < 2; a++) {
+        builder *b = builder_new(20);
+        builder_input(b, "A", ONYX_DTYPE_FLOAT, 2, DIMS(3, 4), NULL);
+        builder_initializer(b, "W", ONYX_DTYPE_FLOAT, 2, DIMS(4, 2),
+                            FLOATS(1, -2, 0.5f, 1, -1, 0.25f, 2, -0.5f));
+        builder_initializer(b, "bias", ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(0.1f, -0.3f));
+        builder_node(b, "MatMul", "A,W", "p");
+        builder_node(b, "Add", "p,bias", "q");
+        builder_attr_string(b, builder_node(b, "Gelu", "q", "Y"), "approximate", approximate[a]);
+        builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+        size_t size;
+        const uint8_t *bytes = builder_pack(b, &size);
+        onyx_model *m;
+        onyx_status st = onyx_model_load_buffer(bytes, size, NULL, &m);
+        if (st == ONYX_ERROR_UNSUPPORTED) {
+            onyx_model_free(m);
+            builder_free(b);
+            cr_skip_test("no ONNX Gelu-20 in this build");
+        }
+        cr_assert_eq(st, ONYX_OK, "%s", onyx_model_errmsg(m));
+        cr_assert_eq(fused_with(m, 2 + a), 1);
+        cr_assert_eq(live(m, "", "Gelu"), 0);
+        onyx_model_free(m);
+        onyx_tensor x =
+            tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(3, 4), FLOATS(-3, -1, 0, 1, 2, 0.5f, -0.5f, 4, 1, 1, 1, -2));
+        run_result fused = run_model_with(b, (run_settings){0}, 1, &x);
+        run_result plain = run_model_with(b, (run_settings){.plain = true}, 1, &x);
+        cr_assert(fused.run == ONYX_OK && plain.run == ONYX_OK, "%s%s", fused.message, plain.message);
+        expect_tensor(&fused.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(3, 2), plain.outputs[0].data, 1e-5);
+        run_result_free(&fused);
+        run_result_free(&plain);
+        builder_free(b);
+    }
+}
+
 Test(passes, matmul_bias_activation_and_residual_are_fused)
 {
     static const struct {
@@ -259,15 +408,22 @@ Test(passes, matmul_bias_activation_and_residual_are_fused)
         int adds_left; /* Add nodes left (in the main path) */
     } cases[] = {
         {"ffn_relu", 2, 0},   /* MatMul+bias+Relu, MatMul+bias */
+        {"ffn_relu_dynamo", 2, 0},
         {"ffn_gelu", 2, 0},   /* MatMul+bias+Gelu(erf), MatMul+bias */
+        {"ffn_gelu_dynamo", 2, 0}, /* ... the Gelu an ONNX Gelu-20 */
         /* QKV +bias; output projection +bias+residual; MLP up +bias+Gelu(tanh); down +bias+residual */
         {"gpt2_block", 4, 0},
+        {"gpt2_block_dynamo", 4, 0},
         /* in-projection +bias; FFN up +bias+activation; FFN down +bias+residual (the output
-         * projection is a Gemm, its residual an Add; one more Add is shape arithmetic) */
-        {"encoder_prenorm_gelu_op17", 3, 2},
-        {"encoder_postnorm_relu_op13", 3, 2},
+         * projection is a Gemm, its residual an Add) */
+        {"encoder_prenorm_gelu_op17", 3, 1},
+        {"encoder_prenorm_gelu_dynamo", 3, 1},
+        {"encoder_postnorm_relu_op13", 3, 1},
+        {"encoder_postnorm_relu_dynamo", 3, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (!loadable(cases[i].model))
+            continue;
         onyx_model *m = load(cases[i].model, true);
         cr_assert_eq(live(m, "onyx", "FusedMatMul"), cases[i].fused, "%s: %d", cases[i].model,
                      live(m, "onyx", "FusedMatMul"));
