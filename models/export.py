@@ -4,11 +4,11 @@
 Each block is exported twice by the project's PyTorch (2.13, in .venv):
   OUT/<name>/model.onnx          the TorchScript exporter (dynamo=False) at opset 17, dynamic batch
                                  and sequence axes given as dynamic_axes (the names these models have
-                                 always had). encoder_postnorm_relu_op13 is exported at opset 14, the
+                                 always had). encoder_postnorm_relu_op14 is exported at opset 14, the
                                  oldest at which PyTorch 2.13 exports scaled_dot_product_attention
-                                 (nn.MultiheadAttention calls it), not 13 as its name says: like
-                                 opset 13 it has no LayerNormalization, so the model keeps the
-                                 LayerNorm written out (ReduceMean, Sub, Pow, Sqrt, Div);
+                                 (nn.MultiheadAttention calls it); like opset 13 (its opset before)
+                                 it has no LayerNormalization, so the model keeps the LayerNorm
+                                 written out (ReduceMean, Sub, Pow, Sqrt, Div);
   OUT/<block>_dynamo/model.onnx  torch.onnx.export's default, the dynamo exporter (torch.export, then
                                  onnxscript), at the opset it picks, dynamic batch and sequence axes
                                  given as dynamic_shapes (torch.export.Dim); weights inside the file.
@@ -175,7 +175,7 @@ def models():
                                    "mha_torch_padding_mask_dynamo"),
         "ffn_relu": (lambda: FeedForward(d, 4 * d, "relu"), 17, ["x"], "ffn_relu_dynamo"),
         "ffn_gelu": (lambda: FeedForward(d, 4 * d, "gelu"), 17, ["x"], "ffn_gelu_dynamo"),
-        "encoder_postnorm_relu_op13": (
+        "encoder_postnorm_relu_op14": (
             lambda: EncoderLayer(d, 4, dim_feedforward=4 * d, dropout=0.1, activation="relu",
                                  batch_first=True, norm_first=False), 14, ["x"],
             "encoder_postnorm_relu_dynamo"),

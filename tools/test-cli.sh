@@ -28,7 +28,7 @@ check() {
   fi
 }
 
-model=models/encoder_postnorm_relu_op13
+model=models/encoder_postnorm_relu_op14
 data=$model/test_data_set_0
 
 echo "== help"

@@ -28,25 +28,17 @@ static onyx_model *load(const char *model, bool optimize)
     return m;
 }
 
-/* Whether the model loads: false when it needs an operator version onyx lacks, or is not
- * committed for that reason (the dynamo exports of ffn_gelu, encoder_prenorm_gelu and
- * gpt2_block need ONNX Gelu-20 and Split-18); those cases are skipped until then. */
+/* Asserts that the committed model is there and loads (both exports of every block). */
 static bool loadable(const char *model)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/models/%s/model.onnx", ONYX_SOURCE_DIR, model);
-    if (access(path, R_OK) != 0) {
-        cr_log_info("%s skipped: not in models/ yet", model);
-        return false;
-    }
+    cr_assert_eq(access(path, R_OK), 0, "models/%s is not committed", model);
     onyx_model *m;
     onyx_status st = onyx_model_load_file(path, NULL, &m);
-    if (st == ONYX_ERROR_UNSUPPORTED)
-        cr_log_info("%s skipped: %s", model, onyx_model_errmsg(m));
-    else
-        cr_assert_eq(st, ONYX_OK, "%s: %s", model, onyx_model_errmsg(m));
+    cr_assert_eq(st, ONYX_OK, "%s: %s", model, onyx_model_errmsg(m));
     onyx_model_free(m);
-    return st == ONYX_OK;
+    return true;
 }
 
 /* Live nodes of the main graph with this op type computing floats (not shape arithmetic). */
@@ -152,19 +144,19 @@ Test(passes, written_out_layernorm_is_fused)
 {
     /* Exported at opset 14: LayerNorm written out. Its Sqrt go; the two that compute the
      * attention's sqrt(1/sqrt(head size)) from shapes go with the attention fusion. */
-    onyx_model *m = load("encoder_postnorm_relu_op13", true);
-    onyx_model *plain = load("encoder_postnorm_relu_op13", false);
+    onyx_model *m = load("encoder_postnorm_relu_op14", true);
+    onyx_model *plain = load("encoder_postnorm_relu_op14", false);
     cr_assert_eq(live(m, "", "LayerNormalization"), 2);
     cr_assert_eq(live(m, "", "ReduceMean"), 0);
     cr_assert_eq(live(plain, "", "Sqrt") - live(m, "", "Sqrt"), 4);
     onyx_model_free(m);
     onyx_model_free(plain);
-    same_results("encoder_postnorm_relu_op13");
+    same_results("encoder_postnorm_relu_op14");
 }
 
 Test(passes, inspection_reports_the_model_as_written)
 {
-    onyx_model *m = load("encoder_postnorm_relu_op13", true);
+    onyx_model *m = load("encoder_postnorm_relu_op14", true);
     int reduce_means = 0;
     for (size_t i = 0; i < onyx_model_node_count(m); i++) {
         onyx_node_info info;
@@ -223,7 +215,7 @@ Test(passes, attention_is_fused_in_every_exported_form)
         {"mha_torch_dynamo", 1},
         {"mha_torch_padding_mask", 1},   /* ... plus an additive key padding mask */
         {"mha_torch_padding_mask_dynamo", 1},
-        {"encoder_postnorm_relu_op13", 1},
+        {"encoder_postnorm_relu_op14", 1},
         {"encoder_postnorm_relu_dynamo", 1},
         {"encoder_prenorm_gelu_op17", 1},
         {"encoder_prenorm_gelu_dynamo", 1},
@@ -379,11 +371,6 @@ Test(passes, onnx_gelu_goes_into_the_matmul_epilogue)
         const uint8_t *bytes = builder_pack(b, &size);
         onyx_model *m;
         onyx_status st = onyx_model_load_buffer(bytes, size, NULL, &m);
-        if (st == ONYX_ERROR_UNSUPPORTED) {
-            onyx_model_free(m);
-            builder_free(b);
-            cr_skip_test("no ONNX Gelu-20 in this build");
-        }
         cr_assert_eq(st, ONYX_OK, "%s", onyx_model_errmsg(m));
         cr_assert_eq(fused_with(m, 2 + a), 1);
         cr_assert_eq(live(m, "", "Gelu"), 0);
@@ -418,7 +405,7 @@ Test(passes, matmul_bias_activation_and_residual_are_fused)
          * projection is a Gemm, its residual an Add) */
         {"encoder_prenorm_gelu_op17", 3, 1},
         {"encoder_prenorm_gelu_dynamo", 3, 1},
-        {"encoder_postnorm_relu_op13", 3, 1},
+        {"encoder_postnorm_relu_op14", 3, 1},
         {"encoder_postnorm_relu_dynamo", 3, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
