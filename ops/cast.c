@@ -116,9 +116,33 @@ static uint8_t narrow_int_store(onyx_dtype dt, scalar s)
     return t >= min && t <= max ? (uint8_t)(int8_t)t : 0;
 }
 
+/* The float dtypes numpy lacks, which ONNX's reference converts with ml_dtypes. */
+#define CAST_ML_FLOATS (DT(BFLOAT16) | DT(FLOAT8E8M0) | DT_MINIFLOATS)
+
+/* ml_dtypes converts its floats to an integer type by truncating, and a value outside the
+ * type's range (NaN, inf) to 0: as Cast of those dtypes does, where ONNX leaves it undefined.
+ * Returns false for the other sources or targets. */
+static bool ml_float_to_int(onyx_dtype dt, scalar s, onyx_dtype src, uint64_t *bits)
+{
+    static const double lo[ONYX_DTYPE_UINT64 + 1] = {[ONYX_DTYPE_INT8] = -0x1p7, [ONYX_DTYPE_INT16] = -0x1p15,
+                                [ONYX_DTYPE_INT32] = -0x1p31, [ONYX_DTYPE_INT64] = -0x1p63};
+    static const double hi[ONYX_DTYPE_UINT64 + 1] = {[ONYX_DTYPE_INT8] = 0x1p7, [ONYX_DTYPE_INT16] = 0x1p15,
+                                [ONYX_DTYPE_INT32] = 0x1p31, [ONYX_DTYPE_INT64] = 0x1p63,
+                                [ONYX_DTYPE_UINT8] = 0x1p8, [ONYX_DTYPE_UINT16] = 0x1p16,
+                                [ONYX_DTYPE_UINT32] = 0x1p32, [ONYX_DTYPE_UINT64] = 0x1p64};
+    if (!(CAST_ML_FLOATS & (1u << src)) || !(DT_INTS & (1u << dt)))
+        return false;
+    double t = trunc(s.f);
+    /* lo is 0 for the unsigned types; [lo, hi) holds every value of the type. */
+    *bits = t >= lo[dt] && t < hi[dt] ? (t < 0 ? (uint64_t)(int64_t)t : (uint64_t)t) : 0;
+    return true;
+}
+
 static void store(void *data, int64_t i, onyx_dtype dt, scalar s, onyx_dtype src, const cast_params *p)
 {
     minifloat_format mf;
+    if (ml_float_to_int(dt, s, src, &s.bits))
+        s.is_float = false;
     switch (dt) {
     case ONYX_DTYPE_FLOAT: ((float *)data)[i] = as_float(s, src); break;
     case ONYX_DTYPE_DOUBLE: ((double *)data)[i] = as_double(s, src); break;

@@ -118,7 +118,7 @@ static inline float minifloat_to_float(minifloat_format f, unsigned code)
     if ((f.kind == MINIFLOAT_FNUZ && code == 1u << (width - 1)) ||
         (f.kind == MINIFLOAT_FN && exp == top && man == (1u << f.man_bits) - 1) ||
         (f.kind == MINIFLOAT_IEEE && exp == top && man))
-        return NAN;
+        return sign ? -NAN : NAN; /* the sign kept, as ml_dtypes keeps it */
     float v = f.kind == MINIFLOAT_IEEE && exp == top ? INFINITY
               : exp ? ldexpf(1.0f + ldexpf((float)man, -f.man_bits), (int)exp - f.bias)
                     : ldexpf((float)man, 1 - f.bias - f.man_bits);
