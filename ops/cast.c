@@ -85,8 +85,7 @@ static uint64_t as_bits(scalar s)
 
 static bool is_signed_int(onyx_dtype dt)
 {
-    return dt == ONYX_DTYPE_INT8 || dt == ONYX_DTYPE_INT16 || dt == ONYX_DTYPE_INT32 || dt == ONYX_DTYPE_INT64 ||
-           dt == ONYX_DTYPE_INT4 || dt == ONYX_DTYPE_INT2;
+    return (DT_SIGNED_INTS | DT(INT4) | DT(INT2)) & (1u << dt);
 }
 
 static double as_double(scalar s, onyx_dtype src)

@@ -170,7 +170,9 @@ static onyx_status dequantize_linear_check(op_context *ctx)
         st = op_check_input(ctx, QUANT_X, true, quantized_dtypes(ctx->opset) | DT(INT32));
     if (!st)
         st = op_check_input(ctx, QUANT_SCALE, true,
-                            ctx->opset < 19 ? DT(FLOAT) : QUANT_HALVES | (ctx->opset >= 24 ? DT(FLOAT8E8M0) : 0));
+                            ctx->opset < 19   ? DT(FLOAT)
+                            : ctx->opset < 24 ? QUANT_HALVES
+                                              : QUANT_HALVES | DT(FLOAT8E8M0));
     if (!st)
         st = op_check_same_dtype(ctx, QUANT_ZERO_POINT, QUANT_X);
     if (st)
