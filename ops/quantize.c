@@ -110,13 +110,13 @@ static onyx_status quantize_linear_check(op_context *ctx)
     uint32_t y_dtypes = quantized_dtypes(ctx->opset);
     if (!st)
         st = op_check_input(ctx, QUANT_X, true, x_dtypes);
-    /* The scale: float before opset 19, x's dtype until 23, then any of its own. */
+    /* The scale: float before opset 19; then one of x's dtypes, which opsets 19 and 21 ask to
+     * be x's own (onyx takes any, as opset 23 does: the division has a precision of its own). */
     if (!st)
-        st = ctx->opset < 19   ? op_check_input(ctx, QUANT_SCALE, true, DT(FLOAT))
-             : ctx->opset < 23 ? op_check_same_dtype(ctx, QUANT_SCALE, QUANT_X)
-                               : op_check_input(ctx, QUANT_SCALE, true,
-                                                QUANT_HALVES | DT(INT32) |
-                                                    (ctx->opset >= 24 ? DT(FLOAT8E8M0) : 0));
+        st = op_check_input(ctx, QUANT_SCALE, true,
+                            ctx->opset < 19   ? DT(FLOAT)
+                            : ctx->opset < 24 ? QUANT_HALVES | DT(INT32)
+                                              : QUANT_HALVES | DT(INT32) | DT(FLOAT8E8M0));
     if (!st)
         st = op_check_input(ctx, QUANT_ZERO_POINT, false, y_dtypes);
     if (st)
