@@ -1,9 +1,10 @@
 /* Cast and CastLike between every numeric dtype ONNX 1.23 defines, bool among them.
- * Integers convert modulo the target's width (as numpy does); floats to the 8 to 64-bit
- * integers truncate toward zero, NaN giving 0 and out-of-range values clamping, so that no
- * conversion is undefined behaviour. The narrow types follow ONNX's reference (ml_dtypes):
- * floats to 4 and 2-bit integers truncate, a value outside the target's range giving 0; to
- * the 8, 6 and 4-bit floats they round to nearest even, out-of-range values saturating (the
+ * Integers convert modulo the target's width (as numpy does); float, double and float16 to
+ * the 8 to 64-bit integers truncate toward zero, NaN giving 0 and out-of-range values
+ * clamping, so that no conversion is undefined behaviour. The types numpy lacks follow
+ * ONNX's reference (ml_dtypes): bfloat16 and the 8, 6 and 4-bit floats to integers, and any
+ * float to the 4 and 2-bit ones, truncate, a value outside the target's range giving 0; to
+ * the 8, 6 and 4-bit floats values round to nearest even, out-of-range ones saturating (the
  * `saturate` attribute, float8 targets) or becoming inf / NaN; to FLOAT8E8M0 by `round_mode`. */
 #include "dtype_io.h"
 #include "op.h"
@@ -35,7 +36,7 @@ static uint32_t cast_dtypes(int opset)
 }
 
 typedef struct cast_params {
-    bool saturate;        /* float8 targets: out-of-range values to the largest finite one */
+    bool saturate;          /* float8 targets: out-of-range values to the largest finite one */
     e8m0_rounding rounding; /* FLOAT8E8M0 targets */
 } cast_params;
 
@@ -123,12 +124,15 @@ static uint8_t narrow_int_store(onyx_dtype dt, scalar s)
  * Returns false for the other sources or targets. */
 static bool ml_float_to_int(onyx_dtype dt, scalar s, onyx_dtype src, uint64_t *bits)
 {
-    static const double lo[ONYX_DTYPE_UINT64 + 1] = {[ONYX_DTYPE_INT8] = -0x1p7, [ONYX_DTYPE_INT16] = -0x1p15,
-                                [ONYX_DTYPE_INT32] = -0x1p31, [ONYX_DTYPE_INT64] = -0x1p63};
-    static const double hi[ONYX_DTYPE_UINT64 + 1] = {[ONYX_DTYPE_INT8] = 0x1p7, [ONYX_DTYPE_INT16] = 0x1p15,
-                                [ONYX_DTYPE_INT32] = 0x1p31, [ONYX_DTYPE_INT64] = 0x1p63,
-                                [ONYX_DTYPE_UINT8] = 0x1p8, [ONYX_DTYPE_UINT16] = 0x1p16,
-                                [ONYX_DTYPE_UINT32] = 0x1p32, [ONYX_DTYPE_UINT64] = 0x1p64};
+    static const double lo[ONYX_DTYPE_UINT64 + 1] = {
+        [ONYX_DTYPE_INT8] = -0x1p7, [ONYX_DTYPE_INT16] = -0x1p15,
+        [ONYX_DTYPE_INT32] = -0x1p31, [ONYX_DTYPE_INT64] = -0x1p63,
+    };
+    static const double hi[ONYX_DTYPE_UINT64 + 1] = {
+        [ONYX_DTYPE_INT8] = 0x1p7,   [ONYX_DTYPE_INT16] = 0x1p15,  [ONYX_DTYPE_INT32] = 0x1p31,
+        [ONYX_DTYPE_INT64] = 0x1p63, [ONYX_DTYPE_UINT8] = 0x1p8,   [ONYX_DTYPE_UINT16] = 0x1p16,
+        [ONYX_DTYPE_UINT32] = 0x1p32, [ONYX_DTYPE_UINT64] = 0x1p64,
+    };
     if (!(CAST_ML_FLOATS & (1u << src)) || !(DT_INTS & (1u << dt)))
         return false;
     double t = trunc(s.f);

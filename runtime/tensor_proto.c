@@ -283,8 +283,9 @@ static onyx_status tensor_import(mem *m, const limits *lim, const char *dir, con
     if (external)
         st = external_open(dir, p, what, stored, &fd, &offset, &location, errmsg);
     else if (p->has_raw_data && p->raw_data.len != stored)
-        st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: raw_data has %zu bytes but dims %s of %s need %zu",
-                       what, p->raw_data.len, shape_str(out, (char[96]){0}, 96), onyx_dtype_name(dt), stored);
+        st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                       "%s: raw_data has %zu bytes but dims %s of %s need %zu", what, p->raw_data.len,
+                       shape_str(out, (char[96]){0}, 96), onyx_dtype_name(dt), stored);
     else if (!p->has_raw_data && typed_count(p, dt) != typed)
         st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
                        "%s: its typed data holds %zu %s, not the %zu %s its dims %s declare", what,
