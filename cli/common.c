@@ -394,10 +394,25 @@ static double element(const onyx_tensor *t, int64_t i)
     case ONYX_DTYPE_UINT16: return ((const uint16_t *)d)[i];
     case ONYX_DTYPE_UINT32: return ((const uint32_t *)d)[i];
     case ONYX_DTYPE_UINT64: return (double)((const uint64_t *)d)[i];
+    /* The narrow types, one per byte (onyx.h): only the low bits count. */
+    case ONYX_DTYPE_UINT4: return ((const uint8_t *)d)[i] & 0xf;
+    case ONYX_DTYPE_INT4: return ((((const uint8_t *)d)[i] & 0xf) ^ 8) - 8;
+    case ONYX_DTYPE_UINT2: return ((const uint8_t *)d)[i] & 3;
+    case ONYX_DTYPE_INT2: return ((((const uint8_t *)d)[i] & 3) ^ 2) - 2;
+    case ONYX_DTYPE_FLOAT8E4M3FN: return minifloat_to_float(MINIFLOAT_E4M3FN, ((const uint8_t *)d)[i]);
+    case ONYX_DTYPE_FLOAT8E4M3FNUZ: return minifloat_to_float(MINIFLOAT_E4M3FNUZ, ((const uint8_t *)d)[i]);
+    case ONYX_DTYPE_FLOAT8E5M2: return minifloat_to_float(MINIFLOAT_E5M2, ((const uint8_t *)d)[i]);
+    case ONYX_DTYPE_FLOAT8E5M2FNUZ: return minifloat_to_float(MINIFLOAT_E5M2FNUZ, ((const uint8_t *)d)[i]);
+    case ONYX_DTYPE_FLOAT4E2M1: return minifloat_to_float(MINIFLOAT_E2M1, ((const uint8_t *)d)[i]);
+    case ONYX_DTYPE_FLOAT6E2M3: return minifloat_to_float(MINIFLOAT_E2M3, ((const uint8_t *)d)[i]);
+    case ONYX_DTYPE_FLOAT6E3M2: return minifloat_to_float(MINIFLOAT_E3M2, ((const uint8_t *)d)[i]);
+    case ONYX_DTYPE_FLOAT8E8M0: return e8m0_to_float(((const uint8_t *)d)[i]);
     default: return NAN;
     }
 }
 
+/* Compared with a tolerance. The 8, 6 and 4-bit floats are not: one step of theirs is far
+ * above any tolerance, and their bytes must match exactly (NaN's code included). */
 static bool is_floating(onyx_dtype dt)
 {
     return dt == ONYX_DTYPE_FLOAT || dt == ONYX_DTYPE_DOUBLE || dt == ONYX_DTYPE_FLOAT16 || dt == ONYX_DTYPE_BFLOAT16;

@@ -116,7 +116,21 @@ ONYX_API const char *onyx_status_str(onyx_status status);
 /* Tensors                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Element types. The values are those of ONNX's TensorProto.DataType. */
+/* Element types. The values are those of ONNX's TensorProto.DataType (every one of ONNX 1.23).
+ *
+ * The 8-bit floating-point types (FLOAT8*) are held as their 8-bit codes, one per byte, as
+ * ONNX stores them. The narrower types are held unpacked, one element per byte, unlike
+ * ONNX's files (which pack two 4-bit, four 2-bit or four 6-bit elements into fewer bytes):
+ *  - INT4 and INT2 as int8_t, sign-extended (-8..7, -2..1);
+ *  - UINT4 and UINT2 as uint8_t (0..15, 0..3);
+ *  - FLOAT4E2M1 as its 4-bit code and FLOAT6E2M3 / FLOAT6E3M2 as their 6-bit codes, in the
+ *    low bits of a byte.
+ * onyx packs and unpacks them where ONNX data is read (initializers, .pb files), so that a
+ * tensor of any dtype is an array of onyx_dtype_size(dtype) bytes per element, addressable
+ * element by element, in the API as inside onyx. Only the low 4, 2 or 6 bits of a byte given
+ * to onyx count (sign-extended from them for INT4 and INT2); the bits above are ignored.
+ * Which operators accept which dtype is listed by `onyx ops`; the others refuse a model at
+ * load, naming the node, the operator and the dtype. */
 typedef enum onyx_dtype {
     ONYX_DTYPE_UNDEFINED = 0,
     ONYX_DTYPE_FLOAT = 1,
@@ -135,6 +149,18 @@ typedef enum onyx_dtype {
     ONYX_DTYPE_COMPLEX64 = 14,
     ONYX_DTYPE_COMPLEX128 = 15,
     ONYX_DTYPE_BFLOAT16 = 16,
+    ONYX_DTYPE_FLOAT8E4M3FN = 17,   /* 1 sign, 4 exponent (bias 7), 3 mantissa bits; NaN, no inf */
+    ONYX_DTYPE_FLOAT8E4M3FNUZ = 18, /* bias 8; one NaN (0x80), no inf, no -0 */
+    ONYX_DTYPE_FLOAT8E5M2 = 19,     /* 1 sign, 5 exponent (bias 15), 2 mantissa bits; IEEE-like */
+    ONYX_DTYPE_FLOAT8E5M2FNUZ = 20, /* bias 16; one NaN (0x80), no inf, no -0 */
+    ONYX_DTYPE_UINT4 = 21,          /* unpacked: one per byte, see above */
+    ONYX_DTYPE_INT4 = 22,           /* unpacked and sign-extended */
+    ONYX_DTYPE_FLOAT4E2M1 = 23,     /* unpacked: 1 sign, 2 exponent (bias 1), 1 mantissa bit; finite */
+    ONYX_DTYPE_FLOAT8E8M0 = 24,     /* a power of two 2^(code - 127); 0xff is NaN */
+    ONYX_DTYPE_UINT2 = 25,          /* unpacked */
+    ONYX_DTYPE_INT2 = 26,           /* unpacked and sign-extended */
+    ONYX_DTYPE_FLOAT6E2M3 = 27,     /* unpacked: 1 sign, 2 exponent (bias 1), 3 mantissa bits; finite */
+    ONYX_DTYPE_FLOAT6E3M2 = 28,     /* unpacked: 1 sign, 3 exponent (bias 3), 2 mantissa bits; finite */
 } onyx_dtype;
 
 /* The ONNX name of a dtype ("float", "int64", ...); "undefined" for unknown codes. Static

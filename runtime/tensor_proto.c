@@ -127,7 +127,44 @@ static bool external_read(int fd, int64_t offset, void *dst, size_t bytes)
     return true;
 }
 
-/* Elements held by the typed field (float_data, int32_data, ...) that carries dtype dt. */
+/* Bits per element of the dtypes ONNX packs several to a byte (in raw_data and int32_data),
+ * 0 for the others. */
+static int packed_bits(onyx_dtype dt)
+{
+    switch (dt) {
+    case ONYX_DTYPE_UINT4: case ONYX_DTYPE_INT4: case ONYX_DTYPE_FLOAT4E2M1: return 4;
+    case ONYX_DTYPE_UINT2: case ONYX_DTYPE_INT2: return 2;
+    case ONYX_DTYPE_FLOAT6E2M3: case ONYX_DTYPE_FLOAT6E3M2: return 6;
+    default: return 0;
+    }
+}
+
+/* Bytes that `count` elements of a packed dtype take in raw_data: the last byte padded. */
+static size_t packed_size(onyx_dtype dt, int64_t count)
+{
+    return (size_t)((count * packed_bits(dt) + 7) / 8);
+}
+
+/* Unpacks `count` elements of packed dtype dt from src to one per byte at dst (see onyx_dtype
+ * in onyx.h), sign-extending INT4 and INT2. src may be dst: the elements are unpacked from
+ * the last, whose bytes lie at or after those of every element before it, so each source
+ * byte is read before it is overwritten. */
+static void unpack(onyx_dtype dt, const uint8_t *src, int64_t count, uint8_t *dst)
+{
+    int bits = packed_bits(dt);
+    unsigned mask = (1u << bits) - 1, sign = dt == ONYX_DTYPE_INT4 ? 8 : dt == ONYX_DTYPE_INT2 ? 2 : 0;
+    for (int64_t i = count - 1; i >= 0; i--) {
+        int64_t bit = i * bits;
+        unsigned word = src[bit / 8];
+        if (bit % 8 + bits > 8) /* a 6-bit element across two bytes */
+            word |= (unsigned)src[bit / 8 + 1] << 8;
+        unsigned v = (word >> (bit % 8)) & mask;
+        dst[i] = sign ? (uint8_t)((v ^ sign) - sign) : (uint8_t)v; /* two's complement */
+    }
+}
+
+/* Elements held by the typed field (float_data, int32_data, ...) that carries dtype dt; for
+ * the packed dtypes, the entries of int32_data that the dims need instead. */
 static size_t typed_count(const Onnx__TensorProto *p, onyx_dtype dt)
 {
     switch (dt) {
@@ -137,8 +174,16 @@ static size_t typed_count(const Onnx__TensorProto *p, onyx_dtype dt)
     case ONYX_DTYPE_COMPLEX128: return p->n_double_data / 2;
     case ONYX_DTYPE_INT64: return p->n_int64_data;
     case ONYX_DTYPE_UINT32: case ONYX_DTYPE_UINT64: return p->n_uint64_data;
-    default: return p->n_int32_data; /* the narrower integer types, bool, float16, bfloat16 */
+    default: return p->n_int32_data; /* the narrower types: integers, bool, 16 and 8-bit floats */
     }
+}
+
+/* The entries of int32_data that `count` elements of dt need: 4-bit elements two to an
+ * entry, 2-bit four; 6-bit ones take one entry each (they are not packed there). */
+static size_t typed_needed(onyx_dtype dt, int64_t count)
+{
+    int bits = packed_bits(dt);
+    return bits == 4 || bits == 2 ? packed_size(dt, count) : (size_t)count;
 }
 
 /* An empty repeated field may have a NULL array, which memcpy must not see even for 0 bytes. */
@@ -174,8 +219,13 @@ static void copy_typed(const Onnx__TensorProto *p, onyx_dtype dt, size_t n, void
             case ONYX_DTYPE_INT16: ((int16_t *)dst)[i] = (int16_t)v; break;
             case ONYX_DTYPE_INT8: ((int8_t *)dst)[i] = (int8_t)v; break;
             case ONYX_DTYPE_BOOL: ((uint8_t *)dst)[i] = v != 0; break;
-            case ONYX_DTYPE_UINT8: ((uint8_t *)dst)[i] = (uint8_t)v; break;
-            default: ((uint16_t *)dst)[i] = (uint16_t)v; break; /* uint16, float16, bfloat16 bits */
+            case ONYX_DTYPE_UINT16: case ONYX_DTYPE_FLOAT16: case ONYX_DTYPE_BFLOAT16:
+                ((uint16_t *)dst)[i] = (uint16_t)v; /* uint16, float16 and bfloat16 bits */
+                break;
+            case ONYX_DTYPE_FLOAT6E2M3: case ONYX_DTYPE_FLOAT6E3M2:
+                ((uint8_t *)dst)[i] = (uint8_t)(v & 0x3f); /* one per entry, bits 0-5 */
+                break;
+            default: ((uint8_t *)dst)[i] = (uint8_t)v; break; /* uint8, 8-bit floats, packed bytes */
             }
         }
         return;
@@ -218,6 +268,11 @@ static onyx_status tensor_import(mem *m, const limits *lim, const char *dir, con
     if (!mul_ok(count, (int64_t)onyx_dtype_size(dt), &nbytes))
         return set_error(errmsg, ONYX_ERROR_LIMIT, "%s is too large", what);
     size_t bytes = (size_t)nbytes;
+    /* The packed dtypes take fewer bytes in ONNX (`stored`) than in onyx (`bytes`). */
+    bool packed = packed_bits(dt) != 0;
+    size_t stored = packed ? packed_size(dt, count) : bytes;
+    size_t typed = packed ? typed_needed(dt, count) : (size_t)count;
+    const char *unit = packed && packed_bits(dt) != 6 ? "int32_data entries" : "elements";
 
     /* The data must be there, in the amount the dims declare, before memory is allocated:
      * a few bytes declaring a huge tensor fail here, not after a huge allocation. */
@@ -226,20 +281,20 @@ static onyx_status tensor_import(mem *m, const limits *lim, const char *dir, con
     int64_t offset = 0;
     const char *location = NULL;
     if (external)
-        st = external_open(dir, p, what, bytes, &fd, &offset, &location, errmsg);
-    else if (p->has_raw_data && p->raw_data.len != bytes)
-        st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: raw_data has %zu bytes but dims %s of %s need %zu",
-                       what, p->raw_data.len, shape_str(out, (char[96]){0}, 96), onyx_dtype_name(dt), bytes);
-    else if (!p->has_raw_data && typed_count(p, dt) != (size_t)count)
+        st = external_open(dir, p, what, stored, &fd, &offset, &location, errmsg);
+    else if (p->has_raw_data && p->raw_data.len != stored)
         st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
-                       "%s: its typed data holds %zu elements, not the %lld elements its dims %s "
-                       "declare", what, typed_count(p, dt), (long long)count,
-                       shape_str(out, (char[96]){0}, 96));
+                       "%s: raw_data has %zu bytes but dims %s of %s need %zu", what, p->raw_data.len,
+                       shape_str(out, (char[96]){0}, 96), onyx_dtype_name(dt), stored);
+    else if (!p->has_raw_data && typed_count(p, dt) != typed)
+        st = set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                       "%s: its typed data holds %zu %s, not the %zu %s its dims %s declare", what,
+                       typed_count(p, dt), unit, typed, unit, shape_str(out, (char[96]){0}, 96));
     if (st)
         return st;
 
     if (borrowed) {
-        *borrowed = !external && p->has_raw_data && bytes > 0 && dt != ONYX_DTYPE_BOOL &&
+        *borrowed = !external && p->has_raw_data && bytes > 0 && dt != ONYX_DTYPE_BOOL && !packed &&
                     (uintptr_t)p->raw_data.data % element_alignment(dt) == 0;
         if (*borrowed) {
             out->data = p->raw_data.data;
@@ -255,17 +310,21 @@ static onyx_status tensor_import(mem *m, const limits *lim, const char *dir, con
                          what, bytes);
     }
     if (external) {
-        if (!external_read(fd, offset, data, bytes))
+        if (!external_read(fd, offset, data, stored))
             st = set_error(errmsg, ONYX_ERROR_IO, "%s: reading external data '%s' failed", what, location);
         close(fd);
     } else if (p->has_raw_data) {
-        copy_field(data, p->raw_data.data, bytes, 1);
+        copy_field(data, p->raw_data.data, stored, 1);
         if (dt == ONYX_DTYPE_BOOL)
             for (size_t i = 0; i < bytes; i++)
                 ((uint8_t *)data)[i] = ((uint8_t *)data)[i] != 0;
     } else {
-        copy_typed(p, dt, (size_t)count, data);
+        copy_typed(p, dt, typed, data);
     }
+    /* The packed bytes were read to the front of the buffer: spread them out in place. Not
+     * 6-bit typed data, which is one element per entry already. */
+    if (!st && packed && (p->has_raw_data || external || packed_bits(dt) != 6))
+        unpack(dt, data, count, data);
     if (st) {
         mem_free(m, data);
         return st;

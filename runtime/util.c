@@ -225,6 +225,13 @@ static const struct {
     [ONYX_DTYPE_UINT32] = {"uint32", 4},       [ONYX_DTYPE_UINT64] = {"uint64", 8},
     [ONYX_DTYPE_COMPLEX64] = {"complex64", 8}, [ONYX_DTYPE_COMPLEX128] = {"complex128", 16},
     [ONYX_DTYPE_BFLOAT16] = {"bfloat16", 2},
+    /* The narrow types are held one element per byte (see onyx_dtype in onyx.h). */
+    [ONYX_DTYPE_FLOAT8E4M3FN] = {"float8e4m3fn", 1}, [ONYX_DTYPE_FLOAT8E4M3FNUZ] = {"float8e4m3fnuz", 1},
+    [ONYX_DTYPE_FLOAT8E5M2] = {"float8e5m2", 1},     [ONYX_DTYPE_FLOAT8E5M2FNUZ] = {"float8e5m2fnuz", 1},
+    [ONYX_DTYPE_UINT4] = {"uint4", 1},               [ONYX_DTYPE_INT4] = {"int4", 1},
+    [ONYX_DTYPE_FLOAT4E2M1] = {"float4e2m1", 1},     [ONYX_DTYPE_FLOAT8E8M0] = {"float8e8m0", 1},
+    [ONYX_DTYPE_UINT2] = {"uint2", 1},               [ONYX_DTYPE_INT2] = {"int2", 1},
+    [ONYX_DTYPE_FLOAT6E2M3] = {"float6e2m3", 1},     [ONYX_DTYPE_FLOAT6E3M2] = {"float6e3m2", 1},
 };
 
 const max_align_t empty_tensor_data;

@@ -40,6 +40,54 @@
 #define DT_FLOAT_IO (DT_FLOATS | DT(FLOAT16) | DT(BFLOAT16))
 #define DT_NUMERIC_IO (DT_FLOAT_IO | DT_INTS)
 
+/* The format of an 8, 6 or 4-bit floating-point dtype other than FLOAT8E8M0; false for the
+ * others. */
+static inline bool minifloat_format_of(onyx_dtype dtype, minifloat_format *f)
+{
+    switch (dtype) {
+    case ONYX_DTYPE_FLOAT8E4M3FN: *f = MINIFLOAT_E4M3FN; return true;
+    case ONYX_DTYPE_FLOAT8E4M3FNUZ: *f = MINIFLOAT_E4M3FNUZ; return true;
+    case ONYX_DTYPE_FLOAT8E5M2: *f = MINIFLOAT_E5M2; return true;
+    case ONYX_DTYPE_FLOAT8E5M2FNUZ: *f = MINIFLOAT_E5M2FNUZ; return true;
+    case ONYX_DTYPE_FLOAT4E2M1: *f = MINIFLOAT_E2M1; return true;
+    case ONYX_DTYPE_FLOAT6E2M3: *f = MINIFLOAT_E2M3; return true;
+    case ONYX_DTYPE_FLOAT6E3M2: *f = MINIFLOAT_E3M2; return true;
+    default: return false;
+    }
+}
+
+/* The dtypes of 4 and 2-bit integers, held one per byte (see onyx_dtype in onyx.h). */
+#define DT_NARROW_INTS (DT(INT4) | DT(UINT4) | DT(INT2) | DT(UINT2))
+/* The 8, 6 and 4-bit floating-point dtypes. */
+#define DT_MINIFLOATS                                                                          \
+    (DT(FLOAT8E4M3FN) | DT(FLOAT8E4M3FNUZ) | DT(FLOAT8E5M2) | DT(FLOAT8E5M2FNUZ) | DT(FLOAT4E2M1) | \
+     DT(FLOAT6E2M3) | DT(FLOAT6E3M2))
+
+/* Bits of a 4 or 2-bit integer dtype, 0 for the others. */
+static inline int narrow_int_bits(onyx_dtype dtype)
+{
+    return dtype == ONYX_DTYPE_INT4 || dtype == ONYX_DTYPE_UINT4 ? 4
+           : dtype == ONYX_DTYPE_INT2 || dtype == ONYX_DTYPE_UINT2 ? 2 : 0;
+}
+
+/* The value of a 4 or 2-bit integer's byte: its low bits, sign-extended for INT4 and INT2 (the
+ * bits above are ignored, as onyx.h says). */
+static inline int32_t narrow_int_load(onyx_dtype dtype, uint8_t byte)
+{
+    int bits = narrow_int_bits(dtype);
+    int32_t v = byte & ((1 << bits) - 1), sign = 1 << (bits - 1);
+    return dtype == ONYX_DTYPE_INT4 || dtype == ONYX_DTYPE_INT2 ? (v ^ sign) - sign : v;
+}
+
+/* The range of a 4 or 2-bit integer dtype. */
+static inline void narrow_int_range(onyx_dtype dtype, int32_t *min, int32_t *max)
+{
+    int bits = narrow_int_bits(dtype);
+    bool is_signed = dtype == ONYX_DTYPE_INT4 || dtype == ONYX_DTYPE_INT2;
+    *min = is_signed ? -(1 << (bits - 1)) : 0;
+    *max = is_signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
+}
+
 /* NaN test for a value of any numeric C type (false for integers). */
 #define VALUE_IS_NAN(v) _Generic((v), float: isnan((float)(v)), double: isnan((double)(v)), default: 0)
 

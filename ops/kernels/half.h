@@ -1,7 +1,9 @@
-/* IEEE half precision and bfloat16 conversions. */
+/* IEEE half precision, bfloat16 and the 8, 6 and 4-bit floating-point conversions. */
 #ifndef ONYX_HALF_H
 #define ONYX_HALF_H
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -61,12 +63,139 @@ static inline float bfloat16_to_float(uint16_t b)
     return f;
 }
 
-/* Truncation, as ONNX's reference (and its test data) converts. */
+/* Round to nearest even, NaN kept (quiet), as ONNX's reference converts since it took
+ * ml_dtypes' bfloat16 (ONNX 1.23's test data; older test data truncated). */
 static inline uint16_t float_to_bfloat16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x40);
+    x += 0x7fffu + ((x >> 16) & 1); /* an overflow carries into the exponent: inf */
     return (uint16_t)(x >> 16);
+}
+
+/* ---- the minifloats: 8, 6 and 4-bit floating point -------------------------------------- */
+
+/* How a format spends its codes beyond the finite numbers. */
+typedef enum minifloat_kind {
+    MINIFLOAT_IEEE,   /* top exponent: inf (mantissa 0) and NaNs (FLOAT8E5M2) */
+    MINIFLOAT_FN,     /* only S.1111.111 is NaN; no inf (FLOAT8E4M3FN) */
+    MINIFLOAT_FNUZ,   /* only 1000 0000 (-0) is NaN; no inf, no -0 (the FNUZ types) */
+    MINIFLOAT_FINITE, /* every code a number (FLOAT4E2M1, FLOAT6E2M3, FLOAT6E3M2) */
+} minifloat_kind;
+
+typedef struct minifloat_format {
+    int exp_bits, man_bits, bias;
+    minifloat_kind kind;
+} minifloat_format;
+
+static const minifloat_format MINIFLOAT_E4M3FN = {4, 3, 7, MINIFLOAT_FN};
+static const minifloat_format MINIFLOAT_E4M3FNUZ = {4, 3, 8, MINIFLOAT_FNUZ};
+static const minifloat_format MINIFLOAT_E5M2 = {5, 2, 15, MINIFLOAT_IEEE};
+static const minifloat_format MINIFLOAT_E5M2FNUZ = {5, 2, 16, MINIFLOAT_FNUZ};
+static const minifloat_format MINIFLOAT_E2M1 = {2, 1, 1, MINIFLOAT_FINITE};
+static const minifloat_format MINIFLOAT_E2M3 = {2, 3, 1, MINIFLOAT_FINITE};
+static const minifloat_format MINIFLOAT_E3M2 = {3, 2, 3, MINIFLOAT_FINITE};
+
+/* The largest finite value: the top exponent with a full mantissa, less the codes that inf,
+ * NaN take (IEEE: the whole top exponent; FN: the full mantissa of the top one). */
+static inline double minifloat_max(minifloat_format f)
+{
+    int top = (1 << f.exp_bits) - 1 - (f.kind == MINIFLOAT_IEEE);
+    double mantissa = 2.0 - ldexp(f.kind == MINIFLOAT_FN ? 2.0 : 1.0, -f.man_bits);
+    return ldexp(mantissa, top - f.bias);
+}
+
+/* The value of a code (its bits above the format's width ignored); every finite value is
+ * exact in a float. */
+static inline float minifloat_to_float(minifloat_format f, unsigned code)
+{
+    int width = 1 + f.exp_bits + f.man_bits;
+    code &= (1u << width) - 1;
+    unsigned sign = code >> (width - 1), exp = (code >> f.man_bits) & ((1u << f.exp_bits) - 1);
+    unsigned man = code & ((1u << f.man_bits) - 1), top = (1u << f.exp_bits) - 1;
+    if ((f.kind == MINIFLOAT_FNUZ && code == 1u << (width - 1)) ||
+        (f.kind == MINIFLOAT_FN && exp == top && man == (1u << f.man_bits) - 1) ||
+        (f.kind == MINIFLOAT_IEEE && exp == top && man))
+        return sign ? -NAN : NAN; /* the sign kept, as ml_dtypes keeps it */
+    float v = f.kind == MINIFLOAT_IEEE && exp == top ? INFINITY
+              : exp ? ldexpf(1.0f + ldexpf((float)man, -f.man_bits), (int)exp - f.bias)
+                    : ldexpf((float)man, 1 - f.bias - f.man_bits);
+    return sign ? -v : v;
+}
+
+/* The code of x rounded to nearest even, as ml_dtypes (ONNX's reference) converts. Beyond
+ * the largest finite value: that value when `saturate` or the format has no inf or NaN;
+ * otherwise inf (IEEE) or NaN. NaN gives NaN; where there is none (FINITE), a zero of the
+ * opposite sign, as ml_dtypes gives. FNUZ has no -0: negatives that round to 0 give +0. */
+static inline unsigned minifloat_from_double(minifloat_format f, double x, bool saturate)
+{
+    int width = 1 + f.exp_bits + f.man_bits;
+    unsigned sign = signbit(x) ? 1u << (width - 1) : 0, top = (1u << f.exp_bits) - 1;
+    unsigned max_code = f.kind == MINIFLOAT_IEEE ? (top - 1) << f.man_bits | ((1u << f.man_bits) - 1)
+                        : f.kind == MINIFLOAT_FN ? top << f.man_bits | ((1u << f.man_bits) - 2)
+                                                 : (1u << (width - 1)) - 1;
+    unsigned nan = f.kind == MINIFLOAT_FNUZ ? 1u << (width - 1)
+                   : f.kind == MINIFLOAT_FN ? sign | ((1u << (width - 1)) - 1)
+                   : f.kind == MINIFLOAT_IEEE ? sign | top << f.man_bits | 1u << (f.man_bits - 1)
+                                              : sign ^ 1u << (width - 1);
+    if (isnan(x))
+        return nan;
+    double a = fabs(x), rounded = a;
+    if (!isinf(a)) {
+        /* The spacing of the format at a's exponent (that of the subnormals below the
+         * normals): a / quantum is exact in a double, and so is its rounding times it. */
+        int e;
+        frexp(a, &e);
+        int exp = e - 1 < 1 - f.bias ? 1 - f.bias : e - 1;
+        double quantum = ldexp(1.0, exp - f.man_bits);
+        rounded = nearbyint(a / quantum) * quantum;
+    }
+    if (rounded > minifloat_max(f)) {
+        if (saturate || f.kind == MINIFLOAT_FINITE)
+            return sign | max_code;
+        return f.kind == MINIFLOAT_IEEE ? sign | top << f.man_bits : nan;
+    }
+    if (rounded == 0)
+        return f.kind == MINIFLOAT_FNUZ ? 0 : sign;
+    int e;
+    frexp(rounded, &e);
+    unsigned code;
+    if (e - 1 < 1 - f.bias) /* subnormal */
+        code = (unsigned)ldexp(rounded, f.bias - 1 + f.man_bits);
+    else
+        code = (unsigned)(e - 1 + f.bias) << f.man_bits |
+               (unsigned)ldexp(ldexp(rounded, 1 - e) - 1.0, f.man_bits);
+    return sign | code;
+}
+
+/* FLOAT8E8M0: the power of two 2^(code - 127), 0xff NaN. */
+static inline float e8m0_to_float(uint8_t code)
+{
+    return code == 0xff ? NAN : ldexpf(1.0f, (int)code - 127);
+}
+
+/* The E8M0 code of x, by the rules of ONNX's reference (numpy_helper.to_float8e8m0): x's
+ * float exponent, rounded up when any mantissa bit is set ("up"), by its guard, round and
+ * sticky bits ("nearest"), or not ("down"); NaN and inf give 0xff, and `saturate` keeps a
+ * rounding from carrying past the largest code, 0xfe. The sign is ignored. */
+typedef enum e8m0_rounding { E8M0_UP, E8M0_NEAREST, E8M0_DOWN } e8m0_rounding;
+static inline uint8_t e8m0_from_float(float x, bool saturate, e8m0_rounding mode)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, 4);
+    unsigned exp = (bits >> 23) & 0xff;
+    if (exp == 0xff)
+        return 0xff;
+    bool up = false;
+    if (mode == E8M0_UP)
+        up = (bits & 0x7fffff) != 0;
+    else if (mode == E8M0_NEAREST)
+        up = (bits & 0x400000) && ((bits & 0x200000) || (bits & 0x1fffff) || exp > 0);
+    if (up && saturate && exp == 0xfe)
+        up = false;
+    return (uint8_t)(exp + up); /* 0xfe + 1 without saturate: 0xff, NaN */
 }
 
 #endif

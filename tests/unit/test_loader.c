@@ -385,3 +385,126 @@ Test(loader, unnamed_first_output_is_an_error)
     expect_message(msg, "'nameless'", "first output", NULL);
     builder_free(b);
 }
+
+/* ---- the packed dtypes: unpacked to one element per byte where ONNX data is read --------- */
+
+/* A TensorProto of `dtype` and dims [n] with the given raw_data (or int32_data when
+ * `entries` is not NULL), read back through onyx_tensor_read_buffer. */
+static onyx_status read_proto(onyx_dtype dtype, int64_t n, const void *raw, size_t raw_size,
+                              const int32_t *entries, size_t n_entries, onyx_tensor *t, char *msg)
+{
+    Onnx__TensorProto p;
+    onnx__tensor_proto__init(&p);
+    int64_t dims[1] = {n};
+    p.n_dims = 1;
+    p.dims = dims;
+    p.has_data_type = 1;
+    p.data_type = (int32_t)dtype;
+    if (entries) {
+        p.n_int32_data = n_entries;
+        p.int32_data = (int32_t *)entries;
+    } else {
+        p.has_raw_data = 1;
+        p.raw_data = (ProtobufCBinaryData){raw_size, (uint8_t *)raw};
+    }
+    uint8_t buf[256];
+    size_t size = onnx__tensor_proto__pack(&p, buf);
+    return onyx_tensor_read_buffer(buf, size, t, NULL, msg, 2048);
+}
+
+static void read_ok(onyx_dtype dtype, int64_t n, const void *raw, size_t raw_size, const int32_t *entries,
+                    size_t n_entries, onyx_tensor *t)
+{
+    char msg[2048];
+    cr_assert_eq(read_proto(dtype, n, raw, raw_size, entries, n_entries, t, msg), ONYX_OK, "%s", msg);
+}
+
+static void expect_bytes(const onyx_tensor *t, onyx_dtype dtype, int64_t n, const uint8_t *want)
+{
+    cr_assert_eq(t->dtype, dtype);
+    cr_assert_eq(t->rank, 1);
+    cr_assert_eq(t->dims[0], n);
+    for (int64_t i = 0; i < n; i++)
+        cr_expect_eq(((const uint8_t *)t->data)[i], want[i], "element %lld: %#x, expected %#x",
+                     (long long)i, ((const uint8_t *)t->data)[i], want[i]);
+}
+
+/* Expected values from onnx.numpy_helper.to_array of the same protos. */
+Test(loader, packed_raw_data_is_unpacked)
+{
+    onyx_tensor t;
+    /* int4 [-1, 7, -8]: two to a byte, low nibble first, the last byte half padding. */
+    read_ok(ONYX_DTYPE_INT4, 3, (const uint8_t[]){0x7f, 0x08}, 2, NULL, 0, &t);
+    expect_bytes(&t, ONYX_DTYPE_INT4, 3, (const uint8_t[]){0xff, 0x07, 0xf8});
+    onyx_tensor_free_data(t.data);
+    /* uint2 [3, 0, 1, 2, 3]: four to a byte. */
+    read_ok(ONYX_DTYPE_UINT2, 5, (const uint8_t[]){0x93, 0x03}, 2, NULL, 0, &t);
+    expect_bytes(&t, ONYX_DTYPE_UINT2, 5, (const uint8_t[]){3, 0, 1, 2, 3});
+    onyx_tensor_free_data(t.data);
+    /* float6e3m2 codes [63, 1, 32, 21, 42]: a 6-bit LSB-first stream, ceil(5 * 6 / 8) bytes. */
+    read_ok(ONYX_DTYPE_FLOAT6E3M2, 5, (const uint8_t[]){0x7f, 0x00, 0x56, 0x2a}, 4, NULL, 0, &t);
+    expect_bytes(&t, ONYX_DTYPE_FLOAT6E3M2, 5, (const uint8_t[]){63, 1, 32, 21, 42});
+    onyx_tensor_free_data(t.data);
+}
+
+Test(loader, packed_int32_data_is_unpacked)
+{
+    onyx_tensor t;
+    /* 4-bit: two elements to an entry. */
+    read_ok(ONYX_DTYPE_INT4, 3, NULL, 0, (const int32_t[]){0x7f, 0x08}, 2, &t);
+    expect_bytes(&t, ONYX_DTYPE_INT4, 3, (const uint8_t[]){0xff, 0x07, 0xf8});
+    onyx_tensor_free_data(t.data);
+    /* 6-bit: one element to an entry, bits 0-5 (numpy_helper masks the rest off too). */
+    read_ok(ONYX_DTYPE_FLOAT6E2M3, 2, NULL, 0, (const int32_t[]){0x13f, 0x15}, 2, &t);
+    expect_bytes(&t, ONYX_DTYPE_FLOAT6E2M3, 2, (const uint8_t[]){0x3f, 0x15});
+    onyx_tensor_free_data(t.data);
+    /* float8: one to an entry. */
+    read_ok(ONYX_DTYPE_FLOAT8E5M2, 2, NULL, 0, (const int32_t[]){0x7c, 0xfe}, 2, &t);
+    expect_bytes(&t, ONYX_DTYPE_FLOAT8E5M2, 2, (const uint8_t[]){0x7c, 0xfe});
+    onyx_tensor_free_data(t.data);
+}
+
+Test(loader, packed_data_of_the_wrong_size_is_an_error)
+{
+    char msg[2048];
+    onyx_tensor t;
+    /* 3 int4 need 2 bytes, not 3 (one per element) nor 1. */
+    cr_assert_eq(read_proto(ONYX_DTYPE_INT4, 3, (const uint8_t[]){1, 2, 3}, 3, NULL, 0, &t, msg),
+                 ONYX_ERROR_INVALID_MODEL);
+    expect_message(msg, "raw_data", "3 bytes", "int4", "need 2", NULL);
+    cr_assert_eq(read_proto(ONYX_DTYPE_UINT2, 5, (const uint8_t[]){1}, 1, NULL, 0, &t, msg),
+                 ONYX_ERROR_INVALID_MODEL);
+    expect_message(msg, "raw_data", "uint2", "need 2", NULL);
+    /* 3 int4 in int32_data take 2 entries. */
+    cr_assert_eq(read_proto(ONYX_DTYPE_INT4, 3, NULL, 0, (const int32_t[]){1, 2, 3}, 3, &t, msg),
+                 ONYX_ERROR_INVALID_MODEL);
+    expect_message(msg, "3 int32_data entries", "not the 2", NULL);
+}
+
+Test(loader, packed_initializer_runs)
+{
+    builder *b = builder_new(21);
+    Onnx__TensorProto *w = builder_initializer(b, "W", ONYX_DTYPE_INT4, 1, DIMS(3), NULL);
+    w->raw_data = (ProtobufCBinaryData){2, builder_alloc(b, 2)};
+    memcpy(w->raw_data.data, (const uint8_t[]){0x7f, 0x08}, 2);
+    Onnx__NodeProto *cast = builder_node(b, "Cast", "W", "Y");
+    builder_attr_int(b, cast, "to", ONYX_DTYPE_INT8);
+    builder_output(b, "Y", ONYX_DTYPE_INT8);
+    int8_t y[3];
+    run_into(b, 1, 0, NULL, y, sizeof y);
+    cr_expect(y[0] == -1 && y[1] == 7 && y[2] == -8, "%d %d %d", y[0], y[1], y[2]);
+    builder_free(b);
+}
+
+Test(loader, operators_refuse_dtypes_they_lack)
+{
+    builder *b = builder_new(21);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT8E4M3FN, 1, DIMS(2), NULL);
+    Onnx__NodeProto *n = builder_node(b, "Relu", "X", "Y");
+    n->name = "act";
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT8E4M3FN);
+    char msg[2048];
+    cr_assert_eq(load(b, msg, sizeof msg), ONYX_ERROR_UNSUPPORTED);
+    expect_message(msg, "'act'", "Relu", "float8e4m3fn", NULL);
+    builder_free(b);
+}

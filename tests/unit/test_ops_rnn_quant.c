@@ -604,3 +604,180 @@ Test(recurrent, double_inputs_are_unsupported)
     expect_message(r.message, "RNN", "double", NULL);
     builder_free(b);
 }
+
+/* ---- the 8, 6, 4 and 2-bit dtypes: Cast, QuantizeLinear, DequantizeLinear ---------------- */
+
+/* Expected codes below come from ml_dtypes and onnx.numpy_helper (ONNX's reference), run on
+ * the same inputs. */
+
+/* A one-byte-per-element output of `dtype` holding exactly `codes`. */
+static void expect_codes(const onyx_tensor *got, onyx_dtype dtype, int64_t n, const uint8_t *codes)
+{
+    cr_assert_eq(got->dtype, dtype, "dtype %s, expected %s", onyx_dtype_name(got->dtype),
+                 onyx_dtype_name(dtype));
+    cr_assert_eq(onyx_tensor_element_count(got), n);
+    for (int64_t i = 0; i < n; i++)
+        cr_expect_eq(((const uint8_t *)got->data)[i], codes[i], "element %lld: %#x, expected %#x",
+                     (long long)i, ((const uint8_t *)got->data)[i], codes[i]);
+}
+
+/* Cast of a float [n] to `to` at `opset`, with round_mode `mode` (NULL: none) and saturate. */
+static void cast_codes(int opset, int64_t n, const float *x, onyx_dtype to, const char *mode, int saturate,
+                       const uint8_t *codes)
+{
+    onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(n), x)};
+    builder *b = node_model(opset, "Cast", "x", 1, in, "y");
+    builder_attr_int(b, only_node(b), "to", to);
+    builder_attr_int(b, only_node(b), "saturate", saturate);
+    if (mode)
+        builder_attr_string(b, only_node(b), "round_mode", mode);
+    run_result r = run_ok(b, 1, in);
+    expect_codes(&r.outputs[0], to, n, codes);
+    run_result_free(&r);
+    builder_free(b);
+}
+
+Test(narrow_dtypes, cast_to_float6_rounds_to_even_and_saturates)
+{
+    /* 0.0625 lies halfway between 0 and the smallest subnormal, 0.125: to even, 0. */
+    cast_codes(28, 5, FLOATS(0.3f, 7.7f, -100, 0.0625f, 3.3f), ONYX_DTYPE_FLOAT6E2M3, NULL, 1,
+               UINT8S(0x02, 0x1f, 0x3f, 0x00, 0x15));
+}
+
+Test(narrow_dtypes, cast_to_float8e8m0_by_round_mode)
+{
+    const float *x = FLOATS(3, 0.75f, 1.5f, 3e38f, 0);
+    cast_codes(24, 5, x, ONYX_DTYPE_FLOAT8E8M0, "up", 1, UINT8S(0x81, 0x7f, 0x80, 0xfe, 0x00));
+    cast_codes(24, 5, x, ONYX_DTYPE_FLOAT8E8M0, "up", 0, UINT8S(0x81, 0x7f, 0x80, 0xff, 0x00));
+    cast_codes(24, 5, x, ONYX_DTYPE_FLOAT8E8M0, "down", 0, UINT8S(0x80, 0x7e, 0x7f, 0xfe, 0x00));
+    cast_codes(24, 5, x, ONYX_DTYPE_FLOAT8E8M0, "nearest", 1, UINT8S(0x81, 0x7f, 0x80, 0xfe, 0x00));
+}
+
+Test(narrow_dtypes, cast_to_float8_saturate_or_not)
+{
+    const float *x = FLOATS(1e5f, -1e5f, 60000, INFINITY);
+    cast_codes(19, 4, x, ONYX_DTYPE_FLOAT8E5M2, NULL, 0, UINT8S(0x7c, 0xfc, 0x7b, 0x7c));
+    cast_codes(19, 4, x, ONYX_DTYPE_FLOAT8E4M3FNUZ, NULL, 1, UINT8S(0x7f, 0xff, 0x7f, 0x7f));
+    /* FNUZ has no -0 (its code is NaN): negatives rounding to 0 give +0. */
+    cast_codes(19, 2, FLOATS(-1e-9f, -0.0f), ONYX_DTYPE_FLOAT8E4M3FNUZ, NULL, 1, UINT8S(0, 0));
+}
+
+Test(narrow_dtypes, cast_attributes_are_checked)
+{
+    onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
+    builder *b = node_model(24, "Cast", "x", 1, in, "y");
+    builder_attr_int(b, only_node(b), "to", ONYX_DTYPE_FLOAT8E8M0);
+    builder_attr_string(b, only_node(b), "round_mode", "sideways");
+    run_result r = run_model(b, 1, in);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "Cast", "round_mode", "sideways", NULL);
+    builder_free(b);
+    /* float8e8m0 came with Cast-24: refused at opset 23, naming the dtype. */
+    b = node_model(23, "Cast", "x", 1, in, "y");
+    builder_attr_int(b, only_node(b), "to", ONYX_DTYPE_FLOAT8E8M0);
+    r = run_model(b, 1, in);
+    cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED);
+    expect_message(r.message, "Cast", "float8e8m0", "opset 23", NULL);
+    builder_free(b);
+}
+
+Test(narrow_dtypes, narrow_integers_given_to_onyx_keep_only_their_low_bits)
+{
+    /* int4 0xf9 is -7 (its low nibble), uint2 0xfe is 2: the bits above are ignored. */
+    onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_INT4, 1, DIMS(2), UINT8S(0xf9, 0x07))};
+    builder *b = node_model(21, "Cast", "x", 1, in, "y");
+    builder_attr_int(b, only_node(b), "to", ONYX_DTYPE_INT8);
+    run_result r = run_ok(b, 1, in);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_INT8, 1, DIMS(2), INT8S(-7, 7), 0);
+    run_result_free(&r);
+    builder_free(b);
+    in[0] = tensor_of(ONYX_DTYPE_UINT2, 1, DIMS(2), UINT8S(0xfe, 0x01));
+    b = node_model(25, "Cast", "x", 1, in, "y");
+    builder_attr_int(b, only_node(b), "to", ONYX_DTYPE_FLOAT);
+    r = run_ok(b, 1, in);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(2, 1), 0);
+    run_result_free(&r);
+    builder_free(b);
+}
+
+Test(narrow_dtypes, blocked_quantize_with_a_partial_last_block)
+{
+    /* x [1, 5] in blocks of 2 along axis 1: scales for columns {0,1}, {2,3}, {4}. */
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 5), FLOATS(10, -10, 7, 9, 100)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 3), FLOATS(2, 3, 4)),
+                         tensor_of(ONYX_DTYPE_INT4, 2, DIMS(1, 3), INT8S(1, 0, -1))};
+    builder *b = node_model(21, "QuantizeLinear", "x,s,z", 3, in, "y");
+    builder_attr_int(b, only_node(b), "axis", 1);
+    builder_attr_int(b, only_node(b), "block_size", 2);
+    run_result r = run_ok(b, 3, in);
+    /* 10/2+1 = 6, -10/2+1 = -4, 7/3 = 2.33 -> 2, 9/3 = 3, 100/4-1 = 24 -> 7 (saturated). */
+    expect_codes(&r.outputs[0], ONYX_DTYPE_INT4, 5, (const uint8_t[]){6, (uint8_t)-4, 2, 3, 7});
+    run_result_free(&r);
+    builder_free(b);
+}
+
+Test(narrow_dtypes, blocked_scale_must_cover_x)
+{
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 5), FLOATS(1, 2, 3, 4, 5)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 2), FLOATS(1, 2))};
+    builder *b = node_model(21, "QuantizeLinear", "x,s", 2, in, "y");
+    builder_attr_int(b, only_node(b), "axis", 1);
+    builder_attr_int(b, only_node(b), "block_size", 2); /* 5 columns need 3 blocks */
+    run_result r = run_model(b, 2, in);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "QuantizeLinear", "'s'", "block", NULL);
+    builder_free(b);
+}
+
+Test(narrow_dtypes, quantize_output_dtype_must_agree_with_the_zero_point)
+{
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(1)),
+                         tensor_of(ONYX_DTYPE_UINT8, 0, NULL, UINT8S(0))};
+    builder *b = node_model(21, "QuantizeLinear", "x,s,z", 3, in, "y");
+    builder_attr_int(b, only_node(b), "output_dtype", ONYX_DTYPE_INT16);
+    run_result r = run_model(b, 3, in);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "QuantizeLinear", "output_dtype", "int16", "uint8", NULL);
+    builder_free(b);
+    /* int2 came with QuantizeLinear-25. */
+    b = node_model(23, "QuantizeLinear", "x,s", 2, in, "y");
+    builder_attr_int(b, only_node(b), "output_dtype", ONYX_DTYPE_INT2);
+    r = run_model(b, 2, in);
+    cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED);
+    expect_message(r.message, "QuantizeLinear", "int2", NULL);
+    builder_free(b);
+}
+
+Test(narrow_dtypes, quantize_precision_must_be_a_float_type)
+{
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
+                         tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(1))};
+    builder *b = node_model(23, "QuantizeLinear", "x,s", 2, in, "y");
+    builder_attr_int(b, only_node(b), "precision", ONYX_DTYPE_DOUBLE);
+    run_result r = run_model(b, 2, in);
+    cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED);
+    expect_message(r.message, "QuantizeLinear", "precision", "double", NULL);
+    builder_free(b);
+}
+
+Test(narrow_dtypes, dequantize_with_a_float8e8m0_scale)
+{
+    /* Scales 2^(code - 127): 2^-2 and 2^3. */
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT4, 1, DIMS(2), INT8S(-8, 7)),
+                         tensor_of(ONYX_DTYPE_FLOAT8E8M0, 1, DIMS(2), UINT8S(125, 130))};
+    builder *b = node_model(24, "DequantizeLinear", "x,s", 2, in, "y");
+    builder_attr_int(b, only_node(b), "axis", 0);
+    builder_attr_int(b, only_node(b), "output_dtype", ONYX_DTYPE_FLOAT);
+    run_result r = run_ok(b, 2, in);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(-2, 56), 0);
+    run_result_free(&r);
+    builder_free(b);
+    /* Without output_dtype y would be float8e8m0, which DequantizeLinear does not give. */
+    b = node_model(24, "DequantizeLinear", "x,s", 2, in, "y");
+    builder_attr_int(b, only_node(b), "axis", 0);
+    r = run_model(b, 2, in);
+    cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(r.message, "DequantizeLinear", "float8e8m0", "output_dtype", NULL);
+    builder_free(b);
+}
