@@ -29,8 +29,8 @@ static onyx_status causal_conv_check(op_context *ctx)
         return st;
     bool silu = !strcmp(activation, "silu") || !strcmp(activation, "swish");
     if (!silu && strcmp(activation, "none"))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "activation must be 'silu', 'swish' or 'none', not '%s'",
-                        activation);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "activation must be 'silu', 'swish' or 'none', not '%s'", activation);
     causal_conv_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
@@ -91,18 +91,13 @@ static onyx_status causal_conv_reshape(op_context *ctx)
 }
 
 /* v rounded to `dt` and back. */
-static inline double float_io_round(onyx_dtype dt, float v)
+static inline float round_to(onyx_dtype dt, float v)
 {
-    uint16_t h;
-    switch (dt) {
-    case ONYX_DTYPE_FLOAT16:
+    if (dt == ONYX_DTYPE_FLOAT16)
         return half_to_float(float_to_half(v));
-    case ONYX_DTYPE_BFLOAT16:
-        h = float_to_bfloat16(v);
-        return bfloat16_to_float(h);
-    default:
-        return v;
-    }
+    if (dt == ONYX_DTYPE_BFLOAT16)
+        return bfloat16_to_float(float_to_bfloat16(v));
+    return v;
 }
 
 /* padded[j] of one row: past (or zero) for j < k - 1, the input after. */
@@ -128,7 +123,7 @@ static onyx_status causal_conv_run(const op_context *ctx, int64_t begin, int64_t
             for (int64_t j = 0; j < k; j++)
                 sum += (float)float_io_load(dt, w, wbase + j) * PADDED(t + j);
             if (p->silu) /* on the convolution rounded to the dtype, as ONNX's reference */
-                sum = (float)float_io_round(dt, sum), sum = sum / (1.0f + expf(-sum));
+                sum = round_to(dt, sum), sum = sum / (1.0f + expf(-sum));
             float_io_store(dt, y, xbase + t, sum);
         }
         /* The state is copied, not recomputed: exact in every dtype. */

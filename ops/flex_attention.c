@@ -41,21 +41,26 @@ typedef struct flex_state {
 } flex_state;
 
 /* Checks a modifier's signature and types it: (B, Hq, L, S) -> same, in the precision. */
-static onyx_status check_modifier(op_context *ctx, const struct graph *g, const char *name, onyx_dtype precision)
+static onyx_status check_modifier(op_context *ctx, const struct graph *g, const char *name,
+                                  onyx_dtype precision)
 {
     if (op_graph_input_count(g) != 1 || op_graph_output_count(g) != 1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s must take one input and give one output, not %d and %d",
-                        name, op_graph_input_count(g), op_graph_output_count(g));
-    onyx_tensor in = {.dtype = precision, .rank = 4, .dims = {DIM_UNKNOWN, DIM_UNKNOWN, DIM_UNKNOWN, DIM_UNKNOWN}};
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "%s must take one input and give one output, not %d and %d", name,
+                        op_graph_input_count(g), op_graph_output_count(g));
+    onyx_tensor in = {.dtype = precision, .rank = 4};
+    for (int d = 0; d < 4; d++) /* each call sees other sizes */
+        in.dims[d] = DIM_UNKNOWN;
     onyx_tensor out = {0};
     onyx_status st = op_graph_check(ctx, g, &in, &out);
     if (st)
         return st;
     if (out.dtype != precision)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s gives %s; it must keep the softmax precision %s", name,
-                        onyx_dtype_name(out.dtype), onyx_dtype_name(precision));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s gives %s; it must keep the softmax precision %s",
+                        name, onyx_dtype_name(out.dtype), onyx_dtype_name(precision));
     if (out.rank >= 0 && out.rank != 4)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s gives rank %d; it must keep rank 4", name, out.rank);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s gives rank %d; it must keep rank 4", name,
+                        out.rank);
     return ONYX_OK;
 }
 
@@ -68,16 +73,16 @@ static onyx_status flex_check(op_context *ctx)
     if (st || !p)
         return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
     onyx_dtype dt = op_input(ctx, FA_Q)->dtype;
-    int64_t precision;
+    int64_t precision, dflt = dt == ONYX_DTYPE_DOUBLE ? ONYX_DTYPE_DOUBLE : ONYX_DTYPE_FLOAT;
     p->has_scale = op_has_attr(ctx, "scale");
     if ((st = op_attr_float(ctx, "scale", 1.0f, &p->scale)) ||
-        (st = op_attr_int(ctx, "softmax_precision", dt == ONYX_DTYPE_DOUBLE ? ONYX_DTYPE_DOUBLE : ONYX_DTYPE_FLOAT,
-                          &precision)))
+        (st = op_attr_int(ctx, "softmax_precision", dflt, &precision)))
         return st;
     if (!isfinite(p->scale))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "scale must be finite");
     if (precision == ONYX_DTYPE_FLOAT16 || precision == ONYX_DTYPE_BFLOAT16)
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "softmax_precision %s is not implemented (float and double are)",
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED,
+                        "softmax_precision %s is not implemented (float and double are)",
                         onyx_dtype_name((onyx_dtype)precision));
     if (precision != ONYX_DTYPE_FLOAT && precision != ONYX_DTYPE_DOUBLE)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "softmax_precision %lld is not a floating-point type",
@@ -102,30 +107,30 @@ static onyx_status flex_check(op_context *ctx)
 
 /* Loads n values of a tensor from `at` as V into dst, or returns the data itself when it is
  * already V. */
-#define FLEX_HEAD_KERNELS(V, SUFFIX, GEMM)                                                                       \
-    static const V *load_##SUFFIX(const onyx_tensor *t, int64_t at, int64_t n, V *dst)                        \
+#define FLEX_HEAD_KERNELS(V, SUFFIX, GEMM)                                                                   \
+    static const V *load_##SUFFIX(const onyx_tensor *t, int64_t at, int64_t n, V *dst)                       \
     {                                                                                                        \
-        if (sizeof(V) == onyx_dtype_size(t->dtype) && t->dtype != ONYX_DTYPE_FLOAT16 &&                     \
-            t->dtype != ONYX_DTYPE_BFLOAT16)                                                                \
+        if (sizeof(V) == onyx_dtype_size(t->dtype) && t->dtype != ONYX_DTYPE_FLOAT16 &&                      \
+            t->dtype != ONYX_DTYPE_BFLOAT16)                                                                 \
             return (const V *)t->data + at;                                                                  \
         for (int64_t i = 0; i < n; i++)                                                                      \
             dst[i] = (V)float_io_load(t->dtype, t->data, at + i);                                            \
         return dst;                                                                                          \
     }                                                                                                        \
     /* scores (L x S) of head bh; `work` holds L*E + S*E values. */                                          \
-    static void scores_##SUFFIX(const flex_state *s, const onyx_tensor *q, const onyx_tensor *k, int64_t bh,  \
+    static void scores_##SUFFIX(const flex_state *s, const onyx_tensor *q, const onyx_tensor *k, int64_t bh, \
                                 V *scores, V *work)                                                          \
     {                                                                                                        \
         int64_t b = bh / s->q_heads, kvh = bh % s->q_heads / (s->q_heads / s->kv_heads);                     \
         int64_t L = s->len, S = s->kv_len, E = s->head;                                                      \
         const V *qh = load_##SUFFIX(q, bh * L * E, L * E, work);                                             \
-        const V *kh = load_##SUFFIX(k, (b * s->kv_heads + kvh) * S * E, S * E, work + L * E);                 \
+        const V *kh = load_##SUFFIX(k, (b * s->kv_heads + kvh) * S * E, S * E, work + L * E);                \
         GEMM(false, true, L, S, E, (V)s->scale, qh, E, kh, E, (V)0, scores, S);                              \
         if (q->dtype == ONYX_DTYPE_FLOAT16 || q->dtype == ONYX_DTYPE_BFLOAT16)                               \
             for (int64_t i = 0; i < L * S; i++) {                                                            \
-                float r = (float)scores[i];                                                                   \
+                float r = (float)scores[i];                                                                  \
                 scores[i] = q->dtype == ONYX_DTYPE_FLOAT16 ? half_to_float(float_to_half(r))                 \
-                                                           : bfloat16_to_float(float_to_bfloat16(r));         \
+                                                           : bfloat16_to_float(float_to_bfloat16(r));        \
             }                                                                                                \
     }                                                                                                        \
     /* Softmax of `rows` rows of n in place: a row of only -inf (or with NaN) gives NaN. */                  \
@@ -147,9 +152,9 @@ static onyx_status flex_check(op_context *ctx)
     {                                                                                                        \
         int64_t b = bh / s->q_heads, kvh = bh % s->q_heads / (s->q_heads / s->kv_heads);                     \
         int64_t L = s->len, S = s->kv_len, Ev = s->v_head;                                                   \
-        const V *vh = load_##SUFFIX(v, (b * s->kv_heads + kvh) * S * Ev, S * Ev, work);                       \
+        const V *vh = load_##SUFFIX(v, (b * s->kv_heads + kvh) * S * Ev, S * Ev, work);                      \
         V *out = work + S * Ev;                                                                              \
-        GEMM(false, false, L, Ev, S, (V)1, probs, S, vh, Ev, (V)0, out, Ev);                                  \
+        GEMM(false, false, L, Ev, S, (V)1, probs, S, vh, Ev, (V)0, out, Ev);                                 \
         for (int64_t i = 0; i < L * Ev; i++)                                                                 \
             float_io_store(dt, y, bh * L * Ev + i, out[i]);                                                  \
     }
@@ -179,8 +184,8 @@ static void flex_heads(const op_context *ctx, const flex_state *s, int64_t begin
 }
 
 /* Runs modifier `g` on the (B, Hq, L, S) tensor at `data` and writes its result back there. */
-static onyx_status apply_modifier(op_context *ctx, const struct graph *g, const char *name, const flex_state *s,
-                                  void *data)
+static onyx_status apply_modifier(op_context *ctx, const struct graph *g, const char *name,
+                                  const flex_state *s, void *data)
 {
     const flex_params *p = ctx->params;
     onyx_tensor in = {.dtype = p->precision, .rank = 4, .dims = {s->batch, s->q_heads, s->len, s->kv_len},
@@ -256,8 +261,9 @@ static onyx_status flex_reshape(op_context *ctx)
               dim_may_equal(v->dims[1], hkv) && dim_may_equal(v->dims[2], k->dims[2]) &&
               dim_may_equal(k->dims[3], q->dims[3]);
     if (!ok)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "Q %s, K %s and V %s must be (B, Hq, L, E), (B, Hkv, S, E) "
-                        "and (B, Hkv, S, Ev)", shape_str(q, a, sizeof a), shape_str(k, b, sizeof b),
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "Q %s, K %s and V %s must be (B, Hq, L, E), (B, Hkv, S, E) and (B, Hkv, S, Ev)",
+                        shape_str(q, a, sizeof a), shape_str(k, b, sizeof b),
                         shape_str(v, c, sizeof c));
     if (dim_known(hq) && dim_known(hkv) && (hkv == 0 ? hq != 0 : hq % hkv))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "Q's %lld heads must be a multiple of K's %lld",
@@ -276,7 +282,7 @@ static onyx_status flex_reshape(op_context *ctx)
     *s = (flex_state){q->dims[0], hq, hkv, q->dims[2], k->dims[2], q->dims[3], v->dims[3]};
     s->scale = p->has_scale ? p->scale : 1.0 / sqrt((double)(s->head > 0 ? s->head : 1));
     /* scores (L x S), then Q and K of the head (L*E + S*E), later reused for V and Y. */
-    int64_t first = s->len * s->head + s->kv_len * s->head, second = s->kv_len * s->v_head + s->len * s->v_head;
+    int64_t first = (s->len + s->kv_len) * s->head, second = (s->kv_len + s->len) * s->v_head;
     s->scratch_values = (size_t)(s->len * s->kv_len + OP_MAX(first, second));
     ctx->state = s;
     ctx->n_tasks = s->batch * hq;

@@ -95,8 +95,9 @@ static onyx_status head_dim(const op_context *ctx, const onyx_tensor *t, int64_t
     if (!dim_known(last))
         return ONYX_OK;
     if (last % heads)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s's last dim %lld is not a multiple of its %lld heads",
-                        what, (long long)last, (long long)heads);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "%s's last dim %lld is not a multiple of its %lld heads", what, (long long)last,
+                        (long long)heads);
     *dim = last / heads;
     return ONYX_OK;
 }
@@ -110,8 +111,8 @@ static onyx_status linear_attention_reshape(op_context *ctx)
         const onyx_tensor *t = op_input(ctx, i);
         int rank = i == LA_PAST ? 4 : 3;
         if (t && t->rank != rank)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s must have rank %d, not shape %s", names[i], rank,
-                            shape_str(t, s, sizeof s));
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s must have rank %d, not shape %s", names[i],
+                            rank, shape_str(t, s, sizeof s));
     }
     const onyx_tensor *q = op_input(ctx, LA_QUERY), *k = op_input(ctx, LA_KEY), *v = op_input(ctx, LA_VALUE);
     const onyx_tensor *past = op_input(ctx, LA_PAST), *decay = op_input(ctx, LA_DECAY);
@@ -131,10 +132,12 @@ static onyx_status linear_attention_reshape(op_context *ctx)
         d_k = d_kk;
     const onyx_tensor *packed[] = {k, v, decay, beta};
     for (int i = 0; i < 4; i++)
-        if (packed[i] && (!dim_may_equal(packed[i]->dims[0], batch) || !dim_may_equal(packed[i]->dims[1], len)))
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%s %s must share query's batch and sequence length "
-                            "(%lld, %lld)", names[i == 0 ? 1 : i == 1 ? 2 : i + 2],
-                            shape_str(packed[i], s, sizeof s), (long long)batch, (long long)len);
+        if (packed[i] &&
+            (!dim_may_equal(packed[i]->dims[0], batch) || !dim_may_equal(packed[i]->dims[1], len)))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "%s %s must share query's batch and sequence length (%lld, %lld)",
+                            names[i == 0 ? 1 : i == 1 ? 2 : i + 2], shape_str(packed[i], s, sizeof s),
+                            (long long)batch, (long long)len);
     int64_t state_dims[4] = {batch, p->kv_heads, d_k, d_v};
     if (past)
         for (int d = 0; d < 4; d++)
@@ -146,8 +149,9 @@ static onyx_status linear_attention_reshape(op_context *ctx)
     if (decay && dim_known(decay->dims[2])) {
         decay_per_key = dim_known(d_k) && decay->dims[2] == p->kv_heads * d_k;
         if (!decay_per_key && decay->dims[2] != p->kv_heads)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "decay's last dim %lld must be kv_num_heads (%lld) "
-                            "or kv_num_heads * d_k", (long long)decay->dims[2], (long long)p->kv_heads);
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "decay's last dim %lld must be kv_num_heads (%lld) or kv_num_heads * d_k",
+                            (long long)decay->dims[2], (long long)p->kv_heads);
     }
     if (beta && dim_known(beta->dims[2])) {
         beta_per_head = beta->dims[2] == p->kv_heads;
@@ -234,5 +238,5 @@ static onyx_status linear_attention_run(const op_context *ctx, int64_t begin, in
     return ONYX_OK;
 }
 
-const op_descriptor op_LinearAttention = {linear_attention_check, linear_attention_reshape, linear_attention_run,
-                                          0};
+const op_descriptor op_LinearAttention = {linear_attention_check, linear_attention_reshape,
+                                          linear_attention_run, 0};

@@ -37,7 +37,8 @@ static onyx_status swiglu_reshape(op_context *ctx)
         same = dim_may_equal(a->dims[d], b->dims[d]);
     if (!same) {
         char sa[96], sb[96];
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "A %s and B %s must have the same shape (no broadcasting)",
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "A %s and B %s must have the same shape (no broadcasting)",
                         shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb));
     }
     onyx_tensor *y = op_output(ctx, 0);
