@@ -9,9 +9,10 @@
  *   Y      = probs V                  (B, Hq, L, Ev)
  *
  * Scores and probabilities are kept in the softmax precision: float32, or float64 for double
- * inputs, or as softmax_precision says (float or double; the 16-bit ones are refused). As in
- * ONNX's reference, the scores of 16-bit inputs are rounded to the input type before they are
- * widened, and the last product runs in the softmax precision.
+ * inputs, or as softmax_precision says (float or double; the 16-bit ones are refused). For
+ * 16-bit inputs, as in ONNX's reference, Q and K are scaled by sqrt(scale) and multiplied with
+ * each result rounded to the input type before the scores are widened; the last product runs
+ * in the softmax precision.
  *
  * Without modifiers each task is one (batch, query head), with onyx's GEMM for both products.
  * A modifier sees the whole score tensor at once, and a subgraph runs only outside `run` (which
@@ -105,13 +106,20 @@ static onyx_status flex_check(op_context *ctx)
 
 /* ---- one head, in the softmax precision V ------------------------------------------------ */
 
+static bool narrow(onyx_dtype dt) { return dt == ONYX_DTYPE_FLOAT16 || dt == ONYX_DTYPE_BFLOAT16; }
+
+/* v rounded to the 16-bit dtype dt and back. */
+static float round_to(onyx_dtype dt, float v)
+{
+    return dt == ONYX_DTYPE_FLOAT16 ? half_to_float(float_to_half(v)) : bfloat16_to_float(float_to_bfloat16(v));
+}
+
 /* Loads n values of a tensor from `at` as V into dst, or returns the data itself when it is
  * already V. */
 #define FLEX_HEAD_KERNELS(V, SUFFIX, GEMM)                                                                   \
     static const V *load_##SUFFIX(const onyx_tensor *t, int64_t at, int64_t n, V *dst)                       \
     {                                                                                                        \
-        if (sizeof(V) == onyx_dtype_size(t->dtype) && t->dtype != ONYX_DTYPE_FLOAT16 &&                      \
-            t->dtype != ONYX_DTYPE_BFLOAT16)                                                                 \
+        if (sizeof(V) == onyx_dtype_size(t->dtype) && !narrow(t->dtype))                                     \
             return (const V *)t->data + at;                                                                  \
         for (int64_t i = 0; i < n; i++)                                                                      \
             dst[i] = (V)float_io_load(t->dtype, t->data, at + i);                                            \
@@ -123,15 +131,21 @@ static onyx_status flex_check(op_context *ctx)
     {                                                                                                        \
         int64_t b = bh / s->q_heads, kvh = bh % s->q_heads / (s->q_heads / s->kv_heads);                     \
         int64_t L = s->len, S = s->kv_len, E = s->head;                                                      \
+        onyx_dtype dt = q->dtype;                                                                            \
         const V *qh = load_##SUFFIX(q, bh * L * E, L * E, work);                                             \
         const V *kh = load_##SUFFIX(k, (b * s->kv_heads + kvh) * S * E, S * E, work + L * E);                \
-        GEMM(false, true, L, S, E, (V)s->scale, qh, E, kh, E, (V)0, scores, S);                              \
-        if (q->dtype == ONYX_DTYPE_FLOAT16 || q->dtype == ONYX_DTYPE_BFLOAT16)                               \
-            for (int64_t i = 0; i < L * S; i++) {                                                            \
-                float r = (float)scores[i];                                                                  \
-                scores[i] = q->dtype == ONYX_DTYPE_FLOAT16 ? half_to_float(float_to_half(r))                 \
-                                                           : bfloat16_to_float(float_to_bfloat16(r));        \
-            }                                                                                                \
+        if (!narrow(dt)) {                                                                                   \
+            GEMM(false, true, L, S, E, (V)s->scale, qh, E, kh, E, (V)0, scores, S);                          \
+            return;                                                                                          \
+        }                                                                                                    \
+        /* As ONNX's reference: Q and K times sqrt(scale), their product, each rounded to the                \
+         * input type (the copies in `work` are ours to change). */                                          \
+        float root = round_to(dt, sqrtf((float)s->scale));                                                   \
+        for (int64_t i = 0; i < (L + S) * E; i++)                                                            \
+            work[i] = (V)round_to(dt, (float)work[i] * root);                                                \
+        GEMM(false, true, L, S, E, (V)1, work, E, work + L * E, E, (V)0, scores, S);                         \
+        for (int64_t i = 0; i < L * S; i++)                                                                  \
+            scores[i] = (V)round_to(dt, (float)scores[i]);                                                   \
     }                                                                                                        \
     /* Softmax of `rows` rows of n in place: a row of only -inf (or with NaN) gives NaN. */                  \
     static void softmax_##SUFFIX(V *x, int64_t rows, int64_t n)                                              \
@@ -272,6 +286,12 @@ static onyx_status flex_reshape(op_context *ctx)
     if (!ctx->concrete)
         return ONYX_OK;
     bool mods = p->score_mod || p->prob_mod;
+    /* The scores are not bounded by any input's size (L * S against L * E and S * E): bound
+     * them like a tensor, all of them when a modifier sees them at once, else one head's. */
+    int64_t scores[4] = {mods ? q->dims[0] : 1, mods ? hq : 1, q->dims[2], k->dims[2]};
+    onyx_status st = op_check_shape(ctx, 4, scores, "the attention scores (B, Hq, L, S)");
+    if (st)
+        return st;
     if (mods)
         for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++)
             if (ctx->inputs[i] && !ctx->inputs[i]->data && tensor_count(ctx->inputs[i]) > 0)

@@ -164,6 +164,10 @@ static onyx_status linear_attention_reshape(op_context *ctx)
         tensor_set_shape(op_output(ctx, 1), 4, state_dims);
     if (!ctx->concrete)
         return ONYX_OK;
+    /* One head's state is scratch even when present_state is not asked for: bounded like a
+     * tensor (d_k * d_v is not bounded by any input's size). */
+    if ((st = op_check_shape(ctx, 4, state_dims, "the recurrent state (B, H_kv, d_k, d_v)")))
+        return st;
     linear_attention_state *ls = op_alloc_state(ctx, sizeof *ls);
     if (!ls)
         return ONYX_ERROR_OUT_OF_MEMORY;
