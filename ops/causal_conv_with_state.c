@@ -21,7 +21,7 @@ static onyx_status causal_conv_check(op_context *ctx)
 {
     onyx_status st = op_check_arity(ctx, 2, 4, 1, 2);
     if (!st)
-        st = op_check_inputs_alike(ctx, 4, 2, DT_FLOAT_IO);
+        st = op_check_inputs_alike(ctx, 4, 2, DT(FLOAT) | DT(FLOAT16) | DT(BFLOAT16));
     if (st)
         return st;
     const char *activation;

@@ -52,7 +52,7 @@ static onyx_status linear_attention_check(op_context *ctx)
         (st = op_attr_int(ctx, "q_num_heads", 0, &p->q_heads)) ||
         (st = op_attr_int(ctx, "kv_num_heads", 0, &p->kv_heads)) ||
         (st = op_attr_float(ctx, "scale", 0.0f, &p->scale)) ||
-        (st = op_attr_int(ctx, "chunk_size", 64, &chunk)) ||
+        (st = op_attr_int(ctx, "chunk_size", 64, &chunk)) || /* a hint: read for its type only */
         (st = op_attr_string(ctx, "update_rule", "gated_delta", &rule)))
         return st;
     if (p->q_heads <= 0 || p->kv_heads <= 0 || p->q_heads > INT32_MAX || p->q_heads % p->kv_heads)

@@ -121,6 +121,21 @@ Test(causal_conv_with_state, refuses_a_past_state_of_other_length)
                    ONYX_ERROR_INVALID_MODEL, "past_state");
 }
 
+Test(causal_conv_with_state, refuses_double)
+{
+    /* Its schema allows float, float16 and bfloat16 only (unlike SwiGLU's). */
+    builder *b = builder_new(27);
+    builder_input(b, "X", ONYX_DTYPE_DOUBLE, 3, DIMS(1, 2, 3), NULL);
+    builder_input(b, "W", ONYX_DTYPE_DOUBLE, 3, DIMS(2, 1, 3), NULL);
+    builder_node(b, "CausalConvWithState", "X,W", "Y,S");
+    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+    run_result r = run_model(b, 0, NULL);
+    cr_assert_neq(r.load, ONYX_OK, "double CausalConvWithState loaded");
+    expect_message(r.message, "double", NULL);
+    run_result_free(&r);
+    builder_free(b);
+}
+
 Test(causal_conv_with_state, values_with_a_state_longer_than_the_input)
 {
     /* k = 4, L = 1 (one channel): padded = [p0, p1, p2, x0] = [1, 2, 3, 4]; with weight
