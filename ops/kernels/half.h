@@ -61,11 +61,15 @@ static inline float bfloat16_to_float(uint16_t b)
     return f;
 }
 
-/* Truncation, as ONNX's reference (and its test data) converts. */
+/* Round to nearest even (overflow to inf), as ONNX's reference converts since it took
+ * ml_dtypes' bfloat16; NaN stays a quiet NaN of the same sign rather than rounding into inf. */
 static inline uint16_t float_to_bfloat16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x40);
+    x += 0x7fffu + ((x >> 16) & 1);
     return (uint16_t)(x >> 16);
 }
 
