@@ -1,9 +1,10 @@
 /* The optimizers of domain ai.onnx.preview.training: Adagrad, Adam and Momentum. Each takes a
  * learning rate R and an iteration count T (scalars), then n tensors to optimize, their n
  * gradients and their n accumulators (Adam: two sets), and returns the n updated tensors then
- * the updated accumulators, each update a closed form per element. The arithmetic is in
- * double, rounded once to the tensors' dtype, as ONNX's reference (numpy promotes the float
- * tensors with the int64 T to double) computes it. */
+ * the updated accumulators, each update a closed form per element, computed step by step in
+ * the precision ONNX's reference (numpy) computes it: float32 for float tensors, except what
+ * the int64 T promotes to double (Adagrad's and Adam's learning rates, and so their updates
+ * of X). */
 #include "dtype_io.h"
 #include "op.h"
 
@@ -140,6 +141,11 @@ static onyx_status optimizer_reshape(op_context *ctx)
     return ONYX_OK;
 }
 
+/* v rounded to float when the tensors are float: the reference's numpy arithmetic on float32
+ * arrays and float32 attributes rounds each step so (a step of two floats computed in double
+ * and rounded once is the float step). */
+static inline double rounded(bool single, double v) { return single ? (double)(float)v : v; }
+
 /* Tensor k of the node: its update from R, T and its G and accumulators. */
 static onyx_status optimizer_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
@@ -149,14 +155,21 @@ static onyx_status optimizer_run(const op_context *ctx, int64_t begin, int64_t e
     double r = float_io_load(r_in->dtype, r_in->data, 0);
     int64_t t = ((const int64_t *)op_input(ctx, 1)->data)[0];
     onyx_dtype dtype = op_input(ctx, 2)->dtype;
+    bool single = dtype == ONYX_DTYPE_FLOAT;
     int n = p->n;
-    /* Adam's learning rate with the bias corrections of both momentums from the first step
-     * (T > 0) on; Adagrad's decayed with T. */
+    /* Adagrad's rate decays with T, and Adam's carries the bias corrections of both momentums
+     * from the first step (T > 0) on: both in double, as T (int64) promotes them. */
     double rate = r;
-    if (p->kind == OPT_ADAM && t > 0)
+    bool rate_double = false;
+    if (p->kind == OPT_ADAM && t > 0) {
         rate = r * sqrt(1 - pow(p->beta, (double)t)) / (1 - pow(p->alpha, (double)t));
-    else if (p->kind == OPT_ADAGRAD)
+        rate_double = true;
+    } else if (p->kind == OPT_ADAGRAD) {
         rate = r / (1 + (double)t * p->decay_factor);
+    }
+    /* Differences of float attributes are float32 whatever the tensors' type. */
+    double one_minus_alpha = (float)(1 - p->alpha), one_minus_beta = (float)(1 - p->beta);
+    double keep = (float)(1 - p->norm_coefficient_post);
     double beta_adjusted = t > 0 ? p->beta : 1; /* Momentum: the gradient's weight is 1 at first */
     for (int64_t k = begin; k < end; k++) {
         const onyx_tensor *x_in = op_input(ctx, 2 + (int)k);
@@ -168,23 +181,31 @@ static onyx_status optimizer_run(const op_context *ctx, int64_t begin, int64_t e
         int64_t count = tensor_count(x_in);
         for (int64_t i = 0; i < count; i++) {
             double xi = float_io_load(dtype, x, i);
-            double gi = p->norm_coefficient * xi + float_io_load(dtype, g, i);
+            double gi = rounded(single, rounded(single, p->norm_coefficient * xi) + float_io_load(dtype, g, i));
             double vi = float_io_load(dtype, v, i), x_new, v_new;
             switch (p->kind) {
-            case OPT_ADAGRAD: /* v is the accumulated squared gradient */
-                v_new = vi + gi * gi;
-                x_new = xi - rate * gi / (sqrt(v_new) + p->epsilon);
+            case OPT_ADAGRAD: { /* v is the accumulated squared gradient */
+                v_new = rounded(single, vi + rounded(single, gi * gi));
+                double root = rounded(single, rounded(single, sqrt(v_new)) + p->epsilon);
+                x_new = xi - rate * gi / root;
                 break;
+            }
             case OPT_ADAM: {
-                double h_new = p->beta * float_io_load(dtype, h, i) + (1 - p->beta) * (gi * gi);
-                v_new = p->alpha * vi + (1 - p->alpha) * gi;
-                x_new = (1 - p->norm_coefficient_post) * (xi - rate * (v_new / (sqrt(h_new) + p->epsilon)));
+                double hi = float_io_load(dtype, h, i);
+                v_new = rounded(single, rounded(single, p->alpha * vi) + rounded(single, one_minus_alpha * gi));
+                double h_new = rounded(single, rounded(single, p->beta * hi) +
+                                                   rounded(single, one_minus_beta * rounded(single, gi * gi)));
+                double root = rounded(single, rounded(single, sqrt(h_new)) + p->epsilon);
+                double step = rounded(single, v_new / root);
+                x_new = rate_double ? keep * (xi - rate * step)
+                                    : rounded(single, keep * rounded(single, xi - rounded(single, rate * step)));
                 float_io_store(dtype, h_out, i, h_new);
                 break;
             }
             default: /* Momentum */
-                v_new = p->alpha * vi + beta_adjusted * gi;
-                x_new = p->nesterov ? xi - r * (gi + p->alpha * v_new) : xi - r * v_new;
+                v_new = rounded(single, rounded(single, p->alpha * vi) + rounded(single, beta_adjusted * gi));
+                x_new = p->nesterov ? xi - rounded(single, r * rounded(single, gi + rounded(single, p->alpha * v_new)))
+                                    : xi - rounded(single, r * v_new);
                 break;
             }
             float_io_store(dtype, x_out, i, x_new);
