@@ -167,7 +167,7 @@ static double in_type(onyx_dtype dtype, double v)
 {
     switch (dtype) {
     case ONYX_DTYPE_FLOAT: return (float)v;
-    case ONYX_DTYPE_FLOAT16: return half_to_float(float_to_half((float)v));
+    case ONYX_DTYPE_FLOAT16: return half_to_float(double_to_half(v));
     case ONYX_DTYPE_BFLOAT16: return bfloat16_to_float(float_to_bfloat16((float)v));
     default: return v;
     }
