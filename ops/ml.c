@@ -123,8 +123,13 @@ const op_descriptor op_ArrayFeatureExtractor = {array_feature_extractor_check, a
 
 /* ---- TreeEnsemble ------------------------------------------------------------------------ */
 
+/* Y [N, n_targets]: for each row of X [N, F], each tree is walked from its root to a leaf,
+ * whose weight is aggregated (sum, average, min or max) into the leaf's target; then the
+ * post transform (all but PROBIT). */
+
 enum { MODE_LEQ, MODE_LT, MODE_GTE, MODE_GT, MODE_EQ, MODE_NEQ, MODE_MEMBER };
 enum { AGGREGATE_AVERAGE, AGGREGATE_SUM, AGGREGATE_MIN, AGGREGATE_MAX };
+enum { POST_NONE, POST_SOFTMAX, POST_LOGISTIC, POST_SOFTMAX_ZERO, POST_PROBIT };
 
 typedef struct tree_node {
     double split;
@@ -144,6 +149,7 @@ typedef struct tree_params {
     int64_t *roots;       /* the node of each tree, or -1 - leaf for a tree that is one leaf */
     double *members;
     int aggregate;
+    int post_transform;
     int64_t max_feature;  /* the largest feature id: X needs more columns */
 } tree_params;
 
@@ -236,9 +242,12 @@ static onyx_status tree_ensemble_check(op_context *ctx)
         (st = op_attr_int(ctx, "aggregate_function", AGGREGATE_SUM, &aggregate)) ||
         (st = op_attr_require(ctx, "n_targets")) || (st = op_attr_int(ctx, "n_targets", 0, &p->n_targets)))
         return st;
-    if (post_transform != 0)
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "post_transform %lld is not supported (only 0, NONE)",
+    if (post_transform < POST_NONE || post_transform > POST_PROBIT)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'post_transform' is %lld; expected 0 to 4",
                         (long long)post_transform);
+    if (post_transform == POST_PROBIT)
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "post_transform 4 (PROBIT) is not supported");
+    p->post_transform = (int)post_transform;
     if (aggregate < AGGREGATE_AVERAGE || aggregate > AGGREGATE_MAX)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'aggregate_function' is %lld; expected 0 to 3",
                         (long long)aggregate);
@@ -387,6 +396,32 @@ static bool branch_true(const tree_params *p, const tree_node *node, double v)
     }
 }
 
+/* The row's scores transformed as onnxruntime transforms them (ONNX's reference leaves them
+ * as they are): SOFTMAX over the targets; LOGISTIC per score; SOFTMAX_ZERO a softmax in
+ * which scores of 0 (within 1e-7) stay 0. */
+static void post_transform(const tree_params *p, onyx_dtype dtype, void *y, int64_t out0)
+{
+    int64_t n = p->n_targets;
+    if (p->post_transform == POST_LOGISTIC) {
+        for (int64_t t = 0; t < n; t++)
+            float_io_store(dtype, y, out0 + t, 1 / (1 + exp(-float_io_load(dtype, y, out0 + t))));
+        return;
+    }
+    double top = -INFINITY, sum = 0;
+    for (int64_t t = 0; t < n; t++)
+        top = fmax(top, float_io_load(dtype, y, out0 + t));
+    for (int64_t t = 0; t < n; t++) {
+        double v = float_io_load(dtype, y, out0 + t);
+        bool zero = p->post_transform == POST_SOFTMAX_ZERO && fabs(v) <= 1e-7;
+        sum += zero ? 0 : exp(v - top);
+    }
+    for (int64_t t = 0; t < n; t++) {
+        double v = float_io_load(dtype, y, out0 + t);
+        bool zero = p->post_transform == POST_SOFTMAX_ZERO && fabs(v) <= 1e-7;
+        float_io_store(dtype, y, out0 + t, zero ? v * exp(-top) : exp(v - top) / sum);
+    }
+}
+
 /* Each row: every tree walked to its leaf, and the leaf's weight aggregated into its target in
  * the output's type (rounded at each step, as the reference's numpy array of X's type). */
 static onyx_status tree_ensemble_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
@@ -428,6 +463,8 @@ static onyx_status tree_ensemble_run(const op_context *ctx, int64_t begin, int64
             }
             float_io_store(dtype, y->data, o, acc);
         }
+        if (p->post_transform != POST_NONE)
+            post_transform(p, dtype, y->data, out0);
     }
     return ONYX_OK;
 }

@@ -345,3 +345,20 @@ Test(ml, tree_ensemble_walks_and_refuses_cycles)
     expect_failure(tree_model(&x, 2, INT64S(1, 5), INT64S(0, 1), INT64S(1, 1), INT64S(1, 1)), 1, &x, true,
                    ONYX_ERROR_INVALID_MODEL, "leaf");
 }
+
+Test(ml, tree_ensemble_post_transforms)
+{
+    /* LOGISTIC (2) of the leaf weights 10 and 20: 1 / (1 + e^-10) = 0.9999546,
+     * 1 / (1 + e^-20) = 0.999999998. PROBIT (4) is refused. */
+    onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 1), FLOATS(0.5f, 2.5f));
+    builder *b = tree_model(&x, 2, INT64S(1, 0), INT64S(0, 1), INT64S(1, 1), INT64S(1, 1));
+    builder_attr_int(b, the_node(b), "post_transform", 2);
+    run_result r = run_model(b, 1, &x);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 1), FLOATS(0.9999546f, 1.0f), 1e-7);
+    run_result_free(&r);
+    builder_free(b);
+    b = tree_model(&x, 2, INT64S(1, 0), INT64S(0, 1), INT64S(1, 1), INT64S(1, 1));
+    builder_attr_int(b, the_node(b), "post_transform", 4);
+    expect_failure(b, 1, &x, true, ONYX_ERROR_UNSUPPORTED, "PROBIT");
+}
