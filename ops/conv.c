@@ -47,8 +47,8 @@ static onyx_status conv_reshape(op_context *ctx)
     if (st || !ctx->concrete)
         return st;
     const conv_state *s = ctx->state;
-    ctx->scratch_bytes += (size_t)(s->channels_per_group * s->geometry.in_count + s->maps_per_group * s->rows +
-                                   s->maps_per_group * s->block) * sizeof(float);
+    int64_t floats = s->channels_per_group * s->geometry.in_count + s->maps_per_group * (s->rows + s->block);
+    ctx->scratch_bytes += (size_t)floats * sizeof(float);
     return ONYX_OK;
 }
 

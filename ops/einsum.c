@@ -242,7 +242,8 @@ static onyx_status einsum_check(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "more than %d inputs", MAX_OPERANDS);
     onyx_status st = op_check_arity(ctx, 1, MAX_OPERANDS, 1, 1);
     if (!st)
-        st = op_check_inputs_alike(ctx, ctx->n_inputs, ctx->n_inputs, DT_NUMERIC | DT(FLOAT16) | DT(BFLOAT16));
+        st = op_check_inputs_alike(ctx, ctx->n_inputs, ctx->n_inputs,
+                                   DT_NUMERIC | DT(FLOAT16) | DT(BFLOAT16));
     const char *equation;
     if (!st)
         st = op_attr_require(ctx, "equation");

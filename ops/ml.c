@@ -96,7 +96,8 @@ static onyx_status array_feature_extractor_reshape(op_context *ctx)
     return ONYX_OK;
 }
 
-static onyx_status array_feature_extractor_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+static onyx_status array_feature_extractor_run(const op_context *ctx, int64_t begin, int64_t end,
+                                               void *scratch)
 {
     (void)begin, (void)end, (void)scratch;
     const onyx_tensor *x = ctx->inputs[0], *indices = ctx->inputs[1];
@@ -107,19 +108,21 @@ static onyx_status array_feature_extractor_run(const op_context *ctx, int64_t be
     size_t size = onyx_dtype_size(x->dtype);
     for (int64_t j = 0; j < count; j++)
         if (index[j] < -width || index[j] >= width)
-            return op_error(ctx, ONYX_ERROR_INVALID_INPUT, "index %lld of '%s' is out of range for %lld features",
-                            (long long)index[j], op_input_name(ctx, 1), (long long)width);
+            return op_error(ctx, ONYX_ERROR_INVALID_INPUT,
+                            "index %lld of '%s' is out of range for %lld features", (long long)index[j],
+                            op_input_name(ctx, 1), (long long)width);
+    const char *in = x->data;
+    char *out = z->data;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < count; j++) {
             int64_t k = index[j] < 0 ? index[j] + width : index[j];
-            memcpy((char *)z->data + (size_t)(r * count + j) * size, (const char *)x->data + (size_t)(r * width + k) * size,
-                   size);
+            memcpy(out + (size_t)(r * count + j) * size, in + (size_t)(r * width + k) * size, size);
         }
     return ONYX_OK;
 }
 
-const op_descriptor op_ArrayFeatureExtractor = {array_feature_extractor_check, array_feature_extractor_reshape,
-                                                array_feature_extractor_run, 0};
+const op_descriptor op_ArrayFeatureExtractor = {
+    array_feature_extractor_check, array_feature_extractor_reshape, array_feature_extractor_run, 0};
 
 /* ---- TreeEnsemble ------------------------------------------------------------------------ */
 
@@ -185,8 +188,8 @@ static onyx_status doubles_of(op_context *ctx, const char *name, bool required, 
         return ONYX_OK;
     int64_t n = tensor_count(t);
     if (!((DT_FLOATS | DT(FLOAT16)) & (1u << t->dtype)) || (n && !t->data))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute '%s' must be a float, double or float16 tensor",
-                        name);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "attribute '%s' must be a float, double or float16 tensor", name);
     if (count >= 0 && n != count)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute '%s' has %lld values; expected %lld", name,
                         (long long)n, (long long)count);
@@ -249,16 +252,18 @@ static onyx_status tree_ensemble_check(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "post_transform 4 (PROBIT) is not supported");
     p->post_transform = (int)post_transform;
     if (aggregate < AGGREGATE_AVERAGE || aggregate > AGGREGATE_MAX)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'aggregate_function' is %lld; expected 0 to 3",
-                        (long long)aggregate);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "attribute 'aggregate_function' is %lld; expected 0 to 3", (long long)aggregate);
     p->aggregate = (int)aggregate;
     if (p->n_targets < 1 || p->n_targets > INT32_MAX)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'n_targets' is %lld", (long long)p->n_targets);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'n_targets' is %lld",
+                        (long long)p->n_targets);
 
     /* The nodes. */
     const int64_t *features, *true_ids, *false_ids, *true_leafs, *false_leafs, *missing = NULL;
     int64_t n = -1;
-    if ((st = ints_of(ctx, "nodes_featureids", &n, &features)) || (st = ints_of(ctx, "nodes_truenodeids", &n, &true_ids)) ||
+    if ((st = ints_of(ctx, "nodes_featureids", &n, &features)) ||
+        (st = ints_of(ctx, "nodes_truenodeids", &n, &true_ids)) ||
         (st = ints_of(ctx, "nodes_falsenodeids", &n, &false_ids)) ||
         (st = ints_of(ctx, "nodes_trueleafs", &n, &true_leafs)) ||
         (st = ints_of(ctx, "nodes_falseleafs", &n, &false_leafs)))
@@ -273,8 +278,8 @@ static onyx_status tree_ensemble_check(op_context *ctx)
     if ((st = op_attr_require(ctx, "nodes_modes")) || (st = op_attr_tensor(ctx, "nodes_modes", &modes)))
         return st;
     if (modes->dtype != ONYX_DTYPE_UINT8 || tensor_count(modes) != n || !modes->data)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'nodes_modes' must be a uint8 tensor of %lld values",
-                        (long long)n);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "attribute 'nodes_modes' must be a uint8 tensor of %lld values", (long long)n);
     double *splits, *members;
     int64_t n_splits, n_members;
     if ((st = doubles_of(ctx, "nodes_splits", true, n, &splits, &n_splits)) ||
@@ -300,8 +305,8 @@ static onyx_status tree_ensemble_check(op_context *ctx)
     for (int64_t i = 0; i < n; i++) {
         tree_node *node = &p->nodes[i];
         if (mode[i] > MODE_MEMBER)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "node %lld has mode %d; expected 0 to 6", (long long)i,
-                            mode[i]);
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "node %lld has mode %d; expected 0 to 6",
+                            (long long)i, mode[i]);
         if (features[i] < 0 || features[i] > INT32_MAX)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "node %lld has feature id %lld", (long long)i,
                             (long long)features[i]);
@@ -316,8 +321,9 @@ static onyx_status tree_ensemble_check(op_context *ctx)
         node->next[1] = true_ids[i];
         for (int b = 0; b < 2; b++)
             if (node->next[b] < 0 || node->next[b] >= (node->leaf[b] ? n_leaves : n))
-                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "node %lld: its %s branch %lld is not a %s", (long long)i,
-                                b ? "true" : "false", (long long)node->next[b], node->leaf[b] ? "leaf" : "node");
+                return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "node %lld: its %s branch %lld is not a %s",
+                                (long long)i, b ? "true" : "false", (long long)node->next[b],
+                                node->leaf[b] ? "leaf" : "node");
         if (node->mode == MODE_MEMBER) {
             /* Its set: the next values of membership_values up to a NaN (or the end). */
             node->members = member_pos;
@@ -328,7 +334,8 @@ static onyx_status tree_ensemble_check(op_context *ctx)
                 member_pos++;
             else if (!members)
                 return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
-                                "node %lld tests set membership but there is no 'membership_values'", (long long)i);
+                                "node %lld tests set membership but there is no 'membership_values'",
+                                (long long)i);
         }
     }
     int64_t n_trees = -1;
@@ -366,8 +373,8 @@ static onyx_status tree_ensemble_reshape(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s must be [N, F]", op_input_name(ctx, 0),
                         shape_str(x, s, sizeof s));
     if (dim_known(x->dims[1]) && x->dims[1] <= p->max_feature)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s has no feature %lld", op_input_name(ctx, 0),
-                        shape_str(x, s, sizeof s), (long long)p->max_feature);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' %s has no feature %lld",
+                        op_input_name(ctx, 0), shape_str(x, s, sizeof s), (long long)p->max_feature);
     int64_t dims[2] = {x->dims[0], p->n_targets};
     tensor_set_shape(op_output(ctx, 0), 2, dims);
     if (ctx->concrete) {
@@ -432,9 +439,10 @@ static onyx_status tree_ensemble_run(const op_context *ctx, int64_t begin, int64
     onyx_tensor *y = ctx->outputs[0];
     onyx_dtype dtype = x->dtype;
     int64_t rows = x->dims[0], features = x->dims[1];
-    double start = p->aggregate == AGGREGATE_MIN   ? (dtype == ONYX_DTYPE_DOUBLE ? DBL_MAX : dtype == ONYX_DTYPE_FLOAT ? FLT_MAX : 65504.0)
-                   : p->aggregate == AGGREGATE_MAX ? (dtype == ONYX_DTYPE_DOUBLE ? -DBL_MAX : dtype == ONYX_DTYPE_FLOAT ? -FLT_MAX : -65504.0)
-                                                   : 0;
+    /* Targets no leaf reaches keep the start: the type's largest value for MIN, its lowest for
+     * MAX (numpy's finfo, as the reference), else 0. */
+    double largest = dtype == ONYX_DTYPE_DOUBLE ? DBL_MAX : dtype == ONYX_DTYPE_FLOAT ? FLT_MAX : 65504.0;
+    double start = p->aggregate == AGGREGATE_MIN ? largest : p->aggregate == AGGREGATE_MAX ? -largest : 0;
     for (int64_t r = begin * ML_ROWS_PER_TASK; r < OP_MIN(end * ML_ROWS_PER_TASK, rows); r++) {
         int64_t out0 = r * p->n_targets;
         for (int64_t t = 0; t < p->n_targets; t++)

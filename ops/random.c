@@ -44,8 +44,8 @@ static onyx_status output_dtype(op_context *ctx, onyx_dtype fallback, uint32_t a
     if (!op_has_attr(ctx, "dtype") && !fallback)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'dtype' is required");
     if (value <= 0 || value >= 32 || !(allowed & (1u << value)))
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "attribute 'dtype' is %lld: not an output type onyx supports here",
-                        (long long)value);
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED,
+                        "attribute 'dtype' is %lld: not an output type onyx supports here", (long long)value);
     *dtype = (onyx_dtype)value;
     return ONYX_OK;
 }
@@ -59,8 +59,8 @@ static onyx_status read_seed(op_context *ctx, random_params *p)
         return st;
     p->has_seed = op_has_attr(ctx, "seed");
     if (p->has_seed && !(seed > -1 && seed < 4294967296.0f))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'seed' is %g; expected a value in [0, 2^32)",
-                        (double)seed);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "attribute 'seed' is %g; expected a value in [0, 2^32)", (double)seed);
     p->seed = p->has_seed ? (uint32_t)seed : 0;
     return ONYX_OK;
 }
@@ -125,9 +125,15 @@ static onyx_status random_check(op_context *ctx, random_kind kind, bool like)
 }
 
 static onyx_status random_uniform_check(op_context *ctx) { return random_check(ctx, RANDOM_UNIFORM, false); }
-static onyx_status random_uniform_like_check(op_context *ctx) { return random_check(ctx, RANDOM_UNIFORM, true); }
+static onyx_status random_uniform_like_check(op_context *ctx)
+{
+    return random_check(ctx, RANDOM_UNIFORM, true);
+}
 static onyx_status random_normal_check(op_context *ctx) { return random_check(ctx, RANDOM_NORMAL, false); }
-static onyx_status random_normal_like_check(op_context *ctx) { return random_check(ctx, RANDOM_NORMAL, true); }
+static onyx_status random_normal_like_check(op_context *ctx)
+{
+    return random_check(ctx, RANDOM_NORMAL, true);
+}
 
 static onyx_status bernoulli_check(op_context *ctx)
 {
@@ -188,8 +194,9 @@ static onyx_status random_run(const op_context *ctx, int64_t begin, int64_t end,
         for (int64_t i = 0; i < n; i++) {
             double prob = float_io_load(x->dtype, x->data, i);
             if (!(prob >= 0 && prob <= 1))
-                return op_error(ctx, ONYX_ERROR_INVALID_INPUT, "input '%s' holds %g at %lld: not a probability",
-                                op_input_name(ctx, 0), prob, (long long)i);
+                return op_error(ctx, ONYX_ERROR_INVALID_INPUT,
+                                "input '%s' holds %g at %lld: not a probability", op_input_name(ctx, 0), prob,
+                                (long long)i);
             scalar_store(y->data, i, y->dtype, mt_bernoulli(&mt, prob));
         }
         return ONYX_OK;

@@ -21,7 +21,8 @@ typedef struct optimizer_params {
     bool nesterov;
 } optimizer_params;
 
-static onyx_status attr_double(const op_context *ctx, const char *name, float dflt, bool required, double *value)
+static onyx_status attr_double(const op_context *ctx, const char *name, float dflt, bool required,
+                               double *value)
 {
     float f;
     onyx_status st = required ? op_attr_require(ctx, name) : ONYX_OK;
@@ -181,7 +182,8 @@ static onyx_status optimizer_run(const op_context *ctx, int64_t begin, int64_t e
         int64_t count = tensor_count(x_in);
         for (int64_t i = 0; i < count; i++) {
             double xi = float_io_load(dtype, x, i);
-            double gi = rounded(single, rounded(single, p->norm_coefficient * xi) + float_io_load(dtype, g, i));
+            double gi = rounded(single, p->norm_coefficient * xi);
+            gi = rounded(single, gi + float_io_load(dtype, g, i));
             double vi = float_io_load(dtype, v, i), x_new, v_new;
             switch (p->kind) {
             case OPT_ADAGRAD: { /* v is the accumulated squared gradient */
@@ -192,20 +194,27 @@ static onyx_status optimizer_run(const op_context *ctx, int64_t begin, int64_t e
             }
             case OPT_ADAM: {
                 double hi = float_io_load(dtype, h, i);
-                v_new = rounded(single, rounded(single, p->alpha * vi) + rounded(single, one_minus_alpha * gi));
+                v_new = rounded(single, rounded(single, p->alpha * vi) +
+                                            rounded(single, one_minus_alpha * gi));
+                double squared = rounded(single, gi * gi);
                 double h_new = rounded(single, rounded(single, p->beta * hi) +
-                                                   rounded(single, one_minus_beta * rounded(single, gi * gi)));
+                                                   rounded(single, one_minus_beta * squared));
                 double root = rounded(single, rounded(single, sqrt(h_new)) + p->epsilon);
                 double step = rounded(single, v_new / root);
-                x_new = rate_double ? keep * (xi - rate * step)
-                                    : rounded(single, keep * rounded(single, xi - rounded(single, rate * step)));
+                if (rate_double)
+                    x_new = keep * (xi - rate * step);
+                else
+                    x_new = rounded(single, keep * rounded(single, xi - rounded(single, rate * step)));
                 float_io_store(dtype, h_out, i, h_new);
                 break;
             }
             default: /* Momentum */
-                v_new = rounded(single, rounded(single, p->alpha * vi) + rounded(single, beta_adjusted * gi));
-                x_new = p->nesterov ? xi - rounded(single, r * rounded(single, gi + rounded(single, p->alpha * v_new)))
-                                    : xi - rounded(single, r * v_new);
+                v_new = rounded(single, rounded(single, p->alpha * vi) +
+                                            rounded(single, beta_adjusted * gi));
+                if (p->nesterov)
+                    x_new = xi - rounded(single, r * rounded(single, gi + rounded(single, p->alpha * v_new)));
+                else
+                    x_new = xi - rounded(single, r * v_new);
                 break;
             }
             float_io_store(dtype, x_out, i, x_new);

@@ -401,7 +401,8 @@ onyx_status variadic_check(op_context *ctx, const variadic_family *family)
     if (!family->kernels[dtype] && is_half(dtype))
         kernel_dtype = ONYX_DTYPE_FLOAT;
     if (!family->kernels[kernel_dtype])
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for dtype %s", onyx_dtype_name(dtype));
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for dtype %s",
+                        onyx_dtype_name(dtype));
     variadic_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
@@ -507,12 +508,14 @@ onyx_status variadic_run(const op_context *ctx, int64_t begin, int64_t end, void
             const char *in = ctx->inputs[k]->data;
             for (int64_t pos = first, len, offset; pos < last; pos += len) {
                 len = broadcast_piece(b, pos, last, &offset);
+                char *acc = out + (size_t)pos * s->size;
+                const char *piece = in + (size_t)offset * s->size;
                 if (k == 0)
-                    copy_piece(out + (size_t)pos * s->size, in + (size_t)offset * s->size, b->step[0], len, s->size);
+                    copy_piece(acc, piece, b->step[0], len, s->size);
                 else if (p->widen)
-                    accumulate_widened(p, out + (size_t)pos * s->size, in + (size_t)offset * s->size, b->step[0], len);
+                    accumulate_widened(p, acc, piece, b->step[0], len);
                 else
-                    p->kernel(out + (size_t)pos * s->size, in + (size_t)offset * s->size, b->step[0], len);
+                    p->kernel(acc, piece, b->step[0], len);
             }
         }
         if (p->finish && p->widen)

@@ -65,8 +65,8 @@ static builder *node_model(const char *domain, int opset, const char *op, const 
 
 static Onnx__NodeProto *the_node(builder *b) { return builder_graph(b)->node[0]; }
 
-static void expect_failure(builder *b, int n_inputs, const onyx_tensor *inputs, bool at_load, onyx_status status,
-                           const char *what)
+static void expect_failure(builder *b, int n_inputs, const onyx_tensor *inputs, bool at_load,
+                           onyx_status status, const char *what)
 {
     run_result r = run_model(b, n_inputs, inputs);
     if (!at_load)
@@ -99,12 +99,12 @@ Test(half, add_over_long_rows_with_each_broadcast_step)
         c[i] = half_exact((i % 8) * 0.25);
     onyx_tensor in_b[2] = {tensor_of(ONYX_DTYPE_FLOAT16, 2, DIMS(ROWS, COLS), a),
                            tensor_of(ONYX_DTYPE_FLOAT16, 2, DIMS(ROWS, 1), bias)};
-    expect_bits(node_model("", 14, "Add", "A,B", 2, in_b, "Y"), 2, in_b, ONYX_DTYPE_FLOAT16, 2, DIMS(ROWS, COLS),
-                want_b);
+    expect_bits(node_model("", 14, "Add", "A,B", 2, in_b, "Y"), 2, in_b, ONYX_DTYPE_FLOAT16, 2,
+                DIMS(ROWS, COLS), want_b);
     onyx_tensor in_c[2] = {tensor_of(ONYX_DTYPE_FLOAT16, 2, DIMS(ROWS, COLS), a),
                            tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(COLS), c)};
-    expect_bits(node_model("", 14, "Add", "A,B", 2, in_c, "Y"), 2, in_c, ONYX_DTYPE_FLOAT16, 2, DIMS(ROWS, COLS),
-                want_c);
+    expect_bits(node_model("", 14, "Add", "A,B", 2, in_c, "Y"), 2, in_c, ONYX_DTYPE_FLOAT16, 2,
+                DIMS(ROWS, COLS), want_c);
 }
 
 Test(half, division_rounds_to_nearest)
@@ -113,10 +113,12 @@ Test(half, division_rounds_to_nearest)
      * half 0xaaab is above the midpoint, rounds up). */
     onyx_tensor h[2] = {tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x3c00)),
                         tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x4200))};
-    expect_bits(node_model("", 14, "Div", "A,B", 2, h, "Y"), 2, h, ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x3555));
+    expect_bits(node_model("", 14, "Div", "A,B", 2, h, "Y"), 2, h, ONYX_DTYPE_FLOAT16, 1, DIMS(1),
+                U16S(0x3555));
     onyx_tensor bf[2] = {tensor_of(ONYX_DTYPE_BFLOAT16, 1, DIMS(1), U16S(0x3f80)),
                          tensor_of(ONYX_DTYPE_BFLOAT16, 1, DIMS(1), U16S(0x4040))};
-    expect_bits(node_model("", 14, "Div", "A,B", 2, bf, "Y"), 2, bf, ONYX_DTYPE_BFLOAT16, 1, DIMS(1), U16S(0x3eab));
+    expect_bits(node_model("", 14, "Div", "A,B", 2, bf, "Y"), 2, bf, ONYX_DTYPE_BFLOAT16, 1, DIMS(1),
+                U16S(0x3eab));
 }
 
 Test(half, bfloat16_ties_round_to_even)
@@ -138,7 +140,8 @@ Test(half, sum_rounds_after_each_input)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x6800)),
                          tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x3c00)),
                          tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x3c00))};
-    expect_bits(node_model("", 13, "Sum", "A,B,C", 3, in, "Y"), 3, in, ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x6800));
+    expect_bits(node_model("", 13, "Sum", "A,B,C", 3, in, "Y"), 3, in, ONYX_DTYPE_FLOAT16, 1, DIMS(1),
+                U16S(0x6800));
     expect_bits(node_model("", 13, "Mean", "A,B,C", 3, in, "Y"), 3, in, ONYX_DTYPE_FLOAT16, 1, DIMS(1),
                 U16S(0x6155));
 }
@@ -198,7 +201,8 @@ Test(random, seeded_uniform_and_normal_draw_what_numpy_draws)
     builder_attr_float(b, the_node(b), "high", 3);
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
-    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1.195254f, 1.8607575f, 1.4110535f), 1e-6);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1.195254f, 1.8607575f, 1.4110535f),
+                  1e-6);
     run_result_free(&r);
     builder_free(b);
     /* np.random.RandomState(0).randn(3) = 1.76405235, 0.40015721, 0.97873798. */
@@ -208,7 +212,8 @@ Test(random, seeded_uniform_and_normal_draw_what_numpy_draws)
     builder_attr_int(b, the_node(b), "dtype", ONYX_DTYPE_DOUBLE);
     r = run_model(b, 0, NULL);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
-    expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 1, DIMS(3), DOUBLES(1.76405235, 0.40015721, 0.97873798), 1e-8);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 1, DIMS(3), DOUBLES(1.76405235, 0.40015721, 0.97873798),
+                  1e-8);
     run_result_free(&r);
     builder_free(b);
 }
@@ -282,7 +287,8 @@ Test(training, momentum_update_and_refusals)
     b = node_model(domain, 1, "Adagrad", "R,T,X,G", 4, in, "X_new");
     expect_failure(b, 4, in, true, ONYX_ERROR_INVALID_MODEL, "inputs");
 
-    onyx_tensor mismatched[5] = {in[0], in[1], in[2], tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)), in[4]};
+    onyx_tensor mismatched[5] = {in[0], in[1], in[2], tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
+                                 in[4]};
     b = node_model(domain, 1, "Adagrad", "R,T,X,G,H", 5, mismatched, "X_new,H_new");
     expect_failure(b, 5, mismatched, true, ONYX_ERROR_INVALID_MODEL, "differ");
 }
