@@ -7,17 +7,18 @@
 #include "conv_plan.h"
 #include "float_dispatch.h"
 #include "gemm.h"
+#include "half.h"
 #include "im2col.h"
 
 #include <string.h>
 
 #define CONV_MAX_VALUE ((int64_t)INT32_MAX)
 
-static onyx_status conv_check_common(op_context *ctx, conv_params **out)
+static onyx_status conv_check_common(op_context *ctx, uint32_t dtypes, conv_params **out)
 {
     onyx_status st = op_check_arity(ctx, 2, 3, 1, 1);
     if (!st)
-        st = op_check_inputs_alike(ctx, 3, 2, DT_FLOATS);
+        st = op_check_inputs_alike(ctx, 3, 2, dtypes);
     if (!st)
         st = conv_params_read(ctx, out);
     if (!st)
@@ -28,14 +29,27 @@ static onyx_status conv_check_common(op_context *ctx, conv_params **out)
 static onyx_status conv_check(op_context *ctx)
 {
     conv_params *p;
-    return conv_check_common(ctx, &p);
+    return conv_check_common(ctx, DT_FLOATS | DT(FLOAT16) | DT(BFLOAT16), &p);
 }
 
 /* ---- Conv -------------------------------------------------------------------------------- */
 
+static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dtype == ONYX_DTYPE_BFLOAT16; }
+
 static onyx_status conv_reshape(op_context *ctx)
 {
-    return conv_forward_reshape(ctx, 1, 2, onyx_dtype_size(op_input(ctx, 0)->dtype));
+    const onyx_tensor *x = op_input(ctx, 0);
+    if (!is_half(x->dtype))
+        return conv_forward_reshape(ctx, 1, 2, onyx_dtype_size(x->dtype));
+    /* float16 / bfloat16 are computed in float: besides the im2col block, the scratch holds
+     * the image and weights of one group and the block's output, widened (conv_tasks_half). */
+    onyx_status st = conv_forward_reshape(ctx, 1, 2, sizeof(float));
+    if (st || !ctx->concrete)
+        return st;
+    const conv_state *s = ctx->state;
+    int64_t floats = s->channels_per_group * s->geometry.in_count + s->maps_per_group * (s->rows + s->block);
+    ctx->scratch_bytes += (size_t)floats * sizeof(float);
+    return ONYX_OK;
 }
 
 /* Each task: output positions [first, last) of one image and group, as W_group (maps x rows)
@@ -75,8 +89,65 @@ static onyx_status conv_reshape(op_context *ctx)
 CONV_TASKS(float, gemm_f32, im2col_f32)
 CONV_TASKS(double, gemm_f64, im2col_f64)
 
+static void widen(float *dst, onyx_dtype dtype, const uint16_t *src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = dtype == ONYX_DTYPE_FLOAT16 ? half_to_float(src[i]) : bfloat16_to_float(src[i]);
+}
+
+/* Conv of float16 or bfloat16 as the float tasks, on the image and weights of the task's
+ * group widened to float in scratch (once for a thread's consecutive tasks of one image and
+ * group), and each output rounded back once, after the bias. */
+static void conv_tasks_half(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    onyx_dtype dtype = ctx->inputs[0]->dtype;
+    const uint16_t *x = ctx->inputs[0]->data, *w = ctx->inputs[1]->data;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    uint16_t *out = ctx->outputs[0]->data;
+    int64_t groups = ((const conv_params *)ctx->params)->group, rows = s->rows;
+    float *columns = scratch;
+    float *image = columns + (s->direct ? 0 : rows * s->block);
+    float *weights = image + s->channels_per_group * g->in_count;
+    float *y = weights + s->maps_per_group * rows;
+    int64_t loaded = -1; /* image * groups + group whose data image and weights hold */
+    for (int64_t task = begin; task < end; task++) {
+        int64_t n, group, first, last;
+        conv_forward_task(s, groups, task, &n, &group, &first, &last);
+        int64_t map0 = group * s->maps_per_group, count = last - first;
+        if (loaded != n * groups + group) {
+            widen(image, dtype, x + (n * s->channels + group * s->channels_per_group) * g->in_count,
+                  s->channels_per_group * g->in_count);
+            widen(weights, dtype, w + map0 * rows, s->maps_per_group * rows);
+            loaded = n * groups + group;
+        }
+        const float *col = image + first;
+        int64_t ldb = g->in_count;
+        if (!s->direct) {
+            im2col_f32(g, s->channels_per_group, image, first, last, columns);
+            col = columns;
+            ldb = count;
+        }
+        gemm_f32(false, false, s->maps_per_group, count, rows, 1, weights, rows, col, ldb, 0, y, count);
+        for (int64_t m = 0; m < s->maps_per_group; m++) {
+            float b = 0;
+            if (bias)
+                widen(&b, dtype, (const uint16_t *)bias->data + map0 + m, 1);
+            uint16_t *o = out + (n * s->maps + map0 + m) * g->out_count + first;
+            for (int64_t i = 0; i < count; i++)
+                o[i] = dtype == ONYX_DTYPE_FLOAT16 ? float_to_half(y[m * count + i] + b)
+                                                   : float_to_bfloat16(y[m * count + i] + b);
+        }
+    }
+}
+
 static onyx_status conv_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
+    if (is_half(ctx->inputs[0]->dtype)) {
+        conv_tasks_half(ctx, begin, end, scratch);
+        return ONYX_OK;
+    }
     return run_float_kernel(ctx, begin, end, scratch, conv_tasks_float, conv_tasks_double);
 }
 
@@ -98,7 +169,7 @@ static onyx_status read_sizes(op_context *ctx, const char *name, const int64_t *
 static onyx_status conv_transpose_check(op_context *ctx)
 {
     conv_params *p;
-    onyx_status st = conv_check_common(ctx, &p);
+    onyx_status st = conv_check_common(ctx, DT_FLOATS, &p);
     if (!st)
         st = read_sizes(ctx, "output_padding", &p->output_padding, &p->output_padding_count);
     if (!st)

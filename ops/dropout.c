@@ -7,75 +7,14 @@
  * order, made as numpy's RandomState(seed).uniform makes them (two 32-bit outputs give 53
  * bits): a seeded node then drops the elements ONNX's reference implementation drops. Without
  * `seed`, ONNX leaves the seed to the runtime: each run takes a fresh one. */
+#include "mt19937.h"
 #include "op.h"
 #include "scalar.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 
 #define COPY_CHUNK (1 << 20)
-
-/* ---- MT19937 (Matsumoto and Nishimura, 1998) --------------------------------------------- */
-
-#define MT_N 624
-#define MT_M 397
-
-typedef struct mt19937 {
-    uint32_t key[MT_N];
-    int pos;
-} mt19937;
-
-static void mt_seed(mt19937 *mt, uint32_t seed)
-{
-    mt->key[0] = seed;
-    for (uint32_t i = 1; i < MT_N; i++)
-        mt->key[i] = 1812433253u * (mt->key[i - 1] ^ (mt->key[i - 1] >> 30)) + i;
-    mt->pos = MT_N;
-}
-
-static uint32_t mt_twist(uint32_t upper, uint32_t lower, uint32_t far)
-{
-    uint32_t y = (upper & 0x80000000u) | (lower & 0x7fffffffu);
-    return far ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
-}
-
-static uint32_t mt_next(mt19937 *mt)
-{
-    if (mt->pos == MT_N) {
-        uint32_t *k = mt->key;
-        int i = 0;
-        for (; i < MT_N - MT_M; i++)
-            k[i] = mt_twist(k[i], k[i + 1], k[i + MT_M]);
-        for (; i < MT_N - 1; i++)
-            k[i] = mt_twist(k[i], k[i + 1], k[i + MT_M - MT_N]);
-        k[MT_N - 1] = mt_twist(k[MT_N - 1], k[0], k[MT_M - 1]);
-        mt->pos = 0;
-    }
-    uint32_t y = mt->key[mt->pos++];
-    y ^= y >> 11;
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    return y ^ (y >> 18);
-}
-
-/* Uniform in [0, 1) with 53 random bits. */
-static double mt_uniform(mt19937 *mt)
-{
-    uint32_t a = mt_next(mt) >> 5, b = mt_next(mt) >> 6;
-    return (a * 67108864.0 + b) / 9007199254740992.0;
-}
-
-/* A seed for a node without one: differs between runs and processes. */
-static uint32_t fresh_seed(void)
-{
-    static atomic_uint_fast64_t counter;
-    uint64_t z = atomic_fetch_add(&counter, 1) + 0x9e3779b97f4a7c15u * (uint64_t)time(NULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u; /* splitmix64's finalizer */
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return (uint32_t)(z ^ (z >> 31));
-}
 
 /* ---- the operator ------------------------------------------------------------------------ */
 

@@ -1,11 +1,49 @@
 #include "elementwise.h"
 
 #include "count.h"
+#include "half.h"
 
 #include <limits.h>
 #include <string.h>
 
 #define ELEMENTWISE_CHUNK 16384
+
+/* ---- float16 and bfloat16 --------------------------------------------------------------- */
+
+/* A family without a kernel of its own for float16 or bfloat16 computes them with its float
+ * kernel: each piece is widened to float a block at a time in stack buffers, and the result
+ * rounded back to nearest even, which is what numpy (ONNX's reference) does for the
+ * arithmetic of these types. float keeps 24 bits, more than twice the 11 of float16 plus 2,
+ * so for +, -, *, / and sqrt the double rounding gives the correctly rounded result. */
+#define HALF_BLOCK 256
+
+static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dtype == ONYX_DTYPE_BFLOAT16; }
+
+/* The dtype whose kernel computes `dtype`: float for the half types. */
+static onyx_dtype widened(onyx_dtype dtype) { return is_half(dtype) ? ONYX_DTYPE_FLOAT : dtype; }
+
+/* dst[i] = src[i * step] as float, for i < n. */
+static void half_load(float *dst, onyx_dtype dtype, const void *src, int64_t step, int64_t n)
+{
+    const uint16_t *h = src;
+    if (dtype == ONYX_DTYPE_FLOAT16)
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = half_to_float(h[i * step]);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = bfloat16_to_float(h[i * step]);
+}
+
+static void half_store(void *dst, onyx_dtype dtype, const float *src, int64_t n)
+{
+    uint16_t *h = dst;
+    if (dtype == ONYX_DTYPE_FLOAT16)
+        for (int64_t i = 0; i < n; i++)
+            h[i] = float_to_half(src[i]);
+    else
+        for (int64_t i = 0; i < n; i++)
+            h[i] = float_to_bfloat16(src[i]);
+}
 
 typedef struct binary_params {
     binary_kernel kernel;
@@ -14,6 +52,8 @@ typedef struct binary_params {
     int64_t axis;
     bool has_axis;
     bool onto_first;  /* the output keeps A's shape (binary_family.onto_first) */
+    bool widen;       /* a float16/bfloat16 input or output goes through a float kernel */
+    onyx_dtype a_dtype, b_dtype, out_dtype;
 } binary_params;
 
 typedef struct binary_state {
@@ -31,12 +71,21 @@ onyx_status binary_check(op_context *ctx, const binary_family *family)
     if (!a || !b)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "both inputs are required");
     binary_kernel kernel = NULL;
+    bool widen = false;
     if (family->mixed_types) {
         kernel = family->pick(a->dtype, b->dtype);
+        if (!kernel && (is_half(a->dtype) || is_half(b->dtype))) {
+            kernel = family->pick(widened(a->dtype), widened(b->dtype));
+            widen = true;
+        }
     } else {
         if ((st = op_check_same_dtype(ctx, 0, 1)))
             return st;
         kernel = family->kernels[a->dtype];
+        if (!kernel && is_half(a->dtype)) {
+            kernel = family->kernels[ONYX_DTYPE_FLOAT];
+            widen = true;
+        }
     }
     if (!kernel)
         return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for dtypes %s and %s",
@@ -46,6 +95,10 @@ onyx_status binary_check(op_context *ctx, const binary_family *family)
         return ONYX_ERROR_OUT_OF_MEMORY;
     p->kernel = kernel;
     p->onto_first = family->onto_first;
+    p->widen = widen;
+    p->a_dtype = a->dtype;
+    p->b_dtype = b->dtype;
+    p->out_dtype = family->bool_output ? ONYX_DTYPE_BOOL : a->dtype;
     if (ctx->opset < 7 && family->onto_first) {
         p->legacy = p->legacy_broadcast = p->has_axis = true;
         p->axis = 1;
@@ -58,8 +111,29 @@ onyx_status binary_check(op_context *ctx, const binary_family *family)
         p->has_axis = op_has_attr(ctx, "axis");
     }
     ctx->params = p;
-    op_set_output_dtypes(ctx, family->bool_output ? ONYX_DTYPE_BOOL : a->dtype);
+    op_set_output_dtypes(ctx, p->out_dtype);
     return ONYX_OK;
+}
+
+/* One piece of a binary operator whose inputs or output are float16/bfloat16, through the
+ * float kernel: the half operands widened, the half result rounded back, block by block. */
+static void binary_widened(const binary_params *p, char *out, size_t out_size, const char *a, size_t a_size,
+                           int64_t sa, const char *b, size_t b_size, int64_t sb, int64_t n)
+{
+    float fa[HALF_BLOCK], fb[HALF_BLOCK], fo[HALF_BLOCK];
+    bool ha = is_half(p->a_dtype), hb = is_half(p->b_dtype), ho = is_half(p->out_dtype);
+    for (int64_t i = 0; i < n; i += HALF_BLOCK) {
+        int64_t m = OP_MIN(HALF_BLOCK, n - i);
+        const char *pa = a + (size_t)(i * sa) * a_size, *pb = b + (size_t)(i * sb) * b_size;
+        if (ha)
+            half_load(fa, p->a_dtype, pa, sa, sa ? m : 1);
+        if (hb)
+            half_load(fb, p->b_dtype, pb, sb, sb ? m : 1);
+        p->kernel(ho ? (void *)fo : out + (size_t)i * out_size, ha ? (const void *)fa : pa, sa,
+                  hb ? (const void *)fb : pb, sb, m);
+        if (ho)
+            half_store(out + (size_t)i * out_size, p->out_dtype, fo, m);
+    }
 }
 
 /* Opset < 7 broadcasting: B's dims line up with A's from `axis` (default: A's last dims).
@@ -151,9 +225,13 @@ onyx_status binary_run(const op_context *ctx, int64_t begin, int64_t end, void *
         int64_t len = OP_MIN(s->piece_len, s->b.inner - start);
         int64_t off[2];
         broadcast_row(&s->b, row, off);
-        p->kernel(out + (size_t)(row * s->b.inner + start) * s->out_size,
-                  a + (size_t)(off[0] + start * s->b.step[0]) * s->a_size, s->b.step[0],
-                  b + (size_t)(off[1] + start * s->b.step[1]) * s->b_size, s->b.step[1], len);
+        char *o = out + (size_t)(row * s->b.inner + start) * s->out_size;
+        const char *pa = a + (size_t)(off[0] + start * s->b.step[0]) * s->a_size;
+        const char *pb = b + (size_t)(off[1] + start * s->b.step[1]) * s->b_size;
+        if (p->widen)
+            binary_widened(p, o, s->out_size, pa, s->a_size, s->b.step[0], pb, s->b_size, s->b.step[1], len);
+        else
+            p->kernel(o, pa, s->b.step[0], pb, s->b.step[1], len);
     }
     return ONYX_OK;
 }
@@ -164,6 +242,8 @@ typedef struct unary_params {
     unary_kernel kernel;
     unary_args args;
     bool bound_inputs;
+    bool widen;           /* float16/bfloat16 through the float kernel */
+    onyx_dtype in_dtype, out_dtype;
 } unary_params;
 
 typedef struct unary_state {
@@ -197,20 +277,51 @@ onyx_status unary_check(op_context *ctx, const unary_family *family)
     for (int i = 1; i < ctx->n_inputs; i++)
         if ((st = op_check_same_dtype(ctx, i, 0)))
             return st;
-    if (!family->kernels[x->dtype])
+    unary_kernel kernel = family->kernels[x->dtype];
+    bool widen = !kernel && is_half(x->dtype);
+    if (widen)
+        kernel = family->kernels[ONYX_DTYPE_FLOAT];
+    if (!kernel)
         return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for dtype %s",
                         onyx_dtype_name(x->dtype));
     unary_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    p->kernel = family->kernels[x->dtype];
+    p->kernel = kernel;
+    p->widen = widen;
+    p->in_dtype = x->dtype;
+    p->out_dtype = family->output_dtype ? family->output_dtype : x->dtype;
     p->bound_inputs = family->bound_inputs;
     if ((st = unary_attr(ctx, family, family->alpha_name, family->alpha_default, &p->args.alpha)) ||
         (st = unary_attr(ctx, family, family->beta_name, family->beta_default, &p->args.beta)))
         return st;
     ctx->params = p;
-    op_set_output_dtypes(ctx, family->output_dtype ? family->output_dtype : x->dtype);
+    op_set_output_dtypes(ctx, p->out_dtype);
     return ONYX_OK;
+}
+
+/* unary_run's elements through the float kernel, for a float16/bfloat16 input (and output
+ * unless it is bool): bounds widened too. */
+static void unary_widened(const unary_params *p, unary_args args, char *out, size_t out_size, const char *in,
+                          int64_t n)
+{
+    float fi[HALF_BLOCK], fo[HALF_BLOCK], low, high;
+    if (args.low) {
+        half_load(&low, p->in_dtype, args.low, 0, 1);
+        args.low = &low;
+    }
+    if (args.high) {
+        half_load(&high, p->in_dtype, args.high, 0, 1);
+        args.high = &high;
+    }
+    bool ho = is_half(p->out_dtype);
+    for (int64_t i = 0; i < n; i += HALF_BLOCK) {
+        int64_t m = OP_MIN(HALF_BLOCK, n - i);
+        half_load(fi, p->in_dtype, in + (size_t)i * 2, 1, m);
+        p->kernel(ho ? (void *)fo : out + (size_t)i * out_size, fi, m, &args);
+        if (ho)
+            half_store(out + (size_t)i * out_size, p->out_dtype, fo, m);
+    }
 }
 
 onyx_status unary_reshape(op_context *ctx)
@@ -253,9 +364,14 @@ onyx_status unary_run(const op_context *ctx, int64_t begin, int64_t end, void *s
         args.high = high ? high->data : NULL;
     }
     int64_t first = begin * ELEMENTWISE_CHUNK, last = OP_MIN(end * ELEMENTWISE_CHUNK, s->count);
-    if (first < last)
-        p->kernel((char *)ctx->outputs[0]->data + (size_t)first * s->out_size,
-                  (const char *)ctx->inputs[0]->data + (size_t)first * s->in_size, last - first, &args);
+    if (first >= last)
+        return ONYX_OK;
+    char *out = (char *)ctx->outputs[0]->data + (size_t)first * s->out_size;
+    const char *in = (const char *)ctx->inputs[0]->data + (size_t)first * s->in_size;
+    if (p->widen)
+        unary_widened(p, args, out, s->out_size, in, last - first);
+    else
+        p->kernel(out, in, last - first, &args);
     return ONYX_OK;
 }
 
@@ -264,6 +380,7 @@ onyx_status unary_run(const op_context *ctx, int64_t begin, int64_t end, void *s
 typedef struct variadic_params {
     accumulate_kernel kernel;
     finish_kernel finish;
+    onyx_dtype widen; /* float16/bfloat16 through the float kernels, or 0 */
 } variadic_params;
 
 typedef struct variadic_state {
@@ -280,14 +397,18 @@ onyx_status variadic_check(op_context *ctx, const variadic_family *family)
             st = op_check_same_dtype(ctx, i, 0);
     if (st)
         return st;
-    onyx_dtype dtype = op_input(ctx, 0)->dtype;
-    if (!family->kernels[dtype])
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for dtype %s", onyx_dtype_name(dtype));
+    onyx_dtype dtype = op_input(ctx, 0)->dtype, kernel_dtype = dtype;
+    if (!family->kernels[dtype] && is_half(dtype))
+        kernel_dtype = ONYX_DTYPE_FLOAT;
+    if (!family->kernels[kernel_dtype])
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for dtype %s",
+                        onyx_dtype_name(dtype));
     variadic_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    p->kernel = family->kernels[dtype];
-    p->finish = family->finish[dtype];
+    p->kernel = family->kernels[kernel_dtype];
+    p->finish = family->finish[kernel_dtype];
+    p->widen = kernel_dtype != dtype ? dtype : 0;
     ctx->params = p;
     op_set_output_dtypes(ctx, dtype);
     return ONYX_OK;
@@ -349,6 +470,31 @@ static void copy_piece(char *out, const char *in, int64_t step, int64_t n, size_
         memcpy(out + (size_t)done * size, out, (size_t)OP_MIN(done, n - done) * size);
 }
 
+/* The accumulation and finish of a float16/bfloat16 piece through the float kernels: the
+ * accumulator is rounded back after each input, as numpy's operations on these types do. */
+static void accumulate_widened(const variadic_params *p, char *acc, const char *in, int64_t step, int64_t n)
+{
+    float fa[HALF_BLOCK], fi[HALF_BLOCK];
+    for (int64_t i = 0; i < n; i += HALF_BLOCK) {
+        int64_t m = OP_MIN(HALF_BLOCK, n - i);
+        half_load(fa, p->widen, acc + (size_t)i * 2, 1, m);
+        half_load(fi, p->widen, in + (size_t)(i * step) * 2, step, step ? m : 1);
+        p->kernel(fa, fi, step, m);
+        half_store(acc + (size_t)i * 2, p->widen, fa, m);
+    }
+}
+
+static void finish_widened(const variadic_params *p, char *acc, int64_t n, int64_t count)
+{
+    float fa[HALF_BLOCK];
+    for (int64_t i = 0; i < n; i += HALF_BLOCK) {
+        int64_t m = OP_MIN(HALF_BLOCK, n - i);
+        half_load(fa, p->widen, acc + (size_t)i * 2, 1, m);
+        p->finish(fa, m, count);
+        half_store(acc + (size_t)i * 2, p->widen, fa, m);
+    }
+}
+
 onyx_status variadic_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     (void)scratch;
@@ -362,13 +508,19 @@ onyx_status variadic_run(const op_context *ctx, int64_t begin, int64_t end, void
             const char *in = ctx->inputs[k]->data;
             for (int64_t pos = first, len, offset; pos < last; pos += len) {
                 len = broadcast_piece(b, pos, last, &offset);
+                char *acc = out + (size_t)pos * s->size;
+                const char *piece = in + (size_t)offset * s->size;
                 if (k == 0)
-                    copy_piece(out + (size_t)pos * s->size, in + (size_t)offset * s->size, b->step[0], len, s->size);
+                    copy_piece(acc, piece, b->step[0], len, s->size);
+                else if (p->widen)
+                    accumulate_widened(p, acc, piece, b->step[0], len);
                 else
-                    p->kernel(out + (size_t)pos * s->size, in + (size_t)offset * s->size, b->step[0], len);
+                    p->kernel(acc, piece, b->step[0], len);
             }
         }
-        if (p->finish)
+        if (p->finish && p->widen)
+            finish_widened(p, out + (size_t)first * s->size, last - first, ctx->n_inputs);
+        else if (p->finish)
             p->finish(out + (size_t)first * s->size, last - first, ctx->n_inputs);
     }
     return ONYX_OK;

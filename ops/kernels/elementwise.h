@@ -1,7 +1,12 @@
 /* Building blocks of elementwise operators: the numeric C types by dtype, and the shared
  * machinery of unary (Relu, Clip, ...), broadcasting binary (Add, Less, ...) and variadic
  * (Sum, Max, ...) operators, so that an operator is its per-element expression and one
- * descriptor line. */
+ * descriptor line.
+ *
+ * float16 and bfloat16: a family without a kernel of its own for them runs its FLOAT kernel,
+ * the machinery widening the operands to float block by block and rounding the results back
+ * to nearest even (variadic: after each input, as numpy does). Which operators accept them is
+ * then only their dtype mask in ops.def. */
 #ifndef ONYX_ELEMENTWISE_H
 #define ONYX_ELEMENTWISE_H
 

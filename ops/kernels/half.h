@@ -55,6 +55,23 @@ static inline uint16_t float_to_half(float f)
     return (uint16_t)(sign | half);
 }
 
+/* A double rounded to nearest even half directly (as numpy's astype does), not through the
+ * nearest float, which could round twice: the float is taken rounded to odd instead (toward
+ * zero, its last bit set when inexact), which keeps the 13 bits below half's enough to decide. */
+static inline uint16_t double_to_half(double d)
+{
+    float f = (float)d;
+    if ((double)f != d && f == f && (f < 0 ? -f : f) <= 65504.0f) {
+        if ((f < 0 ? -(double)f : (double)f) > (d < 0 ? -d : d))
+            f = nextafterf(f, 0.0f);
+        uint32_t bits;
+        memcpy(&bits, &f, 4);
+        bits |= 1;
+        memcpy(&f, &bits, 4);
+    }
+    return float_to_half(f);
+}
+
 static inline float bfloat16_to_float(uint16_t b)
 {
     uint32_t bits = (uint32_t)b << 16;
