@@ -533,9 +533,9 @@ ONYX_API void onyx_tensor_free_data(void *data);
  * an onyx_tensor like any value, so that model inputs, outputs and their infos keep one
  * shape:
  *   dtype    the element dtype with ONYX_SEQUENCE and/or ONYX_OPTIONAL or-ed in:
- *            ONYX_SEQUENCE | ONYX_DTYPE_FLOAT is a sequence of float tensors,
- *            ONYX_OPTIONAL | ONYX_SEQUENCE | ONYX_DTYPE_INT64 an optional sequence of int64
- *            tensors. onyx_dtype_name and onyx_dtype_size know only element types.
+ *            ONYX_SEQUENCE_OF(ONYX_DTYPE_FLOAT) is a sequence of float tensors,
+ *            ONYX_OPTIONAL_OF(ONYX_SEQUENCE_OF(ONYX_DTYPE_INT64)) an optional sequence of
+ *            int64 tensors. onyx_dtype_name and onyx_dtype_size know only element types.
  *   rank     1, and dims[0] the size in bytes of the block at `data` (in an info: rank -1)
  *   data     one self-contained block (no pointers inside: it may be copied with memcpy)
  *            holding the items' types, shapes and data. Read it with onyx_value_length and
@@ -545,6 +545,10 @@ ONYX_API void onyx_tensor_free_data(void *data);
  * valid until the next run (an output buffer receives a copy of the block when it fits). */
 #define ONYX_SEQUENCE 0x100
 #define ONYX_OPTIONAL 0x200
+/* The type of a sequence of `dtype` tensors, of an optional of `type` (a dtype or a sequence
+ * type): casts included, so that C++ takes them as onyx_dtype too. */
+#define ONYX_SEQUENCE_OF(dtype) ((onyx_dtype)(ONYX_SEQUENCE | (int)(dtype)))
+#define ONYX_OPTIONAL_OF(type) ((onyx_dtype)(ONYX_OPTIONAL | (int)(type)))
 /* The element dtype of a value type; whether a type is a sequence or an optional. */
 #define ONYX_ELEMENT_DTYPE(type) ((onyx_dtype)((int)(type) & 0xff))
 #define ONYX_IS_SEQUENCE(type) (((int)(type) & ONYX_SEQUENCE) != 0)

@@ -306,6 +306,12 @@ static onyx_status read_value(mem *m, const unsigned char *data, size_t size, in
                           optional ? " and sequences" : "");
             break;
         }
+        if (optional && field == 3 && bytes && !tensor_item) {
+            char t[64];
+            st = io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "the OptionalProto holds a tensor, not a %s",
+                          type_str(item_type, t, sizeof t));
+            break;
+        }
         if (!tensor_item && !sequence_item)
             continue; /* name, elem_type */
         if (optional && count == 1) {

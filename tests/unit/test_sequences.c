@@ -180,18 +180,18 @@ Test(sequences, empty_optional_has_no_element_to_get)
     cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK);
     onyx_value_info info;
     onyx_model_input_info(model, 0, &info);
-    cr_assert_eq(info.dtype, ONYX_OPTIONAL | ONYX_DTYPE_FLOAT);
+    cr_assert_eq(info.dtype, ONYX_OPTIONAL_OF(ONYX_DTYPE_FLOAT));
     cr_assert_eq(info.rank, -1);
 
     onyx_tensor none;
-    cr_assert_eq(onyx_value_pack(ONYX_OPTIONAL | ONYX_DTYPE_FLOAT, 0, NULL, &none), ONYX_OK);
+    cr_assert_eq(onyx_value_pack(ONYX_OPTIONAL_OF(ONYX_DTYPE_FLOAT), 0, NULL, &none), ONYX_OK);
     cr_assert_eq(onyx_value_length(&none), 0);
     cr_assert_eq(onyx_session_set_input(s, 0, &none), ONYX_OK, "%s", onyx_session_errmsg(s));
     cr_assert_eq(onyx_session_run(s), ONYX_ERROR_RUNTIME);
     expect_message(onyx_session_errmsg(s), "OptionalGetElement", "holds no value", NULL);
 
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(7, 8)), some;
-    cr_assert_eq(onyx_value_pack(ONYX_OPTIONAL | ONYX_DTYPE_FLOAT, 1, &x, &some), ONYX_OK);
+    cr_assert_eq(onyx_value_pack(ONYX_OPTIONAL_OF(ONYX_DTYPE_FLOAT), 1, &x, &some), ONYX_OK);
     cr_assert_eq(onyx_session_set_input(s, 0, &some), ONYX_OK, "%s", onyx_session_errmsg(s));
     cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s", onyx_session_errmsg(s));
     onyx_tensor has, y;
@@ -230,11 +230,11 @@ Test(sequences, api_passes_sequences_in_and_out)
     onyx_tensor items[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
                             tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 3), FLOATS(3, 4, 5))};
     onyx_tensor seq, out, item;
-    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE | ONYX_DTYPE_FLOAT, 2, items, &seq), ONYX_OK);
+    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_FLOAT), 2, items, &seq), ONYX_OK);
     cr_assert_eq(onyx_session_set_input(s, 0, &seq), ONYX_OK, "%s", onyx_session_errmsg(s));
     cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s", onyx_session_errmsg(s));
     cr_assert_eq(onyx_session_get_output(s, 0, &out), ONYX_OK);
-    cr_assert_eq(out.dtype, ONYX_SEQUENCE | ONYX_DTYPE_FLOAT);
+    cr_assert_eq(out.dtype, ONYX_SEQUENCE_OF(ONYX_DTYPE_FLOAT));
     cr_assert_eq(onyx_value_length(&out), 2);
     cr_assert_eq(onyx_value_item(&out, 1, &item), ONYX_OK);
     expect_tensor(&item, ONYX_DTYPE_FLOAT, 2, DIMS(1, 3), FLOATS(3, 4, 5), 0);
@@ -265,8 +265,8 @@ Test(sequences, api_passes_sequences_in_and_out)
 
     /* onyx_value_pack refuses items of another dtype and two items in an optional. */
     onyx_tensor wrong = tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(1)), v;
-    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE | ONYX_DTYPE_FLOAT, 1, &wrong, &v), ONYX_ERROR_INVALID_ARGUMENT);
-    cr_assert_eq(onyx_value_pack(ONYX_OPTIONAL | ONYX_DTYPE_FLOAT, 2, items, &v), ONYX_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_FLOAT), 1, &wrong, &v), ONYX_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(onyx_value_pack(ONYX_OPTIONAL_OF(ONYX_DTYPE_FLOAT), 2, items, &v), ONYX_ERROR_INVALID_ARGUMENT);
     cr_assert_eq(onyx_value_pack(ONYX_DTYPE_FLOAT, 1, items, &v), ONYX_ERROR_INVALID_ARGUMENT);
     cr_assert_eq(onyx_value_length(&items[0]), -1);
 
