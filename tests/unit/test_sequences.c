@@ -297,3 +297,71 @@ Test(sequences, split_to_sequence_checks_its_lengths)
     run_result_free(&r);
     builder_free(b);
 }
+
+/* (A, B) stacked on a new axis 1, and concatenated along axis 1: [[1,2],[3,4]] and [[5,6],[7,8]]. */
+Test(sequences, concat_from_sequence_stacks_and_concatenates)
+{
+    for (int new_axis = 0; new_axis <= 1; new_axis++) {
+        builder *b = builder_new(17);
+        builder_input(b, "A", ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), NULL);
+        builder_input(b, "B", ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), NULL);
+        builder_node(b, "SequenceConstruct", "A,B", "s");
+        Onnx__NodeProto *c = builder_node(b, "ConcatFromSequence", "s", "y");
+        builder_attr_int(b, c, "axis", 1);
+        builder_attr_int(b, c, "new_axis", new_axis);
+        builder_output(b, "y", ONYX_DTYPE_FLOAT);
+        onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(1, 2, 3, 4)),
+                             tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(5, 6, 7, 8))};
+        run_result r = run_model(b, 2, in);
+        cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+        if (new_axis) /* y[i][k][j] = item k's [i][j] */
+            expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 2), FLOATS(1, 2, 5, 6, 3, 4, 7, 8), 0);
+        else
+            expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 4), FLOATS(1, 2, 5, 6, 3, 4, 7, 8), 0);
+        run_result_free(&r);
+        builder_free(b);
+    }
+}
+
+Test(sequences, concat_from_sequence_refuses_unlike_shapes)
+{
+    builder *b = builder_new(17);
+    builder_input(b, "A", ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), NULL);
+    builder_input(b, "B", ONYX_DTYPE_FLOAT, 2, DIMS(3, 2), NULL);
+    builder_node(b, "SequenceConstruct", "A,B", "s");
+    Onnx__NodeProto *c = builder_node(b, "ConcatFromSequence", "s", "y");
+    builder_attr_int(b, c, "axis", 1);
+    builder_output(b, "y", ONYX_DTYPE_FLOAT);
+    float zeros[6] = {0};
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), zeros),
+                         tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(3, 2), zeros)};
+    run_result r = run_model(b, 2, in);
+    cr_assert_eq(r.run, ONYX_ERROR_RUNTIME);
+    expect_message(r.message, "ConcatFromSequence", "tensor 1", NULL);
+    run_result_free(&r);
+    builder_free(b);
+}
+
+/* SequenceMap over two sequences of different lengths. */
+Test(sequences, sequence_map_needs_sequences_of_one_length)
+{
+    builder *b = builder_new(17);
+    builder_input(b, "A", ONYX_DTYPE_FLOAT, 1, DIMS(1), NULL);
+    builder_node(b, "SequenceConstruct", "A,A", "s2");
+    builder_node(b, "SequenceConstruct", "A", "s1");
+    Onnx__GraphProto *body = builder_subgraph(b, "body");
+    builder_graph_input(b, body, "x", ONYX_DTYPE_FLOAT, -1, NULL);
+    builder_graph_input(b, body, "y", ONYX_DTYPE_FLOAT, -1, NULL);
+    builder_graph_node(b, body, "Add", "x,y", "z");
+    builder_graph_output(b, body, "z", ONYX_DTYPE_FLOAT);
+    Onnx__NodeProto *m = builder_node(b, "SequenceMap", "s2,s1", "out");
+    builder_attr_graph(b, m, "body", body);
+    builder_node(b, "SequenceLength", "out", "n");
+    builder_output(b, "n", ONYX_DTYPE_INT64);
+    onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
+    run_result r = run_model(b, 1, in);
+    cr_assert_eq(r.run, ONYX_ERROR_RUNTIME);
+    expect_message(r.message, "SequenceMap", "input sequence 1 has 1 tensors, the first 2", NULL);
+    run_result_free(&r);
+    builder_free(b);
+}
