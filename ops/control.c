@@ -248,7 +248,8 @@ static onyx_status loop_check(op_context *ctx)
     for (int i = 0; i < ctx->n_outputs && !st; i++) {
         /* A carried optional may come back as the value it holds (an optional sequence that
          * starts empty and is then filled): the body's optional input takes either. */
-        bool unwrapped = (in[2 + i].dtype & ONYX_OPTIONAL) && (out[1 + i].dtype | ONYX_OPTIONAL) == in[2 + i].dtype;
+        bool unwrapped = (in[2 + i].dtype & ONYX_OPTIONAL) &&
+                         (out[1 + i].dtype | ONYX_OPTIONAL) == in[2 + i].dtype;
         if (i < n_carried && out[1 + i].dtype != in[2 + i].dtype && !unwrapped)
             st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "loop-carried value %d changes dtype", i);
         else if (i >= n_carried && !op_is_tensor(&out[1 + i]))

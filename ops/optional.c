@@ -45,9 +45,11 @@ static onyx_status optional_check(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "without an input it needs the attribute 'type'");
     }
     if ((int)type & ONYX_OPTIONAL)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "cannot wrap a %s in an optional", op_type_str(type, a, sizeof a));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "cannot wrap a %s in an optional",
+                        op_type_str(type, a, sizeof a));
     if (!element_ok(type))
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "onyx has no optional of %s", op_type_str(type, a, sizeof a));
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "onyx has no optional of %s",
+                        op_type_str(type, a, sizeof a));
     onyx_tensor *out = op_output(ctx, 0);
     out->dtype = (onyx_dtype)((int)type | ONYX_OPTIONAL);
     out->rank = -1;
@@ -119,8 +121,9 @@ static onyx_status get_check(op_context *ctx)
     if (!x)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input 0 is required but absent");
     if (ctx->opset < 18 && !is_optional(x))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input '%s' is a %s; it must be an optional before opset 18",
-                        op_input_name(ctx, 0), op_type_str(x->dtype, type, sizeof type));
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "input '%s' is a %s; it must be an optional before opset 18", op_input_name(ctx, 0),
+                        op_type_str(x->dtype, type, sizeof type));
     onyx_tensor *out = op_output(ctx, 0);
     out->dtype = (onyx_dtype)((int)x->dtype & ~ONYX_OPTIONAL);
     if (!is_optional(x))

@@ -73,8 +73,9 @@ static onyx_status position_in(const op_context *ctx, int64_t pos, int64_t lengt
         if (length == 0 && !end_ok)
             return op_error(ctx, ONYX_ERROR_RUNTIME, "position %lld is out of range: the sequence is empty",
                             (long long)pos);
-        return op_error(ctx, ONYX_ERROR_RUNTIME, "position %lld is out of range [%lld, %lld] for a sequence of "
-                        "%lld tensors", (long long)pos, (long long)-length, (long long)hi, (long long)length);
+        return op_error(ctx, ONYX_ERROR_RUNTIME,
+                        "position %lld is out of range [%lld, %lld] for a sequence of %lld tensors",
+                        (long long)pos, (long long)-length, (long long)hi, (long long)length);
     }
     *out = pos < 0 ? pos + length : pos;
     return ONYX_OK;
@@ -130,7 +131,8 @@ static onyx_status empty_check(op_context *ctx)
     if (st)
         return st;
     if (dtype < 0 || dtype >= 32 || !(DT_ALL & (1u << dtype)))
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "dtype %lld is not an element type onyx has", (long long)dtype);
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "dtype %lld is not an element type onyx has",
+                        (long long)dtype);
     set_sequence_output(ctx, 0, (onyx_dtype)dtype);
     return ONYX_OK;
 }
@@ -197,7 +199,8 @@ static onyx_status at_reshape(op_context *ctx)
         return st;
     const onyx_tensor *seq = op_input(ctx, 0);
     int64_t pos;
-    if ((st = read_position(ctx, 1, 0, &pos)) || (st = position_in(ctx, pos, onyx_value_length(seq), false, &pos)))
+    if ((st = read_position(ctx, 1, 0, &pos)) ||
+        (st = position_in(ctx, pos, onyx_value_length(seq), false, &pos)))
         return st;
     chosen *c = op_alloc_state(ctx, sizeof *c);
     if (!c)
@@ -236,7 +239,8 @@ static onyx_status insert_check(op_context *ctx)
     onyx_dtype elem = ONYX_ELEMENT_DTYPE(op_input(ctx, 0)->dtype);
     if (op_input(ctx, 1)->dtype != elem)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "tensor '%s' is %s; the sequence holds %s",
-                        op_input_name(ctx, 1), onyx_dtype_name(op_input(ctx, 1)->dtype), onyx_dtype_name(elem));
+                        op_input_name(ctx, 1), onyx_dtype_name(op_input(ctx, 1)->dtype),
+                        onyx_dtype_name(elem));
     set_sequence_output(ctx, 0, elem);
     return ONYX_OK;
 }
@@ -345,7 +349,8 @@ static onyx_status split_check(op_context *ctx)
     if ((st = op_attr_int(ctx, "axis", 0, &p->axis)) || (st = op_attr_int(ctx, "keepdims", 1, &keepdims)))
         return st;
     if (keepdims != 0 && keepdims != 1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "keepdims must be 0 or 1, not %lld", (long long)keepdims);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "keepdims must be 0 or 1, not %lld",
+                        (long long)keepdims);
     p->keepdims = keepdims;
     ctx->params = p;
     set_sequence_output(ctx, 0, op_input(ctx, 0)->dtype);
@@ -412,8 +417,8 @@ static onyx_status split_reshape(op_context *ctx)
         at += len;
     }
     if (lengths && at != dim)
-        return op_error(ctx, ONYX_ERROR_RUNTIME, "split lengths add up to %lld, not %lld (the input's dim %d)",
-                        (long long)at, (long long)dim, axis);
+        return op_error(ctx, ONYX_ERROR_RUNTIME, "split lengths add up to %lld, not %lld (the input's dim "
+                        "%d)", (long long)at, (long long)dim, axis);
     *ps = (pieces){.out = {count, its}, .axis = axis, .start = start};
     ctx->state = ps;
     return op_container_size(ctx, 0, count, its);
@@ -461,7 +466,8 @@ static onyx_status concat_check(op_context *ctx)
         (st = op_attr_int(ctx, "new_axis", 0, &new_axis)))
         return st;
     if (new_axis != 0 && new_axis != 1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "new_axis must be 0 or 1, not %lld", (long long)new_axis);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "new_axis must be 0 or 1, not %lld",
+                        (long long)new_axis);
     p->new_axis = new_axis;
     ctx->params = p;
     op_set_output_dtypes(ctx, ONYX_ELEMENT_DTYPE(op_input(ctx, 0)->dtype));
@@ -494,8 +500,9 @@ static onyx_status concat_reshape(op_context *ctx)
         for (int d = 0; same && d < item.rank; d++)
             same = d == axis && !p->new_axis ? true : item.dims[d] == first.dims[d];
         if (!same)
-            return op_error(ctx, ONYX_ERROR_RUNTIME, "tensor %lld of the sequence has a shape unlike the first's "
-                            "(other than along axis %d)", (long long)k, axis);
+            return op_error(ctx, ONYX_ERROR_RUNTIME,
+                            "tensor %lld of the sequence has a shape unlike the first's (other than along "
+                            "axis %d)", (long long)k, axis);
         total += p->new_axis ? 1 : item.dims[axis];
     }
     /* Stacking inserts the new axis; concatenating sums the items' sizes along it. */
@@ -550,8 +557,8 @@ static onyx_status map_check(op_context *ctx)
     if (!body)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "needs a 'body' graph");
     if (op_graph_input_count(body) != ctx->n_inputs || op_graph_output_count(body) != ctx->n_outputs)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "body must take %d inputs and give %d outputs", ctx->n_inputs,
-                        ctx->n_outputs);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "body must take %d inputs and give %d outputs",
+                        ctx->n_inputs, ctx->n_outputs);
     onyx_tensor *types = op_alloc_temp(ctx, (size_t)(ctx->n_inputs + ctx->n_outputs) * sizeof *types);
     if (!types)
         return ONYX_ERROR_LIMIT;
@@ -561,10 +568,12 @@ static onyx_status map_check(op_context *ctx)
         if (!t)
             st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %d is absent", i);
         else if ((int)t->dtype & ONYX_OPTIONAL)
-            st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %d '%s' is a %s; it must be a tensor or a sequence",
-                          i, op_input_name(ctx, i), op_type_str(t->dtype, type, sizeof type));
+            st = op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                          "input %d '%s' is a %s; it must be a tensor or a sequence", i,
+                          op_input_name(ctx, i), op_type_str(t->dtype, type, sizeof type));
         else
-            types[i] = (onyx_tensor){.dtype = ONYX_ELEMENT_DTYPE(t->dtype), .rank = op_is_tensor(t) ? t->rank : -1};
+            types[i] = (onyx_tensor){.dtype = ONYX_ELEMENT_DTYPE(t->dtype),
+                                     .rank = op_is_tensor(t) ? t->rank : -1};
         if (!st && op_is_tensor(t))
             memcpy(types[i].dims, t->dims, sizeof t->dims);
     }
@@ -629,8 +638,10 @@ static onyx_status map_reshape(op_context *ctx)
         size_t size = op_container_bytes(length, r);
         blocks[o] = (onyx_tensor){.dtype = ctx->outputs[o] ? ctx->outputs[o]->dtype : ONYX_DTYPE_UNDEFINED,
                                   .rank = 1, .dims = {(int64_t)size}};
-        if (size == SIZE_MAX || (ctx->outputs[o] && !(blocks[o].data = op_alloc_state(ctx, size))))
-            st = size == SIZE_MAX ? op_error(ctx, ONYX_ERROR_LIMIT, "output %d is too large", o) : ONYX_ERROR_LIMIT;
+        if (size == SIZE_MAX)
+            st = op_error(ctx, ONYX_ERROR_LIMIT, "output %d is too large", o);
+        else if (ctx->outputs[o] && !(blocks[o].data = op_alloc_state(ctx, size)))
+            st = ONYX_ERROR_LIMIT;
         else if (ctx->outputs[o]) {
             op_container_fill(blocks[o].data, size, length, r);
             tensor_set_shape(ctx->outputs[o], 1, blocks[o].dims);

@@ -191,7 +191,8 @@ static onyx_status check_node(checker *c, node *n, const op_registration *reg, b
         st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "its first output has no name");
     /* Sequences and optionals reach only the inputs an operator says it takes them on. */
     for (int k = 0; !st && k < n->n_inputs; k++)
-        if (in[k] && type_is_container(in[k]->dtype) && !(n->op->container_inputs >> (k < 31 ? k : 31) & 1u)) {
+        if (in[k] && type_is_container(in[k]->dtype) &&
+            !(n->op->container_inputs >> (k < 31 ? k : 31) & 1u)) {
             char type[64];
             st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %d '%s' is a %s; %s takes a tensor there", k,
                           op_input_name(ctx, k), type_str(in[k]->dtype, type, sizeof type), n->op_type);

@@ -140,8 +140,8 @@ onyx_status container_validate(const onyx_tensor *v, const limits *lim, const ch
         return set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT, "%s: not a %s block (bad header)", what,
                          type_str(v->dtype, type, sizeof type));
     if ((v->dtype & ONYX_OPTIONAL) && h->count > 1)
-        return set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT, "%s: an optional holds at most one item, not %lld",
-                         what, (long long)h->count);
+        return set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT,
+                         "%s: an optional holds at most one item, not %lld", what, (long long)h->count);
     int want = container_item_type(v->dtype);
     int64_t end = (int64_t)align_up(sizeof *h + (size_t)h->count * sizeof(container_record));
     for (int64_t k = 0; k < h->count; k++) {
@@ -180,8 +180,10 @@ onyx_status onyx_value_pack(onyx_dtype type, int64_t count, const onyx_tensor *i
         const onyx_tensor *t = &items[k];
         if ((int)t->dtype != want)
             return ONYX_ERROR_INVALID_ARGUMENT;
-        if (type_is_container(t->dtype) ? container_validate(t, &lim, "item", why)
-                                        : shape_validate(t, &lim, "item", why) || (!t->data && tensor_count(t)))
+        bool bad = type_is_container(t->dtype)
+                       ? container_validate(t, &lim, "item", why) != ONYX_OK
+                       : shape_validate(t, &lim, "item", why) != ONYX_OK || (!t->data && tensor_count(t));
+        if (bad)
             return ONYX_ERROR_INVALID_ARGUMENT;
     }
     size_t size = container_size(count, items);

@@ -76,7 +76,8 @@ onyx_status node_evaluate(op_context *ctx)
     ctx->concrete = true;
     for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++) {
         onyx_tensor *t = ctx->inputs[i];
-        if (t && !t->data && !type_is_container(t->dtype) && tensor_count(t) == 0) /* empty: known by its shape */
+        /* Empty and known by its shape alone (a sequence always has its block). */
+        if (t && !t->data && !type_is_container(t->dtype) && tensor_count(t) == 0)
             t->data = (void *)&empty_tensor_data;
     }
     onyx_status st = node_reshape(ctx);

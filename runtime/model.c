@@ -175,13 +175,15 @@ static onyx_status type_import(importer *im, const Onnx__TypeProto *type, const 
     int flags = 0;
     if (type->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE) {
         if (!type->optional_type || !type->optional_type->elem_type)
-            return set_error(im->errmsg, ONYX_ERROR_INVALID_MODEL, "%s '%s' is an optional of no type", what, name);
+            return set_error(im->errmsg, ONYX_ERROR_INVALID_MODEL, "%s '%s' is an optional of no type", what,
+                             name);
         flags |= ONYX_OPTIONAL;
         type = type->optional_type->elem_type;
     }
     if (type->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE) {
         if (!type->sequence_type || !type->sequence_type->elem_type)
-            return set_error(im->errmsg, ONYX_ERROR_INVALID_MODEL, "%s '%s' is a sequence of no type", what, name);
+            return set_error(im->errmsg, ONYX_ERROR_INVALID_MODEL, "%s '%s' is a sequence of no type", what,
+                             name);
         flags |= ONYX_SEQUENCE;
         type = type->sequence_type->elem_type;
     }
@@ -189,10 +191,11 @@ static onyx_status type_import(importer *im, const Onnx__TypeProto *type, const 
         if (flags)
             return set_error(im->errmsg, ONYX_ERROR_UNSUPPORTED,
                              "%s '%s' is %s of %s; onyx's sequences and optionals hold dense tensors only",
-                             what, name, flags & ONYX_OPTIONAL ? "an optional" : "a sequence", type_kind(type));
+                             what, name, flags & ONYX_OPTIONAL ? "an optional" : "a sequence",
+                             type_kind(type));
         return set_error(im->errmsg, ONYX_ERROR_UNSUPPORTED,
-                         "%s '%s' has %s type; onyx supports dense tensors and sequences and optionals of them only",
-                         what, name, type_kind(type));
+                         "%s '%s' has %s type; onyx supports dense tensors and sequences and optionals of "
+                         "them only", what, name, type_kind(type));
     }
     const Onnx__TypeProto__Tensor *tt = type->tensor_type;
     if (!tt->has_elem_type || !dtype_valid(tt->elem_type))

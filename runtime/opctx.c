@@ -289,9 +289,10 @@ onyx_status op_container_size(op_context *ctx, int o, int64_t count, const onyx_
     if (!out)
         return ONYX_OK;
     size_t size = container_size(count, items);
-    if (size == SIZE_MAX || (ctx->env->limits->memory_bytes > 0 && size > (size_t)ctx->env->limits->memory_bytes))
-        return op_error(ctx, ONYX_ERROR_LIMIT, "output '%s' (%lld items) is too large", op_output_name(ctx, o),
-                        (long long)count);
+    int64_t limit = ctx->env->limits->memory_bytes;
+    if (size == SIZE_MAX || (limit > 0 && size > (size_t)limit))
+        return op_error(ctx, ONYX_ERROR_LIMIT, "output '%s' (%lld items) is too large",
+                        op_output_name(ctx, o), (long long)count);
     out->rank = 1;
     out->dims[0] = (int64_t)size;
     return ONYX_OK;

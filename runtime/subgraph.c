@@ -56,7 +56,8 @@ onyx_status op_graph_check(op_context *ctx, const struct graph *cg, const onyx_t
         {
             char a[64], b[64];
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "subgraph input '%s' is declared %s but receives %s",
-                            v->name, type_str(v->info.dtype, a, sizeof a), type_str(inputs[i].dtype, b, sizeof b));
+                            v->name, type_str(v->info.dtype, a, sizeof a),
+                            type_str(inputs[i].dtype, b, sizeof b));
         }
         }
     }
@@ -122,7 +123,8 @@ onyx_status op_graph_run(const op_context *ctx, const struct graph *g, const ony
             break;
         }
         container_write(block, size, 1, &inputs[i]);
-        given[i] = (onyx_tensor){.dtype = (onyx_dtype)declared, .rank = 1, .dims = {(int64_t)size}, .data = block};
+        given[i] = (onyx_tensor){.dtype = (onyx_dtype)declared, .rank = 1, .dims = {(int64_t)size},
+                                 .data = block};
     }
     plan p = {0};
     if (!st)

@@ -301,15 +301,18 @@ static onyx_status read_value(mem *m, const unsigned char *data, size_t size, in
         bool tensor_item = field == 3 && bytes && !type_is_container(item_type);
         bool sequence_item = optional && field == 5 && bytes && type_is_container(item_type);
         if (field >= 4 && field <= 7 && bytes && !sequence_item) {
-            st = io_error(errmsg, errsize, ONYX_ERROR_UNSUPPORTED, "the %s holds %s; onyx reads tensors%s only", what,
-                          field == 4 ? "sparse tensors" : field == 5 ? "sequences" : field == 6 ? "maps" : "optionals",
-                          optional ? " and sequences" : "");
+            const char *kind = field == 4   ? "sparse tensors"
+                               : field == 5 ? "sequences"
+                               : field == 6 ? "maps"
+                                            : "optionals";
+            st = io_error(errmsg, errsize, ONYX_ERROR_UNSUPPORTED, "the %s holds %s; onyx reads tensors%s only",
+                          what, kind, optional ? " and sequences" : "");
             break;
         }
         if (optional && field == 3 && bytes && !tensor_item) {
             char t[64];
-            st = io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "the OptionalProto holds a tensor, not a %s",
-                          type_str(item_type, t, sizeof t));
+            st = io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT,
+                          "the OptionalProto holds a tensor, not a %s", type_str(item_type, t, sizeof t));
             break;
         }
         if (!tensor_item && !sequence_item)
@@ -349,7 +352,8 @@ static onyx_status read_value(mem *m, const unsigned char *data, size_t size, in
         st = io_error(errmsg, errsize, ONYX_ERROR_OUT_OF_MEMORY, "out of memory");
     if (!st) {
         container_write(block, block_size, count, items);
-        *out = (onyx_tensor){.dtype = (onyx_dtype)type, .rank = 1, .dims = {(int64_t)block_size}, .data = block};
+        *out = (onyx_tensor){.dtype = (onyx_dtype)type, .rank = 1, .dims = {(int64_t)block_size},
+                             .data = block};
     }
     for (int64_t k = 0; k < count; k++)
         mem_free(m, items[k].data);
@@ -365,7 +369,8 @@ onyx_status onyx_value_read_file(const char *path, onyx_dtype type, onyx_tensor 
     if (!type_is_container(type))
         return onyx_tensor_read_file(path, value, NULL, errmsg, errsize);
     if (!type_valid(type))
-        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "type %d is not a value type", (int)type);
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "type %d is not a value type",
+                        (int)type);
     unsigned char *buf = NULL;
     size_t size = 0;
     onyx_status st = file_read_all(path, &buf, &size, errmsg, errsize);

@@ -34,7 +34,10 @@ static void wrap_type(builder *b, Onnx__ValueInfoProto *vi, int flags)
     vi->type = t;
 }
 
-static Onnx__ValueInfoProto *last_input(builder *b) { return builder_graph(b)->input[builder_graph(b)->n_input - 1]; }
+static Onnx__ValueInfoProto *last_input(builder *b)
+{
+    return builder_graph(b)->input[builder_graph(b)->n_input - 1];
+}
 static Onnx__ValueInfoProto *last_output(builder *b)
 {
     return builder_graph(b)->output[builder_graph(b)->n_output - 1];
@@ -69,7 +72,8 @@ Test(sequences, insert_at_length_and_concat)
     onyx_tensor in[5] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(3)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(4, 5, 6)),
-                         tensor_of(ONYX_DTYPE_INT64, 0, NULL, &pos), tensor_of(ONYX_DTYPE_INT32, 0, NULL, &at)};
+                         tensor_of(ONYX_DTYPE_INT64, 0, NULL, &pos),
+                         tensor_of(ONYX_DTYPE_INT32, 0, NULL, &at)};
     run_result r = run_model(b, 5, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(4, 5, 6), 0);
@@ -87,7 +91,8 @@ Test(sequences, positions_out_of_range_are_errors_naming_the_node)
     onyx_tensor in[5] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(3)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(4, 5, 6)),
-                         tensor_of(ONYX_DTYPE_INT64, 0, NULL, &pos), tensor_of(ONYX_DTYPE_INT32, 0, NULL, &at)};
+                         tensor_of(ONYX_DTYPE_INT64, 0, NULL, &pos),
+                         tensor_of(ONYX_DTYPE_INT32, 0, NULL, &at)};
     run_result r = run_model(b, 5, in);
     cr_assert_eq(r.run, ONYX_ERROR_RUNTIME);
     expect_message(r.message, "SequenceInsert", "position 3 is out of range", NULL);
@@ -265,8 +270,9 @@ Test(sequences, api_passes_sequences_in_and_out)
 
     /* onyx_value_pack refuses items of another dtype and two items in an optional. */
     onyx_tensor wrong = tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(1)), v;
-    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_FLOAT), 1, &wrong, &v), ONYX_ERROR_INVALID_ARGUMENT);
-    cr_assert_eq(onyx_value_pack(ONYX_OPTIONAL_OF(ONYX_DTYPE_FLOAT), 2, items, &v), ONYX_ERROR_INVALID_ARGUMENT);
+    onyx_dtype seq_type = ONYX_SEQUENCE_OF(ONYX_DTYPE_FLOAT), opt_type = ONYX_OPTIONAL_OF(ONYX_DTYPE_FLOAT);
+    cr_assert_eq(onyx_value_pack(seq_type, 1, &wrong, &v), ONYX_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(onyx_value_pack(opt_type, 2, items, &v), ONYX_ERROR_INVALID_ARGUMENT);
     cr_assert_eq(onyx_value_pack(ONYX_DTYPE_FLOAT, 1, items, &v), ONYX_ERROR_INVALID_ARGUMENT);
     cr_assert_eq(onyx_value_length(&items[0]), -1);
 
@@ -315,7 +321,8 @@ Test(sequences, concat_from_sequence_stacks_and_concatenates)
         run_result r = run_model(b, 2, in);
         cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
         if (new_axis) /* y[i][k][j] = item k's [i][j] */
-            expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 2), FLOATS(1, 2, 5, 6, 3, 4, 7, 8), 0);
+            expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 2), FLOATS(1, 2, 5, 6, 3, 4, 7, 8),
+                          0);
         else
             expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 4), FLOATS(1, 2, 5, 6, 3, 4, 7, 8), 0);
         run_result_free(&r);
