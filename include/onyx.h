@@ -551,6 +551,54 @@ ONYX_API onyx_status onyx_tensor_write_npy(const char *path, const onyx_tensor *
 /* Frees data or a name returned by onyx_tensor_read_file / _buffer. NULL is a no-op. */
 ONYX_API void onyx_tensor_free_data(void *data);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Sequences and optionals                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+/* ONNX values that are not dense tensors: a sequence of tensors (all of one element type,
+ * each of its own shape) and an optional (a tensor, a sequence, or nothing). They travel in
+ * an onyx_tensor like any value, so that model inputs, outputs and their infos keep one
+ * shape:
+ *   dtype    the element dtype with ONYX_SEQUENCE and/or ONYX_OPTIONAL or-ed in:
+ *            ONYX_SEQUENCE_OF(ONYX_DTYPE_FLOAT) is a sequence of float tensors,
+ *            ONYX_OPTIONAL_OF(ONYX_SEQUENCE_OF(ONYX_DTYPE_INT64)) an optional sequence of
+ *            int64 tensors. onyx_dtype_name and onyx_dtype_size know only element types.
+ *   rank     1, and dims[0] the size in bytes of the block at `data` (in an info: rank -1)
+ *   data     one self-contained block (no pointers inside: it may be copied with memcpy)
+ *            holding the items' types, shapes and data. Read it with onyx_value_length and
+ *            onyx_value_item, build it with onyx_value_pack.
+ * An optional holds 0 items (none) or 1. A session reads a sequence or optional input block
+ * during onyx_session_run only, after checking it whole; an output's block is the session's,
+ * valid until the next run (an output buffer receives a copy of the block when it fits). */
+#define ONYX_SEQUENCE 0x100
+#define ONYX_OPTIONAL 0x200
+/* The type of a sequence of `dtype` tensors, of an optional of `type` (a dtype or a sequence
+ * type): casts included, so that C++ takes them as onyx_dtype too. */
+#define ONYX_SEQUENCE_OF(dtype) ((onyx_dtype)(ONYX_SEQUENCE | (int)(dtype)))
+#define ONYX_OPTIONAL_OF(type) ((onyx_dtype)(ONYX_OPTIONAL | (int)(type)))
+/* The element dtype of a value type; whether a type is a sequence or an optional. */
+#define ONYX_ELEMENT_DTYPE(type) ((onyx_dtype)((int)(type) & 0xff))
+#define ONYX_IS_SEQUENCE(type) (((int)(type) & ONYX_SEQUENCE) != 0)
+#define ONYX_IS_OPTIONAL(type) (((int)(type) & ONYX_OPTIONAL) != 0)
+
+/* Items of a sequence, or of an optional (0 or 1); -1 when `value` is NULL or a tensor. */
+ONYX_API int64_t onyx_value_length(const onyx_tensor *value);
+/* Item `index` of a sequence or optional: a tensor, or for an optional of a sequence, that
+ * sequence. item->data points into value's block. ONYX_ERROR_INVALID_ARGUMENT for a NULL
+ * argument, a tensor or an index out of range. */
+ONYX_API onyx_status onyx_value_item(const onyx_tensor *value, int64_t index, onyx_tensor *item);
+/* Builds the value of type `type` (a sequence or optional type, as above) from `count`
+ * items, copying their data: *value then holds a block allocated by onyx, released with
+ * onyx_tensor_free_data. Each item's dtype must be the type's item type (the element dtype
+ * for a sequence; the type without ONYX_OPTIONAL for an optional, which takes at most one).
+ * ONYX_ERROR_INVALID_ARGUMENT otherwise. */
+ONYX_API onyx_status onyx_value_pack(onyx_dtype type, int64_t count, const onyx_tensor *items,
+                                     onyx_tensor *value);
+/* Reads a value of type `type` from a .pb file: a TensorProto for a tensor type (as
+ * onyx_tensor_read_file), a SequenceProto of TensorProtos for a sequence, an OptionalProto
+ * for an optional. Released with onyx_tensor_free_data. Errors as onyx_tensor_read_file. */
+ONYX_API onyx_status onyx_value_read_file(const char *path, onyx_dtype type, onyx_tensor *value,
+                                          char *errmsg, size_t errmsg_size);
+
 #ifdef __cplusplus
 }
 #endif

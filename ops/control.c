@@ -27,7 +27,7 @@ static onyx_status keep(op_context *ctx, int n, onyx_tensor *temps)
     onyx_status st = k && results ? ONYX_OK : ONYX_ERROR_OUT_OF_MEMORY;
     for (int i = 0; i < n; i++) {
         if (!st) {
-            size_t bytes = tensor_bytes(&temps[i]);
+            size_t bytes = op_value_bytes(&temps[i]); /* a sequence's block is copied whole */
             results[i] = temps[i];
             if (!(results[i].data = op_alloc_state(ctx, bytes)))
                 st = ONYX_ERROR_OUT_OF_MEMORY;
@@ -53,8 +53,8 @@ static onyx_status kept_run(const op_context *ctx, int64_t begin, int64_t end, v
     (void)begin, (void)end, (void)scratch;
     const kept *k = ctx->state;
     for (int i = 0; i < k->n && i < ctx->n_outputs; i++)
-        if (ctx->outputs[i] && tensor_bytes(&k->results[i]))
-            memcpy(ctx->outputs[i]->data, k->results[i].data, tensor_bytes(&k->results[i]));
+        if (ctx->outputs[i] && op_value_bytes(&k->results[i]))
+            memcpy(ctx->outputs[i]->data, k->results[i].data, op_value_bytes(&k->results[i]));
     return ONYX_OK;
 }
 
@@ -73,7 +73,7 @@ static onyx_status need_values(const op_context *ctx)
 static onyx_status temp_copy(const op_context *ctx, const onyx_tensor *t, onyx_tensor *out)
 {
     *out = *t;
-    size_t bytes = tensor_bytes(t);
+    size_t bytes = op_value_bytes(t);
     if (!(out->data = op_alloc_temp(ctx, bytes)))
         return ONYX_ERROR_LIMIT;
     if (bytes)
@@ -224,7 +224,7 @@ static onyx_status if_reshape(op_context *ctx)
     return st;
 }
 
-const op_descriptor op_If = {if_check, if_reshape, kept_run, 0};
+const op_descriptor op_If = {if_check, if_reshape, kept_run, 0, false, 0};
 
 /* ---- Loop -------------------------------------------------------------------------------- */
 
@@ -264,9 +264,20 @@ static onyx_status loop_check(op_context *ctx)
         st = op_graph_check(ctx, body, in, out);
     if (!st && out[0].dtype && out[0].dtype != ONYX_DTYPE_BOOL)
         st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "body's first output (cond) must be bool");
-    for (int i = 0; i < ctx->n_outputs && !st; i++)
-        st = i < n_carried ? result_dtype(ctx, "loop-carried value", i, out[1 + i].dtype, in[2 + i].dtype)
-                           : result_dtype(ctx, "scan output", i, out[1 + i].dtype, 0);
+    for (int i = 0; i < ctx->n_outputs && !st; i++) {
+        onyx_dtype got = out[1 + i].dtype;
+        if (i < n_carried) {
+            /* A carried optional may come back as the value it holds (an optional sequence that
+             * starts empty and is then filled): the body's optional input takes either. */
+            onyx_dtype must = in[2 + i].dtype;
+            bool unwrapped = got && (must & ONYX_OPTIONAL) && (got | ONYX_OPTIONAL) == must;
+            st = result_dtype(ctx, "loop-carried value", i, got, unwrapped ? got : must);
+        } else if (got && !op_is_tensor(&out[1 + i])) {
+            st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "scan output %d must be a tensor", i - n_carried);
+        } else {
+            st = result_dtype(ctx, "scan output", i, got, 0);
+        }
+    }
     op_free_temp(ctx, in);
     return st;
 }
@@ -342,7 +353,8 @@ static onyx_status loop_reshape(op_context *ctx)
     return st;
 }
 
-const op_descriptor op_Loop = {loop_check, loop_reshape, kept_run, 0};
+/* Carried values (inputs 2 and up) may be sequences or optionals. */
+const op_descriptor op_Loop = {loop_check, loop_reshape, kept_run, 0, false, ~UINT32_C(3)};
 
 /* ---- Scan -------------------------------------------------------------------------------- */
 

@@ -80,6 +80,11 @@ typedef struct op_descriptor {
     /* The first output may be absent (RNN, GRU, LSTM): otherwise the loader requires it, so
      * that operators may rely on output 0. */
     bool first_output_optional;
+    /* Inputs that may be sequences or optionals (bit i for input i; bit 31 for inputs 31 and
+     * up): the loader refuses any other input that is not a dense tensor before check, so
+     * that an operator not naming any never meets one. Those naming some check each such
+     * input's kind themselves (op_is_tensor). */
+    uint32_t container_inputs;
 } op_descriptor;
 
 /* ---- what the runtime provides to operators ---------------------------------------------- */
@@ -125,6 +130,36 @@ onyx_status op_graph_check(op_context *ctx, const struct graph *g, const onyx_te
 onyx_status op_graph_run(const op_context *ctx, const struct graph *g, const onyx_tensor *inputs,
                          onyx_tensor *outputs);
 
+/* ---- sequences and optionals ------------------------------------------------------------- */
+/* A value that is a sequence or an optional has a dtype with ONYX_SEQUENCE / ONYX_OPTIONAL
+ * (onyx.h), rank -1 at check and, once its data is known, rank 1 with dims[0] the size of the
+ * one block its data is (items are read with onyx_value_length and onyx_value_item). The
+ * runtime runs every node that reads or writes one node by node, after its inputs are
+ * computed: reshape then sees each input's data, and describes each container output with
+ * op_container_size; run writes it with op_container_write. A whole value, tensor or block,
+ * is copied with op_value_bytes bytes of memcpy. */
+#define OP_CONTAINER (ONYX_SEQUENCE | ONYX_OPTIONAL)
+static inline bool op_is_tensor(const onyx_tensor *t) { return !((int)t->dtype & OP_CONTAINER); }
+static inline size_t op_value_bytes(const onyx_tensor *t)
+{
+    if (!op_is_tensor(t))
+        return t->rank == 1 && t->dims[0] > 0 ? (size_t)t->dims[0] : 0;
+    return tensor_bytes(t);
+}
+/* The block size for `count` items of these types and shapes (SIZE_MAX when too large), and
+ * its layout written into `block`, with the data of each item whose data is not NULL: for an
+ * operator that builds a block before run (SequenceMap, from its subgraph's results). */
+size_t op_container_bytes(int64_t count, const onyx_tensor *items);
+void op_container_fill(void *block, size_t size, int64_t count, const onyx_tensor *items);
+/* "sequence(float)" and the like, into buf: for messages. */
+const char *op_type_str(onyx_dtype type, char *buf, size_t size);
+/* Reshape: makes output o (of a container type set in check) the block for `count` items of
+ * the types and shapes in items[] (data ignored): an error when it would be too large. */
+onyx_status op_container_size(op_context *ctx, int o, int64_t count, const onyx_tensor *items);
+/* Run: lays out output o's block for the same items and copies in the data of each item whose
+ * data is not NULL. Item k's data is then at onyx_value_item(output, k). */
+void op_container_write(const op_context *ctx, int o, int64_t count, const onyx_tensor *items);
+
 /* Input i, or NULL when absent (optional input left empty, or beyond n_inputs). */
 static inline const onyx_tensor *op_input(const op_context *ctx, int i)
 {
@@ -164,6 +199,8 @@ onyx_status op_attr_floats(const op_context *ctx, const char *name, const float 
 /* *count is -1 when absent; strings are NUL-terminated. */
 onyx_status op_attr_strings(const op_context *ctx, const char *name, const char *const **values,
                             int64_t *count);
+/* A TypeProto attribute, as a dtype (with ONYX_SEQUENCE / ONYX_OPTIONAL); UNDEFINED when absent. */
+onyx_status op_attr_type(const op_context *ctx, const char *name, onyx_dtype *type);
 /* *value is NULL when absent. */
 onyx_status op_attr_tensor(const op_context *ctx, const char *name, const onyx_tensor **value);
 /* Fails (naming the attribute) when the attribute is absent. */

@@ -12,7 +12,7 @@ static onyx_status copy_tasks(op_context *ctx)
 {
     ctx->output_is_view = true;
     if (ctx->concrete) {
-        size_t bytes = tensor_bytes(op_input(ctx, 0));
+        size_t bytes = op_value_bytes(op_input(ctx, 0));
         ctx->n_tasks = (int64_t)((bytes + COPY_CHUNK - 1) / COPY_CHUNK);
         ctx->task_cost = COPY_CHUNK / 4;
     }
@@ -22,7 +22,7 @@ static onyx_status copy_tasks(op_context *ctx)
 static onyx_status copy_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     (void)scratch;
-    size_t bytes = tensor_bytes(ctx->inputs[0]);
+    size_t bytes = op_value_bytes(ctx->inputs[0]); /* Identity copies a sequence's block whole */
     size_t first = (size_t)begin * COPY_CHUNK, last = OP_MIN((size_t)end * COPY_CHUNK, bytes);
     if (first < last && ctx->outputs[0]->data != ctx->inputs[0]->data)
         memcpy((char *)ctx->outputs[0]->data + first, (const char *)ctx->inputs[0]->data + first, last - first);
@@ -288,6 +288,14 @@ static onyx_status same_shape_reshape(op_context *ctx)
     return copy_tasks(ctx);
 }
 
-static onyx_status identity_check(op_context *ctx) { return same_type_check(ctx, 1, 1); }
+static onyx_status identity_check(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    if (x && !op_is_tensor(x) && !op_check_arity(ctx, 1, 1, 1, 1)) { /* a sequence or optional */
+        op_set_output_dtypes(ctx, x->dtype);
+        return ONYX_OK;
+    }
+    return same_type_check(ctx, 1, 1);
+}
 
-const op_descriptor op_Identity = {identity_check, same_shape_reshape, copy_run, 0};
+const op_descriptor op_Identity = {identity_check, same_shape_reshape, copy_run, 0, false, 1};

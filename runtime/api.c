@@ -245,7 +245,7 @@ static void fill_info(const onyx_model *m, const char *name, const onyx_tensor *
     memset(info, 0, sizeof *info);
     info->name = name;
     info->dtype = t->dtype;
-    info->rank = t->rank;
+    info->rank = type_is_container(t->dtype) ? -1 : t->rank; /* a block's size is no shape */
     for (int d = 0; d < t->rank && d < ONYX_MAX_RANK; d++) {
         int64_t dim = t->dims[d];
         info->dims[d] = dim_known(dim) ? dim : -1;
@@ -559,7 +559,18 @@ onyx_status onyx_session_set_input(onyx_session *s, size_t index, const onyx_ten
     char want[128], got[128];
     if (t->dtype != v->info.dtype)
         return session_error(s, ONYX_ERROR_INVALID_INPUT, "input '%s' must have dtype %s, got %s", v->name,
-                             onyx_dtype_name(v->info.dtype), onyx_dtype_name(t->dtype));
+                             type_str(v->info.dtype, want, sizeof want), type_str(t->dtype, got, sizeof got));
+    if (type_is_container(t->dtype)) {
+        /* A sequence or optional: its block checked whole now, so that no operator meets a
+         * malformed one. */
+        char what[300], why[ERRMSG_SIZE];
+        snprintf(what, sizeof what, "input '%s'", v->name);
+        if ((st = container_validate(t, &s->limits, what, why)))
+            return session_error(s, st == ONYX_ERROR_LIMIT ? st : ONYX_ERROR_INVALID_INPUT, "%s", why);
+        s->inputs[index] = *t;
+        s->input_set[index] = true;
+        return ONYX_OK;
+    }
     if (t->rank < 0 || t->rank > ONYX_MAX_RANK || (v->info.rank >= 0 && t->rank != v->info.rank))
         return session_error(s, ONYX_ERROR_INVALID_INPUT, "input '%s' must have shape %s, got %s", v->name,
                              shape_str(&v->info, want, sizeof want), shape_str(t, got, sizeof got));
@@ -675,7 +686,7 @@ static bool buffer_overlaps_input(const onyx_session *s, int i)
 {
     const graph *g = &s->model->graph;
     for (int k = 0; k < g->n_inputs; k++)
-        if (overlaps(s->out_buffers[i], s->out_capacity[i], s->inputs[k].data, tensor_bytes(&s->inputs[k])))
+        if (overlaps(s->out_buffers[i], s->out_capacity[i], s->inputs[k].data, value_bytes(&s->inputs[k])))
             return true;
     return false;
 }
@@ -685,7 +696,7 @@ static onyx_status check_capacity(onyx_session *s)
 {
     const graph *g = &s->model->graph;
     for (int i = 0; i < g->n_outputs; i++) {
-        size_t bytes = tensor_bytes(&s->plan.tensors[g->outputs[i]]);
+        size_t bytes = value_bytes(&s->plan.tensors[g->outputs[i]]);
         if (s->out_buffers[i] && bytes > s->out_capacity[i])
             return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "output '%s' needs %zu bytes; its buffer holds %zu",
                                  g->values[g->outputs[i]].name, bytes, s->out_capacity[i]);
@@ -766,7 +777,7 @@ onyx_status onyx_session_run(onyx_session *s)
         onyx_tensor *t = &s->outputs[i];
         if (!s->out_buffers[i] || t->data == s->out_buffers[i])
             continue;
-        size_t bytes = tensor_bytes(t);
+        size_t bytes = value_bytes(t); /* a sequence's block moves whole: it holds no pointers */
         if (bytes)
             memmove(s->out_buffers[i], t->data, bytes);
         t->data = s->out_buffers[i];

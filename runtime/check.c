@@ -123,11 +123,12 @@ static onyx_status check_outputs(onyx_model *model, const graph *g)
 {
     for (int i = 0; i < g->n_outputs; i++) {
         const onyx_tensor *decl = &g->output_decl[i], *got = &g->values[g->outputs[i]].info;
+        char a[64], b[64];
         if (decl->dtype && got->dtype && decl->dtype != got->dtype)
             return set_error(model->errmsg, ONYX_ERROR_INVALID_MODEL,
                              "graph output '%s' is declared %s but computed as %s",
-                             g->values[g->outputs[i]].name, onyx_dtype_name(decl->dtype),
-                             onyx_dtype_name(got->dtype));
+                             g->values[g->outputs[i]].name, type_str(decl->dtype, a, sizeof a),
+                             type_str(got->dtype, b, sizeof b));
     }
     return ONYX_OK;
 }
@@ -188,9 +189,18 @@ static onyx_status check_node(checker *c, node *n, const op_registration *reg, b
     /* The first output is required by every ONNX operator but the recurrent ones. */
     if (!n->op->first_output_optional && (n->n_outputs == 0 || n->outputs[0] < 0))
         st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "its first output has no name");
-    if (!st && reg->dtypes && n->n_inputs > 0 && in[0] && !(reg->dtypes & (1u << in[0]->dtype)))
+    /* Sequences and optionals reach only the inputs an operator says it takes them on. */
+    for (int k = 0; !st && k < n->n_inputs; k++)
+        if (in[k] && type_is_container(in[k]->dtype) &&
+            !(n->op->container_inputs >> (k < 31 ? k : 31) & 1u)) {
+            char type[64];
+            st = op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %d '%s' is a %s; %s takes a tensor there", k,
+                          op_input_name(ctx, k), type_str(in[k]->dtype, type, sizeof type), n->op_type);
+        }
+    /* The registry's dtypes are those of input 0's elements (of a sequence's too). */
+    if (!st && reg->dtypes && n->n_inputs > 0 && in[0] && !(reg->dtypes & (1u << (in[0]->dtype & 0x1f))))
         st = op_error(ctx, ONYX_ERROR_UNSUPPORTED, "no implementation for input dtype %s",
-                      onyx_dtype_name(in[0]->dtype));
+                      onyx_dtype_name(in[0]->dtype & 0xff));
     if (!st)
         st = n->op->check(ctx);
     n->params = ctx->params;

@@ -47,6 +47,12 @@ onyx_status node_reshape(op_context *ctx)
                  op_output_name(ctx, i));
         if (t->rank < 0)
             return ONYX_DEFER; /* the operator could not tell the shape without data */
+        if (type_is_container(t->dtype)) {
+            /* A block, sized by op_container_size from the items' shapes (checked there). */
+            if (t->rank != 1 || t->dims[0] <= 0)
+                return ONYX_DEFER;
+            continue;
+        }
         for (int d = 0; d < t->rank; d++)
             if (!dim_known(t->dims[d]))
                 return ONYX_DEFER;
@@ -70,7 +76,8 @@ onyx_status node_evaluate(op_context *ctx)
     ctx->concrete = true;
     for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++) {
         onyx_tensor *t = ctx->inputs[i];
-        if (t && !t->data && tensor_count(t) == 0) /* empty and known by its shape alone */
+        /* Empty and known by its shape alone (a sequence always has its block). */
+        if (t && !t->data && !type_is_container(t->dtype) && tensor_count(t) == 0)
             t->data = (void *)&empty_tensor_data;
     }
     onyx_status st = node_reshape(ctx);
@@ -81,9 +88,9 @@ onyx_status node_evaluate(op_context *ctx)
                       ctx->scratch_bytes);
     for (; !st && allocated < ctx->n_outputs; allocated++) {
         onyx_tensor *t = ctx->outputs[allocated];
-        if (t && !(t->data = mem_alloc_raw(env->mem, tensor_bytes(t))))
+        if (t && !(t->data = mem_alloc_raw(env->mem, value_bytes(t))))
             st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes for output '%s'",
-                          tensor_bytes(t), op_output_name(ctx, allocated));
+                          value_bytes(t), op_output_name(ctx, allocated));
     }
     if (!st && ctx->n_tasks > 0)
         st = ctx->node->op->run(ctx, 0, ctx->n_tasks, scratch ? scratch : (void *)&empty_tensor_data);

@@ -344,4 +344,25 @@ extern const max_align_t empty_tensor_data;
  * made of them stay far from overflow everywhere). Error text into errmsg. */
 onyx_status shape_validate(const onyx_tensor *t, const limits *lim, const char *what, char *errmsg);
 
+/* runtime/container.c: values that are sequences or optionals (onyx.h describes their type
+ * codes and the one self-contained block each lives in). */
+bool type_is_container(int dtype);
+/* A tensor dtype, or a sequence / optional / optional-sequence of one. */
+bool type_valid(int dtype);
+/* The type of a container's items: the element dtype for a sequence, the type without
+ * ONYX_OPTIONAL for an optional. */
+int container_item_type(int dtype);
+/* The bytes of any value: a tensor's data, or a container's block. */
+size_t value_bytes(const onyx_tensor *t);
+/* "float", "sequence(float)", "optional(sequence(int64))": for messages. */
+const char *type_str(int dtype, char *buf, size_t size);
+/* The block size for `count` items of these types and shapes; SIZE_MAX when too large. */
+size_t container_size(int64_t count, const onyx_tensor *items);
+/* Lays the block out in `block` (container_size bytes) and copies in the data of every item
+ * whose data is not NULL (the others are left for the caller to fill). */
+void container_write(void *block, size_t size, int64_t count, const onyx_tensor *items);
+/* Checks a block from outside onyx (a caller's input) whole: header, every item's type,
+ * shape (within the limits) and place in the block. */
+onyx_status container_validate(const onyx_tensor *v, const limits *lim, const char *what, char *errmsg);
+
 #endif /* ONYX_IR_H */

@@ -160,7 +160,18 @@ static bool type_given(const Onnx__TypeProto *type)
     return type && type->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET;
 }
 
-/* Reads a tensor TypeProto into info (dtype, rank or -1, dims with symbols). */
+static const char *type_kind(const Onnx__TypeProto *type)
+{
+    return type->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE        ? "a sequence"
+           : type->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE           ? "a map"
+           : type->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE      ? "an optional"
+           : type->value_case == ONNX__TYPE_PROTO__VALUE_SPARSE_TENSOR_TYPE ? "a sparse tensor"
+                                                                            : "no tensor";
+}
+
+/* Reads a TypeProto into info: a tensor's dtype, rank or -1, dims with symbols; or a sequence,
+ * optional or optional sequence of tensors, as the element dtype with ONYX_SEQUENCE /
+ * ONYX_OPTIONAL and rank -1 (the elements' shapes are not kept: each item has its own). */
 static onyx_status type_import(importer *im, const Onnx__TypeProto *type, const char *what,
                                const char *name, onyx_tensor *info)
 {
@@ -168,21 +179,37 @@ static onyx_status type_import(importer *im, const Onnx__TypeProto *type, const 
     info->rank = -1;
     if (!type)
         return set_error(im->errmsg, ONYX_ERROR_INVALID_MODEL, "%s '%s' has no type", what, name);
+    int flags = 0;
+    if (type->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE) {
+        if (!type->optional_type || !type->optional_type->elem_type)
+            return set_error(im->errmsg, ONYX_ERROR_INVALID_MODEL, "%s '%s' is an optional of no type", what,
+                             name);
+        flags |= ONYX_OPTIONAL;
+        type = type->optional_type->elem_type;
+    }
+    if (type->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE) {
+        if (!type->sequence_type || !type->sequence_type->elem_type)
+            return set_error(im->errmsg, ONYX_ERROR_INVALID_MODEL, "%s '%s' is a sequence of no type", what,
+                             name);
+        flags |= ONYX_SEQUENCE;
+        type = type->sequence_type->elem_type;
+    }
     if (type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !type->tensor_type) {
-        const char *kind = type->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ? "a sequence"
-                           : type->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE    ? "a map"
-                           : type->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE ? "an optional"
-                           : type->value_case == ONNX__TYPE_PROTO__VALUE_SPARSE_TENSOR_TYPE ? "a sparse tensor"
-                                                                                  : "no tensor";
+        if (flags)
+            return set_error(im->errmsg, ONYX_ERROR_UNSUPPORTED,
+                             "%s '%s' is %s of %s; onyx's sequences and optionals hold dense tensors only",
+                             what, name, flags & ONYX_OPTIONAL ? "an optional" : "a sequence",
+                             type_kind(type));
         return set_error(im->errmsg, ONYX_ERROR_UNSUPPORTED,
-                         "%s '%s' has %s type; onyx supports dense tensors only", what, name, kind);
+                         "%s '%s' has %s type; onyx supports dense tensors and sequences and optionals of "
+                         "them only", what, name, type_kind(type));
     }
     const Onnx__TypeProto__Tensor *tt = type->tensor_type;
     if (!tt->has_elem_type || !dtype_valid(tt->elem_type))
         return set_error(im->errmsg, ONYX_ERROR_INVALID_MODEL, "%s '%s' has invalid element type %d",
                          what, name, tt->has_elem_type ? tt->elem_type : 0);
-    info->dtype = (onyx_dtype)tt->elem_type;
-    if (!tt->shape)
+    info->dtype = (onyx_dtype)(tt->elem_type | flags);
+    if (!tt->shape || flags)
         return ONYX_OK;
     if (tt->shape->n_dim > ONYX_MAX_RANK)
         return set_error(im->errmsg, ONYX_ERROR_UNSUPPORTED,
@@ -304,6 +331,15 @@ static onyx_status attr_import(importer *im, const Onnx__AttributeProto *a, attr
             if (!(out->strings[i] = bytes_dup(im->mem, &a->strings[i])))
                 return oom(im, "attributes");
         break;
+    case ATTR_TYPE_PROTO: {
+        /* Only the type code is kept (in `i`): what Optional's 'type' needs. */
+        onyx_tensor info;
+        onyx_status st = type_import(im, a->tp, "attribute", a->name, &info);
+        if (st)
+            return st;
+        out->i = info.dtype;
+        break;
+    }
     default:
         /* Kept as a typed, empty attribute: an operator that reads it reports it unsupported. */
         break;
@@ -558,7 +594,8 @@ static onyx_status graph_import(importer *im, const Onnx__GraphProto *gp, graph 
          * or tensor type, as exporters write them): the operator running it knows them. */
         if (depth == 0 || type_given(vi->type)) {
             st = type_import(im, vi->type, "input", vi->name, &g->values[v].info);
-            if (depth > 0 && st == ONYX_ERROR_INVALID_MODEL && !vi->type->tensor_type->has_elem_type)
+            if (depth > 0 && st == ONYX_ERROR_INVALID_MODEL && vi->type->tensor_type &&
+                !vi->type->tensor_type->has_elem_type)
                 st = ONYX_OK, g->values[v].info.dtype = ONYX_DTYPE_UNDEFINED;
         }
         g->inputs[g->n_inputs++] = v;

@@ -110,7 +110,12 @@ onyx_status op_check_input(const op_context *ctx, int i, bool required, uint32_t
     if (!t)
         return required ? op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %d is required but absent", i)
                         : ONYX_OK;
-    if (!(mask & (1u << t->dtype))) {
+    if (type_is_container(t->dtype)) {
+        char type[64];
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "input %d '%s' is a %s; it must be a tensor", i,
+                        op_input_name(ctx, i), type_str(t->dtype, type, sizeof type));
+    }
+    if ((unsigned)t->dtype >= 32 || !(mask & (1u << t->dtype))) {
         char allowed[256];
         mask_str(mask, allowed, sizeof allowed);
         return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "input %d '%s' has dtype %s; supported: %s", i,
@@ -257,4 +262,45 @@ onyx_status op_attr_tensor(const op_context *ctx, const char *name, const onyx_t
     const attribute *a = attr_typed(ctx, name, ATTR_TENSOR, &st);
     *value = a ? &a->t : NULL;
     return st;
+}
+
+onyx_status op_attr_type(const op_context *ctx, const char *name, onyx_dtype *type)
+{
+    onyx_status st;
+    const attribute *a = attr_typed(ctx, name, ATTR_TYPE_PROTO, &st);
+    *type = a ? (onyx_dtype)a->i : ONYX_DTYPE_UNDEFINED;
+    return st;
+}
+
+/* ---- sequences and optionals ------------------------------------------------------------- */
+
+const char *op_type_str(onyx_dtype type, char *buf, size_t size) { return type_str(type, buf, size); }
+
+size_t op_container_bytes(int64_t count, const onyx_tensor *items) { return container_size(count, items); }
+
+void op_container_fill(void *block, size_t size, int64_t count, const onyx_tensor *items)
+{
+    container_write(block, size, count, items);
+}
+
+onyx_status op_container_size(op_context *ctx, int o, int64_t count, const onyx_tensor *items)
+{
+    onyx_tensor *out = op_output(ctx, o);
+    if (!out)
+        return ONYX_OK;
+    size_t size = container_size(count, items);
+    int64_t limit = ctx->env->limits->memory_bytes;
+    if (size == SIZE_MAX || (limit > 0 && size > (size_t)limit))
+        return op_error(ctx, ONYX_ERROR_LIMIT, "output '%s' (%lld items) is too large",
+                        op_output_name(ctx, o), (long long)count);
+    out->rank = 1;
+    out->dims[0] = (int64_t)size;
+    return ONYX_OK;
+}
+
+void op_container_write(const op_context *ctx, int o, int64_t count, const onyx_tensor *items)
+{
+    onyx_tensor *out = op_output(ctx, o);
+    if (out)
+        container_write(out->data, value_bytes(out), count, items);
 }

@@ -62,6 +62,21 @@ static bool inputs_known(const op_context *ctx)
     return true;
 }
 
+/* Whether node n reads or writes a sequence or optional: such a value has no fixed size to
+ * plan (its items and their shapes are known only when it is computed), so the graph then
+ * runs node by node, each value allocated when computed (the same as for a shape that needs
+ * data: ONYX_DEFER). */
+static bool touches_containers(const op_context *ctx)
+{
+    for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++)
+        if (ctx->inputs[i] && type_is_container(ctx->inputs[i]->dtype))
+            return true;
+    for (int i = 0; i < ctx->n_outputs; i++)
+        if (ctx->outputs[i] && type_is_container(ctx->outputs[i]->dtype))
+            return true;
+    return false;
+}
+
 /* The tensors for one planning: value infos, graph inputs with the caller's shapes. */
 static onyx_status plan_tensors(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs,
                                 bool with_data)
@@ -257,6 +272,10 @@ static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, con
             if ((st = evaluate_owned(p, ctx)))
                 return st;
             continue;
+        }
+        if (touches_containers(ctx)) {
+            p->deferred_by = n;
+            return ONYX_DEFER;
         }
         ctx->concrete = true;
         env->op.blocks = &p->blocks;

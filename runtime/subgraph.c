@@ -53,8 +53,12 @@ onyx_status op_graph_check(op_context *ctx, const struct graph *cg, const onyx_t
             v->info = inputs[i];
             v->info.data = NULL;
         } else if (inputs[i].dtype && v->info.dtype != inputs[i].dtype) {
+        {
+            char a[64], b[64];
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "subgraph input '%s' is declared %s but receives %s",
-                            v->name, onyx_dtype_name(v->info.dtype), onyx_dtype_name(inputs[i].dtype));
+                            v->name, type_str(v->info.dtype, a, sizeof a),
+                            type_str(inputs[i].dtype, b, sizeof b));
+        }
         }
     }
     for (int v = 0; v < g->n_values; v++) {
@@ -101,15 +105,49 @@ onyx_status op_graph_run(const op_context *ctx, const struct graph *g, const ony
         int k = g->values[v].kind == VALUE_OUTER ? implicit_index(ctx, g->values[v].name) : -1;
         outer[v] = k >= 0 ? ctx->inputs[k] : NULL;
     }
+    /* A value given where the subgraph declares an optional of its type (a Loop's carried
+     * optional, filled by the body) is wrapped into one. */
+    onyx_tensor *given = NULL;
+    onyx_status st = ONYX_OK;
+    for (int i = 0; i < g->n_inputs && !st; i++) {
+        int declared = g->values[g->inputs[i]].info.dtype;
+        if (!(declared & ONYX_OPTIONAL) || (int)inputs[i].dtype != container_item_type(declared))
+            continue;
+        if (!given) {
+            if (!(given = op_alloc_temp(ctx, (size_t)g->n_inputs * sizeof *given))) {
+                st = ONYX_ERROR_LIMIT;
+                break;
+            }
+            memcpy(given, inputs, (size_t)g->n_inputs * sizeof *given);
+        }
+        size_t size = container_size(1, &inputs[i]);
+        void *block = size == SIZE_MAX ? NULL : op_alloc_temp(ctx, size);
+        if (!block) {
+            st = ONYX_ERROR_LIMIT;
+            break;
+        }
+        container_write(block, size, 1, &inputs[i]);
+        given[i] = (onyx_tensor){.dtype = (onyx_dtype)declared, .rank = 1, .dims = {(int64_t)size},
+                                 .data = block};
+    }
     plan p = {0};
-    onyx_status st = plan_run_subgraph(&p, &env, g, inputs, outer);
+    if (!st)
+        st = plan_run_subgraph(&p, &env, g, given ? given : inputs, outer);
+    for (int i = 0; given && i < g->n_inputs; i++)
+        if (given[i].data != inputs[i].data)
+            op_free_temp(ctx, given[i].data);
+    op_free_temp(ctx, given);
     op_free_temp(ctx, outer);
+    if (st == ONYX_ERROR_LIMIT && !env.op.errmsg[0]) {
+        plan_free(&p, env.mem);
+        return st;
+    }
     if (st)
         return op_error(ctx, st, "in its subgraph: %s", env.op.errmsg);
     int done = 0;
     for (; done < g->n_outputs; done++) {
         const onyx_tensor *t = &p.tensors[g->outputs[done]];
-        size_t bytes = tensor_bytes(t);
+        size_t bytes = value_bytes(t); /* a sequence's block too: it holds no pointers */
         outputs[done] = *t;
         if (!(outputs[done].data = op_alloc_temp(ctx, bytes))) {
             st = ONYX_ERROR_LIMIT;

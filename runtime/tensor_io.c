@@ -159,13 +159,10 @@ onyx_status onyx_tensor_read_buffer(const void *data, size_t size, onyx_tensor *
     return st;
 }
 
-onyx_status onyx_tensor_read_file(const char *path, onyx_tensor *tensor, char **name, char *errmsg,
-                                  size_t errsize)
+/* The whole file at path into a malloc'd buffer (at most 4 GiB). */
+static onyx_status file_read_all(const char *path, unsigned char **out, size_t *out_size, char *errmsg,
+                                 size_t errsize)
 {
-    if (name)
-        *name = NULL;
-    if (!path || !tensor)
-        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "path or tensor is NULL");
     struct stat sb;
     int fd = open_regular_file(path, &sb);
     if (fd == -1)
@@ -190,8 +187,198 @@ onyx_status onyx_tensor_read_file(const char *path, onyx_tensor *tensor, char **
         free(buf);
         return io_error(errmsg, errsize, ONYX_ERROR_IO, "reading '%s' failed", path);
     }
+    *out = buf;
+    *out_size = size;
+    return ONYX_OK;
+}
+
+onyx_status onyx_tensor_read_file(const char *path, onyx_tensor *tensor, char **name, char *errmsg,
+                                  size_t errsize)
+{
+    if (name)
+        *name = NULL;
+    if (!path || !tensor)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "path or tensor is NULL");
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    onyx_status st = file_read_all(path, &buf, &size, errmsg, errsize);
+    if (st)
+        return st;
     char msg[ERRMSG_SIZE] = "";
-    onyx_status st = onyx_tensor_read_buffer(buf, size, tensor, name, msg, sizeof msg);
+    st = onyx_tensor_read_buffer(buf, size, tensor, name, msg, sizeof msg);
+    free(buf);
+    if (st)
+        io_error(errmsg, errsize, st, "%s: %s", path, msg);
+    return st;
+}
+
+/* ---- SequenceProto and OptionalProto -----------------------------------------------------
+ * Two small messages of ONNX's onnx-data.proto, which onyx's vendored onnx.proto does not
+ * hold: read straight from the wire here, each TensorProto inside unpacked as usual.
+ *   SequenceProto: 1 name, 2 elem_type (1 tensor), 3 tensor_values (repeated), 4..7 others
+ *   OptionalProto: 1 name, 2 elem_type (0 none, 1 tensor, 3 sequence), 3 tensor_value,
+ *                  5 sequence_value, 4, 6, 7 others */
+
+static bool pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        unsigned char b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* The next field at *p: its number, and for a length-delimited one its bytes. */
+static bool pb_field(const unsigned char **p, const unsigned char *end, uint32_t *field, uint64_t *number,
+                     const unsigned char **bytes, size_t *len)
+{
+    uint64_t key;
+    if (!pb_varint(p, end, &key) || key >> 32)
+        return false;
+    *field = (uint32_t)(key >> 3);
+    *bytes = NULL;
+    *len = 0;
+    switch (key & 7) {
+    case 0: return pb_varint(p, end, number);
+    case 1: if (end - *p < 8) return false; *p += 8; return true;
+    case 5: if (end - *p < 4) return false; *p += 4; return true;
+    case 2:
+        if (!pb_varint(p, end, number) || *number > (uint64_t)(end - *p))
+            return false;
+        *bytes = *p;
+        *len = (size_t)*number;
+        *p += *len;
+        return true;
+    default: return false;
+    }
+}
+
+static onyx_status read_value(mem *m, const unsigned char *data, size_t size, int type, onyx_tensor *out,
+                              char *errmsg, size_t errsize);
+
+/* A TensorProto's bytes into *out (data in m). */
+static onyx_status read_tensor(mem *m, const unsigned char *data, size_t size, onyx_tensor *out, char *errmsg,
+                               size_t errsize)
+{
+    ProtobufCAllocator alloc = {.alloc = pb_alloc, .free = pb_free, .allocator_data = m};
+    Onnx__TensorProto *tp = onnx__tensor_proto__unpack(&alloc, size, data);
+    if (!tp)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "not a valid ONNX TensorProto");
+    limits lim = {.tensor_elements = TENSOR_FILE_MAX_BYTES};
+    char msg[ERRMSG_SIZE];
+    onyx_status st = tensor_from_proto(m, &lim, NULL, tp, out, msg);
+    if (st)
+        io_error(errmsg, errsize, st, "%s", msg);
+    onnx__tensor_proto__free_unpacked(tp, &alloc);
+    return st;
+}
+
+static onyx_status read_value(mem *m, const unsigned char *data, size_t size, int type, onyx_tensor *out,
+                              char *errmsg, size_t errsize)
+{
+    memset(out, 0, sizeof *out);
+    if (!type_is_container(type))
+        return read_tensor(m, data, size, out, errmsg, errsize);
+    bool optional = type & ONYX_OPTIONAL;
+    int item_type = container_item_type(type);
+    const char *what = optional ? "OptionalProto" : "SequenceProto";
+    onyx_tensor *items = NULL;
+    int64_t count = 0, cap = 0;
+    onyx_status st = ONYX_OK;
+    const unsigned char *p = data, *end = data + size;
+    while (!st && p < end) {
+        uint32_t field;
+        uint64_t number;
+        const unsigned char *bytes;
+        size_t len;
+        if (!pb_field(&p, end, &field, &number, &bytes, &len)) {
+            st = io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "not a valid ONNX %s", what);
+            break;
+        }
+        bool tensor_item = field == 3 && bytes && !type_is_container(item_type);
+        bool sequence_item = optional && field == 5 && bytes && type_is_container(item_type);
+        if (field >= 4 && field <= 7 && bytes && !sequence_item) {
+            const char *kind = field == 4   ? "sparse tensors"
+                               : field == 5 ? "sequences"
+                               : field == 6 ? "maps"
+                                            : "optionals";
+            st = io_error(errmsg, errsize, ONYX_ERROR_UNSUPPORTED, "the %s holds %s; onyx reads tensors%s only",
+                          what, kind, optional ? " and sequences" : "");
+            break;
+        }
+        if (optional && field == 3 && bytes && !tensor_item) {
+            char t[64];
+            st = io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT,
+                          "the OptionalProto holds a tensor, not a %s", type_str(item_type, t, sizeof t));
+            break;
+        }
+        if (!tensor_item && !sequence_item)
+            continue; /* name, elem_type */
+        if (optional && count == 1) {
+            st = io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "the OptionalProto holds two values");
+            break;
+        }
+        if (count == cap) {
+            cap = cap ? cap * 2 : 8;
+            onyx_tensor *grown = mem_realloc(m, items, (size_t)cap * sizeof *items);
+            if (!grown) {
+                st = io_error(errmsg, errsize, ONYX_ERROR_OUT_OF_MEMORY, "out of memory");
+                break;
+            }
+            items = grown;
+        }
+        char sub[ERRMSG_SIZE] = "";
+        st = read_value(m, bytes, len, item_type, &items[count], sub, sizeof sub);
+        if (st) {
+            io_error(errmsg, errsize, st, "%s item %lld: %s", what, (long long)count, sub);
+            break;
+        }
+        count++;
+        if ((int)items[count - 1].dtype != item_type) {
+            char a[64], b[64];
+            st = io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "%s item %lld is %s, not %s", what,
+                          (long long)count - 1, type_str(items[count - 1].dtype, a, sizeof a),
+                          type_str(item_type, b, sizeof b));
+        }
+    }
+    size_t block_size = st ? 0 : container_size(count, items);
+    if (!st && block_size == SIZE_MAX)
+        st = io_error(errmsg, errsize, ONYX_ERROR_LIMIT, "the %s is too large", what);
+    void *block = st ? NULL : mem_alloc(m, block_size);
+    if (!st && !block)
+        st = io_error(errmsg, errsize, ONYX_ERROR_OUT_OF_MEMORY, "out of memory");
+    if (!st) {
+        container_write(block, block_size, count, items);
+        *out = (onyx_tensor){.dtype = (onyx_dtype)type, .rank = 1, .dims = {(int64_t)block_size},
+                             .data = block};
+    }
+    for (int64_t k = 0; k < count; k++)
+        mem_free(m, items[k].data);
+    mem_free(m, items);
+    return st;
+}
+
+onyx_status onyx_value_read_file(const char *path, onyx_dtype type, onyx_tensor *value, char *errmsg,
+                                 size_t errsize)
+{
+    if (!path || !value)
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "path or value is NULL");
+    if (!type_is_container(type))
+        return onyx_tensor_read_file(path, value, NULL, errmsg, errsize);
+    if (!type_valid(type))
+        return io_error(errmsg, errsize, ONYX_ERROR_INVALID_ARGUMENT, "type %d is not a value type",
+                        (int)type);
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    onyx_status st = file_read_all(path, &buf, &size, errmsg, errsize);
+    if (st)
+        return st;
+    mem m = {.limit = TENSOR_FILE_MAX_BYTES * 2};
+    char msg[ERRMSG_SIZE] = "";
+    st = read_value(&m, buf, size, type, value, msg, sizeof msg);
     free(buf);
     if (st)
         io_error(errmsg, errsize, st, "%s: %s", path, msg);
