@@ -102,22 +102,35 @@ static onyx_status celu_check(op_context *ctx)
     return unary_check(ctx, ctx->opset >= 28 ? &celu_28_family : &celu_family);
 }
 const op_descriptor op_Celu = {celu_check, unary_reshape, unary_run, 0};
-UNARY_OPERATOR(Clip, clip_family);
-UNARY_OPERATOR(Clip_1, clip_attributes_family);
-UNARY_OPERATOR(Elu, elu_family);
-UNARY_OPERATOR(HardSigmoid, hard_sigmoid_family);
-UNARY_OPERATOR(HardSwish, hard_swish_family);
-UNARY_OPERATOR(LeakyRelu, leaky_relu_family);
+static onyx_status clip_check(op_context *ctx) { return unary_check(ctx, &clip_family); }
+const op_descriptor op_Clip = {clip_check, unary_reshape, unary_run, 0};
+static onyx_status clip_1_check(op_context *ctx) { return unary_check(ctx, &clip_attributes_family); }
+const op_descriptor op_Clip_1 = {clip_1_check, unary_reshape, unary_run, 0};
+static onyx_status elu_check(op_context *ctx) { return unary_check(ctx, &elu_family); }
+const op_descriptor op_Elu = {elu_check, unary_reshape, unary_run, 0};
+static onyx_status hard_sigmoid_check(op_context *ctx) { return unary_check(ctx, &hard_sigmoid_family); }
+const op_descriptor op_HardSigmoid = {hard_sigmoid_check, unary_reshape, unary_run, 0};
+static onyx_status hard_swish_check(op_context *ctx) { return unary_check(ctx, &hard_swish_family); }
+const op_descriptor op_HardSwish = {hard_swish_check, unary_reshape, unary_run, 0};
+static onyx_status leaky_relu_check(op_context *ctx) { return unary_check(ctx, &leaky_relu_family); }
+const op_descriptor op_LeakyRelu = {leaky_relu_check, unary_reshape, unary_run, 0};
 
 static onyx_status mish_check(op_context *ctx) { return unary_check(ctx, &mish_family); }
 const op_descriptor op_Mish = {mish_check, unary_reshape, unary_run, 0};
-BINARY_OPERATOR(PRelu, prelu_family);
-UNARY_OPERATOR(Selu, selu_family);
-UNARY_OPERATOR(Shrink, shrink_family);
-UNARY_OPERATOR(Sigmoid, sigmoid_family);
-UNARY_OPERATOR(Softplus, softplus_family);
-UNARY_OPERATOR(Softsign, softsign_family);
+static onyx_status prelu_check(op_context *ctx) { return binary_check(ctx, &prelu_family); }
+const op_descriptor op_PRelu = {prelu_check, binary_reshape, binary_run, 0};
+static onyx_status selu_check(op_context *ctx) { return unary_check(ctx, &selu_family); }
+const op_descriptor op_Selu = {selu_check, unary_reshape, unary_run, 0};
+static onyx_status shrink_check(op_context *ctx) { return unary_check(ctx, &shrink_family); }
+const op_descriptor op_Shrink = {shrink_check, unary_reshape, unary_run, 0};
+static onyx_status sigmoid_check(op_context *ctx) { return unary_check(ctx, &sigmoid_family); }
+const op_descriptor op_Sigmoid = {sigmoid_check, unary_reshape, unary_run, 0};
+static onyx_status softplus_check(op_context *ctx) { return unary_check(ctx, &softplus_family); }
+const op_descriptor op_Softplus = {softplus_check, unary_reshape, unary_run, 0};
+static onyx_status softsign_check(op_context *ctx) { return unary_check(ctx, &softsign_family); }
+const op_descriptor op_Softsign = {softsign_check, unary_reshape, unary_run, 0};
 
 static onyx_status swish_check(op_context *ctx) { return unary_check(ctx, &swish_family); }
 const op_descriptor op_Swish = {swish_check, unary_reshape, unary_run, 0};
-UNARY_OPERATOR(ThresholdedRelu, thresholded_relu_family);
+static onyx_status thresholded_relu_check(op_context *ctx) { return unary_check(ctx, &thresholded_relu_family); }
+const op_descriptor op_ThresholdedRelu = {thresholded_relu_check, unary_reshape, unary_run, 0};

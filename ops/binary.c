@@ -189,9 +189,14 @@ static binary_kernel pow_pick(onyx_dtype base, onyx_dtype exponent)
 }
 static const binary_family pow_family = {.mixed_types = true, .pick = pow_pick};
 
-BINARY_OPERATOR(Add, add_family);
-BINARY_OPERATOR(Sub, sub_family);
-BINARY_OPERATOR(Mul, mul_family);
-BINARY_OPERATOR(Div, div_family);
+static onyx_status add_check(op_context *ctx) { return binary_check(ctx, &add_family); }
+const op_descriptor op_Add = {add_check, binary_reshape, binary_run, 0};
+static onyx_status sub_check(op_context *ctx) { return binary_check(ctx, &sub_family); }
+const op_descriptor op_Sub = {sub_check, binary_reshape, binary_run, 0};
+static onyx_status mul_check(op_context *ctx) { return binary_check(ctx, &mul_family); }
+const op_descriptor op_Mul = {mul_check, binary_reshape, binary_run, 0};
+static onyx_status div_check(op_context *ctx) { return binary_check(ctx, &div_family); }
+const op_descriptor op_Div = {div_check, binary_reshape, binary_run, 0};
 const op_descriptor op_Mod = {mod_check, binary_reshape, binary_run, 0};
-BINARY_OPERATOR(Pow, pow_family);
+static onyx_status pow_check(op_context *ctx) { return binary_check(ctx, &pow_family); }
+const op_descriptor op_Pow = {pow_check, binary_reshape, binary_run, 0};

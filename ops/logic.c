@@ -81,13 +81,22 @@ static onyx_status bitshift_check(op_context *ctx)
                     direction);
 }
 
-BINARY_OPERATOR(And, and_family);
+static onyx_status and_check(op_context *ctx) { return binary_check(ctx, &and_family); }
+const op_descriptor op_And = {and_check, binary_reshape, binary_run, 0};
 const op_descriptor op_BitShift = {bitshift_check, binary_reshape, binary_run, 0};
-BINARY_OPERATOR(Equal, equal_family);
-BINARY_OPERATOR(Greater, greater_family);
-BINARY_OPERATOR(GreaterOrEqual, greater_or_equal_family);
-BINARY_OPERATOR(Less, less_family);
-BINARY_OPERATOR(LessOrEqual, less_or_equal_family);
-UNARY_OPERATOR(Not, not_family);
-BINARY_OPERATOR(Or, or_family);
-BINARY_OPERATOR(Xor, xor_family);
+static onyx_status equal_check(op_context *ctx) { return binary_check(ctx, &equal_family); }
+const op_descriptor op_Equal = {equal_check, binary_reshape, binary_run, 0};
+static onyx_status greater_check(op_context *ctx) { return binary_check(ctx, &greater_family); }
+const op_descriptor op_Greater = {greater_check, binary_reshape, binary_run, 0};
+static onyx_status greater_or_equal_check(op_context *ctx) { return binary_check(ctx, &greater_or_equal_family); }
+const op_descriptor op_GreaterOrEqual = {greater_or_equal_check, binary_reshape, binary_run, 0};
+static onyx_status less_check(op_context *ctx) { return binary_check(ctx, &less_family); }
+const op_descriptor op_Less = {less_check, binary_reshape, binary_run, 0};
+static onyx_status less_or_equal_check(op_context *ctx) { return binary_check(ctx, &less_or_equal_family); }
+const op_descriptor op_LessOrEqual = {less_or_equal_check, binary_reshape, binary_run, 0};
+static onyx_status not_check(op_context *ctx) { return unary_check(ctx, &not_family); }
+const op_descriptor op_Not = {not_check, unary_reshape, unary_run, 0};
+static onyx_status or_check(op_context *ctx) { return binary_check(ctx, &or_family); }
+const op_descriptor op_Or = {or_check, binary_reshape, binary_run, 0};
+static onyx_status xor_check(op_context *ctx) { return binary_check(ctx, &xor_family); }
+const op_descriptor op_Xor = {xor_check, binary_reshape, binary_run, 0};

@@ -71,29 +71,55 @@ FLOAT_PREDICATE_FAMILY(isinf, isinf(x) && (x > 0 ? alpha != 0 : beta != 0), .alp
                        .alpha_default = 1, .beta_name = "detect_negative", .beta_default = 1,
                        .int_attributes = true)
 
-UNARY_OPERATOR(Abs, abs_family);
-UNARY_OPERATOR(Acos, acos_family);
-UNARY_OPERATOR(Acosh, acosh_family);
-UNARY_OPERATOR(Asin, asin_family);
-UNARY_OPERATOR(Asinh, asinh_family);
-UNARY_OPERATOR(Atan, atan_family);
-UNARY_OPERATOR(Atanh, atanh_family);
-UNARY_OPERATOR(Ceil, ceil_family);
-UNARY_OPERATOR(Cos, cos_family);
-UNARY_OPERATOR(Cosh, cosh_family);
-UNARY_OPERATOR(Erf, erf_family);
-UNARY_OPERATOR(Exp, exp_family);
-UNARY_OPERATOR(Floor, floor_family);
-UNARY_OPERATOR(IsInf, isinf_family);
-UNARY_OPERATOR(IsNaN, isnan_family);
-UNARY_OPERATOR(Log, log_family);
-UNARY_OPERATOR(Neg, neg_family);
-UNARY_OPERATOR(Reciprocal, reciprocal_family);
-UNARY_OPERATOR(Relu, relu_family);
-UNARY_OPERATOR(Round, round_family);
-UNARY_OPERATOR(Sign, sign_family);
-UNARY_OPERATOR(Sin, sin_family);
-UNARY_OPERATOR(Sinh, sinh_family);
-UNARY_OPERATOR(Sqrt, sqrt_family);
-UNARY_OPERATOR(Tan, tan_family);
-UNARY_OPERATOR(Tanh, tanh_family);
+static onyx_status abs_check(op_context *ctx) { return unary_check(ctx, &abs_family); }
+const op_descriptor op_Abs = {abs_check, unary_reshape, unary_run, 0};
+static onyx_status acos_check(op_context *ctx) { return unary_check(ctx, &acos_family); }
+const op_descriptor op_Acos = {acos_check, unary_reshape, unary_run, 0};
+static onyx_status acosh_check(op_context *ctx) { return unary_check(ctx, &acosh_family); }
+const op_descriptor op_Acosh = {acosh_check, unary_reshape, unary_run, 0};
+static onyx_status asin_check(op_context *ctx) { return unary_check(ctx, &asin_family); }
+const op_descriptor op_Asin = {asin_check, unary_reshape, unary_run, 0};
+static onyx_status asinh_check(op_context *ctx) { return unary_check(ctx, &asinh_family); }
+const op_descriptor op_Asinh = {asinh_check, unary_reshape, unary_run, 0};
+static onyx_status atan_check(op_context *ctx) { return unary_check(ctx, &atan_family); }
+const op_descriptor op_Atan = {atan_check, unary_reshape, unary_run, 0};
+static onyx_status atanh_check(op_context *ctx) { return unary_check(ctx, &atanh_family); }
+const op_descriptor op_Atanh = {atanh_check, unary_reshape, unary_run, 0};
+static onyx_status ceil_check(op_context *ctx) { return unary_check(ctx, &ceil_family); }
+const op_descriptor op_Ceil = {ceil_check, unary_reshape, unary_run, 0};
+static onyx_status cos_check(op_context *ctx) { return unary_check(ctx, &cos_family); }
+const op_descriptor op_Cos = {cos_check, unary_reshape, unary_run, 0};
+static onyx_status cosh_check(op_context *ctx) { return unary_check(ctx, &cosh_family); }
+const op_descriptor op_Cosh = {cosh_check, unary_reshape, unary_run, 0};
+static onyx_status erf_check(op_context *ctx) { return unary_check(ctx, &erf_family); }
+const op_descriptor op_Erf = {erf_check, unary_reshape, unary_run, 0};
+static onyx_status exp_check(op_context *ctx) { return unary_check(ctx, &exp_family); }
+const op_descriptor op_Exp = {exp_check, unary_reshape, unary_run, 0};
+static onyx_status floor_check(op_context *ctx) { return unary_check(ctx, &floor_family); }
+const op_descriptor op_Floor = {floor_check, unary_reshape, unary_run, 0};
+static onyx_status is_inf_check(op_context *ctx) { return unary_check(ctx, &isinf_family); }
+const op_descriptor op_IsInf = {is_inf_check, unary_reshape, unary_run, 0};
+static onyx_status is_na_n_check(op_context *ctx) { return unary_check(ctx, &isnan_family); }
+const op_descriptor op_IsNaN = {is_na_n_check, unary_reshape, unary_run, 0};
+static onyx_status log_check(op_context *ctx) { return unary_check(ctx, &log_family); }
+const op_descriptor op_Log = {log_check, unary_reshape, unary_run, 0};
+static onyx_status neg_check(op_context *ctx) { return unary_check(ctx, &neg_family); }
+const op_descriptor op_Neg = {neg_check, unary_reshape, unary_run, 0};
+static onyx_status reciprocal_check(op_context *ctx) { return unary_check(ctx, &reciprocal_family); }
+const op_descriptor op_Reciprocal = {reciprocal_check, unary_reshape, unary_run, 0};
+static onyx_status relu_check(op_context *ctx) { return unary_check(ctx, &relu_family); }
+const op_descriptor op_Relu = {relu_check, unary_reshape, unary_run, 0};
+static onyx_status round_check(op_context *ctx) { return unary_check(ctx, &round_family); }
+const op_descriptor op_Round = {round_check, unary_reshape, unary_run, 0};
+static onyx_status sign_check(op_context *ctx) { return unary_check(ctx, &sign_family); }
+const op_descriptor op_Sign = {sign_check, unary_reshape, unary_run, 0};
+static onyx_status sin_check(op_context *ctx) { return unary_check(ctx, &sin_family); }
+const op_descriptor op_Sin = {sin_check, unary_reshape, unary_run, 0};
+static onyx_status sinh_check(op_context *ctx) { return unary_check(ctx, &sinh_family); }
+const op_descriptor op_Sinh = {sinh_check, unary_reshape, unary_run, 0};
+static onyx_status sqrt_check(op_context *ctx) { return unary_check(ctx, &sqrt_family); }
+const op_descriptor op_Sqrt = {sqrt_check, unary_reshape, unary_run, 0};
+static onyx_status tan_check(op_context *ctx) { return unary_check(ctx, &tan_family); }
+const op_descriptor op_Tan = {tan_check, unary_reshape, unary_run, 0};
+static onyx_status tanh_check(op_context *ctx) { return unary_check(ctx, &tanh_family); }
+const op_descriptor op_Tanh = {tanh_check, unary_reshape, unary_run, 0};

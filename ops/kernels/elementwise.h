@@ -106,11 +106,6 @@ onyx_status binary_check(op_context *ctx, const binary_family *family);
 onyx_status binary_reshape(op_context *ctx);
 onyx_status binary_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch);
 
-/* Declares `const op_descriptor op_<name>` for a binary family `family`. */
-#define BINARY_OPERATOR(name, family)                                                          \
-    static onyx_status name##_check(op_context *ctx) { return binary_check(ctx, &family); }      \
-    const op_descriptor op_##name = {name##_check, binary_reshape, binary_run, 0}
-
 /* ---- unary ------------------------------------------------------------------------------ */
 
 /* What a unary kernel reads besides its input: up to two float attributes, and bounds given
@@ -169,10 +164,6 @@ onyx_status unary_run(const op_context *ctx, int64_t begin, int64_t end, void *s
 #define FLOAT_PREDICATE_FAMILY(name, EXPR, ...)                                               \
     FLOAT_FAMILY_(name, uint8_t, uint8_t, EXPR, .output_dtype = ONYX_DTYPE_BOOL, __VA_ARGS__)
 
-#define UNARY_OPERATOR(name, family)                                                           \
-    static onyx_status name##_check(op_context *ctx) { return unary_check(ctx, &family); }       \
-    const op_descriptor op_##name = {name##_check, unary_reshape, unary_run, 0}
-
 /* ---- variadic --------------------------------------------------------------------------- */
 
 /* acc[i] = f(acc[i], in[i * step]) for i < n; step is 0 or 1. */
@@ -211,9 +202,5 @@ typedef struct variadic_family {
 onyx_status variadic_check(op_context *ctx, const variadic_family *family);
 onyx_status variadic_reshape(op_context *ctx);
 onyx_status variadic_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch);
-
-#define VARIADIC_OPERATOR(name, family)                                                        \
-    static onyx_status name##_check(op_context *ctx) { return variadic_check(ctx, &family); }    \
-    const op_descriptor op_##name = {name##_check, variadic_reshape, variadic_run, 0}
 
 #endif
