@@ -55,7 +55,7 @@ static onyx_status affine_grid_reshape(op_context *ctx)
         if (size_in->rank != 1 || (size_in->dims[0] != 4 && size_in->dims[0] != 5))
             return ONYX_OK;
         int64_t dims[5] = {theta->dims[0], DIM_UNKNOWN, DIM_UNKNOWN, DIM_UNKNOWN, DIM_UNKNOWN};
-        dims[size_in->dims[0]] = size_in->dims[0] - 2;
+        dims[size_in->dims[0] - 1] = size_in->dims[0] - 2; /* the last axis: one coordinate per spatial dim */
         tensor_set_shape(y, (int)size_in->dims[0], dims);
         return ONYX_OK;
     }

@@ -137,14 +137,13 @@ Test(dropout, without_a_seed_the_mask_and_the_scaled_output_agree)
 
 Test(dropout, training_false_or_ratio_0_is_the_identity)
 {
-    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_DOUBLE, 1, DIMS(3), DOUBLES(1, -2, NAN)),
-                         tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.5f)),
-                         tensor_of(ONYX_DTYPE_BOOL, 0, NULL, BOOLS(0))};
+    /* The compound literals live as long as the function: the second case's too. */
+    static const float ratios[2] = {0.5f, 0};
+    static const uint8_t training[2] = {0, 1};
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_DOUBLE, 1, DIMS(3), DOUBLES(1, -2, NAN))};
     for (int k = 0; k < 2; k++) {
-        if (k == 1) {
-            in[1] = tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0));
-            in[2] = tensor_of(ONYX_DTYPE_BOOL, 0, NULL, BOOLS(1));
-        }
+        in[1] = tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, &ratios[k]);
+        in[2] = tensor_of(ONYX_DTYPE_BOOL, 0, NULL, &training[k]);
         builder *b = dropout_model(in, true, 7);
         run_result r = run_model(b, 3, in);
         cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
