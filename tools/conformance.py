@@ -36,6 +36,25 @@ DOC = os.path.join(ROOT, "docs", "CONFORMANCE.md")
 LINE = re.compile(r"^(PASS|FAIL|SKIP) ([^: ]+)(?:: (.*))?$")
 
 
+# Why tests fail whose failure onyx's message does not explain (the data, not onyx, is off).
+KNOWN_REASONS = [
+    ("node/test_bernoulli", "random draws: the expected output is one numpy draw that ONNX's own "
+     "reference does not reproduce with the same seed (test_bernoulli_seed: reference "
+     "[1,0,0,1,0,...], data [0,1,1,0,0,...]); onyx draws what the reference draws"),
+    ("node/test_dft_inverse", "the expected data carries float32 rounding noise (1.9e-7 where the "
+     "exact value is 0), above the test's atol of 1e-7; onyx computes in double and gets 1e-15 "
+     "(ONNX Runtime 1.31 fails it too, by 1.9e-5)"),
+]
+
+
+def reason_for(name, reason):
+    reason = reason.replace(ROOT + os.sep, "")  # the same list wherever the clone is
+    for prefix, why in KNOWN_REASONS:
+        if name.startswith(prefix):
+            return why
+    return reason
+
+
 def run_suite(suite):
     """{test name: (outcome, reason)} for one suite, without expectations."""
     out = subprocess.run([ONYX, "test", suite_dir(suite)], capture_output=True, text=True).stdout
@@ -58,7 +77,7 @@ def update():
             for name in sorted(results):
                 outcome, reason = results[name]
                 if outcome != "PASS":
-                    f.write(f"{name} {reason.splitlines()[0] if reason else outcome}\n")
+                    f.write(f"{name} {reason_for(name, reason.splitlines()[0] if reason else outcome)}\n")
         passed = sum(1 for o, _ in results.values() if o == "PASS")
         print(f"{suite}: {passed} of {len(results)} pass; expectations in {os.path.relpath(path, ROOT)}")
 
