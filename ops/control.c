@@ -1,6 +1,7 @@
 /* Control flow: If, Loop, Scan. Their outputs' shapes depend on the data (which branch, how
  * many iterations), so each runs its subgraphs in reshape, once its inputs are known (the
  * graph then runs node by node), keeps the results in its state, and run copies them out. */
+#include "checks.h"
 #include "op.h"
 
 #include <string.h>
@@ -59,16 +60,6 @@ static onyx_status kept_run(const op_context *ctx, int64_t begin, int64_t end, v
 }
 
 /* The inputs a control-flow node needs known before it can run; ONYX_DEFER otherwise. */
-static onyx_status need_values(const op_context *ctx)
-{
-    if (!ctx->concrete)
-        return ONYX_DEFER; /* shapes are known only after running */
-    for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++)
-        if (ctx->inputs[i] && !ctx->inputs[i]->data && tensor_count(ctx->inputs[i]) > 0)
-            return ONYX_DEFER;
-    return ONYX_OK;
-}
-
 /* Copies `t` into fresh temp memory (a loop's first carried values come from its inputs). */
 static onyx_status temp_copy(const op_context *ctx, const onyx_tensor *t, onyx_tensor *out)
 {
@@ -208,7 +199,7 @@ static onyx_status if_check(op_context *ctx)
 
 static onyx_status if_reshape(op_context *ctx)
 {
-    onyx_status st = need_values(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     const onyx_tensor *cond = op_input(ctx, 0);
@@ -284,7 +275,7 @@ static onyx_status loop_check(op_context *ctx)
 
 static onyx_status loop_reshape(op_context *ctx)
 {
-    onyx_status st = need_values(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     const struct graph *body = op_attr_graph(ctx, "body");
@@ -522,7 +513,7 @@ static onyx_status scan_once(op_context *ctx, const scan_params *p, const struct
 
 static onyx_status scan_reshape(op_context *ctx)
 {
-    onyx_status st = need_values(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     const scan_params *p = ctx->params;

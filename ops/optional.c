@@ -3,21 +3,10 @@
  * An optional value is a block of 0 items (none) or 1 (a tensor or a sequence), like a
  * sequence's (op.h, onyx.h). From opset 18, OptionalHasElement and OptionalGetElement also
  * take a plain tensor or sequence (a value that is always there) and an absent input. */
+#include "checks.h"
 #include "op.h"
 
 #include <string.h>
-
-static onyx_status need_data(const op_context *ctx)
-{
-    if (!ctx->concrete)
-        return ONYX_DEFER;
-    for (int i = 0; i < ctx->n_inputs; i++) {
-        const onyx_tensor *t = ctx->inputs[i];
-        if (t && !t->data && (!op_is_tensor(t) || tensor_count(t) > 0))
-            return ONYX_DEFER;
-    }
-    return ONYX_OK;
-}
 
 static bool is_optional(const onyx_tensor *t) { return t && ((int)t->dtype & ONYX_OPTIONAL); }
 
@@ -58,7 +47,7 @@ static onyx_status optional_check(op_context *ctx)
 
 static onyx_status optional_reshape(op_context *ctx)
 {
-    onyx_status st = need_data(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     const onyx_tensor *x = op_input(ctx, 0);
@@ -96,7 +85,7 @@ static onyx_status has_check(op_context *ctx)
 static onyx_status has_reshape(op_context *ctx)
 {
     tensor_set_shape(op_output(ctx, 0), 0, NULL);
-    return is_optional(op_input(ctx, 0)) ? need_data(ctx) : ONYX_OK;
+    return is_optional(op_input(ctx, 0)) ? need_input_values(ctx) : ONYX_OK;
 }
 
 static onyx_status has_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
@@ -146,7 +135,7 @@ static onyx_status get_reshape(op_context *ctx)
         tensor_set_shape(out, x->rank, x->dims);
         return ONYX_OK;
     }
-    onyx_status st = need_data(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     held *h = op_alloc_state(ctx, sizeof *h);

@@ -5,6 +5,7 @@
  * computed (the runtime runs such nodes one by one), works out the items of each output
  * sequence and its block size; run lays the block out and copies the items' data in. Items
  * taken from an input sequence are copied, never shared: a block owns all it holds. */
+#include "checks.h"
 #include "op.h"
 
 #include <string.h>
@@ -19,20 +20,6 @@ typedef struct items {
     int64_t count;
     onyx_tensor *items;
 } items;
-
-/* Whether every input's data is known: reshape needs the positions and the sequences. At
- * load (symbolic shapes), the outputs stay unknown. */
-static onyx_status need_data(const op_context *ctx)
-{
-    if (!ctx->concrete)
-        return ONYX_DEFER;
-    for (int i = 0; i < ctx->n_inputs; i++) {
-        const onyx_tensor *t = ctx->inputs[i];
-        if (t && !t->data && (!op_is_tensor(t) || tensor_count(t) > 0))
-            return ONYX_DEFER;
-    }
-    return ONYX_OK;
-}
 
 /* Input i must be a sequence of tensors (of an element dtype in `mask`). */
 static onyx_status check_sequence(const op_context *ctx, int i, uint32_t mask)
@@ -160,7 +147,7 @@ static onyx_status construct_check(op_context *ctx)
 
 static onyx_status construct_reshape(op_context *ctx)
 {
-    onyx_status st = need_data(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     items *s = items_alloc(ctx, NULL, ctx->n_inputs);
@@ -194,7 +181,7 @@ typedef struct chosen {
 
 static onyx_status at_reshape(op_context *ctx)
 {
-    onyx_status st = need_data(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     const onyx_tensor *seq = op_input(ctx, 0);
@@ -247,7 +234,7 @@ static onyx_status insert_check(op_context *ctx)
 
 static onyx_status insert_reshape(op_context *ctx)
 {
-    onyx_status st = need_data(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     const onyx_tensor *seq = op_input(ctx, 0);
@@ -283,7 +270,7 @@ static onyx_status erase_check(op_context *ctx)
 
 static onyx_status erase_reshape(op_context *ctx)
 {
-    onyx_status st = need_data(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     const onyx_tensor *seq = op_input(ctx, 0);
@@ -316,7 +303,7 @@ static onyx_status length_check(op_context *ctx)
 static onyx_status length_reshape(op_context *ctx)
 {
     tensor_set_shape(op_output(ctx, 0), 0, NULL);
-    return need_data(ctx);
+    return need_input_values(ctx);
 }
 
 static onyx_status length_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
@@ -366,7 +353,7 @@ typedef struct pieces {
 
 static onyx_status split_reshape(op_context *ctx)
 {
-    onyx_status st = need_data(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     const split_params *p = ctx->params;
@@ -476,7 +463,7 @@ static onyx_status concat_check(op_context *ctx)
 
 static onyx_status concat_reshape(op_context *ctx)
 {
-    onyx_status st = need_data(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     const concat_params *p = ctx->params;
@@ -597,7 +584,7 @@ typedef struct mapped {
 
 static onyx_status map_reshape(op_context *ctx)
 {
-    onyx_status st = need_data(ctx);
+    onyx_status st = need_input_values(ctx);
     if (st)
         return st;
     const struct graph *body = op_attr_graph(ctx, "body");

@@ -21,3 +21,15 @@ onyx_status check_data_and_shape(op_context *ctx)
         op_set_output_dtypes(ctx, op_input(ctx, 0)->dtype);
     return st;
 }
+
+onyx_status need_input_values(const op_context *ctx)
+{
+    if (!ctx->concrete)
+        return ONYX_DEFER;
+    for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++) {
+        const onyx_tensor *t = ctx->inputs[i];
+        if (t && !t->data && (!op_is_tensor(t) || tensor_count(t) > 0))
+            return ONYX_DEFER;
+    }
+    return ONYX_OK;
+}

@@ -12,4 +12,10 @@ onyx_status check_one_input(op_context *ctx, uint32_t dtypes, onyx_dtype output)
  * repeats); one output of data's dtype. */
 onyx_status check_data_and_shape(op_context *ctx);
 
+/* For operators whose outputs depend on their inputs' values (control flow, sequences):
+ * ONYX_DEFER at load (symbolic shapes), and when planning while an input's value, implicit
+ * inputs of subgraphs included, is not known yet (an empty tensor needs none); ONYX_OK once
+ * every one is. */
+onyx_status need_input_values(const op_context *ctx);
+
 #endif
