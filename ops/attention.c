@@ -567,8 +567,9 @@ static inline void store_at(onyx_dtype dtype, void *data, int64_t i, float v)
 /* x rounded to a 16-bit float type, as a float; other types leave it as it is. */
 static inline float round_to(onyx_dtype dtype, float x)
 {
-    return dtype == ONYX_DTYPE_FLOAT16 ? float_round_half(x) : dtype == ONYX_DTYPE_BFLOAT16 ? float_round_bfloat16(x)
-                                                                                             : x;
+    if (dtype == ONYX_DTYPE_FLOAT16)
+        return float_round_half(x);
+    return dtype == ONYX_DTYPE_BFLOAT16 ? float_round_bfloat16(x) : x;
 }
 
 /* A 16-bit element of Q or K times the scale's root, rounded back to its type. */
@@ -619,8 +620,8 @@ static float sum_exps(onyx_dtype dtype, const float *row, int64_t n)
  * rounds (see the top); the row holds the product of the scaled Q and K, and becomes the
  * probabilities, rounded to the input's type. Returns 1, or 0 for a row that attends no key
  * (its probabilities set to 0). */
-static float onnx_row_rounded(const op_context *ctx, const attention_state *s, float *row, int64_t bi, int64_t i,
-                              int64_t n, int64_t lo, int64_t hi)
+static float onnx_row_rounded(const op_context *ctx, const attention_state *s, float *row, int64_t bi,
+                              int64_t i, int64_t n, int64_t lo, int64_t hi)
 {
     const attention_params *p = ctx->params;
     const onyx_tensor *mask = op_input(ctx, 3), *qk = op_output(ctx, 3);

@@ -70,7 +70,8 @@ static void product(onyx_dtype dt, const void *a, const void *b, void *c, int64_
 static bool is_half(onyx_dtype dt) { return dt == ONYX_DTYPE_FLOAT16 || dt == ONYX_DTYPE_BFLOAT16; }
 
 /* rows x cols of a 16-bit matrix (rows ld apart) widened into dense floats. */
-static void widen_block(onyx_dtype dt, const uint16_t *src, int64_t ld, int64_t rows, int64_t cols, float *dst)
+static void widen_block(onyx_dtype dt, const uint16_t *src, int64_t ld, int64_t rows, int64_t cols,
+                        float *dst)
 {
     for (int64_t r = 0; r < rows; r++, src += ld, dst += cols) {
         if (dt == ONYX_DTYPE_FLOAT16)
@@ -139,7 +140,8 @@ static onyx_status pack_constant_b(op_context *ctx, const onyx_tensor *a, const 
 
 /* ---- MatMul ------------------------------------------------------------------------------ */
 
-#define MATMUL_DTYPES (DT_FLOATS | DT(FLOAT16) | DT(BFLOAT16) | DT(INT32) | DT(INT64) | DT(UINT32) | DT(UINT64))
+#define MATMUL_DTYPES                                                                          \
+    (DT_FLOATS | DT(FLOAT16) | DT(BFLOAT16) | DT(INT32) | DT(INT64) | DT(UINT32) | DT(UINT64))
 
 typedef struct matmul_params {
     const gemm_packed_b *packed_b; /* B, when constant and worth packing */

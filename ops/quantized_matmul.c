@@ -301,7 +301,8 @@ static onyx_status qlinear_matmul_run(const op_context *ctx, int64_t begin, int6
                 /* As ONNX's reference computes: the multiplier in the scales' dtype (each
                  * product and quotient rounded to it), then the int32 sum times it in
                  * double (numpy promotes int32 times float16 to float64). */
-                float multiplier = scale_round(scale_dt, scale_round(scale_dt, row_scale * col_scale) / y_scale);
+                float product = scale_round(scale_dt, row_scale * col_scale);
+                float multiplier = scale_round(scale_dt, product / y_scale);
                 q = quantize_scaled_double((double)(int32_t)acc[j] * multiplier, y_zero_point, range);
             }
             quant_store(y->data, t * s->n + j, y->dtype, q);

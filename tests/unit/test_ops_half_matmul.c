@@ -118,7 +118,8 @@ static void batched_broadcast(onyx_dtype dtype)
                     want[((x * 3 + h) * 3 + i) * 4 + j] = bits_of(dtype, sum);
                 }
     onyx_tensor in[2] = {tensor_of(dtype, 4, DIMS(2, 1, 3, 5), a), tensor_of(dtype, 3, DIMS(3, 5, 4), b)};
-    expect_words(builder_single_node(13, "MatMul", "A,B", in, 0, "Y"), 2, in, dtype, 4, DIMS(2, 3, 3, 4), want);
+    expect_words(builder_single_node(13, "MatMul", "A,B", in, 0, "Y"), 2, in, dtype, 4, DIMS(2, 3, 3, 4),
+                 want);
 }
 
 Test(half_matmul, float16_batch_dims_broadcast) { batched_broadcast(ONYX_DTYPE_FLOAT16); }
@@ -138,8 +139,8 @@ Test(half_matmul, one_dimensional_operands)
                          tensor_of(ONYX_DTYPE_FLOAT16, 3, DIMS(2, 3, 2), b)};
     const uint16_t want[4] = {bits_of(ONYX_DTYPE_FLOAT16, 4), bits_of(ONYX_DTYPE_FLOAT16, 5),
                               bits_of(ONYX_DTYPE_FLOAT16, 5), bits_of(ONYX_DTYPE_FLOAT16, 5)};
-    expect_words(builder_single_node(9, "MatMul", "A,B", in, 0, "Y"), 2, in, ONYX_DTYPE_FLOAT16, 2, DIMS(2, 2),
-                 want);
+    expect_words(builder_single_node(9, "MatMul", "A,B", in, 0, "Y"), 2, in, ONYX_DTYPE_FLOAT16, 2,
+                 DIMS(2, 2), want);
     /* Without a sum (k = 0) the product is zeros. */
     onyx_tensor empty[2] = {tensor_of(ONYX_DTYPE_BFLOAT16, 2, DIMS(2, 0), NULL),
                             tensor_of(ONYX_DTYPE_BFLOAT16, 2, DIMS(0, 3), NULL)};
@@ -157,8 +158,8 @@ Test(half_matmul, bfloat16_only_from_version_13)
     expect_message(r.message, "bfloat16", NULL);
     run_result_free(&r);
     builder_free(b);
-    expect_words(builder_single_node(13, "MatMul", "A,B", in, 0, "Y"), 2, in, ONYX_DTYPE_BFLOAT16, 2, DIMS(1, 1),
-                 (const uint16_t[]){0x4000});
+    expect_words(builder_single_node(13, "MatMul", "A,B", in, 0, "Y"), 2, in, ONYX_DTYPE_BFLOAT16, 2,
+                 DIMS(1, 1), (const uint16_t[]){0x4000});
 }
 
 /* ---- QLinearMatMul's scales ---------------------------------------------------------------- */
