@@ -20,8 +20,15 @@
  * as -inf. A row whose bias is -inf throughout gives zeros, not NaN. qk_matmul_output is
  * the scaled product (mode 0, as the spec says: ONNX's reference gives it soft-capped), after
  * softcap (1), after the bias (2) or the probabilities (3).
- * float16 is converted to float per task and the results rounded once; the softmax runs in
- * float (at least the precision softmax_precision asks) or in double when it asks for double.
+ * float32 runs the softmax in float (at least the precision softmax_precision asks) or in
+ * double when it asks for double. float16 and bfloat16 are converted to float per task, and
+ * rounded back where ONNX's reference rounds (its numpy arrays hold the input's type at each
+ * step, and results one or two bfloat16 steps apart fail a tolerance of 1e-3): Q and K each
+ * times the rounded square root of the scale, their product, the softcap's quotient, tanh and
+ * product, the biased scores; the softmax in softmax_precision when given, else in the
+ * input's type (x - max, exp and quotient rounded; the sum in float for float16, rounded at
+ * each addition for bfloat16, as numpy and ml_dtypes reduce); probabilities and Y rounded to
+ * the input's type.
  *
  * Each task is a block of query rows of one batch entry (one head): its scores stay in
  * scratch memory instead of going through memory twice as [batch, Sq, Sk] tensors. For
@@ -55,6 +62,7 @@ typedef struct attention_params {
     /* ai.onnx Attention */
     bool has_scale, causal;
     bool softmax_double; /* softmax_precision double: the exps and sums in double */
+    onyx_dtype softmax_dtype; /* softmax_precision, 0 when not given */
     float scale, softcap; /* softcap <= 0: none */
     qk_mode qk_mode;
     int64_t q_heads, kv_heads; /* 0: not given */
@@ -88,7 +96,10 @@ typedef struct attention_state {
     int64_t group, kv_heads, past, mask_len;
     float scale;
     bool plain;   /* no mask, softcap or qk output: a row is a range of keys, the scale the exp's factor */
-    bool convert; /* float16: computed on float copies in scratch */
+    bool convert; /* float16, bfloat16: computed on float copies in scratch, rounded as ONNX's
+                     reference rounds (see the top) */
+    float operand_scale;      /* convert: Q and K are multiplied by it (then s->scale is 1) */
+    onyx_dtype softmax_dtype; /* convert: the type the softmax rounds to (or double) */
     bool gather;  /* ai.onnx: keys gathered as [D, T] (see GATHER_ROWS) */
     onyx_dtype dtype;
     const gemm_kernel *kernel;
@@ -268,10 +279,7 @@ static float onyx_row(const op_context *ctx, const attention_state *s, float *ro
 
 /* ---- ai.onnx Attention ------------------------------------------------------------------- */
 
-/* bfloat16 would convert as float16 does, but ONNX's reference rounds every step to bfloat16,
- * which leaves its results up to two bfloat16 steps (about 2%) from a float computation
- * rounded once: with nothing to check such results against, bfloat16 is not offered. */
-#define ONNX_DTYPES (DT(FLOAT) | DT(FLOAT16))
+#define ONNX_DTYPES (DT(FLOAT) | DT(FLOAT16) | DT(BFLOAT16))
 
 static onyx_status onnx_check(op_context *ctx)
 {
@@ -324,6 +332,7 @@ static onyx_status onnx_check(op_context *ctx)
                         "got %lld",
                         (long long)precision);
     p->softmax_double = precision == ONYX_DTYPE_DOUBLE;
+    p->softmax_dtype = op_has_attr(ctx, "softmax_precision") ? (onyx_dtype)precision : 0;
     if (p->q_heads < 0 || p->kv_heads < 0 || p->q_heads > INT32_MAX || p->kv_heads > INT32_MAX)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "q_num_heads %lld and kv_num_heads %lld must be > 0",
                         (long long)p->q_heads, (long long)p->kv_heads);
@@ -509,10 +518,22 @@ static onyx_status onnx_reshape(op_context *ctx)
     if (mask)
         mask_layout(mask, group, &s->add);
     s->scale = p->has_scale ? p->scale : d > 0 ? (float)(1.0 / sqrt((double)d)) : 1.0f;
-    s->plain = !mask && p->softcap <= 0 && !p->softmax_double && !op_output(ctx, 3) && s->scale > 0 &&
-               isfinite(s->scale);
     s->dtype = q->dtype;
     s->convert = q->dtype != ONYX_DTYPE_FLOAT;
+    s->plain = !s->convert && !mask && p->softcap <= 0 && !p->softmax_double && !op_output(ctx, 3) &&
+               s->scale > 0 && isfinite(s->scale);
+    if (s->convert) {
+        /* The reference's sqrt(scale), rounded to the input's type, multiplies Q and K; a
+         * scale without a real root (which would give NaN there) multiplies the product. */
+        double scale = p->has_scale ? (double)p->scale : d > 0 ? 1.0 / sqrt((double)d) : 1.0;
+        s->operand_scale = 1.0f;
+        if (scale > 0 && isfinite(scale)) {
+            s->operand_scale = q->dtype == ONYX_DTYPE_FLOAT16 ? half_to_float(double_to_half(sqrt(scale)))
+                                                              : float_round_bfloat16((float)sqrt(scale));
+            s->scale = 1.0f;
+        }
+        s->softmax_dtype = p->softmax_dtype ? p->softmax_dtype : q->dtype;
+    }
     s->gather = s->convert || group * sq >= GATHER_ROWS;
     s->kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
     /* The present outputs are written by the first row block of each key/value head, even
@@ -543,6 +564,20 @@ static inline void store_at(onyx_dtype dtype, void *data, int64_t i, float v)
         float_io_store(dtype, data, i, v);
 }
 
+/* x rounded to a 16-bit float type, as a float; other types leave it as it is. */
+static inline float round_to(onyx_dtype dtype, float x)
+{
+    if (dtype == ONYX_DTYPE_FLOAT16)
+        return float_round_half(x);
+    return dtype == ONYX_DTYPE_BFLOAT16 ? float_round_bfloat16(x) : x;
+}
+
+/* A 16-bit element of Q or K times the scale's root, rounded back to its type. */
+static inline float load_scaled(const attention_state *s, const void *data, int64_t i)
+{
+    return round_to(s->dtype, load_at(s->dtype, data, i) * s->operand_scale);
+}
+
 /* The keys [*lo, *hi) that the causal, window and padding rules and a short attn_mask leave
  * to query row i of batch entry bi, from the query's absolute position. */
 static void key_range(const op_context *ctx, const attention_state *s, int64_t bi, int64_t i, int64_t *lo,
@@ -567,6 +602,87 @@ static void key_range(const op_context *ctx, const attention_state *s, int64_t b
         *lo = OP_MAX(*lo, at - p->left);
 }
 
+/* The sum of a row of exps of type `dtype`: bfloat16 rounded at each addition (ml_dtypes
+ * reduces with its own add), the others in float (numpy sums float16 in float). */
+static float sum_exps(onyx_dtype dtype, const float *row, int64_t n)
+{
+    float sum = 0;
+    if (dtype == ONYX_DTYPE_BFLOAT16)
+        for (int64_t j = 0; j < n; j++)
+            sum = float_round_bfloat16(sum + row[j]);
+    else
+        for (int64_t j = 0; j < n; j++)
+            sum += row[j];
+    return round_to(dtype, sum);
+}
+
+/* onnx_row for float16 and bfloat16 (s->convert): each step rounded where ONNX's reference
+ * rounds (see the top); the row holds the product of the scaled Q and K, and becomes the
+ * probabilities, rounded to the input's type. Returns 1, or 0 for a row that attends no key
+ * (its probabilities set to 0). */
+static float onnx_row_rounded(const op_context *ctx, const attention_state *s, float *row, int64_t bi,
+                              int64_t i, int64_t n, int64_t lo, int64_t hi)
+{
+    const attention_params *p = ctx->params;
+    const onyx_tensor *mask = op_input(ctx, 3), *qk = op_output(ctx, 3);
+    onyx_dtype t = s->dtype, u = s->softmax_dtype;
+    const void *bias = NULL;
+    if (mask)
+        bias = (const char *)mask->data +
+               (size_t)(batch_offset(s, &s->add, bi) + i * s->add.row_stride) * onyx_dtype_size(mask->dtype);
+    bool bool_mask = mask && mask->dtype == ONYX_DTYPE_BOOL;
+    void *out = qk ? (char *)qk->data + (size_t)((bi * s->sq + i) * s->sk) * onyx_dtype_size(t) : NULL;
+    float cap = round_to(t, p->softcap);
+    bool attends = false;
+    for (int64_t j = 0; j < n; j++) {
+        float x = round_to(t, row[j]);
+        if (s->scale != 1.0f)
+            x = round_to(t, x * s->scale);
+        if (out && p->qk_mode == QK_SCALED)
+            store_at(t, out, j, x);
+        if (p->softcap > 0)
+            x = round_to(t, round_to(t, tanhf(round_to(t, x / cap))) * cap);
+        if (out && p->qk_mode == QK_SOFTCAPPED)
+            store_at(t, out, j, x);
+        float add = j >= lo && j < hi ? 0.0f : -INFINITY;
+        if (bias && add == 0)
+            add = bool_mask ? (((const uint8_t *)bias)[j] ? 0.0f : -INFINITY) : load_at(t, bias, j);
+        x = round_to(t, x + add);
+        attends |= add != -INFINITY;
+        if (out && p->qk_mode == QK_BIASED)
+            store_at(t, out, j, x);
+        row[j] = round_to(u, x);
+    }
+    if (!attends) {
+        memset(row, 0, (size_t)n * sizeof(float));
+    } else if (u == ONYX_DTYPE_DOUBLE) {
+        double max = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < n; j++)
+            max = row[j] > max || isnan(row[j]) ? row[j] : max;
+        max = max == -INFINITY ? 0 : max; /* only -inf: exps of 0, then zeros */
+        for (int64_t j = 0; j < n; j++)
+            sum += exp((double)row[j] - max);
+        sum = sum == 0 ? 1 : sum;
+        for (int64_t j = 0; j < n; j++)
+            row[j] = round_to(t, (float)(exp((double)row[j] - max) / sum));
+    } else {
+        float max = -INFINITY;
+        for (int64_t j = 0; j < n; j++)
+            max = row[j] > max || isnan(row[j]) ? row[j] : max;
+        max = max == -INFINITY ? 0 : max;
+        for (int64_t j = 0; j < n; j++)
+            row[j] = round_to(u, expf(round_to(u, row[j] - max)));
+        float sum = sum_exps(u, row, n);
+        sum = sum == 0 ? 1 : sum;
+        for (int64_t j = 0; j < n; j++)
+            row[j] = round_to(t, round_to(u, row[j] / sum));
+    }
+    if (out && p->qk_mode == QK_SOFTMAX)
+        for (int64_t j = 0; j < n; j++)
+            store_at(t, out, j, row[j]);
+    return attends ? 1.0f : 0.0f;
+}
+
 /* Row i of batch entry bi of ai.onnx Attention's scores, its first n keys (the others are
  * masked for the whole block): scale, softcap and bias, the qk_matmul_output row, then
  * exp(score - max). Returns the factor that normalizes the row, 0 for a row that attends no
@@ -578,6 +694,8 @@ static float onnx_row(const op_context *ctx, const attention_state *s, float *ro
     const onyx_tensor *mask = op_input(ctx, 3), *qk = op_output(ctx, 3);
     int64_t lo, hi;
     key_range(ctx, s, bi, i, &lo, &hi);
+    if (s->convert)
+        return onnx_row_rounded(ctx, s, row, bi, i, n, lo, hi);
     if (s->plain) {
         /* Only the keys [lo, hi) count, with the scale as the exp's factor; the scores of the
          * others are never looked at (not even a NaN among them, which the definition's
@@ -682,7 +800,8 @@ static void gather_keys(const op_context *ctx, const attention_state *s, int64_t
         v += (size_t)batch_offset(s, &seg->v, bi) * es;
         for (int64_t r = 0; r < seg->len; r++)
             for (int64_t c = 0; c < s->d; c++)
-                kt[c * s->sk + first + r] = load_at(s->dtype, k, r * seg->ldk + c);
+                kt[c * s->sk + first + r] = s->convert ? load_scaled(s, k, r * seg->ldk + c)
+                                                       : load_at(s->dtype, k, r * seg->ldk + c);
         if (s->convert)
             load_rows(s->dtype, v, seg->ldv, seg->len, s->dv, vt + first * s->dv);
     }
@@ -715,6 +834,8 @@ static void attend_block(const op_context *ctx, const attention_state *s, int64_
         kf = kt;
         if (s->convert) {
             load_rows(s->dtype, q, s->ldq, rows, s->d, qc);
+            for (int64_t e = 0; e < rows * s->d; e++)
+                qc[e] = round_to(s->dtype, qc[e] * s->operand_scale);
             qf = qc, ldq = s->d, yf = vt + s->sk * s->dv, ldy = s->dv;
         }
         if (!op_output(ctx, 3)) {

@@ -3,9 +3,13 @@
  *
  * float32 products run on the tiled GEMM of gemm.h: a right operand that is a constant of
  * the model (weights) is packed once in check, each product is planned in reshape, and the
- * tasks are tiles of the output (times the batch), so any thread count gives the same bits. */
+ * tasks are tiles of the output (times the batch), so any thread count gives the same bits.
+ * float16 and bfloat16 products run on the same kernels: each task widens blocks of its
+ * operands to float32 in scratch, sums in float32 and rounds each output element once. */
 #include "broadcast.h"
+#include "count.h"
 #include "gemm.h"
+#include "half.h"
 #include "matmul_shape.h"
 
 #include <string.h>
@@ -52,6 +56,61 @@ static void product(onyx_dtype dt, const void *a, const void *b, void *c, int64_
         int_matmul(dt)(a, b, c, m, n, k);
 }
 
+/* ---- float16 and bfloat16 products ------------------------------------------------------- */
+
+/* The block of C one task computes, and the passes over k: the operands' blocks widened to
+ * float32 (HALF_BM x HALF_KC of A, HALF_KC x HALF_BN of B) and C's block take 224 KiB of
+ * scratch, and widening costs (HALF_BM + HALF_BN) / (HALF_BM * HALF_BN), about 2%, of the
+ * multiply-adds. */
+#define HALF_BM 64
+#define HALF_BN 128
+#define HALF_KC 256
+#define HALF_SCRATCH_FLOATS (HALF_BM * HALF_KC + HALF_KC * HALF_BN + HALF_BM * HALF_BN)
+
+static bool is_half(onyx_dtype dt) { return dt == ONYX_DTYPE_FLOAT16 || dt == ONYX_DTYPE_BFLOAT16; }
+
+/* rows x cols of a 16-bit matrix (rows ld apart) widened into dense floats. */
+static void widen_block(onyx_dtype dt, const uint16_t *src, int64_t ld, int64_t rows, int64_t cols,
+                        float *dst)
+{
+    for (int64_t r = 0; r < rows; r++, src += ld, dst += cols) {
+        if (dt == ONYX_DTYPE_FLOAT16)
+            for (int64_t c = 0; c < cols; c++)
+                dst[c] = half_to_float(src[c]);
+        else
+            for (int64_t c = 0; c < cols; c++)
+                dst[c] = bfloat16_to_float(src[c]);
+    }
+}
+
+/* Rows [i0, i1) and columns [j0, j1) of c (m x n) = a (m x k) * b (k x n), all contiguous, of
+ * a 16-bit dtype: the sums in float32 over k in passes of HALF_KC (the same order whatever
+ * the block), each result rounded to nearest even once. */
+static void half_product_block(onyx_dtype dt, const uint16_t *a, const uint16_t *b, uint16_t *c, int64_t n,
+                               int64_t k, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float *scratch)
+{
+    int64_t rows = i1 - i0, cols = j1 - j0;
+    float *wa = scratch, *wb = wa + HALF_BM * HALF_KC, *wc = wb + HALF_KC * HALF_BN;
+    if (k == 0)
+        memset(wc, 0, (size_t)(rows * cols) * sizeof(float));
+    for (int64_t p = 0; p < k; p += HALF_KC) {
+        int64_t kc = OP_MIN(HALF_KC, k - p);
+        widen_block(dt, a + i0 * k + p, k, rows, kc, wa);
+        widen_block(dt, b + p * n + j0, n, kc, cols, wb);
+        gemm_f32(false, false, rows, cols, kc, 1.0f, wa, kc, wb, cols, p ? 1.0f : 0.0f, wc, cols);
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        uint16_t *row = c + (i0 + i) * n + j0;
+        const float *w = wc + i * cols;
+        if (dt == ONYX_DTYPE_FLOAT16)
+            for (int64_t j = 0; j < cols; j++)
+                row[j] = float_to_half(w[j]);
+        else
+            for (int64_t j = 0; j < cols; j++)
+                row[j] = float_to_bfloat16(w[j]);
+    }
+}
+
 /* ---- constant right operands, packed at load ---------------------------------------------- */
 
 /* Packs op(b) (k x n), a constant of the model, for the best kernel into memory owned by the
@@ -81,7 +140,8 @@ static onyx_status pack_constant_b(op_context *ctx, const onyx_tensor *a, const 
 
 /* ---- MatMul ------------------------------------------------------------------------------ */
 
-#define MATMUL_DTYPES (DT_FLOATS | DT(INT32) | DT(INT64) | DT(UINT32) | DT(UINT64))
+#define MATMUL_DTYPES                                                                          \
+    (DT_FLOATS | DT(FLOAT16) | DT(BFLOAT16) | DT(INT32) | DT(INT64) | DT(UINT32) | DT(UINT64))
 
 typedef struct matmul_params {
     const gemm_packed_b *packed_b; /* B, when constant and worth packing */
@@ -93,7 +153,8 @@ typedef struct matmul_state {
     int64_t *a_index, *b_index; /* per output batch: which A and B matrix */
     size_t elem;
     gemm_plan plan;             /* float32: the tiles of one product */
-    int64_t tiles;              /* tasks per product (1 for other dtypes) */
+    int64_t tiles;              /* tasks per product (1 for float64 and integers) */
+    int64_t tiles_n;            /* float16, bfloat16: blocks of HALF_BN columns per row of blocks */
     const struct residual_broadcast *residual_broadcast; /* FusedMatMul: see there */
 } matmul_state;
 
@@ -180,6 +241,11 @@ static onyx_status matmul_reshape(op_context *ctx)
         s->tiles = gemm_plan_tasks(&s->plan);
         ctx->task_cost = gemm_plan_task_cost(&s->plan);
         ctx->scratch_bytes = s->plan.scratch_bytes;
+    } else if (is_half(a->dtype)) {
+        s->tiles_n = OP_MAX(ceil_div(s->n, HALF_BN), 1);
+        s->tiles = ceil_div(s->m, HALF_BM) * s->tiles_n;
+        ctx->task_cost = OP_MIN(s->m, HALF_BM) * OP_MIN(s->n, HALF_BN) * OP_MAX(s->k, 1);
+        ctx->scratch_bytes = HALF_SCRATCH_FLOATS * sizeof(float);
     } else {
         s->tiles = 1;
         ctx->task_cost = s->m * s->n * s->k;
@@ -206,6 +272,12 @@ static onyx_status matmul_run(const op_context *ctx, int64_t begin, int64_t end,
             gemm_args args = {.a = (const float *)ai, .lda = s->k, .b = (const float *)bi, .ldb = s->n,
                               .c = (float *)yi, .ldc = s->n, .alpha = 1.0f};
             gemm_run(&s->plan, &args, first, stop, scratch);
+        } else if (is_half(dt)) {
+            for (int64_t t = first; t < stop; t++) {
+                int64_t i0 = t / s->tiles_n * HALF_BM, j0 = t % s->tiles_n * HALF_BN;
+                half_product_block(dt, (const uint16_t *)ai, (const uint16_t *)bi, (uint16_t *)yi, s->n, s->k,
+                                   i0, OP_MIN(i0 + HALF_BM, s->m), j0, OP_MIN(j0 + HALF_BN, s->n), scratch);
+            }
         } else {
             product(dt, ai, bi, yi, s->m, s->n, s->k);
         }

@@ -6,6 +6,7 @@
  * dims) and B's per tensor or per column ([N], or [..., 1, N]). Sums wrap modulo 2^32: the
  * specification allows the accumulation to overflow in 32 bits. */
 #include "broadcast.h"
+#include "half.h"
 #include "matmul_shape.h"
 #include "quantize.h"
 
@@ -34,11 +35,18 @@ typedef struct qmatmul_state {
 
 /* ---- check ------------------------------------------------------------------------------- */
 
+/* The scales' dtypes: float; from QLinearMatMul-21 on also float16 and bfloat16 (all three
+ * scales of one dtype). */
+static uint32_t scale_dtypes(const op_context *ctx)
+{
+    return ctx->opset >= 21 ? DT(FLOAT) | DT(FLOAT16) | DT(BFLOAT16) : DT(FLOAT);
+}
+
 static onyx_status check_operand(const op_context *ctx, int data, int scale, int zero_point, bool required)
 {
     onyx_status st = op_check_input(ctx, data, true, DT(UINT8) | DT(INT8));
     if (!st && scale >= 0)
-        st = op_check_input(ctx, scale, required, DT(FLOAT));
+        st = op_check_input(ctx, scale, required, scale_dtypes(ctx));
     if (!st && zero_point >= 0)
         st = op_check_input(ctx, zero_point, required, DT(UINT8) | DT(INT8));
     if (!st && zero_point >= 0)
@@ -68,7 +76,11 @@ static onyx_status qlinear_matmul_check(op_context *ctx)
     if (!st)
         st = check_operand(ctx, in->b, in->b_scale, in->b_zero_point, true);
     if (!st)
-        st = op_check_input(ctx, in->y_scale, true, DT(FLOAT));
+        st = op_check_input(ctx, in->y_scale, true, scale_dtypes(ctx));
+    if (!st)
+        st = op_check_same_dtype(ctx, in->b_scale, in->a_scale);
+    if (!st)
+        st = op_check_same_dtype(ctx, in->y_scale, in->a_scale);
     if (!st)
         st = op_check_input(ctx, in->y_zero_point, true, DT(UINT8) | DT(INT8));
     if (!st)
@@ -244,24 +256,56 @@ static onyx_status matmul_integer_run(const op_context *ctx, int64_t begin, int6
     return ONYX_OK;
 }
 
+/* Scale i of a float, float16 or bfloat16 tensor, as a float (exact). */
+static float scale_load(const onyx_tensor *t, int64_t i)
+{
+    switch (t->dtype) {
+    case ONYX_DTYPE_FLOAT16: return half_to_float(((const uint16_t *)t->data)[i]);
+    case ONYX_DTYPE_BFLOAT16: return bfloat16_to_float(((const uint16_t *)t->data)[i]);
+    default: return ((const float *)t->data)[i];
+    }
+}
+
+/* x rounded to the scales' dtype, as numpy rounds each step of arithmetic on them. */
+static float scale_round(onyx_dtype dt, float x)
+{
+    switch (dt) {
+    case ONYX_DTYPE_FLOAT16: return half_to_float(float_to_half(x));
+    case ONYX_DTYPE_BFLOAT16: return bfloat16_to_float(float_to_bfloat16(x));
+    default: return x;
+    }
+}
+
 static onyx_status qlinear_matmul_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     const qmatmul_inputs *in = &qlinear_matmul_inputs;
     const qmatmul_state *s = ctx->state;
-    const float *a_scale = ctx->inputs[in->a_scale]->data, *b_scale = ctx->inputs[in->b_scale]->data;
-    float y_scale = *(const float *)ctx->inputs[in->y_scale]->data;
+    const onyx_tensor *a_scale = ctx->inputs[in->a_scale], *b_scale = ctx->inputs[in->b_scale];
+    float y_scale = scale_load(ctx->inputs[in->y_scale], 0);
     int32_t y_zero_point = quant_load(ctx->inputs[in->y_zero_point], 0);
     onyx_tensor *y = ctx->outputs[0];
     quant_range range = quant_range_of(y->dtype);
+    onyx_dtype scale_dt = a_scale->dtype;
     const uint32_t *acc = scratch;
     for (int64_t t = begin; t < end; t++) {
         qmatmul_row r = row_of(s, t);
         product_row(ctx, in, r, scratch);
-        float row_scale = a_scale[param_index(s->a_layout, r.a_matrix, s->m, r.row)];
+        float row_scale = scale_load(a_scale, param_index(s->a_layout, r.a_matrix, s->m, r.row));
         for (int64_t j = 0; j < s->n; j++) {
-            float multiplier = row_scale * b_scale[param_index(s->b_layout, r.b_matrix, s->n, j)] / y_scale;
-            quant_store(y->data, t * s->n + j, y->dtype,
-                        quantize_scaled((float)(int32_t)acc[j] * multiplier, y_zero_point, range));
+            float col_scale = scale_load(b_scale, param_index(s->b_layout, r.b_matrix, s->n, j));
+            int32_t q;
+            if (scale_dt == ONYX_DTYPE_FLOAT) {
+                float multiplier = row_scale * col_scale / y_scale;
+                q = quantize_scaled((float)(int32_t)acc[j] * multiplier, y_zero_point, range);
+            } else {
+                /* As ONNX's reference computes: the multiplier in the scales' dtype (each
+                 * product and quotient rounded to it), then the int32 sum times it in
+                 * double (numpy promotes int32 times float16 to float64). */
+                float product = scale_round(scale_dt, row_scale * col_scale);
+                float multiplier = scale_round(scale_dt, product / y_scale);
+                q = quantize_scaled_double((double)(int32_t)acc[j] * multiplier, y_zero_point, range);
+            }
+            quant_store(y->data, t * s->n + j, y->dtype, q);
         }
     }
     return ONYX_OK;

@@ -92,6 +92,11 @@ static inline uint16_t float_to_bfloat16(float f)
     return (uint16_t)(x >> 16);
 }
 
+/* f rounded to the nearest float16 (bfloat16), ties to even, as a float again: the rounding
+ * numpy applies after each step of arithmetic on arrays of those types. */
+static inline float float_round_half(float f) { return half_to_float(float_to_half(f)); }
+static inline float float_round_bfloat16(float f) { return bfloat16_to_float(float_to_bfloat16(f)); }
+
 /* ---- the minifloats: 8, 6 and 4-bit floating point -------------------------------------- */
 
 /* How a format spends its codes beyond the finite numbers. */
