@@ -24,7 +24,9 @@ static const char test_usage[] =
     "                       ('#' starts a comment). Such a test that fails or is skipped\n"
     "                       counts as skipped (XFAIL); one that passes, or any other\n"
     "                       test that does not pass, counts as failed, so the list stays\n"
-    "                       true.\n"
+    "                       true. A name written '~name' is a test whose outcome is not\n"
+    "                       deterministic (a random operator without a seed): it runs,\n"
+    "                       and counts as skipped whether it passes or not.\n"
     "  --threads N          threads per session (default 1)\n"
     CLI_LIMIT_USAGE
     "  --quiet              print only failures and the summary\n";
@@ -33,6 +35,7 @@ typedef struct expectation {
     char *name;
     char *reason;
     bool seen;
+    bool any_outcome; /* '~name': random, either outcome is expected */
 } expectation;
 
 typedef struct test_run {
@@ -301,7 +304,11 @@ static void report(test_run *tr, const char *name, outcome result, const char *w
     expectation *e = tr->expected ? find_expected(tr, name) : NULL;
     if (e) {
         e->seen = true;
-        if (result == OUTCOME_PASS) {
+        if (e->any_outcome) {
+            if (!tr->quiet)
+                printf("RANDOM %s: %s (%s)\n", name, result == OUTCOME_PASS ? "passed" : line, e->reason);
+            tr->skipped++;
+        } else if (result == OUTCOME_PASS) {
             printf("FAIL %s: passes, but is listed as expected to fail (%s): remove it from the list\n", name, e->reason);
             tr->failed++;
         } else {
@@ -394,6 +401,8 @@ static bool read_expectations(test_run *tr, const char *path)
         if (*p == '#' || *p == '\n' || *p == '\0')
             continue;
         p[strcspn(p, "\n")] = '\0';
+        bool any_outcome = *p == '~';
+        p += any_outcome;
         char *space = p + strcspn(p, " \t");
         char *reason = *space ? space + 1 : space;
         *space = '\0';
@@ -406,7 +415,8 @@ static bool read_expectations(test_run *tr, const char *path)
                 break;
             tr->expected = grown;
         }
-        tr->expected[tr->n_expected++] = (expectation){strdup(p), strdup(*reason ? reason : "no reason given"), false};
+        tr->expected[tr->n_expected++] = (expectation){strdup(p), strdup(*reason ? reason : "no reason given"), false,
+                                                      any_outcome};
     }
     fclose(f);
     if (!tr->expected)

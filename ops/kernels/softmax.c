@@ -11,8 +11,10 @@
 #define EXP_OF(v) _Generic((v), float: expf, default: exp)(v)
 #define LOG_OF(v) _Generic((v), float: logf, default: log)(v)
 
-/* Softmax keeps each exp in y, then scales: for float16 and bfloat16 that rounds twice, within
- * one unit of their last place. The row maximum skips NaN, which propagates through the sum. */
+/* Softmax rounds where ONNX's reference (numpy) does for float16 and bfloat16: x - max, each
+ * exp and each quotient to the type, the sum accumulated in float for float16 (numpy's half
+ * sum) and rounded at every addition for bfloat16 (ml_dtypes'); LOAD(STORE(v)) is v for float
+ * and double. The row maximum skips NaN, which propagates through the sum. */
 #define SOFTMAX_ROWS(D, T, V, LOAD, STORE)                                                     \
     static V row_max_##D(const T *x, int64_t len, int64_t stride)                              \
     {                                                                                          \
@@ -30,13 +32,15 @@
         V max = row_max_##D(x, len, stride), sum = 0;                                          \
         (void)options;                                                                         \
         for (int64_t i = 0; i < len; i++) {                                                    \
-            V e = EXP_OF(LOAD(x[i * stride]) - max);                                           \
-            y[i * stride] = STORE(e);                                                          \
-            sum += e;                                                                          \
+            T e = STORE(EXP_OF(LOAD(STORE(LOAD(x[i * stride]) - max))));                       \
+            y[i * stride] = e;                                                                 \
+            sum += LOAD(e);                                                                    \
+            if (ONYX_DTYPE_##D == ONYX_DTYPE_BFLOAT16)                                         \
+                sum = LOAD(STORE(sum));                                                        \
         }                                                                                      \
-        V inv = 1 / sum;                                                                       \
+        V total = LOAD(STORE(sum));                                                            \
         for (int64_t i = 0; i < len; i++)                                                      \
-            y[i * stride] = STORE(LOAD(y[i * stride]) * inv);                                  \
+            y[i * stride] = STORE(LOAD(y[i * stride]) / total);                                \
     }                                                                                          \
     static void log_softmax_##D(const void *x_, void *y_, int64_t len, int64_t stride, unsigned options) \
     {                                                                                          \
