@@ -6,7 +6,6 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 /* Runs b and expects the load (or, when `at_load` is false, the run) to fail with `status`
  * and a message naming `what`; frees b. */
@@ -22,33 +21,15 @@ static void expect_failure(builder *b, int n_graph, const onyx_tensor *inputs, b
     builder_free(b);
 }
 
-/* Declares each of inputs[0..n) as a graph input, named by the comma-separated `names`. */
-static void inputs_of(builder *b, const char *names, int n, const onyx_tensor *inputs)
-{
-    char list[256];
-    snprintf(list, sizeof list, "%s", names);
-    char *name = list;
-    for (int i = 0; i < n; i++) {
-        char *next = strchr(name, ',');
-        if (next)
-            *next++ = '\0';
-        builder_input(b, name, inputs[i].dtype, inputs[i].rank, inputs[i].dims, NULL);
-        name = next;
-    }
-}
-
 /* ---- SwiGLU ------------------------------------------------------------------------------ */
 
 Test(swiglu, double_values)
 {
     /* Y = A sigmoid(A) B: A = 1, B = 2 gives 2 / (1 + e^-1) = 1.4621171572600098;
      * A = 0 gives 0; A = -1, B = 1 gives -1 / (1 + e) = -0.2689414213699951. */
-    builder *b = builder_new(28);
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_DOUBLE, 1, DIMS(3), (const double[]){1, 0, -1}),
                          tensor_of(ONYX_DTYPE_DOUBLE, 1, DIMS(3), (const double[]){2, 5, 1})};
-    inputs_of(b, "A,B", 2, in);
-    builder_node(b, "SwiGLU", "A,B", "Y");
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+    builder *b = builder_single_node(28, "SwiGLU", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 1, DIMS(3),
@@ -59,23 +40,17 @@ Test(swiglu, double_values)
 
 Test(swiglu, refuses_to_broadcast)
 {
-    builder *b = builder_new(28);
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 3), NULL)};
-    inputs_of(b, "A,B", 2, in);
-    builder_node(b, "SwiGLU", "A,B", "Y");
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+    builder *b = builder_single_node(28, "SwiGLU", "A,B", in, 0, "Y");
     expect_failure(b, 0, NULL, true, ONYX_ERROR_INVALID_MODEL, "same shape");
 }
 
 Test(swiglu, refuses_integers)
 {
-    builder *b = builder_new(28);
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), NULL),
                          tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), NULL)};
-    inputs_of(b, "A,B", 2, in);
-    builder_node(b, "SwiGLU", "A,B", "Y");
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+    builder *b = builder_single_node(28, "SwiGLU", "A,B", in, 0, "Y");
     run_result r = run_model(b, 0, NULL);
     cr_assert_neq(r.load, ONYX_OK, "int32 SwiGLU loaded");
     expect_message(r.message, "int32", NULL);
@@ -89,16 +64,13 @@ Test(swiglu, refuses_integers)
  * `pdims` when given. */
 static builder *causal_conv_model(const int64_t *wdims, const int64_t *pdims, const char *activation)
 {
-    builder *b = builder_new(27);
-    builder_input(b, "X", ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 3), NULL);
-    builder_input(b, "W", ONYX_DTYPE_FLOAT, 3, wdims, NULL);
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 3), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 3, wdims, NULL)};
     if (pdims)
-        builder_input(b, "P", ONYX_DTYPE_FLOAT, 3, pdims, NULL);
-    Onnx__NodeProto *n = builder_node(b, "CausalConvWithState", pdims ? "X,W,,P" : "X,W", "Y,S");
+        in[2] = tensor_of(ONYX_DTYPE_FLOAT, 3, pdims, NULL);
+    builder *b = builder_single_node(27, "CausalConvWithState", pdims ? "X,W,,P" : "X,W", in, 0, "Y,S");
     if (activation)
-        builder_attr_string(b, n, "activation", activation);
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
-    builder_output(b, "S", ONYX_DTYPE_UNDEFINED);
+        builder_attr_string(b, builder_first_node(b), "activation", activation);
     return b;
 }
 
@@ -141,14 +113,10 @@ Test(causal_conv_with_state, values_with_a_state_longer_than_the_input)
     /* k = 4, L = 1 (one channel): padded = [p0, p1, p2, x0] = [1, 2, 3, 4]; with weight
      * [1, 10, 100, 1000], y = 1 + 20 + 300 + 4000 = 4321; the new state is the last 3 of the
      * padded row, [2, 3, 4]. */
-    builder *b = builder_new(27);
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(4)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 4), FLOATS(1, 10, 100, 1000)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 3), FLOATS(1, 2, 3))};
-    inputs_of(b, "X,W,P", 3, in);
-    builder_node(b, "CausalConvWithState", "X,W,,P", "Y,S");
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
-    builder_output(b, "S", ONYX_DTYPE_UNDEFINED);
+    builder *b = builder_single_node(27, "CausalConvWithState", "X,W,,P", in, 0, "Y,S");
     run_result r = run_model(b, 3, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(4321), 0);
@@ -164,21 +132,16 @@ Test(causal_conv_with_state, values_with_a_state_longer_than_the_input)
 static builder *linear_attention_model(const char *rule, const char *inputs, int64_t q_heads,
                                        int64_t kv_heads)
 {
-    builder *b = builder_new(27);
-    builder_input(b, "q", ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, q_heads), NULL);
-    builder_input(b, "k", ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, kv_heads), NULL);
-    builder_input(b, "v", ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, kv_heads), NULL);
-    if (strstr(inputs, "g"))
-        builder_input(b, "g", ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, kv_heads), NULL);
-    if (strstr(inputs, "beta"))
-        builder_input(b, "beta", ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, kv_heads), NULL);
-    Onnx__NodeProto *n = builder_node(b, "LinearAttention", inputs, "Y,S");
+    /* query (1, 2, q_heads); key, value and whichever of decay and beta `inputs` names
+     * (1, 2, kv_heads). */
+    onyx_tensor kv = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, kv_heads), NULL);
+    onyx_tensor in[5] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, q_heads), NULL), kv, kv, kv, kv};
+    builder *b = builder_single_node(27, "LinearAttention", inputs, in, 0, "Y,S");
+    Onnx__NodeProto *n = builder_first_node(b);
     builder_attr_int(b, n, "q_num_heads", q_heads);
     builder_attr_int(b, n, "kv_num_heads", kv_heads);
     if (rule)
         builder_attr_string(b, n, "update_rule", rule);
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
-    builder_output(b, "S", ONYX_DTYPE_UNDEFINED);
     return b;
 }
 
@@ -212,7 +175,7 @@ Test(linear_attention, linear_rule_values)
     /* d_k = d_v = 1, scale 1 (explicit): S1 = 1 * 3 = 3, o1 = q1 S1 = 3; S2 = 3 + 2 * 4 = 11,
      * o2 = 2 * 11 = 22; the state is 11. */
     builder *b = linear_attention_model("linear", "q,k,v", 1, 1);
-    builder_attr_float(b, builder_graph(b)->node[0], "scale", 1.0f);
+    builder_attr_float(b, builder_first_node(b), "scale", 1.0f);
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 1), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 1), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 1), FLOATS(3, 4))};
@@ -231,15 +194,12 @@ Test(deform_conv, one_spatial_axis)
     /* X = [1, 2, 3, 4], kernel [1, 1], every offset 0.5: output o samples X at o + 0.5 and
      * o + 1.5, linearly, with zero beyond the end: o = 0: 1.5 + 2.5 = 4; o = 1: 2.5 + 3.5 = 6;
      * o = 2: 3.5 + 0.5 * 4 = 5.5. Bias 1 on top. */
-    builder *b = builder_new(22);
     float offsets[6] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
     onyx_tensor in[4] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 4), FLOATS(1, 2, 3, 4)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2), FLOATS(1, 1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 3), offsets),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
-    inputs_of(b, "X,W,offset,B", 4, in);
-    builder_node(b, "DeformConv", "X,W,offset,B", "Y");
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+    builder *b = builder_single_node(22, "DeformConv", "X,W,offset,B", in, 0, "Y");
     run_result r = run_model(b, 4, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 3), FLOATS(5, 7, 6.5f), 1e-6);
@@ -250,13 +210,11 @@ Test(deform_conv, one_spatial_axis)
 /* A DeformConv-22 model of X (1, 2, 3, 3), W `wdims` and offset `odims`, group `group`. */
 static builder *deform_conv_model(const int64_t *wdims, const int64_t *odims, int64_t group)
 {
-    builder *b = builder_new(22);
-    builder_input(b, "X", ONYX_DTYPE_FLOAT, 4, DIMS(1, 2, 3, 3), NULL);
-    builder_input(b, "W", ONYX_DTYPE_FLOAT, 4, wdims, NULL);
-    builder_input(b, "offset", ONYX_DTYPE_FLOAT, 4, odims, NULL);
-    Onnx__NodeProto *n = builder_node(b, "DeformConv", "X,W,offset", "Y");
-    builder_attr_int(b, n, "group", group);
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 2, 3, 3), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 4, wdims, NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 4, odims, NULL)};
+    builder *b = builder_single_node(22, "DeformConv", "X,W,offset", in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "group", group);
     return b;
 }
 
@@ -283,7 +241,10 @@ Test(deform_conv, refuses_channels_that_do_not_match_the_group)
  * on Q (1, 1, 1, 1), K (1, 1, 2, 1) and V (1, 1, 2, 1). */
 static builder *flex_model(Onnx__NodeProto **node)
 {
-    builder *b = builder_new(23);
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 1, 1), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 1), NULL),
+                         tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 1), NULL)};
+    builder *b = builder_single_node(23, "FlexAttention", "Q,K,V", in, 0, "Y");
     Onnx__ModelProto *m = builder_model(b);
     Onnx__OperatorSetIdProto *preview = builder_alloc(b, sizeof *preview);
     onnx__operator_set_id_proto__init(preview);
@@ -295,12 +256,8 @@ static builder *flex_model(Onnx__NodeProto **node)
     opsets[1] = preview;
     m->opset_import = opsets;
     m->n_opset_import = 2;
-    builder_input(b, "Q", ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 1, 1), NULL);
-    builder_input(b, "K", ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 1), NULL);
-    builder_input(b, "V", ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 1), NULL);
-    *node = builder_node(b, "FlexAttention", "Q,K,V", "Y");
+    *node = builder_first_node(b);
     (*node)->domain = "ai.onnx.preview";
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
     return b;
 }
 

@@ -43,7 +43,7 @@ Test(control, if_branch_error_names_the_node)
 {
     builder *b = if_model();
     /* The else branch reads a value that exists nowhere. */
-    builder_graph(b)->node[0]->attribute[1]->g->node[0]->input[0] = "missing";
+    builder_first_node(b)->attribute[1]->g->node[0]->input[0] = "missing";
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "'missing'", NULL);
@@ -53,7 +53,7 @@ Test(control, if_branch_error_names_the_node)
 Test(control, if_branches_must_agree_on_dtypes)
 {
     builder *b = if_model();
-    Onnx__GraphProto *else_g = builder_graph(b)->node[0]->attribute[1]->g;
+    Onnx__GraphProto *else_g = builder_first_node(b)->attribute[1]->g;
     Onnx__NodeProto *cast = builder_graph_node(b, else_g, "Cast", "e", "e64");
     builder_attr_int(b, cast, "to", ONYX_DTYPE_DOUBLE);
     else_g->output[0]->name = "e64";

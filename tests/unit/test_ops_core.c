@@ -4,27 +4,11 @@
 
 #include <math.h>
 
-/* One node over graph inputs named A, B, C... (all given), output Y. */
-static builder *one_node(int opset, const char *op, int n_inputs, const onyx_tensor *inputs)
-{
-    builder *b = builder_new(opset);
-    char names[64] = "";
-    for (int i = 0; i < n_inputs; i++) {
-        char name[2] = {(char)('A' + i), 0};
-        builder_input(b, name, inputs[i].dtype, inputs[i].rank, inputs[i].dims, NULL);
-        strcat(names, i ? "," : "");
-        strcat(names, name);
-    }
-    builder_node(b, op, names, "Y");
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
-    return b;
-}
-
 Test(ops, add_broadcasts_both_ways)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 1), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(10, 20, 30))};
-    builder *b = one_node(14, "Add", 2, in);
+    builder *b = builder_single_node(14, "Add", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(11, 21, 31, 12, 22, 32), 0);
@@ -36,7 +20,7 @@ Test(ops, add_incompatible_shapes_names_inputs)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1, 2, 3))};
-    builder *b = one_node(14, "Add", 2, in);
+    builder *b = builder_single_node(14, "Add", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Add", "'A'", "'B'", "broadcast", NULL);
@@ -47,7 +31,7 @@ Test(ops, integer_division_by_zero_does_not_trap)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT64, 1, DIMS(3), INT64S(7, INT64_MIN, -7)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(3), INT64S(0, -1, 2))};
-    builder *b = one_node(14, "Div", 2, in);
+    builder *b = builder_single_node(14, "Div", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     /* 7/0 -> 0 (defined by onyx); INT64_MIN / -1 wraps; -7/2 truncates toward zero. */
@@ -60,7 +44,7 @@ Test(ops, pow_with_integer_exponent)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(2, -3, 0.5f)),
                          tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(3))};
-    builder *b = one_node(15, "Pow", 2, in);
+    builder *b = builder_single_node(15, "Pow", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(8, -27, 0.125f), 1e-6);
@@ -73,7 +57,7 @@ Test(ops, matmul_one_dimensional_operands)
     /* [2] x [2,3] -> [3]; [2,3] x [3] -> [2]. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(1, 2, 3, 4, 5, 6))};
-    builder *b = one_node(13, "MatMul", 2, in);
+    builder *b = builder_single_node(13, "MatMul", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(9, 12, 15), 0);
@@ -81,7 +65,7 @@ Test(ops, matmul_one_dimensional_operands)
     builder_free(b);
 
     onyx_tensor in2[2] = {in[1], tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1, 0, -1))};
-    b = one_node(13, "MatMul", 2, in2);
+    b = builder_single_node(13, "MatMul", "A,B", in2, 0, "Y");
     r = run_model(b, 2, in2);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(-2, -2), 0);
@@ -94,7 +78,7 @@ Test(ops, matmul_broadcasts_batches)
     /* A [2,1,1,2] x B [3,2,1] -> [2,3,1,1]: A's batch 2 against B's batch 3. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(2, 1, 1, 2), FLOATS(1, 2, 3, 4)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(3, 2, 1), FLOATS(1, 1, 1, 0, 0, 1))};
-    builder *b = one_node(13, "MatMul", 2, in);
+    builder *b = builder_single_node(13, "MatMul", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 4, DIMS(2, 3, 1, 1), FLOATS(3, 1, 2, 7, 3, 4), 0);
@@ -106,7 +90,7 @@ Test(ops, matmul_inner_dim_mismatch_is_named)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(0, 0, 0, 0, 0, 0)),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(0, 0, 0, 0, 0, 0))};
-    builder *b = one_node(13, "MatMul", 2, in);
+    builder *b = builder_single_node(13, "MatMul", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "MatMul", "'A'", "[2,3]", "'B'", NULL);
@@ -119,15 +103,15 @@ Test(ops, softmax_axis_semantics_before_and_after_13)
      * along the middle axis. */
     float x[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 2), x);
-    builder *b = one_node(11, "Softmax", 1, &in);
-    builder_attr_int(b, builder_graph(b)->node[0], "axis", 1);
+    builder *b = builder_single_node(11, "Softmax", "A", &in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "axis", 1);
     run_result r = run_model(b, 1, &in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 2), FLOATS(.25, .25, .25, .25, .25, .25, .25, .25), 1e-7);
     run_result_free(&r);
     builder_free(b);
-    b = one_node(13, "Softmax", 1, &in);
-    builder_attr_int(b, builder_graph(b)->node[0], "axis", 1);
+    b = builder_single_node(13, "Softmax", "A", &in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "axis", 1);
     r = run_model(b, 1, &in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 2), FLOATS(.5, .5, .5, .5, .5, .5, .5, .5), 1e-7);
@@ -138,7 +122,7 @@ Test(ops, softmax_axis_semantics_before_and_after_13)
 Test(ops, softmax_is_stable_for_large_values)
 {
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1000, 1000, -INFINITY));
-    builder *b = one_node(13, "Softmax", 1, &in);
+    builder *b = builder_single_node(13, "Softmax", "A", &in, 0, "Y");
     run_result r = run_model(b, 1, &in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(.5, .5, 0), 1e-7);
@@ -150,7 +134,7 @@ Test(ops, gather_negative_and_out_of_range_indices)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(10, 20, 30)),
                          tensor_of(ONYX_DTYPE_INT64, 2, DIMS(1, 2), INT64S(-1, 0))};
-    builder *b = one_node(13, "Gather", 2, in);
+    builder *b = builder_single_node(13, "Gather", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(1, 2), FLOATS(30, 10), 0);
@@ -167,13 +151,13 @@ Test(ops, reshape_copies_zero_and_infers_minus_one)
     float x[6] = {1, 2, 3, 4, 5, 6};
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 3), x),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(0, -1))};
-    builder *b = one_node(14, "Reshape", 2, in);
+    builder *b = builder_single_node(14, "Reshape", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(1, 6), x, 0);
     run_result_free(&r);
     /* allowzero: a 0 means an empty dim, which 6 elements cannot fill. */
-    builder_attr_int(b, builder_graph(b)->node[0], "allowzero", 1);
+    builder_attr_int(b, builder_first_node(b), "allowzero", 1);
     r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Reshape", "-1", NULL);
@@ -207,8 +191,8 @@ Test(ops, slice_negative_steps_and_clamping)
 Test(ops, cast_float_to_int_truncates_and_never_traps)
 {
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(-2.7f, 2.7f, NAN, 1e30f));
-    builder *b = one_node(13, "Cast", 1, &in);
-    builder_attr_int(b, builder_graph(b)->node[0], "to", ONYX_DTYPE_INT32);
+    builder *b = builder_single_node(13, "Cast", "A", &in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "to", ONYX_DTYPE_INT32);
     run_result r = run_model(b, 1, &in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     const int32_t *y = r.outputs[0].data;

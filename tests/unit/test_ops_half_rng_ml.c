@@ -7,9 +7,7 @@
 #include "harness.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define U16S(...) ((const uint16_t[]){__VA_ARGS__})
 #define DOUBLES(...) ((const double[]){__VA_ARGS__})
@@ -43,27 +41,14 @@ static void expect_bits(builder *b, int n_inputs, const onyx_tensor *inputs, ony
     builder_free(b);
 }
 
-/* A model of one node `op` (domain `domain`, imported at `opset`) over graph inputs named by
- * `names`, described by inputs[], with outputs `outputs`. */
-static builder *node_model(const char *domain, int opset, const char *op, const char *names, int n_inputs,
-                           const onyx_tensor *inputs, const char *outputs)
+/* Moves the node of a builder_single_node model, and the opset it imports, into `domain`
+ * (ai.onnx.ml, ai.onnx.preview.training); returns b. */
+static builder *in_domain(builder *b, const char *domain)
 {
-    builder *b = builder_new(opset);
     builder_model(b)->opset_import[0]->domain = (char *)domain;
-    char list[256];
-    snprintf(list, sizeof list, "%s", names);
-    int i = 0;
-    for (char *name = strtok(list, ","); name && i < n_inputs; name = strtok(NULL, ","), i++)
-        builder_input(b, name, inputs[i].dtype, inputs[i].rank, inputs[i].dims, NULL);
-    Onnx__NodeProto *node = builder_node(b, op, names, outputs);
-    node->domain = (char *)domain;
-    snprintf(list, sizeof list, "%s", outputs);
-    for (char *name = strtok(list, ","); name; name = strtok(NULL, ","))
-        builder_output(b, builder_strdup(b, name), ONYX_DTYPE_UNDEFINED);
+    builder_first_node(b)->domain = (char *)domain;
     return b;
 }
-
-static Onnx__NodeProto *the_node(builder *b) { return builder_graph(b)->node[0]; }
 
 static void expect_failure(builder *b, int n_inputs, const onyx_tensor *inputs, bool at_load,
                            onyx_status status, const char *what)
@@ -99,11 +84,11 @@ Test(half, add_over_long_rows_with_each_broadcast_step)
         c[i] = half_exact((i % 8) * 0.25);
     onyx_tensor in_b[2] = {tensor_of(ONYX_DTYPE_FLOAT16, 2, DIMS(ROWS, COLS), a),
                            tensor_of(ONYX_DTYPE_FLOAT16, 2, DIMS(ROWS, 1), bias)};
-    expect_bits(node_model("", 14, "Add", "A,B", 2, in_b, "Y"), 2, in_b, ONYX_DTYPE_FLOAT16, 2,
+    expect_bits(builder_single_node(14, "Add", "A,B", in_b, 0, "Y"), 2, in_b, ONYX_DTYPE_FLOAT16, 2,
                 DIMS(ROWS, COLS), want_b);
     onyx_tensor in_c[2] = {tensor_of(ONYX_DTYPE_FLOAT16, 2, DIMS(ROWS, COLS), a),
                            tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(COLS), c)};
-    expect_bits(node_model("", 14, "Add", "A,B", 2, in_c, "Y"), 2, in_c, ONYX_DTYPE_FLOAT16, 2,
+    expect_bits(builder_single_node(14, "Add", "A,B", in_c, 0, "Y"), 2, in_c, ONYX_DTYPE_FLOAT16, 2,
                 DIMS(ROWS, COLS), want_c);
 }
 
@@ -113,11 +98,11 @@ Test(half, division_rounds_to_nearest)
      * half 0xaaab is above the midpoint, rounds up). */
     onyx_tensor h[2] = {tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x3c00)),
                         tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x4200))};
-    expect_bits(node_model("", 14, "Div", "A,B", 2, h, "Y"), 2, h, ONYX_DTYPE_FLOAT16, 1, DIMS(1),
+    expect_bits(builder_single_node(14, "Div", "A,B", h, 0, "Y"), 2, h, ONYX_DTYPE_FLOAT16, 1, DIMS(1),
                 U16S(0x3555));
     onyx_tensor bf[2] = {tensor_of(ONYX_DTYPE_BFLOAT16, 1, DIMS(1), U16S(0x3f80)),
                          tensor_of(ONYX_DTYPE_BFLOAT16, 1, DIMS(1), U16S(0x4040))};
-    expect_bits(node_model("", 14, "Div", "A,B", 2, bf, "Y"), 2, bf, ONYX_DTYPE_BFLOAT16, 1, DIMS(1),
+    expect_bits(builder_single_node(14, "Div", "A,B", bf, 0, "Y"), 2, bf, ONYX_DTYPE_BFLOAT16, 1, DIMS(1),
                 U16S(0x3eab));
 }
 
@@ -128,7 +113,7 @@ Test(half, bfloat16_ties_round_to_even)
      * would keep 0x3f81). */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_BFLOAT16, 1, DIMS(2), U16S(0x3f80, 0x3f81)),
                          tensor_of(ONYX_DTYPE_BFLOAT16, 1, DIMS(2), U16S(0x3b80, 0x3b80))};
-    expect_bits(node_model("", 14, "Add", "A,B", 2, in, "Y"), 2, in, ONYX_DTYPE_BFLOAT16, 1, DIMS(2),
+    expect_bits(builder_single_node(14, "Add", "A,B", in, 0, "Y"), 2, in, ONYX_DTYPE_BFLOAT16, 1, DIMS(2),
                 U16S(0x3f80, 0x3f82));
 }
 
@@ -140,9 +125,9 @@ Test(half, sum_rounds_after_each_input)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x6800)),
                          tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x3c00)),
                          tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(1), U16S(0x3c00))};
-    expect_bits(node_model("", 13, "Sum", "A,B,C", 3, in, "Y"), 3, in, ONYX_DTYPE_FLOAT16, 1, DIMS(1),
+    expect_bits(builder_single_node(13, "Sum", "A,B,C", in, 0, "Y"), 3, in, ONYX_DTYPE_FLOAT16, 1, DIMS(1),
                 U16S(0x6800));
-    expect_bits(node_model("", 13, "Mean", "A,B,C", 3, in, "Y"), 3, in, ONYX_DTYPE_FLOAT16, 1, DIMS(1),
+    expect_bits(builder_single_node(13, "Mean", "A,B,C", in, 0, "Y"), 3, in, ONYX_DTYPE_FLOAT16, 1, DIMS(1),
                 U16S(0x6155));
 }
 
@@ -158,13 +143,13 @@ Test(half, isinf_and_isnan_over_many_elements)
     inf[3] = inf[300] = 1;
     nan_[599] = 1;
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(N), x);
-    builder *b = node_model("", 20, "IsInf", "X", 1, &in, "Y");
+    builder *b = builder_single_node(20, "IsInf", "X", &in, 0, "Y");
     run_result r = run_model(b, 1, &in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_BOOL, 1, DIMS(N), inf, 0);
     run_result_free(&r);
     builder_free(b);
-    b = node_model("", 20, "IsNaN", "X", 1, &in, "Y");
+    b = builder_single_node(20, "IsNaN", "X", &in, 0, "Y");
     r = run_model(b, 1, &in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_BOOL, 1, DIMS(N), nan_, 0);
@@ -183,7 +168,8 @@ Test(half, conv_with_bias_in_float16)
         tensor_of(ONYX_DTYPE_FLOAT16, 3, DIMS(2, 1, 3),
                   U16S(half_exact(1), 0, half_exact(-1), half_exact(0.5), half_exact(0.5), half_exact(0.5))),
         tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(2), U16S(half_exact(0.25), half_exact(-1)))};
-    expect_bits(node_model("", 22, "Conv", "X,W,B", 3, in, "Y"), 3, in, ONYX_DTYPE_FLOAT16, 3, DIMS(1, 2, 3),
+    expect_bits(builder_single_node(22, "Conv", "X,W,B", in, 0, "Y"), 3, in, ONYX_DTYPE_FLOAT16, 3,
+                DIMS(1, 2, 3),
                 U16S(half_exact(-1.75), half_exact(-1.75), half_exact(-1.75), half_exact(2), half_exact(3.5),
                      half_exact(5)));
 }
@@ -194,11 +180,11 @@ Test(random, seeded_uniform_and_normal_draw_what_numpy_draws)
 {
     /* np.random.RandomState(0).rand(3) = 0.5488135, 0.71518937, 0.60276338; scaled to
      * [-1, 3): 4 u - 1 = 1.195254, 1.8607575, 1.4110535 (float32 arithmetic). */
-    builder *b = node_model("", 22, "RandomUniform", "", 0, NULL, "Y");
-    builder_attr_ints(b, the_node(b), "shape", 1, DIMS(3));
-    builder_attr_float(b, the_node(b), "seed", 0);
-    builder_attr_float(b, the_node(b), "low", -1);
-    builder_attr_float(b, the_node(b), "high", 3);
+    builder *b = builder_single_node(22, "RandomUniform", "", NULL, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "shape", 1, DIMS(3));
+    builder_attr_float(b, builder_first_node(b), "seed", 0);
+    builder_attr_float(b, builder_first_node(b), "low", -1);
+    builder_attr_float(b, builder_first_node(b), "high", 3);
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1.195254f, 1.8607575f, 1.4110535f),
@@ -206,10 +192,10 @@ Test(random, seeded_uniform_and_normal_draw_what_numpy_draws)
     run_result_free(&r);
     builder_free(b);
     /* np.random.RandomState(0).randn(3) = 1.76405235, 0.40015721, 0.97873798. */
-    b = node_model("", 22, "RandomNormal", "", 0, NULL, "Y");
-    builder_attr_ints(b, the_node(b), "shape", 1, DIMS(3));
-    builder_attr_float(b, the_node(b), "seed", 0);
-    builder_attr_int(b, the_node(b), "dtype", ONYX_DTYPE_DOUBLE);
+    b = builder_single_node(22, "RandomNormal", "", NULL, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "shape", 1, DIMS(3));
+    builder_attr_float(b, builder_first_node(b), "seed", 0);
+    builder_attr_int(b, builder_first_node(b), "dtype", ONYX_DTYPE_DOUBLE);
     r = run_model(b, 0, NULL);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 1, DIMS(3), DOUBLES(1.76405235, 0.40015721, 0.97873798),
@@ -224,9 +210,9 @@ Test(random, bernoulli_draws_once_per_element_as_numpy)
      * p = 0.5 gives 1 when u > 0.5. Seed 0's draws 0.549, 0.715, 0.603, 0.545, 0.424 against
      * p = 0.5, 0, 0.5, 1, 0.5: 1, 0, 1, 1, 0. */
     onyx_tensor p = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(0.5f, 0, 0.5f, 1, 0.5f));
-    builder *b = node_model("", 22, "Bernoulli", "P", 1, &p, "Y");
-    builder_attr_float(b, the_node(b), "seed", 0);
-    builder_attr_int(b, the_node(b), "dtype", ONYX_DTYPE_INT64);
+    builder *b = builder_single_node(22, "Bernoulli", "P", &p, 0, "Y");
+    builder_attr_float(b, builder_first_node(b), "seed", 0);
+    builder_attr_int(b, builder_first_node(b), "dtype", ONYX_DTYPE_INT64);
     run_result r = run_model(b, 1, &p);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 1, DIMS(5), INT64S(1, 0, 1, 1, 0), 0);
@@ -237,16 +223,16 @@ Test(random, bernoulli_draws_once_per_element_as_numpy)
 Test(random, refusals)
 {
     onyx_tensor p = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(0.5f, 1.5f));
-    expect_failure(node_model("", 22, "Bernoulli", "P", 1, &p, "Y"), 1, &p, false, ONYX_ERROR_INVALID_INPUT,
-                   "not a probability");
-    builder *b = node_model("", 22, "RandomUniform", "", 0, NULL, "Y");
-    builder_attr_ints(b, the_node(b), "shape", 1, DIMS(3));
-    builder_attr_float(b, the_node(b), "seed", -5);
+    expect_failure(builder_single_node(22, "Bernoulli", "P", &p, 0, "Y"), 1, &p, false,
+                   ONYX_ERROR_INVALID_INPUT, "not a probability");
+    builder *b = builder_single_node(22, "RandomUniform", "", NULL, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "shape", 1, DIMS(3));
+    builder_attr_float(b, builder_first_node(b), "seed", -5);
     expect_failure(b, 0, NULL, true, ONYX_ERROR_INVALID_MODEL, "seed");
-    b = node_model("", 22, "RandomNormal", "", 0, NULL, "Y");
+    b = builder_single_node(22, "RandomNormal", "", NULL, 0, "Y");
     expect_failure(b, 0, NULL, true, ONYX_ERROR_INVALID_MODEL, "shape");
     onyx_tensor ints = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(1, 2));
-    expect_failure(node_model("", 22, "RandomUniformLike", "X", 1, &ints, "Y"), 1, &ints, true,
+    expect_failure(builder_single_node(22, "RandomUniformLike", "X", &ints, 0, "Y"), 1, &ints, true,
                    ONYX_ERROR_INVALID_MODEL, "dtype");
 }
 
@@ -262,11 +248,11 @@ Test(training, momentum_update_and_refusals)
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
     const char *domain = "ai.onnx.preview.training";
-    builder *b = node_model(domain, 1, "Momentum", "R,T,X,G,V", 5, in, "X_new,V_new");
-    builder_attr_float(b, the_node(b), "alpha", 0.5f);
-    builder_attr_float(b, the_node(b), "beta", 0.25f);
-    builder_attr_float(b, the_node(b), "norm_coefficient", 0);
-    builder_attr_string(b, the_node(b), "mode", "standard");
+    builder *b = in_domain(builder_single_node(1, "Momentum", "R,T,X,G,V", in, 0, "X_new,V_new"), domain);
+    builder_attr_float(b, builder_first_node(b), "alpha", 0.5f);
+    builder_attr_float(b, builder_first_node(b), "beta", 0.25f);
+    builder_attr_float(b, builder_first_node(b), "norm_coefficient", 0);
+    builder_attr_string(b, builder_first_node(b), "mode", "standard");
     run_result r = run_model(b, 5, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(2.5f), 0);
@@ -274,22 +260,22 @@ Test(training, momentum_update_and_refusals)
     run_result_free(&r);
     builder_free(b);
 
-    b = node_model(domain, 1, "Momentum", "R,T,X,G,V", 5, in, "X_new,V_new");
-    builder_attr_float(b, the_node(b), "alpha", 0.5f);
-    builder_attr_float(b, the_node(b), "beta", 0.25f);
-    builder_attr_float(b, the_node(b), "norm_coefficient", 0);
-    builder_attr_string(b, the_node(b), "mode", "heavy");
+    b = in_domain(builder_single_node(1, "Momentum", "R,T,X,G,V", in, 0, "X_new,V_new"), domain);
+    builder_attr_float(b, builder_first_node(b), "alpha", 0.5f);
+    builder_attr_float(b, builder_first_node(b), "beta", 0.25f);
+    builder_attr_float(b, builder_first_node(b), "norm_coefficient", 0);
+    builder_attr_string(b, builder_first_node(b), "mode", "heavy");
     expect_failure(b, 5, in, true, ONYX_ERROR_INVALID_MODEL, "mode");
 
-    b = node_model(domain, 1, "Momentum", "R,T,X,G,V", 5, in, "X_new,V_new");
+    b = in_domain(builder_single_node(1, "Momentum", "R,T,X,G,V", in, 0, "X_new,V_new"), domain);
     expect_failure(b, 5, in, true, ONYX_ERROR_INVALID_MODEL, "norm_coefficient"); /* required */
 
-    b = node_model(domain, 1, "Adagrad", "R,T,X,G", 4, in, "X_new");
+    b = in_domain(builder_single_node(1, "Adagrad", "R,T,X,G", in, 0, "X_new"), domain);
     expect_failure(b, 4, in, true, ONYX_ERROR_INVALID_MODEL, "inputs");
 
     onyx_tensor mismatched[5] = {in[0], in[1], in[2], tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
                                  in[4]};
-    b = node_model(domain, 1, "Adagrad", "R,T,X,G,H", 5, mismatched, "X_new,H_new");
+    b = in_domain(builder_single_node(1, "Adagrad", "R,T,X,G,H", mismatched, 0, "X_new,H_new"), domain);
     expect_failure(b, 5, mismatched, true, ONYX_ERROR_INVALID_MODEL, "differ");
 }
 
@@ -300,23 +286,23 @@ Test(ml, array_feature_extractor_indices)
     /* X [2, 3]; indices (2, -1): columns 2 and 2 (the last). An index of 3 is out of range. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT64, 2, DIMS(2, 3), INT64S(1, 2, 3, 4, 5, 6)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(2, -1))};
-    builder *b = node_model("ai.onnx.ml", 1, "ArrayFeatureExtractor", "X,I", 2, in, "Y");
+    builder *b = in_domain(builder_single_node(1, "ArrayFeatureExtractor", "X,I", in, 0, "Y"), "ai.onnx.ml");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 2, DIMS(2, 2), INT64S(3, 3, 6, 6), 0);
     run_result_free(&r);
     builder_free(b);
     in[1] = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(3));
-    expect_failure(node_model("ai.onnx.ml", 1, "ArrayFeatureExtractor", "X,I", 2, in, "Y"), 2, in, false,
-                   ONYX_ERROR_INVALID_INPUT, "out of range");
+    b = in_domain(builder_single_node(1, "ArrayFeatureExtractor", "X,I", in, 0, "Y"), "ai.onnx.ml");
+    expect_failure(b, 2, in, false, ONYX_ERROR_INVALID_INPUT, "out of range");
 }
 
 /* A TreeEnsemble of nodes whose branches are given; one target, one tree rooted at 0. */
 static builder *tree_model(const onyx_tensor *x, int n, const int64_t *true_ids, const int64_t *true_leafs,
                            const int64_t *false_ids, const int64_t *false_leafs)
 {
-    builder *b = node_model("ai.onnx.ml", 5, "TreeEnsemble", "X", 1, x, "Y");
-    Onnx__NodeProto *node = the_node(b);
+    builder *b = in_domain(builder_single_node(5, "TreeEnsemble", "X", x, 0, "Y"), "ai.onnx.ml");
+    Onnx__NodeProto *node = builder_first_node(b);
     static const int64_t zeros[4] = {0, 0, 0, 0};
     static const uint8_t modes[4] = {0, 0, 0, 0};
     static const float splits[4] = {1, 2, 3, 4}, weights[2] = {10, 20};
@@ -358,13 +344,13 @@ Test(ml, tree_ensemble_post_transforms)
      * 1 / (1 + e^-20) = 0.999999998. PROBIT (4) is refused. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 1), FLOATS(0.5f, 2.5f));
     builder *b = tree_model(&x, 2, INT64S(1, 0), INT64S(0, 1), INT64S(1, 1), INT64S(1, 1));
-    builder_attr_int(b, the_node(b), "post_transform", 2);
+    builder_attr_int(b, builder_first_node(b), "post_transform", 2);
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 1), FLOATS(0.9999546f, 1.0f), 1e-7);
     run_result_free(&r);
     builder_free(b);
     b = tree_model(&x, 2, INT64S(1, 0), INT64S(0, 1), INT64S(1, 1), INT64S(1, 1));
-    builder_attr_int(b, the_node(b), "post_transform", 4);
+    builder_attr_int(b, builder_first_node(b), "post_transform", 4);
     expect_failure(b, 1, &x, true, ONYX_ERROR_UNSUPPORTED, "PROBIT");
 }

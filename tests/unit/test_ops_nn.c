@@ -4,34 +4,7 @@
 #include "harness.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-
-/* A model of one `op` node: `names` are its comma-separated inputs, the first n_graph of them
- * graph inputs described by inputs[], the rest initializers from inputs[] too. */
-static builder *model_of(int opset, const char *op, const char *names, int n_graph, int n_inputs,
-                         const onyx_tensor *inputs, const char *outputs)
-{
-    builder *b = builder_new(opset);
-    char list[256];
-    snprintf(list, sizeof list, "%s", names);
-    int i = 0;
-    for (char *name = strtok(list, ","); name && i < n_inputs; name = strtok(NULL, ","), i++) {
-        const onyx_tensor *t = &inputs[i];
-        if (i < n_graph)
-            builder_input(b, name, t->dtype, t->rank, t->dims, NULL);
-        else
-            builder_initializer(b, name, t->dtype, t->rank, t->dims, t->data);
-    }
-    builder_node(b, op, names, outputs);
-    snprintf(list, sizeof list, "%s", outputs);
-    for (char *name = strtok(list, ","); name; name = strtok(NULL, ","))
-        builder_output(b, name, ONYX_DTYPE_UNDEFINED);
-    return b;
-}
-
-static Onnx__NodeProto *the_node(builder *b) { return builder_graph(b)->node[0]; }
 
 /* Small integers (exact in float sums) from a fixed sequence. */
 static float *small_ints(int64_t n, unsigned seed)
@@ -91,13 +64,13 @@ static void conv_by_definition(const conv2d *p, const float *x, const float *w, 
 /* A Conv or ConvTranspose of p over the graph input X and the initializers W and B. */
 static builder *conv_model(const char *op, const conv2d *p, const onyx_tensor *in)
 {
-    builder *b = model_of(11, op, "X,W,B", 1, 3, in, "Y");
-    builder_attr_int(b, the_node(b), "group", p->group);
-    builder_attr_ints(b, the_node(b), "strides", 2, p->stride);
-    builder_attr_ints(b, the_node(b), "dilations", 2, p->dilation);
-    builder_attr_ints(b, the_node(b), "pads", 4, p->pads);
+    builder *b = builder_single_node(11, op, "X,W,B", in, 0x6, "Y");
+    builder_attr_int(b, builder_first_node(b), "group", p->group);
+    builder_attr_ints(b, builder_first_node(b), "strides", 2, p->stride);
+    builder_attr_ints(b, builder_first_node(b), "dilations", 2, p->dilation);
+    builder_attr_ints(b, builder_first_node(b), "pads", 4, p->pads);
     if (p->output_padding[0] || p->output_padding[1])
-        builder_attr_ints(b, the_node(b), "output_padding", 2, p->output_padding);
+        builder_attr_ints(b, builder_first_node(b), "output_padding", 2, p->output_padding);
     return b;
 }
 
@@ -164,10 +137,10 @@ Test(conv, one_dimensional_groups_dilation_and_bias_by_hand)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 5), FLOATS(1, 2, 3, 4, 5, 10, 20, 30, 40, 50)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 1, 2), FLOATS(1, 2, .5f, .5f)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(100, 0))};
-    builder *b = model_of(11, "Conv", "X,W,B", 3, 3, in, "Y");
-    builder_attr_int(b, the_node(b), "group", 2);
-    builder_attr_ints(b, the_node(b), "dilations", 1, INT64S(2));
-    builder_attr_ints(b, the_node(b), "pads", 2, INT64S(1, 0));
+    builder *b = builder_single_node(11, "Conv", "X,W,B", in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "group", 2);
+    builder_attr_ints(b, builder_first_node(b), "dilations", 1, INT64S(2));
+    builder_attr_ints(b, builder_first_node(b), "pads", 2, INT64S(1, 0));
     run_result r = run_model(b, 3, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 4), FLOATS(104, 107, 110, 113, 10, 20, 30, 40), 1e-6);
@@ -183,8 +156,8 @@ Test(conv, same_upper_and_same_lower_put_the_odd_pad_at_opposite_ends)
     const char *modes[2] = {"SAME_UPPER", "SAME_LOWER"};
     const double want[2][4] = {{21, 32, 43, 4}, {10, 21, 32, 43}};
     for (int m = 0; m < 2; m++) {
-        builder *b = model_of(11, "Conv", "X,W", 2, 2, in, "Y");
-        builder_attr_string(b, the_node(b), "auto_pad", modes[m]);
+        builder *b = builder_single_node(11, "Conv", "X,W", in, 0, "Y");
+        builder_attr_string(b, builder_first_node(b), "auto_pad", modes[m]);
         run_result r = run_model(b, 2, in);
         cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
         expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 3, DIMS(1, 1, 4), want[m], 0);
@@ -214,7 +187,7 @@ Test(conv, channel_mismatch_is_reported_at_load)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 3, 4, 4), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(2, 2, 3, 3), NULL)};
-    builder *b = model_of(11, "Conv", "X,W", 1, 2, in, "Y");
+    builder *b = builder_single_node(11, "Conv", "X,W", in, 0x2, "Y");
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Conv", "[1,3,4,4]", "[2,2,3,3]", "channels", NULL);
@@ -225,7 +198,7 @@ Test(conv, kernel_larger_than_the_padded_input_is_an_error)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 3), NULL)};
-    builder *b = model_of(11, "Conv", "X,W", 1, 2, in, "Y");
+    builder *b = builder_single_node(11, "Conv", "X,W", in, 0x2, "Y");
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Conv", "larger than the padded input", NULL);
@@ -247,8 +220,8 @@ Test(conv, bad_attributes_are_rejected_at_load)
                  {"kernel_shape", 2, {3, 2}, "kernel_shape"},
                  {"strides", 3, {1, 1, 1}, "spatial axes"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        builder *b = model_of(11, "Conv", "X,W", 1, 2, in, "Y");
-        builder_attr_ints(b, the_node(b), cases[i].name, cases[i].n, cases[i].values);
+        builder *b = builder_single_node(11, "Conv", "X,W", in, 0x2, "Y");
+        builder_attr_ints(b, builder_first_node(b), cases[i].name, cases[i].n, cases[i].values);
         run_result r = run_model(b, 0, NULL);
         cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL, "%s: %s", cases[i].name, r.message);
         expect_message(r.message, cases[i].mention, NULL);
@@ -309,8 +282,8 @@ Test(conv_transpose, output_shape_larger_than_the_full_result_pads_with_zeros)
      * -1 before (total - floor(total / 2)) and -1 after. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2), FLOATS(1, 1))};
-    builder *b = model_of(11, "ConvTranspose", "X,W", 2, 2, in, "Y");
-    builder_attr_ints(b, the_node(b), "output_shape", 3, INT64S(1, 1, 5)); /* a whole shape */
+    builder *b = builder_single_node(11, "ConvTranspose", "X,W", in, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "output_shape", 3, INT64S(1, 1, 5)); /* a whole shape */
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 5), FLOATS(0, 1, 3, 2, 0), 0);
@@ -322,9 +295,9 @@ Test(conv_transpose, output_padding_must_stay_below_the_stride)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2), NULL)};
-    builder *b = model_of(11, "ConvTranspose", "X,W", 1, 2, in, "Y");
-    builder_attr_ints(b, the_node(b), "strides", 1, INT64S(2));
-    builder_attr_ints(b, the_node(b), "output_padding", 1, INT64S(2));
+    builder *b = builder_single_node(11, "ConvTranspose", "X,W", in, 0x2, "Y");
+    builder_attr_ints(b, builder_first_node(b), "strides", 1, INT64S(2));
+    builder_attr_ints(b, builder_first_node(b), "output_padding", 1, INT64S(2));
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "ConvTranspose", "output_padding", NULL);
@@ -340,9 +313,9 @@ Test(pool, max_indices_in_both_storage_orders_count_every_plane)
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 2, 2, 3), FLOATS(1, 5, 2, 4, 3, 6, 9, 8, 7, 6, 5, 4));
     const int64_t want[2][4] = {{1, 5, 6, 7}, {2, 5, 6, 8}};
     for (int order = 0; order < 2; order++) {
-        builder *b = model_of(12, "MaxPool", "X", 1, 1, &x, "Y,I");
-        builder_attr_ints(b, the_node(b), "kernel_shape", 2, INT64S(2, 2));
-        builder_attr_int(b, the_node(b), "storage_order", order);
+        builder *b = builder_single_node(12, "MaxPool", "X", &x, 0, "Y,I");
+        builder_attr_ints(b, builder_first_node(b), "kernel_shape", 2, INT64S(2, 2));
+        builder_attr_int(b, builder_first_node(b), "storage_order", order);
         run_result r = run_model(b, 1, &x);
         cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
         expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 4, DIMS(1, 2, 1, 2), FLOATS(5, 6, 9, 8), 0);
@@ -357,11 +330,11 @@ Test(pool, ceil_mode_drops_a_window_that_starts_in_the_end_padding)
     /* Input 4, kernel 3, stride 2, pads [0, 2]: windows at 0 and 2; a third would start at 4,
      * in the padding, and is not made (as PyTorch). */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 4), FLOATS(1, 2, 3, 4));
-    builder *b = model_of(12, "MaxPool", "X", 1, 1, &x, "Y");
-    builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(3));
-    builder_attr_ints(b, the_node(b), "strides", 1, INT64S(2));
-    builder_attr_ints(b, the_node(b), "pads", 2, INT64S(0, 2));
-    builder_attr_int(b, the_node(b), "ceil_mode", 1);
+    builder *b = builder_single_node(12, "MaxPool", "X", &x, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "kernel_shape", 1, INT64S(3));
+    builder_attr_ints(b, builder_first_node(b), "strides", 1, INT64S(2));
+    builder_attr_ints(b, builder_first_node(b), "pads", 2, INT64S(0, 2));
+    builder_attr_int(b, builder_first_node(b), "ceil_mode", 1);
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2), FLOATS(3, 4), 0);
@@ -372,9 +345,9 @@ Test(pool, ceil_mode_drops_a_window_that_starts_in_the_end_padding)
 Test(pool, max_ignores_padding_for_negative_int8)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_INT8, 3, DIMS(1, 1, 3), (const int8_t[]){-5, -7, -128});
-    builder *b = model_of(12, "MaxPool", "X", 1, 1, &x, "Y");
-    builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(2));
-    builder_attr_ints(b, the_node(b), "pads", 2, INT64S(1, 1));
+    builder *b = builder_single_node(12, "MaxPool", "X", &x, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "kernel_shape", 1, INT64S(2));
+    builder_attr_ints(b, builder_first_node(b), "pads", 2, INT64S(1, 1));
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT8, 3, DIMS(1, 1, 4), (const int8_t[]){-5, -5, -7, -128}, 0);
@@ -385,8 +358,8 @@ Test(pool, max_ignores_padding_for_negative_int8)
 Test(pool, max_propagates_nan)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 4), FLOATS(1, NAN, 3, 2));
-    builder *b = model_of(12, "MaxPool", "X", 1, 1, &x, "Y");
-    builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(2));
+    builder *b = builder_single_node(12, "MaxPool", "X", &x, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "kernel_shape", 1, INT64S(2));
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 3), FLOATS(NAN, NAN, 3), 0);
@@ -398,10 +371,10 @@ Test(pool, window_wholly_in_the_padding_gives_minus_infinity_and_index_minus_one
 {
     /* Input 1, kernel 2 with dilation 10 and pads 5: the taps at -5 and 5 both miss it. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(7));
-    builder *b = model_of(12, "MaxPool", "X", 1, 1, &x, "Y,I");
-    builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(2));
-    builder_attr_ints(b, the_node(b), "dilations", 1, INT64S(10));
-    builder_attr_ints(b, the_node(b), "pads", 2, INT64S(5, 5));
+    builder *b = builder_single_node(12, "MaxPool", "X", &x, 0, "Y,I");
+    builder_attr_ints(b, builder_first_node(b), "kernel_shape", 1, INT64S(2));
+    builder_attr_ints(b, builder_first_node(b), "dilations", 1, INT64S(10));
+    builder_attr_ints(b, builder_first_node(b), "pads", 2, INT64S(5, 5));
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(-INFINITY), 0);
@@ -417,12 +390,12 @@ Test(pool, average_counts_padding_but_not_the_ceil_overhang)
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 4), FLOATS(1, 2, 3, 4));
     const float want[2][3] = {{1, 2.5f, 4}, {0.5f, 2.5f, 4}};
     for (int include = 0; include < 2; include++) {
-        builder *b = model_of(11, "AveragePool", "X", 1, 1, &x, "Y");
-        builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(2));
-        builder_attr_ints(b, the_node(b), "strides", 1, INT64S(2));
-        builder_attr_ints(b, the_node(b), "pads", 2, INT64S(1, 0));
-        builder_attr_int(b, the_node(b), "ceil_mode", 1);
-        builder_attr_int(b, the_node(b), "count_include_pad", include);
+        builder *b = builder_single_node(11, "AveragePool", "X", &x, 0, "Y");
+        builder_attr_ints(b, builder_first_node(b), "kernel_shape", 1, INT64S(2));
+        builder_attr_ints(b, builder_first_node(b), "strides", 1, INT64S(2));
+        builder_attr_ints(b, builder_first_node(b), "pads", 2, INT64S(1, 0));
+        builder_attr_int(b, builder_first_node(b), "ceil_mode", 1);
+        builder_attr_int(b, builder_first_node(b), "count_include_pad", include);
         run_result r = run_model(b, 1, &x);
         cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
         expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 3), want[include], 1e-7);
@@ -436,9 +409,9 @@ Test(pool, lp_norms_of_orders_one_two_and_three)
     onyx_tensor x = tensor_of(ONYX_DTYPE_DOUBLE, 3, DIMS(1, 1, 3), (const double[]){1, -2, 3});
     const double want[3] = {6, sqrt(14), cbrt(36)};
     for (int p = 1; p <= 3; p++) {
-        builder *b = model_of(11, "LpPool", "X", 1, 1, &x, "Y");
-        builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(3));
-        builder_attr_int(b, the_node(b), "p", p);
+        builder *b = builder_single_node(11, "LpPool", "X", &x, 0, "Y");
+        builder_attr_ints(b, builder_first_node(b), "kernel_shape", 1, INT64S(3));
+        builder_attr_int(b, builder_first_node(b), "p", p);
         run_result r = run_model(b, 1, &x);
         cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
         expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 3, DIMS(1, 1, 1), &want[p - 1], 1e-12);
@@ -460,13 +433,13 @@ Test(pool, lp_18_and_average_19_dilate_and_ceil)
     const float want[2][3] = {{1 + 3, 3 + 5, 5}, {2, 4, 5}};
     for (int op = 0; op < 2; op++) {
         for (int ceil = 0; ceil < 2; ceil++) {
-            builder *b = model_of(opsets[op], ops[op], "X", 1, 1, &x, "Y");
-            builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(2));
-            builder_attr_ints(b, the_node(b), "dilations", 1, INT64S(2));
-            builder_attr_ints(b, the_node(b), "strides", 1, INT64S(2));
-            builder_attr_int(b, the_node(b), "ceil_mode", ceil);
+            builder *b = builder_single_node(opsets[op], ops[op], "X", &x, 0, "Y");
+            builder_attr_ints(b, builder_first_node(b), "kernel_shape", 1, INT64S(2));
+            builder_attr_ints(b, builder_first_node(b), "dilations", 1, INT64S(2));
+            builder_attr_ints(b, builder_first_node(b), "strides", 1, INT64S(2));
+            builder_attr_int(b, builder_first_node(b), "ceil_mode", ceil);
             if (op == 0)
-                builder_attr_int(b, the_node(b), "p", 1);
+                builder_attr_int(b, builder_first_node(b), "p", 1);
             run_result r = run_model(b, 1, &x);
             cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
             expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2 + ceil), want[op], 1e-6);
@@ -485,7 +458,7 @@ Test(pool, global_pools_over_three_spatial_axes)
     const char *ops[2] = {"GlobalAveragePool", "GlobalMaxPool"};
     const float want[2][2] = {{3.5f, 11.5f}, {7, 15}};
     for (int i = 0; i < 2; i++) {
-        builder *b = model_of(1, ops[i], "X", 1, 1, &in, "Y");
+        builder *b = builder_single_node(1, ops[i], "X", &in, 0, "Y");
         run_result r = run_model(b, 1, &in);
         cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
         expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 5, DIMS(1, 2, 1, 1, 1), want[i], 0);
@@ -497,7 +470,7 @@ Test(pool, global_pools_over_three_spatial_axes)
 Test(pool, missing_kernel_shape_is_an_error)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 2), NULL);
-    builder *b = model_of(11, "AveragePool", "X", 1, 1, &x, "Y");
+    builder *b = builder_single_node(11, "AveragePool", "X", &x, 0, "Y");
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "AveragePool", "kernel_shape", NULL);
@@ -507,8 +480,8 @@ Test(pool, missing_kernel_shape_is_an_error)
 Test(pool, indices_output_needs_opset_8)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 2), NULL);
-    builder *b = model_of(7, "MaxPool", "X", 1, 1, &x, "Y,I");
-    builder_attr_ints(b, the_node(b), "kernel_shape", 2, INT64S(2, 2));
+    builder *b = builder_single_node(7, "MaxPool", "X", &x, 0, "Y,I");
+    builder_attr_ints(b, builder_first_node(b), "kernel_shape", 2, INT64S(2, 2));
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "MaxPool", "output", NULL);
@@ -520,9 +493,9 @@ Test(pool, unpool_scatters_by_index_and_rejects_indices_out_of_range)
     /* Kernel 2, stride 2 over a 1-D output of 4: values land at their indices, zeros elsewhere. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 2), FLOATS(5, 6)),
                          tensor_of(ONYX_DTYPE_INT64, 3, DIMS(1, 1, 2), INT64S(1, 2))};
-    builder *b = model_of(11, "MaxUnpool", "X,I", 2, 2, in, "Y");
-    builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(2));
-    builder_attr_ints(b, the_node(b), "strides", 1, INT64S(2));
+    builder *b = builder_single_node(11, "MaxUnpool", "X,I", in, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "kernel_shape", 1, INT64S(2));
+    builder_attr_ints(b, builder_first_node(b), "strides", 1, INT64S(2));
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 4), FLOATS(0, 5, 6, 0), 0);
@@ -545,9 +518,9 @@ Test(normalization, batchnorm_per_activation_before_opset_9)
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(0, 0, 0, 1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(0, 1, 2, 3)),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(1, 1, 4, 4))};
-    builder *b = model_of(7, "BatchNormalization", "X,S,B,M,V", 1, 5, in, "Y");
-    builder_attr_int(b, the_node(b), "spatial", 0);
-    builder_attr_float(b, the_node(b), "epsilon", 0);
+    builder *b = builder_single_node(7, "BatchNormalization", "X,S,B,M,V", in, 0x1e, "Y");
+    builder_attr_int(b, builder_first_node(b), "spatial", 0);
+    builder_attr_float(b, builder_first_node(b), "epsilon", 0);
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     /* (x - mean) / sqrt(var) * scale + B */
@@ -564,8 +537,8 @@ Test(normalization, batchnorm_15_takes_parameters_of_other_float_types)
                          tensor_of(ONYX_DTYPE_DOUBLE, 1, DIMS(1), (const double[]){1}),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(4))};
-    builder *b = model_of(15, "BatchNormalization", "X,S,B,M,V", 1, 5, in, "Y");
-    builder_attr_float(b, the_node(b), "epsilon", 0);
+    builder *b = builder_single_node(15, "BatchNormalization", "X,S,B,M,V", in, 0x1e, "Y");
+    builder_attr_float(b, builder_first_node(b), "epsilon", 0);
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 1), FLOATS(1, 7), 1e-6);
@@ -581,10 +554,10 @@ Test(normalization, batchnorm_training_outputs_by_version)
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
     /* Opset 14 training: batch mean 2, variance 1; running mean 0 * 0.5 + 2 * 0.5. */
-    builder *b = model_of(14, "BatchNormalization", "X,S,B,M,V", 1, 5, in, "Y,RM,RV");
-    builder_attr_int(b, the_node(b), "training_mode", 1);
-    builder_attr_float(b, the_node(b), "momentum", 0.5f);
-    builder_attr_float(b, the_node(b), "epsilon", 0);
+    builder *b = builder_single_node(14, "BatchNormalization", "X,S,B,M,V", in, 0x1e, "Y,RM,RV");
+    builder_attr_int(b, builder_first_node(b), "training_mode", 1);
+    builder_attr_float(b, builder_first_node(b), "momentum", 0.5f);
+    builder_attr_float(b, builder_first_node(b), "epsilon", 0);
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 1), FLOATS(-1, 1), 1e-6);
@@ -594,12 +567,12 @@ Test(normalization, batchnorm_training_outputs_by_version)
     builder_free(b);
 
     /* Without training_mode the extra outputs are invalid; before 14 they are unsupported. */
-    b = model_of(14, "BatchNormalization", "X,S,B,M,V", 1, 5, in, "Y,RM,RV");
+    b = builder_single_node(14, "BatchNormalization", "X,S,B,M,V", in, 0x1e, "Y,RM,RV");
     r = run_model(b, 1, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "training_mode", NULL);
     builder_free(b);
-    b = model_of(9, "BatchNormalization", "X,S,B,M,V", 1, 5, in, "Y,RM,RV");
+    b = builder_single_node(9, "BatchNormalization", "X,S,B,M,V", in, 0x1e, "Y,RM,RV");
     r = run_model(b, 1, in);
     cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED);
     expect_message(r.message, "BatchNormalization", "opset 14", NULL);
@@ -612,7 +585,7 @@ Test(normalization, batchnorm_wrong_parameter_length_is_named)
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), NULL)};
-    builder *b = model_of(15, "BatchNormalization", "X,S,B,M,V", 5, 5, in, "Y");
+    builder *b = builder_single_node(15, "BatchNormalization", "X,S,B,M,V", in, 0, "Y");
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "'B'", "[2]", "per channel", NULL);
@@ -626,8 +599,8 @@ Test(normalization, instancenorm_of_a_constant_plane_is_the_bias)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 3), FLOATS(4, 4, 4, 1, 2, 3)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(2, 1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(7, 0))};
-    builder *b = model_of(6, "InstanceNormalization", "X,S,B", 1, 3, in, "Y");
-    builder_attr_float(b, the_node(b), "epsilon", 1e-12f);
+    builder *b = builder_single_node(6, "InstanceNormalization", "X,S,B", in, 0x6, "Y");
+    builder_attr_float(b, builder_first_node(b), "epsilon", 1e-12f);
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     float k = 1 / sqrtf(2.0f / 3);
@@ -640,8 +613,8 @@ Test(normalization, mean_variance_over_chosen_axes)
 {
     /* axes [1] of [2, 2]: each row of two normalized alone, to -1 and 1 (up to the epsilon). */
     onyx_tensor x = tensor_of(ONYX_DTYPE_DOUBLE, 2, DIMS(2, 2), (const double[]){1, 3, 10, 30});
-    builder *b = model_of(13, "MeanVarianceNormalization", "X", 1, 1, &x, "Y");
-    builder_attr_ints(b, the_node(b), "axes", 1, INT64S(1));
+    builder *b = builder_single_node(13, "MeanVarianceNormalization", "X", &x, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "axes", 1, INT64S(1));
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 2, DIMS(2, 2), (const double[]){-1, 1, -1, 1}, 1e-8);
@@ -654,10 +627,10 @@ Test(normalization, lrn_with_an_even_size_looks_one_channel_further_up)
     /* size 2: channel c sums the squares of channels c and c + 1 (floor(1/2) = 0 below,
      * ceil(1/2) = 1 above). alpha = 2 (2 / size = 1), beta = 1, bias = 1: y = x / (1 + sum). */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 3), FLOATS(1, 2, 3));
-    builder *b = model_of(13, "LRN", "X", 1, 1, &x, "Y");
-    builder_attr_int(b, the_node(b), "size", 2);
-    builder_attr_float(b, the_node(b), "alpha", 2);
-    builder_attr_float(b, the_node(b), "beta", 1);
+    builder *b = builder_single_node(13, "LRN", "X", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "size", 2);
+    builder_attr_float(b, builder_first_node(b), "alpha", 2);
+    builder_attr_float(b, builder_first_node(b), "beta", 1);
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(1, 3), FLOATS(1.0f / 6, 2.0f / 14, 3.0f / 10), 1e-6);
@@ -672,9 +645,9 @@ Test(resize, nearest_copies_integers)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_INT64, 2, DIMS(1, 2), INT64S(INT64_MAX, -3)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(2, 2))};
-    builder *b = model_of(13, "Resize", "X,roi,scales", 1, 3, in, "Y");
-    builder_attr_string(b, the_node(b), "coordinate_transformation_mode", "asymmetric");
-    builder_attr_string(b, the_node(b), "nearest_mode", "floor");
+    builder *b = builder_single_node(13, "Resize", "X,roi,scales", in, 0x6, "Y");
+    builder_attr_string(b, builder_first_node(b), "coordinate_transformation_mode", "asymmetric");
+    builder_attr_string(b, builder_first_node(b), "nearest_mode", "floor");
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 2, DIMS(2, 4),
@@ -687,8 +660,8 @@ Test(resize, linear_of_integers_is_unsupported)
 {
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), NULL), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(2))};
-    builder *b = model_of(13, "Resize", "X,roi,scales", 1, 3, in, "Y");
-    builder_attr_string(b, the_node(b), "mode", "linear");
+    builder *b = builder_single_node(13, "Resize", "X,roi,scales", in, 0x6, "Y");
+    builder_attr_string(b, builder_first_node(b), "mode", "linear");
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED);
     expect_message(r.message, "Resize", "linear", "int32", NULL);
@@ -700,7 +673,7 @@ Test(resize, scales_and_sizes_together_are_an_error)
     onyx_tensor in[4] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL), tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(2)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(4))};
-    builder *b = model_of(13, "Resize", "X,roi,scales,sizes", 1, 4, in, "Y");
+    builder *b = builder_single_node(13, "Resize", "X,roi,scales,sizes", in, 0xe, "Y");
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Resize", "scales and sizes", NULL);
@@ -713,8 +686,8 @@ Test(resize, sizes_known_only_when_running)
      * half_pixel, 2 -> 4: coordinates -0.25, 0.25, 0.75, 1.25, clamped at the edges. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(0, 8)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(4))};
-    builder *b = model_of(13, "Resize", "X,,,sizes", 2, 2, in, "Y");
-    builder_attr_string(b, the_node(b), "mode", "linear");
+    builder *b = builder_single_node(13, "Resize", "X,,,sizes", in, 0, "Y");
+    builder_attr_string(b, builder_first_node(b), "mode", "linear");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(0, 2, 6, 8), 1e-6);
@@ -753,10 +726,10 @@ Test(resize, crop_and_resize_outside_the_roi_gives_the_extrapolation_value)
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(0.5f, 1.5f)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(3))};
-    builder *b = model_of(13, "Resize", "X,roi,scales,sizes", 1, 4, in, "Y");
-    builder_attr_string(b, the_node(b), "mode", "linear");
-    builder_attr_string(b, the_node(b), "coordinate_transformation_mode", "tf_crop_and_resize");
-    builder_attr_float(b, the_node(b), "extrapolation_value", -1);
+    builder *b = builder_single_node(13, "Resize", "X,roi,scales,sizes", in, 0xe, "Y");
+    builder_attr_string(b, builder_first_node(b), "mode", "linear");
+    builder_attr_string(b, builder_first_node(b), "coordinate_transformation_mode", "tf_crop_and_resize");
+    builder_attr_float(b, builder_first_node(b), "extrapolation_value", -1);
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(20, 30, -1), 1e-6);
@@ -769,7 +742,7 @@ Test(resize, resize_10_rounds_nearest_up_when_downsampling)
     /* Scale 0.6 of 4: 2 outputs at 0 and 1 / 0.6 = 1.67, rounded up to 2. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(1, 2, 3, 4)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0.6f))};
-    builder *b = model_of(10, "Resize", "X,scales", 1, 2, in, "Y");
+    builder *b = builder_single_node(10, "Resize", "X,scales", in, 0x2, "Y");
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 3), 0);
@@ -781,9 +754,9 @@ Test(resize, upsample_7_linear_from_the_scales_attribute)
 {
     /* Asymmetric coordinates o / 2: 0, 0.5, 1, 1.5 (the last clamped to the edge). */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 2), FLOATS(1, 3));
-    builder *b = model_of(7, "Upsample", "X", 1, 1, &x, "Y");
-    builder_attr_floats(b, the_node(b), "scales", 2, FLOATS(1, 2));
-    builder_attr_string(b, the_node(b), "mode", "linear");
+    builder *b = builder_single_node(7, "Upsample", "X", &x, 0, "Y");
+    builder_attr_floats(b, builder_first_node(b), "scales", 2, FLOATS(1, 2));
+    builder_attr_string(b, builder_first_node(b), "mode", "linear");
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(1, 4), FLOATS(1, 2, 3, 3), 1e-6);
@@ -795,7 +768,7 @@ Test(resize, upsample_scales_below_one_are_an_error)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(4), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0.5f))};
-    builder *b = model_of(9, "Upsample", "X,scales", 1, 2, in, "Y");
+    builder *b = builder_single_node(9, "Upsample", "X,scales", in, 0x2, "Y");
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Upsample", ">= 1", NULL);
@@ -811,9 +784,9 @@ Test(resize, antialias_widens_the_kernel_and_merges_taps_at_the_edges)
     onyx_tensor in[4] = {x, tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0.4f)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(1))};
-    builder *b = model_of(18, "Resize", "X,roi,scales", 1, 3, in, "Y");
-    builder_attr_string(b, the_node(b), "mode", "linear");
-    builder_attr_int(b, the_node(b), "antialias", 1);
+    builder *b = builder_single_node(18, "Resize", "X,roi,scales", in, 0x6, "Y");
+    builder_attr_string(b, builder_first_node(b), "mode", "linear");
+    builder_attr_int(b, builder_first_node(b), "antialias", 1);
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(2.24f, 10.16f), 1e-5);
@@ -821,9 +794,9 @@ Test(resize, antialias_widens_the_kernel_and_merges_taps_at_the_edges)
     builder_free(b);
 
     in[2] = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL);
-    b = model_of(18, "Resize", "X,roi,scales,sizes", 1, 4, in, "Y");
-    builder_attr_string(b, the_node(b), "mode", "cubic");
-    builder_attr_int(b, the_node(b), "antialias", 1);
+    b = builder_single_node(18, "Resize", "X,roi,scales,sizes", in, 0xe, "Y");
+    builder_attr_string(b, builder_first_node(b), "mode", "cubic");
+    builder_attr_int(b, builder_first_node(b), "antialias", 1);
     r = run_model(b, 1, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(6.312f), 1e-5);
@@ -836,8 +809,8 @@ Test(resize, repeated_axes_are_an_error)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(2, 2))};
-    builder *b = model_of(18, "Resize", "X,roi,scales", 1, 3, in, "Y");
-    builder_attr_ints(b, the_node(b), "axes", 2, INT64S(1, -1));
+    builder *b = builder_single_node(18, "Resize", "X,roi,scales", in, 0x6, "Y");
+    builder_attr_ints(b, builder_first_node(b), "axes", 2, INT64S(1, -1));
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Resize", "axes", "repeats", NULL);
@@ -849,8 +822,8 @@ Test(resize, half_pixel_symmetric_is_refused_before_opset_19)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(2))};
-    builder *b = model_of(18, "Resize", "X,roi,scales", 1, 3, in, "Y");
-    builder_attr_string(b, the_node(b), "coordinate_transformation_mode", "half_pixel_symmetric");
+    builder *b = builder_single_node(18, "Resize", "X,roi,scales", in, 0x6, "Y");
+    builder_attr_string(b, builder_first_node(b), "coordinate_transformation_mode", "half_pixel_symmetric");
     run_result r = run_model(b, 0, NULL);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Resize", "half_pixel_symmetric", NULL);
@@ -869,10 +842,10 @@ Test(hostile, huge_padding_on_many_axes_is_an_error_not_an_overflow)
                          tensor_of(ONYX_DTYPE_FLOAT, 8, ones, FLOATS(1))};
     const char *ops[3] = {"Conv", "MaxPool", "AveragePool"};
     for (int i = 0; i < 3; i++) {
-        builder *b = model_of(11, ops[i], i ? "X" : "X,W", 1, i ? 1 : 2, in, "Y");
-        builder_attr_ints(b, the_node(b), "pads", 12, pads);
+        builder *b = builder_single_node(11, ops[i], i ? "X" : "X,W", in, i ? 0 : 0x2, "Y");
+        builder_attr_ints(b, builder_first_node(b), "pads", 12, pads);
         if (i)
-            builder_attr_ints(b, the_node(b), "kernel_shape", 6, ones);
+            builder_attr_ints(b, builder_first_node(b), "kernel_shape", 6, ones);
         run_result r = run_model(b, 1, in);
         cr_assert(r.load != ONYX_OK || r.run != ONYX_OK, "%s ran", ops[i]);
         expect_message(r.message, ops[i], "too many elements", NULL);
@@ -884,7 +857,7 @@ Test(hostile, resize_to_sizes_beyond_the_limits_is_an_error)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 1), FLOATS(1)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(INT64_MAX, INT64_MAX))};
-    builder *b = model_of(13, "Resize", "X,,,sizes", 2, 2, in, "Y");
+    builder *b = builder_single_node(13, "Resize", "X,,,sizes", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_neq(r.run, ONYX_OK);
     expect_message(r.message, "Resize", "sizes", NULL);
@@ -901,8 +874,8 @@ Test(hostile, unpool_to_an_output_shape_beyond_the_limits_is_an_error)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(1)),
                          tensor_of(ONYX_DTYPE_INT64, 3, DIMS(1, 1, 1), INT64S(0)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(3), INT64S(INT64_MAX, INT64_MAX, INT64_MAX))};
-    builder *b = model_of(11, "MaxUnpool", "X,I,S", 3, 3, in, "Y");
-    builder_attr_ints(b, the_node(b), "kernel_shape", 1, INT64S(1));
+    builder *b = builder_single_node(11, "MaxUnpool", "X,I,S", in, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "kernel_shape", 1, INT64S(1));
     run_result r = run_model(b, 3, in);
     cr_assert_eq(r.run, ONYX_ERROR_LIMIT, "%s", r.message);
     expect_message(r.message, "MaxUnpool", "too many elements", NULL);

@@ -6,9 +6,7 @@
 #include "harness.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define U8S(...) ((const uint8_t[]){__VA_ARGS__})
 #define I8S(...) ((const int8_t[]){__VA_ARGS__})
@@ -16,34 +14,6 @@
 #define I32S(...) ((const int32_t[]){__VA_ARGS__})
 #define U16S(...) ((const uint16_t[]){__VA_ARGS__})
 #define DOUBLES(...) ((const double[]){__VA_ARGS__})
-
-/* A model of one `op` node with output Y. `names` are its comma-separated inputs ("" for an
- * absent optional one); the first n_graph present ones are graph inputs, the others
- * initializers, all described by inputs[] in order. */
-static builder *model_of(int opset, const char *op, const char *names, int n_graph, int n_inputs,
-                         const onyx_tensor *inputs)
-{
-    builder *b = builder_new(opset);
-    char list[256];
-    snprintf(list, sizeof list, "%s", names);
-    int i = 0;
-    for (char *name = list, *next; name && i < n_inputs; name = next) {
-        if ((next = strchr(name, ',')))
-            *next++ = '\0';
-        if (!*name)
-            continue;
-        const onyx_tensor *t = &inputs[i];
-        if (i++ < n_graph)
-            builder_input(b, name, t->dtype, t->rank, t->dims, NULL);
-        else
-            builder_initializer(b, name, t->dtype, t->rank, t->dims, t->data);
-    }
-    builder_node(b, op, names, "Y");
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
-    return b;
-}
-
-static Onnx__NodeProto *the_node(builder *b) { return builder_graph(b)->node[0]; }
 
 /* Runs b on its n_graph graph inputs and checks output 0; frees b. */
 static void expect_output(builder *b, int n_graph, const onyx_tensor *inputs, onyx_tensor want, double tol)
@@ -75,15 +45,9 @@ static void expect_failure(builder *b, int n_graph, const onyx_tensor *inputs, b
 /* A Dropout-22 model with X, ratio and training_mode as graph inputs and outputs Y and mask. */
 static builder *dropout_model(const onyx_tensor *in, bool seeded, int64_t seed)
 {
-    builder *b = builder_new(22);
-    builder_input(b, "X", in[0].dtype, in[0].rank, in[0].dims, NULL);
-    builder_input(b, "ratio", in[1].dtype, in[1].rank, in[1].dims, NULL);
-    builder_input(b, "training_mode", in[2].dtype, in[2].rank, in[2].dims, NULL);
-    Onnx__NodeProto *node = builder_node(b, "Dropout", "X,ratio,training_mode", "Y,mask");
+    builder *b = builder_single_node(22, "Dropout", "X,ratio,training_mode", in, 0, "Y,mask");
     if (seeded)
-        builder_attr_int(b, node, "seed", seed);
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
-    builder_output(b, "mask", ONYX_DTYPE_UNDEFINED);
+        builder_attr_int(b, builder_first_node(b), "seed", seed);
     return b;
 }
 
@@ -169,24 +133,24 @@ Test(bitcast, float16_bits_read_as_int16)
 {
     /* Half 1.0 is 0x3c00 = 15360, -2.0 is 0xc000 = -16384 as int16. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(2), U16S(0x3c00, 0xc000));
-    builder *b = model_of(26, "BitCast", "X", 1, 1, &x);
-    builder_attr_int(b, the_node(b), "to", ONYX_DTYPE_INT16);
+    builder *b = builder_single_node(26, "BitCast", "X", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "to", ONYX_DTYPE_INT16);
     expect_output(b, 1, &x, tensor_of(ONYX_DTYPE_INT16, 1, DIMS(2), I16S(15360, -16384)), 0);
 }
 
 Test(bitcast, to_bool_makes_nonzero_bytes_true)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_UINT8, 1, DIMS(4), U8S(0, 1, 2, 255));
-    builder *b = model_of(26, "BitCast", "X", 1, 1, &x);
-    builder_attr_int(b, the_node(b), "to", ONYX_DTYPE_BOOL);
+    builder *b = builder_single_node(26, "BitCast", "X", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "to", ONYX_DTYPE_BOOL);
     expect_output(b, 1, &x, tensor_of(ONYX_DTYPE_BOOL, 1, DIMS(4), BOOLS(0, 1, 1, 1)), 0);
 }
 
 Test(bitcast, types_of_different_widths_are_refused)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2));
-    builder *b = model_of(26, "BitCast", "X", 1, 1, &x);
-    builder_attr_int(b, the_node(b), "to", ONYX_DTYPE_INT64);
+    builder *b = builder_single_node(26, "BitCast", "X", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "to", ONYX_DTYPE_INT64);
     expect_failure(b, 1, &x, true, ONYX_ERROR_INVALID_MODEL, "bytes");
 }
 
@@ -196,11 +160,11 @@ Test(bitwise, not_and_xor_of_signed_values)
 {
     /* ~(-128) = 127, ~0 = -1; -1 ^ 5 = ~5 = -6. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(-128, 0));
-    expect_output(model_of(18, "BitwiseNot", "X", 1, 1, &x), 1, &x,
+    expect_output(builder_single_node(18, "BitwiseNot", "X", &x, 0, "Y"), 1, &x,
                   tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(127, -1)), 0);
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(-1, 12)),
                          tensor_of(ONYX_DTYPE_INT8, 0, NULL, I8S(5))};
-    expect_output(model_of(18, "BitwiseXor", "A,B", 2, 2, in), 2, in,
+    expect_output(builder_single_node(18, "BitwiseXor", "A,B", in, 0, "Y"), 2, in,
                   tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), I8S(-6, 9)), 0);
 }
 
@@ -208,12 +172,12 @@ Test(bitwise, floats_and_mixed_types_are_refused)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
-    expect_failure(model_of(18, "BitwiseAnd", "A,B", 2, 2, in), 2, in, true, ONYX_ERROR_UNSUPPORTED,
-                   "BitwiseAnd");
+    expect_failure(builder_single_node(18, "BitwiseAnd", "A,B", in, 0, "Y"), 2, in, true,
+                   ONYX_ERROR_UNSUPPORTED, "BitwiseAnd");
     onyx_tensor mixed[2] = {tensor_of(ONYX_DTYPE_INT8, 1, DIMS(1), I8S(1)),
                             tensor_of(ONYX_DTYPE_UINT8, 1, DIMS(1), U8S(1))};
-    expect_failure(model_of(18, "BitwiseOr", "A,B", 2, 2, mixed), 2, mixed, true, ONYX_ERROR_INVALID_MODEL,
-                   "BitwiseOr");
+    expect_failure(builder_single_node(18, "BitwiseOr", "A,B", mixed, 0, "Y"), 2, mixed, true,
+                   ONYX_ERROR_INVALID_MODEL, "BitwiseOr");
 }
 
 /* ---- CumProd ----------------------------------------------------------------------------- */
@@ -223,10 +187,10 @@ Test(cumprod, integer_products_wrap)
     /* 65536 * 65536 = 2^32, 0 modulo 2^32; exclusive starts at 1. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT32, 1, DIMS(3), I32S(65536, 65536, 3)),
                          tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(0))};
-    expect_output(model_of(26, "CumProd", "X,axis", 1, 2, in), 1, in,
+    expect_output(builder_single_node(26, "CumProd", "X,axis", in, 0x2, "Y"), 1, in,
                   tensor_of(ONYX_DTYPE_INT32, 1, DIMS(3), I32S(65536, 0, 0)), 0);
-    builder *b = model_of(26, "CumProd", "X,axis", 1, 2, in);
-    builder_attr_int(b, the_node(b), "exclusive", 1);
+    builder *b = builder_single_node(26, "CumProd", "X,axis", in, 0x2, "Y");
+    builder_attr_int(b, builder_first_node(b), "exclusive", 1);
     expect_output(b, 1, in, tensor_of(ONYX_DTYPE_INT32, 1, DIMS(3), I32S(1, 65536, 0)), 0);
 }
 
@@ -239,9 +203,9 @@ Test(group_normalization, scale_and_bias_apply_per_channel_within_a_group)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 2), FLOATS(1, 3, 5, 7)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(0, 10))};
-    builder *b = model_of(21, "GroupNormalization", "X,scale,bias", 1, 3, in);
-    builder_attr_int(b, the_node(b), "num_groups", 1);
-    builder_attr_float(b, the_node(b), "epsilon", 0);
+    builder *b = builder_single_node(21, "GroupNormalization", "X,scale,bias", in, 0x6, "Y");
+    builder_attr_int(b, builder_first_node(b), "num_groups", 1);
+    builder_attr_float(b, builder_first_node(b), "epsilon", 0);
     float r = 1 / sqrtf(5);
     float want[4] = {-3 * r, -r, 10 + 2 * r, 10 + 6 * r};
     expect_output(b, 1, in, tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 2), want), 1e-6);
@@ -252,10 +216,10 @@ Test(group_normalization, channels_must_divide_into_the_groups)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 3, 1), FLOATS(1, 2, 3)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1, 1, 1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(0, 0, 0))};
-    builder *b = model_of(21, "GroupNormalization", "X,scale,bias", 1, 3, in);
-    builder_attr_int(b, the_node(b), "num_groups", 2);
+    builder *b = builder_single_node(21, "GroupNormalization", "X,scale,bias", in, 0x6, "Y");
+    builder_attr_int(b, builder_first_node(b), "num_groups", 2);
     expect_failure(b, 1, in, true, ONYX_ERROR_INVALID_MODEL, "num_groups");
-    expect_failure(model_of(21, "GroupNormalization", "X,scale,bias", 1, 3, in), 1, in, true,
+    expect_failure(builder_single_node(21, "GroupNormalization", "X,scale,bias", in, 0x6, "Y"), 1, in, true,
                    ONYX_ERROR_INVALID_MODEL, "num_groups");
 }
 
@@ -264,8 +228,8 @@ Test(group_normalization, opset_18_with_per_group_scale_is_refused)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 1), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0))};
-    builder *b = model_of(18, "GroupNormalization", "X,scale,bias", 1, 3, in);
-    builder_attr_int(b, the_node(b), "num_groups", 1);
+    builder *b = builder_single_node(18, "GroupNormalization", "X,scale,bias", in, 0x6, "Y");
+    builder_attr_int(b, builder_first_node(b), "num_groups", 1);
     expect_failure(b, 1, in, true, ONYX_ERROR_UNSUPPORTED, "GroupNormalization");
 }
 
@@ -275,21 +239,21 @@ Test(lp_normalization, l1_takes_magnitudes_and_a_zero_row_stays_zero)
 {
     /* Rows (3, -4) and (0, 0): L1 norm 7, L2 norm 5. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(3, -4, 0, 0));
-    builder *b = model_of(22, "LpNormalization", "X", 1, 1, &x);
-    builder_attr_int(b, the_node(b), "p", 1);
+    builder *b = builder_single_node(22, "LpNormalization", "X", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "p", 1);
     expect_output(b, 1, &x, tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(3.0f / 7, -4.0f / 7, 0, 0)),
                   1e-6);
     /* Along axis 0: columns (3, 0) and (-4, 0). */
-    b = model_of(1, "LpNormalization", "X", 1, 1, &x);
-    builder_attr_int(b, the_node(b), "axis", 0);
+    b = builder_single_node(1, "LpNormalization", "X", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "axis", 0);
     expect_output(b, 1, &x, tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(1, -1, 0, 0)), 1e-6);
 }
 
 Test(lp_normalization, p_other_than_1_or_2_is_refused)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(3, 4));
-    builder *b = model_of(22, "LpNormalization", "X", 1, 1, &x);
-    builder_attr_int(b, the_node(b), "p", 3);
+    builder *b = builder_single_node(22, "LpNormalization", "X", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "p", 3);
     expect_failure(b, 1, &x, true, ONYX_ERROR_INVALID_MODEL, "'p'");
 }
 
@@ -302,7 +266,7 @@ Test(col2im, overlapping_blocks_sum)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 3), FLOATS(1, 2, 3, 10, 20, 30)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(1, 4)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(1, 2))};
-    expect_output(model_of(18, "Col2Im", "X,image_shape,block_shape", 1, 3, in), 1, in,
+    expect_output(builder_single_node(18, "Col2Im", "X,image_shape,block_shape", in, 0x6, "Y"), 1, in,
                   tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 1, 4), FLOATS(1, 12, 23, 30)), 0);
 }
 
@@ -312,7 +276,7 @@ Test(col2im, the_block_count_must_match_the_input)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 2), FLOATS(1, 2, 3, 4)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(1, 4)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(1, 2))};
-    expect_failure(model_of(18, "Col2Im", "X,image_shape,block_shape", 1, 3, in), 1, in, true,
+    expect_failure(builder_single_node(18, "Col2Im", "X,image_shape,block_shape", in, 0x6, "Y"), 1, in, true,
                    ONYX_ERROR_RUNTIME, "block positions");
 }
 
@@ -323,7 +287,7 @@ Test(center_crop_pad, int32_shape_and_odd_differences)
     /* Axis 0: 3 -> 2 crops from floor(1 / 2) = 0; axis 1: 1 -> 4 pads 1 before and 2 after. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT8, 2, DIMS(3, 1), I8S(1, 2, 3)),
                          tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), I32S(2, 4))};
-    expect_output(model_of(18, "CenterCropPad", "X,shape", 1, 2, in), 1, in,
+    expect_output(builder_single_node(18, "CenterCropPad", "X,shape", in, 0x2, "Y"), 1, in,
                   tensor_of(ONYX_DTYPE_INT8, 2, DIMS(2, 4), I8S(0, 1, 0, 0, 0, 2, 0, 0)), 0);
 }
 
@@ -331,10 +295,10 @@ Test(center_crop_pad, shape_must_give_one_length_per_axis)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 1), FLOATS(1)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(2))};
-    expect_failure(model_of(18, "CenterCropPad", "X,shape", 1, 2, in), 1, in, true, ONYX_ERROR_INVALID_MODEL,
-                   "shape");
-    builder *b = model_of(18, "CenterCropPad", "X,shape", 1, 2, in);
-    builder_attr_ints(b, the_node(b), "axes", 2, INT64S(1, -1));
+    expect_failure(builder_single_node(18, "CenterCropPad", "X,shape", in, 0x2, "Y"), 1, in, true,
+                   ONYX_ERROR_INVALID_MODEL, "shape");
+    builder *b = builder_single_node(18, "CenterCropPad", "X,shape", in, 0x2, "Y");
+    builder_attr_ints(b, builder_first_node(b), "axes", 2, INT64S(1, -1));
     expect_failure(b, 1, in, true, ONYX_ERROR_INVALID_MODEL, "twice");
 }
 
@@ -346,10 +310,10 @@ Test(affine_grid, an_axis_of_one_position)
      * H's one is 0; with it W's are -1 and 1 and H's is -1. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 3), FLOATS(1, 0, 0, 0, 1, 0)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(4), INT64S(1, 1, 1, 2))};
-    expect_output(model_of(20, "AffineGrid", "theta,size", 1, 2, in), 1, in,
+    expect_output(builder_single_node(20, "AffineGrid", "theta,size", in, 0x2, "Y"), 1, in,
                   tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 2), FLOATS(-0.5f, 0, 0.5f, 0)), 1e-7);
-    builder *b = model_of(20, "AffineGrid", "theta,size", 1, 2, in);
-    builder_attr_int(b, the_node(b), "align_corners", 1);
+    builder *b = builder_single_node(20, "AffineGrid", "theta,size", in, 0x2, "Y");
+    builder_attr_int(b, builder_first_node(b), "align_corners", 1);
     expect_output(b, 1, in, tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 2), FLOATS(-1, -1, 1, -1)), 1e-7);
 }
 
@@ -358,8 +322,8 @@ Test(affine_grid, theta_must_fit_the_size)
     /* Size of 5 values asks for 3D: theta (1, 3, 4), not (1, 2, 3). */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 3), FLOATS(1, 0, 0, 0, 1, 0)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(5), INT64S(1, 1, 1, 1, 2))};
-    expect_failure(model_of(20, "AffineGrid", "theta,size", 1, 2, in), 1, in, true, ONYX_ERROR_RUNTIME,
-                   "theta");
+    expect_failure(builder_single_node(20, "AffineGrid", "theta,size", in, 0x2, "Y"), 1, in, true,
+                   ONYX_ERROR_RUNTIME, "theta");
 }
 
 /* ---- Mish, Swish, Gelu ------------------------------------------------------------------- */
@@ -369,18 +333,18 @@ Test(activations, mish_and_swish_stay_finite_and_swish_reads_alpha)
     /* mish(x) -> x for large x, -> -0 for very negative x; mish(1) = tanh(ln(1 + e)) =
      * 0.865098. swish(1) with alpha 2 = 1 / (1 + e^-2) = 0.880797. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1000, -1000, 1));
-    expect_output(model_of(22, "Mish", "X", 1, 1, &x), 1, &x,
+    expect_output(builder_single_node(22, "Mish", "X", &x, 0, "Y"), 1, &x,
                   tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1000, 0, 0.865098f)), 1e-6);
     onyx_tensor one = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1));
-    builder *b = model_of(24, "Swish", "X", 1, 1, &one);
-    builder_attr_float(b, the_node(b), "alpha", 2);
+    builder *b = builder_single_node(24, "Swish", "X", &one, 0, "Y");
+    builder_attr_float(b, builder_first_node(b), "alpha", 2);
     expect_output(b, 1, &one, tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(0.880797f)), 1e-6);
 }
 
 Test(activations, onnx_gelu_refuses_an_unknown_approximation)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1));
-    builder *b = model_of(20, "Gelu", "X", 1, 1, &x);
-    builder_attr_string(b, the_node(b), "approximate", "sigmoid");
+    builder *b = builder_single_node(20, "Gelu", "X", &x, 0, "Y");
+    builder_attr_string(b, builder_first_node(b), "approximate", "sigmoid");
     expect_failure(b, 1, &x, true, ONYX_ERROR_INVALID_MODEL, "approximate");
 }

@@ -4,33 +4,9 @@
 #include "harness.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <string.h>
 
 #define INT32S(...) ((const int32_t[]){__VA_ARGS__})
 #define HALFS(...) ((const uint16_t[]){__VA_ARGS__})
-
-/* One node over graph inputs named A, B, C... (all given, in order); outputs named by the
- * comma-separated `outputs` ("Y", "Y,Z"). */
-static builder *one_node(int opset, const char *op, int n_inputs, const onyx_tensor *inputs, const char *outputs)
-{
-    builder *b = builder_new(opset);
-    char names[64] = "";
-    for (int i = 0; i < n_inputs; i++) {
-        char name[2] = {(char)('A' + i), 0};
-        builder_input(b, name, inputs[i].dtype, inputs[i].rank, inputs[i].dims, NULL);
-        strcat(names, i ? "," : "");
-        strcat(names, name);
-    }
-    builder_node(b, op, names, outputs);
-    char list[64];
-    snprintf(list, sizeof list, "%s", outputs);
-    for (char *name = strtok(list, ","); name; name = strtok(NULL, ","))
-        builder_output(b, name, ONYX_DTYPE_UNDEFINED);
-    return b;
-}
-
-static Onnx__NodeProto *the_node(builder *b) { return builder_graph(b)->node[0]; }
 
 /* Runs a single-output node and checks its output against `expected`. */
 static void expect_node(builder *b, int n_inputs, const onyx_tensor *inputs, onyx_tensor expected, double tol)
@@ -46,8 +22,8 @@ static void expect_node(builder *b, int n_inputs, const onyx_tensor *inputs, ony
 Test(reduce, sum_of_int32_wraps_to_the_width)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), INT32S(INT32_MAX, 1));
-    builder *b = one_node(11, "ReduceSum", 1, &x, "Y");
-    builder_attr_int(b, the_node(b), "keepdims", 0);
+    builder *b = builder_single_node(11, "ReduceSum", "A", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "keepdims", 0);
     expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_INT32, 0, NULL, INT32S(INT32_MIN)), 0);
     builder_free(b);
 }
@@ -58,9 +34,9 @@ Test(reduce, max_and_min_propagate_nan)
     const char *ops[2] = {"ReduceMax", "ReduceMin"};
     const float *expected[2] = {FLOATS(NAN, 6), FLOATS(NAN, 4)};
     for (int i = 0; i < 2; i++) {
-        builder *b = one_node(13, ops[i], 1, &x, "Y");
-        builder_attr_ints(b, the_node(b), "axes", 1, INT64S(1));
-        builder_attr_int(b, the_node(b), "keepdims", 0);
+        builder *b = builder_single_node(13, ops[i], "A", &x, 0, "Y");
+        builder_attr_ints(b, builder_first_node(b), "axes", 1, INT64S(1));
+        builder_attr_int(b, builder_first_node(b), "keepdims", 0);
         expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), expected[i]), 0);
         builder_free(b);
     }
@@ -78,9 +54,9 @@ Test(reduce, an_empty_axis_gives_the_identity_of_each_operation)
                  {"ReduceMin", INFINITY},  {"ReduceMean", NAN},            {"ReduceLogSum", -INFINITY},
                  {"ReduceLogSumExp", -INFINITY}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        builder *b = one_node(12, cases[i].op, 1, &x, "Y");
-        builder_attr_ints(b, the_node(b), "axes", 1, INT64S(1));
-        builder_attr_int(b, the_node(b), "keepdims", 0);
+        builder *b = builder_single_node(12, cases[i].op, "A", &x, 0, "Y");
+        builder_attr_ints(b, builder_first_node(b), "axes", 1, INT64S(1));
+        builder_attr_int(b, builder_first_node(b), "keepdims", 0);
         float v = cases[i].value;
         expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(v, v)), 0);
         builder_free(b);
@@ -91,9 +67,9 @@ Test(reduce, log_sum_exp_is_stable_and_handles_infinities)
 {
     /* 1000 + ln 2; all -inf gives -inf (log 0); +inf dominates. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(3, 2), FLOATS(1000, 1000, -INFINITY, -INFINITY, INFINITY, 1));
-    builder *b = one_node(13, "ReduceLogSumExp", 1, &x, "Y");
-    builder_attr_ints(b, the_node(b), "axes", 1, INT64S(1));
-    builder_attr_int(b, the_node(b), "keepdims", 0);
+    builder *b = builder_single_node(13, "ReduceLogSumExp", "A", &x, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "axes", 1, INT64S(1));
+    builder_attr_int(b, builder_first_node(b), "keepdims", 0);
     expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1000.6931472f, -INFINITY, INFINITY)), 1e-7);
     builder_free(b);
 }
@@ -127,8 +103,8 @@ Test(reduce, sum_13_takes_axes_as_input_and_noop_with_empty_axes)
 Test(reduce, sum_13_rejects_an_axes_attribute)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2));
-    builder *b = one_node(13, "ReduceSum", 1, &x, "Y");
-    builder_attr_ints(b, the_node(b), "axes", 1, INT64S(0));
+    builder *b = builder_single_node(13, "ReduceSum", "A", &x, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "axes", 1, INT64S(0));
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "ReduceSum", "axes", "input", NULL);
@@ -154,7 +130,7 @@ Test(reduce, max_and_min_20_of_bool_are_any_and_all)
         expect_node(b, 1, &empty, tensor_of(ONYX_DTYPE_BOOL, 1, DIMS(1), &empty_value[i]), 0);
         builder_free(b);
         /* Before opset 20 bool is not among the types. */
-        b = one_node(18, ops[i], 1, &x, "Y");
+        b = builder_single_node(18, ops[i], "A", &x, 0, "Y");
         run_result r = run_model(b, 1, &x);
         cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED, "%s", r.message);
         expect_message(r.message, ops[i], "bool", NULL);
@@ -168,14 +144,14 @@ Test(reduce, log_sum_28_takes_only_floating_point)
     onyx_tensor x = tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), INT32S(2, 3));
     const char *ops[2] = {"ReduceLogSum", "ReduceLogSumExp"};
     for (int i = 0; i < 2; i++) {
-        builder *b = one_node(28, ops[i], 1, &x, "Y");
+        builder *b = builder_single_node(28, ops[i], "A", &x, 0, "Y");
         run_result r = run_model(b, 1, &x);
         cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED, "%s", r.message);
         expect_message(r.message, ops[i], "int32", NULL);
         builder_free(b);
     }
-    builder *b = one_node(18, "ReduceLogSum", 1, &x, "Y");
-    builder_attr_int(b, the_node(b), "keepdims", 0);
+    builder *b = builder_single_node(18, "ReduceLogSum", "A", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "keepdims", 0);
     expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_INT32, 0, NULL, INT32S(1)), 0);
     builder_free(b);
 }
@@ -198,8 +174,8 @@ Test(reduce, mean_18_with_a_constant_empty_axes_input)
 Test(reduce, a_repeated_axis_is_rejected_at_load)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(1, 2, 3, 4));
-    builder *b = one_node(13, "ReduceMax", 1, &x, "Y");
-    builder_attr_ints(b, the_node(b), "axes", 2, INT64S(1, -1));
+    builder *b = builder_single_node(13, "ReduceMax", "A", &x, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "axes", 2, INT64S(1, -1));
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "ReduceMax", "axis 1 is repeated", NULL);
@@ -214,7 +190,7 @@ Test(reduce, over_axes_that_are_not_adjacent)
         x[i] = i;
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT64, 3, DIMS(2, 3, 2), x),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(0, 2))};
-    builder *b = one_node(13, "ReduceSum", 2, in, "Y");
+    builder *b = builder_single_node(13, "ReduceSum", "A,B", in, 0, "Y");
     expect_node(b, 2, in, tensor_of(ONYX_DTYPE_INT64, 3, DIMS(1, 3, 1), INT64S(14, 22, 30)), 0);
     builder_free(b);
 }
@@ -222,11 +198,11 @@ Test(reduce, over_axes_that_are_not_adjacent)
 Test(reduce, integer_mean_truncates_and_l2_is_exact)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), INT32S(-7, 0));
-    builder *b = one_node(13, "ReduceMean", 1, &x, "Y");
+    builder *b = builder_single_node(13, "ReduceMean", "A", &x, 0, "Y");
     expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_INT32, 1, DIMS(1), INT32S(-3)), 0); /* -3.5 toward 0 */
     builder_free(b);
     x = tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), INT32S(3, -4));
-    b = one_node(13, "ReduceL2", 1, &x, "Y");
+    b = builder_single_node(13, "ReduceL2", "A", &x, 0, "Y");
     expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_INT32, 1, DIMS(1), INT32S(5)), 0);
     builder_free(b);
 }
@@ -235,7 +211,7 @@ Test(reduce, mean_of_float16)
 {
     /* 1, 2, 3, 4 as IEEE halves; their mean 2.5 is 0x4100. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT16, 1, DIMS(4), HALFS(0x3C00, 0x4000, 0x4200, 0x4400));
-    builder *b = one_node(13, "ReduceMean", 1, &x, "Y");
+    builder *b = builder_single_node(13, "ReduceMean", "A", &x, 0, "Y");
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     cr_assert_eq(r.outputs[0].dtype, ONYX_DTYPE_FLOAT16);
@@ -258,8 +234,8 @@ Test(argmax, nan_wins_and_select_last_index_takes_the_last_tie)
                  {"ArgMin", &x, 1, 3},    {"ArgMax", &ints, 0, 1}, {"ArgMax", &ints, 1, 2},
                  {"ArgMin", &ints, 1, 3}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        builder *b = one_node(13, cases[i].op, 1, cases[i].x, "Y");
-        builder_attr_int(b, the_node(b), "select_last_index", cases[i].last);
+        builder *b = builder_single_node(13, cases[i].op, "A", cases[i].x, 0, "Y");
+        builder_attr_int(b, builder_first_node(b), "select_last_index", cases[i].last);
         expect_node(b, 1, cases[i].x, tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(cases[i].expected)), 0);
         builder_free(b);
     }
@@ -269,8 +245,8 @@ Test(argmax, an_empty_axis_is_an_error)
 {
     float none[1] = {0};
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 0), none);
-    builder *b = one_node(13, "ArgMax", 1, &x, "Y");
-    builder_attr_int(b, the_node(b), "axis", 1);
+    builder *b = builder_single_node(13, "ArgMax", "A", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "axis", 1);
     run_result r = run_model(b, 1, &x);
     cr_assert_eq(r.run, ONYX_ERROR_RUNTIME, "%s", r.message);
     expect_message(r.message, "ArgMax", "empty", NULL);
@@ -282,7 +258,7 @@ Test(argmax, an_empty_axis_is_an_error)
 Test(softmax, hardmax_marks_the_first_of_equal_maxima)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(3, 1, 3));
-    builder *b = one_node(13, "Hardmax", 1, &x, "Y");
+    builder *b = builder_single_node(13, "Hardmax", "A", &x, 0, "Y");
     expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1, 0, 0)), 0);
     builder_free(b);
 }
@@ -291,8 +267,8 @@ Test(softmax, hardmax_before_13_flattens_at_axis)
 {
     /* axis 0: the whole [2,2] is one row; its first maximum is at flat position 1. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_DOUBLE, 2, DIMS(2, 2), ((const double[]){1, 5, 5, 2}));
-    builder *b = one_node(11, "Hardmax", 1, &x, "Y");
-    builder_attr_int(b, the_node(b), "axis", 0);
+    builder *b = builder_single_node(11, "Hardmax", "A", &x, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "axis", 0);
     expect_node(b, 1, &x, tensor_of(ONYX_DTYPE_DOUBLE, 2, DIMS(2, 2), ((const double[]){0, 1, 0, 0})), 0);
     builder_free(b);
 }
@@ -301,7 +277,7 @@ Test(softmax, log_softmax_is_stable_for_large_values)
 {
     /* [1000, 0]: log(1 + e^-1000) rounds to 0. [0, 0]: -ln 2 each. */
     onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(1000, 0, 0, 0));
-    builder *b = one_node(13, "LogSoftmax", 1, &x, "Y");
+    builder *b = builder_single_node(13, "LogSoftmax", "A", &x, 0, "Y");
     expect_node(b, 1, &x,
                 tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(0, -1000, -0.69314718f, -0.69314718f)), 1e-7);
     builder_free(b);
@@ -318,9 +294,9 @@ Test(cumsum, exclusive_and_reverse_on_integers)
         const int32_t *expected;
     } cases[] = {{0, 0, INT32S(1, 3, 6)}, {1, 0, INT32S(0, 1, 3)}, {0, 1, INT32S(6, 5, 3)}, {1, 1, INT32S(5, 3, 0)}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        builder *b = one_node(14, "CumSum", 2, in, "Y");
-        builder_attr_int(b, the_node(b), "exclusive", cases[i].exclusive);
-        builder_attr_int(b, the_node(b), "reverse", cases[i].reverse);
+        builder *b = builder_single_node(14, "CumSum", "A,B", in, 0, "Y");
+        builder_attr_int(b, builder_first_node(b), "exclusive", cases[i].exclusive);
+        builder_attr_int(b, builder_first_node(b), "reverse", cases[i].reverse);
         expect_node(b, 2, in, tensor_of(ONYX_DTYPE_INT32, 1, DIMS(3), cases[i].expected), 0);
         builder_free(b);
     }
@@ -330,7 +306,7 @@ Test(cumsum, an_axis_out_of_range_is_an_error)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1, 2, 3)),
                          tensor_of(ONYX_DTYPE_INT32, 1, DIMS(1), INT32S(1))};
-    builder *b = one_node(14, "CumSum", 2, in, "Y");
+    builder *b = builder_single_node(14, "CumSum", "A,B", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_neq(r.run, ONYX_OK);
     expect_message(r.message, "CumSum", "axis 1 is out of range", NULL);
@@ -343,8 +319,8 @@ Test(cumsum, an_axis_out_of_range_is_an_error)
 static void expect_topk(onyx_tensor x, int64_t k, int largest, onyx_tensor values, const int64_t *indices)
 {
     onyx_tensor in[2] = {x, tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), &k)};
-    builder *b = one_node(11, "TopK", 2, in, "V,I");
-    builder_attr_int(b, the_node(b), "largest", largest);
+    builder *b = builder_single_node(11, "TopK", "A,B", in, 0, "V,I");
+    builder_attr_int(b, builder_first_node(b), "largest", largest);
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], values.dtype, values.rank, values.dims, values.data, 0);
@@ -373,7 +349,7 @@ Test(topk, k_above_the_axis_length_is_rejected)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(1, 2, 3, 4)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(5))};
-    builder *b = one_node(11, "TopK", 2, in, "V,I");
+    builder *b = builder_single_node(11, "TopK", "A,B", in, 0, "V,I");
     run_result r = run_model(b, 2, in);
     cr_assert_neq(r.run, ONYX_OK);
     expect_message(r.message, "TopK", "k 5", NULL);
@@ -384,8 +360,8 @@ Test(topk, k_above_the_axis_length_is_rejected)
 
 static builder *einsum(const char *equation, int n_inputs, const onyx_tensor *inputs)
 {
-    builder *b = one_node(12, "Einsum", n_inputs, inputs, "Y");
-    builder_attr_string(b, the_node(b), "equation", equation);
+    builder *b = builder_single_node(12, "Einsum", n_inputs == 2 ? "A,B" : "A", inputs, 0, "Y");
+    builder_attr_string(b, builder_first_node(b), "equation", equation);
     return b;
 }
 
@@ -501,7 +477,7 @@ Test(loss, softmax_cross_entropy_with_log_prob)
      * losses ln 2 and -ln 3/4, mean 0.4904146. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(0, 0, 1.0986123f, 0)),
                          tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), INT32S(1, 0))};
-    builder *b = one_node(13, "SoftmaxCrossEntropyLoss", 2, in, "Y,P");
+    builder *b = builder_single_node(13, "SoftmaxCrossEntropyLoss", "A,B", in, 0, "Y,P");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.4904146f), 1e-6);

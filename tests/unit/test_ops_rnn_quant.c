@@ -4,43 +4,12 @@
 #include "harness.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #define INT8S(...) ((const int8_t[]){__VA_ARGS__})
 #define UINT8S(...) ((const uint8_t[]){__VA_ARGS__})
 #define INT32S(...) ((const int32_t[]){__VA_ARGS__})
 #define DOUBLES(...) ((const double[]){__VA_ARGS__})
-
-/* One node whose inputs are graph inputs, given in order for the non-empty names of `inputs`
- * ("X,W,,B"); its outputs (`outputs`, same form) are the graph's. */
-static builder *node_model(int opset, const char *op, const char *inputs, int n_inputs, const onyx_tensor *values,
-                           const char *outputs)
-{
-    builder *b = builder_new(opset);
-    char names[256];
-    snprintf(names, sizeof names, "%s", inputs);
-    int k = 0;
-    for (char *name = names, *end; name && k < n_inputs; name = end ? end + 1 : NULL) {
-        if ((end = strchr(name, ',')))
-            *end = 0;
-        if (*name) {
-            builder_input(b, name, values[k].dtype, values[k].rank, values[k].dims, NULL);
-            k++;
-        }
-    }
-    builder_node(b, op, inputs, outputs);
-    snprintf(names, sizeof names, "%s", outputs);
-    for (char *name = names, *end; name; name = end ? end + 1 : NULL) {
-        if ((end = strchr(name, ',')))
-            *end = 0;
-        if (*name)
-            builder_output(b, name, ONYX_DTYPE_UNDEFINED);
-    }
-    return b;
-}
-
-static Onnx__NodeProto *only_node(builder *b) { return builder_graph(b)->node[0]; }
 
 /* A list-of-strings attribute (builder.h has none): a string attribute made into one. */
 static void attr_strings(builder *b, Onnx__NodeProto *node, const char *name, int n, const char *const *values)
@@ -71,7 +40,7 @@ Test(quantize, rounds_half_to_even_and_saturates_int8)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(8), FLOATS(0.5f, 1.5f, 2.5f, -0.5f, -1.5f, 300, -300, NAN)),
                          tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(1)),
                          tensor_of(ONYX_DTYPE_INT8, 0, NULL, INT8S(0))};
-    builder *b = node_model(13, "QuantizeLinear", "x,s,z", 3, in, "y");
+    builder *b = builder_single_node(13, "QuantizeLinear", "x,s,z", in, 0, "y");
     run_result r = run_ok(b, 3, in);
     /* NaN has no nearest level: onyx gives the zero point. */
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT8, 1, DIMS(8), INT8S(0, 2, 2, 0, -2, 127, -128, 0), 0);
@@ -83,7 +52,7 @@ Test(quantize, without_zero_point_gives_uint8)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(-1, 3, 1000)),
                          tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(2))};
-    builder *b = node_model(10, "QuantizeLinear", "x,s", 2, in, "y");
+    builder *b = builder_single_node(10, "QuantizeLinear", "x,s", in, 0, "y");
     run_result r = run_ok(b, 2, in);
     /* -0.5 rounds to -0 -> 0; 1.5 rounds to 2; 500 saturates. */
     expect_tensor(&r.outputs[0], ONYX_DTYPE_UINT8, 1, DIMS(3), UINT8S(0, 2, 255), 0);
@@ -96,8 +65,8 @@ Test(quantize, per_axis_int32_input_negative_axis)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_INT32, 2, DIMS(2, 2), INT32S(10, 20, -30, 40)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(10, 4)),
                          tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), INT8S(1, -1))};
-    builder *b = node_model(13, "QuantizeLinear", "x,s,z", 3, in, "y");
-    builder_attr_int(b, only_node(b), "axis", -1);
+    builder *b = builder_single_node(13, "QuantizeLinear", "x,s,z", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "axis", -1);
     run_result r = run_ok(b, 3, in);
     /* Column 0: x / 10 + 1; column 1: x / 4 - 1. */
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT8, 2, DIMS(2, 2), INT8S(2, 4, -2, 9), 0);
@@ -109,7 +78,7 @@ Test(quantize, vector_scale_before_opset_13_is_rejected)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), FLOATS(1, 2, 3, 4)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2))};
-    builder *b = node_model(10, "QuantizeLinear", "x,s", 2, in, "y");
+    builder *b = builder_single_node(10, "QuantizeLinear", "x,s", in, 0, "y");
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "QuantizeLinear", "'s'", "scalar", NULL);
@@ -120,13 +89,13 @@ Test(quantize, per_axis_scale_must_match_the_axis)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(2, 3), UINT8S(1, 2, 3, 4, 5, 6)),
                          tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(1, 2, 3))};
-    builder *b = node_model(13, "DequantizeLinear", "x,s", 2, in, "y"); /* axis 1 has 3: fine */
-    run_result r = run_ok(b, 2, in);
+    builder *b = builder_single_node(13, "DequantizeLinear", "x,s", in, 0,
+                                     "y"); /* axis 1 has 3: fine */ run_result r = run_ok(b, 2, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(1, 4, 9, 4, 10, 18), 0);
     run_result_free(&r);
     builder_free(b);
-    b = node_model(13, "DequantizeLinear", "x,s", 2, in, "y");
-    builder_attr_int(b, only_node(b), "axis", 0); /* axis 0 has 2 */
+    b = builder_single_node(13, "DequantizeLinear", "x,s", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "axis", 0); /* axis 0 has 2 */
     r = run_model(b, 2, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "DequantizeLinear", "axis 0", NULL);
@@ -137,7 +106,7 @@ Test(quantize, dequantize_int32_extremes)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), INT32S(INT32_MAX, INT32_MIN)),
                          tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.5f))};
-    builder *b = node_model(10, "DequantizeLinear", "x,s", 2, in, "y");
+    builder *b = builder_single_node(10, "DequantizeLinear", "x,s", in, 0, "y");
     run_result r = run_ok(b, 2, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1073741824.0f, -1073741824.0f), 0);
     run_result_free(&r);
@@ -147,7 +116,7 @@ Test(quantize, dequantize_int32_extremes)
 Test(quantize, dynamic_of_zeros_has_scale_one)
 {
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(0, 0, 0))};
-    builder *b = node_model(11, "DynamicQuantizeLinear", "x", 1, in, "y,s,z");
+    builder *b = builder_single_node(11, "DynamicQuantizeLinear", "x", in, 0, "y,s,z");
     run_result r = run_ok(b, 1, in);
     /* An empty range: onyx (like onnxruntime) uses scale 1 rather than dividing 0 by 0. */
     expect_tensor(&r.outputs[0], ONYX_DTYPE_UINT8, 1, DIMS(3), UINT8S(0, 0, 0), 0);
@@ -160,7 +129,7 @@ Test(quantize, dynamic_of_zeros_has_scale_one)
 Test(quantize, dynamic_symmetric_range)
 {
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), FLOATS(-1, 0, 1))};
-    builder *b = node_model(11, "DynamicQuantizeLinear", "x", 1, in, "y,s,z");
+    builder *b = builder_single_node(11, "DynamicQuantizeLinear", "x", in, 0, "y,s,z");
     run_result r = run_ok(b, 1, in);
     /* scale = 2/255 in float32; 1/scale is 127.49999 there (numpy), so the zero point is 127. */
     expect_tensor(&r.outputs[1], ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(2.0f / 255), 1e-7);
@@ -179,7 +148,7 @@ Test(quantize, matmul_integer_per_row_and_column_zero_points_batched)
         tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(3, 2), UINT8S(200, 3, 7, 255, 0, 9)),
         tensor_of(ONYX_DTYPE_INT8, 1, DIMS(2), INT8S(1, -1)),
         tensor_of(ONYX_DTYPE_UINT8, 1, DIMS(2), UINT8S(128, 0))};
-    builder *b = node_model(10, "MatMulInteger", "A,B,za,zb", 4, in, "Y");
+    builder *b = builder_single_node(10, "MatMulInteger", "A,B,za,zb", in, 0, "Y");
     run_result r = run_ok(b, 4, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT32, 3, DIMS(2, 2, 2), INT32S(107, -747, 274, 1500, 37, -1227, 725, 2733),
                   0);
@@ -191,7 +160,7 @@ Test(quantize, matmul_integer_one_dimensional_a)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_UINT8, 1, DIMS(2), UINT8S(255, 1)),
                          tensor_of(ONYX_DTYPE_INT8, 2, DIMS(2, 2), INT8S(-128, 1, 127, -1))};
-    builder *b = node_model(10, "MatMulInteger", "A,B", 2, in, "Y");
+    builder *b = builder_single_node(10, "MatMulInteger", "A,B", in, 0, "Y");
     run_result r = run_ok(b, 2, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT32, 1, DIMS(2), INT32S(255 * -128 + 127, 255 - 1), 0);
     run_result_free(&r);
@@ -210,7 +179,7 @@ Test(quantize, qlinear_matmul_saturates_int8_output)
                          tensor_of(ONYX_DTYPE_UINT8, 1, DIMS(2), UINT8S(1, 1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.5f)),
                          tensor_of(ONYX_DTYPE_INT8, 0, NULL, INT8S(100))};
-    builder *b = node_model(10, "QLinearMatMul", "a,as,az,b,bs,bz,ys,yz", 8, in, "y");
+    builder *b = builder_single_node(10, "QLinearMatMul", "a,as,az,b,bs,bz,ys,yz", in, 0, "y");
     run_result r = run_ok(b, 8, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT8, 2, DIMS(1, 2), INT8S(100, 127), 0);
     run_result_free(&r);
@@ -223,7 +192,7 @@ Test(det, needs_row_swaps)
 {
     /* Expansion along the first row: 0 - 2 * 15 + 1 * 3 = -27; the first pivot is 0. */
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_DOUBLE, 2, DIMS(3, 3), DOUBLES(0, 2, 1, 3, 0, 0, 1, 1, 5))};
-    builder *b = node_model(11, "Det", "X", 1, in, "Y");
+    builder *b = builder_single_node(11, "Det", "X", in, 0, "Y");
     run_result r = run_ok(b, 1, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 0, NULL, DOUBLES(-27), 1e-12);
     run_result_free(&r);
@@ -233,14 +202,14 @@ Test(det, needs_row_swaps)
 Test(det, singular_and_empty_matrices)
 {
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 2), FLOATS(1, 2, 2, 4, 0, 0, 0, 0))};
-    builder *b = node_model(11, "Det", "X", 1, in, "Y");
+    builder *b = builder_single_node(11, "Det", "X", in, 0, "Y");
     run_result r = run_ok(b, 1, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(0, 0), 0);
     run_result_free(&r);
     builder_free(b);
     /* The determinant of a 0 x 0 matrix is the empty product, 1. */
     in[0] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 0, 0), NULL);
-    b = node_model(11, "Det", "X", 1, in, "Y");
+    b = builder_single_node(11, "Det", "X", in, 0, "Y");
     r = run_ok(b, 1, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 1), 0);
     run_result_free(&r);
@@ -250,7 +219,7 @@ Test(det, singular_and_empty_matrices)
 Test(det, rejects_non_square_input)
 {
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(1, 2, 3, 4, 5, 6))};
-    builder *b = node_model(11, "Det", "X", 1, in, "Y");
+    builder *b = builder_single_node(11, "Det", "X", in, 0, "Y");
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Det", "[2,3]", "square", NULL);
@@ -264,8 +233,8 @@ Test(signal, dft_zero_padded_onesided)
     /* [1, 2, 3] padded to 4: X_k = sum x_j (-i)^(jk): 6, 1 - 2i - 3 = -2 - 2i, 1 - 2 + 3 = 2. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 3, 1), FLOATS(1, 2, 3)),
                          tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(4))};
-    builder *b = node_model(17, "DFT", "x,n", 2, in, "y");
-    builder_attr_int(b, only_node(b), "onesided", 1);
+    builder *b = builder_single_node(17, "DFT", "x,n", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "onesided", 1);
     run_result r = run_ok(b, 2, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(1, 3, 2), FLOATS(6, 0, -2, -2, 2, 0), 1e-6);
     run_result_free(&r);
@@ -276,8 +245,8 @@ Test(signal, dft_inverse_of_an_impulse_spectrum)
 {
     /* The inverse of a spectrum that is 1 at bin 1 of 3 is exp(2 pi i j / 3) / 3. */
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_DOUBLE, 3, DIMS(1, 3, 2), DOUBLES(0, 0, 1, 0, 0, 0))};
-    builder *b = node_model(17, "DFT", "x", 1, in, "y");
-    builder_attr_int(b, only_node(b), "inverse", 1);
+    builder *b = builder_single_node(17, "DFT", "x", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "inverse", 1);
     run_result r = run_ok(b, 1, in);
     double c = cos(2 * M_PI / 3) / 3, s = sin(2 * M_PI / 3) / 3;
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 3, DIMS(1, 3, 2), DOUBLES(1.0 / 3, 0, c, s, c, -s), 1e-12);
@@ -288,8 +257,8 @@ Test(signal, dft_inverse_of_an_impulse_spectrum)
 Test(signal, onesided_complex_input_is_rejected)
 {
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 2), FLOATS(1, 0, 0, 1))};
-    builder *b = node_model(17, "DFT", "x", 1, in, "y");
-    builder_attr_int(b, only_node(b), "onesided", 1);
+    builder *b = builder_single_node(17, "DFT", "x", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "onesided", 1);
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "DFT", "onesided", "real", NULL);
@@ -302,9 +271,9 @@ Test(signal, dft_20_irfft_of_an_odd_length_along_the_default_axis)
      * samples, values from numpy.fft.irfft(..., n=5). */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_DOUBLE, 2, DIMS(3, 2), DOUBLES(1, 0, 2, 1, 0.5, -1)),
                          tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(5))};
-    builder *b = node_model(20, "DFT", "x,n", 2, in, "y");
-    builder_attr_int(b, only_node(b), "onesided", 1);
-    builder_attr_int(b, only_node(b), "inverse", 1);
+    builder *b = builder_single_node(20, "DFT", "x,n", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "onesided", 1);
+    builder_attr_int(b, builder_first_node(b), "inverse", 1);
     run_result r = run_ok(b, 2, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 2, DIMS(5, 1),
                   DOUBLES(1.2, 0.14010169102389633, -1.0009469040600192, 0.23012651081008217,
@@ -319,7 +288,7 @@ Test(signal, dft_20_reads_its_axis_from_an_input)
     /* x [2, 2, 1] transformed along axis 0 (the input), not the default -2: [1, 3] -> 4, -2. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 1), FLOATS(1, 2, 3, 4)),
                          tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(0))};
-    builder *b = node_model(20, "DFT", "x,,axis", 2, in, "y");
+    builder *b = builder_single_node(20, "DFT", "x,,axis", in, 0, "y");
     run_result r = run_ok(b, 2, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 2, 2), FLOATS(4, 0, 6, 0, -2, 0, -2, 0), 1e-6);
     run_result_free(&r);
@@ -328,11 +297,11 @@ Test(signal, dft_20_reads_its_axis_from_an_input)
 
 Test(signal, stft_frame_length_must_match_the_window)
 {
-    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 8, 1), FLOATS(1, 2, 3, 4, 5, 6, 7, 8)),
+    onyx_tensor in[4] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 8, 1), FLOATS(1, 2, 3, 4, 5, 6, 7, 8)),
                          tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(2)),
-                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(1, 1, 1, 1))};
-    builder *b = node_model(17, "STFT", "s,step,w,n", 3, in, "y");
-    builder_initializer(b, "n", ONYX_DTYPE_INT64, 0, NULL, INT64S(3));
+                         tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(1, 1, 1, 1)),
+                         tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(3))};
+    builder *b = builder_single_node(17, "STFT", "s,step,w,n", in, 0x8, "y");
     run_result r = run_model(b, 3, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "STFT", "frame_length 3", "window", NULL);
@@ -342,10 +311,10 @@ Test(signal, stft_frame_length_must_match_the_window)
 Test(signal, stft_frames_of_a_constant_signal)
 {
     /* Frames of 4 ones every 2 samples of 8: 3 frames, each with only a DC bin of 4. */
-    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 8, 1), FLOATS(1, 1, 1, 1, 1, 1, 1, 1)),
-                         tensor_of(ONYX_DTYPE_INT32, 0, NULL, INT32S(2))};
-    builder *b = node_model(17, "STFT", "s,step,,n", 2, in, "y");
-    builder_initializer(b, "n", ONYX_DTYPE_INT32, 0, NULL, INT32S(4));
+    onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 8, 1), FLOATS(1, 1, 1, 1, 1, 1, 1, 1)),
+                         tensor_of(ONYX_DTYPE_INT32, 0, NULL, INT32S(2)),
+                         tensor_of(ONYX_DTYPE_INT32, 0, NULL, INT32S(4))};
+    builder *b = builder_single_node(17, "STFT", "s,step,,n", in, 0x4, "y");
     run_result r = run_ok(b, 2, in);
     float expected[3 * 3 * 2] = {4, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0};
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 4, DIMS(1, 3, 3, 2), expected, 1e-6);
@@ -357,17 +326,17 @@ Test(signal, windows_in_other_dtypes)
 {
     /* Periodic Hann of 4: 0.5 - 0.5 cos(pi i / 2) = 0, 0.5, 1, 0.5, as double. */
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(4))};
-    builder *b = node_model(17, "HannWindow", "n", 1, in, "y");
-    builder_attr_int(b, only_node(b), "output_datatype", ONYX_DTYPE_DOUBLE);
+    builder *b = builder_single_node(17, "HannWindow", "n", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "output_datatype", ONYX_DTYPE_DOUBLE);
     run_result r = run_ok(b, 1, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 1, DIMS(4), DOUBLES(0, 0.5, 1, 0.5), 1e-15);
     run_result_free(&r);
     builder_free(b);
     /* A symmetric window of one point is 1 (numpy's and PyTorch's convention: 0/0 otherwise). */
     in[0] = tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(1));
-    b = node_model(17, "BlackmanWindow", "n", 1, in, "y");
-    builder_attr_int(b, only_node(b), "periodic", 0);
-    builder_attr_int(b, only_node(b), "output_datatype", ONYX_DTYPE_UINT8);
+    b = builder_single_node(17, "BlackmanWindow", "n", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "periodic", 0);
+    builder_attr_int(b, builder_first_node(b), "output_datatype", ONYX_DTYPE_UINT8);
     r = run_ok(b, 1, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_UINT8, 1, DIMS(1), UINT8S(1), 0);
     run_result_free(&r);
@@ -377,8 +346,8 @@ Test(signal, windows_in_other_dtypes)
 Test(signal, window_rejects_string_output_datatype)
 {
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(4))};
-    builder *b = node_model(17, "HammingWindow", "n", 1, in, "y");
-    builder_attr_int(b, only_node(b), "output_datatype", ONYX_DTYPE_STRING);
+    builder *b = builder_single_node(17, "HammingWindow", "n", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "output_datatype", ONYX_DTYPE_STRING);
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "HammingWindow", "output_datatype", NULL);
@@ -394,7 +363,7 @@ Test(signal, mel_bands_past_the_spectrum_fail_at_run)
                          tensor_of(ONYX_DTYPE_INT64, 0, NULL, INT64S(8000)),
                          tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0)),
                          tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(40000))};
-    builder *b = node_model(17, "MelWeightMatrix", "m,n,r,lo,hi", 5, in, "y");
+    builder *b = builder_single_node(17, "MelWeightMatrix", "m,n,r,lo,hi", in, 0, "y");
     run_result r = run_model(b, 5, in);
     cr_assert_eq(r.load, ONYX_OK, "%s", r.message);
     cr_assert_eq(r.run, ONYX_ERROR_RUNTIME);
@@ -415,10 +384,10 @@ static builder *tiny_rnn(const char *direction, const int32_t *lengths, onyx_ten
     in[2] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), r);
     in[3] = tensor_of(ONYX_DTYPE_INT32, 1, DIMS(2), lengths);
     in[4] = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 1), h0);
-    builder *b = node_model(14, "RNN", "X,W,R,,L,H0", 5, in, "Y,Y_h");
-    builder_attr_int(b, only_node(b), "hidden_size", 1);
-    builder_attr_string(b, only_node(b), "direction", direction);
-    attr_strings(b, only_node(b), "activations", 1, (const char *[]){"Relu"});
+    builder *b = builder_single_node(14, "RNN", "X,W,R,,L,H0", in, 0, "Y,Y_h");
+    builder_attr_int(b, builder_first_node(b), "hidden_size", 1);
+    builder_attr_string(b, builder_first_node(b), "direction", direction);
+    attr_strings(b, builder_first_node(b), "activations", 1, (const char *[]){"Relu"});
     return b;
 }
 
@@ -477,11 +446,11 @@ Test(recurrent, alpha_goes_to_the_activations_that_take_one)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(-1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 1, 1), FLOATS(1, 1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 1, 1), FLOATS(0, 0))};
-    builder *b = node_model(7, "RNN", "X,W,R", 3, in, ",Y_h");
-    builder_attr_int(b, only_node(b), "hidden_size", 1);
-    builder_attr_string(b, only_node(b), "direction", "bidirectional");
-    attr_strings(b, only_node(b), "activations", 2, (const char *[]){"Relu", "leakyrelu"});
-    builder_attr_floats(b, only_node(b), "activation_alpha", 1, FLOATS(0.1f));
+    builder *b = builder_single_node(7, "RNN", "X,W,R", in, 0, ",Y_h");
+    builder_attr_int(b, builder_first_node(b), "hidden_size", 1);
+    builder_attr_string(b, builder_first_node(b), "direction", "bidirectional");
+    attr_strings(b, builder_first_node(b), "activations", 2, (const char *[]){"Relu", "leakyrelu"});
+    builder_attr_floats(b, builder_first_node(b), "activation_alpha", 1, FLOATS(0.1f));
     run_result r = run_ok(b, 3, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 1, 1), FLOATS(0, -0.1f), 1e-7);
     run_result_free(&r);
@@ -497,9 +466,9 @@ static run_result gru_step_result(int64_t linear_before_reset)
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 3, 1), FLOATS(0, 0, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 6), FLOATS(0, 0, 0, 0, 0, 1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(1))};
-    builder *b = node_model(14, "GRU", "X,W,R,B,,H0", 5, in, ",Y_h");
-    builder_attr_int(b, only_node(b), "hidden_size", 1);
-    builder_attr_int(b, only_node(b), "linear_before_reset", linear_before_reset);
+    builder *b = builder_single_node(14, "GRU", "X,W,R,B,,H0", in, 0, ",Y_h");
+    builder_attr_int(b, builder_first_node(b), "hidden_size", 1);
+    builder_attr_int(b, builder_first_node(b), "linear_before_reset", linear_before_reset);
     run_result r = run_ok(b, 5, in);
     builder_free(b);
     return r;
@@ -527,11 +496,11 @@ static run_result lstm_step_result(bool clip)
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(0)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 3), FLOATS(1, 1, 1))};
-    builder *b = node_model(14, "LSTM", "X,W,R,,,H0,C0,P", 6, in, ",Y_h,Y_c");
-    builder_attr_int(b, only_node(b), "hidden_size", 1);
-    builder_attr_int(b, only_node(b), "input_forget", 1);
+    builder *b = builder_single_node(14, "LSTM", "X,W,R,,,H0,C0,P", in, 0, ",Y_h,Y_c");
+    builder_attr_int(b, builder_first_node(b), "hidden_size", 1);
+    builder_attr_int(b, builder_first_node(b), "input_forget", 1);
     if (clip)
-        builder_attr_float(b, only_node(b), "clip", 0.5f);
+        builder_attr_float(b, builder_first_node(b), "clip", 0.5f);
     run_result r = run_ok(b, 6, in);
     builder_free(b);
     return r;
@@ -557,7 +526,7 @@ Test(recurrent, batch_first_initial_state_shape_is_checked)
     /* layout 1 wants initial_h as [batch 2, directions 1, hidden 1], not [1, 2, 1]. */
     onyx_tensor in[5];
     builder *b = tiny_rnn("forward", INT32S(2, 2), in);
-    builder_attr_int(b, only_node(b), "layout", 1);
+    builder_attr_int(b, builder_first_node(b), "layout", 1);
     run_result r = run_model(b, 5, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "RNN", "'H0'", "[1,2,1]", "expected [2,1,1]", NULL);
@@ -569,9 +538,9 @@ Test(recurrent, unknown_activation_is_unsupported)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 3, 1), FLOATS(0, 0, 1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 3, 1), FLOATS(0, 0, 2))};
-    builder *b = node_model(14, "GRU", "X,W,R", 3, in, "Y");
-    builder_attr_int(b, only_node(b), "hidden_size", 1);
-    attr_strings(b, only_node(b), "activations", 2, (const char *[]){"Sigmoid", "Gelu"});
+    builder *b = builder_single_node(14, "GRU", "X,W,R", in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "hidden_size", 1);
+    attr_strings(b, builder_first_node(b), "activations", 2, (const char *[]){"Sigmoid", "Gelu"});
     run_result r = run_model(b, 3, in);
     cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED);
     expect_message(r.message, "GRU", "Gelu", NULL);
@@ -584,8 +553,8 @@ Test(recurrent, weights_of_the_wrong_gate_count_are_rejected)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 1, 1), FLOATS(1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 3, 1), FLOATS(0, 0, 1)),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 4, 1), FLOATS(0, 0, 2, 0))};
-    builder *b = node_model(14, "LSTM", "X,W,R", 3, in, "Y");
-    builder_attr_int(b, only_node(b), "hidden_size", 1);
+    builder *b = builder_single_node(14, "LSTM", "X,W,R", in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "hidden_size", 1);
     run_result r = run_model(b, 3, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "LSTM", "'W'", "expected [1,4,1]", NULL);
@@ -597,8 +566,8 @@ Test(recurrent, double_inputs_are_unsupported)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_DOUBLE, 3, DIMS(1, 1, 1), DOUBLES(1)),
                          tensor_of(ONYX_DTYPE_DOUBLE, 3, DIMS(1, 1, 1), DOUBLES(1)),
                          tensor_of(ONYX_DTYPE_DOUBLE, 3, DIMS(1, 1, 1), DOUBLES(1))};
-    builder *b = node_model(14, "RNN", "X,W,R", 3, in, "Y");
-    builder_attr_int(b, only_node(b), "hidden_size", 1);
+    builder *b = builder_single_node(14, "RNN", "X,W,R", in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "hidden_size", 1);
     run_result r = run_model(b, 3, in);
     cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED);
     expect_message(r.message, "RNN", "double", NULL);
@@ -626,11 +595,11 @@ static void cast_codes(int opset, int64_t n, const float *x, onyx_dtype to, cons
                        const uint8_t *codes)
 {
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(n), x)};
-    builder *b = node_model(opset, "Cast", "x", 1, in, "y");
-    builder_attr_int(b, only_node(b), "to", to);
-    builder_attr_int(b, only_node(b), "saturate", saturate);
+    builder *b = builder_single_node(opset, "Cast", "x", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "to", to);
+    builder_attr_int(b, builder_first_node(b), "saturate", saturate);
     if (mode)
-        builder_attr_string(b, only_node(b), "round_mode", mode);
+        builder_attr_string(b, builder_first_node(b), "round_mode", mode);
     run_result r = run_ok(b, 1, in);
     expect_codes(&r.outputs[0], to, n, codes);
     run_result_free(&r);
@@ -665,16 +634,16 @@ Test(narrow_dtypes, cast_to_float8_saturate_or_not)
 Test(narrow_dtypes, cast_attributes_are_checked)
 {
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), FLOATS(1))};
-    builder *b = node_model(24, "Cast", "x", 1, in, "y");
-    builder_attr_int(b, only_node(b), "to", ONYX_DTYPE_FLOAT8E8M0);
-    builder_attr_string(b, only_node(b), "round_mode", "sideways");
+    builder *b = builder_single_node(24, "Cast", "x", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "to", ONYX_DTYPE_FLOAT8E8M0);
+    builder_attr_string(b, builder_first_node(b), "round_mode", "sideways");
     run_result r = run_model(b, 1, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Cast", "round_mode", "sideways", NULL);
     builder_free(b);
     /* float8e8m0 came with Cast-24: refused at opset 23, naming the dtype. */
-    b = node_model(23, "Cast", "x", 1, in, "y");
-    builder_attr_int(b, only_node(b), "to", ONYX_DTYPE_FLOAT8E8M0);
+    b = builder_single_node(23, "Cast", "x", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "to", ONYX_DTYPE_FLOAT8E8M0);
     r = run_model(b, 1, in);
     cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED);
     expect_message(r.message, "Cast", "float8e8m0", "opset 23", NULL);
@@ -685,15 +654,15 @@ Test(narrow_dtypes, narrow_integers_given_to_onyx_keep_only_their_low_bits)
 {
     /* int4 0xf9 is -7 (its low nibble), uint2 0xfe is 2: the bits above are ignored. */
     onyx_tensor in[1] = {tensor_of(ONYX_DTYPE_INT4, 1, DIMS(2), UINT8S(0xf9, 0x07))};
-    builder *b = node_model(21, "Cast", "x", 1, in, "y");
-    builder_attr_int(b, only_node(b), "to", ONYX_DTYPE_INT8);
+    builder *b = builder_single_node(21, "Cast", "x", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "to", ONYX_DTYPE_INT8);
     run_result r = run_ok(b, 1, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT8, 1, DIMS(2), INT8S(-7, 7), 0);
     run_result_free(&r);
     builder_free(b);
     in[0] = tensor_of(ONYX_DTYPE_UINT2, 1, DIMS(2), UINT8S(0xfe, 0x01));
-    b = node_model(25, "Cast", "x", 1, in, "y");
-    builder_attr_int(b, only_node(b), "to", ONYX_DTYPE_FLOAT);
+    b = builder_single_node(25, "Cast", "x", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "to", ONYX_DTYPE_FLOAT);
     r = run_ok(b, 1, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(2, 1), 0);
     run_result_free(&r);
@@ -706,9 +675,9 @@ Test(narrow_dtypes, blocked_quantize_with_a_partial_last_block)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 5), FLOATS(10, -10, 7, 9, 100)),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 3), FLOATS(2, 3, 4)),
                          tensor_of(ONYX_DTYPE_INT4, 2, DIMS(1, 3), INT8S(1, 0, -1))};
-    builder *b = node_model(21, "QuantizeLinear", "x,s,z", 3, in, "y");
-    builder_attr_int(b, only_node(b), "axis", 1);
-    builder_attr_int(b, only_node(b), "block_size", 2);
+    builder *b = builder_single_node(21, "QuantizeLinear", "x,s,z", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "axis", 1);
+    builder_attr_int(b, builder_first_node(b), "block_size", 2);
     run_result r = run_ok(b, 3, in);
     /* 10/2+1 = 6, -10/2+1 = -4, 7/3 = 2.33 -> 2, 9/3 = 3, 100/4-1 = 24 -> 7 (saturated). */
     expect_codes(&r.outputs[0], ONYX_DTYPE_INT4, 5, (const uint8_t[]){6, (uint8_t)-4, 2, 3, 7});
@@ -720,9 +689,9 @@ Test(narrow_dtypes, blocked_scale_must_cover_x)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 5), FLOATS(1, 2, 3, 4, 5)),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(1, 2), FLOATS(1, 2))};
-    builder *b = node_model(21, "QuantizeLinear", "x,s", 2, in, "y");
-    builder_attr_int(b, only_node(b), "axis", 1);
-    builder_attr_int(b, only_node(b), "block_size", 2); /* 5 columns need 3 blocks */
+    builder *b = builder_single_node(21, "QuantizeLinear", "x,s", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "axis", 1);
+    builder_attr_int(b, builder_first_node(b), "block_size", 2); /* 5 columns need 3 blocks */
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "QuantizeLinear", "'s'", "block", NULL);
@@ -734,15 +703,15 @@ Test(narrow_dtypes, quantize_output_dtype_must_agree_with_the_zero_point)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(1)),
                          tensor_of(ONYX_DTYPE_UINT8, 0, NULL, UINT8S(0))};
-    builder *b = node_model(21, "QuantizeLinear", "x,s,z", 3, in, "y");
-    builder_attr_int(b, only_node(b), "output_dtype", ONYX_DTYPE_INT16);
+    builder *b = builder_single_node(21, "QuantizeLinear", "x,s,z", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "output_dtype", ONYX_DTYPE_INT16);
     run_result r = run_model(b, 3, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "QuantizeLinear", "output_dtype", "int16", "uint8", NULL);
     builder_free(b);
     /* int2 came with QuantizeLinear-25. */
-    b = node_model(23, "QuantizeLinear", "x,s", 2, in, "y");
-    builder_attr_int(b, only_node(b), "output_dtype", ONYX_DTYPE_INT2);
+    b = builder_single_node(23, "QuantizeLinear", "x,s", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "output_dtype", ONYX_DTYPE_INT2);
     r = run_model(b, 2, in);
     cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED);
     expect_message(r.message, "QuantizeLinear", "int2", NULL);
@@ -753,8 +722,8 @@ Test(narrow_dtypes, quantize_precision_must_be_a_float_type)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(1, 2)),
                          tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(1))};
-    builder *b = node_model(23, "QuantizeLinear", "x,s", 2, in, "y");
-    builder_attr_int(b, only_node(b), "precision", ONYX_DTYPE_DOUBLE);
+    builder *b = builder_single_node(23, "QuantizeLinear", "x,s", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "precision", ONYX_DTYPE_DOUBLE);
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.load, ONYX_ERROR_UNSUPPORTED);
     expect_message(r.message, "QuantizeLinear", "precision", "double", NULL);
@@ -766,16 +735,16 @@ Test(narrow_dtypes, dequantize_with_a_float8e8m0_scale)
     /* Scales 2^(code - 127): 2^-2 and 2^3. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_INT4, 1, DIMS(2), INT8S(-8, 7)),
                          tensor_of(ONYX_DTYPE_FLOAT8E8M0, 1, DIMS(2), UINT8S(125, 130))};
-    builder *b = node_model(24, "DequantizeLinear", "x,s", 2, in, "y");
-    builder_attr_int(b, only_node(b), "axis", 0);
-    builder_attr_int(b, only_node(b), "output_dtype", ONYX_DTYPE_FLOAT);
+    builder *b = builder_single_node(24, "DequantizeLinear", "x,s", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "axis", 0);
+    builder_attr_int(b, builder_first_node(b), "output_dtype", ONYX_DTYPE_FLOAT);
     run_result r = run_ok(b, 2, in);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(2), FLOATS(-2, 56), 0);
     run_result_free(&r);
     builder_free(b);
     /* Without output_dtype y would be float8e8m0, which DequantizeLinear does not give. */
-    b = node_model(24, "DequantizeLinear", "x,s", 2, in, "y");
-    builder_attr_int(b, only_node(b), "axis", 0);
+    b = builder_single_node(24, "DequantizeLinear", "x,s", in, 0, "y");
+    builder_attr_int(b, builder_first_node(b), "axis", 0);
     r = run_model(b, 2, in);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "DequantizeLinear", "float8e8m0", "output_dtype", NULL);

@@ -8,35 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A model of one node `op` over inputs named A, B, C... and outputs Y, Z, W, V. Input i is an
- * initializer (a constant) when bit i of `constants` is set, a graph input otherwise. */
-static builder *node_model(int opset, const char *op, int n_inputs, const onyx_tensor *inputs, unsigned constants,
-                           int n_outputs)
-{
-    static const char *const outputs[] = {"Y", "Z", "W", "V"};
-    builder *b = builder_new(opset);
-    char in_names[64] = "", out_names[64] = "";
-    for (int i = 0; i < n_inputs; i++) {
-        char name[2] = {(char)('A' + i), 0};
-        if (constants & (1u << i))
-            builder_initializer(b, name, inputs[i].dtype, inputs[i].rank, inputs[i].dims, inputs[i].data);
-        else
-            builder_input(b, name, inputs[i].dtype, inputs[i].rank, inputs[i].dims, NULL);
-        strcat(in_names, i ? "," : "");
-        strcat(in_names, name);
-    }
-    for (int o = 0; o < n_outputs; o++) {
-        strcat(out_names, o ? "," : "");
-        strcat(out_names, outputs[o]);
-    }
-    builder_node(b, op, in_names, out_names);
-    for (int o = 0; o < n_outputs; o++)
-        builder_output(b, outputs[o], ONYX_DTYPE_UNDEFINED);
-    return b;
-}
-
-static Onnx__NodeProto *the_node(builder *b) { return builder_graph(b)->node[0]; }
-
 /* Runs b on the inputs that are not constants. */
 static run_result run_node(builder *b, int n_inputs, const onyx_tensor *inputs, unsigned constants)
 {
@@ -53,9 +24,10 @@ static run_result run_node(builder *b, int n_inputs, const onyx_tensor *inputs, 
 static run_result run_op(int opset, const char *op, int n_inputs, const onyx_tensor *inputs, const char *attr,
                          int64_t value)
 {
-    builder *b = node_model(opset, op, n_inputs, inputs, 0, 1);
+    static const char *const names[] = {"", "A", "A,B", "A,B,C", "A,B,C,D", "A,B,C,D,E"}; /* by n_inputs */
+    builder *b = builder_single_node(opset, op, names[n_inputs], inputs, 0, "Y");
     if (attr)
-        builder_attr_int(b, the_node(b), attr, value);
+        builder_attr_int(b, builder_first_node(b), attr, value);
     run_result r = run_node(b, n_inputs, inputs, 0);
     builder_free(b);
     return r;
@@ -96,8 +68,8 @@ Test(shape, reshape_opset_1_takes_the_shape_attribute)
 {
     float x[6] = {1, 2, 3, 4, 5, 6};
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), x);
-    builder *b = node_model(1, "Reshape", 1, &in, 0, 1);
-    builder_attr_ints(b, the_node(b), "shape", 2, INT64S(3, -1));
+    builder *b = builder_single_node(1, "Reshape", "A", &in, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "shape", 2, INT64S(3, -1));
     run_result r = run_node(b, 1, &in, 0);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(3, 2), x, 0);
@@ -109,7 +81,7 @@ Test(shape, reshape_with_overflowing_shape_is_an_error)
 {
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(1, 2, 3, 4)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(3), INT64S(INT64_C(1) << 40, INT64_C(1) << 40, 16))};
-    builder *b = node_model(13, "Reshape", 2, in, 2, 1);
+    builder *b = builder_single_node(13, "Reshape", "A,B", in, 2, "Y");
     run_result r = run_node(b, 2, in, 2);
     cr_assert_eq(r.load, ONYX_ERROR_INVALID_MODEL);
     expect_message(r.message, "Reshape", "overflows", NULL);
@@ -158,8 +130,9 @@ static run_result run_split_18(const onyx_tensor *x, int n_outputs, int64_t num_
                                const onyx_tensor *sizes)
 {
     onyx_tensor in[2] = {*x, sizes ? *sizes : *x};
-    builder *b = node_model(18, "Split", sizes ? 2 : 1, in, 2, n_outputs);
-    builder_attr_int(b, the_node(b), "num_outputs", num_outputs);
+    static const char *const outputs[] = {"", "Y", "Y,Z", "Y,Z,W", "Y,Z,W,V"}; /* by n_outputs */
+    builder *b = builder_single_node(18, "Split", sizes ? "A,B" : "A", in, 2, outputs[n_outputs]);
+    builder_attr_int(b, builder_first_node(b), "num_outputs", num_outputs);
     run_result r = run_node(b, sizes ? 2 : 1, in, 2);
     builder_free(b);
     return r;
@@ -323,8 +296,8 @@ static run_result run_pad(const onyx_tensor *x, int n_pads, const int64_t *pads,
                           const onyx_tensor *value)
 {
     onyx_tensor in[3] = {*x, tensor_of(ONYX_DTYPE_INT64, 1, DIMS(n_pads), pads), value ? *value : *x};
-    builder *b = node_model(13, "Pad", value ? 3 : 2, in, 2, 1);
-    builder_attr_string(b, the_node(b), "mode", mode);
+    builder *b = builder_single_node(13, "Pad", value ? "A,B,C" : "A,B", in, 2, "Y");
+    builder_attr_string(b, builder_first_node(b), "mode", mode);
     run_result r = run_node(b, value ? 3 : 2, in, 2);
     builder_free(b);
     return r;
@@ -384,9 +357,9 @@ Test(shape, pad_edge_of_an_empty_axis_is_an_error)
 Test(shape, pad_opset_2_attributes)
 {
     onyx_tensor x = tensor_of(ONYX_DTYPE_DOUBLE, 1, DIMS(2), DOUBLES(1, 2));
-    builder *b = node_model(2, "Pad", 1, &x, 0, 1);
-    builder_attr_ints(b, the_node(b), "pads", 2, INT64S(1, 2));
-    builder_attr_float(b, the_node(b), "value", 1.5f);
+    builder *b = builder_single_node(2, "Pad", "A", &x, 0, "Y");
+    builder_attr_ints(b, builder_first_node(b), "pads", 2, INT64S(1, 2));
+    builder_attr_float(b, builder_first_node(b), "value", 1.5f);
     run_result r = run_node(b, 1, &x, 0);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 1, DIMS(5), DOUBLES(1.5, 1, 2, 1.5, 1.5), 0);
@@ -410,14 +383,10 @@ Test(shape, pad_pads_from_a_graph_input_run_node_by_node)
 static run_result run_pad_axes(int opset, const onyx_tensor *x, int n_pads, const int64_t *pads, int n_axes,
                                const int32_t *axes, const char *mode)
 {
-    builder *b = builder_new(opset);
-    builder_input(b, "X", x->dtype, x->rank, x->dims, NULL);
-    builder_initializer(b, "P", ONYX_DTYPE_INT64, 1, DIMS(n_pads), pads);
-    if (n_axes >= 0)
-        builder_initializer(b, "A", ONYX_DTYPE_INT32, 1, DIMS(n_axes), axes);
-    Onnx__NodeProto *n = builder_node(b, "Pad", n_axes >= 0 ? "X,P,,A" : "X,P", "Y");
-    builder_attr_string(b, n, "mode", mode);
-    builder_output(b, "Y", ONYX_DTYPE_UNDEFINED);
+    onyx_tensor in[3] = {*x, tensor_of(ONYX_DTYPE_INT64, 1, DIMS(n_pads), pads),
+                         tensor_of(ONYX_DTYPE_INT32, 1, DIMS(n_axes), axes)};
+    builder *b = builder_single_node(opset, "Pad", n_axes >= 0 ? "X,P,,A" : "X,P", in, 6, "Y");
+    builder_attr_string(b, builder_first_node(b), "mode", mode);
     run_result r = run_model(b, 1, x);
     builder_free(b);
     return r;
@@ -547,9 +516,9 @@ static run_result run_scatter(onyx_dtype dtype, const void *data, int n_data, co
 {
     onyx_tensor in[3] = {tensor_of(dtype, 1, DIMS(n_data), data), tensor_of(ONYX_DTYPE_INT64, 1, DIMS(n_updates), indices),
                          tensor_of(dtype, 1, DIMS(n_updates), updates)};
-    builder *b = node_model(16, "ScatterElements", 3, in, 0, 1);
+    builder *b = builder_single_node(16, "ScatterElements", "A,B,C", in, 0, "Y");
     if (reduction)
-        builder_attr_string(b, the_node(b), "reduction", reduction);
+        builder_attr_string(b, builder_first_node(b), "reduction", reduction);
     run_result r = run_node(b, 3, in, 0);
     builder_free(b);
     return r;
@@ -608,8 +577,8 @@ Test(shape, scatter_18_max_and_min_keep_nan_as_numpy)
     const char *reductions[2] = {"max", "min"};
     const float want[2][3] = {{5, NAN, NAN}, {2, NAN, NAN}};
     for (int i = 0; i < 2; i++) {
-        builder *b = node_model(18, "ScatterElements", 3, in, 0, 1);
-        builder_attr_string(b, the_node(b), "reduction", reductions[i]);
+        builder *b = builder_single_node(18, "ScatterElements", "A,B,C", in, 0, "Y");
+        builder_attr_string(b, builder_first_node(b), "reduction", reductions[i]);
         run_result r = run_node(b, 3, in, 0);
         cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
         const float *got = r.outputs[0].data;
@@ -626,8 +595,8 @@ Test(shape, scatter_nd_adds_duplicate_slices)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(3, 2), FLOATS(0, 0, 0, 0, 1, 1)),
                          tensor_of(ONYX_DTYPE_INT64, 2, DIMS(3, 1), INT64S(2, 2, -3)),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(3, 2), FLOATS(1, 2, 10, 20, 5, 5))};
-    builder *b = node_model(16, "ScatterND", 3, in, 0, 1);
-    builder_attr_string(b, the_node(b), "reduction", "add");
+    builder *b = builder_single_node(16, "ScatterND", "A,B,C", in, 0, "Y");
+    builder_attr_string(b, builder_first_node(b), "reduction", "add");
     run_result r = run_node(b, 3, in, 0);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(3, 2), FLOATS(5, 5, 0, 0, 12, 23), 0);
@@ -703,9 +672,9 @@ Test(shape, onehot_of_depth_zero_is_empty)
 Test(shape, eyelike_off_diagonal_and_beyond)
 {
     onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(9, 9, 9, 9, 9, 9));
-    builder *b = node_model(9, "EyeLike", 1, &in, 0, 1);
-    builder_attr_int(b, the_node(b), "k", 2);
-    builder_attr_int(b, the_node(b), "dtype", ONYX_DTYPE_INT32);
+    builder *b = builder_single_node(9, "EyeLike", "A", &in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "k", 2);
+    builder_attr_int(b, builder_first_node(b), "dtype", ONYX_DTYPE_INT32);
     run_result r = run_node(b, 1, &in, 0);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT32, 2, DIMS(2, 3), INT32S(0, 0, 1, 0, 0, 0), 0);
@@ -784,7 +753,7 @@ Test(shape, unique_all_outputs_with_nan_and_signed_zeros)
 {
     /* numpy.unique([2, nan, -0., 0., 1, nan, 2], return_index, return_inverse, return_counts). */
     onyx_tensor in = tensor_of(ONYX_DTYPE_DOUBLE, 1, DIMS(7), DOUBLES(2, NAN, -0.0, 0.0, 1, NAN, 2));
-    builder *b = node_model(11, "Unique", 1, &in, 0, 4);
+    builder *b = builder_single_node(11, "Unique", "A", &in, 0, "Y,Z,W,V");
     run_result r = run_node(b, 1, &in, 0);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 1, DIMS(4), DOUBLES(0, 1, 2, NAN), 0);
@@ -800,9 +769,9 @@ Test(shape, unique_unsorted_slices_along_an_axis)
 {
     /* Columns of [[1, 0, 1, 2], [3, 9, 3, 0]]: (1,3), (0,9), (1,3), (2,0); in order of first occurrence. */
     onyx_tensor in = tensor_of(ONYX_DTYPE_INT64, 2, DIMS(2, 4), INT64S(1, 0, 1, 2, 3, 9, 3, 0));
-    builder *b = node_model(11, "Unique", 1, &in, 0, 4);
-    builder_attr_int(b, the_node(b), "axis", -1);
-    builder_attr_int(b, the_node(b), "sorted", 0);
+    builder *b = builder_single_node(11, "Unique", "A", &in, 0, "Y,Z,W,V");
+    builder_attr_int(b, builder_first_node(b), "axis", -1);
+    builder_attr_int(b, builder_first_node(b), "sorted", 0);
     run_result r = run_node(b, 1, &in, 0);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 2, DIMS(2, 3), INT64S(1, 0, 2, 3, 9, 0), 0);
@@ -822,7 +791,7 @@ Test(shape, unique_of_an_empty_tensor_and_of_a_constant)
     run_result_free(&r);
     /* A constant input: folded at load. */
     in = tensor_of(ONYX_DTYPE_INT32, 1, DIMS(5), INT32S(3, 1, 3, 3, 1));
-    builder *b = node_model(11, "Unique", 1, &in, 1, 1);
+    builder *b = builder_single_node(11, "Unique", "A", &in, 1, "Y");
     r = run_node(b, 1, &in, 1);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT32, 1, DIMS(2), INT32S(1, 3), 0);
@@ -838,13 +807,13 @@ Test(shape, depth_to_space_modes_and_space_to_depth_inverse)
      * CRD channel c * 4 + i * 2 + j (numpy reshape/transpose of the spec). */
     int64_t x[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     onyx_tensor in = tensor_of(ONYX_DTYPE_INT64, 4, DIMS(1, 8, 1, 1), x);
-    builder *b = node_model(13, "DepthToSpace", 1, &in, 0, 1);
-    builder_attr_int(b, the_node(b), "blocksize", 2);
+    builder *b = builder_single_node(13, "DepthToSpace", "A", &in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "blocksize", 2);
     run_result r = run_node(b, 1, &in, 0);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 4, DIMS(1, 2, 2, 2), INT64S(0, 2, 4, 6, 1, 3, 5, 7), 0);
     run_result_free(&r);
-    builder_attr_string(b, the_node(b), "mode", "CRD");
+    builder_attr_string(b, builder_first_node(b), "mode", "CRD");
     r = run_node(b, 1, &in, 0);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 4, DIMS(1, 2, 2, 2), x, 0);
@@ -853,8 +822,8 @@ Test(shape, depth_to_space_modes_and_space_to_depth_inverse)
 
     /* SpaceToDepth undoes DCR DepthToSpace. */
     onyx_tensor space = tensor_of(ONYX_DTYPE_INT64, 4, DIMS(1, 2, 2, 2), INT64S(0, 2, 4, 6, 1, 3, 5, 7));
-    b = node_model(13, "SpaceToDepth", 1, &space, 0, 1);
-    builder_attr_int(b, the_node(b), "blocksize", 2);
+    b = builder_single_node(13, "SpaceToDepth", "A", &space, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "blocksize", 2);
     r = run_node(b, 1, &space, 0);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 4, DIMS(1, 8, 1, 1), x, 0);
@@ -867,9 +836,9 @@ Test(shape, depth_to_space_modes_and_space_to_depth_inverse)
     int opsets[2] = {28, 13};
     const int64_t *want[2] = {x, INT64S(0, 4, 1, 5, 2, 6, 3, 7)};
     for (int i = 0; i < 2; i++) {
-        b = node_model(opsets[i], "SpaceToDepth", 1, &crd, 0, 1);
-        builder_attr_int(b, the_node(b), "blocksize", 2);
-        builder_attr_string(b, the_node(b), "mode", "CRD");
+        b = builder_single_node(opsets[i], "SpaceToDepth", "A", &crd, 0, "Y");
+        builder_attr_int(b, builder_first_node(b), "blocksize", 2);
+        builder_attr_string(b, builder_first_node(b), "mode", "CRD");
         r = run_node(b, 1, &crd, 0);
         cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
         expect_tensor(&r.outputs[0], ONYX_DTYPE_INT64, 4, DIMS(1, 8, 1, 1), want[i], 0);
@@ -894,9 +863,9 @@ Test(shape, reverse_sequence_lengths_are_checked)
     /* time_axis 1, batch_axis 0: row b reverses its first lens[b] entries; 0 keeps the row. */
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(1, 2, 3, 4, 5, 6)),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), INT64S(0, 2))};
-    builder *b = node_model(10, "ReverseSequence", 2, in, 0, 1);
-    builder_attr_int(b, the_node(b), "time_axis", 1);
-    builder_attr_int(b, the_node(b), "batch_axis", 0);
+    builder *b = builder_single_node(10, "ReverseSequence", "A,B", in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "time_axis", 1);
+    builder_attr_int(b, builder_first_node(b), "batch_axis", 0);
     run_result r = run_node(b, 2, in, 0);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), FLOATS(1, 2, 3, 5, 4, 6), 0);

@@ -5,37 +5,8 @@
 #include "harness.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A model of one `op` node whose inputs are all graph inputs ("" names skip an input). */
-static builder *model_of(int opset, const char *op, const char *names, int n_inputs,
-                         const onyx_tensor *inputs, const char *outputs)
-{
-    builder *b = builder_new(opset);
-    char list[256];
-    snprintf(list, sizeof list, "%s", names);
-    int i = 0;
-    for (char *at = list, *comma; i < n_inputs; at = comma + 1) {
-        comma = strchr(at, ',');
-        if (comma)
-            *comma = 0;
-        if (*at) {
-            builder_input(b, at, inputs[i].dtype, inputs[i].rank, inputs[i].dims, NULL);
-            i++;
-        }
-        if (!comma)
-            break;
-    }
-    builder_node(b, op, names, outputs);
-    snprintf(list, sizeof list, "%s", outputs);
-    for (char *name = strtok(list, ","); name; name = strtok(NULL, ","))
-        builder_output(b, name, ONYX_DTYPE_UNDEFINED);
-    return b;
-}
-
-static Onnx__NodeProto *the_node(builder *b) { return builder_graph(b)->node[0]; }
 
 /* Values in [-1, 1] in steps of 1/8 from a fixed sequence. */
 static float *values(int64_t n, unsigned seed)
@@ -207,8 +178,8 @@ static void check_attention(const attention_case *t)
     strcat(outputs, t->nonpad ? ",," : ",present_k,present_v");
     if (!t->no_qk)
         strcat(outputs, ",QK");
-    builder *bld = model_of(t->opset, "Attention", names, n, in, outputs);
-    Onnx__NodeProto *node = the_node(bld);
+    builder *bld = builder_single_node(t->opset, "Attention", names, in, 0, outputs);
+    Onnx__NodeProto *node = builder_first_node(bld);
     if (t->rank3) {
         builder_attr_int(bld, node, "q_num_heads", t->hq);
         builder_attr_int(bld, node, "kv_num_heads", t->hkv);
@@ -304,11 +275,11 @@ Test(attention, decoding_a_few_tokens_with_a_past_reads_keys_in_place)
 static void expect_attention_refused(int opset, int n, const onyx_tensor *in, const char *names,
                                      int64_t q_heads, int64_t kv_heads, const char *part)
 {
-    builder *b = model_of(opset, "Attention", names, n, in, "Y");
+    builder *b = builder_single_node(opset, "Attention", names, in, 0, "Y");
     if (q_heads)
-        builder_attr_int(b, the_node(b), "q_num_heads", q_heads);
+        builder_attr_int(b, builder_first_node(b), "q_num_heads", q_heads);
     if (kv_heads)
-        builder_attr_int(b, the_node(b), "kv_num_heads", kv_heads);
+        builder_attr_int(b, builder_first_node(b), "kv_num_heads", kv_heads);
     run_result r = run_model(b, n, in);
     cr_assert_neq(r.load, ONYX_OK, "loaded; expected an error about %s", part);
     expect_message(r.message, part, NULL);
@@ -357,9 +328,9 @@ Test(rms_normalization, scale_broadcast_within_the_normalized_shape_and_double)
     }
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 3, 4), x),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(3, 1), scale)};
-    builder *b = model_of(23, "RMSNormalization", "X,S", 2, in, "Y");
-    builder_attr_int(b, the_node(b), "axis", 1);
-    builder_attr_float(b, the_node(b), "epsilon", 0.25f);
+    builder *b = builder_single_node(23, "RMSNormalization", "X,S", in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "axis", 1);
+    builder_attr_float(b, builder_first_node(b), "epsilon", 0.25f);
     run_result r = run_model(b, 2, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 3, 4), want, 1e-6);
@@ -371,9 +342,9 @@ Test(rms_normalization, scale_broadcast_within_the_normalized_shape_and_double)
         xd[i] = x[i], want_d[i] = want[i];
     onyx_tensor ind[2] = {tensor_of(ONYX_DTYPE_DOUBLE, 3, DIMS(2, 3, 4), xd),
                           tensor_of(ONYX_DTYPE_DOUBLE, 2, DIMS(3, 1), scale_d)};
-    b = model_of(23, "RMSNormalization", "X,S", 2, ind, "Y");
-    builder_attr_int(b, the_node(b), "axis", -2);
-    builder_attr_float(b, the_node(b), "epsilon", 0.25f);
+    b = builder_single_node(23, "RMSNormalization", "X,S", ind, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "axis", -2);
+    builder_attr_float(b, builder_first_node(b), "epsilon", 0.25f);
     r = run_model(b, 2, ind);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_DOUBLE, 3, DIMS(2, 3, 4), want_d, 1e-6);
@@ -387,7 +358,7 @@ Test(rms_normalization, scale_that_grows_the_normalized_shape_is_refused)
     float data[8] = {0};
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 4), data),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 4), data)};
-    builder *b = model_of(23, "RMSNormalization", "X,S", 2, in, "Y");
+    builder *b = builder_single_node(23, "RMSNormalization", "X,S", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_neq(r.load, ONYX_OK);
     expect_message(r.message, "normalized shape", NULL);
@@ -426,7 +397,7 @@ Test(rotary_embedding, float16_rotates_as_float_and_positions_outside_the_cache_
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), cos_c),
                          tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 2), sin_c),
                          tensor_of(ONYX_DTYPE_INT64, 2, DIMS(1, 2), pos)};
-    builder *b = model_of(23, "RotaryEmbedding", "X,C,S,P", 4, in, "Y");
+    builder *b = builder_single_node(23, "RotaryEmbedding", "X,C,S,P", in, 0, "Y");
     run_result r = run_model(b, 4, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 4), want, 1e-6);
@@ -449,7 +420,7 @@ Test(rotary_embedding, float16_rotates_as_float_and_positions_outside_the_cache_
                           tensor_of(ONYX_DTYPE_FLOAT16, 2, DIMS(2, 2), ch),
                           tensor_of(ONYX_DTYPE_FLOAT16, 2, DIMS(2, 2), sh), in[3]};
     inh[3].data = (void *)pos;
-    b = model_of(23, "RotaryEmbedding", "X,C,S,P", 4, inh, "Y");
+    b = builder_single_node(23, "RotaryEmbedding", "X,C,S,P", inh, 0, "Y");
     r = run_model(b, 4, inh);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     cr_assert_eq(r.outputs[0].dtype, ONYX_DTYPE_FLOAT16);
@@ -467,12 +438,12 @@ Test(rotary_embedding, odd_rotary_dim_and_missing_num_heads_are_refused)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 8), data),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 2), data),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(1, 2, 2), data)};
-    builder *b = model_of(23, "RotaryEmbedding", "X,C,S", 3, in, "Y");
+    builder *b = builder_single_node(23, "RotaryEmbedding", "X,C,S", in, 0, "Y");
     run_result r = run_model(b, 3, in);
     cr_assert_neq(r.load, ONYX_OK);
     expect_message(r.message, "num_heads", NULL);
     run_result_free(&r);
-    builder_attr_int(b, the_node(b), "rotary_embedding_dim", 3);
+    builder_attr_int(b, builder_first_node(b), "rotary_embedding_dim", 3);
     r = run_model(b, 3, in);
     cr_assert_neq(r.load, ONYX_OK);
     expect_message(r.message, "rotary_embedding_dim", NULL);
@@ -491,17 +462,17 @@ Test(tensor_scatter, circular_wraps_a_negative_index_and_linear_overflow_fails)
     onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 4, 1), cache),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 3, 1), update),
                          tensor_of(ONYX_DTYPE_INT64, 1, DIMS(2), idx)};
-    builder *b = model_of(24, "TensorScatter", "C,U,I", 3, in, "Y");
-    builder_attr_int(b, the_node(b), "axis", 1);
-    builder_attr_string(b, the_node(b), "mode", "circular");
+    builder *b = builder_single_node(24, "TensorScatter", "C,U,I", in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "axis", 1);
+    builder_attr_string(b, builder_first_node(b), "mode", "circular");
     run_result r = run_model(b, 3, in);
     cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 4, 1), want, 0);
     run_result_free(&r);
     builder_free(b);
 
-    b = model_of(24, "TensorScatter", "C,U,I", 3, in, "Y");
-    builder_attr_int(b, the_node(b), "axis", 1);
+    b = builder_single_node(24, "TensorScatter", "C,U,I", in, 0, "Y");
+    builder_attr_int(b, builder_first_node(b), "axis", 1);
     const int64_t fits[2] = {1, 0};
     in[2].data = (void *)fits;
     r = run_model(b, 3, in);
@@ -522,12 +493,12 @@ Test(tensor_scatter, batch_axis_and_a_longer_update_are_refused)
     float data[16] = {0};
     onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 4, 1), data),
                          tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 5, 1), data)};
-    builder *b = model_of(24, "TensorScatter", "C,U", 2, in, "Y");
+    builder *b = builder_single_node(24, "TensorScatter", "C,U", in, 0, "Y");
     run_result r = run_model(b, 2, in);
     cr_assert_neq(r.load, ONYX_OK);
     expect_message(r.message, "no longer", NULL);
     run_result_free(&r);
-    builder_attr_int(b, the_node(b), "axis", 0);
+    builder_attr_int(b, builder_first_node(b), "axis", 0);
     r = run_model(b, 2, in);
     cr_assert_neq(r.load, ONYX_OK);
     expect_message(r.message, "batch", NULL);

@@ -93,7 +93,7 @@ Test(subgraph_types, if_branches_giving_different_types_are_refused)
 {
     /* Nothing declared: the then branch gives float, the else branch double. */
     builder *b = if_model();
-    Onnx__GraphProto *else_g = builder_graph(b)->node[0]->attribute[1]->g;
+    Onnx__GraphProto *else_g = builder_first_node(b)->attribute[1]->g;
     builder_attr_int(b, builder_graph_node(b, else_g, "Cast", "e", "e64"), "to", ONYX_DTYPE_DOUBLE);
     else_g->output[0]->name = "e64";
     untype_graph(builder_graph(b), NO_TYPE, false);
@@ -167,7 +167,7 @@ Test(subgraph_types, loop_carried_value_changing_type_is_refused)
 {
     /* Nothing declared: the body casts the carried float to double. */
     builder *b = loop_model(false);
-    Onnx__GraphProto *body = builder_graph(b)->node[0]->attribute[0]->g;
+    Onnx__GraphProto *body = builder_first_node(b)->attribute[0]->g;
     builder_attr_int(b, builder_graph_node(b, body, "Cast", "s_out", "s_out64"), "to", ONYX_DTYPE_DOUBLE);
     body->output[1]->name = "s_out64";
     untype_graph(builder_graph(b), NO_TYPE, false);
