@@ -472,9 +472,13 @@ static PyObject *Session_run(Session *self, PyObject *const *args, Py_ssize_t na
     if (output_names != Py_None) {
         if (PyUnicode_Check(output_names))
             return PyErr_Format(invalid, "output_names must be a list of names or None, not a str");
-        names_seq = PySequence_Fast(output_names, "output_names must be a list of names or None");
-        if (!names_seq)
-            return NULL;
+        if (!(names_seq = PySequence_Fast(output_names, ""))) {
+            if (!PyErr_ExceptionMatches(PyExc_TypeError))
+                return NULL;
+            PyErr_Clear();
+            return PyErr_Format(invalid, "output_names must be a list of names or None, not %.100s",
+                                Py_TYPE(output_names)->tp_name);
+        }
         n_names = PySequence_Fast_GET_SIZE(names_seq);
     }
     n_sel = n_names ? (size_t)n_names : self->n_out;

@@ -137,7 +137,8 @@ def _convert_input(name, value, declared):
         raise InvalidInput(f"input '{name}' has numpy dtype {array.dtype}, which onyx has no tensor type for "
                            f"(the model expects tensor({_DTYPE_NAMES.get(declared, '?')}))")
     if code == _BFLOAT16:
-        return np.ascontiguousarray(array).view(np.uint16), code
+        # (np.require, not np.ascontiguousarray, which makes a scalar an array of one.)
+        return np.require(array, requirements=["C", "A"]).view(np.uint16), code
     native = array.dtype.newbyteorder("=")
     return np.require(array.astype(native, copy=False), requirements=["C", "A"]), code
 
@@ -213,7 +214,9 @@ class SessionOptions:
         LimitExceeded. The value is checked when a session is created."""
         if name not in LIMITS:
             raise InvalidArgument(f"no limit named {name!r}; the limits are: {', '.join(LIMITS)}")
-        self._limits[name] = int(value)
+        if not isinstance(value, int) or value <= 0:
+            raise InvalidArgument(f"limit {name} must be a positive int, not {value!r}")
+        self._limits[name] = value
 
     def get_limit(self, name):
         """The value set with set_limit, or None for the library's default."""
