@@ -57,7 +57,7 @@ def identity_model(directory):
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     path, x = os.path.join(directory, "identity.onnx"), os.path.join(directory, "identity_x.npy")
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
     np.save(x, np.zeros([1], np.float32))
     return path, x
 
@@ -94,14 +94,16 @@ def ort_session(model, threads):
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
-def overhead(name, model, x_path, threads, rounds, runs):
+def overhead(model, x_path, threads, rounds, runs):
+    """(C API, onyx from Python, onnxruntime from Python) in microseconds per run."""
     x = np.load(x_path)
-    session = onyx_session(model, threads)
-    c, py = [], []
+    session, ort = onyx_session(model, threads), ort_session(model, threads)
+    c, py, rt = [], [], []
     for _ in range(rounds):
         c.append(c_api_median_us(model, x_path, threads, runs))
         py.append(python_median_us(session, x, runs))
-    return name, min(c), min(py)
+        rt.append(python_median_us(ort, x, runs))
+    return min(c), min(py), min(rt)
 
 
 def machine():
@@ -128,14 +130,13 @@ def main():
     print(f"threads {args.threads}; each figure the lowest of {args.rounds} medians of {args.runs} runs\n")
 
     print("## Overhead of a run from Python (InferenceSession.run) over the C API (onyx_session_run)\n")
-    print("| model | C API (us) | Python (us) | overhead (us) |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| model | C API (us) | onyx from Python (us) | overhead (us) | onnxruntime from Python (us) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as tmp:
         cases = [("Identity, 1 element",) + identity_model(tmp), (SMALLEST,) + block_files(SMALLEST)]
         for name, model, x_path in cases:
-            name, c, py = overhead(name, model, x_path, args.threads, args.rounds,
-                                   args.runs * (10 if "Identity" in name else 1))
-            print(f"| {name} | {c:.2f} | {py:.2f} | {py - c:.2f} |")
+            c, py, rt = overhead(model, x_path, args.threads, args.rounds, args.runs * (10 if "Identity" in name else 1))
+            print(f"| {name} | {c:.2f} | {py:.2f} | {py - c:.2f} | {rt:.2f} |")
 
     print("\n## onyx and onnxruntime, both from Python (InferenceSession.run, median ms)\n")
     print("| block | onyx (ms) | onnxruntime (ms) | onnxruntime / onyx |")

@@ -528,7 +528,17 @@ static PyObject *Session_run(Session *self, PyObject *const *args, Py_ssize_t na
             goto done;
         }
         size_t i = PyLong_AsSize_t(number);
-        if (bind_value(self, i, key, value, &tensors[i], &held[i]) < 0)
+        if (held[i]) { /* two keys equal to one name (a str subclass) */
+            PyErr_Format(invalid, "input %R is fed twice", key);
+            goto done;
+        }
+        /* Held while converting: the conversion runs Python code. */
+        Py_INCREF(key);
+        Py_INCREF(value);
+        int bound = bind_value(self, i, key, value, &tensors[i], &held[i]);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (bound < 0)
             goto done;
     }
     if ((size_t)PyDict_GET_SIZE(feed) != n_in) {
