@@ -389,6 +389,24 @@ class InferenceSession(_onyx.Session):
         runs, total_ms) in graph order."""
         return [ProfileEntry(*e) for e in self._profile()]
 
+    def end_profiling(self):
+        """As ONNX Runtime's: writes the profile to <profile_file_prefix><date>.json as trace events
+        (one per node: name, op_name, runs, total duration in microseconds), turns profiling off
+        and returns the file's path; "" when profiling was off."""
+        if not self._options.enable_profiling:
+            return ""
+        import datetime  # noqa: PLC0415
+        import json  # noqa: PLC0415
+
+        events = [{"cat": "Node", "name": f"{e.node}_kernel_time", "ph": "X", "ts": 0, "dur": round(e.total_ms * 1e3),
+                   "args": {"op_name": e.op_type, "runs": e.runs}} for e in self.profile()]
+        path = f"{self._options.profile_file_prefix}{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}.json"
+        with open(path, "w") as f:
+            json.dump(events, f, indent=1)
+        self._set_profiling(False)
+        self._options.enable_profiling = False
+        return path
+
     def set_profiling(self, enabled=True):
         """Turns profiling on (clearing the profile) or off."""
         self._set_profiling(bool(enabled))

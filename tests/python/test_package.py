@@ -176,6 +176,23 @@ def test_profile():
     session.set_profiling(False)
 
 
+def test_end_profiling_as_onnxruntime(tmp_path):
+    import json  # noqa: PLC0415
+
+    options = onyx.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(tmp_path / "profile_")
+    session = onyx.InferenceSession(FFN, options)
+    session.run(None, {"x": ffn_input()})
+    path = session.end_profiling()
+    assert path.startswith(options.profile_file_prefix) and path.endswith(".json")
+    with open(path) as f:
+        events = json.load(f)
+    assert events and all(e["args"]["runs"] == 1 and e["dur"] >= 0 for e in events)
+    assert any("MatMul" in e["args"]["op_name"] for e in events)  # onyx.FusedMatMul once fused
+    assert onyx.InferenceSession(FFN).end_profiling() == ""
+
+
 def test_load_from_bytes_and_pathlike():
     import pathlib  # noqa: PLC0415
 
