@@ -227,6 +227,42 @@ def test_converted_inputs_give_the_same_outputs(ffn):
         np.testing.assert_array_equal(ffn.run(None, {"x": variant})[0], want)
 
 
+def test_many_inputs_and_outputs():
+    """More inputs and outputs than run() keeps on its stack (8)."""
+    n = 11
+    nodes = [helper.make_node("Neg", [f"x{i}"], [f"y{i}"]) for i in range(n)]
+    model = make_model(nodes, [tensor(f"x{i}", TensorProto.FLOAT, [2]) for i in range(n)],
+                       [tensor(f"y{i}", TensorProto.FLOAT, [2]) for i in range(n)])
+    session = onyx.InferenceSession(model)
+    feed = {f"x{i}": np.full(2, i, np.float32) for i in range(n)}
+    outputs = session.run(None, feed)
+    assert [float(y[0]) for y in outputs] == [-float(i) for i in range(n)]
+    names = [f"y{i}" for i in reversed(range(n))] + ["y0"]
+    assert [float(y[1]) for y in session.run(names, feed)] == [-float(i) for i in reversed(range(n))] + [0.0]
+    del feed["x9"]
+    with pytest.raises(onyx.InvalidArgument, match="missing input x9"):
+        session.run(None, feed)
+
+
+def test_external_data(tmp_path):
+    w = np.arange(64, dtype=np.float32).reshape(8, 8)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "ext",
+                              [tensor("x", TensorProto.FLOAT, [1, 8])], [tensor("y", TensorProto.FLOAT, [1, 8])],
+                              initializer=[numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = str(tmp_path / "model.onnx")
+    onnx.save(model, path, save_as_external_data=True, location="weights.bin", size_threshold=0)
+    x = np.ones((1, 8), np.float32)
+    np.testing.assert_array_equal(onyx.InferenceSession(path).run(None, {"x": x})[0], x @ w)
+    with open(path, "rb") as f:
+        data = f.read()
+    with pytest.raises(onyx.OnyxError, match="external"):
+        onyx.InferenceSession(data)  # bytes: no directory to resolve weights.bin against
+    options = onyx.SessionOptions()
+    options.external_data_dir = str(tmp_path)
+    np.testing.assert_array_equal(onyx.InferenceSession(data, options).run(None, {"x": x})[0], x @ w)
+
+
 def test_dtypes_round_trip():
     """An output of every dtype numpy has, made from an input of that dtype."""
     dtypes = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16,
