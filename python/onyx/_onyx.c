@@ -96,13 +96,22 @@ static onyx_dtype onyx_dtype_of(PyArray_Descr *descr)
 
 /* ---- Session ----------------------------------------------------------------------------- */
 
+/* The most onyx sessions one Session runs on at once besides its own (see take_session). */
+#define MAX_EXTRA 16
+
 typedef struct {
     PyObject_HEAD
     onyx_model *model;
-    onyx_session *session;
-    /* Serialises runs of this session from several threads: an onyx_session is used by one
-     * thread at a time, and its outputs live until its next run. */
+    onyx_session *session; /* its own: the one profiled */
+    /* Held by the thread running on `session`: an onyx_session is used by one thread at a
+     * time, and its outputs live until its next run. */
     PyThread_type_lock lock;
+    /* Sessions of the same model (sharing its weights) for runs from other threads while
+     * `session` is busy, so that one Session serves several threads in parallel as ONNX
+     * Runtime's does. Guarded by the GIL: taken and given back with it held. */
+    onyx_session **idle;
+    size_t n_idle, n_extra;
+    int profiling; /* while on, every run uses `session` (one profile), one after the other */
     PyObject *source;       /* the model's bytes when loaded from bytes (borrowed by onyx) */
     PyObject *input_index;  /* {name: index} */
     PyObject *output_index; /* {name: index} */
@@ -130,9 +139,48 @@ static void lock_session(Session *self)
     }
 }
 
+/* The onyx session a run uses, with the GIL held: the Session's own when it is free (its lock
+ * taken); else, unless profiling, an idle extra one or a new one of the same model (up to
+ * MAX_EXTRA); else the own one once it is free, waiting without the GIL. */
+static onyx_session *take_session(Session *self)
+{
+    if (PyThread_acquire_lock(self->lock, NOWAIT_LOCK))
+        return self->session;
+    if (!self->profiling) {
+        if (self->n_idle)
+            return self->idle[--self->n_idle];
+        if (self->n_extra < MAX_EXTRA) {
+            onyx_session *extra = NULL;
+            onyx_status st;
+            self->n_extra++; /* counted now: the GIL is let go while creating */
+            Py_BEGIN_ALLOW_THREADS
+            st = onyx_session_create(self->model, NULL, &extra);
+            Py_END_ALLOW_THREADS
+            if (st == ONYX_OK)
+                return extra;
+            onyx_session_free(extra); /* out of memory or limits: wait for the own one */
+            self->n_extra--;
+        }
+    }
+    lock_session(self);
+    return self->session;
+}
+
+static void give_back(Session *self, onyx_session *session)
+{
+    if (session == self->session)
+        PyThread_release_lock(self->lock);
+    else
+        self->idle[self->n_idle++] = session;
+}
+
 static void Session_dealloc(Session *self)
 {
     PyObject_GC_UnTrack(self);
+    /* No run is under way (it would hold a reference): every extra session is idle. */
+    for (size_t i = 0; i < self->n_idle; i++)
+        onyx_session_free(self->idle[i]);
+    PyMem_Free(self->idle);
     onyx_session_free(self->session);
     onyx_model_free(self->model);
     if (self->lock)
@@ -320,6 +368,11 @@ static int Session_init(Session *self, PyObject *args, PyObject *kwargs)
         raise_status(st, onyx_session_errmsg(session));
         return -1;
     }
+    self->profiling = profiling;
+    if (!(self->idle = PyMem_Calloc(MAX_EXTRA, sizeof *self->idle))) {
+        PyErr_NoMemory();
+        return -1;
+    }
     size_t n_in = onyx_model_input_count(model);
     if (!(self->in_dtype = PyMem_Calloc(n_in + 1, sizeof *self->in_dtype))) {
         PyErr_NoMemory();
@@ -393,12 +446,12 @@ static int bind_value(Session *self, size_t index, PyObject *name, PyObject *val
 
 /* Makes the numpy array of output `index` of the last run (a copy: the session's output
  * memory is reused by the next run). */
-static PyObject *output_array(Session *self, size_t index)
+static PyObject *output_array(Session *self, onyx_session *session, size_t index)
 {
     onyx_tensor t;
-    onyx_status st = onyx_session_get_output(self->session, index, &t);
+    onyx_status st = onyx_session_get_output(session, index, &t);
     if (st != ONYX_OK)
-        return raise_status(st, onyx_session_errmsg(self->session));
+        return raise_status(st, onyx_session_errmsg(session));
     int type = npy_type_of(t.dtype);
     if (type < 0)
         return PyErr_Format(error_class(ONYX_ERROR_UNSUPPORTED), "output '%U' has dtype %s, which numpy lacks",
@@ -557,20 +610,20 @@ static PyObject *Session_run(Session *self, PyObject *const *args, Py_ssize_t na
         goto done;
     }
 
-    lock_session(self);
+    onyx_session *session = take_session(self);
     onyx_status st = ONYX_OK;
     for (size_t i = 0; i < n_in && st == ONYX_OK; i++)
-        st = onyx_session_set_input(self->session, i, &tensors[i]);
+        st = onyx_session_set_input(session, i, &tensors[i]);
     if (st == ONYX_OK) {
         Py_BEGIN_ALLOW_THREADS
-        st = onyx_session_run(self->session);
+        st = onyx_session_run(session);
         Py_END_ALLOW_THREADS
     }
     if (st != ONYX_OK) {
-        raise_status(st, onyx_session_errmsg(self->session));
+        raise_status(st, onyx_session_errmsg(session));
     } else if ((result = PyList_New((Py_ssize_t)n_sel))) {
         for (size_t k = 0; k < n_sel; k++) {
-            PyObject *array = output_array(self, outs[k]);
+            PyObject *array = output_array(self, session, outs[k]);
             if (!array) {
                 Py_CLEAR(result);
                 break;
@@ -578,7 +631,7 @@ static PyObject *Session_run(Session *self, PyObject *const *args, Py_ssize_t na
             PyList_SET_ITEM(result, (Py_ssize_t)k, array);
         }
     }
-    PyThread_release_lock(self->lock);
+    give_back(self, session);
 
 done:
     if (held) {
@@ -713,6 +766,7 @@ static PyObject *Session_set_profiling(Session *self, PyObject *arg)
     PyThread_release_lock(self->lock);
     if (st != ONYX_OK)
         return raise_status(st, onyx_session_errmsg(self->session));
+    self->profiling = enabled;
     Py_RETURN_NONE;
 }
 
@@ -742,16 +796,21 @@ static PyObject *Session_profile(Session *self, PyObject *unused)
     return list;
 }
 
-/* (bytes held by the model, bytes held by the session) */
+/* (bytes held by the model, by the session's own onyx session, by its idle extra ones, and
+ * the number of extra ones) */
 static PyObject *Session_memory(Session *self, PyObject *unused)
 {
     (void)unused;
     if (!session_ready(self))
         return NULL;
+    size_t extra_bytes = 0;
+    for (size_t i = 0; i < self->n_idle; i++) /* idle: no thread uses them (GIL held) */
+        extra_bytes += onyx_session_memory_bytes(self->idle[i]);
     lock_session(self);
     size_t session_bytes = onyx_session_memory_bytes(self->session);
     PyThread_release_lock(self->lock);
-    return Py_BuildValue("(nn)", (Py_ssize_t)onyx_model_memory_bytes(self->model), (Py_ssize_t)session_bytes);
+    return Py_BuildValue("(nnnn)", (Py_ssize_t)onyx_model_memory_bytes(self->model), (Py_ssize_t)session_bytes,
+                         (Py_ssize_t)extra_bytes, (Py_ssize_t)self->n_extra);
 }
 
 static PyMethodDef Session_methods[] = {
@@ -759,7 +818,8 @@ static PyMethodDef Session_methods[] = {
      "run(output_names, input_feed, run_options=None) -> list of numpy arrays\n\n"
      "Runs the model on input_feed ({name: array}, every input of the model) and returns the\n"
      "outputs named in output_names (None or [] for all, in the model's order). C-contiguous\n"
-     "arrays are read in place; the GIL is released while the model runs."},
+     "arrays are read in place; the GIL is released while the model runs. Runs from several\n"
+     "threads at once use extra sessions of the model (sharing its weights), in parallel."},
     {"_inputs", (PyCFunction)Session_inputs, METH_NOARGS, "[(name, dtype, shape)] of the inputs"},
     {"_outputs", (PyCFunction)Session_outputs, METH_NOARGS, "[(name, dtype, shape)] of the outputs"},
     {"_model_info", (PyCFunction)Session_model_info, METH_NOARGS,
@@ -767,7 +827,8 @@ static PyMethodDef Session_methods[] = {
     {"_nodes", (PyCFunction)Session_nodes, METH_NOARGS, "[(name, op_type, domain, opset, supported)]"},
     {"_set_profiling", (PyCFunction)Session_set_profiling, METH_O, "turns profiling on (clearing it) or off"},
     {"_profile", (PyCFunction)Session_profile, METH_NOARGS, "[(node_name, op_type, runs, total_ms)]"},
-    {"_memory", (PyCFunction)Session_memory, METH_NOARGS, "(model bytes, session bytes) onyx holds"},
+    {"_memory", (PyCFunction)Session_memory, METH_NOARGS,
+     "(model bytes, own session bytes, idle extra sessions' bytes, extra sessions) onyx holds"},
     {NULL, NULL, 0, NULL},
 };
 

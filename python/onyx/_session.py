@@ -319,9 +319,10 @@ class InferenceSession(_onyx.Session):
     'CPUExecutionProvider' draws a warning, as in ONNX Runtime without that provider.
 
     run(output_names, input_feed, run_options=None) takes every input of the model in input_feed
-    and returns a list of new numpy arrays. It may be called from several threads: runs of one
-    session are serialised (each thread gets its own results); sessions of their own run in
-    parallel. The GIL is released while the model runs."""
+    and returns a list of new numpy arrays. The GIL is released while the model runs. It may be
+    called from several threads at once, as ONNX Runtime's: a run that finds the session busy
+    runs on an extra onyx session of the same model (sharing its weights; up to 16, kept for
+    later runs), in parallel; past that, or while profiling, runs wait for one another."""
 
     def __init__(self, path_or_bytes, sess_options=None, providers=None, provider_options=None, **kwargs):
         options = sess_options if sess_options is not None else SessionOptions()
@@ -418,9 +419,10 @@ class InferenceSession(_onyx.Session):
 
     def memory_bytes(self):
         """Bytes onyx holds for the model (weights it copied, graph) and for the session (plan,
-        arena), as {'model': n, 'session': n}."""
-        model, session = self._memory()
-        return {"model": model, "session": session}
+        arena; with the extra sessions that runs from several threads at once made, when idle),
+        as {'model': n, 'session': n, 'sessions': how many onyx sessions}."""
+        model, own, extra, n_extra = self._memory()
+        return {"model": model, "session": own + extra, "sessions": 1 + n_extra}
 
     def __repr__(self):
         where = self._model_path if self._model_path is not None else "<bytes>"

@@ -125,7 +125,7 @@ def test_session_api(ffn):
     assert {n.op_type for n in ffn.nodes()} >= {"MatMul", "Relu"}
     assert all(n.supported for n in ffn.nodes())
     memory = ffn.memory_bytes()
-    assert memory["model"] > 64 * 256 * 4 and memory["session"] >= 0
+    assert memory["model"] > 64 * 256 * 4 and memory["session"] >= 0 and memory["sessions"] >= 1
 
 
 def test_outputs_by_name_and_keywords(ffn):
@@ -586,8 +586,8 @@ def test_separate_sessions_in_threads():
 
 
 def test_one_session_from_several_threads():
-    """Runs of one session from several threads at once are serialised: each thread gets the
-    outputs of its own inputs, never another's or a mix."""
+    """Runs of one session from several threads at once (on extra sessions of the model, or one
+    after the other): each thread gets the outputs of its own inputs, never another's or a mix."""
     session = onyx.InferenceSession(FFN)
     inputs = [ffn_input(batch=1 + s % 3, seq=3 + s, seed=s) for s in range(6)]
     expected = [session.run(None, {"x": x})[0] for x in inputs]
@@ -608,6 +608,53 @@ def test_one_session_from_several_threads():
     for t in threads:
         t.join()
     assert not errors
+
+
+def overlapping_runs(session, xs):
+    """Runs session on xs[0] in a thread and, once that run is under way, on xs[1] here."""
+    results = [None, None]
+    started = threading.Event()
+
+    def work():
+        started.set()
+        results[0] = session.run(None, {"x": xs[0]})[0]
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    started.wait()
+    time.sleep(0.03)  # well inside the other run (several hundred milliseconds)
+    results[1] = session.run(None, {"x": xs[1]})[0]
+    worker.join()
+    return results
+
+
+def test_one_session_runs_threads_in_parallel():
+    """A run that finds the session busy runs beside it on an extra session of the same model, as
+    ONNX Runtime's sessions serve several threads at once; it is kept for later runs."""
+    options = onyx.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onyx.InferenceSession(big_matmul_model(chain=24), options)
+    xs = [np.full((768, 768), v, np.float32) for v in (1.0, -0.5)]
+    expected = [session.run(None, {"x": x})[0] for x in xs]
+    assert session.memory_bytes()["sessions"] == 1
+    for got, want in zip(overlapping_runs(session, xs), expected):
+        np.testing.assert_array_equal(got, want)
+    memory = session.memory_bytes()
+    assert memory["sessions"] == 2 and memory["session"] > 2 * 768 * 768 * 4
+    for got, want in zip(overlapping_runs(session, xs[::-1]), expected[::-1]):
+        np.testing.assert_array_equal(got, want)
+    assert session.memory_bytes()["sessions"] == 2  # the extra one was used again
+
+
+def test_profiled_session_runs_threads_one_after_the_other():
+    options = onyx.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.enable_profiling = True
+    session = onyx.InferenceSession(big_matmul_model(chain=24), options)
+    xs = [np.full((768, 768), v, np.float32) for v in (1.0, -0.5)]
+    overlapping_runs(session, xs)
+    assert session.memory_bytes()["sessions"] == 1
+    assert all(e.runs == 2 for e in session.profile())  # both runs in the one profile
 
 
 def test_one_long_session_from_two_threads():
