@@ -63,8 +63,9 @@ def identity_model(directory):
 
 
 def c_api_median_us(model, x, threads, runs):
-    out = subprocess.run([ONYX_CLI, "bench", model, "--input", x, "--threads", str(threads), "--runs", str(runs),
-                          "--warmup", str(max(3, runs // 10)), "--json"], capture_output=True, text=True, check=True)
+    command = [ONYX_CLI, "bench", model, "--input", x, "--threads", str(threads), "--runs", str(runs),
+               "--warmup", str(max(3, runs // 10)), "--json"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
     return statistics.median(json.loads(out.stdout)["times_ms"]) * 1e3
 
 
@@ -110,7 +111,8 @@ def machine():
     model = ""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "")
+        model = next((line.split(":", 1)[1].strip() for line in out.splitlines()
+                      if line.startswith("Model name")), "")
     except (OSError, subprocess.CalledProcessError):
         pass
     return f"{model or platform.processor()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, " \
@@ -135,7 +137,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         cases = [("Identity, 1 element",) + identity_model(tmp), (SMALLEST,) + block_files(SMALLEST)]
         for name, model, x_path in cases:
-            c, py, rt = overhead(model, x_path, args.threads, args.rounds, args.runs * (10 if "Identity" in name else 1))
+            runs = args.runs * (10 if "Identity" in name else 1)
+            c, py, rt = overhead(model, x_path, args.threads, args.rounds, runs)
             print(f"| {name} | {c:.2f} | {py:.2f} | {py - c:.2f} | {rt:.2f} |")
 
     print("\n## onyx and onnxruntime, both from Python (InferenceSession.run, median ms)\n")

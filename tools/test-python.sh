@@ -21,4 +21,5 @@ if ! "$python" -m pip install --no-index --no-deps --no-build-isolation --disabl
     exit 1
 fi
 rm -f "$log"
-exec "$python" -m pytest -q -p no:cacheprovider tests/python/test_package*.py tests/python/test_backend*.py "$@"
+exec "$python" -m pytest -q -p no:cacheprovider \
+    tests/python/test_package*.py tests/python/test_backend*.py "$@"

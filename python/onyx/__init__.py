@@ -60,5 +60,6 @@ __all__ = [
     "LIMITS", "ExecutionMode", "FileError", "GraphOptimizationLevel", "InferenceSession", "InvalidArgument",
     "InvalidInput", "InvalidModel", "InvalidState", "LimitExceeded", "ModelMetadata", "NodeArg", "NodeInfo",
     "OnyxError", "OutOfMemory", "ProfileEntry", "RunError", "RunOptions", "SessionOptions", "Unsupported",
-    "get_all_providers", "get_available_providers", "get_device", "gemm_kernel", "library_version", "operators",
+    "get_all_providers", "get_available_providers", "get_device", "gemm_kernel", "library_version",
+    "operators",
 ]

@@ -294,7 +294,8 @@ static int Session_init(Session *self, PyObject *args, PyObject *kwargs)
             }
             if (onyx_options_set_limit(options, (onyx_limit)which, value) != ONYX_OK) {
                 PyErr_Format(error_class(ONYX_ERROR_INVALID_ARGUMENT),
-                             "limit %d: %lld is out of range (it must be above 0 and within the limit's maximum)",
+                             "limit %d: %lld is out of range (it must be above 0 and within the "
+                             "limit's maximum)",
                              which, value);
                 Py_DECREF(seq);
                 onyx_options_free(options);
@@ -412,7 +413,8 @@ static int bind_value(Session *self, size_t index, PyObject *name, PyObject *val
     }
     if (!array) {
         /* Converted once (a copy), or refused with a message, in Python. */
-        PyObject *converted = PyObject_CallFunction(convert_input, "OOi", name, value, (int)self->in_dtype[index]);
+        PyObject *converted =
+            PyObject_CallFunction(convert_input, "OOi", name, value, (int)self->in_dtype[index]);
         if (!converted)
             return -1;
         int code;
@@ -454,8 +456,10 @@ static PyObject *output_array(Session *self, onyx_session *session, size_t index
         return raise_status(st, onyx_session_errmsg(session));
     int type = npy_type_of(t.dtype);
     if (type < 0)
-        return PyErr_Format(error_class(ONYX_ERROR_UNSUPPORTED), "output '%U' has dtype %s, which numpy lacks",
-                            PyTuple_GET_ITEM(self->output_names, (Py_ssize_t)index), onyx_dtype_name(t.dtype));
+        return PyErr_Format(error_class(ONYX_ERROR_UNSUPPORTED),
+                            "output '%U' has dtype %s, which numpy lacks",
+                            PyTuple_GET_ITEM(self->output_names, (Py_ssize_t)index),
+                            onyx_dtype_name(t.dtype));
     npy_intp dims[ONYX_MAX_RANK];
     for (int d = 0; d < t.rank; d++)
         dims[d] = (npy_intp)t.dims[d];
@@ -725,7 +729,8 @@ static PyObject *Session_model_info(Session *self, PyObject *unused)
     }
     if (!opsets)
         return NULL;
-    return Py_BuildValue("(ssLN)", onyx_model_producer_name(self->model), onyx_model_producer_version(self->model),
+    return Py_BuildValue("(ssLN)", onyx_model_producer_name(self->model),
+                         onyx_model_producer_version(self->model),
                          (long long)onyx_model_ir_version(self->model), opsets);
 }
 
@@ -809,7 +814,8 @@ static PyObject *Session_memory(Session *self, PyObject *unused)
     lock_session(self);
     size_t session_bytes = onyx_session_memory_bytes(self->session);
     PyThread_release_lock(self->lock);
-    return Py_BuildValue("(nnnn)", (Py_ssize_t)onyx_model_memory_bytes(self->model), (Py_ssize_t)session_bytes,
+    return Py_BuildValue("(nnnn)", (Py_ssize_t)onyx_model_memory_bytes(self->model),
+                         (Py_ssize_t)session_bytes,
                          (Py_ssize_t)extra_bytes, (Py_ssize_t)self->n_extra);
 }
 
@@ -837,7 +843,8 @@ static PyTypeObject SessionType = {
     .tp_name = "onyx._onyx.Session",
     .tp_basicsize = sizeof(Session),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Session(source, threads=1, optimization=1, limits=None, external_data_dir=None, profiling=False)\n\n"
+    .tp_doc = "Session(source, threads=1, optimization=1, limits=None, external_data_dir=None,\n"
+              "        profiling=False)\n\n"
               "A model loaded from a path or bytes and one onyx session of it; see onyx.InferenceSession.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Session_init,

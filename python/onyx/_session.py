@@ -87,10 +87,9 @@ _ERRORS = (InvalidArgument, InvalidState, OutOfMemory, FileError, InvalidModel, 
 # ---- dtypes ----------------------------------------------------------------------------------
 
 # onyx_dtype codes (ONNX's TensorProto.DataType) and their names as ONNX Runtime spells types.
-_DTYPE_NAMES = {1: "float", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
-                9: "bool", 10: "float16", 11: "double", 12: "uint32", 13: "uint64", 14: "complex64",
-                15: "complex128", 16: "bfloat16"}
-_CODES = {name: code for code, name in _DTYPE_NAMES.items()}
+_DTYPE_NAMES = {1: "float", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+                8: "string", 9: "bool", 10: "float16", 11: "double", 12: "uint32", 13: "uint64",
+                14: "complex64", 15: "complex128", 16: "bfloat16"}
 _NUMPY = {1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64,
           9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64, 14: np.complex64,
           15: np.complex128}
@@ -184,10 +183,11 @@ class SessionOptions:
     onyx's own: set_limit / get_limit (memory, tensor size, model size, graph size) and
     external_data_dir (for models given as bytes whose weights lie in files)."""
 
-    __slots__ = ("intra_op_num_threads", "inter_op_num_threads", "graph_optimization_level", "enable_profiling",
-                 "execution_mode", "log_severity_level", "log_verbosity_level", "logid", "enable_cpu_mem_arena",
-                 "enable_mem_pattern", "enable_mem_reuse", "use_deterministic_compute", "optimized_model_filepath",
-                 "profile_file_prefix", "external_data_dir", "_limits", "_config")
+    __slots__ = ("intra_op_num_threads", "inter_op_num_threads", "graph_optimization_level",
+                 "enable_profiling", "execution_mode", "log_severity_level", "log_verbosity_level", "logid",
+                 "enable_cpu_mem_arena", "enable_mem_pattern", "enable_mem_reuse",
+                 "use_deterministic_compute", "optimized_model_filepath", "profile_file_prefix",
+                 "external_data_dir", "_limits", "_config")
 
     def __init__(self):
         self.intra_op_num_threads = 0
@@ -327,10 +327,12 @@ class InferenceSession(_onyx.Session):
     def __init__(self, path_or_bytes, sess_options=None, providers=None, provider_options=None, **kwargs):
         options = sess_options if sess_options is not None else SessionOptions()
         if not isinstance(options, SessionOptions):
-            raise InvalidArgument(f"sess_options must be an onyx.SessionOptions, not {type(options).__name__}")
+            raise InvalidArgument(f"sess_options must be an onyx.SessionOptions, "
+                                  f"not {type(options).__name__}")
         _check_providers(providers)
         if options.optimized_model_filepath:
-            warnings.warn("onyx does not write optimized models: optimized_model_filepath is ignored", stacklevel=2)
+            warnings.warn("onyx does not write optimized models: optimized_model_filepath is ignored",
+                          stacklevel=2)
         threads = options.intra_op_num_threads
         if not isinstance(threads, int) or not 0 <= threads <= 256:
             raise InvalidArgument(f"intra_op_num_threads must be between 0 (one per processor) and 256, "
@@ -338,7 +340,8 @@ class InferenceSession(_onyx.Session):
         if isinstance(path_or_bytes, (bytearray, memoryview)):
             path_or_bytes = bytes(path_or_bytes)
         elif not isinstance(path_or_bytes, (str, bytes, os.PathLike)):
-            raise InvalidArgument(f"path_or_bytes must be a path or bytes, not {type(path_or_bytes).__name__}")
+            raise InvalidArgument(f"path_or_bytes must be a path or bytes, "
+                                  f"not {type(path_or_bytes).__name__}")
         optimization = int(options.graph_optimization_level != GraphOptimizationLevel.ORT_DISABLE_ALL)
         limits = [(LIMITS[name], value) for name, value in options._limits.items()]
         super().__init__(path_or_bytes, threads, optimization, limits, options.external_data_dir,
@@ -399,8 +402,9 @@ class InferenceSession(_onyx.Session):
         import datetime  # noqa: PLC0415
         import json  # noqa: PLC0415
 
-        events = [{"cat": "Node", "name": f"{e.node}_kernel_time", "ph": "X", "ts": 0, "dur": round(e.total_ms * 1e3),
-                   "args": {"op_name": e.op_type, "runs": e.runs}} for e in self.profile()]
+        events = [{"cat": "Node", "name": f"{e.node}_kernel_time", "ph": "X", "ts": 0,
+                   "dur": round(e.total_ms * 1e3), "args": {"op_name": e.op_type, "runs": e.runs}}
+                  for e in self.profile()]
         path = f"{self._options.profile_file_prefix}{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}.json"
         with open(path, "w") as f:
             json.dump(events, f, indent=1)
@@ -426,4 +430,5 @@ class InferenceSession(_onyx.Session):
 
     def __repr__(self):
         where = self._model_path if self._model_path is not None else "<bytes>"
-        return f"<onyx.InferenceSession {where!s}: {len(self._inputs_meta)} inputs, {len(self._outputs_meta)} outputs>"
+        return (f"<onyx.InferenceSession {where!s}: {len(self._inputs_meta)} inputs, "
+                f"{len(self._outputs_meta)} outputs>")

@@ -92,7 +92,8 @@ class OnyxBackend(Backend):
         inputs = [np.asarray(v) for v in inputs]
         if len(inputs) != len(names):
             raise InvalidArgument(f"{len(inputs)} inputs for the {len(names)} of node {node.op_type}")
-        graph_inputs = [helper.make_tensor_value_info(n, _tensor_type(v.dtype), v.shape) for n, v in zip(names, inputs)]
+        graph_inputs = [helper.make_tensor_value_info(n, _tensor_type(v.dtype), v.shape)
+                        for n, v in zip(names, inputs)]
         if outputs_info:
             graph_outputs = [helper.make_tensor_value_info(n, _tensor_type(np.dtype(dtype)), shape)
                              for n, (dtype, shape) in zip(node.output, outputs_info)]
