@@ -24,9 +24,11 @@
 static PyObject *error_classes[N_STATUS];
 static PyObject *base_error; /* onyx.OnyxError */
 /* onyx._session._convert_input: the slow path for inputs that are not C-contiguous native
- * arrays of a dtype numpy knows (lists, non-contiguous or byte-swapped arrays, bfloat16). */
+ * arrays of a dtype numpy knows (lists, non-contiguous or byte-swapped arrays, ml_dtypes' types
+ * such as bfloat16 and float8_e4m3fn), and for every sequence or optional input. */
 static PyObject *convert_input;
-/* onyx._session._wrap_output: views raw bfloat16 output bits as ml_dtypes.bfloat16. */
+/* onyx._session._wrap_output: views the raw bytes of an output of a type numpy lacks as
+ * ml_dtypes' type (bfloat16, float8_e4m3fn, int4, ...). */
 static PyObject *wrap_output;
 
 static PyObject *error_class(onyx_status status)
@@ -45,8 +47,10 @@ static PyObject *raise_status(onyx_status status, const char *message)
 
 /* ---- dtypes ------------------------------------------------------------------------------ */
 
-/* numpy's type number for an onyx dtype, or -1 when numpy has none (bfloat16 is made as
- * uint16 and viewed as ml_dtypes.bfloat16 by _wrap_output). */
+/* numpy's type number for an onyx dtype, or -1 when numpy has none (strings). The types numpy
+ * lacks are made as unsigned integers of their size (bfloat16 as uint16, the 8-bit and narrower
+ * ones as uint8, one element per byte as onyx holds them) and viewed as ml_dtypes' types by
+ * _wrap_output (needs_wrap). */
 static int npy_type_of(onyx_dtype dtype)
 {
     switch (dtype) {
@@ -65,12 +69,35 @@ static int npy_type_of(onyx_dtype dtype)
     case ONYX_DTYPE_COMPLEX64: return NPY_COMPLEX64;
     case ONYX_DTYPE_COMPLEX128: return NPY_COMPLEX128;
     case ONYX_DTYPE_BFLOAT16: return NPY_UINT16;
+    case ONYX_DTYPE_FLOAT8E4M3FN:
+    case ONYX_DTYPE_FLOAT8E4M3FNUZ:
+    case ONYX_DTYPE_FLOAT8E5M2:
+    case ONYX_DTYPE_FLOAT8E5M2FNUZ:
+    case ONYX_DTYPE_UINT4:
+    case ONYX_DTYPE_INT4:
+    case ONYX_DTYPE_FLOAT4E2M1:
+    case ONYX_DTYPE_FLOAT8E8M0:
+    case ONYX_DTYPE_UINT2:
+    case ONYX_DTYPE_INT2:
+    case ONYX_DTYPE_FLOAT6E2M3:
+    case ONYX_DTYPE_FLOAT6E3M2: return NPY_UINT8;
     default: return -1;
     }
 }
 
+static int needs_wrap(onyx_dtype dtype)
+{
+    return dtype >= ONYX_DTYPE_BFLOAT16 && dtype <= ONYX_DTYPE_FLOAT6E3M2;
+}
+
+static int is_container(onyx_dtype type)
+{
+    return ONYX_IS_SEQUENCE(type) || ONYX_IS_OPTIONAL(type);
+}
+
 /* The onyx dtype of a numpy array's dtype, or ONYX_DTYPE_UNDEFINED for those onyx lacks (and
- * user dtypes such as bfloat16, which the slow path handles). Type numbers of equal size
+ * user dtypes such as ml_dtypes' bfloat16 or float8_e5m2, of kind 'V' or a 1-byte 'f', which
+ * the slow path handles). Type numbers of equal size
  * (long / long long) map to the same dtype. */
 static onyx_dtype onyx_dtype_of(PyArray_Descr *descr)
 {
@@ -395,46 +422,14 @@ static PyObject *joined(PyObject *names)
     return text;
 }
 
-/* Binds one value of the feed, or sets an exception. *held receives the array whose data the
- * tensor points to (a new reference). */
-static int bind_value(Session *self, size_t index, PyObject *name, PyObject *value, onyx_tensor *tensor,
-                      PyObject **held)
+/* Describes a C-contiguous array as a tensor of `dtype`, or sets an exception naming input
+ * `name` when its rank is above onyx's. */
+static int describe_array(PyArrayObject *a, onyx_dtype dtype, PyObject *name, onyx_tensor *tensor)
 {
-    PyObject *array = NULL;
-    onyx_dtype dtype = ONYX_DTYPE_UNDEFINED;
-    if (PyArray_Check(value)) {
-        PyArrayObject *a = (PyArrayObject *)value;
-        /* The fast path: the array's own memory, read in place. */
-        if (PyArray_IS_C_CONTIGUOUS(a) && PyArray_ISALIGNED(a) && PyArray_ISNOTSWAPPED(a) &&
-            (dtype = onyx_dtype_of(PyArray_DESCR(a))) != ONYX_DTYPE_UNDEFINED) {
-            Py_INCREF(value);
-            array = value;
-        }
-    }
-    if (!array) {
-        /* Converted once (a copy), or refused with a message, in Python. */
-        PyObject *converted =
-            PyObject_CallFunction(convert_input, "OOi", name, value, (int)self->in_dtype[index]);
-        if (!converted)
-            return -1;
-        int code;
-        if (!PyArg_ParseTuple(converted, "Oi", &array, &code) || !PyArray_Check(array) ||
-            !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)array)) {
-            Py_DECREF(converted);
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_SystemError, "_convert_input returned no contiguous array");
-            return -1;
-        }
-        Py_INCREF(array);
-        Py_DECREF(converted);
-        dtype = (onyx_dtype)code;
-    }
-    PyArrayObject *a = (PyArrayObject *)array;
     int rank = PyArray_NDIM(a);
     if (rank > ONYX_MAX_RANK) {
         PyErr_Format(error_class(ONYX_ERROR_INVALID_INPUT), "input '%U' has rank %d; onyx handles at most %d",
                      name, rank, ONYX_MAX_RANK);
-        Py_DECREF(array);
         return -1;
     }
     tensor->dtype = dtype;
@@ -442,39 +437,194 @@ static int bind_value(Session *self, size_t index, PyObject *name, PyObject *val
     for (int d = 0; d < rank; d++)
         tensor->dims[d] = (int64_t)PyArray_DIM(a, d);
     tensor->data = PyArray_DATA(a);
-    *held = array;
     return 0;
 }
 
-/* Makes the numpy array of output `index` of the last run (a copy: the session's output
- * memory is reused by the next run). */
-static PyObject *output_array(Session *self, onyx_session *session, size_t index)
+/* Describes a pair (C-contiguous array, onyx dtype) made by _convert_input; the array stays
+ * owned by the pair. */
+static int describe_pair(PyObject *pair, PyObject *name, onyx_tensor *tensor)
+{
+    PyObject *array;
+    int code;
+    if (!PyTuple_Check(pair) || !PyArg_ParseTuple(pair, "Oi", &array, &code) || !PyArray_Check(array) ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)array)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_SystemError, "_convert_input returned no contiguous array");
+        return -1;
+    }
+    return describe_array((PyArrayObject *)array, (onyx_dtype)code, name, tensor);
+}
+
+/* Packs what _convert_input made of a value of sequence or optional `type` into one block
+ * (onyx_value_pack, which copies the items): for a sequence, a list of pairs (array, dtype);
+ * for an optional, None or what its item's type takes (a pair, or a sequence's list). On
+ * success *value holds the block, to be freed with onyx_tensor_free_data. */
+static int pack_value(onyx_dtype type, PyObject *converted, PyObject *name, onyx_tensor *value)
+{
+    onyx_status st;
+    if (ONYX_IS_OPTIONAL(type)) {
+        onyx_dtype inner = (onyx_dtype)((int)type & ~ONYX_OPTIONAL);
+        if (converted == Py_None) {
+            st = onyx_value_pack(type, 0, NULL, value);
+        } else {
+            onyx_tensor item;
+            int nested = ONYX_IS_SEQUENCE(inner);
+            if ((nested ? pack_value(inner, converted, name, &item) : describe_pair(converted, name, &item)) < 0)
+                return -1;
+            st = onyx_value_pack(type, 1, &item, value);
+            if (nested)
+                onyx_tensor_free_data(item.data);
+        }
+    } else {
+        PyObject *seq = PySequence_Fast(converted, "_convert_input returned no list for a sequence");
+        if (!seq)
+            return -1;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        onyx_tensor *items = PyMem_Calloc((size_t)n + 1, sizeof *items);
+        if (!items) {
+            Py_DECREF(seq);
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t k = 0; k < n; k++) {
+            if (describe_pair(PySequence_Fast_GET_ITEM(seq, k), name, &items[k]) < 0) {
+                PyMem_Free(items);
+                Py_DECREF(seq);
+                return -1;
+            }
+        }
+        st = onyx_value_pack(type, (int64_t)n, items, value);
+        PyMem_Free(items);
+        Py_DECREF(seq);
+    }
+    if (st != ONYX_OK) {
+        /* _convert_input checked every item's dtype and shape: what is left is memory. */
+        PyErr_Format(error_class(st), "input '%U': its items could not be packed into one value: %s", name,
+                     onyx_status_str(st));
+        return -1;
+    }
+    return 0;
+}
+
+static void free_block(PyObject *capsule)
+{
+    onyx_tensor_free_data(PyCapsule_GetPointer(capsule, NULL));
+}
+
+/* Binds one value of the feed, or sets an exception. *held receives what keeps the tensor's
+ * data alive (a new reference): the array read in place or converted, or for a sequence or
+ * optional the block packed from its items (a capsule that frees it). */
+static int bind_value(Session *self, size_t index, PyObject *name, PyObject *value, onyx_tensor *tensor,
+                      PyObject **held)
+{
+    onyx_dtype declared = self->in_dtype[index];
+    onyx_dtype dtype;
+    if (!is_container(declared) && PyArray_Check(value)) {
+        PyArrayObject *a = (PyArrayObject *)value;
+        /* The fast path: the array's own memory, read in place. */
+        if (PyArray_IS_C_CONTIGUOUS(a) && PyArray_ISALIGNED(a) && PyArray_ISNOTSWAPPED(a) &&
+            (dtype = onyx_dtype_of(PyArray_DESCR(a))) != ONYX_DTYPE_UNDEFINED) {
+            if (describe_array(a, dtype, name, tensor) < 0)
+                return -1;
+            *held = Py_NewRef(value);
+            return 0;
+        }
+    }
+    /* Converted once (a copy where needed), or refused with a message, in Python. */
+    PyObject *converted = PyObject_CallFunction(convert_input, "OOi", name, value, (int)declared);
+    if (!converted)
+        return -1;
+    if (is_container(declared)) {
+        onyx_tensor block;
+        int packed = pack_value(declared, converted, name, &block);
+        Py_DECREF(converted);
+        if (packed < 0)
+            return -1;
+        PyObject *capsule = PyCapsule_New(block.data, NULL, free_block);
+        if (!capsule) {
+            onyx_tensor_free_data(block.data);
+            return -1;
+        }
+        *tensor = block;
+        *held = capsule;
+        return 0;
+    }
+    if (describe_pair(converted, name, tensor) < 0) {
+        Py_DECREF(converted);
+        return -1;
+    }
+    *held = converted; /* (array, dtype): holds the array */
+    return 0;
+}
+
+/* A new numpy array holding a copy of tensor `t` (the session's output memory is reused by the
+ * next run), viewed as ml_dtypes' type where numpy lacks one. */
+static PyObject *tensor_array(const onyx_tensor *t, PyObject *name)
+{
+    int type = npy_type_of(t->dtype);
+    if (type < 0)
+        return PyErr_Format(error_class(ONYX_ERROR_UNSUPPORTED), "output '%U' has dtype %s, which numpy lacks",
+                            name, onyx_dtype_name(t->dtype));
+    npy_intp dims[ONYX_MAX_RANK];
+    for (int d = 0; d < t->rank; d++)
+        dims[d] = (npy_intp)t->dims[d];
+    PyObject *array = PyArray_SimpleNew(t->rank, dims, type);
+    if (!array)
+        return NULL;
+    size_t bytes = (size_t)PyArray_NBYTES((PyArrayObject *)array);
+    if (bytes)
+        memcpy(PyArray_DATA((PyArrayObject *)array), t->data, bytes);
+    if (needs_wrap(t->dtype)) {
+        PyObject *wrapped = PyObject_CallFunction(wrap_output, "NiO", array, (int)t->dtype, name);
+        return wrapped;
+    }
+    return array;
+}
+
+/* The Python value of `t`: an array for a tensor, a list of arrays for a sequence, None or the
+ * item's value for an optional. */
+static PyObject *value_object(const onyx_tensor *t, PyObject *name)
+{
+    if (!is_container(t->dtype))
+        return tensor_array(t, name);
+    int64_t n = onyx_value_length(t);
+    if (n < 0 || n > PY_SSIZE_T_MAX)
+        return PyErr_Format(error_class(ONYX_ERROR_INVALID_STATE), "output '%U': onyx gave a malformed value",
+                            name);
+    onyx_tensor item;
+    if (ONYX_IS_OPTIONAL(t->dtype)) {
+        if (n == 0)
+            Py_RETURN_NONE;
+        if (onyx_value_item(t, 0, &item) != ONYX_OK)
+            return PyErr_Format(error_class(ONYX_ERROR_INVALID_STATE),
+                                "output '%U': onyx gave a malformed optional", name);
+        return value_object(&item, name);
+    }
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (int64_t k = 0; list && k < n; k++) {
+        PyObject *element = NULL;
+        if (onyx_value_item(t, k, &item) == ONYX_OK)
+            element = value_object(&item, name);
+        else
+            PyErr_Format(error_class(ONYX_ERROR_INVALID_STATE), "output '%U': onyx gave a malformed sequence",
+                         name);
+        if (!element) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)k, element);
+    }
+    return list;
+}
+
+/* The Python value of output `index` of the last run, copied out of the session. */
+static PyObject *output_value(Session *self, onyx_session *session, size_t index)
 {
     onyx_tensor t;
     onyx_status st = onyx_session_get_output(session, index, &t);
     if (st != ONYX_OK)
         return raise_status(st, onyx_session_errmsg(session));
-    int type = npy_type_of(t.dtype);
-    if (type < 0)
-        return PyErr_Format(error_class(ONYX_ERROR_UNSUPPORTED),
-                            "output '%U' has dtype %s, which numpy lacks",
-                            PyTuple_GET_ITEM(self->output_names, (Py_ssize_t)index),
-                            onyx_dtype_name(t.dtype));
-    npy_intp dims[ONYX_MAX_RANK];
-    for (int d = 0; d < t.rank; d++)
-        dims[d] = (npy_intp)t.dims[d];
-    PyObject *array = PyArray_SimpleNew(t.rank, dims, type);
-    if (!array)
-        return NULL;
-    size_t bytes = (size_t)PyArray_NBYTES((PyArrayObject *)array);
-    if (bytes)
-        memcpy(PyArray_DATA((PyArrayObject *)array), t.data, bytes);
-    if (t.dtype == ONYX_DTYPE_BFLOAT16) {
-        PyObject *wrapped = PyObject_CallOneArg(wrap_output, array);
-        Py_DECREF(array);
-        return wrapped;
-    }
-    return array;
+    return value_object(&t, PyTuple_GET_ITEM(self->output_names, (Py_ssize_t)index));
 }
 
 #define SMALL 8
@@ -627,7 +777,7 @@ static PyObject *Session_run(Session *self, PyObject *const *args, Py_ssize_t na
         raise_status(st, onyx_session_errmsg(session));
     } else if ((result = PyList_New((Py_ssize_t)n_sel))) {
         for (size_t k = 0; k < n_sel; k++) {
-            PyObject *array = output_array(self, session, outs[k]);
+            PyObject *array = output_value(self, session, outs[k]);
             if (!array) {
                 Py_CLEAR(result);
                 break;
@@ -652,7 +802,8 @@ done:
     return result;
 }
 
-/* A list of (name, dtype, shape) for the inputs or outputs; shape is None for an unknown rank,
+/* A list of (name, type, shape) for the inputs or outputs: type is onyx's code (a dtype, with
+ * ONYX_SEQUENCE / ONYX_OPTIONAL for containers); shape is None for an unknown rank or a container,
  * else a list of ints, strings (symbolic dims) and None (unknown dims). */
 static PyObject *value_infos(Session *self, int outputs)
 {
@@ -684,8 +835,8 @@ static PyObject *value_infos(Session *self, int outputs)
             }
         }
         PyObject *names = outputs ? self->output_names : self->input_names;
-        PyObject *item = shape ? Py_BuildValue("(OsN)", PyTuple_GET_ITEM(names, (Py_ssize_t)i),
-                                               onyx_dtype_name(info.dtype), shape)
+        PyObject *item = shape ? Py_BuildValue("(OiN)", PyTuple_GET_ITEM(names, (Py_ssize_t)i),
+                                               (int)info.dtype, shape)
                                : NULL;
         if (!item) {
             Py_DECREF(list);
@@ -826,8 +977,8 @@ static PyMethodDef Session_methods[] = {
      "outputs named in output_names (None or [] for all, in the model's order). C-contiguous\n"
      "arrays are read in place; the GIL is released while the model runs. Runs from several\n"
      "threads at once use extra sessions of the model (sharing its weights), in parallel."},
-    {"_inputs", (PyCFunction)Session_inputs, METH_NOARGS, "[(name, dtype, shape)] of the inputs"},
-    {"_outputs", (PyCFunction)Session_outputs, METH_NOARGS, "[(name, dtype, shape)] of the outputs"},
+    {"_inputs", (PyCFunction)Session_inputs, METH_NOARGS, "[(name, type code, shape)] of the inputs"},
+    {"_outputs", (PyCFunction)Session_outputs, METH_NOARGS, "[(name, type code, shape)] of the outputs"},
     {"_model_info", (PyCFunction)Session_model_info, METH_NOARGS,
      "(producer_name, producer_version, ir_version, [(domain, version)])"},
     {"_nodes", (PyCFunction)Session_nodes, METH_NOARGS, "[(name, op_type, domain, opset, supported)]"},

@@ -89,11 +89,64 @@ _ERRORS = (InvalidArgument, InvalidState, OutOfMemory, FileError, InvalidModel, 
 # onyx_dtype codes (ONNX's TensorProto.DataType) and their names as ONNX Runtime spells types.
 _DTYPE_NAMES = {1: "float", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
                 8: "string", 9: "bool", 10: "float16", 11: "double", 12: "uint32", 13: "uint64",
-                14: "complex64", 15: "complex128", 16: "bfloat16"}
+                14: "complex64", 15: "complex128", 16: "bfloat16", 17: "float8e4m3fn", 18: "float8e4m3fnuz",
+                19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4", 22: "int4", 23: "float4e2m1",
+                24: "float8e8m0", 25: "uint2", 26: "int2", 27: "float6e2m3", 28: "float6e3m2"}
 _NUMPY = {1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64,
           9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64, 14: np.complex64,
           15: np.complex128}
+# The types numpy lacks, by the name of ml_dtypes' type for each (what onnx.numpy_helper makes of
+# them too). onyx holds them as their bits: bfloat16 in 2 bytes, the others one element per byte
+# (the 4-, 2- and 6-bit ones in the low bits, as ml_dtypes does).
+_ML_DTYPES = {16: "bfloat16", 17: "float8_e4m3fn", 18: "float8_e4m3fnuz", 19: "float8_e5m2",
+              20: "float8_e5m2fnuz", 21: "uint4", 22: "int4", 23: "float4_e2m1fn", 24: "float8_e8m0fnu",
+              25: "uint2", 26: "int2", 27: "float6_e2m3fn", 28: "float6_e3m2fn"}
+_ML_CODES = {name: code for code, name in _ML_DTYPES.items()}
 _BFLOAT16 = 16
+# INT4 / INT2 come out of onyx sign-extended to the byte; ml_dtypes' own arrays keep only the
+# low bits (and ignore the others when reading): masked so that the bytes are ml_dtypes' too.
+_LOW_BITS = {22: 0x0F, 26: 0x03}
+# onyx.h's ONYX_SEQUENCE and ONYX_OPTIONAL, or-ed into a dtype for sequences and optionals.
+SEQUENCE = 0x100
+OPTIONAL = 0x200
+_STRING = 8
+
+
+def _type_name(code):
+    """A type as ONNX Runtime spells it: 'tensor(float)', 'seq(tensor(int64))',
+    'optional(seq(tensor(float)))'."""
+    if code & OPTIONAL:
+        return f"optional({_type_name(code & ~OPTIONAL)})"
+    if code & SEQUENCE:
+        return f"seq({_type_name(code & ~SEQUENCE)})"
+    return f"tensor({_DTYPE_NAMES.get(code, 'undefined')})"
+
+
+def _ml_dtypes(what):
+    """The ml_dtypes module, imported when a value first needs it. numpy has no bfloat16, float8,
+    int4, ... types; ml_dtypes (a dependency of onnx) has them. Raises ImportError naming `what`
+    when it is missing."""
+    try:
+        import ml_dtypes  # noqa: PLC0415  (optional: only these types need it)
+    except ImportError:
+        raise ImportError(f"{what} needs the ml_dtypes package for its numpy type (numpy has none): "
+                          f"pip install ml_dtypes") from None
+    return ml_dtypes
+
+
+def _numpy_dtype(code, what):
+    """The numpy dtype of an onyx element dtype (ml_dtypes' for the types numpy lacks), or None
+    for strings and unknown codes."""
+    if code in _NUMPY:
+        return np.dtype(_NUMPY[code])
+    if code in _ML_DTYPES:
+        module = _ml_dtypes(what)
+        t = getattr(module, _ML_DTYPES[code], None)
+        if t is None:
+            raise ImportError(f"{what} needs ml_dtypes.{_ML_DTYPES[code]}, which ml_dtypes "
+                              f"{getattr(module, '__version__', '?')} lacks: pip install -U ml_dtypes")
+        return np.dtype(t)
+    return None
 
 
 def _bfloat16_type():
@@ -106,18 +159,18 @@ def _bfloat16_type():
 
 def _code_of(dtype):
     """The onyx dtype code of a numpy dtype, or None."""
-    if dtype.name == "bfloat16":
-        return _BFLOAT16
+    code = _ML_CODES.get(dtype.name)
+    if code is not None:
+        return code
     for code, t in _NUMPY.items():
         if dtype.kind == np.dtype(t).kind and dtype.itemsize == np.dtype(t).itemsize:
             return code
     return None
 
 
-def _convert_input(name, value, declared):
-    """The slow path of run() for one input: returns (C-contiguous native array, dtype code), a
-    copy made once, or raises InvalidArgument. Arrays that are C-contiguous, aligned and native
-    never come here: they are read in place."""
+def _convert_tensor(what, value, declared):
+    """(C-contiguous native array, dtype code) for a tensor value, a copy made once where needed,
+    or raises InvalidArgument / InvalidInput naming `what`."""
     if isinstance(value, np.ndarray):
         array = value
     elif isinstance(value, np.generic):
@@ -125,27 +178,67 @@ def _convert_input(name, value, declared):
     elif isinstance(value, (list, tuple, int, float, bool)):
         # Python numbers take the input's declared dtype, as ONNX Runtime does.
         try:
-            array = np.asarray(value, dtype=_NUMPY.get(declared))
+            array = np.asarray(value, dtype=_numpy_dtype(declared, what))
         except (TypeError, ValueError) as e:
-            raise InvalidArgument(f"input '{name}': cannot make a tensor({_DTYPE_NAMES.get(declared, '?')}) "
-                                  f"of this {type(value).__name__}: {e}") from None
+            raise InvalidArgument(f"{what}: cannot make a {_type_name(declared)} of this "
+                                  f"{type(value).__name__}: {e}") from None
     else:
-        raise InvalidArgument(f"input '{name}' must be a numpy array, not {type(value).__name__}")
+        raise InvalidArgument(f"{what} must be a numpy array, not {type(value).__name__}")
     code = _code_of(array.dtype)
     if code is None:
-        raise InvalidInput(f"input '{name}' has numpy dtype {array.dtype}, which onyx has no tensor type for "
-                           f"(the model expects tensor({_DTYPE_NAMES.get(declared, '?')}))")
-    if code == _BFLOAT16:
-        # (np.require, not np.ascontiguousarray, which makes a scalar an array of one.)
-        return np.require(array, requirements=["C", "A"]).view(np.uint16), code
+        if array.dtype.kind in "OSU":
+            raise InvalidInput(f"{what} has numpy dtype {array.dtype}: onyx has no string tensors yet "
+                               f"(the model expects {_type_name(declared)})")
+        raise InvalidInput(f"{what} has numpy dtype {array.dtype}, which onyx has no tensor type for "
+                           f"(the model expects {_type_name(declared)})")
+    if code in _ML_DTYPES:
+        # Passed as their bits (np.require, not np.ascontiguousarray, which makes a scalar an array
+        # of one); read in place when already contiguous.
+        bits = np.uint16 if code == _BFLOAT16 else np.uint8
+        return np.require(array, requirements=["C", "A"]).view(bits), code
     native = array.dtype.newbyteorder("=")
     return np.require(array.astype(native, copy=False), requirements=["C", "A"]), code
 
 
-def _wrap_output(raw):
-    """bfloat16 outputs come as uint16 bits: viewed as ml_dtypes.bfloat16 when it is installed."""
-    bf16 = _bfloat16_type()
-    return raw.view(bf16) if bf16 is not None else raw
+def _convert_input(name, value, declared):
+    """The slow path of run() for one input. For a tensor: (C-contiguous native array, dtype code).
+    For a sequence: a list of those pairs, from a list or tuple of arrays; for an optional: None
+    or what its item takes. Raises InvalidArgument / InvalidInput. C-contiguous, aligned, native
+    arrays of numpy's own dtypes never come here: they are read in place."""
+    return _convert(f"input '{name}'", value, declared)
+
+
+def _convert(what, value, declared):
+    if declared & OPTIONAL:
+        return None if value is None else _convert(what, value, declared & ~OPTIONAL)
+    if not declared & SEQUENCE:
+        return _convert_tensor(what, value, declared)
+    if not isinstance(value, (list, tuple)):
+        raise InvalidArgument(f"{what} is a {_type_name(declared)}: it takes a list of arrays, "
+                              f"not {type(value).__name__}")
+    element = declared & ~SEQUENCE
+    items = []
+    for k, v in enumerate(value):
+        array, code = _convert_tensor(f"{what}[{k}]", v, element)
+        if code != element:
+            raise InvalidInput(f"{what}[{k}] is a {_type_name(code)}; the model's {_type_name(declared)} "
+                               f"takes only {_type_name(element)} items")
+        items.append((array, code))
+    return items
+
+
+def _wrap_output(raw, code, name):
+    """Outputs of a type numpy lacks come as their bits (uint16 for bfloat16, uint8 for the
+    others): viewed as ml_dtypes' type. Without ml_dtypes, bfloat16 stays uint16 bits (as in
+    onyx 0.1's first releases); the others raise ImportError."""
+    if code == _BFLOAT16:
+        bf16 = _bfloat16_type()
+        return raw.view(bf16) if bf16 is not None else raw
+    dtype = _numpy_dtype(code, f"output '{name}' ({_type_name(code)})")
+    mask = _LOW_BITS.get(code)
+    if mask is not None:
+        np.bitwise_and(raw, mask, out=raw)
+    return raw.view(dtype)
 
 
 _onyx._set_errors(OnyxError, {cls.status: cls for cls in _ERRORS}, _convert_input, _wrap_output)
@@ -280,6 +373,11 @@ class ModelMetadata:
         self.custom_metadata_map = {}
 
 
+def _node_arg(name, code, shape):
+    # A sequence or optional has no shape of its own: [] as in ONNX Runtime.
+    return NodeArg(name, _type_name(code), [] if code & (SEQUENCE | OPTIONAL) else shape)
+
+
 ProfileEntry = namedtuple("ProfileEntry", "node op_type runs total_ms")
 NodeInfo = namedtuple("NodeInfo", "name op_type domain opset supported")
 
@@ -348,8 +446,8 @@ class InferenceSession(_onyx.Session):
                          bool(options.enable_profiling))
         self._options = options
         self._model_path = path_or_bytes if not isinstance(path_or_bytes, bytes) else None
-        self._inputs_meta = [NodeArg(n, f"tensor({t})", s) for n, t, s in self._inputs()]
-        self._outputs_meta = [NodeArg(n, f"tensor({t})", s) for n, t, s in self._outputs()]
+        self._inputs_meta = [_node_arg(*i) for i in self._inputs()]
+        self._outputs_meta = [_node_arg(*o) for o in self._outputs()]
 
     # ---- ONNX Runtime's methods ----
 
