@@ -469,7 +469,9 @@ static int pack_value(onyx_dtype type, PyObject *converted, PyObject *name, onyx
         } else {
             onyx_tensor item;
             int nested = ONYX_IS_SEQUENCE(inner);
-            if ((nested ? pack_value(inner, converted, name, &item) : describe_pair(converted, name, &item)) < 0)
+            int described = nested ? pack_value(inner, converted, name, &item)
+                                   : describe_pair(converted, name, &item);
+            if (described < 0)
                 return -1;
             st = onyx_value_pack(type, 1, &item, value);
             if (nested)
@@ -563,8 +565,8 @@ static PyObject *tensor_array(const onyx_tensor *t, PyObject *name)
 {
     int type = npy_type_of(t->dtype);
     if (type < 0)
-        return PyErr_Format(error_class(ONYX_ERROR_UNSUPPORTED), "output '%U' has dtype %s, which numpy lacks",
-                            name, onyx_dtype_name(t->dtype));
+        return PyErr_Format(error_class(ONYX_ERROR_UNSUPPORTED),
+                            "output '%U' has dtype %s, which numpy lacks", name, onyx_dtype_name(t->dtype));
     npy_intp dims[ONYX_MAX_RANK];
     for (int d = 0; d < t->rank; d++)
         dims[d] = (npy_intp)t->dims[d];

@@ -208,13 +208,14 @@ def _convert_input(name, value, declared):
     return _convert(f"input '{name}'", value, declared)
 
 
-def _convert(what, value, declared):
+def _convert(what, value, declared, outer=None):
     if declared & OPTIONAL:
-        return None if value is None else _convert(what, value, declared & ~OPTIONAL)
+        return None if value is None else _convert(what, value, declared & ~OPTIONAL, declared)
     if not declared & SEQUENCE:
         return _convert_tensor(what, value, declared)
     if not isinstance(value, (list, tuple)):
-        raise InvalidArgument(f"{what} is a {_type_name(declared)}: it takes a list of arrays, "
+        takes = "a list of arrays" if outer is None else "None or a list of arrays"
+        raise InvalidArgument(f"{what} is a {_type_name(outer or declared)}: it takes {takes}, "
                               f"not {type(value).__name__}")
     element = declared & ~SEQUENCE
     items = []

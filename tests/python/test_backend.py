@@ -61,7 +61,7 @@ def expected_failures(suite):
             where = f"tests/conformance/{suite}.txt"
             if name.startswith("~"):
                 name = name[1:]
-                reason = f"random, either outcome expected ({where}, '~', skipped by `onyx test` too): {reason}"
+                reason = f"random, either outcome expected ({where}, '~'; onyx test skips it too): {reason}"
             else:
                 reason = f"expected to fail ({where}): {reason}"
             failures[name.split("/", 1)[1]] = reason
