@@ -85,6 +85,13 @@ static int npy_type_of(onyx_dtype dtype)
     }
 }
 
+/* Whether the library has string tensors (python/meson.build looks for them in onyx.h). */
+#ifdef ONYX_PY_STRINGS
+#define HAS_STRINGS 1
+#else
+#define HAS_STRINGS 0
+#endif
+
 static int needs_wrap(onyx_dtype dtype)
 {
     return dtype >= ONYX_DTYPE_BFLOAT16 && dtype <= ONYX_DTYPE_FLOAT6E3M2;
@@ -440,18 +447,73 @@ static int describe_array(PyArrayObject *a, onyx_dtype dtype, PyObject *name, on
     return 0;
 }
 
+#ifdef ONYX_PY_STRINGS
+/* Packs a C-contiguous object array of bytes (what _convert_input makes of strings) into a string
+ * tensor: one block that onyx_string_tensor_pack allocates and copies the bytes into. */
+static int pack_strings(PyArrayObject *a, PyObject *name, onyx_tensor *tensor)
+{
+    if (PyArray_TYPE(a) != NPY_OBJECT) {
+        PyErr_SetString(PyExc_SystemError, "_convert_input gave strings in no object array");
+        return -1;
+    }
+    if (describe_array(a, ONYX_DTYPE_STRING, name, tensor) < 0)
+        return -1;
+    npy_intp n = PyArray_SIZE(a);
+    PyObject **objects = (PyObject **)PyArray_DATA(a);
+    const char **strings = PyMem_Calloc((size_t)n + 1, sizeof *strings);
+    size_t *lengths = PyMem_Calloc((size_t)n + 1, sizeof *lengths);
+    if (!strings || !lengths) {
+        PyMem_Free(strings);
+        PyMem_Free(lengths);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (npy_intp i = 0; i < n; i++) {
+        if (!objects[i] || !PyBytes_Check(objects[i])) {
+            PyMem_Free(strings);
+            PyMem_Free(lengths);
+            PyErr_SetString(PyExc_SystemError, "_convert_input gave a string that is not bytes");
+            return -1;
+        }
+        strings[i] = PyBytes_AS_STRING(objects[i]);
+        lengths[i] = (size_t)PyBytes_GET_SIZE(objects[i]);
+    }
+    int64_t dims[ONYX_MAX_RANK];
+    memcpy(dims, tensor->dims, sizeof dims);
+    onyx_status st = onyx_string_tensor_pack(tensor->rank, dims, strings, lengths, tensor);
+    PyMem_Free(strings);
+    PyMem_Free(lengths);
+    if (st != ONYX_OK) {
+        PyErr_Format(error_class(st), "input '%U': its strings could not be packed: %s", name,
+                     onyx_status_str(st));
+        return -1;
+    }
+    return 0;
+}
+#endif
+
 /* Describes a pair (C-contiguous array, onyx dtype) made by _convert_input; the array stays
- * owned by the pair. */
-static int describe_pair(PyObject *pair, PyObject *name, onyx_tensor *tensor)
+ * owned by the pair. A string tensor is packed into a block of its own instead: *owned then
+ * receives it, to be freed with onyx_tensor_free_data (else NULL). */
+static int describe_pair(PyObject *pair, PyObject *name, onyx_tensor *tensor, void **owned)
 {
     PyObject *array;
     int code;
+    *owned = NULL;
     if (!PyTuple_Check(pair) || !PyArg_ParseTuple(pair, "Oi", &array, &code) || !PyArray_Check(array) ||
         !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)array)) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_SystemError, "_convert_input returned no contiguous array");
         return -1;
     }
+#ifdef ONYX_PY_STRINGS
+    if (code == ONYX_DTYPE_STRING) {
+        if (pack_strings((PyArrayObject *)array, name, tensor) < 0)
+            return -1;
+        *owned = tensor->data;
+        return 0;
+    }
+#endif
     return describe_array((PyArrayObject *)array, (onyx_dtype)code, name, tensor);
 }
 
@@ -461,21 +523,21 @@ static int describe_pair(PyObject *pair, PyObject *name, onyx_tensor *tensor)
  * success *value holds the block, to be freed with onyx_tensor_free_data. */
 static int pack_value(onyx_dtype type, PyObject *converted, PyObject *name, onyx_tensor *value)
 {
-    onyx_status st;
+    onyx_status st = ONYX_OK;
     if (ONYX_IS_OPTIONAL(type)) {
         onyx_dtype inner = (onyx_dtype)((int)type & ~ONYX_OPTIONAL);
         if (converted == Py_None) {
             st = onyx_value_pack(type, 0, NULL, value);
         } else {
             onyx_tensor item;
+            void *owned = NULL;
             int nested = ONYX_IS_SEQUENCE(inner);
             int described = nested ? pack_value(inner, converted, name, &item)
-                                   : describe_pair(converted, name, &item);
+                                   : describe_pair(converted, name, &item, &owned);
             if (described < 0)
                 return -1;
             st = onyx_value_pack(type, 1, &item, value);
-            if (nested)
-                onyx_tensor_free_data(item.data);
+            onyx_tensor_free_data(nested ? item.data : owned);
         }
     } else {
         PyObject *seq = PySequence_Fast(converted, "_convert_input returned no list for a sequence");
@@ -483,21 +545,21 @@ static int pack_value(onyx_dtype type, PyObject *converted, PyObject *name, onyx
             return -1;
         Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
         onyx_tensor *items = PyMem_Calloc((size_t)n + 1, sizeof *items);
-        if (!items) {
-            Py_DECREF(seq);
+        void **owned = PyMem_Calloc((size_t)n + 1, sizeof *owned); /* string items' blocks */
+        int failed = !items || !owned;
+        if (failed)
             PyErr_NoMemory();
-            return -1;
-        }
-        for (Py_ssize_t k = 0; k < n; k++) {
-            if (describe_pair(PySequence_Fast_GET_ITEM(seq, k), name, &items[k]) < 0) {
-                PyMem_Free(items);
-                Py_DECREF(seq);
-                return -1;
-            }
-        }
-        st = onyx_value_pack(type, (int64_t)n, items, value);
+        for (Py_ssize_t k = 0; k < n && !failed; k++)
+            failed = describe_pair(PySequence_Fast_GET_ITEM(seq, k), name, &items[k], &owned[k]) < 0;
+        if (!failed)
+            st = onyx_value_pack(type, (int64_t)n, items, value);
+        for (Py_ssize_t k = 0; owned && k < n; k++)
+            onyx_tensor_free_data(owned[k]);
         PyMem_Free(items);
+        PyMem_Free(owned);
         Py_DECREF(seq);
+        if (failed)
+            return -1;
     }
     if (st != ONYX_OK) {
         /* _convert_input checked every item's dtype and shape: what is left is memory. */
@@ -551,18 +613,62 @@ static int bind_value(Session *self, size_t index, PyObject *name, PyObject *val
         *held = capsule;
         return 0;
     }
-    if (describe_pair(converted, name, tensor) < 0) {
+    void *owned;
+    if (describe_pair(converted, name, tensor, &owned) < 0) {
         Py_DECREF(converted);
         return -1;
+    }
+    if (owned) { /* strings, packed: the block is all the tensor needs */
+        Py_DECREF(converted);
+        if (!(*held = PyCapsule_New(owned, NULL, free_block))) {
+            onyx_tensor_free_data(owned);
+            return -1;
+        }
+        return 0;
     }
     *held = converted; /* (array, dtype): holds the array */
     return 0;
 }
 
+#ifdef ONYX_PY_STRINGS
+/* A new object array of str from string tensor `t`, as ONNX Runtime gives strings: each element
+ * decoded from UTF-8 (bytes that are not UTF-8 as surrogates, as the input side encodes them). */
+static PyObject *string_array(const onyx_tensor *t, PyObject *name)
+{
+    npy_intp dims[ONYX_MAX_RANK];
+    for (int d = 0; d < t->rank; d++)
+        dims[d] = (npy_intp)t->dims[d];
+    /* An object array starts with NULL elements (numpy fills what needs initialising). */
+    PyObject *array = PyArray_SimpleNew(t->rank, dims, NPY_OBJECT);
+    if (!array)
+        return NULL;
+    PyObject **objects = (PyObject **)PyArray_DATA((PyArrayObject *)array);
+    npy_intp n = PyArray_SIZE((PyArrayObject *)array);
+    for (npy_intp i = 0; i < n; i++) {
+        size_t length;
+        const char *s = onyx_string_at(t, (int64_t)i, &length);
+        if (!s || length > PY_SSIZE_T_MAX) {
+            Py_DECREF(array);
+            return PyErr_Format(error_class(ONYX_ERROR_INVALID_STATE),
+                                "output '%U': onyx gave a malformed string tensor", name);
+        }
+        if (!(objects[i] = PyUnicode_DecodeUTF8(s, (Py_ssize_t)length, "surrogateescape"))) {
+            Py_DECREF(array);
+            return NULL;
+        }
+    }
+    return array;
+}
+#endif
+
 /* A new numpy array holding a copy of tensor `t` (the session's output memory is reused by the
  * next run), viewed as ml_dtypes' type where numpy lacks one. */
 static PyObject *tensor_array(const onyx_tensor *t, PyObject *name)
 {
+#ifdef ONYX_PY_STRINGS
+    if (t->dtype == ONYX_DTYPE_STRING)
+        return string_array(t, name);
+#endif
     int type = npy_type_of(t->dtype);
     if (type < 0)
         return PyErr_Format(error_class(ONYX_ERROR_UNSUPPORTED),
@@ -1094,7 +1200,8 @@ PyMODINIT_FUNC PyInit__onyx(void)
     if (PyModule_AddObjectRef(m, "Session", (PyObject *)&SessionType) < 0 ||
         PyModule_AddIntConstant(m, "MAX_RANK", ONYX_MAX_RANK) < 0 ||
         PyModule_AddIntConstant(m, "MAX_OPSET", ONYX_MAX_OPSET) < 0 ||
-        PyModule_AddStringConstant(m, "HEADER_VERSION", ONYX_VERSION_STRING) < 0) {
+        PyModule_AddStringConstant(m, "HEADER_VERSION", ONYX_VERSION_STRING) < 0 ||
+        PyModule_AddIntConstant(m, "HAS_STRINGS", HAS_STRINGS) < 0) {
         Py_DECREF(m);
         return NULL;
     }

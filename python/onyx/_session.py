@@ -184,11 +184,13 @@ def _convert_tensor(what, value, declared):
                                   f"{type(value).__name__}: {e}") from None
     else:
         raise InvalidArgument(f"{what} must be a numpy array, not {type(value).__name__}")
-    code = _code_of(array.dtype)
-    if code is None:
-        if array.dtype.kind in "OSU":
+    if array.dtype.kind in "OSU":
+        if not _onyx.HAS_STRINGS:
             raise InvalidInput(f"{what} has numpy dtype {array.dtype}: onyx has no string tensors yet "
                                f"(the model expects {_type_name(declared)})")
+        return _string_array(what, array), _STRING
+    code = _code_of(array.dtype)
+    if code is None:
         raise InvalidInput(f"{what} has numpy dtype {array.dtype}, which onyx has no tensor type for "
                            f"(the model expects {_type_name(declared)})")
     if code in _ML_DTYPES:
@@ -198,6 +200,22 @@ def _convert_tensor(what, value, declared):
         return np.require(array, requirements=["C", "A"]).view(bits), code
     native = array.dtype.newbyteorder("=")
     return np.require(array.astype(native, copy=False), requirements=["C", "A"]), code
+
+
+def _string_array(what, array):
+    """A C-contiguous object array of bytes, one per string of `array` (str, bytes or an object
+    array of them): str encoded as UTF-8, lone surrogates back to the bytes they stand for (as
+    outputs are decoded), so that any bytes go in and come back."""
+    flat = array.ravel().tolist()
+    out = np.empty(len(flat), dtype=object)
+    for i, s in enumerate(flat):
+        if isinstance(s, str):
+            s = s.encode("utf-8", "surrogateescape")
+        elif not isinstance(s, bytes):
+            raise InvalidInput(f"{what} has numpy dtype {array.dtype}: element {i} is a {type(s).__name__}, "
+                               f"not a str or bytes")
+        out[i] = s
+    return out.reshape(array.shape)
 
 
 def _convert_input(name, value, declared):

@@ -260,7 +260,8 @@ def test_sequence_from_a_tuple_and_python_lists():
      r"tensor\(float\) items"),
     ({"s": [np.ones((2, 1), np.float32), "x"]}, onyx.InvalidArgument,
      r"input 's'\[1\] must be a numpy array"),
-    ({"s": [np.array(["a", "b"])]}, onyx.InvalidInput, r"input 's'\[0\] has numpy dtype <U1"),
+    ({"s": [np.array(["a", "b"])]}, onyx.InvalidInput,
+     r"input 's'\[0\] (has numpy dtype <U1|is a tensor\(string\))"),
     ({"s": [np.ones((1,) * 9, np.float32)]}, onyx.InvalidInput, "rank 9"),
     ({"s": [np.ones((3, 1), np.float32)]}, onyx.OnyxError, "."),  # ConcatFromSequence: 3 rows, t has 2
     ({"os": np.arange(2)}, onyx.InvalidArgument, r"optional\(seq\(tensor\(int64\)\)\)"),
@@ -302,28 +303,50 @@ def test_sequence_runs_do_not_grow():
 
 
 def strings_model():
-    return make_model([helper.make_node("Identity", ["x"], ["y"])], [tensor("x", TensorProto.STRING, [2])],
-                      [tensor("y", TensorProto.STRING, [2])], opset=21, ir_version=10)
+    """StringConcat(x, z) and Equal(x, z) on string tensors (opset 20, ONNX Runtime's newest)."""
+    s = TensorProto.STRING
+    return make_model([helper.make_node("StringConcat", ["x", "z"], ["y"]),
+                       helper.make_node("Equal", ["x", "z"], ["e"])],
+                      [tensor("x", s, [2]), tensor("z", s, [2])],
+                      [tensor("y", s, [2]), tensor("e", TensorProto.BOOL, [2])], opset=20, ir_version=10)
 
 
-def test_string_tensors_are_refused_clearly():
-    """onyx has no string tensors yet: a model with them is refused naming the dtype, and an
-    array of strings fed to another input is refused naming its numpy dtype. (Once the library
-    has them, this test says so: strings then go in and out as ONNX Runtime's do, object arrays
-    of str, and this test is to be turned around.)"""
-    try:
-        session = onyx.InferenceSession(strings_model())
-    except onyx.Unsupported as e:
-        assert "string" in str(e)
-    else:
-        x = np.array(["a", "bé"])
-        expected = onnxruntime.InferenceSession(strings_model()).run(None, {"x": x})
-        assert_same_values(session.run(None, {"x": x}), expected)
-        pytest.fail("onyx takes string tensors now: make this test check them")
-    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [tensor("x", F, [2])], [tensor("y", F, [2])])
-    for value, numpy_dtype in [(np.array(["a", "b"]), "<U1"), (np.array([b"a", b"b"]), r"\|S1"),
-                               (np.array(["a", "b"], object), "object")]:
-        message = f"has numpy dtype {numpy_dtype}: onyx has no string tensors"
-        with pytest.raises(onyx.InvalidInput, match=message):
-            onyx.InferenceSession(model).run(None, {"x": value})
+STRING_FEEDS = [
+    {"x": np.array(["a", "bé"]), "z": np.array(["a", "b"])},
+    {"x": np.array([b"a", b""]), "z": np.array(["a", ""], object)},
+    {"x": ["q", "\u4e2d\u6587"], "z": ["q", "x"]},
+]
 
+
+def test_string_tensors():
+    """As ONNX Runtime's: arrays of str (or of bytes, or object arrays of either) in, object
+    arrays of str out, where the library has string tensors (onyx._onyx.HAS_STRINGS: python/
+    meson.build finds them in onyx.h); else refused clearly, naming what is missing."""
+    float_model = make_model([helper.make_node("Relu", ["x"], ["y"])], [tensor("x", F, [2])],
+                             [tensor("y", F, [2])])
+    if not onyx._onyx.HAS_STRINGS:
+        with pytest.raises(onyx.Unsupported, match="StringConcat|string"):
+            onyx.InferenceSession(strings_model())
+        for value, numpy_dtype in [(np.array(["a", "b"]), "<U1"), (np.array([b"a", b"b"]), r"\|S1"),
+                                   (np.array(["a", "b"], object), "object")]:
+            message = f"has numpy dtype {numpy_dtype}: onyx has no string tensors"
+            with pytest.raises(onyx.InvalidInput, match=message):
+                onyx.InferenceSession(float_model).run(None, {"x": value})
+        return
+    session = onyx.InferenceSession(strings_model())
+    reference = onnxruntime.InferenceSession(strings_model())
+    assert [(a.name, a.type, a.shape) for a in session.get_inputs() + session.get_outputs()] == \
+        [(a.name, a.type, a.shape) for a in reference.get_inputs() + reference.get_outputs()]
+    for feed in STRING_FEEDS:
+        assert_same_values(session.run(None, feed), reference.run(None, feed))
+    # Bytes that are not UTF-8 come back as the surrogates Python decodes them to, and go in again.
+    (y, _) = session.run(None, {"x": np.array([b"\xff", b"a"], object), "z": ["", "b"]})
+    assert y.tolist() == ["\udcff", "ab"]
+    (y, _) = session.run(None, {"x": y, "z": ["", ""]})
+    assert y.tolist() == ["\udcff", "ab"]
+    with pytest.raises(onyx.InvalidInput, match="numpy dtype object: element 1 is a int, not a str or bytes"):
+        session.run(None, {"x": np.array(["a", 1], object), "z": ["a", "b"]})
+    with pytest.raises(onyx.InvalidInput, match="must have dtype string, got float"):
+        session.run(None, {"x": np.ones(2, np.float32), "z": ["a", "b"]})
+    with pytest.raises(onyx.InvalidInput, match="must have dtype float, got string"):
+        onyx.InferenceSession(float_model).run(None, {"x": np.array(["a", "b"])})
