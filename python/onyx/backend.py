@@ -84,16 +84,17 @@ class OnyxBackend(Backend):
 
     @classmethod
     def run_node(cls, node, inputs, device="CPU", outputs_info=None, **kwargs):
-        """Runs one node on inputs (arrays in the order of node.input, empty names skipped), in a
-        model of its own at opset kwargs['opset_version'] (default: the newest onyx knows)."""
+        """Runs one node on inputs (arrays in the order of node.input, empty names skipped; a list
+        of arrays for a sequence), in a model of its own at opset kwargs['opset_version']
+        (default: the newest onyx knows)."""
         names = [n for n in node.input if n]
         if isinstance(inputs, dict):
             inputs = [inputs[n] for n in names]
-        inputs = [np.asarray(v) for v in inputs]
+        inputs = [[np.asarray(item) for item in v] if isinstance(v, (list, tuple)) else np.asarray(v)
+                  for v in inputs]
         if len(inputs) != len(names):
             raise InvalidArgument(f"{len(inputs)} inputs for the {len(names)} of node {node.op_type}")
-        graph_inputs = [helper.make_tensor_value_info(n, _tensor_type(v.dtype), v.shape)
-                        for n, v in zip(names, inputs)]
+        graph_inputs = [_value_info(n, v) for n, v in zip(names, inputs)]
         if outputs_info:
             graph_outputs = [helper.make_tensor_value_info(n, _tensor_type(np.dtype(dtype)), shape)
                              for n, (dtype, shape) in zip(node.output, outputs_info)]
@@ -111,6 +112,15 @@ class OnyxBackend(Backend):
 
 def _tensor_type(dtype):
     return helper.np_dtype_to_tensor_dtype(dtype)
+
+
+def _value_info(name, value):
+    """A graph input for a value of run_node: a tensor of its dtype and shape, or a sequence of the
+    dtype of its items (float for an empty one)."""
+    if isinstance(value, list):
+        dtype = value[0].dtype if value else np.dtype(np.float32)
+        return helper.make_tensor_sequence_value_info(name, _tensor_type(dtype), None)
+    return helper.make_tensor_value_info(name, _tensor_type(value.dtype), value.shape)
 
 
 is_compatible = OnyxBackend.is_compatible

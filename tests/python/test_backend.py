@@ -158,6 +158,22 @@ def test_run_node_at_an_opset():
     np.testing.assert_array_equal(y, x.sum(axis=1))
 
 
+def test_run_node_with_new_values():
+    """A sequence in (a list of arrays) and out, and a float8 tensor (ml_dtypes' type)."""
+    import ml_dtypes  # noqa: PLC0415
+
+    items = [np.ones((2, 3), np.float32), np.zeros((1, 3), np.float32)]
+    (n,) = onyx.backend.run_node(helper.make_node("SequenceLength", ["s"], ["n"]), [items])
+    assert int(n) == 2
+    (s,) = onyx.backend.run_node(helper.make_node("SequenceInsert", ["s", "t"], ["s2"]),
+                                 [items, np.full((1, 3), 5, np.float32)])
+    assert [i.shape for i in s] == [(2, 3), (1, 3), (1, 3)]
+    np.testing.assert_array_equal(s[2], np.full((1, 3), 5))
+    x = np.array([0.5, -2, 448], ml_dtypes.float8_e4m3fn)
+    (y,) = onyx.backend.run_node(helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT), [x])
+    np.testing.assert_array_equal(y, [0.5, -2, 448])
+
+
 def test_prepare_and_run_by_name():
     graph = helper.make_graph([helper.make_node("Mul", ["x", "y"], ["z"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.INT64, [2]),
