@@ -638,7 +638,7 @@ static PyObject *string_array(const onyx_tensor *t, PyObject *name)
     npy_intp dims[ONYX_MAX_RANK];
     for (int d = 0; d < t->rank; d++)
         dims[d] = (npy_intp)t->dims[d];
-    /* An object array starts with NULL elements (numpy fills what needs initialising). */
+    /* An object array starts with None or NULL elements: each replaced with Py_XSETREF. */
     PyObject *array = PyArray_SimpleNew(t->rank, dims, NPY_OBJECT);
     if (!array)
         return NULL;
@@ -652,10 +652,12 @@ static PyObject *string_array(const onyx_tensor *t, PyObject *name)
             return PyErr_Format(error_class(ONYX_ERROR_INVALID_STATE),
                                 "output '%U': onyx gave a malformed string tensor", name);
         }
-        if (!(objects[i] = PyUnicode_DecodeUTF8(s, (Py_ssize_t)length, "surrogateescape"))) {
+        PyObject *text = PyUnicode_DecodeUTF8(s, (Py_ssize_t)length, "surrogateescape");
+        if (!text) {
             Py_DECREF(array);
             return NULL;
         }
+        Py_XSETREF(objects[i], text);
     }
     return array;
 }
