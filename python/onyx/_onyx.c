@@ -102,12 +102,28 @@ static int is_container(onyx_dtype type)
     return ONYX_IS_SEQUENCE(type) || ONYX_IS_OPTIONAL(type);
 }
 
+/* ml_dtypes' types (bfloat16, float8_e4m3fn, int4, ...) are numpy user types, numbered when
+ * ml_dtypes registers them: _code_of tells their numbers here (_learn_dtype) the first time it
+ * meets each, so that later arrays of them are read in place with no Python call. Written and
+ * read with the GIL held. */
+#define MAX_LEARNED 32
+static struct {
+    int type_num;
+    onyx_dtype dtype;
+} learned[MAX_LEARNED];
+static int n_learned;
+
 /* The onyx dtype of a numpy array's dtype, or ONYX_DTYPE_UNDEFINED for those onyx lacks (and
- * user dtypes such as ml_dtypes' bfloat16 or float8_e5m2, of kind 'V' or a 1-byte 'f', which
- * the slow path handles). Type numbers of equal size
+ * user dtypes not learned yet, which the slow path handles). Type numbers of equal size
  * (long / long long) map to the same dtype. */
 static onyx_dtype onyx_dtype_of(PyArray_Descr *descr)
 {
+    if (descr->type_num >= NPY_USERDEF) {
+        for (int i = 0; i < n_learned; i++)
+            if (learned[i].type_num == descr->type_num)
+                return learned[i].dtype;
+        return ONYX_DTYPE_UNDEFINED;
+    }
     int size = (int)PyDataType_ELSIZE(descr);
     switch (descr->kind) {
     case 'f':
@@ -1140,6 +1156,26 @@ static PyObject *set_errors(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* _learn_dtype(type_num, dtype): numpy user type `type_num` is onyx's `dtype` (see learned). */
+static PyObject *learn_dtype(PyObject *module, PyObject *args)
+{
+    (void)module;
+    int type_num, dtype;
+    if (!PyArg_ParseTuple(args, "ii", &type_num, &dtype))
+        return NULL;
+    if (type_num < NPY_USERDEF || !needs_wrap((onyx_dtype)dtype))
+        return PyErr_Format(PyExc_ValueError, "no user type %d for dtype %d", type_num, dtype);
+    for (int i = 0; i < n_learned; i++)
+        if (learned[i].type_num == type_num)
+            Py_RETURN_NONE;
+    if (n_learned < MAX_LEARNED) {
+        learned[n_learned].type_num = type_num;
+        learned[n_learned].dtype = (onyx_dtype)dtype;
+        n_learned++;
+    }
+    Py_RETURN_NONE;
+}
+
 /* [(domain, op_type, since_version, until_version, source)] */
 static PyObject *operators(PyObject *module, PyObject *unused)
 {
@@ -1177,6 +1213,7 @@ static PyObject *gemm_kernel(PyObject *module, PyObject *unused)
 
 static PyMethodDef module_methods[] = {
     {"_set_errors", set_errors, METH_VARARGS, "wires the exception classes and helpers of onyx/__init__.py"},
+    {"_learn_dtype", learn_dtype, METH_VARARGS, "_learn_dtype(type_num, dtype): numpy user type = onyx dtype"},
     {"operators", operators, METH_NOARGS, "[(domain, op_type, since_version, until_version, source)]"},
     {"version", version, METH_NOARGS, "the version of the linked library (\"0.1.0\")"},
     {"gemm_kernel", gemm_kernel, METH_NOARGS, "the float32 matrix-multiply kernel chosen for this processor"},

@@ -161,6 +161,8 @@ def _code_of(dtype):
     """The onyx dtype code of a numpy dtype, or None."""
     code = _ML_CODES.get(dtype.name)
     if code is not None:
+        if dtype.num >= 256:  # a numpy user type (ml_dtypes'): the extension reads the next ones itself
+            _onyx._learn_dtype(dtype.num, code)
         return code
     for code, t in _NUMPY.items():
         if dtype.kind == np.dtype(t).kind and dtype.itemsize == np.dtype(t).itemsize:

@@ -94,6 +94,31 @@ def test_every_value_of_each_narrow_type_round_trips(code):
     assert y.tobytes() == x[::2].tobytes()
 
 
+def python_calls(function):
+    """The names of the Python functions called while function() runs."""
+    calls = []
+    sys.setprofile(lambda frame, event, arg: calls.append(frame.f_code.co_name) if event == "call" else None)
+    try:
+        function()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+@pytest.mark.parametrize("code", [TensorProto.BFLOAT16, TensorProto.FLOAT8E4M3FN, TensorProto.INT4],
+                         ids=["BFLOAT16", "FLOAT8E4M3FN", "INT4"])
+def test_narrow_arrays_are_read_in_place(code):
+    """Once the extension has met an ml_dtypes type, C-contiguous arrays of it are bound as they
+    are, with no Python conversion in between, as numpy's own dtypes are."""
+    dtype, bits = NARROW[code]
+    session = onyx.InferenceSession(make_model([], [tensor("x", code, ["n"])], [tensor("x", code, ["n"])]))
+    x = every_code(dtype, bits)
+    session.run(None, {"x": x})
+    calls = python_calls(lambda: session.run(None, {"x": x}))
+    assert "_convert_input" not in calls and "_wrap_output" in calls
+    assert "_convert_input" in python_calls(lambda: session.run(None, {"x": x[::2]}))
+
+
 CASTS = [c for c in NARROW if c not in (TensorProto.BFLOAT16,)]
 
 
