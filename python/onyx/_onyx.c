@@ -1213,7 +1213,7 @@ static PyObject *gemm_kernel(PyObject *module, PyObject *unused)
 
 static PyMethodDef module_methods[] = {
     {"_set_errors", set_errors, METH_VARARGS, "wires the exception classes and helpers of onyx/__init__.py"},
-    {"_learn_dtype", learn_dtype, METH_VARARGS, "_learn_dtype(type_num, dtype): numpy user type = onyx dtype"},
+    {"_learn_dtype", learn_dtype, METH_VARARGS, "_learn_dtype(type_num, dtype): user type = onyx dtype"},
     {"operators", operators, METH_NOARGS, "[(domain, op_type, since_version, until_version, source)]"},
     {"version", version, METH_NOARGS, "the version of the linked library (\"0.1.0\")"},
     {"gemm_kernel", gemm_kernel, METH_NOARGS, "the float32 matrix-multiply kernel chosen for this processor"},
