@@ -4,7 +4,7 @@ every field of ONNX's protobuf messages (so mutations insert whole, well-formed 
 the operator types onyx registers, the attribute names its operators read, and the
 pieces of a .npy header. Run again when ops/ops.def grows:
 
-    /usr/bin/python3 fuzz/make_dict.py > fuzz/onnx.dict
+    .venv/bin/python fuzz/make_dict.py > fuzz/onnx.dict
 """
 import pathlib
 import re
