@@ -379,7 +379,8 @@ static onyx_status run_eager(plan *p, exec_env *env, const graph *g, const onyx_
     for (int v = 0; v < g->n_values; v++)
         uses[v] = g->values[v].n_uses;
     for (int i = 0; i < g->n_outputs; i++)
-        uses[g->outputs[i]] += 1 << 30; /* outputs live until the next run */
+        uses[g->outputs[i]] = g->values[g->outputs[i]].n_uses + (1 << 30); /* outputs live until the
+                                                  next run; set, not added: a model may list one twice */
     for (int i = 0; i < g->n_nodes; i++) {
         const node *n = &g->nodes[i];
         if (n->dead)
