@@ -49,7 +49,7 @@ size_t value_bytes(const onyx_tensor *t)
 {
     if (type_is_container(t->dtype))
         return t->rank == 1 && t->dims[0] > 0 ? (size_t)t->dims[0] : 0;
-    return tensor_bytes(t);
+    return op_value_bytes(t); /* a string tensor's block: its size in its header */
 }
 
 const char *type_str(int dtype, char *buf, size_t size)
