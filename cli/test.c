@@ -136,7 +136,8 @@ static bool strings_match(const onyx_tensor *got, const onyx_tensor *want, char 
         return false;
     }
     if (got->rank != want->rank || memcmp(got->dims, want->dims, (size_t)got->rank * sizeof(int64_t))) {
-        snprintf(why, why_size, "shape %s, expected %s", shape_text(got, a, sizeof a), shape_text(want, b, sizeof b));
+        snprintf(why, why_size, "shape %s, expected %s", shape_text(got, a, sizeof a),
+                 shape_text(want, b, sizeof b));
         return false;
     }
     int64_t n = onyx_tensor_element_count(want);

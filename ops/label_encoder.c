@@ -34,8 +34,9 @@ typedef struct label_params {
 
 static key_kind kind_of(onyx_dtype dt)
 {
-    return dt == ONYX_DTYPE_STRING ? KIND_STRING : dt == ONYX_DTYPE_FLOAT || dt == ONYX_DTYPE_DOUBLE ? KIND_REAL
-                                                                                                    : KIND_INT;
+    if (dt == ONYX_DTYPE_STRING)
+        return KIND_STRING;
+    return dt == ONYX_DTYPE_FLOAT || dt == ONYX_DTYPE_DOUBLE ? KIND_REAL : KIND_INT;
 }
 
 /* Orders NaN after every number and equal to itself, so that a NaN key matches a NaN input. */
@@ -80,7 +81,8 @@ static item tensor_item(const onyx_tensor *t, int64_t k)
 /* One of the list attributes prefix_int64s / _floats / _strings / _tensor (those that exist at
  * this version): its items, count and dtype. *count is -1 when none is set; an error when
  * more than one is. */
-static onyx_status read_list(op_context *ctx, const char *prefix, bool with_tensor, item **out, int64_t *count,
+static onyx_status read_list(op_context *ctx, const char *prefix, bool with_tensor, item **out,
+                             int64_t *count,
                              onyx_dtype *dtype)
 {
     char name[4][32];
@@ -111,7 +113,8 @@ static onyx_status read_list(op_context *ctx, const char *prefix, bool with_tens
         uint32_t ok = DT(STRING) | DT(INT64) | DT(INT32) | DT(INT16) | DT(FLOAT) | DT(DOUBLE);
         if (!((1u << t->dtype) & ok) || t->dtype >= 32)
             return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "attribute '%s' has dtype %s; LabelEncoder takes "
-                            "string, int64, int32, int16, float or double", name[3], onyx_dtype_name(t->dtype));
+                            "string, int64, int32, int16, float or double", name[3],
+                            onyx_dtype_name(t->dtype));
         if (t->rank != 1)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute '%s' must be a 1-D tensor", name[3]);
         *count = tensor_count(t);
@@ -139,7 +142,8 @@ static onyx_status read_list(op_context *ctx, const char *prefix, bool with_tens
 static onyx_status build_table(op_context *ctx, label_params *p, item *keys, item *values, int64_t n)
 {
     int64_t *index = op_alloc_temp(ctx, (size_t)n * sizeof *index + 1);
-    item *k2 = op_alloc_params(ctx, (size_t)n * sizeof *k2 + 1), *v2 = op_alloc_params(ctx, (size_t)n * sizeof *v2 + 1);
+    item *k2 = op_alloc_params(ctx, (size_t)n * sizeof *k2 + 1);
+    item *v2 = op_alloc_params(ctx, (size_t)n * sizeof *v2 + 1);
     if (!index || !k2 || !v2) {
         op_free_temp(ctx, index);
         return ONYX_ERROR_OUT_OF_MEMORY;
@@ -167,8 +171,11 @@ static onyx_status build_table(op_context *ctx, label_params *p, item *keys, ite
 static onyx_status label_check(op_context *ctx)
 {
     onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
-    uint32_t in_types = ctx->opset >= 4 ? DT(STRING) | DT(INT64) | DT(INT32) | DT(INT16) | DT(FLOAT) | DT(DOUBLE)
-                        : ctx->opset >= 2 ? DT(STRING) | DT(INT64) | DT(FLOAT) : DT(STRING) | DT(INT64);
+    uint32_t in_types = DT(STRING) | DT(INT64);
+    if (ctx->opset >= 2)
+        in_types |= DT(FLOAT);
+    if (ctx->opset >= 4)
+        in_types |= DT(INT32) | DT(INT16) | DT(DOUBLE);
     if (!st)
         st = op_check_input(ctx, 0, true, in_types);
     label_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);
@@ -203,7 +210,8 @@ static onyx_status label_check(op_context *ctx)
             (st = read_list(ctx, "values", ctx->opset >= 4, &values, &n_values, &value_dtype)))
             return st;
         if (n_keys < 0 || n_values < 0)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "one keys_* and one values_* attribute are required");
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "one keys_* and one values_* attribute are required");
         if (n_keys != n_values)
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "%lld keys but %lld values", (long long)n_keys,
                             (long long)n_values);

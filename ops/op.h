@@ -190,7 +190,8 @@ static inline const char *op_string_at(const onyx_tensor *t, int64_t i, size_t *
 static inline size_t op_string_block_size(int64_t count, int64_t chars)
 {
     int64_t a, b;
-    if (count < 0 || chars < 0 || __builtin_mul_overflow(count, 17, &a) || __builtin_add_overflow(a, chars, &b) ||
+    if (count < 0 || chars < 0 || __builtin_mul_overflow(count, 17, &a) ||
+        __builtin_add_overflow(a, chars, &b) ||
         __builtin_add_overflow(b, OP_STRING_HEADER, &a) || (uint64_t)a > SIZE_MAX / 2)
         return SIZE_MAX;
     return (size_t)a;

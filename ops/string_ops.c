@@ -165,7 +165,8 @@ static onyx_status split_reshape(op_context *ctx)
     onyx_tensor *y = ctx->outputs[0], *z = op_output(ctx, 1);
     if (x->rank < 0 || x->rank >= ONYX_MAX_RANK)
         return x->rank < 0 ? ONYX_OK
-                           : op_error(ctx, ONYX_ERROR_UNSUPPORTED, "input of rank %d: its output would have rank %d, "
+                           : op_error(ctx, ONYX_ERROR_UNSUPPORTED,
+                                      "input of rank %d: its output would have rank %d, "
                                       "over onyx's %d", x->rank, x->rank + 1, ONYX_MAX_RANK);
     if (z)
         tensor_set_shape(z, x->rank, x->dims);
@@ -347,6 +348,10 @@ static onyx_status normalizer_check(op_context *ctx)
     if (p->n_stopwords < 0)
         p->n_stopwords = 0;
     p->case_sensitive = sensitive != 0;
+    for (int64_t k = 0; k < p->n_stopwords && !p->case_sensitive; k++)
+        if (!strings_utf8_valid(p->stopwords[k], strlen(p->stopwords[k])))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "stopword %lld is not valid UTF-8, which matching "
+                            "without case needs", (long long)k);
     ctx->outputs[0]->dtype = ONYX_DTYPE_STRING;
     ctx->params = p;
     return ONYX_OK;
@@ -356,7 +361,9 @@ static bool is_stopword(const normalizer_params *p, const char *s, size_t n)
 {
     for (int64_t k = 0; k < p->n_stopwords; k++) {
         size_t len = strlen(p->stopwords[k]);
-        if (p->case_sensitive ? len == n && !memcmp(s, p->stopwords[k], n) : equal_folded(s, n, p->stopwords[k], len))
+        bool same = p->case_sensitive ? len == n && !memcmp(s, p->stopwords[k], n)
+                                      : equal_folded(s, n, p->stopwords[k], len);
+        if (same)
             return true;
     }
     return false;
@@ -380,7 +387,8 @@ static onyx_status normalizer_reshape(op_context *ctx)
         size_t len;
         const char *s = op_string_at(x, i, &len);
         if ((p->action != CASE_NONE || (!p->case_sensitive && p->n_stopwords)) && !strings_utf8_valid(s, len))
-            return op_error(ctx, ONYX_ERROR_RUNTIME, "element %lld of input '%s' is not valid UTF-8", (long long)i,
+            return op_error(ctx, ONYX_ERROR_RUNTIME, "element %lld of input '%s' is not valid UTF-8",
+                            (long long)i,
                             op_input_name(ctx, 0));
         if (!is_stopword(p, s, len)) {
             kept++;
@@ -617,7 +625,8 @@ static onyx_status regex_check(op_context *ctx)
     if (err) {
         char msg[200];
         regerror(err, &re, msg, sizeof msg);
-        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "pattern '%s' is not one onyx can match: %s", pattern, msg);
+        return op_error(ctx, ONYX_ERROR_UNSUPPORTED, "pattern '%s' is not one onyx can match: %s", pattern,
+                        msg);
     }
     regfree(&re);
     ctx->outputs[0]->dtype = ONYX_DTYPE_BOOL;

@@ -33,7 +33,8 @@ static int compare_item(const tfidf_params *p, int64_t k, const onyx_tensor *x, 
 {
     if (!p->strings) {
         int64_t a = p->pool_ints[k];
-        int64_t b = x->dtype == ONYX_DTYPE_INT32 ? ((const int32_t *)x->data)[at] : ((const int64_t *)x->data)[at];
+        int64_t b = x->dtype == ONYX_DTYPE_INT32 ? ((const int32_t *)x->data)[at]
+                                                 : ((const int64_t *)x->data)[at];
         return (a > b) - (a < b);
     }
     size_t len, pool_len = p->pool_lens[k];
@@ -52,7 +53,8 @@ static int by_gram(const void *x, const void *y)
         int c;
         if (sorting->strings) {
             size_t la = sorting->pool_lens[a->start + k], lb = sorting->pool_lens[b->start + k];
-            c = memcmp(sorting->pool_strings[a->start + k], sorting->pool_strings[b->start + k], la < lb ? la : lb);
+            c = memcmp(sorting->pool_strings[a->start + k], sorting->pool_strings[b->start + k],
+                       la < lb ? la : lb);
             c = c ? c : (la > lb) - (la < lb);
         } else {
             int64_t va = sorting->pool_ints[a->start + k], vb = sorting->pool_ints[b->start + k];
@@ -80,7 +82,8 @@ static onyx_status tfidf_check(op_context *ctx)
         (st = op_attr_require(ctx, "ngram_counts")) || (st = op_attr_require(ctx, "ngram_indexes")) ||
         (st = op_attr_int(ctx, "max_gram_length", 0, &p->max_n)) ||
         (st = op_attr_int(ctx, "min_gram_length", 0, &p->min_n)) ||
-        (st = op_attr_int(ctx, "max_skip_count", 0, &p->max_skip)) || (st = op_attr_string(ctx, "mode", "", &mode)) ||
+        (st = op_attr_int(ctx, "max_skip_count", 0, &p->max_skip)) || (st = op_attr_string(ctx, "mode", "",
+                                                                                           &mode)) ||
         (st = op_attr_ints(ctx, "ngram_counts", &counts, &n_counts)) ||
         (st = op_attr_ints(ctx, "ngram_indexes", &indexes, &n_indexes)) ||
         (st = op_attr_floats(ctx, "weights", &p->weights, &n_weights)))
@@ -92,17 +95,21 @@ static onyx_status tfidf_check(op_context *ctx)
     else if (!strcmp(mode, "TFIDF"))
         p->mode = MODE_TFIDF;
     else
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "attribute 'mode' is '%s'; expected TF, IDF or TFIDF", mode);
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "attribute 'mode' is '%s'; expected TF, IDF or TFIDF", mode);
     if (p->min_n < 1 || p->max_n < p->min_n || p->max_n > 1 << 20 || p->max_skip < 0 || p->max_skip > 1 << 20)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "gram lengths %lld..%lld and max_skip_count %lld: expected "
-                        "1 <= min_gram_length <= max_gram_length and max_skip_count >= 0", (long long)p->min_n,
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "gram lengths %lld..%lld and max_skip_count %lld: expected "
+                        "1 <= min_gram_length <= max_gram_length and max_skip_count >= 0",
+                        (long long)p->min_n,
                         (long long)p->max_n, (long long)p->max_skip);
     p->strings = ctx->inputs[0]->dtype == ONYX_DTYPE_STRING;
     if (p->strings) {
         if ((st = op_attr_strings(ctx, "pool_strings", &p->pool_strings, &n_pool)))
             return st;
         if (op_has_attr(ctx, "pool_int64s") || n_pool < 0)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "a string input needs pool_strings (and no pool_int64s)");
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "a string input needs pool_strings (and no pool_int64s)");
         if (!(p->pool_lens = op_alloc_params(ctx, (size_t)n_pool * sizeof(size_t) + 1)))
             return ONYX_ERROR_OUT_OF_MEMORY;
         for (int64_t k = 0; k < n_pool; k++)
@@ -111,7 +118,8 @@ static onyx_status tfidf_check(op_context *ctx)
         if ((st = op_attr_ints(ctx, "pool_int64s", &p->pool_ints, &n_pool)))
             return st;
         if (op_has_attr(ctx, "pool_strings") || n_pool < 0)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "an integer input needs pool_int64s (and no pool_strings)");
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "an integer input needs pool_int64s (and no pool_strings)");
     }
     /* ngram_counts[i]: where the (i+1)-grams start in the pool, in items. */
     int64_t n_grams = 0;
@@ -124,7 +132,8 @@ static onyx_status tfidf_check(op_context *ctx)
         n_grams += (end - begin) / (i + 1);
     }
     if (n_indexes != n_grams)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "ngram_indexes has %lld entries for %lld n-grams in the pool",
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "ngram_indexes has %lld entries for %lld n-grams in the pool",
                         (long long)n_indexes, (long long)n_grams);
     if (!(p->grams = op_alloc_params(ctx, (size_t)n_grams * sizeof(gram) + 1)))
         return ONYX_ERROR_OUT_OF_MEMORY;

@@ -87,7 +87,8 @@ onyx_status node_evaluate(op_context *ctx)
         strings |= ctx->outputs[i] && type_is_string(ctx->outputs[i]->dtype);
     onyx_status st = ONYX_OK;
     if (strings) {
-        sizes = ctx->n_outputs <= 8 ? local_sizes : mem_alloc(env->mem, (size_t)ctx->n_outputs * sizeof *sizes);
+        sizes = ctx->n_outputs <= 8 ? local_sizes
+                                    : mem_alloc(env->mem, (size_t)ctx->n_outputs * sizeof *sizes);
         if (!sizes)
             st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate the sizes of %d outputs", ctx->n_outputs);
         else
@@ -100,7 +101,8 @@ onyx_status node_evaluate(op_context *ctx)
     int allocated = 0;
     for (int i = 0; !st && strings && i < ctx->n_outputs; i++)
         if (ctx->outputs[i] && type_is_string(ctx->outputs[i]->dtype) && !sizes[i])
-            st = op_error(ctx, ONYX_ERROR_UNSUPPORTED, "output '%s': the operator does not produce string tensors",
+            st = op_error(ctx, ONYX_ERROR_UNSUPPORTED,
+                          "output '%s': the operator does not produce string tensors",
                           op_output_name(ctx, i));
     if (!st && ctx->scratch_bytes && !(scratch = mem_alloc(env->mem, ctx->scratch_bytes)))
         st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes of scratch memory",

@@ -57,7 +57,8 @@ onyx_status string_validate(const onyx_tensor *t, const limits *lim, const char 
     if (!t->data)
         return count ? set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT, "%s: data is NULL", what) : ONYX_OK;
     if ((uintptr_t)t->data % 8)
-        return set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT, "%s: a string block must be 8-byte aligned", what);
+        return set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT, "%s: a string block must be 8-byte aligned",
+                         what);
     const int64_t *h = t->data;
     size_t min = op_string_block_size(count, 0);
     if (h[1] != count || min == SIZE_MAX || h[0] < (int64_t)min)
@@ -65,14 +66,16 @@ onyx_status string_validate(const onyx_tensor *t, const limits *lim, const char 
                          "(its header says %lld elements, %lld bytes)", what, (long long)count,
                          (long long)h[1], (long long)h[0]);
     if (lim->memory_bytes > 0 && h[0] > lim->memory_bytes)
-        return set_error(errmsg, ONYX_ERROR_LIMIT, "%s: its string block (%lld bytes) exceeds the memory limit",
+        return set_error(errmsg, ONYX_ERROR_LIMIT,
+                         "%s: its string block (%lld bytes) exceeds the memory limit",
                          what, (long long)h[0]);
     const op_string_entry *e = (const op_string_entry *)((const char *)t->data + OP_STRING_HEADER);
     int64_t start = OP_STRING_HEADER + count * (int64_t)sizeof *e;
     const char *base = t->data;
     for (int64_t i = 0; i < count; i++)
         /* Each string and its NUL inside the block, after the entries. */
-        if (e[i].offset < start || e[i].length < 0 || e[i].offset > h[0] || e[i].length >= h[0] - e[i].offset ||
+        if (e[i].offset < start || e[i].length < 0 || e[i].offset > h[0] ||
+            e[i].length >= h[0] - e[i].offset ||
             base[e[i].offset + e[i].length] != '\0')
             return set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT,
                              "%s: string %lld lies outside the block or lacks its NUL", what, (long long)i);
@@ -84,13 +87,16 @@ onyx_status string_from_proto(mem *m, const Onnx__TensorProto *p, onyx_tensor *o
 {
     int64_t count = tensor_count(out), chars = 0;
     if (p->has_data_location && p->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
-        return set_error(errmsg, ONYX_ERROR_UNSUPPORTED, "%s: external data of a string tensor is not supported",
+        return set_error(errmsg, ONYX_ERROR_UNSUPPORTED,
+                         "%s: external data of a string tensor is not supported",
                          what);
     if (p->has_raw_data && p->raw_data.len)
-        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: a string tensor keeps its data in string_data, "
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                         "%s: a string tensor keeps its data in string_data, "
                          "not raw_data", what);
     if ((int64_t)p->n_string_data != count)
-        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s: string_data holds %zu strings, not the %lld its "
+        return set_error(errmsg, ONYX_ERROR_INVALID_MODEL,
+                         "%s: string_data holds %zu strings, not the %lld its "
                          "dims %s declare", what, p->n_string_data, (long long)count,
                          shape_str(out, (char[96]){0}, 96));
     for (int64_t i = 0; i < count; i++)
@@ -98,7 +104,8 @@ onyx_status string_from_proto(mem *m, const Onnx__TensorProto *p, onyx_tensor *o
     size_t size = op_string_block_size(count, chars);
     void *block = size == SIZE_MAX ? NULL : mem_alloc_raw(m, size);
     if (!block)
-        return set_error(errmsg, ONYX_ERROR_LIMIT, "%s: cannot allocate %zu bytes of strings (out of memory or "
+        return set_error(errmsg, ONYX_ERROR_LIMIT,
+                         "%s: cannot allocate %zu bytes of strings (out of memory or "
                          "above the memory limit)", what, size);
     /* Written element by element: the protobuf's strings are (pointer, length) pairs. */
     int64_t *h = block;
@@ -148,7 +155,8 @@ onyx_status onyx_string_tensor_pack(int rank, const int64_t *dims, const char *c
     onyx_status st = ONYX_OK;
     for (int64_t i = 0; i < count && !st; i++) {
         lens[i] = lengths ? lengths[i] : strings[i] ? strlen(strings[i]) : 0;
-        if ((!strings[i] && lens[i]) || lens[i] > (size_t)INT64_MAX / 4 || !add_ok(chars, (int64_t)lens[i], &chars))
+        if ((!strings[i] && lens[i]) || lens[i] > (size_t)INT64_MAX / 4 || !add_ok(chars, (int64_t)lens[i],
+                                                                                   &chars))
             st = ONYX_ERROR_INVALID_ARGUMENT;
     }
     size_t size = st ? SIZE_MAX : op_string_block_size(count, chars);
