@@ -35,6 +35,9 @@ static onyx_status concat_reshape(op_context *ctx)
     onyx_status st = broadcast_shape(ctx, 2, (const onyx_tensor *const *)ctx->inputs, z);
     if (st || !have_data(ctx, x) || !have_data(ctx, y))
         return st;
+    /* Broadcasting may multiply: the count checked before the loop over it. */
+    if ((st = op_check_shape(ctx, z->rank, z->dims, "output 'Z'")))
+        return st;
     int64_t chars = 0, n = tensor_count(z);
     for (int64_t i = 0; i < n; i++) {
         size_t a, b;

@@ -360,3 +360,38 @@ Test(strings, label_encoder_int_to_string_and_errors)
     unload(&l);
     builder_free(b);
 }
+
+Test(strings, sequence_of_string_tensors)
+{
+    onyx_tensor a = strings(1, DIMS(2), (const char *const[]){"x", "yz"});
+    onyx_tensor b = strings(0, NULL, (const char *const[]){"w"});
+    onyx_tensor seq, item;
+    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_STRING), 2, (const onyx_tensor[]){a, b}, &seq), ONYX_OK);
+    cr_assert_eq(onyx_value_item(&seq, 1, &item), ONYX_OK);
+    expect_strings(&item, 0, NULL, (const char *const[]){"w"});
+    cr_assert_eq(onyx_value_item(&seq, 0, &item), ONYX_OK);
+    expect_strings(&item, 1, DIMS(2), (const char *const[]){"x", "yz"});
+    onyx_tensor_free_data(seq.data);
+    /* A string item needs its block, even when empty; a count that disagrees is refused. */
+    onyx_tensor none = {.dtype = ONYX_DTYPE_STRING, .rank = 1, .dims = {0}};
+    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_STRING), 1, &none, &seq), ONYX_ERROR_INVALID_ARGUMENT);
+    onyx_tensor wrong = a;
+    wrong.dims[0] = 1;
+    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_STRING), 1, &wrong, &seq), ONYX_ERROR_INVALID_ARGUMENT);
+    onyx_tensor_free_data(a.data);
+    onyx_tensor_free_data(b.data);
+}
+
+Test(strings, string_initializer_with_wrong_count_is_refused)
+{
+    builder *b = concat_model();
+    Onnx__TensorProto *bang = builder_graph(b)->initializer[0];
+    bang->n_dims = 1;
+    bang->dims = builder_alloc(b, sizeof(int64_t));
+    bang->dims[0] = 2; /* one string in string_data */
+    loaded l = load(b, 0);
+    cr_assert_eq(l.load, ONYX_ERROR_INVALID_MODEL);
+    expect_message(onyx_model_errmsg(l.model), "string_data holds 1 strings, not the 2", NULL);
+    unload(&l);
+    builder_free(b);
+}
