@@ -113,7 +113,8 @@ onyx_status node_evaluate(op_context *ctx)
             continue;
         bool string = type_is_string(t->dtype);
         size_t bytes = string ? sizes[allocated] : value_bytes(t);
-        if (!(t->data = mem_alloc_raw(env->mem, bytes)))
+        /* A string block zeroed: entries a run leaves unwritten read as empty strings. */
+        if (!(t->data = string ? mem_alloc(env->mem, bytes) : mem_alloc_raw(env->mem, bytes)))
             st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes for output '%s'", bytes,
                           op_output_name(ctx, allocated));
         else if (string) /* the header first: run writes the rest (op_string_begin reads it) */
