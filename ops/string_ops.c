@@ -587,6 +587,9 @@ static const char *translate_re2(const char *re, char *out, const char **why)
             }
             continue;
         }
+        case '.': /* RE2's '.' does not match a newline (without the s flag); POSIX's does */
+            EMIT("[^\n]");
+            continue;
         default:
             EMIT((char[2]){c, 0});
         }
