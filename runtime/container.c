@@ -165,8 +165,8 @@ onyx_status container_validate(const onyx_tensor *v, const limits *lim, const ch
         if (type_is_string(r->dtype) &&
             (size - r->offset < 16 || ((const int64_t *)item.data)[0] > size - r->offset ||
              (st = string_validate(&item, lim, sub, errmsg))))
-            return st ? st : set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT, "%s: its data lies outside the block",
-                                       sub);
+            return st ? st : set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT,
+                                       "%s: its data lies outside the block", sub);
         size_t bytes = value_bytes(&item);
         if ((int64_t)bytes > size - r->offset)
             return set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT, "%s: its data lies outside the block", sub);

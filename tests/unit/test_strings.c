@@ -366,7 +366,8 @@ Test(strings, sequence_of_string_tensors)
     onyx_tensor a = strings(1, DIMS(2), (const char *const[]){"x", "yz"});
     onyx_tensor b = strings(0, NULL, (const char *const[]){"w"});
     onyx_tensor seq, item;
-    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_STRING), 2, (const onyx_tensor[]){a, b}, &seq), ONYX_OK);
+    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_STRING), 2, (const onyx_tensor[]){a, b}, &seq),
+                 ONYX_OK);
     cr_assert_eq(onyx_value_item(&seq, 1, &item), ONYX_OK);
     expect_strings(&item, 0, NULL, (const char *const[]){"w"});
     cr_assert_eq(onyx_value_item(&seq, 0, &item), ONYX_OK);
@@ -374,10 +375,12 @@ Test(strings, sequence_of_string_tensors)
     onyx_tensor_free_data(seq.data);
     /* A string item needs its block, even when empty; a count that disagrees is refused. */
     onyx_tensor none = {.dtype = ONYX_DTYPE_STRING, .rank = 1, .dims = {0}};
-    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_STRING), 1, &none, &seq), ONYX_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_STRING), 1, &none, &seq),
+                 ONYX_ERROR_INVALID_ARGUMENT);
     onyx_tensor wrong = a;
     wrong.dims[0] = 1;
-    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_STRING), 1, &wrong, &seq), ONYX_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(onyx_value_pack(ONYX_SEQUENCE_OF(ONYX_DTYPE_STRING), 1, &wrong, &seq),
+                 ONYX_ERROR_INVALID_ARGUMENT);
     onyx_tensor_free_data(a.data);
     onyx_tensor_free_data(b.data);
 }
@@ -407,7 +410,8 @@ Test(strings, mutated_blocks_never_crash)
     onyx_tensor x = strings(1, DIMS(3), (const char *const[]){"ab", "", "xyz"});
     int64_t *w = x.data;
     int64_t size = w[0], words = 2 + 3 * 2;
-    const int64_t edges[] = {-1, 0, 1, 7, 15, 16, 17, 48, 63, 64, size - 1, size, size + 1, INT64_MAX, INT64_MIN};
+    const int64_t edges[] = {-1, 0, 1, 7, 15, 16, 17, 48, 63, 64, size - 1, size, size + 1, INT64_MAX,
+                             INT64_MIN};
     int accepted = 0;
     for (int64_t k = 0; k < words; k++)
         for (size_t e = 0; e < sizeof edges / sizeof *edges; e++) {
