@@ -62,17 +62,22 @@ static bool inputs_known(const op_context *ctx)
     return true;
 }
 
-/* Whether node n reads or writes a sequence or optional: such a value has no fixed size to
- * plan (its items and their shapes are known only when it is computed), so the graph then
- * runs node by node, each value allocated when computed (the same as for a shape that needs
- * data: ONYX_DEFER). */
+/* Whether node n reads or writes a sequence, an optional or a string tensor: such a value has
+ * no fixed size to plan (its items and their shapes, or its strings' lengths, are known only
+ * when it is computed), so the graph then runs node by node, each value allocated when
+ * computed (the same as for a shape that needs data: ONYX_DEFER). */
+static bool variable_size(const onyx_tensor *t)
+{
+    return t && (type_is_container(t->dtype) || type_is_string(t->dtype));
+}
+
 static bool touches_containers(const op_context *ctx)
 {
     for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++)
-        if (ctx->inputs[i] && type_is_container(ctx->inputs[i]->dtype))
+        if (variable_size(ctx->inputs[i]))
             return true;
     for (int i = 0; i < ctx->n_outputs; i++)
-        if (ctx->outputs[i] && type_is_container(ctx->outputs[i]->dtype))
+        if (variable_size(ctx->outputs[i]))
             return true;
     return false;
 }
