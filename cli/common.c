@@ -423,6 +423,20 @@ void tensor_summary(FILE *out, const char *name, const onyx_tensor *t)
     char shape[256];
     int64_t n = onyx_tensor_element_count(t);
     fprintf(out, "%s: %s %s", name, onyx_dtype_name(t->dtype), shape_text(t, shape, sizeof shape));
+    if (t->dtype == ONYX_DTYPE_STRING && n > 0) {
+        /* The first strings, each cut at 40 bytes, with bytes outside printable ASCII escaped. */
+        fprintf(out, "\n  [");
+        for (int64_t i = 0; i < n && i < 8; i++) {
+            size_t len = 0;
+            const unsigned char *s = (const unsigned char *)onyx_string_at(t, i, &len);
+            fprintf(out, "%s\"", i ? ", " : "");
+            for (size_t k = 0; s && k < len && k < 40; k++)
+                fprintf(out, s[k] >= 32 && s[k] < 127 && s[k] != '"' && s[k] != '\\' ? "%c" : "\\x%02x", s[k]);
+            fprintf(out, "%s\"", s && len > 40 ? "..." : "");
+        }
+        fprintf(out, "%s]\n", n > 8 ? ", ..." : "");
+        return;
+    }
     if (n <= 0 || onyx_dtype_size(t->dtype) == 0 || t->dtype == ONYX_DTYPE_COMPLEX64 ||
         t->dtype == ONYX_DTYPE_COMPLEX128) {
         fputc('\n', out);

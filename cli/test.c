@@ -129,12 +129,45 @@ static const char *type_name(onyx_dtype type, char *buf, size_t size)
     return buf;
 }
 
+/* String tensors match when their shapes are equal and every element has the same bytes. */
+static bool strings_match(const onyx_tensor *got, const onyx_tensor *want, char *why, size_t why_size)
+{
+    char a[64], b[64];
+    if (got->dtype != want->dtype) {
+        snprintf(why, why_size, "type %s, expected %s", type_name(got->dtype, a, sizeof a),
+                 type_name(want->dtype, b, sizeof b));
+        return false;
+    }
+    if (got->rank != want->rank || memcmp(got->dims, want->dims, (size_t)got->rank * sizeof(int64_t))) {
+        snprintf(why, why_size, "shape %s, expected %s", shape_text(got, a, sizeof a),
+                 shape_text(want, b, sizeof b));
+        return false;
+    }
+    int64_t n = onyx_tensor_element_count(want);
+    for (int64_t i = 0; i < n; i++) {
+        size_t x_len = 0, y_len = 0;
+        const char *x = onyx_string_at(got, i, &x_len), *y = onyx_string_at(want, i, &y_len);
+        if (!x || !y) {
+            snprintf(why, why_size, "element %lld cannot be read", (long long)i);
+            return false;
+        }
+        if (x_len != y_len || memcmp(x, y, x_len)) {
+            snprintf(why, why_size, "element %lld is \"%.*s\", expected \"%.*s\"", (long long)i,
+                     (int)(x_len < 100 ? x_len : 100), x, (int)(y_len < 100 ? y_len : 100), y);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* tensors_match for any value: a sequence or optional matches when it has the same type,
  * the same number of items and each item matches. */
 static bool values_match(const onyx_tensor *got, const onyx_tensor *want, double rtol, double atol, char *why,
                          size_t why_size)
 {
     double max_abs;
+    if (want->dtype == ONYX_DTYPE_STRING || got->dtype == ONYX_DTYPE_STRING)
+        return strings_match(got, want, why, why_size);
     if (!ONYX_IS_SEQUENCE(want->dtype) && !ONYX_IS_OPTIONAL(want->dtype) && !ONYX_IS_SEQUENCE(got->dtype) &&
         !ONYX_IS_OPTIONAL(got->dtype))
         return tensors_match(got, want, rtol, atol, &max_abs, why, why_size);

@@ -4,7 +4,7 @@ every field of ONNX's protobuf messages (so mutations insert whole, well-formed 
 the operator types onyx registers, the attribute names its operators read, and the
 pieces of a .npy header. Run again when ops/ops.def grows:
 
-    /usr/bin/python3 fuzz/make_dict.py > fuzz/onnx.dict
+    .venv/bin/python fuzz/make_dict.py > fuzz/onnx.dict
 """
 import pathlib
 import re
@@ -49,7 +49,8 @@ def main():
     for m in messages(onnx.ModelProto.DESCRIPTOR):
         for f in m.fields:
             wires = {WIRE.get(f.type, 0)}
-            if f.label == f.LABEL_REPEATED and f.type not in WIRE:
+            repeated = f.is_repeated if hasattr(f, "is_repeated") else f.label == f.LABEL_REPEATED
+            if repeated and f.type not in WIRE:
                 wires.add(2)  # packed
             for w in sorted(wires):
                 name = "tag_%s_%s%s" % (m.name, f.name, "_packed" if w == 2 and f.type not in WIRE else "")

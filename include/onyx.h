@@ -140,7 +140,7 @@ typedef enum onyx_dtype {
     ONYX_DTYPE_INT16 = 5,
     ONYX_DTYPE_INT32 = 6,
     ONYX_DTYPE_INT64 = 7,
-    ONYX_DTYPE_STRING = 8, /* listed for completeness: onyx rejects string tensors */
+    ONYX_DTYPE_STRING = 8, /* variable-length byte strings: see "String tensors" below */
     ONYX_DTYPE_BOOL = 9,   /* one byte per element, 0 or 1 */
     ONYX_DTYPE_FLOAT16 = 10,
     ONYX_DTYPE_DOUBLE = 11,
@@ -598,6 +598,43 @@ ONYX_API onyx_status onyx_value_pack(onyx_dtype type, int64_t count, const onyx_
  * for an optional. Released with onyx_tensor_free_data. Errors as onyx_tensor_read_file. */
 ONYX_API onyx_status onyx_value_read_file(const char *path, onyx_dtype type, onyx_tensor *value,
                                           char *errmsg, size_t errmsg_size);
+
+/* ---------------------------------------------------------------------------------------- */
+/* String tensors                                                                           */
+/* ---------------------------------------------------------------------------------------- */
+/* A tensor of dtype ONYX_DTYPE_STRING has its shape in rank/dims like any tensor; its
+ * elements are byte strings of any length (ONNX strings: usually UTF-8, but onyx requires
+ * valid UTF-8 only where an operator reads characters, and says so when it does). Its `data`
+ * is one self-contained block, 8-byte aligned, with no pointer inside (so that it may be
+ * copied with memcpy anywhere):
+ *   int64_t bytes, count;                 the block's size in bytes, the element count
+ *   { int64_t offset, length; }[count]    element i: `length` bytes at data + offset
+ *   the elements' bytes, each followed by a NUL (not counted in `length`)
+ * Build an input with onyx_string_tensor_pack, read elements with onyx_string_at.
+ * onyx_session_set_input checks a caller's block whole (header, count equal to the shape's
+ * element count, every element and its NUL inside the block, size within the memory limit),
+ * so a malformed block is ONYX_ERROR_INVALID_ARGUMENT, never a crash. An output's block
+ * belongs to the session like any output (valid until the next run); with an output buffer
+ * (onyx_session_set_output_buffer) the whole block must fit it, else the run fails with
+ * ONYX_ERROR_INVALID_ARGUMENT naming the size needed. Empty string tensors (a dim of 0) may
+ * have data NULL. onyx_tensor_read_file reads string TensorProtos (string_data) into such a
+ * block; onyx_tensor_write_npy refuses string tensors. A model whose nodes read or write
+ * strings runs node by node (each value allocated as it is computed). Operators that take
+ * strings: Equal, StringConcat, StringSplit, StringNormalizer, RegexFullMatch, LabelEncoder,
+ * TfIdfVectorizer (`onyx ops`); the others refuse a string input at load. */
+
+/* Element `index` (row-major) of string tensor `tensor`: a pointer into its block, NUL-
+ * terminated, with its length in bytes in *length (when not NULL; the string may itself hold
+ * NULs). NULL for a tensor that is not a string tensor, has no data, an index out of range or
+ * a block whose count does not match the shape. Thread-safe. */
+ONYX_API const char *onyx_string_at(const onyx_tensor *tensor, int64_t index, size_t *length);
+/* Builds a string tensor of shape dims[0..rank) from strings[i] (lengths[i] bytes each, or
+ * NUL-terminated when lengths is NULL; strings[i] may be NULL for an empty string) into
+ * *tensor, whose data is then released with onyx_tensor_free_data.
+ * ONYX_ERROR_INVALID_ARGUMENT for a bad shape or a NULL string with a length;
+ * ONYX_ERROR_OUT_OF_MEMORY when the block cannot be allocated. */
+ONYX_API onyx_status onyx_string_tensor_pack(int rank, const int64_t *dims, const char *const *strings,
+                                             const size_t *lengths, onyx_tensor *tensor);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 /* Comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual) with bool output, the
  * boolean operators (Not, And, Or, Xor) and BitShift (opsets 11 and 28). */
+#include "broadcast.h"
 #include "elementwise.h"
+#include "string_tensor.h"
 
 #include <string.h>
 
@@ -84,8 +86,46 @@ static onyx_status bitshift_check(op_context *ctx)
 static onyx_status and_check(op_context *ctx) { return binary_check(ctx, &and_family); }
 const op_descriptor op_And = {and_check, binary_reshape, binary_run, 0};
 const op_descriptor op_BitShift = {bitshift_check, binary_reshape, binary_run, 0};
-static onyx_status equal_check(op_context *ctx) { return binary_check(ctx, &equal_family); }
-const op_descriptor op_Equal = {equal_check, binary_reshape, binary_run, 0};
+/* Equal on strings (opset 19): byte-wise equality, broadcast. Not through the kernels of the
+ * numeric types: elements are (offset, length) entries of a block (op.h); one task. */
+static bool strings_in(const op_context *ctx) { return ctx->inputs[0]->dtype == ONYX_DTYPE_STRING; }
+
+static onyx_status equal_check(op_context *ctx)
+{
+    const onyx_tensor *a = op_input(ctx, 0);
+    if (!a || a->dtype != ONYX_DTYPE_STRING)
+        return binary_check(ctx, &equal_family);
+    onyx_status st = op_check_arity(ctx, 2, 2, 1, 1);
+    if (!st)
+        st = op_check_inputs_alike(ctx, 2, 2, DT(STRING));
+    if (!st)
+        op_set_output_dtypes(ctx, ONYX_DTYPE_BOOL);
+    return st;
+}
+
+static onyx_status equal_reshape(op_context *ctx)
+{
+    if (!strings_in(ctx))
+        return binary_reshape(ctx);
+    return broadcast_shape(ctx, 2, (const onyx_tensor *const *)ctx->inputs, ctx->outputs[0]);
+}
+
+static onyx_status equal_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    if (!strings_in(ctx))
+        return binary_run(ctx, begin, end, scratch);
+    const onyx_tensor *a = ctx->inputs[0], *b = ctx->inputs[1];
+    onyx_tensor *y = ctx->outputs[0];
+    int64_t n = tensor_count(y);
+    for (int64_t i = 0; i < n; i++) {
+        size_t x_len, y_len;
+        const char *x = op_string_at(a, strings_broadcast_index(y, a, i), &x_len);
+        const char *z = op_string_at(b, strings_broadcast_index(y, b, i), &y_len);
+        ((uint8_t *)y->data)[i] = x_len == y_len && !memcmp(x, z, x_len);
+    }
+    return ONYX_OK;
+}
+const op_descriptor op_Equal = {equal_check, equal_reshape, equal_run, 0};
 static onyx_status greater_check(op_context *ctx) { return binary_check(ctx, &greater_family); }
 const op_descriptor op_Greater = {greater_check, binary_reshape, binary_run, 0};
 static onyx_status greater_or_equal_check(op_context *ctx) { return binary_check(ctx, &greater_or_equal_family); }

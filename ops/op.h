@@ -68,6 +68,8 @@ typedef struct op_context {
     bool output_is_view;  /* reshape: output 0 holds input 0's bytes unchanged (Reshape,
                              Squeeze, ...). The planner may then give both the same memory;
                              run must copy only when their data pointers differ. */
+    size_t *string_bytes; /* reshape, when a node computing string outputs is evaluated: the
+                             block size of each output, set with op_string_size (runtime) */
 } op_context;
 
 typedef struct op_descriptor {
@@ -144,6 +146,8 @@ static inline size_t op_value_bytes(const onyx_tensor *t)
 {
     if (!op_is_tensor(t))
         return t->rank == 1 && t->dims[0] > 0 ? (size_t)t->dims[0] : 0;
+    if (t->dtype == ONYX_DTYPE_STRING) /* the block's size is in its header */
+        return t->data ? (size_t)((const int64_t *)t->data)[0] : 0;
     return tensor_bytes(t);
 }
 /* The block size for `count` items of these types and shapes (SIZE_MAX when too large), and
@@ -159,6 +163,72 @@ onyx_status op_container_size(op_context *ctx, int o, int64_t count, const onyx_
 /* Run: lays out output o's block for the same items and copies in the data of each item whose
  * data is not NULL. Item k's data is then at onyx_value_item(output, k). */
 void op_container_write(const op_context *ctx, int o, int64_t count, const onyx_tensor *items);
+
+/* ---- string tensors ---------------------------------------------------------------------- */
+/* A tensor of dtype ONYX_DTYPE_STRING keeps its shape in rank/dims like any tensor; its data
+ * is one self-contained block (onyx.h, "String tensors"):
+ *   int64 bytes, int64 count                 the block's size, the element count
+ *   {int64 offset, int64 length}[count]      each element's bytes, offset from the block start
+ *   the elements' bytes, each followed by a NUL
+ * Its size depends on the data, so every node reading or writing strings runs node by node
+ * (as for sequences): reshape sees each input's data and, in an evaluation (ctx->string_bytes
+ * set), sizes each string output with op_string_size; run writes the elements in order with
+ * op_string_begin / op_string_put. Blocks made by onyx are trusted; a caller's is checked
+ * whole when it is set as an input. */
+typedef struct op_string_entry {
+    int64_t offset, length;
+} op_string_entry;
+#define OP_STRING_HEADER 16
+/* Element i's bytes (NUL-terminated; *length without the NUL). */
+static inline const char *op_string_at(const onyx_tensor *t, int64_t i, size_t *length)
+{
+    const op_string_entry *e = (const op_string_entry *)((const char *)t->data + OP_STRING_HEADER) + i;
+    *length = (size_t)e->length;
+    return (const char *)t->data + e->offset;
+}
+/* Bytes of a block of `count` elements holding `chars` bytes in all; SIZE_MAX when too large. */
+static inline size_t op_string_block_size(int64_t count, int64_t chars)
+{
+    int64_t a, b;
+    if (count < 0 || chars < 0 || __builtin_mul_overflow(count, 17, &a) ||
+        __builtin_add_overflow(a, chars, &b) ||
+        __builtin_add_overflow(b, OP_STRING_HEADER, &a) || (uint64_t)a > SIZE_MAX / 2)
+        return SIZE_MAX;
+    return (size_t)a;
+}
+/* Reshape: output o (a string tensor whose shape is set) will hold `chars` bytes of strings in
+ * all. An error when the block would be too large; nothing at load-time inference. */
+onyx_status op_string_size(op_context *ctx, int o, int64_t chars);
+typedef struct op_string_writer {
+    char *base;
+    int64_t next, count, at, bytes;
+} op_string_writer;
+/* Run: starts writing string output t (sized with op_string_size). */
+static inline void op_string_begin(op_string_writer *w, onyx_tensor *t)
+{
+    int64_t *h = t->data;
+    w->base = t->data;
+    w->next = 0;
+    w->count = h[1];
+    w->bytes = h[0];
+    w->at = OP_STRING_HEADER + w->count * (int64_t)sizeof(op_string_entry);
+}
+/* Appends the next element. A string beyond the size given in reshape (an operator's
+ * mistake) is written empty rather than past the block. */
+static inline void op_string_put(op_string_writer *w, const char *s, size_t length)
+{
+    if (w->next >= w->count)
+        return;
+    op_string_entry *e = (op_string_entry *)(w->base + OP_STRING_HEADER) + w->next++;
+    if ((int64_t)length > w->bytes - w->at - 1)
+        length = 0;
+    e->offset = w->at;
+    e->length = (int64_t)length;
+    for (size_t k = 0; k < length; k++) /* not memcpy: s may be NULL when length is 0 */
+        w->base[w->at + (int64_t)k] = s[k];
+    w->base[w->at + (int64_t)length] = '\0';
+    w->at += (int64_t)length + 1;
+}
 
 /* Input i, or NULL when absent (optional input left empty, or beyond n_inputs). */
 static inline const onyx_tensor *op_input(const op_context *ctx, int i)

@@ -576,7 +576,9 @@ onyx_status onyx_session_set_input(onyx_session *s, size_t index, const onyx_ten
                              shape_str(&v->info, want, sizeof want), shape_str(t, got, sizeof got));
     char what[300], why[ERRMSG_SIZE];
     snprintf(what, sizeof what, "input '%s'", v->name);
-    st = shape_validate(t, &s->limits, what, why);
+    /* A string tensor's block is checked whole too, elements and all (onyx.h). */
+    st = type_is_string(t->dtype) ? string_validate(t, &s->limits, what, why)
+                                  : shape_validate(t, &s->limits, what, why);
     if (st)
         return session_error(s, st == ONYX_ERROR_LIMIT ? st : ONYX_ERROR_INVALID_INPUT, "%s", why);
     if (!t->data && tensor_count(t) > 0)

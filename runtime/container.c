@@ -49,7 +49,7 @@ size_t value_bytes(const onyx_tensor *t)
 {
     if (type_is_container(t->dtype))
         return t->rank == 1 && t->dims[0] > 0 ? (size_t)t->dims[0] : 0;
-    return tensor_bytes(t);
+    return op_value_bytes(t); /* a string tensor's block: its size in its header */
 }
 
 const char *type_str(int dtype, char *buf, size_t size)
@@ -158,8 +158,17 @@ onyx_status container_validate(const onyx_tensor *v, const limits *lim, const ch
         onyx_status st = type_is_container(r->dtype) ? ONYX_OK : shape_validate(&item, lim, sub, errmsg);
         if (st)
             return st;
+        if (r->offset < end || r->offset % 16 || r->offset > size)
+            return set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT, "%s: its data lies outside the block", sub);
+        /* A string tensor's size is in its own header: read only once it is inside the block,
+         * and its elements checked within that size. */
+        if (type_is_string(r->dtype) &&
+            (size - r->offset < 16 || ((const int64_t *)item.data)[0] > size - r->offset ||
+             (st = string_validate(&item, lim, sub, errmsg))))
+            return st ? st : set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT,
+                                       "%s: its data lies outside the block", sub);
         size_t bytes = value_bytes(&item);
-        if (r->offset < end || r->offset % 16 || r->offset > size || (int64_t)bytes > size - r->offset)
+        if ((int64_t)bytes > size - r->offset)
             return set_error(errmsg, ONYX_ERROR_INVALID_ARGUMENT, "%s: its data lies outside the block", sub);
         end = r->offset + (int64_t)bytes;
         if (type_is_container(r->dtype) && (st = container_validate(&item, lim, sub, errmsg)))
@@ -182,6 +191,8 @@ onyx_status onyx_value_pack(onyx_dtype type, int64_t count, const onyx_tensor *i
             return ONYX_ERROR_INVALID_ARGUMENT;
         bool bad = type_is_container(t->dtype)
                        ? container_validate(t, &lim, "item", why) != ONYX_OK
+                   : type_is_string(t->dtype) /* its block, header included, goes in whole */
+                       ? !t->data || string_validate(t, &lim, "item", why) != ONYX_OK
                        : shape_validate(t, &lim, "item", why) != ONYX_OK || (!t->data && tensor_count(t));
         if (bad)
             return ONYX_ERROR_INVALID_ARGUMENT;

@@ -80,17 +80,45 @@ onyx_status node_evaluate(op_context *ctx)
         if (t && !t->data && !type_is_container(t->dtype) && tensor_count(t) == 0)
             t->data = (void *)&empty_tensor_data;
     }
-    onyx_status st = node_reshape(ctx);
+    /* String outputs: their block sizes come from reshape (op_string_size). */
+    size_t local_sizes[8], *sizes = NULL;
+    bool strings = false;
+    for (int i = 0; i < ctx->n_outputs; i++)
+        strings |= ctx->outputs[i] && type_is_string(ctx->outputs[i]->dtype);
+    onyx_status st = ONYX_OK;
+    if (strings) {
+        sizes = ctx->n_outputs <= 8 ? local_sizes
+                                    : mem_alloc(env->mem, (size_t)ctx->n_outputs * sizeof *sizes);
+        if (!sizes)
+            st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate the sizes of %d outputs", ctx->n_outputs);
+        else
+            memset(sizes, 0, (size_t)ctx->n_outputs * sizeof *sizes);
+        ctx->string_bytes = sizes;
+    }
+    if (!st)
+        st = node_reshape(ctx);
     void *scratch = NULL;
     int allocated = 0;
+    for (int i = 0; !st && strings && i < ctx->n_outputs; i++)
+        if (ctx->outputs[i] && type_is_string(ctx->outputs[i]->dtype) && !sizes[i])
+            st = op_error(ctx, ONYX_ERROR_UNSUPPORTED,
+                          "output '%s': the operator does not produce string tensors",
+                          op_output_name(ctx, i));
     if (!st && ctx->scratch_bytes && !(scratch = mem_alloc(env->mem, ctx->scratch_bytes)))
         st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes of scratch memory",
                       ctx->scratch_bytes);
     for (; !st && allocated < ctx->n_outputs; allocated++) {
         onyx_tensor *t = ctx->outputs[allocated];
-        if (t && !(t->data = mem_alloc_raw(env->mem, value_bytes(t))))
-            st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes for output '%s'",
-                          value_bytes(t), op_output_name(ctx, allocated));
+        if (!t)
+            continue;
+        bool string = type_is_string(t->dtype);
+        size_t bytes = string ? sizes[allocated] : value_bytes(t);
+        /* A string block zeroed: entries a run leaves unwritten read as empty strings. */
+        if (!(t->data = string ? mem_alloc(env->mem, bytes) : mem_alloc_raw(env->mem, bytes)))
+            st = op_error(ctx, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes for output '%s'", bytes,
+                          op_output_name(ctx, allocated));
+        else if (string) /* the header first: run writes the rest (op_string_begin reads it) */
+            memcpy(t->data, (int64_t[2]){(int64_t)bytes, tensor_count(t)}, 2 * sizeof(int64_t));
     }
     if (!st && ctx->n_tasks > 0)
         st = ctx->node->op->run(ctx, 0, ctx->n_tasks, scratch ? scratch : (void *)&empty_tensor_data);
@@ -102,6 +130,9 @@ onyx_status node_evaluate(op_context *ctx)
             }
     }
     mem_free(env->mem, scratch);
+    if (sizes != local_sizes)
+        mem_free(env->mem, sizes);
+    ctx->string_bytes = NULL;
     mem_block_free_all(env->mem, &states);
     env->blocks = saved;
     return st;

@@ -365,4 +365,14 @@ void container_write(void *block, size_t size, int64_t count, const onyx_tensor 
  * shape (within the limits) and place in the block. */
 onyx_status container_validate(const onyx_tensor *v, const limits *lim, const char *what, char *errmsg);
 
+/* runtime/strings.c: string tensors (one self-contained block each: ops/op.h, onyx.h). */
+bool type_is_string(int dtype);
+size_t string_block_size(int64_t count, int64_t chars);
+/* Checks a block from outside onyx (a caller's input) whole against t's shape: header, each
+ * element's place in the block and its NUL. */
+onyx_status string_validate(const onyx_tensor *t, const limits *lim, const char *what, char *errmsg);
+/* A TensorProto's string_data into a block; out's shape is set and checked. */
+onyx_status string_from_proto(mem *m, const struct Onnx__TensorProto *p, onyx_tensor *out, const char *what,
+                              char *errmsg);
+
 #endif /* ONYX_IR_H */

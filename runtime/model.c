@@ -511,7 +511,7 @@ static onyx_status initializer_import(importer *im, const Onnx__TensorProto *tp,
                                              &v->info, im->errmsg);
     if (!im->borrow || st) /* a failed tensor's dims are unchecked: no size from them */
         return st;
-    size_t bytes = tensor_bytes(&v->info);
+    size_t bytes = value_bytes(&v->info);
     if (!bytes)
         return ONYX_OK;
     if (v->borrowed) {

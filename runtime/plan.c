@@ -62,17 +62,22 @@ static bool inputs_known(const op_context *ctx)
     return true;
 }
 
-/* Whether node n reads or writes a sequence or optional: such a value has no fixed size to
- * plan (its items and their shapes are known only when it is computed), so the graph then
- * runs node by node, each value allocated when computed (the same as for a shape that needs
- * data: ONYX_DEFER). */
+/* Whether node n reads or writes a sequence, an optional or a string tensor: such a value has
+ * no fixed size to plan (its items and their shapes, or its strings' lengths, are known only
+ * when it is computed), so the graph then runs node by node, each value allocated when
+ * computed (the same as for a shape that needs data: ONYX_DEFER). */
+static bool variable_size(const onyx_tensor *t)
+{
+    return t && (type_is_container(t->dtype) || type_is_string(t->dtype));
+}
+
 static bool touches_containers(const op_context *ctx)
 {
     for (int i = 0; i < ctx->n_inputs + ctx->n_implicit; i++)
-        if (ctx->inputs[i] && type_is_container(ctx->inputs[i]->dtype))
+        if (variable_size(ctx->inputs[i]))
             return true;
     for (int i = 0; i < ctx->n_outputs; i++)
-        if (ctx->outputs[i] && type_is_container(ctx->outputs[i]->dtype))
+        if (variable_size(ctx->outputs[i]))
             return true;
     return false;
 }
@@ -379,7 +384,8 @@ static onyx_status run_eager(plan *p, exec_env *env, const graph *g, const onyx_
     for (int v = 0; v < g->n_values; v++)
         uses[v] = g->values[v].n_uses;
     for (int i = 0; i < g->n_outputs; i++)
-        uses[g->outputs[i]] += 1 << 30; /* outputs live until the next run */
+        uses[g->outputs[i]] = g->values[g->outputs[i]].n_uses + (1 << 30); /* outputs live until the
+                                                  next run; set, not added: a model may list one twice */
     for (int i = 0; i < g->n_nodes; i++) {
         const node *n = &g->nodes[i];
         if (n->dead)

@@ -250,8 +250,6 @@ static onyx_status tensor_import(mem *m, const limits *lim, const char *dir, con
         return set_error(errmsg, ONYX_ERROR_INVALID_MODEL, "%s has invalid data type %d", what,
                          p->has_data_type ? p->data_type : 0);
     onyx_dtype dt = (onyx_dtype)p->data_type;
-    if (dt == ONYX_DTYPE_STRING)
-        return set_error(errmsg, ONYX_ERROR_UNSUPPORTED, "%s: string tensors are not supported", what);
     if (p->segment)
         return set_error(errmsg, ONYX_ERROR_UNSUPPORTED, "%s: segmented tensors are not supported", what);
     if (p->n_dims > ONYX_MAX_RANK)
@@ -264,6 +262,8 @@ static onyx_status tensor_import(mem *m, const limits *lim, const char *dir, con
     onyx_status st = shape_validate(out, lim, what, errmsg);
     if (st)
         return st;
+    if (dt == ONYX_DTYPE_STRING) /* never borrowed: the block is built from string_data */
+        return string_from_proto(m, p, out, what, errmsg);
     int64_t count = tensor_count(out), nbytes;
     if (!mul_ok(count, (int64_t)onyx_dtype_size(dt), &nbytes))
         return set_error(errmsg, ONYX_ERROR_LIMIT, "%s is too large", what);

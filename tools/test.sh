@@ -89,18 +89,27 @@ else
   cat "$log_dir/conformance-doc.log"; count conformance/doc-up-to-date 0 1
 fi
 
-echo "== Python (pytest: the registry against onnx.defs, ...)"
-$python -m pytest -q -p no:cacheprovider tests/python >"$log_dir/pytest.log" 2>&1
-line=$(tail -1 "$log_dir/pytest.log")
-if [[ $line =~ ([0-9]+)\ passed ]]; then
-  p=${BASH_REMATCH[1]}; f=0
+# pytest's closing line ("N passed, N failed, N skipped, N errors in Ts") into the counts.
+pytest_counts() { # name log
+  local line p=0 f=0
+  line=$(tail -1 "$2")
+  if ! [[ $line =~ [0-9]+\ (passed|failed) ]]; then
+    tail -20 "$2"; count "$1" 0 1; return
+  fi
+  [[ $line =~ ([0-9]+)\ passed ]] && p=${BASH_REMATCH[1]}
   [[ $line =~ ([0-9]+)\ failed ]] && f=${BASH_REMATCH[1]}
   [[ $line =~ ([0-9]+)\ error ]] && f=$((f + BASH_REMATCH[1]))
-  grep -a -E "^(FAILED|ERROR)" "$log_dir/pytest.log" | head -20
-  count python "$p" "$f"
-else
-  tail -20 "$log_dir/pytest.log"; count python 0 1
-fi
+  grep -a -E "^(FAILED|ERROR)" "$2" | head -20
+  count "$1" "$p" "$f"
+}
+
+echo "== Python: the registry against onnx.defs (pytest)"
+$python -m pytest -q -p no:cacheprovider tests/python/test_registry.py >"$log_dir/pytest-registry.log" 2>&1
+pytest_counts python/registry "$log_dir/pytest-registry.log"
+
+echo "== Python package: pip install ., its API against onnxruntime, ONNX's backend suite through onyx.backend"
+tools/test-python.sh >"$log_dir/pytest-package.log" 2>&1
+pytest_counts python/package "$log_dir/pytest-package.log"
 
 source tools/test-hardening.sh # malformed models, fuzz regressions, ASan/UBSan and TSan builds
 
