@@ -85,13 +85,6 @@ static int npy_type_of(onyx_dtype dtype)
     }
 }
 
-/* Whether the library has string tensors (python/meson.build looks for them in onyx.h). */
-#ifdef ONYX_PY_STRINGS
-#define HAS_STRINGS 1
-#else
-#define HAS_STRINGS 0
-#endif
-
 static int needs_wrap(onyx_dtype dtype)
 {
     return dtype >= ONYX_DTYPE_BFLOAT16 && dtype <= ONYX_DTYPE_FLOAT6E3M2;
@@ -463,7 +456,6 @@ static int describe_array(PyArrayObject *a, onyx_dtype dtype, PyObject *name, on
     return 0;
 }
 
-#ifdef ONYX_PY_STRINGS
 /* Packs a C-contiguous object array of bytes (what _convert_input makes of strings) into a string
  * tensor: one block that onyx_string_tensor_pack allocates and copies the bytes into. */
 static int pack_strings(PyArrayObject *a, PyObject *name, onyx_tensor *tensor)
@@ -506,7 +498,6 @@ static int pack_strings(PyArrayObject *a, PyObject *name, onyx_tensor *tensor)
     }
     return 0;
 }
-#endif
 
 /* Describes a pair (C-contiguous array, onyx dtype) made by _convert_input; the array stays
  * owned by the pair. A string tensor is packed into a block of its own instead: *owned then
@@ -522,14 +513,12 @@ static int describe_pair(PyObject *pair, PyObject *name, onyx_tensor *tensor, vo
             PyErr_SetString(PyExc_SystemError, "_convert_input returned no contiguous array");
         return -1;
     }
-#ifdef ONYX_PY_STRINGS
     if (code == ONYX_DTYPE_STRING) {
         if (pack_strings((PyArrayObject *)array, name, tensor) < 0)
             return -1;
         *owned = tensor->data;
         return 0;
     }
-#endif
     return describe_array((PyArrayObject *)array, (onyx_dtype)code, name, tensor);
 }
 
@@ -646,7 +635,6 @@ static int bind_value(Session *self, size_t index, PyObject *name, PyObject *val
     return 0;
 }
 
-#ifdef ONYX_PY_STRINGS
 /* A new object array of str from string tensor `t`, as ONNX Runtime gives strings: each element
  * decoded from UTF-8 (bytes that are not UTF-8 as surrogates, as the input side encodes them). */
 static PyObject *string_array(const onyx_tensor *t, PyObject *name)
@@ -677,16 +665,13 @@ static PyObject *string_array(const onyx_tensor *t, PyObject *name)
     }
     return array;
 }
-#endif
 
 /* A new numpy array holding a copy of tensor `t` (the session's output memory is reused by the
  * next run), viewed as ml_dtypes' type where numpy lacks one. */
 static PyObject *tensor_array(const onyx_tensor *t, PyObject *name)
 {
-#ifdef ONYX_PY_STRINGS
     if (t->dtype == ONYX_DTYPE_STRING)
         return string_array(t, name);
-#endif
     int type = npy_type_of(t->dtype);
     if (type < 0)
         return PyErr_Format(error_class(ONYX_ERROR_UNSUPPORTED),
@@ -1239,8 +1224,7 @@ PyMODINIT_FUNC PyInit__onyx(void)
     if (PyModule_AddObjectRef(m, "Session", (PyObject *)&SessionType) < 0 ||
         PyModule_AddIntConstant(m, "MAX_RANK", ONYX_MAX_RANK) < 0 ||
         PyModule_AddIntConstant(m, "MAX_OPSET", ONYX_MAX_OPSET) < 0 ||
-        PyModule_AddStringConstant(m, "HEADER_VERSION", ONYX_VERSION_STRING) < 0 ||
-        PyModule_AddIntConstant(m, "HAS_STRINGS", HAS_STRINGS) < 0) {
+        PyModule_AddStringConstant(m, "HEADER_VERSION", ONYX_VERSION_STRING) < 0) {
         Py_DECREF(m);
         return NULL;
     }

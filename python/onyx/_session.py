@@ -187,9 +187,6 @@ def _convert_tensor(what, value, declared):
     else:
         raise InvalidArgument(f"{what} must be a numpy array, not {type(value).__name__}")
     if array.dtype.kind in "OSU":
-        if not _onyx.HAS_STRINGS:
-            raise InvalidInput(f"{what} has numpy dtype {array.dtype}: onyx has no string tensors yet "
-                               f"(the model expects {_type_name(declared)})")
         return _string_array(what, array), _STRING
     code = _code_of(array.dtype)
     if code is None:
