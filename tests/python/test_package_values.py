@@ -365,3 +365,17 @@ def test_string_tensors():
         session.run(None, {"x": np.ones(2, np.float32), "z": ["a", "b"]})
     with pytest.raises(onyx.InvalidInput, match="must have dtype float, got string"):
         onyx.InferenceSession(float_model).run(None, {"x": np.array(["a", "b"])})
+
+
+def test_strings_in_sequences_and_optionals():
+    """A graph whose outputs are its inputs: a sequence and an optional of string tensors come
+    back as they went in (each string item packed into the value's block)."""
+    s = TensorProto.STRING
+    inner = helper.make_tensor_type_proto(s, None)
+    o = helper.make_value_info("o", helper.make_optional_type_proto(inner))
+    session = onyx.InferenceSession(make_model([], [seq("s", s), o], [seq("s", s), o]))
+    assert [a.type for a in session.get_inputs()] == ["seq(tensor(string))", "optional(tensor(string))"]
+    items = [np.array(["u"], object), np.array([["v", "w\u00e9"]], object), np.array([], object)]
+    got = session.run(None, {"s": items, "o": np.array("x", object)})
+    assert_same_values(got, [items, np.array("x", object)])
+    assert_same_values(session.run(None, {"s": [], "o": None}), [[], None])
