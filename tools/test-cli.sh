@@ -83,13 +83,14 @@ check "info shows symbolic dims" 0 "batch" $onyx info $model/model.onnx
 .venv/bin/python - "$tmp/unsupported.onnx" <<'EOF'
 import sys
 from onnx import helper, TensorProto
-g = helper.make_graph([helper.make_node("StringNormalizer", ["x"], ["y"], name="normalize")], "g",
-                      [helper.make_tensor_value_info("x", TensorProto.STRING, [2])],
-                      [helper.make_tensor_value_info("y", TensorProto.STRING, [2])])
-open(sys.argv[1], "wb").write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+# ImageDecoder: an operator onyx does not implement (no image codecs).
+g = helper.make_graph([helper.make_node("ImageDecoder", ["x"], ["y"], name="decode")], "g",
+                      [helper.make_tensor_value_info("x", TensorProto.UINT8, [16])],
+                      [helper.make_tensor_value_info("y", TensorProto.UINT8, [4, 4, 3])])
+open(sys.argv[1], "wb").write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)]).SerializeToString())
 EOF
-check "info names an unsupported operator (exit 1: not runnable)" 1 "StringNormalizer" $onyx info "$tmp/unsupported.onnx"
-check "run refuses an unsupported operator, naming the node" 1 "normalize.*StringNormalizer|StringNormalizer.*normalize" \
+check "info names an unsupported operator (exit 1: not runnable)" 1 "ImageDecoder" $onyx info "$tmp/unsupported.onnx"
+check "run refuses an unsupported operator, naming the node" 1 "decode.*ImageDecoder|ImageDecoder.*decode" \
   $onyx run "$tmp/unsupported.onnx"
 
 echo "== test"
@@ -101,7 +102,7 @@ cp $model/test_data_set_1/output_0.pb "$tmp/suite/bad/test_data_set_0/"
 check "test passes a good directory" 0 "^1 passed, 0 failed, 0 skipped$" $onyx test "$tmp/suite/good"
 check "test fails a wrong reference" 1 "^FAIL" $onyx test "$tmp/suite"
 check "test counts both" 1 "1 passed, 1 failed, 0 skipped$" $onyx test "$tmp/suite"
-check "test skips an unsupported operator and says why" 0 "SKIP.*StringNormalizer" bash -c "
+check "test skips an unsupported operator and says why" 0 "SKIP.*ImageDecoder" bash -c "
   mkdir -p $tmp/skip/t/test_data_set_0 && cp $tmp/unsupported.onnx $tmp/skip/t/model.onnx && $onyx test $tmp/skip"
 
 echo "== errors"
