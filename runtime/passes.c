@@ -266,7 +266,7 @@ static int pass_gelu(onyx_model *model, graph *g, onyx_status *st)
     return rewrites;
 }
 
-/* ---- LayerNormalization written out (opset < 17 exports) ---------------------------------- */
+/* ---- LayerNormalization written out (opset < 17 exports, and later ones that write it out) --- */
 
 /* (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) * gamma + beta, over the last axis. */
 static const pattern *const layernorm = COMM2(
@@ -277,14 +277,35 @@ static const pattern *const layernorm = COMM2(
           ANY(2)),
     ANY(3));
 
-/* A ReduceMean over the last axis only, keeping it. */
+/* The same from opset 18 on, where ReduceMean takes its axes as an input (slots 5 and 6). */
+static const pattern *const layernorm_axes_input = COMM2(
+    "Add",
+    COMM2("Mul",
+          NODE2("Div", NODE2_AS(1, "Sub", ANY(0), NODE2("ReduceMean", ANY(0), ANY(5))),
+                NODE1("Sqrt", COMM2("Add", NODE2("ReduceMean", NODE2("Pow", ANY(1), CONST(2.0)), ANY(6)), ANY(4)))),
+          ANY(2)),
+    ANY(3));
+
+/* A ReduceMean over the last axis only, keeping it: its axes an attribute (before opset 18) or
+ * a constant input (from 18). */
 static bool mean_over_last_axis(const graph *g, const node *n)
 {
-    const attribute *axes = node_attr(n, "axes"), *keep = node_attr(n, "keepdims");
+    const attribute *keep = node_attr(n, "keepdims");
     int rank = g->values[n->inputs[0]].info.rank;
-    return axes && axes->type == ATTR_INTS && axes->count == 1 &&
-           (axes->ints[0] == -1 || (rank > 0 && axes->ints[0] == rank - 1)) &&
-           (!keep || (keep->type == ATTR_INT && keep->i == 1));
+    int64_t axis;
+    if (n->n_inputs == 1) {
+        const attribute *axes = node_attr(n, "axes");
+        if (!axes || axes->type != ATTR_INTS || axes->count != 1)
+            return false;
+        axis = axes->ints[0];
+    } else {
+        const value *axes = n->inputs[1] >= 0 ? &g->values[n->inputs[1]] : NULL;
+        if (!axes || axes->kind != VALUE_CONSTANT || !axes->info.data || axes->info.dtype != ONYX_DTYPE_INT64 ||
+            tensor_count(&axes->info) != 1)
+            return false;
+        axis = *(const int64_t *)axes->info.data;
+    }
+    return (axis == -1 || (rank > 0 && axis == rank - 1)) && (!keep || (keep->type == ATTR_INT && keep->i == 1));
 }
 
 static int pass_layernorm(onyx_model *model, graph *g, onyx_status *st)
@@ -294,7 +315,7 @@ static int pass_layernorm(onyx_model *model, graph *g, onyx_status *st)
         node *n = &g->nodes[i];
         match m;
         if (n->dead || n->n_outputs != 1 || n->outputs[0] < 0 || strcmp(n->op_type, "Add") || n->domain[0] ||
-            !match_at(g, n->outputs[0], layernorm, &m))
+            !(match_at(g, n->outputs[0], layernorm, &m) || match_at(g, n->outputs[0], layernorm_axes_input, &m)))
             continue;
         bool means_ok = true;
         for (int k = 0; k < m.n_nodes; k++)

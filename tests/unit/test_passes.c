@@ -154,6 +154,50 @@ Test(passes, written_out_layernorm_is_fused)
     same_results("encoder_postnorm_relu_op14");
 }
 
+Test(passes, written_out_layernorm_with_axes_as_an_input_is_fused)
+{
+    /* From opset 18 ReduceMean takes its axes as an input: the same LayerNorm, written out by an
+     * exporter at opset 18, fuses as at 14 (and [-1] or the last axis's index both qualify). */
+    static const int64_t last_axis[2] = {-1, 2};
+    for (int k = 0; k < 2; k++) {
+        builder *b = builder_new(18);
+        builder_input(b, "X", ONYX_DTYPE_FLOAT, 3, DIMS(2, 3, 4), NULL);
+        builder_initializer(b, "axes", ONYX_DTYPE_INT64, 1, DIMS(1), &last_axis[k]);
+        builder_initializer(b, "two", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(2));
+        builder_initializer(b, "eps", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(1e-5f));
+        builder_initializer(b, "gamma", ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(1, 0.5f, -2, 1.5f));
+        builder_initializer(b, "beta", ONYX_DTYPE_FLOAT, 1, DIMS(4), FLOATS(0.1f, 0, -0.3f, 1));
+        builder_node(b, "ReduceMean", "X,axes", "mean");
+        builder_node(b, "Sub", "X,mean", "d");
+        builder_node(b, "Pow", "d,two", "d2");
+        builder_node(b, "ReduceMean", "d2,axes", "var");
+        builder_node(b, "Add", "var,eps", "ve");
+        builder_node(b, "Sqrt", "ve", "sd");
+        builder_node(b, "Div", "d,sd", "n");
+        builder_node(b, "Mul", "n,gamma", "g");
+        builder_node(b, "Add", "g,beta", "Y");
+        builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+        size_t size;
+        const uint8_t *bytes = builder_pack(b, &size);
+        onyx_model *m;
+        cr_assert_eq(onyx_model_load_buffer(bytes, size, NULL, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
+        cr_assert_eq(live(m, "", "LayerNormalization"), 1);
+        cr_assert_eq(live(m, "", "ReduceMean"), 0);
+        onyx_model_free(m);
+        float xs[24];
+        for (int i = 0; i < 24; i++)
+            xs[i] = (float)((i * 7) % 11) - 5.0f + 0.25f * (float)i;
+        onyx_tensor x = tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(2, 3, 4), xs);
+        run_result fused = run_model_with(b, (run_settings){0}, 1, &x);
+        run_result plain = run_model_with(b, (run_settings){.plain = true}, 1, &x);
+        cr_assert(fused.run == ONYX_OK && plain.run == ONYX_OK, "%s%s", fused.message, plain.message);
+        expect_tensor(&fused.outputs[0], ONYX_DTYPE_FLOAT, 3, DIMS(2, 3, 4), plain.outputs[0].data, 1e-5);
+        run_result_free(&fused);
+        run_result_free(&plain);
+        builder_free(b);
+    }
+}
+
 Test(passes, inspection_reports_the_model_as_written)
 {
     onyx_model *m = load("encoder_postnorm_relu_op14", true);
@@ -354,8 +398,7 @@ Test(passes, attention_with_q_and_k_scaled_matches_the_unfused_graph)
 
 Test(passes, onnx_gelu_goes_into_the_matmul_epilogue)
 {
-    /* MatMul + bias -> Gelu-20 (the dynamo exporter's nn.GELU), both approximations. Skipped
-     * while onyx has no Gelu-20. */
+    /* MatMul + bias -> Gelu-20 (the dynamo exporter's nn.GELU), both approximations. */
     static const char *const approximate[] = {"none", "tanh"};
     for (int a = 0; a < 2; a++) {
         builder *b = builder_new(20);
