@@ -1,28 +1,16 @@
 /* CenterCropPad: each listed axis (`axes`, by default all) cropped or padded with zeros to the
  * length the `shape` input gives it, centred: a crop starts at floor((dim - len) / 2), a pad
  * puts floor((len - dim) / 2) zeros before and the rest (one more when odd) after. It is Pad
- * with constant 0 and pads from the centring (negative ones cropping); a task fills one
- * output row. */
+ * with constant 0 and pads from the centring (negative ones cropping): Pad's row copies
+ * (kernels/pad_rows) run it. */
 #include "op.h"
+#include "pad_rows.h"
 #include "shape_input.h"
-#include "strided_copy.h"
-
-#include <string.h>
 
 typedef struct center_crop_pad_params {
     const int64_t *axes; /* NULL: all axes */
     int64_t n_axes;
 } center_crop_pad_params;
-
-typedef struct center_crop_pad_state {
-    int rank;
-    int64_t begin[ONYX_MAX_RANK]; /* output index - input index along each axis */
-    int64_t in_dims[ONYX_MAX_RANK];
-    int64_t out_dims[ONYX_MAX_RANK];
-    int64_t in_strides[ONYX_MAX_RANK];
-    int64_t rows; /* output elements / the last dim */
-    size_t elem;
-} center_crop_pad_state;
 
 static onyx_status center_crop_pad_check(op_context *ctx)
 {
@@ -88,56 +76,22 @@ static onyx_status center_crop_pad_reshape(op_context *ctx)
         return ONYX_OK;
     if ((st = op_check_shape(ctx, rank, y->dims, "output")))
         return st;
-    center_crop_pad_state *s = op_alloc_state(ctx, sizeof *s);
-    if (!s)
-        return ONYX_ERROR_OUT_OF_MEMORY;
-    /* A scalar has no axes to change: a vector of one element. */
-    s->rank = rank ? rank : 1;
-    s->in_dims[0] = s->out_dims[0] = s->in_strides[0] = 1;
-    memcpy(s->in_dims, x->dims, (size_t)rank * sizeof *x->dims);
-    memcpy(s->out_dims, y->dims, (size_t)rank * sizeof *y->dims);
-    strides_of(x, s->in_strides);
-    for (int d = 0; d < s->rank; d++) {
-        int64_t in = s->in_dims[d], out = s->out_dims[d];
-        s->begin[d] = out >= in ? (out - in) / 2 : -((in - out) / 2);
+    /* Centring as pads: a crop starts at floor((dim - len) / 2), a pad puts floor((len - dim) / 2)
+     * zeros before; the rest of the difference goes after. */
+    int64_t pads[2 * ONYX_MAX_RANK];
+    for (int d = 0; d < rank; d++) {
+        int64_t in = x->dims[d], out = y->dims[d];
+        pads[d] = out >= in ? (out - in) / 2 : -((in - out) / 2);
+        pads[rank + d] = out - in - pads[d];
     }
-    s->elem = onyx_dtype_size(x->dtype);
-    int64_t inner = s->out_dims[s->rank - 1];
-    s->rows = inner ? tensor_count(y) / inner : 0;
-    ctx->state = s;
-    ctx->n_tasks = s->rows;
-    ctx->task_cost = inner;
-    return ONYX_OK;
+    return pad_rows_plan(ctx, PAD_CONSTANT, x, y, pads);
 }
 
 static onyx_status center_crop_pad_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     (void)scratch;
-    const center_crop_pad_state *s = ctx->state;
-    const char *x = ctx->inputs[0]->data;
-    size_t elem = s->elem;
-    int last = s->rank - 1;
-    int64_t inner = s->out_dims[last], shift = s->begin[last], n = s->in_dims[last];
-    for (int64_t row = begin; row < end; row++) {
-        char *dst = (char *)ctx->outputs[0]->data + (size_t)(row * inner) * elem;
-        /* The input row this row reads: none when one of its outer indices is in the padding. */
-        int64_t offset = 0, rest = row;
-        bool zero_row = false;
-        for (int d = last - 1; d >= 0; d--) {
-            int64_t i = rest % s->out_dims[d] - s->begin[d];
-            rest /= s->out_dims[d];
-            zero_row |= i < 0 || i >= s->in_dims[d];
-            offset += i * s->in_strides[d];
-        }
-        /* Output [first, stop) is input [first - shift, stop - shift); zeros around it. */
-        int64_t first = zero_row ? 0 : OP_MIN(OP_MAX(shift, 0), inner);
-        int64_t stop = zero_row ? 0 : OP_MAX(first, OP_MIN(inner, shift + n));
-        memset(dst, 0, (size_t)first * elem);
-        if (stop > first)
-            memcpy(dst + (size_t)first * elem, x + (size_t)(offset + first - shift) * elem,
-                   (size_t)(stop - first) * elem);
-        memset(dst + (size_t)stop * elem, 0, (size_t)(inner - stop) * elem);
-    }
+    static const unsigned char zero[16]; /* one element of any dtype */
+    pad_rows_run(ctx->state, ctx->inputs[0]->data, ctx->outputs[0]->data, zero, begin, end);
     return ONYX_OK;
 }
 
