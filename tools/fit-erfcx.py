@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """fit-erfcx.py [DEGREE]
 
 Prints the float coefficients of the polynomial F that gelu_erf in ops/kernels/gemm_template.h
@@ -9,9 +9,9 @@ error, in double and with the coefficients rounded to float.
 
 The point of the form: exp(-z^2) no longer waits for the polynomial (in the Numerical Recipes
 form erfc(z) = t exp(-z^2 + P(t)) it does), so the two run side by side, and the chain of
-dependent instructions per vector is about half as long. Needs numpy and mpmath (Debian's
-python3-numpy and python3-mpmath, which python3-torch brings); a development tool, never run
-by the build.
+dependent instructions per vector is about half as long. Needs numpy and mpmath (both in the
+project's .venv, mpmath through torch: .venv/bin/python tools/fit-erfcx.py); a development tool,
+never run by the build.
 """
 import sys
 
