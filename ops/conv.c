@@ -89,12 +89,6 @@ static onyx_status conv_reshape(op_context *ctx)
 CONV_TASKS(float, gemm_f32, im2col_f32)
 CONV_TASKS(double, gemm_f64, im2col_f64)
 
-static void widen(float *dst, onyx_dtype dtype, const uint16_t *src, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        dst[i] = dtype == ONYX_DTYPE_FLOAT16 ? half_to_float(src[i]) : bfloat16_to_float(src[i]);
-}
-
 /* Conv of float16 or bfloat16 as the float tasks, on the image and weights of the task's
  * group widened to float in scratch (once for a thread's consecutive tasks of one image and
  * group), and each output rounded back once, after the bias. */
@@ -102,7 +96,7 @@ static void conv_tasks_half(const op_context *ctx, int64_t begin, int64_t end, v
 {
     const conv_state *s = ctx->state;
     const window_geometry *g = &s->geometry;
-    onyx_dtype dtype = ctx->inputs[0]->dtype;
+    bool bf16 = ctx->inputs[0]->dtype == ONYX_DTYPE_BFLOAT16;
     const uint16_t *x = ctx->inputs[0]->data, *w = ctx->inputs[1]->data;
     const onyx_tensor *bias = op_input(ctx, 2);
     uint16_t *out = ctx->outputs[0]->data;
@@ -117,9 +111,9 @@ static void conv_tasks_half(const op_context *ctx, int64_t begin, int64_t end, v
         conv_forward_task(s, groups, task, &n, &group, &first, &last);
         int64_t map0 = group * s->maps_per_group, count = last - first;
         if (loaded != n * groups + group) {
-            widen(image, dtype, x + (n * s->channels + group * s->channels_per_group) * g->in_count,
-                  s->channels_per_group * g->in_count);
-            widen(weights, dtype, w + map0 * rows, s->maps_per_group * rows);
+            half_widen(image, bf16, x + (n * s->channels + group * s->channels_per_group) * g->in_count, 1,
+                       s->channels_per_group * g->in_count);
+            half_widen(weights, bf16, w + map0 * rows, 1, s->maps_per_group * rows);
             loaded = n * groups + group;
         }
         const float *col = image + first;
@@ -133,11 +127,10 @@ static void conv_tasks_half(const op_context *ctx, int64_t begin, int64_t end, v
         for (int64_t m = 0; m < s->maps_per_group; m++) {
             float b = 0;
             if (bias)
-                widen(&b, dtype, (const uint16_t *)bias->data + map0 + m, 1);
+                half_widen(&b, bf16, (const uint16_t *)bias->data + map0 + m, 1, 1);
             uint16_t *o = out + (n * s->maps + map0 + m) * g->out_count + first;
             for (int64_t i = 0; i < count; i++)
-                o[i] = dtype == ONYX_DTYPE_FLOAT16 ? float_to_half(y[m * count + i] + b)
-                                                   : float_to_bfloat16(y[m * count + i] + b);
+                o[i] = bf16 ? float_to_bfloat16(y[m * count + i] + b) : float_to_half(y[m * count + i] + b);
         }
     }
 }

@@ -73,14 +73,8 @@ static bool is_half(onyx_dtype dt) { return dt == ONYX_DTYPE_FLOAT16 || dt == ON
 static void widen_block(onyx_dtype dt, const uint16_t *src, int64_t ld, int64_t rows, int64_t cols,
                         float *dst)
 {
-    for (int64_t r = 0; r < rows; r++, src += ld, dst += cols) {
-        if (dt == ONYX_DTYPE_FLOAT16)
-            for (int64_t c = 0; c < cols; c++)
-                dst[c] = half_to_float(src[c]);
-        else
-            for (int64_t c = 0; c < cols; c++)
-                dst[c] = bfloat16_to_float(src[c]);
-    }
+    for (int64_t r = 0; r < rows; r++, src += ld, dst += cols)
+        half_widen(dst, dt == ONYX_DTYPE_BFLOAT16, src, 1, cols);
 }
 
 /* Rows [i0, i1) and columns [j0, j1) of c (m x n) = a (m x k) * b (k x n), all contiguous, of
@@ -99,16 +93,8 @@ static void half_product_block(onyx_dtype dt, const uint16_t *a, const uint16_t 
         widen_block(dt, b + p * n + j0, n, kc, cols, wb);
         gemm_f32(false, false, rows, cols, kc, 1.0f, wa, kc, wb, cols, p ? 1.0f : 0.0f, wc, cols);
     }
-    for (int64_t i = 0; i < rows; i++) {
-        uint16_t *row = c + (i0 + i) * n + j0;
-        const float *w = wc + i * cols;
-        if (dt == ONYX_DTYPE_FLOAT16)
-            for (int64_t j = 0; j < cols; j++)
-                row[j] = float_to_half(w[j]);
-        else
-            for (int64_t j = 0; j < cols; j++)
-                row[j] = float_to_bfloat16(w[j]);
-    }
+    for (int64_t i = 0; i < rows; i++)
+        half_narrow(c + (i0 + i) * n + j0, dt == ONYX_DTYPE_BFLOAT16, wc + i * cols, cols);
 }
 
 /* ---- constant right operands, packed at load ---------------------------------------------- */

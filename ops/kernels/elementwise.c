@@ -22,29 +22,6 @@ static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dt
 /* The dtype whose kernel computes `dtype`: float for the half types. */
 static onyx_dtype widened(onyx_dtype dtype) { return is_half(dtype) ? ONYX_DTYPE_FLOAT : dtype; }
 
-/* dst[i] = src[i * step] as float, for i < n. */
-static void half_load(float *dst, onyx_dtype dtype, const void *src, int64_t step, int64_t n)
-{
-    const uint16_t *h = src;
-    if (dtype == ONYX_DTYPE_FLOAT16)
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = half_to_float(h[i * step]);
-    else
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = bfloat16_to_float(h[i * step]);
-}
-
-static void half_store(void *dst, onyx_dtype dtype, const float *src, int64_t n)
-{
-    uint16_t *h = dst;
-    if (dtype == ONYX_DTYPE_FLOAT16)
-        for (int64_t i = 0; i < n; i++)
-            h[i] = float_to_half(src[i]);
-    else
-        for (int64_t i = 0; i < n; i++)
-            h[i] = float_to_bfloat16(src[i]);
-}
-
 typedef struct binary_params {
     binary_kernel kernel;
     bool legacy;      /* opset < 7: B broadcast onto A from `axis`, only if `broadcast` */
@@ -126,13 +103,13 @@ static void binary_widened(const binary_params *p, char *out, size_t out_size, c
         int64_t m = OP_MIN(HALF_BLOCK, n - i);
         const char *pa = a + (size_t)(i * sa) * a_size, *pb = b + (size_t)(i * sb) * b_size;
         if (ha)
-            half_load(fa, p->a_dtype, pa, sa, sa ? m : 1);
+            half_widen(fa, p->a_dtype == ONYX_DTYPE_BFLOAT16, (const uint16_t *)pa, sa, sa ? m : 1);
         if (hb)
-            half_load(fb, p->b_dtype, pb, sb, sb ? m : 1);
+            half_widen(fb, p->b_dtype == ONYX_DTYPE_BFLOAT16, (const uint16_t *)pb, sb, sb ? m : 1);
         p->kernel(ho ? (void *)fo : out + (size_t)i * out_size, ha ? (const void *)fa : pa, sa,
                   hb ? (const void *)fb : pb, sb, m);
         if (ho)
-            half_store(out + (size_t)i * out_size, p->out_dtype, fo, m);
+            half_narrow((uint16_t *)(out + (size_t)i * out_size), p->out_dtype == ONYX_DTYPE_BFLOAT16, fo, m);
     }
 }
 
@@ -307,20 +284,20 @@ static void unary_widened(const unary_params *p, unary_args args, char *out, siz
 {
     float fi[HALF_BLOCK], fo[HALF_BLOCK], low, high;
     if (args.low) {
-        half_load(&low, p->in_dtype, args.low, 0, 1);
+        half_widen(&low, p->in_dtype == ONYX_DTYPE_BFLOAT16, (const uint16_t *)(args.low), 0, 1);
         args.low = &low;
     }
     if (args.high) {
-        half_load(&high, p->in_dtype, args.high, 0, 1);
+        half_widen(&high, p->in_dtype == ONYX_DTYPE_BFLOAT16, (const uint16_t *)(args.high), 0, 1);
         args.high = &high;
     }
     bool ho = is_half(p->out_dtype);
     for (int64_t i = 0; i < n; i += HALF_BLOCK) {
         int64_t m = OP_MIN(HALF_BLOCK, n - i);
-        half_load(fi, p->in_dtype, in + (size_t)i * 2, 1, m);
+        half_widen(fi, p->in_dtype == ONYX_DTYPE_BFLOAT16, (const uint16_t *)(in + (size_t)i * 2), 1, m);
         p->kernel(ho ? (void *)fo : out + (size_t)i * out_size, fi, m, &args);
         if (ho)
-            half_store(out + (size_t)i * out_size, p->out_dtype, fo, m);
+            half_narrow((uint16_t *)(out + (size_t)i * out_size), p->out_dtype == ONYX_DTYPE_BFLOAT16, fo, m);
     }
 }
 
@@ -477,10 +454,11 @@ static void accumulate_widened(const variadic_params *p, char *acc, const char *
     float fa[HALF_BLOCK], fi[HALF_BLOCK];
     for (int64_t i = 0; i < n; i += HALF_BLOCK) {
         int64_t m = OP_MIN(HALF_BLOCK, n - i);
-        half_load(fa, p->widen, acc + (size_t)i * 2, 1, m);
-        half_load(fi, p->widen, in + (size_t)(i * step) * 2, step, step ? m : 1);
+        half_widen(fa, p->widen == ONYX_DTYPE_BFLOAT16, (const uint16_t *)(acc + (size_t)i * 2), 1, m);
+        half_widen(fi, p->widen == ONYX_DTYPE_BFLOAT16, (const uint16_t *)(in + (size_t)(i * step) * 2), step,
+                   step ? m : 1);
         p->kernel(fa, fi, step, m);
-        half_store(acc + (size_t)i * 2, p->widen, fa, m);
+        half_narrow((uint16_t *)(acc + (size_t)i * 2), p->widen == ONYX_DTYPE_BFLOAT16, fa, m);
     }
 }
 
@@ -489,9 +467,9 @@ static void finish_widened(const variadic_params *p, char *acc, int64_t n, int64
     float fa[HALF_BLOCK];
     for (int64_t i = 0; i < n; i += HALF_BLOCK) {
         int64_t m = OP_MIN(HALF_BLOCK, n - i);
-        half_load(fa, p->widen, acc + (size_t)i * 2, 1, m);
+        half_widen(fa, p->widen == ONYX_DTYPE_BFLOAT16, (const uint16_t *)(acc + (size_t)i * 2), 1, m);
         p->finish(fa, m, count);
-        half_store(acc + (size_t)i * 2, p->widen, fa, m);
+        half_narrow((uint16_t *)(acc + (size_t)i * 2), p->widen == ONYX_DTYPE_BFLOAT16, fa, m);
     }
 }
 

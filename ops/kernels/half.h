@@ -92,6 +92,29 @@ static inline uint16_t float_to_bfloat16(float f)
     return (uint16_t)(x >> 16);
 }
 
+/* dst[i] = src[i * step] widened to float, for i < n: float16 values, or bfloat16 ones when
+ * `bf16`. The block conversion that the operators computing these types in float share. */
+static inline void half_widen(float *dst, bool bf16, const uint16_t *src, int64_t step, int64_t n)
+{
+    if (bf16)
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = bfloat16_to_float(src[i * step]);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = half_to_float(src[i * step]);
+}
+
+/* dst[i] = src[i] rounded to float16 (bfloat16 when `bf16`), ties to even, for i < n. */
+static inline void half_narrow(uint16_t *dst, bool bf16, const float *src, int64_t n)
+{
+    if (bf16)
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = float_to_bfloat16(src[i]);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = float_to_half(src[i]);
+}
+
 /* f rounded to the nearest float16 (bfloat16), ties to even, as a float again: the rounding
  * numpy applies after each step of arithmetic on arrays of those types. */
 static inline float float_round_half(float f) { return half_to_float(float_to_half(f)); }
