@@ -32,6 +32,14 @@ static cpu_features detect(void)
         return f;
     f.avx2_fma = fma && (ebx & bit_AVX2);
     f.avx512f = f.avx2_fma && (ebx & bit_AVX512F) && (xcr0 & XCR0_AVX512) == XCR0_AVX512;
+    f.avx512_core = f.avx512f && (ebx & bit_AVX512BW) && (ebx & bit_AVX512DQ) && (ebx & bit_AVX512VL);
+    f.avx512_vnni = f.avx512_core && (ecx & bit_AVX512VNNI);
+    /* Leaf 7 subleaf 1: EAX bit 5 AVX512_BF16, bit 4 AVX-VNNI. */
+    unsigned eax1 = 0, ebx1, ecx1, edx1;
+    if (__get_cpuid_count(7, 1, &eax1, &ebx1, &ecx1, &edx1)) {
+        f.avx512_bf16 = f.avx512_core && (eax1 & (1u << 5));
+        f.avx_vnni = f.avx2_fma && (eax1 & (1u << 4));
+    }
     return f;
 }
 #else
