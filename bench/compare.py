@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Side by side: onyx, ONNX Runtime and PyTorch eager on the benchmark blocks, at 1 and 2 threads,
-and onyx on the block's two exports (TorchScript and dynamo).
+and onyx on the block's two exports (TorchScript and dynamo); then onyx against ONNX Runtime on
+the models of the other suites (bench/conv.py, quant.py, bf16.py, decode.py: each a cases()
+function, see bench/harness.py); with the machine's ceilings (bench/peak) measured in the same run.
 
-    .venv/bin/python bench/compare.py [--rounds N] [--runs R] [--blocks a,b] [--write]
+    .venv/bin/python bench/compare.py [--rounds N] [--runs R] [--blocks a,b] [--suites a,b] [--write]
 
 In one invocation, for each block and thread count, it interleaves rounds of the systems (the
 order rotating from round to round), each round a fresh process for onyx (`onyx bench`, on the
@@ -11,15 +13,17 @@ run again with --ort-worker) timing R runs after warm-up, and PyTorch eager in t
 checks that they agree on the outputs, then prints a table of min and median times, GFLOP/s
 (matrix products only), the ratios ORT time / onyx time and torch time / onyx time, and onyx's
 time on the dynamo export over its time on the TorchScript one, plus load times and peak
-memory. --write also saves it as docs/BENCHMARKS.md with the machine's description.
+memory. --write saves the run as the latest one in docs/BENCHMARKS.md (the earlier runs kept
+below it, each with its machine) and its summary in the README.
 
 Needs bench/models (made by bench/export.py when missing) and the project's .venv (torch,
 onnxruntime; tools/setup.sh makes it).
 """
 import argparse
-import json
+import datetime
+import importlib
 import os
-import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -28,62 +32,17 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-VENV = os.path.join(ROOT, ".venv")
-if os.path.realpath(sys.prefix) != os.path.realpath(VENV) and os.path.exists(os.path.join(VENV, "bin", "python")):
-    os.execv(os.path.join(VENV, "bin", "python"), [os.path.join(VENV, "bin", "python"), os.path.abspath(__file__)]
-             + sys.argv[1:])
-ONYX = os.path.join(ROOT, "build", "cli", "onyx")
-MODELS = os.path.join(HERE, "models")
+sys.path.insert(0, HERE)
+import harness  # noqa: E402  (bench/harness.py: onyx and ORT side by side, the machine's ceilings)
 
-
-def peak_rss_kb():
-    """Peak resident memory of this process, KiB (VmHWM)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
-def ort_worker(model, x_file, threads, runs, warmup, out_file=None):
-    """One ONNX Runtime measurement in a fresh process (--ort-worker): session creation time (the
-    first model load to ready), the time of each run (around session.run, so it includes the
-    Python binding's small per-call cost), and peak RSS less what Python and NumPy held before
-    ONNX Runtime was imported. With out_file, writes the first output as raw float32."""
-    import numpy as np
-    baseline = peak_rss_kb()
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    start = time.perf_counter()
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    load_ms = (time.perf_counter() - start) * 1e3
-    feeds = {session.get_inputs()[0].name: np.load(x_file)}
-    result = None
-    for _ in range(warmup):
-        result = session.run(None, feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = session.run(None, feeds)
-        times.append((time.perf_counter() - start) * 1e3)
-    if out_file:
-        np.ascontiguousarray(result[0], dtype=np.float32).tofile(out_file)
-    print(json.dumps({"times_ms": times, "load_ms": load_ms, "peak_rss_kb": peak_rss_kb() - baseline,
-                      "version": ort.__version__}))
-
-
-if len(sys.argv) > 1 and sys.argv[1] == "--ort-worker":
-    ort_worker(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:7]), *sys.argv[7:8])
-    sys.exit(0)
+harness.use_venv(__file__)
+ONYX, MODELS = harness.ONYX, harness.MODELS
+# Suites of other models (bench/<name>.py with a cases() function), timed after the blocks.
+SUITES = ("conv", "quant", "bf16", "decode")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-sys.path.insert(0, HERE)
 import export  # noqa: E402  (bench/export.py: the blocks and their FLOP counts)
 
 
@@ -104,12 +63,12 @@ def ensure_prerequisites():
         np.save(os.path.join(MODELS, "identity", "x.npy"), np.zeros([1], np.float32))
 
 
+def block_inputs(block):
+    return [(None, os.path.join(MODELS, block, "x.npy"))]
+
+
 def run_onyx(block, threads, runs, warmup):
-    model, x = os.path.join(MODELS, block, "model.onnx"), os.path.join(MODELS, block, "x.npy")
-    out = subprocess.run([ONYX, "bench", model, "--input", x, "--threads", str(threads), "--runs", str(runs),
-                          "--warmup", str(warmup), "--json"], capture_output=True, text=True, check=True)
-    r = json.loads(out.stdout)
-    return r["times_ms"], r["load_ms"], r["peak_rss_kb"]
+    return harness.run_onyx(os.path.join(MODELS, block, "model.onnx"), block_inputs(block), threads, runs, warmup)
 
 
 def onyx_refuses(block):
@@ -127,11 +86,8 @@ def onyx_refuses(block):
 
 
 def run_ort(block, threads, runs, warmup, output=None):
-    model, x = os.path.join(MODELS, block, "model.onnx"), os.path.join(MODELS, block, "x.npy")
-    args = [sys.executable, os.path.abspath(__file__), "--ort-worker", model, x, str(threads), str(runs), str(warmup)]
-    out = subprocess.run(args + ([output] if output else []), capture_output=True, text=True, check=True)
-    r = json.loads(out.stdout)
-    return r["times_ms"], r["load_ms"], r["peak_rss_kb"], r["version"]
+    return harness.run_ort(os.path.join(MODELS, block, "model.onnx"), block_inputs(block), threads, runs, warmup,
+                           output)
 
 
 def run_torch(module, x, threads, runs, warmup):
@@ -160,9 +116,10 @@ def agreement(block, module, x, dynamo):
                            check=True)
             out = np.load(os.path.join(tmp, name, os.listdir(os.path.join(tmp, name))[0]))
             diffs[name] = float(np.abs(out - want).max())
-        ort_file = os.path.join(tmp, "ort.bin")
+        ort_file = os.path.join(tmp, "ort.npz")
         run_ort(block, 1, 1, 0, ort_file)
-        diffs["ort"] = float(np.abs(np.fromfile(ort_file, dtype=np.float32).reshape(want.shape) - want).max())
+        with np.load(ort_file) as z:
+            diffs["ort"] = float(np.abs(z["arr_0"] - want).max())
     return diffs
 
 
@@ -178,40 +135,10 @@ def sgemm_2048():
     return max(packed, plain), blas
 
 
-def machine():
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    flags = open("/proc/cpuinfo").read()
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "baseline x86-64"
-    info = subprocess.run([ONYX, "info", os.path.join(MODELS, "identity", "model.onnx")], capture_output=True,
-                          text=True).stdout
-    kernel = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("gemm")), "see onyx info")
-    return (f"{model}, {os.cpu_count()} cores ({isa}), Linux {platform.release()}; "
-            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; onyx GEMM kernel: {kernel}; "
-            f"PyTorch {torch.__version__}")
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--blocks", default=",".join(export.BLOCKS))
-    ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--write", action="store_true", help="save the table as docs/BENCHMARKS.md")
-    args = ap.parse_args()
-    ensure_prerequisites()
-
-    rows, extra, refused, ort_version = [], [], {}, "?"
-    gemm_onyx, gemm_blas = sgemm_2048()
-    gemm_best = max(gemm_onyx, gemm_blas)
-    binding = run_ort("identity", 1, 200, 20)[0]
-    binding_ms = statistics.median(binding)
-    for block in args.blocks.split(","):
+def time_blocks(args, blocks):
+    """The transformer blocks: onyx (both exports), ORT and PyTorch eager, interleaved."""
+    rows, extra, refused, version = [], [], {}, "?"
+    for block in blocks:
         module = export.make(block)
         x = torch.from_numpy(export.input_for(block))
         b, s, _ = export.BLOCKS[block][1]
@@ -222,7 +149,7 @@ def main():
             print(f"{block}_dynamo: onyx cannot run it: {why}", flush=True)
         diffs = agreement(block, module, x, not why)
         systems = ["onyx", "ort", "torch"] + ([] if why else ["onyx_dynamo"])
-        for threads in map(int, args.threads.split(",")):
+        for threads in args.threads:
             times = {k: [] for k in systems}
             loads = {"onyx": [], "ort": []}
             rss = {"onyx": 0, "ort": 0}
@@ -236,7 +163,7 @@ def main():
                     elif system == "onyx_dynamo":
                         t = run_onyx(block + "_dynamo", threads, args.runs, args.warmup)[0]
                     elif system == "ort":
-                        t, load, peak, ort_version = run_ort(block, threads, args.runs, args.warmup)
+                        t, load, peak, version = run_ort(block, threads, args.runs, args.warmup)
                         loads["ort"].append(load)
                         rss["ort"] = max(rss["ort"], peak)
                     else:
@@ -251,16 +178,22 @@ def main():
                       if "onyx_dynamo" in mins else "")
             print(f"{block} t={threads}: onyx {mins['onyx']:.3f} ms, ORT {mins['ort']:.3f} ms, "
                   f"torch {mins['torch']:.3f} ms (min); ORT/onyx {mins['ort'] / mins['onyx']:.2f}{dynamo}", flush=True)
+    return rows, extra, refused, version
 
+
+def block_tables(rows, extra, refused, peak):
     lines = ["| block | threads | onyx min / median ms | ORT min / median ms | torch min / median ms | "
-             "onyx GFLOP/s | ORT / onyx | torch / onyx |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "onyx GFLOP/s (% of FMA peak) | ORT / onyx | torch / onyx |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for block, threads, mins, meds, gflop in rows:
+        rate = gflop / mins["onyx"] * 1e3
         lines.append(f"| {block} | {threads} | {mins['onyx']:.3f} / {meds['onyx']:.3f} | {mins['ort']:.3f} / "
-                     f"{meds['ort']:.3f} | {mins['torch']:.3f} / {meds['torch']:.3f} | {gflop / mins['onyx'] * 1e3:.0f} | "
-                     f"**{mins['ort'] / mins['onyx']:.2f}** ({meds['ort'] / meds['onyx']:.2f}) | "
-                     f"{mins['torch'] / mins['onyx']:.2f} ({meds['torch'] / meds['onyx']:.2f}) |")
+                     f"{meds['ort']:.3f} | {mins['torch']:.3f} / {meds['torch']:.3f} | {rate:.0f} "
+                     f"({rate / peak[threads]['fp32_fma']:.0%}) | **{mins['ort'] / mins['onyx']:.2f}** "
+                     f"({meds['ort'] / meds['onyx']:.2f}) | {mins['torch'] / mins['onyx']:.2f} "
+                     f"({meds['torch'] / meds['onyx']:.2f}) |")
     lines += ["", "onyx on the two exports of each block (TorchScript exporter at opset 17, dynamo exporter at "
-              "its opset 20): min / median ms, and dynamo / TorchScript (goal: within 3%).", "",
+              "its opset 20): min / median ms, and dynamo / TorchScript.", "",
               "| block | threads | TorchScript export | dynamo export | dynamo / TorchScript |",
               "| --- | ---: | ---: | ---: | ---: |"]
     for block, threads, mins, meds, _ in rows:
@@ -277,31 +210,176 @@ def main():
         dyn = f"{d['onyx_dynamo']:.2e}" if "onyx_dynamo" in d else "-"
         lines.append(f"| {block} | {threads} | {lo:.1f} / {lr:.1f} | {ro / 1024:.1f} / {rr / 1024:.1f} | "
                      f"{d['onyx']:.2e} / {dyn} / {d['ort']:.2e} |")
-    table = "\n".join(lines)
+    return lines
+
+
+def time_suites(args, names):
+    """Every case of the suites named: [(suite, case, threads, mins, meds, rel_diff)]."""
+    rows = []
+    for name in names:
+        try:
+            suite = importlib.import_module(name)
+        except ImportError as e:
+            print(f"suite {name}: not available ({e})", flush=True)
+            continue
+        for case in suite.cases():
+            try:
+                diff = harness.agreement(case)
+            except (RuntimeError, subprocess.CalledProcessError) as e:
+                print(f"{name}/{case['name']}: {e}", flush=True)
+                rows.append((name, case, None, None, None, str(e).splitlines()[0][:200]))
+                continue
+            for threads in args.threads:
+                r = harness.time_case(case, threads, args.rounds, args.runs, args.warmup)
+                mins = {k: min(v) for k, v in r["times"].items()}
+                meds = {k: statistics.median(v) for k, v in r["times"].items()}
+                rows.append((name, case, threads, mins, meds, diff))
+                print(f"{name}/{case['name']} t={threads}: onyx {mins['onyx']:.3f} ms, ORT {mins['ort']:.3f} ms (min); "
+                      f"ORT/onyx {mins['ort'] / mins['onyx']:.2f}; output rel. diff {diff:.1e}", flush=True)
+    return rows
+
+
+def suite_table(rows, peak):
+    lines = ["| suite | case | threads | onyx min / median ms | ORT min / median ms | ORT / onyx | goal | "
+             "onyx rate (% of peak) | onyx vs ORT output |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for suite, case, threads, mins, meds, diff in rows:
+        if threads is None:
+            lines.append(f"| {suite} | {case['name']} | | not run: {diff.replace('|', '/')} | | | | | |")
+            continue
+        rate = ""
+        if case.get("gflop"):
+            kind = case.get("peak", "fp32_fma")
+            g = case["gflop"] / mins["onyx"] * 1e3
+            unit = "GOP/s" if kind == "int8_dot" else "GFLOP/s"
+            ceiling = peak[threads].get(kind)
+            rate = f"{g:.0f} {unit}" + (f" ({g / ceiling:.0%} of {kind})" if ceiling else "")
+        goal = f">= {case['goal']:.2f}" if case.get("goal") else ""
+        lines.append(f"| {suite} | {case['name']} | {threads} | {mins['onyx']:.3f} / {meds['onyx']:.3f} | "
+                     f"{mins['ort']:.3f} / {meds['ort']:.3f} | **{mins['ort'] / mins['onyx']:.2f}** "
+                     f"({meds['ort'] / meds['onyx']:.2f}) | {goal} | {rate} | {diff:.1e} |")
+    return lines
+
+
+def peak_line(peak):
+    parts = []
+    for threads, p in sorted(peak.items()):
+        kinds = ", ".join(f"{k} ({p['isa'][k]}) {p[k]:.0f} G{'OP' if k == 'int8_dot' else 'FLOP'}/s"
+                          for k in ("fp32_fma", "bf16_dot", "int8_dot") if k in p)
+        parts.append(f"{threads} thread{'s' if threads > 1 else ''}: {kinds}")
+    return ("The machine's ceilings, measured in this run by instruction loops (build/bench/peak: 12 independent "
+            "accumulators; bf16 counted as 4 FLOP per float32 lane, int8 as 8 ops per int32 lane): "
+            + "; ".join(parts) + ".")
+
+
+HISTORY = "## Earlier runs"
+
+
+def write_docs(run_section, summary, when, cpu):
+    """docs/BENCHMARKS.md: this run first, then every earlier run kept (dated, with its own CPU);
+    the README's table between its bench markers: this run's summary with the machine named."""
+    path = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+    earlier = []
+    if os.path.exists(path):
+        old = open(path).read()
+        latest = re.search(r"^## Latest run.*?(?=^## |\Z)", old, re.S | re.M)
+        if latest:
+            moved = re.sub(r"^(###+) ", r"#\1 ", latest.group(0), flags=re.M)
+            earlier.append(moved.replace("## Latest run: ", "### ", 1).rstrip())
+        history = old.split("\n" + HISTORY + "\n", 1)
+        if len(history) == 2:
+            earlier.append(history[1].strip())
+    doc = ["# Benchmarks", "",
+           "Generated by `bench/compare.py --write` (regenerate it the same way): the latest run first, then "
+           "every earlier one as it was written, each with the machine it ran on. The CPU behind the project's "
+           "machines changes between sessions, so compare ratios within one run, never across runs.", "",
+           f"## Latest run: {when}, {cpu}", ""] + run_section + ["", HISTORY, ""] + earlier
+    with open(path, "w") as f:
+        f.write("\n".join(doc).rstrip() + "\n")
+    readme = os.path.join(ROOT, "README.md")
+    text = open(readme).read()
+    start, end = "<!-- bench-summary -->", "<!-- /bench-summary -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + start + "\n" + "\n".join(summary) + "\n" + end + rest.split(end, 1)[1]
+        with open(readme, "w") as f:
+            f.write(text)
+    print("wrote docs/BENCHMARKS.md and the README's summary")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--blocks", default=",".join(export.BLOCKS), help="blocks to time ('' for none)")
+    ap.add_argument("--suites", default=",".join(SUITES), help="suites of bench/ to time ('' for none)")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--write", action="store_true", help="save the tables in docs/BENCHMARKS.md and the README")
+    args = ap.parse_args()
+    args.threads = [int(t) for t in args.threads.split(",")]
+    ensure_prerequisites()
+    when = datetime.date.today().isoformat()
+    cpu = harness.cpu_name()
+    peak = harness.peaks(sorted(set(args.threads) | {1}))
+    print(peak_line(peak), flush=True)
+    gemm_onyx, gemm_blas = sgemm_2048()
+    binding_ms = statistics.median(run_ort("identity", 1, 200, 20)[0])
+    blocks = [b for b in args.blocks.split(",") if b]
+    rows, extra, refused, ort_version = time_blocks(args, blocks)
+    suite_rows = time_suites(args, [s for s in args.suites.split(",") if s])
+
+    section = [f"Machine: {harness.machine(os.path.join(MODELS, 'identity', 'model.onnx'))}; "
+               f"PyTorch {torch.__version__}.", "", peak_line(peak), ""]
+    note = (f"ONNX Runtime {ort_version} (its Python package, CPU execution provider, graph optimizations all, "
+            f"sequential, intra-op threads as listed); each ORT time includes the Python binding's per-call cost, "
+            f"about {binding_ms * 1e3:.0f} µs (median of an Identity model's runs).")
+    section += [note, "", f"{args.rounds} interleaved rounds of {args.runs} timed runs (after {args.warmup} warm-up "
+                "runs) per system, model and thread count, each round a fresh process; times in milliseconds; "
+                "ratios > 1 mean onyx is faster (min times, medians in parentheses).", ""]
+    summary = []
+    if rows:
+        ffn = [gflop / mins["onyx"] * 1e3 for block, threads, mins, _, gflop in rows
+               if block == "ffn_d768" and threads == 1]
+        section += ["### Transformer blocks (bench/export.py)", "",
+                    "GFLOP/s count the matrix products only, as a share of the FMA peak at the same thread count. "
+                    f"Single-core float32 GEMM at 2048³ (bench/gemm_bench): onyx {gemm_onyx:.0f} GFLOP/s, "
+                    f"OpenBLAS with its own kernel choice {gemm_blas:.0f} GFLOP/s"
+                    + (f"; ffn_d768 at 1 thread {ffn[0]:.0f} GFLOP/s, **{ffn[0] / peak[1]['fp32_fma']:.0%}** of "
+                       "the FMA peak." if ffn else "."),
+                    "", "Load time: a fresh process from the first model load to ready (onyx: model load and session "
+                    "creation; ORT: session creation). Peak RSS: onyx's whole `onyx bench` process; ORT's Python "
+                    "process less what Python and NumPy held before importing ONNX Runtime.", ""]
+        section += block_tables(rows, extra, refused, peak) + [""]
+        summary += ["| model | onyx ms, 1 thread | ORT / onyx, 1 thread | ORT / onyx, 2 threads |",
+                    "| --- | ---: | ---: | ---: |"]
+        for block in blocks:
+            r = {t: mins for b, t, mins, _, _ in rows if b == block}
+            summary.append(f"| {block} | {r[1]['onyx']:.3f} | {r[1]['ort'] / r[1]['onyx']:.2f} | "
+                           + (f"{r[2]['ort'] / r[2]['onyx']:.2f} |" if 2 in r else "- |"))
+    if suite_rows:
+        section += ["### Other models (bench/" + ", bench/".join(sorted({r[0] + ".py" for r in suite_rows})) + ")", "",
+                    "Each case on the same .onnx file and inputs for both (the bf16 cases: onyx with --precision "
+                    "bf16 against ORT in float32); the last column is the largest |onyx - ORT| over ORT's largest "
+                    "|value|, first output.", ""] + suite_table(suite_rows, peak) + [""]
+        if not summary:
+            summary += ["| model | onyx ms, 1 thread | ORT / onyx, 1 thread | ORT / onyx, 2 threads |",
+                        "| --- | ---: | ---: | ---: |"]
+        seen = []
+        for suite, case, threads, mins, _, _ in suite_rows:
+            if threads is None or (suite, case["name"]) in seen:
+                continue
+            seen.append((suite, case["name"]))
+            r = {t: m for s, c, t, m, _, _ in suite_rows if s == suite and c["name"] == case["name"] and t}
+            summary.append(f"| {suite}: {case['name']} | {r[min(r)]['onyx']:.3f} | "
+                           f"{r[min(r)]['ort'] / r[min(r)]['onyx']:.2f} | "
+                           + (f"{r[2]['ort'] / r[2]['onyx']:.2f} |" if 2 in r else "- |"))
+    table = "\n".join(section)
     print()
     print(table)
-    note = (f"ONNX Runtime {ort_version} (its Python package, CPU execution provider, graph optimizations all, "
-            f"sequential, intra-op threads as listed), on the TorchScript export; each ORT time includes the "
-            f"Python binding's per-call cost, about {binding_ms * 1e3:.0f} µs (median of an Identity model's runs).")
-    print(note)
-    ffn = [gflop / mins["onyx"] * 1e3 for block, threads, mins, _, gflop in rows if block == "ffn_d768" and threads == 1]
-    gemm_note = (f"Single-core float32 GEMM at 2048x2048x2048 (bench/gemm_bench): onyx {gemm_onyx:.0f} GFLOP/s, "
-                 f"OpenBLAS with its own kernel choice {gemm_blas:.0f} GFLOP/s."
-                 + (f" ffn_d768 at 1 thread runs at {ffn[0]:.0f} GFLOP/s, **{ffn[0] / gemm_best:.0%}** of the "
-                    f"better of the two." if ffn else ""))
-    print(gemm_note)
     if args.write:
-        doc = ["# Benchmarks", "", "Generated by `bench/compare.py --write` (regenerate it the same way).", "",
-               f"Machine: {machine()}.", "", note, "", gemm_note, "",
-               f"{args.rounds} interleaved rounds of {args.runs} timed runs (after {args.warmup} warm-up runs) per "
-               "system, block and thread count; times in milliseconds; ratios > 1 mean onyx is faster (min times, "
-               "medians in parentheses). GFLOP/s count the matrix products only. Load time: a fresh process from "
-               "the first model load to ready (onyx: model load and session creation; ORT: session creation). "
-               "Peak RSS: onyx's whole `onyx bench` process; ORT's Python process less what Python and NumPy "
-               "held before importing ONNX Runtime.", "", table, ""]
-        with open(os.path.join(ROOT, "docs", "BENCHMARKS.md"), "w") as f:
-            f.write("\n".join(doc))
-        print("wrote docs/BENCHMARKS.md")
+        summary = [f"Measured {when} on {cpu}, against ONNX Runtime {ort_version} (its Python package), in one run "
+                   "of `bench/compare.py` (minimum times; ratios > 1: onyx is faster):", ""] + summary
+        write_docs(section, summary, when, cpu)
 
 
 if __name__ == "__main__":
