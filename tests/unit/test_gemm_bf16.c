@@ -1,14 +1,16 @@
 /* onyx's bfloat16 GEMM (ops/kernels/gemm_bf16.h) against a double-precision reference
  * computed from the operands rounded to bfloat16 here (frexp and nearbyint, not onyx's
  * rounding): odd and degenerate shapes, several passes over k, transposed A and B, alpha and
- * beta, every epilogue. On a processor without AVX512-BF16 every test is skipped (reported as
- * such by Criterion), never passed. */
+ * beta, every epilogue; then MatMul, Gemm and onyx.FusedMatMul loaded with
+ * onyx_options_set_precision(ONYX_PRECISION_BF16). On a processor without AVX512-BF16 those
+ * tests are skipped (reported as such by Criterion), never passed. */
 #include "gemm_bf16.h"
 #include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* x rounded to 8 significant bits, to nearest, ties to even (the default rounding mode). */
 static double bf16_ref(float x)
@@ -180,5 +182,99 @@ Test(gemm_bf16, epilogues)
                                  .bias = true, .residual = true, .threads = 2});
         check_problem(&(problem){.m = 15, .n = 47, .k = 1027, .alpha = 1.0f, .beta = 1.0f,
                                  .act = (gemm_activation)act, .residual = true, .threads = 1});
+    }
+}
+
+/* ---- the operators, with onyx_options_set_precision -------------------------------------- */
+
+Test(gemm_bf16, set_precision_arguments)
+{
+    onyx_options *o = NULL;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_expect_eq(onyx_options_set_precision(o, ONYX_PRECISION_BF16), ONYX_OK);
+    cr_expect_eq(onyx_options_set_precision(o, ONYX_PRECISION_FP32), ONYX_OK);
+    cr_expect_eq(onyx_options_set_precision(o, (onyx_precision)2), ONYX_ERROR_INVALID_ARGUMENT);
+    cr_expect_eq(onyx_options_set_precision(o, (onyx_precision)-1), ONYX_ERROR_INVALID_ARGUMENT);
+    cr_expect_eq(onyx_options_set_precision(NULL, ONYX_PRECISION_BF16), ONYX_ERROR_INVALID_ARGUMENT);
+    onyx_options_free(o);
+}
+
+/* Loads b's model with `precision` (fusion on), runs it on x and copies output 0 (count floats). */
+static void run_precision(builder *b, onyx_precision precision, const onyx_tensor *x, float *out, size_t count)
+{
+    size_t size;
+    const uint8_t *bytes = builder_pack(b, &size);
+    onyx_options *o = NULL;
+    onyx_model *model = NULL;
+    onyx_session *session = NULL;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_precision(o, precision), ONYX_OK);
+    cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
+    cr_assert_eq(onyx_session_create(model, o, &session), ONYX_OK);
+    cr_assert_eq(onyx_session_set_input(session, 0, x), ONYX_OK);
+    cr_assert_eq(onyx_session_run(session), ONYX_OK, "%s", onyx_session_errmsg(session));
+    onyx_tensor y;
+    cr_assert_eq(onyx_session_get_output(session, 0, &y), ONYX_OK);
+    cr_assert_eq((size_t)onyx_tensor_element_count(&y), count);
+    memcpy(out, y.data, count * sizeof(float));
+    onyx_session_free(session);
+    onyx_model_free(model);
+    onyx_options_free(o);
+}
+
+/* Y = relu(X W + bias) through MatMul -> Add -> Relu (fused into onyx.FusedMatMul), and
+ * Y = alpha X W^T + C through Gemm: the bf16 run matches the reference of the rounded operands,
+ * and differs from the fp32 run by bfloat16's rounding (so the bfloat16 GEMM did run). */
+Test(gemm_bf16, operators_follow_the_option)
+{
+    require_bf16();
+    enum { M = 13, K = 70, N = 37 };
+    static float x[M * K], w[K * N], bias[N], out_fp32[M * N], out_bf16[M * N];
+    fill(x, M * K, 11);
+    fill(w, K * N, 12);
+    fill(bias, N, 13);
+    onyx_tensor xt = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(M, K), x);
+    for (int op = 0; op < 2; op++) {
+        builder *b = builder_new(17);
+        builder_input(b, "X", ONYX_DTYPE_FLOAT, 2, DIMS(M, K), NULL);
+        builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+        builder_initializer(b, "bias", ONYX_DTYPE_FLOAT, 1, DIMS(N), bias);
+        if (op == 0) {
+            builder_initializer(b, "W", ONYX_DTYPE_FLOAT, 2, DIMS(K, N), w);
+            builder_node(b, "MatMul", "X,W", "P");
+            builder_node(b, "Add", "P,bias", "S");
+            builder_node(b, "Relu", "S", "Y");
+        } else {
+            static float wt[N * K]; /* W transposed: Gemm's transB */
+            for (int p = 0; p < K; p++)
+                for (int j = 0; j < N; j++)
+                    wt[j * K + p] = w[p * N + j];
+            builder_initializer(b, "Wt", ONYX_DTYPE_FLOAT, 2, DIMS(N, K), wt);
+            Onnx__NodeProto *g = builder_node(b, "Gemm", "X,Wt,bias", "Y");
+            builder_attr_int(b, g, "transB", 1);
+            builder_attr_float(b, g, "alpha", 0.5f);
+        }
+        run_precision(b, ONYX_PRECISION_FP32, &xt, out_fp32, M * N);
+        run_precision(b, ONYX_PRECISION_BF16, &xt, out_bf16, M * N);
+        builder_free(b);
+        double most_apart = 0;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double sum = 0, size = 0;
+                for (int p = 0; p < K; p++) {
+                    double t = bf16_ref(x[i * K + p]) * bf16_ref(w[p * N + j]);
+                    sum += t;
+                    size += fabs(t);
+                }
+                double v = op == 0 ? sum + bias[j] : 0.5 * sum + bias[j];
+                if (op == 0)
+                    v = v > 0 ? v : 0;
+                double got = out_bf16[i * N + j];
+                cr_assert(fabs(got - v) <= 1e-6 * (size + 1.0), "%s: Y[%d][%d] = %.9g, expected %.9g",
+                          op == 0 ? "MatMul" : "Gemm", i, j, got, v);
+                most_apart = fmax(most_apart, fabs(got - out_fp32[i * N + j]));
+            }
+        cr_expect(most_apart > 1e-4, "%s: the bf16 run is the fp32 one (%g apart)", op == 0 ? "MatMul" : "Gemm",
+                  most_apart);
     }
 }
