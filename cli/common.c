@@ -156,17 +156,19 @@ int cli_precision_option(int argc, char **argv, int *i, onyx_precision *precisio
     return 1;
 }
 
-static void log_to_stderr(void *user, onyx_log_level level, const char *message)
+/* Warnings only: errors reach the user through each command's own message. */
+static void warning_to_stderr(void *user, onyx_log_level level, const char *message)
 {
     (void)user;
-    fprintf(stderr, "onyx: %s: %s\n", level == ONYX_LOG_ERROR ? "error" : "warning", message);
+    if (level == ONYX_LOG_WARNING)
+        fprintf(stderr, "onyx: warning: %s\n", message);
 }
 
 void cli_apply_precision(onyx_options *options, onyx_precision precision)
 {
     onyx_options_set_precision(options, precision);
     if (precision == ONYX_PRECISION_BF16)
-        onyx_options_set_log(options, log_to_stderr, NULL, ONYX_LOG_WARNING);
+        onyx_options_set_log(options, warning_to_stderr, NULL, ONYX_LOG_WARNING);
 }
 
 /* ---- loading a model to run it ---------------------------------------------------------- */
