@@ -18,7 +18,7 @@ products with constant weights, and the ratios ORT fp32 / onyx bf16 (goal >= 1.6
 whose time is mostly such products) and onyx fp32 / onyx bf16. The machine may be shared: ratios
 of interleaved minimums are what to read, and they stay noisy.
 
-cases() lists the bench blocks as compare.py's harness takes them (with "precision": "bf16").
+cases() lists the bench blocks as bench/harness.py's cases (onyx_args ["--precision", "bf16"]).
 """
 import argparse
 import glob
@@ -32,9 +32,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 VENV = os.path.join(ROOT, ".venv")
-if os.path.realpath(sys.prefix) != os.path.realpath(VENV) and os.path.exists(os.path.join(VENV, "bin", "python")):
-    os.execv(os.path.join(VENV, "bin", "python"), [os.path.join(VENV, "bin", "python"), os.path.abspath(__file__)]
-             + sys.argv[1:])
 ONYX = os.path.join(ROOT, "build", "cli", "onyx")
 MODELS = os.path.join(HERE, "models")
 COMMITTED = os.path.join(ROOT, "models")
@@ -69,10 +66,6 @@ def ort_worker(model, threads, runs, warmup, inputs):
         times.append((time.perf_counter() - start) * 1e3)
     print(json.dumps({"times_ms": times, "version": ort.__version__}))
 
-
-if len(sys.argv) > 1 and sys.argv[1] == "--ort-worker":
-    ort_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:])
-    sys.exit(0)
 
 
 # ---- cases ---------------------------------------------------------------------------------------
@@ -116,7 +109,9 @@ def matmul_gflop(model_path, inputs):
 
 
 def cases(models_dir=MODELS):
-    """The bench blocks, for the harness: {"name", "model", "inputs", "gflop", "precision"}."""
+    """The bench blocks as bench/harness.py's cases, onyx run with --precision bf16: gflop counts
+    the products with weights only (those bf16 changes), as a share of the bf16_dot peak; goal
+    (ORT / onyx) on the GEMM-bound blocks; rtol: onyx bf16 against ORT float32."""
     result = []
     for block in BLOCKS:
         model = os.path.join(models_dir, block, "model.onnx")
@@ -124,8 +119,10 @@ def cases(models_dir=MODELS):
         if not os.path.exists(model):
             continue
         inputs = {"x": x}
-        result.append({"name": block, "model": model, "inputs": inputs, "gflop": matmul_gflop(model, inputs),
-                       "precision": "bf16", "gemm_bound": block in GEMM_BOUND})
+        result.append({"name": block + " bf16", "block": block, "model": model, "inputs": inputs,
+                       "onyx_args": ["--precision", "bf16"], "gflop": matmul_gflop(model, inputs),
+                       "peak": "bf16_dot", "goal": SPEED_GOAL if block in GEMM_BOUND else None,
+                       "rtol": ACCURACY_GOAL, "gemm_bound": block in GEMM_BOUND})
     return result
 
 
@@ -226,7 +223,7 @@ def main():
             for name, err in accuracy(case):
                 mark = "" if err <= ACCURACY_GOAL else "  above the goal"
                 failed |= err > ACCURACY_GOAL
-                print(f"{case['name']:48} {name:16} {err:10.2e}{mark}", flush=True)
+                print(f"{case.get('block', case['name']):48} {name:16} {err:10.2e}{mark}", flush=True)
         print()
 
     if not args.no_speed and blocks:
@@ -250,11 +247,17 @@ def main():
                 mark = "*" if case["gemm_bound"] else " "
                 if case["gemm_bound"] and ratio < SPEED_GOAL:
                     mark += " below the goal"
-                print(f"{case['name']:28} {t:3d} {gflop or 0:6.3f} {best['bf16']:10.3f} {best['fp32']:10.3f} "
+                print(f"{case['block']:28} {t:3d} {gflop or 0:6.3f} {best['bf16']:10.3f} {best['fp32']:10.3f} "
                       f"{best['ort']:9.3f} {rate} {ratio:8.2f} {best['fp32'] / best['bf16']:9.2f} {mark}",
                       flush=True)
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
+    if os.path.realpath(sys.prefix) != os.path.realpath(VENV) and os.path.exists(os.path.join(VENV, "bin", "python")):
+        os.execv(os.path.join(VENV, "bin", "python"), [os.path.join(VENV, "bin", "python"),
+                                                       os.path.abspath(__file__)] + sys.argv[1:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--ort-worker":
+        ort_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:])
+        sys.exit(0)
     sys.exit(main())

@@ -2,7 +2,8 @@
  * transformer block, at 1 and 2 threads, and of onyx's bfloat16 GEMM (gemm_bf16.h: float32
  * operands rounded to bfloat16, float32 sums; weights only) where the processor has
  * AVX512-BF16. Above the table, one core's peaks: a loop of independent AVX-512 FMAs and one of
- * vdpbf16ps (two multiply-adds per lane), each counted in float32 multiply-adds x 2. Each figure is the best of repeated runs (the
+ * vdpbf16ps (two multiply-adds per lane), each counted in float32 multiply-adds x 2. Each
+ * figure is the best of repeated runs (the
  * machine may be shared: the best run is the one least disturbed).
  *
  * OpenBLAS is called as the library is, under whatever OPENBLAS_CORETYPE the environment
@@ -88,7 +89,8 @@ static void run_bf16_tasks(void *arg, int thread, int64_t begin, int64_t end)
 {
     const problem *p = arg;
     gemm_args args = {.a = p->a, .lda = p->s->k, .c = p->c, .ldc = p->s->n, .alpha = 1.0f};
-    gemm_bf16_run(&p->bf16_plan, &args, begin, end, p->bf16_scratch + (size_t)thread * p->bf16_plan.scratch_bytes);
+    unsigned char *scratch = p->bf16_scratch + (size_t)thread * p->bf16_plan.scratch_bytes;
+    gemm_bf16_run(&p->bf16_plan, &args, begin, end, scratch);
 }
 
 static void run_bf16(const problem *p)
@@ -284,8 +286,8 @@ int main(int argc, char **argv)
         printf(", vdpbf16ps %.1f GFLOP/s", best_of(peak_bf16));
     printf("\n");
 #endif
-    printf("GFLOP/s, best of repeated runs over %.2f s each; bf16: onyx's bfloat16 GEMM on packed weights, its "
-           "rel.diff against float32 OpenBLAS\n\n", seconds);
+    printf("GFLOP/s, best of repeated runs over %.2f s each; bf16: onyx's bfloat16 GEMM on packed weights,\n"
+           "its rel.diff against float32 OpenBLAS\n\n", seconds);
     printf("%-26s %-18s %7s %12s %12s %10s %9s %8s %9s\n", "shape", "MxKxN", "threads", "onyx packed", "onyx",
            "openblas", "rel.diff", "bf16", "rel.diff");
     for (int t = 0; t < n_counts; t++) {
@@ -315,8 +317,8 @@ int main(int argc, char **argv)
                 snprintf(bf16_text, sizeof bf16_text, "%.1f", best_gflops(run_bf16, &packed, seconds));
                 snprintf(bf16_diff, sizeof bf16_diff, "%.1e", difference(&packed, run_bf16));
             }
-            printf("%-26s %-18s %7d %12s %12.1f %10.1f %9.1e %8s %9s\n", s->what, dims, threads, packed_text, g_plain,
-                   g_blas, diff, bf16_text, bf16_diff);
+            printf("%-26s %-18s %7d %12s %12.1f %10.1f %9.1e %8s %9s\n", s->what, dims, threads, packed_text,
+                   g_plain, g_blas, diff, bf16_text, bf16_diff);
             fflush(stdout);
             problem_free(&plain);
             if (s->weights)

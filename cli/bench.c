@@ -115,9 +115,10 @@ int cmd_bench(int argc, char **argv)
     long rss = peak_rss_kb();
     if (json)
         printf("\"model\": \"%s\", \"threads\": %lld, \"runs\": %lld, \"min_ms\": %.4f, \"median_ms\": %.4f, "
-               "\"max_ms\": %.4f, \"mean_ms\": %.4f, \"load_ms\": %.3f, \"peak_rss_kb\": %ld, \"precision\": \"%s\"}\n",
-               model_path, args.threads, runs, times[0], median, times[runs - 1], sum / (double)runs, s.load_ms, rss,
-               args.precision == ONYX_PRECISION_BF16 ? "bf16" : "fp32");
+               "\"max_ms\": %.4f, \"mean_ms\": %.4f, \"load_ms\": %.3f, \"peak_rss_kb\": %ld, "
+               "\"precision\": \"%s\"}\n",
+               model_path, args.threads, runs, times[0], median, times[runs - 1], sum / (double)runs,
+               s.load_ms, rss, args.precision == ONYX_PRECISION_BF16 ? "bf16" : "fp32");
     else
         printf("%s: %lld runs, %lld threads\n  min %.3f ms  median %.3f ms  max %.3f ms\n  load %.1f ms  "
                "peak RSS %ld KiB\n", model_path, runs, args.threads, times[0], median, times[runs - 1], s.load_ms, rss);

@@ -182,7 +182,8 @@ static void f32_run(const f32_plan *fp, const gemm_args *args, int64_t begin, in
         gemm_run(&fp->plan, args, begin, end, scratch);
 }
 
-static void f32_task_block(const f32_plan *fp, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0, int64_t *j1)
+static void f32_task_block(const f32_plan *fp, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0,
+                           int64_t *j1)
 {
     if (fp->bf16)
         gemm_bf16_task_block(&fp->bf16_plan, task, i0, i1, j0, j1);

@@ -137,7 +137,8 @@ static gemm_epilogue epilogue_at(const gemm_epilogue *e, int64_t i, int64_t j)
 }
 
 static void run_block(const gemm_bf16_plan *plan, const gemm_bf16_kernel *kr, const gemm_kernel *fk,
-                      const gemm_args *args, int64_t i0, int64_t i1, int64_t j0, int64_t j1, uint32_t *a_scratch)
+                      const gemm_args *args, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                      uint32_t *a_scratch)
 {
     const int64_t k = plan->k, ldc = args->ldc, kp_all = ceil_div(k, 2);
     const gemm_epilogue *e = &args->epilogue;
@@ -168,7 +169,8 @@ static void run_block(const gemm_bf16_plan *plan, const gemm_bf16_kernel *kr, co
     }
 }
 
-void gemm_bf16_run(const gemm_bf16_plan *plan, const gemm_args *args, int64_t begin, int64_t end, void *scratch)
+void gemm_bf16_run(const gemm_bf16_plan *plan, const gemm_args *args, int64_t begin, int64_t end,
+                   void *scratch)
 {
     const gemm_bf16_kernel *kr = kernel_get();
     /* The float32 kernel family of the same processor: AVX512-BF16 implies AVX-512F. */

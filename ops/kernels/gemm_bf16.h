@@ -57,7 +57,10 @@ typedef struct gemm_bf16_plan {
 
 /* Plans C (m x packed_b->n) = op(A) (m x packed_b->k) B. Call only when supported. */
 void gemm_bf16_plan_init(gemm_bf16_plan *plan, int64_t m, bool trans_a, const gemm_bf16_packed_b *packed_b);
-static inline int64_t gemm_bf16_plan_tasks(const gemm_bf16_plan *plan) { return plan->tiles_m * plan->tiles_n; }
+static inline int64_t gemm_bf16_plan_tasks(const gemm_bf16_plan *plan)
+{
+    return plan->tiles_m * plan->tiles_n;
+}
 /* Multiply-adds of one task (the largest), for the thread pool's cost estimate. */
 static inline int64_t gemm_bf16_plan_task_cost(const gemm_bf16_plan *plan)
 {
@@ -68,6 +71,7 @@ void gemm_bf16_task_block(const gemm_bf16_plan *plan, int64_t task, int64_t *i0,
                           int64_t *j1);
 /* Computes tasks [begin, end) of the plan; args->b is ignored (B is the plan's packed_b).
  * `scratch`: plan->scratch_bytes private to the calling thread. Never allocates. */
-void gemm_bf16_run(const gemm_bf16_plan *plan, const gemm_args *args, int64_t begin, int64_t end, void *scratch);
+void gemm_bf16_run(const gemm_bf16_plan *plan, const gemm_args *args, int64_t begin, int64_t end,
+                   void *scratch);
 
 #endif

@@ -54,7 +54,8 @@ INLINE void tile_body(const gemm_bf16_tile *t, int mr, int nv)
 
 #define DEFINE_TILE(m, v) static void tile_##m##x##v(const gemm_bf16_tile *t) { tile_body(t, m, v); }
 #define DEFINE_ROW(m) DEFINE_TILE(m, 1) DEFINE_TILE(m, 2) DEFINE_TILE(m, 3)
-DEFINE_ROW(1) DEFINE_ROW(2) DEFINE_ROW(3) DEFINE_ROW(4) DEFINE_ROW(5) DEFINE_ROW(6) DEFINE_ROW(7) DEFINE_ROW(8)
+DEFINE_ROW(1) DEFINE_ROW(2) DEFINE_ROW(3) DEFINE_ROW(4)
+DEFINE_ROW(5) DEFINE_ROW(6) DEFINE_ROW(7) DEFINE_ROW(8)
 
 /* ---- packing A ---------------------------------------------------------------------------- */
 

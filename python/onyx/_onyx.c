@@ -330,7 +330,8 @@ static int Session_init(Session *self, PyObject *args, PyObject *kwargs)
         st = onyx_options_set_optimization(options, optimization);
     if (st == ONYX_OK && onyx_options_set_precision(options, (onyx_precision)precision) != ONYX_OK) {
         onyx_options_free(options);
-        PyErr_Format(error_class(ONYX_ERROR_INVALID_ARGUMENT), "precision %d is not one of onyx's", precision);
+        PyErr_Format(error_class(ONYX_ERROR_INVALID_ARGUMENT), "precision %d is not one of onyx's",
+                     precision);
         return -1;
     }
     if (st == ONYX_OK && precision == ONYX_PRECISION_BF16) {

@@ -27,7 +27,8 @@ static double activate_ref(double x, gemm_activation act)
     switch (act) {
     case GEMM_ACTIVATION_RELU: return x > 0 ? x : 0;
     case GEMM_ACTIVATION_GELU_ERF: return 0.5 * x * erfc(-x / sqrt(2.0));
-    case GEMM_ACTIVATION_GELU_TANH: return x / (1.0 + exp(-2.0 * sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case GEMM_ACTIVATION_GELU_TANH:
+        return x / (1.0 + exp(-2.0 * sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
     case GEMM_ACTIVATION_NONE: break;
     }
     return x;
@@ -147,10 +148,11 @@ static void require_bf16(void)
 Test(gemm_bf16, odd_shapes)
 {
     require_bf16();
-    static const int64_t dims[][3] = {{1, 1, 1},  {7, 17, 3},   {8, 48, 2},    {9, 49, 5},    {13, 95, 31},
-                                      {17, 97, 64}, {31, 200, 127}, {5, 33, 1},  {3, 16, 0},    {64, 130, 767}};
+    static const int64_t dims[][3] = {{1, 1, 1},    {7, 17, 3},     {8, 48, 2}, {9, 49, 5}, {13, 95, 31},
+                                      {17, 97, 64}, {31, 200, 127}, {5, 33, 1}, {3, 16, 0}, {64, 130, 767}};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
-        check_problem(&(problem){.m = dims[i][0], .n = dims[i][1], .k = dims[i][2], .alpha = 1.0f, .threads = 1});
+        check_problem(
+            &(problem){.m = dims[i][0], .n = dims[i][1], .k = dims[i][2], .alpha = 1.0f, .threads = 1});
 }
 
 Test(gemm_bf16, passes_over_k_and_row_tiles)
@@ -200,7 +202,8 @@ Test(gemm_bf16, set_precision_arguments)
 }
 
 /* Loads b's model with `precision` (fusion on), runs it on x and copies output 0 (count floats). */
-static void run_precision(builder *b, onyx_precision precision, const onyx_tensor *x, float *out, size_t count)
+static void run_precision(builder *b, onyx_precision precision, const onyx_tensor *x, float *out,
+                          size_t count)
 {
     size_t size;
     const uint8_t *bytes = builder_pack(b, &size);
@@ -274,7 +277,7 @@ Test(gemm_bf16, operators_follow_the_option)
                           op == 0 ? "MatMul" : "Gemm", i, j, got, v);
                 most_apart = fmax(most_apart, fabs(got - out_fp32[i * N + j]));
             }
-        cr_expect(most_apart > 1e-4, "%s: the bf16 run is the fp32 one (%g apart)", op == 0 ? "MatMul" : "Gemm",
-                  most_apart);
+        cr_expect(most_apart > 1e-4, "%s: the bf16 run is the fp32 one (%g apart)",
+                  op == 0 ? "MatMul" : "Gemm", most_apart);
     }
 }
