@@ -77,15 +77,29 @@ void gemm_bf16_pack_b(gemm_bf16_packed_b *packed, bool trans_b, int64_t k, int64
     for (int64_t j0 = 0; j0 < n; j0 += GEMM_BF16_NR) {
         const int64_t width = panel_width(n, j0), cols = min64(GEMM_BF16_NR, n - j0);
         uint16_t *panel = (uint16_t *)(panels + j0 * kp);
-        for (int64_t q = 0; q < kp; q++)
-            for (int64_t j = 0; j < width; j++)
-                for (int64_t r = 0; r < 2; r++) {
-                    int64_t p = 2 * q + r;
-                    float x = 0.0f;
-                    if (j < cols && p < k)
-                        x = trans_b ? b[(j0 + j) * ldb + p] : b[p * ldb + j0 + j];
-                    panel[(q * width + j) * 2 + r] = float_to_bfloat16(x);
-                }
+        /* Element (p, j) goes to pair row p / 2, column j, half p % 2; zeros fill the padding
+         * columns and an odd k's last half-row. Each source row (column, transposed) read
+         * contiguously: this runs once per weight at load. */
+        if (k % 2)
+            memset(panel + (kp - 1) * width * 2, 0, (size_t)width * 2 * sizeof(uint16_t));
+        for (int64_t j = cols; j < width; j++)
+            for (int64_t p = 0; p < k; p++)
+                panel[(p / 2 * width + j) * 2 + p % 2] = 0;
+        if (!trans_b) {
+            for (int64_t p = 0; p < k; p++) {
+                const float *src = b + p * ldb + j0;
+                uint16_t *dst = panel + p / 2 * width * 2 + p % 2;
+                for (int64_t j = 0; j < cols; j++)
+                    dst[2 * j] = float_to_bfloat16(src[j]);
+            }
+        } else {
+            for (int64_t j = 0; j < cols; j++) {
+                const float *src = b + (j0 + j) * ldb;
+                uint16_t *dst = panel + j * 2;
+                for (int64_t p = 0; p < k; p++)
+                    dst[p / 2 * width * 2 + p % 2] = float_to_bfloat16(src[p]);
+            }
+        }
     }
     *packed = (gemm_bf16_packed_b){.k = k, .n = n, .panels = panels};
 }
