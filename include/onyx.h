@@ -246,8 +246,9 @@ typedef enum onyx_precision {
  * terms: on transformer blocks the worst output error is about 1e-3 to 1e-2 of the output's
  * largest value (bench/bf16.py measures it), far beyond float32's rounding; check a model's
  * accuracy before relying on it.
- * Fallback: on a processor without AVX512-BF16 the model runs in float32, as with
- * ONYX_PRECISION_FP32, and the load says so once in the log (a warning).
+ * Fallback: on a processor without AVX512-BF16 (or with the environment variable ONYX_NO_BF16
+ * set) the model runs in float32, as with ONYX_PRECISION_FP32, and the load says so once in the
+ * log (a warning).
  * The precision is the model's, fixed at load: sessions created with other options keep it.
  * ONYX_ERROR_INVALID_ARGUMENT for a NULL options or an unknown precision. */
 ONYX_API onyx_status onyx_options_set_precision(onyx_options *options, onyx_precision precision);

@@ -61,7 +61,7 @@ static onyx_status model_loaded(onyx_model *m, onyx_status st)
     /* The operators asked for bfloat16 fell back to float32 silently: say it once. */
     if (m->precision == ONYX_PRECISION_BF16 && !gemm_bf16_supported())
         log_message(&m->log, ONYX_LOG_WARNING, "precision bf16 asked for, but this processor has no "
-                    "AVX512-BF16: MatMul and Gemm run in float32");
+                    "AVX512-BF16 (or ONYX_NO_BF16 is set): MatMul and Gemm run in float32");
     if (!log_enabled(&m->log, ONYX_LOG_INFO))
         return st;
     const graph *g = &m->graph;

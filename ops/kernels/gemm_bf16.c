@@ -13,6 +13,7 @@
 #include "gemm_kernel.h"
 #include "half.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Depth of a pass over k: a B panel of kc x 48 bfloat16 (96 KiB at most) in L2 beside the
@@ -38,10 +39,13 @@ static void *align_up(void *p)
     return (void *)(((uintptr_t)p + BF16_ALIGN - 1) & ~(uintptr_t)(BF16_ALIGN - 1));
 }
 
+/* The kernel, or NULL when the processor lacks AVX512-BF16 or the environment sets ONYX_NO_BF16
+ * (to a non-empty value): that lets tests and users see the float32 fallback on any processor. */
 static const gemm_bf16_kernel *kernel_get(void)
 {
 #if defined(__x86_64__)
-    if (cpu_features_get()->avx512_bf16)
+    const char *off = getenv("ONYX_NO_BF16");
+    if (cpu_features_get()->avx512_bf16 && !(off && *off))
         return &gemm_bf16_kernel_avx512;
 #endif
     return NULL;
@@ -186,7 +190,12 @@ static void run_block(const gemm_bf16_plan *plan, const gemm_bf16_kernel *kr, co
 void gemm_bf16_run(const gemm_bf16_plan *plan, const gemm_args *args, int64_t begin, int64_t end,
                    void *scratch)
 {
-    const gemm_bf16_kernel *kr = kernel_get();
+#if defined(__x86_64__)
+    /* Plans are made only where gemm_bf16_supported() said yes. */
+    const gemm_bf16_kernel *kr = &gemm_bf16_kernel_avx512;
+#else
+    const gemm_bf16_kernel *kr = NULL;
+#endif
     /* The float32 kernel family of the same processor: AVX512-BF16 implies AVX-512F. */
     const gemm_kernel *fk = gemm_kernel_get(GEMM_KERNEL_BEST);
     uint32_t *a_scratch = align_up(scratch);

@@ -25,7 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Whether this processor (and this build) runs the bfloat16 GEMM. */
+/* Whether this processor (and this build) runs the bfloat16 GEMM, and the environment does
+ * not turn it off (ONYX_NO_BF16 set to a non-empty value: the float32 fallback, for tests). */
 bool gemm_bf16_supported(void);
 /* "avx512-bf16 8x48", or NULL when unsupported. */
 const char *gemm_bf16_kernel_name(void);

@@ -142,7 +142,7 @@ static void check_problem(const problem *p)
 static void require_bf16(void)
 {
     if (!gemm_bf16_supported())
-        cr_skip_test("this processor has no AVX512-BF16: the bfloat16 GEMM is not run here");
+        cr_skip_test("the bfloat16 GEMM is off here (no AVX512-BF16, or ONYX_NO_BF16 set): not run");
 }
 
 Test(gemm_bf16, odd_shapes)
@@ -201,9 +201,23 @@ Test(gemm_bf16, set_precision_arguments)
     onyx_options_free(o);
 }
 
-/* Loads b's model with `precision` (fusion on), runs it on x and copies output 0 (count floats). */
-static void run_precision(builder *b, onyx_precision precision, const onyx_tensor *x, float *out,
-                          size_t count)
+/* Warnings the log passed: how many, and the first. */
+typedef struct warnings {
+    int count;
+    char first[512];
+} warnings;
+
+static void count_warning(void *user, onyx_log_level level, const char *message)
+{
+    warnings *w = user;
+    if (level == ONYX_LOG_WARNING && !w->count++)
+        snprintf(w->first, sizeof w->first, "%s", message);
+}
+
+/* Loads b's model with `precision` (fusion on), runs it on x and copies output 0 (count floats);
+ * `log`, when not NULL, counts the warnings of the load, the session and the run. */
+static void run_logged(builder *b, onyx_precision precision, const onyx_tensor *x, float *out, size_t count,
+                       warnings *log)
 {
     size_t size;
     const uint8_t *bytes = builder_pack(b, &size);
@@ -212,6 +226,8 @@ static void run_precision(builder *b, onyx_precision precision, const onyx_tenso
     onyx_session *session = NULL;
     cr_assert_eq(onyx_options_create(&o), ONYX_OK);
     cr_assert_eq(onyx_options_set_precision(o, precision), ONYX_OK);
+    if (log)
+        cr_assert_eq(onyx_options_set_log(o, count_warning, log, ONYX_LOG_WARNING), ONYX_OK);
     cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
     cr_assert_eq(onyx_session_create(model, o, &session), ONYX_OK);
     cr_assert_eq(onyx_session_set_input(session, 0, x), ONYX_OK);
@@ -223,6 +239,12 @@ static void run_precision(builder *b, onyx_precision precision, const onyx_tenso
     onyx_session_free(session);
     onyx_model_free(model);
     onyx_options_free(o);
+}
+
+static void run_precision(builder *b, onyx_precision precision, const onyx_tensor *x, float *out,
+                          size_t count)
+{
+    run_logged(b, precision, x, out, count, NULL);
 }
 
 /* Y = relu(X W + bias) through MatMul -> Add -> Relu (fused into onyx.FusedMatMul), and
@@ -280,4 +302,30 @@ Test(gemm_bf16, operators_follow_the_option)
         cr_expect(most_apart > 1e-4, "%s: the bf16 run is the fp32 one (%g apart)",
                   op == 0 ? "MatMul" : "Gemm", most_apart);
     }
+}
+
+/* Without the bfloat16 GEMM (ONYX_NO_BF16 here, as on a processor without AVX512-BF16), bf16 runs
+ * the float32 kernels, bit for bit, and the log says so once. Runs on every processor. */
+Test(gemm_bf16, fallback_is_float32_and_said_once)
+{
+    setenv("ONYX_NO_BF16", "1", 1); /* Criterion runs each test in its own process */
+    cr_assert(!gemm_bf16_supported());
+    enum { M = 9, K = 40, N = 33 };
+    static float x[M * K], w[K * N], out_fp32[M * N], out_bf16[M * N];
+    fill(x, M * K, 21);
+    fill(w, K * N, 22);
+    builder *b = builder_new(17);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 2, DIMS(M, K), NULL);
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    builder_initializer(b, "W", ONYX_DTYPE_FLOAT, 2, DIMS(K, N), w);
+    builder_node(b, "MatMul", "X,W", "Y");
+    onyx_tensor xt = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(M, K), x);
+    warnings fp32_log = {0}, bf16_log = {0};
+    run_logged(b, ONYX_PRECISION_FP32, &xt, out_fp32, M * N, &fp32_log);
+    run_logged(b, ONYX_PRECISION_BF16, &xt, out_bf16, M * N, &bf16_log);
+    builder_free(b);
+    cr_expect_eq(fp32_log.count, 0, "fp32 warned: %s", fp32_log.first);
+    cr_expect_eq(bf16_log.count, 1, "bf16 warned %d times", bf16_log.count);
+    expect_message(bf16_log.first, "bf16", "AVX512-BF16", "float32", NULL);
+    cr_expect(!memcmp(out_fp32, out_bf16, sizeof out_fp32), "the fallback is not the float32 product");
 }
