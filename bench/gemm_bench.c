@@ -1,5 +1,9 @@
 /* GFLOP/s of onyx's float32 GEMM against OpenBLAS's cblas_sgemm, on the shapes of a
- * transformer block, at 1 and 2 threads. Each figure is the best of repeated runs (the
+ * transformer block, at 1 and 2 threads, and of onyx's bfloat16 GEMM (gemm_bf16.h: float32
+ * operands rounded to bfloat16, float32 sums; weights only) where the processor has
+ * AVX512-BF16. Above the table, one core's peaks: a loop of independent AVX-512 FMAs and one of
+ * vdpbf16ps (two multiply-adds per lane), each counted in float32 multiply-adds x 2. Each
+ * figure is the best of repeated runs (the
  * machine may be shared: the best run is the one least disturbed).
  *
  * OpenBLAS is called as the library is, under whatever OPENBLAS_CORETYPE the environment
@@ -10,6 +14,7 @@
  *   default 0.5 s per figure, threads 1 and 2, every shape; --shape keeps the shapes whose name
  *   starts with NAME ("square", "ffn_d768", ...) */
 #include "gemm.h"
+#include "gemm_bf16.h"
 #include "onyx.h"
 #include "pool.h"
 
@@ -49,6 +54,10 @@ typedef struct problem {
     void *packed_memory;
     gemm_plan plan;
     unsigned char *scratch; /* per thread */
+    gemm_bf16_packed_b bf16_packed; /* when packed and the processor has AVX512-BF16 */
+    void *bf16_memory;
+    gemm_bf16_plan bf16_plan;
+    unsigned char *bf16_scratch; /* per thread */
     pool *threads;
 } problem;
 
@@ -73,6 +82,20 @@ static void run_tasks(void *arg, int thread, int64_t begin, int64_t end)
 static void run_onyx(const problem *p)
 {
     pool_job pj = {run_tasks, (void *)p, p->s->batch * gemm_plan_tasks(&p->plan)};
+    pool_run(p->threads, &pj);
+}
+
+static void run_bf16_tasks(void *arg, int thread, int64_t begin, int64_t end)
+{
+    const problem *p = arg;
+    gemm_args args = {.a = p->a, .lda = p->s->k, .c = p->c, .ldc = p->s->n, .alpha = 1.0f};
+    unsigned char *scratch = p->bf16_scratch + (size_t)thread * p->bf16_plan.scratch_bytes;
+    gemm_bf16_run(&p->bf16_plan, &args, begin, end, scratch);
+}
+
+static void run_bf16(const problem *p)
+{
+    pool_job pj = {run_bf16_tasks, (void *)p, gemm_bf16_plan_tasks(&p->bf16_plan)};
     pool_run(p->threads, &pj);
 }
 
@@ -127,6 +150,12 @@ static void problem_init(problem *p, const shape *s, bool pack, pool *threads, i
     }
     gemm_plan_init(&p->plan, kernel, s->m, s->n, s->k, false, false, pack ? &p->packed : NULL);
     p->scratch = malloc(p->plan.scratch_bytes * (size_t)n_threads + 1);
+    if (pack && s->batch == 1 && gemm_bf16_supported()) {
+        p->bf16_memory = malloc(gemm_bf16_packed_b_bytes(s->k, s->n));
+        gemm_bf16_pack_b(&p->bf16_packed, false, s->k, s->n, p->b, s->n, p->bf16_memory);
+        gemm_bf16_plan_init(&p->bf16_plan, s->m, false, &p->bf16_packed);
+        p->bf16_scratch = malloc(p->bf16_plan.scratch_bytes * (size_t)n_threads);
+    }
 }
 
 static void problem_free(problem *p)
@@ -136,14 +165,17 @@ static void problem_free(problem *p)
     free(p->c);
     free(p->packed_memory);
     free(p->scratch);
+    free(p->bf16_memory);
+    free(p->bf16_scratch);
 }
 
-/* Largest difference between onyx's and OpenBLAS's results, relative to the largest value. */
-static double difference(const problem *p)
+/* Largest difference between onyx's (float32 or bfloat16) and OpenBLAS's results, relative to
+ * the largest value. */
+static double difference(const problem *p, void (*ours_fn)(const problem *))
 {
     size_t n = (size_t)(p->s->batch * p->s->m * p->s->n);
     float *ours = malloc(n * sizeof(float));
-    run_onyx(p);
+    ours_fn(p);
     memcpy(ours, p->c, n * sizeof(float));
     run_openblas(p);
     double diff = 0, scale = 0;
@@ -154,6 +186,65 @@ static double difference(const problem *p)
     free(ours);
     return scale > 0 ? diff / scale : diff;
 }
+
+/* One core's peak GFLOP/s: `iterations` rounds of 24 independent 16-lane AVX-512 FMAs (2 flops
+ * a lane) or vdpbf16ps (4 flops a lane: two multiply-adds), enough chains to hide latency. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define PEAK_CHAINS 24
+#define PEAK_ITERATIONS 20000000
+__attribute__((target("avx512f,fma"), noinline)) static double peak_fma(void)
+{
+    __m512 acc[PEAK_CHAINS], x = _mm512_set1_ps(1.0f), y = _mm512_set1_ps(1e-9f);
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        acc[c] = _mm512_set1_ps((float)c);
+    double t0 = now();
+    for (int it = 0; it < PEAK_ITERATIONS; it++) {
+        _Pragma("GCC unroll 24") for (int c = 0; c < PEAK_CHAINS; c++)
+            acc[c] = _mm512_fmadd_ps(x, y, acc[c]);
+        __asm__ volatile("" : "+v"(x)); /* keeps the loop from being folded */
+    }
+    double dt = now() - t0;
+    __m512 sum = _mm512_setzero_ps();
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        sum = _mm512_add_ps(sum, acc[c]);
+    volatile float sink = _mm512_reduce_add_ps(sum);
+    (void)sink;
+    return (double)PEAK_ITERATIONS * PEAK_CHAINS * 16 * 2 / dt * 1e-9;
+}
+
+__attribute__((target("avx512f,avx512bf16"), noinline)) static double peak_bf16(void)
+{
+    __m512 acc[PEAK_CHAINS];
+    __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = (__m512bh)_mm512_set1_epi32(0x30003000);
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        acc[c] = _mm512_set1_ps((float)c);
+    double t0 = now();
+    for (int it = 0; it < PEAK_ITERATIONS; it++) {
+        _Pragma("GCC unroll 24") for (int c = 0; c < PEAK_CHAINS; c++)
+            acc[c] = _mm512_dpbf16_ps(acc[c], x, y);
+        __asm__ volatile("" : "+v"(x));
+    }
+    double dt = now() - t0;
+    __m512 sum = _mm512_setzero_ps();
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        sum = _mm512_add_ps(sum, acc[c]);
+    volatile float sink = _mm512_reduce_add_ps(sum);
+    (void)sink;
+    return (double)PEAK_ITERATIONS * PEAK_CHAINS * 16 * 4 / dt * 1e-9;
+}
+
+/* Best of three, to pass over a disturbed run. */
+static double best_of(double (*fn)(void))
+{
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        double g = fn();
+        best = g > best ? g : best;
+    }
+    return best;
+}
+#endif
 
 int main(int argc, char **argv)
 {
@@ -187,9 +278,18 @@ int main(int argc, char **argv)
     printf("onyx kernel: %s; OpenBLAS %s, OPENBLAS_CORETYPE=%s%s\n", onyx_gemm_kernel_name(),
            openblas_get_config(), coretype ? coretype : "(unset)",
            coretype ? " (run with `env -u OPENBLAS_CORETYPE` for its own choice)" : "");
-    printf("GFLOP/s, best of repeated runs over %.2f s each\n\n", seconds);
-    printf("%-26s %-18s %7s %12s %12s %10s %9s\n", "shape", "MxKxN", "threads", "onyx packed", "onyx", "openblas",
-           "rel.diff");
+    printf("bf16 kernel: %s\n", gemm_bf16_supported() ? gemm_bf16_kernel_name() : "none (no AVX512-BF16)");
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f"))
+        printf("one core's peak: AVX-512 FMA %.1f GFLOP/s", best_of(peak_fma));
+    if (gemm_bf16_supported())
+        printf(", vdpbf16ps %.1f GFLOP/s", best_of(peak_bf16));
+    printf("\n");
+#endif
+    printf("GFLOP/s, best of repeated runs over %.2f s each; bf16: onyx's bfloat16 GEMM on packed weights,\n"
+           "its rel.diff against float32 OpenBLAS\n\n", seconds);
+    printf("%-26s %-18s %7s %12s %12s %10s %9s %8s %9s\n", "shape", "MxKxN", "threads", "onyx packed", "onyx",
+           "openblas", "rel.diff", "bf16", "rel.diff");
     for (int t = 0; t < n_counts; t++) {
         int threads = thread_counts[t] > 0 ? thread_counts[t] : 1;
         mem pool_mem = {0};
@@ -208,12 +308,17 @@ int main(int argc, char **argv)
             double g_packed = s->weights ? best_gflops(run_onyx, &packed, seconds) : NAN;
             double g_plain = best_gflops(run_onyx, &plain, seconds);
             double g_blas = best_gflops(run_openblas, &plain, seconds);
-            double diff = difference(s->weights ? &packed : &plain);
+            double diff = difference(s->weights ? &packed : &plain, run_onyx);
             char packed_text[16] = "-"; /* activations: nothing constant to pack */
             if (s->weights)
                 snprintf(packed_text, sizeof packed_text, "%.1f", g_packed);
-            printf("%-26s %-18s %7d %12s %12.1f %10.1f %9.1e\n", s->what, dims, threads, packed_text, g_plain, g_blas,
-                   diff);
+            char bf16_text[16] = "-", bf16_diff[16] = "-";
+            if (s->weights && packed.bf16_memory) {
+                snprintf(bf16_text, sizeof bf16_text, "%.1f", best_gflops(run_bf16, &packed, seconds));
+                snprintf(bf16_diff, sizeof bf16_diff, "%.1e", difference(&packed, run_bf16));
+            }
+            printf("%-26s %-18s %7d %12s %12.1f %10.1f %9.1e %8s %9s\n", s->what, dims, threads, packed_text,
+                   g_plain, g_blas, diff, bf16_text, bf16_diff);
             fflush(stdout);
             problem_free(&plain);
             if (s->weights)

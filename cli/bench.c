@@ -13,13 +13,14 @@ static const char bench_usage[] =
     "the process's peak resident memory.\n"
     "\n"
     "  --threads N           threads (default 1; 0: one per processor)\n"
+    CLI_PRECISION_USAGE
     CLI_LIMIT_USAGE
     "  --runs R              timed runs (default 20)\n"
     "  --warmup W            untimed runs first (default 3)\n"
     "  --input [NAME=]FILE   an input file (others are generated, see onyx run --help)\n"
     "  --dim NAME=SIZE       size of a symbolic dim for generated inputs\n"
     "  --json                one JSON object: times_ms (every run), min_ms, median_ms, max_ms,\n"
-    "                        mean_ms, load_ms, peak_rss_kb, runs, threads\n";
+    "                        mean_ms, load_ms, peak_rss_kb, runs, threads, precision\n";
 
 /* Peak resident memory of this process in KiB: VmHWM where Linux has it (ru_maxrss would
  * also count what a parent held before the exec that started us), else ru_maxrss. */
@@ -114,8 +115,10 @@ int cmd_bench(int argc, char **argv)
     long rss = peak_rss_kb();
     if (json)
         printf("\"model\": \"%s\", \"threads\": %lld, \"runs\": %lld, \"min_ms\": %.4f, \"median_ms\": %.4f, "
-               "\"max_ms\": %.4f, \"mean_ms\": %.4f, \"load_ms\": %.3f, \"peak_rss_kb\": %ld}\n",
-               model_path, args.threads, runs, times[0], median, times[runs - 1], sum / (double)runs, s.load_ms, rss);
+               "\"max_ms\": %.4f, \"mean_ms\": %.4f, \"load_ms\": %.3f, \"peak_rss_kb\": %ld, "
+               "\"precision\": \"%s\"}\n",
+               model_path, args.threads, runs, times[0], median, times[runs - 1], sum / (double)runs,
+               s.load_ms, rss, args.precision == ONYX_PRECISION_BF16 ? "bf16" : "fp32");
     else
         printf("%s: %lld runs, %lld threads\n  min %.3f ms  median %.3f ms  max %.3f ms\n  load %.1f ms  "
                "peak RSS %ld KiB\n", model_path, runs, args.threads, times[0], median, times[runs - 1], s.load_ms, rss);

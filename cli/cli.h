@@ -72,10 +72,23 @@ bool inputs_prepare(const onyx_model *model, const char *const *specs, int n_spe
 void inputs_free(input_set *set);
 
 /* The options of the commands that load a model and run it (run, bench): --threads,
- * --limit, --input and --dim. */
+ * --precision, --limit, --input and --dim. */
 #define CLI_MAX_SPECS 256
+/* --precision fp32|bf16 (onyx_options_set_precision), for run, bench and test. */
+#define CLI_PRECISION_USAGE                                                                    \
+    "  --precision P            fp32 (default) or bf16: float32 MatMul and Gemm with constant\n" \
+    "                           weights computed from operands rounded to bfloat16 (about\n"     \
+    "                           1e-3 relative error; AVX512-BF16 only: elsewhere float32, and\n" \
+    "                           a warning on stderr)\n"
+/* Matches --precision at argv[*i] as cli_limit_option does (1, 0, or -1 with a message). */
+int cli_precision_option(int argc, char **argv, int *i, onyx_precision *precision);
+/* Sets the precision on options, and when it is bf16 sends onyx's warnings to stderr, so
+ * that a processor without AVX512-BF16 (float32 instead) is told. */
+void cli_apply_precision(onyx_options *options, onyx_precision precision);
+
 typedef struct cli_session_args {
     long long threads; /* default 1 */
+    onyx_precision precision; /* default fp32 */
     cli_limits limits;
     const char *inputs[CLI_MAX_SPECS];
     int n_inputs;

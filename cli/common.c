@@ -140,6 +140,37 @@ void cli_apply_limits(onyx_options *options, const cli_limits *limits)
         onyx_options_set_limit(options, limits->limit[k], limits->value[k]); /* accepted when parsed */
 }
 
+/* ---- --precision ------------------------------------------------------------------------- */
+
+int cli_precision_option(int argc, char **argv, int *i, onyx_precision *precision)
+{
+    const char *v = cli_option(argc, argv, i, "--precision");
+    if (!v)
+        return 0;
+    if (!strcmp(v, "fp32") || !strcmp(v, "float32"))
+        *precision = ONYX_PRECISION_FP32;
+    else if (!strcmp(v, "bf16") || !strcmp(v, "bfloat16"))
+        *precision = ONYX_PRECISION_BF16;
+    else
+        return cli_error("--precision takes fp32 or bf16, got '%s'", v), -1;
+    return 1;
+}
+
+/* Warnings only: errors reach the user through each command's own message. */
+static void warning_to_stderr(void *user, onyx_log_level level, const char *message)
+{
+    (void)user;
+    if (level == ONYX_LOG_WARNING)
+        fprintf(stderr, "onyx: warning: %s\n", message);
+}
+
+void cli_apply_precision(onyx_options *options, onyx_precision precision)
+{
+    onyx_options_set_precision(options, precision);
+    if (precision == ONYX_PRECISION_BF16)
+        onyx_options_set_log(options, warning_to_stderr, NULL, ONYX_LOG_WARNING);
+}
+
 /* ---- loading a model to run it ---------------------------------------------------------- */
 
 int cli_session_option(int argc, char **argv, int *i, cli_session_args *args)
@@ -147,6 +178,9 @@ int cli_session_option(int argc, char **argv, int *i, cli_session_args *args)
     int limit = cli_limit_option(argc, argv, i, &args->limits);
     if (limit)
         return limit;
+    int precision = cli_precision_option(argc, argv, i, &args->precision);
+    if (precision)
+        return precision;
     const char *v;
     if ((v = cli_option(argc, argv, i, "--threads"))) {
         if (!cli_int(v, 0, 256, &args->threads))
@@ -185,6 +219,7 @@ bool cli_session_open(const char *model_path, const cli_session_args *args, bool
         return false;
     }
     cli_apply_limits(s->options, &args->limits);
+    cli_apply_precision(s->options, args->precision);
     double t0 = cli_now_ms();
     if (onyx_model_load_file(model_path, s->options, &s->model) != ONYX_OK) {
         cli_error("%s", onyx_model_errmsg(s->model));

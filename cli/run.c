@@ -23,6 +23,7 @@ static const char run_usage[] =
     "                           temporary file renamed); /, % and a leading . in NAME are\n"
     "                           written %2F, %25 and %2E\n"
     "  --threads N              threads to run with (default 1; 0: one per processor)\n"
+    CLI_PRECISION_USAGE
     CLI_LIMIT_USAGE
     "  --runs N                 run N times (default 1); outputs are those of the last run\n"
     "  --profile                print the time spent in each node over all runs, largest first\n"

@@ -28,6 +28,7 @@ static const char test_usage[] =
     "                       deterministic (a random operator without a seed): it runs,\n"
     "                       and counts as skipped whether it passes or not.\n"
     "  --threads N          threads per session (default 1)\n"
+    CLI_PRECISION_USAGE
     CLI_LIMIT_USAGE
     "  --quiet              print only failures and the summary\n";
 
@@ -41,6 +42,7 @@ typedef struct expectation {
 typedef struct test_run {
     double rtol, atol;
     int threads;
+    onyx_precision precision;
     cli_limits limits;
     bool quiet;
     expectation *expected;
@@ -287,6 +289,7 @@ static outcome run_test(const test_run *tr, const char *dir, char *why, size_t s
         return OUTCOME_FAIL;
     }
     cli_apply_limits(options, &tr->limits);
+    cli_apply_precision(options, tr->precision);
     onyx_status st = onyx_model_load_file(path, options, &model);
     if (st) {
         /* The first line of the message says what is missing. */
@@ -469,7 +472,8 @@ int cmd_test(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(test_usage, stdout);
             return EXIT_OK;
-        } else if ((limit = cli_limit_option(argc, argv, &i, &tr.limits))) {
+        } else if ((limit = cli_limit_option(argc, argv, &i, &tr.limits)) ||
+                   (limit = cli_precision_option(argc, argv, &i, &tr.precision))) {
             if (limit < 0)
                 return EXIT_USAGE;
         } else if ((v = cli_option(argc, argv, &i, "--rtol"))) {

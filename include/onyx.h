@@ -227,6 +227,32 @@ ONYX_API onyx_status onyx_options_set_threads(onyx_options *options, int threads
  * the unfused graph. 0: run the graph as written. ONYX_ERROR_INVALID_ARGUMENT otherwise. */
 ONYX_API onyx_status onyx_options_set_optimization(onyx_options *options, int enabled);
 
+/* The arithmetic of float32 matrix products. */
+typedef enum onyx_precision {
+    ONYX_PRECISION_FP32 = 0, /* the default: float32 throughout */
+    ONYX_PRECISION_BF16 = 1, /* float32 MatMul, Gemm and fused MatMul with a constant right
+                                operand (weights) on bfloat16 operands, float32 sums */
+} onyx_precision;
+
+/* ONYX_PRECISION_BF16: a model loaded with these options rounds the float32 weights of its
+ * MatMul, Gemm and fused MatMul nodes (a constant right operand of 2 dims) to bfloat16 once,
+ * at load, and each run rounds the left operand (activations) to bfloat16 as it is packed;
+ * the products are summed in float32 by AVX512-BF16's dot-product instruction, at about twice
+ * the float32 GEMM's speed, and bias, activation and residual stay float32. Everything else
+ * (other operators, products of two activations such as attention's, convolutions, float64,
+ * float16) runs as with ONYX_PRECISION_FP32, and inputs and outputs stay float32.
+ * Accuracy: bfloat16 keeps 8 significant bits (relative rounding up to 2^-9 = 0.2% per
+ * operand), so each product's result is off by roughly 2^-9 sqrt(k) times the size of its
+ * terms: on transformer blocks the worst output error is about 1e-3 to 1e-2 of the output's
+ * largest value (bench/bf16.py measures it), far beyond float32's rounding; check a model's
+ * accuracy before relying on it.
+ * Fallback: on a processor without AVX512-BF16 (or with the environment variable ONYX_NO_BF16
+ * set) the model runs in float32, as with ONYX_PRECISION_FP32, and the load says so once in the
+ * log (a warning).
+ * The precision is the model's, fixed at load: sessions created with other options keep it.
+ * ONYX_ERROR_INVALID_ARGUMENT for a NULL options or an unknown precision. */
+ONYX_API onyx_status onyx_options_set_precision(onyx_options *options, onyx_precision precision);
+
 /* Sets one limit. ONYX_ERROR_INVALID_ARGUMENT for a NULL options, an unknown limit, a value
  * <= 0, or one above the limit's maximum. */
 ONYX_API onyx_status onyx_options_set_limit(onyx_options *options, onyx_limit limit, int64_t value);

@@ -5,10 +5,14 @@
  * the model (weights) is packed once in check, each product is planned in reshape, and the
  * tasks are tiles of the output (times the batch), so any thread count gives the same bits.
  * float16 and bfloat16 products run on the same kernels: each task widens blocks of its
- * operands to float32 in scratch, sums in float32 and rounds each output element once. */
+ * operands to float32 in scratch, sums in float32 and rounds each output element once.
+ * With onyx_options_set_precision's ONYX_PRECISION_BF16, on a processor with AVX512-BF16, a
+ * float32 product with constant weights runs on the bfloat16 GEMM of gemm_bf16.h instead (the
+ * weights rounded and packed once in check, the other operand rounded as it is packed). */
 #include "broadcast.h"
 #include "count.h"
 #include "gemm.h"
+#include "gemm_bf16.h"
 #include "half.h"
 #include "matmul_shape.h"
 
@@ -99,29 +103,92 @@ static void half_product_block(onyx_dtype dt, const uint16_t *a, const uint16_t 
 
 /* ---- constant right operands, packed at load ---------------------------------------------- */
 
+/* A constant right operand packed in check: for the float32 kernels, or rounded to bfloat16
+ * for the bfloat16 GEMM (ONYX_PRECISION_BF16), or neither (both NULL). */
+typedef struct packed_weights {
+    const gemm_packed_b *f32;
+    const gemm_bf16_packed_b *bf16;
+} packed_weights;
+
 /* Packs op(b) (k x n), a constant of the model, for the best kernel into memory owned by the
- * model's params: *packed stays NULL when there is nothing to gain (not a float32 constant,
- * too narrow to fill vectors, or the node will be folded anyway because a is constant too).
- * The packed copy is held besides the initializer: k x n, n rounded up to whole vectors. */
+ * model's params: both stay NULL when there is nothing to gain (not a float32 constant, too
+ * narrow to fill vectors, or the node will be folded anyway because a is constant too). The
+ * packed copy is held besides the initializer: k x n, n rounded up to whole vectors (in
+ * bfloat16 when the model is loaded with ONYX_PRECISION_BF16 and the processor has
+ * AVX512-BF16, the only case where the bfloat16 GEMM runs). */
 static onyx_status pack_constant_b(op_context *ctx, const onyx_tensor *a, const onyx_tensor *b, bool trans_b,
-                                   const gemm_packed_b **packed)
+                                   packed_weights *packed)
 {
     const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
-    *packed = NULL;
+    *packed = (packed_weights){0};
     if (b->dtype != ONYX_DTYPE_FLOAT || !b->data || a->data || b->rank != 2)
         return ONYX_OK;
     int64_t k = b->dims[trans_b ? 1 : 0], n = b->dims[trans_b ? 0 : 1];
     if (!gemm_pack_b_pays(kernel, n))
         return ONYX_OK;
+    if (op_precision(ctx) == ONYX_PRECISION_BF16 && gemm_bf16_supported()) {
+        size_t bytes = gemm_bf16_packed_b_bytes(k, n);
+        gemm_bf16_packed_b *result = op_alloc_params(ctx, sizeof *result);
+        void *memory = result && bytes != SIZE_MAX ? op_alloc_params_uninit(ctx, bytes) : NULL;
+        if (!memory)
+            return ONYX_ERROR_OUT_OF_MEMORY;
+        gemm_bf16_pack_b(result, trans_b, k, n, b->data, b->dims[1], memory);
+        packed->bf16 = result;
+        ctx->released_inputs |= 1u << 1;
+        return ONYX_OK;
+    }
     size_t bytes = gemm_packed_b_bytes(kernel, k, n);
     gemm_packed_b *result = op_alloc_params(ctx, sizeof *result);
     void *memory = result && bytes != SIZE_MAX ? op_alloc_params_uninit(ctx, bytes) : NULL;
     if (!memory)
         return ONYX_ERROR_OUT_OF_MEMORY;
     gemm_pack_b(result, kernel, trans_b, k, n, b->data, b->dims[1], memory);
-    *packed = result;
+    packed->f32 = result;
     ctx->released_inputs |= 1u << 1; /* runs read the packed copy only */
     return ONYX_OK;
+}
+
+/* ---- float32 products: the float32 or the bfloat16 GEMM ------------------------------------ */
+
+typedef struct f32_plan {
+    bool bf16;          /* the weights are packed for the bfloat16 GEMM: bf16_plan, else plan */
+    gemm_plan plan;
+    gemm_bf16_plan bf16_plan;
+} f32_plan;
+
+static void f32_plan_init(f32_plan *fp, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
+                          const packed_weights *w)
+{
+    fp->bf16 = w->bf16 != NULL;
+    if (fp->bf16)
+        gemm_bf16_plan_init(&fp->bf16_plan, m, trans_a, w->bf16);
+    else
+        gemm_plan_init(&fp->plan, NULL, m, n, k, trans_a, trans_b, w->f32);
+}
+
+/* The plan's tasks, cost and scratch, into ctx (reshape). */
+static void f32_plan_size(op_context *ctx, const f32_plan *fp)
+{
+    ctx->n_tasks = fp->bf16 ? gemm_bf16_plan_tasks(&fp->bf16_plan) : gemm_plan_tasks(&fp->plan);
+    ctx->task_cost = fp->bf16 ? gemm_bf16_plan_task_cost(&fp->bf16_plan) : gemm_plan_task_cost(&fp->plan);
+    ctx->scratch_bytes = fp->bf16 ? fp->bf16_plan.scratch_bytes : fp->plan.scratch_bytes;
+}
+
+static void f32_run(const f32_plan *fp, const gemm_args *args, int64_t begin, int64_t end, void *scratch)
+{
+    if (fp->bf16)
+        gemm_bf16_run(&fp->bf16_plan, args, begin, end, scratch);
+    else
+        gemm_run(&fp->plan, args, begin, end, scratch);
+}
+
+static void f32_task_block(const f32_plan *fp, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0,
+                           int64_t *j1)
+{
+    if (fp->bf16)
+        gemm_bf16_task_block(&fp->bf16_plan, task, i0, i1, j0, j1);
+    else
+        gemm_task_block(&fp->plan, task, i0, i1, j0, j1);
 }
 
 /* ---- MatMul ------------------------------------------------------------------------------ */
@@ -130,7 +197,7 @@ static onyx_status pack_constant_b(op_context *ctx, const onyx_tensor *a, const 
     (DT_FLOATS | DT(FLOAT16) | DT(BFLOAT16) | DT(INT32) | DT(INT64) | DT(UINT32) | DT(UINT64))
 
 typedef struct matmul_params {
-    const gemm_packed_b *packed_b; /* B, when constant and worth packing */
+    packed_weights packed_b;       /* B, when constant and worth packing */
     gemm_activation activation;    /* onyx.FusedMatMul: applied after the bias */
 } matmul_params;
 
@@ -138,7 +205,7 @@ typedef struct matmul_state {
     int64_t m, n, k, batch;
     int64_t *a_index, *b_index; /* per output batch: which A and B matrix */
     size_t elem;
-    gemm_plan plan;             /* float32: the tiles of one product */
+    f32_plan plan;              /* float32: the tiles of one product */
     int64_t tiles;              /* tasks per product (1 for float64 and integers) */
     int64_t tiles_n;            /* float16, bfloat16: blocks of HALF_BN columns per row of blocks */
     const struct residual_broadcast *residual_broadcast; /* FusedMatMul: see there */
@@ -223,10 +290,9 @@ static onyx_status matmul_reshape(op_context *ctx)
     ctx->state = s;
     if (a->dtype == ONYX_DTYPE_FLOAT) {
         const matmul_params *p = ctx->params;
-        gemm_plan_init(&s->plan, NULL, s->m, s->n, s->k, false, false, p->packed_b);
-        s->tiles = gemm_plan_tasks(&s->plan);
-        ctx->task_cost = gemm_plan_task_cost(&s->plan);
-        ctx->scratch_bytes = s->plan.scratch_bytes;
+        f32_plan_init(&s->plan, s->m, s->n, s->k, false, false, &p->packed_b);
+        f32_plan_size(ctx, &s->plan);
+        s->tiles = ctx->n_tasks;
     } else if (is_half(a->dtype)) {
         s->tiles_n = OP_MAX(ceil_div(s->n, HALF_BN), 1);
         s->tiles = ceil_div(s->m, HALF_BM) * s->tiles_n;
@@ -257,7 +323,7 @@ static onyx_status matmul_run(const op_context *ctx, int64_t begin, int64_t end,
         if (dt == ONYX_DTYPE_FLOAT) {
             gemm_args args = {.a = (const float *)ai, .lda = s->k, .b = (const float *)bi, .ldb = s->n,
                               .c = (float *)yi, .ldc = s->n, .alpha = 1.0f};
-            gemm_run(&s->plan, &args, first, stop, scratch);
+            f32_run(&s->plan, &args, first, stop, scratch);
         } else if (is_half(dt)) {
             for (int64_t t = first; t < stop; t++) {
                 int64_t i0 = t / s->tiles_n * HALF_BM, j0 = t % s->tiles_n * HALF_BN;
@@ -372,13 +438,13 @@ static onyx_status fused_matmul_run(const op_context *ctx, int64_t begin, int64_
                       .epilogue = {.bias = bias ? bias->data : NULL, .activation = p->activation,
                                    .residual = residual && !rb ? residual->data : NULL, .ld_residual = s->n}};
     if (!rb) {
-        gemm_run(&s->plan, &args, begin, end, scratch);
+        f32_run(&s->plan, &args, begin, end, scratch);
         return ONYX_OK;
     }
     for (int64_t t = begin; t < end; t++) {
         int64_t i0, i1, j0, j1;
-        gemm_run(&s->plan, &args, t, t + 1, scratch);
-        gemm_task_block(&s->plan, t, &i0, &i1, &j0, &j1);
+        f32_run(&s->plan, &args, t, t + 1, scratch);
+        f32_task_block(&s->plan, t, &i0, &i1, &j0, &j1);
         add_residual_broadcast(rb, residual->data, args.c, s->n, i0, i1, j0, j1);
     }
     return ONYX_OK;
@@ -391,7 +457,7 @@ const op_descriptor op_FusedMatMul = {fused_matmul_check, fused_matmul_reshape, 
 typedef struct gemm_params {
     bool trans_a, trans_b;
     float alpha, beta;
-    const gemm_packed_b *packed_b; /* B, when constant and worth packing */
+    packed_weights packed_b; /* B, when constant and worth packing */
 } gemm_params;
 
 /* How C joins the product. */
@@ -406,7 +472,7 @@ typedef struct gemm_state {
     int64_t m, n, k;
     int64_t c_rows, c_cols; /* C's dims as a matrix broadcast onto m x n (1 = repeated) */
     c_use c;
-    gemm_plan plan; /* float32 */
+    f32_plan plan; /* float32 */
 } gemm_state;
 
 static onyx_status gemm_op_check(op_context *ctx)
@@ -486,10 +552,8 @@ static onyx_status gemm_op_reshape(op_context *ctx)
     s->c = choose_c_use(p, s, c, f32);
     ctx->state = s;
     if (f32) {
-        gemm_plan_init(&s->plan, NULL, m, n, k, p->trans_a, p->trans_b, p->packed_b);
-        ctx->n_tasks = gemm_plan_tasks(&s->plan);
-        ctx->task_cost = gemm_plan_task_cost(&s->plan);
-        ctx->scratch_bytes = s->plan.scratch_bytes;
+        f32_plan_init(&s->plan, m, n, k, p->trans_a, p->trans_b, &p->packed_b);
+        f32_plan_size(ctx, &s->plan);
     } else {
         ctx->task_cost = m * n * k;
     }
@@ -536,10 +600,10 @@ static onyx_status gemm_op_run(const op_context *ctx, int64_t begin, int64_t end
     for (int64_t task = begin; task < end; task++) {
         if (s->c == C_PREFILL) {
             int64_t i0, i1, j0, j1;
-            gemm_task_block(&s->plan, task, &i0, &i1, &j0, &j1);
+            f32_task_block(&s->plan, task, &i0, &i1, &j0, &j1);
             fill_beta_c(s, c, y, p->beta, i0, i1, j0, j1);
         }
-        gemm_run(&s->plan, &args, task, task + 1, scratch);
+        f32_run(&s->plan, &args, task, task + 1, scratch);
     }
     return ONYX_OK;
 }

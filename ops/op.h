@@ -103,6 +103,10 @@ onyx_status op_check_shape(const op_context *ctx, int rank, const int64_t *dims,
 /* The name of input / output i, "" when absent or out of range (for messages). */
 const char *op_input_name(const op_context *ctx, int i);
 const char *op_output_name(const op_context *ctx, int i);
+/* The precision the model is loaded with (onyx_options_set_precision), for check to choose how
+ * to pack weights: ONYX_PRECISION_BF16 lets float32 MatMul and Gemm with constant weights run
+ * on the bfloat16 GEMM. ONYX_PRECISION_FP32 outside check. */
+onyx_precision op_precision(const op_context *ctx);
 /* Memory that lives as long as the params (the model) or the state (the plan): zeroed,
  * NULL when out of memory or over the limit (the error is recorded then). */
 void *op_alloc_params(op_context *ctx, size_t size);

@@ -1,6 +1,7 @@
 /* The public API (onyx.h): argument checks at each entry, then the stages. */
 #include "ir.h"
 #include "plan.h"
+#include "gemm_bf16.h" /* gemm_bf16_supported: the fallback of ONYX_PRECISION_BF16 */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -44,6 +45,7 @@ static onyx_model *model_new(const onyx_options *options)
     m->limits = options->limits;
     m->threads = options->threads;
     m->optimize = options->optimize;
+    m->precision = options->precision;
     m->log = options->log;
     return m;
 }
@@ -56,6 +58,10 @@ static onyx_status model_loaded(onyx_model *m, onyx_status st)
         log_message(&m->log, ONYX_LOG_ERROR, "%s", m->errmsg);
         return st;
     }
+    /* The operators asked for bfloat16 fell back to float32 silently: say it once. */
+    if (m->precision == ONYX_PRECISION_BF16 && !gemm_bf16_supported())
+        log_message(&m->log, ONYX_LOG_WARNING, "precision bf16 asked for, but this processor has no "
+                    "AVX512-BF16 (or ONYX_NO_BF16 is set): MatMul and Gemm run in float32");
     if (!log_enabled(&m->log, ONYX_LOG_INFO))
         return st;
     const graph *g = &m->graph;

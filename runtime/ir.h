@@ -90,6 +90,7 @@ void log_message(const logger *l, onyx_log_level level, const char *fmt, ...)
 struct onyx_options {
     int threads;
     bool optimize;
+    onyx_precision precision;
     limits limits;
     char *external_data_dir;
     allocator allocator;
@@ -211,6 +212,7 @@ struct onyx_model {
     graph graph;
     int threads;   /* from the load options, the sessions' default */
     bool optimize; /* run the fusion passes */
+    onyx_precision precision; /* from the load options: what MatMul and Gemm pack weights for */
     logger log;    /* from the load options, the sessions' default */
 };
 

@@ -38,6 +38,12 @@ static const char *value_name(const op_context *ctx, int index)
     return index >= 0 && index < ctx->env->graph->n_values ? ctx->env->graph->values[index].name : "";
 }
 
+onyx_precision op_precision(const op_context *ctx)
+{
+    /* Only the load's check has the model in its env. */
+    return ctx->env && ctx->env->model ? ctx->env->model->precision : ONYX_PRECISION_FP32;
+}
+
 const char *op_input_name(const op_context *ctx, int i)
 {
     return i >= 0 && i < ctx->node->n_inputs ? value_name(ctx, ctx->node->inputs[i]) : "";

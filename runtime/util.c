@@ -356,6 +356,14 @@ onyx_status onyx_options_set_optimization(onyx_options *options, int enabled)
     return ONYX_OK;
 }
 
+onyx_status onyx_options_set_precision(onyx_options *options, onyx_precision precision)
+{
+    if (!options || (precision != ONYX_PRECISION_FP32 && precision != ONYX_PRECISION_BF16))
+        return ONYX_ERROR_INVALID_ARGUMENT;
+    options->precision = precision;
+    return ONYX_OK;
+}
+
 onyx_status onyx_options_set_limit(onyx_options *options, onyx_limit limit, int64_t value)
 {
     if (!options || value <= 0)

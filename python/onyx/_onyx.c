@@ -162,7 +162,20 @@ typedef struct {
     PyObject *output_names; /* tuple */
     size_t n_in, n_out;
     onyx_dtype *in_dtype; /* declared dtype of each input */
+    /* The load's first warning (precision bf16 on a processor without AVX512-BF16), raised
+     * as a Python warning once the load is done: the model keeps the log callback, which then
+     * writes nothing more (capturing is off before any other thread can run it). */
+    int capturing;
+    char warning[512];
 } Session;
+
+static void capture_warning(void *user, onyx_log_level level, const char *message)
+{
+    Session *self = user;
+    (void)level;
+    if (level == ONYX_LOG_WARNING && self->capturing && !self->warning[0])
+        snprintf(self->warning, sizeof self->warning, "%s", message);
+}
 
 static int session_ready(Session *self)
 {
@@ -288,16 +301,17 @@ fail:
     return -1;
 }
 
-/* Session(source, threads, optimization, limits, external_data_dir, profiling)
- * source: str, bytes or os.PathLike; limits: a sequence of (onyx_limit, value). */
+/* Session(source, threads, optimization, limits, external_data_dir, profiling, precision)
+ * source: str, bytes or os.PathLike; limits: a sequence of (onyx_limit, value); precision:
+ * an onyx_precision (0 fp32, 1 bf16). */
 static int Session_init(Session *self, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"source", "threads", "optimization", "limits", "external_data_dir",
-                               "profiling", NULL};
+                               "profiling", "precision", NULL};
     PyObject *source, *limits = NULL, *data_dir = Py_None;
-    int threads = 1, optimization = 1, profiling = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|iiOOp:Session", keywords, &source, &threads,
-                                     &optimization, &limits, &data_dir, &profiling))
+    int threads = 1, optimization = 1, profiling = 0, precision = ONYX_PRECISION_FP32;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|iiOOpi:Session", keywords, &source, &threads,
+                                     &optimization, &limits, &data_dir, &profiling, &precision))
         return -1;
     if (self->model) {
         PyErr_SetString(error_class(ONYX_ERROR_INVALID_STATE), "the session is already initialised");
@@ -314,6 +328,17 @@ static int Session_init(Session *self, PyObject *args, PyObject *kwargs)
         st = onyx_options_set_threads(options, threads);
     if (st == ONYX_OK)
         st = onyx_options_set_optimization(options, optimization);
+    if (st == ONYX_OK && onyx_options_set_precision(options, (onyx_precision)precision) != ONYX_OK) {
+        onyx_options_free(options);
+        PyErr_Format(error_class(ONYX_ERROR_INVALID_ARGUMENT), "precision %d is not one of onyx's",
+                     precision);
+        return -1;
+    }
+    if (st == ONYX_OK && precision == ONYX_PRECISION_BF16) {
+        self->capturing = 1;
+        self->warning[0] = '\0';
+        st = onyx_options_set_log(options, capture_warning, self, ONYX_LOG_WARNING);
+    }
     if (st != ONYX_OK) {
         onyx_options_free(options);
         raise_status(st, st == ONYX_ERROR_INVALID_ARGUMENT
@@ -391,12 +416,15 @@ static int Session_init(Session *self, PyObject *args, PyObject *kwargs)
         Py_DECREF(path);
     }
     onyx_options_free(options);
+    self->capturing = 0;
     if (st != ONYX_OK) {
         raise_status(st, onyx_model_errmsg(model));
         onyx_model_free(model);
         return -1;
     }
     self->model = model;
+    if (self->warning[0] && PyErr_WarnEx(PyExc_RuntimeWarning, self->warning, 1) < 0)
+        return -1; /* warnings turned into errors */
 
     onyx_session *session = NULL;
     Py_BEGIN_ALLOW_THREADS
@@ -1106,7 +1134,7 @@ static PyTypeObject SessionType = {
     .tp_basicsize = sizeof(Session),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Session(source, threads=1, optimization=1, limits=None, external_data_dir=None,\n"
-              "        profiling=False)\n\n"
+              "        profiling=False, precision=0)\n\n"
               "A model loaded from a path or bytes and one onyx session of it; see onyx.InferenceSession.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Session_init,

@@ -282,6 +282,17 @@ class ExecutionMode(enum.IntEnum):
     ORT_PARALLEL = 1
 
 
+# onyx's precisions (onyx.h's onyx_precision), by the names SessionOptions.precision and
+# InferenceSession's precision= take.
+PRECISIONS = {"fp32": 0, "float32": 0, "bf16": 1, "bfloat16": 1}
+
+
+def _precision_code(precision):
+    if not isinstance(precision, str) or precision.lower() not in PRECISIONS:
+        raise InvalidArgument(f"precision must be 'fp32' or 'bf16', not {precision!r}")
+    return PRECISIONS[precision.lower()]
+
+
 # onyx's limits (onyx.h's onyx_limit), by the name SessionOptions.set_limit takes.
 LIMITS = {"model_bytes": 0, "tensor_elements": 1, "memory_bytes": 2, "graph_nodes": 3, "graph_depth": 4,
           "subgraph_runs": 5}
@@ -291,14 +302,18 @@ class SessionOptions:
     """Options of an InferenceSession, with onnxruntime.SessionOptions' names. Those onyx acts on:
     intra_op_num_threads (0, the default, is one thread per processor, as in ONNX Runtime),
     graph_optimization_level, enable_profiling. The others are accepted and have no effect.
-    onyx's own: set_limit / get_limit (memory, tensor size, model size, graph size) and
-    external_data_dir (for models given as bytes whose weights lie in files)."""
+    onyx's own: set_limit / get_limit (memory, tensor size, model size, graph size),
+    external_data_dir (for models given as bytes whose weights lie in files) and precision:
+    "fp32" (the default) or "bf16", float32 MatMul, Gemm and fused MatMul with constant weights
+    computed from operands rounded to bfloat16 (about twice as fast on processors with
+    AVX512-BF16, at about 1e-3 relative error; elsewhere float32 and a RuntimeWarning; see
+    docs/PYTHON.md)."""
 
     __slots__ = ("intra_op_num_threads", "inter_op_num_threads", "graph_optimization_level",
                  "enable_profiling", "execution_mode", "log_severity_level", "log_verbosity_level", "logid",
                  "enable_cpu_mem_arena", "enable_mem_pattern", "enable_mem_reuse",
                  "use_deterministic_compute", "optimized_model_filepath", "profile_file_prefix",
-                 "external_data_dir", "_limits", "_config")
+                 "external_data_dir", "precision", "_limits", "_config")
 
     def __init__(self):
         self.intra_op_num_threads = 0
@@ -316,6 +331,7 @@ class SessionOptions:
         self.optimized_model_filepath = ""
         self.profile_file_prefix = "onnxruntime_profile_"
         self.external_data_dir = None
+        self.precision = "fp32"
         self._limits = {}
         self._config = {}
 
@@ -344,7 +360,8 @@ class SessionOptions:
 
     def __repr__(self):
         return (f"SessionOptions(intra_op_num_threads={self.intra_op_num_threads}, "
-                f"graph_optimization_level={self.graph_optimization_level!r}, limits={self._limits})")
+                f"graph_optimization_level={self.graph_optimization_level!r}, precision={self.precision!r}, "
+                f"limits={self._limits})")
 
 
 class RunOptions:
@@ -433,6 +450,8 @@ class InferenceSession(_onyx.Session):
     path_or_bytes: a path (str or os.PathLike) or the model's bytes. sess_options: a
     SessionOptions. providers: accepted for ONNX Runtime's sake; anything but
     'CPUExecutionProvider' draws a warning, as in ONNX Runtime without that provider.
+    precision: "fp32" or "bf16", overriding sess_options.precision (onyx's own; see
+    SessionOptions).
 
     run(output_names, input_feed, run_options=None) takes every input of the model in input_feed
     and returns a list of new numpy arrays. The GIL is released while the model runs. It may be
@@ -440,7 +459,8 @@ class InferenceSession(_onyx.Session):
     runs on an extra onyx session of the same model (sharing its weights; up to 16, kept for
     later runs), in parallel; past that, or while profiling, runs wait for one another."""
 
-    def __init__(self, path_or_bytes, sess_options=None, providers=None, provider_options=None, **kwargs):
+    def __init__(self, path_or_bytes, sess_options=None, providers=None, provider_options=None, precision=None,
+                 **kwargs):
         options = sess_options if sess_options is not None else SessionOptions()
         if not isinstance(options, SessionOptions):
             raise InvalidArgument(f"sess_options must be an onyx.SessionOptions, "
@@ -460,8 +480,9 @@ class InferenceSession(_onyx.Session):
                                   f"not {type(path_or_bytes).__name__}")
         optimization = int(options.graph_optimization_level != GraphOptimizationLevel.ORT_DISABLE_ALL)
         limits = [(LIMITS[name], value) for name, value in options._limits.items()]
+        precision = _precision_code(precision if precision is not None else options.precision)
         super().__init__(path_or_bytes, threads, optimization, limits, options.external_data_dir,
-                         bool(options.enable_profiling))
+                         bool(options.enable_profiling), precision)
         self._options = options
         self._model_path = path_or_bytes if not isinstance(path_or_bytes, bytes) else None
         self._inputs_meta = [_node_arg(*i) for i in self._inputs()]
