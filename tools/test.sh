@@ -63,6 +63,11 @@ tools/test-cli.sh >"$log_dir/cli.log" 2>&1; grep -a -A5 "^FAIL" "$log_dir/cli.lo
 echo "== models (committed, against PyTorch's outputs)"
 onyx_test models/committed models
 
+echo "== models in bfloat16 (--precision bf16 against PyTorch's float32 outputs, within 2e-2)"
+onyx_test models/committed-bf16 --precision bf16 --rtol 2e-2 --atol 1e-2 models
+# The float32 fallback of a processor without AVX512-BF16 (its bf16-only tests report skipped).
+ONYX_NO_BF16=1 criterion unit/gemm_bf16-fallback build/tests/test_gemm_bf16
+
 echo "== models (exported again now with this machine's PyTorch)"
 export_dir="$log_dir/exported"
 if $python models/export.py "$export_dir" >"$log_dir/export.log" 2>&1; then
