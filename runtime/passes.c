@@ -345,9 +345,17 @@ onyx_status graph_optimize(onyx_model *model, graph *g)
 {
     onyx_status st = ONYX_OK;
     recount_uses(g);
-    pass_layernorm(model, g, &st);
+    pass_identity_cast(model, g, &st);
+    if (!st)
+        pass_layernorm(model, g, &st);
+    if (!st)
+        pass_rmsnorm(model, g, &st);
     if (!st)
         pass_gelu(model, g, &st);
+    if (!st)
+        pass_swiglu(model, g, &st);
+    if (!st)
+        pass_rotary(model, g, &st);
     if (!st)
         pass_attention(model, g, &st);
     if (!st)
