@@ -140,10 +140,69 @@ static int sqrt_root(const graph *g, int v)
     return n->inputs[0];
 }
 
+/* Whether Transpose n swaps its input's last two dims only. */
+static bool swaps_last_two(const node *n)
+{
+    const attribute *perm = node_attr(n, "perm");
+    if (!perm || perm->type != ATTR_INTS || perm->count < 2)
+        return false;
+    int64_t r = perm->count;
+    for (int64_t i = 0; i < r - 2; i++)
+        if (perm->ints[i] != i)
+            return false;
+    return perm->ints[r - 2] == r - 1 && perm->ints[r - 1] == r - 2;
+}
+
+/* kv when r is Hugging Face's repeat_kv(kv) of grouped-query attention, each key/value head
+ * repeated for the query heads of its group: Reshape(Expand(Unsqueeze(kv, axis 2), [B, Hkv, g,
+ * S, D]), [B, Hkv * g, S, D]) of a rank-4 kv; the three nodes join the match. Else -1. The
+ * exporters compute both shapes from kv's while running, so that inference knows their ranks
+ * only: dims it knows must agree with a repeat along the new axis. */
+static int repeated_heads(graph *g, int r, match *m)
+{
+    if (m->n_nodes + 3 > MAX_MATCHED)
+        return -1;
+    node *reshape = sole_producer(g, r, "Reshape");
+    node *expand = reshape ? sole_producer(g, reshape->inputs[0], "Expand") : NULL;
+    node *unsqueeze = expand ? sole_producer(g, expand->inputs[0], "Unsqueeze") : NULL;
+    if (!unsqueeze)
+        return -1;
+    int kv = unsqueeze->inputs[0];
+    int64_t axis = -1;
+    if (unsqueeze->n_inputs == 2) {
+        const value *axes = &g->values[unsqueeze->inputs[1]];
+        if (axes->kind == VALUE_CONSTANT && axes->info.data && axes->info.dtype == ONYX_DTYPE_INT64 &&
+            tensor_count(&axes->info) == 1)
+            axis = *(const int64_t *)axes->info.data;
+    } else {
+        const attribute *axes = node_attr(unsqueeze, "axes");
+        if (axes && axes->type == ATTR_INTS && axes->count == 1)
+            axis = axes->ints[0];
+    }
+    const onyx_tensor *t = &g->values[kv].info, *e = &g->values[expand->outputs[0]].info;
+    const onyx_tensor *rt = &g->values[r].info;
+    if ((axis != 2 && axis != -3) || t->rank != 4 || e->rank != 5 || rt->rank != 4 || t->dtype != ONYX_DTYPE_FLOAT)
+        return -1;
+    for (int d = 0; d < 5; d++)
+        if (d != 2 && !dim_may_equal(e->dims[d], t->dims[d < 2 ? d : d - 1]))
+            return -1;
+    if (!dim_may_equal(rt->dims[0], t->dims[0]) || !dim_may_equal(rt->dims[2], t->dims[2]) ||
+        !dim_may_equal(rt->dims[3], t->dims[3]) || !dim_may_equal(rt->dims[1], dim_mul(e->dims[2], t->dims[1])))
+        return -1;
+    node *parts[3] = {reshape, expand, unsqueeze};
+    for (int k = 0; k < 3; k++)
+        m->nodes[m->n_nodes++] = (int)(parts[k] - g->nodes);
+    return kv;
+}
+
 /* MatMul(Softmax(mask(scale(MatMul(Q, K)))), V) -> onyx.Attention(Q, K, V, scale, add, cond),
  * where scale is an optional Mul or Div by a scalar (of the scores, or of Q before the first
  * MatMul), and mask an optional Add of a float tensor, then an optional Where choosing a
- * constant fill. Softmax must run along the last axis. */
+ * constant fill. Softmax must run along the last axis. K given as Transpose(K') of its last two
+ * dims becomes K' (keys_as_rows); then K' and V each given as repeat_kv of key/value heads
+ * (grouped-query attention) become those heads (kv_heads_shared), read by their query heads
+ * in place instead of copied. Past keys and values concatenated before the repeat are just
+ * part of K' and V (any key length). */
 int pass_attention(onyx_model *model, graph *g, onyx_status *st)
 {
     int rewrites = 0;
@@ -249,11 +308,27 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
                 scale = root;
             }
         }
-        int inputs[6] = {q, k, out->inputs[1], scale, add, cond};
+        int v = out->inputs[1];
+        bool rows = false, shared = false;
+        if ((n = sole_producer(g, k, "Transpose")) && swaps_last_two(n) && m.n_nodes < MAX_MATCHED) {
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            k = n->inputs[0];
+            rows = true;
+            int before = m.n_nodes, k_heads = repeated_heads(g, k, &m);
+            int v_heads = k_heads >= 0 ? repeated_heads(g, v, &m) : -1;
+            if (v_heads >= 0) {
+                k = k_heads, v = v_heads;
+                shared = true;
+            } else {
+                m.n_nodes = before;
+            }
+        }
+        int inputs[6] = {q, k, v, scale, add, cond};
         int n_inputs = cond >= 0 ? 6 : add >= 0 ? 5 : scale >= 0 ? 4 : 3;
-        new_attr attrs[3] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
-                             {"fill_when", ATTR_INT, .i = fill_when}};
-        *st = rewrite(model, g, &m, "onyx", "Attention", 1, n_inputs, inputs, 3, attrs);
+        new_attr attrs[5] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
+                             {"fill_when", ATTR_INT, .i = fill_when}, {"keys_as_rows", ATTR_INT, .i = rows},
+                             {"kv_heads_shared", ATTR_INT, .i = shared}};
+        *st = rewrite(model, g, &m, "onyx", "Attention", 1, n_inputs, inputs, 5, attrs);
         rewrites++;
     }
     return rewrites;
