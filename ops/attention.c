@@ -10,7 +10,10 @@
  * before the first MatMul). With `kv_heads_shared` (grouped-query attention: the pass drops
  * the repeat_kv Unsqueeze/Expand/Reshape of K and V) the head dim of K and V (the last batch
  * dim, rank >= 3) holds Hkv heads where Q's holds Hq, Hq a multiple of Hkv: query head h reads
- * key/value head h / (Hq / Hkv), as in ai.onnx Attention, and nothing is copied.
+ * key/value head h / (Hq / Hkv), as in ai.onnx Attention, and nothing is copied. With
+ * `nan_to_zero` a row of probabilities holding NaN (all of it then: a row masked throughout
+ * with -inf, or NaN scores) is zeros, as the Where(IsNaN(p), 0, p) PyTorch's exporters write
+ * after the softmax of scaled_dot_product_attention with a mask.
  *
  * ai.onnx Attention (opsets 23, 24, 25): Q [B, Hq, Sq, D], K [B, Hkv, Skv, D], V [B, Hkv,
  * Skv, Dv], or the rank-3 [B, S, heads * size] forms with q_num_heads / kv_num_heads; each
@@ -63,7 +66,7 @@ typedef struct attention_params {
     bool scale_divides;
     float fill;
     bool fill_when;
-    bool keys_as_rows, kv_heads_shared;
+    bool keys_as_rows, kv_heads_shared, nan_to_zero;
     /* ai.onnx Attention */
     bool has_scale, causal;
     bool softmax_double; /* softmax_precision double: the exps and sums in double */
@@ -123,8 +126,8 @@ static onyx_status attention_check(op_context *ctx)
     attention_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);
     if (st || !p)
         return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
-    int64_t divides, when, rows, shared;
-    if ((st = op_attr_int(ctx, "scale_divides", 0, &divides)) ||
+    int64_t divides, when, rows, shared, nan_zero;
+    if ((st = op_attr_int(ctx, "nan_to_zero", 0, &nan_zero)) || (st = op_attr_int(ctx, "scale_divides", 0, &divides)) ||
         (st = op_attr_float(ctx, "fill", -INFINITY, &p->fill)) ||
         (st = op_attr_int(ctx, "fill_when", 1, &when)) || (st = op_attr_int(ctx, "keys_as_rows", 0, &rows)) ||
         (st = op_attr_int(ctx, "kv_heads_shared", 0, &shared)))
@@ -133,6 +136,7 @@ static onyx_status attention_check(op_context *ctx)
     p->fill_when = when != 0;
     p->keys_as_rows = rows != 0;
     p->kv_heads_shared = shared != 0;
+    p->nan_to_zero = nan_zero != 0;
     ctx->params = p;
     op_set_output_dtypes(ctx, ONYX_DTYPE_FLOAT);
     return ONYX_OK;
@@ -341,7 +345,14 @@ static float onyx_row(const op_context *ctx, const attention_state *s, float *ro
         scale_and_mask(p, row, s->sk, scale, add, s->add.col_stride, cond, s->cond.col_stride);
     }
     /* No keys: the product with V is an empty sum (zeros), to be left as it is. */
-    return s->sk ? 1.0f / gemm_exp_row(s->kernel, row, s->sk, folded ? factor : 1.0f) : 1.0f;
+    if (!s->sk)
+        return 1.0f;
+    float sum = gemm_exp_row(s->kernel, row, s->sk, folded ? factor : 1.0f);
+    if (p->nan_to_zero && isnan(sum)) {
+        memset(row, 0, (size_t)s->sk * sizeof(float));
+        return 0.0f;
+    }
+    return 1.0f / sum;
 }
 
 /* ---- ai.onnx Attention ------------------------------------------------------------------- */

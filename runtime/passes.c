@@ -198,7 +198,8 @@ static int repeated_heads(graph *g, int r, match *m)
 /* MatMul(Softmax(mask(scale(MatMul(Q, K)))), V) -> onyx.Attention(Q, K, V, scale, add, cond),
  * where scale is an optional Mul or Div by a scalar (of the scores, or of Q before the first
  * MatMul), and mask an optional Add of a float tensor, then an optional Where choosing a
- * constant fill. Softmax must run along the last axis. K given as Transpose(K') of its last two
+ * constant fill. Softmax must run along the last axis, and may be followed by Where(IsNaN(p), 0, p)
+ * (nan_to_zero). K given as Transpose(K') of its last two
  * dims becomes K' (keys_as_rows); then K' and V each given as repeat_kv of key/value heads
  * (grouped-query attention) become those heads (kv_heads_shared), read by their query heads
  * in place instead of copied. Past keys and values concatenated before the repeat are just
@@ -213,6 +214,23 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
             continue;
         match m = {.n_nodes = 1, .nodes = {i}};
         node *softmax = sole_producer(g, out->inputs[0], "Softmax");
+        bool nan_to_zero = false;
+        node *zeroing = softmax ? NULL : sole_producer(g, out->inputs[0], "Where");
+        node *isnan = zeroing && zeroing->n_inputs == 3 ? sole_producer(g, zeroing->inputs[0], "IsNaN") : NULL;
+        if (isnan && isnan->inputs[0] == zeroing->inputs[2] && scalar_constant(g, zeroing->inputs[1], 0.0)) {
+            /* Where(IsNaN(p), 0, p) after the softmax: p read by those two only. */
+            const value *p = &g->values[isnan->inputs[0]];
+            node *producer = p->kind == VALUE_NODE && p->producer >= 0 ? &g->nodes[p->producer] : NULL;
+            bool output = false;
+            for (int k = 0; k < g->n_outputs; k++)
+                output |= g->outputs[k] == isnan->inputs[0];
+            if (p->n_uses == 2 && !output && is_op(producer, "", "Softmax") && producer->outputs[0] == isnan->inputs[0]) {
+                softmax = producer;
+                nan_to_zero = true;
+                m.nodes[m.n_nodes++] = (int)(zeroing - g->nodes);
+                m.nodes[m.n_nodes++] = (int)(isnan - g->nodes);
+            }
+        }
         if (!softmax)
             continue;
         const attribute *axis = node_attr(softmax, "axis");
@@ -325,10 +343,10 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
         }
         int inputs[6] = {q, k, v, scale, add, cond};
         int n_inputs = cond >= 0 ? 6 : add >= 0 ? 5 : scale >= 0 ? 4 : 3;
-        new_attr attrs[5] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
+        new_attr attrs[6] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
                              {"fill_when", ATTR_INT, .i = fill_when}, {"keys_as_rows", ATTR_INT, .i = rows},
-                             {"kv_heads_shared", ATTR_INT, .i = shared}};
-        *st = rewrite(model, g, &m, "onyx", "Attention", 1, n_inputs, inputs, 5, attrs);
+                             {"kv_heads_shared", ATTR_INT, .i = shared}, {"nan_to_zero", ATTR_INT, .i = nan_to_zero}};
+        *st = rewrite(model, g, &m, "onyx", "Attention", 1, n_inputs, inputs, 6, attrs);
         rewrites++;
     }
     return rewrites;
