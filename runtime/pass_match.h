@@ -81,5 +81,6 @@ int pass_identity_cast(onyx_model *model, graph *g, onyx_status *st);
 int pass_rmsnorm(onyx_model *model, graph *g, onyx_status *st);
 int pass_swiglu(onyx_model *model, graph *g, onyx_status *st);
 int pass_rotary(onyx_model *model, graph *g, onyx_status *st);
+int pass_gelu_pow(onyx_model *model, graph *g, onyx_status *st);
 
 #endif

@@ -446,6 +446,8 @@ onyx_status graph_optimize(onyx_model *model, graph *g)
     if (!st)
         pass_gelu(model, g, &st);
     if (!st)
+        pass_gelu_pow(model, g, &st);
+    if (!st)
         pass_swiglu(model, g, &st);
     if (!st)
         pass_rotary(model, g, &st);

@@ -314,3 +314,32 @@ int pass_rotary(onyx_model *model, graph *g, onyx_status *st)
     }
     return rewrites;
 }
+
+/* ---- GELU with Pow ------------------------------------------------------------------------- */
+
+/* (0.5 x) (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) with x^3 as Pow(x, 3): GPT-2's
+ * NewGELUActivation, as both exporters write it (pass_gelu takes the x * (x * x) spelling). */
+static const pattern *const gelu_pow = COMM2(
+    "Mul", COMM2("Mul", ANY(0), CONST(0.5)),
+    COMM2("Add", CONST(1.0),
+          NODE1("Tanh", COMM2("Mul", CONST(0.7978845608028654),
+                              COMM2("Add", ANY(0), COMM2("Mul", CONST(0.044715), NODE2("Pow", ANY(0), CONST(3.0))))))));
+
+/* -> onyx.Gelu (approximate tanh), which FusedMatMul may take into its epilogue. */
+int pass_gelu_pow(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *n = &g->nodes[i];
+        match m;
+        if (!is_op(n, "", "Mul") || n->outputs[0] < 0 || !match_at(g, n->outputs[0], gelu_pow, &m))
+            continue;
+        int x = m.captures[0];
+        if (g->values[x].info.dtype != ONYX_DTYPE_FLOAT)
+            continue;
+        new_attr approximate = {"approximate", ATTR_STRING, .s = "tanh"};
+        *st = rewrite(model, g, &m, "onyx", "Gelu", 1, 1, &x, 1, &approximate);
+        rewrites++;
+    }
+    return rewrites;
+}
