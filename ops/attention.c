@@ -127,7 +127,8 @@ static onyx_status attention_check(op_context *ctx)
     if (st || !p)
         return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
     int64_t divides, when, rows, shared, nan_zero;
-    if ((st = op_attr_int(ctx, "nan_to_zero", 0, &nan_zero)) || (st = op_attr_int(ctx, "scale_divides", 0, &divides)) ||
+    if ((st = op_attr_int(ctx, "nan_to_zero", 0, &nan_zero)) ||
+        (st = op_attr_int(ctx, "scale_divides", 0, &divides)) ||
         (st = op_attr_float(ctx, "fill", -INFINITY, &p->fill)) ||
         (st = op_attr_int(ctx, "fill_when", 1, &when)) || (st = op_attr_int(ctx, "keys_as_rows", 0, &rows)) ||
         (st = op_attr_int(ctx, "kv_heads_shared", 0, &shared)))
@@ -218,13 +219,14 @@ static onyx_status attention_reshape(op_context *ctx)
         /* K's and V's heads stand for Q's in the broadcast; the group is their ratio. */
         int h = q->rank - 3;
         if (q->rank < 3 || k->rank != q->rank || v->rank != q->rank || q->rank + 1 > ONYX_MAX_RANK)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "shared key/value heads need Q, K and V of one rank "
-                            "(3 to %d)", ONYX_MAX_RANK - 1);
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "shared key/value heads need Q, K and V of one rank (3 to %d)",
+                            ONYX_MAX_RANK - 1);
         int64_t hq = q->dims[h], hk = k->dims[h];
         if (!dim_may_equal(hk, v->dims[h]) || (dim_known(hq) && dim_known(hk) && (hk == 0 || hq % hk)))
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "Q %s: its heads must be a multiple of those of K %s "
-                            "and V %s", shape_str(q, a, sizeof a), shape_str(k, b, sizeof b),
-                            shape_str(v, c, sizeof c));
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "Q %s: its heads must be a multiple of those of K %s and V %s",
+                            shape_str(q, a, sizeof a), shape_str(k, b, sizeof b), shape_str(v, c, sizeof c));
         if (dim_known(hq) && dim_known(hk))
             group = hq / hk;
         kb.dims[h] = vb.dims[h] = hq;
@@ -269,7 +271,9 @@ static onyx_status attention_reshape(op_context *ctx)
                           (cond && cond->rank >= 3 && cond->dims[cond->rank - 3] != 1 &&
                            cond->dims[cond->rank - 3] != q->dims[q->rank - 3])))
             return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "a mask's heads must be 1 or Q's");
-        qs = split_heads(q, group, false), ks_ = split_heads(k, group, true), vs = split_heads(v, group, true);
+        qs = split_heads(q, group, false);
+        ks_ = split_heads(k, group, true);
+        vs = split_heads(v, group, true);
         ys = split_heads(y, group, false);
         if (add)
             adds = split_heads(add, group, false);
@@ -288,7 +292,8 @@ static onyx_status attention_reshape(op_context *ctx)
     layout_of(&ys, batch_rank, &s->y);
     s->ldq = d, s->ldy = dv;
     s->n_segments = 1;
-    s->seg[0] = (kv_segment){.k_input = 1, .v_input = 2, .len = sk, .ldk = p->keys_as_rows ? d : sk, .ldv = dv};
+    s->seg[0] = (kv_segment){.k_input = 1, .v_input = 2, .len = sk, .ldv = dv};
+    s->seg[0].ldk = p->keys_as_rows ? d : sk;
     layout_of(&ks_, batch_rank, &s->seg[0].k);
     layout_of(&vs, batch_rank, &s->seg[0].v);
     if (add)

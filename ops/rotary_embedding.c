@@ -178,7 +178,8 @@ static onyx_status rotary_run(const op_context *ctx, int64_t begin, int64_t end,
                          (const float *)c, (const float *)sn, (float *)yr, s->half);
         else if (x->dtype == ONYX_DTYPE_FLOAT16)
             rotary_FLOAT16(p->interleaved, s->head_size, (const uint16_t *)xr, (const uint16_t *)c,
-                           (const uint16_t *)sn, (const uint16_t *)c, (const uint16_t *)sn, (uint16_t *)yr, s->half);
+                           (const uint16_t *)sn, (const uint16_t *)c, (const uint16_t *)sn, (uint16_t *)yr,
+                           s->half);
         else
             rotary_BFLOAT16(p->interleaved, s->head_size, (const uint16_t *)xr, (const uint16_t *)c,
                             (const uint16_t *)sn, (const uint16_t *)c, (const uint16_t *)sn, (uint16_t *)yr,
@@ -220,7 +221,8 @@ static onyx_status onyx_rotary_reshape(op_context *ctx)
             !dim_may_equal(t[i]->dims[3], x->dims[3]) ||
             (t[i]->dims[0] != 1 && !dim_may_equal(t[i]->dims[0], x->dims[0])) ||
             !dim_may_equal(t[i]->dims[0], t[0]->dims[0]))
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "cos and sin %s must be [batch or 1, 1, seq, head size] for X %s",
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "cos and sin %s must be [batch or 1, 1, seq, head size] for X %s",
                             shape_str(t[i], a, sizeof a), shape_str(x, b, sizeof b));
     tensor_set_shape(op_output(ctx, 0), x->rank, x->dims);
     if (!ctx->concrete)
@@ -245,7 +247,8 @@ static onyx_status onyx_rotary_run(const op_context *ctx, int64_t begin, int64_t
     for (int64_t r = begin; r < end; r++) {
         int64_t b = r / (s->heads * s->seq), t = r % s->seq;
         int64_t row = ((s->shared ? 0 : b) * s->seq + t) * d;
-        rotary_FLOAT(false, d, x + r * d, cos + row, sin + row, cos + row + half, sin + row + half, y + r * d, half);
+        rotary_FLOAT(false, d, x + r * d, cos + row, sin + row, cos + row + half, sin + row + half, y + r * d,
+                     half);
     }
     return ONYX_OK;
 }

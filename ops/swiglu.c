@@ -96,8 +96,8 @@ static inline float exp_clamped(float x)
 
 /* x sigmoid(alpha x) y. The clamped exp changes only results below 1e-36 in size, and -inf
  * (for alpha > 0) gives -inf where x sigmoid(x) is NaN. */
-ELEMENTWISE_CLONES static void swiglu_float(const float *restrict a, const float *restrict b, float *restrict y,
-                                            int64_t i0, int64_t i1, float alpha)
+ELEMENTWISE_CLONES static void swiglu_float(const float *restrict a, const float *restrict b,
+                                            float *restrict y, int64_t i0, int64_t i1, float alpha)
 {
     for (int64_t i = i0; i < i1; i++)
         y[i] = a[i] / (1.0f + exp_clamped(-alpha * a[i])) * b[i];

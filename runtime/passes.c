@@ -181,13 +181,15 @@ static int repeated_heads(graph *g, int r, match *m)
     }
     const onyx_tensor *t = &g->values[kv].info, *e = &g->values[expand->outputs[0]].info;
     const onyx_tensor *rt = &g->values[r].info;
-    if ((axis != 2 && axis != -3) || t->rank != 4 || e->rank != 5 || rt->rank != 4 || t->dtype != ONYX_DTYPE_FLOAT)
+    if ((axis != 2 && axis != -3) || t->rank != 4 || e->rank != 5 || rt->rank != 4 ||
+        t->dtype != ONYX_DTYPE_FLOAT)
         return -1;
     for (int d = 0; d < 5; d++)
         if (d != 2 && !dim_may_equal(e->dims[d], t->dims[d < 2 ? d : d - 1]))
             return -1;
     if (!dim_may_equal(rt->dims[0], t->dims[0]) || !dim_may_equal(rt->dims[2], t->dims[2]) ||
-        !dim_may_equal(rt->dims[3], t->dims[3]) || !dim_may_equal(rt->dims[1], dim_mul(e->dims[2], t->dims[1])))
+        !dim_may_equal(rt->dims[3], t->dims[3]) ||
+        !dim_may_equal(rt->dims[1], dim_mul(e->dims[2], t->dims[1])))
         return -1;
     node *parts[3] = {reshape, expand, unsqueeze};
     for (int k = 0; k < 3; k++)
@@ -198,12 +200,11 @@ static int repeated_heads(graph *g, int r, match *m)
 /* MatMul(Softmax(mask(scale(MatMul(Q, K)))), V) -> onyx.Attention(Q, K, V, scale, add, cond),
  * where scale is an optional Mul or Div by a scalar (of the scores, or of Q before the first
  * MatMul), and mask an optional Add of a float tensor, then an optional Where choosing a
- * constant fill. Softmax must run along the last axis, and may be followed by Where(IsNaN(p), 0, p)
- * (nan_to_zero). K given as Transpose(K') of its last two
- * dims becomes K' (keys_as_rows); then K' and V each given as repeat_kv of key/value heads
- * (grouped-query attention) become those heads (kv_heads_shared), read by their query heads
- * in place instead of copied. Past keys and values concatenated before the repeat are just
- * part of K' and V (any key length). */
+ * constant fill. Softmax must run along the last axis, and may be followed by Where(IsNaN(p),
+ * 0, p) (nan_to_zero). K given as Transpose(K') of its last two dims becomes K' (keys_as_rows);
+ * then K' and V each given as repeat_kv of key/value heads (grouped-query attention) become
+ * those heads (kv_heads_shared), read by their query heads in place instead of copied. Past
+ * keys and values concatenated before the repeat are just part of K' and V (any key length). */
 int pass_attention(onyx_model *model, graph *g, onyx_status *st)
 {
     int rewrites = 0;
@@ -216,7 +217,8 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
         node *softmax = sole_producer(g, out->inputs[0], "Softmax");
         bool nan_to_zero = false;
         node *zeroing = softmax ? NULL : sole_producer(g, out->inputs[0], "Where");
-        node *isnan = zeroing && zeroing->n_inputs == 3 ? sole_producer(g, zeroing->inputs[0], "IsNaN") : NULL;
+        node *isnan =
+            zeroing && zeroing->n_inputs == 3 ? sole_producer(g, zeroing->inputs[0], "IsNaN") : NULL;
         if (isnan && isnan->inputs[0] == zeroing->inputs[2] && scalar_constant(g, zeroing->inputs[1], 0.0)) {
             /* Where(IsNaN(p), 0, p) after the softmax: p read by those two only. */
             const value *p = &g->values[isnan->inputs[0]];
@@ -224,7 +226,8 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
             bool output = false;
             for (int k = 0; k < g->n_outputs; k++)
                 output |= g->outputs[k] == isnan->inputs[0];
-            if (p->n_uses == 2 && !output && is_op(producer, "", "Softmax") && producer->outputs[0] == isnan->inputs[0]) {
+            if (p->n_uses == 2 && !output && is_op(producer, "", "Softmax") &&
+                producer->outputs[0] == isnan->inputs[0]) {
                 softmax = producer;
                 nan_to_zero = true;
                 m.nodes[m.n_nodes++] = (int)(zeroing - g->nodes);
@@ -345,7 +348,8 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
         int n_inputs = cond >= 0 ? 6 : add >= 0 ? 5 : scale >= 0 ? 4 : 3;
         new_attr attrs[6] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
                              {"fill_when", ATTR_INT, .i = fill_when}, {"keys_as_rows", ATTR_INT, .i = rows},
-                             {"kv_heads_shared", ATTR_INT, .i = shared}, {"nan_to_zero", ATTR_INT, .i = nan_to_zero}};
+                             {"kv_heads_shared", ATTR_INT, .i = shared},
+                             {"nan_to_zero", ATTR_INT, .i = nan_to_zero}};
         *st = rewrite(model, g, &m, "onyx", "Attention", 1, n_inputs, inputs, 6, attrs);
         rewrites++;
     }

@@ -33,9 +33,11 @@ int pass_identity_cast(onyx_model *model, graph *g, onyx_status *st)
         bool kept = false;
         for (int k = 0; k < g->n_outputs; k++)
             kept |= g->outputs[k] == out;
-        for (int j = 0; j < g->n_nodes && !kept; j++)
-            for (int k = g->nodes[j].n_inputs; !g->nodes[j].dead && k < g->nodes[j].n_inputs + g->nodes[j].n_implicit; k++)
-                kept |= g->nodes[j].inputs[k] == out;
+        for (int j = 0; j < g->n_nodes && !kept; j++) {
+            const node *r = &g->nodes[j];
+            for (int k = r->n_inputs; !r->dead && k < r->n_inputs + r->n_implicit; k++)
+                kept |= r->inputs[k] == out;
+        }
         if (kept)
             continue;
         for (int j = 0; j < g->n_nodes; j++)
@@ -87,7 +89,8 @@ static bool mean_of_last_axis(const graph *g, const node *n)
             return false;
         axis = *(const int64_t *)axes->info.data;
     }
-    return (axis == -1 || (rank > 0 && axis == rank - 1)) && (!keep || (keep->type == ATTR_INT && keep->i == 1));
+    return (axis == -1 || (rank > 0 && axis == rank - 1)) &&
+           (!keep || (keep->type == ATTR_INT && keep->i == 1));
 }
 
 /* -> RMSNormalization-23 (axis -1), the kernel ONNX's own RMSNormalization runs on. */
@@ -117,7 +120,8 @@ int pass_rmsnorm(onyx_model *model, graph *g, onyx_status *st)
             !dim_known(w->info.dims[0]) || w->info.dims[0] != x->info.dims[rank - 1])
             continue;
         int inputs[2] = {m.captures[0], m.captures[2]};
-        new_attr attrs[2] = {{"axis", ATTR_INT, .i = -1}, {"epsilon", ATTR_FLOAT, .f = *(const float *)eps->info.data}};
+        new_attr attrs[2] = {{"axis", ATTR_INT, .i = -1},
+                             {"epsilon", ATTR_FLOAT, .f = *(const float *)eps->info.data}};
         *st = rewrite(model, g, &m, "", "RMSNormalization", 23, 2, inputs, 2, attrs);
         rewrites++;
     }
@@ -151,8 +155,8 @@ static bool same_shape(const graph *g, int a, int b)
     if (!is_op(ma, "", "MatMul") || !is_op(mb, "", "MatMul") || ma->inputs[0] != mb->inputs[0])
         return false;
     const value *wa = &g->values[ma->inputs[1]], *wb = &g->values[mb->inputs[1]];
-    return wa->kind == VALUE_CONSTANT && wb->kind == VALUE_CONSTANT && wa->info.rank == 2 && wb->info.rank == 2 &&
-           wa->info.dims[0] == wb->info.dims[0] && wa->info.dims[1] == wb->info.dims[1];
+    return wa->kind == VALUE_CONSTANT && wb->kind == VALUE_CONSTANT && wa->info.rank == 2 &&
+           wb->info.rank == 2 && wa->info.dims[0] == wb->info.dims[0] && wa->info.dims[1] == wb->info.dims[1];
 }
 
 /* -> SwiGLU-28 (alpha 1): one pass over g and u instead of three. */
@@ -205,19 +209,21 @@ static bool static_int(const graph *g, int v, int64_t *out, int depth, int x, in
         return (val->info.dtype == ONYX_DTYPE_INT64 || val->info.dtype == ONYX_DTYPE_INT32) &&
                static_int(g, n->inputs[0], out, depth + 1, x, x_dim);
     int64_t a, b;
-    if (!strcmp(n->op_type, "Div") && n->n_inputs == 2 && static_int(g, n->inputs[0], &a, depth + 1, x, x_dim) &&
+    if (!strcmp(n->op_type, "Div") && n->n_inputs == 2 &&
+        static_int(g, n->inputs[0], &a, depth + 1, x, x_dim) &&
         static_int(g, n->inputs[1], &b, depth + 1, x, x_dim) && a >= 0 && b > 0) {
         *out = a / b;
         return true;
     }
-    if (!strcmp(n->op_type, "Gather") && n->n_inputs == 2 && static_int(g, n->inputs[1], &b, depth + 1, x, x_dim)) {
+    if (!strcmp(n->op_type, "Gather") && n->n_inputs == 2 &&
+        static_int(g, n->inputs[1], &b, depth + 1, x, x_dim)) {
         const value *shape = &g->values[n->inputs[0]];
         if (shape->kind != VALUE_NODE || shape->producer < 0)
             return false;
         const node *s = &g->nodes[shape->producer];
         const onyx_tensor *t = &g->values[s->inputs[0]].info;
-        if (s->dead || strcmp(s->op_type, "Shape") || s->domain[0] || node_attr(s, "start") || node_attr(s, "end") ||
-            t->rank < 1)
+        if (s->dead || strcmp(s->op_type, "Shape") || s->domain[0] || node_attr(s, "start") ||
+            node_attr(s, "end") || t->rank < 1)
             return false;
         int64_t d = b < 0 ? b + t->rank : b;
         if (d < 0 || d >= t->rank)
@@ -270,7 +276,8 @@ static bool rotary_table(const graph *g, int v, const onyx_tensor *x)
 {
     const onyx_tensor *t = &g->values[v].info;
     return t->dtype == ONYX_DTYPE_FLOAT && t->rank == 4 && t->dims[1] == 1 && dim_known(t->dims[3]) &&
-           t->dims[3] % 2 == 0 && dim_may_equal(t->dims[3], x->dims[3]) && dim_may_equal(t->dims[2], x->dims[2]) &&
+           t->dims[3] % 2 == 0 && dim_may_equal(t->dims[3], x->dims[3]) &&
+           dim_may_equal(t->dims[2], x->dims[2]) &&
            (t->dims[0] == 1 || dim_may_equal(t->dims[0], x->dims[0]));
 }
 
@@ -298,7 +305,10 @@ int pass_rotary(onyx_model *model, graph *g, onyx_status *st)
                 int64_t len = g->values[cos].info.dims[3];
                 for (int ri = 0; ri < 2 && !found; ri++) {
                     int sin = rotated->inputs[1 - ri];
-                    match m = {.n_nodes = 3, .nodes = {i, (int)(plain - g->nodes), (int)(rotated - g->nodes)}};
+                    match m = {.n_nodes = 3};
+                    m.nodes[0] = i;
+                    m.nodes[1] = (int)(plain - g->nodes);
+                    m.nodes[2] = (int)(rotated - g->nodes);
                     if (!rotary_table(g, sin, xt) || g->values[sin].info.dims[3] != len ||
                         !rotate_half_of(g, rotated->inputs[ri], x, len, &m))
                         continue;
@@ -319,11 +329,11 @@ int pass_rotary(onyx_model *model, graph *g, onyx_status *st)
 
 /* (0.5 x) (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) with x^3 as Pow(x, 3): GPT-2's
  * NewGELUActivation, as both exporters write it (pass_gelu takes the x * (x * x) spelling). */
+#define CUBE_TERM COMM2("Mul", CONST(0.044715), NODE2("Pow", ANY(0), CONST(3.0)))
 static const pattern *const gelu_pow = COMM2(
     "Mul", COMM2("Mul", ANY(0), CONST(0.5)),
     COMM2("Add", CONST(1.0),
-          NODE1("Tanh", COMM2("Mul", CONST(0.7978845608028654),
-                              COMM2("Add", ANY(0), COMM2("Mul", CONST(0.044715), NODE2("Pow", ANY(0), CONST(3.0))))))));
+          NODE1("Tanh", COMM2("Mul", CONST(0.7978845608028654), COMM2("Add", ANY(0), CUBE_TERM)))));
 
 /* -> onyx.Gelu (approximate tanh), which FusedMatMul may take into its epilogue. */
 int pass_gelu_pow(onyx_model *model, graph *g, onyx_status *st)
