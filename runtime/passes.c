@@ -140,6 +140,26 @@ static int sqrt_root(const graph *g, int v)
     return n->inputs[0];
 }
 
+/* Whether every live node reading v's values is `reader` or in m (others may be Shape nodes,
+ * which read only its shape), and v is no graph output. */
+static bool read_for_values_only_by(const graph *g, int v, const node *reader, const match *m)
+{
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == v)
+            return false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const node *n = &g->nodes[i];
+        bool reads = false, known = n == reader || is_op(n, "", "Shape");
+        for (int k = 0; !n->dead && k < n->n_inputs + n->n_implicit; k++)
+            reads |= n->inputs[k] == v;
+        for (int j = 0; reads && !known && j < m->n_nodes; j++)
+            known = m->nodes[j] == i;
+        if (reads && !known)
+            return false;
+    }
+    return true;
+}
+
 /* Whether Transpose n swaps its input's last two dims only. */
 static bool swaps_last_two(const node *n)
 {
@@ -328,6 +348,36 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
                 k = kt;
                 scale = root;
             }
+        }
+        float q_factor, before_factor = 1;
+        node *head = NULL; /* the Reshape or Transpose that reads Q before its heads were split */
+        int qv = q;
+        for (int steps = 0; steps < 4; steps++) {
+            const value *val = &g->values[qv];
+            n = val->kind == VALUE_NODE && val->producer >= 0 ? &g->nodes[val->producer] : NULL;
+            if (!(is_op(n, "", "Transpose") || is_op(n, "", "Reshape")) || n->outputs[0] != qv ||
+                !read_for_values_only_by(g, qv, head, &m))
+                break;
+            head = n;
+            qv = n->inputs[0];
+        }
+        node *q_mul = head ? sole_producer(g, qv, "Mul") : NULL;
+        bool q_scaled = q_mul && (scalar_value(g, q_mul->inputs[1], &q_factor) ||
+                                  scalar_value(g, q_mul->inputs[0], &q_factor));
+        if (q_scaled &&
+            (scale < 0 || scalar_value(g, scale, &before_factor)) && q_factor != 0 && isfinite(q_factor)) {
+            /* Q scaled before its heads were split (Whisper's q_proj(x) * scaling): the factor joins
+             * the scale, held in the Mul's output as the Mul goes, and the Reshape reads x. */
+            int x = scalar_value(g, q_mul->inputs[1], NULL) ? q_mul->inputs[0] : q_mul->inputs[1];
+            int held = q_mul->outputs[0];
+            if (!scalar_into(model, g, held, divides ? before_factor / q_factor : before_factor * q_factor)) {
+                *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY,
+                                "out of memory optimizing the graph");
+                break;
+            }
+            head->inputs[0] = x;
+            q_mul->dead = true;
+            scale = held;
         }
         int v = out->inputs[1];
         bool rows = false, shared = false;
