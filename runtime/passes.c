@@ -291,6 +291,23 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
             if (g->values[add].info.dtype != ONYX_DTYPE_FLOAT)
                 continue;
             m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            node *w = cond < 0 ? sole_producer(g, add, "Where") : NULL;
+            float a1, a2;
+            if (w && w->n_inputs == 3 && g->values[w->inputs[0]].info.dtype == ONYX_DTYPE_BOOL &&
+                scalar_value(g, w->inputs[1], &a1) && scalar_value(g, w->inputs[2], &a2) &&
+                (a1 == 0) != (a2 == 0)) {
+                /* + Where(c, f, 0) or Where(c, 0, f), f -inf or nearly (scores + f is f for any
+                 * score below 1e30 in size): the score is f where c is true (or false), as the
+                 * TorchScript exporter writes the masks of scaled_dot_product_attention. */
+                bool f_first = a2 == 0;
+                if ((f_first ? a1 : a2) <= -1e30f) {
+                    cond = w->inputs[0];
+                    fill = f_first ? a1 : a2;
+                    fill_when = f_first;
+                    add = -1;
+                    m.nodes[m.n_nodes++] = (int)(w - g->nodes);
+                }
+            }
         }
         if ((n = sole_producer(g, scores, "Mul")) || (n = sole_producer(g, scores, "Div"))) {
             int c = !strcmp(n->op_type, "Div") ? n->inputs[1] : float_scalar(g, n->inputs[1]) ? n->inputs[1] : n->inputs[0];

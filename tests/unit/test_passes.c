@@ -838,3 +838,50 @@ Test(passes, a_factor_of_q_before_its_heads_are_split_joins_the_scale)
         builder_free(b);
     }
 }
+
+Test(passes, a_boolean_mask_turned_into_an_added_fill_becomes_the_condition)
+{
+    /* scores + Where(c, 0, -inf) (BERT's padding mask, TorchScript) and + Where(c, -inf, 0)
+     * (GPT-2's causal one): c and the fill go into the fused node, rows masked throughout
+     * included (NaN both ways); a fill of -1 (not absorbing) stays an added mask. */
+    enum { B = 2, S = 5, D = 4 };
+    static float q[B * S * D], k[B * D * S], v[B * S * D];
+    static uint8_t c[B * S * S];
+    fill(q, sizeof q / sizeof q[0], 31);
+    fill(k, sizeof k / sizeof k[0], 32);
+    fill(v, sizeof v / sizeof v[0], 33);
+    for (int i = 0; i < B * S * S; i++)
+        c[i] = (i % S) <= (i / S % S) && !(i >= S * S && i < S * S + S); /* batch 1, row 0: none */
+    static const float fills[3] = {-INFINITY, -INFINITY, -1.0f};
+    for (int form = 0; form < 3; form++) {
+        builder *b = builder_new(17);
+        builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(B, S, D), NULL);
+        builder_input(b, "K", ONYX_DTYPE_FLOAT, 3, DIMS(B, D, S), NULL);
+        builder_input(b, "V", ONYX_DTYPE_FLOAT, 3, DIMS(B, S, D), NULL);
+        builder_input(b, "C", ONYX_DTYPE_BOOL, 3, DIMS(B, S, S), NULL);
+        builder_initializer(b, "zero", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0));
+        builder_initializer(b, "f", ONYX_DTYPE_FLOAT, 0, NULL, &fills[form]);
+        builder_node(b, "Where", form == 1 ? "C,f,zero" : "C,zero,f", "m");
+        builder_node(b, "MatMul", "Q,K", "qk");
+        builder_node(b, "Add", "qk,m", "masked");
+        builder_attr_int(b, builder_node(b, "Softmax", "masked", "p"), "axis", -1);
+        builder_node(b, "MatMul", "p,V", "Y");
+        builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+        cr_assert_eq(live_built(b, "onyx", "Attention"), 1, "form %d", form);
+        cr_assert_eq(live_built(b, "", "Where"), form == 2, "form %d", form);
+        onyx_tensor in[4] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(B, S, D), q),
+                             tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(B, D, S), k),
+                             tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(B, S, D), v),
+                             tensor_of(ONYX_DTYPE_BOOL, 3, DIMS(B, S, S), c)};
+        run_result fused = run_model_with(b, (run_settings){0}, 4, in);
+        run_result plain = run_model_with(b, (run_settings){.plain = true}, 4, in);
+        cr_assert(fused.run == ONYX_OK && plain.run == ONYX_OK, "%s%s", fused.message, plain.message);
+        const float *got = fused.outputs[0].data, *want = plain.outputs[0].data;
+        for (int i = 0; i < B * S * D; i++) /* NaN where the unfused graph gives NaN */
+            cr_assert(isnan(want[i]) ? isnan(got[i]) : fabsf(got[i] - want[i]) <= 1e-5f * (1 + fabsf(want[i])),
+                      "form %d, element %d: %g, not %g", form, i, got[i], want[i]);
+        run_result_free(&fused);
+        run_result_free(&plain);
+        builder_free(b);
+    }
+}
