@@ -160,6 +160,14 @@ static bool read_for_values_only_by(const graph *g, int v, const node *reader, c
     return true;
 }
 
+/* Whether n is a Transpose of a rank-4 tensor with perm [0, p1, p2, p3]. */
+static bool transposes(const node *n, int64_t p1, int64_t p2, int64_t p3)
+{
+    const attribute *perm = n ? node_attr(n, "perm") : NULL;
+    return perm && perm->type == ATTR_INTS && perm->count == 4 && perm->ints[0] == 0 && perm->ints[1] == p1 &&
+           perm->ints[2] == p2 && perm->ints[3] == p3;
+}
+
 /* Whether Transpose n swaps its input's last two dims only. */
 static bool swaps_last_two(const node *n)
 {
@@ -398,7 +406,14 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
         }
         int v = out->inputs[1];
         bool rows = false, shared = false;
-        if ((n = sole_producer(g, k, "Transpose")) && swaps_last_two(n) && m.n_nodes < MAX_MATCHED) {
+        int64_t seq_first = 0;
+        if ((n = sole_producer(g, k, "Transpose")) && transposes(n, 2, 3, 1) && m.n_nodes < MAX_MATCHED) {
+            /* K^T straight from [B, S, H, D] (the head split and K's transpose in one) */
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            k = n->inputs[0];
+            rows = true;
+            seq_first |= 2;
+        } else if ((n = sole_producer(g, k, "Transpose")) && swaps_last_two(n) && m.n_nodes < MAX_MATCHED) {
             m.nodes[m.n_nodes++] = (int)(n - g->nodes);
             k = n->inputs[0];
             rows = true;
@@ -411,13 +426,39 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
                 m.n_nodes = before;
             }
         }
+        /* Q, K (as rows) and V given as Transpose(x, [0, 2, 1, 3]) of their [B, S, H, D] head split,
+         * and Y transposed back so: read and written where they lie. */
+        if ((n = sole_producer(g, q, "Transpose")) && transposes(n, 2, 1, 3) && m.n_nodes < MAX_MATCHED) {
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            q = n->inputs[0];
+            seq_first |= 1;
+        }
+        if (rows && !(seq_first & 2) && (n = sole_producer(g, k, "Transpose")) && transposes(n, 2, 1, 3) &&
+            m.n_nodes < MAX_MATCHED) {
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            k = n->inputs[0];
+            seq_first |= 2;
+        }
+        if ((n = sole_producer(g, v, "Transpose")) && transposes(n, 2, 1, 3) && m.n_nodes < MAX_MATCHED) {
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            v = n->inputs[0];
+            seq_first |= 4;
+        }
+        n = sole_consumer(g, out->outputs[0]);
+        if (is_op(n, "", "Transpose") && transposes(n, 2, 1, 3) && m.n_nodes < MAX_MATCHED) {
+            /* the Transpose becomes the fused node, keeping its output */
+            m.nodes[m.n_nodes++] = m.nodes[0];
+            m.nodes[0] = (int)(n - g->nodes);
+            seq_first |= 8;
+        }
         int inputs[6] = {q, k, v, scale, add, cond};
         int n_inputs = cond >= 0 ? 6 : add >= 0 ? 5 : scale >= 0 ? 4 : 3;
-        new_attr attrs[6] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
+        new_attr attrs[7] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
                              {"fill_when", ATTR_INT, .i = fill_when}, {"keys_as_rows", ATTR_INT, .i = rows},
                              {"kv_heads_shared", ATTR_INT, .i = shared},
-                             {"nan_to_zero", ATTR_INT, .i = nan_to_zero}};
-        *st = rewrite(model, g, &m, "onyx", "Attention", 1, n_inputs, inputs, 6, attrs);
+                             {"nan_to_zero", ATTR_INT, .i = nan_to_zero},
+                             {"seq_first", ATTR_INT, .i = seq_first}};
+        *st = rewrite(model, g, &m, "onyx", "Attention", 1, n_inputs, inputs, 7, attrs);
         rewrites++;
     }
     return rewrites;

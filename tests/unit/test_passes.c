@@ -886,3 +886,74 @@ Test(passes, a_boolean_mask_turned_into_an_added_fill_becomes_the_condition)
         builder_free(b);
     }
 }
+
+Test(passes, heads_split_before_a_transpose_are_read_and_written_where_they_lie)
+{
+    /* Q, K and V split into heads as [B, S, H, D] and transposed to [B, H, S, D] (K^T at once,
+     * [0, 2, 3, 1], or as K then its last two dims), Y transposed back: the Transposes go into
+     * the fused node, with and without shared key/value heads (HKV 1 or 2 of 4, repeated after
+     * the transposes as LLaMA does), at one and two threads, for one and many query rows. */
+    enum { B = 2, HQ = 4, D = 8 };
+    static float q[B * 40 * HQ * D], k[B * 40 * HQ * D], v[B * 40 * HQ * D];
+    fill(q, sizeof q / sizeof q[0], 41);
+    fill(k, sizeof k / sizeof k[0], 42);
+    fill(v, sizeof v / sizeof v[0], 43);
+    static const struct {
+        int64_t sq, sk, hkv;
+        bool kt_at_once;
+    } cases[] = {{40, 40, 4, true}, {7, 9, 4, false}, {40, 40, 2, false}, {1, 9, 1, false}, {5, 5, 2, false}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t sq = cases[c].sq, sk = cases[c].sk, hkv = cases[c].hkv;
+        builder *b = builder_new(17);
+        builder_input(b, "Q", ONYX_DTYPE_FLOAT, 4, DIMS(B, sq, HQ, D), NULL);
+        builder_input(b, "K", ONYX_DTYPE_FLOAT, 4, DIMS(B, sk, hkv, D), NULL);
+        builder_input(b, "V", ONYX_DTYPE_FLOAT, 4, DIMS(B, sk, hkv, D), NULL);
+        builder_initializer(b, "s", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.35f));
+        builder_initializer(b, "axes", ONYX_DTYPE_INT64, 1, DIMS(1), INT64S(2));
+        builder_initializer(b, "shape5", ONYX_DTYPE_INT64, 1, DIMS(5), INT64S(B, hkv, HQ / hkv, sk, D));
+        builder_initializer(b, "shape4", ONYX_DTYPE_INT64, 1, DIMS(4), INT64S(B, HQ, sk, D));
+        builder_attr_ints(b, builder_node(b, "Transpose", "Q", "qh"), "perm", 4, INT64S(0, 2, 1, 3));
+        builder_attr_ints(b, builder_node(b, "Transpose", "V", "vh"), "perm", 4, INT64S(0, 2, 1, 3));
+        const char *vv = "vh";
+        if (cases[c].kt_at_once) {
+            builder_attr_ints(b, builder_node(b, "Transpose", "K", "kt"), "perm", 4, INT64S(0, 2, 3, 1));
+        } else {
+            builder_attr_ints(b, builder_node(b, "Transpose", "K", "kh"), "perm", 4, INT64S(0, 2, 1, 3));
+            const char *kk = "kh";
+            if (hkv != HQ) { /* repeat_kv after the transposes, as LLaMA */
+                builder_node(b, "Unsqueeze", "kh,axes", "ku");
+                builder_node(b, "Expand", "ku,shape5", "ke");
+                builder_node(b, "Reshape", "ke,shape4", "kr");
+                builder_node(b, "Unsqueeze", "vh,axes", "vu");
+                builder_node(b, "Expand", "vu,shape5", "ve");
+                builder_node(b, "Reshape", "ve,shape4", "vr");
+                kk = "kr", vv = "vr";
+            }
+            builder_attr_ints(b, builder_node(b, "Transpose", kk, "kt"), "perm", 4, INT64S(0, 1, 3, 2));
+        }
+        builder_node(b, "MatMul", "qh,kt", "qk");
+        builder_node(b, "Mul", "qk,s", "scaled");
+        builder_attr_int(b, builder_node(b, "Softmax", "scaled", "p"), "axis", -1);
+        char pv[16];
+        snprintf(pv, sizeof pv, "p,%s", vv);
+        builder_node(b, "MatMul", pv, "yh");
+        builder_attr_ints(b, builder_node(b, "Transpose", "yh", "Y"), "perm", 4, INT64S(0, 2, 1, 3));
+        builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+        cr_assert_eq(live_built(b, "onyx", "Attention"), 1, "case %zu", c);
+        int left = live_built(b, "", "Transpose") + live_built(b, "", "Expand");
+        cr_assert_eq(left, 0, "case %zu: %d left", c, left);
+        onyx_tensor in[3] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(B, sq, HQ, D), q),
+                             tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(B, sk, hkv, D), k),
+                             tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(B, sk, hkv, D), v)};
+        for (int threads = 1; threads <= 2; threads++) {
+            run_result fused = run_model_with(b, (run_settings){.threads = threads}, 3, in);
+            run_result plain = run_model_with(b, (run_settings){.plain = true}, 3, in);
+            cr_assert(fused.run == ONYX_OK && plain.run == ONYX_OK, "%s%s", fused.message, plain.message);
+            expect_tensor(&fused.outputs[0], ONYX_DTYPE_FLOAT, 4, DIMS(B, sq, HQ, D), plain.outputs[0].data,
+                          1e-5);
+            run_result_free(&fused);
+            run_result_free(&plain);
+        }
+        builder_free(b);
+    }
+}
