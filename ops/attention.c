@@ -6,7 +6,17 @@
  * multiplied, or divided when `scale_divides`); 4 additive mask (optional, broadcast onto
  * [..., Sq, Sk]); 5 boolean mask (optional, same broadcast: where it equals `fill_when`, the
  * score becomes `fill`, as ONNX's Where). Batch dims of Q, K and V broadcast. Output
- * [..., Sq, Dv].
+ * [..., Sq, Dv]. With `keys_as_rows` K is [..., Sk, D] instead (the pass drops the Transpose
+ * before the first MatMul). With `kv_heads_shared` (grouped-query attention: the pass drops
+ * the repeat_kv Unsqueeze/Expand/Reshape of K and V) the head dim of K and V (the last batch
+ * dim, rank >= 3) holds Hkv heads where Q's holds Hq, Hq a multiple of Hkv: query head h reads
+ * key/value head h / (Hq / Hkv), as in ai.onnx Attention, and nothing is copied. With
+ * `nan_to_zero` a row of probabilities holding NaN (all of it then: a row masked throughout
+ * with -inf, or NaN scores) is zeros, as the Where(IsNaN(p), 0, p) PyTorch's exporters write
+ * after the softmax of scaled_dot_product_attention with a mask. `seq_first` (bits 1 Q, 2 K,
+ * 4 V, 8 Y) marks rank-4 operands that lie as [B, S, H, D] (the head split before the
+ * Transpose to [B, H, S, D], which the pass drops): read, or Y written, through strides; K only
+ * with keys_as_rows.
  *
  * ai.onnx Attention (opsets 23, 24, 25): Q [B, Hq, Sq, D], K [B, Hkv, Skv, D], V [B, Hkv,
  * Skv, Dv], or the rank-3 [B, S, heads * size] forms with q_num_heads / kv_num_heads; each
@@ -59,6 +69,8 @@ typedef struct attention_params {
     bool scale_divides;
     float fill;
     bool fill_when;
+    bool keys_as_rows, kv_heads_shared, nan_to_zero;
+    int64_t seq_first; /* bits: Q 1, K 2, V 4, Y 8 laid out [B, S, H, D] */
     /* ai.onnx Attention */
     bool has_scale, causal;
     bool softmax_double; /* softmax_precision double: the exps and sums in double */
@@ -100,7 +112,8 @@ typedef struct attention_state {
                      reference rounds (see the top) */
     float operand_scale;      /* convert: Q and K are multiplied by it (then s->scale is 1) */
     onyx_dtype softmax_dtype; /* convert: the type the softmax rounds to (or double) */
-    bool gather;  /* ai.onnx: keys gathered as [D, T] (see GATHER_ROWS) */
+    bool gather;  /* keys gathered as [D, T] (see GATHER_ROWS) */
+    bool keys_as_rows; /* onyx: K is [..., Sk, D] */
     onyx_dtype dtype;
     const gemm_kernel *kernel;
 } attention_state;
@@ -117,13 +130,22 @@ static onyx_status attention_check(op_context *ctx)
     attention_params *p = st ? NULL : op_alloc_params(ctx, sizeof *p);
     if (st || !p)
         return st ? st : ONYX_ERROR_OUT_OF_MEMORY;
-    int64_t divides, when;
-    if ((st = op_attr_int(ctx, "scale_divides", 0, &divides)) ||
+    int64_t divides, when, rows, shared, nan_zero;
+    if ((st = op_attr_int(ctx, "nan_to_zero", 0, &nan_zero)) ||
+        (st = op_attr_int(ctx, "scale_divides", 0, &divides)) ||
         (st = op_attr_float(ctx, "fill", -INFINITY, &p->fill)) ||
-        (st = op_attr_int(ctx, "fill_when", 1, &when)))
+        (st = op_attr_int(ctx, "fill_when", 1, &when)) || (st = op_attr_int(ctx, "keys_as_rows", 0, &rows)) ||
+        (st = op_attr_int(ctx, "kv_heads_shared", 0, &shared)) ||
+        (st = op_attr_int(ctx, "seq_first", 0, &p->seq_first)))
         return st;
+    if (p->seq_first < 0 || p->seq_first > 15 || ((p->seq_first & 2) && !rows))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "seq_first %lld: bits 1, 2 (with keys_as_rows), 4 and 8", (long long)p->seq_first);
     p->scale_divides = divides != 0;
     p->fill_when = when != 0;
+    p->keys_as_rows = rows != 0;
+    p->kv_heads_shared = shared != 0;
+    p->nan_to_zero = nan_zero != 0;
     ctx->params = p;
     op_set_output_dtypes(ctx, ONYX_DTYPE_FLOAT);
     return ONYX_OK;
@@ -137,22 +159,28 @@ static onyx_tensor batch_part(const onyx_tensor *t)
     return b;
 }
 
-/* Strides of t (row-major) aligned to the scores' shape [batch dims..., rows, cols]. */
-static void layout_of(const onyx_tensor *t, int batch_rank, operand_layout *l)
+/* An operand as the kernel reads it: its dims in the kernel's order and their strides in
+ * elements. */
+typedef struct operand_view {
+    int rank;
+    int64_t dims[ONYX_MAX_RANK], strides[ONYX_MAX_RANK];
+} operand_view;
+
+/* Strides of view v aligned to the scores' shape [batch dims..., rows, cols] (0 where v
+ * repeats). */
+static void layout_of(const operand_view *v, int batch_rank, operand_layout *l)
 {
     memset(l, 0, sizeof *l);
     int rank = batch_rank + 2;
-    int64_t stride = 1;
     for (int d = rank - 1; d >= 0; d--) {
-        int at = d - (rank - t->rank);
-        int64_t size = at >= 0 ? t->dims[at] : 1, s = size == 1 ? 0 : stride;
+        int at = d - (rank - v->rank);
+        int64_t s = at >= 0 && v->dims[at] != 1 ? v->strides[at] : 0;
         if (d == rank - 1)
             l->col_stride = s;
         else if (d == rank - 2)
             l->row_stride = s;
         else
             l->batch_strides[d] = s;
-        stride *= size;
     }
 }
 
@@ -166,20 +194,95 @@ static int64_t batch_offset(const attention_state *s, const operand_layout *l, i
     return off;
 }
 
+/* t's shape with dims 1 and 2 swapped when `seq_first` (a rank-4 [B, S, H, D] seen as [B, H,
+ * S, D]), else t's. */
+static onyx_tensor logical_shape(const onyx_tensor *t, bool seq_first)
+{
+    onyx_tensor l = *t;
+    if (seq_first && t->rank == 4)
+        l.dims[1] = t->dims[2], l.dims[2] = t->dims[1];
+    return l;
+}
+
+/* The view of row-major t, dims 1 and 2 swapped when `seq_first`. */
+static operand_view view_of(const onyx_tensor *t, bool seq_first)
+{
+    operand_view v = {.rank = t->rank};
+    int64_t stride = 1;
+    for (int d = t->rank - 1; d >= 0; d--) {
+        v.dims[d] = t->dims[d], v.strides[d] = stride;
+        stride *= t->dims[d];
+    }
+    if (seq_first && t->rank == 4) {
+        int64_t dim = v.dims[1], st = v.strides[1];
+        v.dims[1] = v.dims[2], v.strides[1] = v.strides[2];
+        v.dims[2] = dim, v.strides[2] = st;
+    }
+    return v;
+}
+
+/* v with its head dim (the one before the last two) split in two, for shared key/value heads:
+ * [..., H, r, c] -> [..., H / group, group, r, c] for Q, Y and masks (a head dim of 1: [..., 1,
+ * 1, r, c]), [..., H, 1, r, c] for K and V (repeating along the group). Without a head dim, v
+ * as it is. */
+static operand_view split_heads(const operand_view *v, int64_t group, bool kv)
+{
+    operand_view split = *v;
+    if (v->rank < 3)
+        return split;
+    int h = v->rank - 3;
+    int64_t heads = v->dims[h], stride = v->strides[h];
+    bool whole = kv || heads == 1;
+    split.dims[h] = whole ? heads : heads / group;
+    split.strides[h] = whole ? stride : stride * group;
+    split.dims[h + 1] = whole ? 1 : group;
+    split.strides[h + 1] = whole ? 0 : stride;
+    for (int i = 1; i <= 2; i++)
+        split.dims[h + 1 + i] = v->dims[h + i], split.strides[h + 1 + i] = v->strides[h + i];
+    split.rank = v->rank + 1;
+    return split;
+}
+
 static onyx_status attention_reshape(op_context *ctx)
 {
-    const onyx_tensor *q = op_input(ctx, 0), *k = op_input(ctx, 1), *v = op_input(ctx, 2);
+    const attention_params *p = ctx->params;
+    const onyx_tensor *qp = op_input(ctx, 0), *kp = op_input(ctx, 1), *vp = op_input(ctx, 2);
     const onyx_tensor *scale = op_input(ctx, 3), *add = op_input(ctx, 4), *cond = op_input(ctx, 5);
     onyx_tensor *y = op_output(ctx, 0);
     char a[128], b[128], c[128];
-    if (q->rank < 2 || k->rank < 2 || v->rank < 2)
+    if (qp->rank < 2 || kp->rank < 2 || vp->rank < 2)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "Q, K and V need rank >= 2");
-    int64_t sq = q->dims[q->rank - 2], d = q->dims[q->rank - 1], sk = k->dims[k->rank - 1];
+    bool q_sf = p->seq_first & 1, k_sf = p->seq_first & 2, v_sf = p->seq_first & 4, y_sf = p->seq_first & 8;
+    if ((q_sf && qp->rank != 4) || (k_sf && kp->rank != 4) || (v_sf && vp->rank != 4))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "operands laid out [B, S, H, D] (seq_first) need rank 4");
+    /* Shapes below are those the kernel reads: [B, H, S, D] for operands laid out seq first. */
+    onyx_tensor ql = logical_shape(qp, q_sf), kl = logical_shape(kp, k_sf), vl = logical_shape(vp, v_sf);
+    const onyx_tensor *q = &ql, *k = &kl, *v = &vl;
+    int kd = k->rank - (p->keys_as_rows ? 1 : 2), ks = k->rank - (p->keys_as_rows ? 2 : 1);
+    int64_t sq = q->dims[q->rank - 2], d = q->dims[q->rank - 1], sk = k->dims[ks];
     int64_t dv = v->dims[v->rank - 1];
-    if (!dim_may_equal(d, k->dims[k->rank - 2]) || !dim_may_equal(sk, v->dims[v->rank - 2]))
+    if (!dim_may_equal(d, k->dims[kd]) || !dim_may_equal(sk, v->dims[v->rank - 2]))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "Q %s, K %s and V %s do not chain",
                         shape_str(q, a, sizeof a), shape_str(k, b, sizeof b), shape_str(v, c, sizeof c));
     onyx_tensor qb = batch_part(q), kb = batch_part(k), vb = batch_part(v);
+    int64_t group = 1;
+    if (p->kv_heads_shared) {
+        /* K's and V's heads stand for Q's in the broadcast; the group is their ratio. */
+        int h = q->rank - 3;
+        if (q->rank < 3 || k->rank != q->rank || v->rank != q->rank || q->rank + 1 > ONYX_MAX_RANK)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "shared key/value heads need Q, K and V of one rank (3 to %d)",
+                            ONYX_MAX_RANK - 1);
+        int64_t hq = q->dims[h], hk = k->dims[h];
+        if (!dim_may_equal(hk, v->dims[h]) || (dim_known(hq) && dim_known(hk) && (hk == 0 || hq % hk)))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "Q %s: its heads must be a multiple of those of K %s and V %s",
+                            shape_str(q, a, sizeof a), shape_str(k, b, sizeof b), shape_str(v, c, sizeof c));
+        if (dim_known(hq) && dim_known(hk))
+            group = hq / hk;
+        kb.dims[h] = vb.dims[h] = hq;
+    }
     const onyx_tensor *batches[3] = {&qb, &kb, &vb};
     onyx_status st = broadcast_shape(ctx, 3, batches, y);
     if (st)
@@ -196,6 +299,10 @@ static onyx_status attention_reshape(op_context *ctx)
     }
     y->dims[y->rank++] = sq;
     y->dims[y->rank++] = dv;
+    if (y_sf && y->rank != 4)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "Y laid out [B, S, H, D] (seq_first) needs rank 4");
+    if (y_sf) /* written [B, S, H, Dv] */
+        *y = logical_shape(y, true);
     if (!ctx->concrete)
         return ONYX_OK;
     /* The output's shape, checked, bounds the task count and sizes below; an empty one needs
@@ -211,29 +318,55 @@ static onyx_status attention_reshape(op_context *ctx)
     attention_state *s = op_alloc_state(ctx, sizeof *s);
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
+    /* Shared key/value heads: every operand seen with its head dim split into (kv head, member
+     * of the group), K and V repeating along the members. */
+    operand_view qs = view_of(qp, q_sf), ks_ = view_of(kp, k_sf), vs = view_of(vp, v_sf);
+    operand_view ys = view_of(y, y_sf), adds = view_of(add ? add : qp, false);
+    operand_view conds = view_of(cond ? cond : qp, false);
+    if (p->kv_heads_shared) {
+        if (group > 1 && ((add && add->rank >= 3 && add->dims[add->rank - 3] != 1 &&
+                           add->dims[add->rank - 3] != q->dims[q->rank - 3]) ||
+                          (cond && cond->rank >= 3 && cond->dims[cond->rank - 3] != 1 &&
+                           cond->dims[cond->rank - 3] != q->dims[q->rank - 3])))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "a mask's heads must be 1 or Q's");
+        qs = split_heads(&qs, group, false);
+        ks_ = split_heads(&ks_, group, true);
+        vs = split_heads(&vs, group, true);
+        ys = split_heads(&ys, group, false);
+        adds = split_heads(&adds, group, false);
+        conds = split_heads(&conds, group, false);
+        batch_rank++;
+    }
     s->batch_rank = batch_rank;
-    memcpy(s->batch_dims, y->dims, (size_t)batch_rank * sizeof(int64_t));
-    s->batches = shape_count(y->dims, batch_rank);
+    memcpy(s->batch_dims, ys.dims, (size_t)batch_rank * sizeof(int64_t));
+    s->batches = shape_count(ys.dims, batch_rank);
     s->sq = sq, s->sk = sk, s->d = d, s->dv = dv;
+    s->group = group;
+    s->keys_as_rows = p->keys_as_rows;
     /* Q, K and V are read as whole matrices: their row and column strides are the plain ones. */
-    layout_of(q, batch_rank, &s->q);
-    layout_of(y, batch_rank, &s->y);
-    s->ldq = d, s->ldy = dv;
+    layout_of(&qs, batch_rank, &s->q);
+    layout_of(&ys, batch_rank, &s->y);
+    /* Rows lie these strides apart (for GEMM's leading dims: not 0 when there is one row). */
+    s->ldq = qs.strides[qs.rank - 2], s->ldy = ys.strides[ys.rank - 2];
     s->n_segments = 1;
-    s->seg[0] = (kv_segment){.k_input = 1, .v_input = 2, .len = sk, .ldk = sk, .ldv = dv};
-    layout_of(k, batch_rank, &s->seg[0].k);
-    layout_of(v, batch_rank, &s->seg[0].v);
+    s->seg[0] = (kv_segment){.k_input = 1, .v_input = 2, .len = sk, .ldv = vs.strides[vs.rank - 2]};
+    s->seg[0].ldk = p->keys_as_rows ? ks_.strides[ks_.rank - 2] : sk;
+    layout_of(&ks_, batch_rank, &s->seg[0].k);
+    layout_of(&vs, batch_rank, &s->seg[0].v);
     if (add)
-        layout_of(add, batch_rank, &s->add);
+        layout_of(&adds, batch_rank, &s->add);
     if (cond)
-        layout_of(cond, batch_rank, &s->cond);
+        layout_of(&conds, batch_rank, &s->cond);
     s->row_blocks = ceil_div(sq, ROW_BLOCK);
     s->dtype = ONYX_DTYPE_FLOAT;
     s->kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    /* Keys as rows are gathered as [D, Sk] once per key/value head and thread (for onyx's GEMM)
+     * when enough query rows share them; for fewer the product takes K as it lies. */
+    s->gather = p->keys_as_rows && group * sq >= GATHER_ROWS;
     ctx->state = s;
     ctx->n_tasks = s->batches * s->row_blocks;
     ctx->task_cost = OP_MIN(sq, ROW_BLOCK) * sk * (d + dv) * 2;
-    ctx->scratch_bytes = (size_t)(ROW_BLOCK * sk) * sizeof(float);
+    ctx->scratch_bytes = (size_t)(ROW_BLOCK * sk + (s->gather ? d * sk : 0)) * sizeof(float);
     return ONYX_OK;
 }
 
@@ -274,7 +407,14 @@ static float onyx_row(const op_context *ctx, const attention_state *s, float *ro
         scale_and_mask(p, row, s->sk, scale, add, s->add.col_stride, cond, s->cond.col_stride);
     }
     /* No keys: the product with V is an empty sum (zeros), to be left as it is. */
-    return s->sk ? 1.0f / gemm_exp_row(s->kernel, row, s->sk, folded ? factor : 1.0f) : 1.0f;
+    if (!s->sk)
+        return 1.0f;
+    float sum = gemm_exp_row(s->kernel, row, s->sk, folded ? factor : 1.0f);
+    if (p->nan_to_zero && isnan(sum)) {
+        memset(row, 0, (size_t)s->sk * sizeof(float));
+        return 0.0f;
+    }
+    return 1.0f / sum;
 }
 
 /* ---- ai.onnx Attention ------------------------------------------------------------------- */
@@ -825,6 +965,14 @@ static void attend_block(const op_context *ctx, const attention_state *s, int64_
     const float *kf = (const float *)ctx->inputs[1]->data + batch_offset(s, &s->seg[0].k, bi);
     int64_t ldq = s->ldq, ldy = s->ldy, ldk = s->sk, n = s->sk;
     float *yf = (float *)y, *vt = NULL;
+    if (!p->onnx && s->gather) {
+        /* The batch entries of one key/value head are consecutive (its group's members last). */
+        float *kt = scores + ROW_BLOCK * s->sk;
+        if (*gathered != bi / s->group)
+            gather_keys(ctx, s, bi, kt, NULL);
+        *gathered = bi / s->group;
+        kf = kt;
+    }
     if (p->onnx) {
         float *kt = scores + ROW_BLOCK * s->sk, *qc = s->convert ? kt + s->d * s->sk : NULL;
         vt = s->convert ? qc + ROW_BLOCK * s->d : NULL;
@@ -847,7 +995,7 @@ static void attend_block(const op_context *ctx, const attention_state *s, int64_
     if (!s->d || !n) {
         for (int64_t i = 0; i < rows; i++)
             memset(scores + i * s->sk, 0, (size_t)n * sizeof(float));
-    } else if (!p->onnx || s->gather) {
+    } else if ((!p->onnx && !s->keys_as_rows) || s->gather) {
         gemm_f32(false, false, rows, n, s->d, 1.0f, qf, ldq, kf, ldk, 0.0f, scores, s->sk);
     } else {
         for (int g = 0, first = 0; g < s->n_segments && first < n; first += s->seg[g].len, g++) {

@@ -17,7 +17,11 @@ static onyx_status expand_reshape(op_context *ctx)
     onyx_tensor target = {.dtype = x->dtype};
     int64_t n;
     onyx_status st = shape_input_read(ctx, 1, target.dims, ONYX_MAX_RANK, &n);
-    if (!st)
+    /* A shape computed while running: its length still gives the output's rank (its dims
+     * unknown, but for x's dims above 1), which later inference and the fusion passes use. */
+    if (st == ONYX_DEFER && !(st = shape_input_rank_only(ctx, 1, &target)))
+        n = target.rank;
+    else if (!st)
         st = op_check_shape(ctx, (int)n, target.dims, "shape");
     if (st)
         return st;

@@ -6,7 +6,15 @@
  * [batch, heads, seq, head_size], or [batch, seq, heads * head_size] with `num_heads`.
  * The caches are [max_position + 1, rotary_dim / 2] indexed by position_ids [batch, seq], or
  * without position_ids [batch, seq, rotary_dim / 2] directly. float16 and bfloat16 are
- * computed in float and rounded once. Each task is one (token, head) vector. */
+ * computed in float and rounded once. Each task is one (token, head) vector.
+ *
+ * onyx.RotaryEmbedding, made by the rotary fusion pass from x * cos + rotate_half(x) * sin as
+ * Hugging Face models write it (rotate_half(x) = concat(-x2, x1) of x's halves x1, x2): X
+ * [batch, heads, seq, head_size], cos and sin [batch or 1, 1, seq, head_size], whole-width
+ * tables whose two halves each multiply their own half of the result:
+ *     y1 = cos1 x1 - sin1 x2,  y2 = cos2 x2 + sin2 x1
+ * (Hugging Face's tables repeat one half, cos1 = cos2; the kernel does not rely on it). It
+ * runs on RotaryEmbedding's kernel, which reads one half-width row for both halves. */
 #include "dtype_io.h"
 
 #include <string.h>
@@ -121,19 +129,20 @@ static onyx_status rotary_reshape(op_context *ctx)
     return ONYX_OK;
 }
 
+/* One head vector: pair i is (i, i + half) or (2i, 2i + 1) when interleaved; the first element
+ * of a pair turns by cos1[i], sin1[i], the second by cos2[i], sin2[i] (the same row for ONNX's
+ * half-width caches). */
 #define ROTARY_KERNEL(D, T, V, LOAD, STORE)                                                    \
-    static void rotary_##D(const rotary_params *p, const rotary_state *s, const T *x, const T *cos_c, \
-                           const T *sin_c, T *y, int64_t first, int64_t half)                  \
+    static void rotary_##D(bool interleaved, int64_t head_size, const T *x, const T *cos1, const T *sin1, \
+                           const T *cos2, const T *sin2, T *y, int64_t half)                   \
     {                                                                                          \
-        /* Pair i is (i, i + half) or (2i, 2i + 1). */                                         \
-        int64_t step = p->interleaved ? 2 : 1, gap = p->interleaved ? 1 : half;                \
+        int64_t step = interleaved ? 2 : 1, gap = interleaved ? 1 : half;                      \
         for (int64_t i = 0; i < half; i++) {                                                   \
             V x1 = LOAD(x[i * step]), x2 = LOAD(x[i * step + gap]);                            \
-            V c = LOAD(cos_c[first + i]), sn = LOAD(sin_c[first + i]);                         \
-            y[i * step] = STORE(c * x1 - sn * x2);                                             \
-            y[i * step + gap] = STORE(sn * x1 + c * x2);                                       \
+            y[i * step] = STORE(LOAD(cos1[i]) * x1 - LOAD(sin1[i]) * x2);                      \
+            y[i * step + gap] = STORE(LOAD(sin2[i]) * x1 + LOAD(cos2[i]) * x2);                \
         }                                                                                      \
-        memcpy(y + 2 * half, x + 2 * half, (size_t)(s->head_size - 2 * half) * sizeof(T));    \
+        memcpy(y + 2 * half, x + 2 * half, (size_t)(head_size - 2 * half) * sizeof(T));      \
     }
 ROTARY_KERNEL(FLOAT, float, float, DTYPE_IO_SAME, DTYPE_IO_SAME)
 ROTARY_KERNEL(FLOAT16, uint16_t, float, half_to_float, float_to_half)
@@ -162,15 +171,86 @@ static onyx_status rotary_run(const op_context *ctx, int64_t begin, int64_t end,
         }
         const char *xr = (const char *)x->data + (size_t)(r * s->head_size) * elem;
         char *yr = (char *)ctx->outputs[0]->data + (size_t)(r * s->head_size) * elem;
-        const void *c = ctx->inputs[1]->data, *sn = ctx->inputs[2]->data;
+        const char *c = (const char *)ctx->inputs[1]->data + (size_t)(row * s->half) * elem;
+        const char *sn = (const char *)ctx->inputs[2]->data + (size_t)(row * s->half) * elem;
         if (x->dtype == ONYX_DTYPE_FLOAT)
-            rotary_FLOAT(p, s, (const float *)xr, c, sn, (float *)yr, row * s->half, s->half);
+            rotary_FLOAT(p->interleaved, s->head_size, (const float *)xr, (const float *)c, (const float *)sn,
+                         (const float *)c, (const float *)sn, (float *)yr, s->half);
         else if (x->dtype == ONYX_DTYPE_FLOAT16)
-            rotary_FLOAT16(p, s, (const uint16_t *)xr, c, sn, (uint16_t *)yr, row * s->half, s->half);
+            rotary_FLOAT16(p->interleaved, s->head_size, (const uint16_t *)xr, (const uint16_t *)c,
+                           (const uint16_t *)sn, (const uint16_t *)c, (const uint16_t *)sn, (uint16_t *)yr,
+                           s->half);
         else
-            rotary_BFLOAT16(p, s, (const uint16_t *)xr, c, sn, (uint16_t *)yr, row * s->half, s->half);
+            rotary_BFLOAT16(p->interleaved, s->head_size, (const uint16_t *)xr, (const uint16_t *)c,
+                            (const uint16_t *)sn, (const uint16_t *)c, (const uint16_t *)sn, (uint16_t *)yr,
+                            s->half);
     }
     return ONYX_OK;
 }
 
 const op_descriptor op_RotaryEmbedding = {rotary_check, rotary_reshape, rotary_run, 0};
+
+/* ---- onyx.RotaryEmbedding (whole-width tables, see the top) -------------------------------- */
+
+typedef struct onyx_rotary_state {
+    int64_t heads, seq, head_size;
+    bool shared; /* the tables' batch dim is 1 */
+} onyx_rotary_state;
+
+static onyx_status onyx_rotary_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 3, 3, 1, 1);
+    if (!st)
+        st = op_check_inputs_alike(ctx, 3, 3, DT(FLOAT));
+    if (st)
+        return st;
+    op_set_output_dtypes(ctx, ONYX_DTYPE_FLOAT);
+    return ONYX_OK;
+}
+
+static onyx_status onyx_rotary_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    char a[128], b[128];
+    if (x->rank != 4 || (dim_known(x->dims[3]) && x->dims[3] % 2))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "X %s must be [batch, heads, seq, even head size]",
+                        shape_str(x, a, sizeof a));
+    const onyx_tensor *t[2] = {op_input(ctx, 1), op_input(ctx, 2)};
+    for (int i = 0; i < 2; i++)
+        if (t[i]->rank != 4 || t[i]->dims[1] != 1 || !dim_may_equal(t[i]->dims[2], x->dims[2]) ||
+            !dim_may_equal(t[i]->dims[3], x->dims[3]) ||
+            (t[i]->dims[0] != 1 && !dim_may_equal(t[i]->dims[0], x->dims[0])) ||
+            !dim_may_equal(t[i]->dims[0], t[0]->dims[0]))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "cos and sin %s must be [batch or 1, 1, seq, head size] for X %s",
+                            shape_str(t[i], a, sizeof a), shape_str(x, b, sizeof b));
+    tensor_set_shape(op_output(ctx, 0), x->rank, x->dims);
+    if (!ctx->concrete)
+        return ONYX_OK;
+    onyx_rotary_state *s = op_alloc_state(ctx, sizeof *s);
+    if (!s)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    *s = (onyx_rotary_state){x->dims[1], x->dims[2], x->dims[3], t[0]->dims[0] == 1};
+    ctx->state = s;
+    ctx->n_tasks = s->head_size ? x->dims[0] * s->heads * s->seq : 0;
+    ctx->task_cost = s->head_size * 4;
+    return ONYX_OK;
+}
+
+static onyx_status onyx_rotary_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)scratch;
+    const onyx_rotary_state *s = ctx->state;
+    const float *x = ctx->inputs[0]->data, *cos = ctx->inputs[1]->data, *sin = ctx->inputs[2]->data;
+    float *y = ctx->outputs[0]->data;
+    int64_t d = s->head_size, half = d / 2;
+    for (int64_t r = begin; r < end; r++) {
+        int64_t b = r / (s->heads * s->seq), t = r % s->seq;
+        int64_t row = ((s->shared ? 0 : b) * s->seq + t) * d;
+        rotary_FLOAT(false, d, x + r * d, cos + row, sin + row, cos + row + half, sin + row + half, y + r * d,
+                     half);
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_OnyxRotaryEmbedding = {onyx_rotary_check, onyx_rotary_reshape, onyx_rotary_run, 0};

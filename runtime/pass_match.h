@@ -76,5 +76,11 @@ int pass_layernorm(onyx_model *model, graph *g, onyx_status *st);
 int pass_gelu(onyx_model *model, graph *g, onyx_status *st);
 int pass_attention(onyx_model *model, graph *g, onyx_status *st);
 int pass_fused_matmul(onyx_model *model, graph *g, onyx_status *st);
+/* passes_transformer.c */
+int pass_identity_cast(onyx_model *model, graph *g, onyx_status *st);
+int pass_rmsnorm(onyx_model *model, graph *g, onyx_status *st);
+int pass_swiglu(onyx_model *model, graph *g, onyx_status *st);
+int pass_rotary(onyx_model *model, graph *g, onyx_status *st);
+int pass_gelu_pow(onyx_model *model, graph *g, onyx_status *st);
 
 #endif

@@ -140,10 +140,99 @@ static int sqrt_root(const graph *g, int v)
     return n->inputs[0];
 }
 
+/* Whether every live node reading v's values is `reader` or in m (others may be Shape nodes,
+ * which read only its shape), and v is no graph output. */
+static bool read_for_values_only_by(const graph *g, int v, const node *reader, const match *m)
+{
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == v)
+            return false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const node *n = &g->nodes[i];
+        bool reads = false, known = n == reader || is_op(n, "", "Shape");
+        for (int k = 0; !n->dead && k < n->n_inputs + n->n_implicit; k++)
+            reads |= n->inputs[k] == v;
+        for (int j = 0; reads && !known && j < m->n_nodes; j++)
+            known = m->nodes[j] == i;
+        if (reads && !known)
+            return false;
+    }
+    return true;
+}
+
+/* Whether n is a Transpose of a rank-4 tensor with perm [0, p1, p2, p3]. */
+static bool transposes(const node *n, int64_t p1, int64_t p2, int64_t p3)
+{
+    const attribute *perm = n ? node_attr(n, "perm") : NULL;
+    return perm && perm->type == ATTR_INTS && perm->count == 4 && perm->ints[0] == 0 && perm->ints[1] == p1 &&
+           perm->ints[2] == p2 && perm->ints[3] == p3;
+}
+
+/* Whether Transpose n swaps its input's last two dims only. */
+static bool swaps_last_two(const node *n)
+{
+    const attribute *perm = node_attr(n, "perm");
+    if (!perm || perm->type != ATTR_INTS || perm->count < 2)
+        return false;
+    int64_t r = perm->count;
+    for (int64_t i = 0; i < r - 2; i++)
+        if (perm->ints[i] != i)
+            return false;
+    return perm->ints[r - 2] == r - 1 && perm->ints[r - 1] == r - 2;
+}
+
+/* kv when r is Hugging Face's repeat_kv(kv) of grouped-query attention, each key/value head
+ * repeated for the query heads of its group: Reshape(Expand(Unsqueeze(kv, axis 2), [B, Hkv, g,
+ * S, D]), [B, Hkv * g, S, D]) of a rank-4 kv; the three nodes join the match. Else -1. The
+ * exporters compute both shapes from kv's while running, so that inference knows their ranks
+ * only: dims it knows must agree with a repeat along the new axis. */
+static int repeated_heads(graph *g, int r, match *m)
+{
+    if (m->n_nodes + 3 > MAX_MATCHED)
+        return -1;
+    node *reshape = sole_producer(g, r, "Reshape");
+    node *expand = reshape ? sole_producer(g, reshape->inputs[0], "Expand") : NULL;
+    node *unsqueeze = expand ? sole_producer(g, expand->inputs[0], "Unsqueeze") : NULL;
+    if (!unsqueeze)
+        return -1;
+    int kv = unsqueeze->inputs[0];
+    int64_t axis = -1;
+    if (unsqueeze->n_inputs == 2) {
+        const value *axes = &g->values[unsqueeze->inputs[1]];
+        if (axes->kind == VALUE_CONSTANT && axes->info.data && axes->info.dtype == ONYX_DTYPE_INT64 &&
+            tensor_count(&axes->info) == 1)
+            axis = *(const int64_t *)axes->info.data;
+    } else {
+        const attribute *axes = node_attr(unsqueeze, "axes");
+        if (axes && axes->type == ATTR_INTS && axes->count == 1)
+            axis = axes->ints[0];
+    }
+    const onyx_tensor *t = &g->values[kv].info, *e = &g->values[expand->outputs[0]].info;
+    const onyx_tensor *rt = &g->values[r].info;
+    if ((axis != 2 && axis != -3) || t->rank != 4 || e->rank != 5 || rt->rank != 4 ||
+        t->dtype != ONYX_DTYPE_FLOAT)
+        return -1;
+    for (int d = 0; d < 5; d++)
+        if (d != 2 && !dim_may_equal(e->dims[d], t->dims[d < 2 ? d : d - 1]))
+            return -1;
+    if (!dim_may_equal(rt->dims[0], t->dims[0]) || !dim_may_equal(rt->dims[2], t->dims[2]) ||
+        !dim_may_equal(rt->dims[3], t->dims[3]) ||
+        !dim_may_equal(rt->dims[1], dim_mul(e->dims[2], t->dims[1])))
+        return -1;
+    node *parts[3] = {reshape, expand, unsqueeze};
+    for (int k = 0; k < 3; k++)
+        m->nodes[m->n_nodes++] = (int)(parts[k] - g->nodes);
+    return kv;
+}
+
 /* MatMul(Softmax(mask(scale(MatMul(Q, K)))), V) -> onyx.Attention(Q, K, V, scale, add, cond),
  * where scale is an optional Mul or Div by a scalar (of the scores, or of Q before the first
  * MatMul), and mask an optional Add of a float tensor, then an optional Where choosing a
- * constant fill. Softmax must run along the last axis. */
+ * constant fill. Softmax must run along the last axis, and may be followed by Where(IsNaN(p),
+ * 0, p) (nan_to_zero). K given as Transpose(K') of its last two dims becomes K' (keys_as_rows);
+ * then K' and V each given as repeat_kv of key/value heads (grouped-query attention) become
+ * those heads (kv_heads_shared), read by their query heads in place instead of copied. Past
+ * keys and values concatenated before the repeat are just part of K' and V (any key length). */
 int pass_attention(onyx_model *model, graph *g, onyx_status *st)
 {
     int rewrites = 0;
@@ -154,6 +243,25 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
             continue;
         match m = {.n_nodes = 1, .nodes = {i}};
         node *softmax = sole_producer(g, out->inputs[0], "Softmax");
+        bool nan_to_zero = false;
+        node *zeroing = softmax ? NULL : sole_producer(g, out->inputs[0], "Where");
+        node *isnan =
+            zeroing && zeroing->n_inputs == 3 ? sole_producer(g, zeroing->inputs[0], "IsNaN") : NULL;
+        if (isnan && isnan->inputs[0] == zeroing->inputs[2] && scalar_constant(g, zeroing->inputs[1], 0.0)) {
+            /* Where(IsNaN(p), 0, p) after the softmax: p read by those two only. */
+            const value *p = &g->values[isnan->inputs[0]];
+            node *producer = p->kind == VALUE_NODE && p->producer >= 0 ? &g->nodes[p->producer] : NULL;
+            bool output = false;
+            for (int k = 0; k < g->n_outputs; k++)
+                output |= g->outputs[k] == isnan->inputs[0];
+            if (p->n_uses == 2 && !output && is_op(producer, "", "Softmax") &&
+                producer->outputs[0] == isnan->inputs[0]) {
+                softmax = producer;
+                nan_to_zero = true;
+                m.nodes[m.n_nodes++] = (int)(zeroing - g->nodes);
+                m.nodes[m.n_nodes++] = (int)(isnan - g->nodes);
+            }
+        }
         if (!softmax)
             continue;
         const attribute *axis = node_attr(softmax, "axis");
@@ -191,6 +299,23 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
             if (g->values[add].info.dtype != ONYX_DTYPE_FLOAT)
                 continue;
             m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            node *w = cond < 0 ? sole_producer(g, add, "Where") : NULL;
+            float a1, a2;
+            if (w && w->n_inputs == 3 && g->values[w->inputs[0]].info.dtype == ONYX_DTYPE_BOOL &&
+                scalar_value(g, w->inputs[1], &a1) && scalar_value(g, w->inputs[2], &a2) &&
+                (a1 == 0) != (a2 == 0)) {
+                /* + Where(c, f, 0) or Where(c, 0, f), f -inf or nearly (scores + f is f for any
+                 * score below 1e30 in size): the score is f where c is true (or false), as the
+                 * TorchScript exporter writes the masks of scaled_dot_product_attention. */
+                bool f_first = a2 == 0;
+                if ((f_first ? a1 : a2) <= -1e30f) {
+                    cond = w->inputs[0];
+                    fill = f_first ? a1 : a2;
+                    fill_when = f_first;
+                    add = -1;
+                    m.nodes[m.n_nodes++] = (int)(w - g->nodes);
+                }
+            }
         }
         if ((n = sole_producer(g, scores, "Mul")) || (n = sole_producer(g, scores, "Div"))) {
             int c = !strcmp(n->op_type, "Div") ? n->inputs[1] : float_scalar(g, n->inputs[1]) ? n->inputs[1] : n->inputs[0];
@@ -249,11 +374,91 @@ int pass_attention(onyx_model *model, graph *g, onyx_status *st)
                 scale = root;
             }
         }
-        int inputs[6] = {q, k, out->inputs[1], scale, add, cond};
+        float q_factor, before_factor = 1;
+        node *head = NULL; /* the Reshape or Transpose that reads Q before its heads were split */
+        int qv = q;
+        for (int steps = 0; steps < 4; steps++) {
+            const value *val = &g->values[qv];
+            n = val->kind == VALUE_NODE && val->producer >= 0 ? &g->nodes[val->producer] : NULL;
+            if (!(is_op(n, "", "Transpose") || is_op(n, "", "Reshape")) || n->outputs[0] != qv ||
+                !read_for_values_only_by(g, qv, head, &m))
+                break;
+            head = n;
+            qv = n->inputs[0];
+        }
+        node *q_mul = head ? sole_producer(g, qv, "Mul") : NULL;
+        bool q_scaled = q_mul && (scalar_value(g, q_mul->inputs[1], &q_factor) ||
+                                  scalar_value(g, q_mul->inputs[0], &q_factor));
+        if (q_scaled &&
+            (scale < 0 || scalar_value(g, scale, &before_factor)) && q_factor != 0 && isfinite(q_factor)) {
+            /* Q scaled before its heads were split (Whisper's q_proj(x) * scaling): the factor joins
+             * the scale, held in the Mul's output as the Mul goes, and the Reshape reads x. */
+            int x = scalar_value(g, q_mul->inputs[1], NULL) ? q_mul->inputs[0] : q_mul->inputs[1];
+            int held = q_mul->outputs[0];
+            if (!scalar_into(model, g, held, divides ? before_factor / q_factor : before_factor * q_factor)) {
+                *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY,
+                                "out of memory optimizing the graph");
+                break;
+            }
+            head->inputs[0] = x;
+            q_mul->dead = true;
+            scale = held;
+        }
+        int v = out->inputs[1];
+        bool rows = false, shared = false;
+        int64_t seq_first = 0;
+        if ((n = sole_producer(g, k, "Transpose")) && transposes(n, 2, 3, 1) && m.n_nodes < MAX_MATCHED) {
+            /* K^T straight from [B, S, H, D] (the head split and K's transpose in one) */
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            k = n->inputs[0];
+            rows = true;
+            seq_first |= 2;
+        } else if ((n = sole_producer(g, k, "Transpose")) && swaps_last_two(n) && m.n_nodes < MAX_MATCHED) {
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            k = n->inputs[0];
+            rows = true;
+            int before = m.n_nodes, k_heads = repeated_heads(g, k, &m);
+            int v_heads = k_heads >= 0 ? repeated_heads(g, v, &m) : -1;
+            if (v_heads >= 0) {
+                k = k_heads, v = v_heads;
+                shared = true;
+            } else {
+                m.n_nodes = before;
+            }
+        }
+        /* Q, K (as rows) and V given as Transpose(x, [0, 2, 1, 3]) of their [B, S, H, D] head split,
+         * and Y transposed back so: read and written where they lie. */
+        if ((n = sole_producer(g, q, "Transpose")) && transposes(n, 2, 1, 3) && m.n_nodes < MAX_MATCHED) {
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            q = n->inputs[0];
+            seq_first |= 1;
+        }
+        if (rows && !(seq_first & 2) && (n = sole_producer(g, k, "Transpose")) && transposes(n, 2, 1, 3) &&
+            m.n_nodes < MAX_MATCHED) {
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            k = n->inputs[0];
+            seq_first |= 2;
+        }
+        if ((n = sole_producer(g, v, "Transpose")) && transposes(n, 2, 1, 3) && m.n_nodes < MAX_MATCHED) {
+            m.nodes[m.n_nodes++] = (int)(n - g->nodes);
+            v = n->inputs[0];
+            seq_first |= 4;
+        }
+        n = sole_consumer(g, out->outputs[0]);
+        if (is_op(n, "", "Transpose") && transposes(n, 2, 1, 3) && m.n_nodes < MAX_MATCHED) {
+            /* the Transpose becomes the fused node, keeping its output */
+            m.nodes[m.n_nodes++] = m.nodes[0];
+            m.nodes[0] = (int)(n - g->nodes);
+            seq_first |= 8;
+        }
+        int inputs[6] = {q, k, v, scale, add, cond};
         int n_inputs = cond >= 0 ? 6 : add >= 0 ? 5 : scale >= 0 ? 4 : 3;
-        new_attr attrs[3] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
-                             {"fill_when", ATTR_INT, .i = fill_when}};
-        *st = rewrite(model, g, &m, "onyx", "Attention", 1, n_inputs, inputs, 3, attrs);
+        new_attr attrs[7] = {{"scale_divides", ATTR_INT, .i = divides}, {"fill", ATTR_FLOAT, .f = fill},
+                             {"fill_when", ATTR_INT, .i = fill_when}, {"keys_as_rows", ATTR_INT, .i = rows},
+                             {"kv_heads_shared", ATTR_INT, .i = shared},
+                             {"nan_to_zero", ATTR_INT, .i = nan_to_zero},
+                             {"seq_first", ATTR_INT, .i = seq_first}};
+        *st = rewrite(model, g, &m, "onyx", "Attention", 1, n_inputs, inputs, 7, attrs);
         rewrites++;
     }
     return rewrites;
@@ -345,9 +550,19 @@ onyx_status graph_optimize(onyx_model *model, graph *g)
 {
     onyx_status st = ONYX_OK;
     recount_uses(g);
-    pass_layernorm(model, g, &st);
+    pass_identity_cast(model, g, &st);
+    if (!st)
+        pass_layernorm(model, g, &st);
+    if (!st)
+        pass_rmsnorm(model, g, &st);
     if (!st)
         pass_gelu(model, g, &st);
+    if (!st)
+        pass_gelu_pow(model, g, &st);
+    if (!st)
+        pass_swiglu(model, g, &st);
+    if (!st)
+        pass_rotary(model, g, &st);
     if (!st)
         pass_attention(model, g, &st);
     if (!st)
