@@ -63,8 +63,8 @@ tools/test-cli.sh >"$log_dir/cli.log" 2>&1; grep -a -A5 "^FAIL" "$log_dir/cli.lo
 echo "== models (committed, against PyTorch's outputs)"
 onyx_test models/committed models
 
-echo "== models in bfloat16 (--precision bf16 against PyTorch's float32 outputs, within 2e-2)"
-onyx_test models/committed-bf16 --precision bf16 --rtol 2e-2 --atol 1e-2 models
+echo "== models in bfloat16 (--precision bf16 against PyTorch's float32 outputs: 3e-2 + 2e-2 |expected|)"
+onyx_test models/committed-bf16 --precision bf16 --rtol 2e-2 --atol 3e-2 models
 # The float32 fallback of a processor without AVX512-BF16 (its bf16-only tests report skipped).
 ONYX_NO_BF16=1 criterion unit/gemm_bf16-fallback build/tests/test_gemm_bf16
 
@@ -74,6 +74,12 @@ if $python models/export.py "$export_dir" >"$log_dir/export.log" 2>&1; then
   onyx_test models/re-exported "$export_dir"
 else
   echo "  export failed:"; tail -5 "$log_dir/export.log"; count models/re-exported 0 1
+fi
+hf_dir="$log_dir/hf"
+if $python models/hf.py "$hf_dir" >"$log_dir/hf.log" 2>&1; then
+  onyx_test models/hf-re-exported "$hf_dir"
+else
+  echo "  Hugging Face export failed:"; tail -5 "$log_dir/hf.log"; count models/hf-re-exported 0 1
 fi
 
 echo "== conformance (ONNX $($python -c 'import onnx; print(onnx.__version__)')'s backend test data, expected failures in tests/conformance)"
