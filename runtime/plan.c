@@ -29,8 +29,27 @@ static void plan_release(plan *p, mem *m)
         mem_free(m, p->owned[i]);
     mem_free(m, p->arena);
     mem_free(m, p->scratch);
+    mem_block_free_all(m, &p->shape_blocks);
     mem_block_free_all(m, &p->blocks);
+    int64_t plans = p->plans, replans = p->replans;
     memset(p, 0, sizeof *p);
+    p->plans = plans;
+    p->replans = replans;
+}
+
+/* Forgets what depends on the shapes of the last plan (folded values, operator states, the
+ * steps), keeping what depends only on the graph, and the arena and scratch memory. */
+static void plan_reset_shapes(plan *p, mem *m)
+{
+    for (int i = 0; i < p->n_owned; i++)
+        mem_free(m, p->owned[i]);
+    p->n_owned = 0;
+    mem_block_free_all(m, &p->shape_blocks);
+    p->ready = false;
+    p->deferred_by = NULL;
+    p->n_steps = 0;
+    p->arena_bytes = 0;
+    p->scratch_per_thread = 0;
 }
 
 void plan_free(plan *p, mem *m)
@@ -87,9 +106,10 @@ static onyx_status plan_tensors(plan *p, exec_env *env, const graph *g, const on
                                 bool with_data)
 {
     p->graph = g;
-    if (!(p->tensors = plan_alloc(p, env, (size_t)g->n_values * sizeof(onyx_tensor))) ||
-        !(p->signature = plan_alloc(p, env, (size_t)(g->n_inputs + 1) * sizeof(onyx_tensor))) ||
-        !(p->owned = plan_alloc(p, env, (size_t)(g->n_values + 1) * sizeof(void *))))
+    if (!p->tensors && /* else kept from the last plan of g */
+        (!(p->tensors = plan_alloc(p, env, (size_t)g->n_values * sizeof(onyx_tensor))) ||
+         !(p->signature = plan_alloc(p, env, (size_t)(g->n_inputs + 1) * sizeof(onyx_tensor))) ||
+         !(p->owned = plan_alloc(p, env, (size_t)(g->n_values + 1) * sizeof(void *)))))
         return plan_oom(env, "the plan");
     for (int v = 0; v < g->n_values; v++) {
         p->tensors[v] = g->values[v].info;
@@ -110,8 +130,11 @@ static onyx_status plan_tensors(plan *p, exec_env *env, const graph *g, const on
 static onyx_status bind_step(plan *p, exec_env *env, const node *n, op_context *ctx)
 {
     size_t n_in = (size_t)n->n_inputs + (size_t)n->n_implicit;
-    onyx_tensor **ptrs = plan_alloc(p, env, (n_in + (size_t)n->n_outputs + 1) * sizeof *ptrs);
-    if (!ptrs)
+    int index = (int)(n - p->graph->nodes);
+    if (!p->node_ptrs && !(p->node_ptrs = plan_alloc(p, env, ((size_t)p->graph->n_nodes + 1) * sizeof *p->node_ptrs)))
+        return plan_oom(env, "the plan");
+    onyx_tensor **ptrs = p->node_ptrs[index];
+    if (!ptrs && !(ptrs = p->node_ptrs[index] = plan_alloc(p, env, (n_in + (size_t)n->n_outputs + 1) * sizeof *ptrs)))
         return plan_oom(env, "the plan");
     node_bind(ctx, &env->op, n, ptrs, ptrs + n_in);
     node_point(n, p->tensors, ctx->inputs, ctx->outputs);
@@ -161,16 +184,15 @@ static bool is_graph_output(const graph *g, int v)
 static onyx_status plan_memory(plan *p, exec_env *env)
 {
     const graph *g = p->graph;
-    int *first = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
-    int *last = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
-    int *group = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
-    interval *iv = mem_alloc(env->mem, (size_t)g->n_values * sizeof(interval) + 1);
-    interval **placed = mem_alloc(env->mem, (size_t)g->n_values * sizeof(interval *) + 1);
-    onyx_status st = ONYX_OK;
-    if (!first || !last || !group || !iv || !placed) {
-        st = plan_oom(env, "the memory plan");
-        goto done;
-    }
+    /* Work arrays kept with the plan's arrays: a re-plan allocates none. */
+    size_t nv = (size_t)g->n_values + 1;
+    size_t ints = (3 * nv * sizeof(int) + sizeof(interval) - 1) / sizeof(interval) * sizeof(interval);
+    if (!p->memory_work &&
+        !(p->memory_work = plan_alloc(p, env, ints + nv * sizeof(interval) + nv * sizeof(interval *))))
+        return plan_oom(env, "the memory plan");
+    int *first = p->memory_work, *last = first + nv, *group = last + nv;
+    interval *iv = (interval *)((unsigned char *)p->memory_work + ints);
+    interval **placed = (interval **)(iv + nv);
     for (int v = 0; v < g->n_values; v++)
         group[v] = v;
     for (int v = 0; v < g->n_values; v++)
@@ -235,10 +257,19 @@ static onyx_status plan_memory(plan *p, exec_env *env)
             total = offset + iv[i].size;
     }
     /* Even when every value is empty: each gets a valid pointer (never NULL plus an offset),
-     * which kernels may pass to memcpy with 0 bytes. */
-    if (n && !(p->arena = mem_alloc_raw(env->mem, total ? total : ARENA_ALIGN))) {
-        st = plan_oom(env, "the memory arena");
-        goto done;
+     * which kernels may pass to memcpy with 0 bytes. An arena kept from the last plan serves
+     * when it is large enough; one that is not grows by half again (or to what is needed),
+     * so that shapes growing a little each run (a decoder's past) seldom allocate. */
+    size_t need = total ? total : ARENA_ALIGN;
+    if (n && (!p->arena || p->arena_cap < need)) {
+        size_t cap = p->arena && p->arena_cap + p->arena_cap / 2 > need ? p->arena_cap + p->arena_cap / 2 : need;
+        mem_free(env->mem, p->arena);
+        p->arena_cap = 0;
+        if (!(p->arena = mem_alloc_raw(env->mem, cap)) && cap > need)
+            p->arena = mem_alloc_raw(env->mem, cap = need);
+        if (!p->arena)
+            return plan_oom(env, "the memory arena");
+        p->arena_cap = cap;
     }
     p->arena_bytes = total;
     for (int i = 0; i < n; i++)
@@ -246,13 +277,7 @@ static onyx_status plan_memory(plan *p, exec_env *env)
     for (int v = 0; v < g->n_values; v++)
         if (first[v] >= 0 && group[v] != v)
             p->tensors[v].data = p->tensors[group[v]].data;
-done:
-    mem_free(env->mem, group);
-    mem_free(env->mem, first);
-    mem_free(env->mem, last);
-    mem_free(env->mem, iv);
-    mem_free(env->mem, placed);
-    return st;
+    return ONYX_OK;
 }
 
 /* ---- building ---------------------------------------------------------------------------- */
@@ -262,7 +287,7 @@ static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, con
     onyx_status st = plan_tensors(p, env, g, inputs, false);
     if (st)
         return st;
-    if (!(p->steps = plan_alloc(p, env, (size_t)(g->n_nodes + 1) * sizeof(plan_step))))
+    if (!p->steps && !(p->steps = plan_alloc(p, env, (size_t)(g->n_nodes + 1) * sizeof(plan_step))))
         return plan_oom(env, "the plan");
     size_t scratch = 0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -283,7 +308,7 @@ static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, con
             return ONYX_DEFER;
         }
         ctx->concrete = true;
-        env->op.blocks = &p->blocks;
+        env->op.blocks = &p->shape_blocks;
         if ((st = node_reshape(ctx))) {
             if (st == ONYX_DEFER)
                 p->deferred_by = n;
@@ -297,8 +322,17 @@ static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, con
         return st;
     int threads = pool_threads(env->pool);
     scratch = (scratch + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (scratch && !(p->scratch = mem_alloc(env->mem, scratch * (size_t)threads)))
-        return plan_oom(env, "scratch memory");
+    size_t need = scratch * (size_t)threads;
+    if (need > p->scratch_cap) { /* grown as the arena is */
+        size_t cap = p->scratch && p->scratch_cap + p->scratch_cap / 2 > need ? p->scratch_cap + p->scratch_cap / 2 : need;
+        mem_free(env->mem, p->scratch);
+        p->scratch_cap = 0;
+        if (!(p->scratch = mem_alloc(env->mem, cap)) && cap > need)
+            p->scratch = mem_alloc(env->mem, cap = need);
+        if (!p->scratch)
+            return plan_oom(env, "scratch memory");
+        p->scratch_cap = cap;
+    }
     p->scratch_per_thread = scratch;
     return ONYX_OK;
 }
@@ -443,8 +477,15 @@ onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tens
     env_bind(env, g, p);
     if (same_signature(p, g, inputs))
         return ONYX_OK;
-    plan_release(p, env->mem);
-    env->op.blocks = &p->blocks;
+    int64_t start = now_ns();
+    /* New shapes for the graph of the last static plan: its structure serves again. */
+    if (p->kept == g && !p->eager) {
+        plan_reset_shapes(p, env->mem);
+        p->replans++;
+    } else {
+        plan_release(p, env->mem);
+    }
+    env->op.blocks = &p->shape_blocks;
     onyx_status st = plan_build_static(p, env, g, inputs);
     if (st == ONYX_DEFER) {
         const node *cause = p->deferred_by;
@@ -461,6 +502,9 @@ onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tens
         return st;
     }
     p->ready = true;
+    p->kept = g;
+    p->plans++;
+    p->plan_ns = now_ns() - start;
     return ONYX_OK;
 }
 

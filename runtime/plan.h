@@ -33,7 +33,19 @@ typedef struct plan {
     size_t scratch_per_thread;
     void **owned;          /* data allocated for folded values (static) or per run (eager) */
     int n_owned;
-    mem_block *blocks;     /* operator states and the arrays above */
+    mem_block *blocks;     /* the arrays above (and, in an eager plan, operator states) */
+    /* Re-planning for new shapes of the same ranks (a decoder's past growing by one each run)
+     * keeps what depends only on the graph: the arrays above, each node's tensor pointers, the
+     * memory plan's work arrays, and the arena and scratch when they are large enough (grown
+     * with headroom when not); only shapes, folded values, operator states and offsets are
+     * made again. */
+    const graph *kept;     /* the graph the kept arrays were made for, NULL when none */
+    onyx_tensor ***node_ptrs; /* per node: its inputs' then outputs' tensor pointers (static) */
+    mem_block *shape_blocks; /* operator states of the current shapes (static), freed on re-plan */
+    size_t arena_cap, scratch_cap; /* allocated bytes (>= arena_bytes, >= scratch per thread * threads) */
+    void *memory_work;     /* the memory plan's work arrays, for g->n_values */
+    int64_t plans, replans; /* plans made (in all), of which re-plans that kept the structure */
+    int64_t plan_ns;       /* time the last planning took */
 } plan;
 
 typedef struct exec_env {
