@@ -23,13 +23,18 @@ static onyx_status plan_oom(exec_env *env, const char *what)
                      "cannot allocate %s (out of memory or above the memory limit)", what);
 }
 
+enum { NODE_NONE, NODE_FOLDED, NODE_STEP }; /* plan.node_kind */
+
 static void plan_release(plan *p, mem *m)
 {
     for (int i = 0; i < p->n_owned; i++)
         mem_free(m, p->owned[i]);
+    for (int v = 0; p->folded && v < p->graph->n_values; v++)
+        mem_free(m, p->folded[v]);
+    for (int i = 0; p->node_blocks && i < p->graph->n_nodes; i++)
+        mem_block_free_all(m, &p->node_blocks[i]);
     mem_free(m, p->arena);
     mem_free(m, p->scratch);
-    mem_block_free_all(m, &p->shape_blocks);
     mem_block_free_all(m, &p->blocks);
     int64_t plans = p->plans, replans = p->replans;
     memset(p, 0, sizeof *p);
@@ -37,14 +42,10 @@ static void plan_release(plan *p, mem *m)
     p->replans = replans;
 }
 
-/* Forgets what depends on the shapes of the last plan (folded values, operator states, the
- * steps), keeping what depends only on the graph, and the arena and scratch memory. */
-static void plan_reset_shapes(plan *p, mem *m)
+/* Starts a plan again for other shapes: the steps, folded values and states of the last one
+ * stay where they are, to be kept where their inputs did not change (plan_build_static). */
+static void plan_reset_shapes(plan *p)
 {
-    for (int i = 0; i < p->n_owned; i++)
-        mem_free(m, p->owned[i]);
-    p->n_owned = 0;
-    mem_block_free_all(m, &p->shape_blocks);
     p->ready = false;
     p->deferred_by = NULL;
     p->n_steps = 0;
@@ -121,6 +122,39 @@ static onyx_status plan_tensors(plan *p, exec_env *env, const graph *g, const on
         t->rank = inputs[i].rank;
         memcpy(t->dims, inputs[i].dims, sizeof t->dims);
         t->data = with_data ? inputs[i].data : NULL;
+        p->signature[i] = inputs[i];
+        p->signature[i].data = NULL;
+    }
+    return ONYX_OK;
+}
+
+/* The tensors of a static plan: allocated with the arrays kept across plans of the graph, and
+ * set from the value infos; or `again` (those of the last plan, kept), with the changed
+ * flags of the graph inputs whose shapes differ. */
+static onyx_status static_tensors(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs, bool again)
+{
+    size_t nv = (size_t)g->n_values + 1, nn = (size_t)g->n_nodes + 1;
+    if (!again) {
+        onyx_status st = plan_tensors(p, env, g, inputs, false);
+        if (st)
+            return st;
+        if (!(p->folded = plan_alloc(p, env, nv * sizeof(void *))) ||
+            !(p->changed = plan_alloc(p, env, nv)) ||
+            !(p->node_blocks = plan_alloc(p, env, nn * sizeof(mem_block *))) ||
+            !(p->node_kind = plan_alloc(p, env, nn)))
+            return plan_oom(env, "the plan");
+        memset(p->changed, 1, nv);
+        return ONYX_OK;
+    }
+    memset(p->changed, 0, nv);
+    for (int i = 0; i < g->n_inputs; i++) {
+        onyx_tensor *t = &p->tensors[g->inputs[i]];
+        if (t->rank != inputs[i].rank || memcmp(t->dims, inputs[i].dims, (size_t)t->rank * sizeof(int64_t))) {
+            p->changed[g->inputs[i]] = 1;
+            t->rank = inputs[i].rank;
+            memcpy(t->dims, inputs[i].dims, sizeof t->dims);
+        }
+        t->data = NULL;
         p->signature[i] = inputs[i];
         p->signature[i].data = NULL;
     }
@@ -282,9 +316,100 @@ static onyx_status plan_memory(plan *p, exec_env *env)
 
 /* ---- building ---------------------------------------------------------------------------- */
 
-static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
+/* Whether node n must be planned again: it was not planned before, or an input changed. */
+static bool node_dirty(const plan *p, const node *n, bool again)
 {
-    onyx_status st = plan_tensors(p, env, g, inputs, false);
+    if (!again || p->node_kind[n - p->graph->nodes] == NODE_NONE)
+        return true;
+    for (int k = 0; k < n->n_inputs + n->n_implicit; k++)
+        if (n->inputs[k] >= 0 && p->changed[n->inputs[k]])
+            return true;
+    return false;
+}
+
+#define COMPARED_OUTPUTS 8 /* outputs of a node compared with the last plan's; those after, changed */
+
+static bool same_shape(const onyx_tensor *a, const onyx_tensor *b)
+{
+    return a->dtype == b->dtype && a->rank == b->rank && !memcmp(a->dims, b->dims, (size_t)a->rank * sizeof(int64_t));
+}
+
+/* Plans node n (index i) again at step slot ctx: folds it when its inputs are known (its
+ * outputs then owned by p->folded), else reshapes it as a step. Marks the outputs that differ
+ * from the last plan's (shape, or data when folded) as changed. */
+static onyx_status plan_node(plan *p, exec_env *env, const node *n, op_context *ctx, bool *step)
+{
+    int i = (int)(n - p->graph->nodes);
+    onyx_tensor before[COMPARED_OUTPUTS];
+    void *old_data[COMPARED_OUTPUTS];
+    for (int o = 0; o < n->n_outputs; o++) {
+        int v = n->outputs[o];
+        if (v < 0)
+            continue;
+        if (o < COMPARED_OUTPUTS) {
+            before[o] = p->tensors[v];
+            old_data[o] = p->folded[v];
+        } else {
+            mem_free(env->mem, p->folded[v]);
+        }
+        p->folded[v] = NULL;
+        p->tensors[v] = p->graph->values[v].info;
+        p->tensors[v].data = NULL;
+    }
+    mem_block_free_all(env->mem, &p->node_blocks[i]);
+    onyx_status st = bind_step(p, env, n, ctx);
+    if (st)
+        goto done;
+    atomic_store(&env->op.failed, 0);
+    p->reshaped++;
+    if (inputs_known(ctx)) {
+        *step = false;
+        p->node_kind[i] = NODE_FOLDED;
+        if ((st = node_evaluate(ctx)))
+            goto done;
+        for (int o = 0; o < n->n_outputs; o++)
+            if (n->outputs[o] >= 0)
+                p->folded[n->outputs[o]] = ctx->outputs[o]->data;
+    } else {
+        *step = true;
+        p->node_kind[i] = NODE_STEP;
+        if (touches_containers(ctx)) {
+            p->deferred_by = n;
+            st = ONYX_DEFER;
+            goto done;
+        }
+        ctx->concrete = true;
+        env->op.blocks = &p->node_blocks[i];
+        if ((st = node_reshape(ctx))) {
+            if (st == ONYX_DEFER)
+                p->deferred_by = n;
+            goto done;
+        }
+    }
+done:
+    for (int o = 0; o < n->n_outputs; o++) {
+        int v = n->outputs[o];
+        if (v < 0)
+            continue;
+        bool changed = o >= COMPARED_OUTPUTS || st || !same_shape(&before[o], &p->tensors[v]) ||
+                       !old_data[o] != !p->folded[v] ||
+                       (old_data[o] && memcmp(old_data[o], p->folded[v], value_bytes(&p->tensors[v])));
+        p->changed[v] = changed;
+        if (o < COMPARED_OUTPUTS)
+            mem_free(env->mem, old_data[o]);
+    }
+    return st;
+}
+
+/* Plans the graph for the inputs' shapes: every node folded or made a step. `again`: the
+ * last plan of the same graph is there to start from, and only the nodes that its changed
+ * inputs reach are planned again. */
+static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs, bool again)
+{
+    int last_steps = p->n_steps;
+    plan_reset_shapes(p);
+    p->reshaped = 0;
+    onyx_status st = static_tensors(p, env, g, inputs, again);
     if (st)
         return st;
     if (!p->steps && !(p->steps = plan_alloc(p, env, (size_t)(g->n_nodes + 1) * sizeof(plan_step))))
@@ -295,25 +420,21 @@ static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, con
         if (n->dead)
             continue;
         op_context *ctx = &p->steps[p->n_steps].ctx;
-        if ((st = bind_step(p, env, n, ctx)))
+        if (!node_dirty(p, n, again)) {
+            if (p->node_kind[i] == NODE_FOLDED)
+                continue; /* its values stand */
+            if (p->n_steps < last_steps && ctx->node == n) { /* the same step: its shapes stand */
+                if (ctx->scratch_bytes > scratch)
+                    scratch = ctx->scratch_bytes;
+                p->n_steps++;
+                continue;
+            }
+        }
+        bool step = false;
+        if ((st = plan_node(p, env, n, ctx, &step)))
             return st;
-        atomic_store(&env->op.failed, 0);
-        if (inputs_known(ctx)) {
-            if ((st = evaluate_owned(p, ctx)))
-                return st;
+        if (!step)
             continue;
-        }
-        if (touches_containers(ctx)) {
-            p->deferred_by = n;
-            return ONYX_DEFER;
-        }
-        ctx->concrete = true;
-        env->op.blocks = &p->shape_blocks;
-        if ((st = node_reshape(ctx))) {
-            if (st == ONYX_DEFER)
-                p->deferred_by = n;
-            return st;
-        }
         if (ctx->scratch_bytes > scratch)
             scratch = ctx->scratch_bytes;
         p->n_steps++;
@@ -479,14 +600,12 @@ onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tens
         return ONYX_OK;
     int64_t start = now_ns();
     /* New shapes for the graph of the last static plan: its structure serves again. */
-    if (p->kept == g && !p->eager) {
-        plan_reset_shapes(p, env->mem);
+    bool again = p->kept == g && !p->eager;
+    if (again)
         p->replans++;
-    } else {
+    else
         plan_release(p, env->mem);
-    }
-    env->op.blocks = &p->shape_blocks;
-    onyx_status st = plan_build_static(p, env, g, inputs);
+    onyx_status st = plan_build_static(p, env, g, inputs, again);
     if (st == ONYX_DEFER) {
         const node *cause = p->deferred_by;
         plan_release(p, env->mem);

@@ -41,7 +41,14 @@ typedef struct plan {
      * made again. */
     const graph *kept;     /* the graph the kept arrays were made for, NULL when none */
     onyx_tensor ***node_ptrs; /* per node: its inputs' then outputs' tensor pointers (static) */
-    mem_block *shape_blocks; /* operator states of the current shapes (static), freed on re-plan */
+    /* Per node: its operator states (static), and whether it was folded or a step of the last
+     * plan. A node none of whose inputs changed (shape, or data when folded) keeps its step
+     * or folded outputs: only what the changed inputs reach is reshaped or computed again. */
+    mem_block **node_blocks;
+    unsigned char *node_kind;
+    void **folded;         /* per value: data owned for a value folded while planning (static) */
+    unsigned char *changed; /* per value, while planning: differs from the last plan */
+    int reshaped;          /* steps reshaped and nodes folded again by the last planning */
     size_t arena_cap, scratch_cap; /* allocated bytes (>= arena_bytes, >= scratch per thread * threads) */
     void *memory_work;     /* the memory plan's work arrays, for g->n_values */
     int64_t plans, replans; /* plans made (in all), of which re-plans that kept the structure */
