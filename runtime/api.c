@@ -691,12 +691,14 @@ onyx_status onyx_session_carry(onyx_session *s, size_t output, size_t input, siz
     const value *out = &g->values[g->outputs[output]];
     if (input != SIZE_MAX) {
         const value *in = &g->values[g->inputs[input]];
+        /* The output's rank as inferred, else as declared. */
+        int out_rank = out->info.rank >= 0 ? out->info.rank : g->output_decl[output].rank;
         for (int i = 0; i < s->n_carries; i++)
             if (s->carries[i].input == (int)input && s->carries[i].output != (int)output)
                 return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "input '%s' is already carried from output '%s'",
                                      in->name, g->values[g->outputs[s->carries[i].output]].name);
         if (out->info.dtype != in->info.dtype || type_is_container(in->info.dtype) || type_is_string(in->info.dtype) ||
-            (out->info.rank >= 0 && in->info.rank >= 0 && out->info.rank != in->info.rank)) {
+            (out_rank >= 0 && in->info.rank >= 0 && out_rank != in->info.rank)) {
             char a[128], b[128];
             return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "output '%s' (%s %s) cannot be carried over to "
                                  "input '%s' (%s %s): dtypes or ranks differ, or not a tensor of numbers", out->name,

@@ -147,6 +147,11 @@ static onyx_status static_tensors(plan *p, exec_env *env, const graph *g, const 
         return ONYX_OK;
     }
     memset(p->changed, 0, nv);
+    /* The steps' values have no data while planning (the arena is placed after): a pointer
+     * left from the last plan would make their readers look foldable. */
+    for (int v = 0; v < g->n_values; v++)
+        if (!p->folded[v] && g->values[v].kind != VALUE_CONSTANT)
+            p->tensors[v].data = NULL;
     for (int i = 0; i < g->n_inputs; i++) {
         onyx_tensor *t = &p->tensors[g->inputs[i]];
         if (t->rank != inputs[i].rank || memcmp(t->dims, inputs[i].dims, (size_t)t->rank * sizeof(int64_t))) {
@@ -395,8 +400,16 @@ done:
                        !old_data[o] != !p->folded[v] ||
                        (old_data[o] && memcmp(old_data[o], p->folded[v], value_bytes(&p->tensors[v])));
         p->changed[v] = changed;
-        if (o < COMPARED_OUTPUTS)
+        if (o >= COMPARED_OUTPUTS)
+            continue;
+        if (!changed && old_data[o]) {
+            /* The same value: the old bytes stay, for the steps not planned again may hold
+             * pointers to them in their states. */
+            mem_free(env->mem, p->folded[v]);
+            p->folded[v] = p->tensors[v].data = old_data[o];
+        } else {
             mem_free(env->mem, old_data[o]);
+        }
     }
     return st;
 }
