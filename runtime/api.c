@@ -819,8 +819,9 @@ static void log_plan(onyx_session *s)
     log_message(&s->log, ONYX_LOG_INFO,
                 "plan for %s: static, %d steps (%d nodes computed while planning), arena %s, "
                 "scratch %s per thread; planned in %.3f ms (%d of the %d nodes planned, the others kept "
-                "from the last plan)", shapes, p->n_steps, live - p->n_steps, bytes_text(p->arena_bytes, arena),
-                bytes_text(p->scratch_per_thread, scratch), (double)p->plan_ns / 1e6, p->reshaped, live);
+                "from the last plan; %s)", shapes, p->n_steps, live - p->n_steps, bytes_text(p->arena_bytes, arena),
+                bytes_text(p->scratch_per_thread, scratch), (double)p->plan_ns / 1e6, p->reshaped, live,
+                p->layout_kept ? "the arena layout of the last plan kept" : "values placed in the arena");
 }
 
 static bool overlaps(const void *a, size_t a_size, const void *b, size_t b_size)

@@ -220,9 +220,58 @@ static bool is_graph_output(const graph *g, int v)
  * same time never overlap: greedy, largest first, lowest fitting offset. A view's output
  * (Reshape and the like) shares its input's memory, unless it is a graph output: the two
  * then form one group whose lifetime spans both. */
-static onyx_status plan_memory(plan *p, exec_env *env)
+/* Points the values at the arena. */
+static void place_values(plan *p, const int *first, const int *group)
 {
     const graph *g = p->graph;
+    for (int v = 0; v < g->n_values; v++)
+        if (first[v] >= 0 && group[v] == v)
+            p->tensors[v].data = p->arena + p->slot_offset[v];
+    for (int v = 0; v < g->n_values; v++)
+        if (first[v] >= 0 && group[v] != v)
+            p->tensors[v].data = p->tensors[group[v]].data;
+}
+
+static size_t aligned_bytes(const onyx_tensor *t)
+{
+    return (tensor_bytes(t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
+
+/* A re-plan with the steps of the last plan (`same_steps`): when every value fits what the
+ * last layout set aside for it, the layout stands (lifetimes and views are those of the same
+ * steps, kept in the work arrays). */
+static bool keep_layout(plan *p, bool same_steps)
+{
+    const graph *g = p->graph;
+    if (!same_steps || !p->layout_ok || !p->arena)
+        return false;
+    const int *first = p->memory_work, *group = first + 2 * ((size_t)g->n_values + 1);
+    for (int v = 0; v < g->n_values; v++)
+        if (first[v] >= 0 && group[v] == v && aligned_bytes(&p->tensors[v]) > p->slot_size[v])
+            return false;
+    size_t used = 0;
+    for (int v = 0; v < g->n_values; v++)
+        if (first[v] >= 0 && group[v] == v) {
+            p->slot_need[v] = aligned_bytes(&p->tensors[v]);
+            if (p->slot_offset[v] + p->slot_need[v] > used)
+                used = p->slot_offset[v] + p->slot_need[v];
+        }
+    p->arena_bytes = used;
+    place_values(p, first, group);
+    return true;
+}
+
+static onyx_status plan_memory(plan *p, exec_env *env, bool same_steps)
+{
+    const graph *g = p->graph;
+    if ((p->layout_kept = keep_layout(p, same_steps)))
+        return ONYX_OK;
+    p->layout_ok = false;
+    size_t nv1 = (size_t)g->n_values + 1;
+    if (!p->slot_offset && (!(p->slot_offset = plan_alloc(p, env, nv1 * sizeof(size_t))) ||
+                            !(p->slot_size = plan_alloc(p, env, nv1 * sizeof(size_t))) ||
+                            !(p->slot_need = plan_alloc(p, env, nv1 * sizeof(size_t)))))
+        return plan_oom(env, "the memory plan");
     /* Work arrays kept with the plan's arrays: a re-plan allocates none. */
     size_t nv = (size_t)g->n_values + 1;
     size_t ints = (3 * nv * sizeof(int) + sizeof(interval) - 1) / sizeof(interval) * sizeof(interval);
@@ -266,9 +315,11 @@ static onyx_status plan_memory(plan *p, exec_env *env)
     int n = 0;
     for (int v = 0; v < g->n_values; v++)
         if (first[v] >= 0 && group[v] == v) {
-            size_t bytes = tensor_bytes(&p->tensors[v]);
-            iv[n++] = (interval){.value = v, .first = first[v], .last = last[v],
-                                 .size = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1)};
+            size_t need = aligned_bytes(&p->tensors[v]), size = need;
+            if (p->slot_need[v] && need > p->slot_need[v]) /* growing: room to grow on */
+                size = (need + need / 4 + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+            p->slot_need[v] = need;
+            iv[n++] = (interval){.value = v, .first = first[v], .last = last[v], .size = size};
         }
     qsort(iv, (size_t)n, sizeof *iv, by_size_desc);
     size_t total = 0;
@@ -311,11 +362,12 @@ static onyx_status plan_memory(plan *p, exec_env *env)
         p->arena_cap = cap;
     }
     p->arena_bytes = total;
-    for (int i = 0; i < n; i++)
-        p->tensors[iv[i].value].data = p->arena + iv[i].offset;
-    for (int v = 0; v < g->n_values; v++)
-        if (first[v] >= 0 && group[v] != v)
-            p->tensors[v].data = p->tensors[group[v]].data;
+    for (int i = 0; i < n; i++) {
+        p->slot_offset[iv[i].value] = iv[i].offset;
+        p->slot_size[iv[i].value] = iv[i].size;
+    }
+    place_values(p, first, group);
+    p->layout_ok = true;
     return ONYX_OK;
 }
 
@@ -339,11 +391,13 @@ static bool same_shape(const onyx_tensor *a, const onyx_tensor *b)
     return a->dtype == b->dtype && a->rank == b->rank && !memcmp(a->dims, b->dims, (size_t)a->rank * sizeof(int64_t));
 }
 
-/* Plans node n (index i) again at step slot ctx: folds it when its inputs are known (its
- * outputs then owned by p->folded), else reshapes it as a step. Marks the outputs that differ
- * from the last plan's (shape, or data when folded) as changed. */
-static onyx_status plan_node(plan *p, exec_env *env, const node *n, op_context *ctx, bool *step)
+/* Plans node n again: folds it when its inputs are known (its outputs then owned by
+ * p->folded), else reshapes it as a step in step slot `slot`, which a folded node leaves as it
+ * was. Marks the outputs that differ from the last plan's (shape, or data when folded) as
+ * changed. */
+static onyx_status plan_node(plan *p, exec_env *env, const node *n, op_context *slot, bool *step)
 {
+    op_context local, *ctx = &local;
     int i = (int)(n - p->graph->nodes);
     onyx_tensor before[COMPARED_OUTPUTS];
     void *old_data[COMPARED_OUTPUTS];
@@ -367,7 +421,7 @@ static onyx_status plan_node(plan *p, exec_env *env, const node *n, op_context *
         goto done;
     atomic_store(&env->op.failed, 0);
     p->reshaped++;
-    if (inputs_known(ctx)) {
+    if (inputs_known(&local)) {
         *step = false;
         p->node_kind[i] = NODE_FOLDED;
         if ((st = node_evaluate(ctx)))
@@ -378,6 +432,8 @@ static onyx_status plan_node(plan *p, exec_env *env, const node *n, op_context *
     } else {
         *step = true;
         p->node_kind[i] = NODE_STEP;
+        *slot = local;
+        ctx = slot;
         if (touches_containers(ctx)) {
             p->deferred_by = n;
             st = ONYX_DEFER;
@@ -428,6 +484,7 @@ static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, con
     if (!p->steps && !(p->steps = plan_alloc(p, env, (size_t)(g->n_nodes + 1) * sizeof(plan_step))))
         return plan_oom(env, "the plan");
     size_t scratch = 0;
+    bool same_steps = again; /* the steps of the last plan, in the same order */
     for (int i = 0; i < g->n_nodes; i++) {
         const node *n = &g->nodes[i];
         if (n->dead)
@@ -444,15 +501,18 @@ static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, con
             }
         }
         bool step = false;
+        const node *before = p->n_steps < last_steps ? ctx->node : NULL;
+        bool was_view = ctx->output_is_view;
         if ((st = plan_node(p, env, n, ctx, &step)))
             return st;
         if (!step)
             continue;
+        same_steps &= before == n && ctx->output_is_view == was_view;
         if (ctx->scratch_bytes > scratch)
             scratch = ctx->scratch_bytes;
         p->n_steps++;
     }
-    if ((st = plan_memory(p, env)))
+    if ((st = plan_memory(p, env, same_steps && p->n_steps == last_steps)))
         return st;
     int threads = pool_threads(env->pool);
     scratch = (scratch + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);

@@ -49,6 +49,13 @@ typedef struct plan {
     void **folded;         /* per value: data owned for a value folded while planning (static) */
     unsigned char *changed; /* per value, while planning: differs from the last plan */
     int reshaped;          /* steps reshaped and nodes folded again by the last planning */
+    /* The arena layout of the last plan, per value: offset, bytes set aside, bytes needed.
+     * A value that grew since the plan before is set aside a quarter more than it needs, so
+     * that a re-plan with the same steps whose values all still fit keeps the layout instead
+     * of placing every value again. */
+    size_t *slot_offset, *slot_size, *slot_need;
+    bool layout_ok;        /* the layout above is that of the steps now in `steps` */
+    bool layout_kept;      /* the last planning kept the layout of the one before */
     size_t arena_cap, scratch_cap; /* allocated bytes (>= arena_bytes, >= scratch per thread * threads) */
     void *memory_work;     /* the memory plan's work arrays, for g->n_values */
     int64_t plans, replans; /* plans made (in all), of which re-plans that kept the structure */
