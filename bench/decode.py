@@ -13,11 +13,11 @@ present.N.key/.value):
 For each model, past length P in 16, 128, 512 and thread count: a prompt of P tokens (the same
 seeded ids for both), then --tokens greedy decode steps, each step's present key/values the next
 step's past without a copy through the host:
-  onyx  `onyx generate MODEL --prompt-len P --tokens T --threads N --json` (the cache carried inside
-        the session, onyx_session_carry; each step has a new past length, so each step plans for
-        new shapes: what is timed includes that);
+  onyx  `onyx generate MODEL --prompt-len P --tokens T --threads N --warmup 1 --json` (the cache
+        carried inside the session, onyx_session_carry; each step has a new past length, so each
+        step plans for new shapes: what is timed includes that; one untimed decode first);
   ORT   an onnxruntime.InferenceSession with IOBinding: the presents, OrtValues ORT allocated, bound
-        as the next step's pasts; intra_op_num_threads N.
+        as the next step's pasts; intra_op_num_threads N; one untimed decode first.
 The figures: the median step time over the decode steps (past P .. P+T-1), and the prefill (the
 P-token prompt) for P = 128, each the lowest of --rounds rounds, the systems alternating. The new
 token ids of both are compared (equal for the tiny model; the bench model's random weights give
@@ -111,8 +111,9 @@ def cases():
 # ---- main(): the decode loop, both systems ----------------------------------------------------
 
 def run_onyx(path, past, tokens, threads):
+    # --warmup 1: one whole decode first, as ORT's session is warm too (its memory, threads).
     r = json.loads(subprocess.check_output([ONYX_CLI, "generate", path, "--prompt-len", str(past), "--tokens",
-                                            str(tokens), "--threads", str(threads), "--json"]))
+                                            str(tokens), "--threads", str(threads), "--warmup", "1", "--json"]))
     return r["tokens"], r["prefill_ms"], statistics.median(r["step_ms"])
 
 
@@ -170,7 +171,6 @@ def main():
         path = ensure_model(name)
         for threads in [int(t) for t in args.threads.split(",")]:
             ort_dec = OrtDecoder(path, threads)
-            ort_dec.run(16, 3)  # warm-up
             for past in PASTS:
                 best = {"onyx": [1e9, 1e9], "ort": [1e9, 1e9]}
                 toks = {}
@@ -178,6 +178,7 @@ def main():
                     t, pre, step = run_onyx(path, past, args.tokens, threads)
                     toks["onyx"] = t
                     best["onyx"] = [min(best["onyx"][0], step), min(best["onyx"][1], pre)]
+                    ort_dec.run(past, args.tokens)  # warm-up, as onyx's --warmup 1
                     t, pre, step = ort_dec.run(past, args.tokens)
                     toks["ort"] = t
                     best["ort"] = [min(best["ort"][0], step), min(best["ort"][1], pre)]

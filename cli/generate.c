@@ -18,6 +18,8 @@ static const char generate_usage[] =
     "  --prompt-len N          a prompt of N random ids instead (seeded)\n"
     "  --tokens N              new tokens (default 64)\n"
     "  --threads N             threads (default 1; 0: one per processor)\n"
+    "  --warmup W              decode the same W times first, untimed, each from an empty\n"
+    "                          cache (default 0)\n"
     "  --host-buffers          keep the cache in two buffers per pair held by this program,\n"
     "                          ping-ponged with onyx_session_set_output_buffer, instead\n"
     "  --rerun                 (with --host-buffers) run each step a second time on the same\n"
@@ -64,7 +66,7 @@ static void print_times(const char *key, const double *t, long n)
 int cmd_generate(int argc, char **argv)
 {
     const char *model_path = NULL;
-    long long threads = 1, tokens = 64, prompt_len = 0;
+    long long threads = 1, tokens = 64, prompt_len = 0, warmup = 0;
     bool host = false, rerun = false, json = false;
     int64_t *ids = calloc(MAX_TOKENS + 1, sizeof *ids);
     int64_t *mask = calloc(MAX_TOKENS + 1, sizeof *mask);
@@ -101,6 +103,11 @@ int cmd_generate(int argc, char **argv)
         } else if ((v = cli_option(argc, argv, &i, "--tokens"))) {
             if (!cli_int(v, 1, MAX_TOKENS / 2, &tokens)) {
                 cli_error("--tokens takes 1 to %d, got '%s'", MAX_TOKENS / 2, v);
+                goto done;
+            }
+        } else if ((v = cli_option(argc, argv, &i, "--warmup"))) {
+            if (!cli_int(v, 0, 1000, &warmup)) {
+                cli_error("--warmup takes 0 to 1000, got '%s'", v);
                 goto done;
             }
         } else if ((v = cli_option(argc, argv, &i, "--threads"))) {
@@ -204,58 +211,73 @@ int cmd_generate(int argc, char **argv)
     }
     for (long i = 0; i < max_total; i++)
         mask[i] = 1;
-    long done = 0, n = n_prompt;
     double prefill_ms = 0;
-    for (long step = 0; step <= tokens - 1; step++) {
-        for (long i = 0; i < n; i++)
-            pos[i] = done + i;
-        onyx_tensor t_ids = {.dtype = ONYX_DTYPE_INT64, .rank = 2, .dims = {1, n}, .data = ids + done};
-        onyx_tensor t_mask = {.dtype = ONYX_DTYPE_INT64, .rank = 2, .dims = {1, done + n}, .data = mask};
-        onyx_tensor t_pos = {.dtype = ONYX_DTYPE_INT64, .rank = 2, .dims = {1, n}, .data = pos};
-        bool failed = onyx_session_set_input(s, (size_t)in_ids, &t_ids) ||
-                      (in_mask >= 0 && onyx_session_set_input(s, (size_t)in_mask, &t_mask)) ||
-                      (in_pos >= 0 && onyx_session_set_input(s, (size_t)in_pos, &t_pos));
-        for (int k = 0; host && k < n_pairs && !failed; k++) {
+    for (long long round = 0; round <= warmup; round++) {
+        /* Each round from an empty cache (the rounds before the last warm the session up: its
+         * plan's memory, the caches' buffers, the threads). */
+        for (int k = 0; round && k < n_pairs; k++) {
             kv_pair *pr = &pairs[k];
-            pr->cache.data = pr->buf[pr->cur];
-            failed = onyx_session_set_input(s, (size_t)pr->past, &pr->cache) ||
-                     onyx_session_set_output_buffer(s, (size_t)pr->present, pr->buf[1 - pr->cur], pr->capacity);
+            pr->cache.dims[0] = 1;
+            pr->cache.dims[2] = 0;
+            pr->cur = 0;
+            if (onyx_session_set_input(s, (size_t)pr->past, &pr->cache)) {
+                cli_error("%s", onyx_session_errmsg(s));
+                goto done;
+            }
         }
-        double start = cli_now_ms();
-        failed = failed || onyx_session_run(s);
-        double ms = cli_now_ms() - start;
-        if (!failed && rerun) {
-            start = cli_now_ms();
-            failed = onyx_session_run(s);
-            rerun_ms[step] = cli_now_ms() - start;
+        long done = 0, n = n_prompt;
+        for (long step = 0; step <= tokens - 1; step++) {
+            for (long i = 0; i < n; i++)
+                pos[i] = done + i;
+            onyx_tensor t_ids = {.dtype = ONYX_DTYPE_INT64, .rank = 2, .dims = {1, n}, .data = ids + done};
+            onyx_tensor t_mask = {.dtype = ONYX_DTYPE_INT64, .rank = 2, .dims = {1, done + n}, .data = mask};
+            onyx_tensor t_pos = {.dtype = ONYX_DTYPE_INT64, .rank = 2, .dims = {1, n}, .data = pos};
+            bool failed = onyx_session_set_input(s, (size_t)in_ids, &t_ids) ||
+                          (in_mask >= 0 && onyx_session_set_input(s, (size_t)in_mask, &t_mask)) ||
+                          (in_pos >= 0 && onyx_session_set_input(s, (size_t)in_pos, &t_pos));
+            for (int k = 0; host && k < n_pairs && !failed; k++) {
+                kv_pair *pr = &pairs[k];
+                pr->cache.data = pr->buf[pr->cur];
+                failed = onyx_session_set_input(s, (size_t)pr->past, &pr->cache) ||
+                         onyx_session_set_output_buffer(s, (size_t)pr->present, pr->buf[1 - pr->cur],
+                                                        pr->capacity);
+            }
+            double start = cli_now_ms();
+            failed = failed || onyx_session_run(s);
+            double ms = cli_now_ms() - start;
+            if (!failed && rerun) {
+                start = cli_now_ms();
+                failed = onyx_session_run(s);
+                rerun_ms[step] = cli_now_ms() - start;
+            }
+            if (failed) {
+                cli_error("step %ld: %s", step, onyx_session_errmsg(s));
+                goto done;
+            }
+            if (step)
+                step_ms[step - 1] = ms;
+            else
+                prefill_ms = ms;
+            for (int k = 0; host && k < n_pairs; k++) {
+                onyx_session_get_output(s, (size_t)pairs[k].present, &pairs[k].cache);
+                pairs[k].cur = 1 - pairs[k].cur;
+            }
+            onyx_tensor logits;
+            onyx_session_get_output(s, (size_t)out_logits, &logits);
+            if (logits.dtype != ONYX_DTYPE_FLOAT || logits.rank != 3 || logits.dims[1] != n) {
+                cli_error("logits are not float [batch, seq, vocab]");
+                goto done;
+            }
+            int64_t vocab = logits.dims[2];
+            const float *last = (const float *)logits.data + (n - 1) * vocab;
+            int64_t best = 0;
+            for (int64_t v = 1; v < vocab; v++)
+                if (last[v] > last[best])
+                    best = v;
+            done += n;
+            ids[done] = best;
+            n = 1;
         }
-        if (failed) {
-            cli_error("step %ld: %s", step, onyx_session_errmsg(s));
-            goto done;
-        }
-        if (step)
-            step_ms[step - 1] = ms;
-        else
-            prefill_ms = ms;
-        for (int k = 0; host && k < n_pairs; k++) {
-            onyx_session_get_output(s, (size_t)pairs[k].present, &pairs[k].cache);
-            pairs[k].cur = 1 - pairs[k].cur;
-        }
-        onyx_tensor logits;
-        onyx_session_get_output(s, (size_t)out_logits, &logits);
-        if (logits.dtype != ONYX_DTYPE_FLOAT || logits.rank != 3 || logits.dims[1] != n) {
-            cli_error("logits are not float [batch, seq, vocab]");
-            goto done;
-        }
-        int64_t vocab = logits.dims[2];
-        const float *last = (const float *)logits.data + (n - 1) * vocab;
-        int64_t best = 0;
-        for (int64_t v = 1; v < vocab; v++)
-            if (last[v] > last[best])
-                best = v;
-        done += n;
-        ids[done] = best;
-        n = 1;
     }
     if (json) {
         printf("{\"model\": \"%s\", \"threads\": %lld, \"prompt_len\": %ld, \"tokens\": [", model_path, threads,

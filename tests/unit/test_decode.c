@@ -208,7 +208,10 @@ Test(decode, replanning_for_new_shapes_equals_a_fresh_plan)
 {
     static const int64_t shapes[][3] = {/* batch, seq, past */
         {1, 8, 0}, {1, 1, 8}, {1, 1, 9}, {1, 1, 10}, {1, 3, 10}, {2, 1, 10}, {2, 1, 11}, {1, 1, 5},
-        {1, 1, 0}, {1, 1, 1}, {1, 5, 40}, {1, 1, 45}, {1, 1, 46}, {1, 1, 46}, {2, 4, 3}, {1, 1, 8}};
+        {1, 1, 0}, {1, 1, 1}, {1, 5, 40}, {1, 1, 45}, {1, 1, 46}, {1, 1, 46}, {2, 4, 3}, {1, 1, 8},
+        /* one token a run: the arena layout of the run before kept while the values fit */
+        {1, 1, 20}, {1, 1, 21}, {1, 1, 22}, {1, 1, 23}, {1, 1, 24}, {1, 1, 25}, {1, 1, 26}, {1, 1, 60},
+        {1, 1, 61}};
     static float past_data[MAX_PAIRS][2 * 4 * 64 * 64];
     for (size_t i = 0; i < sizeof past_data / sizeof(float); i++)
         ((float *)past_data)[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
@@ -218,6 +221,7 @@ Test(decode, replanning_for_new_shapes_equals_a_fresh_plan)
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
             int64_t batch = shapes[s][0], seq = shapes[s][1], past = shapes[s][2];
             int64_t ids[16], mask[2 * 64], pos[2 * 16];
+            cr_assert_leq(batch * (past + seq), 2 * 64);
             for (int64_t i = 0; i < batch * seq; i++)
                 ids[i] = (int64_t)((s * 31 + (size_t)i * 17) % 1000);
             for (int64_t i = 0; i < batch * (past + seq); i++)
@@ -363,4 +367,30 @@ Test(decode, a_carried_buffer_above_the_memory_limit_fails_the_run)
     cr_assert_eq(onyx_session_carry(s, (size_t)d.present[0], (size_t)d.past[0], 0), ONYX_OK);
     cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s", onyx_session_errmsg(s));
     decoder_close(&d);
+}
+
+/* Cast to the input's own dtype (Hugging Face's softmax(..., dtype=float32).to(float32)) runs as a
+ * view; its values are the input's, also when it is a graph output of its own. */
+Test(decode, a_cast_to_the_same_dtype_keeps_the_values)
+{
+    builder *b = builder_new(17);
+    builder_input(b, "X", ONYX_DTYPE_FLOAT, 1, DIMS(5), NULL);
+    builder_input(b, "I", ONYX_DTYPE_INT64, 1, DIMS(3), NULL);
+    builder_attr_int(b, builder_node(b, "Cast", "X", "A"), "to", ONYX_DTYPE_FLOAT);
+    builder_attr_int(b, builder_node(b, "Cast", "A", "B"), "to", ONYX_DTYPE_FLOAT);
+    builder_node(b, "Add", "B,X", "Y");
+    builder_attr_int(b, builder_node(b, "Cast", "I", "J"), "to", ONYX_DTYPE_INT64);
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    builder_output(b, "A", ONYX_DTYPE_FLOAT);
+    builder_output(b, "J", ONYX_DTYPE_INT64);
+    const float x[5] = {1.5f, -2.0f, NAN, 0.0f, 3.25f};
+    const int64_t i[3] = {INT64_MIN, -1, INT64_MAX};
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(5), x), tensor_of(ONYX_DTYPE_INT64, 1, DIMS(3), i)};
+    run_result r = run_model(b, 2, in);
+    cr_assert(r.load == ONYX_OK && r.run == ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(3.0f, -4.0f, NAN, 0.0f, 6.5f), 0);
+    expect_tensor(&r.outputs[1], ONYX_DTYPE_FLOAT, 1, DIMS(5), x, 0);
+    expect_tensor(&r.outputs[2], ONYX_DTYPE_INT64, 1, DIMS(3), i, 0);
+    run_result_free(&r);
+    builder_free(b);
 }
