@@ -2,6 +2,7 @@
 """Token-by-token decoding with a KV cache: onyx against ONNX Runtime, per decode step and prefill.
 
     .venv/bin/python bench/decode.py [--rounds N] [--tokens T] [--threads 1,2] [--models tiny,bench]
+    .venv/bin/python bench/decode.py --overhead [OTHER_ONYX...]   the per-step cost of planning
 
 Models (LLaMA-family, grouped-query attention, exported by models/decoders.py with optimum's
 interface: input_ids, attention_mask, position_ids, past_key_values.N.key/.value -> logits,
@@ -157,13 +158,37 @@ class OrtDecoder:
         return new, times[0], statistics.median(times[1:])
 
 
+def overhead(onyx_clis, models, rounds, tokens):
+    """What a new shape costs per decode step: `onyx generate --host-buffers --rerun` runs each step
+    twice, the second time on the same shapes (planned already); the difference of the medians. For
+    each of `onyx_clis` (another build's onyx, to compare), rounds alternating."""
+    print("per-step planning overhead (ms): median step minus median same-shape rerun, lowest of %d rounds"
+          % rounds)
+    for name in models:
+        path = ensure_model(name)
+        for past in PASTS:
+            best = {c: 1e9 for c in onyx_clis}
+            for _ in range(rounds):
+                for cli in onyx_clis:
+                    r = json.loads(subprocess.check_output([cli, "generate", path, "--prompt-len", str(past), "--tokens",
+                                                            str(tokens), "--host-buffers", "--rerun", "--json"]))
+                    best[cli] = min(best[cli], statistics.median(r["step_ms"]) - statistics.median(r["rerun_ms"][1:]))
+            print(f"{name:6} past {past:4}: " + "  ".join(f"{c}: {best[c]:.4f}" for c in onyx_clis), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=17, help="decode steps per run (the first is the prefill)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--models", default="tiny,bench")
+    ap.add_argument("--overhead", nargs="*", metavar="ONYX",
+                    help="instead: the per-step cost of a new shape, for build/cli/onyx and the given onyx "
+                         "executables (builds to compare)")
     args = ap.parse_args()
+    if args.overhead is not None:
+        overhead([ONYX_CLI] + args.overhead, args.models.split(","), args.rounds, args.tokens)
+        return
     print("noisy shared machine: ratios from the lowest of %d alternating rounds" % args.rounds)
     print(f"{'model':6} {'thr':>3} {'past':>5} | {'onyx step ms':>12} {'ORT step ms':>11} {'ORT/onyx':>8} | "
           f"{'onyx prefill':>12} {'ORT prefill':>11} {'ORT/onyx':>8} | tokens")
