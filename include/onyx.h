@@ -538,8 +538,12 @@ ONYX_API onyx_status onyx_session_carry(onyx_session *session, size_t output, si
 
 /* Runs the model on the bound inputs. The first run with new input shapes plans the
  * execution (shapes, kernels, one memory arena); later runs with the same shapes reuse the
- * plan and allocate nothing. Models whose shapes depend on data (a Reshape to a computed
- * shape) run node by node instead, allocating as they go; the log says so.
+ * plan and allocate nothing. A run with other shapes plans again from the last plan: only
+ * the nodes whose input shapes (or computed constant inputs) changed are planned anew, and
+ * the arena stays when it is large enough (it grows by half again when not, and is not
+ * given back until the session is freed); the log gives the planning time. Models whose
+ * shapes depend on data (a Reshape to a computed shape) run node by node instead,
+ * allocating as they go; the log says so.
  *
  * ONYX_ERROR_INVALID_STATE when an input is not bound; ONYX_ERROR_INVALID_INPUT when the
  * inputs' dims disagree with the model; ONYX_ERROR_LIMIT / ONYX_ERROR_OUT_OF_MEMORY when
