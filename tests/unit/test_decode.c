@@ -50,6 +50,18 @@ typedef struct decoder {
     int64_t kv_heads[MAX_PAIRS], head_dim[MAX_PAIRS];
 } decoder;
 
+/* Outputs copied into a caller's buffer (the log says so at debug level), where the kernel should
+ * have written them in place. */
+static int copied_outputs;
+
+static void count_copies(void *user, onyx_log_level level, const char *message)
+{
+    (void)user;
+    (void)level;
+    if (strstr(message, "copied into its buffer"))
+        copied_outputs++;
+}
+
 static void decoder_open(decoder *d, const char *name, int threads)
 {
     char path[512];
@@ -57,6 +69,7 @@ static void decoder_open(decoder *d, const char *name, int threads)
     onyx_options *o;
     onyx_options_create(&o);
     onyx_options_set_threads(o, threads);
+    onyx_options_set_log(o, count_copies, NULL, ONYX_LOG_DEBUG);
     cr_assert_eq(onyx_model_load_file(path, o, &d->model), ONYX_OK, "%s", onyx_model_errmsg(d->model));
     cr_assert_eq(onyx_session_create(d->model, NULL, &d->session), ONYX_OK);
     onyx_options_free(o);
@@ -180,7 +193,10 @@ static void expect_greedy(const char *name, int threads, bool host)
     cr_assert_eq(n_new, 64);
     decoder d;
     decoder_open(&d, name, threads);
+    copied_outputs = 0;
     greedy(&d, prompt, n_prompt, n_new, host, got);
+    cr_expect_eq(copied_outputs, 0, "%s: %d outputs copied into their buffers, not written there", name,
+                 copied_outputs);
     for (int i = 0; i < n_new; i++)
         cr_expect_eq(got[i], want[i], "%s (%d threads, %s): token %d is %lld, PyTorch's %lld", name, threads,
                      host ? "host buffers" : "carried", i, (long long)got[i], (long long)want[i]);
