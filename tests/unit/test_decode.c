@@ -410,3 +410,55 @@ Test(decode, a_cast_to_the_same_dtype_keeps_the_values)
     run_result_free(&r);
     builder_free(b);
 }
+
+/* A model run node by node (a Reshape to a shape given as an input): the carried output is
+ * copied into the session's buffer after the run, and the input follows it all the same.
+ * Y = Concat(Reshape(P, S), N), Y carried over to P: each run appends N. */
+static int eager_plans;
+
+static void count_eager(void *user, onyx_log_level level, const char *message)
+{
+    (void)user;
+    (void)level;
+    if (strstr(message, "eager (node by node"))
+        eager_plans++;
+}
+
+Test(decode, carry_works_for_a_model_run_node_by_node)
+{
+    builder *b = builder_new(17);
+    builder_input(b, "P", ONYX_DTYPE_FLOAT, 1, DIMS(-1), (const char *const[]){"past", NULL});
+    builder_input(b, "S", ONYX_DTYPE_INT64, 1, DIMS(1), NULL);
+    builder_input(b, "N", ONYX_DTYPE_FLOAT, 1, DIMS(1), NULL);
+    builder_node(b, "Reshape", "P,S", "R");
+    builder_attr_int(b, builder_node(b, "Concat", "R,N", "Y"), "axis", 0);
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    size_t size;
+    const uint8_t *bytes = builder_pack(b, &size);
+    onyx_model *model;
+    onyx_options *o;
+    onyx_options_create(&o);
+    onyx_options_set_log(o, count_eager, NULL, ONYX_LOG_INFO);
+    cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &model), ONYX_OK, "%s", onyx_model_errmsg(model));
+    onyx_options_free(o);
+    builder_free(b);
+    onyx_session *s;
+    cr_assert_eq(onyx_session_create(model, NULL, &s), ONYX_OK);
+    cr_assert_eq(onyx_session_carry(s, 0, 0, 0), ONYX_OK, "%s", onyx_session_errmsg(s));
+    onyx_tensor empty = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(0), NULL);
+    cr_assert_eq(onyx_session_set_input(s, 0, &empty), ONYX_OK);
+    const float values[4] = {1.5f, -2.0f, 3.25f, 8.0f};
+    for (int64_t k = 0; k < 4; k++) {
+        onyx_tensor shape = tensor_of(ONYX_DTYPE_INT64, 1, DIMS(1), &k);
+        onyx_tensor n = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(1), &values[k]);
+        cr_assert_eq(onyx_session_set_input(s, 1, &shape), ONYX_OK);
+        cr_assert_eq(onyx_session_set_input(s, 2, &n), ONYX_OK);
+        cr_assert_eq(onyx_session_run(s), ONYX_OK, "run %lld: %s", (long long)k, onyx_session_errmsg(s));
+        onyx_tensor y;
+        cr_assert_eq(onyx_session_get_output(s, 0, &y), ONYX_OK);
+        expect_tensor(&y, ONYX_DTYPE_FLOAT, 1, DIMS(k + 1), values, 0);
+    }
+    cr_assert_gt(eager_plans, 0, "the model ran from a static plan: not the case this test is for");
+    onyx_session_free(s);
+    onyx_model_free(model);
+}
