@@ -531,9 +531,10 @@ ONYX_API onyx_status onyx_session_set_output_buffer(onyx_session *session, size_
  * paired anew with another).
  *
  * ONYX_ERROR_INVALID_ARGUMENT for an index out of range, an input already carried from
- * another output, or an output and input of different dtypes or ranks; ONYX_ERROR_INVALID_STATE
- * when the session's creation failed. A run that cannot allocate a buffer fails with
- * ONYX_ERROR_LIMIT (or ONYX_ERROR_OUT_OF_MEMORY) before running anything. */
+ * another output, an output and input of different dtypes or ranks, or values that are not
+ * tensors of numbers (strings, sequences, optionals); ONYX_ERROR_INVALID_STATE when the
+ * session's creation failed. A run that cannot allocate a buffer fails with ONYX_ERROR_LIMIT
+ * before running anything, the carried input still bound to what it was. */
 ONYX_API onyx_status onyx_session_carry(onyx_session *session, size_t output, size_t input, size_t reserve);
 
 /* Runs the model on the bound inputs. The first run with new input shapes plans the
