@@ -113,8 +113,9 @@ def cases():
 
 def run_onyx(path, past, tokens, threads):
     # --warmup 1: one whole decode first, as ORT's session is warm too (its memory, threads).
-    r = json.loads(subprocess.check_output([ONYX_CLI, "generate", path, "--prompt-len", str(past), "--tokens",
-                                            str(tokens), "--threads", str(threads), "--warmup", "1", "--json"]))
+    r = json.loads(subprocess.check_output([ONYX_CLI, "generate", path, "--prompt-len", str(past),
+                                            "--tokens", str(tokens), "--threads", str(threads),
+                                            "--warmup", "1", "--json"]))
     return r["tokens"], r["prefill_ms"], statistics.median(r["step_ms"])
 
 
@@ -131,8 +132,8 @@ class OrtDecoder:
     def run(self, past, tokens):
         ort, s = self.ort, self.sess
         ids = prompt_ids(past, self.vocab)
-        cache = {n: ort.OrtValue.ortvalue_from_numpy(np.zeros((1, self.kv_heads, 0, self.head_dim), np.float32))
-                 for n in self.pasts}
+        empty = np.zeros((1, self.kv_heads, 0, self.head_dim), np.float32)
+        cache = {n: ort.OrtValue.ortvalue_from_numpy(empty) for n in self.pasts}
         out_names = [o.name for o in s.get_outputs()]
         new, times, done, feed = [], [], 0, ids
         for step in range(tokens):
@@ -170,10 +171,13 @@ def overhead(onyx_clis, models, rounds, tokens):
             best = {c: 1e9 for c in onyx_clis}
             for _ in range(rounds):
                 for cli in onyx_clis:
-                    r = json.loads(subprocess.check_output([cli, "generate", path, "--prompt-len", str(past), "--tokens",
-                                                            str(tokens), "--host-buffers", "--rerun", "--json"]))
-                    best[cli] = min(best[cli], statistics.median(r["step_ms"]) - statistics.median(r["rerun_ms"][1:]))
-            print(f"{name:6} past {past:4}: " + "  ".join(f"{c}: {best[c]:.4f}" for c in onyx_clis), flush=True)
+                    r = json.loads(subprocess.check_output([cli, "generate", path, "--prompt-len", str(past),
+                                                            "--tokens", str(tokens), "--host-buffers", "--rerun",
+                                                            "--json"]))
+                    cost = statistics.median(r["step_ms"]) - statistics.median(r["rerun_ms"][1:])
+                    best[cli] = min(best[cli], cost)
+            print(f"{name:6} past {past:4}: " + "  ".join(f"{c}: {best[c]:.4f}" for c in onyx_clis),
+                  flush=True)
 
 
 def main():
@@ -208,7 +212,8 @@ def main():
                     toks["ort"] = t
                     best["ort"] = [min(best["ort"][0], step), min(best["ort"][1], pre)]
                 same = sum(a == b for a, b in zip(toks["onyx"], toks["ort"]))
-                pre = (f"{best['onyx'][1]:12.3f} {best['ort'][1]:11.3f} {best['ort'][1] / best['onyx'][1]:8.2f}"
+                o, r = best["onyx"][1], best["ort"][1]
+                pre = (f"{o:12.3f} {r:11.3f} {r / o:8.2f}"
                        if past == PREFILL else f"{'':12} {'':11} {'':8}")
                 print(f"{name:6} {threads:3} {past:5} | {best['onyx'][0]:12.4f} {best['ort'][0]:11.4f} "
                       f"{best['ort'][0] / best['onyx'][0]:8.2f} | {pre} | {same}/{len(toks['onyx'])} equal",

@@ -280,8 +280,8 @@ int cmd_generate(int argc, char **argv)
         }
     }
     if (json) {
-        printf("{\"model\": \"%s\", \"threads\": %lld, \"prompt_len\": %ld, \"tokens\": [", model_path, threads,
-               n_prompt);
+        printf("{\"model\": \"%s\", \"threads\": %lld, \"prompt_len\": %ld, \"tokens\": [", model_path,
+               threads, n_prompt);
         for (long i = 0; i < tokens; i++)
             printf("%s%lld", i ? ", " : "", (long long)ids[n_prompt + i]);
         printf("], \"load_ms\": %.3f, \"prefill_ms\": %.4f", load_ms, prefill_ms);

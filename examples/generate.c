@@ -78,7 +78,8 @@ int main(int argc, char **argv)
         pr->past = (int)i;
         pr->present = onyx_model_output_index(model, name);
         if (pr->present < 0 || info.rank != 4 || info.dims[1] < 0 || info.dims[3] < 0) {
-            fprintf(stderr, "input '%s': no output '%s', or not [batch, heads, past, head_dim]\n", info.name, name);
+            fprintf(stderr, "input '%s': no output '%s', or not [batch, heads, past, head_dim]\n", info.name,
+                    name);
             goto out;
         }
         pr->cache = (onyx_tensor){.dtype = info.dtype, .rank = 4, .dims = {1, info.dims[1], 0, info.dims[3]}};

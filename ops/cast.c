@@ -281,9 +281,9 @@ static onyx_status cast_run(const op_context *ctx, int64_t begin, int64_t end, v
     int64_t last = OP_MIN(end * CAST_CHUNK, tensor_count(x));
     if (same_type(x, y)) {
         size_t size = onyx_dtype_size(x->dtype);
+        size_t from = (size_t)(begin * CAST_CHUNK) * size;
         if (x->data != y->data && last > begin * CAST_CHUNK)
-            memcpy((char *)y->data + (size_t)(begin * CAST_CHUNK) * size,
-                   (const char *)x->data + (size_t)(begin * CAST_CHUNK) * size, (size_t)(last - begin * CAST_CHUNK) * size);
+            memcpy((char *)y->data + from, (const char *)x->data + from, (size_t)last * size - from);
         return ONYX_OK;
     }
     for (int64_t i = begin * CAST_CHUNK; i < last; i++)

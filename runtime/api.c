@@ -654,11 +654,12 @@ onyx_status onyx_session_set_output_buffer(onyx_session *s, size_t index, void *
     if (index >= (size_t)s->model->graph.n_outputs)
         return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "output index %zu is out of range (the model has %d outputs)",
                              index, s->model->graph.n_outputs);
+    const graph *g = &s->model->graph;
     for (int i = 0; i < s->n_carries; i++)
         if (s->carries[i].output == (int)index)
-            return session_error(s, ONYX_ERROR_INVALID_STATE, "output '%s' is carried over to input '%s': "
-                                 "the session holds its buffers", s->model->graph.values[s->model->graph.outputs[index]].name,
-                                 s->model->graph.values[s->model->graph.inputs[s->carries[i].input]].name);
+            return session_error(s, ONYX_ERROR_INVALID_STATE,
+                                 "output '%s' is carried over to input '%s': the session holds its buffers",
+                                 g->values[g->outputs[index]].name, g->values[g->inputs[s->carries[i].input]].name);
     s->out_buffers[index] = buffer;
     s->out_capacity[index] = buffer ? capacity : 0;
     return ONYX_OK;
@@ -683,11 +684,11 @@ onyx_status onyx_session_carry(onyx_session *s, size_t output, size_t input, siz
         return st;
     const graph *g = &s->model->graph;
     if (output >= (size_t)g->n_outputs)
-        return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "output index %zu is out of range (the model has %d outputs)",
-                             output, g->n_outputs);
+        return session_error(s, ONYX_ERROR_INVALID_ARGUMENT,
+                             "output index %zu is out of range (the model has %d outputs)", output, g->n_outputs);
     if (input != SIZE_MAX && input >= (size_t)g->n_inputs)
-        return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "input index %zu is out of range (the model has %d inputs)",
-                             input, g->n_inputs);
+        return session_error(s, ONYX_ERROR_INVALID_ARGUMENT,
+                             "input index %zu is out of range (the model has %d inputs)", input, g->n_inputs);
     const value *out = &g->values[g->outputs[output]];
     if (input != SIZE_MAX) {
         const value *in = &g->values[g->inputs[input]];
@@ -695,15 +696,18 @@ onyx_status onyx_session_carry(onyx_session *s, size_t output, size_t input, siz
         int out_rank = out->info.rank >= 0 ? out->info.rank : g->output_decl[output].rank;
         for (int i = 0; i < s->n_carries; i++)
             if (s->carries[i].input == (int)input && s->carries[i].output != (int)output)
-                return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "input '%s' is already carried from output '%s'",
-                                     in->name, g->values[g->outputs[s->carries[i].output]].name);
-        if (out->info.dtype != in->info.dtype || type_is_container(in->info.dtype) || type_is_string(in->info.dtype) ||
+                return session_error(s, ONYX_ERROR_INVALID_ARGUMENT,
+                                     "input '%s' is already carried from output '%s'", in->name,
+                                     g->values[g->outputs[s->carries[i].output]].name);
+        onyx_dtype type = in->info.dtype;
+        if (out->info.dtype != type || type_is_container(type) || type_is_string(type) ||
             (out_rank >= 0 && in->info.rank >= 0 && out_rank != in->info.rank)) {
             char a[128], b[128];
-            return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "output '%s' (%s %s) cannot be carried over to "
-                                 "input '%s' (%s %s): dtypes or ranks differ, or not a tensor of numbers", out->name,
-                                 type_str(out->info.dtype, a, sizeof a), shape_str(&out->info, a + 64, 64), in->name,
-                                 type_str(in->info.dtype, b, sizeof b), shape_str(&in->info, b + 64, 64));
+            return session_error(s, ONYX_ERROR_INVALID_ARGUMENT,
+                                 "output '%s' (%s %s) cannot be carried over to input '%s' (%s %s): dtypes or "
+                                 "ranks differ, or not a tensor of numbers", out->name,
+                                 type_str(out->info.dtype, a, sizeof a), shape_str(&out->info, a + 64, 64),
+                                 in->name, type_str(type, b, sizeof b), shape_str(&in->info, b + 64, 64));
         }
     }
     for (int i = 0; i < s->n_carries; i++)
@@ -733,8 +737,9 @@ static onyx_status carry_fit(onyx_session *s, carry *c, size_t need)
     c->buf[k] = NULL;
     c->cap[k] = 0;
     if (!(c->buf[k] = mem_alloc_raw(&s->mem, cap ? cap : 64)))
-        return session_error(s, ONYX_ERROR_LIMIT, "cannot allocate %zu bytes for output '%s' carried over to an "
-                             "input (out of memory or above the memory limit)", cap,
+        return session_error(s, ONYX_ERROR_LIMIT,
+                             "cannot allocate %zu bytes for output '%s' carried over to an input (out of memory "
+                             "or above the memory limit)", cap,
                              s->model->graph.values[s->model->graph.outputs[c->output]].name);
     c->cap[k] = cap;
     return ONYX_OK;
@@ -819,8 +824,9 @@ static void log_plan(onyx_session *s)
     log_message(&s->log, ONYX_LOG_INFO,
                 "plan for %s: static, %d steps (%d nodes computed while planning), arena %s, "
                 "scratch %s per thread; planned in %.3f ms (%d of the %d nodes planned, the others kept "
-                "from the last plan; %s)", shapes, p->n_steps, live - p->n_steps, bytes_text(p->arena_bytes, arena),
-                bytes_text(p->scratch_per_thread, scratch), (double)p->plan_ns / 1e6, p->reshaped, live,
+                "from the last plan; %s)", shapes, p->n_steps, live - p->n_steps,
+                bytes_text(p->arena_bytes, arena), bytes_text(p->scratch_per_thread, scratch),
+                (double)p->plan_ns / 1e6, p->reshaped, live,
                 p->layout_kept ? "the arena layout of the last plan kept" : "values placed in the arena");
 }
 

@@ -131,7 +131,8 @@ static onyx_status plan_tensors(plan *p, exec_env *env, const graph *g, const on
 /* The tensors of a static plan: allocated with the arrays kept across plans of the graph, and
  * set from the value infos; or `again` (those of the last plan, kept), with the changed
  * flags of the graph inputs whose shapes differ. */
-static onyx_status static_tensors(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs, bool again)
+static onyx_status static_tensors(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs,
+                                  bool again)
 {
     size_t nv = (size_t)g->n_values + 1, nn = (size_t)g->n_nodes + 1;
     if (!again) {
@@ -170,10 +171,12 @@ static onyx_status bind_step(plan *p, exec_env *env, const node *n, op_context *
 {
     size_t n_in = (size_t)n->n_inputs + (size_t)n->n_implicit;
     int index = (int)(n - p->graph->nodes);
-    if (!p->node_ptrs && !(p->node_ptrs = plan_alloc(p, env, ((size_t)p->graph->n_nodes + 1) * sizeof *p->node_ptrs)))
+    size_t n_nodes = (size_t)p->graph->n_nodes + 1;
+    if (!p->node_ptrs && !(p->node_ptrs = plan_alloc(p, env, n_nodes * sizeof *p->node_ptrs)))
         return plan_oom(env, "the plan");
     onyx_tensor **ptrs = p->node_ptrs[index];
-    if (!ptrs && !(ptrs = p->node_ptrs[index] = plan_alloc(p, env, (n_in + (size_t)n->n_outputs + 1) * sizeof *ptrs)))
+    size_t n_ptrs = n_in + (size_t)n->n_outputs + 1;
+    if (!ptrs && !(ptrs = p->node_ptrs[index] = plan_alloc(p, env, n_ptrs * sizeof *ptrs)))
         return plan_oom(env, "the plan");
     node_bind(ctx, &env->op, n, ptrs, ptrs + n_in);
     node_point(n, p->tensors, ctx->inputs, ctx->outputs);
@@ -352,7 +355,7 @@ static onyx_status plan_memory(plan *p, exec_env *env, bool same_steps)
      * so that shapes growing a little each run (a decoder's past) seldom allocate. */
     size_t need = total ? total : ARENA_ALIGN;
     if (n && (!p->arena || p->arena_cap < need)) {
-        size_t cap = p->arena && p->arena_cap + p->arena_cap / 2 > need ? p->arena_cap + p->arena_cap / 2 : need;
+        size_t grown = p->arena_cap + p->arena_cap / 2, cap = p->arena && grown > need ? grown : need;
         mem_free(env->mem, p->arena);
         p->arena_cap = 0;
         if (!(p->arena = mem_alloc_raw(env->mem, cap)) && cap > need)
@@ -388,7 +391,8 @@ static bool node_dirty(const plan *p, const node *n, bool again)
 
 static bool same_shape(const onyx_tensor *a, const onyx_tensor *b)
 {
-    return a->dtype == b->dtype && a->rank == b->rank && !memcmp(a->dims, b->dims, (size_t)a->rank * sizeof(int64_t));
+    return a->dtype == b->dtype && a->rank == b->rank &&
+           !memcmp(a->dims, b->dims, (size_t)a->rank * sizeof(int64_t));
 }
 
 /* Plans node n again: folds it when its inputs are known (its outputs then owned by
@@ -473,7 +477,8 @@ done:
 /* Plans the graph for the inputs' shapes: every node folded or made a step. `again`: the
  * last plan of the same graph is there to start from, and only the nodes that its changed
  * inputs reach are planned again. */
-static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs, bool again)
+static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs,
+                                     bool again)
 {
     int last_steps = p->n_steps;
     plan_reset_shapes(p);
@@ -518,7 +523,7 @@ static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, con
     scratch = (scratch + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     size_t need = scratch * (size_t)threads;
     if (need > p->scratch_cap) { /* grown as the arena is */
-        size_t cap = p->scratch && p->scratch_cap + p->scratch_cap / 2 > need ? p->scratch_cap + p->scratch_cap / 2 : need;
+        size_t grown = p->scratch_cap + p->scratch_cap / 2, cap = p->scratch && grown > need ? grown : need;
         mem_free(env->mem, p->scratch);
         p->scratch_cap = 0;
         if (!(p->scratch = mem_alloc(env->mem, cap)) && cap > need)

@@ -30,7 +30,8 @@ for dir in models/decoder_*/; do
   want=$(json_ids "$dir/greedy.json" new_ids)
   name=${dir#models/}
   check "example $name (carried)" "$want" "$build/examples/generate" "$dir/model.onnx" 64 "$prompt"
-  check "example $name (host buffers)" "$want" "$build/examples/generate" --host-buffers "$dir/model.onnx" 64 "$prompt"
+  check "example $name (host buffers)" "$want" \
+    "$build/examples/generate" --host-buffers "$dir/model.onnx" 64 "$prompt"
   check "onyx generate $name" "$want" "$build/cli/onyx" generate "$dir/model.onnx" --prompt-ids "$prompt"
   check "onyx generate $name (2 threads, host buffers)" "$want" \
     "$build/cli/onyx" generate "$dir/model.onnx" --prompt-ids "$prompt" --threads 2 --host-buffers

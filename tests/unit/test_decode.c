@@ -146,8 +146,8 @@ static void greedy(decoder *d, const int64_t *prompt, int n_prompt, int n_new, b
             bufs[k][0] = aligned_alloc(64, capacity[k]);
             bufs[k][1] = aligned_alloc(64, capacity[k]);
         } else {
-            cr_assert_eq(onyx_session_carry(d->session, (size_t)d->present[k], (size_t)d->past[k], 0), ONYX_OK,
-                         "%s", onyx_session_errmsg(d->session));
+            onyx_status st = onyx_session_carry(d->session, (size_t)d->present[k], (size_t)d->past[k], 0);
+            cr_assert_eq(st, ONYX_OK, "%s", onyx_session_errmsg(d->session));
         }
         cache[k] = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, d->kv_heads[k], 0, d->head_dim[k]), NULL);
         cr_assert_eq(onyx_session_set_input(d->session, (size_t)d->past[k], &cache[k]), ONYX_OK);
@@ -158,10 +158,12 @@ static void greedy(decoder *d, const int64_t *prompt, int n_prompt, int n_new, b
         for (int k = 0; host && k < d->n_pairs; k++) {
             cache[k].data = bufs[k][cur[k]];
             cr_assert_eq(onyx_session_set_input(d->session, (size_t)d->past[k], &cache[k]), ONYX_OK);
-            cr_assert_eq(onyx_session_set_output_buffer(d->session, (size_t)d->present[k], bufs[k][1 - cur[k]],
-                                                        capacity[k]), ONYX_OK);
+            void *out = bufs[k][1 - cur[k]];
+            cr_assert_eq(onyx_session_set_output_buffer(d->session, (size_t)d->present[k], out, capacity[k]),
+                         ONYX_OK);
         }
-        cr_assert_eq(onyx_session_run(d->session), ONYX_OK, "step %d: %s", step, onyx_session_errmsg(d->session));
+        cr_assert_eq(onyx_session_run(d->session), ONYX_OK, "step %d: %s", step,
+                     onyx_session_errmsg(d->session));
         for (int k = 0; k < d->n_pairs; k++) {
             onyx_tensor present;
             onyx_session_get_output(d->session, (size_t)d->present[k], &present);
@@ -255,8 +257,8 @@ Test(decode, replanning_for_new_shapes_equals_a_fresh_plan)
                 cr_assert_eq(onyx_session_set_input(d->session, (size_t)d->mask, &t_mask), ONYX_OK);
                 cr_assert_eq(onyx_session_set_input(d->session, (size_t)d->pos, &t_pos), ONYX_OK);
                 for (int k = 0; k < d->n_pairs; k++) {
-                    onyx_tensor t = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(batch, d->kv_heads[k], past, d->head_dim[k]),
-                                              past_data[k]);
+                    const int64_t *dims = DIMS(batch, d->kv_heads[k], past, d->head_dim[k]);
+                    onyx_tensor t = tensor_of(ONYX_DTYPE_FLOAT, 4, dims, past_data[k]);
                     cr_assert_eq(onyx_session_set_input(d->session, (size_t)d->past[k], &t), ONYX_OK);
                 }
                 cr_assert_eq(onyx_session_run(d->session), ONYX_OK, "%s: %s", decoders[m],
@@ -273,8 +275,8 @@ Test(decode, replanning_for_new_shapes_equals_a_fresh_plan)
                 for (int64_t i = 0; i < onyx_tensor_element_count(&a); i++)
                     worst = fmax(worst, fabs(((float *)a.data)[i] - ((float *)b.data)[i]));
                 cr_assert_arr_eq(a.data, b.data, (size_t)onyx_tensor_element_count(&a) * sizeof(float),
-                                 "%s: shape %zu (batch %lld, seq %lld, past %lld), output %zu differs from a fresh "
-                                 "plan's by up to %g", decoders[m], s, (long long)batch, (long long)seq,
+                                 "%s: shape %zu (batch %lld, seq %lld, past %lld), output %zu differs from a "
+                                 "fresh plan's by up to %g", decoders[m], s, (long long)batch, (long long)seq,
                                  (long long)past, o, worst);
             }
             decoder_close(&fresh);
@@ -298,10 +300,12 @@ Test(decode, carry_checks_its_arguments)
     cr_assert_eq(onyx_session_carry(s, (size_t)d.present[0], (size_t)d.ids, 0), ONYX_ERROR_INVALID_ARGUMENT);
     cr_assert_eq(onyx_session_carry(s, (size_t)d.present[0], (size_t)d.past[0], 0), ONYX_OK);
     /* Another output into the same input; an output buffer for a carried output. */
-    cr_assert_eq(onyx_session_carry(s, (size_t)d.present[1], (size_t)d.past[0], 0), ONYX_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(onyx_session_carry(s, (size_t)d.present[1], (size_t)d.past[0], 0),
+                 ONYX_ERROR_INVALID_ARGUMENT);
     expect_message(onyx_session_errmsg(s), "already carried", NULL);
     float buf[64];
-    cr_assert_eq(onyx_session_set_output_buffer(s, (size_t)d.present[0], buf, sizeof buf), ONYX_ERROR_INVALID_STATE);
+    cr_assert_eq(onyx_session_set_output_buffer(s, (size_t)d.present[0], buf, sizeof buf),
+                 ONYX_ERROR_INVALID_STATE);
     /* Paired anew with itself: allowed (replaces the pairing). */
     cr_assert_eq(onyx_session_carry(s, (size_t)d.present[0], (size_t)d.past[0], 1 << 20), ONYX_OK);
     decoder_close(&d);
@@ -348,7 +352,8 @@ Test(decode, carried_inputs_follow_the_runs)
     decoder fresh;
     decoder_open(&fresh, "decoder_gpt2", 1);
     for (int k = 0; k < fresh.n_pairs; k++) {
-        onyx_tensor empty = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, fresh.kv_heads[k], 0, fresh.head_dim[k]), NULL);
+        const int64_t *dims = DIMS(1, fresh.kv_heads[k], 0, fresh.head_dim[k]);
+        onyx_tensor empty = tensor_of(ONYX_DTYPE_FLOAT, 4, dims, NULL);
         onyx_session_set_input(fresh.session, (size_t)fresh.past[k], &empty);
     }
     bind_tokens(&fresh, ids, 4, 0);
@@ -401,7 +406,8 @@ Test(decode, a_cast_to_the_same_dtype_keeps_the_values)
     builder_output(b, "J", ONYX_DTYPE_INT64);
     const float x[5] = {1.5f, -2.0f, NAN, 0.0f, 3.25f};
     const int64_t i[3] = {INT64_MIN, -1, INT64_MAX};
-    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(5), x), tensor_of(ONYX_DTYPE_INT64, 1, DIMS(3), i)};
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(5), x),
+                         tensor_of(ONYX_DTYPE_INT64, 1, DIMS(3), i)};
     run_result r = run_model(b, 2, in);
     cr_assert(r.load == ONYX_OK && r.run == ONYX_OK, "%s", r.message);
     expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 1, DIMS(5), FLOATS(3.0f, -4.0f, NAN, 0.0f, 6.5f), 0);
