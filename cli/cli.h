@@ -18,6 +18,7 @@ int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
 
 /* Prints "onyx: <message>" to stderr. */

@@ -12,6 +12,7 @@ static const char usage[] =
     "                unsupported operators first\n"
     "  test DIR...   run directories in the ONNX test-data layout and compare outputs\n"
     "  bench MODEL   time repeated runs of a model\n"
+    "  generate MODEL  greedy decoding with a decoder exported with its KV cache\n"
     "  ops           list the operators onyx implements (opset ranges, dtypes)\n"
     "\n"
     "  onyx COMMAND --help   options of a command\n"
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
         return cmd_test(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench"))
         return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "generate"))
+        return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "ops"))
         return cmd_ops(argc - 1, argv + 1);
     cli_error("unknown command '%s' (see onyx --help)", cmd);

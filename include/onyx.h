@@ -518,10 +518,59 @@ ONYX_API onyx_status onyx_session_set_input(onyx_session *session, size_t index,
 ONYX_API onyx_status onyx_session_set_output_buffer(onyx_session *session, size_t index,
                                                     void *buffer, size_t capacity);
 
+/* ---- decoding with a cache: an output carried over to an input --------------------------
+ *
+ * A decoder exported with its cache (as Hugging Face optimum exports them: inputs
+ * past_key_values.N.key / .value [batch, kv_heads, past, head_dim], outputs present.N.key /
+ * .value [batch, kv_heads, past + seq, head_dim]) runs once per token, each run's present
+ * becoming the next run's past. Either way below copies nothing through the host:
+ *
+ *  - let the session keep the cache: onyx_session_carry(session, present, past, reserve)
+ *    for each pair, bind each past once (an empty one, dims [1, kv_heads, 0, head_dim] and
+ *    data NULL, for a prompt), then per token bind only input_ids, attention_mask and
+ *    position_ids and run;
+ *  - or hold it yourself: two buffers per pair, each of the size of the longest present;
+ *    before each run, onyx_session_set_output_buffer(present, one) and
+ *    onyx_session_set_input(past, the other, with the previous present's dims); swap after
+ *    the run. The kernel that computes the present writes straight into the buffer.
+ *
+ * Each token's run has new input shapes (past grows by one). Planning for shapes that differ
+ * from the last plan's only in the sizes of dims reuses the plan's structure and keeps its
+ * memory when it is large enough (grown with headroom when not), so that the step costs
+ * little more than its kernels. examples/generate.c decodes greedily both ways. */
+
+/* From the next run on, after each successful run, input `input` is bound to what output
+ * `output` computed (its dtype, shape and data), as onyx_session_set_input would bind it:
+ * the output is written into one of two buffers the session keeps for the pair while the
+ * input reads the other, so nothing is copied, and nothing is allocated once the buffers have
+ * reached the largest output. `reserve` bytes (0: none) are allocated for each buffer at the
+ * first run that needs one, so that a host that knows the longest output (a cache of the
+ * maximum length) avoids growing them; otherwise a buffer grows to twice what it held, or the
+ * output's size when larger. The buffers count against ONYX_LIMIT_MEMORY_BYTES.
+ *
+ * The input must be bound for the first run (onyx_session_set_input); binding it again later
+ * replaces the carried value (a new sequence starts from that tensor). The output's value
+ * from onyx_session_get_output lies in the session's buffer, valid until the next run.
+ * onyx_session_set_output_buffer is refused (ONYX_ERROR_INVALID_STATE) for a carried output.
+ * input = SIZE_MAX ends the output's pairing and frees its buffers: an input that read one
+ * must then be bound again before the next run (as must the old input when an output is
+ * paired anew with another).
+ *
+ * ONYX_ERROR_INVALID_ARGUMENT for an index out of range, an input already carried from
+ * another output, an output and input of different dtypes or ranks, or values that are not
+ * tensors of numbers (strings, sequences, optionals); ONYX_ERROR_INVALID_STATE when the
+ * session's creation failed. A run that cannot allocate a buffer fails with ONYX_ERROR_LIMIT
+ * before running anything, the carried input still bound to what it was. */
+ONYX_API onyx_status onyx_session_carry(onyx_session *session, size_t output, size_t input, size_t reserve);
+
 /* Runs the model on the bound inputs. The first run with new input shapes plans the
  * execution (shapes, kernels, one memory arena); later runs with the same shapes reuse the
- * plan and allocate nothing. Models whose shapes depend on data (a Reshape to a computed
- * shape) run node by node instead, allocating as they go; the log says so.
+ * plan and allocate nothing. A run with other shapes plans again from the last plan: only
+ * the nodes whose input shapes (or computed constant inputs) changed are planned anew, and
+ * the arena stays when it is large enough (it grows by half again when not, and is not
+ * given back until the session is freed); the log gives the planning time. Models whose
+ * shapes depend on data (a Reshape to a computed shape) run node by node instead,
+ * allocating as they go; the log says so.
  *
  * ONYX_ERROR_INVALID_STATE when an input is not bound; ONYX_ERROR_INVALID_INPUT when the
  * inputs' dims disagree with the model; ONYX_ERROR_LIMIT / ONYX_ERROR_OUT_OF_MEMORY when

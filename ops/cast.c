@@ -242,10 +242,29 @@ static onyx_status castlike_check(op_context *ctx)
     return ONYX_OK;
 }
 
+/* A cast to the input's own dtype, for the types whose every byte pattern converts to itself
+ * (not the packed narrow types, whose unused high bits a cast clears): the bytes unchanged, as
+ * exporters write it (softmax(..., dtype=float32).to(float32) in Hugging Face's attention). */
+static bool same_type(const onyx_tensor *x, const onyx_tensor *y)
+{
+    if (x->dtype != y->dtype)
+        return false;
+    switch (x->dtype) {
+    case ONYX_DTYPE_FLOAT: case ONYX_DTYPE_DOUBLE: case ONYX_DTYPE_FLOAT16: case ONYX_DTYPE_BFLOAT16:
+    case ONYX_DTYPE_INT8: case ONYX_DTYPE_INT16: case ONYX_DTYPE_INT32: case ONYX_DTYPE_INT64:
+    case ONYX_DTYPE_UINT8: case ONYX_DTYPE_UINT16: case ONYX_DTYPE_UINT32: case ONYX_DTYPE_UINT64:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static onyx_status cast_reshape(op_context *ctx)
 {
     const onyx_tensor *x = op_input(ctx, 0);
     tensor_set_shape(op_output(ctx, 0), x->rank, x->dims);
+    /* The planner may give input and output the same memory: run then has nothing to do. */
+    ctx->output_is_view = same_type(x, op_output(ctx, 0));
     if (ctx->concrete) {
         ctx->n_tasks = (tensor_count(x) + CAST_CHUNK - 1) / CAST_CHUNK;
         ctx->task_cost = CAST_CHUNK;
@@ -260,6 +279,13 @@ static onyx_status cast_run(const op_context *ctx, int64_t begin, int64_t end, v
     const onyx_tensor *x = ctx->inputs[0];
     onyx_tensor *y = ctx->outputs[0];
     int64_t last = OP_MIN(end * CAST_CHUNK, tensor_count(x));
+    if (same_type(x, y)) {
+        size_t size = onyx_dtype_size(x->dtype);
+        size_t from = (size_t)(begin * CAST_CHUNK) * size;
+        if (x->data != y->data && last > begin * CAST_CHUNK)
+            memcpy((char *)y->data + from, (const char *)x->data + from, (size_t)last * size - from);
+        return ONYX_OK;
+    }
     for (int64_t i = begin * CAST_CHUNK; i < last; i++)
         store(y->data, i, y->dtype, load(x->data, i, x->dtype), x->dtype, p);
     return ONYX_OK;

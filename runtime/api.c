@@ -363,6 +363,17 @@ onyx_status onyx_model_node_info(const onyx_model *m, size_t index, onyx_node_in
 
 /* ---- sessions ---------------------------------------------------------------------------- */
 
+/* An output carried over to an input (onyx_session_carry): two buffers, the one the input is
+ * bound to and the one the next run writes the output into. */
+typedef struct carry {
+    int output, input;
+    unsigned char *buf[2];
+    size_t cap[2];
+    size_t reserve;
+    int bound; /* the buffer the input is bound to, -1 when the host bound its own tensor */
+    int target; /* during a run: the buffer the output goes to */
+} carry;
+
 struct onyx_session {
     const onyx_model *model;
     mem mem;
@@ -383,6 +394,8 @@ struct onyx_session {
     plan plan;
     exec_env env;
     char **profile_names; /* "domain.op" per node when profiling, else NULL */
+    carry *carries;       /* n_carries of them, room for one per output */
+    int n_carries;
 };
 
 /* Formats a failure into the session's message and the log. */
@@ -436,7 +449,8 @@ onyx_status onyx_session_create(const onyx_model *model, const onyx_options *opt
         !(s->out_buffers = mem_alloc(&s->mem, no * sizeof(void *))) ||
         !(s->out_capacity = mem_alloc(&s->mem, no * sizeof(size_t))) ||
         !(s->out_planned = mem_alloc(&s->mem, no * sizeof(void *))) ||
-        !(s->outputs = mem_alloc(&s->mem, no * sizeof(onyx_tensor))))
+        !(s->outputs = mem_alloc(&s->mem, no * sizeof(onyx_tensor))) ||
+        !(s->carries = mem_alloc(&s->mem, no * sizeof(carry))))
         return s->status = session_error(s, ONYX_ERROR_OUT_OF_MEMORY, "out of memory creating a session");
     s->model = model;
     s->env.mem = &s->mem;
@@ -532,6 +546,10 @@ void onyx_session_free(onyx_session *session)
     mem_free(&session->mem, session->out_capacity);
     mem_free(&session->mem, session->out_planned);
     mem_free(&session->mem, session->outputs);
+    for (int i = 0; i < session->n_carries; i++)
+        for (int k = 0; k < 2; k++)
+            mem_free(&session->mem, session->carries[i].buf[k]);
+    mem_free(&session->mem, session->carries);
     mem_free(&session->mem, session);
 }
 
@@ -593,6 +611,9 @@ onyx_status onyx_session_set_input(onyx_session *s, size_t index, const onyx_ten
     if (!t->data) /* empty: operators get a valid pointer all the same */
         s->inputs[index].data = (void *)&empty_tensor_data;
     s->input_set[index] = true;
+    for (int i = 0; i < s->n_carries; i++)
+        if (s->carries[i].input == (int)index)
+            s->carries[i].bound = -1; /* both buffers are free for the next output */
     return ONYX_OK;
 }
 
@@ -639,8 +660,137 @@ onyx_status onyx_session_set_output_buffer(onyx_session *s, size_t index, void *
     if (index >= (size_t)s->model->graph.n_outputs)
         return session_error(s, ONYX_ERROR_INVALID_ARGUMENT, "output index %zu is out of range (the model has %d outputs)",
                              index, s->model->graph.n_outputs);
+    const graph *g = &s->model->graph;
+    for (int i = 0; i < s->n_carries; i++)
+        if (s->carries[i].output == (int)index)
+            return session_error(s, ONYX_ERROR_INVALID_STATE,
+                                 "output '%s' is carried over to input '%s': the session holds its buffers",
+                                 g->values[g->outputs[index]].name, g->values[g->inputs[s->carries[i].input]].name);
     s->out_buffers[index] = buffer;
     s->out_capacity[index] = buffer ? capacity : 0;
+    return ONYX_OK;
+}
+
+static void carry_drop(onyx_session *s, int i)
+{
+    carry *c = &s->carries[i];
+    if (c->bound >= 0)
+        s->input_set[c->input] = false; /* it read a buffer that goes now */
+    for (int k = 0; k < 2; k++)
+        mem_free(&s->mem, c->buf[k]);
+    s->out_buffers[c->output] = NULL;
+    s->out_capacity[c->output] = 0;
+    *c = s->carries[--s->n_carries];
+}
+
+onyx_status onyx_session_carry(onyx_session *s, size_t output, size_t input, size_t reserve)
+{
+    onyx_status st = session_usable(s);
+    if (st)
+        return st;
+    const graph *g = &s->model->graph;
+    if (output >= (size_t)g->n_outputs)
+        return session_error(s, ONYX_ERROR_INVALID_ARGUMENT,
+                             "output index %zu is out of range (the model has %d outputs)", output, g->n_outputs);
+    if (input != SIZE_MAX && input >= (size_t)g->n_inputs)
+        return session_error(s, ONYX_ERROR_INVALID_ARGUMENT,
+                             "input index %zu is out of range (the model has %d inputs)", input, g->n_inputs);
+    const value *out = &g->values[g->outputs[output]];
+    if (input != SIZE_MAX) {
+        const value *in = &g->values[g->inputs[input]];
+        /* The output's rank as inferred, else as declared. */
+        int out_rank = out->info.rank >= 0 ? out->info.rank : g->output_decl[output].rank;
+        for (int i = 0; i < s->n_carries; i++)
+            if (s->carries[i].input == (int)input && s->carries[i].output != (int)output)
+                return session_error(s, ONYX_ERROR_INVALID_ARGUMENT,
+                                     "input '%s' is already carried from output '%s'", in->name,
+                                     g->values[g->outputs[s->carries[i].output]].name);
+        onyx_dtype type = in->info.dtype;
+        if (out->info.dtype != type || type_is_container(type) || type_is_string(type) ||
+            (out_rank >= 0 && in->info.rank >= 0 && out_rank != in->info.rank)) {
+            char a[128], b[128];
+            return session_error(s, ONYX_ERROR_INVALID_ARGUMENT,
+                                 "output '%s' (%s %s) cannot be carried over to input '%s' (%s %s): dtypes or "
+                                 "ranks differ, or not a tensor of numbers", out->name,
+                                 type_str(out->info.dtype, a, sizeof a), shape_str(&out->info, a + 64, 64),
+                                 in->name, type_str(type, b, sizeof b), shape_str(&in->info, b + 64, 64));
+        }
+    }
+    for (int i = 0; i < s->n_carries; i++)
+        if (s->carries[i].output == (int)output) {
+            carry_drop(s, i);
+            break;
+        }
+    if (input == SIZE_MAX)
+        return ONYX_OK;
+    s->carries[s->n_carries++] = (carry){.output = (int)output, .input = (int)input, .reserve = reserve,
+                                         .bound = -1};
+    s->out_buffers[output] = NULL;
+    s->out_capacity[output] = 0;
+    return ONYX_OK;
+}
+
+/* Gives carry c's target buffer room for `need` bytes. */
+static onyx_status carry_fit(onyx_session *s, carry *c, size_t need)
+{
+    int k = c->target;
+    if (c->buf[k] && c->cap[k] >= need)
+        return ONYX_OK;
+    size_t cap = c->cap[k] * 2 > need ? c->cap[k] * 2 : need;
+    if (c->reserve > cap)
+        cap = c->reserve;
+    mem_free(&s->mem, c->buf[k]);
+    c->buf[k] = NULL;
+    c->cap[k] = 0;
+    if (!(c->buf[k] = mem_alloc_raw(&s->mem, cap ? cap : 64)))
+        return session_error(s, ONYX_ERROR_LIMIT,
+                             "cannot allocate %zu bytes for output '%s' carried over to an input (out of memory "
+                             "or above the memory limit)", cap,
+                             s->model->graph.values[s->model->graph.outputs[c->output]].name);
+    c->cap[k] = cap;
+    return ONYX_OK;
+}
+
+/* Before a run: points each carried output at the buffer its input does not read, sized for
+ * the planned output (an eager plan's outputs are sized after the run: see carry_after). */
+static onyx_status carry_before(onyx_session *s)
+{
+    const graph *g = &s->model->graph;
+    for (int i = 0; i < s->n_carries; i++) {
+        carry *c = &s->carries[i];
+        c->target = c->bound == 0 ? 1 : 0;
+        if (s->plan.eager) {
+            s->out_buffers[c->output] = NULL;
+            continue;
+        }
+        onyx_status st = carry_fit(s, c, value_bytes(&s->plan.tensors[g->outputs[c->output]]));
+        if (st)
+            return st;
+        s->out_buffers[c->output] = c->buf[c->target];
+        s->out_capacity[c->output] = c->cap[c->target];
+    }
+    return ONYX_OK;
+}
+
+/* After a successful run: binds each carried input to its output's value, in its buffer. */
+static onyx_status carry_after(onyx_session *s)
+{
+    for (int i = 0; i < s->n_carries; i++) {
+        carry *c = &s->carries[i];
+        onyx_tensor *t = &s->outputs[c->output];
+        if (t->data != c->buf[c->target]) { /* eager: copied into the buffer now */
+            size_t bytes = value_bytes(t);
+            onyx_status st = carry_fit(s, c, bytes);
+            if (st)
+                return st;
+            if (bytes)
+                memcpy(c->buf[c->target], t->data, bytes);
+            t->data = c->buf[c->target];
+        }
+        s->inputs[c->input] = *t;
+        s->input_set[c->input] = true;
+        c->bound = c->target;
+    }
     return ONYX_OK;
 }
 
@@ -679,8 +829,11 @@ static void log_plan(onyx_session *s)
     char arena[32], scratch[32];
     log_message(&s->log, ONYX_LOG_INFO,
                 "plan for %s: static, %d steps (%d nodes computed while planning), arena %s, "
-                "scratch %s per thread", shapes, p->n_steps, live - p->n_steps,
-                bytes_text(p->arena_bytes, arena), bytes_text(p->scratch_per_thread, scratch));
+                "scratch %s per thread; planned in %.3f ms (%d of the %d nodes planned, the others kept "
+                "from the last plan; %s)", shapes, p->n_steps, live - p->n_steps,
+                bytes_text(p->arena_bytes, arena), bytes_text(p->scratch_per_thread, scratch),
+                (double)p->plan_ns / 1e6, p->reshaped, live,
+                p->layout_kept ? "the arena layout of the last plan kept" : "values placed in the arena");
 }
 
 static bool overlaps(const void *a, size_t a_size, const void *b, size_t b_size)
@@ -770,6 +923,8 @@ onyx_status onyx_session_run(onyx_session *s)
     if (st)
         return session_error(s, st, "%s", s->env.op.errmsg);
     log_plan(s);
+    if ((st = carry_before(s)))
+        return st;
     if (!s->plan.eager && (st = check_capacity(s)))
         return st;
     outputs_in_place(s);
@@ -792,6 +947,8 @@ onyx_status onyx_session_run(onyx_session *s)
         log_message(&s->log, ONYX_LOG_DEBUG, "output '%s' copied into its buffer (%zu bytes): %s",
                     g->values[g->outputs[i]].name, bytes, copy_reason(s, i));
     }
+    if ((st = carry_after(s)))
+        return st;
     s->has_outputs = true;
     return ONYX_OK;
 }

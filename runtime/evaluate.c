@@ -42,9 +42,6 @@ onyx_status node_reshape(op_context *ctx)
         onyx_tensor *t = ctx->outputs[i];
         if (!t)
             continue;
-        char what[300];
-        snprintf(what, sizeof what, "node '%s' (%s): output '%s'", ctx->node->name, ctx->node->op_type,
-                 op_output_name(ctx, i));
         if (t->rank < 0)
             return ONYX_DEFER; /* the operator could not tell the shape without data */
         if (type_is_container(t->dtype)) {
@@ -56,8 +53,14 @@ onyx_status node_reshape(op_context *ctx)
         for (int d = 0; d < t->rank; d++)
             if (!dim_known(t->dims[d]))
                 return ONYX_DEFER;
-        st = shape_validate(t, ctx->env->limits, what, ctx->env->errmsg);
+        /* The message names the node only when there is one to write: formatting it for
+         * every output of every plan costs more than the check (a decoder plans each run). */
+        st = shape_validate(t, ctx->env->limits, "", ctx->env->errmsg);
         if (st) {
+            char what[300];
+            snprintf(what, sizeof what, "node '%s' (%s): output '%s'", ctx->node->name, ctx->node->op_type,
+                     op_output_name(ctx, i));
+            shape_validate(t, ctx->env->limits, what, ctx->env->errmsg);
             ctx->env->status = st;
             atomic_store(&ctx->env->failed, 1);
             return st;

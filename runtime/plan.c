@@ -23,14 +23,34 @@ static onyx_status plan_oom(exec_env *env, const char *what)
                      "cannot allocate %s (out of memory or above the memory limit)", what);
 }
 
+enum { NODE_NONE, NODE_FOLDED, NODE_STEP }; /* plan.node_kind */
+
 static void plan_release(plan *p, mem *m)
 {
     for (int i = 0; i < p->n_owned; i++)
         mem_free(m, p->owned[i]);
+    for (int v = 0; p->folded && v < p->graph->n_values; v++)
+        mem_free(m, p->folded[v]);
+    for (int i = 0; p->node_blocks && i < p->graph->n_nodes; i++)
+        mem_block_free_all(m, &p->node_blocks[i]);
     mem_free(m, p->arena);
     mem_free(m, p->scratch);
     mem_block_free_all(m, &p->blocks);
+    int64_t plans = p->plans, replans = p->replans;
     memset(p, 0, sizeof *p);
+    p->plans = plans;
+    p->replans = replans;
+}
+
+/* Starts a plan again for other shapes: the steps, folded values and states of the last one
+ * stay where they are, to be kept where their inputs did not change (plan_build_static). */
+static void plan_reset_shapes(plan *p)
+{
+    p->ready = false;
+    p->deferred_by = NULL;
+    p->n_steps = 0;
+    p->arena_bytes = 0;
+    p->scratch_per_thread = 0;
 }
 
 void plan_free(plan *p, mem *m)
@@ -87,9 +107,10 @@ static onyx_status plan_tensors(plan *p, exec_env *env, const graph *g, const on
                                 bool with_data)
 {
     p->graph = g;
-    if (!(p->tensors = plan_alloc(p, env, (size_t)g->n_values * sizeof(onyx_tensor))) ||
-        !(p->signature = plan_alloc(p, env, (size_t)(g->n_inputs + 1) * sizeof(onyx_tensor))) ||
-        !(p->owned = plan_alloc(p, env, (size_t)(g->n_values + 1) * sizeof(void *))))
+    if (!p->tensors && /* else kept from the last plan of g */
+        (!(p->tensors = plan_alloc(p, env, (size_t)g->n_values * sizeof(onyx_tensor))) ||
+         !(p->signature = plan_alloc(p, env, (size_t)(g->n_inputs + 1) * sizeof(onyx_tensor))) ||
+         !(p->owned = plan_alloc(p, env, (size_t)(g->n_values + 1) * sizeof(void *)))))
         return plan_oom(env, "the plan");
     for (int v = 0; v < g->n_values; v++) {
         p->tensors[v] = g->values[v].info;
@@ -107,11 +128,55 @@ static onyx_status plan_tensors(plan *p, exec_env *env, const graph *g, const on
     return ONYX_OK;
 }
 
+/* The tensors of a static plan: allocated with the arrays kept across plans of the graph, and
+ * set from the value infos; or `again` (those of the last plan, kept), with the changed
+ * flags of the graph inputs whose shapes differ. */
+static onyx_status static_tensors(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs,
+                                  bool again)
+{
+    size_t nv = (size_t)g->n_values + 1, nn = (size_t)g->n_nodes + 1;
+    if (!again) {
+        onyx_status st = plan_tensors(p, env, g, inputs, false);
+        if (st)
+            return st;
+        if (!(p->folded = plan_alloc(p, env, nv * sizeof(void *))) ||
+            !(p->changed = plan_alloc(p, env, nv)) ||
+            !(p->node_blocks = plan_alloc(p, env, nn * sizeof(mem_block *))) ||
+            !(p->node_kind = plan_alloc(p, env, nn)))
+            return plan_oom(env, "the plan");
+        memset(p->changed, 1, nv);
+        return ONYX_OK;
+    }
+    memset(p->changed, 0, nv);
+    /* The steps' values have no data while planning (the arena is placed after): a pointer
+     * left from the last plan would make their readers look foldable. */
+    for (int v = 0; v < g->n_values; v++)
+        if (!p->folded[v] && g->values[v].kind != VALUE_CONSTANT)
+            p->tensors[v].data = NULL;
+    for (int i = 0; i < g->n_inputs; i++) {
+        onyx_tensor *t = &p->tensors[g->inputs[i]];
+        if (t->rank != inputs[i].rank || memcmp(t->dims, inputs[i].dims, (size_t)t->rank * sizeof(int64_t))) {
+            p->changed[g->inputs[i]] = 1;
+            t->rank = inputs[i].rank;
+            memcpy(t->dims, inputs[i].dims, sizeof t->dims);
+        }
+        t->data = NULL;
+        p->signature[i] = inputs[i];
+        p->signature[i].data = NULL;
+    }
+    return ONYX_OK;
+}
+
 static onyx_status bind_step(plan *p, exec_env *env, const node *n, op_context *ctx)
 {
     size_t n_in = (size_t)n->n_inputs + (size_t)n->n_implicit;
-    onyx_tensor **ptrs = plan_alloc(p, env, (n_in + (size_t)n->n_outputs + 1) * sizeof *ptrs);
-    if (!ptrs)
+    int index = (int)(n - p->graph->nodes);
+    size_t n_nodes = (size_t)p->graph->n_nodes + 1;
+    if (!p->node_ptrs && !(p->node_ptrs = plan_alloc(p, env, n_nodes * sizeof *p->node_ptrs)))
+        return plan_oom(env, "the plan");
+    onyx_tensor **ptrs = p->node_ptrs[index];
+    size_t n_ptrs = n_in + (size_t)n->n_outputs + 1;
+    if (!ptrs && !(ptrs = p->node_ptrs[index] = plan_alloc(p, env, n_ptrs * sizeof *ptrs)))
         return plan_oom(env, "the plan");
     node_bind(ctx, &env->op, n, ptrs, ptrs + n_in);
     node_point(n, p->tensors, ctx->inputs, ctx->outputs);
@@ -158,19 +223,67 @@ static bool is_graph_output(const graph *g, int v)
  * same time never overlap: greedy, largest first, lowest fitting offset. A view's output
  * (Reshape and the like) shares its input's memory, unless it is a graph output: the two
  * then form one group whose lifetime spans both. */
-static onyx_status plan_memory(plan *p, exec_env *env)
+/* Points the values at the arena. */
+static void place_values(plan *p, const int *first, const int *group)
 {
     const graph *g = p->graph;
-    int *first = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
-    int *last = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
-    int *group = mem_alloc(env->mem, (size_t)g->n_values * sizeof(int) + 1);
-    interval *iv = mem_alloc(env->mem, (size_t)g->n_values * sizeof(interval) + 1);
-    interval **placed = mem_alloc(env->mem, (size_t)g->n_values * sizeof(interval *) + 1);
-    onyx_status st = ONYX_OK;
-    if (!first || !last || !group || !iv || !placed) {
-        st = plan_oom(env, "the memory plan");
-        goto done;
-    }
+    for (int v = 0; v < g->n_values; v++)
+        if (first[v] >= 0 && group[v] == v)
+            p->tensors[v].data = p->arena + p->slot_offset[v];
+    for (int v = 0; v < g->n_values; v++)
+        if (first[v] >= 0 && group[v] != v)
+            p->tensors[v].data = p->tensors[group[v]].data;
+}
+
+static size_t aligned_bytes(const onyx_tensor *t)
+{
+    return (tensor_bytes(t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
+
+/* A re-plan with the steps of the last plan (`same_steps`): when every value fits what the
+ * last layout set aside for it, the layout stands (lifetimes and views are those of the same
+ * steps, kept in the work arrays). */
+static bool keep_layout(plan *p, bool same_steps)
+{
+    const graph *g = p->graph;
+    if (!same_steps || !p->layout_ok || !p->arena)
+        return false;
+    const int *first = p->memory_work, *group = first + 2 * ((size_t)g->n_values + 1);
+    for (int v = 0; v < g->n_values; v++)
+        if (first[v] >= 0 && group[v] == v && aligned_bytes(&p->tensors[v]) > p->slot_size[v])
+            return false;
+    size_t used = 0;
+    for (int v = 0; v < g->n_values; v++)
+        if (first[v] >= 0 && group[v] == v) {
+            p->slot_need[v] = aligned_bytes(&p->tensors[v]);
+            if (p->slot_offset[v] + p->slot_need[v] > used)
+                used = p->slot_offset[v] + p->slot_need[v];
+        }
+    p->arena_bytes = used;
+    place_values(p, first, group);
+    return true;
+}
+
+static onyx_status plan_memory(plan *p, exec_env *env, bool same_steps)
+{
+    const graph *g = p->graph;
+    if ((p->layout_kept = keep_layout(p, same_steps)))
+        return ONYX_OK;
+    p->layout_ok = false;
+    size_t nv1 = (size_t)g->n_values + 1;
+    if (!p->slot_offset && (!(p->slot_offset = plan_alloc(p, env, nv1 * sizeof(size_t))) ||
+                            !(p->slot_size = plan_alloc(p, env, nv1 * sizeof(size_t))) ||
+                            !(p->slot_need = plan_alloc(p, env, nv1 * sizeof(size_t)))))
+        return plan_oom(env, "the memory plan");
+    /* Work arrays kept with the plan's arrays: a re-plan allocates none. */
+    size_t nv = (size_t)g->n_values + 1;
+    size_t ints = (3 * nv * sizeof(int) + sizeof(interval) - 1) / sizeof(interval) * sizeof(interval);
+    if (!p->memory_work &&
+        !(p->memory_work = plan_alloc(p, env, ints + nv * sizeof(interval) + nv * sizeof(interval *))))
+        return plan_oom(env, "the memory plan");
+    int *first = p->memory_work, *last = first + nv, *group = last + nv;
+    interval *iv = (interval *)((unsigned char *)p->memory_work + ints);
+    interval **placed = (interval **)(iv + nv);
     for (int v = 0; v < g->n_values; v++)
         group[v] = v;
     for (int v = 0; v < g->n_values; v++)
@@ -205,9 +318,11 @@ static onyx_status plan_memory(plan *p, exec_env *env)
     int n = 0;
     for (int v = 0; v < g->n_values; v++)
         if (first[v] >= 0 && group[v] == v) {
-            size_t bytes = tensor_bytes(&p->tensors[v]);
-            iv[n++] = (interval){.value = v, .first = first[v], .last = last[v],
-                                 .size = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1)};
+            size_t need = aligned_bytes(&p->tensors[v]), size = need;
+            if (p->slot_need[v] && need > p->slot_need[v]) /* growing: room to grow on */
+                size = (need + need / 4 + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+            p->slot_need[v] = need;
+            iv[n++] = (interval){.value = v, .first = first[v], .last = last[v], .size = size};
         }
     qsort(iv, (size_t)n, sizeof *iv, by_size_desc);
     size_t total = 0;
@@ -235,70 +350,188 @@ static onyx_status plan_memory(plan *p, exec_env *env)
             total = offset + iv[i].size;
     }
     /* Even when every value is empty: each gets a valid pointer (never NULL plus an offset),
-     * which kernels may pass to memcpy with 0 bytes. */
-    if (n && !(p->arena = mem_alloc_raw(env->mem, total ? total : ARENA_ALIGN))) {
-        st = plan_oom(env, "the memory arena");
-        goto done;
+     * which kernels may pass to memcpy with 0 bytes. An arena kept from the last plan serves
+     * when it is large enough; one that is not grows by half again (or to what is needed),
+     * so that shapes growing a little each run (a decoder's past) seldom allocate. */
+    size_t need = total ? total : ARENA_ALIGN;
+    if (n && (!p->arena || p->arena_cap < need)) {
+        size_t grown = p->arena_cap + p->arena_cap / 2, cap = p->arena && grown > need ? grown : need;
+        mem_free(env->mem, p->arena);
+        p->arena_cap = 0;
+        if (!(p->arena = mem_alloc_raw(env->mem, cap)) && cap > need)
+            p->arena = mem_alloc_raw(env->mem, cap = need);
+        if (!p->arena)
+            return plan_oom(env, "the memory arena");
+        p->arena_cap = cap;
     }
     p->arena_bytes = total;
-    for (int i = 0; i < n; i++)
-        p->tensors[iv[i].value].data = p->arena + iv[i].offset;
-    for (int v = 0; v < g->n_values; v++)
-        if (first[v] >= 0 && group[v] != v)
-            p->tensors[v].data = p->tensors[group[v]].data;
-done:
-    mem_free(env->mem, group);
-    mem_free(env->mem, first);
-    mem_free(env->mem, last);
-    mem_free(env->mem, iv);
-    mem_free(env->mem, placed);
-    return st;
+    for (int i = 0; i < n; i++) {
+        p->slot_offset[iv[i].value] = iv[i].offset;
+        p->slot_size[iv[i].value] = iv[i].size;
+    }
+    place_values(p, first, group);
+    p->layout_ok = true;
+    return ONYX_OK;
 }
 
 /* ---- building ---------------------------------------------------------------------------- */
 
-static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs)
+/* Whether node n must be planned again: it was not planned before, or an input changed. */
+static bool node_dirty(const plan *p, const node *n, bool again)
 {
-    onyx_status st = plan_tensors(p, env, g, inputs, false);
+    if (!again || p->node_kind[n - p->graph->nodes] == NODE_NONE)
+        return true;
+    for (int k = 0; k < n->n_inputs + n->n_implicit; k++)
+        if (n->inputs[k] >= 0 && p->changed[n->inputs[k]])
+            return true;
+    return false;
+}
+
+#define COMPARED_OUTPUTS 8 /* outputs of a node compared with the last plan's; those after, changed */
+
+static bool same_shape(const onyx_tensor *a, const onyx_tensor *b)
+{
+    return a->dtype == b->dtype && a->rank == b->rank &&
+           !memcmp(a->dims, b->dims, (size_t)a->rank * sizeof(int64_t));
+}
+
+/* Plans node n again: folds it when its inputs are known (its outputs then owned by
+ * p->folded), else reshapes it as a step in step slot `slot`, which a folded node leaves as it
+ * was. Marks the outputs that differ from the last plan's (shape, or data when folded) as
+ * changed. */
+static onyx_status plan_node(plan *p, exec_env *env, const node *n, op_context *slot, bool *step)
+{
+    op_context local, *ctx = &local;
+    int i = (int)(n - p->graph->nodes);
+    onyx_tensor before[COMPARED_OUTPUTS];
+    void *old_data[COMPARED_OUTPUTS];
+    for (int o = 0; o < n->n_outputs; o++) {
+        int v = n->outputs[o];
+        if (v < 0)
+            continue;
+        if (o < COMPARED_OUTPUTS) {
+            before[o] = p->tensors[v];
+            old_data[o] = p->folded[v];
+        } else {
+            mem_free(env->mem, p->folded[v]);
+        }
+        p->folded[v] = NULL;
+        p->tensors[v] = p->graph->values[v].info;
+        p->tensors[v].data = NULL;
+    }
+    mem_block_free_all(env->mem, &p->node_blocks[i]);
+    onyx_status st = bind_step(p, env, n, ctx);
+    if (st)
+        goto done;
+    atomic_store(&env->op.failed, 0);
+    p->reshaped++;
+    if (inputs_known(&local)) {
+        *step = false;
+        p->node_kind[i] = NODE_FOLDED;
+        if ((st = node_evaluate(ctx)))
+            goto done;
+        for (int o = 0; o < n->n_outputs; o++)
+            if (n->outputs[o] >= 0)
+                p->folded[n->outputs[o]] = ctx->outputs[o]->data;
+    } else {
+        *step = true;
+        p->node_kind[i] = NODE_STEP;
+        *slot = local;
+        ctx = slot;
+        if (touches_containers(ctx)) {
+            p->deferred_by = n;
+            st = ONYX_DEFER;
+            goto done;
+        }
+        ctx->concrete = true;
+        env->op.blocks = &p->node_blocks[i];
+        if ((st = node_reshape(ctx))) {
+            if (st == ONYX_DEFER)
+                p->deferred_by = n;
+            goto done;
+        }
+    }
+done:
+    for (int o = 0; o < n->n_outputs; o++) {
+        int v = n->outputs[o];
+        if (v < 0)
+            continue;
+        bool changed = o >= COMPARED_OUTPUTS || st || !same_shape(&before[o], &p->tensors[v]) ||
+                       !old_data[o] != !p->folded[v] ||
+                       (old_data[o] && memcmp(old_data[o], p->folded[v], value_bytes(&p->tensors[v])));
+        p->changed[v] = changed;
+        if (o >= COMPARED_OUTPUTS)
+            continue;
+        if (!changed && old_data[o]) {
+            /* The same value: the old bytes stay, for the steps not planned again may hold
+             * pointers to them in their states. */
+            mem_free(env->mem, p->folded[v]);
+            p->folded[v] = p->tensors[v].data = old_data[o];
+        } else {
+            mem_free(env->mem, old_data[o]);
+        }
+    }
+    return st;
+}
+
+/* Plans the graph for the inputs' shapes: every node folded or made a step. `again`: the
+ * last plan of the same graph is there to start from, and only the nodes that its changed
+ * inputs reach are planned again. */
+static onyx_status plan_build_static(plan *p, exec_env *env, const graph *g, const onyx_tensor *inputs,
+                                     bool again)
+{
+    int last_steps = p->n_steps;
+    plan_reset_shapes(p);
+    p->reshaped = 0;
+    onyx_status st = static_tensors(p, env, g, inputs, again);
     if (st)
         return st;
-    if (!(p->steps = plan_alloc(p, env, (size_t)(g->n_nodes + 1) * sizeof(plan_step))))
+    if (!p->steps && !(p->steps = plan_alloc(p, env, (size_t)(g->n_nodes + 1) * sizeof(plan_step))))
         return plan_oom(env, "the plan");
     size_t scratch = 0;
+    bool same_steps = again; /* the steps of the last plan, in the same order */
     for (int i = 0; i < g->n_nodes; i++) {
         const node *n = &g->nodes[i];
         if (n->dead)
             continue;
         op_context *ctx = &p->steps[p->n_steps].ctx;
-        if ((st = bind_step(p, env, n, ctx)))
+        if (!node_dirty(p, n, again)) {
+            if (p->node_kind[i] == NODE_FOLDED)
+                continue; /* its values stand */
+            if (p->n_steps < last_steps && ctx->node == n) { /* the same step: its shapes stand */
+                if (ctx->scratch_bytes > scratch)
+                    scratch = ctx->scratch_bytes;
+                p->n_steps++;
+                continue;
+            }
+        }
+        bool step = false;
+        const node *before = p->n_steps < last_steps ? ctx->node : NULL;
+        bool was_view = ctx->output_is_view;
+        if ((st = plan_node(p, env, n, ctx, &step)))
             return st;
-        atomic_store(&env->op.failed, 0);
-        if (inputs_known(ctx)) {
-            if ((st = evaluate_owned(p, ctx)))
-                return st;
+        if (!step)
             continue;
-        }
-        if (touches_containers(ctx)) {
-            p->deferred_by = n;
-            return ONYX_DEFER;
-        }
-        ctx->concrete = true;
-        env->op.blocks = &p->blocks;
-        if ((st = node_reshape(ctx))) {
-            if (st == ONYX_DEFER)
-                p->deferred_by = n;
-            return st;
-        }
+        same_steps &= before == n && ctx->output_is_view == was_view;
         if (ctx->scratch_bytes > scratch)
             scratch = ctx->scratch_bytes;
         p->n_steps++;
     }
-    if ((st = plan_memory(p, env)))
+    if ((st = plan_memory(p, env, same_steps && p->n_steps == last_steps)))
         return st;
     int threads = pool_threads(env->pool);
     scratch = (scratch + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (scratch && !(p->scratch = mem_alloc(env->mem, scratch * (size_t)threads)))
-        return plan_oom(env, "scratch memory");
+    size_t need = scratch * (size_t)threads;
+    if (need > p->scratch_cap) { /* grown as the arena is */
+        size_t grown = p->scratch_cap + p->scratch_cap / 2, cap = p->scratch && grown > need ? grown : need;
+        mem_free(env->mem, p->scratch);
+        p->scratch_cap = 0;
+        if (!(p->scratch = mem_alloc(env->mem, cap)) && cap > need)
+            p->scratch = mem_alloc(env->mem, cap = need);
+        if (!p->scratch)
+            return plan_oom(env, "scratch memory");
+        p->scratch_cap = cap;
+    }
     p->scratch_per_thread = scratch;
     return ONYX_OK;
 }
@@ -443,9 +676,14 @@ onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tens
     env_bind(env, g, p);
     if (same_signature(p, g, inputs))
         return ONYX_OK;
-    plan_release(p, env->mem);
-    env->op.blocks = &p->blocks;
-    onyx_status st = plan_build_static(p, env, g, inputs);
+    int64_t start = now_ns();
+    /* New shapes for the graph of the last static plan: its structure serves again. */
+    bool again = p->kept == g && !p->eager;
+    if (again)
+        p->replans++;
+    else
+        plan_release(p, env->mem);
+    onyx_status st = plan_build_static(p, env, g, inputs, again);
     if (st == ONYX_DEFER) {
         const node *cause = p->deferred_by;
         plan_release(p, env->mem);
@@ -461,6 +699,9 @@ onyx_status plan_prepare(plan *p, exec_env *env, const graph *g, const onyx_tens
         return st;
     }
     p->ready = true;
+    p->kept = g;
+    p->plans++;
+    p->plan_ns = now_ns() - start;
     return ONYX_OK;
 }
 

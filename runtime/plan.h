@@ -33,7 +33,33 @@ typedef struct plan {
     size_t scratch_per_thread;
     void **owned;          /* data allocated for folded values (static) or per run (eager) */
     int n_owned;
-    mem_block *blocks;     /* operator states and the arrays above */
+    mem_block *blocks;     /* the arrays above (and, in an eager plan, operator states) */
+    /* Re-planning for new shapes of the same ranks (a decoder's past growing by one each run)
+     * keeps what depends only on the graph: the arrays above, each node's tensor pointers, the
+     * memory plan's work arrays, and the arena and scratch when they are large enough (grown
+     * with headroom when not); only shapes, folded values, operator states and offsets are
+     * made again. */
+    const graph *kept;     /* the graph the kept arrays were made for, NULL when none */
+    onyx_tensor ***node_ptrs; /* per node: its inputs' then outputs' tensor pointers (static) */
+    /* Per node: its operator states (static), and whether it was folded or a step of the last
+     * plan. A node none of whose inputs changed (shape, or data when folded) keeps its step
+     * or folded outputs: only what the changed inputs reach is reshaped or computed again. */
+    mem_block **node_blocks;
+    unsigned char *node_kind;
+    void **folded;         /* per value: data owned for a value folded while planning (static) */
+    unsigned char *changed; /* per value, while planning: differs from the last plan */
+    int reshaped;          /* steps reshaped and nodes folded again by the last planning */
+    /* The arena layout of the last plan, per value: offset, bytes set aside, bytes needed.
+     * A value that grew since the plan before is set aside a quarter more than it needs, so
+     * that a re-plan with the same steps whose values all still fit keeps the layout instead
+     * of placing every value again. */
+    size_t *slot_offset, *slot_size, *slot_need;
+    bool layout_ok;        /* the layout above is that of the steps now in `steps` */
+    bool layout_kept;      /* the last planning kept the layout of the one before */
+    size_t arena_cap, scratch_cap; /* allocated bytes (>= arena_bytes, >= scratch per thread * threads) */
+    void *memory_work;     /* the memory plan's work arrays, for g->n_values */
+    int64_t plans, replans; /* plans made (in all), of which re-plans that kept the structure */
+    int64_t plan_ns;       /* time the last planning took */
 } plan;
 
 typedef struct exec_env {

@@ -19,7 +19,7 @@
 #define WORKERS 4
 #define ROUNDS 3
 #define MAX_SETS 4
-#define MAX_VALUES 4
+#define MAX_VALUES 16 /* a decoder with its cache: 3 inputs and 2 per layer */
 
 /* One test_data_set of a committed model: its inputs, and the outputs of a reference run. */
 typedef struct data_set {
