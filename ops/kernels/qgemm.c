@@ -1,0 +1,141 @@
+/* The int8 GEMM driver: B's packing, the plan, and each task's A packing and per-column
+ * terms; the tiles are the kernel families' (qgemm_portable.c, qgemm_avxvnni.c,
+ * qgemm_avx512vnni.c). See qgemm.h. */
+#include "qgemm.h"
+
+#include "cpu.h"
+
+#include <string.h>
+
+const qgemm_kernel *qgemm_kernel_get(qgemm_kernel_id id)
+{
+#if defined(__x86_64__)
+    const cpu_features *f = cpu_features_get();
+    switch (id) {
+    case QGEMM_KERNEL_BEST:
+        return f->avx512_vnni ? &qgemm_kernel_avx512_vnni : f->avx_vnni ? &qgemm_kernel_avx_vnni
+                                                                         : &qgemm_kernel_portable;
+    case QGEMM_KERNEL_AVX512_VNNI: return f->avx512_vnni ? &qgemm_kernel_avx512_vnni : NULL;
+    case QGEMM_KERNEL_AVX_VNNI: return f->avx_vnni ? &qgemm_kernel_avx_vnni : NULL;
+    case QGEMM_KERNEL_PORTABLE: return &qgemm_kernel_portable;
+    }
+    return NULL;
+#else
+    return id == QGEMM_KERNEL_BEST || id == QGEMM_KERNEL_PORTABLE ? &qgemm_kernel_portable : NULL;
+#endif
+}
+
+const char *qgemm_kernel_name(const qgemm_kernel *kernel) { return kernel->name; }
+
+static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+size_t qgemm_packed_b_bytes(int64_t k, int64_t n)
+{
+    if (k < 0 || n < 0 || k > INT64_MAX / 8 || n > INT64_MAX / 8)
+        return SIZE_MAX;
+    int64_t k4 = round_up(k, QGEMM_KGROUP), n16 = round_up(n, QGEMM_PANEL), data;
+    if (__builtin_mul_overflow(k4, n16, &data) || data > INT64_MAX / 2 - 4 * n16 - 128)
+        return SIZE_MAX;
+    return (size_t)(data + 4 * n16 + 128); /* the panels, the column sums, alignment */
+}
+
+void qgemm_pack_b(qgemm_packed_b *packed, const void *b, bool b_signed, int64_t k, int64_t n, int64_t ldb,
+                  void *memory)
+{
+    int64_t k4 = round_up(k, QGEMM_KGROUP), panels = round_up(n, QGEMM_PANEL) / QGEMM_PANEL;
+    int8_t *data = (int8_t *)(((uintptr_t)memory + 63) & ~(uintptr_t)63);
+    int32_t *sums = (int32_t *)(data + k4 * panels * QGEMM_PANEL);
+    memset(data, 0, (size_t)(k4 * panels * QGEMM_PANEL));
+    memset(sums, 0, (size_t)(panels * QGEMM_PANEL) * sizeof *sums);
+    const int8_t *bs = b;
+    const uint8_t *bu = b;
+    for (int64_t p = 0; p < k; p++) {
+        int8_t *group = data + p / QGEMM_KGROUP * QGEMM_PANEL * QGEMM_KGROUP + p % QGEMM_KGROUP;
+        for (int64_t j = 0; j < n; j++) {
+            int8_t v = b_signed ? bs[p * ldb + j] : (int8_t)(bu[p * ldb + j] - 128);
+            group[(j / QGEMM_PANEL) * k4 * QGEMM_PANEL + (j % QGEMM_PANEL) * QGEMM_KGROUP] = v;
+            sums[j] += v;
+        }
+    }
+    *packed = (qgemm_packed_b){.k = k, .n = n, .k4 = k4, .panels = panels, .b_signed = b_signed,
+                               .data = data, .col_sums = sums};
+}
+
+/* Blocks of C per task: a few register tiles each way, so that a task's panels of B (tile_n
+ * columns by k) stay in L2 while its rows of A pass through L1. */
+#define TILE_M_TILES 8
+#define TILE_N_COLUMNS 192
+
+void qgemm_plan_init(qgemm_plan *plan, const qgemm_kernel *kernel, int64_t m, int64_t n, int64_t k)
+{
+    if (!kernel)
+        kernel = qgemm_kernel_get(QGEMM_KERNEL_BEST);
+    int64_t k4 = round_up(k, QGEMM_KGROUP);
+    int64_t tile_m = min64(round_up(m > 0 ? m : 1, kernel->mr), (int64_t)kernel->mr * TILE_M_TILES);
+    int64_t tile_n = min64(round_up(n > 0 ? n : 1, kernel->nr), round_up(TILE_N_COLUMNS, kernel->nr));
+    *plan = (qgemm_plan){.kernel = kernel, .m = m, .n = n, .k = k, .k4 = k4, .tile_m = tile_m, .tile_n = tile_n,
+                         .tiles_m = m > 0 ? (m + tile_m - 1) / tile_m : 0,
+                         .tiles_n = n > 0 ? (n + tile_n - 1) / tile_n : 0};
+    plan->scratch_bytes = (size_t)(round_up(tile_m * k4, 64) + 4 * tile_m + 4 * 4 * tile_n + 128);
+}
+
+void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args, void *scratch)
+{
+    const qgemm_kernel *kernel = plan->kernel;
+    const qgemm_packed_b *b = args->b;
+    int64_t k = plan->k, k4 = plan->k4;
+    int64_t i0 = task / plan->tiles_n * plan->tile_m, j0 = task % plan->tiles_n * plan->tile_n;
+    int64_t rows = min64(plan->m - i0, plan->tile_m), cols = min64(plan->n - j0, plan->tile_n);
+
+    uint8_t *a_packed = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    int32_t *row_sums = (int32_t *)(a_packed + round_up(plan->tile_m * k4, 64));
+    int32_t *col_term = row_sums + plan->tile_m, *b_off = col_term + plan->tile_n;
+    float *scale = (float *)(b_off + plan->tile_n);
+
+    /* Per column: B's offset (its zero point in the shifted values), the terms of A's. */
+    uint32_t a_off = (uint32_t)(args->a_zero_point + (args->a_signed ? 128 : 0));
+    int32_t b_shift = b->b_signed ? 0 : 128;
+    bool any_b_off = false;
+    for (int64_t j = 0; j < cols; j++) {
+        int32_t zb = !args->b_zero_points ? 0 : args->b_zero_points[args->b_zp_per_column ? j0 + j : 0];
+        b_off[j] = zb - b_shift;
+        any_b_off |= b_off[j] != 0;
+        col_term[j] = (int32_t)(a_off * ((uint32_t)k * (uint32_t)b_off[j] - (uint32_t)b->col_sums[j0 + j]));
+        if (!args->c32)
+            scale[j] = args->a_scale * args->b_scales[args->b_scale_per_column ? j0 + j : 0];
+    }
+
+    /* A's rows, unsigned, k padded to whole groups (B's padding is zero), with their sums
+     * when some column has an offset. */
+    const uint8_t *a = args->a;
+    uint8_t flip = args->a_signed ? 0x80 : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *src = a + (i0 + r) * args->lda;
+        uint8_t *dst = a_packed + r * k4;
+        for (int64_t p = 0; p < k; p++)
+            dst[p] = src[p] ^ flip;
+        for (int64_t p = k; p < k4; p++)
+            dst[p] = 0;
+        if (any_b_off) {
+            uint32_t sum = 0;
+            for (int64_t p = 0; p < k; p++)
+                sum += dst[p];
+            row_sums[r] = (int32_t)sum;
+        }
+    }
+
+    int64_t b_stride = k4 * QGEMM_PANEL;
+    for (int64_t j = 0; j < cols; j += kernel->nr) {
+        int64_t nc = min64(cols - j, kernel->nr);
+        const int8_t *panel = b->data + (j0 + j) / QGEMM_PANEL * b_stride;
+        for (int64_t i = 0; i < rows; i += kernel->mr) {
+            int64_t c_at = (i0 + i) * args->ldc + j0 + j;
+            qgemm_out out = {.c32 = args->c32 ? args->c32 + c_at : NULL, .c = args->c ? args->c + c_at : NULL,
+                             .ldc = args->ldc, .col_term = col_term + j, .b_off = any_b_off ? b_off + j : NULL,
+                             .row_sums = row_sums + i, .scale = scale + j,
+                             .bias = args->bias ? args->bias + j0 + j : NULL};
+            kernel->tile(min64(rows - i, kernel->mr), nc, k4, a_packed + i * k4, k4, panel, b_stride, &out);
+        }
+    }
+}
