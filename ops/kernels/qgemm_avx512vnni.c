@@ -15,30 +15,53 @@ static inline __m512i broadcast4(const uint8_t *p)
     return _mm512_set1_epi32(v);
 }
 
-/* np panels (1 to 3), known at compile time where it is inlined. Rows past mr repeat the
- * last row (computed, not stored), so the loop has no row cases. */
-static inline __attribute__((always_inline)) void tile_np(int np, int64_t mr, int64_t nc, int64_t k4,
-                                                          const uint8_t *a, int64_t lda, const int8_t *b,
-                                                          int64_t b_stride, const qgemm_out *out)
+/* Rows past mr repeat the last row, panels past the tile's the first (computed, not
+ * stored), so the loop has no cases. The accumulators are named variables, not an array:
+ * GCC keeps those in registers. */
+#define ROW(r)                                                                                 \
+    av = broadcast4(a##r + g * QGEMM_KGROUP);                                                  \
+    c##r##0 = _mm512_dpbusd_epi32(c##r##0, av, b0);                                            \
+    c##r##1 = _mm512_dpbusd_epi32(c##r##1, av, b1);                                            \
+    c##r##2 = _mm512_dpbusd_epi32(c##r##2, av, b2)
+
+static void tile(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t lda, const int8_t *b,
+                 int64_t b_stride, const qgemm_out *out)
 {
-    __m512i acc[MR][3];
-    const uint8_t *ar[MR];
-    for (int r = 0; r < MR; r++) {
-        ar[r] = a + (r < mr ? r : mr - 1) * lda;
-        for (int v = 0; v < 3; v++)
-            acc[r][v] = _mm512_setzero_si512();
-    }
+    int np = (int)((nc + 15) / 16);
+    const uint8_t *a0 = a, *a1 = a + (1 < mr ? 1 : mr - 1) * lda, *a2 = a + (2 < mr ? 2 : mr - 1) * lda,
+                  *a3 = a + (3 < mr ? 3 : mr - 1) * lda, *a4 = a + (4 < mr ? 4 : mr - 1) * lda,
+                  *a5 = a + (5 < mr ? 5 : mr - 1) * lda, *a6 = a + (6 < mr ? 6 : mr - 1) * lda,
+                  *a7 = a + (7 < mr ? 7 : mr - 1) * lda;
+    const int8_t *p0 = b, *p1 = b + (np > 1 ? b_stride : 0), *p2 = b + (np > 2 ? 2 * b_stride : 0);
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00, c20 = c00,
+            c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00, c40 = c00, c41 = c00, c42 = c00, c50 = c00,
+            c51 = c00, c52 = c00, c60 = c00, c61 = c00, c62 = c00, c70 = c00, c71 = c00, c72 = c00;
     int64_t groups = k4 / QGEMM_KGROUP;
     for (int64_t g = 0; g < groups; g++) {
-        __m512i bv[3];
-        for (int v = 0; v < np; v++)
-            bv[v] = _mm512_loadu_si512(b + v * b_stride + g * 64);
-        for (int r = 0; r < MR; r++) {
-            __m512i av = broadcast4(ar[r] + g * QGEMM_KGROUP);
-            for (int v = 0; v < np; v++)
-                acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, bv[v]);
-        }
+        __m512i b0 = _mm512_loadu_si512(p0 + g * 64), b1 = _mm512_loadu_si512(p1 + g * 64);
+        __m512i b2 = _mm512_loadu_si512(p2 + g * 64), av;
+        ROW(0);
+        ROW(1);
+        ROW(2);
+        ROW(3);
+        ROW(4);
+        ROW(5);
+        ROW(6);
+        ROW(7);
     }
+    int32_t sums[MR][3][16];
+#define STORE(r)                                                                               \
+    _mm512_storeu_si512(sums[r][0], c##r##0);                                                  \
+    _mm512_storeu_si512(sums[r][1], c##r##1);                                                  \
+    _mm512_storeu_si512(sums[r][2], c##r##2)
+    STORE(0);
+    STORE(1);
+    STORE(2);
+    STORE(3);
+    STORE(4);
+    STORE(5);
+    STORE(6);
+    STORE(7);
     for (int v = 0; v < np; v++) {
         int64_t c0 = v * 16, count = nc - c0 < 16 ? nc - c0 : 16;
         __mmask16 mask = (__mmask16)((1u << count) - 1);
@@ -51,7 +74,7 @@ static inline __attribute__((always_inline)) void tile_np(int np, int64_t mr, in
                 bias = _mm512_maskz_loadu_ps(mask, out->bias + c0);
         }
         for (int r = 0; r < mr; r++) {
-            __m512i x = _mm512_add_epi32(acc[r][v], col_term);
+            __m512i x = _mm512_add_epi32(_mm512_loadu_si512(sums[r][v]), col_term);
             if (out->b_off)
                 x = _mm512_sub_epi32(x, _mm512_mullo_epi32(b_off, _mm512_set1_epi32(out->row_sums[r])));
             if (out->c32) {
@@ -64,17 +87,6 @@ static inline __attribute__((always_inline)) void tile_np(int np, int64_t mr, in
             }
         }
     }
-}
-
-static void tile(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t lda, const int8_t *b,
-                 int64_t b_stride, const qgemm_out *out)
-{
-    if (nc > 32)
-        tile_np(3, mr, nc, k4, a, lda, b, b_stride, out);
-    else if (nc > 16)
-        tile_np(2, mr, nc, k4, a, lda, b, b_stride, out);
-    else
-        tile_np(1, mr, nc, k4, a, lda, b, b_stride, out);
 }
 
 const qgemm_kernel qgemm_kernel_avx512_vnni = {"avx512-vnni 8x48", MR, 48, tile};

@@ -35,6 +35,11 @@ static void tile(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t l
             acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], av, b1);
         }
     }
+    /* Out of registers with constant indices only (see qgemm_avx512vnni.c). */
+    int32_t sums[MR][2][8];
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < 2; v++)
+            _mm256_storeu_si256((__m256i *)sums[r][v], acc[r][v]);
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int v = 0; v < 2; v++) {
         int64_t c0 = v * 8, count = nc - c0;
@@ -50,7 +55,7 @@ static void tile(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t l
                 bias = _mm256_maskload_ps(out->bias + c0, mask);
         }
         for (int r = 0; r < mr; r++) {
-            __m256i x = _mm256_add_epi32(acc[r][v], col_term);
+            __m256i x = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)sums[r][v]), col_term);
             if (out->b_off)
                 x = _mm256_sub_epi32(x, _mm256_mullo_epi32(b_off, _mm256_set1_epi32(out->row_sums[r])));
             if (out->c32) {
