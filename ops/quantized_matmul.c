@@ -8,6 +8,7 @@
 #include "broadcast.h"
 #include "half.h"
 #include "matmul_shape.h"
+#include "qgemm.h"
 #include "quantize.h"
 
 #include <string.h>
@@ -311,5 +312,242 @@ static onyx_status qlinear_matmul_run(const op_context *ctx, int64_t begin, int6
     return ONYX_OK;
 }
 
-const op_descriptor op_MatMulInteger = {matmul_integer_check, matmul_integer_reshape, matmul_integer_run, 0};
 const op_descriptor op_QLinearMatMul = {qlinear_matmul_check, qlinear_matmul_reshape, qlinear_matmul_run, 0};
+
+/* ---- a constant 2-D B on the int8 GEMM --------------------------------------------------- */
+
+/* B (a constant of the model) packed for the int8 GEMM, with its zero points and scales. */
+typedef struct qconst_b {
+    qgemm_packed_b packed;
+    int64_t k, n;
+    int32_t *zero_points;     /* NULL when absent */
+    bool zp_per_column;
+    float *scales;            /* onyx.QMatMul: one or n */
+    bool scale_per_column;
+    float *bias;              /* onyx.QMatMul: n values or NULL */
+} qconst_b;
+
+/* The count of a parameter of B's columns: 1 (a scalar or [1]) or n ([n]); -1 otherwise. */
+static int64_t column_param_count(const onyx_tensor *t, int64_t n)
+{
+    int64_t count = tensor_count(t);
+    if (t->rank == 0 || (t->rank == 1 && count == 1))
+        return 1;
+    if (t->rank == 1 && count == n)
+        return n;
+    if (t->rank == 2 && t->dims[0] == 1 && t->dims[1] == n) /* [1, N]: per column, as MatMulInteger allows */
+        return n;
+    return -1;
+}
+
+/* Packs B (input b) and reads its zero point (input zp, or -1), both constants, into *out:
+ * false (nothing recorded) when they are not constants the GEMM takes; an error is returned
+ * only for memory. */
+static onyx_status pack_qconst_b(op_context *ctx, int b, int zp, qconst_b **out, bool *taken)
+{
+    const onyx_tensor *tb = op_input(ctx, b), *tz = zp >= 0 ? op_input(ctx, zp) : NULL;
+    *taken = false;
+    if (!tb || !tb->data || tb->rank != 2 || (tz && !tz->data))
+        return ONYX_OK;
+    int64_t k = tb->dims[0], n = tb->dims[1], zp_count = tz ? column_param_count(tz, n) : 0;
+    if (zp_count < 0)
+        return ONYX_OK;
+    size_t bytes = qgemm_packed_b_bytes(k, n);
+    qconst_b *q = op_alloc_params(ctx, sizeof *q);
+    void *memory = q && bytes != SIZE_MAX ? op_alloc_params_uninit(ctx, bytes) : NULL;
+    int32_t *zps = tz && memory ? op_alloc_params(ctx, (size_t)zp_count * sizeof *zps) : NULL;
+    if (!memory || (tz && !zps))
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    for (int64_t j = 0; j < zp_count; j++)
+        zps[j] = quant_load(tz, j);
+    qgemm_pack_b(&q->packed, tb->data, tb->dtype == ONYX_DTYPE_INT8, k, n, n, memory);
+    q->k = k;
+    q->n = n;
+    q->zero_points = zps;
+    q->zp_per_column = zp_count > 1;
+    *out = q;
+    *taken = true;
+    ctx->released_inputs |= 1u << b | (zp >= 0 ? 1u << zp : 0); /* runs read the copies only */
+    return ONYX_OK;
+}
+
+/* MatMulInteger: its params say whether B is packed (NULL: the general path above). */
+typedef struct matmul_integer_params {
+    const qconst_b *b;
+} matmul_integer_params;
+
+typedef struct qgemm_state {
+    qmatmul_state general; /* first: MatMulInteger's general path reads the state as this */
+    qgemm_plan plan;
+    bool fast;             /* MatMulInteger: the int8 GEMM (else the row-by-row product) */
+} qgemm_state;
+
+static onyx_status matmul_integer_check_packed(op_context *ctx)
+{
+    onyx_status st = matmul_integer_check(ctx);
+    if (st)
+        return st;
+    matmul_integer_params *p = op_alloc_params(ctx, sizeof *p);
+    if (!p)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    ctx->params = p;
+    qconst_b *b = NULL;
+    bool taken;
+    if (!op_input(ctx, 0)->data && (st = pack_qconst_b(ctx, 1, ctx->n_inputs > 3 ? 3 : -1, &b, &taken)))
+        return st;
+    p->b = b;
+    return ONYX_OK;
+}
+
+/* One value for all of A (a scalar or [1]): what the GEMM takes. */
+static bool per_tensor(const onyx_tensor *t) { return !t || tensor_count(t) == 1; }
+
+static onyx_status matmul_integer_reshape_packed(op_context *ctx)
+{
+    const matmul_integer_params *p = ctx->params;
+    onyx_status st = matmul_integer_reshape(ctx);
+    if (st || !ctx->concrete || !p->b)
+        return st;
+    qgemm_state *s = op_alloc_state(ctx, sizeof *s);
+    if (!s)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    s->general = *(const qmatmul_state *)ctx->state;
+    ctx->state = s;
+    const onyx_tensor *a = op_input(ctx, 0);
+    if (!per_tensor(op_input(ctx, 2)) || a->rank < 1) /* a zero point per row of A */
+        return ONYX_OK;
+    /* B is 2-D: A's batch dims only repeat its rows, so A is one (batch * m) x k matrix. */
+    s->fast = true;
+    qgemm_plan_init(&s->plan, NULL, shape_count(a->dims, a->rank - 1), p->b->n, p->b->k);
+    ctx->state = s;
+    ctx->n_tasks = qgemm_plan_tasks(&s->plan);
+    ctx->task_cost = qgemm_plan_task_cost(&s->plan);
+    ctx->scratch_bytes = s->plan.scratch_bytes;
+    return ONYX_OK;
+}
+
+static onyx_status matmul_integer_run_packed(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    const matmul_integer_params *p = ctx->params;
+    const qgemm_state *s = ctx->state;
+    if (!p->b || !s->fast)
+        return matmul_integer_run(ctx, begin, end, scratch);
+    const onyx_tensor *a = ctx->inputs[0];
+    qgemm_args args = {.a = a->data, .lda = p->b->k, .a_signed = a->dtype == ONYX_DTYPE_INT8,
+                       .a_zero_point = quant_load(op_input(ctx, 2), 0), .b = &p->b->packed,
+                       .b_zero_points = p->b->zero_points, .b_zp_per_column = p->b->zp_per_column,
+                       .c32 = ctx->outputs[0]->data, .ldc = p->b->n};
+    for (int64_t t = begin; t < end; t++)
+        qgemm_run_task(&s->plan, t, &args, scratch);
+    return ONYX_OK;
+}
+
+const op_descriptor op_MatMulInteger = {matmul_integer_check_packed, matmul_integer_reshape_packed,
+                                        matmul_integer_run_packed, 0};
+
+/* ---- onyx.QMatMul: a quantized product with float output ----------------------------------- */
+/* Y = (A - a_zero_point) (B - b_zero_point) a_scale b_scale + bias, the product exact in int32
+ * and the rest in float in the order written: what runtime/passes_quant.c makes of ONNX
+ * Runtime's quantized graphs (DynamicQuantizeLinear, MatMulInteger, Cast, Mul, Add; and
+ * DequantizeLinear pairs around MatMul). Inputs: A (uint8 or int8, [..., K]), a_scale (float
+ * scalar), a_zero_point (A's type, scalar, optional), B (constant uint8 or int8 [K, N]),
+ * b_scale (constant float, scalar or [N]), b_zero_point (constant, B's type, scalar or [N],
+ * optional), bias (constant float [N], optional). */
+
+static onyx_status qmatmul_fused_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 5, 7, 1, 1);
+    if (!st)
+        st = check_operand(ctx, 0, 1, 2, false);
+    if (!st)
+        st = check_operand(ctx, 3, 4, 5, false);
+    if (!st)
+        st = op_check_input(ctx, 4, true, DT(FLOAT));
+    if (!st)
+        st = op_check_input(ctx, 1, true, DT(FLOAT));
+    if (!st)
+        st = op_check_input(ctx, 6, false, DT(FLOAT));
+    if (st)
+        return st;
+    const onyx_tensor *b = op_input(ctx, 3), *b_scale = op_input(ctx, 4), *bias = op_input(ctx, 6);
+    char sb[128];
+    if (!b->data || b->rank != 2)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a constant matrix", op_input_name(ctx, 3),
+                        shape_str(b, sb, sizeof sb));
+    int64_t n = b->dims[1];
+    for (int i = 4; i <= 6; i++) {
+        const onyx_tensor *t = op_input(ctx, i);
+        if (t && (!t->data || (i == 6 ? !(t->rank == 1 && t->dims[0] == n) : column_param_count(t, n) < 0)))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a constant %s of '%s' %s",
+                            op_input_name(ctx, i), shape_str(t, sb, sizeof sb),
+                            i == 6 ? "vector, one value per column" : "scalar or one value per column",
+                            op_input_name(ctx, 3), shape_str(b, sb + 64, sizeof sb - 64));
+    }
+    qconst_b *q = NULL;
+    bool taken;
+    if ((st = pack_qconst_b(ctx, 3, op_input(ctx, 5) ? 5 : -1, &q, &taken)))
+        return st;
+    if (!taken) /* the checks above leave nothing it refuses */
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' cannot be packed", op_input_name(ctx, 3));
+    int64_t scales = column_param_count(b_scale, n);
+    q->scales = op_alloc_params(ctx, (size_t)scales * sizeof(float));
+    q->bias = bias ? op_alloc_params(ctx, (size_t)n * sizeof(float)) : NULL;
+    if (!q->scales || (bias && !q->bias))
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    memcpy(q->scales, b_scale->data, (size_t)scales * sizeof(float));
+    q->scale_per_column = scales > 1;
+    if (bias)
+        memcpy(q->bias, bias->data, (size_t)n * sizeof(float));
+    ctx->released_inputs |= 1u << 4 | (bias ? 1u << 6 : 0);
+    ctx->params = q;
+    op_set_output_dtypes(ctx, ONYX_DTYPE_FLOAT);
+    return ONYX_OK;
+}
+
+static onyx_status qmatmul_fused_reshape(op_context *ctx)
+{
+    const qconst_b *q = ctx->params;
+    const onyx_tensor *a = op_input(ctx, 0);
+    onyx_tensor *y = op_output(ctx, 0);
+    char sa[128];
+    if (a->rank < 1 || !dim_may_equal(a->dims[a->rank - 1], q->k))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s does not end in %lld, the rows of '%s'",
+                        op_input_name(ctx, 0), shape_str(a, sa, sizeof sa), (long long)q->k, op_input_name(ctx, 3));
+    for (int i = 1; i <= 2; i++) {
+        const onyx_tensor *t = op_input(ctx, i);
+        if (t && !(t->rank == 0 || (t->rank == 1 && dim_may_equal(t->dims[0], 1))))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a scalar", op_input_name(ctx, i),
+                            shape_str(t, sa, sizeof sa));
+    }
+    y->rank = a->rank;
+    memcpy(y->dims, a->dims, (size_t)a->rank * sizeof a->dims[0]);
+    y->dims[a->rank - 1] = q->n;
+    if (!ctx->concrete)
+        return ONYX_OK;
+    qgemm_state *s = op_alloc_state(ctx, sizeof *s);
+    if (!s)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    qgemm_plan_init(&s->plan, NULL, shape_count(a->dims, a->rank - 1), q->n, q->k);
+    ctx->state = s;
+    ctx->n_tasks = qgemm_plan_tasks(&s->plan);
+    ctx->task_cost = qgemm_plan_task_cost(&s->plan);
+    ctx->scratch_bytes = s->plan.scratch_bytes;
+    return ONYX_OK;
+}
+
+static onyx_status qmatmul_fused_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    const qconst_b *q = ctx->params;
+    const qgemm_state *s = ctx->state;
+    const onyx_tensor *a = ctx->inputs[0];
+    qgemm_args args = {.a = a->data, .lda = q->k, .a_signed = a->dtype == ONYX_DTYPE_INT8,
+                       .a_zero_point = quant_load(op_input(ctx, 2), 0), .b = &q->packed,
+                       .b_zero_points = q->zero_points, .b_zp_per_column = q->zp_per_column,
+                       .c = ctx->outputs[0]->data, .ldc = q->n, .a_scale = ((const float *)ctx->inputs[1]->data)[0],
+                       .b_scales = q->scales, .b_scale_per_column = q->scale_per_column, .bias = q->bias};
+    for (int64_t t = begin; t < end; t++)
+        qgemm_run_task(&s->plan, t, &args, scratch);
+    return ONYX_OK;
+}
+
+const op_descriptor op_QMatMul = {qmatmul_fused_check, qmatmul_fused_reshape, qmatmul_fused_run, 0};
