@@ -2,9 +2,25 @@
  * slice along an axis or (opset 21) per block along it, to and from the 8, 16, 4 and 2-bit
  * integers and (opset 19) the 8, 6 and 4-bit floats; and DynamicQuantizeLinear, which picks
  * the uint8 scale and zero point that cover the input's range (and 0) first. */
+#include "qgemm.h" /* qgemm_quantize, qgemm_range: the vector kernels */
 #include "quantize.h"
 
 #define QUANT_CHUNK 16384
+
+/* ---- 8-bit blocks, per tensor, in float: loops the compiler vectorizes ---------------------- */
+
+/* (float)(x - zero_point) * scale, as dequantize_linear_run computes it. */
+static void dequantize_block_u8(const uint8_t *x, int64_t n, float scale, int32_t zero_point, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)((int32_t)x[i] - zero_point) * scale;
+}
+
+static void dequantize_block_s8(const int8_t *x, int64_t n, float scale, int32_t zero_point, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)((int32_t)x[i] - zero_point) * scale;
+}
 
 /* ---- QuantizeLinear and DequantizeLinear ------------------------------------------------- */
 
@@ -293,6 +309,15 @@ static onyx_status quantize_linear_run(const op_context *ctx, int64_t begin, int
     const onyx_tensor *x = ctx->inputs[QUANT_X], *scale = ctx->inputs[QUANT_SCALE];
     const onyx_tensor *zero_point = op_input(ctx, QUANT_ZERO_POINT);
     onyx_tensor *y = ctx->outputs[0];
+    int64_t first = begin * QUANT_CHUNK, last = OP_MIN(end * QUANT_CHUNK, s->count);
+    if (s->form == QUANT_PER_TENSOR && x->dtype == ONYX_DTYPE_FLOAT && scale->dtype == ONYX_DTYPE_FLOAT &&
+        p->precision == ONYX_DTYPE_FLOAT && (y->dtype == ONYX_DTYPE_UINT8 || y->dtype == ONYX_DTYPE_INT8)) {
+        float sc = ((const float *)scale->data)[0];
+        int32_t zp = quant_load(zero_point, 0);
+        qgemm_quantize((const float *)x->data + first, last - first, sc, zp, y->dtype == ONYX_DTYPE_INT8,
+                       (uint8_t *)y->data + first);
+        return ONYX_OK;
+    }
     minifloat_format mf = {0};
     bool to_float = minifloat_format_of(y->dtype, &mf);
     quant_range range = quant_range_of(y->dtype);
@@ -317,6 +342,17 @@ static onyx_status dequantize_linear_run(const op_context *ctx, int64_t begin, i
     const onyx_tensor *x = ctx->inputs[QUANT_X], *scale = ctx->inputs[QUANT_SCALE];
     const onyx_tensor *zero_point = op_input(ctx, QUANT_ZERO_POINT);
     onyx_tensor *y = ctx->outputs[0];
+    int64_t first = begin * QUANT_CHUNK, last = OP_MIN(end * QUANT_CHUNK, s->count);
+    if (s->form == QUANT_PER_TENSOR && y->dtype == ONYX_DTYPE_FLOAT && scale->dtype == ONYX_DTYPE_FLOAT &&
+        (x->dtype == ONYX_DTYPE_UINT8 || x->dtype == ONYX_DTYPE_INT8)) {
+        float sc = ((const float *)scale->data)[0];
+        int32_t zp = quant_load(zero_point, 0);
+        if (x->dtype == ONYX_DTYPE_UINT8)
+            dequantize_block_u8((const uint8_t *)x->data + first, last - first, sc, zp, (float *)y->data + first);
+        else
+            dequantize_block_s8((const int8_t *)x->data + first, last - first, sc, zp, (float *)y->data + first);
+        return ONYX_OK;
+    }
     minifloat_format mf = {0};
     bool from_float = minifloat_format_of(x->dtype, &mf);
     for (int64_t i = begin * QUANT_CHUNK; i < OP_MIN(end * QUANT_CHUNK, s->count); i++) {
@@ -374,17 +410,12 @@ static onyx_status dynamic_quantize_run(const op_context *ctx, int64_t begin, in
     int64_t count = tensor_count(x);
     /* The range always holds 0, so that 0 is exactly representable; NaNs are passed over. */
     float lo = 0, hi = 0;
-    for (int64_t i = 0; i < count; i++) {
-        lo = fminf(lo, in[i]);
-        hi = fmaxf(hi, in[i]);
-    }
+    qgemm_range(in, count, &lo, &hi);
     quant_range range = quant_range_of(ONYX_DTYPE_UINT8);
     /* An all-zero input has an empty range: scale 1 (as onnxruntime) rather than 0/0. */
     float scale = hi == lo ? 1.0f : (hi - lo) / (float)(range.max - range.min);
     int32_t zero_point = quantize_scaled((float)range.min - lo / scale, 0, range);
-    uint8_t *y = ctx->outputs[DYNAMIC_Y]->data;
-    for (int64_t i = 0; i < count; i++)
-        y[i] = (uint8_t)quantize_scaled(in[i] / scale, zero_point, range);
+    qgemm_quantize(in, count, scale, zero_point, false, ctx->outputs[DYNAMIC_Y]->data);
     if (op_output(ctx, DYNAMIC_SCALE))
         *(float *)ctx->outputs[DYNAMIC_SCALE]->data = scale;
     if (op_output(ctx, DYNAMIC_ZERO_POINT))

@@ -139,3 +139,13 @@ void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args
         }
     }
 }
+
+void qgemm_quantize(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y)
+{
+    qgemm_kernel_get(QGEMM_KERNEL_BEST)->quantize(x, n, scale, zero_point, is_signed, y);
+}
+
+void qgemm_range(const float *x, int64_t n, float *lo, float *hi)
+{
+    qgemm_kernel_get(QGEMM_KERNEL_BEST)->range(x, n, lo, hi);
+}

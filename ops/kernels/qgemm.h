@@ -93,6 +93,18 @@ typedef struct qgemm_args {
 /* Computes task `task`'s block of C; scratch holds plan->scratch_bytes. */
 void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args, void *scratch);
 
+/* ---- quantizing activations: the element-wise steps around the GEMM -------------------------- */
+
+/* y[i] = saturate(round(x[i] / scale) + zero_point) to int8 (is_signed) or uint8, rounding
+ * half to even, NaN giving the zero point: QuantizeLinear's and DynamicQuantizeLinear's
+ * formula with float arithmetic, on the best kernel. */
+void qgemm_quantize(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y);
+/* *lo = min(*lo, x[i]...) and *hi = max(*hi, x[i]...), NaNs passed over. */
+void qgemm_range(const float *x, int64_t n, float *lo, float *hi);
+/* The scalar forms (the portable kernel's), for the vector kernels' tails. */
+void qgemm_quantize_scalar(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y);
+void qgemm_range_scalar(const float *x, int64_t n, float *lo, float *hi);
+
 /* ---- what each kernel file provides -------------------------------------------------------- */
 
 /* The epilogue of one tile, its pointers at the tile's origin: C = acc + col_term_j
@@ -117,6 +129,8 @@ struct qgemm_kernel {
     const char *name;
     int mr, nr;
     qgemm_tile_fn tile;
+    void (*quantize)(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y);
+    void (*range)(const float *x, int64_t n, float *lo, float *hi);
 };
 
 extern const qgemm_kernel qgemm_kernel_portable;

@@ -89,4 +89,41 @@ static void tile(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t l
     }
 }
 
-const qgemm_kernel qgemm_kernel_avx512_vnni = {"avx512-vnni 8x48", MR, 48, tile};
+/* 16 at a time: the quotient, NaN to 0, clamped to +-1024 (no 8-bit level lies beyond), rounded
+ * by the conversion in the default mode (to nearest, ties to even), then the zero point and
+ * the saturation in int32, and the low bytes stored. */
+static void quantize(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y)
+{
+    const __m512 s = _mm512_set1_ps(scale), lo = _mm512_set1_ps(-1024.0f), hi = _mm512_set1_ps(1024.0f);
+    const __m512i z = _mm512_set1_epi32(zero_point), qlo = _mm512_set1_epi32(is_signed ? -128 : 0),
+                  qhi = _mm512_set1_epi32(is_signed ? 127 : 255);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(mask, x + i), s);
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_setzero_ps());
+        v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+        __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), z);
+        q = _mm512_min_epi32(_mm512_max_epi32(q, qlo), qhi);
+        _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)y + i, mask, q);
+    }
+}
+
+/* vminps / vmaxps return their second operand when the first is NaN: NaNs pass over. */
+static void range(const float *x, int64_t n, float *lo, float *hi)
+{
+    __m512 l = _mm512_set1_ps(*lo), h = _mm512_set1_ps(*hi);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        l = _mm512_min_ps(v, l);
+        h = _mm512_max_ps(v, h);
+    }
+    float ls[16], hs[16];
+    _mm512_storeu_ps(ls, l);
+    _mm512_storeu_ps(hs, h);
+    qgemm_range_scalar(ls, 16, lo, hi);
+    qgemm_range_scalar(hs, 16, lo, hi);
+    qgemm_range_scalar(x + i, n - i, lo, hi);
+}
+
+const qgemm_kernel qgemm_kernel_avx512_vnni = {"avx512-vnni 8x48", MR, 48, tile, quantize, range};

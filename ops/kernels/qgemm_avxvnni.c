@@ -70,4 +70,42 @@ static void tile(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t l
     }
 }
 
-const qgemm_kernel qgemm_kernel_avx_vnni = {"avx-vnni 6x16", MR, QGEMM_PANEL, tile};
+/* As qgemm_avx512vnni.c's, 8 at a time, the bytes gathered by packing. */
+static void quantize(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y)
+{
+    const __m256 s = _mm256_set1_ps(scale), lo = _mm256_set1_ps(-1024.0f), hi = _mm256_set1_ps(1024.0f);
+    const __m256i z = _mm256_set1_epi32(zero_point), qlo = _mm256_set1_epi32(is_signed ? -128 : 0),
+                  qhi = _mm256_set1_epi32(is_signed ? 127 : 255), gather = _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
+        v = _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q)); /* NaN to 0 */
+        v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+        __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), z);
+        q = _mm256_min_epi32(_mm256_max_epi32(q, qlo), qhi);
+        __m256i w = _mm256_packs_epi32(q, q); /* in range: no saturation happens */
+        w = is_signed ? _mm256_packs_epi16(w, w) : _mm256_packus_epi16(w, w);
+        w = _mm256_permutevar8x32_epi32(w, gather);
+        _mm_storel_epi64((__m128i *)((uint8_t *)y + i), _mm256_castsi256_si128(w));
+    }
+    qgemm_quantize_scalar(x + i, n - i, scale, zero_point, is_signed, (uint8_t *)y + i);
+}
+
+static void range(const float *x, int64_t n, float *lo, float *hi)
+{
+    __m256 l = _mm256_set1_ps(*lo), h = _mm256_set1_ps(*hi);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        l = _mm256_min_ps(v, l);
+        h = _mm256_max_ps(v, h);
+    }
+    float ls[8], hs[8];
+    _mm256_storeu_ps(ls, l);
+    _mm256_storeu_ps(hs, h);
+    qgemm_range_scalar(ls, 8, lo, hi);
+    qgemm_range_scalar(hs, 8, lo, hi);
+    qgemm_range_scalar(x + i, n - i, lo, hi);
+}
+
+const qgemm_kernel qgemm_kernel_avx_vnni = {"avx-vnni 6x16", MR, QGEMM_PANEL, tile, quantize, range};

@@ -2,6 +2,7 @@
  * kernels): 4 x 16, one panel. */
 #include "qgemm.h"
 
+#include <math.h>
 #include <string.h>
 
 static void tile(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t lda, const int8_t *b,
@@ -31,4 +32,35 @@ static void tile(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t l
     }
 }
 
-const qgemm_kernel qgemm_kernel_portable = {"portable 4x16", 4, QGEMM_PANEL, tile};
+void qgemm_quantize_scalar(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y)
+{
+    int32_t lo = is_signed ? -128 : 0, hi = is_signed ? 127 : 255;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] / scale;
+        int32_t q = zero_point;
+        if (v == v) { /* NaN: the zero point */
+            /* No 8-bit level lies beyond +-1024; within, nearbyintf is exact in int32. */
+            v = v < -1024.0f ? -1024.0f : v > 1024.0f ? 1024.0f : v;
+            q += (int32_t)nearbyintf(v);
+        }
+        q = q < lo ? lo : q > hi ? hi : q;
+        if (is_signed)
+            ((int8_t *)y)[i] = (int8_t)q;
+        else
+            ((uint8_t *)y)[i] = (uint8_t)q;
+    }
+}
+
+void qgemm_range_scalar(const float *x, int64_t n, float *lo, float *hi)
+{
+    float l = *lo, h = *hi;
+    for (int64_t i = 0; i < n; i++) {
+        l = x[i] < l ? x[i] : l; /* false for NaN */
+        h = x[i] > h ? x[i] : h;
+    }
+    *lo = l;
+    *hi = h;
+}
+
+const qgemm_kernel qgemm_kernel_portable = {"portable 4x16", 4, QGEMM_PANEL, tile, qgemm_quantize_scalar,
+                                            qgemm_range_scalar};

@@ -1,0 +1,262 @@
+/* Fusion of quantized matrix products into onyx.QMatMul (ops/quantized_matmul.c), which runs
+ * them on the int8 GEMM with the scales and bias in its epilogue. Two forms, as ONNX
+ * Runtime's quantizer writes them:
+ *
+ *   quantize_dynamic:  Mul(Cast(MatMulInteger(Aq, Bq, a_zp, b_zp)), Mul(a_scale, b_scale)) [+ bias]
+ *                      (Aq, a_scale, a_zp from DynamicQuantizeLinear; Bq, b_scale, b_zp constants)
+ *   quantize_static, QDQ format:  MatMul(DequantizeLinear(Aq, a_scale, a_zp), W)
+ *                      with W = DequantizeLinear(Bq, b_scale) of constants, per tensor or per
+ *                      column (axis 1)
+ *
+ * The dynamic form computes the same float operations as the graph, in the same order (the
+ * integer sum is exact either way), so the fused node gives the graph's bits. In the QDQ form
+ * the float product of dequantized values becomes an exact integer sum times one scale: the
+ * result differs from the float MatMul's by its rounding only.
+ *
+ * The loader folds DequantizeLinear of constants into float constants before the passes run
+ * and frees what only it read, so the QDQ pass recovers the integers from the float weights:
+ * for each column (or the whole matrix) the scale s whose multiples q s (q in [-127, 127],
+ * zero point 0, as the quantizer writes int8 weights) give back every float weight exactly.
+ * When none does (asymmetric weights, or another origin), the MatMul stays as it is. */
+#include "ir.h"
+#include "pass_match.h"
+
+#include <math.h>
+#include <string.h>
+
+static bool is_quant_int(onyx_dtype dt) { return dt == ONYX_DTYPE_UINT8 || dt == ONYX_DTYPE_INT8; }
+
+/* One element: a scalar or [1]. */
+static bool one_element(const onyx_tensor *t)
+{
+    if (t->rank < 0)
+        return false;
+    for (int d = 0; d < t->rank; d++)
+        if (t->dims[d] != 1)
+            return false;
+    return true;
+}
+
+static bool constant_with_data(const graph *g, int v)
+{
+    return v >= 0 && g->values[v].kind == VALUE_CONSTANT && (g->values[v].info.data || tensor_count(&g->values[v].info) == 0);
+}
+
+/* A constant parameter of n columns: one value or [n]. */
+static bool column_param(const graph *g, int v, int64_t n)
+{
+    const onyx_tensor *t = &g->values[v].info;
+    return constant_with_data(g, v) && (one_element(t) || (t->rank == 1 && t->dims[0] == n));
+}
+
+/* Whether A's quantization (a_zp may be -1) suits onyx.QMatMul: an 8-bit A, a float scalar
+ * scale, a scalar zero point of A's type. */
+static bool activation_ok(const graph *g, int a, int a_scale, int a_zp)
+{
+    const onyx_tensor *ta = &g->values[a].info;
+    return is_quant_int(ta->dtype) && ta->rank >= 1 && float_scalar(g, a_scale) &&
+           (a_zp < 0 || (g->values[a_zp].info.dtype == ta->dtype && one_element(&g->values[a_zp].info)));
+}
+
+/* ---- quantize_dynamic ----------------------------------------------------------------------- */
+
+static int fuse_dynamic(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *mi = &g->nodes[i];
+        if (!is_op(mi, "", "MatMulInteger") || mi->n_inputs < 2 || mi->outputs[0] < 0)
+            continue;
+        int a = mi->inputs[0], b = mi->inputs[1];
+        int a_zp = mi->n_inputs > 2 ? mi->inputs[2] : -1, b_zp = mi->n_inputs > 3 ? mi->inputs[3] : -1;
+        const onyx_tensor *tb = &g->values[b].info;
+        if (!constant_with_data(g, b) || tb->rank != 2 || !is_quant_int(tb->dtype) ||
+            (b_zp >= 0 && (!column_param(g, b_zp, tb->dims[1]) || g->values[b_zp].info.dtype != tb->dtype)))
+            continue;
+        int64_t n = tb->dims[1];
+        node *cast = sole_consumer(g, mi->outputs[0]);
+        const attribute *to = cast ? node_attr(cast, "to") : NULL;
+        if (!is_op(cast, "", "Cast") || !to || to->i != ONYX_DTYPE_FLOAT)
+            continue;
+        node *mul = sole_consumer(g, cast->outputs[0]);
+        if (!is_op(mul, "", "Mul") || mul->n_inputs != 2)
+            continue;
+        /* The scale: Mul(a_scale, b_scale), the activation's scale a float scalar computed
+         * while running, the weights' a constant of one value or one per column. */
+        int scales = other_input(mul, cast->outputs[0]);
+        const value *sv = scales >= 0 ? &g->values[scales] : NULL;
+        node *smul = sv && sv->kind == VALUE_NODE && sv->producer >= 0 ? &g->nodes[sv->producer] : NULL;
+        if (!is_op(smul, "", "Mul") || smul->n_inputs != 2)
+            continue;
+        int a_scale = -1, b_scale = -1;
+        for (int k = 0; k < 2; k++)
+            if (column_param(g, smul->inputs[k], n) && !constant_with_data(g, smul->inputs[1 - k])) {
+                b_scale = smul->inputs[k];
+                a_scale = smul->inputs[1 - k];
+            }
+        if (b_scale < 0 || g->values[b_scale].info.dtype != ONYX_DTYPE_FLOAT || !activation_ok(g, a, a_scale, a_zp))
+            continue;
+        match m = {.n_nodes = 0};
+        int bias = -1;
+        node *add = sole_consumer(g, mul->outputs[0]);
+        if (is_op(add, "", "Add") && add->n_inputs == 2) {
+            int other = other_input(add, mul->outputs[0]);
+            const onyx_tensor *tbias = other >= 0 ? &g->values[other].info : NULL;
+            if (tbias && constant_with_data(g, other) && tbias->dtype == ONYX_DTYPE_FLOAT && tbias->rank == 1 &&
+                tbias->dims[0] == n)
+                bias = other;
+        }
+        m.nodes[m.n_nodes++] = bias >= 0 ? (int)(add - g->nodes) : (int)(mul - g->nodes);
+        if (bias >= 0)
+            m.nodes[m.n_nodes++] = (int)(mul - g->nodes);
+        m.nodes[m.n_nodes++] = (int)(cast - g->nodes);
+        m.nodes[m.n_nodes++] = i;
+        if (sole_consumer(g, scales) == mul) /* else it stays for its other readers */
+            m.nodes[m.n_nodes++] = (int)(smul - g->nodes);
+        int inputs[7] = {a, a_scale, a_zp, b, b_scale, b_zp, bias};
+        *st = rewrite(model, g, &m, "onyx", "QMatMul", 1, bias >= 0 ? 7 : 6, inputs, 0, NULL);
+        rewrites++;
+    }
+    return rewrites;
+}
+
+/* ---- QDQ ------------------------------------------------------------------------------------ */
+
+/* The scale of one group of float weights w[p * stride] (p < count) as int8 multiples with
+ * zero point 0, as DequantizeLinear computes them ((float)q * s), and the integers: false
+ * when no scale gives every weight back exactly. */
+static bool recover_group(const float *w, int64_t count, int64_t stride, int8_t *q, float *scale)
+{
+    float largest = 0;
+    for (int64_t p = 0; p < count; p++) {
+        float x = fabsf(w[p * stride]);
+        if (!(x <= 3.0e38f)) /* NaN or infinity */
+            return false;
+        largest = fmaxf(largest, x);
+    }
+    if (largest == 0) {
+        *scale = 1;
+        for (int64_t p = 0; p < count; p++)
+            q[p * stride] = 0;
+        return !signbit(w[0]) || count == 0; /* (float)0 * s is +0 */
+    }
+    /* The largest weight is 127 s (symmetric quantization) or 128 s, rounded: s within a few
+     * units in the last place of its quotient. */
+    for (int divisor = 127; divisor <= 128; divisor++)
+        for (int step = -4; step <= 4; step++) {
+            float s = largest / (float)divisor;
+            for (int t = 0; t < (step < 0 ? -step : step); t++)
+                s = nextafterf(s, step < 0 ? 0.0f : INFINITY);
+            bool exact = s > 0;
+            for (int64_t p = 0; exact && p < count; p++) {
+                float x = w[p * stride], r = nearbyintf(x / s);
+                exact = r >= -128 && r <= 127 && (float)r * s == x && signbit(x) == signbit((float)r * s);
+                if (exact)
+                    q[p * stride] = (int8_t)r;
+            }
+            if (exact) {
+                *scale = s;
+                return true;
+            }
+        }
+    return false;
+}
+
+/* Gives value v (a constant whose data the loader freed) new data of its own. */
+static void revive(value *v, void *data)
+{
+    v->info.data = data;
+    v->borrowed = false;
+    v->kind = VALUE_CONSTANT;
+}
+
+/* W (value w, a float k x n constant folded from DequantizeLinear) as int8 integers, scales
+ * and zero point put back into the folded node's input values: false when not recoverable. */
+static bool recover_weights(onyx_model *model, graph *g, int w, int *bq, int *bs, int *bz, onyx_status *st)
+{
+    const value *wv = &g->values[w];
+    const onyx_tensor *tw = &wv->info;
+    if (wv->kind != VALUE_CONSTANT || !tw->data || tw->dtype != ONYX_DTYPE_FLOAT || tw->rank != 2 ||
+        wv->producer < 0)
+        return false;
+    const node *dq = &g->nodes[wv->producer];
+    if (!dq->dead || strcmp(dq->op_type, "DequantizeLinear") || dq->domain[0] || dq->n_inputs < 2 ||
+        dq->outputs[0] != w)
+        return false;
+    int q = dq->inputs[0], s = dq->inputs[1], z = dq->n_inputs > 2 ? dq->inputs[2] : -1;
+    const attribute *block = node_attr(dq, "block_size"), *axis_attr = node_attr(dq, "axis");
+    int64_t k = tw->dims[0], n = tw->dims[1], axis = axis_attr ? axis_attr->i : 1;
+    const onyx_tensor *tq = &g->values[q].info, *ts = &g->values[s].info;
+    bool per_column = !one_element(ts);
+    if (tq->dtype != ONYX_DTYPE_INT8 || tq->rank != 2 || tq->dims[0] != k || tq->dims[1] != n ||
+        (block && block->i) || (per_column && !(ts->rank == 1 && ts->dims[0] == n && (axis == 1 || axis == -1))) ||
+        (z >= 0 && (g->values[z].info.dtype != ONYX_DTYPE_INT8 || tensor_count(&g->values[z].info) != tensor_count(ts))))
+        return false;
+    int64_t groups = per_column ? n : 1;
+    mem *mm = &model->mem;
+    int8_t *qd = mem_alloc(mm, (size_t)(k * n));
+    float *sd = mem_alloc(mm, (size_t)groups * sizeof *sd);
+    int8_t *zd = z >= 0 ? mem_alloc(mm, (size_t)groups) : NULL; /* zeros */
+    bool ok = qd && sd && (z < 0 || zd);
+    if (!ok)
+        *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+    const float *wd = tw->data;
+    for (int64_t j = 0; ok && j < groups; j++)
+        ok = per_column ? recover_group(wd + j, k, n, qd + j, &sd[j]) : recover_group(wd, k * n, 1, qd, &sd[0]);
+    if (!ok) {
+        mem_free(mm, qd), mem_free(mm, sd), mem_free(mm, zd);
+        return false;
+    }
+    /* The values keep their dtypes and shapes; their data was freed unless something else
+     * reads them (then it is the same data: the weights gave it back exactly). */
+    value *vq = &g->values[q], *vs = &g->values[s], *vz = z >= 0 ? &g->values[z] : NULL;
+    if (vq->info.data || vs->info.data || (vz && vz->info.data)) {
+        mem_free(mm, qd), mem_free(mm, sd), mem_free(mm, zd);
+        ok = vq->info.data && vs->info.data && (!vz || vz->info.data);
+    } else {
+        revive(vq, qd);
+        revive(vs, sd);
+        if (vz)
+            revive(vz, zd);
+    }
+    *bq = q, *bs = s, *bz = z;
+    return ok;
+}
+
+static int fuse_qdq(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *mm = &g->nodes[i];
+        if (!is_op(mm, "", "MatMul") || mm->n_inputs != 2 || mm->outputs[0] < 0)
+            continue;
+        int x = mm->inputs[0];
+        const value *xv = &g->values[x];
+        node *dq = xv->kind == VALUE_NODE && xv->producer >= 0 ? &g->nodes[xv->producer] : NULL;
+        if (!is_op(dq, "", "DequantizeLinear") || dq->n_inputs < 2)
+            continue;
+        const attribute *block = node_attr(dq, "block_size");
+        int a = dq->inputs[0], a_scale = dq->inputs[1], a_zp = dq->n_inputs > 2 ? dq->inputs[2] : -1;
+        if ((block && block->i) || !activation_ok(g, a, a_scale, a_zp))
+            continue;
+        int b, b_scale, b_zp;
+        if (!recover_weights(model, g, mm->inputs[1], &b, &b_scale, &b_zp, st))
+            continue;
+        match m = {.n_nodes = 0};
+        m.nodes[m.n_nodes++] = i;
+        if (sole_consumer(g, x) == mm) /* else it stays for its other readers */
+            m.nodes[m.n_nodes++] = (int)(dq - g->nodes);
+        int inputs[6] = {a, a_scale, a_zp, b, b_scale, b_zp};
+        *st = rewrite(model, g, &m, "onyx", "QMatMul", 1, 6, inputs, 0, NULL);
+        rewrites++;
+    }
+    return rewrites;
+}
+
+int pass_quant(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = fuse_dynamic(model, g, st);
+    if (!*st)
+        rewrites += fuse_qdq(model, g, st);
+    return rewrites;
+}
