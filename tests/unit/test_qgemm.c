@@ -128,3 +128,297 @@ Test(qgemm, accumulation_wraps)
                       "%s", qgemm_kernel_name(kernel));
     }
 }
+
+/* ---- the quantizing kernels ------------------------------------------------------------------ */
+
+/* Each family's quantize and range against the scalar forms, over ties, NaN, infinities and
+ * values past the 8-bit range, at lengths around the vector widths. */
+Test(qgemm, quantize_and_range_kernels)
+{
+    static const float special[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, NAN, INFINITY, -INFINITY, 1e9f,
+                                    -1e9f, 127.5f, 128.5f, -128.5f, 255.5f, -0.0f, 3.4e38f, 1e-30f};
+    float x[100];
+    for (int i = 0; i < 100; i++)
+        x[i] = i < 18 ? special[i] : (float)((int)(next_random() % 80000) - 40000) * 0.01f;
+    for (size_t kid = 0; kid < N_KERNELS; kid++) {
+        const qgemm_kernel *kernel = qgemm_kernel_get(kernel_ids[kid]);
+        if (!kernel)
+            continue;
+        for (int n = 0; n <= 100; n += n < 40 ? 1 : 30)
+            for (int sign = 0; sign < 2; sign++) {
+                uint8_t got[100], want[100];
+                int32_t zp = sign ? -3 : 131;
+                kernel->quantize(x, n, 0.5f, zp, sign, got);
+                qgemm_quantize_scalar(x, n, 0.5f, zp, sign, want);
+                cr_expect(!memcmp(got, want, (size_t)n), "%s quantize n %d signed %d", qgemm_kernel_name(kernel),
+                          n, sign);
+                for (int i = 0; i < n && sign; i++) { /* the scalar form against the formula */
+                    float v = x[i] / 0.5f;
+                    double q = isnan(v) ? zp : fmin(fmax(nearbyint(v) + zp, -128), 127);
+                    cr_expect_eq((int8_t)want[i], (int)q, "x %g: %d, expected %g", x[i], (int8_t)want[i], q);
+                }
+            }
+        for (int n = 0; n <= 100; n += 7) {
+            float lo = 0, hi = 0, lo_want = 0, hi_want = 0;
+            kernel->range(x + 18, n, &lo, &hi); /* without the specials */
+            qgemm_range_scalar(x + 18, n, &lo_want, &hi_want);
+            cr_expect(lo == lo_want && hi == hi_want, "%s range n %d", qgemm_kernel_name(kernel), n);
+        }
+        float lo = 0, hi = 0;
+        kernel->range(x, 100, &lo, &hi); /* NaN passed over, infinities kept */
+        cr_expect(lo == -INFINITY && hi == INFINITY, "%s range with specials: %g %g", qgemm_kernel_name(kernel), lo,
+                  hi);
+    }
+}
+
+/* ---- the fusion passes ------------------------------------------------------------------------ */
+
+#include "ir.h"
+
+static onyx_model *load_built(builder *b, bool optimize)
+{
+    size_t size;
+    const uint8_t *bytes = builder_pack(b, &size);
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_optimization(o, optimize), ONYX_OK);
+    onyx_model *m;
+    cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
+    onyx_options_free(o);
+    return m;
+}
+
+static int live(const onyx_model *m, const char *domain, const char *op_type)
+{
+    int count = 0;
+    for (int i = 0; i < m->graph.n_nodes; i++) {
+        const node *n = &m->graph.nodes[i];
+        count += !n->dead && !strcmp(n->op_type, op_type) && !strcmp(n->domain, domain);
+    }
+    return count;
+}
+
+#define QM 5
+#define QK 37
+#define QN 21
+
+/* x [QM, QK] float -> y [QM, QN]: quantize_dynamic's graph (per_column: scales and zero points
+ * per column; b_signed: int8 weights, else uint8). */
+static builder *dynamic_graph(bool per_column, bool b_signed, bool bias)
+{
+    builder *b = builder_new(13);
+    builder_input(b, "x", ONYX_DTYPE_FLOAT, 2, DIMS(QM, QK), NULL);
+    uint8_t w[QK * QN], wz[QN];
+    float ws[QN], bv[QN];
+    for (int i = 0; i < QK * QN; i++)
+        w[i] = (uint8_t)next_random();
+    for (int j = 0; j < QN; j++) {
+        wz[j] = (uint8_t)(next_random() % 9 + (b_signed ? 0 : 124));
+        ws[j] = (float)(next_random() % 100 + 1) * 1e-3f;
+        bv[j] = (float)(next_random() % 100) * 0.01f - 0.5f;
+    }
+    onyx_dtype wt = b_signed ? ONYX_DTYPE_INT8 : ONYX_DTYPE_UINT8;
+    int rank = per_column ? 1 : 0;
+    builder_initializer(b, "W", wt, 2, DIMS(QK, QN), w);
+    builder_initializer(b, "Wz", wt, rank, DIMS(QN), wz);
+    builder_initializer(b, "Ws", ONYX_DTYPE_FLOAT, rank, DIMS(QN), ws);
+    builder_initializer(b, "bias", ONYX_DTYPE_FLOAT, 1, DIMS(QN), bv);
+    builder_node(b, "DynamicQuantizeLinear", "x", "xq,xs,xz");
+    builder_node(b, "Mul", "xs,Ws", "scales");
+    builder_node(b, "MatMulInteger", "xq,W,xz,Wz", "acc");
+    Onnx__NodeProto *cast = builder_node(b, "Cast", "acc", "accf");
+    builder_attr_int(b, cast, "to", ONYX_DTYPE_FLOAT);
+    builder_node(b, "Mul", "accf,scales", bias ? "mm" : "y");
+    if (bias)
+        builder_node(b, "Add", "bias,mm", "y");
+    builder_output(b, "y", ONYX_DTYPE_FLOAT);
+    return b;
+}
+
+/* x -> QuantizeLinear -> DequantizeLinear -> MatMul with DequantizeLinear(int8 W): quantize_static's
+ * QDQ graph, weights per tensor or per column (axis 1). */
+static builder *qdq_graph(bool per_column)
+{
+    builder *b = builder_new(13);
+    builder_input(b, "x", ONYX_DTYPE_FLOAT, 2, DIMS(QM, QK), NULL);
+    int8_t w[QK * QN], wz[QN] = {0};
+    float ws[QN];
+    for (int i = 0; i < QK * QN; i++)
+        w[i] = (int8_t)((int)(next_random() % 255) - 127);
+    for (int j = 0; j < QN; j++)
+        ws[j] = (float)(next_random() % 1000 + 1) * 1.7e-5f;
+    for (int j = 0; j < QN; j++) /* as a symmetric quantizer writes: each column's largest is 127 s */
+        w[j] = j % 2 ? 127 : -127;
+    int rank = per_column ? 1 : 0;
+    builder_initializer(b, "W", ONYX_DTYPE_INT8, 2, DIMS(QK, QN), w);
+    builder_initializer(b, "Wz", ONYX_DTYPE_INT8, rank, DIMS(QN), wz);
+    builder_initializer(b, "Ws", ONYX_DTYPE_FLOAT, rank, DIMS(QN), ws);
+    builder_initializer(b, "xs", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.013f));
+    builder_initializer(b, "xz", ONYX_DTYPE_UINT8, 0, NULL, (const uint8_t[]){121});
+    builder_node(b, "QuantizeLinear", "x,xs,xz", "xq");
+    builder_node(b, "DequantizeLinear", "xq,xs,xz", "xd");
+    Onnx__NodeProto *dq = builder_node(b, "DequantizeLinear", "W,Ws,Wz", "Wd");
+    builder_attr_int(b, dq, "axis", 1);
+    builder_node(b, "MatMul", "xd,Wd", "y");
+    builder_output(b, "y", ONYX_DTYPE_FLOAT);
+    return b;
+}
+
+/* Runs m on x; returns a copy of output 0 (QM x QN floats). */
+static void run_built(onyx_model *m, const float *x, float *y)
+{
+    onyx_session *s;
+    cr_assert_eq(onyx_session_create(m, NULL, &s), ONYX_OK);
+    onyx_tensor in = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(QM, QK), x);
+    cr_assert_eq(onyx_session_set_input(s, 0, &in), ONYX_OK, "%s", onyx_session_errmsg(s));
+    cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s", onyx_session_errmsg(s));
+    onyx_tensor out;
+    cr_assert_eq(onyx_session_get_output(s, 0, &out), ONYX_OK);
+    cr_assert_eq(onyx_tensor_element_count(&out), QM * QN);
+    memcpy(y, out.data, sizeof(float) * QM * QN);
+    onyx_session_free(s);
+}
+
+/* Fused (one onyx.QMatMul left) and unfused graphs: the same bits for the dynamic form (the
+ * same float operations), within 1e-5 of the output's range for QDQ (an exact sum against a
+ * float one). */
+static void fused_against_unfused(builder *b, bool bitwise, const char *what)
+{
+    onyx_model *fused = load_built(b, true), *plain = load_built(b, false);
+    cr_expect_eq(live(fused, "onyx", "QMatMul"), 1, "%s: not fused", what);
+    cr_expect_eq(live(fused, "", "MatMulInteger") + live(fused, "", "MatMul"), 0, "%s", what);
+    cr_expect_eq(live(plain, "onyx", "QMatMul"), 0, "%s", what);
+    float x[QM * QK], y1[QM * QN], y2[QM * QN];
+    for (int i = 0; i < QM * QK; i++)
+        x[i] = (float)((int)(next_random() % 2001) - 1000) * 1.3e-3f;
+    x[7] = NAN;
+    run_built(fused, x, y1);
+    run_built(plain, x, y2);
+    double worst = 0, largest = 0;
+    for (int i = 0; i < QM * QN; i++) {
+        if (bitwise)
+            cr_expect(!memcmp(&y1[i], &y2[i], sizeof(float)), "%s: y[%d] %.9g, unfused %.9g", what, i, y1[i], y2[i]);
+        worst = fmax(worst, fabs((double)y1[i] - y2[i]));
+        largest = fmax(largest, fabs((double)y2[i]));
+    }
+    cr_expect(worst <= 1e-5 * largest, "%s: fused and unfused differ by %g (largest %g)", what, worst, largest);
+    onyx_model_free(fused);
+    onyx_model_free(plain);
+    builder_free(b);
+}
+
+Test(qgemm_passes, dynamic_quantization_is_fused)
+{
+    for (int per_column = 0; per_column < 2; per_column++)
+        for (int b_signed = 0; b_signed < 2; b_signed++)
+            for (int bias = 0; bias < 2; bias++) {
+                char what[64];
+                snprintf(what, sizeof what, "dynamic per_column %d b_signed %d bias %d", per_column, b_signed, bias);
+                fused_against_unfused(dynamic_graph(per_column, b_signed, bias), true, what);
+            }
+}
+
+Test(qgemm_passes, qdq_matmul_is_fused)
+{
+    fused_against_unfused(qdq_graph(false), false, "qdq per tensor");
+    fused_against_unfused(qdq_graph(true), false, "qdq per column");
+}
+
+/* Every committed quantized block: each quantized MatMul fused. */
+Test(qgemm_passes, committed_models_fuse)
+{
+    static const char *const names[] = {"ffn_gelu_dynamic", "ffn_gelu_dynamic_pc", "ffn_gelu_qdq",
+                                        "gpt2_block_dynamic", "gpt2_block_qdq", "encoder_prenorm_gelu_op17_dynamic_pc"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/models/quantized/%s/model.onnx", ONYX_SOURCE_DIR, names[i]);
+        onyx_model *m;
+        cr_assert_eq(onyx_model_load_file(path, NULL, &m), ONYX_OK, "%s: %s", names[i], onyx_model_errmsg(m));
+        cr_expect(live(m, "onyx", "QMatMul") >= 2, "%s: %d fused", names[i], live(m, "onyx", "QMatMul"));
+        cr_expect_eq(live(m, "", "MatMulInteger"), 0, "%s", names[i]);
+        onyx_model_free(m);
+    }
+}
+
+/* ---- the operators on the GEMM, and bad input --------------------------------------------- */
+
+/* MatMulInteger with a constant B (the packed path) against the plain integer product, A with
+ * batch dims, zero points per tensor and per column. */
+Test(qgemm_ops, matmul_integer_constant_b)
+{
+    enum { B = 2, M = 3, K = 9, N = 19 };
+    uint8_t a[B * M * K];
+    int8_t w[K * N], wz[N];
+    for (int i = 0; i < B * M * K; i++)
+        a[i] = (uint8_t)next_random();
+    for (int i = 0; i < K * N; i++)
+        w[i] = (int8_t)next_random();
+    for (int j = 0; j < N; j++)
+        wz[j] = (int8_t)(next_random() % 7) - 3;
+    uint8_t az = 77;
+    for (int per_column = 0; per_column < 2; per_column++) {
+        onyx_tensor values[4] = {tensor_of(ONYX_DTYPE_UINT8, 3, DIMS(B, M, K), a),
+                                 tensor_of(ONYX_DTYPE_INT8, 2, DIMS(K, N), w),
+                                 tensor_of(ONYX_DTYPE_UINT8, 0, NULL, &az),
+                                 tensor_of(ONYX_DTYPE_INT8, per_column, DIMS(N), wz)};
+        builder *b = builder_single_node(10, "MatMulInteger", "A,W,az,wz", values, 0xe, "Y");
+        int32_t want[B * M * N], got[B * M * N];
+        for (int r = 0; r < B * M; r++)
+            for (int j = 0; j < N; j++) {
+                int32_t sum = 0;
+                for (int p = 0; p < K; p++)
+                    sum += ((int32_t)a[r * K + p] - az) * ((int32_t)w[p * N + j] - wz[per_column ? j : 0]);
+                want[r * N + j] = sum;
+            }
+        run_into(b, 1, 1, values, got, sizeof got);
+        cr_expect(!memcmp(got, want, sizeof got), "per_column %d", per_column);
+        builder_free(b);
+    }
+}
+
+/* Loading fails with a message naming the node and what is wrong. */
+static void expect_refused(builder *b, int n_inputs, const onyx_tensor *inputs, const char *a, const char *c)
+{
+    run_result r = run_model(b, n_inputs, inputs);
+    cr_expect(r.load != ONYX_OK || r.run != ONYX_OK, "accepted");
+    expect_message(r.message, a, c, NULL);
+    run_result_free(&r);
+    builder_free(b);
+}
+
+Test(qgemm_ops, bad_quantization_parameters)
+{
+    uint8_t a[6] = {0}, az2[2] = {0};
+    int8_t w[6] = {0}, wz3[3] = {0}, az_s8 = 0;
+    float x[6] = {0}, s2[2] = {1, 1}, s1 = 1;
+    /* A zero point of the other signedness than A. */
+    onyx_tensor v1[3] = {tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(2, 3), a), tensor_of(ONYX_DTYPE_INT8, 2, DIMS(3, 2), w),
+                         tensor_of(ONYX_DTYPE_INT8, 0, NULL, &az_s8)};
+    expect_refused(builder_single_node(10, "MatMulInteger", "A,W,az", v1, 0x6, "Y"), 1, v1, "MatMulInteger", "az");
+    /* B's zero point neither a scalar nor one per column. */
+    onyx_tensor v2[4] = {v1[0], v1[1], tensor_of(ONYX_DTYPE_UINT8, 0, NULL, a),
+                         tensor_of(ONYX_DTYPE_INT8, 1, DIMS(3), wz3)};
+    expect_refused(builder_single_node(10, "MatMulInteger", "A,W,az,wz", v2, 0xe, "Y"), 1, v2, "wz", "column");
+    /* A's zero point per row of the wrong length. */
+    onyx_tensor v3b[3] = {v1[0], v1[1], tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(3, 1), az2)};
+    expect_refused(builder_single_node(10, "MatMulInteger", "A,W,az", v3b, 0x6, "Y"), 1, v3b, "az", "row");
+    /* QuantizeLinear: a scale of the wrong type, a per-axis scale of the wrong length, an axis
+     * out of range. */
+    onyx_tensor q1[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), x), tensor_of(ONYX_DTYPE_INT8, 0, NULL, &az_s8)};
+    expect_refused(builder_single_node(13, "QuantizeLinear", "x,s", q1, 0x2, "y"), 1, q1, "QuantizeLinear", "s");
+    onyx_tensor q2[2] = {q1[0], tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), s2)};
+    builder *b = builder_single_node(13, "QuantizeLinear", "x,s", q2, 0x2, "y");
+    builder_attr_int(b, builder_first_node(b), "axis", 1);
+    expect_refused(b, 1, q2, "QuantizeLinear", "axis 1");
+    onyx_tensor q3[2] = {q1[0], tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, &s1)};
+    b = builder_single_node(13, "DequantizeLinear", "x,s", (onyx_tensor[]){v1[0], q3[1]}, 0x2, "y");
+    builder_attr_int(b, builder_first_node(b), "axis", 5);
+    onyx_tensor dq[2] = {v1[0], q3[1]};
+    run_result r = run_model(b, 1, dq); /* a per-tensor scale never reads axis: accepted as ONNX's reference */
+    run_result_free(&r);
+    builder_free(b);
+    onyx_tensor q4[2] = {v1[0], tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), s2)};
+    b = builder_single_node(13, "DequantizeLinear", "x,s", q4, 0x2, "y");
+    builder_attr_int(b, builder_first_node(b), "axis", 5);
+    expect_refused(b, 1, q4, "DequantizeLinear", "axis");
+}
