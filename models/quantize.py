@@ -8,6 +8,7 @@ For each committed float block under models/ (SOURCES below) this writes three i
                                      per output column
   OUT/<block>_qdq/model.onnx         quantize_static in QDQ format (activations uint8, weights int8
                                      per tensor), calibrated (MinMax) on seeded random inputs
+  OUT/<block>_qdq_pc/model.onnx      the same with per_channel=True (for the blocks in PER_CHANNEL_QDQ)
 with OUT/<name>/test_data_set_N/{input,output}_K.pb: the block's own test inputs and what ONNX
 Runtime computes for them with its graph optimizations off (ORT_DISABLE_ALL), that is each node as
 the ONNX specification defines it. (With them on, ONNX Runtime fuses the quantized nodes its own
@@ -47,6 +48,7 @@ from onnx import numpy_helper
 SOURCES = ["ffn_gelu", "ffn_relu", "encoder_prenorm_gelu_op17", "encoder_postnorm_relu_op14", "gpt2_block",
            "mha_torch"]
 VARIANTS = ["dynamic", "dynamic_pc", "qdq"]
+PER_CHANNEL_QDQ = ["ffn_gelu", "encoder_prenorm_gelu_op17"]  # also quantize_static with per_channel=True
 
 
 def load_inputs(directory):
@@ -93,7 +95,7 @@ def quantize(src, dst, variant, sets):
         else:
             reader = RandomReader(sets)
             quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, per_channel=False,
+                            weight_type=QuantType.QInt8, per_channel=variant == "qdq_pc",
                             calibrate_method=__import__("onnxruntime.quantization", fromlist=["CalibrationMethod"])
                             .CalibrationMethod.MinMax,
                             extra_options={"CalibTensorRangeSymmetric": False})
@@ -132,7 +134,7 @@ def main(argv):
     for name in names:
         src_dir = os.path.join(HERE, name)
         sets = load_inputs(src_dir)
-        for variant in VARIANTS:
+        for variant in VARIANTS + (["qdq_pc"] if name in PER_CHANNEL_QDQ else []):
             directory = os.path.join(out, f"{name}_{variant}")
             os.makedirs(directory, exist_ok=True)
             path = os.path.join(directory, "model.onnx")

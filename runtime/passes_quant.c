@@ -4,9 +4,9 @@
  *
  *   quantize_dynamic:  Mul(Cast(MatMulInteger(Aq, Bq, a_zp, b_zp)), Mul(a_scale, b_scale)) [+ bias]
  *                      (Aq, a_scale, a_zp from DynamicQuantizeLinear; Bq, b_scale, b_zp constants)
- *   quantize_static, QDQ format:  MatMul(DequantizeLinear(Aq, a_scale, a_zp), W)
- *                      with W = DequantizeLinear(Bq, b_scale) of constants, per tensor or per
- *                      column (axis 1)
+ *   quantize_static, QDQ format:  MatMul(DequantizeLinear(Aq, a_scale, a_zp), W), or
+ *                      Gemm(that, W, bias) with transB 0 or 1, W = DequantizeLinear(Bq,
+ *                      b_scale) of constants, per tensor or per column of op(W)
  *
  * The dynamic form computes the same float operations as the graph, in the same order (the
  * integer sum is exact either way), so the fused node gives the graph's bits. In the QDQ form
@@ -170,9 +170,11 @@ static void revive(value *v, void *data)
     v->kind = VALUE_CONSTANT;
 }
 
-/* W (value w, a float k x n constant folded from DequantizeLinear) as int8 integers, scales
- * and zero point put back into the folded node's input values: false when not recoverable. */
-static bool recover_weights(onyx_model *model, graph *g, int w, int *bq, int *bs, int *bz, onyx_status *st)
+/* W (value w, a float constant folded from DequantizeLinear: k x n, or n x k when trans_b) as
+ * int8 integers (k x n), scales and zero point put back into the folded node's input values:
+ * false when not recoverable. */
+static bool recover_weights(onyx_model *model, graph *g, int w, bool trans_b, int *bq, int *bs, int *bz,
+                            onyx_status *st)
 {
     const value *wv = &g->values[w];
     const onyx_tensor *tw = &wv->info;
@@ -185,42 +187,53 @@ static bool recover_weights(onyx_model *model, graph *g, int w, int *bq, int *bs
         return false;
     int q = dq->inputs[0], s = dq->inputs[1], z = dq->n_inputs > 2 ? dq->inputs[2] : -1;
     const attribute *block = node_attr(dq, "block_size"), *axis_attr = node_attr(dq, "axis");
-    int64_t k = tw->dims[0], n = tw->dims[1], axis = axis_attr ? axis_attr->i : 1;
+    int64_t rows = tw->dims[0], cols = tw->dims[1], axis = axis_attr ? axis_attr->i : 1;
+    int64_t k = trans_b ? cols : rows, n = trans_b ? rows : cols;
     const onyx_tensor *tq = &g->values[q].info, *ts = &g->values[s].info;
     bool per_column = !one_element(ts);
-    if (tq->dtype != ONYX_DTYPE_INT8 || tq->rank != 2 || tq->dims[0] != k || tq->dims[1] != n ||
-        (block && block->i) || (per_column && !(ts->rank == 1 && ts->dims[0] == n && (axis == 1 || axis == -1))) ||
+    /* Per column of op(W): along W's axis 1, or 0 when W is transposed. */
+    int64_t column_axis = trans_b ? 0 : 1;
+    if (tq->dtype != ONYX_DTYPE_INT8 || tq->rank != 2 || tq->dims[0] != rows || tq->dims[1] != cols ||
+        (block && block->i) ||
+        (per_column && !(ts->rank == 1 && ts->dims[0] == n && (axis == column_axis || axis == column_axis - 2))) ||
         (z >= 0 && (g->values[z].info.dtype != ONYX_DTYPE_INT8 || tensor_count(&g->values[z].info) != tensor_count(ts))))
         return false;
+    value *vq = &g->values[q], *vs = &g->values[s], *vz = z >= 0 ? &g->values[z] : NULL;
+    bool held = vq->info.data || vs->info.data || (vz && vz->info.data);
+    if (held && (trans_b || !(vq->info.data && vs->info.data && (!vz || vz->info.data))))
+        return false; /* read elsewhere (rare): not rewritten in place */
+    *bq = q, *bs = s, *bz = z;
+    if (held) /* still there: the quantizer's own integers */
+        return true;
     int64_t groups = per_column ? n : 1;
     mem *mm = &model->mem;
-    int8_t *qd = mem_alloc(mm, (size_t)(k * n));
+    int8_t *qd = mem_alloc(mm, (size_t)(k * n)), *qt = trans_b ? mem_alloc(mm, (size_t)(k * n)) : NULL;
     float *sd = mem_alloc(mm, (size_t)groups * sizeof *sd);
     int8_t *zd = z >= 0 ? mem_alloc(mm, (size_t)groups) : NULL; /* zeros */
-    bool ok = qd && sd && (z < 0 || zd);
+    bool ok = qd && sd && (z < 0 || zd) && (!trans_b || qt);
     if (!ok)
         *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
     const float *wd = tw->data;
+    /* Column j of op(W): W[.][j] (stride n) or, transposed, W[j][.] (contiguous). */
     for (int64_t j = 0; ok && j < groups; j++)
-        ok = per_column ? recover_group(wd + j, k, n, qd + j, &sd[j]) : recover_group(wd, k * n, 1, qd, &sd[0]);
+        ok = !per_column ? recover_group(wd, k * n, 1, trans_b ? qt : qd, &sd[0])
+             : trans_b   ? recover_group(wd + j * k, k, 1, qt + j * k, &sd[j])
+                         : recover_group(wd + j, k, n, qd + j, &sd[j]);
+    for (int64_t j = 0; ok && trans_b && j < n; j++)
+        for (int64_t p = 0; p < k; p++)
+            qd[p * n + j] = qt[j * k + p];
+    mem_free(mm, qt);
     if (!ok) {
         mem_free(mm, qd), mem_free(mm, sd), mem_free(mm, zd);
         return false;
     }
-    /* The values keep their dtypes and shapes; their data was freed unless something else
-     * reads them (then it is the same data: the weights gave it back exactly). */
-    value *vq = &g->values[q], *vs = &g->values[s], *vz = z >= 0 ? &g->values[z] : NULL;
-    if (vq->info.data || vs->info.data || (vz && vz->info.data)) {
-        mem_free(mm, qd), mem_free(mm, sd), mem_free(mm, zd);
-        ok = vq->info.data && vs->info.data && (!vz || vz->info.data);
-    } else {
-        revive(vq, qd);
-        revive(vs, sd);
-        if (vz)
-            revive(vz, zd);
-    }
-    *bq = q, *bs = s, *bz = z;
-    return ok;
+    revive(vq, qd);
+    vq->info.dims[0] = k; /* op(W): k x n */
+    vq->info.dims[1] = n;
+    revive(vs, sd);
+    if (vz)
+        revive(vz, zd);
+    return true;
 }
 
 static int fuse_qdq(onyx_model *model, graph *g, onyx_status *st)
@@ -228,7 +241,20 @@ static int fuse_qdq(onyx_model *model, graph *g, onyx_status *st)
     int rewrites = 0;
     for (int i = 0; i < g->n_nodes && !*st; i++) {
         node *mm = &g->nodes[i];
-        if (!is_op(mm, "", "MatMul") || mm->n_inputs != 2 || mm->outputs[0] < 0)
+        bool gemm = is_op(mm, "", "Gemm");
+        if ((!gemm && !is_op(mm, "", "MatMul")) || mm->n_inputs < 2 || mm->n_inputs > (gemm ? 3 : 2) ||
+            mm->outputs[0] < 0)
+            continue;
+        /* Gemm: A B' + bias only (alpha and beta 1, A as it is, a bias of one value per column). */
+        const attribute *alpha = node_attr(mm, "alpha"), *beta = node_attr(mm, "beta");
+        const attribute *trans_a = node_attr(mm, "transA"), *trans_b = node_attr(mm, "transB");
+        int bias = gemm && mm->n_inputs > 2 ? mm->inputs[2] : -1;
+        const onyx_tensor *tw = &g->values[mm->inputs[1]].info;
+        int64_t n = tw->rank == 2 ? tw->dims[trans_b && trans_b->i ? 0 : 1] : -1;
+        if (gemm && ((alpha && alpha->f != 1.0f) || (beta && beta->f != 1.0f && bias >= 0) || (trans_a && trans_a->i)))
+            continue;
+        if (bias >= 0 && !(constant_with_data(g, bias) && g->values[bias].info.dtype == ONYX_DTYPE_FLOAT &&
+                           g->values[bias].info.rank == 1 && g->values[bias].info.dims[0] == n))
             continue;
         int x = mm->inputs[0];
         const value *xv = &g->values[x];
@@ -240,14 +266,14 @@ static int fuse_qdq(onyx_model *model, graph *g, onyx_status *st)
         if ((block && block->i) || !activation_ok(g, a, a_scale, a_zp))
             continue;
         int b, b_scale, b_zp;
-        if (!recover_weights(model, g, mm->inputs[1], &b, &b_scale, &b_zp, st))
+        if (!recover_weights(model, g, mm->inputs[1], trans_b && trans_b->i, &b, &b_scale, &b_zp, st))
             continue;
         match m = {.n_nodes = 0};
         m.nodes[m.n_nodes++] = i;
         if (sole_consumer(g, x) == mm) /* else it stays for its other readers */
             m.nodes[m.n_nodes++] = (int)(dq - g->nodes);
-        int inputs[6] = {a, a_scale, a_zp, b, b_scale, b_zp};
-        *st = rewrite(model, g, &m, "onyx", "QMatMul", 1, 6, inputs, 0, NULL);
+        int inputs[7] = {a, a_scale, a_zp, b, b_scale, b_zp, bias};
+        *st = rewrite(model, g, &m, "onyx", "QMatMul", 1, bias >= 0 ? 7 : 6, inputs, 0, NULL);
         rewrites++;
     }
     return rewrites;

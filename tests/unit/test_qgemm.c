@@ -236,8 +236,9 @@ static builder *dynamic_graph(bool per_column, bool b_signed, bool bias)
 }
 
 /* x -> QuantizeLinear -> DequantizeLinear -> MatMul with DequantizeLinear(int8 W): quantize_static's
- * QDQ graph, weights per tensor or per column (axis 1). */
-static builder *qdq_graph(bool per_column)
+ * QDQ graph, weights per tensor or per column (axis 1); with `gemm`, Gemm(x, W^T, bias) instead,
+ * W stored n x k (per column along axis 0). */
+static builder *qdq_graph(bool per_column, bool gemm)
 {
     builder *b = builder_new(13);
     builder_input(b, "x", ONYX_DTYPE_FLOAT, 2, DIMS(QM, QK), NULL);
@@ -248,9 +249,9 @@ static builder *qdq_graph(bool per_column)
     for (int j = 0; j < QN; j++)
         ws[j] = (float)(next_random() % 1000 + 1) * 1.7e-5f;
     for (int j = 0; j < QN; j++) /* as a symmetric quantizer writes: each column's largest is 127 s */
-        w[j] = j % 2 ? 127 : -127;
+        w[gemm ? j * QK : j] = j % 2 ? 127 : -127;
     int rank = per_column ? 1 : 0;
-    builder_initializer(b, "W", ONYX_DTYPE_INT8, 2, DIMS(QK, QN), w);
+    builder_initializer(b, "W", ONYX_DTYPE_INT8, 2, gemm ? DIMS(QN, QK) : DIMS(QK, QN), w);
     builder_initializer(b, "Wz", ONYX_DTYPE_INT8, rank, DIMS(QN), wz);
     builder_initializer(b, "Ws", ONYX_DTYPE_FLOAT, rank, DIMS(QN), ws);
     builder_initializer(b, "xs", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.013f));
@@ -258,8 +259,16 @@ static builder *qdq_graph(bool per_column)
     builder_node(b, "QuantizeLinear", "x,xs,xz", "xq");
     builder_node(b, "DequantizeLinear", "xq,xs,xz", "xd");
     Onnx__NodeProto *dq = builder_node(b, "DequantizeLinear", "W,Ws,Wz", "Wd");
-    builder_attr_int(b, dq, "axis", 1);
-    builder_node(b, "MatMul", "xd,Wd", "y");
+    builder_attr_int(b, dq, "axis", gemm ? 0 : 1);
+    if (gemm) {
+        float bias[QN];
+        for (int j = 0; j < QN; j++)
+            bias[j] = (float)j * 0.01f - 0.1f;
+        builder_initializer(b, "bias", ONYX_DTYPE_FLOAT, 1, DIMS(QN), bias);
+        builder_attr_int(b, builder_node(b, "Gemm", "xd,Wd,bias", "y"), "transB", 1);
+    } else {
+        builder_node(b, "MatMul", "xd,Wd", "y");
+    }
     builder_output(b, "y", ONYX_DTYPE_FLOAT);
     return b;
 }
@@ -286,7 +295,8 @@ static void fused_against_unfused(builder *b, bool bitwise, const char *what)
 {
     onyx_model *fused = load_built(b, true), *plain = load_built(b, false);
     cr_expect_eq(live(fused, "onyx", "QMatMul"), 1, "%s: not fused", what);
-    cr_expect_eq(live(fused, "", "MatMulInteger") + live(fused, "", "MatMul"), 0, "%s", what);
+    cr_expect_eq(live(fused, "", "MatMulInteger") + live(fused, "", "MatMul") + live(fused, "", "Gemm"), 0, "%s",
+                 what);
     cr_expect_eq(live(plain, "onyx", "QMatMul"), 0, "%s", what);
     float x[QM * QK], y1[QM * QN], y2[QM * QN];
     for (int i = 0; i < QM * QK; i++)
@@ -320,8 +330,10 @@ Test(qgemm_passes, dynamic_quantization_is_fused)
 
 Test(qgemm_passes, qdq_matmul_is_fused)
 {
-    fused_against_unfused(qdq_graph(false), false, "qdq per tensor");
-    fused_against_unfused(qdq_graph(true), false, "qdq per column");
+    fused_against_unfused(qdq_graph(false, false), false, "qdq per tensor");
+    fused_against_unfused(qdq_graph(true, false), false, "qdq per column");
+    fused_against_unfused(qdq_graph(false, true), false, "qdq Gemm transB per tensor");
+    fused_against_unfused(qdq_graph(true, true), false, "qdq Gemm transB per column");
 }
 
 /* Every committed quantized block: each quantized MatMul fused. */
