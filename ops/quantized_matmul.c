@@ -6,6 +6,7 @@
  * dims) and B's per tensor or per column ([N], or [..., 1, N]). Sums wrap modulo 2^32: the
  * specification allows the accumulation to overflow in 32 bits. */
 #include "broadcast.h"
+#include "gemm.h" /* gemm_activation */
 #include "half.h"
 #include "matmul_shape.h"
 #include "qgemm.h"
@@ -325,6 +326,7 @@ typedef struct qconst_b {
     float *scales;            /* onyx.QMatMul: one or n */
     bool scale_per_column;
     float *bias;              /* onyx.QMatMul: n values or NULL */
+    gemm_activation activation; /* onyx.QMatMul: after the bias */
 } qconst_b;
 
 /* The count of a parameter of B's columns: 1 (a scalar or [1]) or n ([n]); -1 otherwise. */
@@ -452,7 +454,8 @@ const op_descriptor op_MatMulInteger = {matmul_integer_check_packed, matmul_inte
  * DequantizeLinear pairs around MatMul). Inputs: A (uint8 or int8, [..., K]), a_scale (float
  * scalar), a_zero_point (A's type, scalar, optional), B (constant uint8 or int8 [K, N]),
  * b_scale (constant float, scalar or [N]), b_zero_point (constant, B's type, scalar or [N],
- * optional), bias (constant float [N], optional). */
+ * optional), bias (constant float [N], optional). Attribute activation: a gemm_activation
+ * (0 none, 1 ReLU, 2 GELU erf, 3 GELU tanh), applied last. */
 
 static onyx_status qmatmul_fused_check(op_context *ctx)
 {
@@ -471,6 +474,11 @@ static onyx_status qmatmul_fused_check(op_context *ctx)
         return st;
     const onyx_tensor *b = op_input(ctx, 3), *b_scale = op_input(ctx, 4), *bias = op_input(ctx, 6);
     char sb[128];
+    int64_t activation = 0;
+    if ((st = op_attr_int(ctx, "activation", 0, &activation)))
+        return st;
+    if (activation < GEMM_ACTIVATION_NONE || activation > GEMM_ACTIVATION_GELU_TANH)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "unknown activation %lld", (long long)activation);
     if (!b->data || b->rank != 2)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a constant matrix", op_input_name(ctx, 3),
                         shape_str(b, sb, sizeof sb));
@@ -496,6 +504,7 @@ static onyx_status qmatmul_fused_check(op_context *ctx)
         return ONYX_ERROR_OUT_OF_MEMORY;
     memcpy(q->scales, b_scale->data, (size_t)scales * sizeof(float));
     q->scale_per_column = scales > 1;
+    q->activation = (gemm_activation)activation;
     if (bias)
         memcpy(q->bias, bias->data, (size_t)n * sizeof(float));
     ctx->released_inputs |= 1u << 4 | (bias ? 1u << 6 : 0);
@@ -544,7 +553,8 @@ static onyx_status qmatmul_fused_run(const op_context *ctx, int64_t begin, int64
                        .a_zero_point = quant_load(op_input(ctx, 2), 0), .b = &q->packed,
                        .b_zero_points = q->zero_points, .b_zp_per_column = q->zp_per_column,
                        .c = ctx->outputs[0]->data, .ldc = q->n, .a_scale = ((const float *)ctx->inputs[1]->data)[0],
-                       .b_scales = q->scales, .b_scale_per_column = q->scale_per_column, .bias = q->bias};
+                       .b_scales = q->scales, .b_scale_per_column = q->scale_per_column, .bias = q->bias,
+                       .activation = q->activation};
     for (int64_t t = begin; t < end; t++)
         qgemm_run_task(&s->plan, t, &args, scratch);
     return ONYX_OK;

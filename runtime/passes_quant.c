@@ -3,7 +3,8 @@
  * Runtime's quantizer writes them:
  *
  *   quantize_dynamic:  Mul(Cast(MatMulInteger(Aq, Bq, a_zp, b_zp)), Mul(a_scale, b_scale)) [+ bias]
- *                      (Aq, a_scale, a_zp from DynamicQuantizeLinear; Bq, b_scale, b_zp constants)
+ *                      [-> Relu | Gelu] (Aq, a_scale, a_zp from DynamicQuantizeLinear; Bq,
+ *                      b_scale, b_zp constants)
  *   quantize_static, QDQ format:  MatMul(DequantizeLinear(Aq, a_scale, a_zp), W), or
  *                      Gemm(that, W, bias) with transB 0 or 1, W = DequantizeLinear(Bq,
  *                      b_scale) of constants, per tensor or per column of op(W)
@@ -18,6 +19,7 @@
  * for each column (or the whole matrix) the scale s whose multiples q s (q in [-127, 127],
  * zero point 0, as the quantizer writes int8 weights) give back every float weight exactly.
  * When none does (asymmetric weights, or another origin), the MatMul stays as it is. */
+#include "gemm.h" /* gemm_activation: onyx.QMatMul's activation attribute */
 #include "ir.h"
 #include "pass_match.h"
 
@@ -25,6 +27,23 @@
 #include <string.h>
 
 static bool is_quant_int(onyx_dtype dt) { return dt == ONYX_DTYPE_UINT8 || dt == ONYX_DTYPE_INT8; }
+
+/* When the only reader of value v is an activation the GEMM's epilogue applies (ReLU, onyx.Gelu
+ * from pass_gelu, ONNX's Gelu), that node (and *act); else NULL. */
+static node *activation_after(graph *g, int v, gemm_activation *act)
+{
+    node *next = sole_consumer(g, v);
+    if (is_op(next, "", "Relu")) {
+        *act = GEMM_ACTIVATION_RELU;
+        return next;
+    }
+    if (is_op(next, "onyx", "Gelu") || is_op(next, "", "Gelu")) {
+        const attribute *approx = node_attr(next, "approximate");
+        *act = approx && approx->s && !strcmp(approx->s, "tanh") ? GEMM_ACTIVATION_GELU_TANH : GEMM_ACTIVATION_GELU_ERF;
+        return next;
+    }
+    return NULL;
+}
 
 /* One element: a scalar or [1]. */
 static bool one_element(const onyx_tensor *t)
@@ -106,15 +125,20 @@ static int fuse_dynamic(onyx_model *model, graph *g, onyx_status *st)
                 tbias->dims[0] == n)
                 bias = other;
         }
-        m.nodes[m.n_nodes++] = bias >= 0 ? (int)(add - g->nodes) : (int)(mul - g->nodes);
+        gemm_activation act = GEMM_ACTIVATION_NONE;
+        node *activation = activation_after(g, bias >= 0 ? add->outputs[0] : mul->outputs[0], &act);
+        if (activation) /* the root: the last node of the chain */
+            m.nodes[m.n_nodes++] = (int)(activation - g->nodes);
         if (bias >= 0)
-            m.nodes[m.n_nodes++] = (int)(mul - g->nodes);
+            m.nodes[m.n_nodes++] = (int)(add - g->nodes);
+        m.nodes[m.n_nodes++] = (int)(mul - g->nodes);
         m.nodes[m.n_nodes++] = (int)(cast - g->nodes);
         m.nodes[m.n_nodes++] = i;
         if (sole_consumer(g, scales) == mul) /* else it stays for its other readers */
             m.nodes[m.n_nodes++] = (int)(smul - g->nodes);
         int inputs[7] = {a, a_scale, a_zp, b, b_scale, b_zp, bias};
-        *st = rewrite(model, g, &m, "onyx", "QMatMul", 1, bias >= 0 ? 7 : 6, inputs, 0, NULL);
+        new_attr attr = {"activation", ATTR_INT, .i = act};
+        *st = rewrite(model, g, &m, "onyx", "QMatMul", 1, bias >= 0 ? 7 : 6, inputs, 1, &attr);
         rewrites++;
     }
     return rewrites;

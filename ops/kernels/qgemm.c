@@ -4,6 +4,7 @@
 #include "qgemm.h"
 
 #include "cpu.h"
+#include "gemm.h" /* gemm_activate */
 
 #include <string.h>
 
@@ -138,6 +139,9 @@ void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args
             kernel->tile(min64(rows - i, kernel->mr), nc, k4, a_packed + i * k4, k4, panel, b_stride, &out);
         }
     }
+    /* The activation over the block while it is still in cache. */
+    for (int64_t r = 0; args->c && args->activation != GEMM_ACTIVATION_NONE && r < rows; r++)
+        gemm_activate(NULL, args->c + (i0 + r) * args->ldc + j0, cols, (gemm_activation)args->activation);
 }
 
 void qgemm_quantize(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y)

@@ -15,7 +15,8 @@
  * for its shapes (qgemm_plan_init) and run as tasks, each a block of C, on any thread; the
  * integer sums make every split give the same bits. The result is stored as int32, or as
  * float (float)C * (a_scale * b_scale_j) + bias_j, in that order of float operations (as
- * Cast, Mul and Add compute it). */
+ * Cast, Mul and Add compute it), then optionally an activation (ReLU, GELU) of the float GEMM's
+ * epilogue. */
 #ifndef ONYX_QGEMM_H
 #define ONYX_QGEMM_H
 
@@ -88,6 +89,7 @@ typedef struct qgemm_args {
     const float *b_scales;   /* one, or n when b_scale_per_column */
     bool b_scale_per_column;
     const float *bias;       /* n values, or NULL */
+    int activation;          /* float output: a gemm_activation (gemm.h) applied after the bias */
 } qgemm_args;
 
 /* Computes task `task`'s block of C; scratch holds plan->scratch_bytes. */

@@ -204,7 +204,7 @@ static int live(const onyx_model *m, const char *domain, const char *op_type)
 
 /* x [QM, QK] float -> y [QM, QN]: quantize_dynamic's graph (per_column: scales and zero points
  * per column; b_signed: int8 weights, else uint8). */
-static builder *dynamic_graph(bool per_column, bool b_signed, bool bias)
+static builder *dynamic_graph(bool per_column, bool b_signed, bool bias, bool relu)
 {
     builder *b = builder_new(13);
     builder_input(b, "x", ONYX_DTYPE_FLOAT, 2, DIMS(QM, QK), NULL);
@@ -228,9 +228,11 @@ static builder *dynamic_graph(bool per_column, bool b_signed, bool bias)
     builder_node(b, "MatMulInteger", "xq,W,xz,Wz", "acc");
     Onnx__NodeProto *cast = builder_node(b, "Cast", "acc", "accf");
     builder_attr_int(b, cast, "to", ONYX_DTYPE_FLOAT);
-    builder_node(b, "Mul", "accf,scales", bias ? "mm" : "y");
+    builder_node(b, "Mul", "accf,scales", bias ? "mm" : relu ? "pre" : "y");
     if (bias)
-        builder_node(b, "Add", "bias,mm", "y");
+        builder_node(b, "Add", "bias,mm", relu ? "pre" : "y");
+    if (relu)
+        builder_node(b, "Relu", "pre", "y");
     builder_output(b, "y", ONYX_DTYPE_FLOAT);
     return b;
 }
@@ -295,8 +297,8 @@ static void fused_against_unfused(builder *b, bool bitwise, const char *what)
 {
     onyx_model *fused = load_built(b, true), *plain = load_built(b, false);
     cr_expect_eq(live(fused, "onyx", "QMatMul"), 1, "%s: not fused", what);
-    cr_expect_eq(live(fused, "", "MatMulInteger") + live(fused, "", "MatMul") + live(fused, "", "Gemm"), 0, "%s",
-                 what);
+    cr_expect_eq(live(fused, "", "MatMulInteger") + live(fused, "", "MatMul") + live(fused, "", "Gemm") +
+                     live(fused, "", "Relu"), 0, "%s", what);
     cr_expect_eq(live(plain, "onyx", "QMatMul"), 0, "%s", what);
     float x[QM * QK], y1[QM * QN], y2[QM * QN];
     for (int i = 0; i < QM * QK; i++)
@@ -321,11 +323,13 @@ Test(qgemm_passes, dynamic_quantization_is_fused)
 {
     for (int per_column = 0; per_column < 2; per_column++)
         for (int b_signed = 0; b_signed < 2; b_signed++)
-            for (int bias = 0; bias < 2; bias++) {
-                char what[64];
-                snprintf(what, sizeof what, "dynamic per_column %d b_signed %d bias %d", per_column, b_signed, bias);
-                fused_against_unfused(dynamic_graph(per_column, b_signed, bias), true, what);
-            }
+            for (int bias = 0; bias < 2; bias++)
+                for (int relu = 0; relu < 2; relu++) {
+                    char what[80];
+                    snprintf(what, sizeof what, "dynamic per_column %d b_signed %d bias %d relu %d", per_column,
+                             b_signed, bias, relu);
+                    fused_against_unfused(dynamic_graph(per_column, b_signed, bias, relu), true, what);
+                }
 }
 
 Test(qgemm_passes, qdq_matmul_is_fused)
