@@ -425,3 +425,65 @@ static onyx_status dynamic_quantize_run(const op_context *ctx, int64_t begin, in
 
 const op_descriptor op_DynamicQuantizeLinear = {dynamic_quantize_check, dynamic_quantize_reshape,
                                                 dynamic_quantize_run, 0};
+
+/* ---- onyx.QDQ: QuantizeLinear then DequantizeLinear of the same parameters -------------------- */
+/* x (float) -> (saturate(round(x / scale) + zero_point) - zero_point) * scale, per tensor, the
+ * integers 8-bit of the zero point's dtype: the two nodes ONNX Runtime's QDQ format puts on
+ * a float value, in one pass and without the intermediate tensor (runtime/passes_quant.c).
+ * Inputs: x, scale (float scalar), zero_point (uint8 or int8 scalar). */
+
+static onyx_status qdq_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 3, 3, 1, 1);
+    if (!st)
+        st = op_check_input(ctx, 0, true, DT(FLOAT));
+    if (!st)
+        st = op_check_input(ctx, 1, true, DT(FLOAT));
+    if (!st)
+        st = op_check_input(ctx, 2, true, DT(UINT8) | DT(INT8));
+    if (!st)
+        op_set_output_dtypes(ctx, ONYX_DTYPE_FLOAT);
+    return st;
+}
+
+static onyx_status qdq_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    char sp[128];
+    for (int i = 1; i <= 2; i++) {
+        const onyx_tensor *t = op_input(ctx, i);
+        if (!(t->rank == 0 || (t->rank == 1 && dim_may_equal(t->dims[0], 1))))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a scalar", op_input_name(ctx, i),
+                            shape_str(t, sp, sizeof sp));
+    }
+    tensor_set_shape(op_output(ctx, 0), x->rank, x->dims);
+    if (ctx->concrete) {
+        ctx->n_tasks = (tensor_count(x) + QUANT_CHUNK - 1) / QUANT_CHUNK;
+        ctx->task_cost = QUANT_CHUNK;
+    }
+    return ONYX_OK;
+}
+
+static onyx_status qdq_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)scratch;
+    const onyx_tensor *x = ctx->inputs[0], *zp = ctx->inputs[2];
+    float scale = ((const float *)ctx->inputs[1]->data)[0];
+    int32_t zero_point = quant_load(zp, 0);
+    bool is_signed = zp->dtype == ONYX_DTYPE_INT8;
+    const float *in = x->data;
+    float *out = ctx->outputs[0]->data;
+    int64_t last = OP_MIN(end * QUANT_CHUNK, tensor_count(x));
+    uint8_t q[1024];
+    for (int64_t i = begin * QUANT_CHUNK; i < last; i += (int64_t)sizeof q) {
+        int64_t n = OP_MIN((int64_t)sizeof q, last - i);
+        qgemm_quantize(in + i, n, scale, zero_point, is_signed, q);
+        if (is_signed)
+            dequantize_block_s8((const int8_t *)q, n, scale, zero_point, out + i);
+        else
+            dequantize_block_u8(q, n, scale, zero_point, out + i);
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_QDQ = {qdq_check, qdq_reshape, qdq_run, 0};

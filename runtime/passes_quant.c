@@ -303,10 +303,107 @@ static int fuse_qdq(onyx_model *model, graph *g, onyx_status *st)
     return rewrites;
 }
 
+/* ---- data movement between a DequantizeLinear and a QuantizeLinear of the same parameters ---- */
+
+/* Operators that only move or select elements (input 0), so that on the integers they give
+ * what Q(op(DQ(x))) gives when Q and DQ share their scale and zero point: DequantizeLinear
+ * then QuantizeLinear of the same parameters returns each integer exactly. */
+static bool moves_elements(const node *n)
+{
+    static const char *const ops[] = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity",
+                                      "Gather", "Slice"};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (is_op(n, "", ops[i]))
+            return true;
+    return false;
+}
+
+/* Whether values a and b hold the same quantization parameter: the same value, both absent, or
+ * equal constant scalars of one dtype. */
+static bool same_param(const graph *g, int a, int b)
+{
+    if (a == b)
+        return true;
+    if (a < 0 || b < 0 || !constant_with_data(g, a) || !constant_with_data(g, b))
+        return false;
+    const onyx_tensor *ta = &g->values[a].info, *tb = &g->values[b].info;
+    return ta->dtype == tb->dtype && one_element(ta) && one_element(tb) &&
+           !memcmp(ta->data, tb->data, onyx_dtype_size(ta->dtype));
+}
+
+/* Q(op(DQ(x, s, z)), s, z) -> op(x) on the integers, op writing Q's output: what ONNX
+ * Runtime's QDQ format puts around every Reshape and Transpose of a quantized model. */
+static int drop_qdq_around_moves(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *q = &g->nodes[i];
+        if (!is_op(q, "", "QuantizeLinear") || q->n_inputs < 2 || q->outputs[0] < 0)
+            continue;
+        const value *mv = &g->values[q->inputs[0]];
+        node *op = mv->kind == VALUE_NODE && mv->producer >= 0 ? &g->nodes[mv->producer] : NULL;
+        if (!op || !moves_elements(op) || sole_consumer(g, q->inputs[0]) != q || op->n_inputs < 1)
+            continue;
+        const value *dv = &g->values[op->inputs[0]];
+        node *dq = dv->kind == VALUE_NODE && dv->producer >= 0 ? &g->nodes[dv->producer] : NULL;
+        if (!is_op(dq, "", "DequantizeLinear") || dq->n_inputs < 2)
+            continue;
+        int x = dq->inputs[0], q_zp = q->n_inputs > 2 ? q->inputs[2] : -1, dq_zp = dq->n_inputs > 2 ? dq->inputs[2] : -1;
+        const onyx_tensor *tx = &g->values[x].info, *ty = &g->values[q->outputs[0]].info;
+        const op_registration *reg = registry_find(op->domain, op->op_type, op->opset);
+        if (!is_quant_int(tx->dtype) || tx->dtype != ty->dtype || !float_scalar(g, q->inputs[1]) ||
+            !same_param(g, q->inputs[1], dq->inputs[1]) || !same_param(g, q_zp, dq_zp) || !reg || !reg->op ||
+            !(reg->dtypes & (1u << tx->dtype)))
+            continue;
+        /* op reads the integers and writes Q's output; Q goes, and DQ when nothing else reads it. */
+        int out = q->outputs[0];
+        op->inputs[0] = x;
+        op->outputs[0] = out;
+        g->values[out].producer = (int)(op - g->nodes);
+        q->dead = true;
+        mem_block_free_all(&model->mem, &q->param_blocks);
+        q->params = NULL;
+        mem_block_free_all(&model->mem, &op->param_blocks);
+        op->params = NULL;
+        *st = node_setup(model, g, op);
+        recount_uses(g);
+        rewrites++;
+    }
+    return rewrites;
+}
+
+/* ---- the QuantizeLinear / DequantizeLinear pairs left on float values ------------------------- */
+
+/* DQ(Q(x, s, z), s, z) on a float x, the integers read by the DQ only, per tensor -> onyx.QDQ. */
+static int fuse_qdq_pairs(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *dq = &g->nodes[i];
+        if (!is_op(dq, "", "DequantizeLinear") || dq->n_inputs != 3 || dq->outputs[0] < 0)
+            continue;
+        node *q = sole_producer(g, dq->inputs[0], "QuantizeLinear");
+        if (!q || q->n_inputs != 3 || g->values[q->inputs[0]].info.dtype != ONYX_DTYPE_FLOAT ||
+            g->values[dq->outputs[0]].info.dtype != ONYX_DTYPE_FLOAT || !float_scalar(g, q->inputs[1]) ||
+            !is_quant_int(g->values[q->inputs[2]].info.dtype) || !one_element(&g->values[q->inputs[2]].info) ||
+            !same_param(g, q->inputs[1], dq->inputs[1]) || !same_param(g, q->inputs[2], dq->inputs[2]))
+            continue;
+        match m = {.nodes = {i, (int)(q - g->nodes)}, .n_nodes = 2};
+        int inputs[3] = {q->inputs[0], q->inputs[1], q->inputs[2]};
+        *st = rewrite(model, g, &m, "onyx", "QDQ", 1, 3, inputs, 0, NULL);
+        rewrites++;
+    }
+    return rewrites;
+}
+
 int pass_quant(onyx_model *model, graph *g, onyx_status *st)
 {
-    int rewrites = fuse_dynamic(model, g, st);
+    int rewrites = drop_qdq_around_moves(model, g, st);
+    if (!*st)
+        rewrites += fuse_dynamic(model, g, st);
     if (!*st)
         rewrites += fuse_qdq(model, g, st);
+    if (!*st) /* last: the pairs feeding a MatMul went into onyx.QMatMul */
+        rewrites += fuse_qdq_pairs(model, g, st);
     return rewrites;
 }
