@@ -327,6 +327,9 @@ typedef struct qconst_b {
     bool scale_per_column;
     float *bias;              /* onyx.QMatMul: n values or NULL */
     gemm_activation activation; /* onyx.QMatMul: after the bias */
+    bool requantize, y_signed;  /* onyx.QMatMul: y_scale and y_zero_point given */
+    float y_scale;
+    int32_t y_zero_point;
 } qconst_b;
 
 /* The count of a parameter of B's columns: 1 (a scalar or [1]) or n ([n]); -1 otherwise. */
@@ -454,14 +457,21 @@ const op_descriptor op_MatMulInteger = {matmul_integer_check_packed, matmul_inte
  * DequantizeLinear pairs around MatMul). Inputs: A (uint8 or int8, [..., K]), a_scale (float
  * scalar), a_zero_point (A's type, scalar, optional), B (constant uint8 or int8 [K, N]),
  * b_scale (constant float, scalar or [N]), b_zero_point (constant, B's type, scalar or [N],
- * optional), bias (constant float [N], optional). Attribute activation: a gemm_activation
- * (0 none, 1 ReLU, 2 GELU erf, 3 GELU tanh), applied last. */
+ * optional), bias (constant float [N], optional), y_scale and y_zero_point (constant scalars,
+ * float and uint8 or int8, optional, both or neither: the result is then quantized and
+ * dequantized again with them, as QuantizeLinear and DequantizeLinear after the product do).
+ * Attribute activation: a gemm_activation (0 none, 1 ReLU, 2 GELU erf, 3 GELU tanh), applied
+ * after the bias. */
 
 static onyx_status qmatmul_fused_check(op_context *ctx)
 {
-    onyx_status st = op_check_arity(ctx, 5, 7, 1, 1);
+    onyx_status st = op_check_arity(ctx, 5, 9, 1, 1);
     if (!st)
         st = check_operand(ctx, 0, 1, 2, false);
+    if (!st)
+        st = op_check_input(ctx, 7, op_input(ctx, 8) != NULL, DT(FLOAT));
+    if (!st)
+        st = op_check_input(ctx, 8, op_input(ctx, 7) != NULL, DT(UINT8) | DT(INT8));
     if (!st)
         st = check_operand(ctx, 3, 4, 5, false);
     if (!st)
@@ -491,6 +501,13 @@ static onyx_status qmatmul_fused_check(op_context *ctx)
                             i == 6 ? "vector, one value per column" : "scalar or one value per column",
                             op_input_name(ctx, 3), shape_str(b, sb + 64, sizeof sb - 64));
     }
+    const onyx_tensor *y_scale = op_input(ctx, 7), *y_zp = op_input(ctx, 8);
+    for (int i = 7; i <= 8 && y_scale; i++) {
+        const onyx_tensor *t = op_input(ctx, i);
+        if (!t->data || tensor_count(t) != 1 || t->rank > 1)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a constant scalar", op_input_name(ctx, i),
+                            shape_str(t, sb, sizeof sb));
+    }
     qconst_b *q = NULL;
     bool taken;
     if ((st = pack_qconst_b(ctx, 3, op_input(ctx, 5) ? 5 : -1, &q, &taken)))
@@ -505,6 +522,12 @@ static onyx_status qmatmul_fused_check(op_context *ctx)
     memcpy(q->scales, b_scale->data, (size_t)scales * sizeof(float));
     q->scale_per_column = scales > 1;
     q->activation = (gemm_activation)activation;
+    if (y_scale) {
+        q->requantize = true;
+        q->y_scale = ((const float *)y_scale->data)[0];
+        q->y_zero_point = quant_load(y_zp, 0);
+        q->y_signed = y_zp->dtype == ONYX_DTYPE_INT8;
+    }
     if (bias)
         memcpy(q->bias, bias->data, (size_t)n * sizeof(float));
     ctx->released_inputs |= 1u << 4 | (bias ? 1u << 6 : 0);
@@ -554,7 +577,8 @@ static onyx_status qmatmul_fused_run(const op_context *ctx, int64_t begin, int64
                        .b_zero_points = q->zero_points, .b_zp_per_column = q->zp_per_column,
                        .c = ctx->outputs[0]->data, .ldc = q->n, .a_scale = ((const float *)ctx->inputs[1]->data)[0],
                        .b_scales = q->scales, .b_scale_per_column = q->scale_per_column, .bias = q->bias,
-                       .activation = q->activation};
+                       .activation = q->activation, .requantize = q->requantize, .y_signed = q->y_signed,
+                       .y_scale = q->y_scale, .y_zero_point = q->y_zero_point};
     for (int64_t t = begin; t < end; t++)
         qgemm_run_task(&s->plan, t, &args, scratch);
     return ONYX_OK;

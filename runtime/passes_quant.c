@@ -389,8 +389,21 @@ static int fuse_qdq_pairs(onyx_model *model, graph *g, onyx_status *st)
             !same_param(g, q->inputs[1], dq->inputs[1]) || !same_param(g, q->inputs[2], dq->inputs[2]))
             continue;
         match m = {.nodes = {i, (int)(q - g->nodes)}, .n_nodes = 2};
-        int inputs[3] = {q->inputs[0], q->inputs[1], q->inputs[2]};
-        *st = rewrite(model, g, &m, "onyx", "QDQ", 1, 3, inputs, 0, NULL);
+        const value *xv = &g->values[q->inputs[0]];
+        node *qm = xv->kind == VALUE_NODE && xv->producer >= 0 ? &g->nodes[xv->producer] : NULL;
+        if (is_op(qm, "onyx", "QMatMul") && qm->n_inputs <= 7 && sole_consumer(g, q->inputs[0]) == q &&
+            constant_with_data(g, q->inputs[1]) && constant_with_data(g, q->inputs[2])) {
+            /* Right after an onyx.QMatMul: into its epilogue. */
+            int inputs[9] = {-1, -1, -1, -1, -1, -1, -1, q->inputs[1], q->inputs[2]};
+            memcpy(inputs, qm->inputs, (size_t)qm->n_inputs * sizeof(int));
+            const attribute *act = node_attr(qm, "activation");
+            new_attr attr = {"activation", ATTR_INT, .i = act ? act->i : 0};
+            m.nodes[m.n_nodes++] = (int)(qm - g->nodes);
+            *st = rewrite(model, g, &m, "onyx", "QMatMul", 1, 9, inputs, 1, &attr);
+        } else {
+            int inputs[3] = {q->inputs[0], q->inputs[1], q->inputs[2]};
+            *st = rewrite(model, g, &m, "onyx", "QDQ", 1, 3, inputs, 0, NULL);
+        }
         rewrites++;
     }
     return rewrites;

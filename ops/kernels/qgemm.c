@@ -142,6 +142,19 @@ void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args
     /* The activation over the block while it is still in cache. */
     for (int64_t r = 0; args->c && args->activation != GEMM_ACTIVATION_NONE && r < rows; r++)
         gemm_activate(NULL, args->c + (i0 + r) * args->ldc + j0, cols, (gemm_activation)args->activation);
+    if (!args->c || !args->requantize)
+        return;
+    uint8_t q[256];
+    for (int64_t r = 0; r < rows; r++) {
+        float *y = args->c + (i0 + r) * args->ldc + j0;
+        for (int64_t j = 0; j < cols; j += (int64_t)sizeof q) {
+            int64_t n = min64(cols - j, (int64_t)sizeof q);
+            qgemm_quantize(y + j, n, args->y_scale, args->y_zero_point, args->y_signed, q);
+            for (int64_t t = 0; t < n; t++)
+                y[j + t] = (float)((args->y_signed ? (int32_t)(int8_t)q[t] : (int32_t)q[t]) - args->y_zero_point) *
+                           args->y_scale;
+        }
+    }
 }
 
 void qgemm_quantize(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y)

@@ -90,6 +90,11 @@ typedef struct qgemm_args {
     bool b_scale_per_column;
     const float *bias;       /* n values, or NULL */
     int activation;          /* float output: a gemm_activation (gemm.h) applied after the bias */
+    /* Float output, last: quantized and dequantized again with y_scale and y_zero_point (int8
+     * when y_signed, else uint8), as QuantizeLinear then DequantizeLinear compute it. */
+    bool requantize, y_signed;
+    float y_scale;
+    int32_t y_zero_point;
 } qgemm_args;
 
 /* Computes task `task`'s block of C; scratch holds plan->scratch_bytes. */

@@ -340,6 +340,71 @@ Test(qgemm_passes, qdq_matmul_is_fused)
     fused_against_unfused(qdq_graph(true, true), false, "qdq Gemm transB per column");
 }
 
+/* After the MatMul, QDQ's tails: tail 1, Q -> DQ -> Transpose -> Q -> DQ of one scale (the
+ * Transpose then runs on the integers); tail 2, Q -> DQ -> Relu -> Q -> DQ (the first pair into
+ * the QMatMul's epilogue, the second an onyx.QDQ). Compared with the unfused graph: the exact
+ * integer sum may put a value one quantization step from the float MatMul's (a rounding
+ * boundary crossed), never more. */
+static void qdq_tail(int tail)
+{
+    builder *b = qdq_graph(false, false);
+    Onnx__GraphProto *gp = builder_graph(b);
+    gp->node[gp->n_node - 1]->output[0] = builder_strdup(b, "mm"); /* the MatMul's output renamed */
+    const float ys = 0.05f;
+    builder_initializer(b, "ys", ONYX_DTYPE_FLOAT, 0, NULL, &ys);
+    builder_initializer(b, "yz", ONYX_DTYPE_UINT8, 0, NULL, (const uint8_t[]){128});
+    builder_initializer(b, "ys2", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.03f));
+    builder_initializer(b, "yz2", ONYX_DTYPE_INT8, 0, NULL, (const int8_t[]){-5});
+    builder_node(b, "QuantizeLinear", "mm,ys,yz", "mq");
+    builder_node(b, "DequantizeLinear", "mq,ys,yz", "md");
+    if (tail == 1) {
+        builder_attr_ints(b, builder_node(b, "Transpose", "md", "t"), "perm", 2, INT64S(1, 0));
+        builder_node(b, "QuantizeLinear", "t,ys,yz", "tq");
+        builder_node(b, "DequantizeLinear", "tq,ys,yz", "y");
+    } else {
+        builder_node(b, "Relu", "md", "r");
+        builder_node(b, "QuantizeLinear", "r,ys2,yz2", "rq");
+        builder_node(b, "DequantizeLinear", "rq,ys2,yz2", "y");
+    }
+    onyx_model *fused = load_built(b, true), *plain = load_built(b, false);
+    cr_expect_eq(live(fused, "onyx", "QMatMul"), 1);
+    if (tail == 1) {
+        cr_expect_eq(live(fused, "", "QuantizeLinear"), 2); /* x's, and the product's */
+        cr_expect_eq(live(fused, "", "DequantizeLinear"), 1);
+        for (int i = 0; i < fused->graph.n_nodes; i++) {
+            const node *n = &fused->graph.nodes[i];
+            if (!n->dead && !strcmp(n->op_type, "Transpose"))
+                cr_expect_eq(fused->graph.values[n->inputs[0]].info.dtype, ONYX_DTYPE_UINT8);
+        }
+    } else {
+        cr_expect_eq(live(fused, "", "QuantizeLinear"), 1); /* x's */
+        cr_expect_eq(live(fused, "", "DequantizeLinear"), 0);
+        cr_expect_eq(live(fused, "onyx", "QDQ"), 1);
+    }
+    int64_t n = QM * QN;
+    float x[QM * QK], y1[QM * QN], y2[QM * QN];
+    for (int i = 0; i < QM * QK; i++)
+        x[i] = (float)((int)(next_random() % 2001) - 1000) * 1.3e-3f;
+    run_built(fused, x, y1);
+    run_built(plain, x, y2);
+    int same = 0;
+    for (int64_t i = 0; i < n; i++) {
+        same += !memcmp(&y1[i], &y2[i], sizeof(float));
+        cr_expect(fabsf(y1[i] - y2[i]) <= ys * 1.001f, "tail %d: y[%lld] %g, unfused %g", tail, (long long)i, y1[i],
+                  y2[i]);
+    }
+    cr_expect(same >= n * 9 / 10, "tail %d: only %d of %lld the same", tail, same, (long long)n);
+    onyx_model_free(fused);
+    onyx_model_free(plain);
+    builder_free(b);
+}
+
+Test(qgemm_passes, qdq_tails)
+{
+    qdq_tail(1);
+    qdq_tail(2);
+}
+
 /* Every committed quantized block: each quantized MatMul fused. */
 Test(qgemm_passes, committed_models_fuse)
 {
