@@ -44,6 +44,12 @@ size_t qgemm_packed_b_bytes(int64_t k, int64_t n)
 void qgemm_pack_b(qgemm_packed_b *packed, const void *b, bool b_signed, int64_t k, int64_t n, int64_t ldb,
                   void *memory)
 {
+    qgemm_pack_b_strided(packed, b, b_signed, k, n, ldb, 1, memory);
+}
+
+void qgemm_pack_b_strided(qgemm_packed_b *packed, const void *b, bool b_signed, int64_t k, int64_t n,
+                          int64_t row_step, int64_t column_step, void *memory)
+{
     int64_t k4 = round_up(k, QGEMM_KGROUP), panels = round_up(n, QGEMM_PANEL) / QGEMM_PANEL;
     int8_t *data = (int8_t *)(((uintptr_t)memory + 63) & ~(uintptr_t)63);
     int32_t *sums = (int32_t *)(data + k4 * panels * QGEMM_PANEL);
@@ -54,7 +60,8 @@ void qgemm_pack_b(qgemm_packed_b *packed, const void *b, bool b_signed, int64_t 
     for (int64_t p = 0; p < k; p++) {
         int8_t *group = data + p / QGEMM_KGROUP * QGEMM_PANEL * QGEMM_KGROUP + p % QGEMM_KGROUP;
         for (int64_t j = 0; j < n; j++) {
-            int8_t v = b_signed ? bs[p * ldb + j] : (int8_t)(bu[p * ldb + j] - 128);
+            int64_t at = p * row_step + j * column_step;
+            int8_t v = b_signed ? bs[at] : (int8_t)(bu[at] - 128);
             group[(j / QGEMM_PANEL) * k4 * QGEMM_PANEL + (j % QGEMM_PANEL) * QGEMM_KGROUP] = v;
             sums[j] += v;
         }

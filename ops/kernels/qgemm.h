@@ -56,6 +56,9 @@ size_t qgemm_packed_b_bytes(int64_t k, int64_t n);
 /* Packs B (int8 when b_signed, else uint8), k x n with rows ldb apart, into `memory`. */
 void qgemm_pack_b(qgemm_packed_b *packed, const void *b, bool b_signed, int64_t k, int64_t n, int64_t ldb,
                   void *memory);
+/* The same with element (p, j) of B at b[p * row_step + j * column_step] (B^T: 1 and ldb). */
+void qgemm_pack_b_strided(qgemm_packed_b *packed, const void *b, bool b_signed, int64_t k, int64_t n,
+                          int64_t row_step, int64_t column_step, void *memory);
 
 typedef struct qgemm_plan {
     const qgemm_kernel *kernel;

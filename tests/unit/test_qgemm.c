@@ -503,3 +503,78 @@ Test(qgemm_ops, bad_quantization_parameters)
     builder_attr_int(b, builder_first_node(b), "axis", 5);
     expect_refused(b, 1, q4, "DequantizeLinear", "axis");
 }
+
+/* ConvInteger and QLinearConv with W a constant (packed for the int8 GEMM) against the same
+ * node with W an input (the plain integer product, which the ONNX node tests check): padding,
+ * strides, dilations, groups, zero points per feature map, int8 and uint8. */
+static void conv_both_ways(bool qlinear, bool x_signed, bool w_signed, int64_t group, bool per_map, bool pads)
+{
+    enum { N = 2, C = 6, H = 9, W = 8, M = 6, KH = 3, KW = 2 };
+    int64_t cpg = C / group;
+    uint8_t x[N * C * H * W], w[M * C * KH * KW], wz[M], xz = x_signed ? 0xfb : 131;
+    for (size_t i = 0; i < sizeof x; i++)
+        x[i] = (uint8_t)next_random();
+    for (size_t i = 0; i < sizeof w; i++)
+        w[i] = (uint8_t)next_random();
+    for (int i = 0; i < M; i++)
+        wz[i] = (uint8_t)(next_random() % 11 + (w_signed ? 251 : 120));
+    onyx_dtype xt = x_signed ? ONYX_DTYPE_INT8 : ONYX_DTYPE_UINT8, wt = w_signed ? ONYX_DTYPE_INT8 : ONYX_DTYPE_UINT8;
+    float xs = 0.02f, ys = 0.7f, ws[M];
+    int32_t bias[M];
+    for (int i = 0; i < M; i++)
+        ws[i] = 0.001f * (float)(i + 1), bias[i] = (int32_t)(next_random() % 2000) - 1000;
+    uint8_t yz = 7;
+    int32_t out[2][N * M * H * W];
+    for (int constant = 0; constant < 2; constant++) {
+        onyx_tensor v[9];
+        const char *names;
+        unsigned consts;
+        v[0] = tensor_of(xt, 4, DIMS(N, C, H, W), x);
+        if (!qlinear) {
+            v[1] = tensor_of(wt, 4, DIMS(M, cpg, KH, KW), w);
+            v[2] = tensor_of(xt, 0, NULL, &xz);
+            v[3] = tensor_of(wt, per_map ? 1 : 0, DIMS(M), wz);
+            names = "x,w,xz,wz";
+            consts = constant ? 0xe : 0xc;
+        } else {
+            v[1] = tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, &xs);
+            v[2] = tensor_of(xt, 0, NULL, &xz);
+            v[3] = tensor_of(wt, 4, DIMS(M, cpg, KH, KW), w);
+            v[4] = tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(M), ws);
+            v[5] = tensor_of(wt, per_map ? 1 : 0, DIMS(M), wz);
+            v[6] = tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, &ys);
+            v[7] = tensor_of(ONYX_DTYPE_UINT8, 0, NULL, &yz);
+            v[8] = tensor_of(ONYX_DTYPE_INT32, 1, DIMS(M), bias);
+            names = "x,xs,xz,w,ws,wz,ys,yz,b";
+            consts = constant ? 0x1fe : 0x1f6;
+        }
+        builder *b = builder_single_node(10, qlinear ? "QLinearConv" : "ConvInteger", names, v, consts, "y");
+        Onnx__NodeProto *node = builder_first_node(b);
+        builder_attr_int(b, node, "group", group);
+        builder_attr_ints(b, node, "strides", 2, INT64S(1, 2));
+        builder_attr_ints(b, node, "dilations", 2, INT64S(2, 1));
+        if (pads)
+            builder_attr_ints(b, node, "pads", 4, INT64S(2, 1, 1, 0));
+        onyx_tensor inputs[2] = {v[0], v[qlinear ? 3 : 1]};
+        run_result r = run_model(b, constant ? 1 : 2, inputs);
+        cr_assert(r.load == ONYX_OK && r.run == ONYX_OK, "%s", r.message);
+        size_t bytes = (size_t)onyx_tensor_element_count(&r.outputs[0]) * onyx_dtype_size(r.outputs[0].dtype);
+        cr_assert(bytes <= sizeof out[0]);
+        memcpy(out[constant], r.outputs[0].data, bytes);
+        if (constant)
+            cr_expect(!memcmp(out[0], out[1], bytes), "%s x_signed %d w_signed %d group %lld per_map %d pads %d",
+                      qlinear ? "QLinearConv" : "ConvInteger", x_signed, w_signed, (long long)group, per_map, pads);
+        run_result_free(&r);
+        builder_free(b);
+    }
+}
+
+Test(qgemm_ops, conv_constant_weights)
+{
+    for (int qlinear = 0; qlinear < 2; qlinear++)
+        for (int signs = 0; signs < 4; signs++)
+            for (int64_t group = 1; group <= 3; group += 2)
+                for (int per_map = 0; per_map < 2; per_map++)
+                    for (int pads = 0; pads < 2; pads++)
+                        conv_both_ways(qlinear, signs & 1, signs & 2, group, per_map, pads);
+}
