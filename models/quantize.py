@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Quantizes float models with ONNX Runtime's quantizer, with ONNX Runtime's outputs as reference.
 
-For each committed float block under models/ (SOURCES below) this writes three int8 models:
+For each committed float block under models/ (SOURCES below; cnn_small, two Conv + Relu layers,
+is made here into OUT/cnn_small with seeded weights and inputs and ONNX Runtime's outputs) this
+writes three int8 models:
   OUT/<block>_dynamic/model.onnx     quantize_dynamic, weights int8 per tensor: DynamicQuantizeLinear,
                                      MatMulInteger, Cast, Mul (the scales), Add (the bias)
   OUT/<block>_dynamic_pc/model.onnx  quantize_dynamic with per_channel=True: scales and zero points
@@ -46,9 +48,9 @@ import onnx
 from onnx import numpy_helper
 
 SOURCES = ["ffn_gelu", "ffn_relu", "encoder_prenorm_gelu_op17", "encoder_postnorm_relu_op14", "gpt2_block",
-           "mha_torch"]
+           "mha_torch", "cnn_small"]
 VARIANTS = ["dynamic", "dynamic_pc", "qdq"]
-PER_CHANNEL_QDQ = ["ffn_gelu", "encoder_prenorm_gelu_op17"]  # also quantize_static with per_channel=True
+PER_CHANNEL_QDQ = ["ffn_gelu", "encoder_prenorm_gelu_op17", "cnn_small"]  # also quantize_static with per_channel=True
 
 
 def load_inputs(directory):
@@ -127,12 +129,34 @@ def write_sets(directory, sets, outputs):
                 f.write(numpy_helper.from_array(array, name).SerializeToString())
 
 
+def make_cnn(directory):
+    """cnn_small: Conv 3->8 3x3 pad 1, Relu, Conv 8->16 3x3 stride 2 pad 1, Relu; x [N, 3, 16, 16]."""
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(0)
+    w1, b1 = (rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), (rng.standard_normal(8) * 0.1).astype(np.float32)
+    w2, b2 = (rng.standard_normal((16, 8, 3, 3)) * 0.2).astype(np.float32), (rng.standard_normal(16) * 0.1).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c2"], ["y"])]
+    graph = helper.make_graph(nodes, "cnn_small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 16, 8, 8])],
+                              [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))])
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "model.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    sets = [{"x": rng.standard_normal((n, 3, 16, 16)).astype(np.float32)} for n in (1, 2)]
+    write_sets(directory, sets, reference(path, sets))
+
+
 def main(argv):
     out = argv[0] if argv else os.path.join(HERE, "quantized")
     names = argv[1:] or SOURCES
     logging.getLogger().setLevel(logging.ERROR)
     for name in names:
         src_dir = os.path.join(HERE, name)
+        if name == "cnn_small":
+            src_dir = os.path.join(out, name)
+            make_cnn(src_dir)
         sets = load_inputs(src_dir)
         for variant in VARIANTS + (["qdq_pc"] if name in PER_CHANNEL_QDQ else []):
             directory = os.path.join(out, f"{name}_{variant}")

@@ -24,13 +24,16 @@
 /* Where each operator has its inputs (X is input 0 in both); -1 for those it lacks. */
 typedef struct qconv_inputs {
     int w, x_zero, w_zero;
-    int x_scale, w_scale, y_scale, y_zero, bias; /* QLinearConv */
+    int x_scale, w_scale, y_scale, y_zero, bias; /* QLinearConv, onyx.QConv */
+    bool float_out;                              /* onyx.QConv */
 } qconv_inputs;
 
 static const qconv_inputs conv_integer_inputs = {
     .w = 1, .x_zero = 2, .w_zero = 3, .x_scale = -1, .w_scale = -1, .y_scale = -1, .y_zero = -1, .bias = -1};
 static const qconv_inputs qlinear_conv_inputs = {
     .w = 3, .x_zero = 2, .w_zero = 5, .x_scale = 1, .w_scale = 4, .y_scale = 6, .y_zero = 7, .bias = 8};
+static const qconv_inputs qconv_float_inputs = {.w = 3, .x_zero = 2, .w_zero = 5, .x_scale = 1, .w_scale = 4,
+                                                .y_scale = -1, .y_zero = -1, .bias = 6, .float_out = true};
 
 #define DT_QUANTIZED (DT(INT8) | DT(UINT8))
 
@@ -77,8 +80,9 @@ static onyx_status pack_weights(op_context *ctx, const qconv_inputs *in, qconv_p
 
 static onyx_status qconv_check(op_context *ctx, const qconv_inputs *in)
 {
-    bool quantized = in->y_zero >= 0;
-    onyx_status st = quantized ? op_check_arity(ctx, 8, 9, 1, 1) : op_check_arity(ctx, 2, 4, 1, 1);
+    bool quantized = in->y_zero >= 0, scaled = quantized || in->float_out;
+    onyx_status st = quantized ? op_check_arity(ctx, 8, 9, 1, 1)
+                     : in->float_out ? op_check_arity(ctx, 5, 7, 1, 1) : op_check_arity(ctx, 2, 4, 1, 1);
     if (!st)
         st = op_check_input(ctx, 0, true, DT_QUANTIZED);
     if (!st)
@@ -92,12 +96,12 @@ static onyx_status qconv_check(op_context *ctx, const qconv_inputs *in)
     if (!st)
         st = op_check_same_dtype(ctx, in->w_zero, in->w);
     const int scales[] = {in->x_scale, in->w_scale, in->y_scale};
-    for (int i = 0; quantized && i < 3 && !st; i++)
+    for (int i = 0; scaled && i < (quantized ? 3 : 2) && !st; i++)
         st = op_check_input(ctx, scales[i], true, DT(FLOAT));
     if (quantized && !st)
         st = op_check_input(ctx, in->y_zero, true, DT_QUANTIZED);
-    if (quantized && !st)
-        st = op_check_input(ctx, in->bias, false, DT(INT32));
+    if (scaled && !st)
+        st = op_check_input(ctx, in->bias, false, quantized ? DT(INT32) : DT(FLOAT));
     conv_params *p;
     if (!st)
         st = conv_params_read(ctx, &p);
@@ -110,7 +114,8 @@ static onyx_status qconv_check(op_context *ctx, const qconv_inputs *in)
     ctx->params = q;
     if ((st = pack_weights(ctx, in, q)))
         return st;
-    op_set_output_dtypes(ctx, quantized ? op_input(ctx, in->y_zero)->dtype : ONYX_DTYPE_INT32);
+    op_set_output_dtypes(ctx, quantized ? op_input(ctx, in->y_zero)->dtype
+                              : in->float_out ? ONYX_DTYPE_FLOAT : ONYX_DTYPE_INT32);
     return ONYX_OK;
 }
 
@@ -132,7 +137,7 @@ static onyx_status check_quantization(const op_context *ctx, int i, bool per_map
 
 static onyx_status qconv_reshape(op_context *ctx, const qconv_inputs *in)
 {
-    bool quantized = in->y_zero >= 0;
+    bool quantized = in->y_zero >= 0 || in->float_out; /* sums kept for an epilogue */
     int64_t maps = op_input(ctx, in->w)->dims[0];
     onyx_status st = ONYX_OK;
     const int per_tensor[] = {in->x_zero, in->x_scale, in->y_scale, in->y_zero}, per_map[] = {in->w_zero, in->w_scale};
@@ -234,6 +239,35 @@ static void requantize(const op_context *ctx, const qconv_inputs *in, int64_t im
     }
 }
 
+/* onyx.QConv: the sums as floats, (float)sum * (x_scale * w_scale) + bias, the operations of
+ * Cast, Mul and Add; QLinearConv: requantized. */
+static void finish(const op_context *ctx, const qconv_inputs *in, int64_t image, int64_t map0, int64_t maps,
+                   int64_t first, int64_t last, const int32_t *sums)
+{
+    if (!in->float_out) {
+        requantize(ctx, in, image, map0, maps, first, last, sums);
+        return;
+    }
+    const conv_state *s = ctx->state;
+    const onyx_tensor *w_scale = ctx->inputs[in->w_scale], *bias = op_input(ctx, in->bias);
+    float x_scale = *(const float *)ctx->inputs[in->x_scale]->data;
+    int64_t n = last - first;
+    for (int64_t m = 0; m < maps; m++) {
+        int64_t map = map0 + m;
+        float scale = x_scale * ((const float *)w_scale->data)[tensor_count(w_scale) == 1 ? 0 : map];
+        float *y = (float *)ctx->outputs[0]->data + (image * s->maps + map) * s->geometry.out_count + first;
+        const int32_t *row = sums + m * n;
+        if (bias) {
+            float b = ((const float *)bias->data)[map];
+            for (int64_t i = 0; i < n; i++)
+                y[i] = (float)row[i] * scale + b;
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                y[i] = (float)row[i] * scale;
+        }
+    }
+}
+
 /* The product of one task on the int8 GEMM: col (rows x n, rows ldb apart, image values minus
  * x_zero) times the group's packed W^T, into sums (maps_per_group x n, rows ld apart). */
 static void qgemm_block(const op_context *ctx, int64_t group, const int32_t *col, int64_t ldb, int64_t n,
@@ -265,7 +299,7 @@ static onyx_status qconv_run(const op_context *ctx, const qconv_inputs *in, int6
     const conv_state *s = ctx->state;
     const window_geometry *g = &s->geometry;
     const onyx_tensor *x = ctx->inputs[0], *w = ctx->inputs[in->w], *w_zero = op_input(ctx, in->w_zero);
-    bool quantized = in->y_zero >= 0;
+    bool quantized = in->y_zero >= 0 || in->float_out; /* sums kept for an epilogue */
     const qconv_params *q = ctx->params;
     int64_t groups = q->conv.group, cpg = s->channels_per_group, mpg = s->maps_per_group;
     int32_t *weights = scratch, *image = weights + mpg * s->rows, *sums = image + cpg * g->in_count;
@@ -298,10 +332,10 @@ static onyx_status qconv_run(const op_context *ctx, const qconv_inputs *in, int6
             qgemm_block(ctx, group, col, ldb, last - first, x_zero, x->dtype == ONYX_DTYPE_INT8, y,
                         quantized ? last - first : g->out_count, gemm_scratch);
             if (quantized)
-                requantize(ctx, in, n, map0, mpg, first, last, sums);
+                finish(ctx, in, n, map0, mpg, first, last, sums);
         } else if (quantized) {
             gemm_i32(mpg, last - first, s->rows, weights, col, ldb, sums, last - first);
-            requantize(ctx, in, n, map0, mpg, first, last, sums);
+            finish(ctx, in, n, map0, mpg, first, last, sums);
         } else {
             int32_t *y = (int32_t *)ctx->outputs[0]->data + (n * s->maps + map0) * g->out_count + first;
             gemm_i32(mpg, last - first, s->rows, weights, col, ldb, y, g->out_count);
@@ -326,3 +360,16 @@ static onyx_status qlinear_conv_run(const op_context *ctx, int64_t begin, int64_
     return qconv_run(ctx, &qlinear_conv_inputs, begin, end, scratch);
 }
 const op_descriptor op_QLinearConv = {qlinear_conv_check, qlinear_conv_reshape, qlinear_conv_run, 0};
+
+/* onyx.QConv: a convolution of 8-bit integers with float output, (sum of (x - x_zero_point)
+ * (w - w_zero_point)) * x_scale * w_scale + bias: what runtime/passes_quant.c makes of
+ * DequantizeLinear -> Conv with weights DequantizeLinear(int8) (ONNX Runtime's QDQ format).
+ * Inputs: x, x_scale, x_zero_point (optional), w, w_scale (one, or one per feature map),
+ * w_zero_point (optional), bias (float, one per feature map, optional); Conv's attributes. */
+static onyx_status qconv_float_check(op_context *ctx) { return qconv_check(ctx, &qconv_float_inputs); }
+static onyx_status qconv_float_reshape(op_context *ctx) { return qconv_reshape(ctx, &qconv_float_inputs); }
+static onyx_status qconv_float_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    return qconv_run(ctx, &qconv_float_inputs, begin, end, scratch);
+}
+const op_descriptor op_QConv = {qconv_float_check, qconv_float_reshape, qconv_float_run, 0};

@@ -194,16 +194,20 @@ static void revive(value *v, void *data)
     v->kind = VALUE_CONSTANT;
 }
 
-/* W (value w, a float constant folded from DequantizeLinear: k x n, or n x k when trans_b) as
- * int8 integers (k x n), scales and zero point put back into the folded node's input values:
- * false when not recoverable. */
-static bool recover_weights(onyx_model *model, graph *g, int w, bool trans_b, int *bq, int *bs, int *bz,
+/* How the float weights of a product lie: k x n (MatMul, Gemm), n x k (Gemm with transB), or
+ * [n, ...] (Conv: one feature map's weights after another). */
+typedef enum weight_layout { WEIGHTS_KN, WEIGHTS_NK, WEIGHTS_CONV } weight_layout;
+
+/* W (value w, a float constant folded from DequantizeLinear) as int8 integers (k x n for the
+ * products, Conv's shape for Conv), scales and zero point put back into the folded node's
+ * input values: false when not recoverable. */
+static bool recover_weights(onyx_model *model, graph *g, int w, weight_layout layout, int *bq, int *bs, int *bz,
                             onyx_status *st)
 {
     const value *wv = &g->values[w];
     const onyx_tensor *tw = &wv->info;
-    if (wv->kind != VALUE_CONSTANT || !tw->data || tw->dtype != ONYX_DTYPE_FLOAT || tw->rank != 2 ||
-        wv->producer < 0)
+    if (wv->kind != VALUE_CONSTANT || !tw->data || tw->dtype != ONYX_DTYPE_FLOAT || wv->producer < 0 ||
+        (layout == WEIGHTS_CONV ? tw->rank < 3 : tw->rank != 2) || tw->dims[0] < 1)
         return false;
     const node *dq = &g->nodes[wv->producer];
     if (!dq->dead || strcmp(dq->op_type, "DequantizeLinear") || dq->domain[0] || dq->n_inputs < 2 ||
@@ -211,39 +215,43 @@ static bool recover_weights(onyx_model *model, graph *g, int w, bool trans_b, in
         return false;
     int q = dq->inputs[0], s = dq->inputs[1], z = dq->n_inputs > 2 ? dq->inputs[2] : -1;
     const attribute *block = node_attr(dq, "block_size"), *axis_attr = node_attr(dq, "axis");
-    int64_t rows = tw->dims[0], cols = tw->dims[1], axis = axis_attr ? axis_attr->i : 1;
-    int64_t k = trans_b ? cols : rows, n = trans_b ? rows : cols;
+    int64_t count = tensor_count(tw), axis = axis_attr ? axis_attr->i : 1;
+    /* n: the output columns (feature maps), each of k weights. */
+    int64_t n = layout == WEIGHTS_KN ? tw->dims[1] : tw->dims[0], k = count / n;
     const onyx_tensor *tq = &g->values[q].info, *ts = &g->values[s].info;
-    bool per_column = !one_element(ts);
-    /* Per column of op(W): along W's axis 1, or 0 when W is transposed. */
-    int64_t column_axis = trans_b ? 0 : 1;
-    if (tq->dtype != ONYX_DTYPE_INT8 || tq->rank != 2 || tq->dims[0] != rows || tq->dims[1] != cols ||
-        (block && block->i) ||
-        (per_column && !(ts->rank == 1 && ts->dims[0] == n && (axis == column_axis || axis == column_axis - 2))) ||
+    bool per_column = !one_element(ts), same_shape = tq->rank == tw->rank;
+    for (int d = 0; same_shape && d < tw->rank; d++)
+        same_shape = tq->dims[d] == tw->dims[d];
+    /* Per column: along W's axis 1 (k x n), else 0. */
+    int64_t column_axis = layout == WEIGHTS_KN ? 1 : 0;
+    if (tq->dtype != ONYX_DTYPE_INT8 || !same_shape || (block && block->i) ||
+        (per_column && !(ts->rank == 1 && ts->dims[0] == n && (axis == column_axis || axis == column_axis - tw->rank))) ||
         (z >= 0 && (g->values[z].info.dtype != ONYX_DTYPE_INT8 || tensor_count(&g->values[z].info) != tensor_count(ts))))
         return false;
     value *vq = &g->values[q], *vs = &g->values[s], *vz = z >= 0 ? &g->values[z] : NULL;
     bool held = vq->info.data || vs->info.data || (vz && vz->info.data);
-    if (held && (trans_b || !(vq->info.data && vs->info.data && (!vz || vz->info.data))))
+    if (held && (layout == WEIGHTS_NK || !(vq->info.data && vs->info.data && (!vz || vz->info.data))))
         return false; /* read elsewhere (rare): not rewritten in place */
     *bq = q, *bs = s, *bz = z;
     if (held) /* still there: the quantizer's own integers */
         return true;
     int64_t groups = per_column ? n : 1;
     mem *mm = &model->mem;
-    int8_t *qd = mem_alloc(mm, (size_t)(k * n)), *qt = trans_b ? mem_alloc(mm, (size_t)(k * n)) : NULL;
+    bool transpose = layout == WEIGHTS_NK;
+    int8_t *qd = mem_alloc(mm, (size_t)count), *qt = transpose ? mem_alloc(mm, (size_t)count) : NULL;
     float *sd = mem_alloc(mm, (size_t)groups * sizeof *sd);
     int8_t *zd = z >= 0 ? mem_alloc(mm, (size_t)groups) : NULL; /* zeros */
-    bool ok = qd && sd && (z < 0 || zd) && (!trans_b || qt);
+    bool ok = qd && sd && (z < 0 || zd) && (!transpose || qt);
     if (!ok)
         *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
     const float *wd = tw->data;
-    /* Column j of op(W): W[.][j] (stride n) or, transposed, W[j][.] (contiguous). */
+    int8_t *rows = transpose ? qt : qd; /* n rows of k, or k x n */
+    /* Column j: W[.][j] (stride n) for k x n, else W's row j (contiguous). */
     for (int64_t j = 0; ok && j < groups; j++)
-        ok = !per_column ? recover_group(wd, k * n, 1, trans_b ? qt : qd, &sd[0])
-             : trans_b   ? recover_group(wd + j * k, k, 1, qt + j * k, &sd[j])
-                         : recover_group(wd + j, k, n, qd + j, &sd[j]);
-    for (int64_t j = 0; ok && trans_b && j < n; j++)
+        ok = !per_column                ? recover_group(wd, count, 1, rows, &sd[0])
+             : layout == WEIGHTS_KN     ? recover_group(wd + j, k, n, qd + j, &sd[j])
+                                        : recover_group(wd + j * k, k, 1, rows + j * k, &sd[j]);
+    for (int64_t j = 0; ok && transpose && j < n; j++)
         for (int64_t p = 0; p < k; p++)
             qd[p * n + j] = qt[j * k + p];
     mem_free(mm, qt);
@@ -252,8 +260,10 @@ static bool recover_weights(onyx_model *model, graph *g, int w, bool trans_b, in
         return false;
     }
     revive(vq, qd);
-    vq->info.dims[0] = k; /* op(W): k x n */
-    vq->info.dims[1] = n;
+    if (transpose) { /* op(W): k x n */
+        vq->info.dims[0] = k;
+        vq->info.dims[1] = n;
+    }
     revive(vs, sd);
     if (vz)
         revive(vz, zd);
@@ -290,7 +300,8 @@ static int fuse_qdq(onyx_model *model, graph *g, onyx_status *st)
         if ((block && block->i) || !activation_ok(g, a, a_scale, a_zp))
             continue;
         int b, b_scale, b_zp;
-        if (!recover_weights(model, g, mm->inputs[1], trans_b && trans_b->i, &b, &b_scale, &b_zp, st))
+        if (!recover_weights(model, g, mm->inputs[1], trans_b && trans_b->i ? WEIGHTS_NK : WEIGHTS_KN, &b, &b_scale,
+                             &b_zp, st))
             continue;
         match m = {.n_nodes = 0};
         m.nodes[m.n_nodes++] = i;
@@ -372,6 +383,70 @@ static int drop_qdq_around_moves(onyx_model *model, graph *g, onyx_status *st)
     return rewrites;
 }
 
+/* ---- QDQ Conv ------------------------------------------------------------------------------- */
+
+/* Conv(DequantizeLinear(Xq, x_scale, x_zp), W [, bias]) with W = DequantizeLinear(Wq int8,
+ * w_scale) of constants (per tensor or per feature map) -> onyx.QConv(Xq, x_scale, x_zp, Wq,
+ * w_scale, w_zp, bias), the Conv node keeping its attributes. */
+static int fuse_qdq_conv(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *conv = &g->nodes[i];
+        if (!is_op(conv, "", "Conv") || conv->n_inputs < 2 || conv->n_inputs > 3 || conv->outputs[0] < 0)
+            continue;
+        int x = conv->inputs[0], bias = conv->n_inputs > 2 ? conv->inputs[2] : -1;
+        const value *xv = &g->values[x];
+        node *dq = xv->kind == VALUE_NODE && xv->producer >= 0 ? &g->nodes[xv->producer] : NULL;
+        if (!is_op(dq, "", "DequantizeLinear") || dq->n_inputs < 2)
+            continue;
+        const attribute *block = node_attr(dq, "block_size");
+        int a = dq->inputs[0], a_scale = dq->inputs[1], a_zp = dq->n_inputs > 2 ? dq->inputs[2] : -1;
+        if ((block && block->i) || !activation_ok(g, a, a_scale, a_zp) || g->values[a].info.rank < 3)
+            continue;
+        const onyx_tensor *tw = &g->values[conv->inputs[1]].info;
+        if (bias >= 0 && !(constant_with_data(g, bias) && g->values[bias].info.dtype == ONYX_DTYPE_FLOAT &&
+                           g->values[bias].info.rank == 1 && tw->rank >= 1 && g->values[bias].info.dims[0] == tw->dims[0]))
+            continue;
+        int b, b_scale, b_zp;
+        if (!recover_weights(model, g, conv->inputs[1], WEIGHTS_CONV, &b, &b_scale, &b_zp, st))
+            continue;
+        /* The Conv node becomes the onyx.QConv in place, keeping its attributes. */
+        mem *mm = &model->mem;
+        char *op_type = mem_strdup(mm, "QConv"), *domain = mem_strdup(mm, "onyx");
+        int *inputs = mem_alloc(mm, 7 * sizeof(int));
+        if (!op_type || !domain || !inputs) {
+            mem_free(mm, op_type), mem_free(mm, domain), mem_free(mm, inputs);
+            *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+            break;
+        }
+        int list[7] = {a, a_scale, a_zp, b, b_scale, b_zp, bias};
+        memcpy(inputs, list, sizeof list);
+        if (sole_consumer(g, x) == conv) {
+            dq->dead = true;
+            mem_block_free_all(mm, &dq->param_blocks);
+            dq->params = NULL;
+        }
+        if (!conv->written_op_type)
+            conv->written_op_type = conv->op_type;
+        else
+            mem_free(mm, conv->op_type);
+        mem_free(mm, conv->domain);
+        mem_free(mm, conv->inputs);
+        mem_block_free_all(mm, &conv->param_blocks);
+        conv->params = NULL;
+        conv->op_type = op_type;
+        conv->domain = domain;
+        conv->opset = 1;
+        conv->inputs = inputs;
+        conv->n_inputs = bias >= 0 ? 7 : 6;
+        *st = node_setup(model, g, conv);
+        recount_uses(g);
+        rewrites++;
+    }
+    return rewrites;
+}
+
 /* ---- the QuantizeLinear / DequantizeLinear pairs left on float values ------------------------- */
 
 /* DQ(Q(x, s, z), s, z) on a float x, the integers read by the DQ only, per tensor -> onyx.QDQ. */
@@ -416,6 +491,8 @@ int pass_quant(onyx_model *model, graph *g, onyx_status *st)
         rewrites += fuse_dynamic(model, g, st);
     if (!*st)
         rewrites += fuse_qdq(model, g, st);
+    if (!*st)
+        rewrites += fuse_qdq_conv(model, g, st);
     if (!*st) /* last: the pairs feeding a MatMul went into onyx.QMatMul */
         rewrites += fuse_qdq_pairs(model, g, st);
     return rewrites;

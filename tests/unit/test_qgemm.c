@@ -578,3 +578,64 @@ Test(qgemm_ops, conv_constant_weights)
                     for (int pads = 0; pads < 2; pads++)
                         conv_both_ways(qlinear, signs & 1, signs & 2, group, per_map, pads);
 }
+
+/* ---- QDQ Conv --------------------------------------------------------------------------------- */
+
+/* Output 0 of a committed quantized block on its data set 0, fused or not. */
+static float *run_committed(const char *name, bool optimize, int64_t *count, int *fused_convs, int *convs)
+{
+    char path[1024], msg[512];
+    snprintf(path, sizeof path, "%s/models/quantized/%s/model.onnx", ONYX_SOURCE_DIR, name);
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    cr_assert_eq(onyx_options_set_optimization(o, optimize), ONYX_OK);
+    onyx_model *m;
+    cr_assert_eq(onyx_model_load_file(path, o, &m), ONYX_OK, "%s: %s", name, onyx_model_errmsg(m));
+    onyx_options_free(o);
+    *fused_convs = live(m, "onyx", "QConv");
+    *convs = live(m, "", "Conv");
+    onyx_session *s;
+    cr_assert_eq(onyx_session_create(m, NULL, &s), ONYX_OK);
+    snprintf(path, sizeof path, "%s/models/quantized/%s/test_data_set_0/input_0.pb", ONYX_SOURCE_DIR, name);
+    onyx_tensor x;
+    cr_assert_eq(onyx_tensor_read_file(path, &x, NULL, msg, sizeof msg), ONYX_OK, "%s", msg);
+    cr_assert_eq(onyx_session_set_input(s, 0, &x), ONYX_OK, "%s", onyx_session_errmsg(s));
+    cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s", onyx_session_errmsg(s));
+    onyx_tensor y;
+    cr_assert_eq(onyx_session_get_output(s, 0, &y), ONYX_OK);
+    *count = onyx_tensor_element_count(&y);
+    float *copy = malloc((size_t)*count * sizeof(float));
+    memcpy(copy, y.data, (size_t)*count * sizeof(float));
+    onyx_tensor_free_data(x.data);
+    onyx_session_free(s);
+    onyx_model_free(m);
+    return copy;
+}
+
+/* DequantizeLinear -> Conv with int8 weights (per tensor, per feature map) fused into onyx.QConv,
+ * against the unfused graph: the same up to a float rounding, which after the output's
+ * QuantizeLinear is at most one step (1% of the range here) on a few values. */
+Test(qgemm_passes, qdq_conv_is_fused)
+{
+    static const char *const names[] = {"cnn_small_qdq", "cnn_small_qdq_pc"};
+    for (size_t t = 0; t < 2; t++) {
+        int64_t n1, n2;
+        int fused, convs, fused_plain, convs_plain;
+        float *y1 = run_committed(names[t], true, &n1, &fused, &convs);
+        float *y2 = run_committed(names[t], false, &n2, &fused_plain, &convs_plain);
+        cr_expect(fused == 2 && convs == 0 && fused_plain == 0 && convs_plain == 2, "%s: %d QConv, %d Conv", names[t],
+                  fused, convs);
+        cr_assert_eq(n1, n2);
+        int same = 0;
+        double largest = 0, worst = 0;
+        for (int64_t i = 0; i < n1; i++) {
+            same += y1[i] == y2[i];
+            largest = fmax(largest, fabs(y2[i]));
+            worst = fmax(worst, fabs((double)y1[i] - y2[i]));
+        }
+        cr_expect(same >= n1 * 99 / 100 && worst <= largest / 100, "%s: %d of %lld the same, worst %g", names[t], same,
+                  (long long)n1, worst);
+        free(y1);
+        free(y2);
+    }
+}
