@@ -115,20 +115,27 @@ void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args
     }
 
     /* A's rows, unsigned, k padded to whole groups (B's padding is zero), with their sums
-     * when some column has an offset. */
+     * when some column has an offset. An unsigned A whose rows are whole groups is read where
+     * it lies. */
     const uint8_t *a = args->a;
+    bool direct = !args->a_signed && k == k4;
+    const uint8_t *a_rows = direct ? a + i0 * args->lda : a_packed;
+    int64_t a_ld = direct ? args->lda : k4;
     uint8_t flip = args->a_signed ? 0x80 : 0;
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *src = a + (i0 + r) * args->lda;
-        uint8_t *dst = a_packed + r * k4;
-        for (int64_t p = 0; p < k; p++)
-            dst[p] = src[p] ^ flip;
-        for (int64_t p = k; p < k4; p++)
-            dst[p] = 0;
+        if (!direct) {
+            uint8_t *dst = a_packed + r * k4;
+            for (int64_t p = 0; p < k; p++)
+                dst[p] = src[p] ^ flip;
+            for (int64_t p = k; p < k4; p++)
+                dst[p] = 0;
+            src = dst;
+        }
         if (any_b_off) {
             uint32_t sum = 0;
             for (int64_t p = 0; p < k; p++)
-                sum += dst[p];
+                sum += src[p];
             row_sums[r] = (int32_t)sum;
         }
     }
@@ -143,7 +150,7 @@ void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args
                              .ldc = args->ldc, .col_term = col_term + j, .b_off = any_b_off ? b_off + j : NULL,
                              .row_sums = row_sums + i, .scale = scale + j,
                              .bias = args->bias ? args->bias + j0 + j : NULL};
-            kernel->tile(min64(rows - i, kernel->mr), nc, k4, a_packed + i * k4, k4, panel, b_stride, &out);
+            kernel->tile(min64(rows - i, kernel->mr), nc, k4, a_rows + i * a_ld, a_ld, panel, b_stride, &out);
         }
     }
     /* The activation over the block while it is still in cache. */
