@@ -1,7 +1,9 @@
 /* Linear quantization: QuantizeLinear and DequantizeLinear, per tensor, (opset 13) per
  * slice along an axis or (opset 21) per block along it, to and from the 8, 16, 4 and 2-bit
- * integers and (opset 19) the 8, 6 and 4-bit floats; and DynamicQuantizeLinear, which picks
- * the uint8 scale and zero point that cover the input's range (and 0) first. */
+ * integers and (opset 19) the 8, 6 and 4-bit floats; DynamicQuantizeLinear, which picks
+ * the uint8 scale and zero point that cover the input's range (and 0) first; and onyx.QDQ,
+ * a QuantizeLinear and DequantizeLinear pair in one pass. Float to and from 8-bit integers
+ * per tensor (what quantized models run) goes to vector kernels (qgemm.h). */
 #include "qgemm.h" /* qgemm_quantize, qgemm_range: the vector kernels */
 #include "quantize.h"
 

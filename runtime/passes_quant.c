@@ -1,24 +1,32 @@
-/* Fusion of quantized matrix products into onyx.QMatMul (ops/quantized_matmul.c), which runs
- * them on the int8 GEMM with the scales and bias in its epilogue. Two forms, as ONNX
- * Runtime's quantizer writes them:
+/* Fusion passes for ONNX Runtime's quantized graphs, run in this order:
  *
- *   quantize_dynamic:  Mul(Cast(MatMulInteger(Aq, Bq, a_zp, b_zp)), Mul(a_scale, b_scale)) [+ bias]
- *                      [-> Relu | Gelu] (Aq, a_scale, a_zp from DynamicQuantizeLinear; Bq,
- *                      b_scale, b_zp constants)
- *   quantize_static, QDQ format:  MatMul(DequantizeLinear(Aq, a_scale, a_zp), W), or
- *                      Gemm(that, W, bias) with transB 0 or 1, W = DequantizeLinear(Bq,
- *                      b_scale) of constants, per tensor or per column of op(W)
+ *   1. QuantizeLinear(op(DequantizeLinear(x, s, z)), s, z) around Reshape, Transpose, Squeeze,
+ *      Unsqueeze, Flatten, Identity, Gather, Slice -> op on the integers (the QDQ format puts the
+ *      pair around every data movement; a DequantizeLinear then QuantizeLinear of the same
+ *      parameters gives each integer back exactly).
+ *   2. quantize_dynamic's products -> onyx.QMatMul (ops/quantized_matmul.c, the int8 GEMM with
+ *      the scales, bias and activation in its epilogue):
+ *        Mul(Cast(MatMulInteger(Aq, Bq, a_zp, b_zp)), Mul(a_scale, b_scale)) [+ bias] [-> Relu | Gelu]
+ *      (Aq, a_scale, a_zp from DynamicQuantizeLinear; Bq, b_scale, b_zp constants).
+ *   3. quantize_static's QDQ products -> onyx.QMatMul: MatMul(DequantizeLinear(Aq, a_scale, a_zp),
+ *      W), or Gemm(that, W, bias) with transB 0 or 1, W = DequantizeLinear(Bq int8, b_scale) of
+ *      constants, per tensor or per column of op(W).
+ *   4. QDQ Conv -> onyx.QConv (ops/conv_integer.c): Conv(DequantizeLinear(Xq, ...), W [, bias])
+ *      with W = DequantizeLinear(Wq int8, w_scale), per tensor or per feature map.
+ *   5. The QuantizeLinear / DequantizeLinear pairs left on float values: into the epilogue of the
+ *      onyx.QMatMul right before them, or else one onyx.QDQ (ops/quantize.c).
  *
  * The dynamic form computes the same float operations as the graph, in the same order (the
- * integer sum is exact either way), so the fused node gives the graph's bits. In the QDQ form
+ * integer sum is exact either way), so the fused node gives the graph's bits. In the QDQ forms
  * the float product of dequantized values becomes an exact integer sum times one scale: the
- * result differs from the float MatMul's by its rounding only.
+ * result differs from the float MatMul's or Conv's by its rounding only (which a following
+ * QuantizeLinear may turn into one quantization step on a value at a rounding boundary).
  *
  * The loader folds DequantizeLinear of constants into float constants before the passes run
- * and frees what only it read, so the QDQ pass recovers the integers from the float weights:
- * for each column (or the whole matrix) the scale s whose multiples q s (q in [-127, 127],
+ * and frees what only it read, so the QDQ passes recover the integers from the float weights:
+ * for each column (or the whole tensor) the scale s whose multiples q s (q in [-128, 127],
  * zero point 0, as the quantizer writes int8 weights) give back every float weight exactly.
- * When none does (asymmetric weights, or another origin), the MatMul stays as it is. */
+ * When none does (asymmetric weights, or another origin), the node stays as it is. */
 #include "gemm.h" /* gemm_activation: onyx.QMatMul's activation attribute */
 #include "ir.h"
 #include "pass_match.h"
