@@ -328,6 +328,7 @@ typedef struct qconst_b {
     float *bias;              /* onyx.QMatMul: n values or NULL */
     gemm_activation activation; /* onyx.QMatMul: after the bias */
     bool requantize, y_signed;  /* onyx.QMatMul: y_scale and y_zero_point given */
+    bool runtime_b;             /* onyx.QMatMul: B computed while running, packed on each run */
     float y_scale;
     int32_t y_zero_point;
 } qconst_b;
@@ -461,7 +462,11 @@ const op_descriptor op_MatMulInteger = {matmul_integer_check_packed, matmul_inte
  * float and uint8 or int8, optional, both or neither: the result is then quantized and
  * dequantized again with them, as QuantizeLinear and DequantizeLinear after the product do).
  * Attribute activation: a gemm_activation (0 none, 1 ReLU, 2 GELU erf, 3 GELU tanh), applied
- * after the bias. */
+ * after the bias.
+ *
+ * B may also be computed while running (QDQ's attention products): A and B are then any
+ * batches of matrices as numpy's matmul takes them, b_scale and b_zero_point one value each,
+ * no bias; each output matrix packs its B on each run. */
 
 static onyx_status qmatmul_fused_check(op_context *ctx)
 {
@@ -489,8 +494,35 @@ static onyx_status qmatmul_fused_check(op_context *ctx)
         return st;
     if (activation < GEMM_ACTIVATION_NONE || activation > GEMM_ACTIVATION_GELU_TANH)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "unknown activation %lld", (long long)activation);
-    if (!b->data || b->rank != 2)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a constant matrix", op_input_name(ctx, 3),
+    const onyx_tensor *y_scale = op_input(ctx, 7), *y_zp = op_input(ctx, 8);
+    for (int i = 7; i <= 8 && y_scale; i++) {
+        const onyx_tensor *t = op_input(ctx, i);
+        if (!t->data || tensor_count(t) != 1 || t->rank > 1)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a constant scalar", op_input_name(ctx, i),
+                            shape_str(t, sb, sizeof sb));
+    }
+    if (!b->data) {
+        /* B computed while running: any batch of matrices, its parameters one value each. */
+        if (bias)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "a bias '%s' needs a constant '%s'", op_input_name(ctx, 6),
+                            op_input_name(ctx, 3));
+        qconst_b *q = op_alloc_params(ctx, sizeof *q);
+        if (!q)
+            return ONYX_ERROR_OUT_OF_MEMORY;
+        q->runtime_b = true;
+        q->activation = (gemm_activation)activation;
+        if (y_scale) {
+            q->requantize = true;
+            q->y_scale = ((const float *)y_scale->data)[0];
+            q->y_zero_point = quant_load(y_zp, 0);
+            q->y_signed = y_zp->dtype == ONYX_DTYPE_INT8;
+        }
+        ctx->params = q;
+        op_set_output_dtypes(ctx, ONYX_DTYPE_FLOAT);
+        return ONYX_OK;
+    }
+    if (b->rank != 2)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a matrix when constant", op_input_name(ctx, 3),
                         shape_str(b, sb, sizeof sb));
     int64_t n = b->dims[1];
     for (int i = 4; i <= 6; i++) {
@@ -500,13 +532,6 @@ static onyx_status qmatmul_fused_check(op_context *ctx)
                             op_input_name(ctx, i), shape_str(t, sb, sizeof sb),
                             i == 6 ? "vector, one value per column" : "scalar or one value per column",
                             op_input_name(ctx, 3), shape_str(b, sb + 64, sizeof sb - 64));
-    }
-    const onyx_tensor *y_scale = op_input(ctx, 7), *y_zp = op_input(ctx, 8);
-    for (int i = 7; i <= 8 && y_scale; i++) {
-        const onyx_tensor *t = op_input(ctx, i);
-        if (!t->data || tensor_count(t) != 1 || t->rank > 1)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a constant scalar", op_input_name(ctx, i),
-                            shape_str(t, sb, sizeof sb));
     }
     qconst_b *q = NULL;
     bool taken;
@@ -536,9 +561,79 @@ static onyx_status qmatmul_fused_check(op_context *ctx)
     return ONYX_OK;
 }
 
+/* B computed while running: numpy's matmul over batches, one task per output matrix, which
+ * packs its B and runs the whole product. */
+typedef struct qmatmul_runtime_state {
+    qgemm_plan plan;
+    broadcast batch;      /* output matrix -> A's and B's matrix */
+    int64_t m, n, k;
+    size_t packed_bytes;
+} qmatmul_runtime_state;
+
+static onyx_status qmatmul_runtime_reshape(op_context *ctx)
+{
+    char sa[128];
+    for (int i = 1; i <= 5; i++) {
+        const onyx_tensor *t = op_input(ctx, i);
+        if (i != 3 && t && !(t->rank == 0 || (t->rank == 1 && dim_may_equal(t->dims[0], 1))))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a scalar", op_input_name(ctx, i),
+                            shape_str(t, sa, sizeof sa));
+    }
+    matmul_dims dims;
+    onyx_status st = matmul_shape(ctx, 0, 3, &dims, op_output(ctx, 0));
+    if (st || !ctx->concrete)
+        return st;
+    qmatmul_runtime_state *s = op_alloc_state(ctx, sizeof *s);
+    if (!s)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    const onyx_tensor *batches[2] = {&dims.batch_a, &dims.batch_b};
+    broadcast_init(&s->batch, 2, batches, &dims.batch);
+    s->m = dims.m;
+    s->n = dims.n;
+    s->k = dims.k;
+    s->packed_bytes = qgemm_packed_b_bytes(dims.k, dims.n);
+    if (s->packed_bytes == SIZE_MAX)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' is too large", op_input_name(ctx, 3));
+    qgemm_plan_init(&s->plan, NULL, dims.m, dims.n, dims.k);
+    ctx->state = s;
+    ctx->n_tasks = shape_count(dims.batch.dims, dims.batch.rank);
+    ctx->task_cost = dims.m * dims.n * (dims.k > 0 ? dims.k : 1) / 4;
+    ctx->scratch_bytes = s->packed_bytes + s->plan.scratch_bytes + 64;
+    return ONYX_OK;
+}
+
+static onyx_status qmatmul_runtime_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    const qconst_b *q = ctx->params;
+    const qmatmul_runtime_state *s = ctx->state;
+    const onyx_tensor *a = ctx->inputs[0], *b = ctx->inputs[3], *b_zp = op_input(ctx, 5);
+    int32_t zb = quant_load(b_zp, 0);
+    float b_scale = ((const float *)ctx->inputs[4]->data)[0];
+    void *gemm_scratch = (char *)scratch + (s->packed_bytes + 63) / 64 * 64;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t offsets[2], within = t % s->batch.inner;
+        broadcast_row(&s->batch, t / s->batch.inner, offsets);
+        int64_t a_matrix = offsets[0] + within * s->batch.step[0], b_matrix = offsets[1] + within * s->batch.step[1];
+        qgemm_packed_b packed;
+        qgemm_pack_b(&packed, (const uint8_t *)b->data + b_matrix * s->k * s->n, b->dtype == ONYX_DTYPE_INT8, s->k,
+                     s->n, s->n, scratch);
+        qgemm_args args = {.a = (const uint8_t *)a->data + a_matrix * s->m * s->k, .lda = s->k,
+                           .a_signed = a->dtype == ONYX_DTYPE_INT8, .a_zero_point = quant_load(op_input(ctx, 2), 0),
+                           .b = &packed, .b_zero_points = b_zp ? &zb : NULL, .c = (float *)ctx->outputs[0]->data + t * s->m * s->n,
+                           .ldc = s->n, .a_scale = ((const float *)ctx->inputs[1]->data)[0], .b_scales = &b_scale,
+                           .activation = q->activation, .requantize = q->requantize, .y_signed = q->y_signed,
+                           .y_scale = q->y_scale, .y_zero_point = q->y_zero_point};
+        for (int64_t task = 0; task < qgemm_plan_tasks(&s->plan); task++)
+            qgemm_run_task(&s->plan, task, &args, gemm_scratch);
+    }
+    return ONYX_OK;
+}
+
 static onyx_status qmatmul_fused_reshape(op_context *ctx)
 {
     const qconst_b *q = ctx->params;
+    if (q->runtime_b)
+        return qmatmul_runtime_reshape(ctx);
     const onyx_tensor *a = op_input(ctx, 0);
     onyx_tensor *y = op_output(ctx, 0);
     char sa[128];
@@ -570,6 +665,8 @@ static onyx_status qmatmul_fused_reshape(op_context *ctx)
 static onyx_status qmatmul_fused_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     const qconst_b *q = ctx->params;
+    if (q->runtime_b)
+        return qmatmul_runtime_run(ctx, begin, end, scratch);
     const qgemm_state *s = ctx->state;
     const onyx_tensor *a = ctx->inputs[0];
     qgemm_args args = {.a = a->data, .lda = q->k, .a_signed = a->dtype == ONYX_DTYPE_INT8,

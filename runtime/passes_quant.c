@@ -10,7 +10,8 @@
  *      (Aq, a_scale, a_zp from DynamicQuantizeLinear; Bq, b_scale, b_zp constants).
  *   3. quantize_static's QDQ products -> onyx.QMatMul: MatMul(DequantizeLinear(Aq, a_scale, a_zp),
  *      W), or Gemm(that, W, bias) with transB 0 or 1, W = DequantizeLinear(Bq int8, b_scale) of
- *      constants, per tensor or per column of op(W).
+ *      constants, per tensor or per column of op(W); and MatMul(DequantizeLinear(Aq, ...),
+ *      DequantizeLinear(Bq, ...)) of two activations (attention's), B packed on each run.
  *   4. QDQ Conv -> onyx.QConv (ops/conv_integer.c): Conv(DequantizeLinear(Xq, ...), W [, bias])
  *      with W = DequantizeLinear(Wq int8, w_scale), per tensor or per feature map.
  *   5. The QuantizeLinear / DequantizeLinear pairs left on float values: into the epilogue of the
@@ -308,11 +309,23 @@ static int fuse_qdq(onyx_model *model, graph *g, onyx_status *st)
         if ((block && block->i) || !activation_ok(g, a, a_scale, a_zp))
             continue;
         int b, b_scale, b_zp;
-        if (!recover_weights(model, g, mm->inputs[1], trans_b && trans_b->i ? WEIGHTS_NK : WEIGHTS_KN, &b, &b_scale,
-                             &b_zp, st))
-            continue;
         match m = {.n_nodes = 0};
         m.nodes[m.n_nodes++] = i;
+        if (!recover_weights(model, g, mm->inputs[1], trans_b && trans_b->i ? WEIGHTS_NK : WEIGHTS_KN, &b, &b_scale,
+                             &b_zp, st)) {
+            /* Or B dequantized while running (attention's products of activations). */
+            const value *wv = &g->values[mm->inputs[1]];
+            node *dqb = wv->kind == VALUE_NODE && wv->producer >= 0 ? &g->nodes[wv->producer] : NULL;
+            if (*st || gemm || !is_op(dqb, "", "DequantizeLinear") || dqb->n_inputs < 2 ||
+                (node_attr(dqb, "block_size") && node_attr(dqb, "block_size")->i) ||
+                g->values[dqb->inputs[0]].kind == VALUE_CONSTANT || g->values[dqb->inputs[0]].info.rank < 2 ||
+                g->values[a].info.rank < 2 ||
+                !activation_ok(g, dqb->inputs[0], dqb->inputs[1], dqb->n_inputs > 2 ? dqb->inputs[2] : -1))
+                continue;
+            b = dqb->inputs[0], b_scale = dqb->inputs[1], b_zp = dqb->n_inputs > 2 ? dqb->inputs[2] : -1;
+            if (sole_consumer(g, mm->inputs[1]) == mm && dqb != dq)
+                m.nodes[m.n_nodes++] = (int)(dqb - g->nodes);
+        }
         if (sole_consumer(g, x) == mm) /* else it stays for its other readers */
             m.nodes[m.n_nodes++] = (int)(dq - g->nodes);
         int inputs[7] = {a, a_scale, a_zp, b, b_scale, b_zp, bias};

@@ -8,6 +8,10 @@
 
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 const qgemm_kernel *qgemm_kernel_get(qgemm_kernel_id id)
 {
 #if defined(__x86_64__)
@@ -57,13 +61,55 @@ void qgemm_pack_b_strided(qgemm_packed_b *packed, const void *b, bool b_signed, 
     memset(sums, 0, (size_t)(panels * QGEMM_PANEL) * sizeof *sums);
     const int8_t *bs = b;
     const uint8_t *bu = b;
+    /* Whole blocks of 4 rows by 16 columns of a row-major B at once: a 4 x 16 byte transpose
+     * in two rounds of interleaving (B is packed on each run when it is not a constant). */
+    int64_t k_done = 0, n_done = 0;
+#if defined(__SSE2__)
+    if (column_step == 1) {
+        k_done = k / 4 * 4;
+        n_done = n / 16 * 16;
+        const __m128i flip = _mm_set1_epi8(b_signed ? 0 : (char)0x80);
+        for (int64_t p = 0; p < k_done; p += 4)
+            for (int64_t j = 0; j < n_done; j += 16) {
+                const uint8_t *src = bu + p * row_step + j;
+                __m128i r0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)src), flip);
+                __m128i r1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + row_step)), flip);
+                __m128i r2 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + 2 * row_step)), flip);
+                __m128i r3 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + 3 * row_step)), flip);
+                __m128i t0 = _mm_unpacklo_epi8(r0, r1), t1 = _mm_unpackhi_epi8(r0, r1);
+                __m128i t2 = _mm_unpacklo_epi8(r2, r3), t3 = _mm_unpackhi_epi8(r2, r3);
+                int8_t *dst = data + j / QGEMM_PANEL * k4 * QGEMM_PANEL + p * QGEMM_PANEL;
+                _mm_storeu_si128((__m128i *)dst, _mm_unpacklo_epi16(t0, t2));
+                _mm_storeu_si128((__m128i *)(dst + 16), _mm_unpackhi_epi16(t0, t2));
+                _mm_storeu_si128((__m128i *)(dst + 32), _mm_unpacklo_epi16(t1, t3));
+                _mm_storeu_si128((__m128i *)(dst + 48), _mm_unpackhi_epi16(t1, t3));
+            }
+    }
+#endif
     for (int64_t p = 0; p < k; p++) {
         int8_t *group = data + p / QGEMM_KGROUP * QGEMM_PANEL * QGEMM_KGROUP + p % QGEMM_KGROUP;
-        for (int64_t j = 0; j < n; j++) {
+        for (int64_t j = p < k_done ? n_done : 0; j < n; j++) {
             int64_t at = p * row_step + j * column_step;
-            int8_t v = b_signed ? bs[at] : (int8_t)(bu[at] - 128);
-            group[(j / QGEMM_PANEL) * k4 * QGEMM_PANEL + (j % QGEMM_PANEL) * QGEMM_KGROUP] = v;
-            sums[j] += v;
+            group[(j / QGEMM_PANEL) * k4 * QGEMM_PANEL + (j % QGEMM_PANEL) * QGEMM_KGROUP] =
+                b_signed ? bs[at] : (int8_t)(bu[at] - 128);
+        }
+    }
+    /* The column sums of B' (a loop the compiler vectorizes when B's rows are contiguous). */
+    for (int64_t p = 0; p < k; p++) {
+        if (column_step == 1) {
+            const int8_t *row = bs + p * row_step;
+            const uint8_t *urow = bu + p * row_step;
+            if (b_signed)
+                for (int64_t j = 0; j < n; j++)
+                    sums[j] += row[j];
+            else
+                for (int64_t j = 0; j < n; j++)
+                    sums[j] += (int32_t)urow[j] - 128;
+        } else {
+            for (int64_t j = 0; j < n; j++) {
+                int64_t at = p * row_step + j * column_step;
+                sums[j] += b_signed ? bs[at] : (int32_t)bu[at] - 128;
+            }
         }
     }
     *packed = (qgemm_packed_b){.k = k, .n = n, .k4 = k4, .panels = panels, .b_signed = b_signed,

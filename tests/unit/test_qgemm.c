@@ -639,3 +639,59 @@ Test(qgemm_passes, qdq_conv_is_fused)
         free(y2);
     }
 }
+
+/* MatMul(DequantizeLinear(QuantizeLinear(a)), DequantizeLinear(QuantizeLinear(b))) of two inputs
+ * (attention's products in the QDQ format), batches broadcast: onyx.QMatMul packing B on each
+ * run, against the unfused graph. */
+Test(qgemm_passes, qdq_matmul_of_activations)
+{
+    enum { BA = 2, HA = 3, M = 7, K = 13, N = 29 };
+    builder *b = builder_new(13);
+    builder_input(b, "a", ONYX_DTYPE_FLOAT, 4, DIMS(BA, HA, M, K), NULL);
+    builder_input(b, "b", ONYX_DTYPE_FLOAT, 4, DIMS(BA, 1, K, N), NULL);
+    builder_initializer(b, "as", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.011f));
+    builder_initializer(b, "az", ONYX_DTYPE_UINT8, 0, NULL, (const uint8_t[]){120});
+    builder_initializer(b, "bs", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.017f));
+    builder_initializer(b, "bz", ONYX_DTYPE_INT8, 0, NULL, (const int8_t[]){3});
+    builder_node(b, "QuantizeLinear", "a,as,az", "aq");
+    builder_node(b, "DequantizeLinear", "aq,as,az", "ad");
+    builder_node(b, "QuantizeLinear", "b,bs,bz", "bq");
+    builder_node(b, "DequantizeLinear", "bq,bs,bz", "bd");
+    builder_node(b, "MatMul", "ad,bd", "y");
+    builder_output(b, "y", ONYX_DTYPE_FLOAT);
+    onyx_model *fused = load_built(b, true), *plain = load_built(b, false);
+    cr_expect_eq(live(fused, "onyx", "QMatMul"), 1);
+    cr_expect_eq(live(fused, "", "MatMul") + live(fused, "", "DequantizeLinear"), 0);
+    static float av[BA * HA * M * K], bv[BA * K * N];
+    for (size_t i = 0; i < BA * HA * M * K; i++)
+        av[i] = (float)((int)(next_random() % 2001) - 1000) * 1.3e-3f;
+    for (size_t i = 0; i < BA * K * N; i++)
+        bv[i] = (float)((int)(next_random() % 2001) - 1000) * 2.1e-3f;
+    onyx_tensor inputs[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(BA, HA, M, K), av),
+                             tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(BA, 1, K, N), bv)};
+    float *y[2];
+    onyx_model *models[2] = {fused, plain};
+    for (int v = 0; v < 2; v++) {
+        onyx_session *s;
+        cr_assert_eq(onyx_session_create(models[v], NULL, &s), ONYX_OK);
+        for (int i = 0; i < 2; i++)
+            cr_assert_eq(onyx_session_set_input(s, (size_t)i, &inputs[i]), ONYX_OK, "%s", onyx_session_errmsg(s));
+        cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s", onyx_session_errmsg(s));
+        onyx_tensor out;
+        cr_assert_eq(onyx_session_get_output(s, 0, &out), ONYX_OK);
+        cr_assert_eq(onyx_tensor_element_count(&out), BA * HA * M * N);
+        y[v] = malloc(sizeof(float) * BA * HA * M * N);
+        memcpy(y[v], out.data, sizeof(float) * BA * HA * M * N);
+        onyx_session_free(s);
+    }
+    double worst = 0, largest = 0;
+    for (int i = 0; i < BA * HA * M * N; i++) {
+        worst = fmax(worst, fabs((double)y[0][i] - y[1][i]));
+        largest = fmax(largest, fabs((double)y[1][i]));
+    }
+    cr_expect(worst <= 1e-5 * largest, "fused and unfused differ by %g (largest %g)", worst, largest);
+    free(y[0]), free(y[1]);
+    onyx_model_free(fused);
+    onyx_model_free(plain);
+    builder_free(b);
+}
