@@ -278,6 +278,22 @@ static float scale_round(onyx_dtype dt, float x)
     }
 }
 
+/* One output of QLinearMatMul from its int32 sum. */
+static int32_t requantize_sum(int32_t acc, onyx_dtype scale_dt, float row_scale, float col_scale, float y_scale,
+                              int32_t y_zero_point, quant_range range)
+{
+    if (scale_dt == ONYX_DTYPE_FLOAT) {
+        float multiplier = row_scale * col_scale / y_scale;
+        return quantize_scaled((float)acc * multiplier, y_zero_point, range);
+    }
+    /* As ONNX's reference computes: the multiplier in the scales' dtype (each product and
+     * quotient rounded to it), then the int32 sum times it in double (numpy promotes int32
+     * times float16 to float64). */
+    float product = scale_round(scale_dt, row_scale * col_scale);
+    float multiplier = scale_round(scale_dt, product / y_scale);
+    return quantize_scaled_double((double)acc * multiplier, y_zero_point, range);
+}
+
 static onyx_status qlinear_matmul_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
     const qmatmul_inputs *in = &qlinear_matmul_inputs;
@@ -295,25 +311,13 @@ static onyx_status qlinear_matmul_run(const op_context *ctx, int64_t begin, int6
         float row_scale = scale_load(a_scale, param_index(s->a_layout, r.a_matrix, s->m, r.row));
         for (int64_t j = 0; j < s->n; j++) {
             float col_scale = scale_load(b_scale, param_index(s->b_layout, r.b_matrix, s->n, j));
-            int32_t q;
-            if (scale_dt == ONYX_DTYPE_FLOAT) {
-                float multiplier = row_scale * col_scale / y_scale;
-                q = quantize_scaled((float)(int32_t)acc[j] * multiplier, y_zero_point, range);
-            } else {
-                /* As ONNX's reference computes: the multiplier in the scales' dtype (each
-                 * product and quotient rounded to it), then the int32 sum times it in
-                 * double (numpy promotes int32 times float16 to float64). */
-                float product = scale_round(scale_dt, row_scale * col_scale);
-                float multiplier = scale_round(scale_dt, product / y_scale);
-                q = quantize_scaled_double((double)(int32_t)acc[j] * multiplier, y_zero_point, range);
-            }
+            int32_t q = requantize_sum((int32_t)acc[j], scale_dt, row_scale, col_scale, y_scale, y_zero_point, range);
             quant_store(y->data, t * s->n + j, y->dtype, q);
         }
     }
     return ONYX_OK;
 }
 
-const op_descriptor op_QLinearMatMul = {qlinear_matmul_check, qlinear_matmul_reshape, qlinear_matmul_run, 0};
 
 /* ---- a constant 2-D B on the int8 GEMM --------------------------------------------------- */
 
@@ -388,6 +392,18 @@ typedef struct qgemm_state {
     bool fast;             /* MatMulInteger: the int8 GEMM (else the row-by-row product) */
 } qgemm_state;
 
+/* One value for all of A (absent, a scalar or [1], known at load): what the GEMM takes. The
+ * packed path is chosen at load, since B's own data is released once packed. */
+static bool per_tensor(const onyx_tensor *t)
+{
+    if (!t)
+        return true;
+    for (int d = 0; d < t->rank; d++)
+        if (t->dims[d] != 1)
+            return false;
+    return t->rank >= 0;
+}
+
 static onyx_status matmul_integer_check_packed(op_context *ctx)
 {
     onyx_status st = matmul_integer_check(ctx);
@@ -399,14 +415,13 @@ static onyx_status matmul_integer_check_packed(op_context *ctx)
     ctx->params = p;
     qconst_b *b = NULL;
     bool taken;
-    if (!op_input(ctx, 0)->data && (st = pack_qconst_b(ctx, 1, ctx->n_inputs > 3 ? 3 : -1, &b, &taken)))
+    if (!op_input(ctx, 0)->data && per_tensor(op_input(ctx, 2)) && op_input(ctx, 0)->rank != 0 &&
+        (st = pack_qconst_b(ctx, 1, ctx->n_inputs > 3 ? 3 : -1, &b, &taken)))
         return st;
     p->b = b;
     return ONYX_OK;
 }
 
-/* One value for all of A (a scalar or [1]): what the GEMM takes. */
-static bool per_tensor(const onyx_tensor *t) { return !t || tensor_count(t) == 1; }
 
 static onyx_status matmul_integer_reshape_packed(op_context *ctx)
 {
@@ -420,8 +435,6 @@ static onyx_status matmul_integer_reshape_packed(op_context *ctx)
     s->general = *(const qmatmul_state *)ctx->state;
     ctx->state = s;
     const onyx_tensor *a = op_input(ctx, 0);
-    if (!per_tensor(op_input(ctx, 2)) || a->rank < 1) /* a zero point per row of A */
-        return ONYX_OK;
     /* B is 2-D: A's batch dims only repeat its rows, so A is one (batch * m) x k matrix. */
     s->fast = true;
     qgemm_plan_init(&s->plan, NULL, shape_count(a->dims, a->rank - 1), p->b->n, p->b->k);
@@ -450,6 +463,83 @@ static onyx_status matmul_integer_run_packed(const op_context *ctx, int64_t begi
 
 const op_descriptor op_MatMulInteger = {matmul_integer_check_packed, matmul_integer_reshape_packed,
                                         matmul_integer_run_packed, 0};
+
+/* QLinearMatMul with a constant B the same way: the int32 sums of each task's block from the
+ * GEMM into scratch, then requantized as above. */
+static onyx_status qlinear_matmul_check_packed(op_context *ctx)
+{
+    onyx_status st = qlinear_matmul_check(ctx);
+    if (st)
+        return st;
+    matmul_integer_params *p = op_alloc_params(ctx, sizeof *p);
+    if (!p)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    ctx->params = p;
+    qconst_b *b = NULL;
+    bool taken;
+    if (!op_input(ctx, 0)->data && per_tensor(op_input(ctx, 1)) && per_tensor(op_input(ctx, 2)) &&
+        op_input(ctx, 0)->rank != 0 && (st = pack_qconst_b(ctx, 3, 5, &b, &taken)))
+        return st;
+    p->b = b;
+    return ONYX_OK;
+}
+
+static onyx_status qlinear_matmul_reshape_packed(op_context *ctx)
+{
+    const matmul_integer_params *p = ctx->params;
+    onyx_status st = qlinear_matmul_reshape(ctx);
+    if (st || !ctx->concrete || !p->b)
+        return st;
+    qgemm_state *s = op_alloc_state(ctx, sizeof *s);
+    if (!s)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    s->general = *(const qmatmul_state *)ctx->state;
+    ctx->state = s;
+    const onyx_tensor *a = op_input(ctx, 0);
+    s->fast = true;
+    qgemm_plan_init(&s->plan, NULL, shape_count(a->dims, a->rank - 1), p->b->n, p->b->k);
+    ctx->n_tasks = qgemm_plan_tasks(&s->plan);
+    ctx->task_cost = qgemm_plan_task_cost(&s->plan);
+    ctx->scratch_bytes = s->plan.scratch_bytes + (size_t)(s->plan.tile_m * s->plan.tile_n) * sizeof(int32_t) + 64;
+    return ONYX_OK;
+}
+
+static onyx_status qlinear_matmul_run_packed(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    const matmul_integer_params *p = ctx->params;
+    const qgemm_state *s = ctx->state;
+    if (!p->b || !s->fast)
+        return qlinear_matmul_run(ctx, begin, end, scratch);
+    const qmatmul_inputs *in = &qlinear_matmul_inputs;
+    const onyx_tensor *a = ctx->inputs[in->a], *a_scale = ctx->inputs[in->a_scale], *b_scale = ctx->inputs[in->b_scale];
+    onyx_tensor *y = ctx->outputs[0];
+    int32_t *block = scratch;
+    void *gemm_scratch = (char *)scratch + ((size_t)(s->plan.tile_m * s->plan.tile_n) * sizeof(int32_t) + 63) / 64 * 64;
+    qgemm_args args = {.a = a->data, .lda = p->b->k, .a_signed = a->dtype == ONYX_DTYPE_INT8,
+                       .a_zero_point = quant_load(ctx->inputs[in->a_zero_point], 0), .b = &p->b->packed,
+                       .b_zero_points = p->b->zero_points, .b_zp_per_column = p->b->zp_per_column, .c32 = block,
+                       .ldc = s->plan.tile_n, .c_local = true};
+    float row_scale = scale_load(a_scale, 0), y_scale = scale_load(ctx->inputs[in->y_scale], 0);
+    int32_t y_zero_point = quant_load(ctx->inputs[in->y_zero_point], 0);
+    quant_range range = quant_range_of(y->dtype);
+    bool per_column = tensor_count(b_scale) > 1;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t i0, i1, j0, j1;
+        qgemm_task_block(&s->plan, t, &i0, &i1, &j0, &j1);
+        qgemm_run_task(&s->plan, t, &args, gemm_scratch);
+        for (int64_t i = i0; i < i1; i++)
+            for (int64_t j = j0; j < j1; j++) {
+                float col_scale = scale_load(b_scale, per_column ? j : 0);
+                int32_t q = requantize_sum(block[(i - i0) * s->plan.tile_n + j - j0], a_scale->dtype, row_scale,
+                                           col_scale, y_scale, y_zero_point, range);
+                quant_store(y->data, i * p->b->n + j, y->dtype, q);
+            }
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_QLinearMatMul = {qlinear_matmul_check_packed, qlinear_matmul_reshape_packed,
+                                        qlinear_matmul_run_packed, 0};
 
 /* ---- onyx.QMatMul: a quantized product with float output ----------------------------------- */
 /* Y = (A - a_zero_point) (B - b_zero_point) a_scale b_scale + bias, the product exact in int32

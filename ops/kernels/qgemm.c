@@ -134,6 +134,14 @@ void qgemm_plan_init(qgemm_plan *plan, const qgemm_kernel *kernel, int64_t m, in
     plan->scratch_bytes = (size_t)(round_up(tile_m * k4, 64) + 4 * tile_m + 4 * 4 * tile_n + 128);
 }
 
+void qgemm_task_block(const qgemm_plan *plan, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0, int64_t *j1)
+{
+    *i0 = task / plan->tiles_n * plan->tile_m;
+    *j0 = task % plan->tiles_n * plan->tile_n;
+    *i1 = min64(plan->m, *i0 + plan->tile_m);
+    *j1 = min64(plan->n, *j0 + plan->tile_n);
+}
+
 void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args, void *scratch)
 {
     const qgemm_kernel *kernel = plan->kernel;
@@ -191,7 +199,7 @@ void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args
         int64_t nc = min64(cols - j, kernel->nr);
         const int8_t *panel = b->data + (j0 + j) / QGEMM_PANEL * b_stride;
         for (int64_t i = 0; i < rows; i += kernel->mr) {
-            int64_t c_at = (i0 + i) * args->ldc + j0 + j;
+            int64_t c_at = args->c_local ? i * args->ldc + j : (i0 + i) * args->ldc + j0 + j;
             qgemm_out out = {.c32 = args->c32 ? args->c32 + c_at : NULL, .c = args->c ? args->c + c_at : NULL,
                              .ldc = args->ldc, .col_term = col_term + j, .b_off = any_b_off ? b_off + j : NULL,
                              .row_sums = row_sums + i, .scale = scale + j,
@@ -201,12 +209,13 @@ void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args
     }
     /* The activation over the block while it is still in cache. */
     for (int64_t r = 0; args->c && args->activation != GEMM_ACTIVATION_NONE && r < rows; r++)
-        gemm_activate(NULL, args->c + (i0 + r) * args->ldc + j0, cols, (gemm_activation)args->activation);
+        gemm_activate(NULL, args->c + (args->c_local ? r * args->ldc : (i0 + r) * args->ldc + j0), cols,
+                      (gemm_activation)args->activation);
     if (!args->c || !args->requantize)
         return;
     uint8_t q[256];
     for (int64_t r = 0; r < rows; r++) {
-        float *y = args->c + (i0 + r) * args->ldc + j0;
+        float *y = args->c + (args->c_local ? r * args->ldc : (i0 + r) * args->ldc + j0);
         for (int64_t j = 0; j < cols; j += (int64_t)sizeof q) {
             int64_t n = min64(cols - j, (int64_t)sizeof q);
             qgemm_quantize(y + j, n, args->y_scale, args->y_zero_point, args->y_signed, q);

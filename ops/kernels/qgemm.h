@@ -84,10 +84,12 @@ typedef struct qgemm_args {
     const qgemm_packed_b *b;
     const int32_t *b_zero_points; /* NULL: none; else one (b_zp_per_column false) or n values */
     bool b_zp_per_column;
-    /* Output: int32 into c32, or else float into c with the scales and bias. */
+    /* Output: int32 into c32, or else float into c with the scales and bias; at C's element
+     * (i, j), or with c_local at (i - i0, j - j0) of the task's block (qgemm_task_block). */
     int32_t *c32;
     float *c;
     int64_t ldc;
+    bool c_local;
     float a_scale;
     const float *b_scales;   /* one, or n when b_scale_per_column */
     bool b_scale_per_column;
@@ -100,6 +102,8 @@ typedef struct qgemm_args {
     int32_t y_zero_point;
 } qgemm_args;
 
+/* The block of C that task `task` computes: rows [*i0, *i1), columns [*j0, *j1). */
+void qgemm_task_block(const qgemm_plan *plan, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0, int64_t *j1);
 /* Computes task `task`'s block of C; scratch holds plan->scratch_bytes. */
 void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args, void *scratch);
 

@@ -695,3 +695,60 @@ Test(qgemm_passes, qdq_matmul_of_activations)
     onyx_model_free(plain);
     builder_free(b);
 }
+
+/* QLinearMatMul with a constant B (the GEMM) against B as an input (the plain product), scales
+ * and zero points per tensor and per column; and MatMulInteger with a zero point per row of A
+ * and a constant B (the plain product, B's data kept). */
+Test(qgemm_ops, qlinear_matmul_constant_b)
+{
+    enum { B = 2, M = 5, K = 11, N = 23 };
+    uint8_t a[B * M * K], w[K * N], wz[N];
+    float ws[N];
+    for (size_t i = 0; i < sizeof a; i++)
+        a[i] = (uint8_t)next_random();
+    for (size_t i = 0; i < sizeof w; i++)
+        w[i] = (uint8_t)next_random();
+    for (int j = 0; j < N; j++)
+        wz[j] = (uint8_t)(next_random() % 9 + 124), ws[j] = 0.002f * (float)(j + 1);
+    float as = 0.013f, ys = 0.09f;
+    uint8_t az = 100, yz = 3;
+    for (int per_column = 0; per_column < 2; per_column++)
+        for (int w_signed = 0; w_signed < 2; w_signed++) {
+            onyx_dtype wt = w_signed ? ONYX_DTYPE_INT8 : ONYX_DTYPE_UINT8;
+            onyx_tensor v[8] = {tensor_of(ONYX_DTYPE_UINT8, 3, DIMS(B, M, K), a), tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, &as),
+                                tensor_of(ONYX_DTYPE_UINT8, 0, NULL, &az), tensor_of(wt, 2, DIMS(K, N), w),
+                                tensor_of(ONYX_DTYPE_FLOAT, per_column, DIMS(N), ws),
+                                tensor_of(wt, per_column, DIMS(N), wz), tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, &ys),
+                                tensor_of(ONYX_DTYPE_UINT8, 0, NULL, &yz)};
+            uint8_t got[2][B * M * N];
+            for (int constant = 0; constant < 2; constant++) {
+                builder *b = builder_single_node(10, "QLinearMatMul", "a,as,az,w,ws,wz,ys,yz", v,
+                                                 constant ? 0xfe : 0xf6, "y");
+                onyx_tensor inputs[2] = {v[0], v[3]};
+                run_result r = run_model(b, constant ? 1 : 2, inputs);
+                cr_assert(r.load == ONYX_OK && r.run == ONYX_OK, "%s", r.message);
+                memcpy(got[constant], r.outputs[0].data, sizeof got[0]);
+                run_result_free(&r);
+                builder_free(b);
+            }
+            cr_expect(!memcmp(got[0], got[1], sizeof got[0]), "per_column %d w_signed %d", per_column, w_signed);
+        }
+    /* MatMulInteger, A's zero point per row, B constant. */
+    uint8_t azs[M];
+    for (int i = 0; i < M; i++)
+        azs[i] = (uint8_t)(i * 40);
+    onyx_tensor v[3] = {tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(M, K), a), tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(K, N), w),
+                        tensor_of(ONYX_DTYPE_UINT8, 1, DIMS(M), azs)};
+    builder *b = builder_single_node(10, "MatMulInteger", "a,w,az", v, 0x6, "y");
+    int32_t got[M * N], want[M * N];
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            int32_t sum = 0;
+            for (int p = 0; p < K; p++)
+                sum += ((int32_t)a[i * K + p] - azs[i]) * (int32_t)w[p * N + j];
+            want[i * N + j] = sum;
+        }
+    run_into(b, 1, 1, v, got, sizeof got);
+    cr_expect(!memcmp(got, want, sizeof got));
+    builder_free(b);
+}
