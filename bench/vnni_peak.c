@@ -116,7 +116,8 @@ int main(int argc, char **argv)
 #endif
     static const int64_t shapes[][3] = {{128, 768, 768}, {128, 3072, 768}, {128, 768, 3072},
                                         {16, 768, 768}, {512, 768, 768}, {1024, 1024, 1024}};
-    static const qgemm_kernel_id ids[] = {QGEMM_KERNEL_AVX512_VNNI, QGEMM_KERNEL_AVX_VNNI, QGEMM_KERNEL_PORTABLE};
+    static const qgemm_kernel_id ids[] = {QGEMM_KERNEL_AVX512_VNNI, QGEMM_KERNEL_AVX_VNNI,
+                                          QGEMM_KERNEL_PORTABLE};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n));
@@ -138,8 +139,8 @@ int main(int argc, char **argv)
                                .a_scale = 0.5f, .b_scales = &scale};
             gemm_case g = {&plan, &args, malloc(plan.scratch_bytes)};
             double rate = best_rate(seconds, 2.0 * (double)m * n * k, run_gemm, &g);
-            printf("qgemm %-18s m %4lld n %4lld k %4lld: %7.1f GOP/s", qgemm_kernel_name(kernel), (long long)m,
-                   (long long)n, (long long)k, rate);
+            printf("qgemm %-18s m %4lld n %4lld k %4lld: %7.1f GOP/s", qgemm_kernel_name(kernel),
+                   (long long)m, (long long)n, (long long)k, rate);
             double own = ids[kid] == QGEMM_KERNEL_AVX512_VNNI ? peak : peak_ymm_rate;
             if (own > 0 && ids[kid] != QGEMM_KERNEL_PORTABLE)
                 printf("  (%.0f%% of the %s peak)", 100 * rate / own,

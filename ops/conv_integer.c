@@ -68,7 +68,8 @@ static onyx_status pack_weights(op_context *ctx, const qconv_inputs *in, qconv_p
         if (!memory)
             return ONYX_ERROR_OUT_OF_MEMORY;
         const int8_t *base = (const int8_t *)w->data + g * per_group * rows; /* bytes either way */
-        qgemm_pack_b_strided(&q->packed[g], base, w->dtype == ONYX_DTYPE_INT8, rows, per_group, 1, rows, memory);
+        qgemm_pack_b_strided(&q->packed[g], base, w->dtype == ONYX_DTYPE_INT8, rows, per_group, 1, rows,
+                             memory);
     }
     for (int64_t i = 0; i < zero_count; i++)
         q->w_zero[i] = w_zero->dtype == ONYX_DTYPE_UINT8 ? ((const uint8_t *)w_zero->data)[i]
@@ -285,7 +286,8 @@ static void qgemm_block(const op_context *ctx, int64_t group, const int32_t *col
     qgemm_plan plan;
     qgemm_plan_init(&plan, NULL, n, maps, rows);
     const int32_t *w_zero = q->w_zero && q->w_zero_per_map ? q->w_zero + group * maps : q->w_zero;
-    qgemm_args args = {.a = a, .lda = rows, .a_signed = x_signed, .a_zero_point = x_zero, .b = &q->packed[group],
+    qgemm_args args = {.a = a, .lda = rows, .a_signed = x_signed, .a_zero_point = x_zero,
+                       .b = &q->packed[group],
                        .b_zero_points = w_zero, .b_zp_per_column = q->w_zero_per_map, .c32 = c, .ldc = maps};
     for (int64_t t = 0; t < qgemm_plan_tasks(&plan); t++)
         qgemm_run_task(&plan, t, &args, gemm_scratch);
@@ -328,7 +330,9 @@ static onyx_status qconv_run(const op_context *ctx, const qconv_inputs *in, int6
             ldb = last - first;
         }
         if (q->packed) {
-            int32_t *y = quantized ? sums : (int32_t *)ctx->outputs[0]->data + (n * s->maps + map0) * g->out_count + first;
+            int32_t *y = quantized ? sums
+                                   : (int32_t *)ctx->outputs[0]->data + (n * s->maps + map0) * g->out_count +
+                                         first;
             qgemm_block(ctx, group, col, ldb, last - first, x_zero, x->dtype == ONYX_DTYPE_INT8, y,
                         quantized ? last - first : g->out_count, gemm_scratch);
             if (quantized)

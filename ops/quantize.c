@@ -350,9 +350,11 @@ static onyx_status dequantize_linear_run(const op_context *ctx, int64_t begin, i
         float sc = ((const float *)scale->data)[0];
         int32_t zp = quant_load(zero_point, 0);
         if (x->dtype == ONYX_DTYPE_UINT8)
-            dequantize_block_u8((const uint8_t *)x->data + first, last - first, sc, zp, (float *)y->data + first);
+            dequantize_block_u8((const uint8_t *)x->data + first, last - first, sc, zp,
+                                (float *)y->data + first);
         else
-            dequantize_block_s8((const int8_t *)x->data + first, last - first, sc, zp, (float *)y->data + first);
+            dequantize_block_s8((const int8_t *)x->data + first, last - first, sc, zp,
+                                (float *)y->data + first);
         return ONYX_OK;
     }
     minifloat_format mf = {0};

@@ -279,7 +279,8 @@ static float scale_round(onyx_dtype dt, float x)
 }
 
 /* One output of QLinearMatMul from its int32 sum. */
-static int32_t requantize_sum(int32_t acc, onyx_dtype scale_dt, float row_scale, float col_scale, float y_scale,
+static int32_t requantize_sum(int32_t acc, onyx_dtype scale_dt, float row_scale, float col_scale,
+                              float y_scale,
                               int32_t y_zero_point, quant_range range)
 {
     if (scale_dt == ONYX_DTYPE_FLOAT) {
@@ -311,7 +312,8 @@ static onyx_status qlinear_matmul_run(const op_context *ctx, int64_t begin, int6
         float row_scale = scale_load(a_scale, param_index(s->a_layout, r.a_matrix, s->m, r.row));
         for (int64_t j = 0; j < s->n; j++) {
             float col_scale = scale_load(b_scale, param_index(s->b_layout, r.b_matrix, s->n, j));
-            int32_t q = requantize_sum((int32_t)acc[j], scale_dt, row_scale, col_scale, y_scale, y_zero_point, range);
+            int32_t q = requantize_sum((int32_t)acc[j], scale_dt, row_scale, col_scale, y_scale, y_zero_point,
+                                       range);
             quant_store(y->data, t * s->n + j, y->dtype, q);
         }
     }
@@ -500,7 +502,8 @@ static onyx_status qlinear_matmul_reshape_packed(op_context *ctx)
     qgemm_plan_init(&s->plan, NULL, shape_count(a->dims, a->rank - 1), p->b->n, p->b->k);
     ctx->n_tasks = qgemm_plan_tasks(&s->plan);
     ctx->task_cost = qgemm_plan_task_cost(&s->plan);
-    ctx->scratch_bytes = s->plan.scratch_bytes + (size_t)(s->plan.tile_m * s->plan.tile_n) * sizeof(int32_t) + 64;
+    size_t block = (size_t)(s->plan.tile_m * s->plan.tile_n) * sizeof(int32_t);
+    ctx->scratch_bytes = s->plan.scratch_bytes + block + 64;
     return ONYX_OK;
 }
 
@@ -511,13 +514,16 @@ static onyx_status qlinear_matmul_run_packed(const op_context *ctx, int64_t begi
     if (!p->b || !s->fast)
         return qlinear_matmul_run(ctx, begin, end, scratch);
     const qmatmul_inputs *in = &qlinear_matmul_inputs;
-    const onyx_tensor *a = ctx->inputs[in->a], *a_scale = ctx->inputs[in->a_scale], *b_scale = ctx->inputs[in->b_scale];
+    const onyx_tensor *a = ctx->inputs[in->a], *a_scale = ctx->inputs[in->a_scale];
+    const onyx_tensor *b_scale = ctx->inputs[in->b_scale];
     onyx_tensor *y = ctx->outputs[0];
     int32_t *block = scratch;
-    void *gemm_scratch = (char *)scratch + ((size_t)(s->plan.tile_m * s->plan.tile_n) * sizeof(int32_t) + 63) / 64 * 64;
+    size_t block_bytes = (size_t)(s->plan.tile_m * s->plan.tile_n) * sizeof(int32_t);
+    void *gemm_scratch = (char *)scratch + (block_bytes + 63) / 64 * 64;
     qgemm_args args = {.a = a->data, .lda = p->b->k, .a_signed = a->dtype == ONYX_DTYPE_INT8,
                        .a_zero_point = quant_load(ctx->inputs[in->a_zero_point], 0), .b = &p->b->packed,
-                       .b_zero_points = p->b->zero_points, .b_zp_per_column = p->b->zp_per_column, .c32 = block,
+                       .b_zero_points = p->b->zero_points, .b_zp_per_column = p->b->zp_per_column,
+                       .c32 = block,
                        .ldc = s->plan.tile_n, .c_local = true};
     float row_scale = scale_load(a_scale, 0), y_scale = scale_load(ctx->inputs[in->y_scale], 0);
     int32_t y_zero_point = quant_load(ctx->inputs[in->y_zero_point], 0);
@@ -530,7 +536,8 @@ static onyx_status qlinear_matmul_run_packed(const op_context *ctx, int64_t begi
         for (int64_t i = i0; i < i1; i++)
             for (int64_t j = j0; j < j1; j++) {
                 float col_scale = scale_load(b_scale, per_column ? j : 0);
-                int32_t q = requantize_sum(block[(i - i0) * s->plan.tile_n + j - j0], a_scale->dtype, row_scale,
+                int32_t q = requantize_sum(block[(i - i0) * s->plan.tile_n + j - j0], a_scale->dtype,
+                                           row_scale,
                                            col_scale, y_scale, y_zero_point, range);
                 quant_store(y->data, i * p->b->n + j, y->dtype, q);
             }
@@ -588,13 +595,15 @@ static onyx_status qmatmul_fused_check(op_context *ctx)
     for (int i = 7; i <= 8 && y_scale; i++) {
         const onyx_tensor *t = op_input(ctx, i);
         if (!t->data || tensor_count(t) != 1 || t->rank > 1)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a constant scalar", op_input_name(ctx, i),
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a constant scalar",
+                            op_input_name(ctx, i),
                             shape_str(t, sb, sizeof sb));
     }
     if (!b->data) {
         /* B computed while running: any batch of matrices, its parameters one value each. */
         if (bias)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "a bias '%s' needs a constant '%s'", op_input_name(ctx, 6),
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "a bias '%s' needs a constant '%s'",
+                            op_input_name(ctx, 6),
                             op_input_name(ctx, 3));
         qconst_b *q = op_alloc_params(ctx, sizeof *q);
         if (!q)
@@ -612,7 +621,8 @@ static onyx_status qmatmul_fused_check(op_context *ctx)
         return ONYX_OK;
     }
     if (b->rank != 2)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a matrix when constant", op_input_name(ctx, 3),
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a matrix when constant",
+                        op_input_name(ctx, 3),
                         shape_str(b, sb, sizeof sb));
     int64_t n = b->dims[1];
     for (int i = 4; i <= 6; i++) {
@@ -703,14 +713,19 @@ static onyx_status qmatmul_runtime_run(const op_context *ctx, int64_t begin, int
     for (int64_t t = begin; t < end; t++) {
         int64_t offsets[2], within = t % s->batch.inner;
         broadcast_row(&s->batch, t / s->batch.inner, offsets);
-        int64_t a_matrix = offsets[0] + within * s->batch.step[0], b_matrix = offsets[1] + within * s->batch.step[1];
+        int64_t a_matrix = offsets[0] + within * s->batch.step[0];
+        int64_t b_matrix = offsets[1] + within * s->batch.step[1];
         qgemm_packed_b packed;
-        qgemm_pack_b(&packed, (const uint8_t *)b->data + b_matrix * s->k * s->n, b->dtype == ONYX_DTYPE_INT8, s->k,
+        qgemm_pack_b(&packed, (const uint8_t *)b->data + b_matrix * s->k * s->n, b->dtype == ONYX_DTYPE_INT8,
+                     s->k,
                      s->n, s->n, scratch);
         qgemm_args args = {.a = (const uint8_t *)a->data + a_matrix * s->m * s->k, .lda = s->k,
-                           .a_signed = a->dtype == ONYX_DTYPE_INT8, .a_zero_point = quant_load(op_input(ctx, 2), 0),
-                           .b = &packed, .b_zero_points = b_zp ? &zb : NULL, .c = (float *)ctx->outputs[0]->data + t * s->m * s->n,
-                           .ldc = s->n, .a_scale = ((const float *)ctx->inputs[1]->data)[0], .b_scales = &b_scale,
+                           .a_signed = a->dtype == ONYX_DTYPE_INT8,
+                           .a_zero_point = quant_load(op_input(ctx, 2), 0),
+                           .b = &packed, .b_zero_points = b_zp ? &zb : NULL,
+                           .c = (float *)ctx->outputs[0]->data + t * s->m * s->n,
+                           .ldc = s->n, .a_scale = ((const float *)ctx->inputs[1]->data)[0],
+                           .b_scales = &b_scale,
                            .activation = q->activation, .requantize = q->requantize, .y_signed = q->y_signed,
                            .y_scale = q->y_scale, .y_zero_point = q->y_zero_point};
         for (int64_t task = 0; task < qgemm_plan_tasks(&s->plan); task++)
@@ -729,7 +744,8 @@ static onyx_status qmatmul_fused_reshape(op_context *ctx)
     char sa[128];
     if (a->rank < 1 || !dim_may_equal(a->dims[a->rank - 1], q->k))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s does not end in %lld, the rows of '%s'",
-                        op_input_name(ctx, 0), shape_str(a, sa, sizeof sa), (long long)q->k, op_input_name(ctx, 3));
+                        op_input_name(ctx, 0), shape_str(a, sa, sizeof sa), (long long)q->k,
+                        op_input_name(ctx, 3));
     for (int i = 1; i <= 2; i++) {
         const onyx_tensor *t = op_input(ctx, i);
         if (t && !(t->rank == 0 || (t->rank == 1 && dim_may_equal(t->dims[0], 1))))
@@ -762,7 +778,8 @@ static onyx_status qmatmul_fused_run(const op_context *ctx, int64_t begin, int64
     qgemm_args args = {.a = a->data, .lda = q->k, .a_signed = a->dtype == ONYX_DTYPE_INT8,
                        .a_zero_point = quant_load(op_input(ctx, 2), 0), .b = &q->packed,
                        .b_zero_points = q->zero_points, .b_zp_per_column = q->zp_per_column,
-                       .c = ctx->outputs[0]->data, .ldc = q->n, .a_scale = ((const float *)ctx->inputs[1]->data)[0],
+                       .c = ctx->outputs[0]->data, .ldc = q->n,
+                       .a_scale = ((const float *)ctx->inputs[1]->data)[0],
                        .b_scales = q->scales, .b_scale_per_column = q->scale_per_column, .bias = q->bias,
                        .activation = q->activation, .requantize = q->requantize, .y_signed = q->y_signed,
                        .y_scale = q->y_scale, .y_zero_point = q->y_zero_point};

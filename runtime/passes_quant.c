@@ -48,7 +48,8 @@ static node *activation_after(graph *g, int v, gemm_activation *act)
     }
     if (is_op(next, "onyx", "Gelu") || is_op(next, "", "Gelu")) {
         const attribute *approx = node_attr(next, "approximate");
-        *act = approx && approx->s && !strcmp(approx->s, "tanh") ? GEMM_ACTIVATION_GELU_TANH : GEMM_ACTIVATION_GELU_ERF;
+        bool tanh_form = approx && approx->s && !strcmp(approx->s, "tanh");
+        *act = tanh_form ? GEMM_ACTIVATION_GELU_TANH : GEMM_ACTIVATION_GELU_ERF;
         return next;
     }
     return NULL;
@@ -67,7 +68,8 @@ static bool one_element(const onyx_tensor *t)
 
 static bool constant_with_data(const graph *g, int v)
 {
-    return v >= 0 && g->values[v].kind == VALUE_CONSTANT && (g->values[v].info.data || tensor_count(&g->values[v].info) == 0);
+    return v >= 0 && g->values[v].kind == VALUE_CONSTANT && (g->values[v].info.data ||
+                                                             tensor_count(&g->values[v].info) == 0);
 }
 
 /* A constant parameter of n columns: one value or [n]. */
@@ -122,7 +124,8 @@ static int fuse_dynamic(onyx_model *model, graph *g, onyx_status *st)
                 b_scale = smul->inputs[k];
                 a_scale = smul->inputs[1 - k];
             }
-        if (b_scale < 0 || g->values[b_scale].info.dtype != ONYX_DTYPE_FLOAT || !activation_ok(g, a, a_scale, a_zp))
+        if (b_scale < 0 || g->values[b_scale].info.dtype != ONYX_DTYPE_FLOAT ||
+            !activation_ok(g, a, a_scale, a_zp))
             continue;
         match m = {.n_nodes = 0};
         int bias = -1;
@@ -130,7 +133,8 @@ static int fuse_dynamic(onyx_model *model, graph *g, onyx_status *st)
         if (is_op(add, "", "Add") && add->n_inputs == 2) {
             int other = other_input(add, mul->outputs[0]);
             const onyx_tensor *tbias = other >= 0 ? &g->values[other].info : NULL;
-            if (tbias && constant_with_data(g, other) && tbias->dtype == ONYX_DTYPE_FLOAT && tbias->rank == 1 &&
+            if (tbias && constant_with_data(g, other) && tbias->dtype == ONYX_DTYPE_FLOAT &&
+                tbias->rank == 1 &&
                 tbias->dims[0] == n)
                 bias = other;
         }
@@ -210,7 +214,8 @@ typedef enum weight_layout { WEIGHTS_KN, WEIGHTS_NK, WEIGHTS_CONV } weight_layou
 /* W (value w, a float constant folded from DequantizeLinear) as int8 integers (k x n for the
  * products, Conv's shape for Conv), scales and zero point put back into the folded node's
  * input values: false when not recoverable. */
-static bool recover_weights(onyx_model *model, graph *g, int w, weight_layout layout, int *bq, int *bs, int *bz,
+static bool recover_weights(onyx_model *model, graph *g, int w, weight_layout layout, int *bq, int *bs,
+                            int *bz,
                             onyx_status *st)
 {
     const value *wv = &g->values[w];
@@ -234,8 +239,11 @@ static bool recover_weights(onyx_model *model, graph *g, int w, weight_layout la
     /* Per column: along W's axis 1 (k x n), else 0. */
     int64_t column_axis = layout == WEIGHTS_KN ? 1 : 0;
     if (tq->dtype != ONYX_DTYPE_INT8 || !same_shape || (block && block->i) ||
-        (per_column && !(ts->rank == 1 && ts->dims[0] == n && (axis == column_axis || axis == column_axis - tw->rank))) ||
-        (z >= 0 && (g->values[z].info.dtype != ONYX_DTYPE_INT8 || tensor_count(&g->values[z].info) != tensor_count(ts))))
+        (per_column &&
+         !(ts->rank == 1 && ts->dims[0] == n && (axis == column_axis || axis == column_axis - tw->rank))) ||
+        (z >= 0 &&
+         (g->values[z].info.dtype != ONYX_DTYPE_INT8 ||
+          tensor_count(&g->values[z].info) != tensor_count(ts))))
         return false;
     value *vq = &g->values[q], *vs = &g->values[s], *vz = z >= 0 ? &g->values[z] : NULL;
     bool held = vq->info.data || vs->info.data || (vz && vz->info.data);
@@ -294,7 +302,9 @@ static int fuse_qdq(onyx_model *model, graph *g, onyx_status *st)
         int bias = gemm && mm->n_inputs > 2 ? mm->inputs[2] : -1;
         const onyx_tensor *tw = &g->values[mm->inputs[1]].info;
         int64_t n = tw->rank == 2 ? tw->dims[trans_b && trans_b->i ? 0 : 1] : -1;
-        if (gemm && ((alpha && alpha->f != 1.0f) || (beta && beta->f != 1.0f && bias >= 0) || (trans_a && trans_a->i)))
+        if (gemm &&
+            ((alpha && alpha->f != 1.0f) || (beta && beta->f != 1.0f && bias >= 0) ||
+             (trans_a && trans_a->i)))
             continue;
         if (bias >= 0 && !(constant_with_data(g, bias) && g->values[bias].info.dtype == ONYX_DTYPE_FLOAT &&
                            g->values[bias].info.rank == 1 && g->values[bias].info.dims[0] == n))
@@ -311,8 +321,8 @@ static int fuse_qdq(onyx_model *model, graph *g, onyx_status *st)
         int b, b_scale, b_zp;
         match m = {.n_nodes = 0};
         m.nodes[m.n_nodes++] = i;
-        if (!recover_weights(model, g, mm->inputs[1], trans_b && trans_b->i ? WEIGHTS_NK : WEIGHTS_KN, &b, &b_scale,
-                             &b_zp, st)) {
+        weight_layout layout = trans_b && trans_b->i ? WEIGHTS_NK : WEIGHTS_KN;
+        if (!recover_weights(model, g, mm->inputs[1], layout, &b, &b_scale, &b_zp, st)) {
             /* Or B dequantized while running (attention's products of activations). */
             const value *wv = &g->values[mm->inputs[1]];
             node *dqb = wv->kind == VALUE_NODE && wv->producer >= 0 ? &g->nodes[wv->producer] : NULL;
@@ -380,7 +390,8 @@ static int drop_qdq_around_moves(onyx_model *model, graph *g, onyx_status *st)
         node *dq = dv->kind == VALUE_NODE && dv->producer >= 0 ? &g->nodes[dv->producer] : NULL;
         if (!is_op(dq, "", "DequantizeLinear") || dq->n_inputs < 2)
             continue;
-        int x = dq->inputs[0], q_zp = q->n_inputs > 2 ? q->inputs[2] : -1, dq_zp = dq->n_inputs > 2 ? dq->inputs[2] : -1;
+        int x = dq->inputs[0], q_zp = q->n_inputs > 2 ? q->inputs[2] : -1;
+        int dq_zp = dq->n_inputs > 2 ? dq->inputs[2] : -1;
         const onyx_tensor *tx = &g->values[x].info, *ty = &g->values[q->outputs[0]].info;
         const op_registration *reg = registry_find(op->domain, op->op_type, op->opset);
         if (!is_quant_int(tx->dtype) || tx->dtype != ty->dtype || !float_scalar(g, q->inputs[1]) ||
@@ -427,7 +438,8 @@ static int fuse_qdq_conv(onyx_model *model, graph *g, onyx_status *st)
             continue;
         const onyx_tensor *tw = &g->values[conv->inputs[1]].info;
         if (bias >= 0 && !(constant_with_data(g, bias) && g->values[bias].info.dtype == ONYX_DTYPE_FLOAT &&
-                           g->values[bias].info.rank == 1 && tw->rank >= 1 && g->values[bias].info.dims[0] == tw->dims[0]))
+                           g->values[bias].info.rank == 1 && tw->rank >= 1 &&
+                           g->values[bias].info.dims[0] == tw->dims[0]))
             continue;
         int b, b_scale, b_zp;
         if (!recover_weights(model, g, conv->inputs[1], WEIGHTS_CONV, &b, &b_scale, &b_zp, st))
@@ -481,7 +493,8 @@ static int fuse_qdq_pairs(onyx_model *model, graph *g, onyx_status *st)
         node *q = sole_producer(g, dq->inputs[0], "QuantizeLinear");
         if (!q || q->n_inputs != 3 || g->values[q->inputs[0]].info.dtype != ONYX_DTYPE_FLOAT ||
             g->values[dq->outputs[0]].info.dtype != ONYX_DTYPE_FLOAT || !float_scalar(g, q->inputs[1]) ||
-            !is_quant_int(g->values[q->inputs[2]].info.dtype) || !one_element(&g->values[q->inputs[2]].info) ||
+            !is_quant_int(g->values[q->inputs[2]].info.dtype) ||
+            !one_element(&g->values[q->inputs[2]].info) ||
             !same_param(g, q->inputs[1], dq->inputs[1]) || !same_param(g, q->inputs[2], dq->inputs[2]))
             continue;
         match m = {.nodes = {i, (int)(q - g->nodes)}, .n_nodes = 2};

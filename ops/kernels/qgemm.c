@@ -128,13 +128,15 @@ void qgemm_plan_init(qgemm_plan *plan, const qgemm_kernel *kernel, int64_t m, in
     int64_t k4 = round_up(k, QGEMM_KGROUP);
     int64_t tile_m = min64(round_up(m > 0 ? m : 1, kernel->mr), (int64_t)kernel->mr * TILE_M_TILES);
     int64_t tile_n = min64(round_up(n > 0 ? n : 1, kernel->nr), round_up(TILE_N_COLUMNS, kernel->nr));
-    *plan = (qgemm_plan){.kernel = kernel, .m = m, .n = n, .k = k, .k4 = k4, .tile_m = tile_m, .tile_n = tile_n,
+    *plan = (qgemm_plan){.kernel = kernel, .m = m, .n = n, .k = k, .k4 = k4, .tile_m = tile_m,
+                         .tile_n = tile_n,
                          .tiles_m = m > 0 ? (m + tile_m - 1) / tile_m : 0,
                          .tiles_n = n > 0 ? (n + tile_n - 1) / tile_n : 0};
     plan->scratch_bytes = (size_t)(round_up(tile_m * k4, 64) + 4 * tile_m + 4 * 4 * tile_n + 128);
 }
 
-void qgemm_task_block(const qgemm_plan *plan, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0, int64_t *j1)
+void qgemm_task_block(const qgemm_plan *plan, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0,
+                      int64_t *j1)
 {
     *i0 = task / plan->tiles_n * plan->tile_m;
     *j0 = task % plan->tiles_n * plan->tile_n;
@@ -201,7 +203,8 @@ void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args
         for (int64_t i = 0; i < rows; i += kernel->mr) {
             int64_t c_at = args->c_local ? i * args->ldc + j : (i0 + i) * args->ldc + j0 + j;
             qgemm_out out = {.c32 = args->c32 ? args->c32 + c_at : NULL, .c = args->c ? args->c + c_at : NULL,
-                             .ldc = args->ldc, .col_term = col_term + j, .b_off = any_b_off ? b_off + j : NULL,
+                             .ldc = args->ldc, .col_term = col_term + j,
+                             .b_off = any_b_off ? b_off + j : NULL,
                              .row_sums = row_sums + i, .scale = scale + j,
                              .bias = args->bias ? args->bias + j0 + j : NULL};
             kernel->tile(min64(rows - i, kernel->mr), nc, k4, a_rows + i * a_ld, a_ld, panel, b_stride, &out);
@@ -219,9 +222,10 @@ void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args
         for (int64_t j = 0; j < cols; j += (int64_t)sizeof q) {
             int64_t n = min64(cols - j, (int64_t)sizeof q);
             qgemm_quantize(y + j, n, args->y_scale, args->y_zero_point, args->y_signed, q);
-            for (int64_t t = 0; t < n; t++)
-                y[j + t] = (float)((args->y_signed ? (int32_t)(int8_t)q[t] : (int32_t)q[t]) - args->y_zero_point) *
-                           args->y_scale;
+            for (int64_t t = 0; t < n; t++) {
+                int32_t level = args->y_signed ? (int32_t)(int8_t)q[t] : (int32_t)q[t];
+                y[j + t] = (float)(level - args->y_zero_point) * args->y_scale;
+            }
         }
     }
 }

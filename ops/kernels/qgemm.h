@@ -103,7 +103,8 @@ typedef struct qgemm_args {
 } qgemm_args;
 
 /* The block of C that task `task` computes: rows [*i0, *i1), columns [*j0, *j1). */
-void qgemm_task_block(const qgemm_plan *plan, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0, int64_t *j1);
+void qgemm_task_block(const qgemm_plan *plan, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0,
+                      int64_t *j1);
 /* Computes task `task`'s block of C; scratch holds plan->scratch_bytes. */
 void qgemm_run_task(const qgemm_plan *plan, int64_t task, const qgemm_args *args, void *scratch);
 
@@ -116,7 +117,8 @@ void qgemm_quantize(const float *x, int64_t n, float scale, int32_t zero_point, 
 /* *lo = min(*lo, x[i]...) and *hi = max(*hi, x[i]...), NaNs passed over. */
 void qgemm_range(const float *x, int64_t n, float *lo, float *hi);
 /* The scalar forms (the portable kernel's), for the vector kernels' tails. */
-void qgemm_quantize_scalar(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y);
+void qgemm_quantize_scalar(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed,
+                           void *y);
 void qgemm_range_scalar(const float *x, int64_t n, float *lo, float *hi);
 
 /* ---- what each kernel file provides -------------------------------------------------------- */
@@ -136,7 +138,8 @@ typedef struct qgemm_out {
 
 /* mr x nc tile (mr <= the kernel's mr, nc <= its nr) of A (unsigned bytes, k4 per row, rows
  * lda apart) times the packed panels from b (panels b_stride bytes apart). */
-typedef void (*qgemm_tile_fn)(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t lda, const int8_t *b,
+typedef void (*qgemm_tile_fn)(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t lda,
+                              const int8_t *b,
                               int64_t b_stride, const qgemm_out *out);
 
 struct qgemm_kernel {

@@ -75,7 +75,8 @@ static void quantize(const float *x, int64_t n, float scale, int32_t zero_point,
 {
     const __m256 s = _mm256_set1_ps(scale), lo = _mm256_set1_ps(-1024.0f), hi = _mm256_set1_ps(1024.0f);
     const __m256i z = _mm256_set1_epi32(zero_point), qlo = _mm256_set1_epi32(is_signed ? -128 : 0),
-                  qhi = _mm256_set1_epi32(is_signed ? 127 : 255), gather = _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4);
+                  qhi = _mm256_set1_epi32(is_signed ? 127 : 255);
+    const __m256i gather = _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), s);

@@ -32,7 +32,8 @@ static void tile(int64_t mr, int64_t nc, int64_t k4, const uint8_t *a, int64_t l
     }
 }
 
-void qgemm_quantize_scalar(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y)
+void qgemm_quantize_scalar(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed,
+                           void *y)
 {
     int32_t lo = is_signed ? -128 : 0, hi = is_signed ? 127 : 255;
     for (int64_t i = 0; i < n; i++) {

@@ -106,7 +106,8 @@ Test(qgemm, kernels_against_reference)
             for (int signs = 0; signs < 4; signs++)
                 for (int zp = 0; zp < 3; zp++)
                     for (int out = 0; out < 3; out++) {
-                        qproblem p = {sizes[s][0], sizes[s][1], sizes[s][2], signs & 1, signs & 2, zp, out > 0,
+                        qproblem p = {sizes[s][0], sizes[s][1], sizes[s][2], signs & 1, signs & 2, zp,
+                                      out > 0,
                                       out == 2};
                         int bad = run_problem(kernel, p);
                         cr_expect(bad == 0,
@@ -150,7 +151,8 @@ Test(qgemm, quantize_and_range_kernels)
                 int32_t zp = sign ? -3 : 131;
                 kernel->quantize(x, n, 0.5f, zp, sign, got);
                 qgemm_quantize_scalar(x, n, 0.5f, zp, sign, want);
-                cr_expect(!memcmp(got, want, (size_t)n), "%s quantize n %d signed %d", qgemm_kernel_name(kernel),
+                cr_expect(!memcmp(got, want, (size_t)n), "%s quantize n %d signed %d",
+                          qgemm_kernel_name(kernel),
                           n, sign);
                 for (int i = 0; i < n && sign; i++) { /* the scalar form against the formula */
                     float v = x[i] / 0.5f;
@@ -166,7 +168,8 @@ Test(qgemm, quantize_and_range_kernels)
         }
         float lo = 0, hi = 0;
         kernel->range(x, 100, &lo, &hi); /* NaN passed over, infinities kept */
-        cr_expect(lo == -INFINITY && hi == INFINITY, "%s range with specials: %g %g", qgemm_kernel_name(kernel), lo,
+        cr_expect(lo == -INFINITY && hi == INFINITY, "%s range with specials: %g %g",
+                  qgemm_kernel_name(kernel), lo,
                   hi);
     }
 }
@@ -309,11 +312,13 @@ static void fused_against_unfused(builder *b, bool bitwise, const char *what)
     double worst = 0, largest = 0;
     for (int i = 0; i < QM * QN; i++) {
         if (bitwise)
-            cr_expect(!memcmp(&y1[i], &y2[i], sizeof(float)), "%s: y[%d] %.9g, unfused %.9g", what, i, y1[i], y2[i]);
+            cr_expect(!memcmp(&y1[i], &y2[i], sizeof(float)), "%s: y[%d] %.9g, unfused %.9g", what, i, y1[i],
+                      y2[i]);
         worst = fmax(worst, fabs((double)y1[i] - y2[i]));
         largest = fmax(largest, fabs((double)y2[i]));
     }
-    cr_expect(worst <= 1e-5 * largest, "%s: fused and unfused differ by %g (largest %g)", what, worst, largest);
+    cr_expect(worst <= 1e-5 * largest, "%s: fused and unfused differ by %g (largest %g)", what, worst,
+              largest);
     onyx_model_free(fused);
     onyx_model_free(plain);
     builder_free(b);
@@ -326,7 +331,8 @@ Test(qgemm_passes, dynamic_quantization_is_fused)
             for (int bias = 0; bias < 2; bias++)
                 for (int relu = 0; relu < 2; relu++) {
                     char what[80];
-                    snprintf(what, sizeof what, "dynamic per_column %d b_signed %d bias %d relu %d", per_column,
+                    snprintf(what, sizeof what, "dynamic per_column %d b_signed %d bias %d relu %d",
+                             per_column,
                              b_signed, bias, relu);
                     fused_against_unfused(dynamic_graph(per_column, b_signed, bias, relu), true, what);
                 }
@@ -390,7 +396,8 @@ static void qdq_tail(int tail)
     int same = 0;
     for (int64_t i = 0; i < n; i++) {
         same += !memcmp(&y1[i], &y2[i], sizeof(float));
-        cr_expect(fabsf(y1[i] - y2[i]) <= ys * 1.001f, "tail %d: y[%lld] %g, unfused %g", tail, (long long)i, y1[i],
+        cr_expect(fabsf(y1[i] - y2[i]) <= ys * 1.001f, "tail %d: y[%lld] %g, unfused %g", tail, (long long)i,
+                  y1[i],
                   y2[i]);
     }
     cr_expect(same >= n * 9 / 10, "tail %d: only %d of %lld the same", tail, same, (long long)n);
@@ -409,7 +416,8 @@ Test(qgemm_passes, qdq_tails)
 Test(qgemm_passes, committed_models_fuse)
 {
     static const char *const names[] = {"ffn_gelu_dynamic", "ffn_gelu_dynamic_pc", "ffn_gelu_qdq",
-                                        "gpt2_block_dynamic", "gpt2_block_qdq", "encoder_prenorm_gelu_op17_dynamic_pc"};
+                                        "gpt2_block_dynamic", "gpt2_block_qdq",
+                                        "encoder_prenorm_gelu_op17_dynamic_pc"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/models/quantized/%s/model.onnx", ONYX_SOURCE_DIR, names[i]);
@@ -473,20 +481,25 @@ Test(qgemm_ops, bad_quantization_parameters)
     int8_t w[6] = {0}, wz3[3] = {0}, az_s8 = 0;
     float x[6] = {0}, s2[2] = {1, 1}, s1 = 1;
     /* A zero point of the other signedness than A. */
-    onyx_tensor v1[3] = {tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(2, 3), a), tensor_of(ONYX_DTYPE_INT8, 2, DIMS(3, 2), w),
+    onyx_tensor v1[3] = {tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(2, 3), a),
+                         tensor_of(ONYX_DTYPE_INT8, 2, DIMS(3, 2), w),
                          tensor_of(ONYX_DTYPE_INT8, 0, NULL, &az_s8)};
-    expect_refused(builder_single_node(10, "MatMulInteger", "A,W,az", v1, 0x6, "Y"), 1, v1, "MatMulInteger", "az");
+    expect_refused(builder_single_node(10, "MatMulInteger", "A,W,az", v1, 0x6, "Y"), 1, v1, "MatMulInteger",
+                   "az");
     /* B's zero point neither a scalar nor one per column. */
     onyx_tensor v2[4] = {v1[0], v1[1], tensor_of(ONYX_DTYPE_UINT8, 0, NULL, a),
                          tensor_of(ONYX_DTYPE_INT8, 1, DIMS(3), wz3)};
-    expect_refused(builder_single_node(10, "MatMulInteger", "A,W,az,wz", v2, 0xe, "Y"), 1, v2, "wz", "column");
+    expect_refused(builder_single_node(10, "MatMulInteger", "A,W,az,wz", v2, 0xe, "Y"), 1, v2, "wz",
+                   "column");
     /* A's zero point per row of the wrong length. */
     onyx_tensor v3b[3] = {v1[0], v1[1], tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(3, 1), az2)};
     expect_refused(builder_single_node(10, "MatMulInteger", "A,W,az", v3b, 0x6, "Y"), 1, v3b, "az", "row");
     /* QuantizeLinear: a scale of the wrong type, a per-axis scale of the wrong length, an axis
      * out of range. */
-    onyx_tensor q1[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), x), tensor_of(ONYX_DTYPE_INT8, 0, NULL, &az_s8)};
-    expect_refused(builder_single_node(13, "QuantizeLinear", "x,s", q1, 0x2, "y"), 1, q1, "QuantizeLinear", "s");
+    onyx_tensor q1[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), x),
+                         tensor_of(ONYX_DTYPE_INT8, 0, NULL, &az_s8)};
+    expect_refused(builder_single_node(13, "QuantizeLinear", "x,s", q1, 0x2, "y"), 1, q1, "QuantizeLinear",
+                   "s");
     onyx_tensor q2[2] = {q1[0], tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(2), s2)};
     builder *b = builder_single_node(13, "QuantizeLinear", "x,s", q2, 0x2, "y");
     builder_attr_int(b, builder_first_node(b), "axis", 1);
@@ -495,7 +508,8 @@ Test(qgemm_ops, bad_quantization_parameters)
     b = builder_single_node(13, "DequantizeLinear", "x,s", (onyx_tensor[]){v1[0], q3[1]}, 0x2, "y");
     builder_attr_int(b, builder_first_node(b), "axis", 5);
     onyx_tensor dq[2] = {v1[0], q3[1]};
-    run_result r = run_model(b, 1, dq); /* a per-tensor scale never reads axis: accepted as ONNX's reference */
+    run_result r = run_model(b, 1, dq); /* a per-tensor scale never reads axis: accepted, as ONNX's
+                                           reference does */
     run_result_free(&r);
     builder_free(b);
     onyx_tensor q4[2] = {v1[0], tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(3), s2)};
@@ -518,7 +532,8 @@ static void conv_both_ways(bool qlinear, bool x_signed, bool w_signed, int64_t g
         w[i] = (uint8_t)next_random();
     for (int i = 0; i < M; i++)
         wz[i] = (uint8_t)(next_random() % 11 + (w_signed ? 251 : 120));
-    onyx_dtype xt = x_signed ? ONYX_DTYPE_INT8 : ONYX_DTYPE_UINT8, wt = w_signed ? ONYX_DTYPE_INT8 : ONYX_DTYPE_UINT8;
+    onyx_dtype xt = x_signed ? ONYX_DTYPE_INT8 : ONYX_DTYPE_UINT8;
+    onyx_dtype wt = w_signed ? ONYX_DTYPE_INT8 : ONYX_DTYPE_UINT8;
     float xs = 0.02f, ys = 0.7f, ws[M];
     int32_t bias[M];
     for (int i = 0; i < M; i++)
@@ -562,8 +577,10 @@ static void conv_both_ways(bool qlinear, bool x_signed, bool w_signed, int64_t g
         cr_assert(bytes <= sizeof out[0]);
         memcpy(out[constant], r.outputs[0].data, bytes);
         if (constant)
-            cr_expect(!memcmp(out[0], out[1], bytes), "%s x_signed %d w_signed %d group %lld per_map %d pads %d",
-                      qlinear ? "QLinearConv" : "ConvInteger", x_signed, w_signed, (long long)group, per_map, pads);
+            cr_expect(!memcmp(out[0], out[1], bytes),
+                      "%s x_signed %d w_signed %d group %lld per_map %d pads %d",
+                      qlinear ? "QLinearConv" : "ConvInteger", x_signed, w_signed, (long long)group, per_map,
+                      pads);
         run_result_free(&r);
         builder_free(b);
     }
@@ -623,7 +640,8 @@ Test(qgemm_passes, qdq_conv_is_fused)
         int fused, convs, fused_plain, convs_plain;
         float *y1 = run_committed(names[t], true, &n1, &fused, &convs);
         float *y2 = run_committed(names[t], false, &n2, &fused_plain, &convs_plain);
-        cr_expect(fused == 2 && convs == 0 && fused_plain == 0 && convs_plain == 2, "%s: %d QConv, %d Conv", names[t],
+        cr_expect(fused == 2 && convs == 0 && fused_plain == 0 && convs_plain == 2, "%s: %d QConv, %d Conv",
+                  names[t],
                   fused, convs);
         cr_assert_eq(n1, n2);
         int same = 0;
@@ -633,7 +651,8 @@ Test(qgemm_passes, qdq_conv_is_fused)
             largest = fmax(largest, fabs(y2[i]));
             worst = fmax(worst, fabs((double)y1[i] - y2[i]));
         }
-        cr_expect(same >= n1 * 99 / 100 && worst <= largest / 100, "%s: %d of %lld the same, worst %g", names[t], same,
+        cr_expect(same >= n1 * 99 / 100 && worst <= largest / 100, "%s: %d of %lld the same, worst %g",
+                  names[t], same,
                   (long long)n1, worst);
         free(y1);
         free(y2);
@@ -675,7 +694,8 @@ Test(qgemm_passes, qdq_matmul_of_activations)
         onyx_session *s;
         cr_assert_eq(onyx_session_create(models[v], NULL, &s), ONYX_OK);
         for (int i = 0; i < 2; i++)
-            cr_assert_eq(onyx_session_set_input(s, (size_t)i, &inputs[i]), ONYX_OK, "%s", onyx_session_errmsg(s));
+            cr_assert_eq(onyx_session_set_input(s, (size_t)i, &inputs[i]), ONYX_OK, "%s",
+                         onyx_session_errmsg(s));
         cr_assert_eq(onyx_session_run(s), ONYX_OK, "%s", onyx_session_errmsg(s));
         onyx_tensor out;
         cr_assert_eq(onyx_session_get_output(s, 0, &out), ONYX_OK);
@@ -715,10 +735,12 @@ Test(qgemm_ops, qlinear_matmul_constant_b)
     for (int per_column = 0; per_column < 2; per_column++)
         for (int w_signed = 0; w_signed < 2; w_signed++) {
             onyx_dtype wt = w_signed ? ONYX_DTYPE_INT8 : ONYX_DTYPE_UINT8;
-            onyx_tensor v[8] = {tensor_of(ONYX_DTYPE_UINT8, 3, DIMS(B, M, K), a), tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, &as),
+            onyx_tensor v[8] = {tensor_of(ONYX_DTYPE_UINT8, 3, DIMS(B, M, K), a),
+                                tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, &as),
                                 tensor_of(ONYX_DTYPE_UINT8, 0, NULL, &az), tensor_of(wt, 2, DIMS(K, N), w),
                                 tensor_of(ONYX_DTYPE_FLOAT, per_column, DIMS(N), ws),
-                                tensor_of(wt, per_column, DIMS(N), wz), tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, &ys),
+                                tensor_of(wt, per_column, DIMS(N), wz),
+                                tensor_of(ONYX_DTYPE_FLOAT, 0, NULL, &ys),
                                 tensor_of(ONYX_DTYPE_UINT8, 0, NULL, &yz)};
             uint8_t got[2][B * M * N];
             for (int constant = 0; constant < 2; constant++) {
@@ -731,13 +753,15 @@ Test(qgemm_ops, qlinear_matmul_constant_b)
                 run_result_free(&r);
                 builder_free(b);
             }
-            cr_expect(!memcmp(got[0], got[1], sizeof got[0]), "per_column %d w_signed %d", per_column, w_signed);
+            cr_expect(!memcmp(got[0], got[1], sizeof got[0]), "per_column %d w_signed %d", per_column,
+                      w_signed);
         }
     /* MatMulInteger, A's zero point per row, B constant. */
     uint8_t azs[M];
     for (int i = 0; i < M; i++)
         azs[i] = (uint8_t)(i * 40);
-    onyx_tensor v[3] = {tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(M, K), a), tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(K, N), w),
+    onyx_tensor v[3] = {tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(M, K), a),
+                        tensor_of(ONYX_DTYPE_UINT8, 2, DIMS(K, N), w),
                         tensor_of(ONYX_DTYPE_UINT8, 1, DIMS(M), azs)};
     builder *b = builder_single_node(10, "MatMulInteger", "a,w,az", v, 0x6, "y");
     int32_t got[M * N], want[M * N];
