@@ -238,7 +238,7 @@ static bool recover_weights(onyx_model *model, graph *g, int w, weight_layout la
         same_shape = tq->dims[d] == tw->dims[d];
     /* Per column: along W's axis 1 (k x n), else 0. */
     int64_t column_axis = layout == WEIGHTS_KN ? 1 : 0;
-    if (tq->dtype != ONYX_DTYPE_INT8 || !same_shape || (block && block->i) ||
+    if (tq->dtype != ONYX_DTYPE_INT8 || ts->dtype != ONYX_DTYPE_FLOAT || !same_shape || (block && block->i) ||
         (per_column &&
          !(ts->rank == 1 && ts->dims[0] == n && (axis == column_axis || axis == column_axis - tw->rank))) ||
         (z >= 0 &&
