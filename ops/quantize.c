@@ -1,10 +1,28 @@
 /* Linear quantization: QuantizeLinear and DequantizeLinear, per tensor, (opset 13) per
  * slice along an axis or (opset 21) per block along it, to and from the 8, 16, 4 and 2-bit
- * integers and (opset 19) the 8, 6 and 4-bit floats; and DynamicQuantizeLinear, which picks
- * the uint8 scale and zero point that cover the input's range (and 0) first. */
+ * integers and (opset 19) the 8, 6 and 4-bit floats; DynamicQuantizeLinear, which picks
+ * the uint8 scale and zero point that cover the input's range (and 0) first; and onyx.QDQ,
+ * a QuantizeLinear and DequantizeLinear pair in one pass. Float to and from 8-bit integers
+ * per tensor (what quantized models run) goes to vector kernels (qgemm.h). */
+#include "qgemm.h" /* qgemm_quantize, qgemm_range: the vector kernels */
 #include "quantize.h"
 
 #define QUANT_CHUNK 16384
+
+/* ---- 8-bit blocks, per tensor, in float: loops the compiler vectorizes ---------------------- */
+
+/* (float)(x - zero_point) * scale, as dequantize_linear_run computes it. */
+static void dequantize_block_u8(const uint8_t *x, int64_t n, float scale, int32_t zero_point, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)((int32_t)x[i] - zero_point) * scale;
+}
+
+static void dequantize_block_s8(const int8_t *x, int64_t n, float scale, int32_t zero_point, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)((int32_t)x[i] - zero_point) * scale;
+}
 
 /* ---- QuantizeLinear and DequantizeLinear ------------------------------------------------- */
 
@@ -293,6 +311,15 @@ static onyx_status quantize_linear_run(const op_context *ctx, int64_t begin, int
     const onyx_tensor *x = ctx->inputs[QUANT_X], *scale = ctx->inputs[QUANT_SCALE];
     const onyx_tensor *zero_point = op_input(ctx, QUANT_ZERO_POINT);
     onyx_tensor *y = ctx->outputs[0];
+    int64_t first = begin * QUANT_CHUNK, last = OP_MIN(end * QUANT_CHUNK, s->count);
+    if (s->form == QUANT_PER_TENSOR && x->dtype == ONYX_DTYPE_FLOAT && scale->dtype == ONYX_DTYPE_FLOAT &&
+        p->precision == ONYX_DTYPE_FLOAT && (y->dtype == ONYX_DTYPE_UINT8 || y->dtype == ONYX_DTYPE_INT8)) {
+        float sc = ((const float *)scale->data)[0];
+        int32_t zp = quant_load(zero_point, 0);
+        qgemm_quantize((const float *)x->data + first, last - first, sc, zp, y->dtype == ONYX_DTYPE_INT8,
+                       (uint8_t *)y->data + first);
+        return ONYX_OK;
+    }
     minifloat_format mf = {0};
     bool to_float = minifloat_format_of(y->dtype, &mf);
     quant_range range = quant_range_of(y->dtype);
@@ -317,6 +344,19 @@ static onyx_status dequantize_linear_run(const op_context *ctx, int64_t begin, i
     const onyx_tensor *x = ctx->inputs[QUANT_X], *scale = ctx->inputs[QUANT_SCALE];
     const onyx_tensor *zero_point = op_input(ctx, QUANT_ZERO_POINT);
     onyx_tensor *y = ctx->outputs[0];
+    int64_t first = begin * QUANT_CHUNK, last = OP_MIN(end * QUANT_CHUNK, s->count);
+    if (s->form == QUANT_PER_TENSOR && y->dtype == ONYX_DTYPE_FLOAT && scale->dtype == ONYX_DTYPE_FLOAT &&
+        (x->dtype == ONYX_DTYPE_UINT8 || x->dtype == ONYX_DTYPE_INT8)) {
+        float sc = ((const float *)scale->data)[0];
+        int32_t zp = quant_load(zero_point, 0);
+        if (x->dtype == ONYX_DTYPE_UINT8)
+            dequantize_block_u8((const uint8_t *)x->data + first, last - first, sc, zp,
+                                (float *)y->data + first);
+        else
+            dequantize_block_s8((const int8_t *)x->data + first, last - first, sc, zp,
+                                (float *)y->data + first);
+        return ONYX_OK;
+    }
     minifloat_format mf = {0};
     bool from_float = minifloat_format_of(x->dtype, &mf);
     for (int64_t i = begin * QUANT_CHUNK; i < OP_MIN(end * QUANT_CHUNK, s->count); i++) {
@@ -374,17 +414,12 @@ static onyx_status dynamic_quantize_run(const op_context *ctx, int64_t begin, in
     int64_t count = tensor_count(x);
     /* The range always holds 0, so that 0 is exactly representable; NaNs are passed over. */
     float lo = 0, hi = 0;
-    for (int64_t i = 0; i < count; i++) {
-        lo = fminf(lo, in[i]);
-        hi = fmaxf(hi, in[i]);
-    }
+    qgemm_range(in, count, &lo, &hi);
     quant_range range = quant_range_of(ONYX_DTYPE_UINT8);
     /* An all-zero input has an empty range: scale 1 (as onnxruntime) rather than 0/0. */
     float scale = hi == lo ? 1.0f : (hi - lo) / (float)(range.max - range.min);
     int32_t zero_point = quantize_scaled((float)range.min - lo / scale, 0, range);
-    uint8_t *y = ctx->outputs[DYNAMIC_Y]->data;
-    for (int64_t i = 0; i < count; i++)
-        y[i] = (uint8_t)quantize_scaled(in[i] / scale, zero_point, range);
+    qgemm_quantize(in, count, scale, zero_point, false, ctx->outputs[DYNAMIC_Y]->data);
     if (op_output(ctx, DYNAMIC_SCALE))
         *(float *)ctx->outputs[DYNAMIC_SCALE]->data = scale;
     if (op_output(ctx, DYNAMIC_ZERO_POINT))
@@ -394,3 +429,65 @@ static onyx_status dynamic_quantize_run(const op_context *ctx, int64_t begin, in
 
 const op_descriptor op_DynamicQuantizeLinear = {dynamic_quantize_check, dynamic_quantize_reshape,
                                                 dynamic_quantize_run, 0};
+
+/* ---- onyx.QDQ: QuantizeLinear then DequantizeLinear of the same parameters -------------------- */
+/* x (float) -> (saturate(round(x / scale) + zero_point) - zero_point) * scale, per tensor, the
+ * integers 8-bit of the zero point's dtype: the two nodes ONNX Runtime's QDQ format puts on
+ * a float value, in one pass and without the intermediate tensor (runtime/passes_quant.c).
+ * Inputs: x, scale (float scalar), zero_point (uint8 or int8 scalar). */
+
+static onyx_status qdq_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 3, 3, 1, 1);
+    if (!st)
+        st = op_check_input(ctx, 0, true, DT(FLOAT));
+    if (!st)
+        st = op_check_input(ctx, 1, true, DT(FLOAT));
+    if (!st)
+        st = op_check_input(ctx, 2, true, DT(UINT8) | DT(INT8));
+    if (!st)
+        op_set_output_dtypes(ctx, ONYX_DTYPE_FLOAT);
+    return st;
+}
+
+static onyx_status qdq_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    char sp[128];
+    for (int i = 1; i <= 2; i++) {
+        const onyx_tensor *t = op_input(ctx, i);
+        if (!(t->rank == 0 || (t->rank == 1 && dim_may_equal(t->dims[0], 1))))
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "'%s' %s must be a scalar", op_input_name(ctx, i),
+                            shape_str(t, sp, sizeof sp));
+    }
+    tensor_set_shape(op_output(ctx, 0), x->rank, x->dims);
+    if (ctx->concrete) {
+        ctx->n_tasks = (tensor_count(x) + QUANT_CHUNK - 1) / QUANT_CHUNK;
+        ctx->task_cost = QUANT_CHUNK;
+    }
+    return ONYX_OK;
+}
+
+static onyx_status qdq_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)scratch;
+    const onyx_tensor *x = ctx->inputs[0], *zp = ctx->inputs[2];
+    float scale = ((const float *)ctx->inputs[1]->data)[0];
+    int32_t zero_point = quant_load(zp, 0);
+    bool is_signed = zp->dtype == ONYX_DTYPE_INT8;
+    const float *in = x->data;
+    float *out = ctx->outputs[0]->data;
+    int64_t last = OP_MIN(end * QUANT_CHUNK, tensor_count(x));
+    uint8_t q[1024];
+    for (int64_t i = begin * QUANT_CHUNK; i < last; i += (int64_t)sizeof q) {
+        int64_t n = OP_MIN((int64_t)sizeof q, last - i);
+        qgemm_quantize(in + i, n, scale, zero_point, is_signed, q);
+        if (is_signed)
+            dequantize_block_s8((const int8_t *)q, n, scale, zero_point, out + i);
+        else
+            dequantize_block_u8(q, n, scale, zero_point, out + i);
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_QDQ = {qdq_check, qdq_reshape, qdq_run, 0};

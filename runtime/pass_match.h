@@ -82,5 +82,6 @@ int pass_rmsnorm(onyx_model *model, graph *g, onyx_status *st);
 int pass_swiglu(onyx_model *model, graph *g, onyx_status *st);
 int pass_rotary(onyx_model *model, graph *g, onyx_status *st);
 int pass_gelu_pow(onyx_model *model, graph *g, onyx_status *st);
+int pass_quant(onyx_model *model, graph *g, onyx_status *st); /* passes_quant.c */
 
 #endif

@@ -566,6 +566,8 @@ onyx_status graph_optimize(onyx_model *model, graph *g)
     if (!st)
         pass_attention(model, g, &st);
     if (!st)
+        pass_quant(model, g, &st);
+    if (!st)
         pass_fused_matmul(model, g, &st);
     return st;
 }
