@@ -52,7 +52,7 @@ build_example() { # name source output link-flags...
   fi
 }
 static_libs=$(onyx_pc --static --libs)
-for example in run_model threads; do
+for example in run_model threads generate; do
   build_example "$example (shared)" "examples/$example.c" "$tmp/$example" $(onyx_pc --libs)
   build_example "$example (static)" "examples/$example.c" "$tmp/$example-static" ${static_libs/-lonyx/-l:libonyx.a}
 done
@@ -112,6 +112,12 @@ for model_dir in models/*/; do
       "$tmp/run_model" "$model/model.onnx" "$data/input_0.pb"
   done
 done
+# generate, built against the installed library: PyTorch's 64 greedy tokens of the LLaMA decoder.
+prompt=$(sed -n 's/.*"prompt_ids": \[\([0-9, ]*\)\].*/\1/p' models/decoder_llama/greedy.json | tr -d ' ')
+want=$(sed -n 's/.*"new_ids": \[\([0-9, ]*\)\].*/\1/p' models/decoder_llama/greedy.json | tr -d ' ' | tr ',' ' ')
+got=$(LD_LIBRARY_PATH="$libdir" "$tmp/generate" models/decoder_llama/model.onnx 64 "$prompt" 2>&1)
+if [ -n "$want" ] && [ "$got" = "$want" ]; then pass "generate decoder_llama"; else fail "generate decoder_llama" "got: $got"; fi
+
 for model in gpt2_block encoder_prenorm_gelu_op17; do
   data=models/$model/test_data_set_1
   run_check "threads $model (static, 8 threads)" "$data/output_0.pb" \

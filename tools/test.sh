@@ -63,6 +63,9 @@ tools/test-cli.sh >"$log_dir/cli.log" 2>&1; grep -a -A5 "^FAIL" "$log_dir/cli.lo
 echo "== models (committed, against PyTorch's outputs)"
 onyx_test models/committed models
 
+echo "== greedy decoding with a KV cache (examples/generate.c, onyx generate, against PyTorch's tokens)"
+tools/test-generate.sh >"$log_dir/generate.log" 2>&1; grep -a "^FAIL" "$log_dir/generate.log"; [[ $(tail -1 "$log_dir/generate.log") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]] && count generate "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" || count generate 0 1
+
 echo "== models in bfloat16 (--precision bf16 against PyTorch's float32 outputs: 3e-2 + 2e-2 |expected|)"
 onyx_test models/committed-bf16 --precision bf16 --rtol 2e-2 --atol 3e-2 models
 # The float32 fallback of a processor without AVX512-BF16 (its bf16-only tests report skipped).
@@ -75,11 +78,24 @@ if $python models/export.py "$export_dir" >"$log_dir/export.log" 2>&1; then
 else
   echo "  export failed:"; tail -5 "$log_dir/export.log"; count models/re-exported 0 1
 fi
+if $python models/decoders.py "$export_dir/decoders" >"$log_dir/decoders.log" 2>&1; then
+  onyx_test models/re-exported-decoders "$export_dir/decoders"
+else
+  echo "  decoder export failed:"; tail -5 "$log_dir/decoders.log"; count models/re-exported-decoders 0 1
+fi
 hf_dir="$log_dir/hf"
 if $python models/hf.py "$hf_dir" >"$log_dir/hf.log" 2>&1; then
   onyx_test models/hf-re-exported "$hf_dir"
 else
   echo "  Hugging Face export failed:"; tail -5 "$log_dir/hf.log"; count models/hf-re-exported 0 1
+fi
+
+echo "== quantized models (quantized again now with this machine's onnxruntime, its outputs as reference)"
+quant_dir="$log_dir/quantized"
+if $python models/quantize.py "$quant_dir" >"$log_dir/quantize.log" 2>&1; then
+  onyx_test models/re-quantized "$quant_dir"
+else
+  echo "  quantization failed:"; tail -5 "$log_dir/quantize.log"; count models/re-quantized 0 1
 fi
 
 echo "== conformance (ONNX $($python -c 'import onnx; print(onnx.__version__)')'s backend test data, expected failures in tests/conformance)"
