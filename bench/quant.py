@@ -118,7 +118,8 @@ def cases(source=MODELS):
         flop = gflop(block)
         for variant in VARIANTS:
             model, x = quantize_block(block, variant, source)
-            result.append({"name": f"{block}_{variant}", "model": model, "inputs": {"x": x}, "gflop": flop})
+            result.append({"name": f"{block}_{variant}", "model": model, "inputs": {"x": x}, "gflop": flop,
+                           "peak": "int8_dot", "goal": 1.2})
     return result
 
 
