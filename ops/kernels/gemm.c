@@ -299,6 +299,24 @@ void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
 {
     if (m == 0 || n == 0)
         return;
+    if (trans_b && !trans_a && k > 0) {
+        /* B transposed (attention's Q K^T with keys as rows, recurrent weights): onyx's kernel in
+         * passes of at most TRANS_B_KC terms, each repacking B's panels into a buffer on the stack,
+         * so that no hot path runs on OpenBLAS's kernel choice or wakes its threads. */
+        enum { TRANS_B_KC = 128 };
+        float buffer[TRANS_B_KC * GEMM_MAX_NV * 16 + 2 * GEMM_ALIGN / sizeof(float)];
+        for (int64_t p0 = 0; p0 < k; p0 += TRANS_B_KC) {
+            gemm_plan plan;
+            gemm_plan_init(&plan, NULL, m, n, min64(TRANS_B_KC, k - p0), false, true, NULL);
+            if (plan.scratch_bytes > sizeof buffer)
+                break; /* a kernel wider than any of today's: OpenBLAS below */
+            gemm_args args = {.a = a + p0, .lda = lda, .b = b + p0, .ldb = ldb, .c = c, .ldc = ldc,
+                              .alpha = alpha, .beta = p0 ? 1.0f : beta};
+            gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), buffer);
+            if (p0 + TRANS_B_KC >= k)
+                return;
+        }
+    }
     if (trans_a || trans_b) {
         cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                     (int)m, (int)n, (int)k, alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));

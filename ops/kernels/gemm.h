@@ -129,7 +129,8 @@ void gemm_run(const gemm_plan *plan, const gemm_args *args, int64_t begin, int64
 /* ---- whole products in one call ---------------------------------------------------------- */
 
 /* C = alpha * op(A) * op(B) + beta * C on the calling thread, without scratch: onyx's kernel
- * when neither operand is transposed, OpenBLAS otherwise. Operators prefer gemm_plan_init and
+ * unless A is transposed (then OpenBLAS; no operator's hot path does that); a transposed B is
+ * repacked in passes through a 24 KiB buffer on the calling thread's stack. Operators prefer gemm_plan_init and
  * gemm_run, which pack, split into tasks and fuse epilogues. */
 void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
