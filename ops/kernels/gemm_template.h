@@ -150,12 +150,24 @@ GEMM_INLINE vec gelu_tanh(vec x)
     return v_div(x, v_add(v_set1(1.0f), exp_sum(minus_2u, v_zero())));
 }
 
-GEMM_INLINE vec activate(vec x, gemm_activation activation)
+/* min(max(x, lo), hi), NaN passing through (v_max and v_min return their second operand then). */
+GEMM_INLINE vec clamp(vec x, float lo, float hi) { return v_min(v_set1(hi), v_max(v_set1(lo), x)); }
+
+/* x / (1 + exp(-x)): exp overflowing to inf for x below about -88 gives -0, as x sigmoid(x)
+ * rounds to there. */
+GEMM_INLINE vec silu(vec x) { return v_div(x, v_add(v_set1(1.0f), exp_sum(v_sub(v_zero(), x), v_zero()))); }
+
+GEMM_INLINE vec activate(vec x, gemm_activation activation, const float *params)
 {
     switch (activation) {
     case GEMM_ACTIVATION_RELU: return v_max(v_zero(), x);
     case GEMM_ACTIVATION_GELU_ERF: return gelu_erf(x);
     case GEMM_ACTIVATION_GELU_TANH: return gelu_tanh(x);
+    case GEMM_ACTIVATION_CLIP: return clamp(x, params[0], params[1]);
+    case GEMM_ACTIVATION_HARD_SIGMOID: return clamp(v_fma(v_set1(params[0]), x, v_set1(params[1])), 0.0f, 1.0f);
+    case GEMM_ACTIVATION_HARD_SWISH:
+        return v_mul(x, clamp(v_fma(v_set1(1.0f / 6.0f), x, v_set1(0.5f)), 0.0f, 1.0f));
+    case GEMM_ACTIVATION_SILU: return silu(x);
     case GEMM_ACTIVATION_NONE: break;
     }
     return x;
@@ -173,6 +185,21 @@ GEMM_INLINE void store_upto(float *p, vec x, int64_t n)
         v_store_n(p, x, (int)n);
 }
 
+/* One vector of the epilogue: bias (per column and per row), then the residual and the
+ * activation in the order e asks. */
+GEMM_INLINE vec finish(vec x, vec bias, const float *residual, int64_t n, const gemm_epilogue *e,
+                       gemm_activation activation)
+{
+    if (e->bias || e->row_bias)
+        x = v_add(x, bias);
+    if (residual && e->residual_first)
+        x = v_add(x, load_upto(residual, n));
+    x = activate(x, activation, e->params);
+    if (residual && !e->residual_first)
+        x = v_add(x, load_upto(residual, n));
+    return x;
+}
+
 /* The epilogue of a whole register tile (GEMM_MR rows of GEMM_NV whole vectors), unrolled for
  * one activation: independent vectors for the out-of-order core, the bias loaded once. */
 GEMM_INLINE void whole_tile_epilogue(float *c, int64_t ldc, const gemm_epilogue *e, gemm_activation activation)
@@ -183,38 +210,40 @@ GEMM_INLINE void whole_tile_epilogue(float *c, int64_t ldc, const gemm_epilogue 
     GEMM_UNROLL for (int i = 0; i < GEMM_MR; i++) {
         float *row = c + i * ldc;
         const float *residual = e->residual ? e->residual + i * e->ld_residual : NULL;
+        vec row_bias = e->row_bias ? v_set1(e->row_bias[i]) : v_zero();
         GEMM_UNROLL for (int v = 0; v < GEMM_NV; v++) {
-            vec x = v_load(row + v * VLEN);
-            if (e->bias)
-                x = v_add(x, bias[v]);
-            x = activate(x, activation);
-            if (residual)
-                x = v_add(x, v_load(residual + v * VLEN));
+            vec x = finish(v_load(row + v * VLEN), v_add(bias[v], row_bias), residual ? residual + v * VLEN : NULL,
+                           VLEN, e, activation);
             v_store(row + v * VLEN, x);
         }
     }
 }
 
+#define GEMM_WHOLE_TILE_CASE(act)                                                              \
+    case act: whole_tile_epilogue(c, ldc, e, act); return;
+
 static void epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const gemm_epilogue *e)
 {
     if (rows == GEMM_MR && cols == GEMM_NV * VLEN) {
         switch (e->activation) {
-        case GEMM_ACTIVATION_NONE: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_NONE); return;
-        case GEMM_ACTIVATION_RELU: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_RELU); return;
-        case GEMM_ACTIVATION_GELU_ERF: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_GELU_ERF); return;
-        case GEMM_ACTIVATION_GELU_TANH: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_GELU_TANH); return;
+        GEMM_WHOLE_TILE_CASE(GEMM_ACTIVATION_NONE)
+        GEMM_WHOLE_TILE_CASE(GEMM_ACTIVATION_RELU)
+        GEMM_WHOLE_TILE_CASE(GEMM_ACTIVATION_GELU_ERF)
+        GEMM_WHOLE_TILE_CASE(GEMM_ACTIVATION_GELU_TANH)
+        GEMM_WHOLE_TILE_CASE(GEMM_ACTIVATION_CLIP)
+        GEMM_WHOLE_TILE_CASE(GEMM_ACTIVATION_HARD_SIGMOID)
+        GEMM_WHOLE_TILE_CASE(GEMM_ACTIVATION_HARD_SWISH)
+        GEMM_WHOLE_TILE_CASE(GEMM_ACTIVATION_SILU)
         }
     }
     for (int64_t i = 0; i < rows; i++) {
         float *row = c + i * ldc;
         const float *residual = e->residual ? e->residual + i * e->ld_residual : NULL;
+        vec row_bias = e->row_bias ? v_set1(e->row_bias[i]) : v_zero();
         for (int64_t j = 0; j < cols; j += VLEN) {
-            vec x = load_upto(row + j, cols - j);
-            if (e->bias)
-                x = v_add(x, load_upto(e->bias + j, cols - j));
-            x = activate(x, e->activation);
-            if (residual)
-                x = v_add(x, load_upto(residual + j, cols - j));
+            vec bias = e->bias ? v_add(load_upto(e->bias + j, cols - j), row_bias) : row_bias;
+            vec x = finish(load_upto(row + j, cols - j), bias, residual ? residual + j : NULL, cols - j, e,
+                           e->activation);
             store_upto(row + j, x, cols - j);
         }
     }

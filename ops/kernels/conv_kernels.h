@@ -1,0 +1,48 @@
+/* Row kernels of 2-D windows over one NCHW plane: depthwise convolution (a convolution whose
+ * group has one input channel), MaxPool and AveragePool, and the sum of a plane for
+ * GlobalAveragePool. Each writes whole output rows, so that the operators split planes into
+ * rows among threads.
+ *
+ * The loops are written once (conv_kernels_template.h) as plain loops over a row, one pass
+ * per kernel tap across an output row held in L1, which the compiler vectorizes; they are
+ * compiled per instruction set (conv_kernels_avx512.c, conv_kernels_avx2.c and
+ * conv_kernels_portable.c) and chosen at run time from the processor's features. */
+#ifndef ONYX_CONV_KERNELS_H
+#define ONYX_CONV_KERNELS_H
+
+#include "gemm.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One 2-D window over a plane of in_h x in_w: the window of output (oy, ox) covers input rows
+ * oy * stride_h - pad_top + ky * dilation_h and columns ox * stride_w - pad_left + kx *
+ * dilation_w, for taps ky < kernel_h, kx < kernel_w; taps outside the plane are padding. */
+typedef struct conv2d_window {
+    int64_t in_h, in_w, out_h, out_w;
+    int64_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+    int64_t pad_bottom, pad_right; /* AveragePool's count_include_pad counts taps up to these */
+} conv2d_window;
+
+typedef struct conv_kernels {
+    const char *name;
+    /* Output rows [row0, row1) of a depthwise plane: out = bias + the sum over the taps of
+     * weights[ky * kernel_w + kx] times the input under them (padding counts 0). */
+    void (*depthwise_rows)(const conv2d_window *g, const float *in, const float *weights, float bias, float *out,
+                           int64_t row0, int64_t row1);
+    /* Output rows [row0, row1) of MaxPool: the largest input under the window, NaN when one
+     * is NaN, -inf when the window holds no input element. */
+    void (*max_pool_rows)(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1);
+    /* Output rows [row0, row1) of AveragePool: the sum under the window over the count of its
+     * taps inside the input, or inside the padded input when count_pad (NaN for none). */
+    void (*average_pool_rows)(const conv2d_window *g, const float *in, bool count_pad, float *out, int64_t row0,
+                              int64_t row1);
+    /* The sum of x[0..n), in float, in a fixed order. */
+    float (*sum)(const float *x, int64_t n);
+} conv_kernels;
+
+/* The row kernels compiled for the instruction set of GEMM kernel family `id` (GEMM_KERNEL_BEST:
+ * the best this processor runs), or NULL when the processor cannot run it. */
+const conv_kernels *conv_kernels_get(gemm_kernel_id id);
+
+#endif
