@@ -4,7 +4,9 @@
  * time in per-thread scratch (or read in place for a 1x1 kernel with unit stride and no
  * padding); ConvTranspose multiplies the transposed weights of one output channel by the
  * input and scatters the product onto the output with col2im. */
+#include "conv_kernels.h"
 #include "conv_plan.h"
+#include "count.h"
 #include "float_dispatch.h"
 #include "gemm.h"
 #include "half.h"
@@ -36,9 +38,147 @@ static onyx_status conv_check(op_context *ctx)
 
 static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dtype == ONYX_DTYPE_BFLOAT16; }
 
+/* ---- float32: im2col blocks on the GEMM, depthwise rows ---------------------------------- */
+
+/* Floats of an im2col block: 512 KiB, which stays in L2 while the GEMM sweeps it once per
+ * strip of output channels. */
+#define CONV_BLOCK_FLOATS ((int64_t)1 << 17)
+/* Blocks of output positions are whole multiples of every GEMM kernel's panel (8, 16, 48). */
+#define CONV_BLOCK_ALIGN 48
+/* Output channels per task are whole multiples of every kernel's register rows. */
+#define CONV_MAP_ALIGN 8
+/* Tasks wanted per image at least, so that 2 to 4 threads share even a small convolution. */
+#define CONV_TARGET_TASKS 4
+#define CONV_SCRATCH_ALIGN 64
+
+static int64_t round_up(int64_t x, int64_t to) { return ceil_div(x, to) * to; }
+
+/* The task grid of a float32 convolution (see conv_state): blocks of output positions sized
+ * for the cache, cut further (positions first, where the input is read in place; else output
+ * channels, which shares an im2col block between the tasks of one thread) until an image has
+ * CONV_TARGET_TASKS tasks. */
+static void conv_float_plan(op_context *ctx)
+{
+    conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    int64_t images = op_input(ctx, 0)->dims[0], groups = ((const conv_params *)ctx->params)->group;
+    int64_t want = ceil_div(CONV_TARGET_TASKS, OP_MAX(1, images * groups));
+    s->depthwise = g->axes == 2 && s->channels_per_group == 1 && s->maps_per_group == 1;
+    if (s->depthwise) {
+        s->bands = OP_MIN(g->out[0], want);
+        s->band_rows = s->bands ? ceil_div(g->out[0], s->bands) : 0;
+        s->bands = s->band_rows ? ceil_div(g->out[0], s->band_rows) : 0;
+        ctx->n_tasks = images * groups * s->bands;
+        ctx->task_cost = s->band_rows * g->out[1] * g->kernel_count;
+        ctx->scratch_bytes = 0;
+        return;
+    }
+    int64_t most = s->direct ? g->out_count : OP_MAX(CONV_BLOCK_ALIGN, CONV_BLOCK_FLOATS / OP_MAX(s->rows, 1));
+    int64_t blocks = ceil_div(g->out_count, OP_MAX(most, 1));
+    if (s->direct)
+        blocks = OP_MAX(blocks, OP_MIN(want, ceil_div(g->out_count, CONV_BLOCK_ALIGN)));
+    s->block = g->out_count ? round_up(ceil_div(g->out_count, OP_MAX(blocks, 1)), CONV_BLOCK_ALIGN) : 0;
+    s->block = OP_MIN(s->block, g->out_count);
+    s->blocks = s->block ? ceil_div(g->out_count, s->block) : 0;
+    int64_t chunks = OP_MIN(ceil_div(want, OP_MAX(s->blocks, 1)), ceil_div(s->maps_per_group, 2 * CONV_MAP_ALIGN));
+    s->map_chunk = round_up(ceil_div(s->maps_per_group, OP_MAX(chunks, 1)), CONV_MAP_ALIGN);
+    s->map_chunks = s->maps_per_group ? ceil_div(s->maps_per_group, s->map_chunk) : 0;
+    ctx->n_tasks = images * groups * s->blocks * s->map_chunks;
+    ctx->task_cost = s->map_chunk * s->rows * s->block;
+    ctx->scratch_bytes = s->direct ? 0 : (size_t)(s->rows * s->block) * sizeof(float) + CONV_SCRATCH_ALIGN;
+}
+
+/* The epilogue of a float32 convolution's output block starting at `at` of output plane
+ * (image, map): its fused activation and residual (onyx.FusedConv's input 3). */
+static gemm_epilogue conv_epilogue(const op_context *ctx, int64_t plane_offset, int64_t ld)
+{
+    const conv_params *p = ctx->params;
+    const onyx_tensor *z = op_input(ctx, 3);
+    return (gemm_epilogue){.activation = (gemm_activation)p->activation,
+                           .params = {p->activation_params[0], p->activation_params[1]},
+                           .residual = z ? (const float *)z->data + plane_offset : NULL, .ld_residual = ld,
+                           .residual_first = p->residual_first};
+}
+
+/* Output rows of one plane of a depthwise convolution, then the epilogue on them. */
+static void depthwise_task(const op_context *ctx, int64_t task)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t plane = task / s->bands, row0 = task % s->bands * s->band_rows, row1 = OP_MIN(g->out[0], row0 + s->band_rows);
+    int64_t channel = plane % s->channels;
+    conv2d_window w = {.in_h = g->in[0], .in_w = g->in[1], .out_h = g->out[0], .out_w = g->out[1],
+                       .kernel_h = g->kernel[0], .kernel_w = g->kernel[1], .stride_h = g->stride[0],
+                       .stride_w = g->stride[1], .dilation_h = g->dilation[0], .dilation_w = g->dilation[1],
+                       .pad_top = g->pad_begin[0], .pad_left = g->pad_begin[1]};
+    float *out = (float *)ctx->outputs[0]->data + plane * g->out_count;
+    conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_rows(&w, (const float *)ctx->inputs[0]->data + plane * g->in_count,
+                                                        (const float *)ctx->inputs[1]->data + channel * g->kernel_count,
+                                                        bias ? ((const float *)bias->data)[channel] : 0.0f, out,
+                                                        row0, row1);
+    gemm_epilogue e = conv_epilogue(ctx, plane * g->out_count + row0 * g->out[1], g->out[1]);
+    if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
+        gemm_apply_epilogue(NULL, out + row0 * g->out[1], g->out[1], row1 - row0, g->out[1], &e);
+}
+
+/* Each task: output positions [first, last) of one image and group for a chunk of its maps, as
+ * their weights (maps x rows, read in place) times the im2col block (rows x positions, built
+ * in scratch unless direct, and kept for the thread's next task on the same block), with the
+ * bias, activation and residual in the GEMM's epilogue. */
+static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const float *x = ctx->inputs[0]->data, *w = ctx->inputs[1]->data;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t groups = ((const conv_params *)ctx->params)->group, loaded = -1;
+    float *columns = (float *)(((uintptr_t)scratch + CONV_SCRATCH_ALIGN - 1) & ~(uintptr_t)(CONV_SCRATCH_ALIGN - 1));
+    for (int64_t task = begin; task < end; task++) {
+        if (s->depthwise) {
+            depthwise_task(ctx, task);
+            continue;
+        }
+        int64_t chunk = task % s->map_chunks, block_task = task / s->map_chunks;
+        int64_t block = block_task % s->blocks, image_group = block_task / s->blocks;
+        int64_t group = image_group % groups, image = image_group / groups;
+        int64_t first = block * s->block, last = OP_MIN(first + s->block, g->out_count), width = last - first;
+        const float *in = x + (image * s->channels + group * s->channels_per_group) * g->in_count;
+        const float *col = in + first;
+        int64_t ldb = g->in_count;
+        if (!s->direct) {
+            if (loaded != block_task) {
+                if (g->axes == 2)
+                    im2col_2d_f32(g, s->channels_per_group, in, first, last, columns, width);
+                else
+                    im2col_f32(g, s->channels_per_group, in, first, last, columns);
+                loaded = block_task;
+            }
+            col = columns;
+            ldb = width;
+        }
+        int64_t map0 = group * s->maps_per_group + chunk * s->map_chunk;
+        int64_t maps = OP_MIN(s->map_chunk, s->maps_per_group - chunk * s->map_chunk);
+        int64_t at = (image * s->maps + map0) * g->out_count + first;
+        gemm_plan plan;
+        gemm_plan_init(&plan, NULL, maps, width, s->rows, false, false, NULL);
+        gemm_args args = {.a = w + map0 * s->rows, .lda = s->rows, .b = col, .ldb = ldb,
+                          .c = (float *)ctx->outputs[0]->data + at, .ldc = g->out_count, .alpha = 1, .beta = 0,
+                          .epilogue = conv_epilogue(ctx, at, g->out_count)};
+        args.epilogue.row_bias = bias ? (const float *)bias->data + map0 : NULL;
+        gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
+    }
+}
+
 static onyx_status conv_reshape(op_context *ctx)
 {
     const onyx_tensor *x = op_input(ctx, 0);
+    if (x->dtype == ONYX_DTYPE_FLOAT) {
+        onyx_status st = conv_forward_reshape(ctx, 1, 2, sizeof(float));
+        if (!st && ctx->concrete)
+            conv_float_plan(ctx);
+        return st;
+    }
     if (!is_half(x->dtype))
         return conv_forward_reshape(ctx, 1, 2, onyx_dtype_size(x->dtype));
     /* float16 / bfloat16 are computed in float: besides the im2col block, the scratch holds
@@ -86,7 +226,6 @@ static onyx_status conv_reshape(op_context *ctx)
             }                                                                                  \
         }                                                                                      \
     }
-CONV_TASKS(float, gemm_f32, im2col_f32)
 CONV_TASKS(double, gemm_f64, im2col_f64)
 
 /* Conv of float16 or bfloat16 as the float tasks, on the image and weights of the task's
@@ -141,10 +280,70 @@ static onyx_status conv_run(const op_context *ctx, int64_t begin, int64_t end, v
         conv_tasks_half(ctx, begin, end, scratch);
         return ONYX_OK;
     }
-    return run_float_kernel(ctx, begin, end, scratch, conv_tasks_float, conv_tasks_double);
+    return run_float_kernel(ctx, begin, end, scratch, conv_tasks_f32, conv_tasks_double);
 }
 
 const op_descriptor op_Conv = {conv_check, conv_reshape, conv_run, 0};
+
+/* ---- onyx.FusedConv ---------------------------------------------------------------------- */
+
+/* Conv(X, W, B) of float32, then in its epilogue an activation (attribute `activation`, a
+ * gemm_activation, with `activation_alpha` and `activation_beta`: Clip's min and max,
+ * HardSigmoid's alpha and beta) and the residual Z (input 3, of Y's shape), added after the
+ * activation or, with residual_first, before it. Made by runtime/passes_conv.c. */
+static onyx_status fused_conv_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 2, 4, 1, 1);
+    if (!st)
+        st = op_check_inputs_alike(ctx, 4, 2, DT(FLOAT));
+    conv_params *p;
+    if (!st)
+        st = conv_params_read(ctx, &p);
+    int64_t activation = 0, residual_first = 0;
+    if (!st)
+        st = op_attr_int(ctx, "activation", 0, &activation);
+    if (!st)
+        st = op_attr_float(ctx, "activation_alpha", 0, &p->activation_params[0]);
+    if (!st)
+        st = op_attr_float(ctx, "activation_beta", 0, &p->activation_params[1]);
+    if (!st)
+        st = op_attr_int(ctx, "residual_first", 0, &residual_first);
+    if (st)
+        return st;
+    if (activation < GEMM_ACTIVATION_NONE || activation > GEMM_ACTIVATION_LAST)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "unknown activation %lld", (long long)activation);
+    p->activation = (int)activation;
+    p->residual_first = residual_first != 0;
+    op_set_output_dtypes(ctx, ONYX_DTYPE_FLOAT);
+    return ONYX_OK;
+}
+
+static onyx_status fused_conv_reshape(op_context *ctx)
+{
+    onyx_status st = conv_forward_reshape(ctx, 1, 2, sizeof(float));
+    const onyx_tensor *z = op_input(ctx, 3), *y = op_output(ctx, 0);
+    if (st)
+        return st;
+    bool same = !z || z->rank == y->rank;
+    for (int d = 0; z && same && d < y->rank; d++)
+        same = dim_may_equal(z->dims[d], y->dims[d]);
+    if (!same) {
+        char sz[128], sy[128];
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "residual Z %s must have the shape of Y %s",
+                        shape_str(z, sz, sizeof sz), shape_str(y, sy, sizeof sy));
+    }
+    if (ctx->concrete)
+        conv_float_plan(ctx);
+    return ONYX_OK;
+}
+
+static onyx_status fused_conv_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    conv_tasks_f32(ctx, begin, end, scratch);
+    return ONYX_OK;
+}
+
+const op_descriptor op_FusedConv = {fused_conv_check, fused_conv_reshape, fused_conv_run, 0};
 
 /* ---- ConvTranspose ----------------------------------------------------------------------- */
 
