@@ -76,5 +76,6 @@ int pass_layernorm(onyx_model *model, graph *g, onyx_status *st);
 int pass_gelu(onyx_model *model, graph *g, onyx_status *st);
 int pass_attention(onyx_model *model, graph *g, onyx_status *st);
 int pass_fused_matmul(onyx_model *model, graph *g, onyx_status *st);
+int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st);
 
 #endif
