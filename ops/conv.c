@@ -53,6 +53,15 @@ static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dt
 
 static int64_t round_up(int64_t x, int64_t to) { return ceil_div(x, to) * to; }
 
+static conv2d_window window_2d(const window_geometry *g)
+{
+    return (conv2d_window){.in_h = g->in[0], .in_w = g->in[1], .out_h = g->out[0], .out_w = g->out[1],
+                           .kernel_h = g->kernel[0], .kernel_w = g->kernel[1], .stride_h = g->stride[0],
+                           .stride_w = g->stride[1], .dilation_h = g->dilation[0], .dilation_w = g->dilation[1],
+                           .pad_top = g->pad_begin[0], .pad_left = g->pad_begin[1], .pad_bottom = g->pad_end[0],
+                           .pad_right = g->pad_end[1]};
+}
+
 /* The task grid of a float32 convolution (see conv_state): blocks of output positions sized
  * for the cache, cut further (positions first, where the input is read in place; else output
  * channels, which shares an im2col block between the tasks of one thread) until an image has
@@ -63,14 +72,19 @@ static void conv_float_plan(op_context *ctx)
     const window_geometry *g = &s->geometry;
     int64_t images = op_input(ctx, 0)->dims[0], groups = ((const conv_params *)ctx->params)->group;
     int64_t want = ceil_div(CONV_TARGET_TASKS, OP_MAX(1, images * groups));
-    s->depthwise = g->axes == 2 && s->channels_per_group == 1 && s->maps_per_group == 1;
+    s->depthwise = g->axes == 2 && s->channels_per_group == 1 && s->maps_per_group == 1 &&
+                   g->kernel[1] <= CONV_WINDOW_MAX_KERNEL;
     if (s->depthwise) {
-        s->bands = OP_MIN(g->out[0], want);
-        s->band_rows = s->bands ? ceil_div(g->out[0], s->bands) : 0;
+        /* Bands of rows, as many as `want`; the kernel copies the input of a band in parts
+         * of at most a block's size (a large plane). */
+        conv2d_window w = window_2d(g);
+        s->band_rows = g->out[0] ? ceil_div(g->out[0], OP_MIN(g->out[0], want)) : 0;
         s->bands = s->band_rows ? ceil_div(g->out[0], s->band_rows) : 0;
+        int64_t copy = conv2d_plan_copy(&w, s->band_rows, CONV_BLOCK_FLOATS);
+        s->copy_rows = w.copy_rows;
         ctx->n_tasks = images * groups * s->bands;
         ctx->task_cost = s->band_rows * g->out[1] * g->kernel_count;
-        ctx->scratch_bytes = 0;
+        ctx->scratch_bytes = (size_t)copy * sizeof(float) + CONV_SCRATCH_ALIGN;
         return;
     }
     int64_t most = s->direct ? g->out_count : OP_MAX(CONV_BLOCK_ALIGN, CONV_BLOCK_FLOATS / OP_MAX(s->rows, 1));
@@ -101,22 +115,20 @@ static gemm_epilogue conv_epilogue(const op_context *ctx, int64_t plane_offset, 
 }
 
 /* Output rows of one plane of a depthwise convolution, then the epilogue on them. */
-static void depthwise_task(const op_context *ctx, int64_t task)
+static void depthwise_task(const op_context *ctx, int64_t task, float *scratch)
 {
     const conv_state *s = ctx->state;
     const window_geometry *g = &s->geometry;
     const onyx_tensor *bias = op_input(ctx, 2);
     int64_t plane = task / s->bands, row0 = task % s->bands * s->band_rows, row1 = OP_MIN(g->out[0], row0 + s->band_rows);
     int64_t channel = plane % s->channels;
-    conv2d_window w = {.in_h = g->in[0], .in_w = g->in[1], .out_h = g->out[0], .out_w = g->out[1],
-                       .kernel_h = g->kernel[0], .kernel_w = g->kernel[1], .stride_h = g->stride[0],
-                       .stride_w = g->stride[1], .dilation_h = g->dilation[0], .dilation_w = g->dilation[1],
-                       .pad_top = g->pad_begin[0], .pad_left = g->pad_begin[1]};
+    conv2d_window w = window_2d(g);
+    w.copy_rows = s->copy_rows;
     float *out = (float *)ctx->outputs[0]->data + plane * g->out_count;
     conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_rows(&w, (const float *)ctx->inputs[0]->data + plane * g->in_count,
                                                         (const float *)ctx->inputs[1]->data + channel * g->kernel_count,
                                                         bias ? ((const float *)bias->data)[channel] : 0.0f, out,
-                                                        row0, row1);
+                                                        row0, row1, scratch);
     gemm_epilogue e = conv_epilogue(ctx, plane * g->out_count + row0 * g->out[1], g->out[1]);
     if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
         gemm_apply_epilogue(NULL, out + row0 * g->out[1], g->out[1], row1 - row0, g->out[1], &e);
@@ -136,7 +148,7 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
     float *columns = (float *)(((uintptr_t)scratch + CONV_SCRATCH_ALIGN - 1) & ~(uintptr_t)(CONV_SCRATCH_ALIGN - 1));
     for (int64_t task = begin; task < end; task++) {
         if (s->depthwise) {
-            depthwise_task(ctx, task);
+            depthwise_task(ctx, task, columns);
             continue;
         }
         int64_t chunk = task % s->map_chunks, block_task = task / s->map_chunks;

@@ -15,6 +15,9 @@
 #include <math.h>
 #include <string.h>
 
+/* The most floats of input the MaxPool row kernel copies at a time. */
+#define POOL_COPY_FLOATS ((int64_t)1 << 16)
+
 typedef enum pool_kind { POOL_MAX, POOL_AVERAGE, POOL_LP } pool_kind;
 
 typedef struct pool_params {
@@ -107,7 +110,7 @@ static void fast_path(const pool_params *p, pool_state *s, op_context *ctx)
         }
         return;
     }
-    if (g->axes != 2)
+    if (g->axes != 2 || (p->kind == POOL_MAX && g->kernel[1] > CONV_WINDOW_MAX_KERNEL))
         return;
     s->rows = conv_kernels_get(GEMM_KERNEL_BEST);
     s->window = (conv2d_window){.in_h = g->in[0], .in_w = g->in[1], .out_h = g->out[0], .out_w = g->out[1],
@@ -116,6 +119,9 @@ static void fast_path(const pool_params *p, pool_state *s, op_context *ctx)
                                 .dilation_w = g->dilation[1], .pad_top = g->pad_begin[0],
                                 .pad_left = g->pad_begin[1], .pad_bottom = g->pad_end[0],
                                 .pad_right = g->pad_end[1]};
+    /* MaxPool copies the input of up to a plane's rows (or of 256 KiB) at a time. */
+    if (p->kind == POOL_MAX)
+        ctx->scratch_bytes = (size_t)conv2d_plan_copy(&s->window, g->out[0], POOL_COPY_FLOATS) * sizeof(float) + 64;
 }
 
 static onyx_status pool_reshape(op_context *ctx)
@@ -260,7 +266,7 @@ POOL_ROWS(int8_t, INT8_MIN)
 POOL_ROWS(uint8_t, 0)
 
 /* Output rows [begin, end) by the row kernels, or planes [begin, end) by the plane sum. */
-static void pool_rows_fast(const op_context *ctx, int64_t begin, int64_t end)
+static void pool_rows_fast(const op_context *ctx, int64_t begin, int64_t end, float *scratch)
 {
     const pool_params *p = ctx->params;
     const pool_state *s = ctx->state;
@@ -278,7 +284,7 @@ static void pool_rows_fast(const op_context *ctx, int64_t begin, int64_t end)
         const float *in = x + plane * g->in_count;
         float *out = y + plane * g->out_count;
         if (p->kind == POOL_MAX)
-            s->rows->max_pool_rows(&s->window, in, out, first, last);
+            s->rows->max_pool_rows(&s->window, in, out, first, last, scratch);
         else
             s->rows->average_pool_rows(&s->window, in, p->count_include_pad, out, first, last);
         row += last - first;
@@ -287,9 +293,8 @@ static void pool_rows_fast(const op_context *ctx, int64_t begin, int64_t end)
 
 static onyx_status pool_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
-    (void)scratch;
     if (((const pool_state *)ctx->state)->rows) {
-        pool_rows_fast(ctx, begin, end);
+        pool_rows_fast(ctx, begin, end, (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63));
         return ONYX_OK;
     }
     switch (ctx->inputs[0]->dtype) {

@@ -22,6 +22,8 @@ typedef struct conv2d_window {
     int64_t in_h, in_w, out_h, out_w;
     int64_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
     int64_t pad_bottom, pad_right; /* AveragePool's count_include_pad counts taps up to these */
+    int64_t copy_rows; /* depthwise and MaxPool: output rows whose input one copy holds (see
+                          conv2d_plan_copy) */
 } conv2d_window;
 
 typedef struct conv_kernels {
@@ -29,10 +31,14 @@ typedef struct conv_kernels {
     /* Output rows [row0, row1) of a depthwise plane: out = bias + the sum over the taps of
      * weights[ky * kernel_w + kx] times the input under them (padding counts 0). */
     void (*depthwise_rows)(const conv2d_window *g, const float *in, const float *weights, float bias, float *out,
-                           int64_t row0, int64_t row1);
+                           int64_t row0, int64_t row1, float *scratch);
     /* Output rows [row0, row1) of MaxPool: the largest input under the window, NaN when one
      * is NaN, -inf when the window holds no input element. */
-    void (*max_pool_rows)(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1);
+    void (*max_pool_rows)(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1,
+                          float *scratch);
+    /* Both take kernel_w <= CONV_WINDOW_MAX_KERNEL, g->copy_rows set and `scratch` of the
+     * floats conv2d_plan_copy returned, 64-byte aligned: they copy the input rows a band of
+     * output rows reads, padded, and sweep the copy with vectors held in registers. */
     /* Output rows [row0, row1) of AveragePool: the sum under the window over the count of its
      * taps inside the input, or inside the padded input when count_pad (NaN for none). */
     void (*average_pool_rows)(const conv2d_window *g, const float *in, bool count_pad, float *out, int64_t row0,
@@ -40,6 +46,36 @@ typedef struct conv_kernels {
     /* The sum of x[0..n), in float, in a fixed order. */
     float (*sum)(const float *x, int64_t n);
 } conv_kernels;
+
+/* The widest kernel depthwise_rows and max_pool_rows take (kernel_w). */
+#define CONV_WINDOW_MAX_KERNEL 16
+/* The copy's rows are whole multiples of the widest vectors (16 floats). */
+#define CONV_COPY_ALIGN 16
+
+/* Columns of one row of the copy of the input that depthwise_rows and max_pool_rows make. */
+static inline int64_t conv2d_copy_width(const conv2d_window *g)
+{
+    return (g->out_w + CONV_COPY_ALIGN - 1) / CONV_COPY_ALIGN * CONV_COPY_ALIGN +
+           (g->kernel_w - 1) * g->dilation_w / g->stride_w;
+}
+
+/* Floats of the copy for `rows` output rows: the padded input rows they read, split into
+ * stride_w phases. */
+static inline int64_t conv2d_copy_floats(const conv2d_window *g, int64_t rows)
+{
+    int64_t in_rows = rows > 0 ? (rows - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1 : 0;
+    return g->stride_w * in_rows * conv2d_copy_width(g);
+}
+
+/* Sets g->copy_rows to the most of `rows` output rows (at least 1) whose copy takes at most
+ * `most` floats; returns the floats of scratch depthwise_rows and max_pool_rows then need. */
+static inline int64_t conv2d_plan_copy(conv2d_window *g, int64_t rows, int64_t most)
+{
+    g->copy_rows = rows > 1 ? rows : 1;
+    while (g->copy_rows > 1 && conv2d_copy_floats(g, g->copy_rows) > most)
+        g->copy_rows = (g->copy_rows + 1) / 2;
+    return conv2d_copy_floats(g, g->copy_rows);
+}
 
 /* The row kernels compiled for the instruction set of GEMM kernel family `id` (GEMM_KERNEL_BEST:
  * the best this processor runs), or NULL when the processor cannot run it. */

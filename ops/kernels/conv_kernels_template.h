@@ -8,6 +8,8 @@
 #include "conv_kernels.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 /* The output columns [*lo, *hi) whose tap at input offset `offset` (ox * stride + offset)
  * lies in [0, in_w). */
@@ -39,9 +41,6 @@ static inline void tap_columns(const conv2d_window *g, int64_t offset, int64_t *
                 STEP(o[ox], src[ox * g->stride_w]);                                            \
     } while (0)
 
-#define MULTIPLY_ADD(acc, x) ((acc) += w * (x))
-/* NaN wins: x replaces acc when larger or NaN (and NaN in acc stays). */
-#define MAXIMUM(acc, x) ((acc) = ((x) > (acc) || (x) != (x)) ? (x) : (acc))
 #define ADD(acc, x) ((acc) += (x))
 
 /* The input rows of output row oy: taps [*k0, *k1) of the kernel's rows lie inside. */
@@ -56,42 +55,159 @@ static inline void tap_rows(const conv2d_window *g, int64_t oy, int64_t *k0, int
         *k1 = *k0;
 }
 
-static void depthwise_rows(const conv2d_window *g, const float *in, const float *weights, float bias, float *out,
-                           int64_t row0, int64_t row1)
+/* ---- depthwise convolution and MaxPool: vectors over a padded copy ----------------------- */
+
+/* A native vector of CONV_LANES floats (the including file's: 16, 8 or 4), in GCC's generic
+ * vectors, and the mask its comparisons give. */
+typedef float conv_vec __attribute__((vector_size(CONV_LANES * sizeof(float))));
+typedef int32_t conv_mask __attribute__((vector_size(CONV_LANES * sizeof(float))));
+
+/* Unaligned loads and stores, through memcpy. */
+#define LOAD_VEC(v, p) memcpy(&(v), (p), sizeof(conv_vec))
+#define STORE_VEC(p, v) memcpy((p), &(v), sizeof(conv_vec))
+
+/* Copies the input rows that output rows [row0, row0 + rows) read into `copy`, padded with
+ * `pad` and split by column phase: row j of phase r holds the padded input row
+ * row0 * stride_h + j at columns r, r + stride_w, r + 2 stride_w, ... So the tap at column
+ * offset t of output column ox reads phase t % stride_w at ox + t / stride_w: whatever the
+ * stride, a vector of outputs loads consecutive floats. */
+static void window_copy(const conv2d_window *g, const float *in, int64_t row0, int64_t in_rows, float pad,
+                        float *copy)
 {
-    for (int64_t oy = row0; oy < row1; oy++) {
-        float *restrict o = out + oy * g->out_w;
-        for (int64_t ox = 0; ox < g->out_w; ox++)
-            o[ox] = bias;
-        int64_t k0, k1;
-        tap_rows(g, oy, &k0, &k1);
-        for (int64_t ky = k0; ky < k1; ky++) {
-            const float *row = in + (oy * g->stride_h - g->pad_top + ky * g->dilation_h) * g->in_w;
-            for (int64_t kx = 0; kx < g->kernel_w; kx++) {
-                const float w = weights[ky * g->kernel_w + kx];
-                int64_t offset = kx * g->dilation_w - g->pad_left;
-                ROW_PASS(MULTIPLY_ADD);
+    const int64_t width = conv2d_copy_width(g), s = g->stride_w;
+    for (int64_t r = 0; r < s; r++)
+        for (int64_t j = 0; j < in_rows; j++) {
+            float *restrict dst = copy + (r * in_rows + j) * width;
+            int64_t iy = row0 * g->stride_h - g->pad_top + j, lo = width, hi = width;
+            /* Column c holds input column c * s + x0: inside for c in [lo, hi). */
+            int64_t x0 = r - g->pad_left;
+            const float *restrict row = in;
+            if (iy >= 0 && iy < g->in_h) {
+                row = in + iy * g->in_w;
+                lo = x0 >= 0 ? 0 : (-x0 + s - 1) / s;
+                hi = x0 >= g->in_w ? 0 : (g->in_w - x0 + s - 1) / s;
+                lo = lo < width ? lo : width;
+                hi = hi < width ? (hi > lo ? hi : lo) : width;
             }
+            for (int64_t c = 0; c < lo; c++)
+                dst[c] = pad;
+            if (s == 1)
+                memcpy(dst + lo, row + x0 + lo, (size_t)(hi - lo) * sizeof(float));
+            else if (s == 2)
+                for (int64_t c = lo; c < hi; c++)
+                    dst[c] = row[2 * c + x0];
+            else
+                for (int64_t c = lo; c < hi; c++)
+                    dst[c] = row[c * s + x0];
+            for (int64_t c = hi; c < width; c++)
+                dst[c] = pad;
         }
+}
+
+/* The larger of acc and x, NaN winning (x replaces acc when larger or NaN; NaN in acc stays). */
+static inline conv_vec max_nan(conv_vec acc, conv_vec x)
+{
+    conv_mask take = (x > acc) | (x != x);
+    return (conv_vec)((take & (conv_mask)x) | (~take & (conv_mask)acc));
+}
+
+#define STEP_FMA(acc, w, x) ((acc) += (w) * (x))
+#define STEP_MAX(acc, w, x) ((acc) = max_nan((acc), (x)))
+
+/* Writes vector v of an output row: whole, in part at the row's end, or not at all past it. */
+static inline void store_output(float *row, int64_t out_w, int64_t v, conv_vec x)
+{
+    int64_t x0 = v * CONV_LANES;
+    if (x0 + CONV_LANES <= out_w) {
+        STORE_VEC(row + x0, x);
+    } else if (x0 < out_w) {
+        float lanes[CONV_LANES];
+        STORE_VEC(lanes, x);
+        memcpy(row + x0, lanes, (size_t)(out_w - x0) * sizeof(float));
     }
 }
 
-static void max_pool_rows(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1)
-{
-    for (int64_t oy = row0; oy < row1; oy++) {
-        float *restrict o = out + oy * g->out_w;
-        for (int64_t ox = 0; ox < g->out_w; ox++)
-            o[ox] = -INFINITY;
-        int64_t k0, k1;
-        tap_rows(g, oy, &k0, &k1);
-        for (int64_t ky = k0; ky < k1; ky++) {
-            const float *row = in + (oy * g->stride_h - g->pad_top + ky * g->dilation_h) * g->in_w;
-            for (int64_t kx = 0; kx < g->kernel_w; kx++) {
-                int64_t offset = kx * g->dilation_w - g->pad_left;
-                ROW_PASS(MAXIMUM);
-            }
-        }
+/* R output rows by N vectors from (oy, v0), accumulated in registers across every tap (the
+ * R x N chains of dependent steps overlap). columns[kx]: where tap column kx reads in the
+ * copy, relative to the start of its row; j0: the copy row of output row oy's first tap. */
+#define WINDOW_BLOCK(NAME, STEP, R, N)                                                         \
+    static inline void NAME##_##R##x##N(const conv2d_window *g, const float *copy, const int64_t *columns, \
+                                        int64_t width, int64_t j0, const float *weights, float init, \
+                                        float *out, int64_t oy, int64_t v0)                    \
+    {                                                                                          \
+        conv_vec acc[R][N];                                                                    \
+        for (int r = 0; r < R; r++)                                                            \
+            for (int i = 0; i < N; i++)                                                        \
+                acc[r][i] = (conv_vec){0} + init;                                              \
+        for (int64_t ky = 0; ky < g->kernel_h; ky++) {                                         \
+            const float *line = copy + (j0 + ky * g->dilation_h) * width + v0 * CONV_LANES;    \
+            for (int64_t kx = 0; kx < g->kernel_w; kx++) {                                     \
+                conv_vec w = (conv_vec){0} + (weights ? weights[ky * g->kernel_w + kx] : 0.0f); \
+                (void)w;                                                                       \
+                for (int r = 0; r < R; r++)                                                    \
+                    for (int i = 0; i < N; i++) {                                              \
+                        conv_vec x;                                                            \
+                        LOAD_VEC(x, line + r * g->stride_h * width + columns[kx] + i * CONV_LANES); \
+                        STEP(acc[r][i], w, x);                                                 \
+                    }                                                                          \
+            }                                                                                  \
+        }                                                                                      \
+        for (int r = 0; r < R; r++)                                                            \
+            for (int i = 0; i < N; i++)                                                        \
+                store_output(out + (oy + r) * g->out_w, g->out_w, v0 + i, acc[r][i]);          \
     }
+WINDOW_BLOCK(depthwise, STEP_FMA, 1, 1)
+WINDOW_BLOCK(depthwise, STEP_FMA, 1, 4)
+WINDOW_BLOCK(depthwise, STEP_FMA, 4, 1)
+WINDOW_BLOCK(max_pool, STEP_MAX, 1, 1)
+WINDOW_BLOCK(max_pool, STEP_MAX, 1, 4)
+WINDOW_BLOCK(max_pool, STEP_MAX, 4, 1)
+
+/* Output rows [row0, row1) of one band (at most g->copy_rows): the input it reads copied, then
+ * swept in blocks of 1 row x 4 vectors (wide rows) or 4 rows x 1 vector (narrow ones), the
+ * rest 1 x 1. */
+#define WINDOW_BAND(NAME, PAD)                                                                 \
+    static void NAME##_band(const conv2d_window *g, const float *in, const float *weights, float init, \
+                            float *out, int64_t row0, int64_t row1, float *scratch)            \
+    {                                                                                          \
+        const int64_t in_rows = (row1 - row0 - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1; \
+        const int64_t width = conv2d_copy_width(g);                                            \
+        const int64_t vectors = (g->out_w + CONV_LANES - 1) / CONV_LANES;                      \
+        window_copy(g, in, row0, in_rows, PAD, scratch);                                       \
+        /* Tap column kx (offset t = kx * dilation_w in the padded row) reads phase            \
+         * t % stride_w from column t / stride_w on. */                                        \
+        int64_t columns[CONV_WINDOW_MAX_KERNEL];                                               \
+        for (int64_t kx = 0; kx < g->kernel_w; kx++) {                                         \
+            int64_t t = kx * g->dilation_w;                                                    \
+            columns[kx] = t % g->stride_w * in_rows * width + t / g->stride_w;                 \
+        }                                                                                      \
+        int64_t oy = row0;                                                                     \
+        for (; vectors < 4 && oy + 4 <= row1; oy += 4)                                         \
+            for (int64_t v = 0; v < vectors; v++)                                              \
+                NAME##_4x1(g, scratch, columns, width, (oy - row0) * g->stride_h, weights, init, out, oy, v); \
+        for (; oy < row1; oy++) {                                                              \
+            int64_t v = 0, j0 = (oy - row0) * g->stride_h;                                     \
+            for (; v + 4 <= vectors; v += 4)                                                   \
+                NAME##_1x4(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
+            for (; v < vectors; v++)                                                           \
+                NAME##_1x1(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
+        }                                                                                      \
+    }
+WINDOW_BAND(depthwise, 0.0f)
+WINDOW_BAND(max_pool, -INFINITY)
+
+static void depthwise_rows(const conv2d_window *g, const float *in, const float *weights, float bias, float *out,
+                           int64_t row0, int64_t row1, float *scratch)
+{
+    for (int64_t r = row0; r < row1; r += g->copy_rows)
+        depthwise_band(g, in, weights, bias, out, r, r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
+}
+
+static void max_pool_rows(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1,
+                          float *scratch)
+{
+    for (int64_t r = row0; r < row1; r += g->copy_rows)
+        max_pool_band(g, in, NULL, -INFINITY, out, r, r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
 }
 
 /* Taps of axis extent `in` (padded by pad_begin before and pad_end after) that the window at

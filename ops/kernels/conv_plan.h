@@ -35,6 +35,7 @@ typedef struct conv_state {
     int64_t map_chunk, map_chunks;
     bool depthwise;
     int64_t band_rows, bands;
+    int64_t copy_rows; /* depthwise: output rows whose input the kernel copies at a time */
 } conv_state;
 
 /* Reads kernel_shape, strides, dilations, pads, auto_pad and group into params (ctx->params). */
