@@ -160,10 +160,12 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
         int64_t ldb = g->in_count;
         if (!s->direct) {
             if (loaded != block_task) {
-                if (g->axes == 2)
-                    im2col_2d_f32(g, s->channels_per_group, in, first, last, columns, width);
-                else
+                if (g->axes == 2) {
+                    conv2d_window w = window_2d(g);
+                    conv_kernels_get(GEMM_KERNEL_BEST)->im2col(&w, s->channels_per_group, in, first, last, columns);
+                } else {
                     im2col_f32(g, s->channels_per_group, in, first, last, columns);
+                }
                 loaded = block_task;
             }
             col = columns;

@@ -1,6 +1,6 @@
 /* Row kernels of 2-D windows over one NCHW plane: depthwise convolution (a convolution whose
- * group has one input channel), MaxPool and AveragePool, and the sum of a plane for
- * GlobalAveragePool. Each writes whole output rows, so that the operators split planes into
+ * group has one input channel), MaxPool and AveragePool, the sum of a plane for
+ * GlobalAveragePool, and the im2col matrix of a convolution over two axes. Each writes whole output rows, so that the operators split planes into
  * rows among threads.
  *
  * The loops are written once (conv_kernels_template.h) as plain loops over a row, one pass
@@ -45,6 +45,11 @@ typedef struct conv_kernels {
                               int64_t row1);
     /* The sum of x[0..n), in float, in a fixed order. */
     float (*sum)(const float *x, int64_t n);
+    /* Columns [first, last) of the im2col matrix of `channels` planes of in_h x in_w (im2col.h
+     * for the layout), rows last - first wide: whole runs along the output rows, copied or
+     * gathered, zeroed in the padding. */
+    void (*im2col)(const conv2d_window *g, int64_t channels, const float *image, int64_t first, int64_t last,
+                   float *col);
 } conv_kernels;
 
 /* The widest kernel depthwise_rows and max_pool_rows take (kernel_w). */

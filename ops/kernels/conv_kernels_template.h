@@ -210,6 +210,56 @@ static void max_pool_rows(const conv2d_window *g, const float *in, float *out, i
         max_pool_band(g, in, NULL, -INFINITY, out, r, r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
 }
 
+/* ---- im2col of two axes ------------------------------------------------------------------ */
+
+/* dst[i] = row[x0 + i * stride] for i in [0, n), 0 where that is outside [0, in_w). */
+static inline void gather_run(float *restrict dst, const float *restrict row, int64_t in_w, int64_t x0,
+                              int64_t stride, int64_t n)
+{
+    int64_t lo = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
+    int64_t hi = x0 >= in_w ? 0 : (in_w - x0 + stride - 1) / stride;
+    lo = lo < n ? lo : n;
+    hi = hi < n ? (hi > lo ? hi : lo) : n;
+    for (int64_t i = 0; i < lo; i++)
+        dst[i] = 0.0f;
+    if (stride == 1)
+        for (int64_t i = lo; i < hi; i++)
+            dst[i] = row[x0 + i];
+    else if (stride == 2)
+        for (int64_t i = lo; i < hi; i++)
+            dst[i] = row[x0 + 2 * i];
+    else
+        for (int64_t i = lo; i < hi; i++)
+            dst[i] = row[x0 + i * stride];
+    for (int64_t i = hi; i < n; i++)
+        dst[i] = 0.0f;
+}
+
+static void im2col(const conv2d_window *g, int64_t channels, const float *image, int64_t first, int64_t last,
+                   float *col)
+{
+    const int64_t plane = g->in_h * g->in_w;
+    float *dst = col;
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t ky = 0; ky < g->kernel_h; ky++)
+            for (int64_t kx = 0; kx < g->kernel_w; kx++) {
+                const float *src = image + c * plane;
+                int64_t oy = first / g->out_w, ox = first % g->out_w;
+                for (int64_t p = first; p < last; ox = 0, oy++) {
+                    int64_t run = g->out_w - ox < last - p ? g->out_w - ox : last - p;
+                    int64_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+                    if (iy < 0 || iy >= g->in_h)
+                        for (int64_t i = 0; i < run; i++)
+                            dst[i] = 0.0f;
+                    else
+                        gather_run(dst, src + iy * g->in_w, g->in_w,
+                                   ox * g->stride_w - g->pad_left + kx * g->dilation_w, g->stride_w, run);
+                    dst += run;
+                    p += run;
+                }
+            }
+}
+
 /* Taps of axis extent `in` (padded by pad_begin before and pad_end after) that the window at
  * `start` (its first tap's coordinate) covers inside [lo, hi). */
 static inline int64_t taps_inside(int64_t start, int64_t kernel, int64_t dilation, int64_t lo, int64_t hi)
@@ -273,4 +323,5 @@ const conv_kernels CONV_KERNELS_SYMBOL = {
     .max_pool_rows = max_pool_rows,
     .average_pool_rows = average_pool_rows,
     .sum = sum,
+    .im2col = im2col,
 };
