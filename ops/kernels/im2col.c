@@ -1,7 +1,6 @@
 #include "im2col.h"
 
 #include <stdbool.h>
-#include <string.h>
 
 /* pos = the multi-index of flat position p over dims[0..n). */
 static void unravel(int64_t p, const int64_t *dims, int n, int64_t *pos)
@@ -102,43 +101,3 @@ void col2im_f64(const window_geometry *g, int64_t channels, const double *col, d
     walk_col2im_f64(g, channels, image, 0, g->out_count, col);
 }
 
-/* dst[0..n) = the input row's elements at x0, x0 + stride, ..., 0 outside [0, width). */
-static void gather_run(float *dst, const float *row, int64_t width, int64_t x0, int64_t stride, int64_t n)
-{
-    /* The outputs [lo, hi) whose element lies inside the row. */
-    int64_t lo = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
-    int64_t hi = x0 >= width ? 0 : (width - x0 + stride - 1) / stride;
-    lo = OP_MIN(lo, n);
-    hi = OP_MAX(lo, OP_MIN(hi, n));
-    memset(dst, 0, (size_t)lo * sizeof(float));
-    if (stride == 1)
-        memcpy(dst + lo, row + x0 + lo, (size_t)(hi - lo) * sizeof(float));
-    else
-        for (int64_t i = lo; i < hi; i++)
-            dst[i] = row[x0 + i * stride];
-    memset(dst + hi, 0, (size_t)(n - hi) * sizeof(float));
-}
-
-void im2col_2d_f32(const window_geometry *g, int64_t channels, const float *image, int64_t first, int64_t last,
-                   float *col, int64_t ld_col)
-{
-    const int64_t out_w = g->out[1], in_h = g->in[0], in_w = g->in[1];
-    int64_t row = 0;
-    for (int64_t c = 0; c < channels; c++) {
-        const float *plane = image + c * g->in_count;
-        for (int64_t ky = 0; ky < g->kernel[0]; ky++)
-            for (int64_t kx = 0; kx < g->kernel[1]; kx++, row++) {
-                float *dst = col + row * ld_col;
-                for (int64_t p = first; p < last;) {
-                    int64_t oy = p / out_w, ox = p % out_w, run = OP_MIN(out_w - ox, last - p);
-                    int64_t iy = oy * g->stride[0] - g->pad_begin[0] + ky * g->dilation[0];
-                    if (iy < 0 || iy >= in_h)
-                        memset(dst + (p - first), 0, (size_t)run * sizeof(float));
-                    else
-                        gather_run(dst + (p - first), plane + iy * in_w, in_w,
-                                   ox * g->stride[1] - g->pad_begin[1] + kx * g->dilation[1], g->stride[1], run);
-                    p += run;
-                }
-            }
-    }
-}

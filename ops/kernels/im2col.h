@@ -16,11 +16,6 @@ void im2col_f32(const window_geometry *g, int64_t channels, const float *image, 
                 float *col);
 void im2col_f64(const window_geometry *g, int64_t channels, const double *image, int64_t first, int64_t last,
                 double *col);
-/* The same for two spatial axes, rows ld_col apart: whole runs along the output rows, copied
- * (unit stride) or gathered, and zeroed in the padding, without the general walk's index
- * arithmetic per element. */
-void im2col_2d_f32(const window_geometry *g, int64_t channels, const float *image, int64_t first, int64_t last,
-                   float *col, int64_t ld_col);
 /* The same for integer convolutions, over an image already offset by its zero point. */
 void im2col_i32(const window_geometry *g, int64_t channels, const int32_t *image, int64_t first, int64_t last,
                 int32_t *col);

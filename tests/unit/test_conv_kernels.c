@@ -181,8 +181,9 @@ Test(conv_kernels, sum_every_family)
     }
 }
 
-/* The 2-D im2col gives the general walk's column matrix, for any range of positions. */
-Test(conv_kernels, im2col_2d_matches_the_general_walk)
+/* The im2col of two axes of every family gives the general walk's column matrix, for any range
+ * of positions. */
+Test(conv_kernels, im2col_every_family_matches_the_general_walk)
 {
     uint32_t seed = 5;
     static const int64_t cases[][8] = {
@@ -191,15 +192,15 @@ Test(conv_kernels, im2col_2d_matches_the_general_walk)
         {9, 13, 5, 1, 2, 3, 2, 1}, {8, 8, 7, 3, 1, 3, 3, 2}, {1, 17, 1, 1, 1, 0, 0, 5},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-        const int64_t *k = cases[c];
-        window_geometry g = {.axes = 2, .in = {k[0], k[1]}, .kernel = {k[2], k[2]}, .stride = {k[3], k[3]},
-                             .dilation = {k[4], k[4]}, .pad_begin = {k[5], k[6]}, .pad_end = {k[5], k[6]}};
+        const int64_t *cs = cases[c];
+        window_geometry g = {.axes = 2, .in = {cs[0], cs[1]}, .kernel = {cs[2], cs[2]}, .stride = {cs[3], cs[3]},
+                             .dilation = {cs[4], cs[4]}, .pad_begin = {cs[5], cs[6]}, .pad_end = {cs[5], cs[6]}};
         for (int d = 0; d < 2; d++)
             g.out[d] = (g.in[d] + 2 * g.pad_begin[d] - ((g.kernel[d] - 1) * g.dilation[d] + 1)) / g.stride[d] + 1;
         g.in_count = g.in[0] * g.in[1];
         g.out_count = g.out[0] * g.out[1];
         g.kernel_count = g.kernel[0] * g.kernel[1];
-        int64_t channels = k[7], rows = channels * g.kernel_count;
+        int64_t channels = cs[7], rows = channels * g.kernel_count;
         float *image = malloc((size_t)(channels * g.in_count) * sizeof(float));
         for (int64_t i = 0; i < channels * g.in_count; i++)
             image[i] = noise(&seed);
@@ -207,8 +208,18 @@ Test(conv_kernels, im2col_2d_matches_the_general_walk)
         float *got = malloc((size_t)(rows * g.out_count) * sizeof(float));
         int64_t first = g.out_count / 3, last = g.out_count - g.out_count / 5;
         im2col_f32(&g, channels, image, first, last, want);
-        im2col_2d_f32(&g, channels, image, first, last, got, last - first);
-        cr_assert_eq(memcmp(want, got, (size_t)(rows * (last - first)) * sizeof(float)), 0, "case %zu", c);
+        conv2d_window w = window(g.in[0], g.in[1], g.kernel[0], g.kernel[1], g.stride[0], g.stride[1],
+                                 g.dilation[0], g.dilation[1], g.pad_begin[0], g.pad_begin[1], g.pad_end[0],
+                                 g.pad_end[1]);
+        for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+            const conv_kernels *k = conv_kernels_get(families[f]);
+            if (!k)
+                continue;
+            memset(got, 0xff, (size_t)(rows * g.out_count) * sizeof(float));
+            k->im2col(&w, channels, image, first, last, got);
+            cr_assert_eq(memcmp(want, got, (size_t)(rows * (last - first)) * sizeof(float)), 0, "%s case %zu",
+                         k->name, c);
+        }
         free(image);
         free(want);
         free(got);
