@@ -75,33 +75,36 @@ static void window_copy(const conv2d_window *g, const float *in, int64_t row0, i
                         float *copy)
 {
     const int64_t width = conv2d_copy_width(g), s = g->stride_w;
-    for (int64_t r = 0; r < s; r++)
+    for (int64_t r = 0; r < s; r++) {
+        /* Column c of phase r holds input column c * s + x0: inside for c in [lo, hi). */
+        int64_t x0 = r - g->pad_left;
+        int64_t lo = x0 >= 0 ? 0 : (-x0 + s - 1) / s, hi = x0 >= g->in_w ? 0 : (g->in_w - x0 + s - 1) / s;
+        lo = lo < width ? lo : width;
+        hi = hi < width ? (hi > lo ? hi : lo) : width;
         for (int64_t j = 0; j < in_rows; j++) {
             float *restrict dst = copy + (r * in_rows + j) * width;
-            int64_t iy = row0 * g->stride_h - g->pad_top + j, lo = width, hi = width;
-            /* Column c holds input column c * s + x0: inside for c in [lo, hi). */
-            int64_t x0 = r - g->pad_left;
-            const float *restrict row = in;
-            if (iy >= 0 && iy < g->in_h) {
-                row = in + iy * g->in_w;
-                lo = x0 >= 0 ? 0 : (-x0 + s - 1) / s;
-                hi = x0 >= g->in_w ? 0 : (g->in_w - x0 + s - 1) / s;
-                lo = lo < width ? lo : width;
-                hi = hi < width ? (hi > lo ? hi : lo) : width;
+            int64_t iy = row0 * g->stride_h - g->pad_top + j;
+            if (iy < 0 || iy >= g->in_h) {
+                for (int64_t c = 0; c < width; c++)
+                    dst[c] = pad;
+                continue;
             }
+            const float *restrict row = in + iy * g->in_w + x0;
             for (int64_t c = 0; c < lo; c++)
                 dst[c] = pad;
-            if (s == 1)
-                memcpy(dst + lo, row + x0 + lo, (size_t)(hi - lo) * sizeof(float));
+            if (s == 1) /* a loop, not memcpy: rows are short, a call would cost as much */
+                for (int64_t c = lo; c < hi; c++)
+                    dst[c] = row[c];
             else if (s == 2)
                 for (int64_t c = lo; c < hi; c++)
-                    dst[c] = row[2 * c + x0];
+                    dst[c] = row[2 * c];
             else
                 for (int64_t c = lo; c < hi; c++)
-                    dst[c] = row[c * s + x0];
+                    dst[c] = row[c * s];
             for (int64_t c = hi; c < width; c++)
                 dst[c] = pad;
         }
+    }
 }
 
 /* The larger of acc and x, NaN winning (x replaces acc when larger or NaN; NaN in acc stays). */

@@ -51,7 +51,8 @@ typedef enum gemm_activation {
     GEMM_ACTIVATION_CLIP,         /* min(max(x, p0), p1); NaN stays NaN */
     GEMM_ACTIVATION_HARD_SIGMOID, /* max(0, min(1, p0 x + p1)) */
     GEMM_ACTIVATION_HARD_SWISH,   /* x max(0, min(1, x/6 + 1/2)) */
-    GEMM_ACTIVATION_SILU,         /* x / (1 + exp(-x)), within 2 ulp of x sigmoid(x) */
+    GEMM_ACTIVATION_SILU,         /* x / (1 + exp(-x)) within 1e-6 relative for x >= -80 (|x| e^x,
+                                     below 1e-32, further down) */
 } gemm_activation;
 #define GEMM_ACTIVATION_LAST GEMM_ACTIVATION_SILU
 
