@@ -50,6 +50,15 @@ static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dt
 /* Tasks wanted per image at least, so that 2 to 4 threads share even a small convolution. */
 #define CONV_TARGET_TASKS 4
 #define CONV_SCRATCH_ALIGN 64
+/* Products turned around (conv_state.transposed): up to this many output positions, and this
+ * many floats of output per image (Y^T sits in scratch). */
+#define CONV_TRANSPOSED_POSITIONS 256
+#define CONV_TRANSPOSED_OUTPUT ((int64_t)1 << 20)
+
+static float *align_scratch(void *p)
+{
+    return (float *)(((uintptr_t)p + CONV_SCRATCH_ALIGN - 1) & ~(uintptr_t)(CONV_SCRATCH_ALIGN - 1));
+}
 
 static int64_t round_up(int64_t x, int64_t to) { return ceil_div(x, to) * to; }
 
@@ -60,6 +69,43 @@ static conv2d_window window_2d(const window_geometry *g)
                            .stride_w = g->stride[1], .dilation_h = g->dilation[0], .dilation_w = g->dilation[1],
                            .pad_top = g->pad_begin[0], .pad_left = g->pad_begin[1], .pad_bottom = g->pad_end[0],
                            .pad_right = g->pad_end[1]};
+}
+
+/* Whether to turn the product around (see conv_state.transposed): one group, two axes, at
+ * most CONV_TRANSPOSED_POSITIONS output positions not filling whole panels, constant weights.
+ * Then packs the weights, their rows reordered to (tap, channel) as the patch matrix has them,
+ * and plans the product, its tasks and scratch (the image with channels last, the patch
+ * matrix, Y^T and the GEMM's own). */
+static bool transposed_plan(op_context *ctx, int64_t images, int64_t groups)
+{
+    conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *w = op_input(ctx, 1);
+    int64_t positions = g->out_count, maps = s->maps, taps = g->kernel_count, channels = s->channels;
+    if (groups != 1 || g->axes != 2 || positions == 0 || positions > CONV_TRANSPOSED_POSITIONS ||
+        positions % CONV_BLOCK_ALIGN == 0 || maps < 2 * CONV_MAP_ALIGN || !w->data ||
+        positions * maps > CONV_TRANSPOSED_OUTPUT || g->in_count * channels > CONV_TRANSPOSED_OUTPUT)
+        return false;
+    const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    size_t bytes = gemm_packed_b_bytes(kernel, s->rows, maps);
+    void *memory = bytes != SIZE_MAX ? op_alloc_state(ctx, bytes) : NULL;
+    float *reordered = memory ? op_alloc_temp(ctx, (size_t)(maps * s->rows) * sizeof(float)) : NULL;
+    if (!reordered)
+        return false; /* the plain orientation needs no memory of its own */
+    const float *weights = w->data;
+    for (int64_t m = 0; m < maps; m++)
+        for (int64_t c = 0; c < channels; c++)
+            for (int64_t t = 0; t < taps; t++)
+                reordered[m * s->rows + t * channels + c] = weights[m * s->rows + c * taps + t];
+    gemm_pack_b(&s->packed_weights, kernel, true, s->rows, maps, reordered, s->rows, memory);
+    op_free_temp(ctx, reordered);
+    gemm_plan_init(&s->plan, kernel, positions, maps, s->rows, false, false, &s->packed_weights);
+    s->transposed = true;
+    ctx->n_tasks = images * gemm_plan_tasks(&s->plan);
+    ctx->task_cost = gemm_plan_task_cost(&s->plan);
+    size_t floats = (size_t)(g->in_count * channels + (s->direct ? 0 : s->rows * positions) + positions * maps);
+    ctx->scratch_bytes = floats * sizeof(float) + s->plan.scratch_bytes + 3 * CONV_SCRATCH_ALIGN;
+    return true;
 }
 
 /* The task grid of a float32 convolution (see conv_state): blocks of output positions sized
@@ -87,6 +133,8 @@ static void conv_float_plan(op_context *ctx)
         ctx->scratch_bytes = (size_t)copy * sizeof(float) + CONV_SCRATCH_ALIGN;
         return;
     }
+    if (transposed_plan(ctx, images, groups))
+        return;
     int64_t most = s->direct ? g->out_count : OP_MAX(CONV_BLOCK_ALIGN, CONV_BLOCK_FLOATS / OP_MAX(s->rows, 1));
     int64_t blocks = ceil_div(g->out_count, OP_MAX(most, 1));
     if (s->direct)
@@ -134,6 +182,70 @@ static void depthwise_task(const op_context *ctx, int64_t task, float *scratch)
         gemm_apply_epilogue(NULL, out + row0 * g->out[1], g->out[1], row1 - row0, g->out[1], &e);
 }
 
+/* dst (count x channels) = src (channels x count) transposed, in blocks that stay in cache. */
+static void to_channels_last(const float *src, int64_t channels, int64_t count, float *dst)
+{
+    enum { B = 16 };
+    for (int64_t c0 = 0; c0 < channels; c0 += B)
+        for (int64_t p0 = 0; p0 < count; p0 += B)
+            for (int64_t c = c0; c < OP_MIN(c0 + B, channels); c++)
+                for (int64_t p = p0; p < OP_MIN(p0 + B, count); p++)
+                    dst[p * channels + c] = src[c * count + p];
+}
+
+/* The patch matrix of an image with channels last: row p holds, tap after tap, the channels
+ * under that tap when the window sits at output position p (zeros in the padding). */
+static void patches(const window_geometry *g, int64_t channels, const float *image, float *out)
+{
+    size_t run = (size_t)channels * sizeof(float);
+    for (int64_t oy = 0; oy < g->out[0]; oy++)
+        for (int64_t ox = 0; ox < g->out[1]; ox++)
+            for (int64_t ky = 0; ky < g->kernel[0]; ky++) {
+                int64_t iy = oy * g->stride[0] - g->pad_begin[0] + ky * g->dilation[0];
+                for (int64_t kx = 0; kx < g->kernel[1]; kx++, out += channels) {
+                    int64_t ix = ox * g->stride[1] - g->pad_begin[1] + kx * g->dilation[1];
+                    if (iy >= 0 && iy < g->in[0] && ix >= 0 && ix < g->in[1])
+                        memcpy(out, image + (iy * g->in[1] + ix) * channels, run);
+                    else
+                        memset(out, 0, run);
+                }
+            }
+}
+
+/* Task `task` of a product turned around: the patch matrix of its image (unless the thread has
+ * it already, *loaded), the GEMM task's block of Y^T with the bias, transposed into Y, then the
+ * activation and residual there. */
+static void transposed_task(const op_context *ctx, int64_t task, float *scratch, int64_t *loaded)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t per_image = gemm_plan_tasks(&s->plan), image = task / per_image, positions = g->out_count;
+    float *image_last = scratch;
+    float *patch = s->direct ? image_last : align_scratch(image_last + g->in_count * s->channels);
+    float *yt = align_scratch(s->direct ? image_last + g->in_count * s->channels : patch + s->rows * positions);
+    void *gemm_scratch = align_scratch(yt + positions * s->maps);
+    if (*loaded != image) {
+        to_channels_last((const float *)ctx->inputs[0]->data + image * s->channels * g->in_count, s->channels,
+                         g->in_count, image_last);
+        if (!s->direct)
+            patches(g, s->channels, image_last, patch);
+        *loaded = image;
+    }
+    gemm_args args = {.a = patch, .lda = s->rows, .c = yt, .ldc = s->maps, .alpha = 1, .beta = 0,
+                      .epilogue = {.bias = bias ? bias->data : NULL}};
+    gemm_run(&s->plan, &args, task % per_image, task % per_image + 1, gemm_scratch);
+    int64_t i0, i1, j0, j1;
+    gemm_task_block(&s->plan, task % per_image, &i0, &i1, &j0, &j1);
+    float *y = (float *)ctx->outputs[0]->data + (image * s->maps + j0) * positions + i0;
+    for (int64_t j = j0; j < j1; j++)
+        for (int64_t i = i0; i < i1; i++)
+            y[(j - j0) * positions + (i - i0)] = yt[i * s->maps + j];
+    gemm_epilogue e = conv_epilogue(ctx, (image * s->maps + j0) * positions + i0, positions);
+    if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
+        gemm_apply_epilogue(NULL, y, positions, j1 - j0, i1 - i0, &e);
+}
+
 /* Each task: output positions [first, last) of one image and group for a chunk of its maps, as
  * their weights (maps x rows, read in place) times the im2col block (rows x positions, built
  * in scratch unless direct, and kept for the thread's next task on the same block), with the
@@ -145,10 +257,14 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
     const float *x = ctx->inputs[0]->data, *w = ctx->inputs[1]->data;
     const onyx_tensor *bias = op_input(ctx, 2);
     int64_t groups = ((const conv_params *)ctx->params)->group, loaded = -1;
-    float *columns = (float *)(((uintptr_t)scratch + CONV_SCRATCH_ALIGN - 1) & ~(uintptr_t)(CONV_SCRATCH_ALIGN - 1));
+    float *columns = align_scratch(scratch);
     for (int64_t task = begin; task < end; task++) {
         if (s->depthwise) {
             depthwise_task(ctx, task, columns);
+            continue;
+        }
+        if (s->transposed) {
+            transposed_task(ctx, task, columns, &loaded);
             continue;
         }
         int64_t chunk = task % s->map_chunks, block_task = task / s->map_chunks;

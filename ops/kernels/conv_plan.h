@@ -7,6 +7,7 @@
 #ifndef ONYX_CONV_PLAN_H
 #define ONYX_CONV_PLAN_H
 
+#include "gemm.h"
 #include "window.h"
 
 typedef struct conv_params {
@@ -36,6 +37,13 @@ typedef struct conv_state {
     bool depthwise;
     int64_t band_rows, bands;
     int64_t copy_rows; /* depthwise: output rows whose input the kernel copies at a time */
+    /* float32, one group, few output positions (14x14, 7x7): the product turned around, the
+     * positions as its rows (so that they need not fill the kernel's 48-column panels) and
+     * the maps as its columns, from the weights packed once in the plan: Y^T = col^T W^T, in
+     * tasks of `plan` per image, each transposing its block of Y^T into Y */
+    bool transposed;
+    gemm_packed_b packed_weights;
+    gemm_plan plan;
 } conv_state;
 
 /* Reads kernel_shape, strides, dilations, pads, auto_pad and group into params (ctx->params). */

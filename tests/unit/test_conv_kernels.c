@@ -285,23 +285,30 @@ Test(conv_kernels, gemm_epilogue_convolution_activations)
 
 /* ---- the fusion pass --------------------------------------------------------------------- */
 
-/* X [1, 6, 9, 11] -> Conv (3x3, stride `stride`, pads 1, group `group`) with bias, then the
- * chain `tail` builds from value "y"; the graph's output is "out". */
+/* The convolution the fusion tests build: X [1, C, H, W] -> Conv (3x3, stride `stride`, pads 1,
+ * group `group`, M maps) with a bias, then the chain `tail` builds from value "y"; the graph's
+ * output is "out". The narrow shape keeps the product in its plain orientation; the wide one
+ * (more maps than a register tile's rows, 35 positions) turns it around (conv_state). */
 typedef void (*tail_fn)(builder *b);
+typedef struct conv_shape {
+    int64_t c, h, w, m;
+} conv_shape;
+static const conv_shape narrow = {6, 9, 11, 6}, wide = {20, 7, 5, 24};
+static conv_shape shape = {6, 9, 11, 6};
 
 static builder *conv_model(int64_t group, int64_t stride, tail_fn tail)
 {
     builder *b = builder_new(17);
     uint32_t seed = 21;
-    float w[6 * 6 * 9], bias[6];
-    int64_t per_group = 6 / group;
-    for (int i = 0; i < 6 * per_group * 9; i++)
+    int64_t per_group = shape.c / group, wn = shape.m * per_group * 9;
+    float *w = builder_alloc(b, (size_t)wn * sizeof(float)), *bias = builder_alloc(b, (size_t)shape.m * sizeof(float));
+    for (int64_t i = 0; i < wn; i++)
         w[i] = noise(&seed);
-    for (int i = 0; i < 6; i++)
+    for (int64_t i = 0; i < shape.m; i++)
         bias[i] = noise(&seed);
-    builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(1, 6, 9, 11), NULL);
-    builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, DIMS(6, per_group, 3, 3), w);
-    builder_initializer(b, "b", ONYX_DTYPE_FLOAT, 1, DIMS(6), bias);
+    builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(1, shape.c, shape.h, shape.w), NULL);
+    builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, DIMS(shape.m, per_group, 3, 3), w);
+    builder_initializer(b, "b", ONYX_DTYPE_FLOAT, 1, DIMS(shape.m), bias);
     Onnx__NodeProto *conv = builder_node(b, "Conv", "x,w,b", "y");
     builder_attr_ints(b, conv, "pads", 4, INT64S(1, 1, 1, 1));
     builder_attr_ints(b, conv, "strides", 2, INT64S(stride, stride));
@@ -314,11 +321,11 @@ static builder *conv_model(int64_t group, int64_t stride, tail_fn tail)
 /* The shortcut: a second Conv of x (1x1, the same output shape when the stride is 1). */
 static void shortcut(builder *b)
 {
-    float w[36];
     uint32_t seed = 33;
-    for (int i = 0; i < 36; i++)
+    float *w = builder_alloc(b, (size_t)(shape.m * shape.c) * sizeof(float));
+    for (int64_t i = 0; i < shape.m * shape.c; i++)
         w[i] = noise(&seed);
-    builder_initializer(b, "w2", ONYX_DTYPE_FLOAT, 4, DIMS(6, 6, 1, 1), w);
+    builder_initializer(b, "w2", ONYX_DTYPE_FLOAT, 4, DIMS(shape.m, shape.c, 1, 1), w);
     builder_node(b, "Conv", "x,w2", "z");
 }
 
@@ -383,10 +390,10 @@ static int fused_convs(builder *b)
 static void same_with_and_without_fusion(tail_fn tail, int64_t group, int64_t stride, int want_fused)
 {
     uint32_t seed = 45;
-    float x[6 * 9 * 11];
-    for (int i = 0; i < 6 * 9 * 11; i++)
+    float x[20 * 9 * 11];
+    for (int i = 0; i < 20 * 9 * 11; i++)
         x[i] = noise(&seed);
-    onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 6, 9, 11), x);
+    onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, shape.c, shape.h, shape.w), x);
     builder *b = conv_model(group, stride, tail);
     cr_assert_eq(fused_convs(b), want_fused);
     for (int threads = 1; threads <= 2; threads++) {
@@ -414,3 +421,101 @@ Test(conv_fusion, depthwise_hardswish_then_residual) { same_with_and_without_fus
 Test(conv_fusion, clip) { same_with_and_without_fusion(tail_clip, 2, 1, 1); }
 Test(conv_fusion, hardsigmoid) { same_with_and_without_fusion(tail_hardsigmoid, 1, 2, 1); }
 Test(conv_fusion, residual_before_another_activation) { same_with_and_without_fusion(tail_add_sigmoid, 1, 1, 1); }
+
+/* The product turned around: 24 maps over 35 (and, strided, 12) positions. */
+Test(conv_fusion, turned_around_relu)
+{
+    shape = wide;
+    same_with_and_without_fusion(tail_relu, 1, 1, 1);
+    same_with_and_without_fusion(tail_relu, 1, 2, 1);
+    shape = narrow;
+}
+Test(conv_fusion, turned_around_residual_then_relu)
+{
+    shape = wide;
+    same_with_and_without_fusion(tail_add_relu, 1, 1, 1);
+    same_with_and_without_fusion(tail_hardswish_add, 1, 1, 1);
+    same_with_and_without_fusion(tail_silu, 1, 1, 1);
+    shape = narrow;
+}
+Test(conv_fusion, turned_around_grouped_stays_plain)
+{
+    shape = wide;
+    same_with_and_without_fusion(tail_silu, 2, 1, 1);
+    shape = narrow;
+}
+
+/* ---- Conv against a plain reference ------------------------------------------------------ */
+
+typedef struct conv_case {
+    int64_t c, h, w, m, k, stride, pad, group;
+} conv_case;
+
+/* Y of a Conv with bias, computed the plain way in double. */
+static void conv_reference(const conv_case *t, const float *x, const float *w, const float *bias, int64_t oh,
+                           int64_t ow, float *y)
+{
+    int64_t cg = t->c / t->group, mg = t->m / t->group;
+    for (int64_t m = 0; m < t->m; m++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                double acc = bias[m];
+                for (int64_t c = 0; c < cg; c++)
+                    for (int64_t ky = 0; ky < t->k; ky++)
+                        for (int64_t kx = 0; kx < t->k; kx++) {
+                            int64_t iy = oy * t->stride - t->pad + ky, ix = ox * t->stride - t->pad + kx;
+                            if (iy >= 0 && iy < t->h && ix >= 0 && ix < t->w)
+                                acc += (double)w[((m * cg + c) * t->k + ky) * t->k + kx] *
+                                       x[((m / mg * cg + c) * t->h + iy) * t->w + ix];
+                        }
+                y[(m * oh + oy) * ow + ox] = (float)acc;
+            }
+}
+
+/* Every way Conv runs in float32: the plain orientation (im2col blocks, in place for 1x1),
+ * turned around (few positions, direct or not), depthwise, grouped; 1 and 2 threads. */
+Test(conv_kernels, conv_matches_a_plain_reference)
+{
+    static const conv_case cases[] = {
+        {6, 9, 11, 6, 3, 1, 1, 1},   {20, 7, 5, 24, 3, 1, 1, 1}, {20, 7, 5, 24, 1, 1, 0, 1},
+        {33, 7, 7, 40, 3, 2, 1, 1},  {16, 1, 1, 24, 1, 1, 0, 1}, {12, 13, 13, 12, 3, 2, 1, 12},
+        {8, 10, 9, 16, 5, 1, 2, 8},  {9, 12, 12, 6, 3, 1, 0, 3}, {3, 30, 30, 50, 7, 2, 3, 1},
+        {64, 14, 14, 64, 1, 1, 0, 1},
+    };
+    uint32_t seed = 77;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const conv_case *t = &cases[i];
+        int64_t oh = (t->h + 2 * t->pad - t->k) / t->stride + 1, ow = (t->w + 2 * t->pad - t->k) / t->stride + 1;
+        int64_t xn = t->c * t->h * t->w, wn = t->m * (t->c / t->group) * t->k * t->k, yn = t->m * oh * ow;
+        float *x = malloc((size_t)xn * sizeof(float)), *w = malloc((size_t)wn * sizeof(float));
+        float *bias = malloc((size_t)t->m * sizeof(float)), *want = malloc((size_t)yn * sizeof(float));
+        for (int64_t j = 0; j < xn; j++)
+            x[j] = noise(&seed);
+        for (int64_t j = 0; j < wn; j++)
+            w[j] = noise(&seed);
+        for (int64_t j = 0; j < t->m; j++)
+            bias[j] = noise(&seed);
+        conv_reference(t, x, w, bias, oh, ow, want);
+        onyx_tensor values[3] = {
+            tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, t->c, t->h, t->w), x),
+            tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(t->m, t->c / t->group, t->k, t->k), w),
+            tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(t->m), bias),
+        };
+        builder *b = builder_single_node(17, "Conv", "x,w,b", values, 6, "y");
+        Onnx__NodeProto *n = builder_first_node(b);
+        builder_attr_ints(b, n, "pads", 4, INT64S(t->pad, t->pad, t->pad, t->pad));
+        builder_attr_ints(b, n, "strides", 2, INT64S(t->stride, t->stride));
+        builder_attr_int(b, n, "group", t->group);
+        for (int threads = 1; threads <= 2; threads++) {
+            run_result r = run_model_with(b, (run_settings){.threads = threads}, 1, values);
+            cr_assert_eq(r.run, ONYX_OK, "case %zu: %s", i, r.message);
+            expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 4, DIMS(1, t->m, oh, ow), want, 1e-4);
+            run_result_free(&r);
+        }
+        builder_free(b);
+        free(x);
+        free(w);
+        free(bias);
+        free(want);
+    }
+}
