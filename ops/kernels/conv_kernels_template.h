@@ -160,15 +160,19 @@ static inline void store_output(float *row, int64_t out_w, int64_t v, conv_vec x
                 store_output(out + (oy + r) * g->out_w, g->out_w, v0 + i, acc[r][i]);          \
     }
 WINDOW_BLOCK(depthwise, STEP_FMA, 1, 1)
-WINDOW_BLOCK(depthwise, STEP_FMA, 1, 4)
+WINDOW_BLOCK(depthwise, STEP_FMA, 2, 1)
 WINDOW_BLOCK(depthwise, STEP_FMA, 4, 1)
+WINDOW_BLOCK(depthwise, STEP_FMA, 2, 2)
+WINDOW_BLOCK(depthwise, STEP_FMA, 2, 4)
 WINDOW_BLOCK(max_pool, STEP_MAX, 1, 1)
-WINDOW_BLOCK(max_pool, STEP_MAX, 1, 4)
+WINDOW_BLOCK(max_pool, STEP_MAX, 2, 1)
 WINDOW_BLOCK(max_pool, STEP_MAX, 4, 1)
+WINDOW_BLOCK(max_pool, STEP_MAX, 2, 2)
+WINDOW_BLOCK(max_pool, STEP_MAX, 2, 4)
 
 /* Output rows [row0, row1) of one band (at most g->copy_rows): the input it reads copied, then
- * swept in blocks of 1 row x 4 vectors (wide rows) or 4 rows x 1 vector (narrow ones), the
- * rest 1 x 1. */
+ * swept in blocks of two rows by four, two or one vectors, or four rows by one (narrow rows),
+ * so that several chains of dependent steps overlap; a last row alone. */
 #define WINDOW_BAND(NAME, PAD)                                                                 \
     static void NAME##_band(const conv2d_window *g, const float *in, const float *weights, float init, \
                             float *out, int64_t row0, int64_t row1, float *scratch)            \
@@ -185,16 +189,20 @@ WINDOW_BLOCK(max_pool, STEP_MAX, 4, 1)
             columns[kx] = t % g->stride_w * in_rows * width + t / g->stride_w;                 \
         }                                                                                      \
         int64_t oy = row0;                                                                     \
-        for (; vectors < 4 && oy + 4 <= row1; oy += 4)                                         \
-            for (int64_t v = 0; v < vectors; v++)                                              \
-                NAME##_4x1(g, scratch, columns, width, (oy - row0) * g->stride_h, weights, init, out, oy, v); \
-        for (; oy < row1; oy++) {                                                              \
+        for (; vectors == 1 && oy + 4 <= row1; oy += 4)                                        \
+            NAME##_4x1(g, scratch, columns, width, (oy - row0) * g->stride_h, weights, init, out, oy, 0); \
+        for (; oy + 2 <= row1; oy += 2) {                                                      \
             int64_t v = 0, j0 = (oy - row0) * g->stride_h;                                     \
             for (; v + 4 <= vectors; v += 4)                                                   \
-                NAME##_1x4(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
+                NAME##_2x4(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
+            for (; v + 2 <= vectors; v += 2)                                                   \
+                NAME##_2x2(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
             for (; v < vectors; v++)                                                           \
-                NAME##_1x1(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
+                NAME##_2x1(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
         }                                                                                      \
+        for (; oy < row1; oy++)                                                                \
+            for (int64_t v = 0; v < vectors; v++)                                              \
+                NAME##_1x1(g, scratch, columns, width, (oy - row0) * g->stride_h, weights, init, out, oy, v); \
     }
 WINDOW_BAND(depthwise, 0.0f)
 WINDOW_BAND(max_pool, -INFINITY)
