@@ -1,4 +1,5 @@
-/* Fusion of what follows a float32 Conv into onyx.FusedConv (ops/conv.c), whose GEMM epilogue
+/* Fusion of what follows a float32 Conv: an inference BatchNormalization folded into its
+ * weights and bias, then the rest into onyx.FusedConv (ops/conv.c), whose GEMM epilogue
  * applies it to each tile of the output while the tile is in cache, instead of a pass of its
  * own over the whole tensor:
  *
@@ -206,9 +207,106 @@ static onyx_status fuse(onyx_model *model, graph *g, node *conv, const conv_chai
     return st;
 }
 
+/* A constant float32 value read by this node alone (so that it may be rewritten), of `count`
+ * elements when count >= 0. */
+static bool own_constant(const graph *g, int v, int64_t count)
+{
+    const value *val = v >= 0 ? &g->values[v] : NULL;
+    return val && val->kind == VALUE_CONSTANT && val->n_uses == 1 && !is_graph_output(g, v) &&
+           val->info.dtype == ONYX_DTYPE_FLOAT && val->info.data &&
+           (count < 0 || (val->info.rank == 1 && val->info.dims[0] == count));
+}
+
+static bool float_constant(const graph *g, int v, int64_t count)
+{
+    const value *val = v >= 0 ? &g->values[v] : NULL;
+    return val && val->kind == VALUE_CONSTANT && val->info.dtype == ONYX_DTYPE_FLOAT && val->info.data &&
+           val->info.rank == 1 && val->info.dims[0] == count;
+}
+
+/* Conv(X, W[, B]) -> BatchNormalization (inference: one output, constant scale, bias, mean and
+ * var of one value per map) becomes Conv(X, W', B') with W' = W s and B' = (B - mean) s + bias,
+ * s = scale / sqrt(var + epsilon) per map, computed in double. W' and B' take the places of
+ * BatchNormalization's scale and bias (read by it alone), so that the graph needs no new
+ * values; the Conv takes over its output. */
+static int fold_batch_norm(onyx_model *model, graph *g, onyx_status *st)
+{
+    int folds = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *conv = &g->nodes[i];
+        if (!is_op(conv, "", "Conv") || conv->n_inputs < 2 || conv->outputs[0] < 0)
+            continue;
+        node *bn = sole_consumer(g, conv->outputs[0]);
+        const value *w = &g->values[conv->inputs[1]];
+        if (!is_op(bn, "", "BatchNormalization") || bn->n_inputs != 5 || bn->inputs[0] != conv->outputs[0] ||
+            w->kind != VALUE_CONSTANT || w->info.dtype != ONYX_DTYPE_FLOAT || !w->info.data || w->info.rank < 3)
+            continue;
+        int64_t maps = w->info.dims[0], per_map = 1;
+        for (int d = 1; d < w->info.rank; d++)
+            per_map *= w->info.dims[d];
+        int bias = conv->n_inputs > 2 ? conv->inputs[2] : -1;
+        const attribute *training = node_attr(bn, "training_mode"), *eps = node_attr(bn, "epsilon");
+        if ((training && training->i) || !own_constant(g, bn->inputs[1], maps) || !own_constant(g, bn->inputs[2], maps) ||
+            !float_constant(g, bn->inputs[3], maps) || !float_constant(g, bn->inputs[4], maps) ||
+            (bias >= 0 && !float_constant(g, bias, maps)))
+            continue;
+        float *folded_w = mem_alloc(&model->mem, (size_t)(maps * per_map) * sizeof(float));
+        float *folded_b = mem_alloc(&model->mem, (size_t)maps * sizeof(float));
+        if (!folded_w || !folded_b) {
+            mem_free(&model->mem, folded_w);
+            mem_free(&model->mem, folded_b);
+            *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+            break;
+        }
+        const float *scale = g->values[bn->inputs[1]].info.data, *shift = g->values[bn->inputs[2]].info.data;
+        const float *mean = g->values[bn->inputs[3]].info.data, *var = g->values[bn->inputs[4]].info.data;
+        const float *b = bias >= 0 ? g->values[bias].info.data : NULL, *weights = w->info.data;
+        double epsilon = eps ? eps->f : 1e-5;
+        for (int64_t m = 0; m < maps; m++) {
+            double k = scale[m] / sqrt((double)var[m] + epsilon);
+            for (int64_t j = 0; j < per_map; j++)
+                folded_w[m * per_map + j] = (float)(weights[m * per_map + j] * k);
+            folded_b[m] = (float)(((b ? b[m] : 0.0) - mean[m]) * k + shift[m]);
+        }
+        value *vw = &g->values[bn->inputs[1]], *vb = &g->values[bn->inputs[2]];
+        vw->info = w->info;
+        vw->info.data = folded_w;
+        vw->borrowed = false;
+        vb->info.data = folded_b;
+        vb->borrowed = false;
+        int *inputs = conv->n_inputs >= 3 ? conv->inputs : mem_alloc(&model->mem, 3 * sizeof(int));
+        if (!inputs) {
+            *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+            break;
+        }
+        if (inputs != conv->inputs) {
+            inputs[0] = conv->inputs[0];
+            mem_free(&model->mem, conv->inputs);
+            conv->inputs = inputs;
+            conv->n_inputs = 3;
+        }
+        conv->inputs[1] = bn->inputs[1];
+        conv->inputs[2] = bn->inputs[2];
+        /* The Conv writes what BatchNormalization wrote; its old output is left unread. */
+        int out = bn->outputs[0];
+        g->values[conv->outputs[0]].producer = (int)(bn - g->nodes); /* as a dead node's outputs are */
+        conv->outputs[0] = out;
+        g->values[out].producer = i;
+        bn->dead = true;
+        mem_block_free_all(&model->mem, &bn->param_blocks);
+        bn->params = NULL;
+        mem_block_free_all(&model->mem, &conv->param_blocks);
+        conv->params = NULL;
+        *st = node_setup(model, g, conv);
+        recount_uses(g);
+        folds++;
+    }
+    return folds;
+}
+
 int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st)
 {
-    int rewrites = 0;
+    int rewrites = fold_batch_norm(model, g, st);
     for (int i = 0; i < g->n_nodes && !*st; i++) {
         node *conv = &g->nodes[i];
         if (!is_op(conv, "", "Conv") || conv->n_inputs < 2 || conv->outputs[0] < 0 ||

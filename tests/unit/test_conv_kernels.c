@@ -368,8 +368,32 @@ static void tail_add_sigmoid(builder *b)
     builder_node(b, "Sigmoid", "sum", "out");
 }
 
+/* BatchNormalization after the Conv (folded into it), then Relu (fused). */
+static void tail_batch_norm_relu(builder *b)
+{
+    uint32_t seed = 51;
+    float *params = builder_alloc(b, 4 * (size_t)shape.m * sizeof(float));
+    for (int64_t i = 0; i < 4 * shape.m; i++)
+        params[i] = noise(&seed);
+    for (int64_t i = 0; i < shape.m; i++)
+        params[3 * shape.m + i] = 0.5f + params[3 * shape.m + i] * params[3 * shape.m + i]; /* var > 0 */
+    const char *names[4] = {"scale", "shift", "mean", "var"};
+    for (int k = 0; k < 4; k++)
+        builder_initializer(b, names[k], ONYX_DTYPE_FLOAT, 1, DIMS(shape.m), params + k * shape.m);
+    Onnx__NodeProto *n = builder_node(b, "BatchNormalization", "y,scale,shift,mean,var", "normalized");
+    builder_attr_float(b, n, "epsilon", 1e-3f);
+    builder_node(b, "Relu", "normalized", "out");
+}
+
+static int live_nodes(builder *b, const char *domain, const char *op_type);
+
 /* Counts live onyx.FusedConv nodes in the model b makes when loaded with the passes on. */
 static int fused_convs(builder *b)
+{
+    return live_nodes(b, "onyx", "FusedConv");
+}
+
+static int live_nodes(builder *b, const char *domain, const char *op_type)
 {
     size_t size;
     const uint8_t *bytes = builder_pack(b, &size);
@@ -380,7 +404,7 @@ static int fused_convs(builder *b)
     int count = 0;
     for (int i = 0; i < m->graph.n_nodes; i++) {
         const node *n = &m->graph.nodes[i];
-        count += !n->dead && !strcmp(n->op_type, "FusedConv") && !strcmp(n->domain, "onyx");
+        count += !n->dead && !strcmp(n->op_type, op_type) && !strcmp(n->domain, domain);
     }
     onyx_model_free(m);
     onyx_options_free(o);
@@ -518,4 +542,16 @@ Test(conv_kernels, conv_matches_a_plain_reference)
         free(bias);
         free(want);
     }
+}
+
+Test(conv_fusion, batch_norm_folded_then_relu)
+{
+    same_with_and_without_fusion(tail_batch_norm_relu, 1, 1, 1);
+    same_with_and_without_fusion(tail_batch_norm_relu, 6, 2, 1);
+    shape = wide;
+    same_with_and_without_fusion(tail_batch_norm_relu, 1, 1, 1);
+    shape = narrow;
+    builder *b = conv_model(1, 1, tail_batch_norm_relu);
+    cr_assert_eq(live_nodes(b, "", "BatchNormalization"), 0);
+    builder_free(b);
 }
