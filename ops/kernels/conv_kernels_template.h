@@ -9,6 +9,9 @@
 
 #include <math.h>
 #include <stdint.h>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 /* The output columns [*lo, *hi) whose tap at input offset `offset` (ox * stride + offset)
@@ -57,6 +60,9 @@ static inline void tap_rows(const conv2d_window *g, int64_t oy, int64_t *k0, int
 
 /* ---- depthwise convolution and MaxPool: vectors over a padded copy ----------------------- */
 
+/* Rows of the copy up to this many floats are padded in one run over the whole copy. */
+#define CONV_COPY_NARROW 48
+
 /* A native vector of CONV_LANES floats (the including file's: 16, 8 or 4), in GCC's generic
  * vectors, and the mask its comparisons give. */
 typedef float conv_vec __attribute__((vector_size(CONV_LANES * sizeof(float))));
@@ -71,10 +77,41 @@ typedef int32_t conv_mask __attribute__((vector_size(CONV_LANES * sizeof(float))
  * row0 * stride_h + j at columns r, r + stride_w, r + 2 stride_w, ... So the tap at column
  * offset t of output column ox reads phase t % stride_w at ox + t / stride_w: whatever the
  * stride, a vector of outputs loads consecutive floats. */
+/* dst[0..n) = src[0..n): whole vectors and a masked last one where the instruction set has
+ * masks (rows here are short: a libc call or a scalar tail would cost as much as the copy). */
+static inline void copy_row(float *restrict dst, const float *restrict src, int64_t n)
+{
+#if defined(__AVX512F__)
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+    if (i < n) {
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(dst + i, mask, _mm512_maskz_loadu_ps(mask, src + i));
+    }
+#elif defined(__AVX2__)
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+    if (i < n) {
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
+    }
+#else
+    memcpy(dst, src, (size_t)n * sizeof(float));
+#endif
+}
+
 static void window_copy(const conv2d_window *g, const float *in, int64_t row0, int64_t in_rows, float pad,
                         float *copy)
 {
     const int64_t width = conv2d_copy_width(g), s = g->stride_w;
+    /* Narrow rows: the padding first, in one long run over the whole copy (a loop per row's
+     * edges would cost more than the row); wide ones: each row's edges. */
+    const bool narrow = width <= CONV_COPY_NARROW;
+    if (narrow)
+        for (int64_t c = 0; c < s * in_rows * width; c++)
+            copy[c] = pad;
     for (int64_t r = 0; r < s; r++) {
         /* Column c of phase r holds input column c * s + x0: inside for c in [lo, hi). */
         int64_t x0 = r - g->pad_left;
@@ -84,25 +121,24 @@ static void window_copy(const conv2d_window *g, const float *in, int64_t row0, i
         for (int64_t j = 0; j < in_rows; j++) {
             float *restrict dst = copy + (r * in_rows + j) * width;
             int64_t iy = row0 * g->stride_h - g->pad_top + j;
-            if (iy < 0 || iy >= g->in_h) {
-                for (int64_t c = 0; c < width; c++)
+            bool inside = iy >= 0 && iy < g->in_h;
+            if (!narrow) {
+                for (int64_t c = 0; c < (inside ? lo : width); c++)
                     dst[c] = pad;
-                continue;
+                for (int64_t c = inside ? hi : width; c < width; c++)
+                    dst[c] = pad;
             }
+            if (!inside)
+                continue;
             const float *restrict row = in + iy * g->in_w + x0;
-            for (int64_t c = 0; c < lo; c++)
-                dst[c] = pad;
-            if (s == 1) /* a loop, not memcpy: rows are short, a call would cost as much */
-                for (int64_t c = lo; c < hi; c++)
-                    dst[c] = row[c];
+            if (s == 1)
+                copy_row(dst + lo, row + lo, hi - lo);
             else if (s == 2)
                 for (int64_t c = lo; c < hi; c++)
                     dst[c] = row[2 * c];
             else
                 for (int64_t c = lo; c < hi; c++)
                     dst[c] = row[c * s];
-            for (int64_t c = hi; c < width; c++)
-                dst[c] = pad;
         }
     }
 }
