@@ -160,9 +160,22 @@ static inline void store_output(float *row, int64_t out_w, int64_t v, conv_vec x
     if (x0 + CONV_LANES <= out_w) {
         STORE_VEC(row + x0, x);
     } else if (x0 < out_w) {
+        /* The first out_w - x0 lanes: masked where the instruction set has masks. */
+#if defined(__AVX512F__) && CONV_LANES == 16
+        __m512 lanes;
+        memcpy(&lanes, &x, sizeof lanes);
+        _mm512_mask_storeu_ps(row + x0, (__mmask16)((1u << (out_w - x0)) - 1u), lanes);
+#elif defined(__AVX2__) && CONV_LANES == 8
+        __m256 lanes;
+        memcpy(&lanes, &x, sizeof lanes);
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(out_w - x0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_maskstore_ps(row + x0, mask, lanes);
+#else
         float lanes[CONV_LANES];
         STORE_VEC(lanes, x);
-        memcpy(row + x0, lanes, (size_t)(out_w - x0) * sizeof(float));
+        for (int64_t i = 0; i < out_w - x0; i++)
+            row[x0 + i] = lanes[i];
+#endif
     }
 }
 
@@ -220,9 +233,11 @@ WINDOW_BLOCK(max_pool, STEP_MAX, 2, 4)
         /* Tap column kx (offset t = kx * dilation_w in the padded row) reads phase            \
          * t % stride_w from column t / stride_w on. */                                        \
         int64_t columns[CONV_WINDOW_MAX_KERNEL];                                               \
-        for (int64_t kx = 0; kx < g->kernel_w; kx++) {                                         \
-            int64_t t = kx * g->dilation_w;                                                    \
-            columns[kx] = t % g->stride_w * in_rows * width + t / g->stride_w;                 \
+        for (int64_t kx = 0, t = 0, phase = 0, at = 0; kx < g->kernel_w; kx++) {              \
+            /* t = kx * dilation_w = at * stride_w + phase, without a division per tap */     \
+            columns[kx] = phase * in_rows * width + at;                                        \
+            for (t += g->dilation_w, phase += g->dilation_w; phase >= g->stride_w; phase -= g->stride_w) \
+                at++;                                                                          \
         }                                                                                      \
         int64_t oy = row0;                                                                     \
         for (; vectors == 1 && oy + 4 <= row1; oy += 4)                                        \
