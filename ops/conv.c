@@ -1,9 +1,22 @@
 /* Conv and ConvTranspose over 1 to 6 spatial axes, with groups, strides, dilations, pads or
- * auto_pad, and an optional bias. Both are lowered to the GEMM kernel: Conv multiplies each
- * group's weights by the im2col matrix of its input, built a block of output positions at a
- * time in per-thread scratch (or read in place for a 1x1 kernel with unit stride and no
- * padding); ConvTranspose multiplies the transposed weights of one output channel by the
- * input and scatters the product onto the output with col2im. */
+ * auto_pad, and an optional bias, and onyx.FusedConv (Conv with an activation and a residual
+ * in its epilogue, made by runtime/passes_conv.c).
+ *
+ * float32 Conv keeps ONNX's NCHW layout and runs one of three ways, picked in reshape:
+ *   - depthwise (one channel and one map per group, two axes): conv_kernels' row kernels, on a
+ *     padded copy of the input rows, vectors held in registers across the taps;
+ *   - few output positions (14x14, 7x7), one group: the product turned around, Y^T =
+ *     patches W^T, with the image's channels last and the weights packed once per plan, so
+ *     that the maps, not the positions, fill the GEMM kernel's 48-column panels;
+ *   - otherwise Y = W im2col(X) per group, the im2col matrix built a block of positions at a
+ *     time in per-thread scratch (L2-sized; read in place for a 1x1 kernel with unit stride
+ *     and no padding), the weights read in place as the GEMM's left operand.
+ * Bias, activation and residual run in the GEMM's epilogue while each tile is in cache. Tasks
+ * split positions and output channels so that two threads share even one image.
+ *
+ * float64, float16 and bfloat16 (widened to float) multiply each group's weights by the
+ * im2col blocks with whole products. ConvTranspose multiplies the transposed weights of one
+ * output channel by the input and scatters the product onto the output with col2im. */
 #include "conv_kernels.h"
 #include "conv_plan.h"
 #include "count.h"
@@ -51,9 +64,12 @@ static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dt
 #define CONV_TARGET_TASKS 4
 #define CONV_SCRATCH_ALIGN 64
 /* Products turned around (conv_state.transposed): up to this many output positions, and this
- * many floats of output per image (Y^T sits in scratch). */
+ * many floats of output and of input per image (Y^T and the image with channels last sit in
+ * scratch), ... */
 #define CONV_TRANSPOSED_POSITIONS 256
 #define CONV_TRANSPOSED_OUTPUT ((int64_t)1 << 20)
+/* ... and this many floats of patch matrix (16 MiB). */
+#define CONV_TRANSPOSED_PATCHES ((int64_t)1 << 22)
 
 static float *align_scratch(void *p)
 {
@@ -84,7 +100,8 @@ static bool transposed_plan(op_context *ctx, int64_t images, int64_t groups)
     int64_t positions = g->out_count, maps = s->maps, taps = g->kernel_count, channels = s->channels;
     if (groups != 1 || g->axes != 2 || positions == 0 || positions > CONV_TRANSPOSED_POSITIONS ||
         positions % CONV_BLOCK_ALIGN == 0 || maps < 2 * CONV_MAP_ALIGN || !w->data ||
-        positions * maps > CONV_TRANSPOSED_OUTPUT || g->in_count * channels > CONV_TRANSPOSED_OUTPUT)
+        positions * maps > CONV_TRANSPOSED_OUTPUT || g->in_count * channels > CONV_TRANSPOSED_OUTPUT ||
+        positions * s->rows > CONV_TRANSPOSED_PATCHES)
         return false;
     const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
     size_t bytes = gemm_packed_b_bytes(kernel, s->rows, maps);
