@@ -191,15 +191,19 @@ static inline void store_output(float *row, int64_t out_w, int64_t v, conv_vec x
         for (int r = 0; r < R; r++)                                                            \
             for (int i = 0; i < N; i++)                                                        \
                 acc[r][i] = (conv_vec){0} + init;                                              \
+        const int64_t row_step = g->stride_h * width;                                          \
         for (int64_t ky = 0; ky < g->kernel_h; ky++) {                                         \
             const float *line = copy + (j0 + ky * g->dilation_h) * width + v0 * CONV_LANES;    \
+            const float *tap_weights = weights ? weights + ky * g->kernel_w : NULL;            \
             for (int64_t kx = 0; kx < g->kernel_w; kx++) {                                     \
-                conv_vec w = (conv_vec){0} + (weights ? weights[ky * g->kernel_w + kx] : 0.0f); \
+                conv_vec w = (conv_vec){0} + (tap_weights ? tap_weights[kx] : 0.0f);           \
                 (void)w;                                                                       \
-                for (int r = 0; r < R; r++)                                                    \
+                /* Pointers, so that the vectors' offsets are constant displacements. */       \
+                const float *src = line + columns[kx];                                         \
+                for (int r = 0; r < R; r++, src += row_step)                                   \
                     for (int i = 0; i < N; i++) {                                              \
                         conv_vec x;                                                            \
-                        LOAD_VEC(x, line + r * g->stride_h * width + columns[kx] + i * CONV_LANES); \
+                        LOAD_VEC(x, src + i * CONV_LANES);                                     \
                         STEP(acc[r][i], w, x);                                                 \
                     }                                                                          \
             }                                                                                  \
