@@ -159,7 +159,8 @@ static void conv_float_plan(op_context *ctx)
     s->block = g->out_count ? round_up(ceil_div(g->out_count, OP_MAX(blocks, 1)), CONV_BLOCK_ALIGN) : 0;
     s->block = OP_MIN(s->block, g->out_count);
     s->blocks = s->block ? ceil_div(g->out_count, s->block) : 0;
-    int64_t chunks = OP_MIN(ceil_div(want, OP_MAX(s->blocks, 1)), ceil_div(s->maps_per_group, 2 * CONV_MAP_ALIGN));
+    int64_t chunks = OP_MIN(ceil_div(want, OP_MAX(s->blocks, 1)),
+                            ceil_div(s->maps_per_group, 2 * CONV_MAP_ALIGN));
     s->map_chunk = round_up(ceil_div(s->maps_per_group, OP_MAX(chunks, 1)), CONV_MAP_ALIGN);
     s->map_chunks = s->maps_per_group ? ceil_div(s->maps_per_group, s->map_chunk) : 0;
     ctx->n_tasks = images * groups * s->blocks * s->map_chunks;
@@ -185,15 +186,15 @@ static void depthwise_task(const op_context *ctx, int64_t task, float *scratch)
     const conv_state *s = ctx->state;
     const window_geometry *g = &s->geometry;
     const onyx_tensor *bias = op_input(ctx, 2);
-    int64_t plane = task / s->bands, row0 = task % s->bands * s->band_rows, row1 = OP_MIN(g->out[0], row0 + s->band_rows);
-    int64_t channel = plane % s->channels;
+    int64_t plane = task / s->bands, channel = plane % s->channels;
+    int64_t row0 = task % s->bands * s->band_rows, row1 = OP_MIN(g->out[0], row0 + s->band_rows);
     conv2d_window w = window_2d(g);
     w.copy_rows = s->copy_rows;
     float *out = (float *)ctx->outputs[0]->data + plane * g->out_count;
-    conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_rows(&w, (const float *)ctx->inputs[0]->data + plane * g->in_count,
-                                                        (const float *)ctx->inputs[1]->data + channel * g->kernel_count,
-                                                        bias ? ((const float *)bias->data)[channel] : 0.0f, out,
-                                                        row0, row1, scratch);
+    const float *in = (const float *)ctx->inputs[0]->data + plane * g->in_count;
+    const float *weights = (const float *)ctx->inputs[1]->data + channel * g->kernel_count;
+    float b = bias ? ((const float *)bias->data)[channel] : 0.0f;
+    conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_rows(&w, in, weights, b, out, row0, row1, scratch);
     gemm_epilogue e = conv_epilogue(ctx, plane * g->out_count + row0 * g->out[1], g->out[1]);
     if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
         gemm_apply_epilogue(NULL, out + row0 * g->out[1], g->out[1], row1 - row0, g->out[1], &e);
@@ -295,7 +296,8 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
             if (loaded != block_task) {
                 if (g->axes == 2) {
                     conv2d_window w = window_2d(g);
-                    conv_kernels_get(GEMM_KERNEL_BEST)->im2col(&w, s->channels_per_group, in, first, last, columns);
+                    const conv_kernels *k = conv_kernels_get(GEMM_KERNEL_BEST);
+                    k->im2col(&w, s->channels_per_group, in, first, last, columns);
                 } else {
                     im2col_f32(g, s->channels_per_group, in, first, last, columns);
                 }

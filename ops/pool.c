@@ -121,7 +121,8 @@ static void fast_path(const pool_params *p, pool_state *s, op_context *ctx)
                                 .pad_right = g->pad_end[1]};
     /* MaxPool copies the input of up to a plane's rows (or of 256 KiB) at a time. */
     if (p->kind == POOL_MAX)
-        ctx->scratch_bytes = (size_t)conv2d_plan_copy(&s->window, g->out[0], POOL_COPY_FLOATS) * sizeof(float) + 64;
+        ctx->scratch_bytes =
+            (size_t)conv2d_plan_copy(&s->window, g->out[0], POOL_COPY_FLOATS) * sizeof(float) + 64;
 }
 
 static onyx_status pool_reshape(op_context *ctx)
@@ -275,7 +276,8 @@ static void pool_rows_fast(const op_context *ctx, int64_t begin, int64_t end, fl
     float *y = ctx->outputs[0]->data;
     if (s->plane_sum) {
         for (int64_t plane = begin; plane < end; plane++)
-            y[plane] = g->in_count ? s->rows->sum(x + plane * g->in_count, g->in_count) / (float)g->in_count : NAN;
+            y[plane] = g->in_count ? s->rows->sum(x + plane * g->in_count, g->in_count) / (float)g->in_count
+                                   : NAN;
         return;
     }
     for (int64_t row = begin; row < end;) {

@@ -246,8 +246,9 @@ static int fold_batch_norm(onyx_model *model, graph *g, onyx_status *st)
             per_map *= w->info.dims[d];
         int bias = conv->n_inputs > 2 ? conv->inputs[2] : -1;
         const attribute *training = node_attr(bn, "training_mode"), *eps = node_attr(bn, "epsilon");
-        if ((training && training->i) || !own_constant(g, bn->inputs[1], maps) || !own_constant(g, bn->inputs[2], maps) ||
-            !float_constant(g, bn->inputs[3], maps) || !float_constant(g, bn->inputs[4], maps) ||
+        if ((training && training->i) || !own_constant(g, bn->inputs[1], maps) ||
+            !own_constant(g, bn->inputs[2], maps) || !float_constant(g, bn->inputs[3], maps) ||
+            !float_constant(g, bn->inputs[4], maps) ||
             (bias >= 0 && !float_constant(g, bias, maps)))
             continue;
         float *folded_w = mem_alloc(&model->mem, (size_t)(maps * per_map) * sizeof(float));

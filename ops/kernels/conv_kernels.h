@@ -1,12 +1,12 @@
 /* Row kernels of 2-D windows over one NCHW plane: depthwise convolution (a convolution whose
  * group has one input channel), MaxPool and AveragePool, the sum of a plane for
- * GlobalAveragePool, and the im2col matrix of a convolution over two axes. Each writes whole output rows, so that the operators split planes into
- * rows among threads.
+ * GlobalAveragePool, and the im2col matrix of a convolution over two axes. The window kernels
+ * write whole output rows, so that the operators split planes into rows among threads.
  *
- * The loops are written once (conv_kernels_template.h) as plain loops over a row, one pass
- * per kernel tap across an output row held in L1, which the compiler vectorizes; they are
- * compiled per instruction set (conv_kernels_avx512.c, conv_kernels_avx2.c and
- * conv_kernels_portable.c) and chosen at run time from the processor's features. */
+ * Written once (conv_kernels_template.h) over GCC's generic vectors and plain loops the
+ * compiler vectorizes, compiled per instruction set (conv_kernels_avx512.c,
+ * conv_kernels_avx2.c and conv_kernels_portable.c) and chosen at run time from the
+ * processor's features. */
 #ifndef ONYX_CONV_KERNELS_H
 #define ONYX_CONV_KERNELS_H
 
@@ -30,8 +30,8 @@ typedef struct conv_kernels {
     const char *name;
     /* Output rows [row0, row1) of a depthwise plane: out = bias + the sum over the taps of
      * weights[ky * kernel_w + kx] times the input under them (padding counts 0). */
-    void (*depthwise_rows)(const conv2d_window *g, const float *in, const float *weights, float bias, float *out,
-                           int64_t row0, int64_t row1, float *scratch);
+    void (*depthwise_rows)(const conv2d_window *g, const float *in, const float *weights, float bias,
+                           float *out, int64_t row0, int64_t row1, float *scratch);
     /* Output rows [row0, row1) of MaxPool: the largest input under the window, NaN when one
      * is NaN, -inf when the window holds no input element. */
     void (*max_pool_rows)(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1,
@@ -41,8 +41,8 @@ typedef struct conv_kernels {
      * output rows reads, padded, and sweep the copy with vectors held in registers. */
     /* Output rows [row0, row1) of AveragePool: the sum under the window over the count of its
      * taps inside the input, or inside the padded input when count_pad (NaN for none). */
-    void (*average_pool_rows)(const conv2d_window *g, const float *in, bool count_pad, float *out, int64_t row0,
-                              int64_t row1);
+    void (*average_pool_rows)(const conv2d_window *g, const float *in, bool count_pad, float *out,
+                              int64_t row0, int64_t row1);
     /* The sum of x[0..n), in float, in a fixed order. */
     float (*sum)(const float *x, int64_t n);
     /* Columns [first, last) of the im2col matrix of `channels` planes of in_h x in_w (im2col.h

@@ -94,7 +94,8 @@ static inline void copy_row(float *restrict dst, const float *restrict src, int6
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
     if (i < n) {
-        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256i mask =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
     }
 #else
@@ -168,7 +169,8 @@ static inline void store_output(float *row, int64_t out_w, int64_t v, conv_vec x
 #elif defined(__AVX2__) && CONV_LANES == 8
         __m256 lanes;
         memcpy(&lanes, &x, sizeof lanes);
-        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(out_w - x0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256i mask =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(out_w - x0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         _mm256_maskstore_ps(row + x0, mask, lanes);
 #else
         float lanes[CONV_LANES];
@@ -354,8 +356,9 @@ static void average_pool_rows(const conv2d_window *g, const float *in, bool coun
             }
         }
         int64_t y0 = oy * g->stride_h - g->pad_top;
-        int64_t rows = count_pad ? taps_inside(y0, g->kernel_h, g->dilation_h, -g->pad_top, g->in_h + g->pad_bottom)
-                                 : k1 - k0;
+        int64_t rows = count_pad
+                           ? taps_inside(y0, g->kernel_h, g->dilation_h, -g->pad_top, g->in_h + g->pad_bottom)
+                           : k1 - k0;
         for (int64_t ox = 0; ox < g->out_w; ox++) {
             int64_t x0 = ox * g->stride_w - g->pad_left;
             int64_t cols = count_pad ? taps_inside(x0, g->kernel_w, g->dilation_w, -g->pad_left,

@@ -250,7 +250,8 @@ GEMM_INLINE void rows_epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols
         }
         for (; j < cols; j += VLEN) {
             vec bias = e->bias ? v_add(load_upto(e->bias + j, cols - j), row_bias) : row_bias;
-            vec x = finish(load_upto(row + j, cols - j), bias, residual ? residual + j : NULL, cols - j, e, activation);
+            vec x = finish(load_upto(row + j, cols - j), bias, residual ? residual + j : NULL, cols - j, e,
+                           activation);
             store_upto(row + j, x, cols - j);
         }
     }

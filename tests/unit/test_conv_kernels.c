@@ -265,8 +265,9 @@ Test(conv_kernels, gemm_epilogue_convolution_activations)
                 gemm_plan plan;
                 gemm_plan_init(&plan, kernel, M, N, K, false, false, NULL);
                 gemm_args args = {.a = a, .lda = K, .b = b, .ldb = N, .c = c, .ldc = N, .alpha = 1, .beta = 0,
-                                  .epilogue = {.row_bias = bias, .activation = acts[ai], .params = {params[0], params[1]},
-                                               .residual = residual, .ld_residual = N, .residual_first = first}};
+                                  .epilogue = {.row_bias = bias, .activation = acts[ai],
+                                               .params = {params[0], params[1]}, .residual = residual,
+                                               .ld_residual = N, .residual_first = first}};
                 gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
                 for (int i = 0; i < M; i++)
                     for (int j = 0; j < N; j++) {
@@ -301,7 +302,8 @@ static builder *conv_model(int64_t group, int64_t stride, tail_fn tail)
     builder *b = builder_new(17);
     uint32_t seed = 21;
     int64_t per_group = shape.c / group, wn = shape.m * per_group * 9;
-    float *w = builder_alloc(b, (size_t)wn * sizeof(float)), *bias = builder_alloc(b, (size_t)shape.m * sizeof(float));
+    float *w = builder_alloc(b, (size_t)wn * sizeof(float));
+    float *bias = builder_alloc(b, (size_t)shape.m * sizeof(float));
     for (int64_t i = 0; i < wn; i++)
         w[i] = noise(&seed);
     for (int64_t i = 0; i < shape.m; i++)
