@@ -200,17 +200,6 @@ static void depthwise_task(const op_context *ctx, int64_t task, float *scratch)
         gemm_apply_epilogue(NULL, out + row0 * g->out[1], g->out[1], row1 - row0, g->out[1], &e);
 }
 
-/* dst (count x channels) = src (channels x count) transposed, in blocks that stay in cache. */
-static void to_channels_last(const float *src, int64_t channels, int64_t count, float *dst)
-{
-    enum { B = 16 };
-    for (int64_t c0 = 0; c0 < channels; c0 += B)
-        for (int64_t p0 = 0; p0 < count; p0 += B)
-            for (int64_t c = c0; c < OP_MIN(c0 + B, channels); c++)
-                for (int64_t p = p0; p < OP_MIN(p0 + B, count); p++)
-                    dst[p * channels + c] = src[c * count + p];
-}
-
 /* The patch matrix of an image with channels last: row p holds, tap after tap, the channels
  * under that tap when the window sits at output position p (zeros in the padding). */
 static void patches(const window_geometry *g, int64_t channels, const float *image, float *out)
@@ -239,13 +228,15 @@ static void transposed_task(const op_context *ctx, int64_t task, float *scratch,
     const window_geometry *g = &s->geometry;
     const onyx_tensor *bias = op_input(ctx, 2);
     int64_t per_image = gemm_plan_tasks(&s->plan), image = task / per_image, positions = g->out_count;
+    const conv_kernels *kernels = conv_kernels_get(GEMM_KERNEL_BEST);
     float *image_last = scratch;
     float *patch = s->direct ? image_last : align_scratch(image_last + g->in_count * s->channels);
     float *yt = align_scratch(s->direct ? image_last + g->in_count * s->channels : patch + s->rows * positions);
     void *gemm_scratch = align_scratch(yt + positions * s->maps);
     if (*loaded != image) {
-        to_channels_last((const float *)ctx->inputs[0]->data + image * s->channels * g->in_count, s->channels,
-                         g->in_count, image_last);
+        /* The image with its channels last: (positions x channels) = (channels x positions)^T. */
+        kernels->transpose((const float *)ctx->inputs[0]->data + image * s->channels * g->in_count, g->in_count,
+                           s->channels, g->in_count, image_last, s->channels);
         if (!s->direct)
             patches(g, s->channels, image_last, patch);
         *loaded = image;
@@ -256,9 +247,7 @@ static void transposed_task(const op_context *ctx, int64_t task, float *scratch,
     int64_t i0, i1, j0, j1;
     gemm_task_block(&s->plan, task % per_image, &i0, &i1, &j0, &j1);
     float *y = (float *)ctx->outputs[0]->data + (image * s->maps + j0) * positions + i0;
-    for (int64_t j = j0; j < j1; j++)
-        for (int64_t i = i0; i < i1; i++)
-            y[(j - j0) * positions + (i - i0)] = yt[i * s->maps + j];
+    kernels->transpose(yt + i0 * s->maps + j0, s->maps, i1 - i0, j1 - j0, y, positions);
     gemm_epilogue e = conv_epilogue(ctx, (image * s->maps + j0) * positions + i0, positions);
     if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
         gemm_apply_epilogue(NULL, y, positions, j1 - j0, i1 - i0, &e);

@@ -50,6 +50,9 @@ typedef struct conv_kernels {
      * gathered, zeroed in the padding. */
     void (*im2col)(const conv2d_window *g, int64_t channels, const float *image, int64_t first, int64_t last,
                    float *col);
+    /* dst[c * ld_dst + r] = src[r * ld_src + c] for r < rows, c < cols: blocks of 8 x 8 in
+     * registers where the instruction set has them. */
+    void (*transpose)(const float *src, int64_t ld_src, int64_t rows, int64_t cols, float *dst, int64_t ld_dst);
 } conv_kernels;
 
 /* The widest kernel depthwise_rows and max_pool_rows take (kernel_w). */

@@ -328,6 +328,52 @@ static void im2col(const conv2d_window *g, int64_t channels, const float *image,
             }
 }
 
+/* ---- transposition ----------------------------------------------------------------------- */
+
+#if defined(__AVX2__)
+/* The 8 x 8 block at src (rows ld_src apart) into dst (rows ld_dst apart), transposed. */
+static inline void transpose_8x8(const float *src, int64_t ld_src, float *dst, int64_t ld_dst)
+{
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm256_loadu_ps(src + i * ld_src);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + i * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+#endif
+
+static void transpose(const float *src, int64_t ld_src, int64_t rows, int64_t cols, float *dst, int64_t ld_dst)
+{
+    int64_t r0 = 0;
+#if defined(__AVX2__)
+    for (; r0 + 8 <= rows; r0 += 8) {
+        int64_t c0 = 0;
+        for (; c0 + 8 <= cols; c0 += 8)
+            transpose_8x8(src + r0 * ld_src + c0, ld_src, dst + c0 * ld_dst + r0, ld_dst);
+        for (int64_t c = c0; c < cols; c++)
+            for (int64_t r = r0; r < r0 + 8; r++)
+                dst[c * ld_dst + r] = src[r * ld_src + c];
+    }
+#endif
+    /* The rest, in blocks that stay in cache. */
+    for (int64_t c0 = 0; c0 < cols; c0 += 16)
+        for (int64_t r = r0; r < rows; r++)
+            for (int64_t c = c0; c < (c0 + 16 < cols ? c0 + 16 : cols); c++)
+                dst[c * ld_dst + r] = src[r * ld_src + c];
+}
+
 /* Taps of axis extent `in` (padded by pad_begin before and pad_end after) that the window at
  * `start` (its first tap's coordinate) covers inside [lo, hi). */
 static inline int64_t taps_inside(int64_t start, int64_t kernel, int64_t dilation, int64_t lo, int64_t hi)
@@ -393,4 +439,5 @@ const conv_kernels CONV_KERNELS_SYMBOL = {
     .average_pool_rows = average_pool_rows,
     .sum = sum,
     .im2col = im2col,
+    .transpose = transpose,
 };

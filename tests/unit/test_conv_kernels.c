@@ -226,6 +226,29 @@ Test(conv_kernels, im2col_every_family_matches_the_general_walk)
     }
 }
 
+Test(conv_kernels, transpose_every_family)
+{
+    uint32_t seed = 13;
+    float src[37 * 41], dst[41 * 50];
+    for (int i = 0; i < 37 * 41; i++)
+        src[i] = noise(&seed);
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        const conv_kernels *k = conv_kernels_get(families[f]);
+        if (!k)
+            continue;
+        static const int64_t shapes[][2] = {{37, 41}, {8, 8}, {16, 9}, {1, 20}, {20, 1}, {9, 24}};
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int64_t rows = shapes[s][0], cols = shapes[s][1];
+            memset(dst, 0, sizeof dst);
+            k->transpose(src, 41, rows, cols, dst, 50);
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = 0; c < cols; c++)
+                    cr_assert_eq(dst[c * 50 + r], src[r * 41 + c], "%s %lldx%lld (%lld, %lld)", k->name,
+                                 (long long)rows, (long long)cols, (long long)r, (long long)c);
+        }
+    }
+}
+
 static double activation_ref(gemm_activation act, double x, const float *p)
 {
     switch (act) {
