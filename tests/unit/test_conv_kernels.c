@@ -497,7 +497,7 @@ Test(conv_fusion, turned_around_grouped_stays_plain)
 /* ---- Conv against a plain reference ------------------------------------------------------ */
 
 typedef struct conv_case {
-    int64_t c, h, w, m, k, stride, pad, group;
+    int64_t c, h, w, m, k, stride, pad, group, dilation;
 } conv_case;
 
 /* Y of a Conv with bias, computed the plain way in double. */
@@ -512,7 +512,8 @@ static void conv_reference(const conv_case *t, const float *x, const float *w, c
                 for (int64_t c = 0; c < cg; c++)
                     for (int64_t ky = 0; ky < t->k; ky++)
                         for (int64_t kx = 0; kx < t->k; kx++) {
-                            int64_t iy = oy * t->stride - t->pad + ky, ix = ox * t->stride - t->pad + kx;
+                            int64_t iy = oy * t->stride - t->pad + ky * t->dilation;
+                            int64_t ix = ox * t->stride - t->pad + kx * t->dilation;
                             if (iy >= 0 && iy < t->h && ix >= 0 && ix < t->w)
                                 acc += (double)w[((m * cg + c) * t->k + ky) * t->k + kx] *
                                        x[((m / mg * cg + c) * t->h + iy) * t->w + ix];
@@ -529,12 +530,16 @@ Test(conv_kernels, conv_matches_a_plain_reference)
         {6, 9, 11, 6, 3, 1, 1, 1},   {20, 7, 5, 24, 3, 1, 1, 1}, {20, 7, 5, 24, 1, 1, 0, 1},
         {33, 7, 7, 40, 3, 2, 1, 1},  {16, 1, 1, 24, 1, 1, 0, 1}, {12, 13, 13, 12, 3, 2, 1, 12},
         {8, 10, 9, 16, 5, 1, 2, 8},  {9, 12, 12, 6, 3, 1, 0, 3}, {3, 30, 30, 50, 7, 2, 3, 1},
-        {64, 14, 14, 64, 1, 1, 0, 1},
+        {64, 14, 14, 64, 1, 1, 0, 1},   {24, 9, 8, 32, 3, 1, 2, 1, 2}, {10, 20, 20, 16, 3, 2, 2, 1, 2},
+        {16, 11, 11, 16, 3, 1, 2, 16, 2},
     };
     uint32_t seed = 77;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        const conv_case *t = &cases[i];
-        int64_t oh = (t->h + 2 * t->pad - t->k) / t->stride + 1, ow = (t->w + 2 * t->pad - t->k) / t->stride + 1;
+        conv_case t_ = cases[i];
+        t_.dilation = t_.dilation ? t_.dilation : 1;
+        const conv_case *t = &t_;
+        int64_t span = (t->k - 1) * t->dilation + 1;
+        int64_t oh = (t->h + 2 * t->pad - span) / t->stride + 1, ow = (t->w + 2 * t->pad - span) / t->stride + 1;
         int64_t xn = t->c * t->h * t->w, wn = t->m * (t->c / t->group) * t->k * t->k, yn = t->m * oh * ow;
         float *x = malloc((size_t)xn * sizeof(float)), *w = malloc((size_t)wn * sizeof(float));
         float *bias = malloc((size_t)t->m * sizeof(float)), *want = malloc((size_t)yn * sizeof(float));
@@ -555,6 +560,7 @@ Test(conv_kernels, conv_matches_a_plain_reference)
         builder_attr_ints(b, n, "pads", 4, INT64S(t->pad, t->pad, t->pad, t->pad));
         builder_attr_ints(b, n, "strides", 2, INT64S(t->stride, t->stride));
         builder_attr_int(b, n, "group", t->group);
+        builder_attr_ints(b, n, "dilations", 2, INT64S(t->dilation, t->dilation));
         for (int threads = 1; threads <= 2; threads++) {
             run_result r = run_model_with(b, (run_settings){.threads = threads}, 1, values);
             cr_assert_eq(r.run, ONYX_OK, "case %zu: %s", i, r.message);
