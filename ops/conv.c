@@ -125,6 +125,24 @@ static bool transposed_plan(op_context *ctx, int64_t images, int64_t groups)
     return true;
 }
 
+/* Depthwise planes narrower than half a vector (7x7 at 16 floats) waste most lanes along their
+ * rows: then `lanes` channels at once, one in each lane, a task per block of them. */
+static bool depthwise_lanes_plan(op_context *ctx, int64_t images)
+{
+    conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const conv_kernels *k = conv_kernels_get(GEMM_KERNEL_BEST);
+    conv2d_window w = window_2d(g);
+    int64_t floats = depthwise_lanes_floats(&w, k->lanes);
+    if (2 * g->out[1] > k->lanes || floats > CONV_BLOCK_FLOATS)
+        return false;
+    s->lanes = k->lanes;
+    ctx->n_tasks = images * ceil_div(s->channels, s->lanes);
+    ctx->task_cost = s->lanes * g->out_count * g->kernel_count;
+    ctx->scratch_bytes = (size_t)floats * sizeof(float) + CONV_SCRATCH_ALIGN;
+    return true;
+}
+
 /* The task grid of a float32 convolution (see conv_state): blocks of output positions sized
  * for the cache, cut further (positions first, where the input is read in place; else output
  * channels, which shares an im2col block between the tasks of one thread) until an image has
@@ -137,6 +155,8 @@ static void conv_float_plan(op_context *ctx)
     int64_t want = ceil_div(CONV_TARGET_TASKS, OP_MAX(1, images * groups));
     s->depthwise = g->axes == 2 && s->channels_per_group == 1 && s->maps_per_group == 1 &&
                    g->kernel[1] <= CONV_WINDOW_MAX_KERNEL;
+    if (s->depthwise && depthwise_lanes_plan(ctx, images))
+        return;
     if (s->depthwise) {
         /* Bands of rows, as many as `want`; the kernel copies the input of a band in parts
          * of at most a block's size (a large plane). */
@@ -178,6 +198,25 @@ static gemm_epilogue conv_epilogue(const op_context *ctx, int64_t plane_offset, 
                            .params = {p->activation_params[0], p->activation_params[1]},
                            .residual = z ? (const float *)z->data + plane_offset : NULL, .ld_residual = ld,
                            .residual_first = p->residual_first};
+}
+
+/* A block of `lanes` channels of a depthwise convolution on narrow planes, then the epilogue. */
+static void depthwise_lanes_task(const op_context *ctx, int64_t task, float *scratch)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t blocks = ceil_div(s->channels, s->lanes), image = task / blocks, c0 = task % blocks * s->lanes;
+    int64_t channels = OP_MIN(s->lanes, s->channels - c0), plane = image * s->channels + c0;
+    conv2d_window w = window_2d(g);
+    float *out = (float *)ctx->outputs[0]->data + plane * g->out_count;
+    conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_lanes(
+        &w, channels, (const float *)ctx->inputs[0]->data + plane * g->in_count,
+        (const float *)ctx->inputs[1]->data + c0 * g->kernel_count, bias ? (const float *)bias->data + c0 : NULL,
+        out, scratch);
+    gemm_epilogue e = conv_epilogue(ctx, plane * g->out_count, g->out_count);
+    if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
+        gemm_apply_epilogue(NULL, out, g->out_count, channels, g->out_count, &e);
 }
 
 /* Output rows of one plane of a depthwise convolution, then the epilogue on them. */
@@ -267,7 +306,10 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
     float *columns = align_scratch(scratch);
     for (int64_t task = begin; task < end; task++) {
         if (s->depthwise) {
-            depthwise_task(ctx, task, columns);
+            if (s->lanes)
+                depthwise_lanes_task(ctx, task, columns);
+            else
+                depthwise_task(ctx, task, columns);
             continue;
         }
         if (s->transposed) {

@@ -28,6 +28,7 @@ typedef struct conv2d_window {
 
 typedef struct conv_kernels {
     const char *name;
+    int lanes; /* floats in a vector of this family (depthwise_lanes' channel block) */
     /* Output rows [row0, row1) of a depthwise plane: out = bias + the sum over the taps of
      * weights[ky * kernel_w + kx] times the input under them (padding counts 0). */
     void (*depthwise_rows)(const conv2d_window *g, const float *in, const float *weights, float bias,
@@ -36,6 +37,13 @@ typedef struct conv_kernels {
      * is NaN, -inf when the window holds no input element. */
     void (*max_pool_rows)(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1,
                           float *scratch);
+    /* A depthwise convolution of `channels` (at most `lanes`) planes at once, the channels in
+     * the vector lanes: for planes too narrow to fill vectors along their rows (7x7). Planes
+     * in_h x in_w apart in `in` and out_h x out_w apart in `out`; weights[c * taps + t];
+     * bias NULL or one per channel. `scratch`: depthwise_lanes_floats(g) floats, 64-byte
+     * aligned. Any kernel size. */
+    void (*depthwise_lanes)(const conv2d_window *g, int64_t channels, const float *in, const float *weights,
+                            const float *bias, float *out, float *scratch);
     /* Both take kernel_w <= CONV_WINDOW_MAX_KERNEL, g->copy_rows set and `scratch` of the
      * floats conv2d_plan_copy returned, 64-byte aligned: they copy the input rows a band of
      * output rows reads, padded, and sweep the copy with vectors held in registers. */
@@ -83,6 +91,15 @@ static inline int64_t conv2d_plan_copy(conv2d_window *g, int64_t rows, int64_t m
     while (g->copy_rows > 1 && conv2d_copy_floats(g, g->copy_rows) > most)
         g->copy_rows = (g->copy_rows + 1) / 2;
     return conv2d_copy_floats(g, g->copy_rows);
+}
+
+/* Scratch of depthwise_lanes, floats: the padded input rows it reads, the weights, the output
+ * and the input, all with channels last, `lanes` channels each. */
+static inline int64_t depthwise_lanes_floats(const conv2d_window *g, int lanes)
+{
+    int64_t rows = (g->out_h - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1;
+    int64_t cols = (g->out_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1;
+    return (rows * cols + g->kernel_h * g->kernel_w + g->out_h * g->out_w + g->in_h * g->in_w) * lanes;
 }
 
 /* The row kernels compiled for the instruction set of GEMM kernel family `id` (GEMM_KERNEL_BEST:

@@ -278,6 +278,62 @@ static void max_pool_rows(const conv2d_window *g, const float *in, float *out, i
         max_pool_band(g, in, NULL, -INFINITY, out, r, r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
 }
 
+/* ---- depthwise with the channels in the lanes --------------------------------------------- */
+
+static void transpose(const float *src, int64_t ld_src, int64_t rows, int64_t cols, float *dst, int64_t ld_dst);
+
+static void depthwise_lanes(const conv2d_window *g, int64_t channels, const float *in, const float *weights,
+                            const float *bias, float *out, float *scratch)
+{
+    enum { L = CONV_LANES };
+    const int64_t rows = (g->out_h - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1;
+    const int64_t cols = (g->out_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1;
+    const int64_t taps = g->kernel_h * g->kernel_w, plane = g->in_h * g->in_w, out_count = g->out_h * g->out_w;
+    float *padded = scratch, *w = padded + rows * cols * L, *o = w + taps * L, *pixels = o + out_count * L;
+    /* The window's rows and columns, padded with zeros, channel after channel in each pixel:
+     * the planes transposed whole, then laid out row by row. */
+    for (int64_t i = 0; i < rows * cols * L; i++)
+        padded[i] = 0.0f;
+    transpose(in, plane, channels, plane, pixels, L);
+    for (int64_t y = 0; y < rows; y++) {
+        int64_t iy = y - g->pad_top;
+        if (iy < 0 || iy >= g->in_h)
+            continue;
+        /* Columns [x0, x1) of the padded row are input columns [x0 - pad_left, x1 - pad_left). */
+        int64_t x0 = g->pad_left, x1 = g->pad_left + g->in_w < cols ? g->pad_left + g->in_w : cols;
+        if (x1 > x0)
+            memcpy(padded + (y * cols + x0) * L, pixels + iy * g->in_w * L, (size_t)((x1 - x0) * L) * sizeof(float));
+    }
+    for (int64_t t = 0; t < taps; t++)
+        for (int64_t c = 0; c < L; c++)
+            w[t * L + c] = c < channels ? weights[c * taps + t] : 0.0f;
+    conv_vec b = (conv_vec){0};
+    for (int64_t c = 0; c < channels && bias; c++)
+        b[c] = bias[c];
+    /* Four output pixels at a time along a row: four chains of dependent steps overlap. */
+    for (int64_t oy = 0; oy < g->out_h; oy++)
+        for (int64_t ox = 0; ox < g->out_w; ox += 4) {
+            int n = g->out_w - ox < 4 ? (int)(g->out_w - ox) : 4;
+            conv_vec acc[4] = {b, b, b, b};
+            for (int64_t ky = 0; ky < g->kernel_h; ky++) {
+                const float *line = padded + ((oy * g->stride_h + ky * g->dilation_h) * cols + ox * g->stride_w) * L;
+                for (int64_t kx = 0; kx < g->kernel_w; kx++) {
+                    conv_vec wv, x;
+                    LOAD_VEC(wv, w + (ky * g->kernel_w + kx) * L);
+                    const float *src = line + kx * g->dilation_w * L;
+                    for (int i = 0; i < 4; i++)
+                        if (i < n) {
+                            LOAD_VEC(x, src + i * g->stride_w * L);
+                            acc[i] += wv * x;
+                        }
+                }
+            }
+            for (int i = 0; i < n; i++)
+                STORE_VEC(o + (oy * g->out_w + ox + i) * L, acc[i]);
+        }
+    transpose(o, L, out_count, channels, out, out_count);
+}
+
 /* ---- im2col of two axes ------------------------------------------------------------------ */
 
 /* dst[i] = row[x0 + i * stride] for i in [0, n), 0 where that is outside [0, in_w). */
@@ -434,6 +490,8 @@ static float sum(const float *x, int64_t n)
 
 const conv_kernels CONV_KERNELS_SYMBOL = {
     .name = CONV_KERNELS_NAME,
+    .lanes = CONV_LANES,
+    .depthwise_lanes = depthwise_lanes,
     .depthwise_rows = depthwise_rows,
     .max_pool_rows = max_pool_rows,
     .average_pool_rows = average_pool_rows,

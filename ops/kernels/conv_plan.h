@@ -37,6 +37,8 @@ typedef struct conv_state {
     bool depthwise;
     int64_t band_rows, bands;
     int64_t copy_rows; /* depthwise: output rows whose input the kernel copies at a time */
+    int64_t lanes;     /* depthwise on narrow planes: channels per task, in the vector lanes
+                          (conv_kernels' depthwise_lanes); 0: by rows */
     /* float32, one group, few output positions (14x14, 7x7): the product turned around, the
      * positions as its rows (so that they need not fill the kernel's 48-column panels) and
      * the maps as its columns, from the weights packed once in the plan: Y^T = col^T W^T, in

@@ -162,6 +162,51 @@ Test(conv_kernels, average_pool_rows_every_family)
     sweep(REF_AVERAGE_PAD);
 }
 
+/* depthwise_lanes of every family: blocks of up to `lanes` channels of narrow planes. */
+Test(conv_kernels, depthwise_lanes_every_family)
+{
+    static const int64_t cases[][6] = {
+        /* in, kernel, stride, dilation, pad, channels */
+        {7, 5, 1, 1, 2, 16}, {7, 3, 1, 1, 1, 5}, {9, 3, 2, 1, 1, 3}, {8, 3, 1, 2, 2, 16}, {5, 1, 1, 1, 0, 7},
+        {6, 4, 2, 1, 1, 1},
+    };
+    uint32_t seed = 17;
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        const conv_kernels *k = conv_kernels_get(families[f]);
+        if (!k)
+            continue;
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            const int64_t *t = cases[i];
+            conv2d_window g = window(t[0], t[0], t[1], t[1], t[2], t[2], t[3], t[3], t[4], t[4], t[4], t[4]);
+            int64_t channels = MIN(t[5], k->lanes), taps = t[1] * t[1];
+            int64_t plane = g.in_h * g.in_w, out_count = g.out_h * g.out_w;
+            float *in = malloc((size_t)(channels * plane) * sizeof(float));
+            float *w = malloc((size_t)(channels * taps) * sizeof(float)), bias[16];
+            float *out = malloc((size_t)(channels * out_count) * sizeof(float));
+            float *scratch = aligned((size_t)depthwise_lanes_floats(&g, k->lanes));
+            for (int64_t j = 0; j < channels * plane; j++)
+                in[j] = noise(&seed);
+            for (int64_t j = 0; j < channels * taps; j++)
+                w[j] = noise(&seed);
+            for (int j = 0; j < 16; j++)
+                bias[j] = noise(&seed);
+            k->depthwise_lanes(&g, channels, in, w, bias, out, scratch);
+            for (int64_t c = 0; c < channels; c++)
+                for (int64_t oy = 0; oy < g.out_h; oy++)
+                    for (int64_t ox = 0; ox < g.out_w; ox++) {
+                        double want = reference(&g, REF_DEPTHWISE, in + c * plane, w + c * taps, bias[c], oy, ox);
+                        double got = out[c * out_count + oy * g.out_w + ox];
+                        cr_assert(fabs(got - want) <= 1e-5 * (1 + fabs(want)), "%s case %zu channel %lld (%lld, %lld)",
+                                  k->name, i, (long long)c, (long long)oy, (long long)ox);
+                    }
+            free(in);
+            free(w);
+            free(out);
+            free(scratch);
+        }
+    }
+}
+
 Test(conv_kernels, sum_every_family)
 {
     uint32_t seed = 3;
@@ -531,7 +576,8 @@ Test(conv_kernels, conv_matches_a_plain_reference)
         {33, 7, 7, 40, 3, 2, 1, 1},  {16, 1, 1, 24, 1, 1, 0, 1}, {12, 13, 13, 12, 3, 2, 1, 12},
         {8, 10, 9, 16, 5, 1, 2, 8},  {9, 12, 12, 6, 3, 1, 0, 3}, {3, 30, 30, 50, 7, 2, 3, 1},
         {64, 14, 14, 64, 1, 1, 0, 1},   {24, 9, 8, 32, 3, 1, 2, 1, 2}, {10, 20, 20, 16, 3, 2, 2, 1, 2},
-        {16, 11, 11, 16, 3, 1, 2, 16, 2},
+        {16, 11, 11, 16, 3, 1, 2, 16, 2}, {20, 7, 7, 20, 5, 1, 2, 20},  {36, 9, 9, 36, 3, 2, 1, 36},
+        {17, 7, 7, 17, 3, 1, 2, 17, 2},
     };
     uint32_t seed = 77;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
