@@ -1,10 +1,13 @@
-/* The row kernels of conv_kernels.h, written once as plain loops and compiled per instruction
- * set: the file including this one defines CONV_KERNELS_NAME and CONV_KERNELS_SYMBOL.
+/* The row kernels of conv_kernels.h, written once over GCC's generic vectors (CONV_LANES
+ * floats) and plain loops, and compiled per instruction set: the file including this one
+ * defines CONV_LANES, CONV_KERNELS_NAME and CONV_KERNELS_SYMBOL. Where AVX2 or AVX-512 is
+ * enabled, masked loads and stores and 8x8 transpositions use their intrinsics.
  *
- * Each output row is computed in place in the output: for each kernel tap whose input row
- * exists, one pass over the output columns whose tap lands inside the input row, so that the
- * innermost loop has no branch and a fixed stride (1 and 2 spelled out, for the vectorizer).
- * A row (at most a few thousand floats) stays in L1 across the passes. */
+ * Depthwise convolution and MaxPool copy the input rows a band of output rows reads, padded and
+ * split by column phase (any stride then loads consecutive floats), and sweep the copy in
+ * blocks of rows x vectors whose accumulators stay in registers across every tap. On narrow
+ * planes the depthwise kernel puts channels in the lanes instead. AveragePool makes one pass
+ * per tap over each output row, held in L1. */
 #include "conv_kernels.h"
 
 #include <math.h>
