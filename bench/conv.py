@@ -13,11 +13,12 @@ difference of onyx's output from ORT's. --ops times single operators at the mode
 instead (bench/models/conv_ops: 3x3 and 1x1 convolutions, depthwise ones, MaxPool), with their
 GFLOP/s or GB/s.
 
-torchvision: the project's .venv has torch but not torchvision; PyPI's torchvision wheel
-(0.28.0, with pillow) installed apart (`pip install --target DIR torchvision==0.28.0 pillow
---no-deps`) is found through TORCHVISION_PATH (default /work/wt/tvpkgs). Its compiled
-extension does not load beside the CPU torch wheel, so the two operators its Python code
-registers fakes for (nms, qnms) are defined first; the models need none of its operators.
+torchvision: PyPI's torchvision 0.28.0 wheel, installed without its dependencies beside the
+pinned CPU torch (`.venv/bin/python -m pip install --no-deps torchvision==0.28.0 pillow`), or
+into a directory of its own named by TORCHVISION_PATH (`pip install --target DIR ...`). Its
+compiled extension does not load beside the CPU torch wheel, so the two operators its Python
+code registers fakes for (nms, qnms) are defined here first; the models need none of its
+operators. Only the export needs it: timing reads bench/models.
 """
 import argparse
 import json
@@ -69,7 +70,8 @@ def model_dir(name):
 
 def export(name):
     """Writes bench/models/<name>/{model.onnx, x.npy}."""
-    sys.path.insert(0, os.environ.get("TORCHVISION_PATH", "/work/wt/tvpkgs"))
+    if os.environ.get("TORCHVISION_PATH"):
+        sys.path.insert(0, os.environ["TORCHVISION_PATH"])
     import numpy as np
     import torch
     if not hasattr(torch.ops, "torchvision") or not hasattr(torch.ops.torchvision, "nms"):
