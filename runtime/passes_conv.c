@@ -270,11 +270,12 @@ static int fold_batch_norm(onyx_model *model, graph *g, onyx_status *st)
             folded_b[m] = (float)(((b ? b[m] : 0.0) - mean[m]) * k + shift[m]);
         }
         value *vw = &g->values[bn->inputs[1]], *vb = &g->values[bn->inputs[2]];
-        vw->info = w->info;
+        value_free_data(&model->mem, vw);
+        value_free_data(&model->mem, vb);
+        onyx_tensor shape = w->info;
+        vw->info = shape;
         vw->info.data = folded_w;
-        vw->borrowed = false;
         vb->info.data = folded_b;
-        vb->borrowed = false;
         int *inputs = conv->n_inputs >= 3 ? conv->inputs : mem_alloc(&model->mem, 3 * sizeof(int));
         if (!inputs) {
             *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
