@@ -29,7 +29,6 @@ static inline vec v_add(vec a, vec b) { LANEWISE(a.lane[l] + b.lane[l]); }
 static inline vec v_sub(vec a, vec b) { LANEWISE(a.lane[l] - b.lane[l]); }
 static inline vec v_mul(vec a, vec b) { LANEWISE(a.lane[l] * b.lane[l]); }
 static inline vec v_div(vec a, vec b) { LANEWISE(a.lane[l] / b.lane[l]); }
-static inline vec v_rcp(vec x) { LANEWISE(1.0f / x.lane[l]); }
 /* Unfused: fmaf is a slow library call on processors without FMA. */
 static inline vec v_fma(vec a, vec b, vec c) { LANEWISE(a.lane[l] * b.lane[l] + c.lane[l]); }
 static inline vec v_fma_exact(vec a, vec b, vec c) { LANEWISE(fmaf(a.lane[l], b.lane[l], c.lane[l])); }

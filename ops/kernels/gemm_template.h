@@ -11,7 +11,6 @@
  *     v_zero v_set1 v_load v_store        whole vectors (unaligned)
  *     v_load_n v_store_n                  the first n lanes (1 <= n <= VLEN), zeros beyond
  *     v_add v_sub v_mul v_div
- *     v_rcp(x)                            1/x within 2^-11 relative (refined by the caller)
  *     v_fma(a, b, c)                      a * b + c, fused where the hardware has it
  *     v_fma_exact(a, b, c)                always fused (one rounding)
  *     v_max(a, b), v_min(a, b)            b when either is NaN (x86 semantics)
@@ -24,7 +23,9 @@
  *   (else it is made of two v_pow2), and GEMM_NATIVE_REDUCE with
  *     v_reduce_max(x), v_reduce_add(x)    the largest lane (a NaN lane may be passed over)
  *                                         and the sum of the lanes, in a fixed order
- *   (else the lanes go through memory).
+ *   (else the lanes go through memory), and GEMM_NATIVE_RCP with
+ *     v_rcp(x)                            1/x within 2^-11 relative (refined by the caller)
+ *   (else a division).
  */
 #include <math.h>
 #include "gemm_kernel.h"
@@ -150,6 +151,10 @@ GEMM_INLINE vec gelu_tanh(vec x)
     vec minus_2u = v_mul(x, v_fma(v_mul(x, x), v_set1(-0.0713548162726008f), v_set1(-1.5957691216057308f)));
     return v_div(x, v_add(v_set1(1.0f), exp_sum(minus_2u, v_zero())));
 }
+
+#ifndef GEMM_NATIVE_RCP
+GEMM_INLINE vec v_rcp(vec x) { return v_div(v_set1(1.0f), x); }
+#endif
 
 /* min(max(x, lo), hi), NaN passing through (v_max and v_min return their second operand then). */
 GEMM_INLINE vec clamp(vec x, float lo, float hi) { return v_min(v_set1(hi), v_max(v_set1(lo), x)); }
