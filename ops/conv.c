@@ -1,10 +1,25 @@
 /* Conv and ConvTranspose over 1 to 6 spatial axes, with groups, strides, dilations, pads or
- * auto_pad, and an optional bias. Both are lowered to the GEMM kernel: Conv multiplies each
- * group's weights by the im2col matrix of its input, built a block of output positions at a
- * time in per-thread scratch (or read in place for a 1x1 kernel with unit stride and no
- * padding); ConvTranspose multiplies the transposed weights of one output channel by the
- * input and scatters the product onto the output with col2im. */
+ * auto_pad, and an optional bias, and onyx.FusedConv (Conv with an activation and a residual
+ * in its epilogue, made by runtime/passes_conv.c).
+ *
+ * float32 Conv keeps ONNX's NCHW layout and runs one of three ways, picked in reshape:
+ *   - depthwise (one channel and one map per group, two axes): conv_kernels' row kernels, on a
+ *     padded copy of the input rows, vectors held in registers across the taps;
+ *   - few output positions (14x14, 7x7), one group: the product turned around, Y^T =
+ *     patches W^T, with the image's channels last and the weights packed once per plan, so
+ *     that the maps, not the positions, fill the GEMM kernel's 48-column panels;
+ *   - otherwise Y = W im2col(X) per group, the im2col matrix built a block of positions at a
+ *     time in per-thread scratch (L2-sized; read in place for a 1x1 kernel with unit stride
+ *     and no padding), the weights read in place as the GEMM's left operand.
+ * Bias, activation and residual run in the GEMM's epilogue while each tile is in cache. Tasks
+ * split positions and output channels so that two threads share even one image.
+ *
+ * float64, float16 and bfloat16 (widened to float) multiply each group's weights by the
+ * im2col blocks with whole products. ConvTranspose multiplies the transposed weights of one
+ * output channel by the input and scatters the product onto the output with col2im. */
+#include "conv_kernels.h"
 #include "conv_plan.h"
+#include "count.h"
 #include "float_dispatch.h"
 #include "gemm.h"
 #include "half.h"
@@ -36,9 +51,320 @@ static onyx_status conv_check(op_context *ctx)
 
 static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dtype == ONYX_DTYPE_BFLOAT16; }
 
+/* ---- float32: im2col blocks on the GEMM, depthwise rows ---------------------------------- */
+
+/* Floats of an im2col block: 512 KiB, which stays in L2 while the GEMM sweeps it once per
+ * strip of output channels. */
+#define CONV_BLOCK_FLOATS ((int64_t)1 << 17)
+/* Blocks of output positions are whole multiples of every GEMM kernel's panel (8, 16, 48). */
+#define CONV_BLOCK_ALIGN 48
+/* Output channels per task are whole multiples of every kernel's register rows. */
+#define CONV_MAP_ALIGN 8
+/* Tasks wanted per image at least, so that 2 to 4 threads share even a small convolution. */
+#define CONV_TARGET_TASKS 4
+#define CONV_SCRATCH_ALIGN 64
+/* Scratch of depthwise_lanes on planes wider than a vector, at most (1 MiB). */
+#define CONV_LANES_FLOATS ((int64_t)1 << 18)
+/* Products turned around (conv_state.transposed): up to this many output positions, and this
+ * many floats of output and of input per image (Y^T and the image with channels last sit in
+ * scratch), ... */
+#define CONV_TRANSPOSED_POSITIONS 256
+#define CONV_TRANSPOSED_OUTPUT ((int64_t)1 << 20)
+/* ... and this many floats of patch matrix (16 MiB). */
+#define CONV_TRANSPOSED_PATCHES ((int64_t)1 << 22)
+
+static float *align_scratch(void *p)
+{
+    return (float *)(((uintptr_t)p + CONV_SCRATCH_ALIGN - 1) & ~(uintptr_t)(CONV_SCRATCH_ALIGN - 1));
+}
+
+static int64_t round_up(int64_t x, int64_t to) { return ceil_div(x, to) * to; }
+
+static conv2d_window window_2d(const window_geometry *g)
+{
+    return (conv2d_window){.in_h = g->in[0], .in_w = g->in[1], .out_h = g->out[0], .out_w = g->out[1],
+                           .kernel_h = g->kernel[0], .kernel_w = g->kernel[1], .stride_h = g->stride[0],
+                           .stride_w = g->stride[1], .dilation_h = g->dilation[0], .dilation_w = g->dilation[1],
+                           .pad_top = g->pad_begin[0], .pad_left = g->pad_begin[1], .pad_bottom = g->pad_end[0],
+                           .pad_right = g->pad_end[1]};
+}
+
+/* Whether to turn the product around (see conv_state.transposed): one group, two axes, at
+ * most CONV_TRANSPOSED_POSITIONS output positions not filling whole panels, constant weights.
+ * Then packs the weights, their rows reordered to (tap, channel) as the patch matrix has them,
+ * and plans the product, its tasks and scratch (the image with channels last, the patch
+ * matrix, Y^T and the GEMM's own). */
+static bool transposed_plan(op_context *ctx, int64_t images, int64_t groups)
+{
+    conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *w = op_input(ctx, 1);
+    int64_t positions = g->out_count, maps = s->maps, taps = g->kernel_count, channels = s->channels;
+    if (groups != 1 || g->axes != 2 || positions == 0 || positions > CONV_TRANSPOSED_POSITIONS ||
+        positions % CONV_BLOCK_ALIGN == 0 || maps < 2 * CONV_MAP_ALIGN || !w->data ||
+        positions * maps > CONV_TRANSPOSED_OUTPUT || g->in_count * channels > CONV_TRANSPOSED_OUTPUT ||
+        positions * s->rows > CONV_TRANSPOSED_PATCHES)
+        return false;
+    const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    size_t bytes = gemm_packed_b_bytes(kernel, s->rows, maps);
+    void *memory = bytes != SIZE_MAX ? op_alloc_state(ctx, bytes) : NULL;
+    float *reordered = memory ? op_alloc_temp(ctx, (size_t)(maps * s->rows) * sizeof(float)) : NULL;
+    if (!reordered)
+        return false; /* the plain orientation needs no memory of its own */
+    const float *weights = w->data;
+    for (int64_t m = 0; m < maps; m++)
+        for (int64_t c = 0; c < channels; c++)
+            for (int64_t t = 0; t < taps; t++)
+                reordered[m * s->rows + t * channels + c] = weights[m * s->rows + c * taps + t];
+    gemm_pack_b(&s->packed_weights, kernel, true, s->rows, maps, reordered, s->rows, memory);
+    op_free_temp(ctx, reordered);
+    gemm_plan_init(&s->plan, kernel, positions, maps, s->rows, false, false, &s->packed_weights);
+    s->transposed = true;
+    ctx->n_tasks = images * gemm_plan_tasks(&s->plan);
+    ctx->task_cost = gemm_plan_task_cost(&s->plan);
+    size_t floats = (size_t)(g->in_count * channels + (s->direct ? 0 : s->rows * positions) + positions * maps);
+    ctx->scratch_bytes = floats * sizeof(float) + s->plan.scratch_bytes + 3 * CONV_SCRATCH_ALIGN;
+    return true;
+}
+
+/* Depthwise planes no wider than a vector (14x14, 7x7 at 16 floats) waste lanes along their
+ * rows, and large kernels (5x5, 7x7) pay the transpositions back: then `lanes` channels at once,
+ * one in each lane, a task per block of them. Measured on AVX-512 against the rows kernel: 5x5
+ * 576ch 7x7 0.080 -> 0.025 ms, 5x5 672ch 14x14 0.147 -> 0.104, 7x7 96ch 56x56 0.41 -> 0.36;
+ * 3x3 144ch 56x56 0.19 -> 0.23 (slower: the rows kernel keeps those). */
+static bool depthwise_lanes_plan(op_context *ctx, int64_t images)
+{
+    conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const conv_kernels *k = conv_kernels_get(GEMM_KERNEL_BEST);
+    conv2d_window w = window_2d(g);
+    int64_t floats = depthwise_lanes_floats(&w, k->lanes);
+    bool narrow = g->out[1] <= k->lanes && floats <= CONV_BLOCK_FLOATS;
+    if (!narrow && (g->kernel_count < 25 || floats > CONV_LANES_FLOATS))
+        return false;
+    s->lanes = k->lanes;
+    ctx->n_tasks = images * ceil_div(s->channels, s->lanes);
+    ctx->task_cost = s->lanes * g->out_count * g->kernel_count;
+    ctx->scratch_bytes = (size_t)floats * sizeof(float) + CONV_SCRATCH_ALIGN;
+    return true;
+}
+
+/* The task grid of a float32 convolution (see conv_state): blocks of output positions sized
+ * for the cache, cut further (positions first, where the input is read in place; else output
+ * channels, which shares an im2col block between the tasks of one thread) until an image has
+ * CONV_TARGET_TASKS tasks. */
+static void conv_float_plan(op_context *ctx)
+{
+    conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    int64_t images = op_input(ctx, 0)->dims[0], groups = ((const conv_params *)ctx->params)->group;
+    int64_t want = ceil_div(CONV_TARGET_TASKS, OP_MAX(1, images * groups));
+    s->depthwise = g->axes == 2 && s->channels_per_group == 1 && s->maps_per_group == 1 &&
+                   g->kernel[1] <= CONV_WINDOW_MAX_KERNEL;
+    if (s->depthwise && depthwise_lanes_plan(ctx, images))
+        return;
+    if (s->depthwise) {
+        /* Bands of rows, as many as `want`; the kernel copies the input of a band in parts
+         * of at most a block's size (a large plane). */
+        conv2d_window w = window_2d(g);
+        s->band_rows = g->out[0] ? ceil_div(g->out[0], OP_MIN(g->out[0], want)) : 0;
+        s->bands = s->band_rows ? ceil_div(g->out[0], s->band_rows) : 0;
+        int64_t copy = conv2d_plan_copy(&w, s->band_rows, CONV_BLOCK_FLOATS);
+        s->copy_rows = w.copy_rows;
+        ctx->n_tasks = images * groups * s->bands;
+        ctx->task_cost = s->band_rows * g->out[1] * g->kernel_count;
+        ctx->scratch_bytes = (size_t)copy * sizeof(float) + CONV_SCRATCH_ALIGN;
+        return;
+    }
+    if (transposed_plan(ctx, images, groups))
+        return;
+    int64_t most = s->direct ? g->out_count : OP_MAX(CONV_BLOCK_ALIGN, CONV_BLOCK_FLOATS / OP_MAX(s->rows, 1));
+    int64_t blocks = ceil_div(g->out_count, OP_MAX(most, 1));
+    if (s->direct)
+        blocks = OP_MAX(blocks, OP_MIN(want, ceil_div(g->out_count, CONV_BLOCK_ALIGN)));
+    s->block = g->out_count ? round_up(ceil_div(g->out_count, OP_MAX(blocks, 1)), CONV_BLOCK_ALIGN) : 0;
+    s->block = OP_MIN(s->block, g->out_count);
+    s->blocks = s->block ? ceil_div(g->out_count, s->block) : 0;
+    int64_t chunks = OP_MIN(ceil_div(want, OP_MAX(s->blocks, 1)),
+                            ceil_div(s->maps_per_group, 2 * CONV_MAP_ALIGN));
+    s->map_chunk = round_up(ceil_div(s->maps_per_group, OP_MAX(chunks, 1)), CONV_MAP_ALIGN);
+    s->map_chunks = s->maps_per_group ? ceil_div(s->maps_per_group, s->map_chunk) : 0;
+    ctx->n_tasks = images * groups * s->blocks * s->map_chunks;
+    ctx->task_cost = s->map_chunk * s->rows * s->block;
+    ctx->scratch_bytes = s->direct ? 0 : (size_t)(s->rows * s->block) * sizeof(float) + CONV_SCRATCH_ALIGN;
+}
+
+/* The epilogue of a float32 convolution's output block starting at `at` of output plane
+ * (image, map): its fused activation and residual (onyx.FusedConv's input 3). */
+static gemm_epilogue conv_epilogue(const op_context *ctx, int64_t plane_offset, int64_t ld)
+{
+    const conv_params *p = ctx->params;
+    const onyx_tensor *z = op_input(ctx, 3);
+    return (gemm_epilogue){.activation = (gemm_activation)p->activation,
+                           .params = {p->activation_params[0], p->activation_params[1]},
+                           .residual = z ? (const float *)z->data + plane_offset : NULL, .ld_residual = ld,
+                           .residual_first = p->residual_first};
+}
+
+/* A block of `lanes` channels of a depthwise convolution on narrow planes, then the epilogue. */
+static void depthwise_lanes_task(const op_context *ctx, int64_t task, float *scratch)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t blocks = ceil_div(s->channels, s->lanes), image = task / blocks, c0 = task % blocks * s->lanes;
+    int64_t channels = OP_MIN(s->lanes, s->channels - c0), plane = image * s->channels + c0;
+    conv2d_window w = window_2d(g);
+    float *out = (float *)ctx->outputs[0]->data + plane * g->out_count;
+    conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_lanes(
+        &w, channels, (const float *)ctx->inputs[0]->data + plane * g->in_count,
+        (const float *)ctx->inputs[1]->data + c0 * g->kernel_count, bias ? (const float *)bias->data + c0 : NULL,
+        out, scratch);
+    gemm_epilogue e = conv_epilogue(ctx, plane * g->out_count, g->out_count);
+    if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
+        gemm_apply_epilogue(NULL, out, g->out_count, channels, g->out_count, &e);
+}
+
+/* Output rows of one plane of a depthwise convolution, then the epilogue on them. */
+static void depthwise_task(const op_context *ctx, int64_t task, float *scratch)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t plane = task / s->bands, channel = plane % s->channels;
+    int64_t row0 = task % s->bands * s->band_rows, row1 = OP_MIN(g->out[0], row0 + s->band_rows);
+    conv2d_window w = window_2d(g);
+    w.copy_rows = s->copy_rows;
+    float *out = (float *)ctx->outputs[0]->data + plane * g->out_count;
+    const float *in = (const float *)ctx->inputs[0]->data + plane * g->in_count;
+    const float *weights = (const float *)ctx->inputs[1]->data + channel * g->kernel_count;
+    float b = bias ? ((const float *)bias->data)[channel] : 0.0f;
+    conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_rows(&w, in, weights, b, out, row0, row1, scratch);
+    gemm_epilogue e = conv_epilogue(ctx, plane * g->out_count + row0 * g->out[1], g->out[1]);
+    if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
+        gemm_apply_epilogue(NULL, out + row0 * g->out[1], g->out[1], row1 - row0, g->out[1], &e);
+}
+
+/* The patch matrix of an image with channels last: row p holds, tap after tap, the channels
+ * under that tap when the window sits at output position p (zeros in the padding). */
+static void patches(const window_geometry *g, int64_t channels, const float *image, float *out)
+{
+    size_t run = (size_t)channels * sizeof(float);
+    for (int64_t oy = 0; oy < g->out[0]; oy++)
+        for (int64_t ox = 0; ox < g->out[1]; ox++)
+            for (int64_t ky = 0; ky < g->kernel[0]; ky++) {
+                int64_t iy = oy * g->stride[0] - g->pad_begin[0] + ky * g->dilation[0];
+                for (int64_t kx = 0; kx < g->kernel[1]; kx++, out += channels) {
+                    int64_t ix = ox * g->stride[1] - g->pad_begin[1] + kx * g->dilation[1];
+                    if (iy >= 0 && iy < g->in[0] && ix >= 0 && ix < g->in[1])
+                        memcpy(out, image + (iy * g->in[1] + ix) * channels, run);
+                    else
+                        memset(out, 0, run);
+                }
+            }
+}
+
+/* Task `task` of a product turned around: the patch matrix of its image (unless the thread has
+ * it already, *loaded), the GEMM task's block of Y^T with the bias, transposed into Y, then the
+ * activation and residual there. */
+static void transposed_task(const op_context *ctx, int64_t task, float *scratch, int64_t *loaded)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t per_image = gemm_plan_tasks(&s->plan), image = task / per_image, positions = g->out_count;
+    const conv_kernels *kernels = conv_kernels_get(GEMM_KERNEL_BEST);
+    float *image_last = scratch;
+    float *patch = s->direct ? image_last : align_scratch(image_last + g->in_count * s->channels);
+    float *yt = align_scratch(s->direct ? image_last + g->in_count * s->channels : patch + s->rows * positions);
+    void *gemm_scratch = align_scratch(yt + positions * s->maps);
+    if (*loaded != image) {
+        /* The image with its channels last: (positions x channels) = (channels x positions)^T. */
+        kernels->transpose((const float *)ctx->inputs[0]->data + image * s->channels * g->in_count, g->in_count,
+                           s->channels, g->in_count, image_last, s->channels);
+        if (!s->direct)
+            patches(g, s->channels, image_last, patch);
+        *loaded = image;
+    }
+    gemm_args args = {.a = patch, .lda = s->rows, .c = yt, .ldc = s->maps, .alpha = 1, .beta = 0,
+                      .epilogue = {.bias = bias ? bias->data : NULL}};
+    gemm_run(&s->plan, &args, task % per_image, task % per_image + 1, gemm_scratch);
+    int64_t i0, i1, j0, j1;
+    gemm_task_block(&s->plan, task % per_image, &i0, &i1, &j0, &j1);
+    float *y = (float *)ctx->outputs[0]->data + (image * s->maps + j0) * positions + i0;
+    kernels->transpose(yt + i0 * s->maps + j0, s->maps, i1 - i0, j1 - j0, y, positions);
+    gemm_epilogue e = conv_epilogue(ctx, (image * s->maps + j0) * positions + i0, positions);
+    if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
+        gemm_apply_epilogue(NULL, y, positions, j1 - j0, i1 - i0, &e);
+}
+
+/* Each task: output positions [first, last) of one image and group for a chunk of its maps, as
+ * their weights (maps x rows, read in place) times the im2col block (rows x positions, built
+ * in scratch unless direct, and kept for the thread's next task on the same block), with the
+ * bias, activation and residual in the GEMM's epilogue. */
+static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const float *x = ctx->inputs[0]->data, *w = ctx->inputs[1]->data;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t groups = ((const conv_params *)ctx->params)->group, loaded = -1;
+    float *columns = align_scratch(scratch);
+    for (int64_t task = begin; task < end; task++) {
+        if (s->depthwise) {
+            if (s->lanes)
+                depthwise_lanes_task(ctx, task, columns);
+            else
+                depthwise_task(ctx, task, columns);
+            continue;
+        }
+        if (s->transposed) {
+            transposed_task(ctx, task, columns, &loaded);
+            continue;
+        }
+        int64_t chunk = task % s->map_chunks, block_task = task / s->map_chunks;
+        int64_t block = block_task % s->blocks, image_group = block_task / s->blocks;
+        int64_t group = image_group % groups, image = image_group / groups;
+        int64_t first = block * s->block, last = OP_MIN(first + s->block, g->out_count), width = last - first;
+        const float *in = x + (image * s->channels + group * s->channels_per_group) * g->in_count;
+        const float *col = in + first;
+        int64_t ldb = g->in_count;
+        if (!s->direct) {
+            if (loaded != block_task) {
+                if (g->axes == 2) {
+                    conv2d_window w = window_2d(g);
+                    const conv_kernels *k = conv_kernels_get(GEMM_KERNEL_BEST);
+                    k->im2col(&w, s->channels_per_group, in, first, last, columns);
+                } else {
+                    im2col_f32(g, s->channels_per_group, in, first, last, columns);
+                }
+                loaded = block_task;
+            }
+            col = columns;
+            ldb = width;
+        }
+        int64_t map0 = group * s->maps_per_group + chunk * s->map_chunk;
+        int64_t maps = OP_MIN(s->map_chunk, s->maps_per_group - chunk * s->map_chunk);
+        int64_t at = (image * s->maps + map0) * g->out_count + first;
+        gemm_plan plan;
+        gemm_plan_init(&plan, NULL, maps, width, s->rows, false, false, NULL);
+        gemm_args args = {.a = w + map0 * s->rows, .lda = s->rows, .b = col, .ldb = ldb,
+                          .c = (float *)ctx->outputs[0]->data + at, .ldc = g->out_count, .alpha = 1, .beta = 0,
+                          .epilogue = conv_epilogue(ctx, at, g->out_count)};
+        args.epilogue.row_bias = bias ? (const float *)bias->data + map0 : NULL;
+        gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
+    }
+}
+
 static onyx_status conv_reshape(op_context *ctx)
 {
     const onyx_tensor *x = op_input(ctx, 0);
+    if (x->dtype == ONYX_DTYPE_FLOAT) {
+        onyx_status st = conv_forward_reshape(ctx, 1, 2, sizeof(float));
+        if (!st && ctx->concrete)
+            conv_float_plan(ctx);
+        return st;
+    }
     if (!is_half(x->dtype))
         return conv_forward_reshape(ctx, 1, 2, onyx_dtype_size(x->dtype));
     /* float16 / bfloat16 are computed in float: besides the im2col block, the scratch holds
@@ -86,7 +412,6 @@ static onyx_status conv_reshape(op_context *ctx)
             }                                                                                  \
         }                                                                                      \
     }
-CONV_TASKS(float, gemm_f32, im2col_f32)
 CONV_TASKS(double, gemm_f64, im2col_f64)
 
 /* Conv of float16 or bfloat16 as the float tasks, on the image and weights of the task's
@@ -141,10 +466,70 @@ static onyx_status conv_run(const op_context *ctx, int64_t begin, int64_t end, v
         conv_tasks_half(ctx, begin, end, scratch);
         return ONYX_OK;
     }
-    return run_float_kernel(ctx, begin, end, scratch, conv_tasks_float, conv_tasks_double);
+    return run_float_kernel(ctx, begin, end, scratch, conv_tasks_f32, conv_tasks_double);
 }
 
 const op_descriptor op_Conv = {conv_check, conv_reshape, conv_run, 0};
+
+/* ---- onyx.FusedConv ---------------------------------------------------------------------- */
+
+/* Conv(X, W, B) of float32, then in its epilogue an activation (attribute `activation`, a
+ * gemm_activation, with `activation_alpha` and `activation_beta`: Clip's min and max,
+ * HardSigmoid's alpha and beta) and the residual Z (input 3, of Y's shape), added after the
+ * activation or, with residual_first, before it. Made by runtime/passes_conv.c. */
+static onyx_status fused_conv_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 2, 4, 1, 1);
+    if (!st)
+        st = op_check_inputs_alike(ctx, 4, 2, DT(FLOAT));
+    conv_params *p;
+    if (!st)
+        st = conv_params_read(ctx, &p);
+    int64_t activation = 0, residual_first = 0;
+    if (!st)
+        st = op_attr_int(ctx, "activation", 0, &activation);
+    if (!st)
+        st = op_attr_float(ctx, "activation_alpha", 0, &p->activation_params[0]);
+    if (!st)
+        st = op_attr_float(ctx, "activation_beta", 0, &p->activation_params[1]);
+    if (!st)
+        st = op_attr_int(ctx, "residual_first", 0, &residual_first);
+    if (st)
+        return st;
+    if (activation < GEMM_ACTIVATION_NONE || activation > GEMM_ACTIVATION_LAST)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "unknown activation %lld", (long long)activation);
+    p->activation = (int)activation;
+    p->residual_first = residual_first != 0;
+    op_set_output_dtypes(ctx, ONYX_DTYPE_FLOAT);
+    return ONYX_OK;
+}
+
+static onyx_status fused_conv_reshape(op_context *ctx)
+{
+    onyx_status st = conv_forward_reshape(ctx, 1, 2, sizeof(float));
+    const onyx_tensor *z = op_input(ctx, 3), *y = op_output(ctx, 0);
+    if (st)
+        return st;
+    bool same = !z || z->rank == y->rank;
+    for (int d = 0; z && same && d < y->rank; d++)
+        same = dim_may_equal(z->dims[d], y->dims[d]);
+    if (!same) {
+        char sz[128], sy[128];
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "residual Z %s must have the shape of Y %s",
+                        shape_str(z, sz, sizeof sz), shape_str(y, sy, sizeof sy));
+    }
+    if (ctx->concrete)
+        conv_float_plan(ctx);
+    return ONYX_OK;
+}
+
+static onyx_status fused_conv_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    conv_tasks_f32(ctx, begin, end, scratch);
+    return ONYX_OK;
+}
+
+const op_descriptor op_FusedConv = {fused_conv_check, fused_conv_reshape, fused_conv_run, 0};
 
 /* ---- ConvTranspose ----------------------------------------------------------------------- */
 

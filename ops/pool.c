@@ -7,12 +7,16 @@
  * with count_include_pad. A window that holds no input element at all (a large dilation over
  * a small input) gives -inf (the lowest value of an integer type) and index -1 for MaxPool,
  * NaN for AveragePool and 0 for LpPool. */
+#include "conv_kernels.h"
 #include "count.h"
 #include "reduce.h"
 #include "window.h"
 
 #include <math.h>
 #include <string.h>
+
+/* The most floats of input the MaxPool row kernel copies at a time. */
+#define POOL_COPY_FLOATS ((int64_t)1 << 16)
 
 typedef enum pool_kind { POOL_MAX, POOL_AVERAGE, POOL_LP } pool_kind;
 
@@ -27,6 +31,11 @@ typedef struct pool_params {
 
 typedef struct pool_state {
     window_geometry geometry;
+    /* float32 without Indices: 2-D windows by conv_kernels' row kernels (window set), global
+     * averages by their plane sum (plane_sum), one task per output row; NULL: the general walk */
+    const conv_kernels *rows;
+    conv2d_window window;
+    bool plane_sum;
     int64_t rows_per_plane;                /* output rows (along the last axis) per (n, c) */
     int64_t in_strides[WINDOW_MAX_AXES];   /* of the input plane, row-major */
 } pool_state;
@@ -88,6 +97,34 @@ static onyx_status pool_check(op_context *ctx, pool_kind kind, bool global)
     return ONYX_OK;
 }
 
+/* Picks the row kernels for a float32 MaxPool or AveragePool over two axes, or the plane sum
+ * for a GlobalAveragePool (one task per plane then). */
+static void fast_path(const pool_params *p, pool_state *s, op_context *ctx)
+{
+    const window_geometry *g = &s->geometry;
+    if (p->global) {
+        if (p->kind == POOL_AVERAGE) {
+            s->rows = conv_kernels_get(GEMM_KERNEL_BEST);
+            s->plane_sum = true;
+            ctx->task_cost = g->in_count;
+        }
+        return;
+    }
+    if (g->axes != 2 || (p->kind == POOL_MAX && g->kernel[1] > CONV_WINDOW_MAX_KERNEL))
+        return;
+    s->rows = conv_kernels_get(GEMM_KERNEL_BEST);
+    s->window = (conv2d_window){.in_h = g->in[0], .in_w = g->in[1], .out_h = g->out[0], .out_w = g->out[1],
+                                .kernel_h = g->kernel[0], .kernel_w = g->kernel[1], .stride_h = g->stride[0],
+                                .stride_w = g->stride[1], .dilation_h = g->dilation[0],
+                                .dilation_w = g->dilation[1], .pad_top = g->pad_begin[0],
+                                .pad_left = g->pad_begin[1], .pad_bottom = g->pad_end[0],
+                                .pad_right = g->pad_end[1]};
+    /* MaxPool copies the input of up to a plane's rows (or of 256 KiB) at a time. */
+    if (p->kind == POOL_MAX)
+        ctx->scratch_bytes =
+            (size_t)conv2d_plan_copy(&s->window, g->out[0], POOL_COPY_FLOATS) * sizeof(float) + 64;
+}
+
 static onyx_status pool_reshape(op_context *ctx)
 {
     const pool_params *p = ctx->params;
@@ -128,6 +165,8 @@ static onyx_status pool_reshape(op_context *ctx)
     ctx->state = s;
     ctx->n_tasks = x->dims[0] * x->dims[1] * s->rows_per_plane;
     ctx->task_cost = g.out[axes - 1] * OP_MIN(g.kernel_count, g.in_count); /* taps that read the input */
+    if (x->dtype == ONYX_DTYPE_FLOAT && !op_output(ctx, 1) && p->kind != POOL_LP)
+        fast_path(p, s, ctx);
     return ONYX_OK;
 }
 
@@ -227,9 +266,39 @@ POOL_ROWS(double, -INFINITY)
 POOL_ROWS(int8_t, INT8_MIN)
 POOL_ROWS(uint8_t, 0)
 
+/* Output rows [begin, end) by the row kernels, or planes [begin, end) by the plane sum. */
+static void pool_rows_fast(const op_context *ctx, int64_t begin, int64_t end, float *scratch)
+{
+    const pool_params *p = ctx->params;
+    const pool_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const float *x = ctx->inputs[0]->data;
+    float *y = ctx->outputs[0]->data;
+    if (s->plane_sum) {
+        for (int64_t plane = begin; plane < end; plane++)
+            y[plane] = g->in_count ? s->rows->sum(x + plane * g->in_count, g->in_count) / (float)g->in_count
+                                   : NAN;
+        return;
+    }
+    for (int64_t row = begin; row < end;) {
+        int64_t plane = row / s->rows_per_plane, first = row % s->rows_per_plane;
+        int64_t last = OP_MIN(s->rows_per_plane, first + end - row);
+        const float *in = x + plane * g->in_count;
+        float *out = y + plane * g->out_count;
+        if (p->kind == POOL_MAX)
+            s->rows->max_pool_rows(&s->window, in, out, first, last, scratch);
+        else
+            s->rows->average_pool_rows(&s->window, in, p->count_include_pad, out, first, last);
+        row += last - first;
+    }
+}
+
 static onyx_status pool_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
 {
-    (void)scratch;
+    if (((const pool_state *)ctx->state)->rows) {
+        pool_rows_fast(ctx, begin, end, (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63));
+        return ONYX_OK;
+    }
     switch (ctx->inputs[0]->dtype) {
     case ONYX_DTYPE_FLOAT: pool_rows_float(ctx, begin, end); break;
     case ONYX_DTYPE_DOUBLE: pool_rows_double(ctx, begin, end); break;

@@ -83,5 +83,6 @@ int pass_swiglu(onyx_model *model, graph *g, onyx_status *st);
 int pass_rotary(onyx_model *model, graph *g, onyx_status *st);
 int pass_gelu_pow(onyx_model *model, graph *g, onyx_status *st);
 int pass_quant(onyx_model *model, graph *g, onyx_status *st); /* passes_quant.c */
+int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st);
 
 #endif

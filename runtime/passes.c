@@ -569,5 +569,7 @@ onyx_status graph_optimize(onyx_model *model, graph *g)
         pass_quant(model, g, &st);
     if (!st)
         pass_fused_matmul(model, g, &st);
+    if (!st)
+        pass_fused_conv(model, g, &st);
     return st;
 }

@@ -7,6 +7,7 @@
 #ifndef ONYX_CONV_PLAN_H
 #define ONYX_CONV_PLAN_H
 
+#include "gemm.h"
 #include "window.h"
 
 typedef struct conv_params {
@@ -16,6 +17,11 @@ typedef struct conv_params {
      * spatial axes once the rank of X is known */
     const int64_t *output_padding, *output_shape;
     int64_t output_padding_count, output_shape_count;
+    /* onyx.FusedConv: what its epilogue applies (a gemm_activation and its two parameters),
+     * and whether the residual (input 3) is added before the activation */
+    int activation;
+    float activation_params[2];
+    bool residual_first;
 } conv_params;
 
 typedef struct conv_state {
@@ -24,6 +30,22 @@ typedef struct conv_state {
     int64_t rows;          /* forward: rows of the im2col matrix, channels_per_group * taps */
     int64_t block, blocks; /* forward: output positions per task, and tasks per image and group */
     bool direct;           /* forward: the im2col matrix is the input itself */
+    /* float32 Conv and onyx.FusedConv: tasks are (image, group, block, chunk of map_chunk
+     * feature maps), or for a depthwise convolution (one channel and one map per group, two
+     * axes) (image, channel, band of band_rows output rows) */
+    int64_t map_chunk, map_chunks;
+    bool depthwise;
+    int64_t band_rows, bands;
+    int64_t copy_rows; /* depthwise: output rows whose input the kernel copies at a time */
+    int64_t lanes;     /* depthwise on narrow planes: channels per task, in the vector lanes
+                          (conv_kernels' depthwise_lanes); 0: by rows */
+    /* float32, one group, few output positions (14x14, 7x7): the product turned around, the
+     * positions as its rows (so that they need not fill the kernel's 48-column panels) and
+     * the maps as its columns, from the weights packed once in the plan: Y^T = col^T W^T, in
+     * tasks of `plan` per image, each transposing its block of Y^T into Y */
+    bool transposed;
+    gemm_packed_b packed_weights;
+    gemm_plan plan;
 } conv_state;
 
 /* Reads kernel_shape, strides, dilations, pads, auto_pad and group into params (ctx->params). */

@@ -85,6 +85,14 @@ void gemm_activate(const gemm_kernel *kernel, float *x, int64_t n, gemm_activati
     kernel->epilogue(x, n, 1, n, &e);
 }
 
+void gemm_apply_epilogue(const gemm_kernel *kernel, float *c, int64_t ldc, int64_t rows, int64_t cols,
+                         const gemm_epilogue *e)
+{
+    if (!kernel)
+        kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    kernel->epilogue(c, ldc, rows, cols, e);
+}
+
 void gemm_softmax_row(const gemm_kernel *kernel, float *x, int64_t n)
 {
     if (!kernel)
@@ -203,7 +211,7 @@ void gemm_task_block(const gemm_plan *plan, int64_t task, int64_t *i0, int64_t *
 
 static bool has_epilogue(const gemm_epilogue *e)
 {
-    return e->bias || e->residual || e->activation != GEMM_ACTIVATION_NONE;
+    return e->bias || e->row_bias || e->residual || e->activation != GEMM_ACTIVATION_NONE;
 }
 
 /* The epilogue of the tile at (i, j): its pointers moved to the tile's origin. */
@@ -212,6 +220,8 @@ static gemm_epilogue epilogue_at(const gemm_epilogue *e, int64_t i, int64_t j)
     gemm_epilogue at = *e;
     if (at.bias)
         at.bias += j;
+    if (at.row_bias)
+        at.row_bias += i;
     if (at.residual)
         at.residual += i * at.ld_residual + j;
     return at;

@@ -46,18 +46,35 @@ typedef enum gemm_activation {
                                   whose result is a normal float */
     GEMM_ACTIVATION_GELU_TANH, /* x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): within 1e-6
                                   relative for x >= -3, 2e-5 down to -10 (|result| < 0.004) */
+    /* The activations of convolutional networks (onyx.FusedConv), with their two parameters
+     * p0, p1 in gemm_epilogue.params: */
+    GEMM_ACTIVATION_CLIP,         /* min(max(x, p0), p1); NaN stays NaN */
+    GEMM_ACTIVATION_HARD_SIGMOID, /* max(0, min(1, p0 x + p1)) */
+    GEMM_ACTIVATION_HARD_SWISH,   /* x max(0, min(1, x/6 + 1/2)) */
+    GEMM_ACTIVATION_SILU,         /* x / (1 + exp(-x)) within 1e-6 relative for x >= -80 (|x| e^x,
+                                     below 1e-32, further down) */
 } gemm_activation;
+#define GEMM_ACTIVATION_LAST GEMM_ACTIVATION_SILU
 
 typedef struct gemm_epilogue {
     const float *bias;          /* n values, one per column of C; NULL: none */
+    const float *row_bias;      /* m values, one per row of C (a convolution's output channels
+                                   in NCHW); NULL: none */
     gemm_activation activation; /* applied after the bias */
+    float params[2];            /* of the activation: see gemm_activation */
     const float *residual;      /* m x n, rows ld_residual apart, added last; NULL: none.
                                    Must not overlap C (C += ... is beta = 1 instead). */
     int64_t ld_residual;
+    bool residual_first;        /* the residual added before the activation instead (ResNet's
+                                   Relu(conv + shortcut)) */
 } gemm_epilogue;
 
 /* Applies `activation` to x[0..n) in place, with `kernel`'s vector code (NULL: the best). */
 void gemm_activate(const gemm_kernel *kernel, float *x, int64_t n, gemm_activation activation);
+/* Applies `e` to rows x cols of c (rows ldc apart) in place, with `kernel`'s vector code (NULL:
+ * the best); e's pointers are at c's origin. */
+void gemm_apply_epilogue(const gemm_kernel *kernel, float *c, int64_t ldc, int64_t rows, int64_t cols,
+                         const gemm_epilogue *e);
 
 /* x[0..n) = softmax(x) in place with the kernel family's vector exp (about 1 ulp), NULL:
  * the best kernel. NaN in the row, or a row of only -inf, gives NaN, as the formula does. */

@@ -23,7 +23,9 @@
  *   (else it is made of two v_pow2), and GEMM_NATIVE_REDUCE with
  *     v_reduce_max(x), v_reduce_add(x)    the largest lane (a NaN lane may be passed over)
  *                                         and the sum of the lanes, in a fixed order
- *   (else the lanes go through memory).
+ *   (else the lanes go through memory), and GEMM_NATIVE_RCP with
+ *     v_rcp(x)                            1/x within 2^-11 relative (refined by the caller)
+ *   (else a division).
  */
 #include <math.h>
 #include "gemm_kernel.h"
@@ -150,12 +152,36 @@ GEMM_INLINE vec gelu_tanh(vec x)
     return v_div(x, v_add(v_set1(1.0f), exp_sum(minus_2u, v_zero())));
 }
 
-GEMM_INLINE vec activate(vec x, gemm_activation activation)
+#ifndef GEMM_NATIVE_RCP
+GEMM_INLINE vec v_rcp(vec x) { return v_div(v_set1(1.0f), x); }
+#endif
+
+/* min(max(x, lo), hi), NaN passing through (v_max and v_min return their second operand then). */
+GEMM_INLINE vec clamp(vec x, float lo, float hi) { return v_min(v_set1(hi), v_max(v_set1(lo), x)); }
+
+/* x / (1 + exp(-x)), the division as the approximate reciprocal refined by one Newton step
+ * (within 2^-22 relative: cheaper than a division, which would take as long as the product's
+ * tile). exp(-x) is held below exp(80), so that the reciprocal stays a normal number: for x
+ * below -80 the result, |x| e^x < 1e-32, comes out as x e^-80 instead. */
+GEMM_INLINE vec silu(vec x)
+{
+    vec d = v_add(v_set1(1.0f), exp_sum(v_min(v_set1(80.0f), v_sub(v_zero(), x)), v_zero()));
+    vec r = v_rcp(d);
+    r = v_fma(r, v_fma(v_sub(v_zero(), d), r, v_set1(1.0f)), r);
+    return v_mul(x, r);
+}
+
+GEMM_INLINE vec activate(vec x, gemm_activation activation, const float *params)
 {
     switch (activation) {
     case GEMM_ACTIVATION_RELU: return v_max(v_zero(), x);
     case GEMM_ACTIVATION_GELU_ERF: return gelu_erf(x);
     case GEMM_ACTIVATION_GELU_TANH: return gelu_tanh(x);
+    case GEMM_ACTIVATION_CLIP: return clamp(x, params[0], params[1]);
+    case GEMM_ACTIVATION_HARD_SIGMOID: return clamp(v_fma(v_set1(params[0]), x, v_set1(params[1])), 0.0f, 1.0f);
+    case GEMM_ACTIVATION_HARD_SWISH:
+        return v_mul(x, clamp(v_fma(v_set1(1.0f / 6.0f), x, v_set1(0.5f)), 0.0f, 1.0f));
+    case GEMM_ACTIVATION_SILU: return silu(x);
     case GEMM_ACTIVATION_NONE: break;
     }
     return x;
@@ -173,6 +199,21 @@ GEMM_INLINE void store_upto(float *p, vec x, int64_t n)
         v_store_n(p, x, (int)n);
 }
 
+/* One vector of the epilogue: bias (per column and per row), then the residual and the
+ * activation in the order e asks. */
+GEMM_INLINE vec finish(vec x, vec bias, const float *residual, int64_t n, const gemm_epilogue *e,
+                       gemm_activation activation)
+{
+    if (e->bias || e->row_bias)
+        x = v_add(x, bias);
+    if (residual && e->residual_first)
+        x = v_add(x, load_upto(residual, n));
+    x = activate(x, activation, e->params);
+    if (residual && !e->residual_first)
+        x = v_add(x, load_upto(residual, n));
+    return x;
+}
+
 /* The epilogue of a whole register tile (GEMM_MR rows of GEMM_NV whole vectors), unrolled for
  * one activation: independent vectors for the out-of-order core, the bias loaded once. */
 GEMM_INLINE void whole_tile_epilogue(float *c, int64_t ldc, const gemm_epilogue *e, gemm_activation activation)
@@ -183,40 +224,69 @@ GEMM_INLINE void whole_tile_epilogue(float *c, int64_t ldc, const gemm_epilogue 
     GEMM_UNROLL for (int i = 0; i < GEMM_MR; i++) {
         float *row = c + i * ldc;
         const float *residual = e->residual ? e->residual + i * e->ld_residual : NULL;
+        vec row_bias = e->row_bias ? v_set1(e->row_bias[i]) : v_zero();
         GEMM_UNROLL for (int v = 0; v < GEMM_NV; v++) {
-            vec x = v_load(row + v * VLEN);
-            if (e->bias)
-                x = v_add(x, bias[v]);
-            x = activate(x, activation);
-            if (residual)
-                x = v_add(x, v_load(residual + v * VLEN));
+            vec x = finish(v_load(row + v * VLEN), v_add(bias[v], row_bias), residual ? residual + v * VLEN : NULL,
+                           VLEN, e, activation);
             v_store(row + v * VLEN, x);
         }
     }
 }
 
-static void epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const gemm_epilogue *e)
+/* The epilogue of any block, for one activation: four independent vectors at a time along a
+ * row, then the rest one by one. */
+GEMM_INLINE void rows_epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const gemm_epilogue *e,
+                               gemm_activation activation)
 {
-    if (rows == GEMM_MR && cols == GEMM_NV * VLEN) {
-        switch (e->activation) {
-        case GEMM_ACTIVATION_NONE: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_NONE); return;
-        case GEMM_ACTIVATION_RELU: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_RELU); return;
-        case GEMM_ACTIVATION_GELU_ERF: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_GELU_ERF); return;
-        case GEMM_ACTIVATION_GELU_TANH: whole_tile_epilogue(c, ldc, e, GEMM_ACTIVATION_GELU_TANH); return;
-        }
-    }
     for (int64_t i = 0; i < rows; i++) {
         float *row = c + i * ldc;
         const float *residual = e->residual ? e->residual + i * e->ld_residual : NULL;
-        for (int64_t j = 0; j < cols; j += VLEN) {
-            vec x = load_upto(row + j, cols - j);
-            if (e->bias)
-                x = v_add(x, load_upto(e->bias + j, cols - j));
-            x = activate(x, e->activation);
-            if (residual)
-                x = v_add(x, load_upto(residual + j, cols - j));
+        vec row_bias = e->row_bias ? v_set1(e->row_bias[i]) : v_zero();
+        int64_t j = 0;
+        for (; j + 4 * VLEN <= cols; j += 4 * VLEN) {
+            vec x[4];
+            GEMM_UNROLL for (int u = 0; u < 4; u++) {
+                vec bias = e->bias ? v_add(v_load(e->bias + j + u * VLEN), row_bias) : row_bias;
+                x[u] = finish(v_load(row + j + u * VLEN), bias, residual ? residual + j + u * VLEN : NULL, VLEN, e,
+                              activation);
+            }
+            GEMM_UNROLL for (int u = 0; u < 4; u++)
+                v_store(row + j + u * VLEN, x[u]);
+        }
+        for (; j < cols; j += VLEN) {
+            vec bias = e->bias ? v_add(load_upto(e->bias + j, cols - j), row_bias) : row_bias;
+            vec x = finish(load_upto(row + j, cols - j), bias, residual ? residual + j : NULL, cols - j, e,
+                           activation);
             store_upto(row + j, x, cols - j);
         }
+    }
+}
+
+#define GEMM_EPILOGUE_CASE(act)                                                                \
+    case act:                                                                                  \
+        if (whole)                                                                             \
+            whole_tile_epilogue(c, ldc, e, act);                                               \
+        else                                                                                   \
+            rows_epilogue(c, ldc, rows, cols, e, act);                                         \
+        return;
+
+static void epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const gemm_epilogue *e)
+{
+    bool whole = rows == GEMM_MR && cols == GEMM_NV * VLEN;
+    /* Rows back to back, with nothing that changes from row to row: one long row. */
+    if (!whole && ldc == cols && !e->bias && !e->row_bias && (!e->residual || e->ld_residual == cols)) {
+        cols *= rows;
+        rows = 1;
+    }
+    switch (e->activation) {
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_NONE)
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_RELU)
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_GELU_ERF)
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_GELU_TANH)
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_CLIP)
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_HARD_SIGMOID)
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_HARD_SWISH)
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_SILU)
     }
 }
 

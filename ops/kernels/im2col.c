@@ -100,3 +100,4 @@ void col2im_f64(const window_geometry *g, int64_t channels, const double *col, d
 {
     walk_col2im_f64(g, channels, image, 0, g->out_count, col);
 }
+

@@ -1,0 +1,504 @@
+/* The row kernels of conv_kernels.h, written once over GCC's generic vectors (CONV_LANES
+ * floats) and plain loops, and compiled per instruction set: the file including this one
+ * defines CONV_LANES, CONV_KERNELS_NAME and CONV_KERNELS_SYMBOL. Where AVX2 or AVX-512 is
+ * enabled, masked loads and stores and 8x8 transpositions use their intrinsics.
+ *
+ * Depthwise convolution and MaxPool copy the input rows a band of output rows reads, padded and
+ * split by column phase (any stride then loads consecutive floats), and sweep the copy in
+ * blocks of rows x vectors whose accumulators stay in registers across every tap. On narrow
+ * planes the depthwise kernel puts channels in the lanes instead. AveragePool makes one pass
+ * per tap over each output row, held in L1. */
+#include "conv_kernels.h"
+
+#include <math.h>
+#include <stdint.h>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+#include <string.h>
+
+/* The output columns [*lo, *hi) whose tap at input offset `offset` (ox * stride + offset)
+ * lies in [0, in_w). */
+static inline void tap_columns(const conv2d_window *g, int64_t offset, int64_t *lo, int64_t *hi)
+{
+    int64_t s = g->stride_w;
+    int64_t first = offset >= 0 ? 0 : (-offset + s - 1) / s;
+    int64_t end = g->in_w - offset <= 0 ? 0 : (g->in_w - offset + s - 1) / s;
+    *lo = first < g->out_w ? first : g->out_w;
+    *hi = end < g->out_w ? end : g->out_w;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+/* o[ox] OP= in[ox * stride + offset] for ox in [lo, hi). */
+#define ROW_PASS(STEP)                                                                         \
+    do {                                                                                       \
+        int64_t lo, hi;                                                                        \
+        tap_columns(g, offset, &lo, &hi);                                                      \
+        const float *restrict src = row + offset;                                              \
+        if (g->stride_w == 1)                                                                  \
+            for (int64_t ox = lo; ox < hi; ox++)                                               \
+                STEP(o[ox], src[ox]);                                                          \
+        else if (g->stride_w == 2)                                                             \
+            for (int64_t ox = lo; ox < hi; ox++)                                               \
+                STEP(o[ox], src[2 * ox]);                                                      \
+        else                                                                                   \
+            for (int64_t ox = lo; ox < hi; ox++)                                               \
+                STEP(o[ox], src[ox * g->stride_w]);                                            \
+    } while (0)
+
+#define ADD(acc, x) ((acc) += (x))
+
+/* The input rows of output row oy: taps [*k0, *k1) of the kernel's rows lie inside. */
+static inline void tap_rows(const conv2d_window *g, int64_t oy, int64_t *k0, int64_t *k1)
+{
+    int64_t start = oy * g->stride_h - g->pad_top, d = g->dilation_h;
+    int64_t f = start >= 0 ? 0 : (-start + d - 1) / d;
+    int64_t l = start >= g->in_h ? 0 : (g->in_h - start + d - 1) / d;
+    *k0 = f < g->kernel_h ? f : g->kernel_h;
+    *k1 = l < g->kernel_h ? l : g->kernel_h;
+    if (*k1 < *k0)
+        *k1 = *k0;
+}
+
+/* ---- depthwise convolution and MaxPool: vectors over a padded copy ----------------------- */
+
+/* Rows of the copy up to this many floats are padded in one run over the whole copy. */
+#define CONV_COPY_NARROW 48
+
+/* A native vector of CONV_LANES floats (the including file's: 16, 8 or 4), in GCC's generic
+ * vectors, and the mask its comparisons give. */
+typedef float conv_vec __attribute__((vector_size(CONV_LANES * sizeof(float))));
+typedef int32_t conv_mask __attribute__((vector_size(CONV_LANES * sizeof(float))));
+
+/* Unaligned loads and stores, through memcpy. */
+#define LOAD_VEC(v, p) memcpy(&(v), (p), sizeof(conv_vec))
+#define STORE_VEC(p, v) memcpy((p), &(v), sizeof(conv_vec))
+
+/* Copies the input rows that output rows [row0, row0 + rows) read into `copy`, padded with
+ * `pad` and split by column phase: row j of phase r holds the padded input row
+ * row0 * stride_h + j at columns r, r + stride_w, r + 2 stride_w, ... So the tap at column
+ * offset t of output column ox reads phase t % stride_w at ox + t / stride_w: whatever the
+ * stride, a vector of outputs loads consecutive floats. */
+/* dst[0..n) = src[0..n): whole vectors and a masked last one where the instruction set has
+ * masks (rows here are short: a libc call or a scalar tail would cost as much as the copy). */
+static inline void copy_row(float *restrict dst, const float *restrict src, int64_t n)
+{
+#if defined(__AVX512F__)
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+    if (i < n) {
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(dst + i, mask, _mm512_maskz_loadu_ps(mask, src + i));
+    }
+#elif defined(__AVX2__)
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+    if (i < n) {
+        __m256i mask =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
+    }
+#else
+    memcpy(dst, src, (size_t)n * sizeof(float));
+#endif
+}
+
+static void window_copy(const conv2d_window *g, const float *in, int64_t row0, int64_t in_rows, float pad,
+                        float *copy)
+{
+    const int64_t width = conv2d_copy_width(g), s = g->stride_w;
+    /* Narrow rows: the padding first, in one long run over the whole copy (a loop per row's
+     * edges would cost more than the row); wide ones: each row's edges. */
+    const bool narrow = width <= CONV_COPY_NARROW;
+    if (narrow)
+        for (int64_t c = 0; c < s * in_rows * width; c++)
+            copy[c] = pad;
+    for (int64_t r = 0; r < s; r++) {
+        /* Column c of phase r holds input column c * s + x0: inside for c in [lo, hi). */
+        int64_t x0 = r - g->pad_left;
+        int64_t lo = x0 >= 0 ? 0 : (-x0 + s - 1) / s, hi = x0 >= g->in_w ? 0 : (g->in_w - x0 + s - 1) / s;
+        lo = lo < width ? lo : width;
+        hi = hi < width ? (hi > lo ? hi : lo) : width;
+        for (int64_t j = 0; j < in_rows; j++) {
+            float *restrict dst = copy + (r * in_rows + j) * width;
+            int64_t iy = row0 * g->stride_h - g->pad_top + j;
+            bool inside = iy >= 0 && iy < g->in_h;
+            if (!narrow) {
+                for (int64_t c = 0; c < (inside ? lo : width); c++)
+                    dst[c] = pad;
+                for (int64_t c = inside ? hi : width; c < width; c++)
+                    dst[c] = pad;
+            }
+            if (!inside)
+                continue;
+            const float *restrict row = in + iy * g->in_w + x0;
+            if (s == 1)
+                copy_row(dst + lo, row + lo, hi - lo);
+            else if (s == 2)
+                for (int64_t c = lo; c < hi; c++)
+                    dst[c] = row[2 * c];
+            else
+                for (int64_t c = lo; c < hi; c++)
+                    dst[c] = row[c * s];
+        }
+    }
+}
+
+/* The larger of acc and x, NaN winning (x replaces acc when larger or NaN; NaN in acc stays). */
+static inline conv_vec max_nan(conv_vec acc, conv_vec x)
+{
+    conv_mask take = (x > acc) | (x != x);
+    return (conv_vec)((take & (conv_mask)x) | (~take & (conv_mask)acc));
+}
+
+#define STEP_FMA(acc, w, x) ((acc) += (w) * (x))
+#define STEP_MAX(acc, w, x) ((acc) = max_nan((acc), (x)))
+
+/* Writes vector v of an output row: whole, in part at the row's end, or not at all past it. */
+static inline void store_output(float *row, int64_t out_w, int64_t v, conv_vec x)
+{
+    int64_t x0 = v * CONV_LANES;
+    if (x0 + CONV_LANES <= out_w) {
+        STORE_VEC(row + x0, x);
+    } else if (x0 < out_w) {
+        /* The first out_w - x0 lanes: masked where the instruction set has masks. */
+#if defined(__AVX512F__) && CONV_LANES == 16
+        __m512 lanes;
+        memcpy(&lanes, &x, sizeof lanes);
+        _mm512_mask_storeu_ps(row + x0, (__mmask16)((1u << (out_w - x0)) - 1u), lanes);
+#elif defined(__AVX2__) && CONV_LANES == 8
+        __m256 lanes;
+        memcpy(&lanes, &x, sizeof lanes);
+        __m256i mask =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(out_w - x0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_maskstore_ps(row + x0, mask, lanes);
+#else
+        float lanes[CONV_LANES];
+        STORE_VEC(lanes, x);
+        for (int64_t i = 0; i < out_w - x0; i++)
+            row[x0 + i] = lanes[i];
+#endif
+    }
+}
+
+/* R output rows by N vectors from (oy, v0), accumulated in registers across every tap (the
+ * R x N chains of dependent steps overlap). columns[kx]: where tap column kx reads in the
+ * copy, relative to the start of its row; j0: the copy row of output row oy's first tap. */
+#define WINDOW_BLOCK(NAME, STEP, R, N)                                                         \
+    static inline void NAME##_##R##x##N(const conv2d_window *g, const float *copy, const int64_t *columns, \
+                                        int64_t width, int64_t j0, const float *weights, float init, \
+                                        float *out, int64_t oy, int64_t v0)                    \
+    {                                                                                          \
+        conv_vec acc[R][N];                                                                    \
+        for (int r = 0; r < R; r++)                                                            \
+            for (int i = 0; i < N; i++)                                                        \
+                acc[r][i] = (conv_vec){0} + init;                                              \
+        const int64_t row_step = g->stride_h * width;                                          \
+        for (int64_t ky = 0; ky < g->kernel_h; ky++) {                                         \
+            const float *line = copy + (j0 + ky * g->dilation_h) * width + v0 * CONV_LANES;    \
+            const float *tap_weights = weights ? weights + ky * g->kernel_w : NULL;            \
+            for (int64_t kx = 0; kx < g->kernel_w; kx++) {                                     \
+                conv_vec w = (conv_vec){0} + (tap_weights ? tap_weights[kx] : 0.0f);           \
+                (void)w;                                                                       \
+                /* Pointers, so that the vectors' offsets are constant displacements. */       \
+                const float *src = line + columns[kx];                                         \
+                for (int r = 0; r < R; r++, src += row_step)                                   \
+                    for (int i = 0; i < N; i++) {                                              \
+                        conv_vec x;                                                            \
+                        LOAD_VEC(x, src + i * CONV_LANES);                                     \
+                        STEP(acc[r][i], w, x);                                                 \
+                    }                                                                          \
+            }                                                                                  \
+        }                                                                                      \
+        for (int r = 0; r < R; r++)                                                            \
+            for (int i = 0; i < N; i++)                                                        \
+                store_output(out + (oy + r) * g->out_w, g->out_w, v0 + i, acc[r][i]);          \
+    }
+WINDOW_BLOCK(depthwise, STEP_FMA, 1, 1)
+WINDOW_BLOCK(depthwise, STEP_FMA, 2, 1)
+WINDOW_BLOCK(depthwise, STEP_FMA, 4, 1)
+WINDOW_BLOCK(depthwise, STEP_FMA, 2, 2)
+WINDOW_BLOCK(depthwise, STEP_FMA, 2, 4)
+WINDOW_BLOCK(max_pool, STEP_MAX, 1, 1)
+WINDOW_BLOCK(max_pool, STEP_MAX, 2, 1)
+WINDOW_BLOCK(max_pool, STEP_MAX, 4, 1)
+WINDOW_BLOCK(max_pool, STEP_MAX, 2, 2)
+WINDOW_BLOCK(max_pool, STEP_MAX, 2, 4)
+
+/* Output rows [row0, row1) of one band (at most g->copy_rows): the input it reads copied, then
+ * swept in blocks of two rows by four, two or one vectors, or four rows by one (narrow rows),
+ * so that several chains of dependent steps overlap; a last row alone. */
+#define WINDOW_BAND(NAME, PAD)                                                                 \
+    static void NAME##_band(const conv2d_window *g, const float *in, const float *weights, float init, \
+                            float *out, int64_t row0, int64_t row1, float *scratch)            \
+    {                                                                                          \
+        const int64_t in_rows = (row1 - row0 - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1; \
+        const int64_t width = conv2d_copy_width(g);                                            \
+        const int64_t vectors = (g->out_w + CONV_LANES - 1) / CONV_LANES;                      \
+        window_copy(g, in, row0, in_rows, PAD, scratch);                                       \
+        /* Tap column kx (offset t = kx * dilation_w in the padded row) reads phase            \
+         * t % stride_w from column t / stride_w on. */                                        \
+        int64_t columns[CONV_WINDOW_MAX_KERNEL];                                               \
+        for (int64_t kx = 0, t = 0, phase = 0, at = 0; kx < g->kernel_w; kx++) {              \
+            /* t = kx * dilation_w = at * stride_w + phase, without a division per tap */     \
+            columns[kx] = phase * in_rows * width + at;                                        \
+            for (t += g->dilation_w, phase += g->dilation_w; phase >= g->stride_w; phase -= g->stride_w) \
+                at++;                                                                          \
+        }                                                                                      \
+        int64_t oy = row0;                                                                     \
+        for (; vectors == 1 && oy + 4 <= row1; oy += 4)                                        \
+            NAME##_4x1(g, scratch, columns, width, (oy - row0) * g->stride_h, weights, init, out, oy, 0); \
+        for (; oy + 2 <= row1; oy += 2) {                                                      \
+            int64_t v = 0, j0 = (oy - row0) * g->stride_h;                                     \
+            for (; v + 4 <= vectors; v += 4)                                                   \
+                NAME##_2x4(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
+            for (; v + 2 <= vectors; v += 2)                                                   \
+                NAME##_2x2(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
+            for (; v < vectors; v++)                                                           \
+                NAME##_2x1(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
+        }                                                                                      \
+        for (; oy < row1; oy++)                                                                \
+            for (int64_t v = 0; v < vectors; v++)                                              \
+                NAME##_1x1(g, scratch, columns, width, (oy - row0) * g->stride_h, weights, init, out, oy, v); \
+    }
+WINDOW_BAND(depthwise, 0.0f)
+WINDOW_BAND(max_pool, -INFINITY)
+
+static void depthwise_rows(const conv2d_window *g, const float *in, const float *weights, float bias, float *out,
+                           int64_t row0, int64_t row1, float *scratch)
+{
+    for (int64_t r = row0; r < row1; r += g->copy_rows)
+        depthwise_band(g, in, weights, bias, out, r, r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
+}
+
+static void max_pool_rows(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1,
+                          float *scratch)
+{
+    for (int64_t r = row0; r < row1; r += g->copy_rows)
+        max_pool_band(g, in, NULL, -INFINITY, out, r, r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
+}
+
+/* ---- depthwise with the channels in the lanes --------------------------------------------- */
+
+static void transpose(const float *src, int64_t ld_src, int64_t rows, int64_t cols, float *dst, int64_t ld_dst);
+
+static void depthwise_lanes(const conv2d_window *g, int64_t channels, const float *in, const float *weights,
+                            const float *bias, float *out, float *scratch)
+{
+    enum { L = CONV_LANES };
+    const int64_t rows = (g->out_h - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1;
+    const int64_t cols = (g->out_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1;
+    const int64_t taps = g->kernel_h * g->kernel_w, plane = g->in_h * g->in_w, out_count = g->out_h * g->out_w;
+    float *padded = scratch, *w = padded + rows * cols * L, *o = w + taps * L, *pixels = o + out_count * L;
+    /* The window's rows and columns, padded with zeros, channel after channel in each pixel:
+     * the planes transposed whole, then laid out row by row. */
+    for (int64_t i = 0; i < rows * cols * L; i++)
+        padded[i] = 0.0f;
+    transpose(in, plane, channels, plane, pixels, L);
+    for (int64_t y = 0; y < rows; y++) {
+        int64_t iy = y - g->pad_top;
+        if (iy < 0 || iy >= g->in_h)
+            continue;
+        /* Columns [x0, x1) of the padded row are input columns [x0 - pad_left, x1 - pad_left). */
+        int64_t x0 = g->pad_left, x1 = g->pad_left + g->in_w < cols ? g->pad_left + g->in_w : cols;
+        if (x1 > x0)
+            memcpy(padded + (y * cols + x0) * L, pixels + iy * g->in_w * L, (size_t)((x1 - x0) * L) * sizeof(float));
+    }
+    for (int64_t t = 0; t < taps; t++)
+        for (int64_t c = 0; c < L; c++)
+            w[t * L + c] = c < channels ? weights[c * taps + t] : 0.0f;
+    conv_vec b = (conv_vec){0};
+    for (int64_t c = 0; c < channels && bias; c++)
+        b[c] = bias[c];
+    /* Four output pixels at a time along a row: four chains of dependent steps overlap. */
+    for (int64_t oy = 0; oy < g->out_h; oy++)
+        for (int64_t ox = 0; ox < g->out_w; ox += 4) {
+            int n = g->out_w - ox < 4 ? (int)(g->out_w - ox) : 4;
+            conv_vec acc[4] = {b, b, b, b};
+            for (int64_t ky = 0; ky < g->kernel_h; ky++) {
+                const float *line = padded + ((oy * g->stride_h + ky * g->dilation_h) * cols + ox * g->stride_w) * L;
+                for (int64_t kx = 0; kx < g->kernel_w; kx++) {
+                    conv_vec wv, x;
+                    LOAD_VEC(wv, w + (ky * g->kernel_w + kx) * L);
+                    const float *src = line + kx * g->dilation_w * L;
+                    for (int i = 0; i < 4; i++)
+                        if (i < n) {
+                            LOAD_VEC(x, src + i * g->stride_w * L);
+                            acc[i] += wv * x;
+                        }
+                }
+            }
+            for (int i = 0; i < n; i++)
+                STORE_VEC(o + (oy * g->out_w + ox + i) * L, acc[i]);
+        }
+    transpose(o, L, out_count, channels, out, out_count);
+}
+
+/* ---- im2col of two axes ------------------------------------------------------------------ */
+
+/* dst[i] = row[x0 + i * stride] for i in [0, n), 0 where that is outside [0, in_w). */
+static inline void gather_run(float *restrict dst, const float *restrict row, int64_t in_w, int64_t x0,
+                              int64_t stride, int64_t n)
+{
+    int64_t lo = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
+    int64_t hi = x0 >= in_w ? 0 : (in_w - x0 + stride - 1) / stride;
+    lo = lo < n ? lo : n;
+    hi = hi < n ? (hi > lo ? hi : lo) : n;
+    for (int64_t i = 0; i < lo; i++)
+        dst[i] = 0.0f;
+    if (stride == 1)
+        for (int64_t i = lo; i < hi; i++)
+            dst[i] = row[x0 + i];
+    else if (stride == 2)
+        for (int64_t i = lo; i < hi; i++)
+            dst[i] = row[x0 + 2 * i];
+    else
+        for (int64_t i = lo; i < hi; i++)
+            dst[i] = row[x0 + i * stride];
+    for (int64_t i = hi; i < n; i++)
+        dst[i] = 0.0f;
+}
+
+static void im2col(const conv2d_window *g, int64_t channels, const float *image, int64_t first, int64_t last,
+                   float *col)
+{
+    const int64_t plane = g->in_h * g->in_w;
+    float *dst = col;
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t ky = 0; ky < g->kernel_h; ky++)
+            for (int64_t kx = 0; kx < g->kernel_w; kx++) {
+                const float *src = image + c * plane;
+                int64_t oy = first / g->out_w, ox = first % g->out_w;
+                for (int64_t p = first; p < last; ox = 0, oy++) {
+                    int64_t run = g->out_w - ox < last - p ? g->out_w - ox : last - p;
+                    int64_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+                    if (iy < 0 || iy >= g->in_h)
+                        for (int64_t i = 0; i < run; i++)
+                            dst[i] = 0.0f;
+                    else
+                        gather_run(dst, src + iy * g->in_w, g->in_w,
+                                   ox * g->stride_w - g->pad_left + kx * g->dilation_w, g->stride_w, run);
+                    dst += run;
+                    p += run;
+                }
+            }
+}
+
+/* ---- transposition ----------------------------------------------------------------------- */
+
+#if defined(__AVX2__)
+/* The 8 x 8 block at src (rows ld_src apart) into dst (rows ld_dst apart), transposed. */
+static inline void transpose_8x8(const float *src, int64_t ld_src, float *dst, int64_t ld_dst)
+{
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm256_loadu_ps(src + i * ld_src);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + i * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+#endif
+
+static void transpose(const float *src, int64_t ld_src, int64_t rows, int64_t cols, float *dst, int64_t ld_dst)
+{
+    int64_t r0 = 0;
+#if defined(__AVX2__)
+    for (; r0 + 8 <= rows; r0 += 8) {
+        int64_t c0 = 0;
+        for (; c0 + 8 <= cols; c0 += 8)
+            transpose_8x8(src + r0 * ld_src + c0, ld_src, dst + c0 * ld_dst + r0, ld_dst);
+        for (int64_t c = c0; c < cols; c++)
+            for (int64_t r = r0; r < r0 + 8; r++)
+                dst[c * ld_dst + r] = src[r * ld_src + c];
+    }
+#endif
+    /* The rest, in blocks that stay in cache. */
+    for (int64_t c0 = 0; c0 < cols; c0 += 16)
+        for (int64_t r = r0; r < rows; r++)
+            for (int64_t c = c0; c < (c0 + 16 < cols ? c0 + 16 : cols); c++)
+                dst[c * ld_dst + r] = src[r * ld_src + c];
+}
+
+/* Taps of axis extent `in` (padded by pad_begin before and pad_end after) that the window at
+ * `start` (its first tap's coordinate) covers inside [lo, hi). */
+static inline int64_t taps_inside(int64_t start, int64_t kernel, int64_t dilation, int64_t lo, int64_t hi)
+{
+    int64_t f = start >= lo ? 0 : (lo - start + dilation - 1) / dilation;
+    int64_t l = start >= hi ? 0 : (hi - start + dilation - 1) / dilation;
+    f = f < kernel ? f : kernel;
+    l = l < kernel ? l : kernel;
+    return l > f ? l - f : 0;
+}
+
+static void average_pool_rows(const conv2d_window *g, const float *in, bool count_pad, float *out, int64_t row0,
+                              int64_t row1)
+{
+    for (int64_t oy = row0; oy < row1; oy++) {
+        float *restrict o = out + oy * g->out_w;
+        for (int64_t ox = 0; ox < g->out_w; ox++)
+            o[ox] = 0.0f;
+        int64_t k0, k1;
+        tap_rows(g, oy, &k0, &k1);
+        for (int64_t ky = k0; ky < k1; ky++) {
+            const float *row = in + (oy * g->stride_h - g->pad_top + ky * g->dilation_h) * g->in_w;
+            for (int64_t kx = 0; kx < g->kernel_w; kx++) {
+                int64_t offset = kx * g->dilation_w - g->pad_left;
+                ROW_PASS(ADD);
+            }
+        }
+        int64_t y0 = oy * g->stride_h - g->pad_top;
+        int64_t rows = count_pad
+                           ? taps_inside(y0, g->kernel_h, g->dilation_h, -g->pad_top, g->in_h + g->pad_bottom)
+                           : k1 - k0;
+        for (int64_t ox = 0; ox < g->out_w; ox++) {
+            int64_t x0 = ox * g->stride_w - g->pad_left;
+            int64_t cols = count_pad ? taps_inside(x0, g->kernel_w, g->dilation_w, -g->pad_left,
+                                                   g->in_w + g->pad_right)
+                                     : taps_inside(x0, g->kernel_w, g->dilation_w, 0, g->in_w);
+            int64_t count = rows * cols;
+            o[ox] = count ? o[ox] / (float)count : NAN;
+        }
+    }
+}
+
+/* 32 partial sums, the lanes of any vector width the compiler picks, added pairwise at the end. */
+static float sum(const float *x, int64_t n)
+{
+    float acc[32] = {0};
+    int64_t whole = n - n % 32;
+    for (int64_t i = 0; i < whole; i += 32)
+        for (int l = 0; l < 32; l++)
+            acc[l] += x[i + l];
+    for (int64_t i = whole; i < n; i++)
+        acc[i - whole] += x[i];
+    for (int width = 16; width >= 1; width /= 2)
+        for (int l = 0; l < width; l++)
+            acc[l] += acc[l + width];
+    return acc[0];
+}
+
+const conv_kernels CONV_KERNELS_SYMBOL = {
+    .name = CONV_KERNELS_NAME,
+    .lanes = CONV_LANES,
+    .depthwise_lanes = depthwise_lanes,
+    .depthwise_rows = depthwise_rows,
+    .max_pool_rows = max_pool_rows,
+    .average_pool_rows = average_pool_rows,
+    .sum = sum,
+    .im2col = im2col,
+    .transpose = transpose,
+};

@@ -1,0 +1,338 @@
+/* Fusion of what follows a float32 Conv: an inference BatchNormalization folded into its
+ * weights and bias, then the rest into onyx.FusedConv (ops/conv.c), whose GEMM epilogue
+ * applies it to each tile of the output while the tile is in cache, instead of a pass of its
+ * own over the whole tensor:
+ *
+ *   Conv -> activation [-> Add(Z)]      MobileNet's and EfficientNet's blocks
+ *   Conv -> Add(Z) [-> Relu]            ResNet's Relu(conv + shortcut): residual_first
+ *
+ * with the activation one of Relu, Clip (constant bounds: ReLU6), HardSwish, HardSigmoid, and
+ * SiLU written as Mul(x, Sigmoid(x)); Z any value of exactly the output's shape. The Conv's
+ * attributes move to the fused node, which takes the place of the chain's last node (so that
+ * Z, computed anywhere before that node, is ready). */
+#include "gemm.h" /* gemm_activation: onyx.FusedConv's activation attribute */
+#include "ir.h"
+#include "pass_match.h"
+
+#include <math.h>
+#include <string.h>
+
+/* What a chain after a Conv became: the nodes, first the root (the chain's last), and the
+ * fused node's inputs and attributes. */
+typedef struct conv_chain {
+    match m;
+    int residual;
+    gemm_activation activation;
+    float params[2];
+    bool residual_first;
+    int last; /* the value the chain computes so far */
+} conv_chain;
+
+static void chain_add(conv_chain *c, const graph *g, const node *n)
+{
+    c->m.nodes[c->m.n_nodes++] = (int)(n - g->nodes);
+    c->last = n->outputs[0];
+}
+
+static bool is_graph_output(const graph *g, int v)
+{
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v)
+            return true;
+    return false;
+}
+
+/* The live node other than `not` reading v, for a v read exactly twice; NULL otherwise. */
+static node *other_consumer(graph *g, int v, const node *not)
+{
+    if (g->values[v].n_uses != 2 || is_graph_output(g, v))
+        return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        node *n = &g->nodes[i];
+        for (int k = 0; n != not && !n->dead && k < n->n_inputs + n->n_implicit; k++)
+            if (n->inputs[k] == v)
+                return n;
+    }
+    return NULL;
+}
+
+/* Whether r can be added to y elementwise without broadcasting: the same rank and dims. */
+static bool same_shape(const onyx_tensor *r, const onyx_tensor *y)
+{
+    if (r->rank < 0 || r->rank != y->rank || r->dtype != y->dtype)
+        return false;
+    for (int d = 0; d < r->rank; d++)
+        if (!dim_known(r->dims[d]) || r->dims[d] != y->dims[d])
+            return false;
+    return true;
+}
+
+/* Clip's bounds, from its inputs (opset 11 on) or attributes, when they are constants. */
+static bool clip_bounds(const graph *g, const node *n, float *lo, float *hi)
+{
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (n->opset < 11) {
+        const attribute *a = node_attr(n, "min"), *b = node_attr(n, "max");
+        *lo = a ? a->f : *lo;
+        *hi = b ? b->f : *hi;
+        return true;
+    }
+    return (n->n_inputs < 2 || n->inputs[1] < 0 || scalar_value(g, n->inputs[1], lo)) &&
+           (n->n_inputs < 3 || n->inputs[2] < 0 || scalar_value(g, n->inputs[2], hi));
+}
+
+static float attr_float(const node *n, const char *name, float dflt)
+{
+    const attribute *a = node_attr(n, name);
+    return a && a->type == ATTR_FLOAT ? a->f : dflt;
+}
+
+/* The activation node reading c->last alone (or, for SiLU, the Sigmoid and Mul reading it),
+ * joined to the chain; false when there is none. */
+static bool take_activation(graph *g, conv_chain *c)
+{
+    node *next = sole_consumer(g, c->last);
+    if (is_op(next, "", "Relu")) {
+        c->activation = GEMM_ACTIVATION_RELU;
+    } else if (is_op(next, "", "Clip") && clip_bounds(g, next, &c->params[0], &c->params[1])) {
+        c->activation = GEMM_ACTIVATION_CLIP;
+    } else if (is_op(next, "", "HardSwish")) {
+        c->activation = GEMM_ACTIVATION_HARD_SWISH;
+    } else if (is_op(next, "", "HardSigmoid")) {
+        c->activation = GEMM_ACTIVATION_HARD_SIGMOID;
+        c->params[0] = attr_float(next, "alpha", 0.2f);
+        c->params[1] = attr_float(next, "beta", 0.5f);
+    } else {
+        /* SiLU: Mul(x, Sigmoid(x)), x read by both. */
+        for (int i = 0; i < g->n_nodes; i++) {
+            node *sigmoid = &g->nodes[i];
+            if (!is_op(sigmoid, "", "Sigmoid") || sigmoid->inputs[0] != c->last)
+                continue;
+            node *mul = other_consumer(g, c->last, sigmoid);
+            if (!is_op(mul, "", "Mul") || sole_consumer(g, sigmoid->outputs[0]) != mul ||
+                other_input(mul, sigmoid->outputs[0]) != c->last)
+                return false;
+            c->activation = GEMM_ACTIVATION_SILU;
+            chain_add(c, g, sigmoid);
+            chain_add(c, g, mul);
+            return true;
+        }
+        return false;
+    }
+    chain_add(c, g, next);
+    return true;
+}
+
+/* An Add of c->last and another value of its shape, joined to the chain. */
+static bool take_residual(graph *g, conv_chain *c)
+{
+    node *next = sole_consumer(g, c->last);
+    if (!is_op(next, "", "Add"))
+        return false;
+    int other = other_input(next, c->last);
+    if (other < 0 || other == c->last || !same_shape(&g->values[other].info, &g->values[c->last].info))
+        return false;
+    c->residual = other;
+    chain_add(c, g, next);
+    return true;
+}
+
+/* Turns the chain's last node into onyx.FusedConv with the Conv's inputs and attributes and
+ * the chain's epilogue; the Conv and the rest of the chain die. (rewrite() in pass_match.c
+ * builds a node from scalar attributes only: the Conv's lists move here instead.) */
+static onyx_status fuse(onyx_model *model, graph *g, node *conv, const conv_chain *c)
+{
+    mem *mm = &model->mem;
+    node *root = &g->nodes[c->m.nodes[0]];
+    int n_inputs = c->residual >= 0 ? 4 : 3, n_attrs = conv->n_attrs + 4;
+    int *inputs = mem_alloc(mm, (size_t)(n_inputs + 1) * sizeof(int));
+    attribute *attrs = mem_alloc(mm, (size_t)n_attrs * sizeof(attribute));
+    char *op = mem_strdup(mm, "FusedConv"), *domain = mem_strdup(mm, "onyx");
+    static const char *const names[4] = {"activation", "activation_alpha", "activation_beta", "residual_first"};
+    bool ok = inputs && attrs && op && domain;
+    for (int k = 0; ok && k < 4; k++) {
+        attribute *a = &attrs[conv->n_attrs + k];
+        ok = (a->name = mem_strdup(mm, names[k])) != NULL;
+        a->type = k == 1 || k == 2 ? ATTR_FLOAT : ATTR_INT;
+    }
+    if (!ok) {
+        for (int k = 0; attrs && k < 4; k++)
+            mem_free(mm, attrs[conv->n_attrs + k].name);
+        mem_free(mm, attrs);
+        mem_free(mm, inputs);
+        mem_free(mm, op);
+        mem_free(mm, domain);
+        return set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+    }
+    attribute *extra = attrs + conv->n_attrs;
+    extra[0].i = c->activation;
+    extra[1].f = c->params[0];
+    extra[2].f = c->params[1];
+    extra[3].i = c->residual_first;
+    /* The Conv's attributes change hands: the dead Conv keeps none to free. */
+    memcpy(attrs, conv->attrs, (size_t)conv->n_attrs * sizeof(attribute));
+    mem_free(mm, conv->attrs);
+    conv->attrs = NULL;
+    conv->n_attrs = 0;
+    inputs[0] = conv->inputs[0];
+    inputs[1] = conv->inputs[1];
+    inputs[2] = conv->n_inputs > 2 ? conv->inputs[2] : -1;
+    inputs[3] = c->residual;
+    for (int i = 1; i < c->m.n_nodes; i++) {
+        node *gone = &g->nodes[c->m.nodes[i]];
+        gone->dead = true;
+        mem_block_free_all(mm, &gone->param_blocks);
+        gone->params = NULL;
+    }
+    if (!root->written_op_type)
+        root->written_op_type = root->op_type;
+    else
+        mem_free(mm, root->op_type);
+    node_free_attrs(mm, root);
+    mem_free(mm, root->inputs);
+    mem_free(mm, root->domain);
+    mem_block_free_all(mm, &root->param_blocks);
+    root->op_type = op;
+    root->domain = domain;
+    root->opset = 1;
+    root->inputs = inputs;
+    root->n_inputs = n_inputs;
+    root->n_implicit = 0;
+    root->attrs = attrs;
+    root->n_attrs = n_attrs;
+    root->params = NULL;
+    onyx_status st = node_setup(model, g, root);
+    recount_uses(g);
+    return st;
+}
+
+/* A constant float32 value read by this node alone (so that it may be rewritten), of `count`
+ * elements when count >= 0. */
+static bool own_constant(const graph *g, int v, int64_t count)
+{
+    const value *val = v >= 0 ? &g->values[v] : NULL;
+    return val && val->kind == VALUE_CONSTANT && val->n_uses == 1 && !is_graph_output(g, v) &&
+           val->info.dtype == ONYX_DTYPE_FLOAT && val->info.data &&
+           (count < 0 || (val->info.rank == 1 && val->info.dims[0] == count));
+}
+
+static bool float_constant(const graph *g, int v, int64_t count)
+{
+    const value *val = v >= 0 ? &g->values[v] : NULL;
+    return val && val->kind == VALUE_CONSTANT && val->info.dtype == ONYX_DTYPE_FLOAT && val->info.data &&
+           val->info.rank == 1 && val->info.dims[0] == count;
+}
+
+/* Conv(X, W[, B]) -> BatchNormalization (inference: one output, constant scale, bias, mean and
+ * var of one value per map) becomes Conv(X, W', B') with W' = W s and B' = (B - mean) s + bias,
+ * s = scale / sqrt(var + epsilon) per map, computed in double. W' and B' take the places of
+ * BatchNormalization's scale and bias (read by it alone), so that the graph needs no new
+ * values; the Conv takes over its output. */
+static int fold_batch_norm(onyx_model *model, graph *g, onyx_status *st)
+{
+    int folds = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *conv = &g->nodes[i];
+        if (!is_op(conv, "", "Conv") || conv->n_inputs < 2 || conv->outputs[0] < 0)
+            continue;
+        node *bn = sole_consumer(g, conv->outputs[0]);
+        const value *w = &g->values[conv->inputs[1]];
+        if (!is_op(bn, "", "BatchNormalization") || bn->n_inputs != 5 || bn->inputs[0] != conv->outputs[0] ||
+            w->kind != VALUE_CONSTANT || w->info.dtype != ONYX_DTYPE_FLOAT || !w->info.data || w->info.rank < 3)
+            continue;
+        int64_t maps = w->info.dims[0], per_map = 1;
+        for (int d = 1; d < w->info.rank; d++)
+            per_map *= w->info.dims[d];
+        int bias = conv->n_inputs > 2 ? conv->inputs[2] : -1;
+        const attribute *training = node_attr(bn, "training_mode"), *eps = node_attr(bn, "epsilon");
+        if ((training && training->i) || !own_constant(g, bn->inputs[1], maps) ||
+            !own_constant(g, bn->inputs[2], maps) || !float_constant(g, bn->inputs[3], maps) ||
+            !float_constant(g, bn->inputs[4], maps) ||
+            (bias >= 0 && !float_constant(g, bias, maps)))
+            continue;
+        float *folded_w = mem_alloc(&model->mem, (size_t)(maps * per_map) * sizeof(float));
+        float *folded_b = mem_alloc(&model->mem, (size_t)maps * sizeof(float));
+        if (!folded_w || !folded_b) {
+            mem_free(&model->mem, folded_w);
+            mem_free(&model->mem, folded_b);
+            *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+            break;
+        }
+        const float *scale = g->values[bn->inputs[1]].info.data, *shift = g->values[bn->inputs[2]].info.data;
+        const float *mean = g->values[bn->inputs[3]].info.data, *var = g->values[bn->inputs[4]].info.data;
+        const float *b = bias >= 0 ? g->values[bias].info.data : NULL, *weights = w->info.data;
+        double epsilon = eps ? eps->f : 1e-5;
+        for (int64_t m = 0; m < maps; m++) {
+            double k = scale[m] / sqrt((double)var[m] + epsilon);
+            for (int64_t j = 0; j < per_map; j++)
+                folded_w[m * per_map + j] = (float)(weights[m * per_map + j] * k);
+            folded_b[m] = (float)(((b ? b[m] : 0.0) - mean[m]) * k + shift[m]);
+        }
+        value *vw = &g->values[bn->inputs[1]], *vb = &g->values[bn->inputs[2]];
+        value_free_data(&model->mem, vw);
+        value_free_data(&model->mem, vb);
+        onyx_tensor shape = w->info;
+        vw->info = shape;
+        vw->info.data = folded_w;
+        vb->info.data = folded_b;
+        int *inputs = conv->n_inputs >= 3 ? conv->inputs : mem_alloc(&model->mem, 3 * sizeof(int));
+        if (!inputs) {
+            *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+            break;
+        }
+        if (inputs != conv->inputs) {
+            inputs[0] = conv->inputs[0];
+            mem_free(&model->mem, conv->inputs);
+            conv->inputs = inputs;
+            conv->n_inputs = 3;
+        }
+        conv->inputs[1] = bn->inputs[1];
+        conv->inputs[2] = bn->inputs[2];
+        /* The Conv writes what BatchNormalization wrote; its old output is left unread. */
+        int out = bn->outputs[0];
+        g->values[conv->outputs[0]].producer = (int)(bn - g->nodes); /* as a dead node's outputs are */
+        conv->outputs[0] = out;
+        g->values[out].producer = i;
+        bn->dead = true;
+        mem_block_free_all(&model->mem, &bn->param_blocks);
+        bn->params = NULL;
+        mem_block_free_all(&model->mem, &conv->param_blocks);
+        conv->params = NULL;
+        *st = node_setup(model, g, conv);
+        recount_uses(g);
+        folds++;
+    }
+    return folds;
+}
+
+int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = fold_batch_norm(model, g, st);
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *conv = &g->nodes[i];
+        if (!is_op(conv, "", "Conv") || conv->n_inputs < 2 || conv->outputs[0] < 0 ||
+            g->values[conv->inputs[0]].info.dtype != ONYX_DTYPE_FLOAT)
+            continue;
+        conv_chain c = {.residual = -1, .last = conv->outputs[0]};
+        c.m.nodes[c.m.n_nodes++] = i;
+        if (take_residual(g, &c)) {
+            /* After the shortcut only Relu joins: another activation stays a node of its own. */
+            conv_chain with_residual = c;
+            c.residual_first = take_activation(g, &c) && c.activation == GEMM_ACTIVATION_RELU;
+            if (!c.residual_first)
+                c = with_residual;
+        } else if (take_activation(g, &c)) {
+            take_residual(g, &c);
+        }
+        if (c.m.n_nodes == 1)
+            continue;
+        /* The root (first in a match) is the chain's last node; the Conv goes with the rest. */
+        int root = c.m.nodes[c.m.n_nodes - 1];
+        c.m.nodes[c.m.n_nodes - 1] = c.m.nodes[0];
+        c.m.nodes[0] = root;
+        *st = fuse(model, g, conv, &c);
+        rewrites++;
+    }
+    return rewrites;
+}

@@ -1,0 +1,634 @@
+/* The convolution and pooling kernels of every family this processor runs (depthwise rows,
+ * MaxPool and AveragePool rows, plane sums, the 2-D im2col, the GEMM epilogue's convolution
+ * activations) against plain references at odd sizes, strides, paddings and dilations; and the
+ * onyx.FusedConv pass: the fused graph gives the unfused graph's outputs. */
+#include "conv_kernels.h"
+#include "gemm.h"
+#include "harness.h"
+#include "im2col.h"
+#include "ir.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static const gemm_kernel_id families[] = {GEMM_KERNEL_PORTABLE, GEMM_KERNEL_AVX2, GEMM_KERNEL_AVX512};
+
+/* Deterministic values in [-1, 1). */
+static float noise(uint32_t *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
+}
+
+static void *aligned(size_t floats)
+{
+    void *p = aligned_alloc(64, (floats * sizeof(float) + 64) / 64 * 64);
+    cr_assert(p);
+    return p;
+}
+
+/* A window over in_h x in_w, its output dims from the pads (end pads as given). */
+static conv2d_window window(int64_t in_h, int64_t in_w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh,
+                            int64_t dw, int64_t top, int64_t left, int64_t bottom, int64_t right)
+{
+    conv2d_window g = {.in_h = in_h, .in_w = in_w, .kernel_h = kh, .kernel_w = kw, .stride_h = sh, .stride_w = sw,
+                       .dilation_h = dh, .dilation_w = dw, .pad_top = top, .pad_left = left, .pad_bottom = bottom,
+                       .pad_right = right};
+    g.out_h = (in_h + top + bottom - ((kh - 1) * dh + 1)) / sh + 1;
+    g.out_w = (in_w + left + right - ((kw - 1) * dw + 1)) / sw + 1;
+    return g;
+}
+
+typedef enum { REF_DEPTHWISE, REF_MAX, REF_AVERAGE, REF_AVERAGE_PAD } ref_kind;
+
+/* Output (oy, ox) computed the plain way, in double. */
+static double reference(const conv2d_window *g, ref_kind kind, const float *in, const float *w, float bias,
+                        int64_t oy, int64_t ox)
+{
+    double acc = kind == REF_MAX ? -INFINITY : kind == REF_DEPTHWISE ? bias : 0;
+    int64_t count = 0;
+    for (int64_t ky = 0; ky < g->kernel_h; ky++)
+        for (int64_t kx = 0; kx < g->kernel_w; kx++) {
+            int64_t y = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+            int64_t x = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+            bool inside = y >= 0 && y < g->in_h && x >= 0 && x < g->in_w;
+            bool padded = y >= -g->pad_top && y < g->in_h + g->pad_bottom && x >= -g->pad_left &&
+                          x < g->in_w + g->pad_right;
+            count += kind == REF_AVERAGE_PAD ? padded : inside;
+            if (!inside)
+                continue;
+            double v = in[y * g->in_w + x];
+            if (kind == REF_DEPTHWISE)
+                acc += w[ky * g->kernel_w + kx] * v;
+            else if (kind == REF_MAX)
+                acc = (v > acc || isnan(v)) && !isnan(acc) ? v : acc;
+            else
+                acc += v;
+        }
+    if (kind == REF_AVERAGE || kind == REF_AVERAGE_PAD)
+        return count ? acc / (double)count : NAN;
+    return acc;
+}
+
+/* Runs one kernel of family k over g in two calls (rows split at out_h / 3) with copies of at
+ * most `copy_rows` rows, and compares every output with the reference. */
+static void check_window(const conv_kernels *k, conv2d_window g, ref_kind kind, int64_t copy_rows, uint32_t seed)
+{
+    float *in = malloc((size_t)(g.in_h * g.in_w) * sizeof(float) + 4);
+    float *out = malloc((size_t)(g.out_h * g.out_w) * sizeof(float) + 4);
+    float w[CONV_WINDOW_MAX_KERNEL * CONV_WINDOW_MAX_KERNEL], bias = noise(&seed);
+    for (int64_t i = 0; i < g.in_h * g.in_w; i++)
+        in[i] = noise(&seed);
+    if (kind == REF_MAX && g.in_h * g.in_w > 4)
+        in[g.in_h * g.in_w / 2] = NAN; /* NaN wins in the windows over it */
+    for (int64_t i = 0; i < g.kernel_h * g.kernel_w; i++)
+        w[i] = noise(&seed);
+    int64_t floats = conv2d_plan_copy(&g, copy_rows, INT64_MAX);
+    float *scratch = aligned((size_t)floats);
+    int64_t split = g.out_h / 3;
+    for (int part = 0; part < 2; part++) {
+        int64_t r0 = part ? split : 0, r1 = part ? g.out_h : split;
+        if (kind == REF_DEPTHWISE)
+            k->depthwise_rows(&g, in, w, bias, out, r0, r1, scratch);
+        else if (kind == REF_MAX)
+            k->max_pool_rows(&g, in, out, r0, r1, scratch);
+        else
+            k->average_pool_rows(&g, in, kind == REF_AVERAGE_PAD, out, r0, r1);
+    }
+    for (int64_t oy = 0; oy < g.out_h; oy++)
+        for (int64_t ox = 0; ox < g.out_w; ox++) {
+            double want = reference(&g, kind, in, w, bias, oy, ox), got = out[oy * g.out_w + ox];
+            if (isnan(want)) {
+                cr_assert(isnan(got), "%s kind %d: (%lld, %lld) is %g, not NaN", k->name, kind, (long long)oy,
+                          (long long)ox, got);
+                continue;
+            }
+            cr_assert(got == want || fabs(got - want) <= 1e-5 * (1 + fabs(want)),
+                      "%s kind %d, in %lldx%lld kernel %lldx%lld stride %lld,%lld dilation %lld,%lld: (%lld, %lld) "
+                      "is %g, not %g",
+                      k->name, kind, (long long)g.in_h, (long long)g.in_w, (long long)g.kernel_h,
+                      (long long)g.kernel_w, (long long)g.stride_h, (long long)g.stride_w, (long long)g.dilation_h,
+                      (long long)g.dilation_w, (long long)oy, (long long)ox, got, want);
+        }
+    free(in);
+    free(out);
+    free(scratch);
+}
+
+/* Odd sizes, kernels, strides, dilations and paddings, symmetric and not. */
+static void sweep(ref_kind kind)
+{
+    static const int64_t sizes[][2] = {{1, 1}, {5, 7}, {13, 13}, {17, 33}, {40, 23}, {6, 150}};
+    static const int64_t kernels[][2] = {{1, 1}, {3, 3}, {5, 5}, {7, 7}, {2, 3}, {3, 1}};
+    int checked = 0;
+    uint32_t seed = 7;
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        const conv_kernels *k = conv_kernels_get(families[f]);
+        if (!k)
+            continue;
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+            for (size_t ki = 0; ki < sizeof kernels / sizeof *kernels; ki++)
+                for (int64_t stride = 1; stride <= 3; stride++)
+                    for (int64_t dilation = 1; dilation <= 2; dilation++)
+                        for (int64_t pad = 0; pad <= 2; pad++) {
+                            int64_t kh = kernels[ki][0], kw = kernels[ki][1];
+                            /* Pads below the kernel (ONNX's rule), the end ones one less. */
+                            int64_t top = MIN(pad, kh - 1), left = MIN(pad, kw - 1);
+                            int64_t bottom = MAX(0, top - (pad & 1)), right = left;
+                            int64_t span_h = (kh - 1) * dilation + 1, span_w = (kw - 1) * dilation + 1;
+                            if (sizes[si][0] + top + bottom < span_h || sizes[si][1] + left + right < span_w)
+                                continue;
+                            conv2d_window g = window(sizes[si][0], sizes[si][1], kh, kw, stride, stride + (pad == 1),
+                                                     dilation, dilation, top, left, bottom, right);
+                            if (g.out_w < 1 || g.in_w + left + right < span_w)
+                                continue;
+                            check_window(k, g, kind, 1 + (int64_t)(seed % 5), seed);
+                            seed += 11;
+                            checked++;
+                        }
+    }
+    cr_assert(checked > 100);
+}
+
+Test(conv_kernels, depthwise_rows_every_family) { sweep(REF_DEPTHWISE); }
+Test(conv_kernels, max_pool_rows_every_family) { sweep(REF_MAX); }
+Test(conv_kernels, average_pool_rows_every_family)
+{
+    sweep(REF_AVERAGE);
+    sweep(REF_AVERAGE_PAD);
+}
+
+/* depthwise_lanes of every family: blocks of up to `lanes` channels of narrow planes. */
+Test(conv_kernels, depthwise_lanes_every_family)
+{
+    static const int64_t cases[][6] = {
+        /* in, kernel, stride, dilation, pad, channels */
+        {7, 5, 1, 1, 2, 16}, {7, 3, 1, 1, 1, 5}, {9, 3, 2, 1, 1, 3}, {8, 3, 1, 2, 2, 16}, {5, 1, 1, 1, 0, 7},
+        {6, 4, 2, 1, 1, 1},
+    };
+    uint32_t seed = 17;
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        const conv_kernels *k = conv_kernels_get(families[f]);
+        if (!k)
+            continue;
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            const int64_t *t = cases[i];
+            conv2d_window g = window(t[0], t[0], t[1], t[1], t[2], t[2], t[3], t[3], t[4], t[4], t[4], t[4]);
+            int64_t channels = MIN(t[5], k->lanes), taps = t[1] * t[1];
+            int64_t plane = g.in_h * g.in_w, out_count = g.out_h * g.out_w;
+            float *in = malloc((size_t)(channels * plane) * sizeof(float));
+            float *w = malloc((size_t)(channels * taps) * sizeof(float)), bias[16];
+            float *out = malloc((size_t)(channels * out_count) * sizeof(float));
+            float *scratch = aligned((size_t)depthwise_lanes_floats(&g, k->lanes));
+            for (int64_t j = 0; j < channels * plane; j++)
+                in[j] = noise(&seed);
+            for (int64_t j = 0; j < channels * taps; j++)
+                w[j] = noise(&seed);
+            for (int j = 0; j < 16; j++)
+                bias[j] = noise(&seed);
+            k->depthwise_lanes(&g, channels, in, w, bias, out, scratch);
+            for (int64_t c = 0; c < channels; c++)
+                for (int64_t oy = 0; oy < g.out_h; oy++)
+                    for (int64_t ox = 0; ox < g.out_w; ox++) {
+                        double want = reference(&g, REF_DEPTHWISE, in + c * plane, w + c * taps, bias[c], oy, ox);
+                        double got = out[c * out_count + oy * g.out_w + ox];
+                        cr_assert(fabs(got - want) <= 1e-5 * (1 + fabs(want)), "%s case %zu channel %lld (%lld, %lld)",
+                                  k->name, i, (long long)c, (long long)oy, (long long)ox);
+                    }
+            free(in);
+            free(w);
+            free(out);
+            free(scratch);
+        }
+    }
+}
+
+Test(conv_kernels, sum_every_family)
+{
+    uint32_t seed = 3;
+    float x[1000];
+    for (int i = 0; i < 1000; i++)
+        x[i] = noise(&seed);
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        const conv_kernels *k = conv_kernels_get(families[f]);
+        if (!k)
+            continue;
+        for (int n = 0; n < 1000; n = n * 2 + 1) {
+            double want = 0;
+            for (int i = 0; i < n; i++)
+                want += x[i];
+            cr_assert(fabs(k->sum(x, n) - want) <= 1e-5 * (1 + fabs(want)), "%s: sum of %d", k->name, n);
+        }
+    }
+}
+
+/* The im2col of two axes of every family gives the general walk's column matrix, for any range
+ * of positions. */
+Test(conv_kernels, im2col_every_family_matches_the_general_walk)
+{
+    uint32_t seed = 5;
+    static const int64_t cases[][8] = {
+        /* in_h in_w kernel stride dilation pad_top pad_left, channels */
+        {7, 9, 3, 1, 1, 1, 1, 3}, {12, 11, 3, 2, 1, 1, 0, 2}, {5, 5, 1, 2, 1, 0, 0, 4},
+        {9, 13, 5, 1, 2, 3, 2, 1}, {8, 8, 7, 3, 1, 3, 3, 2}, {1, 17, 1, 1, 1, 0, 0, 5},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const int64_t *cs = cases[c];
+        window_geometry g = {.axes = 2, .in = {cs[0], cs[1]}, .kernel = {cs[2], cs[2]}, .stride = {cs[3], cs[3]},
+                             .dilation = {cs[4], cs[4]}, .pad_begin = {cs[5], cs[6]}, .pad_end = {cs[5], cs[6]}};
+        for (int d = 0; d < 2; d++)
+            g.out[d] = (g.in[d] + 2 * g.pad_begin[d] - ((g.kernel[d] - 1) * g.dilation[d] + 1)) / g.stride[d] + 1;
+        g.in_count = g.in[0] * g.in[1];
+        g.out_count = g.out[0] * g.out[1];
+        g.kernel_count = g.kernel[0] * g.kernel[1];
+        int64_t channels = cs[7], rows = channels * g.kernel_count;
+        float *image = malloc((size_t)(channels * g.in_count) * sizeof(float));
+        for (int64_t i = 0; i < channels * g.in_count; i++)
+            image[i] = noise(&seed);
+        float *want = malloc((size_t)(rows * g.out_count) * sizeof(float));
+        float *got = malloc((size_t)(rows * g.out_count) * sizeof(float));
+        int64_t first = g.out_count / 3, last = g.out_count - g.out_count / 5;
+        im2col_f32(&g, channels, image, first, last, want);
+        conv2d_window w = window(g.in[0], g.in[1], g.kernel[0], g.kernel[1], g.stride[0], g.stride[1],
+                                 g.dilation[0], g.dilation[1], g.pad_begin[0], g.pad_begin[1], g.pad_end[0],
+                                 g.pad_end[1]);
+        for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+            const conv_kernels *k = conv_kernels_get(families[f]);
+            if (!k)
+                continue;
+            memset(got, 0xff, (size_t)(rows * g.out_count) * sizeof(float));
+            k->im2col(&w, channels, image, first, last, got);
+            cr_assert_eq(memcmp(want, got, (size_t)(rows * (last - first)) * sizeof(float)), 0, "%s case %zu",
+                         k->name, c);
+        }
+        free(image);
+        free(want);
+        free(got);
+    }
+}
+
+Test(conv_kernels, transpose_every_family)
+{
+    uint32_t seed = 13;
+    float src[37 * 41], dst[41 * 50];
+    for (int i = 0; i < 37 * 41; i++)
+        src[i] = noise(&seed);
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        const conv_kernels *k = conv_kernels_get(families[f]);
+        if (!k)
+            continue;
+        static const int64_t shapes[][2] = {{37, 41}, {8, 8}, {16, 9}, {1, 20}, {20, 1}, {9, 24}};
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int64_t rows = shapes[s][0], cols = shapes[s][1];
+            memset(dst, 0, sizeof dst);
+            k->transpose(src, 41, rows, cols, dst, 50);
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = 0; c < cols; c++)
+                    cr_assert_eq(dst[c * 50 + r], src[r * 41 + c], "%s %lldx%lld (%lld, %lld)", k->name,
+                                 (long long)rows, (long long)cols, (long long)r, (long long)c);
+        }
+    }
+}
+
+static double activation_ref(gemm_activation act, double x, const float *p)
+{
+    switch (act) {
+    case GEMM_ACTIVATION_CLIP: return fmin(fmax(x, p[0]), p[1]);
+    case GEMM_ACTIVATION_HARD_SIGMOID: return fmax(0, fmin(1, p[0] * x + p[1]));
+    case GEMM_ACTIVATION_HARD_SWISH: return x * fmax(0, fmin(1, x / 6 + 0.5));
+    case GEMM_ACTIVATION_SILU: return x / (1 + exp(-x));
+    case GEMM_ACTIVATION_RELU: return fmax(x, 0);
+    default: return x;
+    }
+}
+
+/* C = W X with a per-row bias, then the residual and activation in either order, on every GEMM
+ * family, at sizes that leave partial tiles. */
+Test(conv_kernels, gemm_epilogue_convolution_activations)
+{
+    static const gemm_activation acts[] = {GEMM_ACTIVATION_CLIP, GEMM_ACTIVATION_HARD_SIGMOID,
+                                           GEMM_ACTIVATION_HARD_SWISH, GEMM_ACTIVATION_SILU, GEMM_ACTIVATION_RELU};
+    const float params[2] = {-0.25f, 0.75f};
+    uint32_t seed = 9;
+    enum { M = 19, N = 53, K = 37 };
+    float a[M * K], b[K * N], bias[M], residual[M * N], c[M * N];
+    for (int i = 0; i < M * K; i++)
+        a[i] = noise(&seed);
+    for (int i = 0; i < K * N; i++)
+        b[i] = noise(&seed);
+    for (int i = 0; i < M; i++)
+        bias[i] = noise(&seed);
+    for (int i = 0; i < M * N; i++)
+        residual[i] = noise(&seed);
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        const gemm_kernel *kernel = gemm_kernel_get(families[f]);
+        if (!kernel)
+            continue;
+        for (size_t ai = 0; ai < sizeof acts / sizeof *acts; ai++)
+            for (int first = 0; first < 2; first++) {
+                gemm_plan plan;
+                gemm_plan_init(&plan, kernel, M, N, K, false, false, NULL);
+                gemm_args args = {.a = a, .lda = K, .b = b, .ldb = N, .c = c, .ldc = N, .alpha = 1, .beta = 0,
+                                  .epilogue = {.row_bias = bias, .activation = acts[ai],
+                                               .params = {params[0], params[1]}, .residual = residual,
+                                               .ld_residual = N, .residual_first = first}};
+                gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double x = bias[i];
+                        for (int p = 0; p < K; p++)
+                            x += (double)a[i * K + p] * b[p * N + j];
+                        double want = first ? activation_ref(acts[ai], x + residual[i * N + j], params)
+                                            : activation_ref(acts[ai], x, params) + residual[i * N + j];
+                        cr_assert(fabs(c[i * N + j] - want) <= 2e-5 * (1 + fabs(want)),
+                                  "%s activation %d first %d: (%d, %d) is %g, not %g", gemm_kernel_name(kernel),
+                                  acts[ai], first, i, j, c[i * N + j], want);
+                    }
+            }
+    }
+}
+
+/* ---- the fusion pass --------------------------------------------------------------------- */
+
+/* The convolution the fusion tests build: X [1, C, H, W] -> Conv (3x3, stride `stride`, pads 1,
+ * group `group`, M maps) with a bias, then the chain `tail` builds from value "y"; the graph's
+ * output is "out". The narrow shape keeps the product in its plain orientation; the wide one
+ * (more maps than a register tile's rows, 35 positions) turns it around (conv_state). */
+typedef void (*tail_fn)(builder *b);
+typedef struct conv_shape {
+    int64_t c, h, w, m;
+} conv_shape;
+static const conv_shape narrow = {6, 9, 11, 6}, wide = {20, 7, 5, 24};
+static conv_shape shape = {6, 9, 11, 6};
+
+static builder *conv_model(int64_t group, int64_t stride, tail_fn tail)
+{
+    builder *b = builder_new(17);
+    uint32_t seed = 21;
+    int64_t per_group = shape.c / group, wn = shape.m * per_group * 9;
+    float *w = builder_alloc(b, (size_t)wn * sizeof(float));
+    float *bias = builder_alloc(b, (size_t)shape.m * sizeof(float));
+    for (int64_t i = 0; i < wn; i++)
+        w[i] = noise(&seed);
+    for (int64_t i = 0; i < shape.m; i++)
+        bias[i] = noise(&seed);
+    builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(1, shape.c, shape.h, shape.w), NULL);
+    builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, DIMS(shape.m, per_group, 3, 3), w);
+    builder_initializer(b, "b", ONYX_DTYPE_FLOAT, 1, DIMS(shape.m), bias);
+    Onnx__NodeProto *conv = builder_node(b, "Conv", "x,w,b", "y");
+    builder_attr_ints(b, conv, "pads", 4, INT64S(1, 1, 1, 1));
+    builder_attr_ints(b, conv, "strides", 2, INT64S(stride, stride));
+    builder_attr_int(b, conv, "group", group);
+    tail(b);
+    builder_output(b, "out", ONYX_DTYPE_FLOAT);
+    return b;
+}
+
+/* The shortcut: a second Conv of x (1x1, the same output shape when the stride is 1). */
+static void shortcut(builder *b)
+{
+    uint32_t seed = 33;
+    float *w = builder_alloc(b, (size_t)(shape.m * shape.c) * sizeof(float));
+    for (int64_t i = 0; i < shape.m * shape.c; i++)
+        w[i] = noise(&seed);
+    builder_initializer(b, "w2", ONYX_DTYPE_FLOAT, 4, DIMS(shape.m, shape.c, 1, 1), w);
+    builder_node(b, "Conv", "x,w2", "z");
+}
+
+static void tail_relu(builder *b) { builder_node(b, "Relu", "y", "out"); }
+static void tail_add_relu(builder *b)
+{
+    shortcut(b);
+    builder_node(b, "Add", "y,z", "sum");
+    builder_node(b, "Relu", "sum", "out");
+}
+static void tail_silu(builder *b)
+{
+    builder_node(b, "Sigmoid", "y", "s");
+    builder_node(b, "Mul", "y,s", "out");
+}
+static void tail_hardswish_add(builder *b)
+{
+    shortcut(b);
+    builder_node(b, "HardSwish", "y", "h");
+    builder_node(b, "Add", "h,z", "out");
+}
+static void tail_clip(builder *b)
+{
+    float lo = 0, hi = 0.5f;
+    builder_initializer(b, "lo", ONYX_DTYPE_FLOAT, 0, NULL, &lo);
+    builder_initializer(b, "hi", ONYX_DTYPE_FLOAT, 0, NULL, &hi);
+    builder_node(b, "Clip", "y,lo,hi", "out");
+}
+static void tail_hardsigmoid(builder *b)
+{
+    Onnx__NodeProto *n = builder_node(b, "HardSigmoid", "y", "out");
+    builder_attr_float(b, n, "alpha", 0.3f);
+    builder_attr_float(b, n, "beta", 0.4f);
+}
+static void tail_add_sigmoid(builder *b)
+{
+    /* Add then an activation other than Relu: the Add alone joins the Conv. */
+    shortcut(b);
+    builder_node(b, "Add", "y,z", "sum");
+    builder_node(b, "Sigmoid", "sum", "out");
+}
+
+/* BatchNormalization after the Conv (folded into it), then Relu (fused). */
+static void tail_batch_norm_relu(builder *b)
+{
+    uint32_t seed = 51;
+    float *params = builder_alloc(b, 4 * (size_t)shape.m * sizeof(float));
+    for (int64_t i = 0; i < 4 * shape.m; i++)
+        params[i] = noise(&seed);
+    for (int64_t i = 0; i < shape.m; i++)
+        params[3 * shape.m + i] = 0.5f + params[3 * shape.m + i] * params[3 * shape.m + i]; /* var > 0 */
+    const char *names[4] = {"scale", "shift", "mean", "var"};
+    for (int k = 0; k < 4; k++)
+        builder_initializer(b, names[k], ONYX_DTYPE_FLOAT, 1, DIMS(shape.m), params + k * shape.m);
+    Onnx__NodeProto *n = builder_node(b, "BatchNormalization", "y,scale,shift,mean,var", "normalized");
+    builder_attr_float(b, n, "epsilon", 1e-3f);
+    builder_node(b, "Relu", "normalized", "out");
+}
+
+static int live_nodes(builder *b, const char *domain, const char *op_type);
+
+/* Counts live onyx.FusedConv nodes in the model b makes when loaded with the passes on. */
+static int fused_convs(builder *b)
+{
+    return live_nodes(b, "onyx", "FusedConv");
+}
+
+static int live_nodes(builder *b, const char *domain, const char *op_type)
+{
+    size_t size;
+    const uint8_t *bytes = builder_pack(b, &size);
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    onyx_model *m;
+    cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
+    int count = 0;
+    for (int i = 0; i < m->graph.n_nodes; i++) {
+        const node *n = &m->graph.nodes[i];
+        count += !n->dead && !strcmp(n->op_type, op_type) && !strcmp(n->domain, domain);
+    }
+    onyx_model_free(m);
+    onyx_options_free(o);
+    return count;
+}
+
+static void same_with_and_without_fusion(tail_fn tail, int64_t group, int64_t stride, int want_fused)
+{
+    uint32_t seed = 45;
+    float x[20 * 9 * 11];
+    for (int i = 0; i < 20 * 9 * 11; i++)
+        x[i] = noise(&seed);
+    onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, shape.c, shape.h, shape.w), x);
+    builder *b = conv_model(group, stride, tail);
+    cr_assert_eq(fused_convs(b), want_fused);
+    for (int threads = 1; threads <= 2; threads++) {
+        run_result fused = run_model_with(b, (run_settings){.threads = threads}, 1, &input);
+        run_result plain = run_model_with(b, (run_settings){.threads = threads, .plain = true}, 1, &input);
+        cr_assert_eq(fused.run, ONYX_OK, "%s", fused.message);
+        cr_assert_eq(plain.run, ONYX_OK, "%s", plain.message);
+        const onyx_tensor *f = &fused.outputs[0], *p = &plain.outputs[0];
+        expect_tensor(f, ONYX_DTYPE_FLOAT, p->rank, p->dims, p->data, 1e-5);
+        run_result_free(&fused);
+        run_result_free(&plain);
+    }
+    builder_free(b);
+}
+
+Test(conv_fusion, relu) { same_with_and_without_fusion(tail_relu, 1, 1, 1); }
+Test(conv_fusion, strided_relu) { same_with_and_without_fusion(tail_relu, 1, 2, 1); }
+Test(conv_fusion, depthwise_relu) { same_with_and_without_fusion(tail_relu, 6, 1, 1); }
+Test(conv_fusion, grouped_silu) { same_with_and_without_fusion(tail_silu, 3, 1, 1); }
+Test(conv_fusion, depthwise_silu) { same_with_and_without_fusion(tail_silu, 6, 2, 1); }
+Test(conv_fusion, residual_then_relu) { same_with_and_without_fusion(tail_add_relu, 1, 1, 1); }
+Test(conv_fusion, depthwise_residual_then_relu) { same_with_and_without_fusion(tail_add_relu, 6, 1, 1); }
+Test(conv_fusion, hardswish_then_residual) { same_with_and_without_fusion(tail_hardswish_add, 1, 1, 1); }
+Test(conv_fusion, depthwise_hardswish_then_residual) { same_with_and_without_fusion(tail_hardswish_add, 6, 1, 1); }
+Test(conv_fusion, clip) { same_with_and_without_fusion(tail_clip, 2, 1, 1); }
+Test(conv_fusion, hardsigmoid) { same_with_and_without_fusion(tail_hardsigmoid, 1, 2, 1); }
+Test(conv_fusion, residual_before_another_activation) { same_with_and_without_fusion(tail_add_sigmoid, 1, 1, 1); }
+
+/* The product turned around: 24 maps over 35 (and, strided, 12) positions. */
+Test(conv_fusion, turned_around_relu)
+{
+    shape = wide;
+    same_with_and_without_fusion(tail_relu, 1, 1, 1);
+    same_with_and_without_fusion(tail_relu, 1, 2, 1);
+    shape = narrow;
+}
+Test(conv_fusion, turned_around_residual_then_relu)
+{
+    shape = wide;
+    same_with_and_without_fusion(tail_add_relu, 1, 1, 1);
+    same_with_and_without_fusion(tail_hardswish_add, 1, 1, 1);
+    same_with_and_without_fusion(tail_silu, 1, 1, 1);
+    shape = narrow;
+}
+Test(conv_fusion, turned_around_grouped_stays_plain)
+{
+    shape = wide;
+    same_with_and_without_fusion(tail_silu, 2, 1, 1);
+    shape = narrow;
+}
+
+/* ---- Conv against a plain reference ------------------------------------------------------ */
+
+typedef struct conv_case {
+    int64_t c, h, w, m, k, stride, pad, group, dilation;
+} conv_case;
+
+/* Y of a Conv with bias, computed the plain way in double. */
+static void conv_reference(const conv_case *t, const float *x, const float *w, const float *bias, int64_t oh,
+                           int64_t ow, float *y)
+{
+    int64_t cg = t->c / t->group, mg = t->m / t->group;
+    for (int64_t m = 0; m < t->m; m++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                double acc = bias[m];
+                for (int64_t c = 0; c < cg; c++)
+                    for (int64_t ky = 0; ky < t->k; ky++)
+                        for (int64_t kx = 0; kx < t->k; kx++) {
+                            int64_t iy = oy * t->stride - t->pad + ky * t->dilation;
+                            int64_t ix = ox * t->stride - t->pad + kx * t->dilation;
+                            if (iy >= 0 && iy < t->h && ix >= 0 && ix < t->w)
+                                acc += (double)w[((m * cg + c) * t->k + ky) * t->k + kx] *
+                                       x[((m / mg * cg + c) * t->h + iy) * t->w + ix];
+                        }
+                y[(m * oh + oy) * ow + ox] = (float)acc;
+            }
+}
+
+/* Every way Conv runs in float32: the plain orientation (im2col blocks, in place for 1x1),
+ * turned around (few positions, direct or not), depthwise, grouped; 1 and 2 threads. */
+Test(conv_kernels, conv_matches_a_plain_reference)
+{
+    static const conv_case cases[] = {
+        {6, 9, 11, 6, 3, 1, 1, 1},   {20, 7, 5, 24, 3, 1, 1, 1}, {20, 7, 5, 24, 1, 1, 0, 1},
+        {33, 7, 7, 40, 3, 2, 1, 1},  {16, 1, 1, 24, 1, 1, 0, 1}, {12, 13, 13, 12, 3, 2, 1, 12},
+        {8, 10, 9, 16, 5, 1, 2, 8},  {9, 12, 12, 6, 3, 1, 0, 3}, {3, 30, 30, 50, 7, 2, 3, 1},
+        {64, 14, 14, 64, 1, 1, 0, 1},   {24, 9, 8, 32, 3, 1, 2, 1, 2}, {10, 20, 20, 16, 3, 2, 2, 1, 2},
+        {16, 11, 11, 16, 3, 1, 2, 16, 2}, {20, 7, 7, 20, 5, 1, 2, 20},  {36, 9, 9, 36, 3, 2, 1, 36},
+        {17, 7, 7, 17, 3, 1, 2, 17, 2},  {18, 30, 20, 18, 5, 1, 2, 18}, {21, 25, 23, 21, 7, 2, 3, 21},
+    };
+    uint32_t seed = 77;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        conv_case t_ = cases[i];
+        t_.dilation = t_.dilation ? t_.dilation : 1;
+        const conv_case *t = &t_;
+        int64_t span = (t->k - 1) * t->dilation + 1;
+        int64_t oh = (t->h + 2 * t->pad - span) / t->stride + 1, ow = (t->w + 2 * t->pad - span) / t->stride + 1;
+        int64_t xn = t->c * t->h * t->w, wn = t->m * (t->c / t->group) * t->k * t->k, yn = t->m * oh * ow;
+        float *x = malloc((size_t)xn * sizeof(float)), *w = malloc((size_t)wn * sizeof(float));
+        float *bias = malloc((size_t)t->m * sizeof(float)), *want = malloc((size_t)yn * sizeof(float));
+        for (int64_t j = 0; j < xn; j++)
+            x[j] = noise(&seed);
+        for (int64_t j = 0; j < wn; j++)
+            w[j] = noise(&seed);
+        for (int64_t j = 0; j < t->m; j++)
+            bias[j] = noise(&seed);
+        conv_reference(t, x, w, bias, oh, ow, want);
+        onyx_tensor values[3] = {
+            tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, t->c, t->h, t->w), x),
+            tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(t->m, t->c / t->group, t->k, t->k), w),
+            tensor_of(ONYX_DTYPE_FLOAT, 1, DIMS(t->m), bias),
+        };
+        builder *b = builder_single_node(17, "Conv", "x,w,b", values, 6, "y");
+        Onnx__NodeProto *n = builder_first_node(b);
+        builder_attr_ints(b, n, "pads", 4, INT64S(t->pad, t->pad, t->pad, t->pad));
+        builder_attr_ints(b, n, "strides", 2, INT64S(t->stride, t->stride));
+        builder_attr_int(b, n, "group", t->group);
+        builder_attr_ints(b, n, "dilations", 2, INT64S(t->dilation, t->dilation));
+        for (int threads = 1; threads <= 2; threads++) {
+            run_result r = run_model_with(b, (run_settings){.threads = threads}, 1, values);
+            cr_assert_eq(r.run, ONYX_OK, "case %zu: %s", i, r.message);
+            expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 4, DIMS(1, t->m, oh, ow), want, 1e-4);
+            run_result_free(&r);
+        }
+        builder_free(b);
+        free(x);
+        free(w);
+        free(bias);
+        free(want);
+    }
+}
+
+Test(conv_fusion, batch_norm_folded_then_relu)
+{
+    same_with_and_without_fusion(tail_batch_norm_relu, 1, 1, 1);
+    same_with_and_without_fusion(tail_batch_norm_relu, 6, 2, 1);
+    shape = wide;
+    same_with_and_without_fusion(tail_batch_norm_relu, 1, 1, 1);
+    shape = narrow;
+    builder *b = conv_model(1, 1, tail_batch_norm_relu);
+    cr_assert_eq(live_nodes(b, "", "BatchNormalization"), 0);
+    builder_free(b);
+}
