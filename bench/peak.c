@@ -12,6 +12,8 @@
  * once; the figure is their sum.
  *
  * usage: peak [--seconds S] [--threads N] [--json] */
+#include "cpu.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,16 +212,17 @@ int main(int argc, char **argv)
     loop loops[5];
     int n = 0;
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    /* onyx's own detection (ops/kernels/cpu.c): the instructions and the OS's register state. */
+    const cpu_features *cpu = cpu_features_get();
+    if (cpu->avx512f)
         loops[n++] = (loop){"fp32_fma", "AVX-512", fma512, 12.0 * 16 * 2};
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    else if (cpu->avx2_fma)
         loops[n++] = (loop){"fp32_fma", "AVX2", fma256, 12.0 * 8 * 2};
-    if (__builtin_cpu_supports("avx512bf16"))
+    if (cpu->avx512_bf16)
         loops[n++] = (loop){"bf16_dot", "AVX512-BF16", bf16_512, 12.0 * 16 * 4};
-    if (__builtin_cpu_supports("avx512vnni"))
+    if (cpu->avx512_vnni)
         loops[n++] = (loop){"int8_dot", "AVX512-VNNI", vnni512, 12.0 * 16 * 8};
-    else if (__builtin_cpu_supports("avxvnni"))
+    else if (cpu->avx_vnni)
         loops[n++] = (loop){"int8_dot", "AVX-VNNI", vnni256, 12.0 * 8 * 8};
 #endif
     if (json)

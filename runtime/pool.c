@@ -1,6 +1,9 @@
-/* A small thread pool. A job is split into one contiguous range per thread. Between the jobs
- * of one run (steps a few microseconds apart) workers wait spinning, for at most SPIN_NS;
- * then they sleep on a condition variable, so an idle session burns no CPU. */
+/* A small thread pool. A job is split into one contiguous range (share) per thread, and each
+ * share is claimed by whoever gets to it first: the caller runs share 0, then any share a
+ * worker has not started, so a worker that lost its core to another process delays nothing
+ * (the job's function is told the share's index, so per-share scratch stays private). Between
+ * the jobs of one run (steps a few microseconds apart) workers wait spinning, for at most
+ * SPIN_NS; then they sleep on a condition variable, so an idle session burns no CPU. */
 #include "pool.h"
 
 #include <stdatomic.h>
@@ -31,7 +34,8 @@ struct pool {
     pthread_cond_t done;
     _Atomic bool caller_sleeps; /* the caller blocked (or about to block) on `done` */
     _Atomic uint64_t generation; /* one more per job; the job is published before it */
-    _Atomic int pending;         /* workers still running the current job */
+    _Atomic int next;            /* the next share to claim (>= threads: all claimed) */
+    _Atomic int pending;         /* shares of the current job not finished yet */
     _Atomic int sleepers;        /* workers blocked (or about to block) on `wake` */
     _Atomic bool stop;
     pool_job job;
@@ -42,6 +46,19 @@ static void run_share(const pool_job *job, int index, int threads)
     int64_t begin = job->n * index / threads, end = job->n * (index + 1) / threads;
     if (begin < end)
         job->fn(job->arg, index, begin, end);
+}
+
+/* Runs shares of the current job until none is left to claim; whether this thread finished the
+ * job's last share. A share claimed is one the job's publication happened before (`next` is
+ * reset after the job is written), so p->job is read whole. */
+static bool claim_shares(pool *p)
+{
+    bool last = false;
+    for (int share; (share = atomic_fetch_add(&p->next, 1)) < p->threads;) {
+        run_share(&p->job, share, p->threads);
+        last = atomic_fetch_sub(&p->pending, 1) == 1;
+    }
+    return last;
 }
 
 static int64_t now_ns(void)
@@ -103,12 +120,12 @@ static void *worker_main(void *raw)
     worker_arg wa = *(worker_arg *)raw;
     pool *p = wa.p;
     uint64_t seen = 0;
+    (void)wa.index; /* shares are claimed, not assigned */
     for (;;) {
         seen = wait_for_job(p, seen);
         if (atomic_load(&p->stop))
             break;
-        run_share(&p->job, wa.index, p->threads);
-        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_sleeps)) {
+        if (claim_shares(p) && atomic_load(&p->caller_sleeps)) {
             pthread_mutex_lock(&p->lock);
             pthread_cond_signal(&p->done);
             pthread_mutex_unlock(&p->lock);
@@ -134,6 +151,7 @@ pool *pool_create(mem *m, int threads)
         mem_free(m, p);
         return NULL;
     }
+    atomic_init(&p->next, threads); /* nothing to claim before the first job */
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -175,16 +193,17 @@ void pool_run(pool *p, const pool_job *job)
         return;
     }
     p->job = *job;
-    atomic_store(&p->pending, p->threads - 1);
-    atomic_fetch_add(&p->generation, 1); /* publishes the job */
+    atomic_store(&p->pending, p->threads);
+    atomic_store(&p->next, 0);           /* shares may be claimed from here on */
+    atomic_fetch_add(&p->generation, 1); /* wakes the workers */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->lock);
     }
-    run_share(job, 0, p->threads);
-    /* The others' shares take about as long as ours: wait spinning, then asleep (a worker
-     * that lost its core to another process must not cost us a whole time slice of spin). */
+    if (claim_shares(p))
+        return;
+    /* The shares others run take about as long as ours: wait spinning, then asleep. */
     if (spin_until(p, job_done, 0))
         return;
     pthread_mutex_lock(&p->lock);
