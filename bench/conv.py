@@ -13,9 +13,9 @@ difference of onyx's output from ORT's. --ops times single operators at the mode
 instead (bench/models/conv_ops: 3x3 and 1x1 convolutions, depthwise ones, MaxPool), with their
 GFLOP/s or GB/s.
 
-torchvision: PyPI's torchvision 0.28.0 wheel, installed without its dependencies beside the
-pinned CPU torch (`.venv/bin/python -m pip install --no-deps torchvision==0.28.0 pillow`), or
-into a directory of its own named by TORCHVISION_PATH (`pip install --target DIR ...`). Its
+torchvision: PyPI's torchvision 0.28.0 wheel, installed without its dependencies (so the pinned
+CPU torch stays) into bench/.torchvision the first time an export needs it, or taken from the
+directory TORCHVISION_PATH names; never into .venv, where transformers would find it. Its
 compiled extension does not load beside the CPU torch wheel, so the two operators its Python
 code registers fakes for (nms, qnms) are defined here first; the models need none of its
 operators. Only the export needs it: timing reads bench/models.
@@ -68,10 +68,19 @@ def model_dir(name):
     return os.path.join(MODELS, name)
 
 
+def ensure_torchvision():
+    """torchvision on sys.path: from TORCHVISION_PATH, else bench/.torchvision, installed there
+    (the wheel lies on the machine's disk; --no-deps keeps the pinned torch) the first time."""
+    path = os.environ.get("TORCHVISION_PATH") or os.path.join(HERE, ".torchvision")
+    if not os.environ.get("TORCHVISION_PATH") and not os.path.isdir(os.path.join(path, "torchvision")):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", path,
+                        "torchvision==0.28.0", "pillow"], check=True)
+    sys.path.insert(0, path)
+
+
 def export(name):
     """Writes bench/models/<name>/{model.onnx, x.npy}."""
-    if os.environ.get("TORCHVISION_PATH"):
-        sys.path.insert(0, os.environ["TORCHVISION_PATH"])
+    ensure_torchvision()
     import numpy as np
     import torch
     if not hasattr(torch.ops, "torchvision") or not hasattr(torch.ops.torchvision, "nms"):
