@@ -3,6 +3,9 @@
  * Integer negation wraps (computed in the unsigned type), so that -INT_MIN is INT_MIN rather
  * than undefined. */
 #include "elementwise.h"
+#include "gemm.h" /* gemm_activate: the vector erf */
+
+#include <string.h>
 
 #include <tgmath.h>
 
@@ -47,7 +50,19 @@ FLOAT_FAMILY(exp, exp(x))
 FLOAT_FAMILY(log, log(x))
 FLOAT_FAMILY(reciprocal, 1 / x)
 FLOAT_FAMILY(sqrt, sqrt(x))
-FLOAT_FAMILY(erf, erf(x))
+/* float: the GEMM epilogue's vector erf (within 2 ulp, see gemm.h), about ten times as fast as
+ * the C library's erff per element; double: the C library's. (float16 and bfloat16 go through
+ * the float kernel.) */
+static void erf_FLOAT(void *out, const void *in, int64_t n, const unary_args *args)
+{
+    (void)args;
+    if (out != in)
+        memcpy(out, in, (size_t)n * sizeof(float));
+    gemm_activate(NULL, out, n, GEMM_ACTIVATION_ERF);
+}
+UNARY_KERNEL(erf_DOUBLE, double, double, erf(x))
+static const unary_family erf_family = {.kernels = {[ONYX_DTYPE_FLOAT] = erf_FLOAT,
+                                                    [ONYX_DTYPE_DOUBLE] = erf_DOUBLE}};
 FLOAT_FAMILY(tanh, tanh(x))
 FLOAT_FAMILY(sin, sin(x))
 FLOAT_FAMILY(cos, cos(x))

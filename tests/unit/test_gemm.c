@@ -395,6 +395,70 @@ Test(gemm, activations_of_special_values)
     }
 }
 
+/* ---- erf (the Erf operator's kernel) ------------------------------------------------------ */
+
+/* |got - ref| in units of the float spacing at ref (the subnormal spacing below FLT_MIN). */
+static double ulp_error(float got, double ref)
+{
+    int e;
+    frexp(fabs(ref) < FLT_MIN ? FLT_MIN : ref, &e);
+    return fabs(got - ref) / ldexp(1.0, e - 24);
+}
+
+/* erf of n values against double erf: within `ulps`, and with erf's sign; returns the worst. */
+static double check_erf(const gemm_kernel *kernel, const float *x, int64_t n, double ulps)
+{
+    float *y = malloc((size_t)n * sizeof(float));
+    memcpy(y, x, (size_t)n * sizeof(float));
+    gemm_activate(kernel, y, n, GEMM_ACTIVATION_ERF);
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double ref = erf((double)x[i]), err = ulp_error(y[i], ref);
+        cr_assert(err <= ulps && signbit(y[i]) == signbit(x[i]) && fabs(y[i]) <= 1,
+                  "%s: erf(%.9g) = %.9g, expected %.17g (%.2f ulp)", gemm_kernel_name(kernel), x[i], y[i], ref, err);
+        worst = fmax(worst, err);
+    }
+    free(y);
+    return worst;
+}
+
+Test(gemm, erf_is_within_2_ulp_of_double_erf)
+{
+    enum { N = 2000001 };
+    float *x = malloc(N * sizeof(float));
+    FOR_EACH_KERNEL(kernel) {
+        /* A dense sweep over [-10, 10], at an odd count so that the tail is a partial vector. */
+        for (int i = 0; i < N; i++)
+            x[i] = (float)(-10.0 + 20.0 * i / (N - 1));
+        double worst = check_erf(kernel, x, N, 2.0);
+        /* Every 4099th float of either sign, subnormals to FLT_MAX: the tiny values, where only
+         * the polynomial keeps erf's relative accuracy, and the saturation at +-1. */
+        int64_t n = 0;
+        for (uint32_t bits = 0; bits < 0x7f800000u && n + 1 < N; bits += 4099, n += 2) {
+            memcpy(&x[n], &bits, sizeof(float));
+            x[n + 1] = -x[n];
+        }
+        worst = fmax(worst, check_erf(kernel, x, n, 2.0));
+        cr_log_info("%s erf: worst %.2f ulp", gemm_kernel_name(kernel), worst);
+
+        float s[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, FLT_MAX, -FLT_MAX, 6.0f, -6.0f, 3.9f, -3.9f,
+                     0.875f, -0.875f, FLT_TRUE_MIN, -FLT_TRUE_MIN, 1e-30f};
+        gemm_activate(kernel, s, sizeof s / sizeof s[0], GEMM_ACTIVATION_ERF);
+        cr_assert(isnan(s[0]) && isnan(s[1]), "%s: erf(NaN) = %g %g", gemm_kernel_name(kernel), s[0], s[1]);
+        cr_assert(s[2] == 1 && s[3] == -1 && s[6] == 1 && s[7] == -1 && s[8] == 1 && s[9] == -1,
+                  "%s: saturation %g %g %g %g %g %g", gemm_kernel_name(kernel), s[2], s[3], s[6], s[7], s[8], s[9]);
+        cr_assert(s[4] == 0 && !signbit(s[4]) && s[5] == 0 && signbit(s[5]), "%s: erf(+-0) = %g %g",
+                  gemm_kernel_name(kernel), s[4], s[5]);
+        cr_assert(ulp_error(s[10], erf(3.9f)) <= 2 && ulp_error(s[11], erf(-3.9f)) <= 2 &&
+                      ulp_error(s[12], erf(0.875f)) <= 2 && ulp_error(s[13], erf(-0.875f)) <= 2,
+                  "%s: erf near the branches", gemm_kernel_name(kernel));
+        cr_assert(ulp_error(s[14], erf(FLT_TRUE_MIN)) <= 1 && ulp_error(s[15], erf(-FLT_TRUE_MIN)) <= 1 &&
+                      ulp_error(s[16], erf(1e-30f)) <= 1,
+                  "%s: erf of tiny values %g %g %g", gemm_kernel_name(kernel), s[14], s[15], s[16]);
+    }
+    free(x);
+}
+
 /* ---- the operators ------------------------------------------------------------------------ */
 
 /* y[i][j] = sum_q x[i][q] w[q][j] for `batch` products, in double. */
