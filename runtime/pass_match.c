@@ -123,7 +123,6 @@ onyx_status rewrite(onyx_model *model, graph *g, const match *m, const char *dom
                            int opset, int n_inputs, const int *inputs, int n_attrs, const new_attr *attrs)
 {
     mem *mm = &model->mem;
-    node *root = &g->nodes[m->nodes[0]];
     char *new_op = mem_strdup(mm, op_type), *new_domain = mem_strdup(mm, domain);
     int *new_inputs = mem_alloc(mm, (size_t)(n_inputs + 1) * sizeof(int));
     attribute *new_attrs = mem_alloc(mm, (size_t)(n_attrs + 1) * sizeof(attribute));
@@ -151,6 +150,14 @@ onyx_status rewrite(onyx_model *model, graph *g, const match *m, const char *dom
         return set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
     }
     memcpy(new_inputs, inputs, (size_t)n_inputs * sizeof(int));
+    return rewrite_root(model, g, m, new_domain, new_op, opset, n_inputs, new_inputs, n_attrs, new_attrs);
+}
+
+onyx_status rewrite_root(onyx_model *model, graph *g, const match *m, char *domain, char *op_type, int opset,
+                         int n_inputs, int *inputs, int n_attrs, attribute *attrs)
+{
+    mem *mm = &model->mem;
+    node *root = &g->nodes[m->nodes[0]];
     for (int i = 1; i < m->n_nodes; i++) {
         node *gone = &g->nodes[m->nodes[i]];
         gone->dead = true;
@@ -166,13 +173,13 @@ onyx_status rewrite(onyx_model *model, graph *g, const match *m, const char *dom
     mem_free(mm, root->inputs);
     mem_free(mm, root->domain);
     mem_block_free_all(mm, &root->param_blocks);
-    root->op_type = new_op;
-    root->domain = new_domain;
+    root->op_type = op_type;
+    root->domain = domain;
     root->opset = opset;
-    root->inputs = new_inputs;
+    root->inputs = inputs;
     root->n_inputs = n_inputs;
     root->n_implicit = 0;
-    root->attrs = new_attrs;
+    root->attrs = attrs;
     root->n_attrs = n_attrs;
     root->params = NULL;
     onyx_status st = node_setup(model, g, root);
@@ -262,3 +269,24 @@ bool is_op(const node *n, const char *domain, const char *op_type)
     return n && !n->dead && !strcmp(n->domain, domain) && !strcmp(n->op_type, op_type) && n->n_outputs == 1;
 }
 
+/* A ReduceMean over the last axis only, keeping it: its axes an attribute (before opset 18) or
+ * a constant input (from 18). */
+bool mean_over_last_axis(const graph *g, const node *n)
+{
+    const attribute *keep = node_attr(n, "keepdims");
+    int rank = g->values[n->inputs[0]].info.rank;
+    int64_t axis;
+    if (n->n_inputs == 1) {
+        const attribute *axes = node_attr(n, "axes");
+        if (!axes || axes->type != ATTR_INTS || axes->count != 1)
+            return false;
+        axis = axes->ints[0];
+    } else {
+        const value *axes = n->inputs[1] >= 0 ? &g->values[n->inputs[1]] : NULL;
+        if (!axes || axes->kind != VALUE_CONSTANT || !axes->info.data || axes->info.dtype != ONYX_DTYPE_INT64 ||
+            tensor_count(&axes->info) != 1)
+            return false;
+        axis = *(const int64_t *)axes->info.data;
+    }
+    return (axis == -1 || (rank > 0 && axis == rank - 1)) && (!keep || (keep->type == ATTR_INT && keep->i == 1));
+}

@@ -53,6 +53,13 @@ void recount_uses(graph *g);
  * the rest of the match dead, and checks the new node like a loaded one. */
 onyx_status rewrite(onyx_model *model, graph *g, const match *m, const char *domain, const char *op_type,
                     int opset, int n_inputs, const int *inputs, int n_attrs, const new_attr *attrs);
+/* The second half of rewrite, for a pass that builds the new node's arrays itself: takes
+ * ownership of domain, op_type, inputs and attrs (allocated from the model's mem). */
+onyx_status rewrite_root(onyx_model *model, graph *g, const match *m, char *domain, char *op_type, int opset,
+                         int n_inputs, int *inputs, int n_attrs, attribute *attrs);
+/* Whether ReduceMean node n averages over the last axis only, keeping it: its axes an
+ * attribute (before opset 18) or a constant input (from 18). */
+bool mean_over_last_axis(const graph *g, const node *n);
 /* The node producing v when it is a live node of the default domain with this op type, and v
  * its only output, read once (so the node can go into a fused one); else NULL. */
 node *sole_producer(graph *g, int v, const char *op_type);

@@ -76,28 +76,6 @@ static const pattern *const layernorm_axes_input = COMM2(
           ANY(2)),
     ANY(3));
 
-/* A ReduceMean over the last axis only, keeping it: its axes an attribute (before opset 18) or
- * a constant input (from 18). */
-static bool mean_over_last_axis(const graph *g, const node *n)
-{
-    const attribute *keep = node_attr(n, "keepdims");
-    int rank = g->values[n->inputs[0]].info.rank;
-    int64_t axis;
-    if (n->n_inputs == 1) {
-        const attribute *axes = node_attr(n, "axes");
-        if (!axes || axes->type != ATTR_INTS || axes->count != 1)
-            return false;
-        axis = axes->ints[0];
-    } else {
-        const value *axes = n->inputs[1] >= 0 ? &g->values[n->inputs[1]] : NULL;
-        if (!axes || axes->kind != VALUE_CONSTANT || !axes->info.data || axes->info.dtype != ONYX_DTYPE_INT64 ||
-            tensor_count(&axes->info) != 1)
-            return false;
-        axis = *(const int64_t *)axes->info.data;
-    }
-    return (axis == -1 || (rank > 0 && axis == rank - 1)) && (!keep || (keep->type == ATTR_INT && keep->i == 1));
-}
-
 int pass_layernorm(onyx_model *model, graph *g, onyx_status *st)
 {
     int rewrites = 0;

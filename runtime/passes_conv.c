@@ -140,11 +140,10 @@ static bool take_residual(graph *g, conv_chain *c)
 
 /* Turns the chain's last node into onyx.FusedConv with the Conv's inputs and attributes and
  * the chain's epilogue; the Conv and the rest of the chain die. (rewrite() in pass_match.c
- * builds a node from scalar attributes only: the Conv's lists move here instead.) */
+ * builds a node from scalar attributes only: the Conv's lists move here, then rewrite_root.) */
 static onyx_status fuse(onyx_model *model, graph *g, node *conv, const conv_chain *c)
 {
     mem *mm = &model->mem;
-    node *root = &g->nodes[c->m.nodes[0]];
     int n_inputs = c->residual >= 0 ? 4 : 3, n_attrs = conv->n_attrs + 4;
     int *inputs = mem_alloc(mm, (size_t)(n_inputs + 1) * sizeof(int));
     attribute *attrs = mem_alloc(mm, (size_t)n_attrs * sizeof(attribute));
@@ -179,32 +178,7 @@ static onyx_status fuse(onyx_model *model, graph *g, node *conv, const conv_chai
     inputs[1] = conv->inputs[1];
     inputs[2] = conv->n_inputs > 2 ? conv->inputs[2] : -1;
     inputs[3] = c->residual;
-    for (int i = 1; i < c->m.n_nodes; i++) {
-        node *gone = &g->nodes[c->m.nodes[i]];
-        gone->dead = true;
-        mem_block_free_all(mm, &gone->param_blocks);
-        gone->params = NULL;
-    }
-    if (!root->written_op_type)
-        root->written_op_type = root->op_type;
-    else
-        mem_free(mm, root->op_type);
-    node_free_attrs(mm, root);
-    mem_free(mm, root->inputs);
-    mem_free(mm, root->domain);
-    mem_block_free_all(mm, &root->param_blocks);
-    root->op_type = op;
-    root->domain = domain;
-    root->opset = 1;
-    root->inputs = inputs;
-    root->n_inputs = n_inputs;
-    root->n_implicit = 0;
-    root->attrs = attrs;
-    root->n_attrs = n_attrs;
-    root->params = NULL;
-    onyx_status st = node_setup(model, g, root);
-    recount_uses(g);
-    return st;
+    return rewrite_root(model, g, &c->m, domain, op, 1, n_inputs, inputs, n_attrs, attrs);
 }
 
 /* A constant float32 value read by this node alone (so that it may be rewritten), of `count`

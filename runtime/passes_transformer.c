@@ -71,28 +71,6 @@ static const pattern *const rmsnorm_forms[4] = {
     RMS(RECIPROCAL, MEAN_INPUT),
 };
 
-/* A ReduceMean over the last axis only, keeping it: axes an attribute or a constant input. */
-static bool mean_of_last_axis(const graph *g, const node *n)
-{
-    const attribute *keep = node_attr(n, "keepdims");
-    int rank = g->values[n->inputs[0]].info.rank;
-    int64_t axis;
-    if (n->n_inputs == 1) {
-        const attribute *axes = node_attr(n, "axes");
-        if (!axes || axes->type != ATTR_INTS || axes->count != 1)
-            return false;
-        axis = axes->ints[0];
-    } else {
-        const value *axes = &g->values[n->inputs[1]];
-        if (axes->kind != VALUE_CONSTANT || !axes->info.data || axes->info.dtype != ONYX_DTYPE_INT64 ||
-            tensor_count(&axes->info) != 1)
-            return false;
-        axis = *(const int64_t *)axes->info.data;
-    }
-    return (axis == -1 || (rank > 0 && axis == rank - 1)) &&
-           (!keep || (keep->type == ATTR_INT && keep->i == 1));
-}
-
 /* -> RMSNormalization-23 (axis -1), the kernel ONNX's own RMSNormalization runs on. */
 int pass_rmsnorm(onyx_model *model, graph *g, onyx_status *st)
 {
@@ -114,7 +92,7 @@ int pass_rmsnorm(onyx_model *model, graph *g, onyx_status *st)
         const value *x = &g->values[m.captures[0]], *eps = &g->values[m.captures[1]];
         const value *w = &g->values[m.captures[2]];
         int rank = x->info.rank;
-        if (!mean || !mean_of_last_axis(g, mean) || x->info.dtype != ONYX_DTYPE_FLOAT || rank < 1 ||
+        if (!mean || !mean_over_last_axis(g, mean) || x->info.dtype != ONYX_DTYPE_FLOAT || rank < 1 ||
             eps->kind != VALUE_CONSTANT || !eps->info.data || eps->info.dtype != ONYX_DTYPE_FLOAT ||
             tensor_count(&eps->info) != 1 || w->info.dtype != ONYX_DTYPE_FLOAT || w->info.rank != 1 ||
             !dim_known(w->info.dims[0]) || w->info.dims[0] != x->info.dims[rank - 1])
