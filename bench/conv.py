@@ -168,7 +168,8 @@ def op_cases():
 def cases():
     """The models, in the shape bench/compare.py's suites take."""
     return [{"name": name, "model": os.path.join(model_dir(name), "model.onnx"),
-             "inputs": {"x": os.path.join(model_dir(name), "x.npy")}, "gflop": GFLOP[name]} for name in NAMES]
+             "inputs": {"x": os.path.join(model_dir(name), "x.npy")}, "gflop": GFLOP[name], "goal": 1.0}
+            for name in NAMES]
 
 
 def run_onyx(case, threads, runs, warmup):
