@@ -7,8 +7,8 @@ Four torchvision architectures with random weights (seeded), batch 1, 3x224x224:
 mobilenet_v3_small, efficientnet_b0, convnext_tiny. Each is exported (eval mode, TorchScript
 exporter, opset 17) into bench/models/<name>/model.onnx with its input x.npy, when missing or
 with --export. For each model and thread count, rounds of onyx (`onyx bench --json`, a fresh
-process) and ONNX Runtime (this script again with --ort-worker, ORT_ENABLE_ALL) alternate, the
-order rotating; the table gives min times and ORT time / onyx time, and the largest relative
+process) and ONNX Runtime (a fresh process through bench/harness.py, ORT_ENABLE_ALL) alternate,
+the order rotating; the table gives min times and ORT time / onyx time, and the largest relative
 difference of onyx's output from ORT's. --ops times single operators at the models' hot shapes
 instead (bench/models/conv_ops: 3x3 and 1x1 convolutions, depthwise ones, MaxPool), with their
 GFLOP/s or GB/s.
@@ -21,47 +21,22 @@ code registers fakes for (nms, qnms) are defined here first; the models need non
 operators. Only the export needs it: timing reads bench/models.
 """
 import argparse
-import json
 import math
 import os
 import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
-ONYX = os.path.join(ROOT, "build", "cli", "onyx")
-MODELS = os.path.join(HERE, "models")
+sys.path.insert(0, HERE)
+import harness  # noqa: E402  (bench/harness.py: onyx and ORT side by side)
+
+harness.use_venv(__file__)
+MODELS = harness.MODELS
 NAMES = ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny"]
 # Multiply-adds of the convolutions and matrix products, x2: from torchvision's published
 # GFLOPS figures (which count multiply-adds).
 GFLOP = {"resnet18": 2 * 1.814, "mobilenet_v3_small": 2 * 0.057, "efficientnet_b0": 2 * 0.386,
          "convnext_tiny": 2 * 4.456}
-
-
-def ort_worker(model, x_file, threads, runs, warmup, out_file=None):
-    """One ONNX Runtime measurement in a fresh process: the time of each run, ms."""
-    import numpy as np
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    feeds = {session.get_inputs()[0].name: np.load(x_file)}
-    for _ in range(warmup):
-        result = session.run(None, feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = session.run(None, feeds)
-        times.append((time.perf_counter() - start) * 1e3)
-    if out_file:
-        np.save(out_file, result[0])
-    print(json.dumps({"times_ms": times}))
 
 
 def model_dir(name):
@@ -172,34 +147,6 @@ def cases():
             for name in NAMES]
 
 
-def run_onyx(case, threads, runs, warmup):
-    args = [ONYX, "bench", case["model"], "--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup),
-            "--json"]
-    for input_name, path in case["inputs"].items():
-        args += ["--input", f"{input_name}={path}"]
-    out = subprocess.run(args, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)["times_ms"]
-
-
-def run_ort(case, threads, runs, warmup, out_file=None):
-    args = [VENV_PYTHON, os.path.abspath(__file__), "--ort-worker", case["model"], case["inputs"]["x"],
-            str(threads), str(runs), str(warmup)] + ([out_file] if out_file else [])
-    out = subprocess.run(args, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)["times_ms"]
-
-
-def agreement(case):
-    """Largest |onyx - ORT| over the largest |ORT| of the output."""
-    import numpy as np
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([ONYX, "run", case["model"], "--input", "x=" + case["inputs"]["x"], "--output-dir",
-                        os.path.join(tmp, "onyx"), "--quiet"], check=True)
-        mine = np.load(os.path.join(tmp, "onyx", os.listdir(os.path.join(tmp, "onyx"))[0]))
-        run_ort(case, 1, 1, 0, os.path.join(tmp, "ort.npy"))
-        want = np.load(os.path.join(tmp, "ort.npy"))
-    return float(np.abs(mine - want).max() / max(np.abs(want).max(), 1e-30))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
@@ -219,14 +166,10 @@ def main():
     ratios = []
     print(f"{'model':<20} {'thr':>3} {'onyx ms':>9} {'ORT ms':>9} {'ORT/onyx':>8} {'GFLOP/s':>8} {'rel diff':>9}")
     for case in (c for c in cases() if c["name"] in names):
-        diff = agreement(case)
+        diff = harness.agreement(case)
         for threads in map(int, args.threads.split(",")):
-            mine, theirs = [], []
-            for r in range(args.rounds):
-                order = [run_onyx, run_ort] if r % 2 == 0 else [run_ort, run_onyx]
-                for f in order:
-                    times = f(case, threads, args.runs, args.warmup)
-                    (mine if f is run_onyx else theirs).extend(times)
+            t = harness.time_case(case, threads, args.rounds, args.runs, args.warmup)["times"]
+            mine, theirs = t["onyx"], t["ort"]
             ratio = min(theirs) / min(mine)
             ratios.append(ratio)
             print(f"{case['name']:<20} {threads:>3} {min(mine):9.2f} {min(theirs):9.2f} {ratio:8.2f} "
@@ -242,18 +185,12 @@ def main_ops(args):
             export_op(case["name"])
         gflop, gb = op_work(case["name"])
         for threads in map(int, args.threads.split(",")):
-            mine, theirs = [], []
-            for r in range(args.rounds):
-                mine.extend(run_onyx(case, threads, args.runs * 4, args.warmup))
-                theirs.extend(run_ort(case, threads, args.runs * 4, args.warmup))
-            a, b = min(mine), min(theirs)
+            t = harness.time_case(case, threads, args.rounds, args.runs * 4, args.warmup)["times"]
+            a, b = min(t["onyx"]), min(t["ort"])
             rate = (lambda t: f"{gflop / t * 1e3:8.1f} GFLOP/s") if gflop else (lambda t: f"{gb / t * 1e3:9.1f} GB/s")
             print(f"{case['name']:<22} {threads:>3} {a:9.3f} {b:9.3f} {b / a:8.2f} {rate(a):>14} {rate(b):>14}",
                   flush=True)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--ort-worker":
-        ort_worker(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:7]), *sys.argv[7:8])
-    else:
-        main()
+    main()

@@ -9,63 +9,29 @@ bench/models/quantized/<block>_<variant>/ (model.onnx and x.npy), variants as mo
   qdq         quantize_static, QDQ format, uint8 activations, int8 weights, MinMax calibration on
               seeded random inputs of the block's shape
 cases() lists them for bench/compare.py ({"name", "model", "inputs", "gflop"}); main() times
-them: `onyx bench --json` against an ONNX Runtime worker process (all graph optimizations,
-intra_op threads as onyx's, sequential), alternating onyx and ONNX Runtime in rounds and keeping
-each one's fastest run (the machine may be shared), and checks that onyx's output agrees with
-ONNX Runtime's.
+them through bench/harness.py: `onyx bench --json` against an ONNX Runtime worker process (all
+graph optimizations, intra_op threads as onyx's, sequential), alternating in rounds and keeping
+each one's fastest run (the machine may be shared), and checks onyx's output against ONNX
+Runtime's.
 
     .venv/bin/python bench/quant.py [--threads 1,2] [--rounds 5] [--runs 20] [--source DIR] [NAME...]
 
 --source: where the float blocks are (default bench/models; exported there when missing). NAMEs
 keep the cases whose name starts with one of them.
 """
-import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-VENV = os.path.join(ROOT, ".venv")
-if os.path.realpath(sys.prefix) != os.path.realpath(VENV) and os.path.exists(os.path.join(VENV, "bin", "python")):
-    os.execv(os.path.join(VENV, "bin", "python"), [os.path.join(VENV, "bin", "python"), os.path.abspath(__file__)]
-             + sys.argv[1:])
-ONYX = os.path.join(ROOT, "build", "cli", "onyx")
-MODELS = os.path.join(HERE, "models")
+sys.path.insert(0, HERE)
+import harness  # noqa: E402  (bench/harness.py: onyx and ORT side by side)
+
+harness.use_venv(__file__)
+MODELS = harness.MODELS
 OUT = os.path.join(MODELS, "quantized")
 BLOCKS = ["ffn_d768", "mha_d768", "encoder_d768", "encoder_d512_gelu_prenorm", "encoder_d256_t16"]
 VARIANTS = ["dynamic", "dynamic_pc", "qdq"]
-
-
-def ort_worker(model, x_file, threads, runs, warmup, out_file):
-    """Times ONNX Runtime in this fresh process; prints {"times_ms": [...]} and writes the first
-    output to out_file (.npy)."""
-    import numpy as np
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    feeds = {session.get_inputs()[0].name: np.load(x_file)}
-    result = None
-    for _ in range(warmup):
-        result = session.run(None, feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = session.run(None, feeds)
-        times.append((time.perf_counter() - start) * 1e3)
-    np.save(out_file, result[0])
-    print(json.dumps({"times_ms": times, "version": ort.__version__}))
-
-
-if len(sys.argv) > 1 and sys.argv[1] == "--ort-worker":
-    ort_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7])
-    sys.exit(0)
 
 import numpy as np  # noqa: E402
 
@@ -123,32 +89,6 @@ def cases(source=MODELS):
     return result
 
 
-def run_onyx(case, threads, runs, warmup):
-    args = [ONYX, "bench", case["model"], "--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup),
-            "--json"]
-    for name, path in case["inputs"].items():
-        args += ["--input", f"{name}={path}"]
-    return json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)["times_ms"]
-
-
-def run_ort(case, threads, runs, warmup, out_file):
-    args = [sys.executable, os.path.abspath(__file__), "--ort-worker", case["model"], case["inputs"]["x"],
-            str(threads), str(runs), str(warmup), out_file]
-    return json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)["times_ms"]
-
-
-def agreement(case, ort_out):
-    """Largest |onyx - ORT| over the output, and the output's largest magnitude."""
-    with tempfile.TemporaryDirectory() as tmp:
-        args = [ONYX, "run", case["model"], "--quiet", "--output-dir", tmp]
-        for name, path in case["inputs"].items():
-            args += ["--input", f"{name}={path}"]
-        subprocess.run(args, capture_output=True, text=True, check=True)
-        got = np.load(os.path.join(tmp, os.listdir(tmp)[0]))
-    want = np.load(ort_out)
-    return float(np.max(np.abs(got.astype(np.float64) - want))), float(np.max(np.abs(want)))
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     threads, rounds, runs, source, names = [1, 2], 5, 20, MODELS, []
@@ -169,21 +109,18 @@ def main(argv=None):
         else:
             names.append(argv[i])
         i += 1
-    print(f"{'case':38} {'thr':>3} {'onyx ms':>9} {'ORT ms':>9} {'ORT/onyx':>8} {'onyx GOP/s':>10}  max|diff| / max|y|")
-    with tempfile.TemporaryDirectory() as tmp:
-        for case in cases(source):
-            if names and not any(case["name"].startswith(n) for n in names):
-                continue
-            ort_out = os.path.join(tmp, "ort.npy")
-            for t in threads:
-                onyx_best = ort_best = float("inf")
-                for _ in range(rounds):  # alternating, so that both see the same disturbances
-                    onyx_best = min(onyx_best, min(run_onyx(case, t, runs, 3)))
-                    ort_best = min(ort_best, min(run_ort(case, t, runs, 3, ort_out)))
-                diff, scale = agreement(case, ort_out)
-                rate = case["gflop"] / (onyx_best * 1e-3) if case["gflop"] else float("nan")
-                print(f"{case['name']:38} {t:3d} {onyx_best:9.3f} {ort_best:9.3f} {ort_best / onyx_best:8.2f} "
-                      f"{rate:10.1f}  {diff:.2e} / {scale:.2e}", flush=True)
+    print(f"{'case':38} {'thr':>3} {'onyx ms':>9} {'ORT ms':>9} {'ORT/onyx':>8} {'onyx GOP/s':>10}  "
+          "max|onyx - ORT| / max|ORT|")
+    for case in cases(source):
+        if names and not any(case["name"].startswith(n) for n in names):
+            continue
+        diff = harness.agreement(case)
+        for t in threads:
+            times = harness.time_case(case, t, rounds, runs, 3)["times"]
+            onyx_best, ort_best = min(times["onyx"]), min(times["ort"])
+            rate = case["gflop"] / (onyx_best * 1e-3) if case["gflop"] else float("nan")
+            print(f"{case['name']:38} {t:3d} {onyx_best:9.3f} {ort_best:9.3f} {ort_best / onyx_best:8.2f} "
+                  f"{rate:10.1f}  {diff:.2e}", flush=True)
 
 
 if __name__ == "__main__":
