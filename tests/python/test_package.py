@@ -115,6 +115,35 @@ def test_drop_in_replacement(path):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_bfloat16_precision(tmp_path):
+    """precision="bf16" (or SessionOptions.precision) stays within 1e-2 of float32 relative to the
+    output's scale; a processor without AVX512-BF16 (ONYX_NO_BF16=1 stands in for one) warns and
+    computes float32 exactly; an unknown precision is refused."""
+    x = ffn_input(batch=2, seq=16)
+    want = onyx.InferenceSession(FFN).run(None, {"x": x})[0]
+    got = onyx.InferenceSession(FFN, precision="bf16").run(None, {"x": x})[0]
+    assert np.abs(got - want).max() <= 1e-2 * np.abs(want).max()
+    options = onyx.SessionOptions()
+    options.precision = "bf16"
+    np.testing.assert_array_equal(onyx.InferenceSession(FFN, options).run(None, {"x": x})[0], got)
+    with pytest.raises(onyx.InvalidArgument):
+        onyx.InferenceSession(FFN, precision="int4")
+    script = textwrap.dedent(f"""
+        import warnings, numpy as np, onyx
+        x = np.load({str(tmp_path / "x.npy")!r})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = onyx.InferenceSession({FFN!r}, precision="bf16").run(None, {{"x": x}})[0]
+        want = onyx.InferenceSession({FFN!r}).run(None, {{"x": x}})[0]
+        assert any(issubclass(w.category, RuntimeWarning) for w in caught), caught
+        assert np.array_equal(got, want)
+    """)
+    np.save(tmp_path / "x.npy", x)
+    env = dict(os.environ, ONYX_NO_BF16="1")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
 def test_module_api():
     assert onyx.get_available_providers() == ["CPUExecutionProvider"]
     assert onnxruntime.get_available_providers()[-1:] == ["CPUExecutionProvider"]
