@@ -406,24 +406,48 @@ static bool per_tensor(const onyx_tensor *t)
     return t->rank >= 0;
 }
 
-static onyx_status matmul_integer_check_packed(op_context *ctx)
+/* The params of MatMulInteger and QLinearMatMul after their plain check: B (input b_input,
+ * zero point zp_input, -1: none) packed for the int8 GEMM when `pack` holds and A is not a
+ * constant scalar. */
+static onyx_status packed_params(op_context *ctx, bool pack, int b_input, int zp_input)
 {
-    onyx_status st = matmul_integer_check(ctx);
-    if (st)
-        return st;
     matmul_integer_params *p = op_alloc_params(ctx, sizeof *p);
     if (!p)
         return ONYX_ERROR_OUT_OF_MEMORY;
     ctx->params = p;
     qconst_b *b = NULL;
     bool taken;
-    if (!op_input(ctx, 0)->data && per_tensor(op_input(ctx, 2)) && op_input(ctx, 0)->rank != 0 &&
-        (st = pack_qconst_b(ctx, 1, ctx->n_inputs > 3 ? 3 : -1, &b, &taken)))
+    onyx_status st;
+    if (pack && !op_input(ctx, 0)->data && op_input(ctx, 0)->rank != 0 &&
+        (st = pack_qconst_b(ctx, b_input, zp_input, &b, &taken)))
         return st;
     p->b = b;
     return ONYX_OK;
 }
 
+/* The GEMM's plan over the packed B, after the plain reshape made the general state: B is 2-D,
+ * so A's batch dims only repeat its rows and A is one (batch * m) x k matrix. NULL when out of
+ * memory. */
+static qgemm_state *plan_packed(op_context *ctx, const qconst_b *b)
+{
+    qgemm_state *s = op_alloc_state(ctx, sizeof *s);
+    if (!s)
+        return NULL;
+    s->general = *(const qmatmul_state *)ctx->state;
+    ctx->state = s;
+    const onyx_tensor *a = op_input(ctx, 0);
+    s->fast = true;
+    qgemm_plan_init(&s->plan, NULL, shape_count(a->dims, a->rank - 1), b->n, b->k);
+    ctx->n_tasks = qgemm_plan_tasks(&s->plan);
+    ctx->task_cost = qgemm_plan_task_cost(&s->plan);
+    return s;
+}
+
+static onyx_status matmul_integer_check_packed(op_context *ctx)
+{
+    onyx_status st = matmul_integer_check(ctx);
+    return st ? st : packed_params(ctx, per_tensor(op_input(ctx, 2)), 1, ctx->n_inputs > 3 ? 3 : -1);
+}
 
 static onyx_status matmul_integer_reshape_packed(op_context *ctx)
 {
@@ -431,18 +455,9 @@ static onyx_status matmul_integer_reshape_packed(op_context *ctx)
     onyx_status st = matmul_integer_reshape(ctx);
     if (st || !ctx->concrete || !p->b)
         return st;
-    qgemm_state *s = op_alloc_state(ctx, sizeof *s);
+    const qgemm_state *s = plan_packed(ctx, p->b);
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    s->general = *(const qmatmul_state *)ctx->state;
-    ctx->state = s;
-    const onyx_tensor *a = op_input(ctx, 0);
-    /* B is 2-D: A's batch dims only repeat its rows, so A is one (batch * m) x k matrix. */
-    s->fast = true;
-    qgemm_plan_init(&s->plan, NULL, shape_count(a->dims, a->rank - 1), p->b->n, p->b->k);
-    ctx->state = s;
-    ctx->n_tasks = qgemm_plan_tasks(&s->plan);
-    ctx->task_cost = qgemm_plan_task_cost(&s->plan);
     ctx->scratch_bytes = s->plan.scratch_bytes;
     return ONYX_OK;
 }
@@ -471,19 +486,7 @@ const op_descriptor op_MatMulInteger = {matmul_integer_check_packed, matmul_inte
 static onyx_status qlinear_matmul_check_packed(op_context *ctx)
 {
     onyx_status st = qlinear_matmul_check(ctx);
-    if (st)
-        return st;
-    matmul_integer_params *p = op_alloc_params(ctx, sizeof *p);
-    if (!p)
-        return ONYX_ERROR_OUT_OF_MEMORY;
-    ctx->params = p;
-    qconst_b *b = NULL;
-    bool taken;
-    if (!op_input(ctx, 0)->data && per_tensor(op_input(ctx, 1)) && per_tensor(op_input(ctx, 2)) &&
-        op_input(ctx, 0)->rank != 0 && (st = pack_qconst_b(ctx, 3, 5, &b, &taken)))
-        return st;
-    p->b = b;
-    return ONYX_OK;
+    return st ? st : packed_params(ctx, per_tensor(op_input(ctx, 1)) && per_tensor(op_input(ctx, 2)), 3, 5);
 }
 
 static onyx_status qlinear_matmul_reshape_packed(op_context *ctx)
@@ -492,16 +495,9 @@ static onyx_status qlinear_matmul_reshape_packed(op_context *ctx)
     onyx_status st = qlinear_matmul_reshape(ctx);
     if (st || !ctx->concrete || !p->b)
         return st;
-    qgemm_state *s = op_alloc_state(ctx, sizeof *s);
+    const qgemm_state *s = plan_packed(ctx, p->b);
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
-    s->general = *(const qmatmul_state *)ctx->state;
-    ctx->state = s;
-    const onyx_tensor *a = op_input(ctx, 0);
-    s->fast = true;
-    qgemm_plan_init(&s->plan, NULL, shape_count(a->dims, a->rank - 1), p->b->n, p->b->k);
-    ctx->n_tasks = qgemm_plan_tasks(&s->plan);
-    ctx->task_cost = qgemm_plan_task_cost(&s->plan);
     size_t block = (size_t)(s->plan.tile_m * s->plan.tile_n) * sizeof(int32_t);
     ctx->scratch_bytes = s->plan.scratch_bytes + block + 64;
     return ONYX_OK;
