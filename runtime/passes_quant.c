@@ -444,7 +444,8 @@ static int fuse_qdq_conv(onyx_model *model, graph *g, onyx_status *st)
         int b, b_scale, b_zp;
         if (!recover_weights(model, g, conv->inputs[1], WEIGHTS_CONV, &b, &b_scale, &b_zp, st))
             continue;
-        /* The Conv node becomes the onyx.QConv in place, keeping its attributes. */
+        /* The Conv node becomes the onyx.QConv in place, keeping its attributes (and the DQ goes
+         * when the Conv was its only reader). */
         mem *mm = &model->mem;
         char *op_type = mem_strdup(mm, "QConv"), *domain = mem_strdup(mm, "onyx");
         int *inputs = mem_alloc(mm, 7 * sizeof(int));
@@ -455,26 +456,12 @@ static int fuse_qdq_conv(onyx_model *model, graph *g, onyx_status *st)
         }
         int list[7] = {a, a_scale, a_zp, b, b_scale, b_zp, bias};
         memcpy(inputs, list, sizeof list);
-        if (sole_consumer(g, x) == conv) {
-            dq->dead = true;
-            mem_block_free_all(mm, &dq->param_blocks);
-            dq->params = NULL;
-        }
-        if (!conv->written_op_type)
-            conv->written_op_type = conv->op_type;
-        else
-            mem_free(mm, conv->op_type);
-        mem_free(mm, conv->domain);
-        mem_free(mm, conv->inputs);
-        mem_block_free_all(mm, &conv->param_blocks);
-        conv->params = NULL;
-        conv->op_type = op_type;
-        conv->domain = domain;
-        conv->opset = 1;
-        conv->inputs = inputs;
-        conv->n_inputs = bias >= 0 ? 7 : 6;
-        *st = node_setup(model, g, conv);
-        recount_uses(g);
+        match m = {.nodes = {i, (int)(dq - g->nodes)}, .n_nodes = sole_consumer(g, x) == conv ? 2 : 1};
+        attribute *attrs = conv->attrs;
+        int n_attrs = conv->n_attrs;
+        conv->attrs = NULL;
+        conv->n_attrs = 0;
+        *st = rewrite_root(model, g, &m, domain, op_type, 1, bias >= 0 ? 7 : 6, inputs, n_attrs, attrs);
         rewrites++;
     }
     return rewrites;
