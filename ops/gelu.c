@@ -3,7 +3,7 @@
  * from the erf or tanh pattern in models of older opsets: the two have the same attribute
  * and meaning. */
 #include "elementwise.h"
-#include "gemm.h" /* gemm_activate: the GEMM epilogue's vector GELU */
+#include "gemm.h" /* gemm_activate_into: the GEMM epilogue's vector GELU */
 
 #include <string.h>
 
@@ -13,17 +13,13 @@
 static void gelu_erf_FLOAT(void *out, const void *in, int64_t n, const unary_args *args)
 {
     (void)args;
-    if (out != in)
-        memcpy(out, in, (size_t)n * sizeof(float));
-    gemm_activate(NULL, out, n, GEMM_ACTIVATION_GELU_ERF);
+    gemm_activate_into(out, in, n, GEMM_ACTIVATION_GELU_ERF);
 }
 
 static void gelu_tanh_FLOAT(void *out, const void *in, int64_t n, const unary_args *args)
 {
     (void)args;
-    if (out != in)
-        memcpy(out, in, (size_t)n * sizeof(float));
-    gemm_activate(NULL, out, n, GEMM_ACTIVATION_GELU_TANH);
+    gemm_activate_into(out, in, n, GEMM_ACTIVATION_GELU_TANH);
 }
 
 UNARY_KERNEL(gelu_erf_DOUBLE, double, double, 0.5 * x * (1 + erf(x * M_SQRT1_2)))

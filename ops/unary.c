@@ -3,9 +3,8 @@
  * Integer negation wraps (computed in the unsigned type), so that -INT_MIN is INT_MIN rather
  * than undefined. */
 #include "elementwise.h"
-#include "gemm.h" /* gemm_activate: the vector erf */
+#include "gemm.h" /* gemm_activate_into: the vector erf */
 
-#include <string.h>
 
 #include <tgmath.h>
 
@@ -56,9 +55,7 @@ FLOAT_FAMILY(sqrt, sqrt(x))
 static void erf_FLOAT(void *out, const void *in, int64_t n, const unary_args *args)
 {
     (void)args;
-    if (out != in)
-        memcpy(out, in, (size_t)n * sizeof(float));
-    gemm_activate(NULL, out, n, GEMM_ACTIVATION_ERF);
+    gemm_activate_into(out, in, n, GEMM_ACTIVATION_ERF);
 }
 UNARY_KERNEL(erf_DOUBLE, double, double, erf(x))
 static const unary_family erf_family = {.kernels = {[ONYX_DTYPE_FLOAT] = erf_FLOAT,

@@ -93,6 +93,13 @@ void gemm_apply_epilogue(const gemm_kernel *kernel, float *c, int64_t ldc, int64
     kernel->epilogue(c, ldc, rows, cols, e);
 }
 
+void gemm_activate_into(float *out, const float *in, int64_t n, gemm_activation activation)
+{
+    if (out != in)
+        memcpy(out, in, (size_t)n * sizeof(float));
+    gemm_activate(NULL, out, n, activation);
+}
+
 void gemm_softmax_row(const gemm_kernel *kernel, float *x, int64_t n)
 {
     if (!kernel)

@@ -74,6 +74,9 @@ typedef struct gemm_epilogue {
 
 /* Applies `activation` to x[0..n) in place, with `kernel`'s vector code (NULL: the best). */
 void gemm_activate(const gemm_kernel *kernel, float *x, int64_t n, gemm_activation activation);
+/* out = activation(in), n floats; in may be out (then in place). For the elementwise operators
+ * that run the epilogue's vector activations (Gelu, Erf). */
+void gemm_activate_into(float *out, const float *in, int64_t n, gemm_activation activation);
 /* Applies `e` to rows x cols of c (rows ldc apart) in place, with `kernel`'s vector code (NULL:
  * the best); e's pointers are at c's origin. */
 void gemm_apply_epilogue(const gemm_kernel *kernel, float *c, int64_t ldc, int64_t rows, int64_t cols,
