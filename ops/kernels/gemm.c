@@ -30,22 +30,6 @@
 #define GEMM_TASK_MIN_MACS ((int64_t)1 << 20)
 /* Enough tasks for the pool to balance 2 to 4 threads without splitting hairs. */
 #define GEMM_TARGET_TASKS 8
-#define GEMM_ALIGN 64
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
-/* The size of `total` split into equal blocks of at most `most`, rather than full ones and a
- * sliver; 1 when total is 0. */
-static int64_t even_block(int64_t total, int64_t most)
-{
-    return total > 0 ? ceil_div(total, ceil_div(total, most)) : 1;
-}
-
-static void *align_up(void *p)
-{
-    return (void *)(((uintptr_t)p + GEMM_ALIGN - 1) & ~(uintptr_t)(GEMM_ALIGN - 1));
-}
 
 /* ---- kernels ------------------------------------------------------------------------------ */
 

@@ -24,20 +24,6 @@
 /* As in gemm.c: tasks of at least about a million multiply-adds, about 8 of them. */
 #define BF16_TASK_MIN_MACS ((int64_t)1 << 20)
 #define BF16_TARGET_TASKS 8
-#define BF16_ALIGN 64
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
-static int64_t even_block(int64_t total, int64_t most)
-{
-    return total > 0 ? ceil_div(total, ceil_div(total, most)) : 1;
-}
-
-static void *align_up(void *p)
-{
-    return (void *)(((uintptr_t)p + BF16_ALIGN - 1) & ~(uintptr_t)(BF16_ALIGN - 1));
-}
 
 /* The kernel, or NULL when the processor lacks AVX512-BF16 or the environment sets ONYX_NO_BF16
  * (to a non-empty value): that lets tests and users see the float32 fallback on any processor. */
@@ -68,9 +54,9 @@ size_t gemm_bf16_packed_b_bytes(int64_t k, int64_t n)
 {
     int64_t pairs;
     if (__builtin_mul_overflow(ceil_div(n, GEMM_BF16_VLEN) * GEMM_BF16_VLEN, ceil_div(k, 2), &pairs) ||
-        (uint64_t)pairs > (SIZE_MAX - BF16_ALIGN) / sizeof(uint32_t))
+        (uint64_t)pairs > (SIZE_MAX - GEMM_ALIGN) / sizeof(uint32_t))
         return SIZE_MAX;
-    return (size_t)pairs * sizeof(uint32_t) + BF16_ALIGN;
+    return (size_t)pairs * sizeof(uint32_t) + GEMM_ALIGN;
 }
 
 void gemm_bf16_pack_b(gemm_bf16_packed_b *packed, bool trans_b, int64_t k, int64_t n, const float *b,
@@ -128,7 +114,7 @@ void gemm_bf16_plan_init(gemm_bf16_plan *plan, int64_t m, bool trans_a, const ge
     int64_t col_tiles = min64(panels, max64(1, ceil_div(wanted, max64(plan->tiles_m, 1))));
     plan->tile_n = ceil_div(panels, col_tiles) * GEMM_BF16_NR;
     plan->tiles_n = n > 0 ? col_tiles : 0;
-    plan->scratch_bytes = (size_t)(plan->tile_m * ceil_div(plan->kc, 2)) * sizeof(uint32_t) + BF16_ALIGN;
+    plan->scratch_bytes = (size_t)(plan->tile_m * ceil_div(plan->kc, 2)) * sizeof(uint32_t) + GEMM_ALIGN;
 }
 
 void gemm_bf16_task_block(const gemm_bf16_plan *plan, int64_t task, int64_t *i0, int64_t *i1, int64_t *j0,

@@ -6,6 +6,28 @@
 
 #include "gemm.h"
 
+/* ---- what the drivers (gemm.c, gemm_bf16.c) share ---- */
+
+#define GEMM_ALIGN 64
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* The size of `total` split into equal blocks of at most `most`, rather than full ones and a
+ * sliver; 1 when total is 0. */
+static inline int64_t even_block(int64_t total, int64_t most)
+{
+    if (total <= 0)
+        return 1;
+    int64_t blocks = total / most + (total % most != 0); /* ceil, without overflow */
+    return total / blocks + (total % blocks != 0);
+}
+
+static inline void *align_up(void *p)
+{
+    return (void *)(((uintptr_t)p + GEMM_ALIGN - 1) & ~(uintptr_t)(GEMM_ALIGN - 1));
+}
+
 /* Register tiles are at most GEMM_MAX_MR rows by GEMM_MAX_NV vectors. */
 #define GEMM_MAX_MR 8
 #define GEMM_MAX_NV 3
