@@ -151,10 +151,11 @@ def output_names(model):
 
 
 def agreement(case):
-    """Largest |onyx - ORT| over ORT's largest |value|, on the first output."""
+    """Largest |onyx - ORT| over ORT's largest |value|, on the first output; ORT running the case's
+    reference_model where it has one."""
     import numpy as np
     inputs = input_items(case)
-    ort_model = case.get("ort_model", case["model"])
+    ort_model = case.get("reference_model", case.get("ort_model", case["model"]))
     want = ort_outputs(ort_model, inputs)[0]
     got = onyx_outputs(case["model"], inputs, case.get("onyx_args", ()))[output_names(case["model"])[0]]
     scale = float(np.abs(want).max()) or 1.0

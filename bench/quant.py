@@ -71,6 +71,19 @@ def quantize_block(block, variant, source):
     return path, x_path
 
 
+def exact_model(path):
+    """model_exact.onnx beside path: the model with exact integer products, what the outputs are
+    compared with (models/quantize.py's exact_integer_products: ONNX Runtime's own MatMulInteger
+    saturates on CPUs without VNNI)."""
+    exact = os.path.join(os.path.dirname(path), "model_exact.onnx")
+    if not os.path.exists(exact) or os.path.getmtime(exact) < os.path.getmtime(path):
+        import onnx
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "models"))
+        from quantize import exact_integer_products
+        onnx.save(exact_integer_products(onnx.load(path)), exact)
+    return exact
+
+
 def ensure_sources(source):
     if not all(os.path.exists(os.path.join(source, b, "model.onnx")) for b in BLOCKS):
         subprocess.run([sys.executable, os.path.join(HERE, "export.py"), source], check=True)
@@ -85,7 +98,7 @@ def cases(source=MODELS):
         for variant in VARIANTS:
             model, x = quantize_block(block, variant, source)
             result.append({"name": f"{block}_{variant}", "model": model, "inputs": {"x": x}, "gflop": flop,
-                           "peak": "int8_dot", "goal": 1.2})
+                           "peak": "int8_dot", "goal": 1.2, "reference_model": exact_model(model)})
     return result
 
 
