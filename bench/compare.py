@@ -223,6 +223,10 @@ def time_suites(args, names):
             print(f"suite {name}: not available ({e})", flush=True)
             continue
         for case in suite.cases():
+            if case.get("skip"):
+                print(f"{name}/{case['name']}: not run: {case['skip']}", flush=True)
+                rows.append((name, case, None, None, None, case["skip"]))
+                continue
             try:
                 diff = harness.agreement(case)
             except (RuntimeError, subprocess.CalledProcessError) as e:
