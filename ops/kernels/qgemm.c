@@ -1,5 +1,5 @@
 /* The int8 GEMM driver: B's packing, the plan, and each task's A packing and per-column
- * terms; the tiles are the kernel families' (qgemm_portable.c, qgemm_avxvnni.c,
+ * terms; the tiles are the kernel families' (qgemm_portable.c, qgemm_avx2.c, qgemm_avxvnni.c,
  * qgemm_avx512vnni.c). See qgemm.h. */
 #include "qgemm.h"
 
@@ -18,10 +18,13 @@ const qgemm_kernel *qgemm_kernel_get(qgemm_kernel_id id)
     const cpu_features *f = cpu_features_get();
     switch (id) {
     case QGEMM_KERNEL_BEST:
-        return f->avx512_vnni ? &qgemm_kernel_avx512_vnni : f->avx_vnni ? &qgemm_kernel_avx_vnni
-                                                                         : &qgemm_kernel_portable;
+        return f->avx512_vnni ? &qgemm_kernel_avx512_vnni
+               : f->avx_vnni  ? &qgemm_kernel_avx_vnni
+               : f->avx2_fma  ? &qgemm_kernel_avx2
+                              : &qgemm_kernel_portable;
     case QGEMM_KERNEL_AVX512_VNNI: return f->avx512_vnni ? &qgemm_kernel_avx512_vnni : NULL;
     case QGEMM_KERNEL_AVX_VNNI: return f->avx_vnni ? &qgemm_kernel_avx_vnni : NULL;
+    case QGEMM_KERNEL_AVX2: return f->avx2_fma ? &qgemm_kernel_avx2 : NULL;
     case QGEMM_KERNEL_PORTABLE: return &qgemm_kernel_portable;
     }
     return NULL;

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const qgemm_kernel_id kernel_ids[] = {QGEMM_KERNEL_PORTABLE, QGEMM_KERNEL_AVX_VNNI,
+static const qgemm_kernel_id kernel_ids[] = {QGEMM_KERNEL_PORTABLE, QGEMM_KERNEL_AVX2, QGEMM_KERNEL_AVX_VNNI,
                                              QGEMM_KERNEL_AVX512_VNNI};
 #define N_KERNELS (sizeof kernel_ids / sizeof kernel_ids[0])
 
