@@ -107,7 +107,7 @@ static int run_problem(const qgemm_kernel *kernel, qproblem p)
 
 Test(qgemm, kernels_against_reference)
 {
-    static const int64_t sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {7, 33, 5}, {9, 48, 64}, {13, 49, 31},
+    static const int64_t sizes[][3] = {{1, 1, 1}, {4, 21, 0}, {1, 17, 3}, {7, 33, 5}, {9, 48, 64}, {13, 49, 31},
                                        {8, 200, 129}, {67, 97, 255}, {3, 500, 1030}, {130, 40, 7}};
     int kernels_run = 0;
     for (size_t kid = 0; kid < N_KERNELS; kid++) {
