@@ -20,7 +20,7 @@
 
 #define MR 3
 #define PANELS 3
-#define CHUNK 64 /* groups of k per pass: A's widened rows, MR x 512 bytes, stay in L1 */
+#define CHUNK 64 /* groups of k per pass (a multiple of 4): A's broadcasts, 6 KiB, stay in L1 */
 
 /* One group (4 k) of one panel: each block of 4 columns (16 bytes, sign-extended) times the
  * three rows' broadcasts, straight from memory, and added. In asm because GCC 12, given the
@@ -29,8 +29,8 @@
 #define ROW(r, j) "vpmaddwd " #r "*32(%[a]), %[w], %[t]\n\tvpaddd %[t], %[c" #r #j "], %[c" #r #j "]\n\t"
 #define BLOCK(j) "vpmovsxbw " #j "*16(%[b]), %[w]\n\t" ROW(0, j) ROW(1, j) ROW(2, j)
 
-/* A's rows [row, row + MR), groups [g0, g0 + gn), widened to int16 and each group's four values
- * broadcast to 32 bytes: ab[g][r] (MR x 32 bytes a group), the order the loop reads them. */
+/* The MR rows' groups [g0, g0 + gn), widened to int16 and each group's four values broadcast
+ * to 32 bytes: ab[g][r] (MR x 32 bytes a group), the order the loop reads them. */
 static void widen(int16_t *ab, const uint8_t *const rows[MR], int64_t g0, int64_t gn)
 {
     int64_t bytes = gn * QGEMM_KGROUP;
