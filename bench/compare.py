@@ -271,7 +271,8 @@ def peak_line(peak):
                           for k in ("fp32_fma", "bf16_dot", "int8_dot") if k in p)
         parts.append(f"{threads} thread{'s' if threads > 1 else ''}: {kinds}")
     return ("The machine's ceilings, measured in this run by instruction loops (build/bench/peak: 12 independent "
-            "accumulators; bf16 counted as 4 FLOP per float32 lane, int8 as 8 ops per int32 lane): "
+            "accumulators; bf16 counted as 4 FLOP per float32 lane, int8 as 2 ops per product: 8 per int32 lane "
+            "for vpdpbusd, 4 for AVX2's vpmaddwd): "
             + "; ".join(parts) + ".")
 
 

@@ -5,7 +5,9 @@
  *   bf16_dot    vdpbf16ps (AVX512-BF16): 2 products + 2 adds per float32 lane, counted as
  *               4 FLOP per lane (the bf16 GEMM's rate in the same FLOP a float32 GEMM counts)
  *   int8_dot    vpdpbusd (AVX512-VNNI, else AVX-VNNI): 4 u8 x s8 products + 4 adds per int32
- *               lane, counted as 8 integer ops per lane
+ *               lane, counted as 8 integer ops per lane; without VNNI, "AVX2 vpmaddwd": vpmaddwd
+ *               then vpaddd (the exact AVX2 int8 GEMM's step on bytes widened to int16): 2
+ *               products + 2 adds per int32 lane, 4 ops per lane
  *
  * Each loop keeps 12 independent accumulators (enough to cover latency times throughput on
  * the cores seen here), runs for --seconds, best of 5 tries. Threads run the same loop at
@@ -13,6 +15,7 @@
  *
  * usage: peak [--seconds S] [--threads N] [--json] */
 #include "cpu.h"
+#include "madd_peak.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -120,6 +123,8 @@ __attribute__((target("avx2,avxvnni"))) static float vnni256(long iters)
     _mm256_storeu_si256((__m256i *)out, SUM(_mm256_add_epi32));
     return (float)(out[0] + out[7]);
 }
+
+static float madd256(long iters) { return (float)madd_peak(iters); }
 #endif
 
 typedef struct loop {
@@ -224,6 +229,8 @@ int main(int argc, char **argv)
         loops[n++] = (loop){"int8_dot", "AVX512-VNNI", vnni512, 12.0 * 16 * 8};
     else if (cpu->avx_vnni)
         loops[n++] = (loop){"int8_dot", "AVX-VNNI", vnni256, 12.0 * 8 * 8};
+    else if (cpu->avx2_fma)
+        loops[n++] = (loop){"int8_dot", "AVX2 vpmaddwd", madd256, MADD_PEAK_OPS_PER_ITER};
 #endif
     if (json)
         printf("{\"threads\": %d", threads);
@@ -232,8 +239,8 @@ int main(int argc, char **argv)
         if (json)
             printf(", \"%s\": {\"isa\": \"%s\", \"gops\": %.1f}", loops[i].name, loops[i].isa, g);
         else
-            printf("%-9s %-12s %8.1f G%s/s (%d thread%s)\n", loops[i].name, loops[i].isa, g,
-                   i == 0 || i == 1 ? "FLOP" : "OP", threads, threads == 1 ? "" : "s");
+            printf("%-9s %-13s %8.1f G%s/s (%d thread%s)\n", loops[i].name, loops[i].isa, g,
+                   strcmp(loops[i].name, "int8_dot") ? "FLOP" : "OP", threads, threads == 1 ? "" : "s");
     }
     if (json)
         printf("}\n");

@@ -1,10 +1,12 @@
 /* The machine's int8 dot-product peak on one core (vpdpbusd: 4 u8 x s8 products summed into
- * each int32 lane, counted as 2 operations per product), and what onyx's int8 GEMM
+ * each int32 lane, counted as 2 operations per product; without VNNI, vpmaddwd then vpaddd on
+ * int16: 2 products per lane, the exact AVX2 kernel's step), and what onyx's int8 GEMM
  * (ops/kernels/qgemm.h) reaches of it on transformer shapes, one thread, each figure the best
  * of repeated runs (the machine may be shared).
  *
  * usage: vnni_peak [--seconds S]   (default 0.3 s per figure) */
 #include "cpu.h"
+#include "madd_peak.h"
 #include "qgemm.h"
 
 #include <stdio.h>
@@ -60,6 +62,7 @@ __attribute__((target("avx2,avxvnni"), noinline)) static int peak_ymm(int64_t it
     _mm256_storeu_si256((__m256i *)out, s);
     return out[0] + out[7];
 }
+
 #endif
 
 /* Best GOP/s of fn over `seconds`, fn doing `ops` operations per call. */
@@ -80,6 +83,7 @@ static volatile int sink;
 #if defined(__x86_64__)
 static void run_peak_zmm(void *arg) { sink += peak_zmm(*(int64_t *)arg); }
 static void run_peak_ymm(void *arg) { sink += peak_ymm(*(int64_t *)arg); }
+static void run_peak_madd(void *arg) { sink += madd_peak((long)*(int64_t *)arg); }
 #endif
 
 typedef struct gemm_case {
@@ -102,7 +106,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
             seconds = atof(argv[++i]);
     const cpu_features *f = cpu_features_get();
-    double peak = 0, peak_ymm_rate = 0;
+    double peak = 0, peak_ymm_rate = 0, peak_madd_rate = 0;
 #if defined(__x86_64__)
     int64_t iters = 100000;
     if (f->avx512_vnni) {
@@ -113,11 +117,17 @@ int main(int argc, char **argv)
         peak_ymm_rate = best_rate(seconds, (double)iters * 12 * 32 * 2, run_peak_ymm, &iters);
         printf("peak vpdpbusd ymm: %.1f GOP/s (one core)\n", peak_ymm_rate);
     }
+    if (f->avx2_fma) {
+        peak_madd_rate = best_rate(seconds, (double)iters * MADD_PEAK_OPS_PER_ITER, run_peak_madd, &iters);
+        printf("peak vpmaddwd ymm: %.1f GOP/s (one core)\n", peak_madd_rate);
+    }
 #endif
     static const int64_t shapes[][3] = {{128, 768, 768}, {128, 3072, 768}, {128, 768, 3072},
                                         {16, 768, 768}, {512, 768, 768}, {1024, 1024, 1024}};
-    static const qgemm_kernel_id ids[] = {QGEMM_KERNEL_AVX512_VNNI, QGEMM_KERNEL_AVX_VNNI,
+    static const qgemm_kernel_id ids[] = {QGEMM_KERNEL_AVX512_VNNI, QGEMM_KERNEL_AVX_VNNI, QGEMM_KERNEL_AVX2,
                                           QGEMM_KERNEL_PORTABLE};
+    static const char *const peak_names[] = {"vpdpbusd zmm", "vpdpbusd ymm", "vpmaddwd ymm", NULL};
+    const double peaks[] = {peak, peak_ymm_rate, peak_madd_rate, 0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n));
@@ -141,10 +151,8 @@ int main(int argc, char **argv)
             double rate = best_rate(seconds, 2.0 * (double)m * n * k, run_gemm, &g);
             printf("qgemm %-18s m %4lld n %4lld k %4lld: %7.1f GOP/s", qgemm_kernel_name(kernel),
                    (long long)m, (long long)n, (long long)k, rate);
-            double own = ids[kid] == QGEMM_KERNEL_AVX512_VNNI ? peak : peak_ymm_rate;
-            if (own > 0 && ids[kid] != QGEMM_KERNEL_PORTABLE)
-                printf("  (%.0f%% of the %s peak)", 100 * rate / own,
-                       ids[kid] == QGEMM_KERNEL_AVX512_VNNI ? "zmm" : "ymm");
+            if (peaks[kid] > 0)
+                printf("  (%.0f%% of the %s peak)", 100 * rate / peaks[kid], peak_names[kid]);
             printf("\n");
             free(g.scratch);
         }

@@ -3,7 +3,8 @@
  * quantized operators.
  *
  * The kernels use the u8 x s8 dot product of VNNI (vpdpbusd: four byte products summed into
- * each int32 lane), so A is made unsigned and B signed: an s8 A is read as A + 128 and a u8 B
+ * each int32 lane; without VNNI, AVX2 widens the bytes to int16 for vpmaddwd, as exact), so A is
+ * made unsigned and B signed: an s8 A is read as A + 128 and a u8 B
  * is packed as B - 128, the shifts folded into the zero points, and the zero points applied
  * after the product through A's row sums and B's column sums:
  *
@@ -29,6 +30,7 @@ typedef struct qgemm_kernel qgemm_kernel;
 typedef enum qgemm_kernel_id {
     QGEMM_KERNEL_BEST,       /* the fastest this processor runs */
     QGEMM_KERNEL_PORTABLE,   /* plain C, any processor */
+    QGEMM_KERNEL_AVX2,       /* AVX2 without VNNI: int16 vpmaddwd on YMM, 3x48 tile */
     QGEMM_KERNEL_AVX_VNNI,   /* AVX-VNNI on YMM, 6x16 tile */
     QGEMM_KERNEL_AVX512_VNNI /* AVX512-VNNI on ZMM, 8x48 tile */
 } qgemm_kernel_id;
@@ -142,6 +144,15 @@ typedef void (*qgemm_tile_fn)(int64_t mr, int64_t nc, int64_t k4, const uint8_t 
                               const int8_t *b,
                               int64_t b_stride, const qgemm_out *out);
 
+/* AVX2 pieces (qgemm_avx2.c), shared by the YMM kernels; called only on an AVX2 processor. The
+ * epilogue of an mr x nc tile whose int32 sums are rows ld apart from `sums`; the vector forms
+ * of qgemm_quantize_scalar and qgemm_range_scalar. */
+#if defined(__x86_64__)
+void qgemm_avx2_store_tile(const int32_t *sums, int64_t ld, int64_t mr, int64_t nc, const qgemm_out *out);
+void qgemm_avx2_quantize(const float *x, int64_t n, float scale, int32_t zero_point, bool is_signed, void *y);
+void qgemm_avx2_range(const float *x, int64_t n, float *lo, float *hi);
+#endif
+
 struct qgemm_kernel {
     const char *name;
     int mr, nr;
@@ -152,6 +163,7 @@ struct qgemm_kernel {
 
 extern const qgemm_kernel qgemm_kernel_portable;
 #if defined(__x86_64__)
+extern const qgemm_kernel qgemm_kernel_avx2;
 extern const qgemm_kernel qgemm_kernel_avx_vnni;
 extern const qgemm_kernel qgemm_kernel_avx512_vnni;
 #endif

@@ -1,7 +1,8 @@
 /* onyx's int8 GEMM (ops/kernels/qgemm.h) against a plain integer reference: each kernel family
  * this processor runs, odd m / n / k, int8 and uint8 operands, with and without zero points
- * (per tensor and per column), int32 and scaled float output, and any task split giving the
- * same bits; then the quantized operators and the fusion of ONNX Runtime's quantized graphs. */
+ * (per tensor and per column), int32 and scaled float output (with bias, ReLU, requantizing),
+ * and any task split giving the same bits; then the quantized operators and the fusion of ONNX Runtime's quantized graphs. */
+#include "gemm.h" /* GEMM_ACTIVATION_RELU */
 #include "harness.h"
 #include "qgemm.h"
 
@@ -10,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const qgemm_kernel_id kernel_ids[] = {QGEMM_KERNEL_PORTABLE, QGEMM_KERNEL_AVX_VNNI,
+static const qgemm_kernel_id kernel_ids[] = {QGEMM_KERNEL_PORTABLE, QGEMM_KERNEL_AVX2, QGEMM_KERNEL_AVX_VNNI,
                                              QGEMM_KERNEL_AVX512_VNNI};
 #define N_KERNELS (sizeof kernel_ids / sizeof kernel_ids[0])
 
@@ -26,6 +27,7 @@ typedef struct qproblem {
     bool a_signed, b_signed;
     int zp_mode; /* 0: none, 1: per tensor, 2: per column */
     bool float_out, bias;
+    bool relu, requantize; /* float output: then ReLU, then quantized (int8 when a_signed) and back */
 } qproblem;
 
 /* Runs one problem on `kernel` and compares with the reference; returns the mismatches. */
@@ -62,7 +64,10 @@ static int run_problem(const qgemm_kernel *kernel, qproblem p)
                        .b_zero_points = p.zp_mode ? zb : NULL, .b_zp_per_column = p.zp_mode == 2,
                        .c32 = p.float_out ? NULL : c32, .c = p.float_out ? c : NULL, .ldc = ldc,
                        .a_scale = sa, .b_scales = sb, .b_scale_per_column = p.zp_mode == 2,
-                       .bias = p.bias ? bias : NULL};
+                       .bias = p.bias ? bias : NULL,
+                       .activation = p.relu ? GEMM_ACTIVATION_RELU : GEMM_ACTIVATION_NONE,
+                       .requantize = p.requantize, .y_signed = p.a_signed, .y_scale = 0.37f,
+                       .y_zero_point = p.a_signed ? -3 : 131};
     /* Tasks in reverse order: each writes only its own block. */
     for (int64_t t = qgemm_plan_tasks(&plan) - 1; t >= 0; t--)
         qgemm_run_task(&plan, t, &args, scratch);
@@ -85,7 +90,15 @@ static int run_problem(const qgemm_kernel *kernel, qproblem p)
                 float y = (float)want * scale;
                 if (p.bias)
                     y += bias[j];
-                bad += memcmp(&c[i * ldc + j], &y, sizeof y) != 0; /* the same float operations */
+                if (p.relu)
+                    y = y > 0 ? y : 0;
+                if (p.requantize) { /* QuantizeLinear's formula, then DequantizeLinear's */
+                    double q = nearbyint(y / args.y_scale) + args.y_zero_point;
+                    q = fmin(fmax(q, p.a_signed ? -128 : 0), p.a_signed ? 127 : 255);
+                    y = (float)((int32_t)q - args.y_zero_point) * args.y_scale;
+                }
+                /* The same float operations: the same bits (ReLU's zero compared as a value). */
+                bad += p.relu ? c[i * ldc + j] != y : memcmp(&c[i * ldc + j], &y, sizeof y) != 0;
             }
         }
     free(a), free(b), free(zb), free(sb), free(bias), free(c32), free(c), free(memory), free(scratch);
@@ -94,7 +107,7 @@ static int run_problem(const qgemm_kernel *kernel, qproblem p)
 
 Test(qgemm, kernels_against_reference)
 {
-    static const int64_t sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {7, 33, 5}, {9, 48, 64}, {13, 49, 31},
+    static const int64_t sizes[][3] = {{1, 1, 1}, {4, 21, 0}, {1, 17, 3}, {7, 33, 5}, {9, 48, 64}, {13, 49, 31},
                                        {8, 200, 129}, {67, 97, 255}, {3, 500, 1030}, {130, 40, 7}};
     int kernels_run = 0;
     for (size_t kid = 0; kid < N_KERNELS; kid++) {
@@ -105,10 +118,10 @@ Test(qgemm, kernels_against_reference)
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             for (int signs = 0; signs < 4; signs++)
                 for (int zp = 0; zp < 3; zp++)
-                    for (int out = 0; out < 3; out++) {
+                    for (int out = 0; out < 5; out++) {
+                        /* int32; float; with bias; and ReLU; and requantized */
                         qproblem p = {sizes[s][0], sizes[s][1], sizes[s][2], signs & 1, signs & 2, zp,
-                                      out > 0,
-                                      out == 2};
+                                      out > 0, out >= 2, out >= 3, out == 4};
                         int bad = run_problem(kernel, p);
                         cr_expect(bad == 0,
                                   "%s: m %lld n %lld k %lld a_signed %d b_signed %d zp %d out %d: %d wrong",
