@@ -60,7 +60,8 @@ def ort_worker(spec_file):
     """One ONNX Runtime measurement in a fresh process: session creation time, the time of each
     run (around session.run, so it includes the Python binding's small per-call cost), and peak
     RSS less what Python and NumPy held before ONNX Runtime was imported. The spec (JSON):
-    model, inputs, threads, runs, warmup, and out_file to write every output to (.npz)."""
+    model, inputs, threads, runs, warmup, out_file to write every output to (.npz), and optimize
+    (default true: ORT_ENABLE_ALL; false: ORT_DISABLE_ALL, each node as the specification says)."""
     import numpy as np
     with open(spec_file) as f:
         spec = json.load(f)
@@ -69,7 +70,8 @@ def ort_worker(spec_file):
     options = ort.SessionOptions()
     options.intra_op_num_threads = spec["threads"]
     options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if spec.get("optimize", True)
+                                        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     start = time.perf_counter()
     session = ort.InferenceSession(spec["model"], options, providers=["CPUExecutionProvider"])
@@ -92,12 +94,12 @@ def ort_worker(spec_file):
                       "version": ort.__version__}))
 
 
-def run_ort(model, inputs, threads, runs, warmup, out_file=None):
+def run_ort(model, inputs, threads, runs, warmup, out_file=None, optimize=True):
     """ONNX Runtime on model (inputs as input_items gives them) in a fresh process:
     (times_ms, load_ms, peak_rss_kb, version)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"model": model, "inputs": inputs, "threads": threads, "runs": runs, "warmup": warmup,
-                   "out_file": out_file}, f)
+                   "out_file": out_file, "optimize": optimize}, f)
         spec = f.name
     try:
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--ort-worker", spec], capture_output=True,
@@ -135,12 +137,12 @@ def onyx_outputs(model, inputs, extra=()):
         return {f[:-4]: np.load(os.path.join(tmp, f)) for f in os.listdir(tmp)}
 
 
-def ort_outputs(model, inputs):
+def ort_outputs(model, inputs, optimize=True):
     """ONNX Runtime's outputs on model, in its output order."""
     import numpy as np
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "ort.npz")
-        run_ort(model, inputs, 1, 1, 0, out)
+        run_ort(model, inputs, 1, 1, 0, out, optimize)
         with np.load(out) as z:
             return [z[f"arr_{i}"] for i in range(len(z.files))]
 
@@ -151,12 +153,15 @@ def output_names(model):
 
 
 def agreement(case):
-    """Largest |onyx - ORT| over ORT's largest |value|, on the first output; ORT running the case's
-    reference_model where it has one."""
+    """Largest |onyx - ORT| over ORT's largest |value|, on the first output; where the case has a
+    reference_model, ORT running that one node by node (its graph optimizations off: with them on,
+    ORT fuses quantized nodes into its own kernels, which are not exact on every CPU)."""
     import numpy as np
     inputs = input_items(case)
-    ort_model = case.get("reference_model", case.get("ort_model", case["model"]))
-    want = ort_outputs(ort_model, inputs)[0]
+    if "reference_model" in case:
+        want = ort_outputs(case["reference_model"], inputs, optimize=False)[0]
+    else:
+        want = ort_outputs(case.get("ort_model", case["model"]), inputs)[0]
     got = onyx_outputs(case["model"], inputs, case.get("onyx_args", ()))[output_names(case["model"])[0]]
     scale = float(np.abs(want).max()) or 1.0
     return float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max()) / scale
