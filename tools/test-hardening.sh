@@ -119,7 +119,7 @@ if hardening_build build-asan address,undefined; then
   # embeddings, RMSNorm and grouped-query attention; quantized dynamically and QDQ, of a MatMul and
   # of a convolution): the loader's and the operators' paths of all the models (the release sweep
   # above breaks every one) in a fraction of the cases, since ASan runs them many times slower
-  # (the whole sweep under ASan took 15 of CI's 46 minutes on an AVX2-only Zen 3).
+  # (the whole sweep under ASan took about 10 of CI's 46 minutes on an AVX2-only Zen 3).
   asan_sweep=(models/{ffn_gelu,ffn_gelu_dynamo,mha_torch_padding_mask,encoder_prenorm_gelu_dynamo,gpt2_block}
               models/hf_llama models/quantized/{ffn_gelu_dynamic,ffn_gelu_qdq,cnn_small_dynamic,cnn_small_qdq})
   hardening_program asan/malformed-models build-asan/tests/malformed "${asan_sweep[@]}"
