@@ -2,9 +2,14 @@
  * auto_pad, and an optional bias, and onyx.FusedConv (Conv with an activation and a residual
  * in its epilogue, made by runtime/passes_conv.c).
  *
- * float32 Conv keeps ONNX's NCHW layout and runs one of three ways, picked in reshape:
+ * float32 Conv keeps ONNX's NCHW layout and runs one of five ways, picked in reshape:
  *   - depthwise (one channel and one map per group, two axes): conv_kernels' row kernels, on a
  *     padded copy of the input rows, vectors held in registers across the taps;
+ *   - 3x3, unit strides and dilations, one group, constant weights, enough 2x2 tiles:
+ *     Winograd F(2x2, 3x3), 16 products of the weights transformed once by the transformed
+ *     input, 2.25 times fewer multiply-adds (winograd_plan);
+ *   - strided, one group, wide output rows: the input of a band of rows copied into phase
+ *     planes and read in place tap by tap (gemm_shifted), no im2col matrix (shifted_plan);
  *   - few output positions (14x14, 7x7), one group: the product turned around, Y^T =
  *     patches W^T, with the image's channels last and the weights packed once per plan, so
  *     that the maps, not the positions, fill the GEMM kernel's 48-column panels;
@@ -72,6 +77,18 @@ static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dt
 #define CONV_TRANSPOSED_OUTPUT ((int64_t)1 << 20)
 /* ... and this many floats of patch matrix (16 MiB). */
 #define CONV_TRANSPOSED_PATCHES ((int64_t)1 << 22)
+/* The shifted path (conv_state.shifted): floats of a band's input copy and of its output in
+ * scratch, each at most this many (256 KiB, in L2 beside the weights) unless a single output
+ * row needs more, and up to 4 times as many for that row; ... */
+#define CONV_SHIFTED_FLOATS ((int64_t)1 << 16)
+/* ... and the columns computed beyond each output row (the phase planes' width) at most an
+ * eighth of the row. */
+#define CONV_SHIFTED_WASTE 8
+/* Winograd: floats of a band's transformed input (16 x channels x tiles), and of the products
+ * of a chunk of maps (16 x maps x tiles), at most (512 KiB, unless one tile row needs more). */
+#define CONV_WINOGRAD_FLOATS ((int64_t)1 << 17)
+/* Winograd: tiles per band at least (see winograd_plan). */
+#define CONV_WINOGRAD_MIN_TILES 24
 
 static float *align_scratch(void *p)
 {
@@ -127,6 +144,132 @@ static bool transposed_plan(op_context *ctx, int64_t images, int64_t groups)
     return true;
 }
 
+/* Whether to run Winograd F(2x2, 3x3) (see conv_state.winograd): 16 products of maps x
+ * channels by channels x tiles, each tile 2x2 outputs, instead of one of maps x 9 channels by
+ * 4 outputs: 2.25 times fewer multiply-adds, for a transform of the input and of the output
+ * (additions only, accurate to a few ulps of the output's terms). The weights' transform
+ * U = G g G^T (G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]) is made here, once. */
+static bool winograd_plan(op_context *ctx, int64_t images, int64_t groups)
+{
+    conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *w = op_input(ctx, 1);
+    if (groups != 1 || g->axes != 2 || g->kernel[0] != 3 || g->kernel[1] != 3 || g->stride[0] != 1 ||
+        g->stride[1] != 1 || g->dilation[0] != 1 || g->dilation[1] != 1 || !w->data || g->out_count == 0 ||
+        s->channels < CONV_MAP_ALIGN || s->maps < CONV_MAP_ALIGN)
+        return false;
+    int64_t tiles_w = ceil_div(g->out[1], 2), tiles_h = ceil_div(g->out[0], 2);
+    int64_t row_floats = 16 * s->channels * tiles_w;
+    if (row_floats > 4 * CONV_WINOGRAD_FLOATS)
+        return false;
+    /* Tile rows per band: as many as fit, for the most columns per product, each transformed
+     * weight read once per band; then chunks of maps for the tasks wanted and for the
+     * products' share of scratch. */
+    int64_t rows = OP_MAX(1, OP_MIN(tiles_h, CONV_WINOGRAD_FLOATS / row_floats));
+    int64_t bands = ceil_div(tiles_h, rows);
+    rows = ceil_div(tiles_h, bands);
+    int64_t tiles = rows * tiles_w;
+    /* Below this many tiles the 16 transformed weights (1.8 times the weights) are read for too
+     * few columns: the product waits on memory (512 maps of 7x7: 2.7 times slower than im2col). */
+    if (tiles < CONV_WINOGRAD_MIN_TILES)
+        return false;
+    int64_t want = ceil_div(CONV_TARGET_TASKS, images);
+    int64_t chunks = OP_MAX(ceil_div(want, bands), ceil_div(16 * s->maps * tiles, CONV_WINOGRAD_FLOATS));
+    chunks = OP_MIN(chunks, ceil_div(s->maps, CONV_MAP_ALIGN));
+    int64_t chunk = round_up(ceil_div(s->maps, chunks), CONV_MAP_ALIGN);
+    float *u = op_alloc_state(ctx, (size_t)(16 * s->maps * s->channels) * sizeof(float));
+    if (!u)
+        return false;
+    const float *weights = w->data;
+    int64_t es = s->maps * s->channels;
+    for (int64_t m = 0; m < s->maps; m++)
+        for (int64_t c = 0; c < s->channels; c++) {
+            const float *k = weights + (m * s->channels + c) * 9;
+            float gk[4][3]; /* G k */
+            for (int j = 0; j < 3; j++) {
+                gk[0][j] = k[j];
+                gk[1][j] = 0.5f * (k[j] + k[3 + j] + k[6 + j]);
+                gk[2][j] = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
+                gk[3][j] = k[6 + j];
+            }
+            for (int i = 0; i < 4; i++) { /* (G k) G^T */
+                float *row = u + (4 * i) * es + m * s->channels + c;
+                row[0] = gk[i][0];
+                row[es] = 0.5f * (gk[i][0] + gk[i][1] + gk[i][2]);
+                row[2 * es] = 0.5f * (gk[i][0] - gk[i][1] + gk[i][2]);
+                row[3 * es] = gk[i][2];
+            }
+        }
+    s->winograd = true;
+    s->winograd_weights = u;
+    s->band_rows = rows;
+    s->bands = bands;
+    s->map_chunk = chunk;
+    s->map_chunks = ceil_div(s->maps, chunk);
+    conv2d_window win = window_2d(g);
+    ctx->n_tasks = images * bands * s->map_chunks;
+    ctx->task_cost = 16 * chunk * s->channels * tiles;
+    size_t floats = (size_t)(16 * (winograd_stride(s->channels * tiles) + winograd_stride(chunk * tiles)) +
+                             winograd_scratch_floats(&win));
+    ctx->scratch_bytes = floats * sizeof(float) + 3 * CONV_SCRATCH_ALIGN;
+    return true;
+}
+
+/* Whether to read the input in place (see conv_state.shifted): one group, two axes, a kernel
+ * larger than 1x1, strides, and output rows wide enough that the columns computed past their
+ * end cost little. (With unit strides im2col copies whole runs and its block feeds the GEMM
+ * from aligned rows: measured on 64 maps of 56x56, Zen 3, the shifted product was 4% slower
+ * than im2col and the product; on the strided 7x7 stem of ResNet it is 10-20% faster.) The input of a band of output rows, with its padding, is copied into stride x stride
+ * phase planes per channel (phase (py, px) holds padded rows py, py + sh, ... and columns px,
+ * px + sw, ...), so that every tap is a unit-stride shift within one of them: output position
+ * (r, x) of the band sits at r * phase_w + x, and tap (ky, kx) of channel c reads it at
+ * offsets[(c, ky, kx)] further on. The product then multiplies the weights (maps x rows, in
+ * place) by those shifted rows with no im2col matrix: its columns are the band's rows of
+ * phase_w positions, of which the first out_w are outputs. */
+static bool shifted_plan(op_context *ctx, int64_t images, int64_t groups)
+{
+    conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    if (groups != 1 || g->axes != 2 || g->kernel_count == 1 || g->out_count == 0 ||
+        (g->stride[0] == 1 && g->stride[1] == 1))
+        return false;
+    int64_t sh = g->stride[0], sw = g->stride[1];
+    int64_t dy_max = (g->kernel[0] - 1) * g->dilation[0] / sh, dx_max = (g->kernel[1] - 1) * g->dilation[1] / sw;
+    int64_t phase_w = g->out[1] + dx_max, planes = s->channels * sh * sw;
+    if (phase_w * CONV_SHIFTED_WASTE > g->out[1] * (CONV_SHIFTED_WASTE + 1))
+        return false;
+    /* Rows per band: enough bands for CONV_TARGET_TASKS tasks per image, fewer rows while the
+     * band's input or output outgrows its share of scratch. */
+    int64_t want = ceil_div(CONV_TARGET_TASKS, images);
+    int64_t rows = ceil_div(g->out[0], OP_MIN(g->out[0], want));
+    while (rows > 1 && (planes * (rows + dy_max + 1) * phase_w > CONV_SHIFTED_FLOATS ||
+                        s->maps * rows * phase_w > CONV_SHIFTED_FLOATS))
+        rows--;
+    int64_t in_floats = planes * (rows + dy_max + 1) * phase_w, out_floats = s->maps * rows * phase_w;
+    if (in_floats > 4 * CONV_SHIFTED_FLOATS || out_floats > 4 * CONV_SHIFTED_FLOATS)
+        return false;
+    s->offsets = op_alloc_state(ctx, (size_t)s->rows * sizeof(int32_t));
+    if (!s->offsets)
+        return false; /* im2col needs no memory of its own */
+    s->shifted = true;
+    s->phase_w = phase_w;
+    s->phase_rows = rows + dy_max + 1; /* the last row: columns past the band's last output row */
+    s->band_rows = rows;
+    s->bands = ceil_div(g->out[0], rows);
+    int64_t plane = s->phase_rows * phase_w, taps = g->kernel_count;
+    for (int64_t c = 0; c < s->channels; c++)
+        for (int64_t ky = 0; ky < g->kernel[0]; ky++)
+            for (int64_t kx = 0; kx < g->kernel[1]; kx++) {
+                int64_t y = ky * g->dilation[0], x = kx * g->dilation[1];
+                int64_t phase = (c * sh + y % sh) * sw + x % sw;
+                s->offsets[c * taps + ky * g->kernel[1] + kx] = (int32_t)(phase * plane + y / sh * phase_w + x / sw);
+            }
+    ctx->n_tasks = images * s->bands;
+    ctx->task_cost = s->maps * s->rows * rows * g->out[1];
+    ctx->scratch_bytes = (size_t)(in_floats + out_floats) * sizeof(float) + 2 * CONV_SCRATCH_ALIGN;
+    return true;
+}
+
 /* Depthwise planes no wider than a vector (14x14, 7x7 at 16 floats) waste lanes along their
  * rows, and large kernels (5x5, 7x7) pay the transpositions back: then `lanes` channels at once,
  * one in each lane, a task per block of them. Measured on AVX-512 against the rows kernel: 5x5
@@ -176,7 +319,8 @@ static void conv_float_plan(op_context *ctx)
         ctx->scratch_bytes = (size_t)copy * sizeof(float) + CONV_SCRATCH_ALIGN;
         return;
     }
-    if (transposed_plan(ctx, images, groups))
+    if (winograd_plan(ctx, images, groups) || shifted_plan(ctx, images, groups) ||
+        transposed_plan(ctx, images, groups))
         return;
     int64_t most = s->direct ? g->out_count : OP_MAX(CONV_BLOCK_ALIGN, CONV_BLOCK_FLOATS / OP_MAX(s->rows, 1));
     int64_t blocks = ceil_div(g->out_count, OP_MAX(most, 1));
@@ -243,6 +387,103 @@ static void depthwise_task(const op_context *ctx, int64_t task, float *scratch)
     gemm_epilogue e = conv_epilogue(ctx, plane * g->out_count + row0 * g->out[1], g->out[1]);
     if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
         gemm_apply_epilogue(NULL, out + row0 * g->out[1], g->out[1], row1 - row0, g->out[1], &e);
+}
+
+/* Task `task` of the Winograd path: chunk (task % map_chunks) of the maps over tile-row band
+ * (task / map_chunks % bands) of image (task / map_chunks / bands). The band's transformed
+ * input stays in scratch for the thread's next chunk (*loaded: the band it holds). */
+static void winograd_task(const op_context *ctx, int64_t task, float *scratch, int64_t *loaded)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const conv_kernels *kernels = conv_kernels_get(GEMM_KERNEL_BEST);
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t chunk = task % s->map_chunks, band_task = task / s->map_chunks;
+    int64_t image = band_task / s->bands, tile_row0 = band_task % s->bands * s->band_rows;
+    int64_t tiles_w = ceil_div(g->out[1], 2), tile_rows = OP_MIN(s->band_rows, ceil_div(g->out[0], 2) - tile_row0);
+    int64_t tiles = tile_rows * tiles_w, band_tiles = s->band_rows * tiles_w;
+    int64_t map0 = chunk * s->map_chunk, maps = OP_MIN(s->map_chunk, s->maps - map0);
+    conv2d_window w = window_2d(g);
+    float *v = scratch;
+    float *products = align_scratch(v + 16 * winograd_stride(s->channels * band_tiles));
+    float *transform = align_scratch(products + 16 * winograd_stride(s->map_chunk * band_tiles));
+    if (*loaded != band_task) {
+        kernels->winograd_input(&w, s->channels, (const float *)ctx->inputs[0]->data + image * s->channels * g->in_count,
+                                tile_row0, tile_rows, v, transform);
+        *loaded = band_task;
+    }
+    for (int e = 0; e < 16; e++) {
+        gemm_plan plan;
+        gemm_plan_init(&plan, NULL, maps, tiles, s->channels, false, false, NULL);
+        gemm_args args = {.a = s->winograd_weights + (e * s->maps + map0) * s->channels, .lda = s->channels,
+                          .b = v + e * winograd_stride(s->channels * tiles), .ldb = tiles,
+                          .c = products + e * winograd_stride(maps * tiles), .ldc = tiles, .alpha = 1, .beta = 0};
+        gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
+    }
+    int64_t plane0 = image * s->maps + map0;
+    float *y = (float *)ctx->outputs[0]->data + plane0 * g->out_count;
+    kernels->winograd_output(&w, maps, products, tile_row0, tile_rows, y, transform);
+    int64_t row0 = 2 * tile_row0, rows = OP_MIN(g->out[0], 2 * (tile_row0 + tile_rows)) - row0;
+    gemm_epilogue e = conv_epilogue(ctx, plane0 * g->out_count + row0 * g->out[1], g->out_count);
+    e.row_bias = bias ? (const float *)bias->data + map0 : NULL;
+    if (e.row_bias || e.activation != GEMM_ACTIVATION_NONE || e.residual)
+        gemm_apply_epilogue(NULL, y + row0 * g->out[1], g->out_count, maps, rows * g->out[1], &e);
+}
+
+/* The input of band rows [row0, ...) of one image for the shifted path: per channel its
+ * stride x stride phase planes, phase_rows x phase_w each, zeros where the window reads
+ * padding (and in the columns and rows past what any output reads). */
+static void shifted_copy(const conv_state *s, const float *image, int64_t row0, float *band)
+{
+    const window_geometry *g = &s->geometry;
+    int64_t sh = g->stride[0], sw = g->stride[1], h = g->in[0], w = g->in[1], width = s->phase_w;
+    for (int64_t c = 0; c < s->channels; c++)
+        for (int64_t py = 0; py < sh; py++)
+            for (int64_t px = 0; px < sw; px++)
+                for (int64_t r = 0; r < s->phase_rows; r++, band += width) {
+                    int64_t iy = (row0 + r) * sh + py - g->pad_begin[0];
+                    if (iy < 0 || iy >= h) {
+                        memset(band, 0, (size_t)width * sizeof(float));
+                        continue;
+                    }
+                    const float *src = image + (c * h + iy) * w;
+                    /* Columns [lo, hi) read the image: ix = x * sw + px - pad_left in [0, w). */
+                    int64_t shift = px - g->pad_begin[1];
+                    int64_t lo = OP_MIN(width, shift >= 0 ? 0 : ceil_div(-shift, sw));
+                    int64_t hi = OP_MAX(lo, OP_MIN(width, w - shift > 0 ? ceil_div(w - shift, sw) : 0));
+                    memset(band, 0, (size_t)lo * sizeof(float));
+                    if (sw == 1)
+                        memcpy(band + lo, src + lo + shift, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t x = lo; x < hi; x++)
+                            band[x] = src[x * sw + shift];
+                    memset(band + hi, 0, (size_t)(width - hi) * sizeof(float));
+                }
+}
+
+/* Task `task` of the shifted path: band (task % bands) of image (task / bands), all maps, in
+ * phase_w-wide rows into scratch; the first out_w of each row then go to Y, and the epilogue
+ * (bias, activation, residual) runs there. */
+static void shifted_task(const op_context *ctx, int64_t task, float *scratch)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t image = task / s->bands, row0 = task % s->bands * s->band_rows;
+    int64_t rows = OP_MIN(s->band_rows, g->out[0] - row0), n = rows * s->phase_w, width = g->out[1];
+    float *band = scratch;
+    float *product = align_scratch(band + s->channels * g->stride[0] * g->stride[1] * s->phase_rows * s->phase_w);
+    shifted_copy(s, (const float *)ctx->inputs[0]->data + image * s->channels * g->in_count, row0, band);
+    gemm_shifted(NULL, s->maps, n, s->rows, ctx->inputs[1]->data, s->rows, band, s->offsets, product, n);
+    int64_t at = image * s->maps * g->out_count + row0 * width;
+    float *y = (float *)ctx->outputs[0]->data + at;
+    for (int64_t m = 0; m < s->maps; m++)
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(y + m * g->out_count + r * width, product + m * n + r * s->phase_w, (size_t)width * sizeof(float));
+    gemm_epilogue e = conv_epilogue(ctx, at, g->out_count);
+    e.row_bias = bias ? bias->data : NULL;
+    if (e.row_bias || e.activation != GEMM_ACTIVATION_NONE || e.residual)
+        gemm_apply_epilogue(NULL, y, g->out_count, s->maps, rows * width, &e);
 }
 
 /* The patch matrix of an image with channels last: row p holds, tap after tap, the channels
@@ -320,6 +561,14 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
         }
         if (s->transposed) {
             transposed_task(ctx, task, columns, &loaded);
+            continue;
+        }
+        if (s->shifted) {
+            shifted_task(ctx, task, columns);
+            continue;
+        }
+        if (s->winograd) {
+            winograd_task(ctx, task, columns, &loaded);
             continue;
         }
         int64_t chunk = task % s->map_chunks, block_task = task / s->map_chunks;

@@ -61,7 +61,32 @@ typedef struct conv_kernels {
     /* dst[c * ld_dst + r] = src[r * ld_src + c] for r < rows, c < cols: blocks of 8 x 8 in
      * registers where the instruction set has them. */
     void (*transpose)(const float *src, int64_t ld_src, int64_t rows, int64_t cols, float *dst, int64_t ld_dst);
+    /* Winograd F(2x2, 3x3), for a 3x3 kernel with unit strides and dilations (conv.c): tile
+     * (ty, tx) computes output rows 2ty, 2ty + 1 and columns 2tx, 2tx + 1 from the 4x4 input
+     * at row 2ty - pad_top, column 2tx - pad_left (padding 0); tiles_w = (out_w + 1) / 2 per
+     * row. Tiles t = (ty - tile_row0) * tiles_w + tx of tile rows [tile_row0, + tile_rows):
+     * winograd_input writes B^T d B of each of `channels` planes (in_h x in_w apart) as
+     * v[e * winograd_stride(channels * tiles) + c * tiles + t] for its 16 elements e; scratch:
+     * winograd_scratch_floats. winograd_output reads m[e * winograd_stride(maps * tiles) +
+     * k * tiles + t] and writes A^T m A, the outputs that lie inside the planes, onto `maps`
+     * planes of out (out_h x out_w apart). */
+    void (*winograd_input)(const conv2d_window *g, int64_t channels, const float *image, int64_t tile_row0,
+                           int64_t tile_rows, float *v, float *scratch);
+    void (*winograd_output)(const conv2d_window *g, int64_t maps, const float *m, int64_t tile_row0,
+                            int64_t tile_rows, float *out, float *scratch);
 } conv_kernels;
+
+/* Floats from one of the 16 matrices of a Winograd transform to the next: `floats`, and a
+ * cache line, so that the 16 streams of its writes (and reads) do not fall into the same L1
+ * sets when the matrices' size is a multiple of 4 KiB (measured: 64 channels of 112 tiles,
+ * 2.3 ms -> 0.7 ms). */
+static inline int64_t winograd_stride(int64_t floats) { return floats + 16; }
+
+/* Scratch of winograd_input and winograd_output, floats. */
+static inline int64_t winograd_scratch_floats(const conv2d_window *g)
+{
+    return 10 * ((g->out_w + 1) / 2 + 1);
+}
 
 /* The widest kernel depthwise_rows and max_pool_rows take (kernel_w). */
 #define CONV_WINDOW_MAX_KERNEL 16

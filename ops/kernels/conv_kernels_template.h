@@ -491,6 +491,101 @@ static float sum(const float *x, int64_t n)
     return acc[0];
 }
 
+/* ---- Winograd F(2x2, 3x3) (conv_kernels.h) ------------------------------------------------ */
+
+/* Row iy of a plane, padded to `width` columns from column -pad_left (zeros outside), split
+ * into even and odd columns: even[x] = row[2x - pad_left], odd[x] = row[2x + 1 - pad_left]. */
+static void padded_phases(const conv2d_window *g, const float *plane, int64_t iy, int64_t half, float *restrict tmp,
+                          float *restrict even, float *restrict odd)
+{
+    int64_t width = 2 * half;
+    if (iy < 0 || iy >= g->in_h) {
+        memset(even, 0, (size_t)half * sizeof(float));
+        memset(odd, 0, (size_t)half * sizeof(float));
+        return;
+    }
+    int64_t lo = g->pad_left < width ? g->pad_left : width;
+    int64_t hi = g->in_w + g->pad_left < width ? g->in_w + g->pad_left : width;
+    memset(tmp, 0, (size_t)lo * sizeof(float));
+    memcpy(tmp + lo, plane + iy * g->in_w + (lo - g->pad_left), (size_t)(hi - lo) * sizeof(float));
+    memset(tmp + hi, 0, (size_t)(width - hi) * sizeof(float));
+    for (int64_t x = 0; x < half; x++) {
+        even[x] = tmp[2 * x];
+        odd[x] = tmp[2 * x + 1];
+    }
+}
+
+static void winograd_input(const conv2d_window *g, int64_t channels, const float *image, int64_t tile_row0,
+                           int64_t tile_rows, float *restrict v, float *restrict scratch)
+{
+    const int64_t tw = (g->out_w + 1) / 2, half = tw + 1, tiles = tile_rows * tw;
+    const int64_t es = winograd_stride(channels * tiles);
+    float *tmp = scratch, *even[4], *odd[4];
+    for (int r = 0; r < 4; r++) {
+        even[r] = scratch + 2 * half + 2 * r * half;
+        odd[r] = even[r] + half;
+    }
+    for (int64_t c = 0; c < channels; c++) {
+        const float *plane = image + c * g->in_h * g->in_w;
+        for (int64_t ty = 0; ty < tile_rows; ty++) {
+            for (int r = 0; r < 4; r++)
+                padded_phases(g, plane, 2 * (tile_row0 + ty) - g->pad_top + r, half, tmp, even[r], odd[r]);
+            float *restrict out = v + c * tiles + ty * tw;
+            for (int64_t t = 0; t < tw; t++) {
+                /* u = B^T d, d the 4x4 input of the tile (column j: even[t], odd[t], even[t+1], odd[t+1]) */
+                float u[4][4];
+                for (int j = 0; j < 4; j++) {
+                    float *const *col = j % 2 ? odd : even;
+                    int64_t x = t + j / 2;
+                    float d0 = col[0][x], d1 = col[1][x], d2 = col[2][x], d3 = col[3][x];
+                    u[0][j] = d0 - d2;
+                    u[1][j] = d1 + d2;
+                    u[2][j] = d2 - d1;
+                    u[3][j] = d1 - d3;
+                }
+                /* v = u B */
+                for (int i = 0; i < 4; i++) {
+                    out[(4 * i + 0) * es + t] = u[i][0] - u[i][2];
+                    out[(4 * i + 1) * es + t] = u[i][1] + u[i][2];
+                    out[(4 * i + 2) * es + t] = u[i][2] - u[i][1];
+                    out[(4 * i + 3) * es + t] = u[i][1] - u[i][3];
+                }
+            }
+        }
+    }
+}
+
+static void winograd_output(const conv2d_window *g, int64_t maps, const float *m, int64_t tile_row0,
+                            int64_t tile_rows, float *out, float *restrict scratch)
+{
+    const int64_t tw = (g->out_w + 1) / 2, tiles = tile_rows * tw, es = winograd_stride(maps * tiles);
+    const int64_t plane = g->out_h * g->out_w;
+    float *restrict row0 = scratch, *restrict row1 = scratch + 2 * tw;
+    for (int64_t k = 0; k < maps; k++)
+        for (int64_t ty = 0; ty < tile_rows; ty++) {
+            const float *restrict src = m + k * tiles + ty * tw;
+            for (int64_t t = 0; t < tw; t++) {
+                /* s = A^T x over the rows, then y = s A */
+                float s[2][4];
+                for (int j = 0; j < 4; j++) {
+                    float x0 = src[j * es + t], x1 = src[(4 + j) * es + t];
+                    float x2 = src[(8 + j) * es + t], x3 = src[(12 + j) * es + t];
+                    s[0][j] = x0 + x1 + x2;
+                    s[1][j] = x1 - x2 - x3;
+                }
+                row0[2 * t] = s[0][0] + s[0][1] + s[0][2];
+                row0[2 * t + 1] = s[0][1] - s[0][2] - s[0][3];
+                row1[2 * t] = s[1][0] + s[1][1] + s[1][2];
+                row1[2 * t + 1] = s[1][1] - s[1][2] - s[1][3];
+            }
+            int64_t oy = 2 * (tile_row0 + ty);
+            float *o = out + k * plane + oy * g->out_w;
+            memcpy(o, row0, (size_t)g->out_w * sizeof(float));
+            if (oy + 1 < g->out_h)
+                memcpy(o + g->out_w, row1, (size_t)g->out_w * sizeof(float));
+        }
+}
+
 const conv_kernels CONV_KERNELS_SYMBOL = {
     .name = CONV_KERNELS_NAME,
     .lanes = CONV_LANES,
@@ -501,4 +596,6 @@ const conv_kernels CONV_KERNELS_SYMBOL = {
     .sum = sum,
     .im2col = im2col,
     .transpose = transpose,
+    .winograd_input = winograd_input,
+    .winograd_output = winograd_output,
 };

@@ -46,6 +46,19 @@ typedef struct conv_state {
     bool transposed;
     gemm_packed_b packed_weights;
     gemm_plan plan;
+    /* float32, one group, two axes, a kernel larger than 1x1 (conv.c, shifted_plan): tasks
+     * (image, band of band_rows output rows); each copies its band's input, padded and split
+     * into stride x stride phases of phase_rows x phase_w floats, and reads it in place tap by
+     * tap (gemm_shifted): row p of the product at `offsets[p]` */
+    bool shifted;
+    int64_t phase_w, phase_rows;
+    int32_t *offsets;
+    /* float32, one group, a 3x3 kernel with unit strides and dilations, constant weights
+     * (conv.c, winograd_plan): Winograd F(2x2, 3x3) in tasks (image, band of band_rows tile
+     * rows, chunk of map_chunk maps), from the weights transformed once, G g G^T, as 16
+     * matrices of maps x channels */
+    bool winograd;
+    float *winograd_weights;
 } conv_state;
 
 /* Reads kernel_shape, strides, dilations, pads, auto_pad and group into params (ctx->params). */

@@ -296,6 +296,31 @@ void gemm_run(const gemm_plan *plan, const gemm_args *args, int64_t begin, int64
     }
 }
 
+void gemm_shifted(const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, const int32_t *offsets, float *c, int64_t ldc)
+{
+    if (!kernel)
+        kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    const int64_t kc_max = even_block(k, GEMM_KC_MAX);
+    /* Panel by panel, every strip of A going past each: the rows of B a panel reads (a few
+     * lines of the input per channel) stay in L1 meanwhile. */
+    for (int64_t p0 = 0; p0 == 0 || p0 < k; p0 += kc_max) {
+        gemm_tile tile = {.k = min64(kc_max, k - p0), .b = b, .b_offsets = offsets + p0, .lda = lda, .ldc = ldc,
+                          .alpha = 1.0f, .beta = p0 == 0 ? 0.0f : 1.0f};
+        for (int64_t j = 0; j < n; j += kernel->nr) {
+            const int64_t cols = min64(kernel->nr, n - j);
+            tile.b = b + j;
+            tile.nr = (int)cols;
+            const int vectors = (int)ceil_div(cols, kernel->vector);
+            for (int64_t i = 0; i < m; i += kernel->mr) {
+                tile.a = a + i * lda + p0;
+                tile.c = c + i * ldc + j;
+                kernel->shifted[min64(kernel->mr, m - i) - 1][vectors - 1](&tile);
+            }
+        }
+    }
+}
+
 /* ---- whole products ----------------------------------------------------------------------- */
 
 /* BLAS takes int sizes: every dim is below the tensor element limit (< 2^31). BLAS also

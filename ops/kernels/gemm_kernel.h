@@ -34,13 +34,15 @@ static inline void *align_up(void *p)
 
 /* One call of a micro-kernel: C = alpha * A B + beta * C on an mr x nr tile (mr and the
  * vector count are the kernel's own), with A mr x k (rows lda apart) and B k x nr (rows ldb
- * apart). Only nr columns of B are read and of C written. beta 0: C is not read. */
+ * apart; for the shifted tiles, row p at b + b_offsets[p]). Only nr columns of B are read and
+ * of C written. beta 0: C is not read. */
 typedef struct gemm_tile {
     int64_t k;
     const float *a;
     int64_t lda;
     const float *b;
     int64_t ldb;
+    const int32_t *b_offsets;
     float *c;
     int64_t ldc;
     int nr;
@@ -55,6 +57,7 @@ struct gemm_kernel {
     const char *name;
     int mr, nr, vector; /* register tile mr x nr, in vectors of `vector` floats */
     gemm_tile_fn tiles[GEMM_MAX_MR][GEMM_MAX_NV]; /* [rows - 1][vectors - 1] */
+    gemm_tile_fn shifted[GEMM_MAX_MR][GEMM_MAX_NV]; /* the same, B's rows at b_offsets */
     gemm_epilogue_fn epilogue;
     void (*softmax_row)(float *x, int64_t n);
     float (*exp_row)(float *x, int64_t n, float mul);

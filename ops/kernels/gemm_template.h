@@ -35,16 +35,20 @@
 
 /* ---- micro-kernel ------------------------------------------------------------------------- */
 
-/* acc += A B over the tile's k, with B's last vector holding `last` columns. Inlined with
- * constant mr and nv, so that acc lives in registers. */
-GEMM_INLINE void tile_accumulate(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, int mr, int nv, int last)
+/* acc += A B over the tile's k, with B's last vector holding `last` columns; `shifted`: row p
+ * of B at b + b_offsets[p] instead of p * ldb. Inlined with constant mr, nv and shifted, so
+ * that acc lives in registers. */
+GEMM_INLINE void tile_accumulate(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, int mr, int nv, int last,
+                                 bool shifted)
 {
     const float *a = t->a, *b = t->b;
+    const int32_t *offsets = t->b_offsets;
     const int64_t lda = t->lda, ldb = t->ldb;
-    for (int64_t p = 0; p < t->k; p++, b += ldb) {
+    for (int64_t p = 0; p < t->k; p++, b += shifted ? 0 : ldb) {
+        const float *row = shifted ? b + offsets[p] : b;
         vec bv[GEMM_NV];
         GEMM_UNROLL for (int v = 0; v < nv; v++)
-            bv[v] = v < nv - 1 || last == VLEN ? v_load(b + v * VLEN) : v_load_n(b + v * VLEN, last);
+            bv[v] = v < nv - 1 || last == VLEN ? v_load(row + v * VLEN) : v_load_n(row + v * VLEN, last);
         GEMM_UNROLL for (int i = 0; i < mr; i++) {
             vec ai = v_set1(a[i * lda + p]);
             GEMM_UNROLL for (int v = 0; v < nv; v++)
@@ -53,7 +57,7 @@ GEMM_INLINE void tile_accumulate(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, 
     }
 }
 
-GEMM_INLINE void tile_body(const gemm_tile *t, int mr, int nv)
+GEMM_INLINE void tile_body(const gemm_tile *t, int mr, int nv, bool shifted)
 {
     vec acc[GEMM_MR][GEMM_NV];
     GEMM_UNROLL for (int i = 0; i < mr; i++)
@@ -62,9 +66,9 @@ GEMM_INLINE void tile_body(const gemm_tile *t, int mr, int nv)
     const int last = t->nr - (nv - 1) * VLEN;
     /* The whole-vector case separately: the hot loop then has no masked loads. */
     if (last == VLEN)
-        tile_accumulate(acc, t, mr, nv, VLEN);
+        tile_accumulate(acc, t, mr, nv, VLEN, shifted);
     else
-        tile_accumulate(acc, t, mr, nv, last);
+        tile_accumulate(acc, t, mr, nv, last, shifted);
     const vec alpha = v_set1(t->alpha), beta = v_set1(t->beta);
     GEMM_UNROLL for (int i = 0; i < mr; i++) {
         float *c = t->c + i * t->ldc;
@@ -82,7 +86,8 @@ GEMM_INLINE void tile_body(const gemm_tile *t, int mr, int nv)
 }
 
 #define GEMM_DEFINE_TILE(m, v)                                                                 \
-    static void tile_##m##x##v(const gemm_tile *t) { tile_body(t, m, v); }
+    static void tile_##m##x##v(const gemm_tile *t) { tile_body(t, m, v, false); }                \
+    static void shifted_##m##x##v(const gemm_tile *t) { tile_body(t, m, v, true); }
 #define GEMM_DEFINE_ROW(m) GEMM_VECTORS(GEMM_DEFINE_TILE, m)
 GEMM_ROWS(GEMM_DEFINE_ROW)
 
@@ -374,6 +379,8 @@ static void softmax_row(float *x, int64_t n)
 
 #define GEMM_TILE_ENTRY(m, v) [m - 1][v - 1] = tile_##m##x##v,
 #define GEMM_ROW_ENTRIES(m) GEMM_VECTORS(GEMM_TILE_ENTRY, m)
+#define GEMM_SHIFTED_ENTRY(m, v) [m - 1][v - 1] = shifted_##m##x##v,
+#define GEMM_SHIFTED_ROW_ENTRIES(m) GEMM_VECTORS(GEMM_SHIFTED_ENTRY, m)
 
 const gemm_kernel GEMM_SYMBOL = {
     .name = GEMM_NAME,
@@ -381,6 +388,7 @@ const gemm_kernel GEMM_SYMBOL = {
     .nr = GEMM_NV * VLEN,
     .vector = VLEN,
     .tiles = {GEMM_ROWS(GEMM_ROW_ENTRIES)},
+    .shifted = {GEMM_ROWS(GEMM_SHIFTED_ROW_ENTRIES)},
     .epilogue = epilogue,
     .softmax_row = softmax_row,
     .exp_row = exp_row,

@@ -271,6 +271,85 @@ Test(conv_kernels, im2col_every_family_matches_the_general_walk)
     }
 }
 
+/* Winograd F(2x2, 3x3) with each family's transforms: the input transform, the 16 products
+ * in double with the weights' transform (G k G^T, written out here), the output transform,
+ * against the convolution's definition; tile rows in two bands, odd planes, asymmetric pads. */
+Test(conv_kernels, winograd_transforms_every_family)
+{
+    uint32_t seed = 9;
+    static const int64_t cases[][6] = {
+        /* in_h in_w pad_top pad_left pad_bottom pad_right */
+        {7, 9, 1, 1, 1, 1}, {6, 6, 0, 0, 0, 0}, {5, 11, 2, 0, 1, 2}, {9, 4, 1, 2, 0, 1},
+    };
+    const int64_t channels = 3, maps = 2;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const int64_t *cs = cases[ci];
+        conv2d_window g = window(cs[0], cs[1], 3, 3, 1, 1, 1, 1, cs[2], cs[3], cs[4], cs[5]);
+        int64_t tw = (g.out_w + 1) / 2, th = (g.out_h + 1) / 2, band = (th + 1) / 2;
+        float x[3 * 11 * 11], k[2 * 3 * 9];
+        for (int64_t i = 0; i < channels * g.in_h * g.in_w; i++)
+            x[i] = noise(&seed);
+        for (int i = 0; i < 2 * 3 * 9; i++)
+            k[i] = noise(&seed);
+        double u[16][2][3]; /* G k G^T */
+        for (int m = 0; m < maps; m++)
+            for (int c = 0; c < channels; c++) {
+                const float *f = k + (m * channels + c) * 9;
+                double gk[4][3];
+                for (int j = 0; j < 3; j++) {
+                    gk[0][j] = f[j];
+                    gk[1][j] = (f[j] + f[3 + j] + f[6 + j]) / 2;
+                    gk[2][j] = (f[j] - f[3 + j] + f[6 + j]) / 2;
+                    gk[3][j] = f[6 + j];
+                }
+                for (int i = 0; i < 4; i++) {
+                    u[4 * i][m][c] = gk[i][0];
+                    u[4 * i + 1][m][c] = (gk[i][0] + gk[i][1] + gk[i][2]) / 2;
+                    u[4 * i + 2][m][c] = (gk[i][0] - gk[i][1] + gk[i][2]) / 2;
+                    u[4 * i + 3][m][c] = gk[i][2];
+                }
+            }
+        for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+            const conv_kernels *kr = conv_kernels_get(families[f]);
+            if (!kr)
+                continue;
+            float *y = aligned((size_t)(maps * g.out_h * g.out_w));
+            float *scratch = aligned((size_t)winograd_scratch_floats(&g));
+            for (int64_t row0 = 0; row0 < th; row0 += band) {
+                int64_t rows = band < th - row0 ? band : th - row0, tiles = rows * tw;
+                int64_t sv = winograd_stride(channels * tiles), sm = winograd_stride(maps * tiles);
+                float *v = aligned((size_t)(16 * sv)), *prod = aligned((size_t)(16 * sm));
+                kr->winograd_input(&g, channels, x, row0, rows, v, scratch);
+                for (int e = 0; e < 16; e++)
+                    for (int m = 0; m < maps; m++)
+                        for (int64_t t = 0; t < tiles; t++) {
+                            double sum = 0;
+                            for (int c = 0; c < channels; c++)
+                                sum += u[e][m][c] * v[e * sv + c * tiles + t];
+                            prod[e * sm + m * tiles + t] = (float)sum;
+                        }
+                kr->winograd_output(&g, maps, prod, row0, rows, y, scratch);
+                free(v);
+                free(prod);
+            }
+            for (int m = 0; m < maps; m++)
+                for (int64_t oy = 0; oy < g.out_h; oy++)
+                    for (int64_t ox = 0; ox < g.out_w; ox++) {
+                        double want = 0;
+                        for (int c = 0; c < channels; c++) {
+                            want += reference(&g, REF_DEPTHWISE, x + c * g.in_h * g.in_w,
+                                              k + (m * channels + c) * 9, 0.0f, oy, ox);
+                        }
+                        float got = y[(m * g.out_h + oy) * g.out_w + ox];
+                        cr_assert(fabs(got - want) <= 1e-5, "%s case %zu map %d (%lld, %lld): %g, want %g", kr->name,
+                                  ci, m, (long long)oy, (long long)ox, got, want);
+                    }
+            free(y);
+            free(scratch);
+        }
+    }
+}
+
 Test(conv_kernels, transpose_every_family)
 {
     uint32_t seed = 13;
@@ -357,12 +436,15 @@ Test(conv_kernels, gemm_epilogue_convolution_activations)
 /* The convolution the fusion tests build: X [1, C, H, W] -> Conv (3x3, stride `stride`, pads 1,
  * group `group`, M maps) with a bias, then the chain `tail` builds from value "y"; the graph's
  * output is "out". The narrow shape keeps the product in its plain orientation; the wide one
- * (more maps than a register tile's rows, 35 positions) turns it around (conv_state). */
+ * (more maps than a register tile's rows, 35 positions) turns it around; the long one (rows of
+ * 24 and 12 outputs) reads the input in place through phase planes when strided; the winograd
+ * one (8 channels) runs Winograd F(2x2, 3x3) when not (conv_state). */
 typedef void (*tail_fn)(builder *b);
 typedef struct conv_shape {
     int64_t c, h, w, m;
 } conv_shape;
-static const conv_shape narrow = {6, 9, 11, 6}, wide = {20, 7, 5, 24};
+static const conv_shape narrow = {6, 9, 11, 6}, wide = {20, 7, 5, 24}, long_rows = {6, 9, 24, 6},
+                        winograd = {8, 9, 13, 10};
 static conv_shape shape = {6, 9, 11, 6};
 
 static builder *conv_model(int64_t group, int64_t stride, tail_fn tail)
@@ -532,6 +614,25 @@ Test(conv_fusion, turned_around_residual_then_relu)
     same_with_and_without_fusion(tail_silu, 1, 1, 1);
     shape = narrow;
 }
+Test(conv_fusion, shifted_epilogues)
+{
+    shape = long_rows;
+    same_with_and_without_fusion(tail_relu, 1, 1, 1);
+    same_with_and_without_fusion(tail_relu, 1, 2, 1);
+    same_with_and_without_fusion(tail_add_relu, 1, 1, 1);
+    same_with_and_without_fusion(tail_hardswish_add, 1, 1, 1);
+    same_with_and_without_fusion(tail_batch_norm_relu, 1, 1, 1);
+    shape = narrow;
+}
+Test(conv_fusion, winograd_epilogues)
+{
+    shape = winograd;
+    same_with_and_without_fusion(tail_relu, 1, 1, 1);
+    same_with_and_without_fusion(tail_add_relu, 1, 1, 1);
+    same_with_and_without_fusion(tail_hardswish_add, 1, 1, 1);
+    same_with_and_without_fusion(tail_batch_norm_relu, 1, 1, 1);
+    shape = narrow;
+}
 Test(conv_fusion, turned_around_grouped_stays_plain)
 {
     shape = wide;
@@ -578,6 +679,10 @@ Test(conv_kernels, conv_matches_a_plain_reference)
         {64, 14, 14, 64, 1, 1, 0, 1},   {24, 9, 8, 32, 3, 1, 2, 1, 2}, {10, 20, 20, 16, 3, 2, 2, 1, 2},
         {16, 11, 11, 16, 3, 1, 2, 16, 2}, {20, 7, 7, 20, 5, 1, 2, 20},  {36, 9, 9, 36, 3, 2, 1, 36},
         {17, 7, 7, 17, 3, 1, 2, 17, 2},  {18, 30, 20, 18, 5, 1, 2, 18}, {21, 25, 23, 21, 7, 2, 3, 21},
+        /* Winograd F(2x2, 3x3): odd and even planes, no padding, padding beyond a tile, maps in
+         * chunks, bands of tile rows */
+        {64, 17, 19, 37, 3, 1, 1, 1},   {9, 6, 33, 13, 3, 1, 0, 1},   {16, 3, 3, 8, 3, 1, 2, 1},
+        {128, 14, 14, 72, 3, 1, 1, 1},  {8, 58, 40, 8, 3, 1, 1, 1},
     };
     uint32_t seed = 77;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -291,6 +291,52 @@ Test(gemm, blocking_passes_over_k_and_tiles_of_c)
     }
 }
 
+/* gemm_shifted: row p of B at b + offsets[p], offsets going back and forth and overlapping (a
+ * convolution's taps), k beyond one pass, every tile shape; B allocated at exactly the extent
+ * the offsets reach, so that a sanitizer build catches a read beyond. */
+static void check_shifted(const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k)
+{
+    uint32_t seed = (uint32_t)(m * 131 + n * 7 + k);
+    int32_t *offsets = malloc((size_t)k * sizeof *offsets);
+    int32_t extent = 0;
+    for (int64_t p = 0; p < k; p++) {
+        seed = seed * 1664525u + 1013904223u;
+        offsets[p] = (int32_t)(seed >> 20) % 97 + (int32_t)(p % 5) * 3;
+        if (offsets[p] > extent)
+            extent = offsets[p];
+    }
+    float *a = malloc((size_t)(m * k) * sizeof *a), *b = malloc((size_t)(extent + n) * sizeof *b);
+    float *c = malloc((size_t)(m * n) * sizeof *c);
+    fill(a, (size_t)(m * k), seed + 1);
+    fill(b, (size_t)(extent + n), seed + 2);
+    for (int64_t i = 0; i < m * n; i++)
+        c[i] = NAN; /* written, never read */
+    gemm_shifted(kernel, m, n, k, a, k, b, offsets, c, n);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double want = 0, size = 0;
+            for (int64_t p = 0; p < k; p++) {
+                want += (double)a[i * k + p] * b[offsets[p] + j];
+                size += fabs((double)a[i * k + p] * b[offsets[p] + j]);
+            }
+            cr_assert(fabs(c[i * n + j] - want) <= 1e-6 * size + 1e-30, "%s %lldx%lldx%lld: C[%lld][%lld] %g, want %g",
+                      gemm_kernel_name(kernel), (long long)m, (long long)n, (long long)k, (long long)i, (long long)j, c[i * n + j],
+                      want);
+        }
+    free(offsets), free(a), free(b), free(c);
+}
+
+Test(gemm, shifted_rows_of_b_in_every_tile_shape)
+{
+    FOR_EACH_KERNEL(kernel) {
+        for (int64_t m = 1; m <= 9; m++)
+            for (int64_t n = 1; n <= 50; n += 7)
+                check_shifted(kernel, m, n, 13);
+        check_shifted(kernel, 17, 100, 2500); /* three passes over k */
+        check_shifted(kernel, 3, 5, 0);       /* no terms: zeros */
+    }
+}
+
 Test(gemm, empty_dims)
 {
     FOR_EACH_KERNEL(kernel) {

@@ -130,6 +130,33 @@ Test(conv, many_channels_split_into_blocks_of_output_positions)
                          .stride = {1, 1}, .dilation = {1, 1}});
 }
 
+Test(conv, phase_planes_and_winograd_match_the_definition)
+{
+    /* The shifted path (conv.c): output rows wide enough, one group, a kernel above 1x1 with
+     * strides (phase planes), dilations, asymmetric pads, odd maps and channels; with unit
+     * strides, im2col or Winograd. */
+    check_conv(&(conv2d){.n = 2, .c = 5, .h = 19, .w = 21, .maps = 7, .group = 1, .kh = 3, .kw = 3,
+                         .stride = {1, 1}, .dilation = {1, 1}, .pads = {1, 1, 1, 1}});
+    check_conv(&(conv2d){.n = 1, .c = 3, .h = 37, .w = 40, .maps = 9, .group = 1, .kh = 3, .kw = 3,
+                         .stride = {2, 2}, .dilation = {1, 1}, .pads = {1, 0, 2, 1}});
+    check_conv(&(conv2d){.n = 1, .c = 3, .h = 44, .w = 50, .maps = 13, .group = 1, .kh = 7, .kw = 7,
+                         .stride = {2, 2}, .dilation = {1, 1}, .pads = {3, 3, 3, 3}});
+    check_conv(&(conv2d){.n = 1, .c = 4, .h = 20, .w = 40, .maps = 6, .group = 1, .kh = 3, .kw = 3,
+                         .stride = {1, 1}, .dilation = {2, 2}, .pads = {2, 2, 2, 2}});
+    check_conv(&(conv2d){.n = 1, .c = 2, .h = 50, .w = 70, .maps = 5, .group = 1, .kh = 3, .kw = 3,
+                         .stride = {3, 3}, .dilation = {2, 2}, .pads = {0, 1, 2, 0}});
+    check_conv(&(conv2d){.n = 1, .c = 3, .h = 9, .w = 30, .maps = 4, .group = 1, .kh = 1, .kw = 3,
+                         .stride = {1, 1}, .dilation = {1, 1}, .pads = {0, 1, 0, 1}});
+    check_conv(&(conv2d){.n = 1, .c = 3, .h = 20, .w = 17, .maps = 4, .group = 1, .kh = 4, .kw = 1,
+                         .stride = {2, 1}, .dilation = {1, 1}, .pads = {1, 0, 2, 0}});
+    /* Unit stride, 8 channels or more: Winograd F(2x2, 3x3), asymmetric pads, odd planes. */
+    check_conv(&(conv2d){.n = 2, .c = 8, .h = 11, .w = 9, .maps = 9, .group = 1, .kh = 3, .kw = 3,
+                         .stride = {1, 1}, .dilation = {1, 1}, .pads = {0, 2, 1, 0}});
+    /* Many channels: several bands of rows per image, each a share of scratch. */
+    check_conv(&(conv2d){.n = 1, .c = 200, .h = 30, .w = 40, .maps = 20, .group = 1, .kh = 3, .kw = 3,
+                         .stride = {1, 1}, .dilation = {1, 1}, .pads = {1, 1, 1, 1}});
+}
+
 Test(conv, one_dimensional_groups_dilation_and_bias_by_hand)
 {
     /* Channel 0 (1..5) with taps [1, 2], channel 1 (10..50) with [0.5, 0.5]; dilation 2, one
