@@ -85,7 +85,7 @@ static inline int64_t winograd_stride(int64_t floats) { return floats + 16; }
 /* Scratch of winograd_input and winograd_output, floats. */
 static inline int64_t winograd_scratch_floats(const conv2d_window *g)
 {
-    return 10 * ((g->out_w + 1) / 2 + 1);
+    return 12 * ((g->out_w + 1) / 2 + 1);
 }
 
 /* The widest kernel depthwise_rows and max_pool_rows take (kernel_w). */

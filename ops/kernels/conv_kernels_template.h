@@ -515,74 +515,96 @@ static void padded_phases(const conv2d_window *g, const float *plane, int64_t iy
     }
 }
 
+/* d B for one row of tiles (columns: even[t], odd[t], even[t + 1], odd[t + 1]), written to 4
+ * streams `es` apart. */
+static inline void winograd_columns(const float *restrict even, const float *restrict odd, int64_t tw,
+                                    float *restrict out, int64_t es)
+{
+    float *restrict v0 = out, *restrict v1 = out + es, *restrict v2 = out + 2 * es, *restrict v3 = out + 3 * es;
+    for (int64_t t = 0; t < tw; t++) {
+        v0[t] = even[t] - even[t + 1];
+        v1[t] = odd[t] + even[t + 1];
+        v2[t] = even[t + 1] - odd[t];
+        v3[t] = odd[t] - odd[t + 1];
+    }
+}
+
+/* B^T d B in two passes of plain loops over the row of tiles (vectorised by the compiler): B^T
+ * combines the 4 input rows (split into even and odd columns) into 4 rows, then B combines
+ * their columns. */
 static void winograd_input(const conv2d_window *g, int64_t channels, const float *image, int64_t tile_row0,
                            int64_t tile_rows, float *restrict v, float *restrict scratch)
 {
     const int64_t tw = (g->out_w + 1) / 2, half = tw + 1, tiles = tile_rows * tw;
     const int64_t es = winograd_stride(channels * tiles);
-    float *tmp = scratch, *even[4], *odd[4];
+    float *tmp = scratch, *phase[4][2];
     for (int r = 0; r < 4; r++) {
-        even[r] = scratch + 2 * half + 2 * r * half;
-        odd[r] = even[r] + half;
+        phase[r][0] = scratch + 2 * half + 2 * r * half;
+        phase[r][1] = phase[r][0] + half;
     }
     for (int64_t c = 0; c < channels; c++) {
         const float *plane = image + c * g->in_h * g->in_w;
         for (int64_t ty = 0; ty < tile_rows; ty++) {
             for (int r = 0; r < 4; r++)
-                padded_phases(g, plane, 2 * (tile_row0 + ty) - g->pad_top + r, half, tmp, even[r], odd[r]);
-            float *restrict out = v + c * tiles + ty * tw;
-            for (int64_t t = 0; t < tw; t++) {
-                /* u = B^T d, d the 4x4 input of the tile (column j: even[t], odd[t], even[t+1], odd[t+1]) */
-                float u[4][4];
-                for (int j = 0; j < 4; j++) {
-                    float *const *col = j % 2 ? odd : even;
-                    int64_t x = t + j / 2;
-                    float d0 = col[0][x], d1 = col[1][x], d2 = col[2][x], d3 = col[3][x];
-                    u[0][j] = d0 - d2;
-                    u[1][j] = d1 + d2;
-                    u[2][j] = d2 - d1;
-                    u[3][j] = d1 - d3;
-                }
-                /* v = u B */
-                for (int i = 0; i < 4; i++) {
-                    out[(4 * i + 0) * es + t] = u[i][0] - u[i][2];
-                    out[(4 * i + 1) * es + t] = u[i][1] + u[i][2];
-                    out[(4 * i + 2) * es + t] = u[i][2] - u[i][1];
-                    out[(4 * i + 3) * es + t] = u[i][1] - u[i][3];
+                padded_phases(g, plane, 2 * (tile_row0 + ty) - g->pad_top + r, half, tmp, phase[r][0], phase[r][1]);
+            /* B^T over the rows, in place: (d0 - d2, d1 + d2, d2 - d1, d1 - d3) */
+            for (int q = 0; q < 2; q++) {
+                float *restrict d0 = phase[0][q], *restrict d1 = phase[1][q];
+                float *restrict d2 = phase[2][q], *restrict d3 = phase[3][q];
+                for (int64_t x = 0; x < half; x++) {
+                    float a0 = d0[x], a1 = d1[x], a2 = d2[x], a3 = d3[x];
+                    d0[x] = a0 - a2;
+                    d1[x] = a1 + a2;
+                    d2[x] = a2 - a1;
+                    d3[x] = a1 - a3;
                 }
             }
+            float *out = v + c * tiles + ty * tw;
+            for (int i = 0; i < 4; i++)
+                winograd_columns(phase[i][0], phase[i][1], tw, out + 4 * i * es, es);
         }
     }
 }
 
+/* A^T x A in two passes of plain loops over the row of tiles, as the input's transform. */
 static void winograd_output(const conv2d_window *g, int64_t maps, const float *m, int64_t tile_row0,
                             int64_t tile_rows, float *out, float *restrict scratch)
 {
     const int64_t tw = (g->out_w + 1) / 2, tiles = tile_rows * tw, es = winograd_stride(maps * tiles);
     const int64_t plane = g->out_h * g->out_w;
-    float *restrict row0 = scratch, *restrict row1 = scratch + 2 * tw;
+    float *restrict s[2][4], *restrict rows[2];
+    for (int i = 0; i < 2; i++) {
+        rows[i] = scratch + i * 2 * tw;
+        for (int j = 0; j < 4; j++)
+            s[i][j] = scratch + 4 * tw + (4 * i + j) * tw;
+    }
     for (int64_t k = 0; k < maps; k++)
         for (int64_t ty = 0; ty < tile_rows; ty++) {
-            const float *restrict src = m + k * tiles + ty * tw;
-            for (int64_t t = 0; t < tw; t++) {
-                /* s = A^T x over the rows, then y = s A */
-                float s[2][4];
-                for (int j = 0; j < 4; j++) {
-                    float x0 = src[j * es + t], x1 = src[(4 + j) * es + t];
-                    float x2 = src[(8 + j) * es + t], x3 = src[(12 + j) * es + t];
-                    s[0][j] = x0 + x1 + x2;
-                    s[1][j] = x1 - x2 - x3;
+            const float *src = m + k * tiles + ty * tw;
+            /* A^T over the rows: (x0 + x1 + x2, x1 - x2 - x3), column by column */
+            for (int j = 0; j < 4; j++) {
+                const float *restrict x0 = src + j * es, *restrict x1 = src + (4 + j) * es;
+                const float *restrict x2 = src + (8 + j) * es, *restrict x3 = src + (12 + j) * es;
+                float *restrict s0 = s[0][j], *restrict s1 = s[1][j];
+                for (int64_t t = 0; t < tw; t++) {
+                    s0[t] = x0[t] + x1[t] + x2[t];
+                    s1[t] = x1[t] - x2[t] - x3[t];
                 }
-                row0[2 * t] = s[0][0] + s[0][1] + s[0][2];
-                row0[2 * t + 1] = s[0][1] - s[0][2] - s[0][3];
-                row1[2 * t] = s[1][0] + s[1][1] + s[1][2];
-                row1[2 * t + 1] = s[1][1] - s[1][2] - s[1][3];
+            }
+            /* A over the columns, the two outputs of each tile side by side */
+            for (int i = 0; i < 2; i++) {
+                const float *restrict a = s[i][0], *restrict b = s[i][1], *restrict c = s[i][2], *restrict d = s[i][3];
+                float *restrict row = rows[i];
+                for (int64_t t = 0; t < tw; t++) {
+                    row[2 * t] = a[t] + b[t] + c[t];
+                    row[2 * t + 1] = b[t] - c[t] - d[t];
+                }
             }
             int64_t oy = 2 * (tile_row0 + ty);
             float *o = out + k * plane + oy * g->out_w;
-            memcpy(o, row0, (size_t)g->out_w * sizeof(float));
+            memcpy(o, rows[0], (size_t)g->out_w * sizeof(float));
             if (oy + 1 < g->out_h)
-                memcpy(o + g->out_w, row1, (size_t)g->out_w * sizeof(float));
+                memcpy(o + g->out_w, rows[1], (size_t)g->out_w * sizeof(float));
         }
 }
 
