@@ -676,7 +676,8 @@ static void conv_reference(const conv_case *t, const float *x, const float *w, c
 }
 
 /* Every way Conv runs in float32: the plain orientation (im2col blocks, in place for 1x1),
- * turned around (few positions, direct or not), depthwise, grouped; 1 and 2 threads. */
+ * turned around (few positions, direct or not), depthwise, grouped, Winograd, and a strided
+ * stem read through phase planes; 1 and 2 threads. */
 Test(conv_kernels, conv_matches_a_plain_reference)
 {
     static const conv_case cases[] = {
@@ -684,6 +685,7 @@ Test(conv_kernels, conv_matches_a_plain_reference)
         {33, 7, 7, 40, 3, 2, 1, 1},  {16, 1, 1, 24, 1, 1, 0, 1}, {12, 13, 13, 12, 3, 2, 1, 12},
         {8, 10, 9, 16, 5, 1, 2, 8},  {9, 12, 12, 6, 3, 1, 0, 3}, {3, 30, 30, 50, 7, 2, 3, 1},
         {64, 14, 14, 64, 1, 1, 0, 1},   {24, 9, 8, 32, 3, 1, 2, 1, 2}, {10, 20, 20, 16, 3, 2, 2, 1, 2},
+        {3, 40, 62, 10, 7, 2, 3, 1},
         {16, 11, 11, 16, 3, 1, 2, 16, 2}, {20, 7, 7, 20, 5, 1, 2, 20},  {36, 9, 9, 36, 3, 2, 1, 36},
         {17, 7, 7, 17, 3, 1, 2, 17, 2},  {18, 30, 20, 18, 5, 1, 2, 18}, {21, 25, 23, 21, 7, 2, 3, 21},
         /* Winograd F(2x2, 3x3): odd and even planes, no padding, padding beyond a tile, maps in
