@@ -176,7 +176,7 @@ static bool winograd_plan(op_context *ctx, int64_t images, int64_t groups)
      * few columns: the product waits on memory (512 maps of 7x7: 2.7 times slower than im2col). */
     if (tiles < CONV_WINOGRAD_MIN_TILES)
         return false;
-    int64_t want = ceil_div(CONV_TARGET_TASKS, images);
+    int64_t want = ceil_div(CONV_TARGET_TASKS, OP_MAX(images, 1));
     int64_t chunks = OP_MAX(ceil_div(want, bands), ceil_div(16 * s->maps * tiles, CONV_WINOGRAD_FLOATS));
     chunks = OP_MIN(chunks, ceil_div(s->maps, CONV_MAP_ALIGN));
     int64_t chunk = round_up(ceil_div(s->maps, chunks), CONV_MAP_ALIGN);
@@ -247,7 +247,7 @@ static bool shifted_plan(op_context *ctx, int64_t images, int64_t groups)
         return false;
     /* Rows per band: enough bands for CONV_TARGET_TASKS tasks per image, fewer rows while the
      * band's input or output outgrows its share of scratch. */
-    int64_t want = ceil_div(CONV_TARGET_TASKS, images);
+    int64_t want = ceil_div(CONV_TARGET_TASKS, OP_MAX(images, 1));
     int64_t rows = ceil_div(g->out[0], OP_MIN(g->out[0], want));
     while (rows > 1 && (planes * (rows + dy_max + 1) * phase_w > CONV_SHIFTED_FLOATS ||
                         s->maps * rows * phase_w > CONV_SHIFTED_FLOATS))

@@ -152,6 +152,11 @@ Test(conv, phase_planes_and_winograd_match_the_definition)
     /* Unit stride, 8 channels or more: Winograd F(2x2, 3x3), asymmetric pads, odd planes. */
     check_conv(&(conv2d){.n = 2, .c = 8, .h = 11, .w = 9, .maps = 9, .group = 1, .kh = 3, .kw = 3,
                          .stride = {1, 1}, .dilation = {1, 1}, .pads = {0, 2, 1, 0}});
+    /* No images (batch 0) on both paths: an empty output, no tasks. */
+    check_conv(&(conv2d){.n = 0, .c = 3, .h = 37, .w = 40, .maps = 9, .group = 1, .kh = 3, .kw = 3,
+                         .stride = {2, 2}, .dilation = {1, 1}, .pads = {1, 1, 1, 1}});
+    check_conv(&(conv2d){.n = 0, .c = 8, .h = 11, .w = 9, .maps = 9, .group = 1, .kh = 3, .kw = 3,
+                         .stride = {1, 1}, .dilation = {1, 1}, .pads = {1, 1, 1, 1}});
     /* Many channels: several bands of rows per image, each a share of scratch. */
     check_conv(&(conv2d){.n = 1, .c = 200, .h = 30, .w = 40, .maps = 20, .group = 1, .kh = 3, .kw = 3,
                          .stride = {1, 1}, .dilation = {1, 1}, .pads = {1, 1, 1, 1}});
