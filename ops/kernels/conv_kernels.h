@@ -82,12 +82,6 @@ typedef struct conv_kernels {
  * 2.3 ms -> 0.7 ms). */
 static inline int64_t winograd_stride(int64_t floats) { return floats + 16; }
 
-/* Scratch of winograd_input and winograd_output, floats. */
-static inline int64_t winograd_scratch_floats(const conv2d_window *g)
-{
-    return 12 * ((g->out_w + 1) / 2 + 1);
-}
-
 /* The widest kernel depthwise_rows and max_pool_rows take (kernel_w). */
 #define CONV_WINDOW_MAX_KERNEL 16
 /* The copy's rows are whole multiples of the widest vectors (16 floats). */
@@ -98,6 +92,28 @@ static inline int64_t conv2d_copy_width(const conv2d_window *g)
 {
     return (g->out_w + CONV_COPY_ALIGN - 1) / CONV_COPY_ALIGN * CONV_COPY_ALIGN +
            (g->kernel_w - 1) * g->dilation_w / g->stride_w;
+}
+
+/* The window whose copy (see depthwise_rows) holds the input rows of one row of Winograd
+ * tiles: 4 rows, their columns split into even and odd, so that tile t reads columns t and
+ * t + 1 of both (g: the 3x3 unit-stride convolution). */
+static inline conv2d_window winograd_copy_window(const conv2d_window *g)
+{
+    conv2d_window w = *g;
+    w.out_w = (g->out_w + 1) / 2;
+    w.kernel_w = 4;
+    w.stride_w = 2;
+    w.dilation_w = 1;
+    w.stride_h = 1;
+    return w;
+}
+
+/* Scratch of winograd_input (the copy of 4 rows in 2 phases) and winograd_output (12 rows of
+ * tiles), floats. */
+static inline int64_t winograd_scratch_floats(const conv2d_window *g)
+{
+    conv2d_window w = winograd_copy_window(g);
+    return 12 * conv2d_copy_width(&w);
 }
 
 /* Floats of the copy for `rows` output rows: the padded input rows they read, split into

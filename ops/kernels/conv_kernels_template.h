@@ -493,28 +493,6 @@ static float sum(const float *x, int64_t n)
 
 /* ---- Winograd F(2x2, 3x3) (conv_kernels.h) ------------------------------------------------ */
 
-/* Row iy of a plane, padded to `width` columns from column -pad_left (zeros outside), split
- * into even and odd columns: even[x] = row[2x - pad_left], odd[x] = row[2x + 1 - pad_left]. */
-static void padded_phases(const conv2d_window *g, const float *plane, int64_t iy, int64_t half, float *restrict tmp,
-                          float *restrict even, float *restrict odd)
-{
-    int64_t width = 2 * half;
-    if (iy < 0 || iy >= g->in_h) {
-        memset(even, 0, (size_t)half * sizeof(float));
-        memset(odd, 0, (size_t)half * sizeof(float));
-        return;
-    }
-    int64_t lo = g->pad_left < width ? g->pad_left : width;
-    int64_t hi = g->in_w + g->pad_left < width ? g->in_w + g->pad_left : width;
-    memset(tmp, 0, (size_t)lo * sizeof(float));
-    memcpy(tmp + lo, plane + iy * g->in_w + (lo - g->pad_left), (size_t)(hi - lo) * sizeof(float));
-    memset(tmp + hi, 0, (size_t)(width - hi) * sizeof(float));
-    for (int64_t x = 0; x < half; x++) {
-        even[x] = tmp[2 * x];
-        odd[x] = tmp[2 * x + 1];
-    }
-}
-
 /* d B for one row of tiles (columns: even[t], odd[t], even[t + 1], odd[t + 1]), written to 4
  * streams `es` apart. */
 static inline void winograd_columns(const float *restrict even, const float *restrict odd, int64_t tw,
@@ -537,16 +515,17 @@ static void winograd_input(const conv2d_window *g, int64_t channels, const float
 {
     const int64_t tw = (g->out_w + 1) / 2, half = tw + 1, tiles = tile_rows * tw;
     const int64_t es = winograd_stride(channels * tiles);
-    float *tmp = scratch, *phase[4][2];
+    const conv2d_window copy = winograd_copy_window(g);
+    const int64_t width = conv2d_copy_width(&copy);
+    float *phase[4][2]; /* row r of the tiles' input, its even and odd columns */
     for (int r = 0; r < 4; r++) {
-        phase[r][0] = scratch + 2 * half + 2 * r * half;
-        phase[r][1] = phase[r][0] + half;
+        phase[r][0] = scratch + r * width;
+        phase[r][1] = scratch + (4 + r) * width;
     }
     for (int64_t c = 0; c < channels; c++) {
         const float *plane = image + c * g->in_h * g->in_w;
         for (int64_t ty = 0; ty < tile_rows; ty++) {
-            for (int r = 0; r < 4; r++)
-                padded_phases(g, plane, 2 * (tile_row0 + ty) - g->pad_top + r, half, tmp, phase[r][0], phase[r][1]);
+            window_copy(&copy, plane, 2 * (tile_row0 + ty), 4, 0.0f, scratch);
             /* B^T over the rows, in place: (d0 - d2, d1 + d2, d2 - d1, d1 - d3) */
             for (int q = 0; q < 2; q++) {
                 float *restrict d0 = phase[0][q], *restrict d1 = phase[1][q];
