@@ -75,37 +75,60 @@ typedef int32_t conv_mask __attribute__((vector_size(CONV_LANES * sizeof(float))
 #define LOAD_VEC(v, p) memcpy(&(v), (p), sizeof(conv_vec))
 #define STORE_VEC(p, v) memcpy((p), &(v), sizeof(conv_vec))
 
+/* dst[0..n) = src[0..n): whole vectors, the last of them ending at n (overlapping the one
+ * before: no masked store, which is slow on AMD's cores, and no libc call, which would cost as
+ * much as these short rows); rows shorter than a vector element by element. */
+static inline void copy_row(float *restrict dst, const float *restrict src, int64_t n)
+{
+    if (n < CONV_LANES) {
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = src[i];
+        return;
+    }
+    conv_vec v;
+    for (int64_t i = 0; i + CONV_LANES < n; i += CONV_LANES) {
+        LOAD_VEC(v, src + i);
+        STORE_VEC(dst + i, v);
+    }
+    LOAD_VEC(v, src + n - CONV_LANES);
+    STORE_VEC(dst + n - CONV_LANES, v);
+}
+
+/* dst[i] = src[2 i] for i in [0, n): the even floats of two vectors, the second loaded one
+ * float early so that no load reaches past src[2 (n - 1)]; the last vector ending at n as in
+ * copy_row. */
+static inline void copy_even(float *restrict dst, const float *restrict src, int64_t n)
+{
+    if (n < CONV_LANES) {
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = src[2 * i];
+        return;
+    }
+#if CONV_LANES == 16
+    const conv_mask even = {0, 2, 4, 6, 8, 10, 12, 14, 17, 19, 21, 23, 25, 27, 29, 31};
+#elif CONV_LANES == 8
+    const conv_mask even = {0, 2, 4, 6, 9, 11, 13, 15};
+#else
+    const conv_mask even = {0, 2, 5, 7};
+#endif
+    for (int64_t i = 0;; i += CONV_LANES) {
+        if (i + CONV_LANES > n)
+            i = n - CONV_LANES;
+        conv_vec a, b;
+        LOAD_VEC(a, src + 2 * i);
+        LOAD_VEC(b, src + 2 * i + CONV_LANES - 1);
+        conv_vec v = __builtin_shuffle(a, b, even);
+        STORE_VEC(dst + i, v);
+        if (i + CONV_LANES >= n)
+            break;
+    }
+}
+
 /* Copies the input rows that output rows [row0, row0 + rows) read into `copy`, padded with
  * `pad` and split by column phase: row j of phase r holds the padded input row
  * row0 * stride_h + j at columns r, r + stride_w, r + 2 stride_w, ... So the tap at column
  * offset t of output column ox reads phase t % stride_w at ox + t / stride_w: whatever the
  * stride, a vector of outputs loads consecutive floats. */
-/* dst[0..n) = src[0..n): whole vectors and a masked last one where the instruction set has
- * masks (rows here are short: a libc call or a scalar tail would cost as much as the copy). */
-static inline void copy_row(float *restrict dst, const float *restrict src, int64_t n)
-{
-#if defined(__AVX512F__)
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
-    if (i < n) {
-        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_ps(dst + i, mask, _mm512_maskz_loadu_ps(mask, src + i));
-    }
-#elif defined(__AVX2__)
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
-    if (i < n) {
-        __m256i mask =
-            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
-    }
-#else
-    memcpy(dst, src, (size_t)n * sizeof(float));
-#endif
-}
-
 static void window_copy(const conv2d_window *g, const float *in, int64_t row0, int64_t in_rows, float pad,
                         float *copy)
 {
@@ -138,8 +161,7 @@ static void window_copy(const conv2d_window *g, const float *in, int64_t row0, i
             if (s == 1)
                 copy_row(dst + lo, row + lo, hi - lo);
             else if (s == 2)
-                for (int64_t c = lo; c < hi; c++)
-                    dst[c] = row[2 * c];
+                copy_even(dst + lo, row + 2 * lo, hi - lo);
             else
                 for (int64_t c = lo; c < hi; c++)
                     dst[c] = row[c * s];
@@ -157,13 +179,13 @@ static inline conv_vec max_nan(conv_vec acc, conv_vec x)
 #define STEP_FMA(acc, w, x) ((acc) += (w) * (x))
 #define STEP_MAX(acc, w, x) ((acc) = max_nan((acc), (x)))
 
-/* Writes vector v of an output row: whole, in part at the row's end, or not at all past it. */
-static inline void store_output(float *row, int64_t out_w, int64_t v, conv_vec x)
+/* Writes the vector of an output row at column x0: whole, or its first out_w - x0 lanes on a row
+ * narrower than a vector. */
+static inline void store_output(float *row, int64_t out_w, int64_t x0, conv_vec x)
 {
-    int64_t x0 = v * CONV_LANES;
     if (x0 + CONV_LANES <= out_w) {
         STORE_VEC(row + x0, x);
-    } else if (x0 < out_w) {
+    } else {
         /* The first out_w - x0 lanes: masked where the instruction set has masks. */
 #if defined(__AVX512F__) && CONV_LANES == 16
         __m512 lanes;
@@ -184,13 +206,14 @@ static inline void store_output(float *row, int64_t out_w, int64_t v, conv_vec x
     }
 }
 
-/* R output rows by N vectors from (oy, v0), accumulated in registers across every tap (the
- * R x N chains of dependent steps overlap). columns[kx]: where tap column kx reads in the
- * copy, relative to the start of its row; j0: the copy row of output row oy's first tap. */
+/* R output rows from oy by N vectors at columns xs[0..N), accumulated in registers across
+ * every tap (the R x N chains of dependent steps overlap). columns[kx]: where tap column kx
+ * reads in the copy, relative to the start of its row; j0: the copy row of output row oy's
+ * first tap. */
 #define WINDOW_BLOCK(NAME, STEP, R, N)                                                         \
     static inline void NAME##_##R##x##N(const conv2d_window *g, const float *copy, const int64_t *columns, \
                                         int64_t width, int64_t j0, const float *weights, float init, \
-                                        float *out, int64_t oy, int64_t v0)                    \
+                                        float *out, int64_t oy, const int64_t *xs)             \
     {                                                                                          \
         conv_vec acc[R][N];                                                                    \
         for (int r = 0; r < R; r++)                                                            \
@@ -198,38 +221,41 @@ static inline void store_output(float *row, int64_t out_w, int64_t v, conv_vec x
                 acc[r][i] = (conv_vec){0} + init;                                              \
         const int64_t row_step = g->stride_h * width;                                          \
         for (int64_t ky = 0; ky < g->kernel_h; ky++) {                                         \
-            const float *line = copy + (j0 + ky * g->dilation_h) * width + v0 * CONV_LANES;    \
+            const float *line = copy + (j0 + ky * g->dilation_h) * width;                      \
             const float *tap_weights = weights ? weights + ky * g->kernel_w : NULL;            \
             for (int64_t kx = 0; kx < g->kernel_w; kx++) {                                     \
                 conv_vec w = (conv_vec){0} + (tap_weights ? tap_weights[kx] : 0.0f);           \
                 (void)w;                                                                       \
-                /* Pointers, so that the vectors' offsets are constant displacements. */       \
                 const float *src = line + columns[kx];                                         \
                 for (int r = 0; r < R; r++, src += row_step)                                   \
                     for (int i = 0; i < N; i++) {                                              \
                         conv_vec x;                                                            \
-                        LOAD_VEC(x, src + i * CONV_LANES);                                     \
+                        LOAD_VEC(x, src + xs[i]);                                              \
                         STEP(acc[r][i], w, x);                                                 \
                     }                                                                          \
             }                                                                                  \
         }                                                                                      \
         for (int r = 0; r < R; r++)                                                            \
             for (int i = 0; i < N; i++)                                                        \
-                store_output(out + (oy + r) * g->out_w, g->out_w, v0 + i, acc[r][i]);          \
+                store_output(out + (oy + r) * g->out_w, g->out_w, xs[i], acc[r][i]);           \
     }
 WINDOW_BLOCK(depthwise, STEP_FMA, 1, 1)
 WINDOW_BLOCK(depthwise, STEP_FMA, 2, 1)
 WINDOW_BLOCK(depthwise, STEP_FMA, 4, 1)
+WINDOW_BLOCK(depthwise, STEP_FMA, 4, 2)
 WINDOW_BLOCK(depthwise, STEP_FMA, 2, 2)
+WINDOW_BLOCK(depthwise, STEP_FMA, 2, 3)
 WINDOW_BLOCK(depthwise, STEP_FMA, 2, 4)
 WINDOW_BLOCK(max_pool, STEP_MAX, 1, 1)
 WINDOW_BLOCK(max_pool, STEP_MAX, 2, 1)
 WINDOW_BLOCK(max_pool, STEP_MAX, 4, 1)
+WINDOW_BLOCK(max_pool, STEP_MAX, 4, 2)
 WINDOW_BLOCK(max_pool, STEP_MAX, 2, 2)
+WINDOW_BLOCK(max_pool, STEP_MAX, 2, 3)
 WINDOW_BLOCK(max_pool, STEP_MAX, 2, 4)
 
 /* Output rows [row0, row1) of one band (at most g->copy_rows): the input it reads copied, then
- * swept in blocks of two rows by four, two or one vectors, or four rows by one (narrow rows),
+ * swept in blocks of two rows by up to four vectors, or four rows by one or two (narrow rows),
  * so that several chains of dependent steps overlap; a last row alone. */
 #define WINDOW_BAND(NAME, PAD)                                                                 \
     static void NAME##_band(const conv2d_window *g, const float *in, const float *weights, float init, \
@@ -237,7 +263,10 @@ WINDOW_BLOCK(max_pool, STEP_MAX, 2, 4)
     {                                                                                          \
         const int64_t in_rows = (row1 - row0 - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1; \
         const int64_t width = conv2d_copy_width(g);                                            \
-        const int64_t vectors = (g->out_w + CONV_LANES - 1) / CONV_LANES;                      \
+        /* Whole vectors along the row, then one ending at its end, overlapping the one before \
+         * (or a narrower row's only vector, stored in part). */                               \
+        const int64_t whole = g->out_w / CONV_LANES, vectors = (g->out_w + CONV_LANES - 1) / CONV_LANES; \
+        const int64_t last = g->out_w > CONV_LANES ? g->out_w - CONV_LANES : 0;                 \
         window_copy(g, in, row0, in_rows, PAD, scratch);                                       \
         /* Tap column kx (offset t = kx * dilation_w in the padded row) reads phase            \
          * t % stride_w from column t / stride_w on. */                                        \
@@ -248,21 +277,36 @@ WINDOW_BLOCK(max_pool, STEP_MAX, 2, 4)
             for (t += g->dilation_w, phase += g->dilation_w; phase >= g->stride_w; phase -= g->stride_w) \
                 at++;                                                                          \
         }                                                                                      \
+        /* Blocks of at least 4 vectors where the row has them (4 rows by 1 or 2 on narrow     \
+         * rows), so that enough chains of dependent steps overlap to hide their latency. */   \
         int64_t oy = row0;                                                                     \
-        for (; vectors == 1 && oy + 4 <= row1; oy += 4)                                        \
-            NAME##_4x1(g, scratch, columns, width, (oy - row0) * g->stride_h, weights, init, out, oy, 0); \
-        for (; oy + 2 <= row1; oy += 2) {                                                      \
-            int64_t v = 0, j0 = (oy - row0) * g->stride_h;                                     \
-            for (; v + 4 <= vectors; v += 4)                                                   \
-                NAME##_2x4(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
-            for (; v + 2 <= vectors; v += 2)                                                   \
-                NAME##_2x2(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
-            for (; v < vectors; v++)                                                           \
-                NAME##_2x1(g, scratch, columns, width, j0, weights, init, out, oy, v);         \
+        const int64_t first[2] = {0, last};                                                    \
+        for (; vectors <= 2 && oy + 4 <= row1; oy += 4) {                                      \
+            int64_t j0 = (oy - row0) * g->stride_h;                                            \
+            if (vectors == 1)                                                                  \
+                NAME##_4x1(g, scratch, columns, width, j0, weights, init, out, oy, first);     \
+            else                                                                               \
+                NAME##_4x2(g, scratch, columns, width, j0, weights, init, out, oy, first);     \
         }                                                                                      \
-        for (; oy < row1; oy++)                                                                \
-            for (int64_t v = 0; v < vectors; v++)                                              \
-                NAME##_1x1(g, scratch, columns, width, (oy - row0) * g->stride_h, weights, init, out, oy, v); \
+        for (; oy < row1; oy += 2) {                                                           \
+            int64_t j0 = (oy - row0) * g->stride_h;                                            \
+            for (int64_t v = 0; v < vectors; v += 4) {                                         \
+                int64_t xs[4], n = vectors - v < 4 ? vectors - v : 4;                          \
+                for (int64_t i = 0; i < n; i++)                                                \
+                    xs[i] = v + i < whole ? (v + i) * CONV_LANES : last;                       \
+                if (oy + 1 == row1)                                                            \
+                    for (int64_t i = 0; i < n; i++)                                            \
+                        NAME##_1x1(g, scratch, columns, width, j0, weights, init, out, oy, xs + i); \
+                else if (n == 4)                                                               \
+                    NAME##_2x4(g, scratch, columns, width, j0, weights, init, out, oy, xs);    \
+                else if (n == 3)                                                               \
+                    NAME##_2x3(g, scratch, columns, width, j0, weights, init, out, oy, xs);    \
+                else if (n == 2)                                                               \
+                    NAME##_2x2(g, scratch, columns, width, j0, weights, init, out, oy, xs);    \
+                else                                                                           \
+                    NAME##_2x1(g, scratch, columns, width, j0, weights, init, out, oy, xs);    \
+            }                                                                                  \
+        }                                                                                      \
     }
 WINDOW_BAND(depthwise, 0.0f)
 WINDOW_BAND(max_pool, -INFINITY)
