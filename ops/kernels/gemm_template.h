@@ -197,13 +197,34 @@ GEMM_INLINE vec v_rcp(vec x) { return v_div(v_set1(1.0f), x); }
 /* min(max(x, lo), hi), NaN passing through (v_max and v_min return their second operand then). */
 GEMM_INLINE vec clamp(vec x, float lo, float hi) { return v_min(v_set1(hi), v_max(v_set1(lo), x)); }
 
+/* exp(t) for t in [-20, 80]: exp_sum's reduction and polynomial, but 2^n (n in [-29, 116]) a
+ * normal number applied in one step, and no second term: the cheaper exp of silu. */
+GEMM_INLINE vec exp_bounded(vec t)
+{
+    vec n = v_round(v_mul(t, v_set1(1.44269504088896341f)));
+    vec r = v_fma(n, v_set1(-0.693359375f), t);
+    r = v_fma(n, v_set1(2.12194440e-4f), r);
+    vec r2 = v_mul(r, r);
+    vec p01 = v_fma(r, v_set1(1.9875691500e-4f), v_set1(1.3981999507e-3f));
+    vec p23 = v_fma(r, v_set1(8.3334519073e-3f), v_set1(4.1665795894e-2f));
+    vec p45 = v_fma(r, v_set1(1.6666665459e-1f), v_set1(5.0000001201e-1f));
+    vec p = v_fma(v_fma(p01, r2, p23), r2, p45);
+    p = v_fma(p, r2, v_add(r, v_set1(1.0f)));
+#ifdef GEMM_NATIVE_SCALE2
+    return v_scale2(p, n);
+#else
+    return v_mul(p, v_pow2(n));
+#endif
+}
+
 /* x / (1 + exp(-x)), the division as the approximate reciprocal refined by one Newton step
  * (within 2^-22 relative: cheaper than a division, which would take as long as the product's
- * tile). exp(-x) is held below exp(80), so that the reciprocal stays a normal number: for x
- * below -80 the result, |x| e^x < 1e-32, comes out as x e^-80 instead. */
+ * tile). exp(-x) is taken at -x held in [-20, 80]: above x = 20, 1 + exp(-x) rounds to 1
+ * anyway, and below x = -80 the result, |x| e^x < 1e-32, comes out as x e^-80 instead (the
+ * reciprocal stays a normal number). NaN stays NaN. */
 GEMM_INLINE vec silu(vec x)
 {
-    vec d = v_add(v_set1(1.0f), exp_sum(v_min(v_set1(80.0f), v_sub(v_zero(), x)), v_zero()));
+    vec d = v_add(v_set1(1.0f), exp_bounded(v_min(v_set1(80.0f), v_max(v_set1(-20.0f), v_sub(v_zero(), x)))));
     vec r = v_rcp(d);
     r = v_fma(r, v_fma(v_sub(v_zero(), d), r, v_set1(1.0f)), r);
     return v_mul(x, r);

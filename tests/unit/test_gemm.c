@@ -31,6 +31,7 @@ static double activate_ref(double x, gemm_activation act)
     case GEMM_ACTIVATION_RELU: return x > 0 ? x : 0;
     case GEMM_ACTIVATION_GELU_ERF: return gelu_erf_ref(x);
     case GEMM_ACTIVATION_GELU_TANH: return gelu_tanh_ref(x);
+    case GEMM_ACTIVATION_SILU: return x / (1 + exp(-x));
     case GEMM_ACTIVATION_NONE: break;
     default: break; /* the convolutions' activations: tested in test_conv_kernels.c */
     }
@@ -420,6 +421,21 @@ Test(gemm, gelu_tanh_is_accurate_to_1e_6_relative_above_minus_3)
         check_activation(kernel, GEMM_ACTIVATION_GELU_TANH, -3, 13.5, 1e-6);
         check_activation(kernel, GEMM_ACTIVATION_GELU_TANH, -1e-3, 1e-3, 1e-6);
         check_activation(kernel, GEMM_ACTIVATION_GELU_TANH, -10, -3, 2e-5);
+    }
+}
+
+Test(gemm, silu_is_accurate_to_1e_6_relative_above_minus_80)
+{
+    /* Through 20, where 1 + e^-x rounds to 1, and down to -80, where the result is about 1e-33;
+     * below, x e^-80 (within a factor of e^(-x - 80) of the true value, tinier still). */
+    FOR_EACH_KERNEL(kernel) {
+        check_activation(kernel, GEMM_ACTIVATION_SILU, -80, 40, 1e-6);
+        check_activation(kernel, GEMM_ACTIVATION_SILU, -1e-3, 1e-3, 1e-6);
+        float x[5];
+        memcpy(x, (float[]){NAN, INFINITY, -INFINITY, 0.0f, -1e4f}, sizeof x);
+        gemm_activate(kernel, x, 5, GEMM_ACTIVATION_SILU);
+        cr_assert(isnan(x[0]) && x[1] == INFINITY && x[2] == -INFINITY && x[3] == 0 && x[4] < 0 && x[4] > -1e-30f,
+                  "%s: %g %g %g %g %g", gemm_kernel_name(kernel), x[0], x[1], x[2], x[3], x[4]);
     }
 }
 
