@@ -68,6 +68,10 @@ static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dt
 #define CONV_MAP_ALIGN 8
 /* Tasks wanted per image at least, so that 2 to 4 threads share even a small convolution. */
 #define CONV_TARGET_TASKS 4
+/* ... as long as each keeps this many multiply-adds (a few microseconds): products turned
+ * around are cut this fine, which the GEMM alone would leave whole below 2^21 (MobileNet's
+ * 1x1 convolutions at 14x14: 40 -> 240 channels had run on one thread). */
+#define CONV_SHARE_MACS ((int64_t)1 << 18)
 #define CONV_SCRATCH_ALIGN 64
 /* Scratch of depthwise_lanes on planes wider than a vector, at most (1 MiB). */
 #define CONV_LANES_FLOATS ((int64_t)1 << 18)
@@ -139,6 +143,7 @@ static bool transposed_plan(op_context *ctx, int64_t images, int64_t groups)
     gemm_pack_b(&s->packed_weights, kernel, true, s->rows, maps, reordered, s->rows, memory);
     op_free_temp(ctx, reordered);
     gemm_plan_init(&s->plan, kernel, positions, maps, s->rows, false, false, &s->packed_weights);
+    gemm_plan_share(&s->plan, OP_MIN(CONV_TARGET_TASKS, positions * maps * s->rows / CONV_SHARE_MACS));
     s->transposed = true;
     ctx->n_tasks = images * gemm_plan_tasks(&s->plan);
     ctx->task_cost = gemm_plan_task_cost(&s->plan);

@@ -535,17 +535,29 @@ static void average_pool_rows(const conv2d_window *g, const float *in, bool coun
 /* 32 partial sums, the lanes of any vector width the compiler picks, added pairwise at the end. */
 static float sum(const float *x, int64_t n)
 {
-    float acc[32] = {0};
-    int64_t whole = n - n % 32;
-    for (int64_t i = 0; i < whole; i += 32)
-        for (int l = 0; l < 32; l++)
-            acc[l] += x[i + l];
-    for (int64_t i = whole; i < n; i++)
-        acc[i - whole] += x[i];
-    for (int width = 16; width >= 1; width /= 2)
+    /* Four vectors of partial sums (four chains of dependent adds), then single vectors, a
+     * scalar tail, and the lanes halved: a few dozen instructions for the small planes of
+     * GlobalAveragePool (7x7), where a call costs more than its adds. */
+    conv_vec acc[4] = {{0}, {0}, {0}, {0}}, v;
+    int64_t i = 0;
+    for (; i + 4 * CONV_LANES <= n; i += 4 * CONV_LANES)
+        for (int u = 0; u < 4; u++) {
+            LOAD_VEC(v, x + i + u * CONV_LANES);
+            acc[u] += v;
+        }
+    for (int u = 0; i + CONV_LANES <= n; i += CONV_LANES, u++) {
+        LOAD_VEC(v, x + i);
+        acc[u] += v;
+    }
+    float tail = 0.0f, lanes[CONV_LANES];
+    for (; i < n; i++)
+        tail += x[i];
+    v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    STORE_VEC(lanes, v);
+    for (int width = CONV_LANES / 2; width >= 1; width /= 2)
         for (int l = 0; l < width; l++)
-            acc[l] += acc[l + width];
-    return acc[0];
+            lanes[l] += lanes[l + width];
+    return lanes[0] + tail;
 }
 
 /* ---- Winograd F(2x2, 3x3) (conv_kernels.h) ------------------------------------------------ */

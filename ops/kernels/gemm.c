@@ -163,6 +163,28 @@ void gemm_pack_b(gemm_packed_b *packed, const gemm_kernel *kernel, bool trans_b,
 
 /* ---- planning ----------------------------------------------------------------------------- */
 
+/* Cuts the plan's columns into `blocks` blocks of whole panels (fewer where there are fewer
+ * panels). */
+static void cut_columns(gemm_plan *plan, int64_t blocks)
+{
+    int64_t panels = max64(1, ceil_div(plan->n, plan->kernel->nr));
+    blocks = min64(panels, max64(1, blocks));
+    plan->tile_n = ceil_div(panels, blocks) * plan->kernel->nr; /* the widest */
+    plan->tiles_n = plan->n > 0 ? blocks : 0;
+}
+
+void gemm_plan_share(gemm_plan *plan, int64_t tasks)
+{
+    if (gemm_plan_tasks(plan) < tasks)
+        cut_columns(plan, ceil_div(tasks, max64(plan->tiles_m, 1)));
+    /* Too few panels: the rows too, in whole register tiles. */
+    if (gemm_plan_tasks(plan) < tasks && plan->m > plan->kernel->mr) {
+        int64_t blocks = ceil_div(tasks, max64(plan->tiles_n, 1));
+        plan->tile_m = ceil_div(ceil_div(plan->m, blocks), plan->kernel->mr) * plan->kernel->mr;
+        plan->tiles_m = ceil_div(plan->m, plan->tile_m);
+    }
+}
+
 void gemm_plan_init(gemm_plan *plan, const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k,
                     bool trans_a, bool trans_b, const gemm_packed_b *packed_b)
 {
@@ -179,13 +201,10 @@ void gemm_plan_init(gemm_plan *plan, const gemm_kernel *kernel, int64_t m, int64
     plan->tiles_m = m > 0 ? ceil_div(m, plan->tile_m) : 0;
     /* Columns: cut into enough blocks of whole panels for about GEMM_TARGET_TASKS tasks, as
      * far as the work is worth sharing. */
-    int64_t panels = max64(1, ceil_div(n, kernel->nr));
     int64_t macs = m * n * max64(k, 1);
     int64_t min_macs = GEMM_TASK_MIN_MACS * min64(max64(m, 1), GEMM_FEW_ROWS) / GEMM_FEW_ROWS;
     int64_t wanted = min64(GEMM_TARGET_TASKS, max64(1, macs / min_macs));
-    int64_t col_tiles = min64(panels, max64(1, ceil_div(wanted, max64(plan->tiles_m, 1))));
-    plan->tile_n = ceil_div(panels, col_tiles) * kernel->nr; /* the widest */
-    plan->tiles_n = n > 0 ? col_tiles : 0;
+    cut_columns(plan, ceil_div(wanted, max64(plan->tiles_m, 1)));
     size_t floats = 0;
     if (trans_a)
         floats += (size_t)(plan->tile_m * plan->kc);

@@ -126,6 +126,10 @@ typedef struct gemm_plan {
 void gemm_plan_init(gemm_plan *plan, const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k,
                     bool trans_a, bool trans_b, const gemm_packed_b *packed_b);
 static inline int64_t gemm_plan_tasks(const gemm_plan *plan) { return plan->tiles_m * plan->tiles_n; }
+/* Cuts the plan's columns further, then its rows, for about `tasks` tasks: for a
+ * caller that shares smaller products between threads than gemm_plan_init would (it keeps a
+ * task at a million multiply-adds or more). */
+void gemm_plan_share(gemm_plan *plan, int64_t tasks);
 /* Multiply-adds of one task (the largest), for the thread pool's cost estimate. */
 static inline int64_t gemm_plan_task_cost(const gemm_plan *plan)
 {

@@ -366,6 +366,53 @@ Test(gemm, transposes_packed_and_not)
                                                  .trans_a = t & 1, .trans_b = t & 2, .pack = t & 4, .alpha = 1});
 }
 
+/* gemm_plan_share cuts columns, then rows, into more tasks: the same bits as the plan's own cut,
+ * with packed and plain B, and every task's block inside C. */
+Test(gemm, shared_plans_give_the_same_bits)
+{
+    static const int64_t shapes[][3] = {{196, 40, 240}, {49, 96, 576}, {7, 100, 5}, {300, 17, 64}};
+    FOR_EACH_KERNEL(kernel)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int pack = 0; pack < 2; pack++) {
+                int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                float *a = malloc((size_t)(m * k) * sizeof(float)), *b = malloc((size_t)(k * n) * sizeof(float));
+                float *c1 = calloc((size_t)(m * n), sizeof(float)), *c2 = calloc((size_t)(m * n), sizeof(float));
+                fill(a, (size_t)(m * k), 5);
+                fill(b, (size_t)(k * n), 6);
+                gemm_packed_b packed;
+                void *memory = pack ? malloc(gemm_packed_b_bytes(kernel, k, n)) : NULL;
+                if (pack)
+                    gemm_pack_b(&packed, kernel, false, k, n, b, n, memory);
+                gemm_plan whole, shared;
+                gemm_plan_init(&whole, kernel, m, n, k, false, false, pack ? &packed : NULL);
+                shared = whole;
+                gemm_plan_share(&shared, 8);
+                cr_assert(gemm_plan_tasks(&shared) >= 2, "%s %lldx%lldx%lld: %lld tasks",
+                          gemm_kernel_name(kernel), (long long)m, (long long)n, (long long)k,
+                          (long long)gemm_plan_tasks(&shared));
+                for (int64_t t = 0; t < gemm_plan_tasks(&shared); t++) {
+                    int64_t i0, i1, j0, j1;
+                    gemm_task_block(&shared, t, &i0, &i1, &j0, &j1);
+                    cr_assert(i0 >= 0 && j0 >= 0 && i1 <= m && j1 <= n);
+                }
+                void *scratch = malloc(shared.scratch_bytes > whole.scratch_bytes ? shared.scratch_bytes
+                                                                                   : whole.scratch_bytes + 1);
+                gemm_args args = {.a = a, .lda = k, .b = b, .ldb = n, .ldc = n, .alpha = 1, .beta = 0};
+                args.c = c1;
+                gemm_run(&whole, &args, 0, gemm_plan_tasks(&whole), scratch);
+                args.c = c2;
+                gemm_run(&shared, &args, 0, gemm_plan_tasks(&shared), scratch);
+                cr_assert(!memcmp(c1, c2, (size_t)(m * n) * sizeof(float)), "%s %lldx%lldx%lld pack %d",
+                          gemm_kernel_name(kernel), (long long)m, (long long)n, (long long)k, pack);
+                free(scratch);
+                free(memory);
+                free(a);
+                free(b);
+                free(c1);
+                free(c2);
+            }
+}
+
 Test(gemm, every_epilogue)
 {
     static const gemm_activation acts[] = {GEMM_ACTIVATION_NONE, GEMM_ACTIVATION_RELU, GEMM_ACTIVATION_GELU_ERF,
