@@ -283,10 +283,13 @@ static bool shifted_plan(op_context *ctx, int64_t images, int64_t groups)
 }
 
 /* Depthwise planes no wider than a vector (14x14, 7x7 at 16 floats) waste lanes along their
- * rows, and large kernels (5x5, 7x7) pay the transpositions back: then `lanes` channels at once,
- * one in each lane, a task per block of them. Measured on AVX-512 against the rows kernel: 5x5
- * 576ch 7x7 0.080 -> 0.025 ms, 5x5 672ch 14x14 0.147 -> 0.104, 7x7 96ch 56x56 0.41 -> 0.36;
- * 3x3 144ch 56x56 0.19 -> 0.23 (slower: the rows kernel keeps those). */
+ * rows, and on AVX-512 large kernels (5x5, 7x7) pay the transpositions back: then `lanes`
+ * channels at once, one in each lane, a task per block of them. Measured on AVX-512 against the
+ * rows kernel: 5x5 576ch 7x7 0.080 -> 0.025 ms, 5x5 672ch 14x14 0.147 -> 0.104, 7x7 96ch 56x56
+ * 0.41 -> 0.36; 3x3 144ch 56x56 0.19 -> 0.23 (slower: the rows kernel keeps those). With 8
+ * lanes (AVX2, Zen 3) the rows kernel's blocks of 4 vectors win on the wider planes: 5x5 240ch
+ * 14x14 68 vs 88 us, 672ch 14x14 189 vs 248, 240ch 28x28 268 vs 293, 7x7 96ch 56x56 621 vs 722;
+ * narrow planes stay with the lanes (5x5 576ch 7x7 95 vs 77 us, 3x3 1152ch 7x7 132 vs 77). */
 static bool depthwise_lanes_plan(op_context *ctx, int64_t images)
 {
     conv_state *s = ctx->state;
@@ -295,7 +298,7 @@ static bool depthwise_lanes_plan(op_context *ctx, int64_t images)
     conv2d_window w = window_2d(g);
     int64_t floats = depthwise_lanes_floats(&w, k->lanes);
     bool narrow = g->out[1] <= k->lanes && floats <= CONV_BLOCK_FLOATS;
-    if (!narrow && (g->kernel_count < 25 || floats > CONV_LANES_FLOATS))
+    if (!narrow && (g->kernel_count < 25 || floats > CONV_LANES_FLOATS || k->lanes < 16))
         return false;
     s->lanes = k->lanes;
     ctx->n_tasks = images * ceil_div(s->channels, s->lanes);
