@@ -260,7 +260,10 @@ static void run_block(const gemm_plan *plan, const gemm_args *args, int64_t i0, 
 {
     const gemm_kernel *kr = plan->kernel;
     const int64_t k = plan->k, ldc = args->ldc;
-    const bool finish = has_epilogue(&args->epilogue);
+    /* The bias goes into the tiles of the last pass; the rest of the epilogue, if any, after. */
+    gemm_epilogue rest = args->epilogue;
+    rest.bias = rest.row_bias = NULL;
+    const bool finish = has_epilogue(&rest);
     for (int64_t p0 = 0; p0 == 0 || p0 < k; p0 += plan->kc) {
         const int64_t kc = min64(plan->kc, k - p0);
         const bool last_pass = p0 + kc >= k;
@@ -291,9 +294,11 @@ static void run_block(const gemm_plan *plan, const gemm_args *args, int64_t i0, 
                 const int64_t rows = min64(kr->mr, i1 - i);
                 tile.a = a + (i - i0) * tile.lda;
                 tile.c = args->c + i * ldc + j;
+                tile.bias = last_pass && args->epilogue.bias ? args->epilogue.bias + j : NULL;
+                tile.row_bias = last_pass && args->epilogue.row_bias ? args->epilogue.row_bias + i : NULL;
                 kr->tiles[rows - 1][vectors - 1](&tile);
                 if (last_pass && finish) {
-                    gemm_epilogue e = epilogue_at(&args->epilogue, i, j);
+                    gemm_epilogue e = epilogue_at(&rest, i, j);
                     kr->epilogue(tile.c, ldc, rows, cols, &e);
                 }
             }

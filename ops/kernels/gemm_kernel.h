@@ -34,8 +34,10 @@ static inline void *align_up(void *p)
 
 /* One call of a micro-kernel: C = alpha * A B + beta * C on an mr x nr tile (mr and the
  * vector count are the kernel's own), with A mr x k (rows lda apart) and B k x nr (rows ldb
- * apart; for the shifted tiles, row p at b + b_offsets[p]). Only nr columns of B are read and
- * of C written. beta 0: C is not read. */
+ * apart; for the shifted tiles, row p at b + b_offsets[p]), plus bias[j] + row_bias[i] where
+ * given (at the tile's origin: the epilogue's bias and row bias, added in the tile on a
+ * product's last pass, so that a plain biased product needs no second pass over C). Only nr
+ * columns of B are read and of C written. beta 0: C is not read. */
 typedef struct gemm_tile {
     int64_t k;
     const float *a;
@@ -47,6 +49,7 @@ typedef struct gemm_tile {
     int64_t ldc;
     int nr;
     float alpha, beta;
+    const float *bias, *row_bias; /* NULL: none */
 } gemm_tile;
 
 typedef void (*gemm_tile_fn)(const gemm_tile *tile);

@@ -70,13 +70,23 @@ GEMM_INLINE void tile_body(const gemm_tile *t, int mr, int nv, bool shifted)
     else
         tile_accumulate(acc, t, mr, nv, last, shifted);
     const vec alpha = v_set1(t->alpha), beta = v_set1(t->beta);
+    /* The bias as the epilogue adds it: x + (bias[j] + row_bias[i]). */
+    const bool biased = t->bias || t->row_bias;
+    vec bias[GEMM_NV];
+    GEMM_UNROLL for (int v = 0; v < nv; v++) {
+        int n = v < nv - 1 ? VLEN : last;
+        bias[v] = !t->bias ? v_zero() : n == VLEN ? v_load(t->bias + v * VLEN) : v_load_n(t->bias + v * VLEN, n);
+    }
     GEMM_UNROLL for (int i = 0; i < mr; i++) {
         float *c = t->c + i * t->ldc;
+        const vec row_bias = t->row_bias ? v_set1(t->row_bias[i]) : v_zero();
         GEMM_UNROLL for (int v = 0; v < nv; v++) {
             int n = v < nv - 1 ? VLEN : last;
             vec x = v_mul(acc[i][v], alpha);
             if (t->beta != 0.0f)
                 x = v_fma(beta, n == VLEN ? v_load(c + v * VLEN) : v_load_n(c + v * VLEN, n), x);
+            if (biased)
+                x = v_add(x, v_add(bias[v], row_bias));
             if (n == VLEN)
                 v_store(c + v * VLEN, x);
             else
