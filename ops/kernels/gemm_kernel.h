@@ -36,8 +36,9 @@ static inline void *align_up(void *p)
  * vector count are the kernel's own), with A mr x k (rows lda apart) and B k x nr (rows ldb
  * apart; for the shifted tiles, row p at b + b_offsets[p]), plus bias[j] + row_bias[i] where
  * given (at the tile's origin: the epilogue's bias and row bias, added in the tile on a
- * product's last pass, so that a plain biased product needs no second pass over C). Only nr
- * columns of B are read and of C written. beta 0: C is not read. */
+ * product's last pass, so that a plain biased product needs no second pass over C), then the
+ * residual and a cheap activation where given. Only nr columns of B are read and of C
+ * written. beta 0: C is not read. */
 typedef struct gemm_tile {
     int64_t k;
     const float *a;
@@ -50,6 +51,13 @@ typedef struct gemm_tile {
     int nr;
     float alpha, beta;
     const float *bias, *row_bias; /* NULL: none */
+    /* A cheap activation (ReLU, Clip, HardSigmoid, HardSwish; else none) and the residual
+     * (NULL: none; at the tile's origin), as gemm_epilogue has them. */
+    gemm_activation activation;
+    float params[2];
+    const float *residual;
+    int64_t ld_residual;
+    bool residual_first;
 } gemm_tile;
 
 typedef void (*gemm_tile_fn)(const gemm_tile *tile);

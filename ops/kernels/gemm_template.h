@@ -57,49 +57,6 @@ GEMM_INLINE void tile_accumulate(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, 
     }
 }
 
-GEMM_INLINE void tile_body(const gemm_tile *t, int mr, int nv, bool shifted)
-{
-    vec acc[GEMM_MR][GEMM_NV];
-    GEMM_UNROLL for (int i = 0; i < mr; i++)
-        GEMM_UNROLL for (int v = 0; v < nv; v++)
-            acc[i][v] = v_zero();
-    const int last = t->nr - (nv - 1) * VLEN;
-    /* The whole-vector case separately: the hot loop then has no masked loads. */
-    if (last == VLEN)
-        tile_accumulate(acc, t, mr, nv, VLEN, shifted);
-    else
-        tile_accumulate(acc, t, mr, nv, last, shifted);
-    const vec alpha = v_set1(t->alpha), beta = v_set1(t->beta);
-    /* The bias as the epilogue adds it: x + (bias[j] + row_bias[i]). */
-    const bool biased = t->bias || t->row_bias;
-    vec bias[GEMM_NV];
-    GEMM_UNROLL for (int v = 0; v < nv; v++) {
-        int n = v < nv - 1 ? VLEN : last;
-        bias[v] = !t->bias ? v_zero() : n == VLEN ? v_load(t->bias + v * VLEN) : v_load_n(t->bias + v * VLEN, n);
-    }
-    GEMM_UNROLL for (int i = 0; i < mr; i++) {
-        float *c = t->c + i * t->ldc;
-        const vec row_bias = t->row_bias ? v_set1(t->row_bias[i]) : v_zero();
-        GEMM_UNROLL for (int v = 0; v < nv; v++) {
-            int n = v < nv - 1 ? VLEN : last;
-            vec x = v_mul(acc[i][v], alpha);
-            if (t->beta != 0.0f)
-                x = v_fma(beta, n == VLEN ? v_load(c + v * VLEN) : v_load_n(c + v * VLEN, n), x);
-            if (biased)
-                x = v_add(x, v_add(bias[v], row_bias));
-            if (n == VLEN)
-                v_store(c + v * VLEN, x);
-            else
-                v_store_n(c + v * VLEN, x, n);
-        }
-    }
-}
-
-#define GEMM_DEFINE_TILE(m, v)                                                                 \
-    static void tile_##m##x##v(const gemm_tile *t) { tile_body(t, m, v, false); }                \
-    static void shifted_##m##x##v(const gemm_tile *t) { tile_body(t, m, v, true); }
-#define GEMM_DEFINE_ROW(m) GEMM_VECTORS(GEMM_DEFINE_TILE, m)
-GEMM_ROWS(GEMM_DEFINE_ROW)
 
 /* ---- activations -------------------------------------------------------------------------- */
 
@@ -331,6 +288,74 @@ GEMM_INLINE void rows_epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols
         }
     }
 }
+
+/* Stores x, as the epilogue would leave it, to a vector of C holding n columns: the residual
+ * (before or after the activation) and a cheap activation, constant here. */
+GEMM_INLINE void store_finished(float *c, vec x, const gemm_tile *t, const float *residual, int n,
+                                gemm_activation activation)
+{
+    if (residual && t->residual_first)
+        x = v_add(x, load_upto(residual, n));
+    x = activate(x, activation, t->params);
+    if (residual && !t->residual_first)
+        x = v_add(x, load_upto(residual, n));
+    store_upto(c, x, n);
+}
+
+GEMM_INLINE void tile_store(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, int mr, int nv, int last,
+                            gemm_activation activation)
+{
+    const vec alpha = v_set1(t->alpha), beta = v_set1(t->beta);
+    /* The bias as the epilogue adds it: x + (bias[j] + row_bias[i]). */
+    const bool biased = t->bias || t->row_bias;
+    vec bias[GEMM_NV];
+    GEMM_UNROLL for (int v = 0; v < nv; v++) {
+        int n = v < nv - 1 ? VLEN : last;
+        bias[v] = !t->bias ? v_zero() : n == VLEN ? v_load(t->bias + v * VLEN) : v_load_n(t->bias + v * VLEN, n);
+    }
+    GEMM_UNROLL for (int i = 0; i < mr; i++) {
+        float *c = t->c + i * t->ldc;
+        const float *residual = t->residual ? t->residual + i * t->ld_residual : NULL;
+        const vec row_bias = t->row_bias ? v_set1(t->row_bias[i]) : v_zero();
+        GEMM_UNROLL for (int v = 0; v < nv; v++) {
+            int n = v < nv - 1 ? VLEN : last;
+            vec x = v_mul(acc[i][v], alpha);
+            if (t->beta != 0.0f)
+                x = v_fma(beta, n == VLEN ? v_load(c + v * VLEN) : v_load_n(c + v * VLEN, n), x);
+            if (biased)
+                x = v_add(x, v_add(bias[v], row_bias));
+            store_finished(c + v * VLEN, x, t, residual ? residual + v * VLEN : NULL, n, activation);
+        }
+    }
+}
+
+GEMM_INLINE void tile_body(const gemm_tile *t, int mr, int nv, bool shifted)
+{
+    vec acc[GEMM_MR][GEMM_NV];
+    GEMM_UNROLL for (int i = 0; i < mr; i++)
+        GEMM_UNROLL for (int v = 0; v < nv; v++)
+            acc[i][v] = v_zero();
+    const int last = t->nr - (nv - 1) * VLEN;
+    /* The whole-vector case separately: the hot loop then has no masked loads. */
+    if (last == VLEN)
+        tile_accumulate(acc, t, mr, nv, VLEN, shifted);
+    else
+        tile_accumulate(acc, t, mr, nv, last, shifted);
+    /* The cheap activations in the tile, one copy of the stores each. */
+    switch (t->activation) {
+    case GEMM_ACTIVATION_RELU: tile_store(acc, t, mr, nv, last, GEMM_ACTIVATION_RELU); break;
+    case GEMM_ACTIVATION_CLIP: tile_store(acc, t, mr, nv, last, GEMM_ACTIVATION_CLIP); break;
+    case GEMM_ACTIVATION_HARD_SIGMOID: tile_store(acc, t, mr, nv, last, GEMM_ACTIVATION_HARD_SIGMOID); break;
+    case GEMM_ACTIVATION_HARD_SWISH: tile_store(acc, t, mr, nv, last, GEMM_ACTIVATION_HARD_SWISH); break;
+    default: tile_store(acc, t, mr, nv, last, GEMM_ACTIVATION_NONE); break;
+    }
+}
+
+#define GEMM_DEFINE_TILE(m, v)                                                                 \
+    static void tile_##m##x##v(const gemm_tile *t) { tile_body(t, m, v, false); }                \
+    static void shifted_##m##x##v(const gemm_tile *t) { tile_body(t, m, v, true); }
+#define GEMM_DEFINE_ROW(m) GEMM_VECTORS(GEMM_DEFINE_TILE, m)
+GEMM_ROWS(GEMM_DEFINE_ROW)
 
 #define GEMM_EPILOGUE_CASE(act)                                                                \
     case act:                                                                                  \
