@@ -452,6 +452,7 @@ static void shifted_copy(const conv_state *s, const float *image, int64_t row0, 
 {
     const window_geometry *g = &s->geometry;
     int64_t sh = g->stride[0], sw = g->stride[1], h = g->in[0], w = g->in[1], width = s->phase_w;
+    const conv_kernels *kernels = conv_kernels_get(GEMM_KERNEL_BEST);
     for (int64_t c = 0; c < s->channels; c++)
         for (int64_t py = 0; py < sh; py++)
             for (int64_t px = 0; px < sw; px++)
@@ -467,11 +468,7 @@ static void shifted_copy(const conv_state *s, const float *image, int64_t row0, 
                     int64_t lo = OP_MIN(width, shift >= 0 ? 0 : ceil_div(-shift, sw));
                     int64_t hi = OP_MAX(lo, OP_MIN(width, w - shift > 0 ? ceil_div(w - shift, sw) : 0));
                     memset(band, 0, (size_t)lo * sizeof(float));
-                    if (sw == 1)
-                        memcpy(band + lo, src + lo + shift, (size_t)(hi - lo) * sizeof(float));
-                    else
-                        for (int64_t x = lo; x < hi; x++)
-                            band[x] = src[x * sw + shift];
+                    kernels->gather_columns(band + lo, src + lo * sw + shift, hi - lo, sw);
                     memset(band + hi, 0, (size_t)(width - hi) * sizeof(float));
                 }
 }
@@ -489,15 +486,24 @@ static void shifted_task(const op_context *ctx, int64_t task, float *scratch)
     float *band = scratch;
     float *product = align_scratch(band + s->channels * g->stride[0] * g->stride[1] * s->phase_rows * s->phase_w);
     shifted_copy(s, (const float *)ctx->inputs[0]->data + image * s->channels * g->in_count, row0, band);
-    gemm_shifted(NULL, s->maps, n, s->rows, ctx->inputs[1]->data, s->rows, band, s->offsets, product, n);
     int64_t at = image * s->maps * g->out_count + row0 * width;
+    gemm_epilogue e = conv_epilogue(ctx, at, g->out_count);
+    e.row_bias = bias ? bias->data : NULL;
+    /* The bias and a cheap activation in the product's tiles; a residual or another
+     * activation on the output after. */
+    gemm_epilogue in_tiles = {.row_bias = e.row_bias};
+    if (!e.residual && gemm_tile_activation(e.activation)) {
+        in_tiles.activation = e.activation;
+        memcpy(in_tiles.params, e.params, sizeof e.params);
+        e = (gemm_epilogue){0};
+    }
+    e.row_bias = NULL;
+    gemm_shifted(NULL, s->maps, n, s->rows, ctx->inputs[1]->data, s->rows, band, s->offsets, product, n, &in_tiles);
     float *y = (float *)ctx->outputs[0]->data + at;
     for (int64_t m = 0; m < s->maps; m++)
         for (int64_t r = 0; r < rows; r++)
             memcpy(y + m * g->out_count + r * width, product + m * n + r * s->phase_w, (size_t)width * sizeof(float));
-    gemm_epilogue e = conv_epilogue(ctx, at, g->out_count);
-    e.row_bias = bias ? bias->data : NULL;
-    if (e.row_bias || e.activation != GEMM_ACTIVATION_NONE || e.residual)
+    if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
         gemm_apply_epilogue(NULL, y, g->out_count, s->maps, rows * width, &e);
 }
 

@@ -44,6 +44,9 @@ typedef struct conv_kernels {
      * aligned. Any kernel size. */
     void (*depthwise_lanes)(const conv2d_window *g, int64_t channels, const float *in, const float *weights,
                             const float *bias, float *out, float *scratch);
+    /* dst[i] = src[i * stride] for i < n, in whole vectors for strides 1 and 2 (the columns of
+     * one phase of a row; reads no further than src[(n - 1) * stride]). */
+    void (*gather_columns)(float *dst, const float *src, int64_t n, int64_t stride);
     /* Both take kernel_w <= CONV_WINDOW_MAX_KERNEL, g->copy_rows set and `scratch` of the
      * floats conv2d_plan_copy returned, 64-byte aligned: they copy the input rows a band of
      * output rows reads, padded, and sweep the copy with vectors held in registers. */

@@ -137,6 +137,17 @@ static inline void copy_even(float *restrict dst, const float *restrict src, int
     }
 }
 
+static void gather_columns(float *restrict dst, const float *restrict src, int64_t n, int64_t stride)
+{
+    if (stride == 1)
+        copy_row(dst, src, n);
+    else if (stride == 2)
+        copy_even(dst, src, n);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = src[i * stride];
+}
+
 /* Copies the input rows that output rows [row0, row0 + rows) read into `copy`, padded with
  * `pad` and split by column phase: row j of phase r holds the padded input row
  * row0 * stride_h + j at columns r, r + stride_w, r + 2 stride_w, ... So the tap at column
@@ -170,14 +181,8 @@ static void window_copy(const conv2d_window *g, const float *in, int64_t row0, i
             }
             if (!inside)
                 continue;
-            const float *restrict row = in + iy * g->in_w + x0;
-            if (s == 1)
-                copy_row(dst + lo, row + lo, hi - lo);
-            else if (s == 2)
-                copy_even(dst + lo, row + 2 * lo, hi - lo);
-            else
-                for (int64_t c = lo; c < hi; c++)
-                    dst[c] = row[c * s];
+            const float *row = in + iy * g->in_w + x0;
+            gather_columns(dst + lo, row + lo * s, hi - lo, s);
         }
     }
 }
@@ -660,6 +665,7 @@ const conv_kernels CONV_KERNELS_SYMBOL = {
     .name = CONV_KERNELS_NAME,
     .lanes = CONV_LANES,
     .depthwise_lanes = depthwise_lanes,
+    .gather_columns = gather_columns,
     .depthwise_rows = depthwise_rows,
     .max_pool_rows = max_pool_rows,
     .average_pool_rows = average_pool_rows,

@@ -231,9 +231,7 @@ static bool has_epilogue(const gemm_epilogue *e)
     return e->bias || e->row_bias || e->residual || e->activation != GEMM_ACTIVATION_NONE;
 }
 
-/* Activations the register tiles apply themselves (a few instructions each); the others run
- * in the epilogue's own pass over the tile. */
-static bool in_tile_activation(gemm_activation activation)
+bool gemm_tile_activation(gemm_activation activation)
 {
     return activation == GEMM_ACTIVATION_NONE || activation == GEMM_ACTIVATION_RELU ||
            activation == GEMM_ACTIVATION_CLIP || activation == GEMM_ACTIVATION_HARD_SIGMOID ||
@@ -272,7 +270,7 @@ static void run_block(const gemm_plan *plan, const gemm_args *args, int64_t i0, 
     /* The tiles of the last pass add the bias, and when the activation is a cheap one apply it
      * and the residual too; the rest of the epilogue, if any, runs on the tile after. */
     const gemm_epilogue *e = &args->epilogue;
-    const bool in_tile = in_tile_activation(e->activation);
+    const bool in_tile = gemm_tile_activation(e->activation);
     gemm_epilogue rest = *e;
     rest.bias = rest.row_bias = NULL;
     if (in_tile) {
@@ -341,16 +339,22 @@ void gemm_run(const gemm_plan *plan, const gemm_args *args, int64_t begin, int64
 }
 
 void gemm_shifted(const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                  const float *b, const int32_t *offsets, float *c, int64_t ldc)
+                  const float *b, const int32_t *offsets, float *c, int64_t ldc, const gemm_epilogue *e)
 {
+    static const gemm_epilogue none = {0};
+    if (!e)
+        e = &none;
     if (!kernel)
         kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
     const int64_t kc_max = even_block(k, GEMM_KC_MAX);
     /* Panel by panel, every strip of A going past each: the rows of B a panel reads (a few
      * lines of the input per channel) stay in L1 meanwhile. */
     for (int64_t p0 = 0; p0 == 0 || p0 < k; p0 += kc_max) {
+        const bool last_pass = p0 + kc_max >= k;
         gemm_tile tile = {.k = min64(kc_max, k - p0), .b = b, .b_offsets = offsets + p0, .lda = lda, .ldc = ldc,
-                          .alpha = 1.0f, .beta = p0 == 0 ? 0.0f : 1.0f};
+                          .alpha = 1.0f, .beta = p0 == 0 ? 0.0f : 1.0f,
+                          .activation = last_pass ? e->activation : GEMM_ACTIVATION_NONE,
+                          .params = {e->params[0], e->params[1]}};
         for (int64_t j = 0; j < n; j += kernel->nr) {
             const int64_t cols = min64(kernel->nr, n - j);
             tile.b = b + j;
@@ -359,6 +363,8 @@ void gemm_shifted(const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k, co
             for (int64_t i = 0; i < m; i += kernel->mr) {
                 tile.a = a + i * lda + p0;
                 tile.c = c + i * ldc + j;
+                tile.bias = last_pass && e->bias ? e->bias + j : NULL;
+                tile.row_bias = last_pass && e->row_bias ? e->row_bias + i : NULL;
                 kernel->shifted[min64(kernel->mr, m - i) - 1][vectors - 1](&tile);
             }
         }

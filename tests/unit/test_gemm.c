@@ -312,7 +312,7 @@ static void check_shifted(const gemm_kernel *kernel, int64_t m, int64_t n, int64
     fill(b, (size_t)(extent + n), seed + 2);
     for (int64_t i = 0; i < m * n; i++)
         c[i] = NAN; /* written, never read */
-    gemm_shifted(kernel, m, n, k, a, k, b, offsets, c, n);
+    gemm_shifted(kernel, m, n, k, a, k, b, offsets, c, n, NULL);
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double want = 0, size = 0;
