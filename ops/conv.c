@@ -398,9 +398,12 @@ static void depthwise_task(const op_context *ctx, int64_t task, float *scratch)
     const float *in = (const float *)ctx->inputs[0]->data + plane * g->in_count;
     const float *weights = (const float *)ctx->inputs[1]->data + channel * g->kernel_count;
     float b = bias ? ((const float *)bias->data)[channel] : 0.0f;
-    conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_rows(&w, in, weights, b, out, row0, row1, scratch);
     gemm_epilogue e = conv_epilogue(ctx, plane * g->out_count + row0 * g->out[1], g->out[1]);
-    if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
+    /* A cheap activation as the rows are stored; a residual or another one after. */
+    bool in_rows = !e.residual && gemm_tile_activation(e.activation);
+    conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_rows(&w, in, weights, b, in_rows ? e.activation : GEMM_ACTIVATION_NONE,
+                                                       e.params, out, row0, row1, scratch);
+    if (!in_rows && (e.activation != GEMM_ACTIVATION_NONE || e.residual))
         gemm_apply_epilogue(NULL, out + row0 * g->out[1], g->out[1], row1 - row0, g->out[1], &e);
 }
 

@@ -29,10 +29,12 @@ typedef struct conv2d_window {
 typedef struct conv_kernels {
     const char *name;
     int lanes; /* floats in a vector of this family (depthwise_lanes' channel block) */
-    /* Output rows [row0, row1) of a depthwise plane: out = bias + the sum over the taps of
-     * weights[ky * kernel_w + kx] times the input under them (padding counts 0). */
+    /* Output rows [row0, row1) of a depthwise plane: out = activation(bias + the sum over the
+     * taps of weights[ky * kernel_w + kx] times the input under them (padding counts 0)), the
+     * activation none or one gemm_tile_activation takes (params: its gemm_epilogue.params). */
     void (*depthwise_rows)(const conv2d_window *g, const float *in, const float *weights, float bias,
-                           float *out, int64_t row0, int64_t row1, float *scratch);
+                           gemm_activation activation, const float *params, float *out, int64_t row0,
+                           int64_t row1, float *scratch);
     /* Output rows [row0, row1) of MaxPool: the largest input under the window, NaN when one
      * is NaN, -inf when the window holds no input element. */
     void (*max_pool_rows)(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1,

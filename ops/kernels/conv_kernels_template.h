@@ -194,6 +194,33 @@ static inline conv_vec max_nan(conv_vec acc, conv_vec x)
     return (conv_vec)((take & (conv_mask)x) | (~take & (conv_mask)acc));
 }
 
+/* x where take, else y. */
+static inline conv_vec select_vec(conv_mask take, conv_vec x, conv_vec y)
+{
+    return (conv_vec)((take & (conv_mask)x) | (~take & (conv_mask)y));
+}
+
+/* min(max(x, lo), hi), NaN passing through, as the GEMM's clamp. */
+static inline conv_vec clamp_vec(conv_vec x, float lo, float hi)
+{
+    conv_vec l = (conv_vec){0} + lo, h = (conv_vec){0} + hi;
+    x = select_vec(x < l, l, x);
+    return select_vec(x > h, h, x);
+}
+
+/* One of the activations the GEMM's tiles apply (gemm_tile_activation), as they compute it:
+ * ReLU and Clip keep NaN. */
+static inline conv_vec activate_vec(conv_vec x, gemm_activation activation, const float *params)
+{
+    switch (activation) {
+    case GEMM_ACTIVATION_RELU: return select_vec((x > 0.0f) | (x != x), x, (conv_vec){0});
+    case GEMM_ACTIVATION_CLIP: return clamp_vec(x, params[0], params[1]);
+    case GEMM_ACTIVATION_HARD_SIGMOID: return clamp_vec(x * params[0] + params[1], 0.0f, 1.0f);
+    case GEMM_ACTIVATION_HARD_SWISH: return x * clamp_vec(x * (1.0f / 6.0f) + 0.5f, 0.0f, 1.0f);
+    default: return x;
+    }
+}
+
 #define STEP_FMA(acc, w, x) ((acc) += (w) * (x))
 #define STEP_MAX(acc, w, x) ((acc) = max_nan((acc), (x)))
 
@@ -231,7 +258,8 @@ static inline void store_output(float *row, int64_t out_w, int64_t x0, conv_vec 
 #define WINDOW_BLOCK(NAME, STEP, R, N)                                                         \
     static inline void NAME##_##R##x##N(const conv2d_window *g, const float *copy, const int64_t *columns, \
                                         int64_t width, int64_t j0, const float *weights, float init, \
-                                        float *out, int64_t oy, const int64_t *xs)             \
+                                        gemm_activation act, const float *params, float *out,  \
+                                        int64_t oy, const int64_t *xs)                         \
     {                                                                                          \
         conv_vec acc[R][N];                                                                    \
         for (int r = 0; r < R; r++)                                                            \
@@ -255,7 +283,8 @@ static inline void store_output(float *row, int64_t out_w, int64_t x0, conv_vec 
         }                                                                                      \
         for (int r = 0; r < R; r++)                                                            \
             for (int i = 0; i < N; i++)                                                        \
-                store_output(out + (oy + r) * g->out_w, g->out_w, xs[i], acc[r][i]);           \
+                store_output(out + (oy + r) * g->out_w, g->out_w, xs[i],                       \
+                             activate_vec(acc[r][i], act, params));                            \
     }
 WINDOW_BLOCK(depthwise, STEP_FMA, 1, 1)
 WINDOW_BLOCK(depthwise, STEP_FMA, 2, 1)
@@ -277,7 +306,8 @@ WINDOW_BLOCK(max_pool, STEP_MAX, 2, 4)
  * so that several chains of dependent steps overlap; a last row alone. */
 #define WINDOW_BAND(NAME, PAD)                                                                 \
     static void NAME##_band(const conv2d_window *g, const float *in, const float *weights, float init, \
-                            float *out, int64_t row0, int64_t row1, float *scratch)            \
+                            gemm_activation act, const float *params, float *out, int64_t row0, \
+                            int64_t row1, float *scratch)                                      \
     {                                                                                          \
         const int64_t in_rows = (row1 - row0 - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1; \
         const int64_t width = conv2d_copy_width(g);                                            \
@@ -302,9 +332,9 @@ WINDOW_BLOCK(max_pool, STEP_MAX, 2, 4)
         for (; vectors <= 2 && oy + 4 <= row1; oy += 4) {                                      \
             int64_t j0 = (oy - row0) * g->stride_h;                                            \
             if (vectors == 1)                                                                  \
-                NAME##_4x1(g, scratch, columns, width, j0, weights, init, out, oy, first);     \
+                NAME##_4x1(g, scratch, columns, width, j0, weights, init, act, params, out, oy, first);     \
             else                                                                               \
-                NAME##_4x2(g, scratch, columns, width, j0, weights, init, out, oy, first);     \
+                NAME##_4x2(g, scratch, columns, width, j0, weights, init, act, params, out, oy, first);     \
         }                                                                                      \
         for (; oy < row1; oy += 2) {                                                           \
             int64_t j0 = (oy - row0) * g->stride_h;                                            \
@@ -314,33 +344,36 @@ WINDOW_BLOCK(max_pool, STEP_MAX, 2, 4)
                     xs[i] = v + i < whole ? (v + i) * CONV_LANES : last;                       \
                 if (oy + 1 == row1)                                                            \
                     for (int64_t i = 0; i < n; i++)                                            \
-                        NAME##_1x1(g, scratch, columns, width, j0, weights, init, out, oy, xs + i); \
+                        NAME##_1x1(g, scratch, columns, width, j0, weights, init, act, params, out, oy, xs + i); \
                 else if (n == 4)                                                               \
-                    NAME##_2x4(g, scratch, columns, width, j0, weights, init, out, oy, xs);    \
+                    NAME##_2x4(g, scratch, columns, width, j0, weights, init, act, params, out, oy, xs);    \
                 else if (n == 3)                                                               \
-                    NAME##_2x3(g, scratch, columns, width, j0, weights, init, out, oy, xs);    \
+                    NAME##_2x3(g, scratch, columns, width, j0, weights, init, act, params, out, oy, xs);    \
                 else if (n == 2)                                                               \
-                    NAME##_2x2(g, scratch, columns, width, j0, weights, init, out, oy, xs);    \
+                    NAME##_2x2(g, scratch, columns, width, j0, weights, init, act, params, out, oy, xs);    \
                 else                                                                           \
-                    NAME##_2x1(g, scratch, columns, width, j0, weights, init, out, oy, xs);    \
+                    NAME##_2x1(g, scratch, columns, width, j0, weights, init, act, params, out, oy, xs);    \
             }                                                                                  \
         }                                                                                      \
     }
 WINDOW_BAND(depthwise, 0.0f)
 WINDOW_BAND(max_pool, -INFINITY)
 
-static void depthwise_rows(const conv2d_window *g, const float *in, const float *weights, float bias, float *out,
-                           int64_t row0, int64_t row1, float *scratch)
+static void depthwise_rows(const conv2d_window *g, const float *in, const float *weights, float bias,
+                           gemm_activation activation, const float *params, float *out, int64_t row0,
+                           int64_t row1, float *scratch)
 {
     for (int64_t r = row0; r < row1; r += g->copy_rows)
-        depthwise_band(g, in, weights, bias, out, r, r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
+        depthwise_band(g, in, weights, bias, activation, params, out, r,
+                       r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
 }
 
 static void max_pool_rows(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1,
                           float *scratch)
 {
     for (int64_t r = row0; r < row1; r += g->copy_rows)
-        max_pool_band(g, in, NULL, -INFINITY, out, r, r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
+        max_pool_band(g, in, NULL, -INFINITY, GEMM_ACTIVATION_NONE, NULL, out, r,
+                      r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
 }
 
 /* ---- depthwise with the channels in the lanes --------------------------------------------- */

@@ -93,7 +93,7 @@ static void check_window(const conv_kernels *k, conv2d_window g, ref_kind kind, 
     for (int part = 0; part < 2; part++) {
         int64_t r0 = part ? split : 0, r1 = part ? g.out_h : split;
         if (kind == REF_DEPTHWISE)
-            k->depthwise_rows(&g, in, w, bias, out, r0, r1, scratch);
+            k->depthwise_rows(&g, in, w, bias, GEMM_ACTIVATION_NONE, NULL, out, r0, r1, scratch);
         else if (kind == REF_MAX)
             k->max_pool_rows(&g, in, out, r0, r1, scratch);
         else
@@ -508,6 +508,7 @@ static void tail_hardswish_add(builder *b)
     builder_node(b, "HardSwish", "y", "h");
     builder_node(b, "Add", "h,z", "out");
 }
+static void tail_hardswish(builder *b) { builder_node(b, "HardSwish", "y", "out"); }
 static void tail_clip(builder *b)
 {
     float lo = 0, hi = 0.5f;
@@ -604,6 +605,18 @@ Test(conv_fusion, depthwise_residual_then_relu) { same_with_and_without_fusion(t
 Test(conv_fusion, hardswish_then_residual) { same_with_and_without_fusion(tail_hardswish_add, 1, 1, 1); }
 Test(conv_fusion, depthwise_hardswish_then_residual) { same_with_and_without_fusion(tail_hardswish_add, 6, 1, 1); }
 Test(conv_fusion, clip) { same_with_and_without_fusion(tail_clip, 2, 1, 1); }
+/* The depthwise rows apply the cheap activations as they store (rows wider than any family's
+ * vector, so that the rows kernel takes them rather than the channels-in-lanes one). */
+Test(conv_fusion, depthwise_activations_in_the_rows)
+{
+    shape = (conv_shape){6, 9, 40, 6};
+    same_with_and_without_fusion(tail_relu, 6, 1, 1);
+    same_with_and_without_fusion(tail_clip, 6, 1, 1);
+    same_with_and_without_fusion(tail_hardsigmoid, 6, 2, 1);
+    same_with_and_without_fusion(tail_hardswish, 6, 1, 1);
+    same_with_and_without_fusion(tail_hardswish, 6, 2, 1);
+    shape = narrow;
+}
 Test(conv_fusion, hardsigmoid) { same_with_and_without_fusion(tail_hardsigmoid, 1, 2, 1); }
 Test(conv_fusion, residual_before_another_activation) { same_with_and_without_fusion(tail_add_sigmoid, 1, 1, 1); }
 
