@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 packages=(
   gcc pkg-config meson ninja-build            # toolchain
   protobuf-c-compiler libprotobuf-c-dev       # parser of proto/onnx.proto (ONNX 1.23.2's)
-  libopenblas-dev gfortran                    # GEMM fallback (gfortran: libgfortran for static links)
+  libopenblas-dev                             # only bench/gemm_bench's comparison: onyx links no BLAS
   libcriterion-dev                            # unit tests
   clang libclang-rt-dev                       # fuzzing and sanitizer builds
   python3 python3-venv                        # the virtual environment below

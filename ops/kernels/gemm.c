@@ -15,7 +15,6 @@
 #include "gemm_kernel.h"
 #include "onyx.h"
 
-#include <cblas.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -373,9 +372,31 @@ void gemm_shifted(const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k, co
 
 /* ---- whole products ----------------------------------------------------------------------- */
 
-/* BLAS takes int sizes: every dim is below the tensor element limit (< 2^31). BLAS also
- * insists on leading dimensions >= 1, even for empty matrices. */
-static int ld(int64_t x) { return x > 0 ? (int)x : 1; }
+/* C = alpha op(A) op(B) + beta C row by row, each row of C gathering op(A)'s terms times op(B)'s
+ * rows (a loop along the row, which the compiler vectorizes where B is not transposed): for
+ * float64 and the float32 products onyx's kernel does not plan (A transposed). Correct at any
+ * layout, not fast; beta 0 does not read C. */
+#define PLAIN_GEMM(T, NAME)                                                                    \
+    static void NAME(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T *a, \
+                     int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc)            \
+    {                                                                                          \
+        for (int64_t i = 0; i < m; i++) {                                                      \
+            T *row = c + i * ldc;                                                              \
+            for (int64_t j = 0; j < n; j++)                                                    \
+                row[j] = beta == 0 ? 0 : beta * row[j];                                        \
+            for (int64_t p = 0; p < k; p++) {                                                  \
+                T term = alpha * (trans_a ? a[p * lda + i] : a[i * lda + p]);                  \
+                if (trans_b)                                                                   \
+                    for (int64_t j = 0; j < n; j++)                                            \
+                        row[j] += term * b[j * ldb + p];                                       \
+                else                                                                           \
+                    for (int64_t j = 0; j < n; j++)                                            \
+                        row[j] += term * b[p * ldb + j];                                       \
+            }                                                                                  \
+        }                                                                                      \
+    }
+PLAIN_GEMM(float, plain_gemm_f32)
+PLAIN_GEMM(double, plain_gemm_f64)
 
 void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
@@ -384,15 +405,14 @@ void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
         return;
     if (trans_b && !trans_a && k > 0) {
         /* B transposed (attention's Q K^T with keys as rows, recurrent weights): onyx's kernel in
-         * passes of at most TRANS_B_KC terms, each repacking B's panels into a buffer on the stack,
-         * so that no hot path runs on OpenBLAS's kernel choice or wakes its threads. */
+         * passes of at most TRANS_B_KC terms, each repacking B's panels into a buffer on the stack. */
         enum { TRANS_B_KC = 128 };
         float buffer[TRANS_B_KC * GEMM_MAX_NV * 16 + 2 * GEMM_ALIGN / sizeof(float)];
         for (int64_t p0 = 0; p0 < k; p0 += TRANS_B_KC) {
             gemm_plan plan;
             gemm_plan_init(&plan, NULL, m, n, min64(TRANS_B_KC, k - p0), false, true, NULL);
             if (plan.scratch_bytes > sizeof buffer)
-                break; /* a kernel wider than any of today's: OpenBLAS below */
+                break; /* a kernel wider than any of today's: the plain loops below */
             gemm_args args = {.a = a + p0, .lda = lda, .b = b + p0, .ldb = ldb, .c = c, .ldc = ldc,
                               .alpha = alpha, .beta = p0 ? 1.0f : beta};
             gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), buffer);
@@ -401,8 +421,7 @@ void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
         }
     }
     if (trans_a || trans_b) {
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                    (int)m, (int)n, (int)k, alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+        plain_gemm_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     gemm_plan plan;
@@ -414,8 +433,5 @@ void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
 void gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
               int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc)
 {
-    if (m == 0 || n == 0)
-        return;
-    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+    plain_gemm_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -11,7 +11,7 @@
  * gives bit-identical results. A right operand that is a constant of the model (weights) is
  * packed once into the kernel's panel layout (gemm_pack_b) and read from there.
  *
- * float64 goes to OpenBLAS (gemm_f64). */
+ * float64 runs on plain loops (gemm_f64): onyx links no BLAS. */
 #ifndef ONYX_GEMM_H
 #define ONYX_GEMM_H
 
@@ -168,12 +168,12 @@ void gemm_shifted(const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k, co
 /* ---- whole products in one call ---------------------------------------------------------- */
 
 /* C = alpha * op(A) * op(B) + beta * C on the calling thread, without scratch: onyx's kernel
- * unless A is transposed (then OpenBLAS; no operator's hot path does that); a transposed B is
- * repacked in passes through a 24 KiB buffer on the calling thread's stack. Operators prefer gemm_plan_init and
- * gemm_run, which pack, split into tasks and fuse epilogues. */
+ * unless A is transposed (then plain loops; no operator's hot path does that); a transposed B
+ * is repacked in passes through a 24 KiB buffer on the calling thread's stack. Operators prefer
+ * gemm_plan_init and gemm_run, which pack, split into tasks and fuse epilogues. */
 void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-/* The same in float64, on OpenBLAS. */
+/* The same in float64, on plain loops (the conformance operators' float64: correct, not fast). */
 void gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
               int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 

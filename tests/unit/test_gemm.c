@@ -413,6 +413,44 @@ Test(gemm, shared_plans_give_the_same_bits)
             }
 }
 
+/* The whole-product calls, every transposition, against a float64 sum: gemm_f32 (onyx's kernel,
+ * or the plain loops where A is transposed) and gemm_f64 (plain loops); beta 0 ignores a NaN in
+ * C, beta 0.5 keeps half of C. */
+Test(gemm, whole_products_in_every_transposition)
+{
+    enum { M = 13, N = 29, K = 17 };
+    float af[M * K], bf[K * N], cf[M * N];
+    double ad[M * K], bd[K * N], cd[M * N];
+    fill(af, M * K, 11);
+    fill(bf, K * N, 12);
+    for (int i = 0; i < M * K; i++)
+        ad[i] = af[i];
+    for (int i = 0; i < K * N; i++)
+        bd[i] = bf[i];
+    for (int t = 0; t < 8; t++) {
+        bool ta = t & 1, tb = t & 2, half = t & 4;
+        float beta = half ? 0.5f : 0.0f;
+        for (int i = 0; i < M * N; i++) {
+            cf[i] = half ? (float)(i % 7) : NAN;
+            cd[i] = cf[i];
+        }
+        /* Stored transposed where asked: A as K x M, B as N x K. */
+        int64_t lda = ta ? M : K, ldb = tb ? K : N;
+        gemm_f32(ta, tb, M, N, K, 2.0f, af, lda, bf, ldb, beta, cf, N);
+        gemm_f64(ta, tb, M, N, K, 2.0, ad, lda, bd, ldb, beta, cd, N);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double want = half ? 0.5 * (double)((i * N + j) % 7) : 0.0;
+                for (int p = 0; p < K; p++)
+                    want += 2.0 * (ta ? ad[p * lda + i] : ad[i * lda + p]) * (tb ? bd[j * ldb + p] : bd[p * ldb + j]);
+                cr_assert(fabs(cf[i * N + j] - want) <= 1e-5 * (1 + fabs(want)), "f32 t%d (%d, %d): %g, not %g", t, i,
+                          j, cf[i * N + j], want);
+                cr_assert(fabs(cd[i * N + j] - want) <= 1e-12 * (1 + fabs(want)), "f64 t%d (%d, %d): %g, not %g", t,
+                          i, j, cd[i * N + j], want);
+            }
+    }
+}
+
 Test(gemm, every_epilogue)
 {
     static const gemm_activation acts[] = {GEMM_ACTIVATION_NONE, GEMM_ACTIVATION_RELU, GEMM_ACTIVATION_GELU_ERF,
