@@ -104,14 +104,6 @@ static inline void copy_even(float *restrict dst, const float *restrict src, int
             dst[i] = src[2 * i];
         return;
     }
-#if CONV_LANES == 16
-    const conv_mask even = {0, 2, 4, 6, 8, 10, 12, 14, 17, 19, 21, 23, 25, 27, 29, 31};
-#elif CONV_LANES == 8
-    const conv_mask even = {0, 2, 4, 6, 9, 11, 13, 15};
-#else
-    const conv_mask even = {0, 2, 5, 7};
-#endif
-    (void)even;
     for (int64_t i = 0;; i += CONV_LANES) {
         if (i + CONV_LANES > n)
             i = n - CONV_LANES;
@@ -128,8 +120,12 @@ static inline void copy_even(float *restrict dst, const float *restrict src, int
             _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(va, vb, 0xD8)), 0xD8));
         conv_vec v;
         memcpy(&v, &pairs, sizeof v);
+#elif CONV_LANES == 16
+        conv_vec v = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 17, 19, 21, 23, 25, 27, 29, 31);
+#elif CONV_LANES == 8
+        conv_vec v = __builtin_shufflevector(a, b, 0, 2, 4, 6, 9, 11, 13, 15);
 #else
-        conv_vec v = __builtin_shuffle(a, b, even);
+        conv_vec v = __builtin_shufflevector(a, b, 0, 2, 5, 7);
 #endif
         STORE_VEC(dst + i, v);
         if (i + CONV_LANES >= n)
@@ -319,10 +315,10 @@ WINDOW_BLOCK(max_pool, STEP_MAX, 2, 4)
         /* Tap column kx (offset t = kx * dilation_w in the padded row) reads phase            \
          * t % stride_w from column t / stride_w on. */                                        \
         int64_t columns[CONV_WINDOW_MAX_KERNEL];                                               \
-        for (int64_t kx = 0, t = 0, phase = 0, at = 0; kx < g->kernel_w; kx++) {              \
-            /* t = kx * dilation_w = at * stride_w + phase, without a division per tap */     \
+        for (int64_t kx = 0, phase = 0, at = 0; kx < g->kernel_w; kx++) {                     \
+            /* kx * dilation_w = at * stride_w + phase, without a division per tap */         \
             columns[kx] = phase * in_rows * width + at;                                        \
-            for (t += g->dilation_w, phase += g->dilation_w; phase >= g->stride_w; phase -= g->stride_w) \
+            for (phase += g->dilation_w; phase >= g->stride_w; phase -= g->stride_w)           \
                 at++;                                                                          \
         }                                                                                      \
         /* Blocks of at least 4 vectors where the row has them (4 rows by 1 or 2 on narrow     \
