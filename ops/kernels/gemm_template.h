@@ -289,23 +289,42 @@ GEMM_INLINE void rows_epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols
     }
 }
 
-/* Stores x, as the epilogue would leave it, to a vector of C holding n columns: the residual
- * (before or after the activation) and a cheap activation, constant here. */
-GEMM_INLINE void store_finished(float *c, vec x, const gemm_tile *t, const float *residual, int n,
-                                gemm_activation activation)
+/* The cheap activations (gemm_tile_activation's) as one formula, (x or 1) * clamp(a x + b, lo,
+ * hi), so that a tile has one path for all four (a copy per activation made the kernels' code,
+ * and their compile under the sanitizers, several times larger): ReLU clamp(x, 0, inf), Clip clamp(x, p0, p1)
+ * (b = -0, so that a x + b is x itself, -0 included), HardSigmoid clamp(p0 x + p1, 0, 1),
+ * HardSwish x clamp(x / 6 + 1/2, 0, 1); the same operations as activate()'s. */
+typedef struct tile_activation {
+    vec a, b, times_x; /* times_x: negative (-1) where the clamp multiplies x, else +1 */
+    float lo, hi;
+} tile_activation;
+
+GEMM_INLINE tile_activation tile_activation_of(const gemm_tile *t)
 {
-    if (residual && t->residual_first)
-        x = v_add(x, load_upto(residual, n));
-    x = activate(x, activation, t->params);
-    if (residual && !t->residual_first)
-        x = v_add(x, load_upto(residual, n));
-    store_upto(c, x, n);
+    tile_activation f = {.a = v_set1(1.0f), .b = v_set1(-0.0f), .times_x = v_set1(1.0f), .lo = -INFINITY,
+                         .hi = INFINITY};
+    switch (t->activation) {
+    case GEMM_ACTIVATION_RELU: f.lo = 0.0f; break;
+    case GEMM_ACTIVATION_CLIP: f.lo = t->params[0], f.hi = t->params[1]; break;
+    case GEMM_ACTIVATION_HARD_SIGMOID:
+        f.a = v_set1(t->params[0]), f.b = v_set1(t->params[1]), f.lo = 0.0f, f.hi = 1.0f;
+        break;
+    case GEMM_ACTIVATION_HARD_SWISH:
+        f.a = v_set1(1.0f / 6.0f), f.b = v_set1(0.5f), f.lo = 0.0f, f.hi = 1.0f, f.times_x = v_set1(-1.0f);
+        break;
+    default: break;
+    }
+    return f;
 }
 
-GEMM_INLINE void tile_store(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, int mr, int nv, int last,
-                            gemm_activation activation)
+/* Stores the tile, alpha op(A) op(B) + beta C plus the bias, then max(floor, x) (floor 0 for
+ * ReLU, else -inf: x itself, NaN included); FINISH: with the residual and the activation
+ * instead (the plain products' path, and ReLU's, has no work for either). */
+GEMM_INLINE void tile_store(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, int mr, int nv, int last, bool finish)
 {
     const vec alpha = v_set1(t->alpha), beta = v_set1(t->beta);
+    const tile_activation f = tile_activation_of(t);
+    const vec floor = v_set1(t->activation == GEMM_ACTIVATION_RELU ? 0.0f : -INFINITY);
     /* The bias as the epilogue adds it: x + (bias[j] + row_bias[i]). */
     const bool biased = t->bias || t->row_bias;
     vec bias[GEMM_NV];
@@ -315,7 +334,7 @@ GEMM_INLINE void tile_store(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, int m
     }
     GEMM_UNROLL for (int i = 0; i < mr; i++) {
         float *c = t->c + i * t->ldc;
-        const float *residual = t->residual ? t->residual + i * t->ld_residual : NULL;
+        const float *residual = finish && t->residual ? t->residual + i * t->ld_residual : NULL;
         const vec row_bias = t->row_bias ? v_set1(t->row_bias[i]) : v_zero();
         GEMM_UNROLL for (int v = 0; v < nv; v++) {
             int n = v < nv - 1 ? VLEN : last;
@@ -324,7 +343,17 @@ GEMM_INLINE void tile_store(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, int m
                 x = v_fma(beta, n == VLEN ? v_load(c + v * VLEN) : v_load_n(c + v * VLEN, n), x);
             if (biased)
                 x = v_add(x, v_add(bias[v], row_bias));
-            store_finished(c + v * VLEN, x, t, residual ? residual + v * VLEN : NULL, n, activation);
+            if (finish) {
+                if (residual && t->residual_first)
+                    x = v_add(x, load_upto(residual + v * VLEN, n));
+                vec y = clamp(v_fma(f.a, x, f.b), f.lo, f.hi);
+                x = v_select_negative(f.times_x, v_mul(x, y), y);
+                if (residual && !t->residual_first)
+                    x = v_add(x, load_upto(residual + v * VLEN, n));
+            } else {
+                x = v_max(floor, x);
+            }
+            store_upto(c + v * VLEN, x, n);
         }
     }
 }
@@ -341,14 +370,10 @@ GEMM_INLINE void tile_body(const gemm_tile *t, int mr, int nv, bool shifted)
         tile_accumulate(acc, t, mr, nv, VLEN, shifted);
     else
         tile_accumulate(acc, t, mr, nv, last, shifted);
-    /* The cheap activations in the tile, one copy of the stores each. */
-    switch (t->activation) {
-    case GEMM_ACTIVATION_RELU: tile_store(acc, t, mr, nv, last, GEMM_ACTIVATION_RELU); break;
-    case GEMM_ACTIVATION_CLIP: tile_store(acc, t, mr, nv, last, GEMM_ACTIVATION_CLIP); break;
-    case GEMM_ACTIVATION_HARD_SIGMOID: tile_store(acc, t, mr, nv, last, GEMM_ACTIVATION_HARD_SIGMOID); break;
-    case GEMM_ACTIVATION_HARD_SWISH: tile_store(acc, t, mr, nv, last, GEMM_ACTIVATION_HARD_SWISH); break;
-    default: tile_store(acc, t, mr, nv, last, GEMM_ACTIVATION_NONE); break;
-    }
+    if (!t->residual && (t->activation == GEMM_ACTIVATION_NONE || t->activation == GEMM_ACTIVATION_RELU))
+        tile_store(acc, t, mr, nv, last, false);
+    else
+        tile_store(acc, t, mr, nv, last, true);
 }
 
 #define GEMM_DEFINE_TILE(m, v)                                                                 \
