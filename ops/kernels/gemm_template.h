@@ -70,10 +70,21 @@ GEMM_INLINE vec v_scale2(vec x, vec n)
 }
 #endif
 
+/* exp(r) for r in [-ln2/2, ln2/2]: Cephes' degree-7 expf polynomial (about 1 ulp) in Estrin's
+ * order (a shorter chain of dependent FMAs than Horner's). */
+GEMM_INLINE vec exp_reduced(vec r)
+{
+    vec r2 = v_mul(r, r);
+    vec p01 = v_fma(r, v_set1(1.9875691500e-4f), v_set1(1.3981999507e-3f));
+    vec p23 = v_fma(r, v_set1(8.3334519073e-3f), v_set1(4.1665795894e-2f));
+    vec p45 = v_fma(r, v_set1(1.6666665459e-1f), v_set1(5.0000001201e-1f));
+    vec p = v_fma(v_fma(p01, r2, p23), r2, p45);
+    return v_fma(p, r2, v_add(r, v_set1(1.0f)));
+}
+
 /* exp(hi + lo), lo small next to hi: lo joins after the range reduction, so hi + lo need not
- * be representable. Cody-Waite reduction to r in [-ln2/2, ln2/2], Cephes' degree-7 expf
- * polynomial (about 1 ulp) in Estrin's order (a shorter chain of dependent FMAs than
- * Horner's); 2^n applied by v_scale2, so that large results overflow to inf and small ones
+ * be representable. Cody-Waite reduction to r in [-ln2/2, ln2/2], exp_reduced there; 2^n
+ * applied by v_scale2, so that large results overflow to inf and small ones
  * fade through the subnormals to 0 instead of wrapping. NaN stays NaN. */
 GEMM_INLINE vec exp_sum(vec hi, vec lo)
 {
@@ -81,12 +92,7 @@ GEMM_INLINE vec exp_sum(vec hi, vec lo)
     vec n = v_round(v_mul(v_add(hi, lo), v_set1(1.44269504088896341f)));
     vec r = v_fma(n, v_set1(-0.693359375f), hi);
     r = v_add(v_fma(n, v_set1(2.12194440e-4f), r), lo);
-    vec r2 = v_mul(r, r);
-    vec p01 = v_fma(r, v_set1(1.9875691500e-4f), v_set1(1.3981999507e-3f));
-    vec p23 = v_fma(r, v_set1(8.3334519073e-3f), v_set1(4.1665795894e-2f));
-    vec p45 = v_fma(r, v_set1(1.6666665459e-1f), v_set1(5.0000001201e-1f));
-    vec p = v_fma(v_fma(p01, r2, p23), r2, p45);
-    p = v_fma(p, r2, v_add(r, v_set1(1.0f)));
+    vec p = exp_reduced(r);
     return v_scale2(p, n);
 }
 
@@ -171,12 +177,7 @@ GEMM_INLINE vec exp_bounded(vec t)
     vec n = v_round(v_mul(t, v_set1(1.44269504088896341f)));
     vec r = v_fma(n, v_set1(-0.693359375f), t);
     r = v_fma(n, v_set1(2.12194440e-4f), r);
-    vec r2 = v_mul(r, r);
-    vec p01 = v_fma(r, v_set1(1.9875691500e-4f), v_set1(1.3981999507e-3f));
-    vec p23 = v_fma(r, v_set1(8.3334519073e-3f), v_set1(4.1665795894e-2f));
-    vec p45 = v_fma(r, v_set1(1.6666665459e-1f), v_set1(5.0000001201e-1f));
-    vec p = v_fma(v_fma(p01, r2, p23), r2, p45);
-    p = v_fma(p, r2, v_add(r, v_set1(1.0f)));
+    vec p = exp_reduced(r);
 #ifdef GEMM_NATIVE_SCALE2
     return v_scale2(p, n);
 #else
