@@ -398,13 +398,13 @@ static void depthwise_task(const op_context *ctx, int64_t task, float *scratch)
     const float *in = (const float *)ctx->inputs[0]->data + plane * g->in_count;
     const float *weights = (const float *)ctx->inputs[1]->data + channel * g->kernel_count;
     float b = bias ? ((const float *)bias->data)[channel] : 0.0f;
-    gemm_epilogue e = conv_epilogue(ctx, plane * g->out_count + row0 * g->out[1], g->out[1]);
     /* A cheap activation as the rows are stored; a residual or another one after. */
-    bool in_rows = !e.residual && gemm_tile_activation(e.activation);
-    conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_rows(&w, in, weights, b, in_rows ? e.activation : GEMM_ACTIVATION_NONE,
-                                                       e.params, out, row0, row1, scratch);
-    if (!in_rows && (e.activation != GEMM_ACTIVATION_NONE || e.residual))
-        gemm_apply_epilogue(NULL, out + row0 * g->out[1], g->out[1], row1 - row0, g->out[1], &e);
+    gemm_epilogue e = conv_epilogue(ctx, plane * g->out_count + row0 * g->out[1], g->out[1]), stored, rest;
+    gemm_epilogue_split(&e, false, &stored, &rest);
+    conv_kernels_get(GEMM_KERNEL_BEST)->depthwise_rows(&w, in, weights, b, stored.activation, stored.params, out, row0,
+                                                       row1, scratch);
+    if (rest.activation != GEMM_ACTIVATION_NONE || rest.residual)
+        gemm_apply_epilogue(NULL, out + row0 * g->out[1], g->out[1], row1 - row0, g->out[1], &rest);
 }
 
 /* Task `task` of the Winograd path: chunk (task % map_chunks) of the maps over tile-row band
@@ -490,24 +490,18 @@ static void shifted_task(const op_context *ctx, int64_t task, float *scratch)
     float *product = align_scratch(band + s->channels * g->stride[0] * g->stride[1] * s->phase_rows * s->phase_w);
     shifted_copy(s, (const float *)ctx->inputs[0]->data + image * s->channels * g->in_count, row0, band);
     int64_t at = image * s->maps * g->out_count + row0 * width;
-    gemm_epilogue e = conv_epilogue(ctx, at, g->out_count);
-    e.row_bias = bias ? bias->data : NULL;
     /* The bias and a cheap activation in the product's tiles; a residual or another
      * activation on the output after. */
-    gemm_epilogue in_tiles = {.row_bias = e.row_bias};
-    if (!e.residual && gemm_tile_activation(e.activation)) {
-        in_tiles.activation = e.activation;
-        memcpy(in_tiles.params, e.params, sizeof e.params);
-        e = (gemm_epilogue){0};
-    }
-    e.row_bias = NULL;
-    gemm_shifted(NULL, s->maps, n, s->rows, ctx->inputs[1]->data, s->rows, band, s->offsets, product, n, &in_tiles);
+    gemm_epilogue e = conv_epilogue(ctx, at, g->out_count), stored, rest;
+    e.row_bias = bias ? bias->data : NULL;
+    gemm_epilogue_split(&e, false, &stored, &rest);
+    gemm_shifted(NULL, s->maps, n, s->rows, ctx->inputs[1]->data, s->rows, band, s->offsets, product, n, &stored);
     float *y = (float *)ctx->outputs[0]->data + at;
     for (int64_t m = 0; m < s->maps; m++)
         for (int64_t r = 0; r < rows; r++)
             memcpy(y + m * g->out_count + r * width, product + m * n + r * s->phase_w, (size_t)width * sizeof(float));
-    if (e.activation != GEMM_ACTIVATION_NONE || e.residual)
-        gemm_apply_epilogue(NULL, y, g->out_count, s->maps, rows * width, &e);
+    if (rest.activation != GEMM_ACTIVATION_NONE || rest.residual)
+        gemm_apply_epilogue(NULL, y, g->out_count, s->maps, rows * width, &rest);
 }
 
 /* The patch matrix of an image with channels last: row p holds, tap after tap, the channels

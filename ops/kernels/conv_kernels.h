@@ -31,7 +31,7 @@ typedef struct conv_kernels {
     int lanes; /* floats in a vector of this family (depthwise_lanes' channel block) */
     /* Output rows [row0, row1) of a depthwise plane: out = activation(bias + the sum over the
      * taps of weights[ky * kernel_w + kx] times the input under them (padding counts 0)), the
-     * activation none or one gemm_tile_activation takes (params: its gemm_epilogue.params). */
+     * activation none or one gemm_epilogue_split stores (params: its gemm_epilogue.params). */
     void (*depthwise_rows)(const conv2d_window *g, const float *in, const float *weights, float bias,
                            gemm_activation activation, const float *params, float *out, int64_t row0,
                            int64_t row1, float *scratch);

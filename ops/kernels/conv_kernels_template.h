@@ -204,7 +204,7 @@ static inline conv_vec clamp_vec(conv_vec x, float lo, float hi)
     return select_vec(x > h, h, x);
 }
 
-/* One of the activations the GEMM's tiles apply (gemm_tile_activation), as they compute it:
+/* One of the activations the GEMM's tiles apply (gemm_epilogue_split's), as they compute it:
  * ReLU and Clip keep NaN. */
 static inline conv_vec activate_vec(conv_vec x, gemm_activation activation, const float *params)
 {
@@ -566,12 +566,11 @@ static void average_pool_rows(const conv2d_window *g, const float *in, bool coun
     }
 }
 
-/* 32 partial sums, the lanes of any vector width the compiler picks, added pairwise at the end. */
+/* Four vectors of partial sums (four chains of dependent adds), then single vectors, a scalar
+ * tail, and the lanes halved: a few dozen instructions for the small planes of
+ * GlobalAveragePool (7x7), where a call costs more than its adds. */
 static float sum(const float *x, int64_t n)
 {
-    /* Four vectors of partial sums (four chains of dependent adds), then single vectors, a
-     * scalar tail, and the lanes halved: a few dozen instructions for the small planes of
-     * GlobalAveragePool (7x7), where a call costs more than its adds. */
     conv_vec acc[4] = {{0}, {0}, {0}, {0}}, v;
     int64_t i = 0;
     for (; i + 4 * CONV_LANES <= n; i += 4 * CONV_LANES)

@@ -230,11 +230,24 @@ static bool has_epilogue(const gemm_epilogue *e)
     return e->bias || e->row_bias || e->residual || e->activation != GEMM_ACTIVATION_NONE;
 }
 
-bool gemm_tile_activation(gemm_activation activation)
+/* The activations the register tiles apply as they store (a few instructions each). */
+static bool tile_activation(gemm_activation activation)
 {
     return activation == GEMM_ACTIVATION_NONE || activation == GEMM_ACTIVATION_RELU ||
            activation == GEMM_ACTIVATION_CLIP || activation == GEMM_ACTIVATION_HARD_SIGMOID ||
            activation == GEMM_ACTIVATION_HARD_SWISH;
+}
+
+void gemm_epilogue_split(const gemm_epilogue *e, bool residual, gemm_epilogue *stored, gemm_epilogue *rest)
+{
+    *stored = (gemm_epilogue){.bias = e->bias, .row_bias = e->row_bias};
+    *rest = *e;
+    rest->bias = rest->row_bias = NULL;
+    if (tile_activation(e->activation) && (residual || !e->residual)) {
+        *stored = *e;
+        rest->activation = GEMM_ACTIVATION_NONE;
+        rest->residual = NULL;
+    }
 }
 
 /* The epilogue of the tile at (i, j): its pointers moved to the tile's origin. */
@@ -266,22 +279,16 @@ static void run_block(const gemm_plan *plan, const gemm_args *args, int64_t i0, 
 {
     const gemm_kernel *kr = plan->kernel;
     const int64_t k = plan->k, ldc = args->ldc;
-    /* The tiles of the last pass add the bias, and when the activation is a cheap one apply it
-     * and the residual too; the rest of the epilogue, if any, runs on the tile after. */
-    const gemm_epilogue *e = &args->epilogue;
-    const bool in_tile = gemm_tile_activation(e->activation);
-    gemm_epilogue rest = *e;
-    rest.bias = rest.row_bias = NULL;
-    if (in_tile) {
-        rest.activation = GEMM_ACTIVATION_NONE;
-        rest.residual = NULL;
-    }
+    /* What the tiles of the last pass apply as they store; the rest, if any, on the tile after. */
+    gemm_epilogue stored, rest;
+    gemm_epilogue_split(&args->epilogue, true, &stored, &rest);
+    const gemm_epilogue *e = &stored;
     const bool finish = has_epilogue(&rest);
     for (int64_t p0 = 0; p0 == 0 || p0 < k; p0 += plan->kc) {
         const int64_t kc = min64(plan->kc, k - p0);
         const bool last_pass = p0 + kc >= k;
         gemm_tile tile = {.k = kc, .alpha = args->alpha, .beta = p0 == 0 ? args->beta : 1.0f, .ldc = ldc,
-                          .activation = last_pass && in_tile ? e->activation : GEMM_ACTIVATION_NONE,
+                          .activation = last_pass ? e->activation : GEMM_ACTIVATION_NONE,
                           .params = {e->params[0], e->params[1]}, .ld_residual = e->ld_residual,
                           .residual_first = e->residual_first};
         const float *a = args->a + i0 * args->lda + p0;
@@ -312,7 +319,7 @@ static void run_block(const gemm_plan *plan, const gemm_args *args, int64_t i0, 
                 tile.c = args->c + i * ldc + j;
                 tile.bias = last_pass && e->bias ? e->bias + j : NULL;
                 tile.row_bias = last_pass && e->row_bias ? e->row_bias + i : NULL;
-                tile.residual = last_pass && in_tile && e->residual ? e->residual + i * e->ld_residual + j : NULL;
+                tile.residual = last_pass && e->residual ? e->residual + i * e->ld_residual + j : NULL;
                 kr->tiles[rows - 1][vectors - 1](&tile);
                 if (last_pass && finish) {
                     gemm_epilogue e = epilogue_at(&rest, i, j);

@@ -153,15 +153,17 @@ typedef struct gemm_args {
  * calling thread (may be NULL when that is 0). Never allocates. */
 void gemm_run(const gemm_plan *plan, const gemm_args *args, int64_t begin, int64_t end, void *scratch);
 
-/* Whether the register tiles apply `activation` themselves (ReLU, Clip, HardSigmoid,
- * HardSwish: a few instructions), where the others take a pass of their own over each tile. */
-bool gemm_tile_activation(gemm_activation activation);
+/* Splits `e` into what the register tiles (and the depthwise rows, conv_kernels.h) apply as
+ * they store — the bias and row bias, and a cheap activation (ReLU, Clip, HardSigmoid,
+ * HardSwish) with the residual where `residual` says they take one or there is none — and
+ * the rest (GELU, SiLU, Erf and what comes with them), which takes gemm_apply_epilogue's pass. */
+void gemm_epilogue_split(const gemm_epilogue *e, bool residual, gemm_epilogue *stored, gemm_epilogue *rest);
 
 /* C (m x n, rows ldc apart) = A B on the calling thread, with A m x k (rows lda apart) and
  * row p of B the n floats at b + offsets[p]: a convolution's input read in place, tap by tap
  * (conv.c's shifted path), with no im2col matrix. Every offset + n floats must lie in b's
- * memory. `e` (NULL: none): its bias, row bias and activation, which must be one
- * gemm_tile_activation takes, applied in the tiles; no residual. Never allocates. */
+ * memory. `e` (NULL: none): its bias, row bias and activation, a part gemm_epilogue_split
+ * stores without a residual, applied in the tiles. Never allocates. */
 void gemm_shifted(const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                   const float *b, const int32_t *offsets, float *c, int64_t ldc, const gemm_epilogue *e);
 

@@ -57,7 +57,6 @@ GEMM_INLINE void tile_accumulate(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, 
     }
 }
 
-
 /* ---- activations -------------------------------------------------------------------------- */
 
 #ifndef GEMM_NATIVE_SCALE2
@@ -290,11 +289,12 @@ GEMM_INLINE void rows_epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols
     }
 }
 
-/* The cheap activations (gemm_tile_activation's) as one formula, (x or 1) * clamp(a x + b, lo,
- * hi), so that a tile has one path for all four (a copy per activation made the kernels' code,
- * and their compile under the sanitizers, several times larger): ReLU clamp(x, 0, inf), Clip clamp(x, p0, p1)
- * (b = -0, so that a x + b is x itself, -0 included), HardSigmoid clamp(p0 x + p1, 0, 1),
- * HardSwish x clamp(x / 6 + 1/2, 0, 1); the same operations as activate()'s. */
+/* The cheap activations (those gemm_epilogue_split stores) as one formula, (x or 1) *
+ * clamp(a x + b, lo, hi), so that a tile has one path for all four (a copy per activation made
+ * the kernels' code, and their compile under the sanitizers, several times larger): ReLU
+ * clamp(x, 0, inf), Clip clamp(x, p0, p1) (b = -0, so that a x + b is x itself, -0 included),
+ * HardSigmoid clamp(p0 x + p1, 0, 1), HardSwish x clamp(x / 6 + 1/2, 0, 1); the same operations
+ * as activate()'s. */
 typedef struct tile_activation {
     vec a, b, times_x; /* times_x: negative (-1) where the clamp multiplies x, else +1 */
     float lo, hi;
