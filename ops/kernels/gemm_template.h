@@ -15,7 +15,7 @@
  *     v_fma_exact(a, b, c)                always fused (one rounding)
  *     v_max(a, b), v_min(a, b)            b when either is NaN (x86 semantics)
  *     v_abs(x), v_round(x)                round to nearest integer, as float
- *     v_pow2(n)                           2^n for integral n in [-126, 127] (unless native)
+ *     v_pow2(n)                           2^n for integral n in [-126, 127], 0 for n = -127
  *     v_select_negative(x, a, b)          a where x < 0, else b
  *   and may define GEMM_NATIVE_SCALE2 with
  *     v_scale2(x, n)                      x * 2^n for integral n, overflowing to inf and
@@ -95,18 +95,25 @@ GEMM_INLINE vec exp_sum(vec hi, vec lo)
     return v_scale2(p, n);
 }
 
-/* x/2 (1 + erf(x/sqrt 2)) = x/2 erfc(-x/sqrt 2). With w = erfc(|x|/sqrt 2) the factor is w
- * for x < 0 and 2 - w otherwise, so the negative side keeps its relative accuracy instead of
- * cancelling in 1 + erf. erfc(z) = t F(t) exp(-z^2) with t = 1/(1 + z/2): F is a degree-8
- * polynomial fitted by tools/fit-erfcx.py (relative error < 1e-7), evaluated in Estrin's
- * order, and -z^2 = -x^2/2 is carried exactly as a float and its FMA-computed rounding error.
- * The exp does not wait for the polynomial: the vector's chain of dependent instructions is
- * short enough for the out-of-order core to overlap several vectors. */
-GEMM_INLINE vec gelu_erf(vec x)
+/* exp(hi + lo) for hi in [-88, 88], lo small next to hi (joining after the range reduction):
+ * exp_sum's reduction and polynomial, but 2^n (n in [-127, 127]) applied as one power of two,
+ * which is 0 at n = -127 (hi below about -87.7, where exp leaves the normal floats): the cheaper
+ * exp of silu and erfc, whose callers hold hi in range. */
+GEMM_INLINE vec exp_bounded(vec hi, vec lo)
 {
-    /* erfc(16 / sqrt 2) underflows: larger |x| change nothing but could overflow x^2. */
-    vec ax = v_min(v_set1(16.0f), v_abs(x));
-    vec t = v_div(v_set1(1.0f), v_fma(ax, v_set1(0.35355339059327376f), v_set1(1.0f)));
+    vec n = v_round(v_mul(hi, v_set1(1.44269504088896341f)));
+    vec r = v_fma(n, v_set1(-0.693359375f), hi);
+    r = v_add(v_fma(n, v_set1(2.12194440e-4f), r), lo);
+    return v_mul(exp_reduced(r), v_pow2(n));
+}
+
+/* erfc(z) for z >= 0, given t = 1/(1 + z/2) and -z^2 as a float and its rounding error:
+ * t F(t) exp(-z^2), F a degree-8 polynomial fitted by tools/fit-erfcx.py (relative error
+ * < 1e-7) evaluated in Estrin's order. -z^2 is held at -88: erfc is then 0 (below 1e-39). The
+ * exp does not wait for the polynomial: the chain of dependent instructions is short enough for
+ * the out-of-order core to overlap several vectors. */
+GEMM_INLINE vec erfc_nonnegative(vec t, vec minus_z2, vec minus_z2_error)
+{
     vec t2 = v_mul(t, t), t4 = v_mul(t2, t2);
     vec f01 = v_fma(t, v_set1(0.28240835666656494f), v_set1(0.28208455443382263f));
     vec f23 = v_fma(t, v_set1(0.2036423683166504f), v_set1(0.24286268651485443f));
@@ -114,9 +121,21 @@ GEMM_INLINE vec gelu_erf(vec x)
     vec f67 = v_fma(t, v_set1(0.28596094250679016f), v_set1(-0.4900699853897095f));
     vec f48 = v_fma(v_set1(-0.05935295298695564f), t4, v_fma(f67, t2, f45));
     vec f = v_fma(f48, t4, v_fma(f23, t2, f01));
+    return v_mul(v_mul(t, f), exp_bounded(v_max(v_set1(-88.0f), minus_z2), minus_z2_error));
+}
+
+/* x/2 (1 + erf(x/sqrt 2)) = x/2 erfc(-x/sqrt 2). With w = erfc(|x|/sqrt 2) the factor is w
+ * for x < 0 and 2 - w otherwise, so the negative side keeps its relative accuracy instead of
+ * cancelling in 1 + erf; -z^2 = -x^2/2 is carried exactly as a float and its FMA-computed
+ * rounding error. |x| is held at 16 (x^2 must not overflow); below x = -13.2, w and the result
+ * are 0 (-0), as for -inf (NaN, as 0.5 x (1 + erf) gives). */
+GEMM_INLINE vec gelu_erf(vec x)
+{
+    vec ax = v_min(v_set1(16.0f), v_abs(x));
+    vec t = v_div(v_set1(1.0f), v_fma(ax, v_set1(0.35355339059327376f), v_set1(1.0f)));
     vec x2 = v_mul(ax, ax), x2_error = v_fma_exact(ax, ax, v_sub(v_zero(), x2));
     vec minus_half = v_set1(-0.5f);
-    vec w = v_mul(v_mul(t, f), exp_sum(v_mul(x2, minus_half), v_mul(x2_error, minus_half)));
+    vec w = erfc_nonnegative(t, v_mul(x2, minus_half), v_mul(x2_error, minus_half));
     vec factor = v_select_negative(x, w, v_sub(v_set1(2.0f), w));
     return v_mul(v_mul(x, v_set1(0.5f)), factor);
 }
@@ -140,15 +159,8 @@ GEMM_INLINE vec erf_vec(vec x)
 
     vec z = v_min(v_set1(6.0f), ax);
     vec t = v_div(v_set1(1.0f), v_fma(z, v_set1(0.5f), v_set1(1.0f)));
-    vec t2 = v_mul(t, t), t4 = v_mul(t2, t2);
-    vec f01 = v_fma(t, v_set1(0.28240835666656494f), v_set1(0.28208455443382263f));
-    vec f23 = v_fma(t, v_set1(0.2036423683166504f), v_set1(0.24286268651485443f));
-    vec f45 = v_fma(t, v_set1(0.28135019540786743f), v_set1(-0.02888616919517517f));
-    vec f67 = v_fma(t, v_set1(0.28596094250679016f), v_set1(-0.4900699853897095f));
-    vec f48 = v_fma(v_set1(-0.05935295298695564f), t4, v_fma(f67, t2, f45));
-    vec f = v_fma(f48, t4, v_fma(f23, t2, f01));
     vec z2 = v_mul(z, z), z2_error = v_fma_exact(z, z, v_sub(v_zero(), z2));
-    vec erfc = v_mul(v_mul(t, f), exp_sum(v_sub(v_zero(), z2), v_sub(v_zero(), z2_error)));
+    vec erfc = erfc_nonnegative(t, v_sub(v_zero(), z2), v_sub(v_zero(), z2_error));
     vec large = v_sub(v_set1(1.0f), erfc);
     large = v_select_negative(x, v_sub(v_zero(), large), large);
     return v_select_negative(v_sub(ax, v_set1(0.875f)), small, large);
@@ -169,21 +181,6 @@ GEMM_INLINE vec v_rcp(vec x) { return v_div(v_set1(1.0f), x); }
 /* min(max(x, lo), hi), NaN passing through (v_max and v_min return their second operand then). */
 GEMM_INLINE vec clamp(vec x, float lo, float hi) { return v_min(v_set1(hi), v_max(v_set1(lo), x)); }
 
-/* exp(t) for t in [-20, 80]: exp_sum's reduction and polynomial, but 2^n (n in [-29, 116]) a
- * normal number applied in one step, and no second term: the cheaper exp of silu. */
-GEMM_INLINE vec exp_bounded(vec t)
-{
-    vec n = v_round(v_mul(t, v_set1(1.44269504088896341f)));
-    vec r = v_fma(n, v_set1(-0.693359375f), t);
-    r = v_fma(n, v_set1(2.12194440e-4f), r);
-    vec p = exp_reduced(r);
-#ifdef GEMM_NATIVE_SCALE2
-    return v_scale2(p, n);
-#else
-    return v_mul(p, v_pow2(n));
-#endif
-}
-
 /* x / (1 + exp(-x)), the division as the approximate reciprocal refined by one Newton step
  * (within 2^-22 relative: cheaper than a division, which would take as long as the product's
  * tile). exp(-x) is taken at -x held in [-20, 80]: above x = 20, 1 + exp(-x) rounds to 1
@@ -191,7 +188,7 @@ GEMM_INLINE vec exp_bounded(vec t)
  * reciprocal stays a normal number). NaN stays NaN. */
 GEMM_INLINE vec silu(vec x)
 {
-    vec d = v_add(v_set1(1.0f), exp_bounded(v_min(v_set1(80.0f), v_max(v_set1(-20.0f), v_sub(v_zero(), x)))));
+    vec d = v_add(v_set1(1.0f), exp_bounded(v_min(v_set1(80.0f), v_max(v_set1(-20.0f), v_sub(v_zero(), x))), v_zero()));
     vec r = v_rcp(d);
     r = v_fma(r, v_fma(v_sub(v_zero(), d), r, v_set1(1.0f)), r);
     return v_mul(x, r);

@@ -533,11 +533,15 @@ Test(gemm, activations_of_special_values)
         gemm_activate(kernel, x, 4, GEMM_ACTIVATION_RELU);
         cr_assert(isnan(x[0]) && x[1] == 0 && x[2] == INFINITY && x[3] == 0, "%s", gemm_kernel_name(kernel));
         for (int act = GEMM_ACTIVATION_GELU_ERF; act <= GEMM_ACTIVATION_GELU_TANH; act++) {
-            /* GELU: NaN stays NaN, +inf stays +inf, zero stays zero; huge values pass through. */
-            memcpy(x, (float[]){NAN, INFINITY, 0.0f, 3e38f}, sizeof x);
-            gemm_activate(kernel, x, 4, (gemm_activation)act);
-            cr_assert(isnan(x[0]) && x[1] == INFINITY && x[2] == 0 && x[3] == 3e38f, "%s act %d: %g %g %g %g",
-                      gemm_kernel_name(kernel), act, x[0], x[1], x[2], x[3]);
+            /* GELU: NaN stays NaN, +inf stays +inf, zero stays zero; huge values pass through;
+             * far below zero the result is zero, and -inf gives NaN (as PyTorch's -inf * 0). */
+            float g[7];
+            memcpy(g, (float[]){NAN, INFINITY, 0.0f, 3e38f, -20.0f, -1e30f, -INFINITY}, sizeof g);
+            gemm_activate(kernel, g, 7, (gemm_activation)act);
+            cr_assert(isnan(g[0]) && g[1] == INFINITY && g[2] == 0 && g[3] == 3e38f && g[4] == 0 && g[5] == 0 &&
+                          isnan(g[6]),
+                      "%s act %d: %g %g %g %g %g %g %g", gemm_kernel_name(kernel), act, g[0], g[1], g[2], g[3], g[4],
+                      g[5], g[6]);
         }
     }
 }
