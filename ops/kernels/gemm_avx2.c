@@ -21,9 +21,7 @@ static inline vec v_add(vec a, vec b) { return _mm256_add_ps(a, b); }
 static inline vec v_sub(vec a, vec b) { return _mm256_sub_ps(a, b); }
 static inline vec v_mul(vec a, vec b) { return _mm256_mul_ps(a, b); }
 static inline vec v_div(vec a, vec b) { return _mm256_div_ps(a, b); }
-/* 1/x within 1.5 * 2^-12 relative (the epilogue refines it). */
-static inline vec v_rcp(vec x) { return _mm256_rcp_ps(x); }
-#define GEMM_NATIVE_RCP
+/* No GEMM_NATIVE_RCP: vdivps is as fast as the reciprocal and its Newton step here. */
 static inline vec v_fma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
 static inline vec v_fma_exact(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
 static inline vec v_max(vec a, vec b) { return _mm256_max_ps(a, b); }
@@ -35,6 +33,7 @@ static inline vec v_pow2(vec n)
     __m256i biased = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(biased, 23));
 }
+static inline vec v_pow2_bits(vec k) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(k), 23)); }
 /* blendv picks by the sign bit: -0 counts as negative, harmless where it is used. */
 static inline vec v_select_negative(vec x, vec a, vec b) { return _mm256_blendv_ps(b, a, x); }
 

@@ -31,11 +31,7 @@ static inline vec v_abs(vec x)
     return _mm512_castsi512_ps(_mm512_and_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)));
 }
 static inline vec v_round(vec x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-static inline vec v_pow2(vec n)
-{
-    __m512i biased = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(biased, 23));
-}
+static inline vec v_pow2_bits(vec k) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(k), 23)); }
 /* One instruction, exact: x * 2^floor(n) with IEEE overflow and gradual underflow. */
 static inline vec v_scale2(vec x, vec n) { return _mm512_scalef_ps(x, n); }
 #define GEMM_NATIVE_SCALE2

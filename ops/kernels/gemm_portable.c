@@ -46,6 +46,15 @@ static inline float pow2_lane(float n)
     return f;
 }
 static inline vec v_pow2(vec n) { LANEWISE(pow2_lane(n.lane[l])); }
+static inline float pow2_bits_lane(float k)
+{
+    uint32_t bits;
+    memcpy(&bits, &k, sizeof bits);
+    bits <<= 23;
+    memcpy(&k, &bits, sizeof k);
+    return k;
+}
+static inline vec v_pow2_bits(vec k) { LANEWISE(pow2_bits_lane(k.lane[l])); }
 static inline vec v_select_negative(vec x, vec a, vec b) { LANEWISE(x.lane[l] < 0.0f ? a.lane[l] : b.lane[l]); }
 
 #define GEMM_MR 4

@@ -15,7 +15,9 @@
  *     v_fma_exact(a, b, c)                always fused (one rounding)
  *     v_max(a, b), v_min(a, b)            b when either is NaN (x86 semantics)
  *     v_abs(x), v_round(x)                round to nearest integer, as float
- *     v_pow2(n)                           2^n for integral n in [-126, 127], 0 for n = -127
+ *     v_pow2(n)                           2^n for integral n in [-126, 127] (unless native)
+ *     v_pow2_bits(k)                      the float whose bits are k's shifted left by 23
+ *                                         (k = 1.5 * 2^23 + 127 + n gives 2^n, 0 for n = -127)
  *     v_select_negative(x, a, b)          a where x < 0, else b
  *   and may define GEMM_NATIVE_SCALE2 with
  *     v_scale2(x, n)                      x * 2^n for integral n, overflowing to inf and
@@ -25,7 +27,7 @@
  *                                         and the sum of the lanes, in a fixed order
  *   (else the lanes go through memory), and GEMM_NATIVE_RCP with
  *     v_rcp(x)                            1/x within 2^-11 relative (refined by the caller)
- *   (else a division).
+ *   where its division is slow (else a division).
  */
 #include <math.h>
 #include "gemm_kernel.h"
@@ -95,16 +97,22 @@ GEMM_INLINE vec exp_sum(vec hi, vec lo)
     return v_scale2(p, n);
 }
 
-/* exp(hi + lo) for hi in [-88, 88], lo small next to hi (joining after the range reduction):
- * exp_sum's reduction and polynomial, but 2^n (n in [-127, 127]) applied as one power of two,
- * which is 0 at n = -127 (hi below about -87.7, where exp leaves the normal floats): the cheaper
- * exp of silu and erfc, whose callers hold hi in range. */
-GEMM_INLINE vec exp_bounded(vec hi, vec lo)
+/* exp(hi + lo) for hi in [-88, 88], lo (where has_lo) small next to hi, joining after the range
+ * reduction: exp_sum's reduction and polynomial, but n = round(hi / ln 2) found by adding
+ * 1.5 * 2^23 + 127 (whose sum then holds n + 127 in its low bits, the exponent field of 2^n,
+ * read by v_pow2_bits) and 2^n (n in [-127, 127]) applied in one step, 0 at n = -127 (hi below
+ * about -87.7, where exp leaves the normal floats): the cheaper exp of silu and erfc, whose
+ * callers hold hi in range. */
+GEMM_INLINE vec exp_bounded(vec hi, vec lo, bool has_lo)
 {
-    vec n = v_round(v_mul(hi, v_set1(1.44269504088896341f)));
+    const float shifter = 12583039.0f;
+    vec k = v_fma(hi, v_set1(1.44269504088896341f), v_set1(shifter));
+    vec n = v_sub(k, v_set1(shifter));
     vec r = v_fma(n, v_set1(-0.693359375f), hi);
-    r = v_add(v_fma(n, v_set1(2.12194440e-4f), r), lo);
-    return v_mul(exp_reduced(r), v_pow2(n));
+    r = v_fma(n, v_set1(2.12194440e-4f), r);
+    if (has_lo)
+        r = v_add(r, lo);
+    return v_mul(exp_reduced(r), v_pow2_bits(k));
 }
 
 /* erfc(z) for z >= 0, given t = 1/(1 + z/2) and -z^2 as a float and its rounding error:
@@ -121,7 +129,7 @@ GEMM_INLINE vec erfc_nonnegative(vec t, vec minus_z2, vec minus_z2_error)
     vec f67 = v_fma(t, v_set1(0.28596094250679016f), v_set1(-0.4900699853897095f));
     vec f48 = v_fma(v_set1(-0.05935295298695564f), t4, v_fma(f67, t2, f45));
     vec f = v_fma(f48, t4, v_fma(f23, t2, f01));
-    return v_mul(v_mul(t, f), exp_bounded(v_max(v_set1(-88.0f), minus_z2), minus_z2_error));
+    return v_mul(v_mul(t, f), exp_bounded(v_max(v_set1(-88.0f), minus_z2), minus_z2_error, true));
 }
 
 /* x/2 (1 + erf(x/sqrt 2)) = x/2 erfc(-x/sqrt 2). With w = erfc(|x|/sqrt 2) the factor is w
@@ -174,24 +182,24 @@ GEMM_INLINE vec gelu_tanh(vec x)
     return v_div(x, v_add(v_set1(1.0f), exp_sum(minus_2u, v_zero())));
 }
 
-#ifndef GEMM_NATIVE_RCP
-GEMM_INLINE vec v_rcp(vec x) { return v_div(v_set1(1.0f), x); }
-#endif
-
 /* min(max(x, lo), hi), NaN passing through (v_max and v_min return their second operand then). */
 GEMM_INLINE vec clamp(vec x, float lo, float hi) { return v_min(v_set1(hi), v_max(v_set1(lo), x)); }
 
-/* x / (1 + exp(-x)), the division as the approximate reciprocal refined by one Newton step
- * (within 2^-22 relative: cheaper than a division, which would take as long as the product's
- * tile). exp(-x) is taken at -x held in [-20, 80]: above x = 20, 1 + exp(-x) rounds to 1
- * anyway, and below x = -80 the result, |x| e^x < 1e-32, comes out as x e^-80 instead (the
- * reciprocal stays a normal number). NaN stays NaN. */
+/* x / (1 + exp(-x)): a division, or where the kernel has a fast approximate reciprocal
+ * (AVX-512, whose division is slow) that refined by one Newton step (within 2^-22 relative).
+ * exp(-x) is taken at -x held in [-20, 80]: above x = 20, 1 + exp(-x) rounds to 1 anyway, and
+ * below x = -80 the result, |x| e^x < 1e-32, comes out as x e^-80 instead (the denominator stays
+ * a normal number). NaN stays NaN. */
 GEMM_INLINE vec silu(vec x)
 {
-    vec d = v_add(v_set1(1.0f), exp_bounded(v_min(v_set1(80.0f), v_max(v_set1(-20.0f), v_sub(v_zero(), x))), v_zero()));
+    vec d = v_add(v_set1(1.0f), exp_bounded(v_min(v_set1(80.0f), v_max(v_set1(-20.0f), v_sub(v_zero(), x))), v_zero(), false));
+#ifdef GEMM_NATIVE_RCP
     vec r = v_rcp(d);
     r = v_fma(r, v_fma(v_sub(v_zero(), d), r, v_set1(1.0f)), r);
     return v_mul(x, r);
+#else
+    return v_div(x, d);
+#endif
 }
 
 GEMM_INLINE vec activate(vec x, gemm_activation activation, const float *params)
