@@ -96,6 +96,8 @@ static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dt
 #define CONV_WINOGRAD_FLOATS ((int64_t)1 << 17)
 /* Winograd: tiles per band at least (see winograd_plan). */
 #define CONV_WINOGRAD_MIN_TILES 24
+/* channels_last_output: positions per task, at most (their rows of X^T transposed in scratch). */
+#define CONV_NHWC_BLOCK 256
 
 static float *align_scratch(void *p)
 {
@@ -557,6 +559,120 @@ static void transposed_task(const op_context *ctx, int64_t task, float *scratch,
         gemm_apply_epilogue(NULL, y, positions, j1 - j0, i1 - i0, &e);
 }
 
+/* ---- onyx.FusedConv with channels last between a 1x1 and a depthwise convolution --------- */
+
+/* Whether `w` (W) is a constant the plan may read. */
+static bool constant_weights(const onyx_tensor *w) { return w->data != NULL; }
+
+/* The plan of channels_last_output (a 1x1 convolution writing [N, H, W, M]: Y^T = X^T W^T in
+ * blocks of positions, the weights packed once, the epilogue's bias per column) or channels_last_input (a
+ * depthwise convolution reading [N, H, W, C]: the weights reordered to [tap][channel] and the
+ * bias copied once, tasks of bands of output rows as depthwise_task's). The pass that sets
+ * them (runtime/passes_conv.c) checks what these need; another model's node is refused. */
+static onyx_status channels_last_plan(op_context *ctx)
+{
+    const conv_params *p = ctx->params;
+    conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const onyx_tensor *w = op_input(ctx, 1), *bias = op_input(ctx, 2);
+    int64_t images = op_input(ctx, 0)->dims[0];
+    if (op_input(ctx, 3))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_output and channels_last_input take no residual");
+    bool unit = g->axes == 2 && constant_weights(w);
+    for (int d = 0; d < g->axes && p->channels_last_output; d++)
+        unit = unit && g->kernel[d] == 1 && g->stride[d] == 1 && g->pad_begin[d] == 0 && g->pad_end[d] == 0;
+    if (p->channels_last_output) {
+        if (!unit || p->group != 1)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_output needs a 1x1 convolution over two "
+                                                           "axes with unit strides, no padding, one group and "
+                                                           "constant weights");
+        const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+        size_t bytes = gemm_packed_b_bytes(kernel, s->channels, s->maps);
+        void *memory = bytes != SIZE_MAX ? op_alloc_state(ctx, bytes) : NULL;
+        if (!memory)
+            return ONYX_ERROR_OUT_OF_MEMORY;
+        gemm_pack_b(&s->packed_weights, kernel, true, s->channels, s->maps, w->data, s->channels, memory);
+        /* Blocks of positions: at most CONV_NHWC_BLOCK, and enough for CONV_TARGET_TASKS tasks
+         * per image where there are positions for them. */
+        int64_t positions = g->out_count, want = ceil_div(CONV_TARGET_TASKS, OP_MAX(images, 1));
+        int64_t blocks = OP_MAX(ceil_div(positions, CONV_NHWC_BLOCK), want);
+        s->block = OP_MAX(1, round_up(ceil_div(positions, blocks), CONV_MAP_ALIGN));
+        s->blocks = ceil_div(positions, s->block);
+        s->channels_last = true;
+        ctx->n_tasks = images * s->blocks;
+        ctx->task_cost = s->block * s->maps * s->channels;
+        ctx->scratch_bytes = (size_t)(s->block * s->channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
+        return ONYX_OK;
+    }
+    if (!unit || s->channels_per_group != 1 || s->maps_per_group != 1)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_input needs a depthwise convolution over two "
+                                                       "axes with constant weights");
+    int64_t channels = s->channels, taps = g->kernel_count;
+    s->nhwc_weights = op_alloc_state(ctx, (size_t)(channels * (taps + 1)) * sizeof(float));
+    if (!s->nhwc_weights)
+        return ONYX_ERROR_OUT_OF_MEMORY;
+    s->nhwc_bias = s->nhwc_weights + channels * taps;
+    const float *weights = w->data;
+    for (int64_t c = 0; c < channels; c++) {
+        for (int64_t t = 0; t < taps; t++)
+            s->nhwc_weights[t * channels + c] = weights[c * taps + t];
+        s->nhwc_bias[c] = bias ? ((const float *)bias->data)[c] : 0.0f;
+    }
+    int64_t want = ceil_div(CONV_TARGET_TASKS, OP_MAX(images, 1));
+    s->channels_last = true;
+    s->band_rows = g->out[0] ? ceil_div(g->out[0], OP_MIN(g->out[0], want)) : 0;
+    s->bands = s->band_rows ? ceil_div(g->out[0], s->band_rows) : 0;
+    ctx->n_tasks = images * s->bands;
+    ctx->task_cost = channels * s->band_rows * g->out[1] * taps;
+    ctx->scratch_bytes = (size_t)(g->out[1] * channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
+    return ONYX_OK;
+}
+
+/* A task of channels_last_output: a block of positions of one image, its rows of X^T
+ * (positions x channels) transposed into scratch, times the packed W^T into the same rows of
+ * Y^T, with the epilogue (bias per column, activation) on the tiles. */
+static void channels_last_output_task(const op_context *ctx, int64_t task, float *scratch)
+{
+    const conv_state *s = ctx->state;
+    const conv_params *p = ctx->params;
+    const onyx_tensor *bias = op_input(ctx, 2);
+    int64_t image = task / s->blocks, positions = s->geometry.out_count, channels = s->channels;
+    int64_t i0 = task % s->blocks * s->block, rows = OP_MIN(s->block, positions - i0);
+    conv_kernels_get(GEMM_KERNEL_BEST)
+        ->transpose((const float *)ctx->inputs[0]->data + image * channels * positions + i0, positions, channels,
+                    rows, scratch, channels);
+    gemm_plan plan;
+    gemm_plan_init(&plan, s->packed_weights.kernel, rows, s->maps, channels, false, false, &s->packed_weights);
+    gemm_args args = {.a = scratch, .lda = channels,
+                      .c = (float *)ctx->outputs[0]->data + (image * positions + i0) * s->maps, .ldc = s->maps,
+                      .alpha = 1, .beta = 0,
+                      .epilogue = {.bias = bias ? bias->data : NULL, .activation = (gemm_activation)p->activation,
+                                   .params = {p->activation_params[0], p->activation_params[1]}}};
+    gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
+}
+
+/* A task of channels_last_input: output rows [row0, row1) of one image, a row of every channel
+ * at a time into scratch (depthwise_nhwc), its activation applied there while it is in cache,
+ * then transposed into the output planes. */
+static void channels_last_input_task(const op_context *ctx, int64_t task, float *tile)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const conv_kernels *kernels = conv_kernels_get(GEMM_KERNEL_BEST);
+    int64_t image = task / s->bands, row0 = task % s->bands * s->band_rows, row1 = OP_MIN(g->out[0], row0 + s->band_rows);
+    int64_t channels = s->channels, positions = g->out_count, width = g->out[1];
+    conv2d_window w = window_2d(g);
+    const float *in = (const float *)ctx->inputs[0]->data + image * g->in_count * channels;
+    float *out = (float *)ctx->outputs[0]->data + image * channels * positions;
+    gemm_epilogue activation = conv_epilogue(ctx, 0, 0); /* no residual: refused in the plan */
+    for (int64_t oy = row0; oy < row1; oy++) {
+        kernels->depthwise_nhwc(&w, channels, in, s->nhwc_weights, s->nhwc_bias, oy, tile);
+        if (activation.activation != GEMM_ACTIVATION_NONE)
+            gemm_apply_epilogue(NULL, tile, channels, width, channels, &activation);
+        kernels->transpose(tile, channels, width, channels, out + oy * width, positions);
+    }
+}
+
 /* Each task: output positions [first, last) of one image and group for a chunk of its maps, as
  * their weights (maps x rows, read in place) times the im2col block (rows x positions, built
  * in scratch unless direct, and kept for the thread's next task on the same block), with the
@@ -570,6 +686,13 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
     int64_t groups = ((const conv_params *)ctx->params)->group, loaded = -1;
     float *columns = align_scratch(scratch);
     for (int64_t task = begin; task < end; task++) {
+        if (s->channels_last) {
+            if (((const conv_params *)ctx->params)->channels_last_output)
+                channels_last_output_task(ctx, task, columns);
+            else
+                channels_last_input_task(ctx, task, columns);
+            continue;
+        }
         if (s->depthwise) {
             if (s->lanes)
                 depthwise_lanes_task(ctx, task, columns);
@@ -761,8 +884,18 @@ static onyx_status fused_conv_check(op_context *ctx)
         st = op_attr_float(ctx, "activation_beta", 0, &p->activation_params[1]);
     if (!st)
         st = op_attr_int(ctx, "residual_first", 0, &residual_first);
+    int64_t last_out = 0, last_in = 0;
+    if (!st)
+        st = op_attr_int(ctx, "channels_last_output", 0, &last_out);
+    if (!st)
+        st = op_attr_int(ctx, "channels_last_input", 0, &last_in);
     if (st)
         return st;
+    if ((last_out != 0 && last_out != 1) || (last_in != 0 && last_in != 1) || (last_out && last_in))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "channels_last_output and channels_last_input are flags (0 or 1), not both set");
+    p->channels_last_output = last_out;
+    p->channels_last_input = last_in;
     if (activation < GEMM_ACTIVATION_NONE || activation > GEMM_ACTIVATION_LAST)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "unknown activation %lld", (long long)activation);
     p->activation = (int)activation;
@@ -773,10 +906,17 @@ static onyx_status fused_conv_check(op_context *ctx)
 
 static onyx_status fused_conv_reshape(op_context *ctx)
 {
+    const conv_params *p = ctx->params;
     onyx_status st = conv_forward_reshape(ctx, 1, 2, sizeof(float));
-    const onyx_tensor *z = op_input(ctx, 3), *y = op_output(ctx, 0);
+    onyx_tensor *y = op_output(ctx, 0);
+    const onyx_tensor *z = op_input(ctx, 3);
     if (st)
         return st;
+    if (p->channels_last_output && y->rank >= 3) {
+        int64_t maps = y->dims[1];
+        memmove(y->dims + 1, y->dims + 2, (size_t)(y->rank - 2) * sizeof(int64_t));
+        y->dims[y->rank - 1] = maps;
+    }
     bool same = !z || z->rank == y->rank;
     for (int d = 0; z && same && d < y->rank; d++)
         same = dim_may_equal(z->dims[d], y->dims[d]);
@@ -785,6 +925,8 @@ static onyx_status fused_conv_reshape(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "residual Z %s must have the shape of Y %s",
                         shape_str(z, sz, sizeof sz), shape_str(y, sy, sizeof sy));
     }
+    if (ctx->concrete && (p->channels_last_output || p->channels_last_input))
+        return channels_last_plan(ctx);
     if (ctx->concrete)
         conv_float_plan(ctx);
     return ONYX_OK;

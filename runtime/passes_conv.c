@@ -170,7 +170,8 @@ static onyx_status fuse(onyx_model *model, graph *g, node *conv, const conv_chai
     extra[2].f = c->params[1];
     extra[3].i = c->residual_first;
     /* The Conv's attributes change hands: the dead Conv keeps none to free. */
-    memcpy(attrs, conv->attrs, (size_t)conv->n_attrs * sizeof(attribute));
+    if (conv->n_attrs)
+        memcpy(attrs, conv->attrs, (size_t)conv->n_attrs * sizeof(attribute));
     mem_free(mm, conv->attrs);
     conv->attrs = NULL;
     conv->n_attrs = 0;
@@ -280,6 +281,95 @@ static int fold_batch_norm(onyx_model *model, graph *g, onyx_status *st)
     return folds;
 }
 
+/* Whether the list attribute `name` of n is absent or all `value`. */
+static bool ints_all(const node *n, const char *name, int64_t value)
+{
+    const attribute *a = node_attr(n, name);
+    for (int64_t k = 0; a && k < a->count; k++)
+        if (a->type != ATTR_INTS || a->ints[k] != value)
+            return false;
+    return true;
+}
+
+static int64_t attr_int(const node *n, const char *name, int64_t dflt)
+{
+    const attribute *a = node_attr(n, name);
+    return a && a->type == ATTR_INT ? a->i : dflt;
+}
+
+/* A constant float32 W of [M, C, kh, kw]. */
+static const onyx_tensor *conv_weights(const graph *g, const node *n)
+{
+    const value *w = n->n_inputs > 1 && n->inputs[1] >= 0 ? &g->values[n->inputs[1]] : NULL;
+    return w && w->kind == VALUE_CONSTANT && w->info.dtype == ONYX_DTYPE_FLOAT && w->info.data && w->info.rank == 4
+               ? &w->info
+               : NULL;
+}
+
+/* An onyx.FusedConv without a residual and without a layout flag yet. */
+static bool plain_fused_conv(const node *n)
+{
+    return is_op(n, "onyx", "FusedConv") && (n->n_inputs < 4 || n->inputs[3] < 0) &&
+           !node_attr(n, "channels_last_output") && !node_attr(n, "channels_last_input");
+}
+
+/* Sets the int attribute `name` of n to 1 (n has none of that name). */
+static onyx_status add_flag(onyx_model *model, node *n, const char *name)
+{
+    attribute *attrs = mem_alloc(&model->mem, (size_t)(n->n_attrs + 1) * sizeof(attribute));
+    char *copy = mem_strdup(&model->mem, name);
+    if (!attrs || !copy) {
+        mem_free(&model->mem, attrs);
+        mem_free(&model->mem, copy);
+        return set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+    }
+    if (n->n_attrs)
+        memcpy(attrs, n->attrs, (size_t)n->n_attrs * sizeof(attribute));
+    attrs[n->n_attrs] = (attribute){.name = copy, .type = ATTR_INT, .i = 1};
+    mem_free(&model->mem, n->attrs);
+    n->attrs = attrs;
+    n->n_attrs++;
+    return ONYX_OK;
+}
+
+/* A 1x1 onyx.FusedConv (one group, unit strides, no padding) whose output only a depthwise
+ * onyx.FusedConv reads (MobileNet's and EfficientNet's expansion and depthwise convolutions):
+ * the value between them becomes [N, H, W, C]. The 1x1 product then writes it turned around,
+ * as its tiles come out, and the depthwise convolution reads a vector of channels per pixel
+ * and tap, with no padded copy of each plane and no split of a stride-2 row into phases
+ * (conv.c: channels_last_plan); it writes its output back in NCHW, so that nothing else
+ * changes. Both nodes are set up again. */
+static int pair_channels_last(onyx_model *model, graph *g, onyx_status *st)
+{
+    int pairs = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *dw = &g->nodes[i];
+        if (dw->dead || !plain_fused_conv(dw) || dw->inputs[0] < 0)
+            continue;
+        const value *v = &g->values[dw->inputs[0]];
+        node *pw = v->producer >= 0 ? &g->nodes[v->producer] : NULL;
+        const onyx_tensor *wd = conv_weights(g, dw), *wp = pw ? conv_weights(g, pw) : NULL;
+        const attribute *pad = pw ? node_attr(pw, "auto_pad") : NULL;
+        if (!pw || pw->dead || !plain_fused_conv(pw) || pw->outputs[0] != dw->inputs[0] || v->n_uses != 1 ||
+            is_graph_output(g, dw->inputs[0]) || !wd || !wp || wp->dims[2] != 1 || wp->dims[3] != 1 ||
+            attr_int(pw, "group", 1) != 1 || !ints_all(pw, "strides", 1) || !ints_all(pw, "pads", 0) ||
+            (pad && pad->s && strcmp(pad->s, "NOTSET") != 0 && strcmp(pad->s, "VALID") != 0) ||
+            wd->dims[1] != 1 || wd->dims[0] != wp->dims[0] || attr_int(dw, "group", 1) != wd->dims[0] ||
+            v->info.dtype != ONYX_DTYPE_FLOAT || v->info.rank != 4)
+            continue;
+        if ((*st = add_flag(model, pw, "channels_last_output")) || (*st = add_flag(model, dw, "channels_last_input")))
+            break;
+        node *both[2] = {pw, dw};
+        for (int k = 0; k < 2 && !*st; k++) {
+            mem_block_free_all(&model->mem, &both[k]->param_blocks);
+            both[k]->params = NULL;
+            *st = node_setup(model, g, both[k]);
+        }
+        pairs++;
+    }
+    return pairs;
+}
+
 int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st)
 {
     int rewrites = fold_batch_norm(model, g, st);
@@ -308,5 +398,7 @@ int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st)
         *st = fuse(model, g, conv, &c);
         rewrites++;
     }
+    if (!*st)
+        rewrites += pair_channels_last(model, g, st);
     return rewrites;
 }

@@ -46,6 +46,13 @@ typedef struct conv_kernels {
      * aligned. Any kernel size. */
     void (*depthwise_lanes)(const conv2d_window *g, int64_t channels, const float *in, const float *weights,
                             const float *bias, float *out, float *scratch);
+    /* Output row oy of a depthwise convolution of an image with its `channels` channels last,
+     * in[(iy * in_w + ix) * channels + c], into tile[ox * channels + c] (out_w x channels
+     * floats): bias[c] plus the taps inside the image, weights[(ky * kernel_w + kx) * channels
+     * + c] (bias and weights reordered so by the caller). Any kernel size, stride and
+     * dilation. */
+    void (*depthwise_nhwc)(const conv2d_window *g, int64_t channels, const float *in, const float *weights,
+                           const float *bias, int64_t oy, float *tile);
     /* dst[i] = src[i * stride] for i < n, in whole vectors for strides 1 and 2 (the columns of
      * one phase of a row; reads no further than src[(n - 1) * stride]). */
     void (*gather_columns)(float *dst, const float *src, int64_t n, int64_t stride);
@@ -86,6 +93,9 @@ typedef struct conv_kernels {
  * sets when the matrices' size is a multiple of 4 KiB (measured: 64 channels of 112 tiles,
  * 2.3 ms -> 0.7 ms). */
 static inline int64_t winograd_stride(int64_t floats) { return floats + 16; }
+
+/* Output pixels depthwise_nhwc computes at once, a vector of channels of each. */
+#define CONV_NHWC_PIXELS 8
 
 /* The widest kernel depthwise_rows and max_pool_rows take (kernel_w). */
 #define CONV_WINDOW_MAX_KERNEL 16

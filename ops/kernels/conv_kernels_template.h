@@ -428,6 +428,128 @@ static void depthwise_lanes(const conv2d_window *g, int64_t channels, const floa
     transpose(o, L, out_count, channels, out, out_count);
 }
 
+/* ---- depthwise convolution of an image with its channels last ---------------------------- */
+
+/* Tap columns [kx0, kx1) of output column ox lie inside the input row. */
+static inline void nhwc_tap_columns(const conv2d_window *g, int64_t ox, int64_t *kx0, int64_t *kx1)
+{
+    int64_t x = ox * g->stride_w - g->pad_left, d = g->dilation_w, kw = g->kernel_w;
+    int64_t first = x >= 0 ? 0 : (-x + d - 1) / d, end = x >= g->in_w ? 0 : (g->in_w - x + d - 1) / d;
+    *kx0 = first < kw ? first : kw;
+    *kx1 = end < kw ? (end > *kx0 ? end : *kx0) : kw;
+}
+
+/* One output pixel (column ox) into tile[0..C): four vectors of channels at a time (four chains
+ * of dependent steps), then one, then the channels short of a vector one by one, over the taps
+ * inside. `rows`: offset in `in` of the input row of tap row 0 (maybe outside the image: only
+ * rows ky0.. are read). */
+static void nhwc_pixel(const conv2d_window *g, int64_t C, const float *in, int64_t rows, const float *weights,
+                       const float *bias, int64_t ky0, int64_t ky1, int64_t ox, float *tile)
+{
+    enum { L = CONV_LANES };
+    int64_t kx0, kx1;
+    nhwc_tap_columns(g, ox, &kx0, &kx1);
+    const int64_t kw = g->kernel_w, dy = g->dilation_h * g->in_w * C, dx = g->dilation_w * C;
+    const int64_t x = rows + (ox * g->stride_w - g->pad_left) * C; /* offset of tap (0, 0) */
+    int64_t c = 0;
+    for (; c + 4 * L <= C; c += 4 * L) {
+        conv_vec acc[4];
+        for (int u = 0; u < 4; u++)
+            LOAD_VEC(acc[u], bias + c + u * L);
+        for (int64_t ky = ky0; ky < ky1; ky++)
+            for (int64_t kx = kx0; kx < kx1; kx++) {
+                const float *src = in + (x + ky * dy + kx * dx + c), *wt = weights + (ky * kw + kx) * C + c;
+                for (int u = 0; u < 4; u++) {
+                    conv_vec w, v;
+                    LOAD_VEC(w, wt + u * L);
+                    LOAD_VEC(v, src + u * L);
+                    acc[u] += w * v;
+                }
+            }
+        for (int u = 0; u < 4; u++)
+            STORE_VEC(tile + c + u * L, acc[u]);
+    }
+    for (; c + L <= C; c += L) {
+        conv_vec acc;
+        LOAD_VEC(acc, bias + c);
+        for (int64_t ky = ky0; ky < ky1; ky++)
+            for (int64_t kx = kx0; kx < kx1; kx++) {
+                conv_vec w, v;
+                LOAD_VEC(w, weights + (ky * kw + kx) * C + c);
+                LOAD_VEC(v, in + (x + ky * dy + kx * dx + c));
+                acc += w * v;
+            }
+        STORE_VEC(tile + c, acc);
+    }
+    for (; c < C; c++) {
+        float acc = bias[c];
+        for (int64_t ky = ky0; ky < ky1; ky++)
+            for (int64_t kx = kx0; kx < kx1; kx++)
+                acc += weights[(ky * kw + kx) * C + c] * in[x + ky * dy + kx * dx + c];
+        tile[c] = acc;
+    }
+}
+
+/* Output row oy of a depthwise convolution of an image with its channels last, every channel,
+ * into tile[ox * channels + c]. No padded copy: the tap rows outside are skipped, and the
+ * pixels whose taps reach past the row's ends go one by one over the taps inside
+ * (nhwc_pixel); the others CONV_NHWC_PIXELS at a time, a vector of channels of each, the weight
+ * vector of a tap serving them all (their chains of dependent steps overlap). (Loading each
+ * input vector once for the taps of all the pixels that read it, at unit stride, was slower:
+ * GCC then keeps the accumulators in memory.) */
+static void depthwise_nhwc(const conv2d_window *g, int64_t channels, const float *in, const float *weights,
+                           const float *bias, int64_t oy, float *tile)
+{
+    enum { P = CONV_NHWC_PIXELS };
+    const int64_t C = channels, whole = C - C % CONV_LANES, kw = g->kernel_w;
+    const int64_t sx = g->stride_w * C, dx = g->dilation_w * C, dy = g->dilation_h * g->in_w * C;
+    int64_t ky0, ky1;
+    tap_rows(g, oy, &ky0, &ky1);
+    const int64_t rows = (oy * g->stride_h - g->pad_top) * g->in_w * C;
+    /* Output columns whose taps all lie inside the row: [lo, hi). */
+    int64_t lo = (g->pad_left + g->stride_w - 1) / g->stride_w;
+    int64_t reach = g->in_w - 1 - (kw - 1) * g->dilation_w + g->pad_left;
+    int64_t hi = reach < 0 ? 0 : reach / g->stride_w + 1;
+    for (int64_t ox = 0; ox < g->out_w;) {
+        if (ox < lo || ox + P > hi || ox + P > g->out_w) {
+            nhwc_pixel(g, C, in, rows, weights, bias, ky0, ky1, ox, tile + ox * C);
+            ox++;
+            continue;
+        }
+        const int64_t x = rows + (ox * g->stride_w - g->pad_left) * C;
+        float *out = tile + ox * C;
+        for (int64_t c = 0; c < whole; c += CONV_LANES) {
+            conv_vec acc[P], b;
+            LOAD_VEC(b, bias + c);
+            for (int p = 0; p < P; p++)
+                acc[p] = b;
+            for (int64_t ky = ky0; ky < ky1; ky++) {
+                const float *src = in + (x + ky * dy + c), *wt = weights + ky * kw * C + c;
+                for (int64_t kx = 0; kx < kw; kx++, src += dx, wt += C) {
+                    conv_vec w;
+                    LOAD_VEC(w, wt);
+                    for (int p = 0; p < P; p++) {
+                        conv_vec v;
+                        LOAD_VEC(v, src + p * sx);
+                        acc[p] += w * v;
+                    }
+                }
+            }
+            for (int p = 0; p < P; p++)
+                STORE_VEC(out + p * C + c, acc[p]);
+        }
+        for (int64_t c = whole; c < C; c++)
+            for (int p = 0; p < P; p++) {
+                float acc = bias[c];
+                for (int64_t ky = ky0; ky < ky1; ky++)
+                    for (int64_t kx = 0; kx < kw; kx++)
+                        acc += weights[(ky * kw + kx) * C + c] * in[x + ky * dy + p * sx + kx * dx + c];
+                out[p * C + c] = acc;
+            }
+        ox += P;
+    }
+}
+
 /* ---- im2col of two axes ------------------------------------------------------------------ */
 
 /* dst[i] = row[x0 + i * stride] for i in [0, n), 0 where that is outside [0, in_w). */
@@ -693,6 +815,7 @@ const conv_kernels CONV_KERNELS_SYMBOL = {
     .name = CONV_KERNELS_NAME,
     .lanes = CONV_LANES,
     .depthwise_lanes = depthwise_lanes,
+    .depthwise_nhwc = depthwise_nhwc,
     .gather_columns = gather_columns,
     .depthwise_rows = depthwise_rows,
     .max_pool_rows = max_pool_rows,

@@ -27,11 +27,23 @@ onyx_status conv_params_read(op_context *ctx, conv_params **out)
     return ONYX_OK;
 }
 
+onyx_tensor conv_input_nchw(const op_context *ctx)
+{
+    const conv_params *p = ctx->params;
+    onyx_tensor x = *op_input(ctx, 0);
+    if (p->channels_last_input && x.rank >= 3) {
+        int64_t c = x.dims[x.rank - 1];
+        memmove(x.dims + 2, x.dims + 1, (size_t)(x.rank - 2) * sizeof(int64_t));
+        x.dims[1] = c;
+    }
+    return x;
+}
+
 onyx_status conv_shapes(op_context *ctx, int w_input, int b_input, bool transposed, int64_t maps, int *axes,
                         int64_t *kernel)
 {
     const conv_params *p = ctx->params;
-    const onyx_tensor *x = op_input(ctx, 0), *w = op_input(ctx, w_input);
+    const onyx_tensor nchw = conv_input_nchw(ctx), *x = &nchw, *w = op_input(ctx, w_input);
     const onyx_tensor *b = b_input >= 0 ? op_input(ctx, b_input) : NULL;
     char sx[128], sw[128];
     *axes = x->rank - 2;
@@ -84,7 +96,7 @@ onyx_status conv_state_new(op_context *ctx, int64_t maps, window_geometry *g, co
     if (!s)
         return ONYX_ERROR_OUT_OF_MEMORY;
     s->geometry = *g;
-    s->channels = op_input(ctx, 0)->dims[1];
+    s->channels = conv_input_nchw(ctx).dims[1];
     s->channels_per_group = s->channels / p->group;
     s->maps = maps;
     s->maps_per_group = maps / p->group;
@@ -95,7 +107,7 @@ onyx_status conv_state_new(op_context *ctx, int64_t maps, window_geometry *g, co
 onyx_status conv_forward_reshape(op_context *ctx, int w_input, int b_input, size_t column_element_size)
 {
     const conv_params *p = ctx->params;
-    const onyx_tensor *x = op_input(ctx, 0), *w = op_input(ctx, w_input);
+    const onyx_tensor nchw = conv_input_nchw(ctx), *x = &nchw, *w = op_input(ctx, w_input);
     int64_t maps = w->dims[0], kernel[WINDOW_MAX_AXES], in[WINDOW_MAX_AXES];
     int axes;
     onyx_status st = conv_shapes(ctx, w_input, b_input, false, maps, &axes, kernel);

@@ -22,6 +22,10 @@ typedef struct conv_params {
     int activation;
     float activation_params[2];
     bool residual_first;
+    /* onyx.FusedConv between a 1x1 convolution and the depthwise one reading its output alone
+     * (runtime/passes_conv.c): the 1x1's output, and so the depthwise one's input, is
+     * [N, H, W, C] instead of [N, C, H, W] */
+    bool channels_last_output, channels_last_input;
 } conv_params;
 
 typedef struct conv_state {
@@ -59,6 +63,14 @@ typedef struct conv_state {
      * matrices of maps x channels */
     bool winograd;
     float *winograd_weights;
+    /* channels_last_output (conv.c, channels_last_plan): the 1x1 product turned around as in
+     * `transposed`, Y^T = X^T W^T from packed_weights, in tasks of `block` positions (`blocks`
+     * per image) written as they come out;
+     * channels_last_input: tasks (image, band of band_rows output rows) of conv_kernels'
+     * depthwise_nhwc on the weights and bias reordered channels last, each block of pixels
+     * transposed into the NCHW output */
+    bool channels_last;
+    float *nhwc_weights, *nhwc_bias;
 } conv_state;
 
 /* Reads kernel_shape, strides, dilations, pads, auto_pad and group into params (ctx->params). */
@@ -71,6 +83,8 @@ onyx_status conv_params_read(op_context *ctx, conv_params **out);
 onyx_status conv_shapes(op_context *ctx, int w_input, int b_input, bool transposed, int64_t maps, int *axes,
                         int64_t *kernel);
 
+/* X's dims as [N, C, spatial...] (onyx.FusedConv's channels_last_input reads [N, spatial..., C]). */
+onyx_tensor conv_input_nchw(const op_context *ctx);
 /* Y = [N, M, spatial...]. */
 void conv_output_shape(op_context *ctx, int64_t maps, int axes, const int64_t *spatial);
 

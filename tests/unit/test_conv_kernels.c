@@ -9,6 +9,7 @@
 #include "ir.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,6 +204,75 @@ Test(conv_kernels, depthwise_lanes_every_family)
             free(w);
             free(out);
             free(scratch);
+        }
+    }
+}
+
+/* depthwise_nhwc of every family: an image with its channels last (channel counts short of,
+ * at and past the vectors' multiples), at odd sizes, strides, paddings and dilations, each row
+ * transposed into the planes of a wider output as conv.c does, plain or with HardSwish, against
+ * the reference on each channel's plane. */
+Test(conv_kernels, depthwise_nhwc_every_family)
+{
+    static const int64_t cases[][9] = {
+        /* in_h, in_w, kernel, stride, dilation, pad left/top, pad right/bottom, channels, hardswish */
+        {9, 23, 3, 1, 1, 1, 1, 13, 0}, {10, 21, 3, 2, 1, 1, 1, 72, 1}, {7, 7, 5, 1, 1, 2, 2, 40, 0},
+        {14, 30, 5, 2, 1, 2, 2, 24, 1}, {8, 19, 3, 1, 2, 2, 2, 1, 0},  {6, 17, 3, 2, 1, 0, 1, 9, 1},
+        {5, 40, 1, 1, 1, 0, 0, 33, 0},  {11, 12, 4, 3, 1, 1, 2, 16, 1}, {3, 29, 3, 1, 1, 1, 1, 8, 1},
+    };
+    const float params[2] = {0, 0};
+    uint32_t seed = 61;
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        const conv_kernels *k = conv_kernels_get(families[f]);
+        if (!k)
+            continue;
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            const int64_t *t = cases[i];
+            conv2d_window g = window(t[0], t[1], t[2], t[2], t[3], t[3], t[4], t[4], t[5], t[5], t[6], t[6]);
+            int64_t C = t[7], taps = t[2] * t[2], plane = g.in_h * g.in_w, ld = g.out_h * g.out_w + 5;
+            float *in = malloc((size_t)(C * plane) * sizeof(float)), *planes = malloc((size_t)(C * plane) * sizeof(float));
+            float *w = malloc((size_t)(C * taps) * sizeof(float)), *w_last = malloc((size_t)(C * taps) * sizeof(float));
+            float *bias = malloc((size_t)C * sizeof(float)), *out = malloc((size_t)(C * ld) * sizeof(float));
+            for (int64_t c = 0; c < C; c++) {
+                for (int64_t j = 0; j < plane; j++)
+                    in[j * C + c] = planes[c * plane + j] = noise(&seed);
+                for (int64_t j = 0; j < taps; j++)
+                    w_last[j * C + c] = w[c * taps + j] = noise(&seed);
+                bias[c] = noise(&seed);
+            }
+            for (int64_t j = 0; j < C * ld; j++)
+                out[j] = 1234.0f;
+            gemm_activation act = t[8] ? GEMM_ACTIVATION_HARD_SWISH : GEMM_ACTIVATION_NONE;
+            float *tile = malloc((size_t)(g.out_w * C) * sizeof(float));
+            for (int64_t oy = 0; oy < g.out_h; oy++) {
+                k->depthwise_nhwc(&g, C, in, w_last, bias, oy, tile);
+                if (act != GEMM_ACTIVATION_NONE)
+                    gemm_apply_epilogue(gemm_kernel_get(families[f]), tile, C, g.out_w, C,
+                                        &(gemm_epilogue){.activation = act, .params = {params[0], params[1]}});
+                k->transpose(tile, C, g.out_w, C, out + oy * g.out_w, ld);
+            }
+            free(tile);
+            for (int64_t c = 0; c < C; c++) {
+                for (int64_t oy = 0; oy < g.out_h; oy++)
+                    for (int64_t ox = 0; ox < g.out_w; ox++) {
+                        double want = reference(&g, REF_DEPTHWISE, planes + c * plane, w + c * taps, bias[c], oy, ox);
+                        if (t[8])
+                            want *= fmin(1.0, fmax(0.0, want / 6 + 0.5));
+                        double got = out[c * ld + oy * g.out_w + ox];
+                        cr_assert(fabs(got - want) <= 1e-5 * (1 + fabs(want)),
+                                  "%s case %zu channel %lld (%lld, %lld): %g, expected %g", k->name, i, (long long)c,
+                                  (long long)oy, (long long)ox, got, want);
+                    }
+                for (int64_t j = g.out_h * g.out_w; j < ld; j++)
+                    cr_assert_eq(out[c * ld + j], 1234.0f, "%s case %zu: wrote past channel %lld's plane", k->name, i,
+                                 (long long)c);
+            }
+            free(in);
+            free(planes);
+            free(w);
+            free(w_last);
+            free(bias);
+            free(out);
         }
     }
 }
@@ -659,6 +729,169 @@ Test(conv_fusion, turned_around_grouped_stays_plain)
     shape = wide;
     same_with_and_without_fusion(tail_silu, 2, 1, 1);
     shape = narrow;
+}
+
+/* MobileNet's and EfficientNet's expansion: a 1x1 Conv (c -> m) and activation, then a
+ * depthwise k x k Conv of the m channels at `stride` and activation. The value between them
+ * goes channels last (both nodes flagged); the outputs are the unfused graph's, at 1 and 2
+ * threads. */
+typedef struct expansion {
+    int64_t c, h, w, m, k, stride;
+    const char *first, *second; /* activations: "HardSwish", "Relu" or "SiLU" */
+    int64_t batch;              /* images (0: 1) */
+} expansion;
+
+static void activation_node(builder *b, const char *kind, const char *in, const char *out)
+{
+    if (strcmp(kind, "SiLU") != 0) {
+        builder_node(b, kind, in, out);
+        return;
+    }
+    char sig[64], inputs[160];
+    snprintf(sig, sizeof sig, "%s_sigmoid", in);
+    snprintf(inputs, sizeof inputs, "%s,%s", in, sig);
+    builder_node(b, "Sigmoid", in, sig);
+    builder_node(b, "Mul", inputs, out);
+}
+
+static builder *expansion_model(const expansion *e)
+{
+    builder *b = builder_new(17);
+    uint32_t seed = 71;
+    float *w1 = builder_alloc(b, (size_t)(e->m * e->c) * sizeof(float));
+    float *w2 = builder_alloc(b, (size_t)(e->m * e->k * e->k) * sizeof(float));
+    float *b1 = builder_alloc(b, (size_t)e->m * sizeof(float)), *b2 = builder_alloc(b, (size_t)e->m * sizeof(float));
+    for (int64_t i = 0; i < e->m * e->c; i++)
+        w1[i] = noise(&seed);
+    for (int64_t i = 0; i < e->m * e->k * e->k; i++)
+        w2[i] = noise(&seed);
+    for (int64_t i = 0; i < e->m; i++) {
+        b1[i] = noise(&seed);
+        b2[i] = noise(&seed);
+    }
+    builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(e->batch ? e->batch : 1, e->c, e->h, e->w), NULL);
+    builder_initializer(b, "w1", ONYX_DTYPE_FLOAT, 4, DIMS(e->m, e->c, 1, 1), w1);
+    builder_initializer(b, "b1", ONYX_DTYPE_FLOAT, 1, DIMS(e->m), b1);
+    builder_initializer(b, "w2", ONYX_DTYPE_FLOAT, 4, DIMS(e->m, 1, e->k, e->k), w2);
+    builder_initializer(b, "b2", ONYX_DTYPE_FLOAT, 1, DIMS(e->m), b2);
+    builder_node(b, "Conv", "x,w1,b1", "y1");
+    activation_node(b, e->first, "y1", "a1");
+    Onnx__NodeProto *dw = builder_node(b, "Conv", "a1,w2,b2", "y2");
+    int64_t pad = e->k / 2;
+    builder_attr_ints(b, dw, "pads", 4, INT64S(pad, pad, pad, pad));
+    builder_attr_ints(b, dw, "strides", 2, INT64S(e->stride, e->stride));
+    builder_attr_int(b, dw, "group", e->m);
+    activation_node(b, e->second, "y2", "out");
+    builder_output(b, "out", ONYX_DTYPE_FLOAT);
+    return b;
+}
+
+/* Live nodes of b, loaded with the passes on, that carry the int attribute `name` set to 1. */
+static int flagged(builder *b, const char *name)
+{
+    size_t size;
+    const uint8_t *bytes = builder_pack(b, &size);
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    onyx_model *m;
+    cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
+    int count = 0;
+    for (int i = 0; i < m->graph.n_nodes; i++) {
+        const attribute *a = m->graph.nodes[i].dead ? NULL : node_attr(&m->graph.nodes[i], name);
+        count += a && a->i == 1;
+    }
+    onyx_model_free(m);
+    onyx_options_free(o);
+    return count;
+}
+
+Test(conv_fusion, expansion_then_depthwise_channels_last)
+{
+    static const expansion cases[] = {
+        {5, 9, 21, 16, 3, 1, "HardSwish", "HardSwish"}, {3, 12, 20, 24, 3, 2, "SiLU", "SiLU"},
+        {4, 7, 7, 40, 5, 1, "Relu", "HardSwish"},       {6, 14, 14, 13, 5, 2, "SiLU", "Relu"},
+        {2, 5, 33, 9, 3, 1, "Relu", "SiLU"},           {3, 9, 18, 20, 3, 2, "HardSwish", "SiLU", 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const expansion *e = &cases[i];
+        builder *b = expansion_model(e);
+        cr_assert_eq(flagged(b, "channels_last_output"), 1, "case %zu", i);
+        cr_assert_eq(flagged(b, "channels_last_input"), 1, "case %zu", i);
+        int64_t n = e->batch ? e->batch : 1, count = n * e->c * e->h * e->w;
+        float *x = malloc((size_t)count * sizeof(float));
+        uint32_t seed = 81;
+        for (int64_t j = 0; j < count; j++)
+            x[j] = noise(&seed);
+        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(n, e->c, e->h, e->w), x);
+        for (int threads = 1; threads <= 2; threads++) {
+            run_result fused = run_model_with(b, (run_settings){.threads = threads}, 1, &input);
+            run_result plain = run_model_with(b, (run_settings){.threads = threads, .plain = true}, 1, &input);
+            cr_assert_eq(fused.run, ONYX_OK, "%s", fused.message);
+            cr_assert_eq(plain.run, ONYX_OK, "%s", plain.message);
+            const onyx_tensor *f = &fused.outputs[0], *p = &plain.outputs[0];
+            expect_tensor(f, ONYX_DTYPE_FLOAT, p->rank, p->dims, p->data, 1e-5);
+            run_result_free(&fused);
+            run_result_free(&plain);
+        }
+        free(x);
+        builder_free(b);
+    }
+}
+
+/* The value between the two read by another node too: it stays NCHW. */
+Test(conv_fusion, expansion_read_twice_stays_nchw)
+{
+    expansion e = {4, 8, 16, 8, 3, 1, "Relu", "Relu"};
+    builder *b = expansion_model(&e);
+    builder_node(b, "Identity", "a1", "also");
+    builder_output(b, "also", ONYX_DTYPE_FLOAT);
+    cr_assert_eq(flagged(b, "channels_last_output"), 0);
+    cr_assert_eq(flagged(b, "channels_last_input"), 0);
+    builder_free(b);
+}
+
+/* onyx.FusedConv written by hand with a layout flag its convolution cannot take (a 3x3
+ * kernel channels_last_output; both flags; a residual): a clear error, no crash. */
+Test(conv_fusion, channels_last_flags_refused_where_they_do_not_apply)
+{
+    static const char *const flags[3][2] = {{"channels_last_output", NULL},
+                                            {"channels_last_output", "channels_last_input"},
+                                            {"channels_last_input", NULL}};
+    for (int i = 0; i < 3; i++) {
+        builder *b = builder_new(17);
+        Onnx__ModelProto *mp = builder_model(b);
+        Onnx__OperatorSetIdProto *onyx = builder_alloc(b, sizeof *onyx);
+        onnx__operator_set_id_proto__init(onyx);
+        onyx->domain = "onyx";
+        onyx->has_version = 1;
+        onyx->version = 1;
+        Onnx__OperatorSetIdProto **sets = builder_alloc(b, 2 * sizeof *sets);
+        sets[0] = mp->opset_import[0];
+        sets[1] = onyx;
+        mp->opset_import = sets;
+        mp->n_opset_import = 2;
+        float w[4 * 4 * 9] = {0}, x[4 * 5 * 5] = {0};
+        /* the third: depthwise, its input channels last, with a residual of the output's shape */
+        builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, i == 2 ? DIMS(1, 5, 5, 4) : DIMS(1, 4, 5, 5), NULL);
+        if (i == 2)
+            builder_input(b, "r", ONYX_DTYPE_FLOAT, 4, DIMS(1, 4, 3, 3), NULL);
+        builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, DIMS(4, i == 2 ? 1 : 4, 3, 3), w);
+        Onnx__NodeProto *n = builder_node(b, "FusedConv", i == 2 ? "x,w,,r" : "x,w", "y");
+        n->domain = "onyx";
+        if (i == 2)
+            builder_attr_int(b, n, "group", 4);
+        for (int k = 0; k < 2 && flags[i][k]; k++)
+            builder_attr_int(b, n, flags[i][k], 1);
+        builder_output(b, "y", ONYX_DTYPE_FLOAT);
+        onyx_tensor inputs[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, i == 2 ? DIMS(1, 5, 5, 4) : DIMS(1, 4, 5, 5), x),
+                                 tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 4, 3, 3), x)};
+        run_result r = run_model_with(b, (run_settings){.threads = 1, .plain = true}, i == 2 ? 2 : 1, inputs);
+        onyx_status st = r.load ? r.load : r.run;
+        cr_assert_eq(st, ONYX_ERROR_INVALID_MODEL, "case %d: %s", i, r.message);
+        cr_assert(strstr(r.message, "channels_last") && strstr(r.message, "FusedConv"), "case %d: %s", i, r.message);
+        run_result_free(&r);
+        builder_free(b);
+    }
 }
 
 /* ---- Conv against a plain reference ------------------------------------------------------ */
