@@ -79,6 +79,16 @@ void builder_free(builder *b)
 }
 
 Onnx__ModelProto *builder_model(builder *b) { return &b->model; }
+
+void builder_import(builder *b, const char *domain, int version)
+{
+    Onnx__OperatorSetIdProto *set = builder_alloc(b, sizeof *set);
+    onnx__operator_set_id_proto__init(set);
+    set->domain = builder_strdup(b, domain);
+    set->has_version = 1;
+    set->version = version;
+    APPEND(b, b->model.n_opset_import, b->model.opset_import, set);
+}
 Onnx__GraphProto *builder_graph(builder *b) { return &b->graph; }
 
 static Onnx__ValueInfoProto *value_info(builder *b, const char *name, onyx_dtype dtype, int rank, const int64_t *dims,

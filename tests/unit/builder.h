@@ -17,6 +17,8 @@ builder *builder_new(int opset);
 void builder_free(builder *b);
 /* The protobuf, to change fields the helpers below do not cover. */
 Onnx__ModelProto *builder_model(builder *b);
+/* Imports `domain` at `version` besides the default domain. */
+void builder_import(builder *b, const char *domain, int version);
 Onnx__GraphProto *builder_graph(builder *b);
 
 /* Graph inputs and outputs. dims: -1 makes a symbolic dim named by `dim_names` (or "N");

@@ -643,6 +643,21 @@ static int live_nodes(builder *b, const char *domain, const char *op_type)
     return count;
 }
 
+/* b's output 0 on `input` with the passes on is the one with them off, at 1 and 2 threads. */
+static void same_fused_and_plain(builder *b, const onyx_tensor *input)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        run_result fused = run_model_with(b, (run_settings){.threads = threads}, 1, input);
+        run_result plain = run_model_with(b, (run_settings){.threads = threads, .plain = true}, 1, input);
+        cr_assert_eq(fused.run, ONYX_OK, "%s", fused.message);
+        cr_assert_eq(plain.run, ONYX_OK, "%s", plain.message);
+        const onyx_tensor *f = &fused.outputs[0], *p = &plain.outputs[0];
+        expect_tensor(f, ONYX_DTYPE_FLOAT, p->rank, p->dims, p->data, 1e-5);
+        run_result_free(&fused);
+        run_result_free(&plain);
+    }
+}
+
 static void same_with_and_without_fusion(tail_fn tail, int64_t group, int64_t stride, int want_fused)
 {
     uint32_t seed = 45;
@@ -653,16 +668,7 @@ static void same_with_and_without_fusion(tail_fn tail, int64_t group, int64_t st
     onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, shape.c, shape.h, shape.w), x);
     builder *b = conv_model(group, stride, tail);
     cr_assert_eq(fused_convs(b), want_fused);
-    for (int threads = 1; threads <= 2; threads++) {
-        run_result fused = run_model_with(b, (run_settings){.threads = threads}, 1, &input);
-        run_result plain = run_model_with(b, (run_settings){.threads = threads, .plain = true}, 1, &input);
-        cr_assert_eq(fused.run, ONYX_OK, "%s", fused.message);
-        cr_assert_eq(plain.run, ONYX_OK, "%s", plain.message);
-        const onyx_tensor *f = &fused.outputs[0], *p = &plain.outputs[0];
-        expect_tensor(f, ONYX_DTYPE_FLOAT, p->rank, p->dims, p->data, 1e-5);
-        run_result_free(&fused);
-        run_result_free(&plain);
-    }
+    same_fused_and_plain(b, &input);
     builder_free(b);
 }
 
@@ -823,16 +829,7 @@ Test(conv_fusion, expansion_then_depthwise_channels_last)
         for (int64_t j = 0; j < count; j++)
             x[j] = noise(&seed);
         onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(n, e->c, e->h, e->w), x);
-        for (int threads = 1; threads <= 2; threads++) {
-            run_result fused = run_model_with(b, (run_settings){.threads = threads}, 1, &input);
-            run_result plain = run_model_with(b, (run_settings){.threads = threads, .plain = true}, 1, &input);
-            cr_assert_eq(fused.run, ONYX_OK, "%s", fused.message);
-            cr_assert_eq(plain.run, ONYX_OK, "%s", plain.message);
-            const onyx_tensor *f = &fused.outputs[0], *p = &plain.outputs[0];
-            expect_tensor(f, ONYX_DTYPE_FLOAT, p->rank, p->dims, p->data, 1e-5);
-            run_result_free(&fused);
-            run_result_free(&plain);
-        }
+        same_fused_and_plain(b, &input);
         free(x);
         builder_free(b);
     }
@@ -859,17 +856,7 @@ Test(conv_fusion, channels_last_flags_refused_where_they_do_not_apply)
                                             {"channels_last_input", NULL}};
     for (int i = 0; i < 3; i++) {
         builder *b = builder_new(17);
-        Onnx__ModelProto *mp = builder_model(b);
-        Onnx__OperatorSetIdProto *onyx = builder_alloc(b, sizeof *onyx);
-        onnx__operator_set_id_proto__init(onyx);
-        onyx->domain = "onyx";
-        onyx->has_version = 1;
-        onyx->version = 1;
-        Onnx__OperatorSetIdProto **sets = builder_alloc(b, 2 * sizeof *sets);
-        sets[0] = mp->opset_import[0];
-        sets[1] = onyx;
-        mp->opset_import = sets;
-        mp->n_opset_import = 2;
+        builder_import(b, "onyx", 1);
         float w[4 * 4 * 9] = {0}, x[4 * 5 * 5] = {0};
         /* the third: depthwise, its input channels last, with a residual of the output's shape */
         builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, i == 2 ? DIMS(1, 5, 5, 4) : DIMS(1, 4, 5, 5), NULL);

@@ -245,17 +245,7 @@ static builder *flex_model(Onnx__NodeProto **node)
                          tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 1), NULL),
                          tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 1, 2, 1), NULL)};
     builder *b = builder_single_node(23, "FlexAttention", "Q,K,V", in, 0, "Y");
-    Onnx__ModelProto *m = builder_model(b);
-    Onnx__OperatorSetIdProto *preview = builder_alloc(b, sizeof *preview);
-    onnx__operator_set_id_proto__init(preview);
-    preview->domain = "ai.onnx.preview";
-    preview->has_version = 1;
-    preview->version = 1;
-    Onnx__OperatorSetIdProto **opsets = builder_alloc(b, 2 * sizeof *opsets);
-    opsets[0] = m->opset_import[0];
-    opsets[1] = preview;
-    m->opset_import = opsets;
-    m->n_opset_import = 2;
+    builder_import(b, "ai.onnx.preview", 1);
     *node = builder_first_node(b);
     (*node)->domain = "ai.onnx.preview";
     return b;

@@ -312,17 +312,7 @@ Test(strings, split_maxsplit_and_empty_strings)
 Test(strings, label_encoder_int_to_string_and_errors)
 {
     builder *b = builder_new(17);
-    Onnx__OperatorSetIdProto *ml = builder_alloc(b, sizeof *ml);
-    onnx__operator_set_id_proto__init(ml);
-    ml->domain = builder_strdup(b, "ai.onnx.ml");
-    ml->has_version = 1;
-    ml->version = 2;
-    Onnx__ModelProto *m = builder_model(b);
-    Onnx__OperatorSetIdProto **ops = builder_alloc(b, 2 * sizeof *ops);
-    ops[0] = m->opset_import[0];
-    ops[1] = ml;
-    m->opset_import = ops;
-    m->n_opset_import = 2;
+    builder_import(b, "ai.onnx.ml", 2);
     builder_input(b, "X", ONYX_DTYPE_INT64, 1, DIMS(-1), NULL);
     builder_output(b, "Y", ONYX_DTYPE_STRING);
     Onnx__NodeProto *n = builder_node(b, "LabelEncoder", "X", "Y");
