@@ -279,6 +279,23 @@ static void run_block(const gemm_plan *plan, const gemm_args *args, int64_t i0, 
 {
     const gemm_kernel *kr = plan->kernel;
     const int64_t k = plan->k, ldc = args->ldc;
+    if (i1 - i0 == 1 && plan->packed_b && !plan->trans_a && k > 0) {
+        /* One row by whole panels: the row kernel over the whole k (no row of A to reuse a
+         * block of B for), then the epilogue; a last narrower panel as below. */
+        int64_t panels = (j1 - j0) / kr->nr;
+        if (panels > 0) {
+            float *c = args->c + i0 * ldc + j0;
+            kr->gemv(k, args->a + i0 * args->lda, plan->packed_b->panels + j0 * k, k * kr->nr, panels, c, args->alpha,
+                     args->beta);
+            if (has_epilogue(&args->epilogue)) {
+                gemm_epilogue e = epilogue_at(&args->epilogue, i0, j0);
+                kr->epilogue(c, ldc, 1, panels * kr->nr, &e);
+            }
+            j0 += panels * kr->nr;
+            if (j0 >= j1)
+                return;
+        }
+    }
     /* What the tiles of the last pass apply as they store; the rest, if any, on the tile after. */
     gemm_epilogue stored, rest;
     gemm_epilogue_split(&args->epilogue, true, &stored, &rest);

@@ -70,6 +70,10 @@ struct gemm_kernel {
     gemm_tile_fn tiles[GEMM_MAX_MR][GEMM_MAX_NV]; /* [rows - 1][vectors - 1] */
     gemm_tile_fn shifted[GEMM_MAX_MR][GEMM_MAX_NV]; /* the same, B's rows at b_offsets */
     gemm_epilogue_fn epilogue;
+    /* One row of A times `panels` whole packed panels of B (panel q at b + q * stride, k rows
+     * of nr floats): c[0, panels * nr) = alpha * a[0..k) B + beta * c (beta 0: c not read). */
+    void (*gemv)(int64_t k, const float *a, const float *b, int64_t stride, int64_t panels, float *c, float alpha,
+                 float beta);
     void (*softmax_row)(float *x, int64_t n);
     float (*exp_row)(float *x, int64_t n, float mul);
 };

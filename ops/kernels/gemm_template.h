@@ -59,6 +59,47 @@ GEMM_INLINE void tile_accumulate(vec acc[GEMM_MR][GEMM_NV], const gemm_tile *t, 
     }
 }
 
+/* ---- one row of A ------------------------------------------------------------------------ */
+
+/* Panels a row times B takes at once: enough chains of dependent steps (GEMM_NV vectors per
+ * panel) to hide the FMA latency that a one-row register tile, two or three chains over the
+ * whole k, leaves exposed. */
+#define GEMV_PANELS (GEMM_NV == 1 ? 8 : GEMM_NV == 2 ? 4 : 3)
+
+/* c[0, np * nr) = alpha * a[0..k) B + beta * c over np whole packed panels (panel q at
+ * b + q * stride, k rows of nr floats). Inlined with constant np. */
+GEMM_INLINE void gemv_block(int64_t k, const float *a, const float *b, int64_t stride, float *c, float alpha,
+                            float beta, int np)
+{
+    vec acc[GEMV_PANELS][GEMM_NV];
+    GEMM_UNROLL for (int q = 0; q < np; q++)
+        GEMM_UNROLL for (int v = 0; v < GEMM_NV; v++)
+            acc[q][v] = v_zero();
+    for (int64_t p = 0; p < k; p++) {
+        vec ap = v_set1(a[p]);
+        GEMM_UNROLL for (int q = 0; q < np; q++)
+            GEMM_UNROLL for (int v = 0; v < GEMM_NV; v++)
+                acc[q][v] = v_fma(ap, v_load(b + q * stride + p * GEMM_NV * VLEN + v * VLEN), acc[q][v]);
+    }
+    GEMM_UNROLL for (int q = 0; q < np; q++)
+        GEMM_UNROLL for (int v = 0; v < GEMM_NV; v++) {
+            float *out = c + q * GEMM_NV * VLEN + v * VLEN;
+            vec x = v_mul(acc[q][v], v_set1(alpha));
+            v_store(out, beta != 0.0f ? v_fma(v_set1(beta), v_load(out), x) : x);
+        }
+}
+
+/* A row times `panels` whole packed panels, GEMV_PANELS at a time, then one by one. */
+static void gemv(int64_t k, const float *a, const float *b, int64_t stride, int64_t panels, float *c, float alpha,
+                 float beta)
+{
+    int64_t q = 0;
+    for (; q + GEMV_PANELS <= panels; q += GEMV_PANELS)
+        gemv_block(k, a, b + q * stride, stride, c + q * GEMM_NV * VLEN, alpha, beta, GEMV_PANELS);
+    for (; q < panels; q++)
+        gemv_block(k, a, b + q * stride, stride, c + q * GEMM_NV * VLEN, alpha, beta, 1);
+}
+
 /* ---- activations -------------------------------------------------------------------------- */
 
 #ifndef GEMM_NATIVE_SCALE2
@@ -477,6 +518,7 @@ const gemm_kernel GEMM_SYMBOL = {
     .tiles = {GEMM_ROWS(GEMM_ROW_ENTRIES)},
     .shifted = {GEMM_ROWS(GEMM_SHIFTED_ROW_ENTRIES)},
     .epilogue = epilogue,
+    .gemv = gemv,
     .softmax_row = softmax_row,
     .exp_row = exp_row,
 };

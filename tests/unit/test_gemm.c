@@ -292,6 +292,21 @@ Test(gemm, blocking_passes_over_k_and_tiles_of_c)
     }
 }
 
+/* One row of A by packed B (a decode step's products): the row kernel takes whole panels, a
+ * few at a time and then one by one, and leaves a narrower last panel to the tiles; with
+ * every epilogue, beta, alpha and k past one pass. */
+Test(gemm, one_row_by_packed_panels)
+{
+    static const int64_t ns[] = {1, 8, 16, 17, 48, 64, 100, 145, 257};
+    FOR_EACH_KERNEL(kernel)
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+            for (int mask = 0; mask < 8; mask++)
+                check_problem(kernel, &(problem){.m = 1, .n = ns[i], .k = mask & 4 ? 2500 : 77, .pack = true,
+                                                 .alpha = mask & 1 ? -2.0f : 1.0f, .beta = mask & 2 ? 0.5f : 0.0f,
+                                                 .bias = mask & 1, .residual = mask & 2,
+                                                 .act = mask & 4 ? GEMM_ACTIVATION_GELU_ERF : GEMM_ACTIVATION_RELU});
+}
+
 /* gemm_shifted: row p of B at b + offsets[p], offsets going back and forth and overlapping (a
  * convolution's taps), k beyond one pass, every tile shape; B allocated at exactly the extent
  * the offsets reach, so that a sanitizer build catches a read beyond. */
