@@ -280,13 +280,16 @@ static void run_block(const gemm_plan *plan, const gemm_args *args, int64_t i0, 
     const gemm_kernel *kr = plan->kernel;
     const int64_t k = plan->k, ldc = args->ldc;
     if (i1 - i0 == 1 && plan->packed_b && !plan->trans_a && k > 0) {
-        /* One row by whole panels: the row kernel over the whole k (no row of A to reuse a
-         * block of B for), then the epilogue; a last narrower panel as below. */
+        /* One row by whole panels: the row kernel, then the epilogue; a last narrower panel as
+         * below. Over k in the tiles' passes, so that every column is summed in the same order
+         * whichever path takes it (equal columns of B give equal results). */
         int64_t panels = (j1 - j0) / kr->nr;
         if (panels > 0) {
             float *c = args->c + i0 * ldc + j0;
-            kr->gemv(k, args->a + i0 * args->lda, plan->packed_b->panels + j0 * k, k * kr->nr, panels, c, args->alpha,
-                     args->beta);
+            for (int64_t p0 = 0; p0 < k; p0 += plan->kc)
+                kr->gemv(min64(plan->kc, k - p0), args->a + i0 * args->lda + p0,
+                         plan->packed_b->panels + j0 * k + p0 * kr->nr, k * kr->nr, panels, c, args->alpha,
+                         p0 == 0 ? args->beta : 1.0f);
             if (has_epilogue(&args->epilogue)) {
                 gemm_epilogue e = epilogue_at(&args->epilogue, i0, j0);
                 kr->epilogue(c, ldc, 1, panels * kr->nr, &e);

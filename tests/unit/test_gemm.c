@@ -307,6 +307,34 @@ Test(gemm, one_row_by_packed_panels)
                                                  .act = mask & 4 ? GEMM_ACTIVATION_GELU_ERF : GEMM_ACTIVATION_RELU});
 }
 
+/* Equal columns of B give equal results wherever they fall (the row kernel's panels or the
+ * tiles' narrower last one), k past one pass: a softmax of them stays uniform. */
+Test(gemm, one_row_sums_every_column_alike)
+{
+    enum { K = 2500, N = 1000 };
+    float *a = malloc(K * sizeof(float)), *b = malloc((size_t)K * N * sizeof(float)), *c = malloc(N * sizeof(float));
+    fill(a, K, 5);
+    for (int64_t p = 0; p < K; p++)
+        for (int64_t j = 0; j < N; j++)
+            b[p * N + j] = 0.001f * (float)(p % 97) - 0.03f;
+    FOR_EACH_KERNEL(kernel) {
+        void *memory = malloc(gemm_packed_b_bytes(kernel, K, N));
+        gemm_packed_b packed;
+        gemm_pack_b(&packed, kernel, false, K, N, b, N, memory);
+        gemm_plan plan;
+        gemm_plan_init(&plan, kernel, 1, N, K, false, false, &packed);
+        gemm_args args = {.a = a, .lda = K, .c = c, .ldc = N, .alpha = 1, .beta = 0};
+        gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
+        for (int64_t j = 1; j < N; j++)
+            cr_assert(memcmp(&c[j], &c[0], sizeof(float)) == 0, "%s: column %lld %.9g, column 0 %.9g",
+                      gemm_kernel_name(kernel), (long long)j, c[j], c[0]);
+        free(memory);
+    }
+    free(a);
+    free(b);
+    free(c);
+}
+
 /* gemm_shifted: row p of B at b + offsets[p], offsets going back and forth and overlapping (a
  * convolution's taps), k beyond one pass, every tile shape; B allocated at exactly the extent
  * the offsets reach, so that a sanitizer build catches a read beyond. */
