@@ -284,6 +284,15 @@ static bool shifted_plan(op_context *ctx, int64_t images, int64_t groups)
     return true;
 }
 
+/* Bands of output rows of a depthwise convolution's tasks: as many as `want` (fewer on short
+ * planes). */
+static void depthwise_bands(conv_state *s, int64_t want)
+{
+    int64_t rows = s->geometry.out[0];
+    s->band_rows = rows ? ceil_div(rows, OP_MIN(rows, want)) : 0;
+    s->bands = s->band_rows ? ceil_div(rows, s->band_rows) : 0;
+}
+
 /* Depthwise planes no wider than a vector (14x14, 7x7 at 16 floats) waste lanes along their
  * rows, and on AVX-512 large kernels (5x5, 7x7) pay the transpositions back: then `lanes`
  * channels at once, one in each lane, a task per block of them. Measured on AVX-512 against the
@@ -327,8 +336,7 @@ static void conv_float_plan(op_context *ctx)
         /* Bands of rows, as many as `want`; the kernel copies the input of a band in parts
          * of at most a block's size (a large plane). */
         conv2d_window w = window_2d(g);
-        s->band_rows = g->out[0] ? ceil_div(g->out[0], OP_MIN(g->out[0], want)) : 0;
-        s->bands = s->band_rows ? ceil_div(g->out[0], s->band_rows) : 0;
+        depthwise_bands(s, want);
         int64_t copy = conv2d_plan_copy(&w, s->band_rows, CONV_BLOCK_FLOATS);
         s->copy_rows = w.copy_rows;
         ctx->n_tasks = images * groups * s->bands;
@@ -561,9 +569,6 @@ static void transposed_task(const op_context *ctx, int64_t task, float *scratch,
 
 /* ---- onyx.FusedConv with channels last between a 1x1 and a depthwise convolution --------- */
 
-/* Whether `w` (W) is a constant the plan may read. */
-static bool constant_weights(const onyx_tensor *w) { return w->data != NULL; }
-
 /* The plan of channels_last_output (a 1x1 convolution writing [N, H, W, M]: Y^T = X^T W^T in
  * blocks of positions, the weights packed once, the epilogue's bias per column) or channels_last_input (a
  * depthwise convolution reading [N, H, W, C]: the weights reordered to [tap][channel] and the
@@ -575,10 +580,10 @@ static onyx_status channels_last_plan(op_context *ctx)
     conv_state *s = ctx->state;
     const window_geometry *g = &s->geometry;
     const onyx_tensor *w = op_input(ctx, 1), *bias = op_input(ctx, 2);
-    int64_t images = op_input(ctx, 0)->dims[0];
+    int64_t images = op_input(ctx, 0)->dims[0], want = ceil_div(CONV_TARGET_TASKS, OP_MAX(images, 1));
     if (op_input(ctx, 3))
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_output and channels_last_input take no residual");
-    bool unit = g->axes == 2 && constant_weights(w);
+    bool unit = g->axes == 2 && w->data; /* constant weights, which the plan reads */
     for (int d = 0; d < g->axes && p->channels_last_output; d++)
         unit = unit && g->kernel[d] == 1 && g->stride[d] == 1 && g->pad_begin[d] == 0 && g->pad_end[d] == 0;
     if (p->channels_last_output) {
@@ -594,7 +599,7 @@ static onyx_status channels_last_plan(op_context *ctx)
         gemm_pack_b(&s->packed_weights, kernel, true, s->channels, s->maps, w->data, s->channels, memory);
         /* Blocks of positions: at most CONV_NHWC_BLOCK, and enough for CONV_TARGET_TASKS tasks
          * per image where there are positions for them. */
-        int64_t positions = g->out_count, want = ceil_div(CONV_TARGET_TASKS, OP_MAX(images, 1));
+        int64_t positions = g->out_count;
         int64_t blocks = OP_MAX(ceil_div(positions, CONV_NHWC_BLOCK), want);
         s->block = OP_MAX(1, round_up(ceil_div(positions, blocks), CONV_MAP_ALIGN));
         s->blocks = ceil_div(positions, s->block);
@@ -618,10 +623,8 @@ static onyx_status channels_last_plan(op_context *ctx)
             s->nhwc_weights[t * channels + c] = weights[c * taps + t];
         s->nhwc_bias[c] = bias ? ((const float *)bias->data)[c] : 0.0f;
     }
-    int64_t want = ceil_div(CONV_TARGET_TASKS, OP_MAX(images, 1));
     s->channels_last = true;
-    s->band_rows = g->out[0] ? ceil_div(g->out[0], OP_MIN(g->out[0], want)) : 0;
-    s->bands = s->band_rows ? ceil_div(g->out[0], s->band_rows) : 0;
+    depthwise_bands(s, want);
     ctx->n_tasks = images * s->bands;
     ctx->task_cost = channels * s->band_rows * g->out[1] * taps;
     ctx->scratch_bytes = (size_t)(g->out[1] * channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
