@@ -89,8 +89,6 @@ static bool is_half(onyx_dtype dtype) { return dtype == ONYX_DTYPE_FLOAT16 || dt
 /* ... and the columns computed beyond each output row (the phase planes' width) at most an
  * eighth of the row. */
 #define CONV_SHIFTED_WASTE 8
-/* ... for inputs of at most this many channels (see shifted_plan). */
-#define CONV_SHIFTED_CHANNELS 4
 /* Winograd: floats of a band's transformed input (16 x channels x tiles), and of the products
  * of a chunk of maps (16 x maps x tiles), at most (512 KiB, unless one tile row needs more). */
 #define CONV_WINOGRAD_FLOATS ((int64_t)1 << 17)
@@ -245,7 +243,7 @@ static bool shifted_plan(op_context *ctx, int64_t images, int64_t groups)
     conv_state *s = ctx->state;
     const window_geometry *g = &s->geometry;
     if (groups != 1 || g->axes != 2 || g->kernel_count == 1 || g->out_count == 0 ||
-        (g->stride[0] == 1 && g->stride[1] == 1) || s->channels > CONV_SHIFTED_CHANNELS)
+        (g->stride[0] == 1 && g->stride[1] == 1) || s->channels > CONV_STEM_CHANNELS)
         return false;
     int64_t sh = g->stride[0], sw = g->stride[1];
     int64_t dy_max = (g->kernel[0] - 1) * g->dilation[0] / sh, dx_max = (g->kernel[1] - 1) * g->dilation[1] / sw;
@@ -569,6 +567,13 @@ static void transposed_task(const op_context *ctx, int64_t task, float *scratch,
 
 /* ---- onyx.FusedConv with channels last between a 1x1 and a depthwise convolution --------- */
 
+/* Columns of a stem's interleaved input rows (stem_channels_last_task): those the output row's
+ * windows span, padding included. */
+static int64_t stem_columns(const window_geometry *g)
+{
+    return (g->out[1] - 1) * g->stride[1] + (g->kernel[1] - 1) * g->dilation[1] + 1;
+}
+
 /* The plan of channels_last_output (a 1x1 convolution writing [N, H, W, M]: Y^T = X^T W^T in
  * blocks of positions, the weights packed once, the epilogue's bias per column) or channels_last_input (a
  * depthwise convolution reading [N, H, W, C]: the weights reordered to [tap][channel] and the
@@ -587,25 +592,47 @@ static onyx_status channels_last_plan(op_context *ctx)
     for (int d = 0; d < g->axes && p->channels_last_output; d++)
         unit = unit && g->kernel[d] == 1 && g->stride[d] == 1 && g->pad_begin[d] == 0 && g->pad_end[d] == 0;
     if (p->channels_last_output) {
-        if (!unit || p->group != 1)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_output needs a 1x1 convolution over two "
-                                                           "axes with unit strides, no padding, one group and "
-                                                           "constant weights");
+        /* A 1x1 product reads X^T; a stem (an image's few channels, any kernel) its patches. */
+        bool stem = g->axes == 2 && w->data && s->channels <= CONV_STEM_CHANNELS && g->dilation[1] == 1;
+        if ((!unit && !stem) || p->group != 1)
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_output needs one group over two axes, "
+                                                           "constant weights, and a 1x1 kernel with unit strides "
+                                                           "and no padding or at most %d input channels and "
+                                                           "unit dilation along the rows",
+                            CONV_STEM_CHANNELS);
         const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
-        size_t bytes = gemm_packed_b_bytes(kernel, s->channels, s->maps);
+        size_t bytes = gemm_packed_b_bytes(kernel, s->rows, s->maps);
         void *memory = bytes != SIZE_MAX ? op_alloc_state(ctx, bytes) : NULL;
-        if (!memory)
+        /* A stem's patches hold (kx, ky, c) (stem_channels_last_task): the weights' rows so too. */
+        float *reordered = memory && !unit ? op_alloc_temp(ctx, (size_t)(s->maps * s->rows) * sizeof(float)) : NULL;
+        if (!memory || (!unit && !reordered))
             return ONYX_ERROR_OUT_OF_MEMORY;
-        gemm_pack_b(&s->packed_weights, kernel, true, s->channels, s->maps, w->data, s->channels, memory);
+        const float *weights = w->data;
+        int64_t kh = g->kernel[0], kw = g->kernel[1], channels = s->channels;
+        for (int64_t m = 0; reordered && m < s->maps; m++)
+            for (int64_t c = 0; c < channels; c++)
+                for (int64_t ky = 0; ky < kh; ky++)
+                    for (int64_t kx = 0; kx < kw; kx++)
+                        reordered[m * s->rows + (kx * kh + ky) * channels + c] = weights[m * s->rows + (c * kh + ky) * kw + kx];
+        gemm_pack_b(&s->packed_weights, kernel, true, s->rows, s->maps, unit ? weights : reordered, s->rows, memory);
+        op_free_temp(ctx, reordered);
+        s->channels_last = true;
+        if (!unit) {
+            /* Bands of output rows, as the depthwise convolution's. */
+            depthwise_bands(s, want);
+            ctx->n_tasks = images * s->bands;
+            ctx->task_cost = s->band_rows * g->out[1] * s->maps * s->rows;
+            ctx->scratch_bytes = (size_t)(stem_columns(g) * kh * channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
+            return ONYX_OK;
+        }
         /* Blocks of positions: at most CONV_NHWC_BLOCK, and enough for CONV_TARGET_TASKS tasks
          * per image where there are positions for them. */
         int64_t positions = g->out_count;
         int64_t blocks = OP_MAX(ceil_div(positions, CONV_NHWC_BLOCK), want);
         s->block = OP_MAX(1, round_up(ceil_div(positions, blocks), CONV_MAP_ALIGN));
         s->blocks = ceil_div(positions, s->block);
-        s->channels_last = true;
         ctx->n_tasks = images * s->blocks;
-        ctx->task_cost = s->block * s->maps * s->channels;
+        ctx->task_cost = s->block * s->maps * s->rows;
         ctx->scratch_bytes = (size_t)(s->block * s->channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
         return ONYX_OK;
     }
@@ -631,27 +658,68 @@ static onyx_status channels_last_plan(op_context *ctx)
     return ONYX_OK;
 }
 
-/* A task of channels_last_output: a block of positions of one image, its rows of X^T
- * (positions x channels) transposed into scratch, times the packed W^T into the same rows of
- * Y^T, with the epilogue (bias per column, activation) on the tiles. */
-static void channels_last_output_task(const op_context *ctx, int64_t task, float *scratch)
+/* `rows` rows of Y^T, from its float `at` on: rows of X^T or patches (lda apart from a) times
+ * the packed W^T, with the epilogue (bias per column, activation) on the tiles. */
+static void channels_last_product(const op_context *ctx, const float *a, int64_t lda, int64_t rows, int64_t at)
 {
     const conv_state *s = ctx->state;
     const conv_params *p = ctx->params;
     const onyx_tensor *bias = op_input(ctx, 2);
+    gemm_plan plan;
+    gemm_plan_init(&plan, s->packed_weights.kernel, rows, s->maps, s->rows, false, false, &s->packed_weights);
+    gemm_args args = {.a = a, .lda = lda, .c = (float *)ctx->outputs[0]->data + at, .ldc = s->maps,
+                      .alpha = 1, .beta = 0,
+                      .epilogue = {.bias = bias ? bias->data : NULL, .activation = (gemm_activation)p->activation,
+                                   .params = {p->activation_params[0], p->activation_params[1]}}};
+    gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
+}
+
+/* A task of channels_last_output for a 1x1 convolution: a block of positions of one image,
+ * its rows of X^T (positions x channels) transposed into scratch, times the packed W^T into
+ * the same rows of Y^T, with the epilogue (bias per column, activation) on the tiles. */
+static void channels_last_output_task(const op_context *ctx, int64_t task, float *scratch)
+{
+    const conv_state *s = ctx->state;
     int64_t image = task / s->blocks, positions = s->geometry.out_count, channels = s->channels;
     int64_t i0 = task % s->blocks * s->block, rows = OP_MIN(s->block, positions - i0);
     conv_kernels_get(GEMM_KERNEL_BEST)
         ->transpose((const float *)ctx->inputs[0]->data + image * channels * positions + i0, positions, channels,
                     rows, scratch, channels);
-    gemm_plan plan;
-    gemm_plan_init(&plan, s->packed_weights.kernel, rows, s->maps, channels, false, false, &s->packed_weights);
-    gemm_args args = {.a = scratch, .lda = channels,
-                      .c = (float *)ctx->outputs[0]->data + (image * positions + i0) * s->maps, .ldc = s->maps,
-                      .alpha = 1, .beta = 0,
-                      .epilogue = {.bias = bias ? bias->data : NULL, .activation = (gemm_activation)p->activation,
-                                   .params = {p->activation_params[0], p->activation_params[1]}}};
-    gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
+    channels_last_product(ctx, scratch, channels, rows, (image * positions + i0) * s->maps);
+}
+
+/* A task of channels_last_output for a stem: output rows [row0, row1) of one image. For each,
+ * the input rows its taps read are interleaved into one row of `columns`, [x][ky][c] with the
+ * padding as zeros: the patch of output column ox (kx, ky, c, as the packed weights' rows) is
+ * then the run of kernel_w * kernel_h * channels floats at ox * stride_w * kernel_h * channels,
+ * and the product reads the patches in place, rows that far apart. */
+static void stem_channels_last_task(const op_context *ctx, int64_t task, float *columns)
+{
+    const conv_state *s = ctx->state;
+    const window_geometry *g = &s->geometry;
+    const conv_kernels *kernels = conv_kernels_get(GEMM_KERNEL_BEST);
+    int64_t image = task / s->bands, row0 = task % s->bands * s->band_rows;
+    int64_t row1 = OP_MIN(g->out[0], row0 + s->band_rows), channels = s->channels, kh = g->kernel[0];
+    int64_t column = kh * channels, width = stem_columns(g);
+    const float *in = (const float *)ctx->inputs[0]->data + image * channels * g->in_count;
+    /* Columns [x0, x1) lie over the input row; the rest is padding. */
+    int64_t x0 = OP_MIN(width, g->pad_begin[1]), x1 = OP_MAX(x0, OP_MIN(width, g->pad_begin[1] + g->in[1]));
+    memset(columns, 0, (size_t)(x0 * column) * sizeof(float));
+    memset(columns + x1 * column, 0, (size_t)((width - x1) * column) * sizeof(float));
+    for (int64_t oy = row0; oy < row1; oy++) {
+        for (int64_t ky = 0; ky < kh; ky++) {
+            int64_t iy = oy * g->stride[0] - g->pad_begin[0] + ky * g->dilation[0];
+            if (iy < 0 || iy >= g->in[0]) {
+                for (int64_t x = x0; x < x1; x++)
+                    memset(columns + x * column + ky * channels, 0, (size_t)channels * sizeof(float));
+                continue;
+            }
+            kernels->transpose(in + iy * g->in[1] + (x0 - g->pad_begin[1]), g->in_count, channels, x1 - x0,
+                               columns + x0 * column + ky * channels, column);
+        }
+        channels_last_product(ctx, columns, g->stride[1] * column, g->out[1],
+                              (image * g->out_count + oy * g->out[1]) * s->maps);
+    }
 }
 
 /* A task of channels_last_input: output rows [row0, row1) of one image, a row of every channel
@@ -690,8 +758,10 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
     float *columns = align_scratch(scratch);
     for (int64_t task = begin; task < end; task++) {
         if (s->channels_last) {
-            if (((const conv_params *)ctx->params)->channels_last_output)
+            if (((const conv_params *)ctx->params)->channels_last_output && s->direct)
                 channels_last_output_task(ctx, task, columns);
+            else if (((const conv_params *)ctx->params)->channels_last_output)
+                stem_channels_last_task(ctx, task, columns);
             else
                 channels_last_input_task(ctx, task, columns);
             continue;

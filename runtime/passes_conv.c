@@ -10,6 +10,7 @@
  * SiLU written as Mul(x, Sigmoid(x)); Z any value of exactly the output's shape. The Conv's
  * attributes move to the fused node, which takes the place of the chain's last node (so that
  * Z, computed anywhere before that node, is ready). */
+#include "conv_plan.h" /* CONV_STEM_CHANNELS */
 #include "gemm.h" /* gemm_activation: onyx.FusedConv's activation attribute */
 #include "ir.h"
 #include "pass_match.h"
@@ -332,10 +333,11 @@ static onyx_status add_flag(onyx_model *model, node *n, const char *name)
     return ONYX_OK;
 }
 
-/* A 1x1 onyx.FusedConv (one group, unit strides, no padding) whose output only a depthwise
- * onyx.FusedConv reads (MobileNet's and EfficientNet's expansion and depthwise convolutions):
- * the value between them becomes [N, H, W, C]. The 1x1 product then writes it turned around,
- * as its tiles come out, and the depthwise convolution reads a vector of channels per pixel
+/* A 1x1 onyx.FusedConv (one group, unit strides, no padding), or a stem (one group, at most
+ * CONV_STEM_CHANNELS input channels, any window without dilation), whose output only a depthwise onyx.FusedConv
+ * reads (MobileNet's and EfficientNet's expansion and depthwise convolutions, and their
+ * stems): the value between them becomes [N, H, W, C]. The product then writes it turned
+ * around, as its tiles come out, and the depthwise convolution reads a vector of channels per pixel
  * and tap, with no padded copy of each plane and no split of a stride-2 row into phases
  * (conv.c: channels_last_plan); it writes its output back in NCHW, so that nothing else
  * changes. Both nodes are set up again. */
@@ -350,11 +352,12 @@ static int pair_channels_last(onyx_model *model, graph *g, onyx_status *st)
         node *pw = v->producer >= 0 ? &g->nodes[v->producer] : NULL;
         const onyx_tensor *wd = conv_weights(g, dw), *wp = pw ? conv_weights(g, pw) : NULL;
         const attribute *pad = pw ? node_attr(pw, "auto_pad") : NULL;
+        bool pointwise = wp && wp->dims[2] == 1 && wp->dims[3] == 1 && ints_all(pw, "strides", 1) &&
+                         ints_all(pw, "pads", 0) &&
+                         (!pad || !pad->s || !strcmp(pad->s, "NOTSET") || !strcmp(pad->s, "VALID"));
         if (!pw || pw->dead || !plain_fused_conv(pw) || pw->outputs[0] != dw->inputs[0] || v->n_uses != 1 ||
-            is_graph_output(g, dw->inputs[0]) || !wd || !wp || wp->dims[2] != 1 || wp->dims[3] != 1 ||
-            attr_int(pw, "group", 1) != 1 || !ints_all(pw, "strides", 1) || !ints_all(pw, "pads", 0) ||
-            (pad && pad->s && strcmp(pad->s, "NOTSET") != 0 && strcmp(pad->s, "VALID") != 0) ||
-            wd->dims[1] != 1 || wd->dims[0] != wp->dims[0] || attr_int(dw, "group", 1) != wd->dims[0] ||
+            is_graph_output(g, dw->inputs[0]) || !wd || !wp || (!pointwise && (wp->dims[1] > CONV_STEM_CHANNELS || !ints_all(pw, "dilations", 1))) ||
+            attr_int(pw, "group", 1) != 1 || wd->dims[1] != 1 || wd->dims[0] != wp->dims[0] || attr_int(dw, "group", 1) != wd->dims[0] ||
             v->info.dtype != ONYX_DTYPE_FLOAT || v->info.rank != 4)
             continue;
         if ((*st = add_flag(model, pw, "channels_last_output")) || (*st = add_flag(model, dw, "channels_last_input")))

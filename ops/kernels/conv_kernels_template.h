@@ -626,6 +626,14 @@ static inline void transpose_8x8(const float *src, int64_t ld_src, float *dst, i
 }
 #endif
 
+static inline __attribute__((always_inline)) void transpose_few(const float *src, int64_t ld_src, int rows,
+                                                              int64_t cols, float *dst, int64_t ld_dst)
+{
+    for (int64_t c = 0; c < cols; c++, dst += ld_dst)
+        for (int r = 0; r < rows; r++)
+            dst[r] = src[r * ld_src + c];
+}
+
 static void transpose(const float *src, int64_t ld_src, int64_t rows, int64_t cols, float *dst, int64_t ld_dst)
 {
     int64_t r0 = 0;
@@ -639,6 +647,15 @@ static void transpose(const float *src, int64_t ld_src, int64_t rows, int64_t co
                 dst[c * ld_dst + r] = src[r * ld_src + c];
     }
 #endif
+    /* A few rows (a stem's channels): each column's few floats together, the rows' count fixed
+     * in the loop so that it unrolls. */
+    switch (rows - r0) {
+    case 1: transpose_few(src + r0 * ld_src, ld_src, 1, cols, dst + r0, ld_dst); return;
+    case 2: transpose_few(src + r0 * ld_src, ld_src, 2, cols, dst + r0, ld_dst); return;
+    case 3: transpose_few(src + r0 * ld_src, ld_src, 3, cols, dst + r0, ld_dst); return;
+    case 4: transpose_few(src + r0 * ld_src, ld_src, 4, cols, dst + r0, ld_dst); return;
+    default: break;
+    }
     /* The rest, in blocks that stay in cache. */
     for (int64_t c0 = 0; c0 < cols; c0 += 16)
         for (int64_t r = r0; r < rows; r++)

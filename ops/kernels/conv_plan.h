@@ -10,6 +10,11 @@
 #include "gemm.h"
 #include "window.h"
 
+/* An image's few channels: a convolution over at most this many input channels is a
+ * network's stem, whose products read its input's patches (conv.c: shifted_plan, and
+ * channels_last_output, which runtime/passes_conv.c gives such a stem). */
+#define CONV_STEM_CHANNELS 4
+
 typedef struct conv_params {
     window_attrs window;
     int64_t group;
@@ -22,8 +27,8 @@ typedef struct conv_params {
     int activation;
     float activation_params[2];
     bool residual_first;
-    /* onyx.FusedConv between a 1x1 convolution and the depthwise one reading its output alone
-     * (runtime/passes_conv.c): the 1x1's output, and so the depthwise one's input, is
+    /* onyx.FusedConv between a 1x1 convolution (or a stem) and the depthwise one reading its
+     * output alone (runtime/passes_conv.c): that output, and so the depthwise one's input, is
      * [N, H, W, C] instead of [N, C, H, W] */
     bool channels_last_output, channels_last_input;
 } conv_params;
@@ -63,9 +68,9 @@ typedef struct conv_state {
      * matrices of maps x channels */
     bool winograd;
     float *winograd_weights;
-    /* channels_last_output (conv.c, channels_last_plan): the 1x1 product turned around as in
-     * `transposed`, Y^T = X^T W^T from packed_weights, in tasks of `block` positions (`blocks`
-     * per image) written as they come out;
+    /* channels_last_output (conv.c, channels_last_plan): the product turned around as in
+     * `transposed`, Y^T = X^T W^T (a stem's: patches W^T) from packed_weights, in tasks of
+     * `block` positions (`blocks` per image) written as they come out;
      * channels_last_input: tasks (image, band of band_rows output rows) of conv_kernels'
      * depthwise_nhwc on the weights and bias reordered channels last, each block of pixels
      * transposed into the NCHW output */

@@ -745,6 +745,7 @@ typedef struct expansion {
     int64_t c, h, w, m, k, stride;
     const char *first, *second; /* activations: "HardSwish", "Relu" or "SiLU" */
     int64_t batch;              /* images (0: 1) */
+    int64_t stem_k, stem_stride; /* the first Conv a stem's (kernel, stride, half-kernel pads) instead of 1x1 */
 } expansion;
 
 static void activation_node(builder *b, const char *kind, const char *in, const char *out)
@@ -764,10 +765,11 @@ static builder *expansion_model(const expansion *e)
 {
     builder *b = builder_new(17);
     uint32_t seed = 71;
-    float *w1 = builder_alloc(b, (size_t)(e->m * e->c) * sizeof(float));
+    int64_t k1 = e->stem_k ? e->stem_k : 1;
+    float *w1 = builder_alloc(b, (size_t)(e->m * e->c * k1 * k1) * sizeof(float));
     float *w2 = builder_alloc(b, (size_t)(e->m * e->k * e->k) * sizeof(float));
     float *b1 = builder_alloc(b, (size_t)e->m * sizeof(float)), *b2 = builder_alloc(b, (size_t)e->m * sizeof(float));
-    for (int64_t i = 0; i < e->m * e->c; i++)
+    for (int64_t i = 0; i < e->m * e->c * k1 * k1; i++)
         w1[i] = noise(&seed);
     for (int64_t i = 0; i < e->m * e->k * e->k; i++)
         w2[i] = noise(&seed);
@@ -776,11 +778,15 @@ static builder *expansion_model(const expansion *e)
         b2[i] = noise(&seed);
     }
     builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(e->batch ? e->batch : 1, e->c, e->h, e->w), NULL);
-    builder_initializer(b, "w1", ONYX_DTYPE_FLOAT, 4, DIMS(e->m, e->c, 1, 1), w1);
+    builder_initializer(b, "w1", ONYX_DTYPE_FLOAT, 4, DIMS(e->m, e->c, k1, k1), w1);
     builder_initializer(b, "b1", ONYX_DTYPE_FLOAT, 1, DIMS(e->m), b1);
     builder_initializer(b, "w2", ONYX_DTYPE_FLOAT, 4, DIMS(e->m, 1, e->k, e->k), w2);
     builder_initializer(b, "b2", ONYX_DTYPE_FLOAT, 1, DIMS(e->m), b2);
-    builder_node(b, "Conv", "x,w1,b1", "y1");
+    Onnx__NodeProto *first = builder_node(b, "Conv", "x,w1,b1", "y1");
+    if (e->stem_k) {
+        builder_attr_ints(b, first, "pads", 4, INT64S(k1 / 2, k1 / 2, k1 / 2, k1 / 2));
+        builder_attr_ints(b, first, "strides", 2, INT64S(e->stem_stride, e->stem_stride));
+    }
     activation_node(b, e->first, "y1", "a1");
     Onnx__NodeProto *dw = builder_node(b, "Conv", "a1,w2,b2", "y2");
     int64_t pad = e->k / 2;
@@ -817,6 +823,9 @@ Test(conv_fusion, expansion_then_depthwise_channels_last)
         {5, 9, 21, 16, 3, 1, "HardSwish", "HardSwish"}, {3, 12, 20, 24, 3, 2, "SiLU", "SiLU"},
         {4, 7, 7, 40, 5, 1, "Relu", "HardSwish"},       {6, 14, 14, 13, 5, 2, "SiLU", "Relu"},
         {2, 5, 33, 9, 3, 1, "Relu", "SiLU"},           {3, 9, 18, 20, 3, 2, "HardSwish", "SiLU", 3},
+        /* stems: 3x3/2 from 3 channels (MobileNetV3's, EfficientNet's), 5x5, 7x7/2, batch 2 */
+        {3, 17, 19, 16, 3, 2, "HardSwish", "HardSwish", 0, 3, 2}, {3, 16, 16, 32, 3, 1, "SiLU", "SiLU", 2, 3, 2},
+        {1, 11, 13, 8, 5, 2, "Relu", "SiLU", 0, 5, 1},            {4, 15, 9, 12, 3, 1, "SiLU", "Relu", 0, 7, 2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const expansion *e = &cases[i];
@@ -835,6 +844,16 @@ Test(conv_fusion, expansion_then_depthwise_channels_last)
     }
 }
 
+/* A first convolution over more channels than a stem's, with a window: it stays NCHW. */
+Test(conv_fusion, wide_convolution_then_depthwise_stays_nchw)
+{
+    expansion e = {5, 8, 16, 8, 3, 1, "Relu", "Relu", 0, 3, 1};
+    builder *b = expansion_model(&e);
+    cr_assert_eq(flagged(b, "channels_last_output"), 0);
+    cr_assert_eq(flagged(b, "channels_last_input"), 0);
+    builder_free(b);
+}
+
 /* The value between the two read by another node too: it stays NCHW. */
 Test(conv_fusion, expansion_read_twice_stays_nchw)
 {
@@ -848,7 +867,8 @@ Test(conv_fusion, expansion_read_twice_stays_nchw)
 }
 
 /* onyx.FusedConv written by hand with a layout flag its convolution cannot take (a 3x3
- * kernel channels_last_output; both flags; a residual): a clear error, no crash. */
+ * kernel over more channels than a stem's with channels_last_output; both flags; a residual):
+ * a clear error, no crash. */
 Test(conv_fusion, channels_last_flags_refused_where_they_do_not_apply)
 {
     static const char *const flags[3][2] = {{"channels_last_output", NULL},
@@ -857,12 +877,12 @@ Test(conv_fusion, channels_last_flags_refused_where_they_do_not_apply)
     for (int i = 0; i < 3; i++) {
         builder *b = builder_new(17);
         builder_import(b, "onyx", 1);
-        float w[4 * 4 * 9] = {0}, x[4 * 5 * 5] = {0};
+        float w[4 * 5 * 9] = {0}, x[5 * 5 * 5] = {0};
         /* the third: depthwise, its input channels last, with a residual of the output's shape */
-        builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, i == 2 ? DIMS(1, 5, 5, 4) : DIMS(1, 4, 5, 5), NULL);
+        builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, i == 2 ? DIMS(1, 5, 5, 4) : DIMS(1, 5, 5, 5), NULL);
         if (i == 2)
             builder_input(b, "r", ONYX_DTYPE_FLOAT, 4, DIMS(1, 4, 3, 3), NULL);
-        builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, DIMS(4, i == 2 ? 1 : 4, 3, 3), w);
+        builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, DIMS(4, i == 2 ? 1 : 5, 3, 3), w);
         Onnx__NodeProto *n = builder_node(b, "FusedConv", i == 2 ? "x,w,,r" : "x,w", "y");
         n->domain = "onyx";
         if (i == 2)
@@ -870,7 +890,7 @@ Test(conv_fusion, channels_last_flags_refused_where_they_do_not_apply)
         for (int k = 0; k < 2 && flags[i][k]; k++)
             builder_attr_int(b, n, flags[i][k], 1);
         builder_output(b, "y", ONYX_DTYPE_FLOAT);
-        onyx_tensor inputs[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, i == 2 ? DIMS(1, 5, 5, 4) : DIMS(1, 4, 5, 5), x),
+        onyx_tensor inputs[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, i == 2 ? DIMS(1, 5, 5, 4) : DIMS(1, 5, 5, 5), x),
                                  tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 4, 3, 3), x)};
         run_result r = run_model_with(b, (run_settings){.threads = 1, .plain = true}, i == 2 ? 2 : 1, inputs);
         onyx_status st = r.load ? r.load : r.run;
