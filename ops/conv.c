@@ -373,6 +373,13 @@ static gemm_epilogue conv_epilogue(const op_context *ctx, int64_t plane_offset, 
                            .residual_first = p->residual_first};
 }
 
+/* onyx.FusedConv's channel scale for `image` (C floats), or NULL. */
+static const float *channel_scale(const op_context *ctx, int64_t image)
+{
+    const onyx_tensor *scale = op_input(ctx, 4);
+    return scale ? (const float *)scale->data + (scale->dims[0] > 1 ? image : 0) * scale->dims[1] : NULL;
+}
+
 /* A block of `lanes` channels of a depthwise convolution on narrow planes, then the epilogue. */
 static void depthwise_lanes_task(const op_context *ctx, int64_t task, float *scratch)
 {
@@ -549,6 +556,10 @@ static void transposed_task(const op_context *ctx, int64_t task, float *scratch,
         /* The image with its channels last: (positions x channels) = (channels x positions)^T. */
         kernels->transpose((const float *)ctx->inputs[0]->data + image * s->channels * g->in_count, g->in_count,
                            s->channels, g->in_count, image_last, s->channels);
+        const float *scale = channel_scale(ctx, image);
+        for (int64_t at = 0; scale && at < g->in_count; at++)
+            for (int64_t c = 0; c < s->channels; c++)
+                image_last[at * s->channels + c] *= scale[c];
         if (!s->direct)
             patches(g, s->channels, image_last, patch);
         *loaded = image;
@@ -809,9 +820,16 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
         int64_t map0 = group * s->maps_per_group + chunk * s->map_chunk;
         int64_t maps = OP_MIN(s->map_chunk, s->maps_per_group - chunk * s->map_chunk);
         int64_t at = (image * s->maps + map0) * g->out_count + first;
+        const float *a = w + map0 * s->rows, *scale = channel_scale(ctx, image);
+        if (scale) { /* direct: the scratch holds no columns */
+            for (int64_t m = 0; m < maps; m++)
+                for (int64_t r = 0; r < s->rows; r++)
+                    columns[m * s->rows + r] = a[m * s->rows + r] * scale[r];
+            a = columns;
+        }
         gemm_plan plan;
         gemm_plan_init(&plan, NULL, maps, width, s->rows, false, false, NULL);
-        gemm_args args = {.a = w + map0 * s->rows, .lda = s->rows, .b = col, .ldb = ldb,
+        gemm_args args = {.a = a, .lda = s->rows, .b = col, .ldb = ldb,
                           .c = (float *)ctx->outputs[0]->data + at, .ldc = g->out_count, .alpha = 1, .beta = 0,
                           .epilogue = conv_epilogue(ctx, at, g->out_count)};
         args.epilogue.row_bias = bias ? (const float *)bias->data + map0 : NULL;
@@ -939,12 +957,14 @@ const op_descriptor op_Conv = {conv_check, conv_reshape, conv_run, 0};
 /* Conv(X, W, B) of float32, then in its epilogue an activation (attribute `activation`, a
  * gemm_activation, with `activation_alpha` and `activation_beta`: Clip's min and max,
  * HardSigmoid's alpha and beta) and the residual Z (input 3, of Y's shape), added after the
- * activation or, with residual_first, before it. Made by runtime/passes_conv.c. */
+ * activation or, with residual_first, before it. With S (input 4, [N or 1, C, 1, 1]), a 1x1
+ * convolution of X S instead: the weights (or the copy of X the product turned around reads)
+ * scaled per image. Made by runtime/passes_conv.c. */
 static onyx_status fused_conv_check(op_context *ctx)
 {
-    onyx_status st = op_check_arity(ctx, 2, 4, 1, 1);
+    onyx_status st = op_check_arity(ctx, 2, 5, 1, 1);
     if (!st)
-        st = op_check_inputs_alike(ctx, 4, 2, DT(FLOAT));
+        st = op_check_inputs_alike(ctx, 5, 2, DT(FLOAT));
     conv_params *p;
     if (!st)
         st = conv_params_read(ctx, &p);
@@ -998,10 +1018,29 @@ static onyx_status fused_conv_reshape(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "residual Z %s must have the shape of Y %s",
                         shape_str(z, sz, sizeof sz), shape_str(y, sy, sizeof sy));
     }
+    const onyx_tensor *scale = op_input(ctx, 4), *x = op_input(ctx, 0);
+    if (scale) {
+        bool fits = scale->rank == 4 && x->rank == 4 && dim_may_equal(scale->dims[1], x->dims[1]) &&
+                    dim_may_equal(scale->dims[2], 1) && dim_may_equal(scale->dims[3], 1) &&
+                    (dim_may_equal(scale->dims[0], 1) || dim_may_equal(scale->dims[0], x->dims[0]));
+        if (!fits || p->channels_last_output || p->channels_last_input) {
+            char ss[128], sx[128];
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                            "the channel scale S %s must be [N or 1, C, 1, 1] for X %s, without a layout flag",
+                            shape_str(scale, ss, sizeof ss), shape_str(x, sx, sizeof sx));
+        }
+    }
     if (ctx->concrete && (p->channels_last_output || p->channels_last_input))
         return channels_last_plan(ctx);
-    if (ctx->concrete)
-        conv_float_plan(ctx);
+    if (!ctx->concrete)
+        return ONYX_OK;
+    conv_float_plan(ctx);
+    const conv_state *s = ctx->state;
+    if (scale && !s->transposed && (!s->direct || s->depthwise || p->group != 1))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "a channel scale (input 4) needs a 1x1 convolution with "
+                                                       "one group, unit strides and no padding");
+    if (scale && !s->transposed) /* the scaled weights of a task */
+        ctx->scratch_bytes = (size_t)(s->map_chunk * s->rows) * sizeof(float) + CONV_SCRATCH_ALIGN;
     return ONYX_OK;
 }
 

@@ -22,6 +22,8 @@
  * fused node's inputs and attributes. */
 typedef struct conv_chain {
     match m;
+    int input; /* the value the convolution reads (its X, or what a folded Mul scaled) */
+    int scale; /* onyx.FusedConv's input 4, or -1 */
     int residual;
     gemm_activation activation;
     float params[2];
@@ -145,7 +147,7 @@ static bool take_residual(graph *g, conv_chain *c)
 static onyx_status fuse(onyx_model *model, graph *g, node *conv, const conv_chain *c)
 {
     mem *mm = &model->mem;
-    int n_inputs = c->residual >= 0 ? 4 : 3, n_attrs = conv->n_attrs + 4;
+    int n_inputs = c->scale >= 0 ? 5 : c->residual >= 0 ? 4 : 3, n_attrs = conv->n_attrs + 4;
     int *inputs = mem_alloc(mm, (size_t)(n_inputs + 1) * sizeof(int));
     attribute *attrs = mem_alloc(mm, (size_t)n_attrs * sizeof(attribute));
     char *op = mem_strdup(mm, "FusedConv"), *domain = mem_strdup(mm, "onyx");
@@ -176,10 +178,13 @@ static onyx_status fuse(onyx_model *model, graph *g, node *conv, const conv_chai
     mem_free(mm, conv->attrs);
     conv->attrs = NULL;
     conv->n_attrs = 0;
-    inputs[0] = conv->inputs[0];
+    inputs[0] = c->input;
     inputs[1] = conv->inputs[1];
     inputs[2] = conv->n_inputs > 2 ? conv->inputs[2] : -1;
-    inputs[3] = c->residual;
+    if (n_inputs > 3)
+        inputs[3] = c->residual;
+    if (n_inputs > 4)
+        inputs[4] = c->scale;
     return rewrite_root(model, g, &c->m, domain, op, 1, n_inputs, inputs, n_attrs, attrs);
 }
 
@@ -307,11 +312,20 @@ static const onyx_tensor *conv_weights(const graph *g, const node *n)
                : NULL;
 }
 
-/* An onyx.FusedConv without a residual and without a layout flag yet. */
+/* An onyx.FusedConv without a residual or a channel scale and without a layout flag yet. */
 static bool plain_fused_conv(const node *n)
 {
     return is_op(n, "onyx", "FusedConv") && (n->n_inputs < 4 || n->inputs[3] < 0) &&
-           !node_attr(n, "channels_last_output") && !node_attr(n, "channels_last_input");
+           (n->n_inputs < 5 || n->inputs[4] < 0) && !node_attr(n, "channels_last_output") &&
+           !node_attr(n, "channels_last_input");
+}
+
+/* A convolution with weights w of a 1x1 kernel, unit strides and no padding. */
+static bool pointwise(const node *n, const onyx_tensor *w)
+{
+    const attribute *pad = node_attr(n, "auto_pad");
+    return w && w->dims[2] == 1 && w->dims[3] == 1 && ints_all(n, "strides", 1) && ints_all(n, "pads", 0) &&
+           (!pad || !pad->s || !strcmp(pad->s, "NOTSET") || !strcmp(pad->s, "VALID"));
 }
 
 /* Sets the int attribute `name` of n to 1 (n has none of that name). */
@@ -351,12 +365,8 @@ static int pair_channels_last(onyx_model *model, graph *g, onyx_status *st)
         const value *v = &g->values[dw->inputs[0]];
         node *pw = v->producer >= 0 ? &g->nodes[v->producer] : NULL;
         const onyx_tensor *wd = conv_weights(g, dw), *wp = pw ? conv_weights(g, pw) : NULL;
-        const attribute *pad = pw ? node_attr(pw, "auto_pad") : NULL;
-        bool pointwise = wp && wp->dims[2] == 1 && wp->dims[3] == 1 && ints_all(pw, "strides", 1) &&
-                         ints_all(pw, "pads", 0) &&
-                         (!pad || !pad->s || !strcmp(pad->s, "NOTSET") || !strcmp(pad->s, "VALID"));
         if (!pw || pw->dead || !plain_fused_conv(pw) || pw->outputs[0] != dw->inputs[0] || v->n_uses != 1 ||
-            is_graph_output(g, dw->inputs[0]) || !wd || !wp || (!pointwise && (wp->dims[1] > CONV_STEM_CHANNELS || !ints_all(pw, "dilations", 1))) ||
+            is_graph_output(g, dw->inputs[0]) || !wd || !wp || (!pointwise(pw, wp) && (wp->dims[1] > CONV_STEM_CHANNELS || !ints_all(pw, "dilations", 1))) ||
             attr_int(pw, "group", 1) != 1 || wd->dims[1] != 1 || wd->dims[0] != wp->dims[0] || attr_int(dw, "group", 1) != wd->dims[0] ||
             v->info.dtype != ONYX_DTYPE_FLOAT || v->info.rank != 4)
             continue;
@@ -373,6 +383,81 @@ static int pair_channels_last(onyx_model *model, graph *g, onyx_status *st)
     return pairs;
 }
 
+/* Whether s is a per-channel scale of x, as a squeeze-and-excitation block computes it: float32
+ * x of [N, C, H, W] (H x W > 1, all known) and s of [N or 1, C, 1, 1]. */
+static bool channel_scale(const graph *g, int s, int x, int64_t channels)
+{
+    const onyx_tensor *ts = &g->values[s].info, *tx = &g->values[x].info;
+    if (ts->dtype != ONYX_DTYPE_FLOAT || tx->dtype != ONYX_DTYPE_FLOAT || ts->rank != 4 || tx->rank != 4)
+        return false;
+    for (int d = 0; d < 4; d++)
+        if (!dim_known(tx->dims[d]) || !dim_known(ts->dims[d]))
+            return false;
+    return tx->dims[1] == channels && ts->dims[1] == channels && ts->dims[2] == 1 && ts->dims[3] == 1 &&
+           tx->dims[2] * tx->dims[3] > 1 && (ts->dims[0] == 1 || ts->dims[0] == tx->dims[0]);
+}
+
+/* Mul(X, S), S a scale per image and channel ([N or 1, C, 1, 1]), read only by a 1x1
+ * convolution over C >= 2 channels (one group, unit strides, no padding: MobileNetV3's and
+ * EfficientNet's squeeze-and-excitation before the projection): the convolution reads X and S
+ * (onyx.FusedConv's input 4) and scales its weights, or its copy of X, per image (conv.c):
+ * W (X S) = (W S) X, with no pass over X. A Conv becomes an onyx.FusedConv without an
+ * activation; an onyx.FusedConv (with its residual) takes the extra input. */
+static int fold_channel_scale(onyx_model *model, graph *g, onyx_status *st)
+{
+    int folds = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *conv = &g->nodes[i];
+        bool fused = is_op(conv, "onyx", "FusedConv");
+        if ((!fused && !is_op(conv, "", "Conv")) || conv->n_inputs < 2 || conv->inputs[0] < 0 ||
+            (fused && (conv->n_inputs > 4 || node_attr(conv, "channels_last_output") ||
+                       node_attr(conv, "channels_last_input"))))
+            continue;
+        node *mul = sole_producer(g, conv->inputs[0], "Mul");
+        const onyx_tensor *w = conv_weights(g, conv);
+        if (!mul || mul->n_inputs != 2 || mul->inputs[0] < 0 || mul->inputs[1] < 0 || !pointwise(conv, w) ||
+            w->dims[1] < 2 || attr_int(conv, "group", 1) != 1)
+            continue;
+        int x = -1, scale = -1;
+        for (int k = 0; k < 2; k++)
+            if (channel_scale(g, mul->inputs[k], mul->inputs[1 - k], w->dims[1])) {
+                scale = mul->inputs[k];
+                x = mul->inputs[1 - k];
+            }
+        if (x < 0)
+            continue;
+        if (!fused) {
+            conv_chain c = {.input = x, .scale = scale, .residual = -1, .last = conv->outputs[0]};
+            c.m.nodes[c.m.n_nodes++] = i;
+            c.m.nodes[c.m.n_nodes++] = (int)(mul - g->nodes);
+            *st = fuse(model, g, conv, &c);
+            folds++;
+            continue;
+        }
+        int *inputs = mem_alloc(&model->mem, 6 * sizeof(int));
+        if (!inputs) {
+            *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+            break;
+        }
+        for (int k = 0; k < 4; k++)
+            inputs[k] = k < conv->n_inputs ? conv->inputs[k] : -1;
+        inputs[0] = x;
+        inputs[4] = scale;
+        mem_free(&model->mem, conv->inputs);
+        conv->inputs = inputs;
+        conv->n_inputs = 5;
+        mul->dead = true;
+        mem_block_free_all(&model->mem, &mul->param_blocks);
+        mul->params = NULL;
+        mem_block_free_all(&model->mem, &conv->param_blocks);
+        conv->params = NULL;
+        *st = node_setup(model, g, conv);
+        recount_uses(g);
+        folds++;
+    }
+    return folds;
+}
+
 int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st)
 {
     int rewrites = fold_batch_norm(model, g, st);
@@ -381,7 +466,7 @@ int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st)
         if (!is_op(conv, "", "Conv") || conv->n_inputs < 2 || conv->outputs[0] < 0 ||
             g->values[conv->inputs[0]].info.dtype != ONYX_DTYPE_FLOAT)
             continue;
-        conv_chain c = {.residual = -1, .last = conv->outputs[0]};
+        conv_chain c = {.input = conv->inputs[0], .scale = -1, .residual = -1, .last = conv->outputs[0]};
         c.m.nodes[c.m.n_nodes++] = i;
         if (take_residual(g, &c)) {
             /* After the shortcut only Relu joins: another activation stays a node of its own. */
@@ -401,6 +486,8 @@ int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st)
         *st = fuse(model, g, conv, &c);
         rewrites++;
     }
+    if (!*st)
+        rewrites += fold_channel_scale(model, g, st);
     if (!*st)
         rewrites += pair_channels_last(model, g, st);
     return rewrites;

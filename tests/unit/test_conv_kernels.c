@@ -868,6 +868,127 @@ Test(conv_fusion, expansion_read_twice_stays_nchw)
     builder_free(b);
 }
 
+/* A squeeze-and-excitation scale before a 1x1 projection: S = Sigmoid(GlobalAveragePool(X))
+ * (or a constant [1, C, 1, 1]), Mul(S, X) (or Mul(X, S)), Conv 1x1 C -> M, maybe + X. */
+typedef struct scaled {
+    int64_t n, c, h, w, m;
+    bool scale_second, residual, constant, kernel3; /* kernel3: a 3x3 Conv instead, never folded */
+    int readers;                                     /* nodes reading the Mul's output (0: 1) */
+} scaled;
+
+static builder *scaled_model(const scaled *e)
+{
+    builder *b = builder_new(17);
+    uint32_t seed = 91;
+    int64_t k = e->kernel3 ? 3 : 1;
+    float *w = builder_alloc(b, (size_t)(e->m * e->c * k * k) * sizeof(float));
+    float *bias = builder_alloc(b, (size_t)e->m * sizeof(float)), *s = builder_alloc(b, (size_t)e->c * sizeof(float));
+    for (int64_t i = 0; i < e->m * e->c * k * k; i++)
+        w[i] = noise(&seed);
+    for (int64_t i = 0; i < e->m; i++)
+        bias[i] = noise(&seed);
+    for (int64_t i = 0; i < e->c; i++)
+        s[i] = noise(&seed);
+    builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(e->n, e->c, e->h, e->w), NULL);
+    builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, DIMS(e->m, e->c, k, k), w);
+    builder_initializer(b, "b", ONYX_DTYPE_FLOAT, 1, DIMS(e->m), bias);
+    if (e->constant) {
+        builder_initializer(b, "s", ONYX_DTYPE_FLOAT, 4, DIMS(1, e->c, 1, 1), s);
+    } else {
+        builder_node(b, "GlobalAveragePool", "x", "pooled");
+        builder_node(b, "Sigmoid", "pooled", "s");
+    }
+    builder_node(b, "Mul", e->scale_second ? "x,s" : "s,x", "scaled");
+    Onnx__NodeProto *conv = builder_node(b, "Conv", "scaled,w,b", e->residual ? "y" : "out");
+    if (e->kernel3)
+        builder_attr_ints(b, conv, "pads", 4, INT64S(1, 1, 1, 1));
+    if (e->residual)
+        builder_node(b, "Add", "y,x", "out");
+    builder_output(b, "out", ONYX_DTYPE_FLOAT);
+    if (e->readers > 1) {
+        builder_node(b, "Identity", "scaled", "also");
+        builder_output(b, "also", ONYX_DTYPE_FLOAT);
+    }
+    return b;
+}
+
+/* Live onyx.FusedConv nodes of b, loaded with the passes on, that read a channel scale. */
+static int scaled_convs(builder *b)
+{
+    size_t size;
+    const uint8_t *bytes = builder_pack(b, &size);
+    onyx_options *o;
+    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
+    onyx_model *m;
+    cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
+    int count = 0;
+    for (int i = 0; i < m->graph.n_nodes; i++) {
+        const node *n = &m->graph.nodes[i];
+        count += !n->dead && !strcmp(n->op_type, "FusedConv") && n->n_inputs == 5 && n->inputs[4] >= 0;
+    }
+    onyx_model_free(m);
+    onyx_options_free(o);
+    return count;
+}
+
+/* The scale folded into the projection's weights (many positions: the product reads X in
+ * place) or into its copy of X (few: the product turned around), per image, against the graph
+ * run node by node; where it must not fold (a 3x3 kernel, the Mul's output read twice), the
+ * graph is left as it is. */
+Test(conv_fusion, channel_scale_folded_into_the_projection)
+{
+    static const scaled cases[] = {
+        {1, 16, 17, 19, 24},
+        {2, 16, 17, 19, 24, true},
+        {3, 40, 7, 9, 24},
+        {2, 40, 7, 9, 40, false, true},
+        {1, 24, 20, 20, 24, true, true},
+        {2, 12, 11, 13, 20, false, false, true},
+        {2, 40, 5, 7, 32, true, false, true},
+        {1, 8, 9, 9, 8, false, false, false, true},
+        {1, 16, 17, 19, 24, false, false, false, false, 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const scaled *e = &cases[i];
+        builder *b = scaled_model(e);
+        cr_assert_eq(scaled_convs(b), e->kernel3 || e->readers > 1 ? 0 : 1, "case %zu", i);
+        int64_t count = e->n * e->c * e->h * e->w;
+        float *x = malloc((size_t)count * sizeof(float));
+        uint32_t seed = 93;
+        for (int64_t j = 0; j < count; j++)
+            x[j] = noise(&seed);
+        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(e->n, e->c, e->h, e->w), x);
+        same_fused_and_plain(b, &input);
+        free(x);
+        builder_free(b);
+    }
+}
+
+/* onyx.FusedConv written by hand with a channel scale it cannot take (a 3x3 kernel; a scale
+ * of the wrong shape): a clear error, no crash. */
+Test(conv_fusion, channel_scale_refused_where_it_does_not_apply)
+{
+    for (int i = 0; i < 2; i++) {
+        builder *b = builder_new(17);
+        builder_import(b, "onyx", 1);
+        float w[4 * 5 * 9] = {0}, x[5 * 6 * 6] = {0}, s[5] = {0};
+        int64_t k = i == 0 ? 3 : 1;
+        builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(1, 5, 6, 6), NULL);
+        builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, DIMS(4, 5, k, k), w);
+        builder_initializer(b, "s", ONYX_DTYPE_FLOAT, 4, i == 0 ? DIMS(1, 5, 1, 1) : DIMS(1, 5, 1, 2), s);
+        Onnx__NodeProto *n = builder_node(b, "FusedConv", "x,w,,,s", "y");
+        n->domain = "onyx";
+        builder_output(b, "y", ONYX_DTYPE_FLOAT);
+        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 5, 6, 6), x);
+        run_result r = run_model_with(b, (run_settings){.threads = 1, .plain = true}, 1, &input);
+        onyx_status st = r.load ? r.load : r.run;
+        cr_assert_eq(st, ONYX_ERROR_INVALID_MODEL, "case %d: %s", i, r.message);
+        cr_assert(strstr(r.message, "scale") && strstr(r.message, "FusedConv"), "case %d: %s", i, r.message);
+        run_result_free(&r);
+        builder_free(b);
+    }
+}
+
 /* onyx.FusedConv written by hand with a layout flag its convolution cannot take (a 3x3
  * kernel over more channels than a stem's with channels_last_output; both flags; a residual):
  * a clear error, no crash. */
