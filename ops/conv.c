@@ -585,92 +585,98 @@ static int64_t stem_columns(const window_geometry *g)
     return (g->out[1] - 1) * g->stride[1] + (g->kernel[1] - 1) * g->dilation[1] + 1;
 }
 
-/* The plan of channels_last_output (a 1x1 convolution writing [N, H, W, M]: Y^T = X^T W^T in
- * blocks of positions, the weights packed once, the epilogue's bias per column) or channels_last_input (a
- * depthwise convolution reading [N, H, W, C]: the weights reordered to [tap][channel] and the
- * bias copied once, tasks of bands of output rows as depthwise_task's). The pass that sets
- * them (runtime/passes_conv.c) checks what these need; another model's node is refused. */
+/* The plan of an onyx.FusedConv with its channels last (the flags runtime/passes_conv.c sets,
+ * conv_params): a 1x1 convolution writing [N, H, W, M] (Y^T = X^T W^T in blocks of positions,
+ * the weights packed once, the bias per column), reading X [N, C, H, W] (each block's X^T
+ * transposed into scratch) or [N, H, W, C] (X^T read in place), with its residual and channel
+ * scale; a stem writing [N, H, W, M] (stem_channels_last_task); or a depthwise convolution
+ * reading [N, H, W, C] and writing either layout (the weights reordered to [tap][channel] and
+ * the bias copied once, tasks of bands of output rows as depthwise_task's). Any other node
+ * with the flags is refused. */
 static onyx_status channels_last_plan(op_context *ctx)
 {
     const conv_params *p = ctx->params;
     conv_state *s = ctx->state;
     const window_geometry *g = &s->geometry;
     const onyx_tensor *w = op_input(ctx, 1), *bias = op_input(ctx, 2);
+    bool extras = op_input(ctx, 3) || op_input(ctx, 4); /* a residual or a channel scale */
     int64_t images = op_input(ctx, 0)->dims[0], want = ceil_div(CONV_TARGET_TASKS, OP_MAX(images, 1));
-    if (op_input(ctx, 3))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_output and channels_last_input take no residual");
-    bool unit = g->axes == 2 && w->data; /* constant weights, which the plan reads */
-    for (int d = 0; d < g->axes && p->channels_last_output; d++)
+    bool constant = g->axes == 2 && w->data; /* constant weights, which the plan reads */
+    bool unit = constant && p->group == 1;
+    for (int d = 0; d < g->axes; d++)
         unit = unit && g->kernel[d] == 1 && g->stride[d] == 1 && g->pad_begin[d] == 0 && g->pad_end[d] == 0;
-    if (p->channels_last_output) {
-        /* A 1x1 product reads X^T; a stem (an image's few channels, any kernel) its patches. */
-        bool stem = g->axes == 2 && w->data && s->channels <= CONV_STEM_CHANNELS && g->dilation[1] == 1;
-        if ((!unit && !stem) || p->group != 1)
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_output needs one group over two axes, "
-                                                           "constant weights, and a 1x1 kernel with unit strides "
-                                                           "and no padding or at most %d input channels and "
-                                                           "unit dilation along the rows",
-                            CONV_STEM_CHANNELS);
-        const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
-        size_t bytes = gemm_packed_b_bytes(kernel, s->rows, s->maps);
-        void *memory = bytes != SIZE_MAX ? op_alloc_state(ctx, bytes) : NULL;
-        /* A stem's patches hold (kx, ky, c) (stem_channels_last_task): the weights' rows so too. */
-        float *reordered = memory && !unit ? op_alloc_temp(ctx, (size_t)(s->maps * s->rows) * sizeof(float)) : NULL;
-        if (!memory || (!unit && !reordered))
+    /* A stem: an image's few channels, any kernel without dilation along the rows. */
+    bool stem = constant && p->group == 1 && s->channels <= CONV_STEM_CHANNELS && g->dilation[1] == 1 &&
+                !p->channels_last_input && !extras;
+    bool depthwise = constant && s->channels_per_group == 1 && s->maps_per_group == 1 && p->channels_last_input &&
+                     !extras;
+    if (!(unit && p->channels_last_output) && !stem && !depthwise)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "channels_last_output and channels_last_input need constant weights over two axes and "
+                        "a 1x1 convolution (one group, unit strides, no padding) writing channels last, a stem "
+                        "(one group, at most %d input channels, no dilation along the rows) writing them, or a "
+                        "depthwise convolution reading them; only the 1x1 one takes a residual or a scale",
+                        CONV_STEM_CHANNELS);
+    s->channels_last = true;
+    if (depthwise) {
+        int64_t channels = s->channels, taps = g->kernel_count;
+        s->nhwc_weights = op_alloc_state(ctx, (size_t)(channels * (taps + 1)) * sizeof(float));
+        if (!s->nhwc_weights)
             return ONYX_ERROR_OUT_OF_MEMORY;
+        s->nhwc_bias = s->nhwc_weights + channels * taps;
         const float *weights = w->data;
-        int64_t kh = g->kernel[0], kw = g->kernel[1], channels = s->channels;
-        for (int64_t m = 0; reordered && m < s->maps; m++)
-            for (int64_t c = 0; c < channels; c++)
-                for (int64_t ky = 0; ky < kh; ky++)
-                    for (int64_t kx = 0; kx < kw; kx++)
-                        reordered[m * s->rows + (kx * kh + ky) * channels + c] = weights[m * s->rows + (c * kh + ky) * kw + kx];
-        gemm_pack_b(&s->packed_weights, kernel, true, s->rows, s->maps, unit ? weights : reordered, s->rows, memory);
-        op_free_temp(ctx, reordered);
-        s->channels_last = true;
-        if (!unit) {
-            /* Bands of output rows, as the depthwise convolution's. */
-            depthwise_bands(s, want);
-            ctx->n_tasks = images * s->bands;
-            ctx->task_cost = s->band_rows * g->out[1] * s->maps * s->rows;
-            ctx->scratch_bytes = (size_t)(stem_columns(g) * kh * channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
-            return ONYX_OK;
+        for (int64_t c = 0; c < channels; c++) {
+            for (int64_t t = 0; t < taps; t++)
+                s->nhwc_weights[t * channels + c] = weights[c * taps + t];
+            s->nhwc_bias[c] = bias ? ((const float *)bias->data)[c] : 0.0f;
         }
-        /* Blocks of positions: at most CONV_NHWC_BLOCK, and enough for CONV_TARGET_TASKS tasks
-         * per image where there are positions for them. */
-        int64_t positions = g->out_count;
-        int64_t blocks = OP_MAX(ceil_div(positions, CONV_NHWC_BLOCK), want);
-        s->block = OP_MAX(1, round_up(ceil_div(positions, blocks), CONV_MAP_ALIGN));
-        s->blocks = ceil_div(positions, s->block);
-        ctx->n_tasks = images * s->blocks;
-        ctx->task_cost = s->block * s->maps * s->rows;
-        ctx->scratch_bytes = (size_t)(s->block * s->channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
+        depthwise_bands(s, want);
+        ctx->n_tasks = images * s->bands;
+        ctx->task_cost = channels * s->band_rows * g->out[1] * taps;
+        /* Output channels last: the rows are written in place. */
+        ctx->scratch_bytes =
+            p->channels_last_output ? 0 : (size_t)(g->out[1] * channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
         return ONYX_OK;
     }
-    if (!unit || s->channels_per_group != 1 || s->maps_per_group != 1)
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_input needs a depthwise convolution over two "
-                                                       "axes with constant weights");
-    int64_t channels = s->channels, taps = g->kernel_count;
-    s->nhwc_weights = op_alloc_state(ctx, (size_t)(channels * (taps + 1)) * sizeof(float));
-    if (!s->nhwc_weights)
+    const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
+    size_t bytes = gemm_packed_b_bytes(kernel, s->rows, s->maps);
+    void *memory = bytes != SIZE_MAX ? op_alloc_state(ctx, bytes) : NULL;
+    /* A stem's patches hold (kx, ky, c) (stem_channels_last_task): the weights' rows so too. */
+    float *reordered = memory && !unit ? op_alloc_temp(ctx, (size_t)(s->maps * s->rows) * sizeof(float)) : NULL;
+    if (!memory || (!unit && !reordered))
         return ONYX_ERROR_OUT_OF_MEMORY;
-    s->nhwc_bias = s->nhwc_weights + channels * taps;
     const float *weights = w->data;
-    for (int64_t c = 0; c < channels; c++) {
-        for (int64_t t = 0; t < taps; t++)
-            s->nhwc_weights[t * channels + c] = weights[c * taps + t];
-        s->nhwc_bias[c] = bias ? ((const float *)bias->data)[c] : 0.0f;
+    int64_t kh = g->kernel[0], kw = g->kernel[1], channels = s->channels;
+    for (int64_t m = 0; reordered && m < s->maps; m++)
+        for (int64_t c = 0; c < channels; c++)
+            for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++)
+                    reordered[m * s->rows + (kx * kh + ky) * channels + c] = weights[m * s->rows + (c * kh + ky) * kw + kx];
+    gemm_pack_b(&s->packed_weights, kernel, true, s->rows, s->maps, unit ? weights : reordered, s->rows, memory);
+    op_free_temp(ctx, reordered);
+    if (!unit) {
+        /* Bands of output rows, as the depthwise convolution's. */
+        depthwise_bands(s, want);
+        ctx->n_tasks = images * s->bands;
+        ctx->task_cost = s->band_rows * g->out[1] * s->maps * s->rows;
+        ctx->scratch_bytes = (size_t)(stem_columns(g) * kh * channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
+        return ONYX_OK;
     }
-    s->channels_last = true;
-    depthwise_bands(s, want);
-    ctx->n_tasks = images * s->bands;
-    ctx->task_cost = channels * s->band_rows * g->out[1] * taps;
-    ctx->scratch_bytes = (size_t)(g->out[1] * channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
+    /* Blocks of positions: at most CONV_NHWC_BLOCK, and enough for CONV_TARGET_TASKS tasks per
+     * image where there are positions for them. X^T in scratch unless read in place, unscaled. */
+    int64_t positions = g->out_count;
+    int64_t blocks = OP_MAX(ceil_div(positions, CONV_NHWC_BLOCK), want);
+    s->block = OP_MAX(1, round_up(ceil_div(positions, blocks), CONV_MAP_ALIGN));
+    s->blocks = ceil_div(positions, s->block);
+    ctx->n_tasks = images * s->blocks;
+    ctx->task_cost = s->block * s->maps * s->rows;
+    bool copy = !p->channels_last_input || op_input(ctx, 4);
+    ctx->scratch_bytes = copy ? (size_t)(s->block * s->channels) * sizeof(float) + CONV_SCRATCH_ALIGN : 0;
     return ONYX_OK;
 }
 
 /* `rows` rows of Y^T, from its float `at` on: rows of X^T or patches (lda apart from a) times
- * the packed W^T, with the epilogue (bias per column, activation) on the tiles. */
+ * the packed W^T, with the epilogue (bias per column, activation, residual) on the tiles. */
 static void channels_last_product(const op_context *ctx, const float *a, int64_t lda, int64_t rows, int64_t at)
 {
     const conv_state *s = ctx->state;
@@ -678,25 +684,41 @@ static void channels_last_product(const op_context *ctx, const float *a, int64_t
     const onyx_tensor *bias = op_input(ctx, 2);
     gemm_plan plan;
     gemm_plan_init(&plan, s->packed_weights.kernel, rows, s->maps, s->rows, false, false, &s->packed_weights);
+    const onyx_tensor *z = op_input(ctx, 3); /* the residual, channels last as Y^T */
     gemm_args args = {.a = a, .lda = lda, .c = (float *)ctx->outputs[0]->data + at, .ldc = s->maps,
                       .alpha = 1, .beta = 0,
                       .epilogue = {.bias = bias ? bias->data : NULL, .activation = (gemm_activation)p->activation,
-                                   .params = {p->activation_params[0], p->activation_params[1]}}};
+                                   .params = {p->activation_params[0], p->activation_params[1]},
+                                   .residual = z ? (const float *)z->data + at : NULL, .ld_residual = s->maps,
+                                   .residual_first = p->residual_first}};
     gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
 }
 
-/* A task of channels_last_output for a 1x1 convolution: a block of positions of one image,
- * its rows of X^T (positions x channels) transposed into scratch, times the packed W^T into
- * the same rows of Y^T, with the epilogue (bias per column, activation) on the tiles. */
+/* A task of channels_last_output for a 1x1 convolution: a block of positions of one image, its
+ * rows of X^T (positions x channels) read in place (X channels last) or transposed into
+ * scratch, scaled there by the channel scale if any, times the packed W^T into the same rows
+ * of Y^T. */
 static void channels_last_output_task(const op_context *ctx, int64_t task, float *scratch)
 {
     const conv_state *s = ctx->state;
     int64_t image = task / s->blocks, positions = s->geometry.out_count, channels = s->channels;
     int64_t i0 = task % s->blocks * s->block, rows = OP_MIN(s->block, positions - i0);
-    conv_kernels_get(GEMM_KERNEL_BEST)
-        ->transpose((const float *)ctx->inputs[0]->data + image * channels * positions + i0, positions, channels,
-                    rows, scratch, channels);
-    channels_last_product(ctx, scratch, channels, rows, (image * positions + i0) * s->maps);
+    const float *x = (const float *)ctx->inputs[0]->data, *a = scratch, *scale = channel_scale(ctx, image);
+    if (((const conv_params *)ctx->params)->channels_last_input) {
+        a = x + (image * positions + i0) * channels;
+        for (int64_t r = 0; scale && r < rows; r++)
+            for (int64_t c = 0; c < channels; c++)
+                scratch[r * channels + c] = a[r * channels + c] * scale[c];
+        if (scale)
+            a = scratch;
+    } else {
+        conv_kernels_get(GEMM_KERNEL_BEST)
+            ->transpose(x + image * channels * positions + i0, positions, channels, rows, scratch, channels);
+        for (int64_t r = 0; scale && r < rows; r++)
+            for (int64_t c = 0; c < channels; c++)
+                scratch[r * channels + c] *= scale[c];
+    }
+    channels_last_product(ctx, a, channels, rows, (image * positions + i0) * s->maps);
 }
 
 /* A task of channels_last_output for a stem: output rows [row0, row1) of one image. For each,
@@ -733,9 +755,10 @@ static void stem_channels_last_task(const op_context *ctx, int64_t task, float *
     }
 }
 
-/* A task of channels_last_input: output rows [row0, row1) of one image, a row of every channel
- * at a time into scratch (depthwise_nhwc), its activation applied there while it is in cache,
- * then transposed into the output planes. */
+/* A task of a depthwise convolution reading channels last: output rows [row0, row1) of one
+ * image, a row of every channel at a time (depthwise_nhwc) into the output (channels last
+ * too) or into scratch, its activation applied there while it is in cache, then transposed
+ * into the output planes. */
 static void channels_last_input_task(const op_context *ctx, int64_t task, float *tile)
 {
     const conv_state *s = ctx->state;
@@ -743,15 +766,18 @@ static void channels_last_input_task(const op_context *ctx, int64_t task, float 
     const conv_kernels *kernels = conv_kernels_get(GEMM_KERNEL_BEST);
     int64_t image = task / s->bands, row0 = task % s->bands * s->band_rows, row1 = OP_MIN(g->out[0], row0 + s->band_rows);
     int64_t channels = s->channels, positions = g->out_count, width = g->out[1];
+    bool last = ((const conv_params *)ctx->params)->channels_last_output;
     conv2d_window w = window_2d(g);
     const float *in = (const float *)ctx->inputs[0]->data + image * g->in_count * channels;
     float *out = (float *)ctx->outputs[0]->data + image * channels * positions;
     gemm_epilogue activation = conv_epilogue(ctx, 0, 0); /* no residual: refused in the plan */
     for (int64_t oy = row0; oy < row1; oy++) {
-        kernels->depthwise_nhwc(&w, channels, in, s->nhwc_weights, s->nhwc_bias, oy, tile);
+        float *row = last ? out + oy * width * channels : tile;
+        kernels->depthwise_nhwc(&w, channels, in, s->nhwc_weights, s->nhwc_bias, oy, row);
         if (activation.activation != GEMM_ACTIVATION_NONE)
-            gemm_apply_epilogue(NULL, tile, channels, width, channels, &activation);
-        kernels->transpose(tile, channels, width, channels, out + oy * width, positions);
+            gemm_apply_epilogue(NULL, row, channels, width, channels, &activation);
+        if (!last)
+            kernels->transpose(tile, channels, width, channels, out + oy * width, positions);
     }
 }
 
@@ -769,12 +795,12 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
     float *columns = align_scratch(scratch);
     for (int64_t task = begin; task < end; task++) {
         if (s->channels_last) {
-            if (((const conv_params *)ctx->params)->channels_last_output && s->direct)
-                channels_last_output_task(ctx, task, columns);
-            else if (((const conv_params *)ctx->params)->channels_last_output)
-                stem_channels_last_task(ctx, task, columns);
-            else
+            if (s->nhwc_weights)
                 channels_last_input_task(ctx, task, columns);
+            else if (s->direct)
+                channels_last_output_task(ctx, task, columns);
+            else
+                stem_channels_last_task(ctx, task, columns);
             continue;
         }
         if (s->depthwise) {
@@ -984,9 +1010,8 @@ static onyx_status fused_conv_check(op_context *ctx)
         st = op_attr_int(ctx, "channels_last_input", 0, &last_in);
     if (st)
         return st;
-    if ((last_out != 0 && last_out != 1) || (last_in != 0 && last_in != 1) || (last_out && last_in))
-        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
-                        "channels_last_output and channels_last_input are flags (0 or 1), not both set");
+    if ((last_out != 0 && last_out != 1) || (last_in != 0 && last_in != 1))
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_output and channels_last_input are flags (0 or 1)");
     p->channels_last_output = last_out;
     p->channels_last_input = last_in;
     if (activation < GEMM_ACTIVATION_NONE || activation > GEMM_ACTIVATION_LAST)
@@ -1018,15 +1043,14 @@ static onyx_status fused_conv_reshape(op_context *ctx)
         return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "residual Z %s must have the shape of Y %s",
                         shape_str(z, sz, sizeof sz), shape_str(y, sy, sizeof sy));
     }
-    const onyx_tensor *scale = op_input(ctx, 4), *x = op_input(ctx, 0);
+    const onyx_tensor *scale = op_input(ctx, 4), nchw = conv_input_nchw(ctx), *x = &nchw;
     if (scale) {
         bool fits = scale->rank == 4 && x->rank == 4 && dim_may_equal(scale->dims[1], x->dims[1]) &&
                     dim_may_equal(scale->dims[2], 1) && dim_may_equal(scale->dims[3], 1) &&
                     (dim_may_equal(scale->dims[0], 1) || dim_may_equal(scale->dims[0], x->dims[0]));
-        if (!fits || p->channels_last_output || p->channels_last_input) {
+        if (!fits) {
             char ss[128], sx[128];
-            return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
-                            "the channel scale S %s must be [N or 1, C, 1, 1] for X %s, without a layout flag",
+            return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "the channel scale S %s must be [N or 1, C, 1, 1] for X %s",
                             shape_str(scale, ss, sizeof ss), shape_str(x, sx, sizeof sx));
         }
     }

@@ -321,6 +321,67 @@ const op_descriptor op_GlobalAveragePool = {global_average_pool_check, pool_resh
 static onyx_status global_lp_pool_check(op_context *ctx) { return pool_check(ctx, POOL_LP, true); }
 const op_descriptor op_GlobalLpPool = {global_lp_pool_check, pool_reshape, pool_run, 0};
 
+/* ---- onyx.GlobalAveragePool ------------------------------------------------------------- */
+
+/* GlobalAveragePool of X with its channels last ([N, spatial..., C], as runtime/passes_conv.c
+ * leaves a convolution's output): Y [N, C, 1, ...], the ONNX operator's. Tasks of an image's
+ * block of channels, summed position after position (in float, in that order). */
+#define CHANNELS_LAST_BLOCK 64
+
+static onyx_status channels_last_mean_check(op_context *ctx)
+{
+    onyx_status st = op_check_arity(ctx, 1, 1, 1, 1);
+    if (!st)
+        st = op_check_input(ctx, 0, true, DT(FLOAT));
+    if (!st)
+        op_set_output_dtypes(ctx, ONYX_DTYPE_FLOAT);
+    return st;
+}
+
+static onyx_status channels_last_mean_reshape(op_context *ctx)
+{
+    const onyx_tensor *x = op_input(ctx, 0);
+    onyx_tensor *y = op_output(ctx, 0);
+    if (x->rank < 3)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL, "X must have rank 3 or more, not %d", x->rank);
+    y->rank = x->rank;
+    y->dims[0] = x->dims[0];
+    y->dims[1] = x->dims[x->rank - 1];
+    for (int d = 2; d < y->rank; d++)
+        y->dims[d] = 1;
+    if (ctx->concrete) {
+        int64_t positions = shape_count(x->dims + 1, x->rank - 2);
+        ctx->n_tasks = x->dims[0] * ceil_div(y->dims[1], CHANNELS_LAST_BLOCK);
+        ctx->task_cost = positions * CHANNELS_LAST_BLOCK;
+    }
+    return ONYX_OK;
+}
+
+static onyx_status channels_last_mean_run(const op_context *ctx, int64_t begin, int64_t end, void *scratch)
+{
+    (void)scratch;
+    const onyx_tensor *x = ctx->inputs[0];
+    int64_t channels = x->dims[x->rank - 1], positions = shape_count(x->dims + 1, x->rank - 2);
+    int64_t blocks = ceil_div(channels, CHANNELS_LAST_BLOCK);
+    const float *in = x->data;
+    float *y = ctx->outputs[0]->data;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t image = task / blocks, c0 = task % blocks * CHANNELS_LAST_BLOCK;
+        int64_t n = OP_MIN(CHANNELS_LAST_BLOCK, channels - c0);
+        float acc[CHANNELS_LAST_BLOCK] = {0};
+        const float *row = in + image * positions * channels + c0;
+        for (int64_t p = 0; p < positions; p++, row += channels)
+            for (int64_t c = 0; c < n; c++)
+                acc[c] += row[c];
+        for (int64_t c = 0; c < n; c++)
+            y[image * channels + c0 + c] = positions ? acc[c] / (float)positions : NAN;
+    }
+    return ONYX_OK;
+}
+
+const op_descriptor op_OnyxGlobalAveragePool = {channels_last_mean_check, channels_last_mean_reshape,
+                                                channels_last_mean_run, 0};
+
 /* ---- MaxUnpool --------------------------------------------------------------------------- */
 
 typedef struct unpool_params {

@@ -312,14 +312,6 @@ static const onyx_tensor *conv_weights(const graph *g, const node *n)
                : NULL;
 }
 
-/* An onyx.FusedConv without a residual or a channel scale and without a layout flag yet. */
-static bool plain_fused_conv(const node *n)
-{
-    return is_op(n, "onyx", "FusedConv") && (n->n_inputs < 4 || n->inputs[3] < 0) &&
-           (n->n_inputs < 5 || n->inputs[4] < 0) && !node_attr(n, "channels_last_output") &&
-           !node_attr(n, "channels_last_input");
-}
-
 /* A convolution with weights w of a 1x1 kernel, unit strides and no padding. */
 static bool pointwise(const node *n, const onyx_tensor *w)
 {
@@ -347,40 +339,132 @@ static onyx_status add_flag(onyx_model *model, node *n, const char *name)
     return ONYX_OK;
 }
 
-/* A 1x1 onyx.FusedConv (one group, unit strides, no padding), or a stem (one group, at most
- * CONV_STEM_CHANNELS input channels, any window without dilation), whose output only a depthwise onyx.FusedConv
- * reads (MobileNet's and EfficientNet's expansion and depthwise convolutions, and their
- * stems): the value between them becomes [N, H, W, C]. The product then writes it turned
- * around, as its tiles come out, and the depthwise convolution reads a vector of channels per pixel
- * and tap, with no padded copy of each plane and no split of a stride-2 row into phases
- * (conv.c: channels_last_plan); it writes its output back in NCHW, so that nothing else
- * changes. Both nodes are set up again. */
-static int pair_channels_last(onyx_model *model, graph *g, onyx_status *st)
+/* How an onyx.FusedConv takes channels last (conv.c: channels_last_plan): a 1x1 convolution
+ * (one group, unit strides, no padding) reads and writes them, reading them only to write them
+ * (with its residual channels last too); a stem (one group, at most CONV_STEM_CHANNELS input
+ * channels, no dilation, no residual or scale) writes them; a depthwise convolution reads them,
+ * and writes them when it reads them. */
+typedef enum layout_kind { LAYOUT_NONE, LAYOUT_POINTWISE, LAYOUT_STEM, LAYOUT_DEPTHWISE } layout_kind;
+
+static layout_kind layout_kind_of(const graph *g, const node *n)
 {
-    int pairs = 0;
-    for (int i = 0; i < g->n_nodes && !*st; i++) {
-        node *dw = &g->nodes[i];
-        if (dw->dead || !plain_fused_conv(dw) || dw->inputs[0] < 0)
-            continue;
-        const value *v = &g->values[dw->inputs[0]];
-        node *pw = v->producer >= 0 ? &g->nodes[v->producer] : NULL;
-        const onyx_tensor *wd = conv_weights(g, dw), *wp = pw ? conv_weights(g, pw) : NULL;
-        if (!pw || pw->dead || !plain_fused_conv(pw) || pw->outputs[0] != dw->inputs[0] || v->n_uses != 1 ||
-            is_graph_output(g, dw->inputs[0]) || !wd || !wp || (!pointwise(pw, wp) && (wp->dims[1] > CONV_STEM_CHANNELS || !ints_all(pw, "dilations", 1))) ||
-            attr_int(pw, "group", 1) != 1 || wd->dims[1] != 1 || wd->dims[0] != wp->dims[0] || attr_int(dw, "group", 1) != wd->dims[0] ||
-            v->info.dtype != ONYX_DTYPE_FLOAT || v->info.rank != 4)
-            continue;
-        if ((*st = add_flag(model, pw, "channels_last_output")) || (*st = add_flag(model, dw, "channels_last_input")))
-            break;
-        node *both[2] = {pw, dw};
-        for (int k = 0; k < 2 && !*st; k++) {
-            mem_block_free_all(&model->mem, &both[k]->param_blocks);
-            both[k]->params = NULL;
-            *st = node_setup(model, g, both[k]);
-        }
-        pairs++;
+    if (!is_op(n, "onyx", "FusedConv") || n->inputs[0] < 0 || node_attr(n, "channels_last_output") ||
+        node_attr(n, "channels_last_input"))
+        return LAYOUT_NONE;
+    const onyx_tensor *w = conv_weights(g, n), *x = &g->values[n->inputs[0]].info;
+    if (!w || x->dtype != ONYX_DTYPE_FLOAT || x->rank != 4)
+        return LAYOUT_NONE;
+    int64_t group = attr_int(n, "group", 1);
+    if (group == 1 && pointwise(n, w))
+        return LAYOUT_POINTWISE;
+    if ((n->n_inputs > 3 && n->inputs[3] >= 0) || (n->n_inputs > 4 && n->inputs[4] >= 0))
+        return LAYOUT_NONE;
+    if (group == 1 && w->dims[1] <= CONV_STEM_CHANNELS && ints_all(n, "dilations", 1))
+        return LAYOUT_STEM;
+    return w->dims[1] == 1 && group == w->dims[0] ? LAYOUT_DEPTHWISE : LAYOUT_NONE;
+}
+
+/* Whether node n (of layout kind `kind`) reads channels last at input k, given the layout of
+ * its output. */
+static bool reads_channels_last(const node *n, layout_kind kind, int k, bool output_last)
+{
+    if (k >= n->n_inputs)
+        return false; /* a subgraph's */
+    if (is_op(n, "", "GlobalAveragePool"))
+        return k == 0;
+    return (kind == LAYOUT_DEPTHWISE && k == 0) || (kind == LAYOUT_POINTWISE && (k == 0 || k == 3) && output_last);
+}
+
+/* Channels last ([N, H, W, C]) for the values between the convolutions of an inverted-residual
+ * network (MobileNet's, EfficientNet's: stem, expansion, depthwise, squeeze-and-excitation,
+ * projection with its shortcut, head): a value written by an onyx.FusedConv that can write
+ * them is kept channels last when every reader can read them (another such convolution, or a
+ * GlobalAveragePool, which becomes onyx.GlobalAveragePool); found by removing, until nothing
+ * changes, each value some reader cannot take that way. The 1x1 products then read X^T in
+ * place and write Y^T as their tiles come out, the depthwise convolutions read and write a
+ * vector of channels per pixel, with no padded copies, no split of a stride-2 row into phases
+ * and no transposition but where the layout begins (a 1x1 product reading NCHW) or ends (a
+ * depthwise convolution writing it). The nodes are set up again. */
+static int layout_channels_last(onyx_model *model, graph *g, onyx_status *st)
+{
+    unsigned char *kind = mem_alloc(&model->mem, (size_t)g->n_nodes + 1);
+    unsigned char *last = mem_alloc(&model->mem, (size_t)g->n_values + 1);
+    if (!kind || !last) {
+        mem_free(&model->mem, kind);
+        mem_free(&model->mem, last);
+        *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+        return 0;
     }
-    return pairs;
+    memset(last, 0, (size_t)g->n_values + 1);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const node *n = &g->nodes[i];
+        kind[i] = n->dead ? LAYOUT_NONE : (unsigned char)layout_kind_of(g, n);
+        int v = kind[i] && n->n_outputs == 1 ? n->outputs[0] : -1;
+        const onyx_tensor *t = v >= 0 ? &g->values[v].info : NULL;
+        /* [N, C, 1, 1] is the same either way: left as it is. */
+        last[v < 0 ? g->n_values : v] = t && t->rank == 4 && !is_graph_output(g, v) && g->values[v].n_uses > 0 &&
+                                        !(t->dims[2] == 1 && t->dims[3] == 1);
+    }
+    last[g->n_values] = 0;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const node *n = &g->nodes[i];
+            if (n->dead)
+                continue;
+            int out = n->n_outputs ? n->outputs[0] : -1;
+            bool output_last = out >= 0 && last[out];
+            for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
+                int v = n->inputs[k];
+                if (v >= 0 && last[v] && !reads_channels_last(n, kind[i], k, output_last)) {
+                    last[v] = 0;
+                    changed = true;
+                }
+            }
+            /* A depthwise convolution writes channels last only when it reads them; a 1x1 one
+             * adds its residual in the layout it writes. */
+            int extra = kind[i] == LAYOUT_DEPTHWISE ? n->inputs[0] : kind[i] == LAYOUT_POINTWISE && n->n_inputs > 3 ? n->inputs[3] : -1;
+            if (output_last && extra >= 0 && !last[extra]) {
+                last[out] = 0;
+                changed = true;
+            }
+        }
+    }
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++) {
+        node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        bool in = n->inputs[0] >= 0 && last[n->inputs[0]], out = n->outputs[0] >= 0 && last[n->outputs[0]];
+        if (is_op(n, "", "GlobalAveragePool") && in) {
+            char *domain = mem_strdup(&model->mem, "onyx"), *op = mem_strdup(&model->mem, n->op_type);
+            int *inputs = mem_alloc(&model->mem, 2 * sizeof(int));
+            if (!domain || !op || !inputs) {
+                mem_free(&model->mem, domain);
+                mem_free(&model->mem, op);
+                mem_free(&model->mem, inputs);
+                *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+                break;
+            }
+            inputs[0] = n->inputs[0];
+            match m = {.nodes = {i}, .n_nodes = 1};
+            *st = rewrite_root(model, g, &m, domain, op, 1, 1, inputs, 0, NULL);
+            rewrites++;
+            continue;
+        }
+        if (!kind[i] || (!in && !out))
+            continue;
+        if ((out && (*st = add_flag(model, n, "channels_last_output"))) ||
+            (in && (*st = add_flag(model, n, "channels_last_input"))))
+            break;
+        mem_block_free_all(&model->mem, &n->param_blocks);
+        n->params = NULL;
+        *st = node_setup(model, g, n);
+        rewrites++;
+    }
+    mem_free(&model->mem, kind);
+    mem_free(&model->mem, last);
+    return rewrites;
 }
 
 /* Whether s is a per-channel scale of x, as a squeeze-and-excitation block computes it: float32
@@ -489,6 +573,6 @@ int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st)
     if (!*st)
         rewrites += fold_channel_scale(model, g, st);
     if (!*st)
-        rewrites += pair_channels_last(model, g, st);
+        rewrites += layout_channels_last(model, g, st);
     return rewrites;
 }

@@ -800,8 +800,13 @@ static builder *expansion_model(const expansion *e)
     return b;
 }
 
-/* Live nodes of b, loaded with the passes on, that carry the int attribute `name` set to 1. */
-static int flagged(builder *b, const char *name)
+/* What the passes made of b (loaded with them on), in live nodes: onyx.FusedConv with each
+ * layout flag set and with both, with a channel scale (input 4), and onyx.GlobalAveragePool. */
+typedef struct fused_counts {
+    int last_output, last_input, both, scaled, means;
+} fused_counts;
+
+static fused_counts fused_nodes(builder *b)
 {
     size_t size;
     const uint8_t *bytes = builder_pack(b, &size);
@@ -809,10 +814,17 @@ static int flagged(builder *b, const char *name)
     cr_assert_eq(onyx_options_create(&o), ONYX_OK);
     onyx_model *m;
     cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
-    int count = 0;
+    fused_counts count = {0};
     for (int i = 0; i < m->graph.n_nodes; i++) {
-        const attribute *a = m->graph.nodes[i].dead ? NULL : node_attr(&m->graph.nodes[i], name);
-        count += a && a->i == 1;
+        const node *n = &m->graph.nodes[i];
+        if (n->dead)
+            continue;
+        const attribute *out = node_attr(n, "channels_last_output"), *in = node_attr(n, "channels_last_input");
+        count.last_output += out && out->i == 1;
+        count.last_input += in && in->i == 1;
+        count.both += out && out->i == 1 && in && in->i == 1;
+        count.scaled += !strcmp(n->op_type, "FusedConv") && n->n_inputs == 5 && n->inputs[4] >= 0;
+        count.means += !strcmp(n->domain, "onyx") && !strcmp(n->op_type, "GlobalAveragePool");
     }
     onyx_model_free(m);
     onyx_options_free(o);
@@ -832,8 +844,8 @@ Test(conv_fusion, expansion_then_depthwise_channels_last)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const expansion *e = &cases[i];
         builder *b = expansion_model(e);
-        cr_assert_eq(flagged(b, "channels_last_output"), 1, "case %zu", i);
-        cr_assert_eq(flagged(b, "channels_last_input"), 1, "case %zu", i);
+        cr_assert_eq(fused_nodes(b).last_output, 1, "case %zu", i);
+        cr_assert_eq(fused_nodes(b).last_input, 1, "case %zu", i);
         int64_t n = e->batch ? e->batch : 1, count = n * e->c * e->h * e->w;
         float *x = malloc((size_t)count * sizeof(float));
         uint32_t seed = 81;
@@ -851,8 +863,8 @@ Test(conv_fusion, wide_convolution_then_depthwise_stays_nchw)
 {
     expansion e = {5, 8, 16, 8, 3, 1, "Relu", "Relu", 0, 3, 1};
     builder *b = expansion_model(&e);
-    cr_assert_eq(flagged(b, "channels_last_output"), 0);
-    cr_assert_eq(flagged(b, "channels_last_input"), 0);
+    cr_assert_eq(fused_nodes(b).last_output, 0);
+    cr_assert_eq(fused_nodes(b).last_input, 0);
     builder_free(b);
 }
 
@@ -863,8 +875,8 @@ Test(conv_fusion, expansion_read_twice_stays_nchw)
     builder *b = expansion_model(&e);
     builder_node(b, "Identity", "a1", "also");
     builder_output(b, "also", ONYX_DTYPE_FLOAT);
-    cr_assert_eq(flagged(b, "channels_last_output"), 0);
-    cr_assert_eq(flagged(b, "channels_last_input"), 0);
+    cr_assert_eq(fused_nodes(b).last_output, 0);
+    cr_assert_eq(fused_nodes(b).last_input, 0);
     builder_free(b);
 }
 
@@ -912,25 +924,6 @@ static builder *scaled_model(const scaled *e)
     return b;
 }
 
-/* Live onyx.FusedConv nodes of b, loaded with the passes on, that read a channel scale. */
-static int scaled_convs(builder *b)
-{
-    size_t size;
-    const uint8_t *bytes = builder_pack(b, &size);
-    onyx_options *o;
-    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
-    onyx_model *m;
-    cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
-    int count = 0;
-    for (int i = 0; i < m->graph.n_nodes; i++) {
-        const node *n = &m->graph.nodes[i];
-        count += !n->dead && !strcmp(n->op_type, "FusedConv") && n->n_inputs == 5 && n->inputs[4] >= 0;
-    }
-    onyx_model_free(m);
-    onyx_options_free(o);
-    return count;
-}
-
 /* The scale folded into the projection's weights (many positions: the product reads X in
  * place) or into its copy of X (few: the product turned around), per image, against the graph
  * run node by node; where it must not fold (a 3x3 kernel, the Mul's output read twice), the
@@ -951,7 +944,7 @@ Test(conv_fusion, channel_scale_folded_into_the_projection)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const scaled *e = &cases[i];
         builder *b = scaled_model(e);
-        cr_assert_eq(scaled_convs(b), e->kernel3 || e->readers > 1 ? 0 : 1, "case %zu", i);
+        cr_assert_eq(fused_nodes(b).scaled, e->kernel3 || e->readers > 1 ? 0 : 1, "case %zu", i);
         int64_t count = e->n * e->c * e->h * e->w;
         float *x = malloc((size_t)count * sizeof(float));
         uint32_t seed = 93;
@@ -962,6 +955,155 @@ Test(conv_fusion, channel_scale_folded_into_the_projection)
         free(x);
         builder_free(b);
     }
+}
+
+/* A small inverted-residual network, MobileNetV3's and EfficientNet's shapes of it: stem
+ * (3x3/2 from 3 channels, HardSwish), depthwise 3x3 (ReLU) with a squeeze-and-excitation
+ * (HardSigmoid), projection; expansion (SiLU), depthwise (SiLU, stride `stride`) with an SE
+ * (Sigmoid), projection plus the shortcut (when stride is 1); head 1x1 (HardSwish), global
+ * average, Flatten. */
+static float *noise_tensor(builder *b, int64_t count, uint32_t *seed)
+{
+    float *t = builder_alloc(b, (size_t)count * sizeof(float));
+    for (int64_t i = 0; i < count; i++)
+        t[i] = noise(seed);
+    return t;
+}
+
+static void conv_node(builder *b, uint32_t *seed, const char *in, const char *out, int64_t c, int64_t m,
+                      int64_t k, int64_t stride, int64_t group)
+{
+    char w[64], bias[64], inputs[200];
+    snprintf(w, sizeof w, "%s_w", out);
+    snprintf(bias, sizeof bias, "%s_b", out);
+    snprintf(inputs, sizeof inputs, "%s,%s,%s", in, w, bias);
+    builder_initializer(b, w, ONYX_DTYPE_FLOAT, 4, DIMS(m, c / group, k, k), noise_tensor(b, m * (c / group) * k * k, seed));
+    builder_initializer(b, bias, ONYX_DTYPE_FLOAT, 1, DIMS(m), noise_tensor(b, m, seed));
+    Onnx__NodeProto *n = builder_node(b, "Conv", inputs, out);
+    builder_attr_ints(b, n, "pads", 4, INT64S(k / 2, k / 2, k / 2, k / 2));
+    builder_attr_ints(b, n, "strides", 2, INT64S(stride, stride));
+    builder_attr_int(b, n, "group", group);
+}
+
+/* Mul(x, gate(fc2(relu(fc1(GlobalAveragePool(x)))))) into out. */
+static void excitation(builder *b, uint32_t *seed, const char *x, const char *out, int64_t c, const char *gate)
+{
+    char names[5][64];
+    const char *suffix[5] = {"pool", "fc1", "act", "fc2", "gate"};
+    for (int i = 0; i < 5; i++)
+        snprintf(names[i], sizeof names[i], "%s_%s", out, suffix[i]);
+    builder_node(b, "GlobalAveragePool", x, names[0]);
+    conv_node(b, seed, names[0], names[1], c, c / 2, 1, 1, 1);
+    builder_node(b, "Relu", names[1], names[2]);
+    conv_node(b, seed, names[2], names[3], c / 2, c, 1, 1, 1);
+    activation_node(b, gate, names[3], names[4]);
+    char inputs[140];
+    snprintf(inputs, sizeof inputs, "%s,%s", x, names[4]);
+    builder_node(b, "Mul", inputs, out);
+}
+
+static builder *inverted_residual_model(int64_t n, int64_t h, int64_t w, int64_t stride)
+{
+    builder *b = builder_new(17);
+    uint32_t seed = 97;
+    builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(n, 3, h, w), NULL);
+    conv_node(b, &seed, "x", "stem", 3, 8, 3, 2, 1);
+    builder_node(b, "HardSwish", "stem", "a0");
+    conv_node(b, &seed, "a0", "dw1", 8, 8, 3, 1, 8);
+    builder_node(b, "Relu", "dw1", "d1");
+    excitation(b, &seed, "d1", "e1", 8, "HardSigmoid");
+    conv_node(b, &seed, "e1", "p1", 8, 8, 1, 1, 1);
+    conv_node(b, &seed, "p1", "ex", 8, 24, 1, 1, 1);
+    activation_node(b, "SiLU", "ex", "x2");
+    conv_node(b, &seed, "x2", "dw2", 24, 24, 3, stride, 24);
+    activation_node(b, "SiLU", "dw2", "d2");
+    excitation(b, &seed, "d2", "e2", 24, "Sigmoid");
+    conv_node(b, &seed, "e2", stride == 1 ? "y2" : "p2", 24, 8, 1, 1, 1);
+    if (stride == 1)
+        builder_node(b, "Add", "y2,p1", "p2");
+    conv_node(b, &seed, "p2", "head", 8, 16, 1, 1, 1);
+    builder_node(b, "HardSwish", "head", "h");
+    builder_node(b, "GlobalAveragePool", "h", "g");
+    builder_node(b, "Flatten", "g", "out");
+    builder_output(b, "out", ONYX_DTYPE_FLOAT);
+    return b;
+}
+
+/* Every value between the network's convolutions channels last (the stem writes them, each
+ * depthwise, projection, expansion and the head read and write them, the three global
+ * averages read them), against the graph run node by node. */
+Test(conv_fusion, inverted_residual_network_channels_last)
+{
+    static const int64_t cases[][4] = {{1, 19, 17, 1}, {2, 16, 16, 1}, {1, 23, 20, 2}, {3, 9, 12, 2}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int64_t n = cases[i][0], h = cases[i][1], w = cases[i][2];
+        builder *b = inverted_residual_model(n, h, w, cases[i][3]);
+        fused_counts count = fused_nodes(b);
+        cr_assert_eq(count.last_output, 7, "case %zu", i);
+        cr_assert_eq(count.both, 6, "case %zu", i);
+        cr_assert_eq(count.scaled, 2, "case %zu", i);
+        cr_assert_eq(count.means, 3, "case %zu", i);
+        float *x = malloc((size_t)(n * 3 * h * w) * sizeof(float));
+        uint32_t seed = 99;
+        for (int64_t j = 0; j < n * 3 * h * w; j++)
+            x[j] = noise(&seed);
+        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(n, 3, h, w), x);
+        same_fused_and_plain(b, &input);
+        free(x);
+        builder_free(b);
+    }
+}
+
+/* onyx.GlobalAveragePool over [N, spatial..., C] against the mean in double; rank 2 refused. */
+Test(conv_fusion, channels_last_global_average)
+{
+    static const int64_t shapes[][5] = {{3, 2, 5, 70, 0}, {4, 1, 3, 4, 130}, {4, 2, 1, 1, 9}};
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        int rank = (int)shapes[i][0];
+        const int64_t *dims = shapes[i] + 1;
+        int64_t count = 1, n = dims[0], c = dims[rank - 1];
+        for (int d = 0; d < rank; d++)
+            count *= dims[d];
+        float *x = malloc((size_t)count * sizeof(float)), *want = malloc((size_t)(n * c) * sizeof(float));
+        uint32_t seed = 101;
+        for (int64_t j = 0; j < count; j++)
+            x[j] = noise(&seed);
+        int64_t positions = count / (n * c);
+        for (int64_t image = 0; image < n; image++)
+            for (int64_t ch = 0; ch < c; ch++) {
+                double sum = 0;
+                for (int64_t p = 0; p < positions; p++)
+                    sum += x[(image * positions + p) * c + ch];
+                want[image * c + ch] = (float)(sum / (double)positions);
+            }
+        builder *b = builder_new(17);
+        builder_import(b, "onyx", 1);
+        builder_input(b, "x", ONYX_DTYPE_FLOAT, rank, dims, NULL);
+        builder_node(b, "GlobalAveragePool", "x", "y")->domain = "onyx";
+        builder_output(b, "y", ONYX_DTYPE_FLOAT);
+        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, rank, dims, x);
+        run_result r = run_model_with(b, (run_settings){.threads = 2}, 1, &input);
+        cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+        int64_t ydims[4] = {n, c, 1, 1};
+        expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, rank, ydims, want, 1e-5);
+        run_result_free(&r);
+        builder_free(b);
+        free(x);
+        free(want);
+    }
+    builder *b = builder_new(17);
+    builder_import(b, "onyx", 1);
+    float x[6] = {0};
+    builder_input(b, "x", ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), NULL);
+    builder_node(b, "GlobalAveragePool", "x", "y")->domain = "onyx";
+    builder_output(b, "y", ONYX_DTYPE_FLOAT);
+    onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, 3), x);
+    run_result r = run_model_with(b, (run_settings){.threads = 1}, 1, &input);
+    onyx_status st = r.load ? r.load : r.run;
+    cr_assert_eq(st, ONYX_ERROR_INVALID_MODEL, "%s", r.message);
+    cr_assert(strstr(r.message, "rank 3"), "%s", r.message);
+    run_result_free(&r);
+    builder_free(b);
 }
 
 /* onyx.FusedConv written by hand with a channel scale it cannot take (a 3x3 kernel; a scale
