@@ -325,8 +325,10 @@ const op_descriptor op_GlobalLpPool = {global_lp_pool_check, pool_reshape, pool_
 
 /* GlobalAveragePool of X with its channels last ([N, spatial..., C], as runtime/passes_conv.c
  * leaves a convolution's output): Y [N, C, 1, ...], the ONNX operator's. Tasks of an image's
- * block of channels, summed position after position (in float, in that order). */
-#define CHANNELS_LAST_BLOCK 64
+ * block of channels (a cache line of each position, twice: blocks small enough for two threads
+ * to share a few hundred channels evenly), summed position after position (in float, in that
+ * order). */
+#define CHANNELS_LAST_BLOCK 32
 
 static onyx_status channels_last_mean_check(op_context *ctx)
 {
@@ -370,9 +372,14 @@ static onyx_status channels_last_mean_run(const op_context *ctx, int64_t begin, 
         int64_t n = OP_MIN(CHANNELS_LAST_BLOCK, channels - c0);
         float acc[CHANNELS_LAST_BLOCK] = {0};
         const float *row = in + image * positions * channels + c0;
-        for (int64_t p = 0; p < positions; p++, row += channels)
-            for (int64_t c = 0; c < n; c++)
-                acc[c] += row[c];
+        if (n == CHANNELS_LAST_BLOCK) /* a whole block: the sums held in registers */
+            for (int64_t p = 0; p < positions; p++, row += channels)
+                for (int64_t c = 0; c < CHANNELS_LAST_BLOCK; c++)
+                    acc[c] += row[c];
+        else
+            for (int64_t p = 0; p < positions; p++, row += channels)
+                for (int64_t c = 0; c < n; c++)
+                    acc[c] += row[c];
         for (int64_t c = 0; c < n; c++)
             y[image * channels + c0 + c] = positions ? acc[c] / (float)positions : NAN;
     }
