@@ -662,47 +662,61 @@ static onyx_status channels_last_plan(op_context *ctx)
         ctx->scratch_bytes = (size_t)(stem_columns(g) * kh * channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
         return ONYX_OK;
     }
-    /* Blocks of positions: at most CONV_NHWC_BLOCK, and enough for CONV_TARGET_TASKS tasks per
-     * image where there are positions for them. X^T in scratch unless read in place, unscaled. */
-    int64_t positions = g->out_count;
-    int64_t blocks = OP_MAX(ceil_div(positions, CONV_NHWC_BLOCK), want);
+    /* Tasks (image, block of positions, chunk of maps): blocks of at most CONV_NHWC_BLOCK
+     * positions, as many as a multiple of CONV_TARGET_TASKS so that 2 or 4 threads share them
+     * evenly; where there are fewer blocks than that (14x14, 7x7), the maps cut into chunks of
+     * whole panels of the packed weights instead (rows of a block are too few to cut further:
+     * 8 positions took two register tiles, one a third empty). X^T in scratch unless read in
+     * place, unscaled. */
+    int64_t positions = g->out_count, nr = gemm_panel_columns(kernel);
+    int64_t blocks = ceil_div(positions, CONV_NHWC_BLOCK);
+    int64_t chunks = blocks >= want ? 1 : OP_MIN(ceil_div(want, blocks), ceil_div(s->maps, nr));
+    blocks = blocks > 1 ? round_up(blocks, want) : blocks;
     s->block = OP_MAX(1, round_up(ceil_div(positions, blocks), CONV_MAP_ALIGN));
     s->blocks = ceil_div(positions, s->block);
-    ctx->n_tasks = images * s->blocks;
-    ctx->task_cost = s->block * s->maps * s->rows;
+    s->map_chunk = round_up(ceil_div(s->maps, chunks), nr);
+    s->map_chunks = ceil_div(s->maps, s->map_chunk);
+    ctx->n_tasks = images * s->blocks * s->map_chunks;
+    ctx->task_cost = s->block * s->map_chunk * s->rows;
     bool copy = !p->channels_last_input || op_input(ctx, 4);
     ctx->scratch_bytes = copy ? (size_t)(s->block * s->channels) * sizeof(float) + CONV_SCRATCH_ALIGN : 0;
     return ONYX_OK;
 }
 
-/* `rows` rows of Y^T, from its float `at` on: rows of X^T or patches (lda apart from a) times
- * the packed W^T, with the epilogue (bias per column, activation, residual) on the tiles. */
-static void channels_last_product(const op_context *ctx, const float *a, int64_t lda, int64_t rows, int64_t at)
+/* `rows` rows of Y^T, from its float `at` on, columns [j0, j0 + width) (j0 a whole number of
+ * the packed weights' panels): rows of X^T or patches (lda apart from a) times the packed W^T,
+ * with the epilogue (bias per column, activation, residual) on the tiles. */
+static void channels_last_product(const op_context *ctx, const float *a, int64_t lda, int64_t rows, int64_t at,
+                                  int64_t j0, int64_t width)
 {
     const conv_state *s = ctx->state;
     const conv_params *p = ctx->params;
-    const onyx_tensor *bias = op_input(ctx, 2);
+    const onyx_tensor *bias = op_input(ctx, 2), *z = op_input(ctx, 3); /* the residual, channels last as Y^T */
+    gemm_packed_b panels = s->packed_weights;
+    panels.panels += j0 * panels.k;
+    panels.n = width;
     gemm_plan plan;
-    gemm_plan_init(&plan, s->packed_weights.kernel, rows, s->maps, s->rows, false, false, &s->packed_weights);
-    const onyx_tensor *z = op_input(ctx, 3); /* the residual, channels last as Y^T */
-    gemm_args args = {.a = a, .lda = lda, .c = (float *)ctx->outputs[0]->data + at, .ldc = s->maps,
+    gemm_plan_init(&plan, panels.kernel, rows, width, s->rows, false, false, &panels);
+    gemm_args args = {.a = a, .lda = lda, .c = (float *)ctx->outputs[0]->data + at + j0, .ldc = s->maps,
                       .alpha = 1, .beta = 0,
-                      .epilogue = {.bias = bias ? bias->data : NULL, .activation = (gemm_activation)p->activation,
+                      .epilogue = {.bias = bias ? (const float *)bias->data + j0 : NULL,
+                                   .activation = (gemm_activation)p->activation,
                                    .params = {p->activation_params[0], p->activation_params[1]},
-                                   .residual = z ? (const float *)z->data + at : NULL, .ld_residual = s->maps,
+                                   .residual = z ? (const float *)z->data + at + j0 : NULL, .ld_residual = s->maps,
                                    .residual_first = p->residual_first}};
     gemm_run(&plan, &args, 0, gemm_plan_tasks(&plan), NULL);
 }
 
 /* A task of channels_last_output for a 1x1 convolution: a block of positions of one image, its
  * rows of X^T (positions x channels) read in place (X channels last) or transposed into
- * scratch, scaled there by the channel scale if any, times the packed W^T into the same rows
- * of Y^T. */
+ * scratch, scaled there by the channel scale if any, times a chunk of the packed W^T into the
+ * same rows of Y^T. */
 static void channels_last_output_task(const op_context *ctx, int64_t task, float *scratch)
 {
     const conv_state *s = ctx->state;
-    int64_t image = task / s->blocks, positions = s->geometry.out_count, channels = s->channels;
-    int64_t i0 = task % s->blocks * s->block, rows = OP_MIN(s->block, positions - i0);
+    int64_t per_image = s->blocks * s->map_chunks, image = task / per_image, chunk = task % s->map_chunks;
+    int64_t positions = s->geometry.out_count, channels = s->channels;
+    int64_t i0 = task % per_image / s->map_chunks * s->block, rows = OP_MIN(s->block, positions - i0);
     const float *x = (const float *)ctx->inputs[0]->data, *a = scratch, *scale = channel_scale(ctx, image);
     if (((const conv_params *)ctx->params)->channels_last_input) {
         a = x + (image * positions + i0) * channels;
@@ -718,7 +732,9 @@ static void channels_last_output_task(const op_context *ctx, int64_t task, float
             for (int64_t c = 0; c < channels; c++)
                 scratch[r * channels + c] *= scale[c];
     }
-    channels_last_product(ctx, a, channels, rows, (image * positions + i0) * s->maps);
+    int64_t j0 = chunk * s->map_chunk;
+    channels_last_product(ctx, a, channels, rows, (image * positions + i0) * s->maps, j0,
+                          OP_MIN(s->map_chunk, s->maps - j0));
 }
 
 /* A task of channels_last_output for a stem: output rows [row0, row1) of one image. For each,
@@ -751,7 +767,7 @@ static void stem_channels_last_task(const op_context *ctx, int64_t task, float *
                                columns + x0 * column + ky * channels, column);
         }
         channels_last_product(ctx, columns, g->stride[1] * column, g->out[1],
-                              (image * g->out_count + oy * g->out[1]) * s->maps);
+                              (image * g->out_count + oy * g->out[1]) * s->maps, 0, s->maps);
     }
 }
 

@@ -136,6 +136,8 @@ static int64_t panel_width(const gemm_kernel *kernel, int64_t n, int64_t j)
     return min64(kernel->nr, ceil_div(n - j, kernel->vector) * kernel->vector);
 }
 
+int64_t gemm_panel_columns(const gemm_kernel *kernel) { return kernel->nr; }
+
 bool gemm_pack_b_pays(const gemm_kernel *kernel, int64_t n)
 {
     int64_t padded = ceil_div(n, kernel->vector) * kernel->vector;

@@ -100,6 +100,9 @@ typedef struct gemm_packed_b {
     const float *panels;
 } gemm_packed_b;
 
+/* The columns of one panel of `kernel` (its nr): a column range of a packed operand that starts
+ * at a multiple of it is a packed operand too (panels from j * k on). */
+int64_t gemm_panel_columns(const gemm_kernel *kernel);
 /* Whether packing a k x n operand for `kernel` is worth its memory: false when the padding to
  * whole vectors would make it more than half as large again (n of a few columns). */
 bool gemm_pack_b_pays(const gemm_kernel *kernel, int64_t n);
