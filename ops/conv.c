@@ -709,28 +709,32 @@ static void channels_last_product(const op_context *ctx, const float *a, int64_t
 
 /* A task of channels_last_output for a 1x1 convolution: a block of positions of one image, its
  * rows of X^T (positions x channels) read in place (X channels last) or transposed into
- * scratch, scaled there by the channel scale if any, times a chunk of the packed W^T into the
- * same rows of Y^T. */
-static void channels_last_output_task(const op_context *ctx, int64_t task, float *scratch)
+ * scratch, scaled there by the channel scale if any (and kept for the thread's next task on
+ * the same block, *loaded), times a chunk of the packed W^T into the same rows of Y^T. */
+static void channels_last_output_task(const op_context *ctx, int64_t task, float *scratch, int64_t *loaded)
 {
     const conv_state *s = ctx->state;
     int64_t per_image = s->blocks * s->map_chunks, image = task / per_image, chunk = task % s->map_chunks;
-    int64_t positions = s->geometry.out_count, channels = s->channels;
-    int64_t i0 = task % per_image / s->map_chunks * s->block, rows = OP_MIN(s->block, positions - i0);
+    int64_t block = task / s->map_chunks, positions = s->geometry.out_count, channels = s->channels;
+    int64_t i0 = block % s->blocks * s->block, rows = OP_MIN(s->block, positions - i0);
     const float *x = (const float *)ctx->inputs[0]->data, *a = scratch, *scale = channel_scale(ctx, image);
-    if (((const conv_params *)ctx->params)->channels_last_input) {
+    bool in_place = ((const conv_params *)ctx->params)->channels_last_input && !scale;
+    if (in_place) {
         a = x + (image * positions + i0) * channels;
-        for (int64_t r = 0; scale && r < rows; r++)
-            for (int64_t c = 0; c < channels; c++)
-                scratch[r * channels + c] = a[r * channels + c] * scale[c];
-        if (scale)
-            a = scratch;
-    } else {
-        conv_kernels_get(GEMM_KERNEL_BEST)
-            ->transpose(x + image * channels * positions + i0, positions, channels, rows, scratch, channels);
-        for (int64_t r = 0; scale && r < rows; r++)
-            for (int64_t c = 0; c < channels; c++)
-                scratch[r * channels + c] *= scale[c];
+    } else if (*loaded != block) {
+        if (((const conv_params *)ctx->params)->channels_last_input) {
+            const float *rows_in = x + (image * positions + i0) * channels;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = 0; c < channels; c++)
+                    scratch[r * channels + c] = rows_in[r * channels + c] * scale[c];
+        } else {
+            conv_kernels_get(GEMM_KERNEL_BEST)
+                ->transpose(x + image * channels * positions + i0, positions, channels, rows, scratch, channels);
+            for (int64_t r = 0; scale && r < rows; r++)
+                for (int64_t c = 0; c < channels; c++)
+                    scratch[r * channels + c] *= scale[c];
+        }
+        *loaded = block;
     }
     int64_t j0 = chunk * s->map_chunk;
     channels_last_product(ctx, a, channels, rows, (image * positions + i0) * s->maps, j0,
@@ -814,7 +818,7 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
             if (s->nhwc_weights)
                 channels_last_input_task(ctx, task, columns);
             else if (s->direct)
-                channels_last_output_task(ctx, task, columns);
+                channels_last_output_task(ctx, task, columns, &loaded);
             else
                 stem_channels_last_task(ctx, task, columns);
             continue;

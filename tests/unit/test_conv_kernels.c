@@ -977,7 +977,12 @@ static void conv_node(builder *b, uint32_t *seed, const char *in, const char *ou
     snprintf(w, sizeof w, "%s_w", out);
     snprintf(bias, sizeof bias, "%s_b", out);
     snprintf(inputs, sizeof inputs, "%s,%s,%s", in, w, bias);
-    builder_initializer(b, w, ONYX_DTYPE_FLOAT, 4, DIMS(m, c / group, k, k), noise_tensor(b, m * (c / group) * k * k, seed));
+    /* Weights of about 1 / sqrt(fan-in), so that values stay near 1 however wide the layers. */
+    int64_t fan_in = c / group * k * k;
+    float *weights = noise_tensor(b, m * fan_in, seed);
+    for (int64_t i = 0; i < m * fan_in; i++)
+        weights[i] /= sqrtf((float)fan_in);
+    builder_initializer(b, w, ONYX_DTYPE_FLOAT, 4, DIMS(m, c / group, k, k), weights);
     builder_initializer(b, bias, ONYX_DTYPE_FLOAT, 1, DIMS(m), noise_tensor(b, m, seed));
     Onnx__NodeProto *n = builder_node(b, "Conv", inputs, out);
     builder_attr_ints(b, n, "pads", 4, INT64S(k / 2, k / 2, k / 2, k / 2));
@@ -1002,26 +1007,28 @@ static void excitation(builder *b, uint32_t *seed, const char *x, const char *ou
     builder_node(b, "Mul", inputs, out);
 }
 
-static builder *inverted_residual_model(int64_t n, int64_t h, int64_t w, int64_t stride)
+/* Channels: the stem's and first block's c1, the projections' c2, the expansion's c3, the
+ * head's c4. */
+static builder *inverted_residual_model(int64_t n, int64_t h, int64_t w, int64_t stride, const int64_t c[4])
 {
     builder *b = builder_new(17);
     uint32_t seed = 97;
     builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(n, 3, h, w), NULL);
-    conv_node(b, &seed, "x", "stem", 3, 8, 3, 2, 1);
+    conv_node(b, &seed, "x", "stem", 3, c[0], 3, 2, 1);
     builder_node(b, "HardSwish", "stem", "a0");
-    conv_node(b, &seed, "a0", "dw1", 8, 8, 3, 1, 8);
+    conv_node(b, &seed, "a0", "dw1", c[0], c[0], 3, 1, c[0]);
     builder_node(b, "Relu", "dw1", "d1");
-    excitation(b, &seed, "d1", "e1", 8, "HardSigmoid");
-    conv_node(b, &seed, "e1", "p1", 8, 8, 1, 1, 1);
-    conv_node(b, &seed, "p1", "ex", 8, 24, 1, 1, 1);
+    excitation(b, &seed, "d1", "e1", c[0], "HardSigmoid");
+    conv_node(b, &seed, "e1", "p1", c[0], c[1], 1, 1, 1);
+    conv_node(b, &seed, "p1", "ex", c[1], c[2], 1, 1, 1);
     activation_node(b, "SiLU", "ex", "x2");
-    conv_node(b, &seed, "x2", "dw2", 24, 24, 3, stride, 24);
+    conv_node(b, &seed, "x2", "dw2", c[2], c[2], 3, stride, c[2]);
     activation_node(b, "SiLU", "dw2", "d2");
-    excitation(b, &seed, "d2", "e2", 24, "Sigmoid");
-    conv_node(b, &seed, "e2", stride == 1 ? "y2" : "p2", 24, 8, 1, 1, 1);
+    excitation(b, &seed, "d2", "e2", c[2], "Sigmoid");
+    conv_node(b, &seed, "e2", stride == 1 ? "y2" : "p2", c[2], c[1], 1, 1, 1);
     if (stride == 1)
         builder_node(b, "Add", "y2,p1", "p2");
-    conv_node(b, &seed, "p2", "head", 8, 16, 1, 1, 1);
+    conv_node(b, &seed, "p2", "head", c[1], c[3], 1, 1, 1);
     builder_node(b, "HardSwish", "head", "h");
     builder_node(b, "GlobalAveragePool", "h", "g");
     builder_node(b, "Flatten", "g", "out");
@@ -1034,10 +1041,15 @@ static builder *inverted_residual_model(int64_t n, int64_t h, int64_t w, int64_t
  * averages read them), against the graph run node by node. */
 Test(conv_fusion, inverted_residual_network_channels_last)
 {
-    static const int64_t cases[][4] = {{1, 19, 17, 1}, {2, 16, 16, 1}, {1, 23, 20, 2}, {3, 9, 12, 2}};
+    /* n, h, w, stride, then the channels; wide ones make the 1x1 products on few positions cut
+     * their maps into chunks (every family's panels), and 40x36 cut its positions in blocks */
+    static const int64_t cases[][8] = {{1, 19, 17, 1, 8, 8, 24, 16},    {2, 16, 16, 1, 8, 8, 24, 16},
+                                       {1, 23, 20, 2, 8, 8, 24, 16},    {3, 9, 12, 2, 8, 8, 24, 16},
+                                       {1, 13, 11, 1, 16, 96, 144, 64}, {2, 13, 11, 2, 16, 112, 40, 200},
+                                       {1, 40, 36, 1, 8, 24, 48, 16}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int64_t n = cases[i][0], h = cases[i][1], w = cases[i][2];
-        builder *b = inverted_residual_model(n, h, w, cases[i][3]);
+        builder *b = inverted_residual_model(n, h, w, cases[i][3], cases[i] + 4);
         fused_counts count = fused_nodes(b);
         cr_assert_eq(count.last_output, 7, "case %zu", i);
         cr_assert_eq(count.both, 6, "case %zu", i);
