@@ -1,9 +1,11 @@
 /* SwiGLU (opset 28): Y = A * sigmoid(alpha * A) * B, A (the gate) and B (the value) of one
  * shape, no broadcasting. float16 and bfloat16 compute on float and round once at the store.
- * Also the kernel of LLaMA-style MLPs, silu(gate) * up, that the SwiGLU fusion pass finds: float32
- * runs on an exp of its own that the compiler vectorizes (libm's is one call per element). */
+ * Also the kernel of LLaMA-style MLPs, silu(gate) * up, that the SwiGLU fusion pass finds:
+ * float32 with alpha 1 runs the GEMM epilogue's vector SiLU on blocks that stay in L1, then
+ * the product; another alpha an exp of its own (libm's is one call per element). */
 #include "dtype_io.h"
 #include "elementwise.h"
+#include "gemm.h" /* gemm_activate_into: the vector SiLU */
 #include "op.h"
 
 #include <math.h>
@@ -94,11 +96,30 @@ static inline float exp_clamped(float x)
     return p * scale;
 }
 
+/* Elements of a block of the vector path: their SiLU and product in L1. */
+#define SWIGLU_BLOCK 1024
+
 /* x sigmoid(alpha x) y. The clamped exp changes only results below 1e-36 in size, and -inf
- * (for alpha > 0) gives -inf where x sigmoid(x) is NaN. */
-ELEMENTWISE_CLONES static void swiglu_float(const float *restrict a, const float *restrict b,
-                                            float *restrict y, int64_t i0, int64_t i1, float alpha)
+ * (for alpha > 0) gives -inf where x sigmoid(x) is NaN. With alpha 1, the vector SiLU
+ * (gemm.h: within 1e-6 relative) times y; GCC left the general loop scalar (6 ns a float on
+ * Zen 3, 1.5 ms of each 128-token LLaMA MLP of 2048), hence the two. */
+ELEMENTWISE_CLONES static void swiglu_product(float *restrict y, const float *restrict b, int64_t n)
 {
+    for (int64_t i = 0; i < n; i++)
+        y[i] *= b[i];
+}
+
+static void swiglu_float(const float *restrict a, const float *restrict b, float *restrict y, int64_t i0,
+                         int64_t i1, float alpha)
+{
+    if (alpha == 1.0f) {
+        for (int64_t i = i0; i < i1; i += SWIGLU_BLOCK) {
+            int64_t n = OP_MIN(SWIGLU_BLOCK, i1 - i);
+            gemm_activate_into(y + i, a + i, n, GEMM_ACTIVATION_SILU);
+            swiglu_product(y + i, b + i, n);
+        }
+        return;
+    }
     for (int64_t i = i0; i < i1; i++)
         y[i] = a[i] / (1.0f + exp_clamped(-alpha * a[i])) * b[i];
 }

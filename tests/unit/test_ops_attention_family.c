@@ -1,11 +1,13 @@
 /* What ONNX's node tests leave out of SwiGLU, CausalConvWithState, LinearAttention, DeformConv
- * and FlexAttention: their error paths, DeformConv on one spatial axis, and FlexAttention's
- * modifiers reading values of the enclosing graph. Expected values are worked out by hand
- * from the specifications (the arithmetic is in the comments), never taken from onyx. */
+ * and FlexAttention: their error paths, SwiGLU's float32 blocks, DeformConv on one spatial
+ * axis, and FlexAttention's modifiers reading values of the enclosing graph. Expected values
+ * are worked out by hand from the specifications (the arithmetic is in the comments) or in
+ * double, never taken from onyx. */
 #include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* Runs b and expects the load (or, when `at_load` is false, the run) to fail with `status`
  * and a message naming `what`; frees b. */
@@ -36,6 +38,29 @@ Test(swiglu, double_values)
                   (const double[]){1.4621171572600098, 0, -0.2689414213699951}, 1e-12);
     run_result_free(&r);
     builder_free(b);
+}
+
+/* float32 with alpha 1 (the vector path, in blocks of 1024 and a tail) against double. */
+Test(swiglu, float_blocks_against_double)
+{
+    enum { N = 2500 };
+    float *a = malloc(N * sizeof(float)), *bv = malloc(N * sizeof(float)), *want = malloc(N * sizeof(float));
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)((i * 37 % 1201) - 600) * 0.05f; /* -30 .. 30 */
+        bv[i] = (float)((i * 53 % 401) - 200) * 0.01f;
+        want[i] = (float)((double)a[i] / (1.0 + exp(-(double)a[i])) * (double)bv[i]);
+    }
+    onyx_tensor in[2] = {tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, N / 2), a),
+                         tensor_of(ONYX_DTYPE_FLOAT, 2, DIMS(2, N / 2), bv)};
+    builder *b = builder_single_node(28, "SwiGLU", "A,B", in, 0, "Y");
+    run_result r = run_model(b, 2, in);
+    cr_assert_eq(r.run, ONYX_OK, "%s", r.message);
+    expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 2, DIMS(2, N / 2), want, 1e-5);
+    run_result_free(&r);
+    builder_free(b);
+    free(a);
+    free(bv);
+    free(want);
 }
 
 Test(swiglu, refuses_to_broadcast)
