@@ -1,6 +1,7 @@
 /* Activations: Sigmoid, Softplus, Softsign, Mish, the ones with float attributes (Elu, Celu, Selu,
  * LeakyRelu, HardSigmoid, HardSwish, Swish, Shrink, ThresholdedRelu), Clip and PRelu. */
 #include "elementwise.h"
+#include "gemm.h" /* gemm_activate_into: the vector sigmoid */
 #include "half.h"
 
 #include <stdint.h>
@@ -10,7 +11,7 @@
 /* min(max(v, low), high), as numpy's clip: NaN stays NaN, and low > high gives high. */
 #define CLIP_EXPR(v, low, high) (((v) < (low) ? (low) : (v)) > (high) ? (high) : ((v) < (low) ? (low) : (v)))
 
-FLOAT_FAMILY(sigmoid, 1 / (1 + exp(-x)))
+VECTOR_FLOAT_FAMILY(sigmoid, GEMM_ACTIVATION_SIGMOID, 1 / (1 + exp(-x)))
 /* log(1 + e^x) without overflowing e^x for large x. */
 FLOAT_FAMILY(softplus, x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)))
 FLOAT_FAMILY(softsign, x / (1 + fabs(x)))

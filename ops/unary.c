@@ -3,7 +3,7 @@
  * Integer negation wraps (computed in the unsigned type), so that -INT_MIN is INT_MIN rather
  * than undefined. */
 #include "elementwise.h"
-#include "gemm.h" /* gemm_activate_into: the vector erf */
+#include "gemm.h" /* gemm_activate_into: the vector exp, erf and tanh */
 
 
 #include <tgmath.h>
@@ -45,22 +45,12 @@ FOR_UNSIGNED_TYPES(SIGN_U)
 static const unary_family sign_family = {.kernels = {FOR_NUMERIC_TYPES(KERNEL_ENTRY)}};
 #undef KERNEL_PREFIX
 
-FLOAT_FAMILY(exp, exp(x))
+VECTOR_FLOAT_FAMILY(exp, GEMM_ACTIVATION_EXP, exp(x))
 FLOAT_FAMILY(log, log(x))
 FLOAT_FAMILY(reciprocal, 1 / x)
 FLOAT_FAMILY(sqrt, sqrt(x))
-/* float: the GEMM epilogue's vector erf (within 2 ulp, see gemm.h), about ten times as fast as
- * the C library's erff per element; double: the C library's. (float16 and bfloat16 go through
- * the float kernel.) */
-static void erf_FLOAT(void *out, const void *in, int64_t n, const unary_args *args)
-{
-    (void)args;
-    gemm_activate_into(out, in, n, GEMM_ACTIVATION_ERF);
-}
-UNARY_KERNEL(erf_DOUBLE, double, double, erf(x))
-static const unary_family erf_family = {.kernels = {[ONYX_DTYPE_FLOAT] = erf_FLOAT,
-                                                    [ONYX_DTYPE_DOUBLE] = erf_DOUBLE}};
-FLOAT_FAMILY(tanh, tanh(x))
+VECTOR_FLOAT_FAMILY(erf, GEMM_ACTIVATION_ERF, erf(x))
+VECTOR_FLOAT_FAMILY(tanh, GEMM_ACTIVATION_TANH, tanh(x))
 FLOAT_FAMILY(sin, sin(x))
 FLOAT_FAMILY(cos, cos(x))
 FLOAT_FAMILY(tan, tan(x))

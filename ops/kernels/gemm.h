@@ -53,8 +53,12 @@ typedef enum gemm_activation {
     GEMM_ACTIVATION_HARD_SWISH,   /* x max(0, min(1, x/6 + 1/2)) */
     GEMM_ACTIVATION_SILU,         /* x / (1 + exp(-x)) within 1e-6 relative for x >= -80 (|x| e^x,
                                      below 1e-32, further down) */
-    /* Not for products: the Erf operator's vector kernel, through gemm_activate. */
-    GEMM_ACTIVATION_ERF, /* erf(x) within 2 ulp; +-1 exactly for |x| >= 6, erf(-0) = -0, NaN stays NaN */
+    /* Not for products: the vector kernels of Erf, Sigmoid, Tanh and Exp, through gemm_activate.
+     * NaN stays NaN in each. */
+    GEMM_ACTIVATION_ERF,     /* erf(x) within 2 ulp; +-1 exactly for |x| >= 6, erf(-0) = -0 */
+    GEMM_ACTIVATION_SIGMOID, /* 1 / (1 + exp(-x)) within 1e-6 relative (exp as below) */
+    GEMM_ACTIVATION_TANH,    /* tanh(x) within 2e-7 relative; +-1 from |x| = 9 on, tanh(-0) = -0 */
+    GEMM_ACTIVATION_EXP,     /* exp(x) within 2 ulp; inf above 88.7, through the subnormals to 0 below */
 } gemm_activation;
 /* The last activation onyx.FusedConv accepts. */
 #define GEMM_ACTIVATION_LAST GEMM_ACTIVATION_SILU

@@ -256,6 +256,28 @@ GEMM_INLINE vec silu(vec x)
 #endif
 }
 
+/* 1 / (1 + e^-x), e^-x from exp_sum: inf below x = -88.7, so that the result fades to 0 there
+ * (through the subnormals first). */
+GEMM_INLINE vec sigmoid(vec x) { return v_div(v_set1(1.0f), v_add(v_set1(1.0f), exp_sum(v_sub(v_zero(), x), v_zero()))); }
+
+/* tanh(x): below |x| = 0.625 the odd polynomial x (1 + x^2 Q(x^2)) (Q of degree 4 fitted by
+ * weighted least squares for relative error: 1.3e-7 in floats); above, 1 - 2 / (1 + e^(2|x|)) (where tanh
+ * > 0.55, so the exp's error stays relative) with 2|x| held at 40 (tanh is 1 in floats beyond
+ * about 9), the sign put back. */
+GEMM_INLINE vec tanh_vec(vec x)
+{
+    vec ax = v_abs(x), s = v_mul(x, x);
+    vec q = v_fma(v_fma(v_fma(v_fma(v_set1(-0.005705104675143957f), s, v_set1(0.02063920721411705f)), s,
+                              v_set1(-0.0537397600710392f)),
+                        s, v_set1(0.13331443071365356f)),
+                  s, v_set1(-0.3333328068256378f));
+    vec small = v_mul(x, v_fma(s, q, v_set1(1.0f))); /* x (1 + x^2 Q): -0 stays -0 */
+    vec e = exp_bounded(v_min(v_set1(40.0f), v_add(ax, ax)), v_zero(), false);
+    vec large = v_sub(v_set1(1.0f), v_div(v_set1(2.0f), v_add(v_set1(1.0f), e)));
+    large = v_select_negative(x, v_sub(v_zero(), large), large);
+    return v_select_negative(v_sub(ax, v_set1(0.625f)), small, large);
+}
+
 GEMM_INLINE vec activate(vec x, gemm_activation activation, const float *params)
 {
     switch (activation) {
@@ -268,6 +290,9 @@ GEMM_INLINE vec activate(vec x, gemm_activation activation, const float *params)
         return v_mul(x, clamp(v_fma(v_set1(1.0f / 6.0f), x, v_set1(0.5f)), 0.0f, 1.0f));
     case GEMM_ACTIVATION_SILU: return silu(x);
     case GEMM_ACTIVATION_ERF: return erf_vec(x);
+    case GEMM_ACTIVATION_SIGMOID: return sigmoid(x);
+    case GEMM_ACTIVATION_TANH: return tanh_vec(x);
+    case GEMM_ACTIVATION_EXP: return exp_sum(x, v_zero());
     case GEMM_ACTIVATION_NONE: break;
     }
     return x;
@@ -468,6 +493,9 @@ static void epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const ge
     GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_HARD_SWISH)
     GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_SILU)
     GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_ERF)
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_SIGMOID)
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_TANH)
+    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_EXP)
     }
 }
 

@@ -32,6 +32,9 @@ static double activate_ref(double x, gemm_activation act)
     case GEMM_ACTIVATION_GELU_ERF: return gelu_erf_ref(x);
     case GEMM_ACTIVATION_GELU_TANH: return gelu_tanh_ref(x);
     case GEMM_ACTIVATION_SILU: return x / (1 + exp(-x));
+    case GEMM_ACTIVATION_SIGMOID: return 1 / (1 + exp(-x));
+    case GEMM_ACTIVATION_TANH: return tanh(x);
+    case GEMM_ACTIVATION_EXP: return exp(x);
     case GEMM_ACTIVATION_NONE: break;
     default: break; /* the convolutions' activations: tested in test_conv_kernels.c */
     }
@@ -586,6 +589,38 @@ Test(gemm, activations_of_special_values)
                       "%s act %d: %g %g %g %g %g %g %g", gemm_kernel_name(kernel), act, g[0], g[1], g[2], g[3], g[4],
                       g[5], g[6]);
         }
+    }
+}
+
+/* ---- sigmoid, tanh and exp (the Sigmoid, Tanh and Exp operators' kernels) ----------------- */
+
+Test(gemm, sigmoid_tanh_and_exp_against_double)
+{
+    FOR_EACH_KERNEL(kernel) {
+        /* sigmoid: 1e-6 relative down to -87 (about 1.6e-38), subnormal results within FLT_MIN */
+        check_activation(kernel, GEMM_ACTIVATION_SIGMOID, -87, 30, 1e-6);
+        check_activation(kernel, GEMM_ACTIVATION_SIGMOID, -104, -87, 1);
+        /* tanh: both sides of the polynomial's end at 0.625, tiny values, saturation */
+        check_activation(kernel, GEMM_ACTIVATION_TANH, -12, 12, 2e-7);
+        check_activation(kernel, GEMM_ACTIVATION_TANH, -1e-3, 1e-3, 2e-7);
+        check_activation(kernel, GEMM_ACTIVATION_TANH, 0.6, 0.65, 2e-7);
+        /* exp: the normal results, 2 ulp (2.4e-7) */
+        check_activation(kernel, GEMM_ACTIVATION_EXP, -87, 88.5, 2.4e-7);
+        float x[9];
+        memcpy(x, (float[]){NAN, INFINITY, -INFINITY, -0.0f, 1e-30f, 30.0f, -200.0f, 100.0f, -1e-30f}, sizeof x);
+        float t[9], e[9];
+        memcpy(t, x, sizeof x);
+        memcpy(e, x, sizeof x);
+        gemm_activate(kernel, x, 9, GEMM_ACTIVATION_SIGMOID);
+        gemm_activate(kernel, t, 9, GEMM_ACTIVATION_TANH);
+        gemm_activate(kernel, e, 9, GEMM_ACTIVATION_EXP);
+        const char *name = gemm_kernel_name(kernel);
+        cr_assert(isnan(x[0]) && x[1] == 1 && x[2] == 0 && x[3] == 0.5f && x[5] == 1 && x[6] == 0, "%s sigmoid", name);
+        cr_assert(isnan(t[0]) && t[1] == 1 && t[2] == -1 && t[3] == 0 && signbit(t[3]) && t[4] == 1e-30f &&
+                      t[5] == 1 && t[6] == -1 && t[8] == -1e-30f,
+                  "%s tanh: %g %g %g %g %g %g %g", name, t[0], t[1], t[2], t[3], t[4], t[5], t[6]);
+        cr_assert(isnan(e[0]) && e[1] == INFINITY && e[2] == 0 && e[3] == 1 && e[6] == 0 && e[7] == INFINITY,
+                  "%s exp", name);
     }
 }
 
