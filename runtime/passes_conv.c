@@ -423,7 +423,9 @@ static int layout_channels_last(onyx_model *model, graph *g, onyx_status *st)
             }
             /* A depthwise convolution writes channels last only when it reads them; a 1x1 one
              * adds its residual in the layout it writes. */
-            int extra = kind[i] == LAYOUT_DEPTHWISE ? n->inputs[0] : kind[i] == LAYOUT_POINTWISE && n->n_inputs > 3 ? n->inputs[3] : -1;
+            int extra = kind[i] == LAYOUT_DEPTHWISE                         ? n->inputs[0]
+                        : kind[i] == LAYOUT_POINTWISE && n->n_inputs > 3 ? n->inputs[3]
+                                                                          : -1;
             if (output_last && extra >= 0 && !last[extra]) {
                 last[out] = 0;
                 changed = true;
@@ -435,7 +437,8 @@ static int layout_channels_last(onyx_model *model, graph *g, onyx_status *st)
         node *n = &g->nodes[i];
         if (n->dead)
             continue;
-        bool in = n->inputs[0] >= 0 && last[n->inputs[0]], out = n->outputs[0] >= 0 && last[n->outputs[0]];
+        bool in = n->n_inputs > 0 && n->inputs[0] >= 0 && last[n->inputs[0]];
+        bool out = n->n_outputs > 0 && n->outputs[0] >= 0 && last[n->outputs[0]];
         if (is_op(n, "", "GlobalAveragePool") && in) {
             char *domain = mem_strdup(&model->mem, "onyx"), *op = mem_strdup(&model->mem, n->op_type);
             int *inputs = mem_alloc(&model->mem, 2 * sizeof(int));

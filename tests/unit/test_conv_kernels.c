@@ -1143,36 +1143,44 @@ Test(conv_fusion, channel_scale_refused_where_it_does_not_apply)
     }
 }
 
-/* onyx.FusedConv written by hand with a layout flag its convolution cannot take (a 3x3
- * kernel over more channels than a stem's with channels_last_output; both flags; a residual):
- * a clear error, no crash. */
+/* onyx.FusedConv written by hand with layout flags its convolution cannot take: a clear error,
+ * no crash. */
 Test(conv_fusion, channels_last_flags_refused_where_they_do_not_apply)
 {
-    static const char *const flags[3][2] = {{"channels_last_output", NULL},
-                                            {"channels_last_output", "channels_last_input"},
-                                            {"channels_last_input", NULL}};
-    for (int i = 0; i < 3; i++) {
+    static const struct {
+        int64_t x[4], w[4], group;
+        const char *flags[2];
+        bool residual;
+    } cases[] = {
+        /* a 3x3 kernel over more channels than a stem's, writing channels last; with both flags */
+        {{1, 5, 5, 5}, {4, 5, 3, 3}, 1, {"channels_last_output"}, false},
+        {{1, 5, 5, 5}, {4, 5, 3, 3}, 1, {"channels_last_output", "channels_last_input"}, false},
+        /* depthwise reading channels last with a residual; writing them from NCHW */
+        {{1, 5, 5, 4}, {4, 1, 3, 3}, 4, {"channels_last_input"}, true},
+        {{1, 4, 5, 5}, {4, 1, 3, 3}, 4, {"channels_last_output"}, false},
+        /* a 1x1 product reading channels last but writing NCHW */
+        {{1, 5, 5, 5}, {4, 5, 1, 1}, 1, {"channels_last_input"}, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         builder *b = builder_new(17);
         builder_import(b, "onyx", 1);
         float w[4 * 5 * 9] = {0}, x[5 * 5 * 5] = {0};
-        /* the third: depthwise, its input channels last, with a residual of the output's shape */
-        builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, i == 2 ? DIMS(1, 5, 5, 4) : DIMS(1, 5, 5, 5), NULL);
-        if (i == 2)
+        builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, cases[i].x, NULL);
+        if (cases[i].residual)
             builder_input(b, "r", ONYX_DTYPE_FLOAT, 4, DIMS(1, 4, 3, 3), NULL);
-        builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, DIMS(4, i == 2 ? 1 : 5, 3, 3), w);
-        Onnx__NodeProto *n = builder_node(b, "FusedConv", i == 2 ? "x,w,,r" : "x,w", "y");
+        builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, cases[i].w, w);
+        Onnx__NodeProto *n = builder_node(b, "FusedConv", cases[i].residual ? "x,w,,r" : "x,w", "y");
         n->domain = "onyx";
-        if (i == 2)
-            builder_attr_int(b, n, "group", 4);
-        for (int k = 0; k < 2 && flags[i][k]; k++)
-            builder_attr_int(b, n, flags[i][k], 1);
+        builder_attr_int(b, n, "group", cases[i].group);
+        for (int k = 0; k < 2 && cases[i].flags[k]; k++)
+            builder_attr_int(b, n, cases[i].flags[k], 1);
         builder_output(b, "y", ONYX_DTYPE_FLOAT);
-        onyx_tensor inputs[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, i == 2 ? DIMS(1, 5, 5, 4) : DIMS(1, 5, 5, 5), x),
+        onyx_tensor inputs[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, cases[i].x, x),
                                  tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 4, 3, 3), x)};
-        run_result r = run_model_with(b, (run_settings){.threads = 1, .plain = true}, i == 2 ? 2 : 1, inputs);
+        run_result r = run_model_with(b, (run_settings){.threads = 1, .plain = true}, cases[i].residual ? 2 : 1, inputs);
         onyx_status st = r.load ? r.load : r.run;
-        cr_assert_eq(st, ONYX_ERROR_INVALID_MODEL, "case %d: %s", i, r.message);
-        cr_assert(strstr(r.message, "channels_last") && strstr(r.message, "FusedConv"), "case %d: %s", i, r.message);
+        cr_assert_eq(st, ONYX_ERROR_INVALID_MODEL, "case %zu: %s", i, r.message);
+        cr_assert(strstr(r.message, "channels_last") && strstr(r.message, "FusedConv"), "case %zu: %s", i, r.message);
         run_result_free(&r);
         builder_free(b);
     }
