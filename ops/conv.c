@@ -618,6 +618,14 @@ static onyx_status channels_last_plan(op_context *ctx)
                         "depthwise convolution reading them; only the 1x1 one takes a residual or a scale",
                         CONV_STEM_CHANNELS);
     s->channels_last = true;
+    if (g->out_count == 0 || s->maps == 0 || images == 0 || s->channels == 0) {
+        ctx->n_tasks = 0; /* an empty output (or a sum over no channels, not planned for) */
+        ctx->scratch_bytes = 0;
+        return s->channels == 0 && g->out_count && s->maps && images
+                   ? op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_output and channels_last_input need "
+                                                             "at least one input channel")
+                   : ONYX_OK;
+    }
     if (depthwise) {
         int64_t channels = s->channels, taps = g->kernel_count;
         s->nhwc_weights = op_alloc_state(ctx, (size_t)(channels * (taps + 1)) * sizeof(float));

@@ -352,7 +352,7 @@ static layout_kind layout_kind_of(const graph *g, const node *n)
         node_attr(n, "channels_last_input"))
         return LAYOUT_NONE;
     const onyx_tensor *w = conv_weights(g, n), *x = &g->values[n->inputs[0]].info;
-    if (!w || x->dtype != ONYX_DTYPE_FLOAT || x->rank != 4)
+    if (!w || w->dims[1] < 1 || x->dtype != ONYX_DTYPE_FLOAT || x->rank != 4)
         return LAYOUT_NONE;
     int64_t group = attr_int(n, "group", 1);
     if (group == 1 && pointwise(n, w))

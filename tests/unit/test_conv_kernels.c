@@ -1186,6 +1186,41 @@ Test(conv_fusion, channels_last_flags_refused_where_they_do_not_apply)
     }
 }
 
+/* onyx.FusedConv with its channels last on no images, or with no maps: empty outputs of the
+ * right shape, nothing run. */
+Test(conv_fusion, channels_last_convolutions_of_empty_images)
+{
+    static const struct {
+        int64_t x[4], w[4], group, y[4];
+        const char *flag;
+    } cases[] = {
+        {{0, 5, 4, 4}, {4, 5, 1, 1}, 1, {0, 4, 4, 4}, "channels_last_output"},
+        {{0, 4, 5, 4}, {4, 1, 3, 3}, 4, {0, 4, 4, 5}, "channels_last_input"},
+        {{1, 3, 6, 6}, {0, 3, 3, 3}, 1, {1, 6, 6, 0}, "channels_last_output"},
+        {{1, 5, 4, 4}, {0, 5, 1, 1}, 1, {1, 4, 4, 0}, "channels_last_output"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        builder *b = builder_new(17);
+        builder_import(b, "onyx", 1);
+        float w[4 * 5 * 9] = {0}, x[3 * 6 * 6] = {0};
+        builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, cases[i].x, NULL);
+        builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, cases[i].w, w);
+        Onnx__NodeProto *n = builder_node(b, "FusedConv", "x,w", "y");
+        n->domain = "onyx";
+        builder_attr_int(b, n, "group", cases[i].group);
+        builder_attr_ints(b, n, "pads", 4, cases[i].w[2] == 3 ? INT64S(1, 1, 1, 1) : INT64S(0, 0, 0, 0));
+        builder_attr_int(b, n, cases[i].flag, 1);
+        builder_output(b, "y", ONYX_DTYPE_FLOAT);
+        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, cases[i].x, x);
+        run_result r = run_model_with(b, (run_settings){.threads = 2, .plain = true}, 1, &input);
+        cr_assert_eq(r.load, ONYX_OK, "case %zu: %s", i, r.message);
+        cr_assert_eq(r.run, ONYX_OK, "case %zu: %s", i, r.message);
+        expect_tensor(&r.outputs[0], ONYX_DTYPE_FLOAT, 4, cases[i].y, NULL, 0);
+        run_result_free(&r);
+        builder_free(b);
+    }
+}
+
 /* ---- Conv against a plain reference ------------------------------------------------------ */
 
 typedef struct conv_case {
