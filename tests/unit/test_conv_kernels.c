@@ -1125,7 +1125,7 @@ Test(conv_fusion, channel_scale_refused_where_it_does_not_apply)
     for (int i = 0; i < 2; i++) {
         builder *b = builder_new(17);
         builder_import(b, "onyx", 1);
-        float w[4 * 5 * 9] = {0}, x[5 * 6 * 6] = {0}, s[5] = {0};
+        float w[4 * 5 * 9] = {0}, x[5 * 6 * 6] = {0}, s[5 * 2] = {0};
         int64_t k = i == 0 ? 3 : 1;
         builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(1, 5, 6, 6), NULL);
         builder_initializer(b, "w", ONYX_DTYPE_FLOAT, 4, DIMS(4, 5, k, k), w);
