@@ -475,6 +475,10 @@ GEMM_ROWS(GEMM_DEFINE_ROW)
             rows_epilogue(c, ldc, rows, cols, e, act);                                         \
         return;
 
+/* The activations not for products (gemm_activate's): no copy unrolled for a whole tile. */
+#define GEMM_ROWS_EPILOGUE_CASE(act)                                                           \
+    case act: rows_epilogue(c, ldc, rows, cols, e, act); return;
+
 static void epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const gemm_epilogue *e)
 {
     bool whole = rows == GEMM_MR && cols == GEMM_NV * VLEN;
@@ -492,10 +496,10 @@ static void epilogue(float *c, int64_t ldc, int64_t rows, int64_t cols, const ge
     GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_HARD_SIGMOID)
     GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_HARD_SWISH)
     GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_SILU)
-    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_ERF)
-    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_SIGMOID)
-    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_TANH)
-    GEMM_EPILOGUE_CASE(GEMM_ACTIVATION_EXP)
+    GEMM_ROWS_EPILOGUE_CASE(GEMM_ACTIVATION_ERF)
+    GEMM_ROWS_EPILOGUE_CASE(GEMM_ACTIVATION_SIGMOID)
+    GEMM_ROWS_EPILOGUE_CASE(GEMM_ACTIVATION_TANH)
+    GEMM_ROWS_EPILOGUE_CASE(GEMM_ACTIVATION_EXP)
     }
 }
 
