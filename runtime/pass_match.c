@@ -187,6 +187,18 @@ onyx_status rewrite_root(onyx_model *model, graph *g, const match *m, char *doma
     return st;
 }
 
+onyx_status absorb(onyx_model *model, graph *g, node *kept, node *gone)
+{
+    gone->dead = true;
+    mem_block_free_all(&model->mem, &gone->param_blocks);
+    gone->params = NULL;
+    mem_block_free_all(&model->mem, &kept->param_blocks);
+    kept->params = NULL;
+    onyx_status st = node_setup(model, g, kept);
+    recount_uses(g);
+    return st;
+}
+
 /* The node producing v when it is a live node of the default domain with this op type, and v
  * its only output, read once (so the node can go into a fused one); else NULL. */
 node *sole_producer(graph *g, int v, const char *op_type)

@@ -60,6 +60,10 @@ onyx_status rewrite_root(onyx_model *model, graph *g, const match *m, char *doma
 /* Whether ReduceMean node n averages over the last axis only, keeping it: its axes an
  * attribute (before opset 18) or a constant input (from 18). */
 bool mean_over_last_axis(const graph *g, const node *n);
+/* After a pass rewired `kept` in place (its inputs, outputs) to do what `gone` did too: `gone`
+ * dies, both lose what their plans allocated, `kept` is checked again like a loaded node, and
+ * the readers of every value are counted again. */
+onyx_status absorb(onyx_model *model, graph *g, node *kept, node *gone);
 /* The node producing v when it is a live node of the default domain with this op type, and v
  * its only output, read once (so the node can go into a fused one); else NULL. */
 node *sole_producer(graph *g, int v, const char *op_type);

@@ -275,13 +275,7 @@ static int fold_batch_norm(onyx_model *model, graph *g, onyx_status *st)
         g->values[conv->outputs[0]].producer = (int)(bn - g->nodes); /* as a dead node's outputs are */
         conv->outputs[0] = out;
         g->values[out].producer = i;
-        bn->dead = true;
-        mem_block_free_all(&model->mem, &bn->param_blocks);
-        bn->params = NULL;
-        mem_block_free_all(&model->mem, &conv->param_blocks);
-        conv->params = NULL;
-        *st = node_setup(model, g, conv);
-        recount_uses(g);
+        *st = absorb(model, g, conv, bn);
         folds++;
     }
     return folds;
@@ -533,13 +527,7 @@ static int fold_channel_scale(onyx_model *model, graph *g, onyx_status *st)
         mem_free(&model->mem, conv->inputs);
         conv->inputs = inputs;
         conv->n_inputs = 5;
-        mul->dead = true;
-        mem_block_free_all(&model->mem, &mul->param_blocks);
-        mul->params = NULL;
-        mem_block_free_all(&model->mem, &conv->param_blocks);
-        conv->params = NULL;
-        *st = node_setup(model, g, conv);
-        recount_uses(g);
+        *st = absorb(model, g, conv, mul);
         folds++;
     }
     return folds;

@@ -403,13 +403,7 @@ static int drop_qdq_around_moves(onyx_model *model, graph *g, onyx_status *st)
         op->inputs[0] = x;
         op->outputs[0] = out;
         g->values[out].producer = (int)(op - g->nodes);
-        q->dead = true;
-        mem_block_free_all(&model->mem, &q->param_blocks);
-        q->params = NULL;
-        mem_block_free_all(&model->mem, &op->param_blocks);
-        op->params = NULL;
-        *st = node_setup(model, g, op);
-        recount_uses(g);
+        *st = absorb(model, g, op, q);
         rewrites++;
     }
     return rewrites;

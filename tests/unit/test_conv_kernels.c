@@ -1118,6 +1118,18 @@ Test(conv_fusion, channels_last_global_average)
     builder_free(b);
 }
 
+/* Runs b (written by hand, the passes off) and expects it refused as an invalid model with a
+ * message naming onyx.FusedConv and `word`; frees b. */
+static void expect_fused_conv_refused(builder *b, int n_inputs, const onyx_tensor *inputs, const char *word, int i)
+{
+    run_result r = run_model_with(b, (run_settings){.threads = 1, .plain = true}, n_inputs, inputs);
+    onyx_status st = r.load ? r.load : r.run;
+    cr_assert_eq(st, ONYX_ERROR_INVALID_MODEL, "case %d: %s", i, r.message);
+    cr_assert(strstr(r.message, word) && strstr(r.message, "FusedConv"), "case %d: %s", i, r.message);
+    run_result_free(&r);
+    builder_free(b);
+}
+
 /* onyx.FusedConv written by hand with a channel scale it cannot take (a 3x3 kernel; a scale
  * of the wrong shape): a clear error, no crash. */
 Test(conv_fusion, channel_scale_refused_where_it_does_not_apply)
@@ -1134,12 +1146,7 @@ Test(conv_fusion, channel_scale_refused_where_it_does_not_apply)
         n->domain = "onyx";
         builder_output(b, "y", ONYX_DTYPE_FLOAT);
         onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 5, 6, 6), x);
-        run_result r = run_model_with(b, (run_settings){.threads = 1, .plain = true}, 1, &input);
-        onyx_status st = r.load ? r.load : r.run;
-        cr_assert_eq(st, ONYX_ERROR_INVALID_MODEL, "case %d: %s", i, r.message);
-        cr_assert(strstr(r.message, "scale") && strstr(r.message, "FusedConv"), "case %d: %s", i, r.message);
-        run_result_free(&r);
-        builder_free(b);
+        expect_fused_conv_refused(b, 1, &input, "scale", i);
     }
 }
 
@@ -1177,12 +1184,7 @@ Test(conv_fusion, channels_last_flags_refused_where_they_do_not_apply)
         builder_output(b, "y", ONYX_DTYPE_FLOAT);
         onyx_tensor inputs[2] = {tensor_of(ONYX_DTYPE_FLOAT, 4, cases[i].x, x),
                                  tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, 4, 3, 3), x)};
-        run_result r = run_model_with(b, (run_settings){.threads = 1, .plain = true}, cases[i].residual ? 2 : 1, inputs);
-        onyx_status st = r.load ? r.load : r.run;
-        cr_assert_eq(st, ONYX_ERROR_INVALID_MODEL, "case %zu: %s", i, r.message);
-        cr_assert(strstr(r.message, "channels_last") && strstr(r.message, "FusedConv"), "case %zu: %s", i, r.message);
-        run_result_free(&r);
-        builder_free(b);
+        expect_fused_conv_refused(b, cases[i].residual ? 2 : 1, inputs, "channels_last", (int)i);
     }
 }
 
