@@ -380,6 +380,15 @@ static const float *channel_scale(const op_context *ctx, int64_t image)
     return scale ? (const float *)scale->data + (scale->dims[0] > 1 ? image : 0) * scale->dims[1] : NULL;
 }
 
+/* dst[i][j] = src[i][j] scale[j] over rows x cols (dst may be src): the channel scale applied to
+ * rows of channels (X^T) or of weights (W's columns). */
+static void scale_columns(float *dst, const float *src, int64_t rows, int64_t cols, const float *scale)
+{
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            dst[i * cols + j] = src[i * cols + j] * scale[j];
+}
+
 /* A block of `lanes` channels of a depthwise convolution on narrow planes, then the epilogue. */
 static void depthwise_lanes_task(const op_context *ctx, int64_t task, float *scratch)
 {
@@ -557,9 +566,8 @@ static void transposed_task(const op_context *ctx, int64_t task, float *scratch,
         kernels->transpose((const float *)ctx->inputs[0]->data + image * s->channels * g->in_count, g->in_count,
                            s->channels, g->in_count, image_last, s->channels);
         const float *scale = channel_scale(ctx, image);
-        for (int64_t at = 0; scale && at < g->in_count; at++)
-            for (int64_t c = 0; c < s->channels; c++)
-                image_last[at * s->channels + c] *= scale[c];
+        if (scale)
+            scale_columns(image_last, image_last, g->in_count, s->channels, scale);
         if (!s->direct)
             patches(g, s->channels, image_last, patch);
         *loaded = image;
@@ -576,7 +584,7 @@ static void transposed_task(const op_context *ctx, int64_t task, float *scratch,
         gemm_apply_epilogue(NULL, y, positions, j1 - j0, i1 - i0, &e);
 }
 
-/* ---- onyx.FusedConv with channels last between a 1x1 and a depthwise convolution --------- */
+/* ---- onyx.FusedConv with its channels last (runtime/passes_conv.c: layout_channels_last) */
 
 /* Columns of a stem's interleaved input rows (stem_channels_last_task): those the output row's
  * windows span, padding included. */
@@ -618,13 +626,14 @@ static onyx_status channels_last_plan(op_context *ctx)
                         "depthwise convolution reading them; only the 1x1 one takes a residual or a scale",
                         CONV_STEM_CHANNELS);
     s->channels_last = true;
-    if (g->out_count == 0 || s->maps == 0 || images == 0 || s->channels == 0) {
-        ctx->n_tasks = 0; /* an empty output (or a sum over no channels, not planned for) */
+    bool empty = g->out_count == 0 || s->maps == 0 || images == 0;
+    if (s->channels == 0 && !empty)
+        return op_error(ctx, ONYX_ERROR_INVALID_MODEL,
+                        "channels_last_output and channels_last_input need at least one input channel");
+    if (empty || s->channels == 0) { /* an empty output: no tasks */
+        ctx->n_tasks = 0;
         ctx->scratch_bytes = 0;
-        return s->channels == 0 && g->out_count && s->maps && images
-                   ? op_error(ctx, ONYX_ERROR_INVALID_MODEL, "channels_last_output and channels_last_input need "
-                                                             "at least one input channel")
-                   : ONYX_OK;
+        return ONYX_OK;
     }
     if (depthwise) {
         int64_t channels = s->channels, taps = g->kernel_count;
@@ -731,16 +740,12 @@ static void channels_last_output_task(const op_context *ctx, int64_t task, float
         a = x + (image * positions + i0) * channels;
     } else if (*loaded != block) {
         if (((const conv_params *)ctx->params)->channels_last_input) {
-            const float *rows_in = x + (image * positions + i0) * channels;
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t c = 0; c < channels; c++)
-                    scratch[r * channels + c] = rows_in[r * channels + c] * scale[c];
+            scale_columns(scratch, x + (image * positions + i0) * channels, rows, channels, scale);
         } else {
             conv_kernels_get(GEMM_KERNEL_BEST)
                 ->transpose(x + image * channels * positions + i0, positions, channels, rows, scratch, channels);
-            for (int64_t r = 0; scale && r < rows; r++)
-                for (int64_t c = 0; c < channels; c++)
-                    scratch[r * channels + c] *= scale[c];
+            if (scale)
+                scale_columns(scratch, scratch, rows, channels, scale);
         }
         *loaded = block;
     }
@@ -876,9 +881,7 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
         int64_t at = (image * s->maps + map0) * g->out_count + first;
         const float *a = w + map0 * s->rows, *scale = channel_scale(ctx, image);
         if (scale) { /* direct: the scratch holds no columns */
-            for (int64_t m = 0; m < maps; m++)
-                for (int64_t r = 0; r < s->rows; r++)
-                    columns[m * s->rows + r] = a[m * s->rows + r] * scale[r];
+            scale_columns(columns, a, maps, s->rows, scale);
             a = columns;
         }
         gemm_plan plan;

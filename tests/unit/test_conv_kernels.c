@@ -18,6 +18,11 @@
 
 static const gemm_kernel_id families[] = {GEMM_KERNEL_PORTABLE, GEMM_KERNEL_AVX2, GEMM_KERNEL_AVX512};
 
+/* The body once for each family this CPU runs, with its index f and its conv_kernels k. */
+#define FOR_EACH_FAMILY(f, k)                                                                  \
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++)                            \
+        for (const conv_kernels *k = conv_kernels_get(families[f]); k; k = NULL)
+
 /* Deterministic values in [-1, 1). */
 static float noise(uint32_t *state)
 {
@@ -127,10 +132,7 @@ static void sweep(ref_kind kind)
     static const int64_t kernels[][2] = {{1, 1}, {3, 3}, {5, 5}, {7, 7}, {2, 3}, {3, 1}};
     int checked = 0;
     uint32_t seed = 7;
-    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
-        const conv_kernels *k = conv_kernels_get(families[f]);
-        if (!k)
-            continue;
+    FOR_EACH_FAMILY(f, k) {
         for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
             for (size_t ki = 0; ki < sizeof kernels / sizeof *kernels; ki++)
                 for (int64_t stride = 1; stride <= 3; stride++)
@@ -172,10 +174,7 @@ Test(conv_kernels, depthwise_lanes_every_family)
         {6, 4, 2, 1, 1, 1},
     };
     uint32_t seed = 17;
-    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
-        const conv_kernels *k = conv_kernels_get(families[f]);
-        if (!k)
-            continue;
+    FOR_EACH_FAMILY(f, k) {
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
             const int64_t *t = cases[i];
             conv2d_window g = window(t[0], t[0], t[1], t[1], t[2], t[2], t[3], t[3], t[4], t[4], t[4], t[4]);
@@ -222,10 +221,7 @@ Test(conv_kernels, depthwise_nhwc_every_family)
     };
     const float params[2] = {0, 0};
     uint32_t seed = 61;
-    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
-        const conv_kernels *k = conv_kernels_get(families[f]);
-        if (!k)
-            continue;
+    FOR_EACH_FAMILY(f, k) {
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
             const int64_t *t = cases[i];
             conv2d_window g = window(t[0], t[1], t[2], t[2], t[3], t[3], t[4], t[4], t[5], t[5], t[6], t[6]);
@@ -283,10 +279,7 @@ Test(conv_kernels, sum_every_family)
     float x[1000];
     for (int i = 0; i < 1000; i++)
         x[i] = noise(&seed);
-    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
-        const conv_kernels *k = conv_kernels_get(families[f]);
-        if (!k)
-            continue;
+    FOR_EACH_FAMILY(f, k) {
         for (int n = 0; n < 1000; n = n * 2 + 1) {
             double want = 0;
             for (int i = 0; i < n; i++)
@@ -326,10 +319,7 @@ Test(conv_kernels, im2col_every_family_matches_the_general_walk)
         conv2d_window w = window(g.in[0], g.in[1], g.kernel[0], g.kernel[1], g.stride[0], g.stride[1],
                                  g.dilation[0], g.dilation[1], g.pad_begin[0], g.pad_begin[1], g.pad_end[0],
                                  g.pad_end[1]);
-        for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
-            const conv_kernels *k = conv_kernels_get(families[f]);
-            if (!k)
-                continue;
+        FOR_EACH_FAMILY(f, k) {
             memset(got, 0xff, (size_t)(rows * g.out_count) * sizeof(float));
             k->im2col(&w, channels, image, first, last, got);
             cr_assert_eq(memcmp(want, got, (size_t)(rows * (last - first)) * sizeof(float)), 0, "%s case %zu",
@@ -379,10 +369,7 @@ Test(conv_kernels, winograd_transforms_every_family)
                     u[4 * i + 3][m][c] = gk[i][2];
                 }
             }
-        for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
-            const conv_kernels *kr = conv_kernels_get(families[f]);
-            if (!kr)
-                continue;
+        FOR_EACH_FAMILY(f, kr) {
             float *y = aligned((size_t)(maps * g.out_h * g.out_w));
             float *scratch = aligned((size_t)winograd_scratch_floats(&g));
             for (int64_t row0 = 0; row0 < th; row0 += band) {
@@ -426,10 +413,7 @@ Test(conv_kernels, transpose_every_family)
     float src[37 * 41], dst[41 * 50];
     for (int i = 0; i < 37 * 41; i++)
         src[i] = noise(&seed);
-    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
-        const conv_kernels *k = conv_kernels_get(families[f]);
-        if (!k)
-            continue;
+    FOR_EACH_FAMILY(f, k) {
         /* 1-4 rows left after the blocks of 8 take their own loop (a stem's channels) */
         static const int64_t shapes[][2] = {{37, 41}, {8, 8}, {16, 9}, {1, 20}, {20, 1}, {9, 24},
                                             {3, 29}, {2, 7}, {4, 33}, {11, 5}, {12, 17}};
@@ -619,15 +603,14 @@ static void tail_batch_norm_relu(builder *b)
     builder_node(b, "Relu", "normalized", "out");
 }
 
-static int live_nodes(builder *b, const char *domain, const char *op_type);
+/* What the passes made of b (loaded with them on), in live nodes: onyx.FusedConv with each
+ * layout flag set and with both, with a channel scale (input 4), and onyx.GlobalAveragePool. */
+typedef struct fused_counts {
+    int last_output, last_input, both, scaled, means;
+} fused_counts;
 
-/* Counts live onyx.FusedConv nodes in the model b makes when loaded with the passes on. */
-static int fused_convs(builder *b)
-{
-    return live_nodes(b, "onyx", "FusedConv");
-}
-
-static int live_nodes(builder *b, const char *domain, const char *op_type)
+/* The model b makes, loaded with the passes on (free with onyx_model_free). */
+static onyx_model *loaded(builder *b)
 {
     size_t size;
     const uint8_t *bytes = builder_pack(b, &size);
@@ -635,15 +618,44 @@ static int live_nodes(builder *b, const char *domain, const char *op_type)
     cr_assert_eq(onyx_options_create(&o), ONYX_OK);
     onyx_model *m;
     cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
+    onyx_options_free(o);
+    return m;
+}
+
+/* Live nodes of (domain, op_type) in the model b makes when loaded with the passes on. */
+static int live_nodes(builder *b, const char *domain, const char *op_type)
+{
+    onyx_model *m = loaded(b);
     int count = 0;
     for (int i = 0; i < m->graph.n_nodes; i++) {
         const node *n = &m->graph.nodes[i];
         count += !n->dead && !strcmp(n->op_type, op_type) && !strcmp(n->domain, domain);
     }
     onyx_model_free(m);
-    onyx_options_free(o);
     return count;
 }
+
+static fused_counts fused_nodes(builder *b)
+{
+    onyx_model *m = loaded(b);
+    fused_counts count = {0};
+    for (int i = 0; i < m->graph.n_nodes; i++) {
+        const node *n = &m->graph.nodes[i];
+        if (n->dead)
+            continue;
+        const attribute *out = node_attr(n, "channels_last_output"), *in = node_attr(n, "channels_last_input");
+        count.last_output += out && out->i == 1;
+        count.last_input += in && in->i == 1;
+        count.both += out && out->i == 1 && in && in->i == 1;
+        count.scaled += !strcmp(n->op_type, "FusedConv") && n->n_inputs == 5 && n->inputs[4] >= 0;
+        count.means += !strcmp(n->domain, "onyx") && !strcmp(n->op_type, "GlobalAveragePool");
+    }
+    onyx_model_free(m);
+    return count;
+}
+
+/* Counts live onyx.FusedConv nodes in the model b makes when loaded with the passes on. */
+static int fused_convs(builder *b) { return live_nodes(b, "onyx", "FusedConv"); }
 
 /* b's output 0 on `input` with the passes on is the one with them off, at 1 and 2 threads. */
 static void same_fused_and_plain(builder *b, const onyx_tensor *input)
@@ -798,37 +810,6 @@ static builder *expansion_model(const expansion *e)
     activation_node(b, e->second, "y2", "out");
     builder_output(b, "out", ONYX_DTYPE_FLOAT);
     return b;
-}
-
-/* What the passes made of b (loaded with them on), in live nodes: onyx.FusedConv with each
- * layout flag set and with both, with a channel scale (input 4), and onyx.GlobalAveragePool. */
-typedef struct fused_counts {
-    int last_output, last_input, both, scaled, means;
-} fused_counts;
-
-static fused_counts fused_nodes(builder *b)
-{
-    size_t size;
-    const uint8_t *bytes = builder_pack(b, &size);
-    onyx_options *o;
-    cr_assert_eq(onyx_options_create(&o), ONYX_OK);
-    onyx_model *m;
-    cr_assert_eq(onyx_model_load_buffer(bytes, size, o, &m), ONYX_OK, "%s", onyx_model_errmsg(m));
-    fused_counts count = {0};
-    for (int i = 0; i < m->graph.n_nodes; i++) {
-        const node *n = &m->graph.nodes[i];
-        if (n->dead)
-            continue;
-        const attribute *out = node_attr(n, "channels_last_output"), *in = node_attr(n, "channels_last_input");
-        count.last_output += out && out->i == 1;
-        count.last_input += in && in->i == 1;
-        count.both += out && out->i == 1 && in && in->i == 1;
-        count.scaled += !strcmp(n->op_type, "FusedConv") && n->n_inputs == 5 && n->inputs[4] >= 0;
-        count.means += !strcmp(n->domain, "onyx") && !strcmp(n->op_type, "GlobalAveragePool");
-    }
-    onyx_model_free(m);
-    onyx_options_free(o);
-    return count;
 }
 
 Test(conv_fusion, expansion_then_depthwise_channels_last)
