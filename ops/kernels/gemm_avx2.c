@@ -3,6 +3,7 @@
  * only after cpu.c has seen the processor and the OS support them. */
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdbool.h>
 
 typedef __m256 vec;
 #define VLEN 8
@@ -36,6 +37,7 @@ static inline vec v_pow2(vec n)
 static inline vec v_pow2_bits(vec k) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(k), 23)); }
 /* blendv picks by the sign bit: -0 counts as negative, harmless where it is used. */
 static inline vec v_select_negative(vec x, vec a, vec b) { return _mm256_blendv_ps(b, a, x); }
+static inline bool v_all_at_most(vec x, float c) { return !_mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_set1_ps(c), _CMP_NLE_UQ)); }
 
 #define GEMM_MR 6
 #define GEMM_NV 2

@@ -4,6 +4,7 @@
  * the processor and the OS support AVX-512. */
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdbool.h>
 
 typedef __m512 vec;
 #define VLEN 16
@@ -42,6 +43,7 @@ static inline vec v_select_negative(vec x, vec a, vec b)
 {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), b, a);
 }
+static inline bool v_all_at_most(vec x, float c) { return !_mm512_cmp_ps_mask(x, _mm512_set1_ps(c), _CMP_NLE_UQ); }
 
 #define GEMM_MR 8
 #define GEMM_NV 3

@@ -1,6 +1,7 @@
 /* GEMM kernels in plain C for any processor: "vectors" of 8 floats as arrays, whose lane
  * loops the compiler maps onto whatever SIMD the baseline target has. A 4 x 8 tile. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -56,6 +57,13 @@ static inline float pow2_bits_lane(float k)
 }
 static inline vec v_pow2_bits(vec k) { LANEWISE(pow2_bits_lane(k.lane[l])); }
 static inline vec v_select_negative(vec x, vec a, vec b) { LANEWISE(x.lane[l] < 0.0f ? a.lane[l] : b.lane[l]); }
+static inline bool v_all_at_most(vec x, float c)
+{
+    for (int l = 0; l < VLEN; l++)
+        if (!(x.lane[l] <= c))
+            return false;
+    return true;
+}
 
 #define GEMM_MR 4
 #define GEMM_NV 1

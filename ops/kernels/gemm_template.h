@@ -19,6 +19,7 @@
  *     v_pow2_bits(k)                      the float whose bits are k's shifted left by 23
  *                                         (k = 1.5 * 2^23 + 127 + n gives 2^n, 0 for n = -127)
  *     v_select_negative(x, a, b)          a where x < 0, else b
+ *     v_all_at_most(x, c)                 whether every lane is <= c (false if one is NaN)
  *   and may define GEMM_NATIVE_SCALE2 with
  *     v_scale2(x, n)                      x * 2^n for integral n, overflowing to inf and
  *                                         fading through the subnormals to 0
@@ -173,13 +174,42 @@ GEMM_INLINE vec erfc_nonnegative(vec t, vec minus_z2, vec minus_z2_error)
     return v_mul(v_mul(t, f), exp_bounded(v_max(v_set1(-88.0f), minus_z2), minus_z2_error, true));
 }
 
-/* x/2 (1 + erf(x/sqrt 2)) = x/2 erfc(-x/sqrt 2). With w = erfc(|x|/sqrt 2) the factor is w
- * for x < 0 and 2 - w otherwise, so the negative side keeps its relative accuracy instead of
- * cancelling in 1 + erf; -z^2 = -x^2/2 is carried exactly as a float and its FMA-computed
- * rounding error. |x| is held at 16 (x^2 must not overflow); below x = -13.2, w and the result
- * are 0 (-0), as for -inf (NaN, as 0.5 x (1 + erf) gives). */
+/* Where every lane has |x| <= GELU_NEAR (most vectors of a network's activations): the GELU is
+ * x W for x < 0 and x (1 - W) otherwise, W its factor at -|x| (Phi(-|x|), Phi the normal
+ * distribution function, or the tanh form's) as a degree-10 polynomial in s = GELU_NEAR - |x|,
+ * fitted by tools/fit-gelu.py for relative error (5.3e-7 for erf, 5.9e-7 for tanh, in floats):
+ * in s the terms grow from W's small end, so they add up without cancelling. Estrin's order.
+ * About 2.3 times cheaper than the whole-range forms below (no division, no exp). -0 gives -0. */
+#define GELU_NEAR 2.5f
+static const float gelu_erf_near[11] = {
+    0.006209667306393385f,    0.017528047785162926f,   0.021915385499596596f,  0.015301933512091637f,
+    0.006048848852515221f,    0.00048225419595837593f, -0.00039079098496586084f, -0.00022719631670042872f,
+    -0.00014208930952008814f, 9.302595572080463e-05f,  -1.189602062368067e-05f};
+static const float gelu_tanh_near[11] = {
+    0.006033708341419697f,  0.01759393885731697f,    0.022289173677563667f,  0.015445719473063946f,
+    0.005735418293625116f,  0.0006803945288993418f,  -0.0008315408485941589f, 0.00024029702763073146f,
+    -0.0003589085245039314f, 0.00013986200792714953f, -1.580026037117932e-05f};
+
+GEMM_INLINE vec gelu_near(vec x, vec ax, const float w[11])
+{
+    vec s = v_sub(v_set1(GELU_NEAR), ax), s2 = v_mul(s, s), s4 = v_mul(s2, s2), s8 = v_mul(s4, s4);
+    vec w01 = v_fma(v_set1(w[1]), s, v_set1(w[0])), w23 = v_fma(v_set1(w[3]), s, v_set1(w[2]));
+    vec w45 = v_fma(v_set1(w[5]), s, v_set1(w[4])), w67 = v_fma(v_set1(w[7]), s, v_set1(w[6]));
+    vec w89 = v_fma(v_set1(w[9]), s, v_set1(w[8]));
+    vec w03 = v_fma(w23, s2, w01), w47 = v_fma(w67, s2, w45), w8 = v_fma(v_set1(w[10]), s2, w89);
+    vec factor = v_fma(w8, s8, v_fma(w47, s4, w03));
+    return v_mul(x, v_select_negative(x, factor, v_sub(v_set1(1.0f), factor)));
+}
+
+/* x/2 (1 + erf(x/sqrt 2)) = x/2 erfc(-x/sqrt 2). Near 0, gelu_near; elsewhere, with w =
+ * erfc(|x|/sqrt 2) the factor is w for x < 0 and 2 - w otherwise, so the negative side keeps its
+ * relative accuracy instead of cancelling in 1 + erf; -z^2 = -x^2/2 is carried exactly as a float
+ * and its FMA-computed rounding error. |x| is held at 16 (x^2 must not overflow); below x = -13.2,
+ * w and the result are 0 (-0), as for -inf (NaN, as 0.5 x (1 + erf) gives). */
 GEMM_INLINE vec gelu_erf(vec x)
 {
+    if (v_all_at_most(v_abs(x), GELU_NEAR))
+        return gelu_near(x, v_abs(x), gelu_erf_near);
     vec ax = v_min(v_set1(16.0f), v_abs(x));
     vec t = v_div(v_set1(1.0f), v_fma(ax, v_set1(0.35355339059327376f), v_set1(1.0f)));
     vec x2 = v_mul(ax, ax), x2_error = v_fma_exact(ax, ax, v_sub(v_zero(), x2));
@@ -215,9 +245,12 @@ GEMM_INLINE vec erf_vec(vec x)
     return v_select_negative(v_sub(ax, v_set1(0.875f)), small, large);
 }
 
-/* x/2 (1 + tanh u) = x / (1 + exp(-2u)): no cancellation for negative x, and no tanh. */
+/* x/2 (1 + tanh u) = x / (1 + exp(-2u)): no cancellation for negative x, and no tanh; near 0,
+ * gelu_near. */
 GEMM_INLINE vec gelu_tanh(vec x)
 {
+    if (v_all_at_most(v_abs(x), GELU_NEAR))
+        return gelu_near(x, v_abs(x), gelu_tanh_near);
     /* -2u = x (c1 + c3 x^2), c1 = -2 sqrt(2/pi), c3 = 0.044715 c1: three roundings. */
     vec minus_2u = v_mul(x, v_fma(v_mul(x, x), v_set1(-0.0713548162726008f), v_set1(-1.5957691216057308f)));
     return v_div(x, v_add(v_set1(1.0f), exp_sum(minus_2u, v_zero())));

@@ -537,9 +537,13 @@ static void check_activation(const gemm_kernel *kernel, gemm_activation act, dou
 
 Test(gemm, gelu_erf_is_accurate_to_1e_6_relative_everywhere)
 {
-    /* Including the far negative side, where 1 + erf would cancel: the kernel uses erfc. */
+    /* Including the far negative side, where 1 + erf would cancel: the kernel uses erfc. Vectors
+     * with every |x| <= 2.5 take the polynomial of gelu_near: that range alone, then both ways
+     * (vectors across 2.5 take the erfc form). */
     FOR_EACH_KERNEL(kernel) {
         check_activation(kernel, GEMM_ACTIVATION_GELU_ERF, -13.5, 13.5, 1e-6);
+        check_activation(kernel, GEMM_ACTIVATION_GELU_ERF, -2.5, 2.5, 1e-6);
+        check_activation(kernel, GEMM_ACTIVATION_GELU_ERF, -2.6, -2.4, 1e-6);
         check_activation(kernel, GEMM_ACTIVATION_GELU_ERF, -1e-3, 1e-3, 1e-6);
     }
 }
@@ -550,6 +554,7 @@ Test(gemm, gelu_tanh_is_accurate_to_1e_6_relative_above_minus_3)
      * 2e-5 relative at -10, where the value is about 1e-37 (absolute error 1e-42). */
     FOR_EACH_KERNEL(kernel) {
         check_activation(kernel, GEMM_ACTIVATION_GELU_TANH, -3, 13.5, 1e-6);
+        check_activation(kernel, GEMM_ACTIVATION_GELU_TANH, -2.5, 2.5, 1e-6); /* gelu_near's range */
         check_activation(kernel, GEMM_ACTIVATION_GELU_TANH, -1e-3, 1e-3, 1e-6);
         check_activation(kernel, GEMM_ACTIVATION_GELU_TANH, -10, -3, 2e-5);
     }
