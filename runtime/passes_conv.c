@@ -533,6 +533,265 @@ static int fold_channel_scale(onyx_model *model, graph *g, onyx_status *st)
     return folds;
 }
 
+/* ---- ConvNeXt's residual stream channels last ------------------------------------------- */
+
+/* Whether n is a live Transpose of a rank-4 tensor by the permutation p. */
+static bool transpose_by(const node *n, const int64_t p[4])
+{
+    if (!n || n->dead || !is_op(n, "", "Transpose") || n->n_inputs != 1 || n->inputs[0] < 0 || n->n_outputs != 1 ||
+        n->outputs[0] < 0)
+        return false;
+    const attribute *a = node_attr(n, "perm");
+    return a && a->type == ATTR_INTS && a->count == 4 && !memcmp(a->ints, p, 4 * sizeof(int64_t));
+}
+
+static const int64_t to_last[4] = {0, 2, 3, 1}, to_first[4] = {0, 3, 1, 2};
+
+/* The live node producing v, or NULL. */
+static node *producer_of(graph *g, int v)
+{
+    const value *val = v >= 0 ? &g->values[v] : NULL;
+    node *n = val && val->kind == VALUE_NODE && val->producer >= 0 ? &g->nodes[val->producer] : NULL;
+    return n && !n->dead ? n : NULL;
+}
+
+/* n's params freed and n checked again (its inputs, outputs or attributes changed). */
+static onyx_status set_up_again(onyx_model *model, graph *g, node *n)
+{
+    mem_block_free_all(&model->mem, &n->param_blocks);
+    n->params = NULL;
+    return node_setup(model, g, n);
+}
+
+/* Node i now writes value v (whose producer it becomes); the value it wrote is left unread,
+ * as a dead node's outputs are. */
+static void write_instead(graph *g, int i, int v, int dead)
+{
+    node *n = &g->nodes[i];
+    g->values[n->outputs[0]].producer = dead;
+    n->outputs[0] = v;
+    g->values[v].producer = i;
+}
+
+static void swap_nodes(graph *g, int i, int j)
+{
+    node t = g->nodes[i];
+    g->nodes[i] = g->nodes[j];
+    g->nodes[j] = t;
+    for (int k = 0; k < 2; k++)
+        for (int o = 0, at = k ? j : i; o < g->nodes[at].n_outputs; o++)
+            if (g->nodes[at].outputs[o] >= 0)
+                g->values[g->nodes[at].outputs[o]].producer = at;
+}
+
+/* A convolution read only by Transpose(0, 2, 3, 1) writes the transpose's output itself,
+ * channels last, where it can (layout_kind_of): a stem or a 1x1 convolution reading [N, C, H, W];
+ * a depthwise one reading channels last too: x itself where its input is Transpose(0, 3, 1, 2)
+ * of x, else (stride 1: the input as large as the output) with the transpose moved onto its
+ * input, before it. A Conv becomes an onyx.FusedConv first. */
+static bool conv_writes_transposed(onyx_model *model, graph *g, int i, onyx_status *st)
+{
+    node *conv = &g->nodes[i];
+    bool plain = is_op(conv, "", "Conv");
+    if ((!plain && !is_op(conv, "onyx", "FusedConv")) || conv->n_inputs < 2 || conv->inputs[0] < 0 ||
+        conv->n_outputs != 1 || conv->outputs[0] < 0 || g->values[conv->inputs[0]].info.dtype != ONYX_DTYPE_FLOAT ||
+        g->values[conv->inputs[0]].info.rank != 4 || !conv_weights(g, conv))
+        return false;
+    int d = conv->outputs[0];
+    node *t = sole_consumer(g, d);
+    if (!transpose_by(t, to_last) || is_graph_output(g, d))
+        return false;
+    int j = (int)(t - g->nodes), input = conv->inputs[0];
+    node *before = producer_of(g, input);
+    bool in_place = transpose_by(before, to_first);
+    if (plain) {
+        conv_chain c = {.input = input, .scale = -1, .residual = -1, .last = d};
+        c.m.nodes[c.m.n_nodes++] = i;
+        if ((*st = fuse(model, g, conv, &c)))
+            return false;
+    }
+    layout_kind kind = layout_kind_of(g, conv);
+    if (kind == LAYOUT_POINTWISE && conv->n_inputs > 3 && conv->inputs[3] >= 0)
+        kind = LAYOUT_NONE; /* its residual would have to be channels last too */
+    bool moved = kind == LAYOUT_DEPTHWISE && !in_place && ints_all(conv, "strides", 1);
+    if (kind == LAYOUT_NONE || (kind == LAYOUT_DEPTHWISE && !in_place && !moved))
+        return plain; /* a Conv became an onyx.FusedConv */
+    if ((*st = add_flag(model, conv, "channels_last_output")) ||
+        (kind == LAYOUT_DEPTHWISE && (*st = add_flag(model, conv, "channels_last_input"))))
+        return false;
+    int t1 = t->outputs[0];
+    if (moved) {
+        /* The transpose goes to i, reading the input into d (now [N, H, W, C]); the
+         * convolution to j, reading d into the transpose's output. */
+        swap_nodes(g, i, j);
+        g->nodes[i].inputs[0] = input;
+        g->nodes[i].outputs[0] = d;
+        g->values[d].producer = i;
+        g->nodes[j].inputs[0] = d;
+        g->nodes[j].outputs[0] = t1;
+        g->values[t1].producer = j;
+        if ((*st = set_up_again(model, g, &g->nodes[i])) || (*st = set_up_again(model, g, &g->nodes[j])))
+            return false;
+    } else {
+        if (kind == LAYOUT_DEPTHWISE)
+            conv->inputs[0] = before->inputs[0];
+        write_instead(g, i, t1, j);
+        *st = absorb(model, g, conv, t);
+        return true;
+    }
+    recount_uses(g);
+    return true;
+}
+
+/* The value holding s transposed to [N, H, W, C] before node `before` runs: x where s is
+ * Transpose(0, 3, 1, 2) of x, or the output of a Transpose(0, 2, 3, 1) of s; -1 if none. */
+static int channels_last_twin(graph *g, int s, int before)
+{
+    node *p = producer_of(g, s);
+    if (transpose_by(p, to_first)) {
+        const value *x = &g->values[p->inputs[0]];
+        return x->kind != VALUE_NODE || x->producer < before ? p->inputs[0] : -1;
+    }
+    for (int i = 0; i < before; i++)
+        if (transpose_by(&g->nodes[i], to_last) && g->nodes[i].inputs[0] == s)
+            return g->nodes[i].outputs[0];
+    return -1;
+}
+
+/* Add(Mul(Transpose(Y, (0, 3, 1, 2)), gamma), S), Y = onyx.FusedMatMul(A, W[, b]) with no
+ * activation or residual, gamma a constant [C, 1, 1] or [1, C, 1, 1] (ConvNeXt's layer scale),
+ * S with a channels-last twin X (channels_last_twin): gamma goes into W's columns and b, the
+ * product adds X in its epilogue (the stream stays [N, H, W, C]), and the Transpose writes the
+ * Add's output: Transpose(A W' + b' + X) = Transpose(A W + b) gamma + S. */
+static bool fold_layer_scale(onyx_model *model, graph *g, int i, onyx_status *st)
+{
+    node *add = &g->nodes[i];
+    if (!is_op(add, "", "Add") || add->n_inputs != 2 || add->outputs[0] < 0 || add->inputs[0] < 0 || add->inputs[1] < 0)
+        return false;
+    for (int k = 0; k < 2; k++) {
+        node *mul = sole_producer(g, add->inputs[k], "Mul");
+        int s = add->inputs[1 - k];
+        for (int q = 0; mul && mul->n_inputs == 2 && q < 2; q++) {
+            int gamma = mul->inputs[1 - q];
+            node *t = mul->inputs[q] >= 0 ? sole_producer(g, mul->inputs[q], "Transpose") : NULL;
+            if (!transpose_by(t, to_first))
+                continue;
+            int y = t->inputs[0];
+            node *f = producer_of(g, y);
+            const onyx_tensor *ty = &g->values[y].info;
+            const attribute *act = f ? node_attr(f, "activation") : NULL;
+            if (!is_op(f, "onyx", "FusedMatMul") || g->values[y].n_uses != 1 || is_graph_output(g, y) ||
+                (f->n_inputs > 3 && f->inputs[3] >= 0) || (act && act->i != GEMM_ACTIVATION_NONE) ||
+                ty->rank != 4 || !dim_known(ty->dims[3]))
+                continue;
+            int64_t c = ty->dims[3];
+            int w = f->inputs[1], bias = f->n_inputs > 2 ? f->inputs[2] : -1;
+            const value *vg = &g->values[gamma];
+            bool per_channel = vg->kind == VALUE_CONSTANT && vg->info.dtype == ONYX_DTYPE_FLOAT && vg->info.data &&
+                               (vg->info.rank == 3 || vg->info.rank == 4) &&
+                               vg->info.dims[vg->info.rank - 3] == c && vg->info.dims[vg->info.rank - 2] == 1 &&
+                               vg->info.dims[vg->info.rank - 1] == 1 && (vg->info.rank == 3 || vg->info.dims[0] == 1);
+            int x = per_channel && own_constant(g, w, -1) && g->values[w].info.rank == 2 &&
+                            g->values[w].info.dims[1] == c && (bias < 0 || own_constant(g, bias, c))
+                        ? channels_last_twin(g, s, (int)(f - g->nodes))
+                        : -1;
+            if (x < 0 || !same_shape(&g->values[x].info, ty))
+                continue;
+            int64_t rows = g->values[w].info.dims[0];
+            float *scaled_w = mem_alloc(&model->mem, (size_t)(rows * c) * sizeof(float));
+            float *scaled_b = mem_alloc(&model->mem, (size_t)c * sizeof(float));
+            int *inputs = mem_alloc(&model->mem, 4 * sizeof(int));
+            if (!scaled_w || !scaled_b || !inputs) {
+                mem_free(&model->mem, scaled_w);
+                mem_free(&model->mem, scaled_b);
+                mem_free(&model->mem, inputs);
+                *st = set_error(model->errmsg, ONYX_ERROR_OUT_OF_MEMORY, "out of memory optimizing the graph");
+                return false;
+            }
+            const float *scale = vg->info.data, *old_w = g->values[w].info.data;
+            const float *old_b = bias >= 0 ? g->values[bias].info.data : NULL;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t j = 0; j < c; j++)
+                    scaled_w[r * c + j] = old_w[r * c + j] * scale[j];
+            for (int64_t j = 0; j < c; j++)
+                scaled_b[j] = old_b ? old_b[j] * scale[j] : 0.0f;
+            value_free_data(&model->mem, &g->values[w]);
+            g->values[w].info.data = scaled_w;
+            if (bias >= 0) {
+                value_free_data(&model->mem, &g->values[bias]);
+                g->values[bias].info.data = scaled_b;
+            } else {
+                mem_free(&model->mem, scaled_b);
+            }
+            memcpy(inputs, f->inputs, (size_t)f->n_inputs * sizeof(int));
+            for (int e = f->n_inputs; e < 3; e++)
+                inputs[e] = -1;
+            inputs[3] = x;
+            mem_free(&model->mem, f->inputs);
+            f->inputs = inputs;
+            f->n_inputs = 4;
+            int tj = (int)(t - g->nodes), mj = (int)(mul - g->nodes);
+            write_instead(g, tj, add->outputs[0], mj);
+            add->dead = true;
+            mem_block_free_all(&model->mem, &add->param_blocks);
+            add->params = NULL;
+            if ((*st = set_up_again(model, g, f)) || (*st = absorb(model, g, t, mul)))
+                return false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Transpose(Transpose(x, p), q) with q undoing p: its readers read x. */
+static bool cancel_transposes(graph *g, int i)
+{
+    node *u = &g->nodes[i];
+    if (!is_op(u, "", "Transpose") || u->dead || u->n_inputs != 1 || u->inputs[0] < 0 || u->outputs[0] < 0 ||
+        is_graph_output(g, u->outputs[0]))
+        return false;
+    node *v = producer_of(g, u->inputs[0]);
+    const attribute *p = v && is_op(v, "", "Transpose") ? node_attr(v, "perm") : NULL, *q = node_attr(u, "perm");
+    if (!p || !q || p->type != ATTR_INTS || q->type != ATTR_INTS || p->count != q->count || v->inputs[0] < 0)
+        return false;
+    for (int64_t k = 0; k < q->count; k++)
+        if (q->ints[k] < 0 || q->ints[k] >= p->count || p->ints[q->ints[k]] != k)
+            return false;
+    int from = u->outputs[0], to = v->inputs[0];
+    for (int j = i + 1; j < g->n_nodes; j++)
+        for (int k = 0; !g->nodes[j].dead && k < g->nodes[j].n_inputs + g->nodes[j].n_implicit; k++)
+            if (g->nodes[j].inputs[k] == from && k >= g->nodes[j].n_inputs)
+                return false; /* read inside a subgraph */
+    for (int j = i + 1; j < g->n_nodes; j++)
+        for (int k = 0; !g->nodes[j].dead && k < g->nodes[j].n_inputs; k++)
+            if (g->nodes[j].inputs[k] == from)
+                g->nodes[j].inputs[k] = to;
+    u->dead = true;
+    return true;
+}
+
+/* ConvNeXt's blocks, depthwise 7x7 -> Transpose(0, 2, 3, 1) -> LayerNorm -> Linear -> GELU ->
+ * Linear -> Transpose(0, 3, 1, 2) -> layer scale -> + shortcut, keep the stream between them
+ * channels last: each depthwise convolution reads and writes [N, H, W, C] (conv_writes_transposed),
+ * the second Linear applies the layer scale and adds the shortcut (fold_layer_scale), and the
+ * Transpose pairs this leaves meet and cancel; where the stream begins (the stem writes [N, H, W,
+ * C]) and ends (a downsampling convolution reads [N, C, H, W]) a transpose stays. In one pass in
+ * order, each block's stream value found transposed by the block before it. The readers of
+ * the values no node reads any more go with them (graph_prune). */
+static int channels_last_stream(onyx_model *model, graph *g, onyx_status *st)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->n_nodes && !*st; i++)
+        if (!g->nodes[i].dead)
+            rewrites += conv_writes_transposed(model, g, i, st) || fold_layer_scale(model, g, i, st);
+    bool cancelled = false;
+    for (int i = 0; i < g->n_nodes && !*st; i++)
+        cancelled |= cancel_transposes(g, i);
+    if (cancelled)
+        recount_uses(g);
+    return rewrites + cancelled;
+}
+
 int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st)
 {
     int rewrites = fold_batch_norm(model, g, st);
@@ -565,5 +824,7 @@ int pass_fused_conv(onyx_model *model, graph *g, onyx_status *st)
         rewrites += fold_channel_scale(model, g, st);
     if (!*st)
         rewrites += layout_channels_last(model, g, st);
+    if (!*st)
+        rewrites += channels_last_stream(model, g, st);
     return rewrites;
 }

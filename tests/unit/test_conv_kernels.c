@@ -1047,6 +1047,140 @@ Test(conv_fusion, inverted_residual_network_channels_last)
     }
 }
 
+/* ---- ConvNeXt's blocks ---- */
+
+static void transpose_node(builder *b, const char *in, const char *out, const int64_t perm[4])
+{
+    builder_attr_ints(b, builder_node(b, "Transpose", in, out), "perm", 4, perm);
+}
+
+/* LayerNormalization over the last axis of [.., c] `in`, into out. */
+static void layer_norm(builder *b, uint32_t *seed, const char *in, const char *out, int64_t c)
+{
+    char scale[64], bias[64], inputs[200];
+    snprintf(scale, sizeof scale, "%s_scale", out);
+    snprintf(bias, sizeof bias, "%s_bias", out);
+    snprintf(inputs, sizeof inputs, "%s,%s,%s", in, scale, bias);
+    float *gain = noise_tensor(b, c, seed);
+    for (int64_t i = 0; i < c; i++)
+        gain[i] += 1.5f;
+    builder_initializer(b, scale, ONYX_DTYPE_FLOAT, 1, DIMS(c), gain);
+    builder_initializer(b, bias, ONYX_DTYPE_FLOAT, 1, DIMS(c), noise_tensor(b, c, seed));
+    builder_attr_int(b, builder_node(b, "LayerNormalization", inputs, out), "axis", -1);
+}
+
+/* MatMul(in, W[rows, cols]) + bias into out. */
+static void linear(builder *b, uint32_t *seed, const char *in, const char *out, int64_t rows, int64_t cols)
+{
+    char names[3][64], inputs[200];
+    const char *suffix[3] = {"w", "b", "product"};
+    for (int i = 0; i < 3; i++)
+        snprintf(names[i], sizeof names[i], "%s_%s", out, suffix[i]);
+    float *w = noise_tensor(b, rows * cols, seed);
+    for (int64_t i = 0; i < rows * cols; i++)
+        w[i] /= sqrtf((float)rows);
+    builder_initializer(b, names[0], ONYX_DTYPE_FLOAT, 2, DIMS(rows, cols), w);
+    builder_initializer(b, names[1], ONYX_DTYPE_FLOAT, 1, DIMS(cols), noise_tensor(b, cols, seed));
+    snprintf(inputs, sizeof inputs, "%s,%s", in, names[0]);
+    builder_node(b, "MatMul", inputs, names[2]);
+    snprintf(inputs, sizeof inputs, "%s,%s", names[1], names[2]); /* bias first, as torch writes it */
+    builder_node(b, "Add", inputs, out);
+}
+
+/* A ConvNeXt block on [N, c, H, W] `in`, as torchvision writes it: depthwise 7x7, Transpose to
+ * channels last, LayerNorm, Linear to 4c, GELU (erf, written out), Linear to c, Transpose back,
+ * layer scale (Mul by [c, 1, 1]), shortcut. */
+static void convnext_block(builder *b, uint32_t *seed, const char *in, const char *out, int64_t c)
+{
+    char v[10][64], inputs[200];
+    const char *suffix[10] = {"dw", "nhwc", "ln", "fc1", "div", "erf", "plus", "gelu", "fc2", "back"};
+    for (int i = 0; i < 10; i++)
+        snprintf(v[i], sizeof v[i], "%s_%s", out, suffix[i]);
+    conv_node(b, seed, in, v[0], c, c, 7, 1, c);
+    transpose_node(b, v[0], v[1], INT64S(0, 2, 3, 1));
+    layer_norm(b, seed, v[1], v[2], c);
+    linear(b, seed, v[2], v[3], c, 4 * c);
+    snprintf(inputs, sizeof inputs, "%s,sqrt2", v[3]);
+    builder_node(b, "Div", inputs, v[4]);
+    builder_node(b, "Erf", v[4], v[5]);
+    snprintf(inputs, sizeof inputs, "%s,one", v[5]);
+    builder_node(b, "Add", inputs, v[6]);
+    snprintf(inputs, sizeof inputs, "%s,%s", v[3], v[6]);
+    builder_node(b, "Mul", inputs, v[7]);
+    char half[80];
+    snprintf(half, sizeof half, "%s_half", out);
+    snprintf(inputs, sizeof inputs, "%s,half", v[7]);
+    builder_node(b, "Mul", inputs, half);
+    linear(b, seed, half, v[8], 4 * c, c);
+    transpose_node(b, v[8], v[9], INT64S(0, 3, 1, 2));
+    char gamma[80], scaled[80];
+    snprintf(gamma, sizeof gamma, "%s_gamma", out);
+    snprintf(scaled, sizeof scaled, "%s_scaled", out);
+    builder_initializer(b, gamma, ONYX_DTYPE_FLOAT, 3, DIMS(c, 1, 1), noise_tensor(b, c, seed));
+    snprintf(inputs, sizeof inputs, "%s,%s", gamma, v[9]);
+    builder_node(b, "Mul", inputs, scaled);
+    snprintf(inputs, sizeof inputs, "%s,%s", scaled, in);
+    builder_node(b, "Add", inputs, out);
+}
+
+/* A small ConvNeXt: stem 2x2/2 from 3 channels to c with its LayerNorm (channels last between
+ * two transposes), two blocks, a downsampling (LayerNorm the same way, 2x2/2 to 2c), two
+ * blocks, global average, Flatten. */
+static builder *convnext_model(int64_t n, int64_t h, int64_t w, int64_t c)
+{
+    builder *b = builder_new(17);
+    uint32_t seed = 71;
+    builder_input(b, "x", ONYX_DTYPE_FLOAT, 4, DIMS(n, 3, h, w), NULL);
+    builder_initializer(b, "sqrt2", ONYX_DTYPE_FLOAT, 0, NULL, (const float[]){1.4142135f});
+    builder_initializer(b, "one", ONYX_DTYPE_FLOAT, 0, NULL, (const float[]){1.0f});
+    builder_initializer(b, "half", ONYX_DTYPE_FLOAT, 0, NULL, (const float[]){0.5f});
+    conv_node(b, &seed, "x", "stem", 3, c, 2, 2, 1);
+    transpose_node(b, "stem", "stem_nhwc", INT64S(0, 2, 3, 1));
+    layer_norm(b, &seed, "stem_nhwc", "stem_ln", c);
+    transpose_node(b, "stem_ln", "s0", INT64S(0, 3, 1, 2));
+    convnext_block(b, &seed, "s0", "s1", c);
+    convnext_block(b, &seed, "s1", "s2", c);
+    transpose_node(b, "s2", "down_nhwc", INT64S(0, 2, 3, 1));
+    layer_norm(b, &seed, "down_nhwc", "down_ln", c);
+    transpose_node(b, "down_ln", "down_nchw", INT64S(0, 3, 1, 2));
+    conv_node(b, &seed, "down_nchw", "s3", c, 2 * c, 2, 2, 1);
+    convnext_block(b, &seed, "s3", "s4", 2 * c);
+    convnext_block(b, &seed, "s4", "s5", 2 * c);
+    builder_node(b, "GlobalAveragePool", "s5", "g");
+    builder_node(b, "Flatten", "g", "out");
+    builder_output(b, "out", ONYX_DTYPE_FLOAT);
+    return b;
+}
+
+/* The stream between the blocks channels last: each depthwise convolution reads and writes
+ * [N, H, W, C] (the first after the downsampling behind a transpose moved onto its input),
+ * the stem writes them, the second Linear of each block takes the layer scale and the
+ * shortcut; three transposes are left (before the downsampling convolution, the moved one,
+ * before the global average). Against the graph run node by node. */
+Test(conv_fusion, convnext_stream_channels_last)
+{
+    /* n, h, w, c: odd sizes (the stem and the downsampling drop a row or column), 2-D images
+     * wide enough for several GEMM panels, batches */
+    static const int64_t cases[][4] = {{1, 18, 22, 8}, {2, 15, 13, 8}, {1, 28, 28, 24}, {3, 12, 20, 16}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int64_t n = cases[i][0], h = cases[i][1], w = cases[i][2], c = cases[i][3];
+        builder *b = convnext_model(n, h, w, c);
+        fused_counts count = fused_nodes(b);
+        cr_assert_eq(count.both, 4, "case %zu", i);
+        cr_assert_eq(count.last_output, 5, "case %zu", i);
+        cr_assert_eq(live_nodes(b, "", "Transpose"), 3, "case %zu", i);
+        cr_assert_eq(live_nodes(b, "", "Mul") + live_nodes(b, "", "Add"), 0, "case %zu", i);
+        float *x = malloc((size_t)(n * 3 * h * w) * sizeof(float));
+        uint32_t seed = 5;
+        for (int64_t j = 0; j < n * 3 * h * w; j++)
+            x[j] = noise(&seed);
+        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(n, 3, h, w), x);
+        same_fused_and_plain(b, &input);
+        free(x);
+        builder_free(b);
+    }
+}
+
 /* onyx.GlobalAveragePool over [N, spatial..., C] against the mean in double; rank 2 refused. */
 Test(conv_fusion, channels_last_global_average)
 {
