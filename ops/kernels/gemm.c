@@ -265,6 +265,17 @@ static gemm_epilogue epilogue_at(const gemm_epilogue *e, int64_t i, int64_t j)
     return at;
 }
 
+/* The rows of the register tile at a strip's row i, up to `end`: mr, but where fewer than
+ * 1.5 mr are left, half of them (rounded up): a tile of few rows keeps few accumulators, whose
+ * chains of dependent FMAs then bound it (one row of the AVX2 6x16 tile runs at a quarter of
+ * the FMA rate, two at a half), so 6 + 1 rows go as 4 + 3 and 6 + 2 as 4 + 4. Each element is
+ * summed in the same order whatever its tile. */
+static int64_t tile_rows(int64_t mr, int64_t i, int64_t end)
+{
+    int64_t left = end - i;
+    return left > mr && 2 * left < 3 * mr ? (left + 1) / 2 : min64(mr, left);
+}
+
 /* Rows [i0, i1) of op(A), columns [p0, p0 + kc), from A stored k x m, into rows of kc. */
 static void pack_a_transposed(float *dst, const float *a, int64_t lda, int64_t i0, int64_t i1, int64_t p0,
                               int64_t kc)
@@ -335,8 +346,8 @@ static void run_block(const gemm_plan *plan, const gemm_args *args, int64_t i0, 
             }
             tile.nr = (int)cols;
             const int vectors = (int)ceil_div(cols, kr->vector);
-            for (int64_t i = i0; i < i1; i += kr->mr) {
-                const int64_t rows = min64(kr->mr, i1 - i);
+            for (int64_t i = i0, rows; i < i1; i += rows) {
+                rows = tile_rows(kr->mr, i, i1);
                 tile.a = a + (i - i0) * tile.lda;
                 tile.c = args->c + i * ldc + j;
                 tile.bias = last_pass && e->bias ? e->bias + j : NULL;
@@ -388,12 +399,13 @@ void gemm_shifted(const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k, co
             tile.b = b + j;
             tile.nr = (int)cols;
             const int vectors = (int)ceil_div(cols, kernel->vector);
-            for (int64_t i = 0; i < m; i += kernel->mr) {
+            for (int64_t i = 0, rows; i < m; i += rows) {
+                rows = tile_rows(kernel->mr, i, m);
                 tile.a = a + i * lda + p0;
                 tile.c = c + i * ldc + j;
                 tile.bias = last_pass && e->bias ? e->bias + j : NULL;
                 tile.row_bias = last_pass && e->row_bias ? e->row_bias + i : NULL;
-                kernel->shifted[min64(kernel->mr, m - i) - 1][vectors - 1](&tile);
+                kernel->shifted[rows - 1][vectors - 1](&tile);
             }
         }
     }

@@ -238,7 +238,9 @@ static void check_problem(const gemm_kernel *kernel, const problem *p)
         for (const gemm_kernel *kernel = gemm_kernel_get(kernel_ids[kernel_index_]); kernel;   \
              kernel = NULL)
 
-static const int64_t odd_dims[] = {1, 7, 13, 17, 31, 33, 97, 255, 257};
+/* Including mr + 1, mr + 2 and 2 mr + 2 rows of the 6- and 8-row tiles (their last strips
+ * split in two: tile_rows in gemm.c). */
+static const int64_t odd_dims[] = {1, 7, 8, 9, 10, 13, 14, 17, 18, 31, 33, 97, 255, 257};
 #define N_ODD (sizeof odd_dims / sizeof odd_dims[0])
 
 /* ---- kernels ------------------------------------------------------------------------------ */
@@ -376,7 +378,7 @@ static void check_shifted(const gemm_kernel *kernel, int64_t m, int64_t n, int64
 Test(gemm, shifted_rows_of_b_in_every_tile_shape)
 {
     FOR_EACH_KERNEL(kernel) {
-        for (int64_t m = 1; m <= 9; m++)
+        for (int64_t m = 1; m <= 18; m++)
             for (int64_t n = 1; n <= 50; n += 7)
                 check_shifted(kernel, m, n, 13);
         check_shifted(kernel, 17, 100, 2500); /* three passes over k */
