@@ -695,8 +695,14 @@ static onyx_status channels_last_plan(op_context *ctx)
     s->map_chunks = ceil_div(s->maps, s->map_chunk);
     ctx->n_tasks = images * s->blocks * s->map_chunks;
     ctx->task_cost = s->block * s->map_chunk * s->rows;
-    bool copy = !p->channels_last_input || op_input(ctx, 4);
-    ctx->scratch_bytes = copy ? (size_t)(s->block * s->channels) * sizeof(float) + CONV_SCRATCH_ALIGN : 0;
+    /* The channel scale on whichever is smaller of a task's rows of X^T and its chunk of W^T
+     * (a block of 3136 positions by 144 channels against 144 x 24 weights). */
+    s->scaled_weights = op_input(ctx, 4) && p->channels_last_input && s->map_chunk < s->block;
+    bool copy = !p->channels_last_input || (op_input(ctx, 4) && !s->scaled_weights);
+    size_t floats = copy ? (size_t)(s->block * s->channels) : 0;
+    if (s->scaled_weights)
+        floats = gemm_packed_b_bytes(kernel, s->rows, s->map_chunk) / sizeof(float);
+    ctx->scratch_bytes = floats ? floats * sizeof(float) + CONV_SCRATCH_ALIGN : 0;
     return ONYX_OK;
 }
 
@@ -704,7 +710,7 @@ static onyx_status channels_last_plan(op_context *ctx)
  * the packed weights' panels): rows of X^T or patches (lda apart from a) times the packed W^T,
  * with the epilogue (bias per column, activation, residual) on the tiles. */
 static void channels_last_product(const op_context *ctx, const float *a, int64_t lda, int64_t rows, int64_t at,
-                                  int64_t j0, int64_t width)
+                                  int64_t j0, int64_t width, const gemm_packed_b *scaled)
 {
     const conv_state *s = ctx->state;
     const conv_params *p = ctx->params;
@@ -712,6 +718,8 @@ static void channels_last_product(const op_context *ctx, const float *a, int64_t
     gemm_packed_b panels = s->packed_weights;
     panels.panels += j0 * panels.k;
     panels.n = width;
+    if (scaled)
+        panels = *scaled;
     gemm_plan plan;
     gemm_plan_init(&plan, panels.kernel, rows, width, s->rows, false, false, &panels);
     gemm_args args = {.a = a, .lda = lda, .c = (float *)ctx->outputs[0]->data + at + j0, .ldc = s->maps,
@@ -727,7 +735,9 @@ static void channels_last_product(const op_context *ctx, const float *a, int64_t
 /* A task of channels_last_output for a 1x1 convolution: a block of positions of one image, its
  * rows of X^T (positions x channels) read in place (X channels last) or transposed into
  * scratch, scaled there by the channel scale if any (and kept for the thread's next task on
- * the same block, *loaded), times a chunk of the packed W^T into the same rows of Y^T. */
+ * the same block, *loaded), times a chunk of the packed W^T into the same rows of Y^T; or with
+ * scaled_weights, X^T read in place times the chunk scaled in scratch (kept for the thread's
+ * next task of the same image and chunk). */
 static void channels_last_output_task(const op_context *ctx, int64_t task, float *scratch, int64_t *loaded)
 {
     const conv_state *s = ctx->state;
@@ -735,6 +745,22 @@ static void channels_last_output_task(const op_context *ctx, int64_t task, float
     int64_t block = task / s->map_chunks, positions = s->geometry.out_count, channels = s->channels;
     int64_t i0 = block % s->blocks * s->block, rows = OP_MIN(s->block, positions - i0);
     const float *x = (const float *)ctx->inputs[0]->data, *a = scratch, *scale = channel_scale(ctx, image);
+    int64_t j0 = chunk * s->map_chunk, width = OP_MIN(s->map_chunk, s->maps - j0);
+    if (s->scaled_weights) {
+        gemm_packed_b chunk_weights = s->packed_weights, scaled;
+        chunk_weights.panels += j0 * chunk_weights.k;
+        chunk_weights.n = width;
+        float *panels = align_scratch(scratch);
+        scaled = chunk_weights;
+        scaled.panels = panels;
+        if (*loaded != image * s->map_chunks + chunk) {
+            gemm_packed_b_scale_rows(&scaled, &chunk_weights, scale, panels);
+            *loaded = image * s->map_chunks + chunk;
+        }
+        channels_last_product(ctx, x + (image * positions + i0) * channels, channels, rows,
+                              (image * positions + i0) * s->maps, j0, width, &scaled);
+        return;
+    }
     bool in_place = ((const conv_params *)ctx->params)->channels_last_input && !scale;
     if (in_place) {
         a = x + (image * positions + i0) * channels;
@@ -749,9 +775,7 @@ static void channels_last_output_task(const op_context *ctx, int64_t task, float
         }
         *loaded = block;
     }
-    int64_t j0 = chunk * s->map_chunk;
-    channels_last_product(ctx, a, channels, rows, (image * positions + i0) * s->maps, j0,
-                          OP_MIN(s->map_chunk, s->maps - j0));
+    channels_last_product(ctx, a, channels, rows, (image * positions + i0) * s->maps, j0, width, NULL);
 }
 
 /* A task of channels_last_output for a stem: output rows [row0, row1) of one image. For each,
@@ -784,7 +808,7 @@ static void stem_channels_last_task(const op_context *ctx, int64_t task, float *
                                columns + x0 * column + ky * channels, column);
         }
         channels_last_product(ctx, columns, g->stride[1] * column, g->out[1],
-                              (image * g->out_count + oy * g->out[1]) * s->maps, 0, s->maps);
+                              (image * g->out_count + oy * g->out[1]) * s->maps, 0, s->maps, NULL);
     }
 }
 

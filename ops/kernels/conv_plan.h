@@ -75,6 +75,8 @@ typedef struct conv_state {
      * depthwise_nhwc on the weights and bias reordered channels last, each block of pixels
      * transposed into the NCHW output */
     bool channels_last;
+    bool scaled_weights; /* a 1x1 one reading channels last: the channel scale on a copy of its
+                            chunk of packed W^T (smaller than its block of X^T) */
     float *nhwc_weights, *nhwc_bias;
 } conv_state;
 

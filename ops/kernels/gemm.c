@@ -162,6 +162,21 @@ void gemm_pack_b(gemm_packed_b *packed, const gemm_kernel *kernel, bool trans_b,
     *packed = (gemm_packed_b){.kernel = kernel, .k = k, .n = n, .panels = panels};
 }
 
+void gemm_packed_b_scale_rows(gemm_packed_b *packed, const gemm_packed_b *from, const float *scale, void *memory)
+{
+    float *panels = align_up(memory);
+    const gemm_kernel *kernel = from->kernel;
+    for (int64_t j = 0; j < from->n; j += kernel->nr) {
+        int64_t width = panel_width(kernel, from->n, j);
+        const float *src = from->panels + j * from->k;
+        float *dst = panels + j * from->k;
+        for (int64_t p = 0; p < from->k; p++)
+            for (int64_t c = 0; c < width; c++)
+                dst[p * width + c] = src[p * width + c] * scale[p];
+    }
+    *packed = (gemm_packed_b){.kernel = kernel, .k = from->k, .n = from->n, .panels = panels};
+}
+
 /* ---- planning ----------------------------------------------------------------------------- */
 
 /* Cuts the plan's columns into `blocks` blocks of whole panels (fewer where there are fewer

@@ -115,6 +115,10 @@ size_t gemm_packed_b_bytes(const gemm_kernel *kernel, int64_t k, int64_t n);
 /* Packs op(B) (k x n; B is n x k when trans_b), rows ldb apart, into `memory`. */
 void gemm_pack_b(gemm_packed_b *packed, const gemm_kernel *kernel, bool trans_b, int64_t k, int64_t n,
                  const float *b, int64_t ldb, void *memory);
+/* `from` with its row p times scale[p] (diag(scale) op(B)), into `memory` (gemm_packed_b_bytes
+ * of from's k and n): a scale of A's columns applied to B instead, A diag(s) B = A (diag(s) B),
+ * where B is the smaller. */
+void gemm_packed_b_scale_rows(gemm_packed_b *packed, const gemm_packed_b *from, const float *scale, void *memory);
 
 /* ---- planned products --------------------------------------------------------------------- */
 
