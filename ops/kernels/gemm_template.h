@@ -158,7 +158,7 @@ GEMM_INLINE vec exp_bounded(vec hi, vec lo, bool has_lo)
 }
 
 /* erfc(z) for z >= 0, given t = 1/(1 + z/2) and -z^2 as a float and its rounding error:
- * t F(t) exp(-z^2), F a degree-8 polynomial fitted by tools/fit-erfcx.py (relative error
+ * t F(t) exp(-z^2), F a degree-8 polynomial fitted by tools/fit-gelu.py erfcx (relative error
  * < 1e-7) evaluated in Estrin's order. -z^2 is held at -88: erfc is then 0 (below 1e-39). The
  * exp does not wait for the polynomial: the chain of dependent instructions is short enough for
  * the out-of-order core to overlap several vectors. */
