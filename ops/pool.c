@@ -122,7 +122,7 @@ static void fast_path(const pool_params *p, pool_state *s, op_context *ctx)
     /* MaxPool copies the input of up to a plane's rows (or of 256 KiB) at a time. */
     if (p->kind == POOL_MAX)
         ctx->scratch_bytes =
-            (size_t)conv2d_plan_copy(&s->window, g->out[0], POOL_COPY_FLOATS) * sizeof(float) + 64;
+            (size_t)conv2d_plan_max_pool(&s->window, g->out[0], POOL_COPY_FLOATS) * sizeof(float) + 64;
 }
 
 static onyx_status pool_reshape(op_context *ctx)

@@ -149,6 +149,22 @@ static inline int64_t conv2d_plan_copy(conv2d_window *g, int64_t rows, int64_t m
     return conv2d_copy_floats(g, g->copy_rows);
 }
 
+/* Floats of max_pool_rows' rows for a window of dilation 1 and a column stride of 1 or 2 (taken
+ * separably: the max down each column of the taps' rows, in one padded row, then along it,
+ * split into even and odd columns for stride 2). */
+static inline int64_t max_pool_row_floats(const conv2d_window *g)
+{
+    int64_t width = (g->out_w - 1) * g->stride_w + g->kernel_w;
+    return 3 * ((width + CONV_COPY_ALIGN - 1) / CONV_COPY_ALIGN * CONV_COPY_ALIGN + 2 * CONV_COPY_ALIGN);
+}
+
+/* conv2d_plan_copy for max_pool_rows: the floats of scratch it needs, whichever way it goes. */
+static inline int64_t conv2d_plan_max_pool(conv2d_window *g, int64_t rows, int64_t most)
+{
+    int64_t copy = conv2d_plan_copy(g, rows, most), row = max_pool_row_floats(g);
+    return copy > row ? copy : row;
+}
+
 /* Scratch of depthwise_lanes, floats: the padded input rows it reads, the weights, the output
  * and the input, all with channels last, `lanes` channels each. */
 static inline int64_t depthwise_lanes_floats(const conv2d_window *g, int lanes)

@@ -364,9 +364,87 @@ static void depthwise_rows(const conv2d_window *g, const float *in, const float 
                        r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);
 }
 
+/* Output rows [row0, row1) of a max pool of dilation 1 and column stride 1 or 2, separably (no
+ * copy of the window): for each, the max down the columns of its tap rows into one row of
+ * `scratch` padded with -inf (column x at input column x - pad_left), then along that row:
+ * output column ox at columns ox * stride + kx, for stride 2 from the row split into its even
+ * and odd columns first (tap kx reads one of them at ox + kx / 2), so that each takes vectors of
+ * consecutive floats. 3x3/2 over 112x112: (kh - 1) + (kw - 1) maxes per vector instead of kh kw. */
+static void max_pool_separable(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1,
+                               float *scratch)
+{
+    const int64_t s = g->stride_w, width = (g->out_w - 1) * s + g->kernel_w;
+    const int64_t span = (width + CONV_COPY_ALIGN - 1) / CONV_COPY_ALIGN * CONV_COPY_ALIGN + 2 * CONV_COPY_ALIGN;
+    float *row = scratch, *even = row + span, *odd = even + span;
+    /* The row's columns inside the input: [lo, hi). */
+    int64_t lo = g->pad_left < width ? g->pad_left : width;
+    int64_t hi = g->in_w + g->pad_left < width ? g->in_w + g->pad_left : width;
+    const int64_t whole = g->out_w / CONV_LANES * CONV_LANES;
+    for (int64_t oy = row0; oy < row1; oy++) {
+        int64_t ky0, ky1;
+        tap_rows(g, oy, &ky0, &ky1);
+        for (int64_t x = 0; x < width; x++)
+            if (x == lo && ky0 < ky1 && lo < hi)
+                x = hi - 1; /* the columns inside come next */
+            else
+                row[x] = -INFINITY;
+        if (ky0 < ky1) {
+            /* Input column x - pad_left of the first tap row, then of the others. */
+            const float *first = in + (oy * g->stride_h - g->pad_top + ky0) * g->in_w;
+            int64_t x = lo;
+            for (; x + CONV_LANES <= hi; x += CONV_LANES) {
+                conv_vec m, v;
+                LOAD_VEC(m, first + (x - g->pad_left));
+                for (int64_t ky = ky0 + 1; ky < ky1; ky++) {
+                    LOAD_VEC(v, first + (ky - ky0) * g->in_w + (x - g->pad_left));
+                    m = max_nan(m, v);
+                }
+                STORE_VEC(row + x, m);
+            }
+            for (; x < hi; x++) {
+                float m = first[x - g->pad_left];
+                for (int64_t ky = ky0 + 1; ky < ky1; ky++) {
+                    float v = first[(ky - ky0) * g->in_w + (x - g->pad_left)];
+                    m = v > m || v != v ? v : m;
+                }
+                row[x] = m;
+            }
+        }
+        const float *phase[2] = {row, row};
+        if (s == 2) {
+            copy_even(even, row, (width + 1) / 2);
+            copy_even(odd, row + 1, width / 2);
+            phase[0] = even, phase[1] = odd;
+        }
+        float *o = out + oy * g->out_w;
+        int64_t ox = 0;
+        for (; ox < whole; ox += CONV_LANES) {
+            conv_vec m, v;
+            LOAD_VEC(m, phase[0] + ox);
+            for (int64_t kx = 1; kx < g->kernel_w; kx++) {
+                LOAD_VEC(v, (s == 2 ? phase[kx & 1] + kx / 2 : row + kx) + ox);
+                m = max_nan(m, v);
+            }
+            STORE_VEC(o + ox, m);
+        }
+        for (; ox < g->out_w; ox++) {
+            float m = row[ox * s];
+            for (int64_t kx = 1; kx < g->kernel_w; kx++) {
+                float v = row[ox * s + kx];
+                m = v > m || v != v ? v : m;
+            }
+            o[ox] = m;
+        }
+    }
+}
+
 static void max_pool_rows(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1,
                           float *scratch)
 {
+    if (g->dilation_h == 1 && g->dilation_w == 1 && (g->stride_w == 1 || g->stride_w == 2)) {
+        max_pool_separable(g, in, out, row0, row1, scratch);
+        return;
+    }
     for (int64_t r = row0; r < row1; r += g->copy_rows)
         max_pool_band(g, in, NULL, -INFINITY, GEMM_ACTIVATION_NONE, NULL, out, r,
                       r + g->copy_rows < row1 ? r + g->copy_rows : row1, scratch);

@@ -93,7 +93,8 @@ static void check_window(const conv_kernels *k, conv2d_window g, ref_kind kind, 
         in[g.in_h * g.in_w / 2] = NAN; /* NaN wins in the windows over it */
     for (int64_t i = 0; i < g.kernel_h * g.kernel_w; i++)
         w[i] = noise(&seed);
-    int64_t floats = conv2d_plan_copy(&g, copy_rows, INT64_MAX);
+    int64_t floats = kind == REF_MAX ? conv2d_plan_max_pool(&g, copy_rows, INT64_MAX)
+                                     : conv2d_plan_copy(&g, copy_rows, INT64_MAX);
     float *scratch = aligned((size_t)floats);
     int64_t split = g.out_h / 3;
     for (int part = 0; part < 2; part++) {
