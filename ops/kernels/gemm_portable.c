@@ -69,6 +69,7 @@ static inline bool v_all_at_most(vec x, float c)
 #define GEMM_NV 1
 #define GEMM_ROWS(X) X(1) X(2) X(3) X(4)
 #define GEMM_VECTORS(X, m) X(m, 1)
+#define GEMM_COMPACT_EPILOGUE
 #define GEMM_NAME "portable 4x8"
 #define GEMM_SYMBOL gemm_kernel_portable
 #include "gemm_template.h"
