@@ -187,16 +187,33 @@ onyx_status rewrite_root(onyx_model *model, graph *g, const match *m, char *doma
     return st;
 }
 
+void kill_node(onyx_model *model, node *n)
+{
+    n->dead = true;
+    mem_block_free_all(&model->mem, &n->param_blocks);
+    n->params = NULL;
+}
+
+onyx_status set_up_again(onyx_model *model, graph *g, node *n)
+{
+    mem_block_free_all(&model->mem, &n->param_blocks);
+    n->params = NULL;
+    return node_setup(model, g, n);
+}
+
 onyx_status absorb(onyx_model *model, graph *g, node *kept, node *gone)
 {
-    gone->dead = true;
-    mem_block_free_all(&model->mem, &gone->param_blocks);
-    gone->params = NULL;
-    mem_block_free_all(&model->mem, &kept->param_blocks);
-    kept->params = NULL;
-    onyx_status st = node_setup(model, g, kept);
+    kill_node(model, gone);
+    onyx_status st = set_up_again(model, g, kept);
     recount_uses(g);
     return st;
+}
+
+bool transposes(const node *n, int64_t p1, int64_t p2, int64_t p3)
+{
+    const attribute *perm = n ? node_attr(n, "perm") : NULL;
+    return perm && perm->type == ATTR_INTS && perm->count == 4 && perm->ints[0] == 0 && perm->ints[1] == p1 &&
+           perm->ints[2] == p2 && perm->ints[3] == p3;
 }
 
 /* The node producing v when it is a live node of the default domain with this op type, and v

@@ -64,6 +64,13 @@ bool mean_over_last_axis(const graph *g, const node *n);
  * dies, both lose what their plans allocated, `kept` is checked again like a loaded node, and
  * the readers of every value are counted again. */
 onyx_status absorb(onyx_model *model, graph *g, node *kept, node *gone);
+/* n marked dead, with what its plan allocated freed. */
+void kill_node(onyx_model *model, node *n);
+/* n checked again like a loaded node after a pass changed its inputs, outputs or attributes
+ * (what its plan allocated freed first). */
+onyx_status set_up_again(onyx_model *model, graph *g, node *n);
+/* Whether n (a Transpose) has the attribute perm = [0, p1, p2, p3]. */
+bool transposes(const node *n, int64_t p1, int64_t p2, int64_t p3);
 /* The node producing v when it is a live node of the default domain with this op type, and v
  * its only output, read once (so the node can go into a fused one); else NULL. */
 node *sole_producer(graph *g, int v, const char *op_type);

@@ -138,14 +138,6 @@ static bool read_for_values_only_by(const graph *g, int v, const node *reader, c
     return true;
 }
 
-/* Whether n is a Transpose of a rank-4 tensor with perm [0, p1, p2, p3]. */
-static bool transposes(const node *n, int64_t p1, int64_t p2, int64_t p3)
-{
-    const attribute *perm = n ? node_attr(n, "perm") : NULL;
-    return perm && perm->type == ATTR_INTS && perm->count == 4 && perm->ints[0] == 0 && perm->ints[1] == p1 &&
-           perm->ints[2] == p2 && perm->ints[3] == p3;
-}
-
 /* Whether Transpose n swaps its input's last two dims only. */
 static bool swaps_last_two(const node *n)
 {

@@ -454,9 +454,7 @@ static int layout_channels_last(onyx_model *model, graph *g, onyx_status *st)
         if ((out && (*st = add_flag(model, n, "channels_last_output"))) ||
             (in && (*st = add_flag(model, n, "channels_last_input"))))
             break;
-        mem_block_free_all(&model->mem, &n->param_blocks);
-        n->params = NULL;
-        *st = node_setup(model, g, n);
+        *st = set_up_again(model, g, n);
         rewrites++;
     }
     mem_free(&model->mem, kind);
@@ -535,17 +533,13 @@ static int fold_channel_scale(onyx_model *model, graph *g, onyx_status *st)
 
 /* ---- ConvNeXt's residual stream channels last ------------------------------------------- */
 
-/* Whether n is a live Transpose of a rank-4 tensor by the permutation p. */
-static bool transpose_by(const node *n, const int64_t p[4])
+/* Whether n is a live Transpose of a rank-4 tensor to channels last ([N, C, H, W] -> [N, H, W,
+ * C]: perm [0, 2, 3, 1]) or back ([0, 3, 1, 2]). */
+static bool transpose_to(const node *n, bool last)
 {
-    if (!n || n->dead || !is_op(n, "", "Transpose") || n->n_inputs != 1 || n->inputs[0] < 0 || n->n_outputs != 1 ||
-        n->outputs[0] < 0)
-        return false;
-    const attribute *a = node_attr(n, "perm");
-    return a && a->type == ATTR_INTS && a->count == 4 && !memcmp(a->ints, p, 4 * sizeof(int64_t));
+    return n && !n->dead && is_op(n, "", "Transpose") && n->n_inputs == 1 && n->inputs[0] >= 0 &&
+           n->n_outputs == 1 && n->outputs[0] >= 0 && (last ? transposes(n, 2, 3, 1) : transposes(n, 3, 1, 2));
 }
-
-static const int64_t to_last[4] = {0, 2, 3, 1}, to_first[4] = {0, 3, 1, 2};
 
 /* The live node producing v, or NULL. */
 static node *producer_of(graph *g, int v)
@@ -553,14 +547,6 @@ static node *producer_of(graph *g, int v)
     const value *val = v >= 0 ? &g->values[v] : NULL;
     node *n = val && val->kind == VALUE_NODE && val->producer >= 0 ? &g->nodes[val->producer] : NULL;
     return n && !n->dead ? n : NULL;
-}
-
-/* n's params freed and n checked again (its inputs, outputs or attributes changed). */
-static onyx_status set_up_again(onyx_model *model, graph *g, node *n)
-{
-    mem_block_free_all(&model->mem, &n->param_blocks);
-    n->params = NULL;
-    return node_setup(model, g, n);
 }
 
 /* Node i now writes value v (whose producer it becomes); the value it wrote is left unread,
@@ -599,11 +585,11 @@ static bool conv_writes_transposed(onyx_model *model, graph *g, int i, onyx_stat
         return false;
     int d = conv->outputs[0];
     node *t = sole_consumer(g, d);
-    if (!transpose_by(t, to_last) || is_graph_output(g, d))
+    if (!transpose_to(t, true) || is_graph_output(g, d))
         return false;
     int j = (int)(t - g->nodes), input = conv->inputs[0];
     node *before = producer_of(g, input);
-    bool in_place = transpose_by(before, to_first);
+    bool in_place = transpose_to(before, false);
     if (plain) {
         conv_chain c = {.input = input, .scale = -1, .residual = -1, .last = d};
         c.m.nodes[c.m.n_nodes++] = i;
@@ -648,12 +634,12 @@ static bool conv_writes_transposed(onyx_model *model, graph *g, int i, onyx_stat
 static int channels_last_twin(graph *g, int s, int before)
 {
     node *p = producer_of(g, s);
-    if (transpose_by(p, to_first)) {
+    if (transpose_to(p, false)) {
         const value *x = &g->values[p->inputs[0]];
         return x->kind != VALUE_NODE || x->producer < before ? p->inputs[0] : -1;
     }
     for (int i = 0; i < before; i++)
-        if (transpose_by(&g->nodes[i], to_last) && g->nodes[i].inputs[0] == s)
+        if (transpose_to(&g->nodes[i], true) && g->nodes[i].inputs[0] == s)
             return g->nodes[i].outputs[0];
     return -1;
 }
@@ -674,7 +660,7 @@ static bool fold_layer_scale(onyx_model *model, graph *g, int i, onyx_status *st
         for (int q = 0; mul && mul->n_inputs == 2 && q < 2; q++) {
             int gamma = mul->inputs[1 - q];
             node *t = mul->inputs[q] >= 0 ? sole_producer(g, mul->inputs[q], "Transpose") : NULL;
-            if (!transpose_by(t, to_first))
+            if (!transpose_to(t, false))
                 continue;
             int y = t->inputs[0];
             node *f = producer_of(g, y);
@@ -732,9 +718,7 @@ static bool fold_layer_scale(onyx_model *model, graph *g, int i, onyx_status *st
             f->n_inputs = 4;
             int tj = (int)(t - g->nodes), mj = (int)(mul - g->nodes);
             write_instead(g, tj, add->outputs[0], mj);
-            add->dead = true;
-            mem_block_free_all(&model->mem, &add->param_blocks);
-            add->params = NULL;
+            kill_node(model, add);
             if ((*st = set_up_again(model, g, f)) || (*st = absorb(model, g, t, mul)))
                 return false;
             return true;
@@ -744,7 +728,7 @@ static bool fold_layer_scale(onyx_model *model, graph *g, int i, onyx_status *st
 }
 
 /* Transpose(Transpose(x, p), q) with q undoing p: its readers read x. */
-static bool cancel_transposes(graph *g, int i)
+static bool cancel_transposes(onyx_model *model, graph *g, int i)
 {
     node *u = &g->nodes[i];
     if (!is_op(u, "", "Transpose") || u->dead || u->n_inputs != 1 || u->inputs[0] < 0 || u->outputs[0] < 0 ||
@@ -766,7 +750,7 @@ static bool cancel_transposes(graph *g, int i)
         for (int k = 0; !g->nodes[j].dead && k < g->nodes[j].n_inputs; k++)
             if (g->nodes[j].inputs[k] == from)
                 g->nodes[j].inputs[k] = to;
-    u->dead = true;
+    kill_node(model, u);
     return true;
 }
 
@@ -786,7 +770,7 @@ static int channels_last_stream(onyx_model *model, graph *g, onyx_status *st)
             rewrites += conv_writes_transposed(model, g, i, st) || fold_layer_scale(model, g, i, st);
     bool cancelled = false;
     for (int i = 0; i < g->n_nodes && !*st; i++)
-        cancelled |= cancel_transposes(g, i);
+        cancelled |= cancel_transposes(model, g, i);
     if (cancelled)
         recount_uses(g);
     return rewrites + cancelled;
