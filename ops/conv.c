@@ -706,20 +706,26 @@ static onyx_status channels_last_plan(op_context *ctx)
     return ONYX_OK;
 }
 
+/* Columns [j0, j0 + width) of the packed W^T (j0 a whole number of its panels). */
+static gemm_packed_b weights_chunk(const conv_state *s, int64_t j0, int64_t width)
+{
+    gemm_packed_b chunk = s->packed_weights;
+    chunk.panels += j0 * chunk.k;
+    chunk.n = width;
+    return chunk;
+}
+
 /* `rows` rows of Y^T, from its float `at` on, columns [j0, j0 + width) (j0 a whole number of
- * the packed weights' panels): rows of X^T or patches (lda apart from a) times the packed W^T,
- * with the epilogue (bias per column, activation, residual) on the tiles. */
+ * the packed weights' panels): rows of X^T or patches (lda apart from a) times the packed W^T
+ * (or `scaled`, its chunk scaled), with the epilogue (bias per column, activation, residual) on
+ * the tiles. */
 static void channels_last_product(const op_context *ctx, const float *a, int64_t lda, int64_t rows, int64_t at,
                                   int64_t j0, int64_t width, const gemm_packed_b *scaled)
 {
     const conv_state *s = ctx->state;
     const conv_params *p = ctx->params;
     const onyx_tensor *bias = op_input(ctx, 2), *z = op_input(ctx, 3); /* the residual, channels last as Y^T */
-    gemm_packed_b panels = s->packed_weights;
-    panels.panels += j0 * panels.k;
-    panels.n = width;
-    if (scaled)
-        panels = *scaled;
+    gemm_packed_b panels = scaled ? *scaled : weights_chunk(s, j0, width);
     gemm_plan plan;
     gemm_plan_init(&plan, panels.kernel, rows, width, s->rows, false, false, &panels);
     gemm_args args = {.a = a, .lda = lda, .c = (float *)ctx->outputs[0]->data + at + j0, .ldc = s->maps,
@@ -747,14 +753,11 @@ static void channels_last_output_task(const op_context *ctx, int64_t task, float
     const float *x = (const float *)ctx->inputs[0]->data, *a = scratch, *scale = channel_scale(ctx, image);
     int64_t j0 = chunk * s->map_chunk, width = OP_MIN(s->map_chunk, s->maps - j0);
     if (s->scaled_weights) {
-        gemm_packed_b chunk_weights = s->packed_weights, scaled;
-        chunk_weights.panels += j0 * chunk_weights.k;
-        chunk_weights.n = width;
+        gemm_packed_b weights = weights_chunk(s, j0, width), scaled = weights;
         float *panels = align_scratch(scratch);
-        scaled = chunk_weights;
         scaled.panels = panels;
         if (*loaded != image * s->map_chunks + chunk) {
-            gemm_packed_b_scale_rows(&scaled, &chunk_weights, scale, panels);
+            gemm_packed_b_scale_rows(&scaled, &weights, scale, panels);
             *loaded = image * s->map_chunks + chunk;
         }
         channels_last_product(ctx, x + (image * positions + i0) * channels, channels, rows,

@@ -149,19 +149,21 @@ static inline int64_t conv2d_plan_copy(conv2d_window *g, int64_t rows, int64_t m
     return conv2d_copy_floats(g, g->copy_rows);
 }
 
-/* Floats of max_pool_rows' rows for a window of dilation 1 and a column stride of 1 or 2 (taken
- * separably: the max down each column of the taps' rows, in one padded row, then along it,
- * split into even and odd columns for stride 2). */
-static inline int64_t max_pool_row_floats(const conv2d_window *g)
+/* The columns of the padded row max_pool_rows takes a window of dilation 1 and a column stride
+ * of 1 or 2 in (separably: the max down each column of the taps' rows into that row, then along
+ * it, split into even and odd columns for stride 2), and the floats it sets aside for it and
+ * for each of the two halves: the columns, rounded up and a vector of slack. */
+static inline int64_t max_pool_row_width(const conv2d_window *g) { return (g->out_w - 1) * g->stride_w + g->kernel_w; }
+static inline int64_t max_pool_row_span(const conv2d_window *g)
 {
-    int64_t width = (g->out_w - 1) * g->stride_w + g->kernel_w;
-    return 3 * ((width + CONV_COPY_ALIGN - 1) / CONV_COPY_ALIGN * CONV_COPY_ALIGN + 2 * CONV_COPY_ALIGN);
+    return (max_pool_row_width(g) + CONV_COPY_ALIGN - 1) / CONV_COPY_ALIGN * CONV_COPY_ALIGN + 2 * CONV_COPY_ALIGN;
 }
 
-/* conv2d_plan_copy for max_pool_rows: the floats of scratch it needs, whichever way it goes. */
+/* conv2d_plan_copy for max_pool_rows: the floats of scratch it needs, whichever way it goes (the
+ * copy of the window, or the row and its halves). */
 static inline int64_t conv2d_plan_max_pool(conv2d_window *g, int64_t rows, int64_t most)
 {
-    int64_t copy = conv2d_plan_copy(g, rows, most), row = max_pool_row_floats(g);
+    int64_t copy = conv2d_plan_copy(g, rows, most), row = 3 * max_pool_row_span(g);
     return copy > row ? copy : row;
 }
 

@@ -190,6 +190,9 @@ static inline conv_vec max_nan(conv_vec acc, conv_vec x)
     return (conv_vec)((take & (conv_mask)x) | (~take & (conv_mask)acc));
 }
 
+/* The same for one float. */
+static inline float max_nan_1(float acc, float x) { return x > acc || x != x ? x : acc; }
+
 /* x where take, else y. */
 static inline conv_vec select_vec(conv_mask take, conv_vec x, conv_vec y)
 {
@@ -373,8 +376,7 @@ static void depthwise_rows(const conv2d_window *g, const float *in, const float 
 static void max_pool_separable(const conv2d_window *g, const float *in, float *out, int64_t row0, int64_t row1,
                                float *scratch)
 {
-    const int64_t s = g->stride_w, width = (g->out_w - 1) * s + g->kernel_w;
-    const int64_t span = (width + CONV_COPY_ALIGN - 1) / CONV_COPY_ALIGN * CONV_COPY_ALIGN + 2 * CONV_COPY_ALIGN;
+    const int64_t s = g->stride_w, width = max_pool_row_width(g), span = max_pool_row_span(g);
     float *row = scratch, *even = row + span, *odd = even + span;
     /* The row's columns inside the input: [lo, hi). */
     int64_t lo = g->pad_left < width ? g->pad_left : width;
@@ -383,11 +385,12 @@ static void max_pool_separable(const conv2d_window *g, const float *in, float *o
     for (int64_t oy = row0; oy < row1; oy++) {
         int64_t ky0, ky1;
         tap_rows(g, oy, &ky0, &ky1);
-        for (int64_t x = 0; x < width; x++)
-            if (x == lo && ky0 < ky1 && lo < hi)
-                x = hi - 1; /* the columns inside come next */
-            else
-                row[x] = -INFINITY;
+        /* -inf outside the input's columns, or throughout when no tap row lies inside. */
+        int64_t inside_lo = ky0 < ky1 ? lo : width, inside_hi = ky0 < ky1 ? hi : width;
+        for (int64_t x = 0; x < inside_lo; x++)
+            row[x] = -INFINITY;
+        for (int64_t x = inside_hi; x < width; x++)
+            row[x] = -INFINITY;
         if (ky0 < ky1) {
             /* Input column x - pad_left of the first tap row, then of the others. */
             const float *first = in + (oy * g->stride_h - g->pad_top + ky0) * g->in_w;
@@ -403,10 +406,8 @@ static void max_pool_separable(const conv2d_window *g, const float *in, float *o
             }
             for (; x < hi; x++) {
                 float m = first[x - g->pad_left];
-                for (int64_t ky = ky0 + 1; ky < ky1; ky++) {
-                    float v = first[(ky - ky0) * g->in_w + (x - g->pad_left)];
-                    m = v > m || v != v ? v : m;
-                }
+                for (int64_t ky = ky0 + 1; ky < ky1; ky++)
+                    m = max_nan_1(m, first[(ky - ky0) * g->in_w + (x - g->pad_left)]);
                 row[x] = m;
             }
         }
@@ -429,10 +430,8 @@ static void max_pool_separable(const conv2d_window *g, const float *in, float *o
         }
         for (; ox < g->out_w; ox++) {
             float m = row[ox * s];
-            for (int64_t kx = 1; kx < g->kernel_w; kx++) {
-                float v = row[ox * s + kx];
-                m = v > m || v != v ? v : m;
-            }
+            for (int64_t kx = 1; kx < g->kernel_w; kx++)
+                m = max_nan_1(m, row[ox * s + kx]);
             o[ox] = m;
         }
     }

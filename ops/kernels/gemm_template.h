@@ -210,9 +210,10 @@ GEMM_INLINE vec gelu_near(vec x, vec ax, const float w[11])
  * w and the result are 0 (-0), as for -inf (NaN, as 0.5 x (1 + erf) gives). */
 GEMM_INLINE vec gelu_erf(vec x)
 {
-    if (v_all_at_most(v_abs(x), GELU_NEAR))
-        return gelu_near(x, v_abs(x), gelu_erf_near);
-    vec ax = v_min(v_set1(16.0f), v_abs(x));
+    vec ax = v_abs(x);
+    if (v_all_at_most(ax, GELU_NEAR))
+        return gelu_near(x, ax, gelu_erf_near);
+    ax = v_min(v_set1(16.0f), ax);
     vec t = v_div(v_set1(1.0f), v_fma(ax, v_set1(0.35355339059327376f), v_set1(1.0f)));
     vec x2 = v_mul(ax, ax), x2_error = v_fma_exact(ax, ax, v_sub(v_zero(), x2));
     vec minus_half = v_set1(-0.5f);
@@ -251,8 +252,9 @@ GEMM_INLINE vec erf_vec(vec x)
  * gelu_near. */
 GEMM_INLINE vec gelu_tanh(vec x)
 {
-    if (v_all_at_most(v_abs(x), GELU_NEAR))
-        return gelu_near(x, v_abs(x), gelu_tanh_near);
+    vec ax = v_abs(x);
+    if (v_all_at_most(ax, GELU_NEAR))
+        return gelu_near(x, ax, gelu_tanh_near);
     /* -2u = x (c1 + c3 x^2), c1 = -2 sqrt(2/pi), c3 = 0.044715 c1: three roundings. */
     vec minus_2u = v_mul(x, v_fma(v_mul(x, x), v_set1(-0.0713548162726008f), v_set1(-1.5957691216057308f)));
     return v_div(x, v_add(v_set1(1.0f), exp_sum(minus_2u, v_zero())));
