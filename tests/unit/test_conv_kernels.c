@@ -673,17 +673,22 @@ static void same_fused_and_plain(builder *b, const onyx_tensor *input)
     }
 }
 
+/* same_fused_and_plain on an [n, c, h, w] image of noise from `seed`. */
+static void same_on_noise(builder *b, int64_t n, int64_t c, int64_t h, int64_t w, uint32_t seed)
+{
+    float *x = malloc((size_t)(n * c * h * w) * sizeof(float));
+    for (int64_t j = 0; j < n * c * h * w; j++)
+        x[j] = noise(&seed);
+    onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(n, c, h, w), x);
+    same_fused_and_plain(b, &input);
+    free(x);
+}
+
 static void same_with_and_without_fusion(tail_fn tail, int64_t group, int64_t stride, int want_fused)
 {
-    uint32_t seed = 45;
-    float x[4096];
-    cr_assert(shape.c * shape.h * shape.w <= 4096);
-    for (int i = 0; i < 4096; i++)
-        x[i] = noise(&seed);
-    onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(1, shape.c, shape.h, shape.w), x);
     builder *b = conv_model(group, stride, tail);
     cr_assert_eq(fused_convs(b), want_fused);
-    same_fused_and_plain(b, &input);
+    same_on_noise(b, 1, shape.c, shape.h, shape.w, 45);
     builder_free(b);
 }
 
@@ -828,14 +833,7 @@ Test(conv_fusion, expansion_then_depthwise_channels_last)
         builder *b = expansion_model(e);
         cr_assert_eq(fused_nodes(b).last_output, 1, "case %zu", i);
         cr_assert_eq(fused_nodes(b).last_input, 1, "case %zu", i);
-        int64_t n = e->batch ? e->batch : 1, count = n * e->c * e->h * e->w;
-        float *x = malloc((size_t)count * sizeof(float));
-        uint32_t seed = 81;
-        for (int64_t j = 0; j < count; j++)
-            x[j] = noise(&seed);
-        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(n, e->c, e->h, e->w), x);
-        same_fused_and_plain(b, &input);
-        free(x);
+        same_on_noise(b, e->batch ? e->batch : 1, e->c, e->h, e->w, 81);
         builder_free(b);
     }
 }
@@ -927,14 +925,7 @@ Test(conv_fusion, channel_scale_folded_into_the_projection)
         const scaled *e = &cases[i];
         builder *b = scaled_model(e);
         cr_assert_eq(fused_nodes(b).scaled, e->kernel3 || e->readers > 1 ? 0 : 1, "case %zu", i);
-        int64_t count = e->n * e->c * e->h * e->w;
-        float *x = malloc((size_t)count * sizeof(float));
-        uint32_t seed = 93;
-        for (int64_t j = 0; j < count; j++)
-            x[j] = noise(&seed);
-        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(e->n, e->c, e->h, e->w), x);
-        same_fused_and_plain(b, &input);
-        free(x);
+        same_on_noise(b, e->n, e->c, e->h, e->w, 93);
         builder_free(b);
     }
 }
@@ -1037,13 +1028,7 @@ Test(conv_fusion, inverted_residual_network_channels_last)
         cr_assert_eq(count.both, 6, "case %zu", i);
         cr_assert_eq(count.scaled, 2, "case %zu", i);
         cr_assert_eq(count.means, 3, "case %zu", i);
-        float *x = malloc((size_t)(n * 3 * h * w) * sizeof(float));
-        uint32_t seed = 99;
-        for (int64_t j = 0; j < n * 3 * h * w; j++)
-            x[j] = noise(&seed);
-        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(n, 3, h, w), x);
-        same_fused_and_plain(b, &input);
-        free(x);
+        same_on_noise(b, n, 3, h, w, 99);
         builder_free(b);
     }
 }
@@ -1171,13 +1156,7 @@ Test(conv_fusion, convnext_stream_channels_last)
         cr_assert_eq(count.last_output, 5, "case %zu", i);
         cr_assert_eq(live_nodes(b, "", "Transpose"), 3, "case %zu", i);
         cr_assert_eq(live_nodes(b, "", "Mul") + live_nodes(b, "", "Add"), 0, "case %zu", i);
-        float *x = malloc((size_t)(n * 3 * h * w) * sizeof(float));
-        uint32_t seed = 5;
-        for (int64_t j = 0; j < n * 3 * h * w; j++)
-            x[j] = noise(&seed);
-        onyx_tensor input = tensor_of(ONYX_DTYPE_FLOAT, 4, DIMS(n, 3, h, w), x);
-        same_fused_and_plain(b, &input);
-        free(x);
+        same_on_noise(b, n, 3, h, w, 5);
         builder_free(b);
     }
 }
