@@ -685,9 +685,9 @@ static bool fold_layer_scale(onyx_model *model, graph *g, int i, onyx_status *st
                 continue;
             int64_t rows = g->values[w].info.dims[0];
             float *scaled_w = mem_alloc(&model->mem, (size_t)(rows * c) * sizeof(float));
-            float *scaled_b = mem_alloc(&model->mem, (size_t)c * sizeof(float));
+            float *scaled_b = bias >= 0 ? mem_alloc(&model->mem, (size_t)c * sizeof(float)) : NULL;
             int *inputs = mem_alloc(&model->mem, 4 * sizeof(int));
-            if (!scaled_w || !scaled_b || !inputs) {
+            if (!scaled_w || (bias >= 0 && !scaled_b) || !inputs) {
                 mem_free(&model->mem, scaled_w);
                 mem_free(&model->mem, scaled_b);
                 mem_free(&model->mem, inputs);
@@ -695,19 +695,17 @@ static bool fold_layer_scale(onyx_model *model, graph *g, int i, onyx_status *st
                 return false;
             }
             const float *scale = vg->info.data, *old_w = g->values[w].info.data;
-            const float *old_b = bias >= 0 ? g->values[bias].info.data : NULL;
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t j = 0; j < c; j++)
                     scaled_w[r * c + j] = old_w[r * c + j] * scale[j];
-            for (int64_t j = 0; j < c; j++)
-                scaled_b[j] = old_b ? old_b[j] * scale[j] : 0.0f;
             value_free_data(&model->mem, &g->values[w]);
             g->values[w].info.data = scaled_w;
             if (bias >= 0) {
+                const float *old_b = g->values[bias].info.data;
+                for (int64_t j = 0; j < c; j++)
+                    scaled_b[j] = old_b[j] * scale[j];
                 value_free_data(&model->mem, &g->values[bias]);
                 g->values[bias].info.data = scaled_b;
-            } else {
-                mem_free(&model->mem, scaled_b);
             }
             memcpy(inputs, f->inputs, (size_t)f->n_inputs * sizeof(int));
             for (int e = f->n_inputs; e < 3; e++)
