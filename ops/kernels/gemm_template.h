@@ -573,9 +573,12 @@ static float exp_row(float *x, int64_t n, float mul)
     float max = whole ? v_reduce_max(vmax) : -INFINITY;
     for (int64_t j = whole; j < n; j++)
         max = x[j] > max ? x[j] : max;
-    vec vsum = v_zero(), m = v_set1(max), vmul = v_set1(mul);
+    vec vsum = v_zero(), m = v_set1(max), vmul = v_set1(mul), floor = v_set1(-88.0f);
     for (int64_t j = 0; j < n; j += VLEN) {
-        vec e = exp_sum(v_mul(v_sub(load_upto(x + j, n - j), m), vmul), v_zero());
+        /* (x - max) mul <= 0 (mul > 0): exp_bounded, held at -88, where a -inf score (masked)
+         * gives 0 exactly; results below the normal floats (under 1.2e-38 of the row's largest)
+         * are 0 as well. NaN stays NaN. */
+        vec e = exp_bounded(v_max(floor, v_mul(v_sub(load_upto(x + j, n - j), m), vmul)), v_zero(), false);
         store_upto(x + j, e, n - j);
         vsum = v_add(vsum, n - j >= VLEN ? e : load_upto(x + j, n - j));
     }

@@ -857,6 +857,18 @@ Test(gemm, softmax_row_matches_the_formula)
                           "%s n=%lld [%lld]: %.9g vs %.9g", gemm_kernel_name(kernel), (long long)n, (long long)j,
                           x[j], want[j] / sum);
         }
+        /* Scores far below the maximum, where exp leaves the normal floats (under 1.2e-38 of
+         * the largest term: 0 is within any tolerance), beside ordinary ones. */
+        float far[11] = {0.0f, -1.0f, -80.0f, -87.0f, -87.5f, -88.0f, -88.5f, -95.0f, -103.0f, -150.0f, -1e30f};
+        double far_sum = 0, far_want[11];
+        for (int j = 0; j < 11; j++)
+            far_sum += far_want[j] = exp((double)far[j]);
+        gemm_softmax_row(kernel, far, 11);
+        for (int j = 0; j < 11; j++)
+            cr_assert(fabs(far[j] - far_want[j] / far_sum) <= 1e-6 * (far_want[j] / far_sum) + 1e-37 &&
+                          far[j] >= 0,
+                      "%s: far below the maximum [%d]: %.9g vs %.9g", gemm_kernel_name(kernel), j, far[j],
+                      far_want[j] / far_sum);
         /* NaN in a whole vector (where a vector maximum may pass over it) and in the tail. */
         float masked[20], nan_early[20], nan_late[20];
         for (int j = 0; j < 20; j++) {
