@@ -688,11 +688,15 @@ static onyx_status channels_last_plan(op_context *ctx)
     int64_t positions = g->out_count, nr = gemm_panel_columns(kernel);
     int64_t blocks = ceil_div(positions, CONV_NHWC_BLOCK);
     int64_t chunks = blocks >= want ? 1 : OP_MIN(ceil_div(want, blocks), ceil_div(s->maps, nr));
-    blocks = blocks > 1 ? round_up(blocks, want) : blocks;
-    s->block = OP_MAX(1, round_up(ceil_div(positions, blocks), CONV_MAP_ALIGN));
-    s->blocks = ceil_div(positions, s->block);
     s->map_chunk = round_up(ceil_div(s->maps, chunks), nr);
     s->map_chunks = ceil_div(s->maps, s->map_chunk);
+    if (blocks == 1 && s->map_chunks % 2 && s->map_chunks > 1 && positions >= 2 * CONV_BLOCK_ALIGN)
+        blocks = 2; /* an odd number of chunks (three of whole panels) in each of two blocks, so
+                       that 2 threads share the tasks evenly (14x14 projections to 48 or 80 maps) */
+    else if (blocks > 1)
+        blocks = round_up(blocks, want);
+    s->block = OP_MAX(1, round_up(ceil_div(positions, blocks), CONV_MAP_ALIGN));
+    s->blocks = ceil_div(positions, s->block);
     ctx->n_tasks = images * s->blocks * s->map_chunks;
     ctx->task_cost = s->block * s->map_chunk * s->rows;
     /* The channel scale on whichever is smaller of a task's rows of X^T and its chunk of W^T

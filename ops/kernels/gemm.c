@@ -33,8 +33,14 @@
  * Measured on a LLaMA decoder step (d_model 768, 2 threads, Zen 3): its 768 x 2048 projections
  * had run on one thread. */
 #define GEMM_FEW_ROWS 16
-/* Enough tasks for the pool to balance 2 to 4 threads without splitting hairs. */
+/* Enough tasks for the pool to balance 2 to 4 threads without splitting hairs. The pool gives
+ * each thread one contiguous range of a node's tasks, so where they are few their number is
+ * kept even, a power of two of column blocks times an even number of row blocks: 7 tasks on 2
+ * threads run as 4 against 3, the node taking 4/3.5 of its time (ConvNeXt's 3136-row products
+ * had 13 row blocks). */
 #define GEMM_TARGET_TASKS 8
+/* Row blocks fewer than this are made an even number. */
+#define GEMM_EVEN_ROW_BLOCKS 32
 
 /* ---- kernels ------------------------------------------------------------------------------ */
 
@@ -189,8 +195,18 @@ static void cut_columns(gemm_plan *plan, int64_t blocks)
     plan->tiles_n = plan->n > 0 ? blocks : 0;
 }
 
+/* The largest power of two at most x (1 below 2). */
+static int64_t power_of_two_at_most(int64_t x)
+{
+    int64_t p = 1;
+    while (p <= x / 2)
+        p *= 2;
+    return p;
+}
+
 void gemm_plan_share(gemm_plan *plan, int64_t tasks)
 {
+    tasks = power_of_two_at_most(tasks);
     if (gemm_plan_tasks(plan) < tasks)
         cut_columns(plan, ceil_div(tasks, max64(plan->tiles_m, 1)));
     /* Too few panels: the rows too, in whole register tiles. */
@@ -212,14 +228,17 @@ void gemm_plan_init(gemm_plan *plan, const gemm_kernel *kernel, int64_t m, int64
                         .trans_a = trans_a, .trans_b = trans_b && !packed_b};
     plan->kc = even_block(k, GEMM_KC_MAX);
     plan->tile_m = even_block(m, GEMM_MC_MAX);
+    int64_t row_blocks = m > 0 ? ceil_div(m, plan->tile_m) : 0;
+    if (row_blocks > 1 && row_blocks < GEMM_EVEN_ROW_BLOCKS && row_blocks % 2)
+        plan->tile_m = even_block(m, ceil_div(m, row_blocks + 1));
     if (plan->tile_m < m)
         plan->tile_m = ceil_div(plan->tile_m, kernel->mr) * kernel->mr;
     plan->tiles_m = m > 0 ? ceil_div(m, plan->tile_m) : 0;
     /* Columns: cut into enough blocks of whole panels for about GEMM_TARGET_TASKS tasks, as
-     * far as the work is worth sharing. */
+     * far as the work is worth sharing: a power of two of them. */
     int64_t macs = m * n * max64(k, 1);
     int64_t min_macs = GEMM_TASK_MIN_MACS * min64(max64(m, 1), GEMM_FEW_ROWS) / GEMM_FEW_ROWS;
-    int64_t wanted = min64(GEMM_TARGET_TASKS, max64(1, macs / min_macs));
+    int64_t wanted = power_of_two_at_most(min64(GEMM_TARGET_TASKS, macs / min_macs));
     cut_columns(plan, ceil_div(wanted, max64(plan->tiles_m, 1)));
     size_t floats = 0;
     if (trans_a)

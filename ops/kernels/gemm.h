@@ -137,7 +137,8 @@ typedef struct gemm_plan {
 void gemm_plan_init(gemm_plan *plan, const gemm_kernel *kernel, int64_t m, int64_t n, int64_t k,
                     bool trans_a, bool trans_b, const gemm_packed_b *packed_b);
 static inline int64_t gemm_plan_tasks(const gemm_plan *plan) { return plan->tiles_m * plan->tiles_n; }
-/* Cuts the plan's columns further, then its rows, for about `tasks` tasks: for a
+/* Cuts the plan's columns further, then its rows, for about `tasks` tasks (the largest power
+ * of two at most that, which 2 and 4 threads share evenly): for a
  * caller that shares smaller products between threads than gemm_plan_init would (it keeps a
  * task at a million multiply-adds or more). */
 void gemm_plan_share(gemm_plan *plan, int64_t tasks);
