@@ -389,10 +389,45 @@ static void scale_and_mask(const attention_params *p, float *row, int64_t n, flo
                 row[j] = p->fill;
 }
 
-/* Row i of batch entry b of onyx.Attention's scores becomes exp(score - max); returns the
- * factor that normalizes it. Without masks a positive scale goes into the exp as a factor (a
- * divisor as its reciprocal), instead of a pass of its own over the scores. */
-static float onyx_row(const op_context *ctx, const attention_state *s, float *row, int64_t b, int64_t i)
+/* An additive mask at most this is a key masked out: -inf, or the most negative float that
+ * PyTorch's exporters write instead (torch.finfo(float32).min). */
+#define MASKED_OUT (-1e30f)
+
+/* onyx.Attention with an additive mask: the keys [0, n) that query rows [i0, i0 + rows) of batch
+ * entry b may attend, the others masked out for every row of them (a causal mask's upper
+ * triangle, padding at the end); every key where a row is masked throughout (its softmax
+ * spreads over all keys). A key masked out adds at least 1e30 below a row's largest score,
+ * whose exp is 0 in float: it is left out of both products, as long as no score reaches 1e29
+ * (an infinite or NaN score there is not looked at). */
+static int64_t onyx_keys(const op_context *ctx, const attention_state *s, int64_t b, int64_t i0, int64_t rows)
+{
+    const onyx_tensor *add_t = op_input(ctx, 4);
+    if (!add_t || op_input(ctx, 5) || !s->add.col_stride)
+        return s->sk;
+    const float *add = (const float *)add_t->data + batch_offset(s, &s->add, b);
+    int64_t n = 0;
+    for (int64_t i = i0; i < i0 + rows; i++) {
+        const float *row = add + i * s->add.row_stride;
+        int64_t j = s->sk;
+        while (j > n && row[(j - 1) * s->add.col_stride] <= MASKED_OUT)
+            j--;
+        if (j == n) { /* masked from n on: does it attend a key before n? */
+            int64_t k = 0;
+            while (k < n && row[k * s->add.col_stride] <= MASKED_OUT)
+                k++;
+            if (k == n)
+                return s->sk;
+        }
+        n = j;
+    }
+    return n;
+}
+
+/* Row i of batch entry b of onyx.Attention's scores, its first n keys, becomes exp(score -
+ * max); returns the factor that normalizes it. Without masks a positive scale goes into the
+ * exp as a factor (a divisor as its reciprocal), instead of a pass of its own over the scores. */
+static float onyx_row(const op_context *ctx, const attention_state *s, float *row, int64_t b, int64_t i,
+                      int64_t n)
 {
     const attention_params *p = ctx->params;
     const onyx_tensor *scale_t = op_input(ctx, 3), *add_t = op_input(ctx, 4), *cond_t = op_input(ctx, 5);
@@ -404,14 +439,14 @@ static float onyx_row(const op_context *ctx, const attention_state *s, float *ro
                                        i * s->add.row_stride : NULL;
         const uint8_t *cond = cond_t ? (const uint8_t *)cond_t->data + batch_offset(s, &s->cond, b) +
                                            i * s->cond.row_stride : NULL;
-        scale_and_mask(p, row, s->sk, scale, add, s->add.col_stride, cond, s->cond.col_stride);
+        scale_and_mask(p, row, n, scale, add, s->add.col_stride, cond, s->cond.col_stride);
     }
     /* No keys: the product with V is an empty sum (zeros), to be left as it is. */
-    if (!s->sk)
+    if (!n)
         return 1.0f;
-    float sum = gemm_exp_row(s->kernel, row, s->sk, folded ? factor : 1.0f);
+    float sum = gemm_exp_row(s->kernel, row, n, folded ? factor : 1.0f);
     if (p->nan_to_zero && isnan(sum)) {
-        memset(row, 0, (size_t)s->sk * sizeof(float));
+        memset(row, 0, (size_t)n * sizeof(float));
         return 0.0f;
     }
     return 1.0f / sum;
@@ -1012,6 +1047,8 @@ static void attend_block(const op_context *ctx, const attention_state *s, int64_
             key_range(ctx, s, bi, i0 + rows - 1, &lo, &hi);
             n = OP_MAX(hi, 0);
         }
+    } else {
+        n = onyx_keys(ctx, s, bi, i0, rows);
     }
     if (!s->d || !n) {
         for (int64_t i = 0; i < rows; i++)
@@ -1030,7 +1067,7 @@ static void attend_block(const op_context *ctx, const attention_state *s, int64_
     float factors[ROW_BLOCK];
     for (int64_t i = 0; i < rows; i++)
         factors[i] = p->onnx ? onnx_row(ctx, s, scores + i * s->sk, bi, i0 + i, n)
-                             : onyx_row(ctx, s, scores + i * s->sk, bi, i0 + i);
+                             : onyx_row(ctx, s, scores + i * s->sk, bi, i0 + i, n);
     if (!s->dv)
         return;
     /* The values of the first n keys: float copies, or each run of the inputs in place. */

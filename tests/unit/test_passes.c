@@ -2,6 +2,7 @@
  * the unfused graph's outputs within 1e-5. */
 #include "harness.h"
 #include "ir.h"
+#include <float.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -538,6 +539,45 @@ static void fill(float *x, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = (float)((int)((i * 7919u + seed * 104729u) % 83u) - 41) / 20.0f;
+}
+
+Test(passes, attention_leaves_out_keys_masked_for_a_whole_row_block)
+{
+    /* An added mask as PyTorch's exporters write it (the most negative float): causal, with
+     * padding keys at the end of batch entry 1 and every key masked for one row of entry 2
+     * (its softmax spreads evenly over all keys, so none may be left out there), and -inf
+     * for entry 0's last rows. The fused kernel leaves out the keys masked for a whole block
+     * of rows; the unfused graph computes them all. */
+    enum { BATCH = 3, SQ = 70, SK = 70, D = 24, DV = 16 };
+    static float q[BATCH * SQ * D], k[BATCH * D * SK], v[BATCH * SK * DV], mask[BATCH * SQ * SK];
+    fill(q, sizeof q / sizeof q[0], 1);
+    fill(k, sizeof k / sizeof k[0], 2);
+    fill(v, sizeof v / sizeof v[0], 3);
+    for (int b = 0; b < BATCH; b++)
+        for (int i = 0; i < SQ; i++)
+            for (int j = 0; j < SK; j++) {
+                bool masked = j > i || (b == 1 && j >= 50) || (b == 2 && i == 40);
+                mask[(b * SQ + i) * SK + j] = !masked ? 0.0f : b == 0 && i >= 60 ? -INFINITY : -FLT_MAX;
+            }
+    builder *b = builder_new(17);
+    builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, D), NULL);
+    builder_input(b, "K", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, D, SK), NULL);
+    builder_input(b, "V", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SK, DV), NULL);
+    builder_input(b, "M", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, SK), NULL);
+    builder_initializer(b, "s", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.2f));
+    builder_node(b, "MatMul", "Q,K", "qk");
+    builder_node(b, "Mul", "qk,s", "scaled");
+    builder_node(b, "Add", "scaled,M", "masked");
+    builder_attr_int(b, builder_node(b, "Softmax", "masked", "p"), "axis", -1);
+    builder_node(b, "MatMul", "p,V", "Y");
+    builder_output(b, "Y", ONYX_DTYPE_FLOAT);
+    onyx_tensor inputs[4] = {tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, D), q),
+                             tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, D, SK), k),
+                             tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SK, DV), v),
+                             tensor_of(ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, SK), mask)};
+    cr_assert_eq(attention_nodes(b, true), 1, "the attention pass fires");
+    built_same_results(b, 4, inputs, BATCH * SQ * DV, 1e-5);
+    builder_free(b);
 }
 
 Test(passes, hf_models_fuse_and_match_the_unfused_graph)
