@@ -2,8 +2,8 @@
  * the unfused graph's outputs within 1e-5. */
 #include "harness.h"
 #include "ir.h"
-#include <float.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
