@@ -280,6 +280,14 @@ Test(passes, attention_is_fused_in_every_exported_form)
 }
 
 /* onyx.Attention nodes of the model built by b once loaded, optimized or not. */
+/* Inputs Q [batch, sq, d], K [batch, d, sk] (MatMul's right operand) and V [batch, sk, dv]. */
+static void qkv_inputs(builder *b, int64_t batch, int64_t sq, int64_t sk, int64_t d, int64_t dv)
+{
+    builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(batch, sq, d), NULL);
+    builder_input(b, "K", ONYX_DTYPE_FLOAT, 3, DIMS(batch, d, sk), NULL);
+    builder_input(b, "V", ONYX_DTYPE_FLOAT, 3, DIMS(batch, sk, dv), NULL);
+}
+
 static int attention_nodes(builder *b, bool optimize)
 {
     size_t size;
@@ -314,9 +322,7 @@ Test(passes, attention_scales_and_empty_keys_match_the_unfused_graph)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int64_t sq = cases[c].sq, sk = cases[c].sk;
         builder *b = builder_new(17);
-        builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, sq, D), NULL);
-        builder_input(b, "K", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, D, sk), NULL);
-        builder_input(b, "V", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, sk, DV), NULL);
+        qkv_inputs(b, BATCH, sq, sk, D, DV);
         builder_initializer(b, "s", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(cases[c].scale));
         builder_node(b, "MatMul", "Q,K", "qk");
         builder_node(b, cases[c].op, "qk,s", "scaled");
@@ -354,9 +360,7 @@ Test(passes, attention_with_q_and_k_scaled_matches_the_unfused_graph)
         v[i] = (float)((int)(i * 15485863 % 47) - 23) / 10.0f;
     for (int form = 0; form < FORMS; form++) {
         builder *b = builder_new(17);
-        builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(B, SQ, D), NULL);
-        builder_input(b, "K", ONYX_DTYPE_FLOAT, 3, DIMS(B, D, SK), NULL);
-        builder_input(b, "V", ONYX_DTYPE_FLOAT, 3, DIMS(B, SK, DV), NULL);
+        qkv_inputs(b, B, SQ, SK, D, DV);
         builder_input(b, "s", ONYX_DTYPE_FLOAT, 0, NULL, NULL);
         builder_initializer(b, "f", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.5946036f));
         builder_initializer(b, "g", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(-0.75f));
@@ -560,9 +564,7 @@ Test(passes, attention_leaves_out_keys_masked_for_a_whole_row_block)
                 mask[(b * SQ + i) * SK + j] = !masked ? 0.0f : b == 0 && i >= 60 ? -INFINITY : -FLT_MAX;
             }
     builder *b = builder_new(17);
-    builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, D), NULL);
-    builder_input(b, "K", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, D, SK), NULL);
-    builder_input(b, "V", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SK, DV), NULL);
+    qkv_inputs(b, BATCH, SQ, SK, D, DV);
     builder_input(b, "M", ONYX_DTYPE_FLOAT, 3, DIMS(BATCH, SQ, SK), NULL);
     builder_initializer(b, "s", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0.2f));
     builder_node(b, "MatMul", "Q,K", "qk");
@@ -895,9 +897,7 @@ Test(passes, a_boolean_mask_turned_into_an_added_fill_becomes_the_condition)
     static const float fills[3] = {-INFINITY, -INFINITY, -1.0f};
     for (int form = 0; form < 3; form++) {
         builder *b = builder_new(17);
-        builder_input(b, "Q", ONYX_DTYPE_FLOAT, 3, DIMS(B, S, D), NULL);
-        builder_input(b, "K", ONYX_DTYPE_FLOAT, 3, DIMS(B, D, S), NULL);
-        builder_input(b, "V", ONYX_DTYPE_FLOAT, 3, DIMS(B, S, D), NULL);
+        qkv_inputs(b, B, S, S, D, D);
         builder_input(b, "C", ONYX_DTYPE_BOOL, 3, DIMS(B, S, S), NULL);
         builder_initializer(b, "zero", ONYX_DTYPE_FLOAT, 0, NULL, FLOATS(0));
         builder_initializer(b, "f", ONYX_DTYPE_FLOAT, 0, NULL, &fills[form]);
