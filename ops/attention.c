@@ -45,6 +45,7 @@
  * ai.onnx the batch dims are [B, Hkv, group], K and V repeating along the group, and each
  * thread gathers a key/value head's keys once as [D, T] for the tasks it runs of that head. */
 #include "broadcast.h"
+#include "conv_kernels.h"
 #include "count.h"
 #include "dtype_io.h"
 #include "gemm.h"
@@ -961,25 +962,6 @@ static void load_rows(onyx_dtype dtype, const void *src, int64_t ld, int64_t row
             dst[r * cols + c] = load_at(dtype, src, r * ld + c);
 }
 
-/* rows x cols floats, rows lda apart, into dst transposed (cols x rows, rows ldd apart), in
- * blocks of 8 x 8 that the compiler unrolls: each block's reads and writes stay in a few lines. */
-static void transpose_f32(const float *src, int64_t lda, int64_t rows, int64_t cols, float *dst, int64_t ldd)
-{
-    enum { B = 8 };
-    for (int64_t r0 = 0; r0 < rows; r0 += B)
-        for (int64_t c0 = 0; c0 < cols; c0 += B) {
-            if (r0 + B <= rows && c0 + B <= cols) {
-                for (int c = 0; c < B; c++)
-                    for (int r = 0; r < B; r++)
-                        dst[(c0 + c) * ldd + r0 + r] = src[(r0 + r) * lda + c0 + c];
-                continue;
-            }
-            for (int64_t c = c0; c < OP_MIN(c0 + B, cols); c++)
-                for (int64_t r = r0; r < OP_MIN(r0 + B, rows); r++)
-                    dst[c * ldd + r] = src[r * lda + c];
-        }
-}
-
 /* ai.onnx: the keys of key/value head bi / group, past and new, as one [D, T] matrix kt (MatMul's
  * right operand, so that the product runs on onyx's own kernels), and for 16-bit dtypes the
  * values as floats [T, Dv] in vt. */
@@ -998,7 +980,8 @@ static void gather_keys(const op_context *ctx, const attention_state *s, int64_t
                     kt[c * s->sk + first + r] = load_scaled(s, k, r * seg->ldk + c);
             load_rows(s->dtype, v, seg->ldv, seg->len, s->dv, vt + first * s->dv);
         } else {
-            transpose_f32((const float *)k, seg->ldk, seg->len, s->d, kt + first, s->sk);
+            const conv_kernels *kernels = conv_kernels_get(GEMM_KERNEL_BEST);
+            kernels->transpose((const float *)k, seg->ldk, seg->len, s->d, kt + first, s->sk);
         }
     }
 }
