@@ -316,6 +316,17 @@ static bool depthwise_lanes_plan(op_context *ctx, int64_t images)
     return true;
 }
 
+/* Output positions [first, last) of block `block` of a float32 convolution's plain path: whole
+ * panels of CONV_BLOCK_ALIGN spread evenly over the blocks (17 panels in 4 blocks: 4, 4, 4
+ * and 5, where blocks of 5 panels left 2 for the last), so that the tasks two threads share
+ * are alike. s->block is the widest. */
+static void float_block_span(const conv_state *s, int64_t block, int64_t *first, int64_t *last)
+{
+    int64_t positions = s->geometry.out_count, panels = ceil_div(positions, CONV_BLOCK_ALIGN);
+    *first = OP_MIN(positions, block * panels / s->blocks * CONV_BLOCK_ALIGN);
+    *last = OP_MIN(positions, (block + 1) * panels / s->blocks * CONV_BLOCK_ALIGN);
+}
+
 /* The task grid of a float32 convolution (see conv_state): blocks of output positions sized
  * for the cache, cut further (positions first, where the input is read in place; else output
  * channels, which shares an im2col block between the tasks of one thread) until an image has
@@ -346,12 +357,12 @@ static void conv_float_plan(op_context *ctx)
         transposed_plan(ctx, images, groups))
         return;
     int64_t most = s->direct ? g->out_count : OP_MAX(CONV_BLOCK_ALIGN, CONV_BLOCK_FLOATS / OP_MAX(s->rows, 1));
+    int64_t panels = ceil_div(g->out_count, CONV_BLOCK_ALIGN);
     int64_t blocks = ceil_div(g->out_count, OP_MAX(most, 1));
     if (s->direct)
-        blocks = OP_MAX(blocks, OP_MIN(want, ceil_div(g->out_count, CONV_BLOCK_ALIGN)));
-    s->block = g->out_count ? round_up(ceil_div(g->out_count, OP_MAX(blocks, 1)), CONV_BLOCK_ALIGN) : 0;
-    s->block = OP_MIN(s->block, g->out_count);
-    s->blocks = s->block ? ceil_div(g->out_count, s->block) : 0;
+        blocks = OP_MAX(blocks, OP_MIN(want, panels));
+    s->blocks = OP_MIN(blocks, panels);
+    s->block = s->blocks ? OP_MIN(g->out_count, ceil_div(panels, s->blocks) * CONV_BLOCK_ALIGN) : 0;
     int64_t chunks = OP_MIN(ceil_div(want, OP_MAX(s->blocks, 1)),
                             ceil_div(s->maps_per_group, 2 * CONV_MAP_ALIGN));
     s->map_chunk = round_up(ceil_div(s->maps_per_group, OP_MAX(chunks, 1)), CONV_MAP_ALIGN);
@@ -889,7 +900,9 @@ static void conv_tasks_f32(const op_context *ctx, int64_t begin, int64_t end, vo
         int64_t chunk = task % s->map_chunks, block_task = task / s->map_chunks;
         int64_t block = block_task % s->blocks, image_group = block_task / s->blocks;
         int64_t group = image_group % groups, image = image_group / groups;
-        int64_t first = block * s->block, last = OP_MIN(first + s->block, g->out_count), width = last - first;
+        int64_t first, last;
+        float_block_span(s, block, &first, &last);
+        int64_t width = last - first;
         const float *in = x + (image * s->channels + group * s->channels_per_group) * g->in_count;
         const float *col = in + first;
         int64_t ldb = g->in_count;

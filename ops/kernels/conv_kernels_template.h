@@ -395,7 +395,11 @@ static void max_pool_separable(const conv2d_window *g, const float *in, float *o
             /* Input column x - pad_left of the first tap row, then of the others. */
             const float *first = in + (oy * g->stride_h - g->pad_top + ky0) * g->in_w;
             int64_t x = lo;
-            for (; x + CONV_LANES <= hi; x += CONV_LANES) {
+            /* Whole vectors, the last one overlapping the one before (the same maxima again)
+             * rather than a scalar tail. */
+            for (; x < hi && hi - lo >= CONV_LANES; x += CONV_LANES) {
+                if (x + CONV_LANES > hi)
+                    x = hi - CONV_LANES;
                 conv_vec m, v;
                 LOAD_VEC(m, first + (x - g->pad_left));
                 for (int64_t ky = ky0 + 1; ky < ky1; ky++) {
@@ -419,7 +423,9 @@ static void max_pool_separable(const conv2d_window *g, const float *in, float *o
         }
         float *o = out + oy * g->out_w;
         int64_t ox = 0;
-        for (; ox < whole; ox += CONV_LANES) {
+        for (; ox < g->out_w && whole; ox += CONV_LANES) {
+            if (ox + CONV_LANES > g->out_w)
+                ox = g->out_w - CONV_LANES; /* overlapping the one before, as above */
             conv_vec m, v;
             LOAD_VEC(m, phase[0] + ox);
             for (int64_t kx = 1; kx < g->kernel_w; kx++) {
