@@ -292,10 +292,11 @@ static void depthwise_bands(conv_state *s, int64_t want)
 }
 
 /* Depthwise planes no wider than a vector (14x14, 7x7 at 16 floats) waste lanes along their
- * rows, and on AVX-512 large kernels (5x5, 7x7) pay the transpositions back: then `lanes`
- * channels at once, one in each lane, a task per block of them. Measured on AVX-512 against the
- * rows kernel: 5x5 576ch 7x7 0.080 -> 0.025 ms, 5x5 672ch 14x14 0.147 -> 0.104, 7x7 96ch 56x56
- * 0.41 -> 0.36; 3x3 144ch 56x56 0.19 -> 0.23 (slower: the rows kernel keeps those). With 8
+ * rows, and on AVX-512 kernels of 3x3 and up pay the transpositions back: then `lanes`
+ * channels at once, one in each lane, a task per block of them. Measured on AVX-512 (Zen 5)
+ * against the rows kernel, with blocks of 7 or 8 pixels in registers: 7x7 96ch 56x56 0.31 ->
+ * 0.22 ms, 3x3 144ch 56x56 0.176 -> 0.130, 3x3/2 96ch 112x112 0.249 -> 0.185, 3x3 88ch 28x28
+ * 0.029 -> 0.022 (earlier, blocks of 4: 5x5 576ch 7x7 0.080 -> 0.025). With 8
  * lanes (AVX2, Zen 3) the rows kernel's blocks of 4 vectors win on the wider planes: 5x5 240ch
  * 14x14 68 vs 88 us, 672ch 14x14 189 vs 248, 240ch 28x28 268 vs 293, 7x7 96ch 56x56 621 vs 722;
  * narrow planes stay with the lanes (5x5 576ch 7x7 95 vs 77 us, 3x3 1152ch 7x7 132 vs 77). */
@@ -307,7 +308,7 @@ static bool depthwise_lanes_plan(op_context *ctx, int64_t images)
     conv2d_window w = window_2d(g);
     int64_t floats = depthwise_lanes_floats(&w, k->lanes);
     bool narrow = g->out[1] <= k->lanes && floats <= CONV_BLOCK_FLOATS;
-    if (!narrow && (g->kernel_count < 25 || floats > CONV_LANES_FLOATS || k->lanes < 16))
+    if (!narrow && (g->kernel_count < 9 || floats > CONV_LANES_FLOATS || k->lanes < 16))
         return false;
     s->lanes = k->lanes;
     ctx->n_tasks = images * ceil_div(s->channels, s->lanes);

@@ -173,7 +173,7 @@ static inline int64_t depthwise_lanes_floats(const conv2d_window *g, int lanes)
 {
     int64_t rows = (g->out_h - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1;
     int64_t cols = (g->out_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1;
-    return (rows * cols + g->kernel_h * g->kernel_w + g->out_h * g->out_w + g->in_h * g->in_w) * lanes;
+    return (rows * cols + g->kernel_h * g->kernel_w + g->out_h * g->out_w) * lanes;
 }
 
 /* The row kernels compiled for the instruction set of GEMM kernel family `id` (GEMM_KERNEL_BEST:

@@ -459,6 +459,34 @@ static void max_pool_rows(const conv2d_window *g, const float *in, float *out, i
 
 static void transpose(const float *src, int64_t ld_src, int64_t rows, int64_t cols, float *dst, int64_t ld_dst);
 
+/* `n` (at most 8) consecutive output pixels of depthwise_lanes, the first reading the padded
+ * window at `line`, into dst: n chains of dependent steps overlapping. Inlined with n constant
+ * (8, 7), its loops unroll with the accumulators in registers. */
+static inline __attribute__((always_inline)) void depthwise_lanes_pixels(const conv2d_window *g, const float *line,
+                                                                         int64_t cols, const float *w, conv_vec b,
+                                                                         int n, float *dst)
+{
+    enum { L = CONV_LANES };
+    const int64_t step = g->stride_w * L, dx = g->dilation_w * L, dy = g->dilation_h * cols * L;
+    conv_vec acc[8];
+    for (int i = 0; i < 8; i++)
+        acc[i] = b;
+    for (int64_t ky = 0; ky < g->kernel_h; ky++, line += dy) {
+        const float *src = line, *wk = w + ky * g->kernel_w * L;
+        for (int64_t kx = 0; kx < g->kernel_w; kx++, src += dx) {
+            conv_vec wv, x;
+            LOAD_VEC(wv, wk + kx * L);
+#pragma GCC unroll 8
+            for (int i = 0; i < n; i++) {
+                LOAD_VEC(x, src + i * step);
+                acc[i] += wv * x;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++)
+        STORE_VEC(dst + i * L, acc[i]);
+}
+
 static void depthwise_lanes(const conv2d_window *g, int64_t channels, const float *in, const float *weights,
                             const float *bias, float *out, float *scratch)
 {
@@ -466,20 +494,23 @@ static void depthwise_lanes(const conv2d_window *g, int64_t channels, const floa
     const int64_t rows = (g->out_h - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1;
     const int64_t cols = (g->out_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1;
     const int64_t taps = g->kernel_h * g->kernel_w, plane = g->in_h * g->in_w, out_count = g->out_h * g->out_w;
-    float *padded = scratch, *w = padded + rows * cols * L, *o = w + taps * L, *pixels = o + out_count * L;
+    float *padded = scratch, *w = padded + rows * cols * L, *o = w + taps * L;
     /* The window's rows and columns, padded with zeros, channel after channel in each pixel:
-     * the planes transposed whole, then laid out row by row. */
-    for (int64_t i = 0; i < rows * cols * L; i++)
-        padded[i] = 0.0f;
-    transpose(in, plane, channels, plane, pixels, L);
+     * each input row transposed into its place, zeros around it (and in the lanes past the
+     * channels of a last, partial block). Columns [x0, x1) of a padded row are input columns
+     * [x0 - pad_left, x1 - pad_left). */
+    const int64_t x0 = g->pad_left < cols ? g->pad_left : cols;
+    const int64_t x1 = g->pad_left + g->in_w < cols ? g->pad_left + g->in_w : cols;
     for (int64_t y = 0; y < rows; y++) {
+        float *line = padded + y * cols * L;
         int64_t iy = y - g->pad_top;
-        if (iy < 0 || iy >= g->in_h)
-            continue;
-        /* Columns [x0, x1) of the padded row are input columns [x0 - pad_left, x1 - pad_left). */
-        int64_t x0 = g->pad_left, x1 = g->pad_left + g->in_w < cols ? g->pad_left + g->in_w : cols;
-        if (x1 > x0)
-            memcpy(padded + (y * cols + x0) * L, pixels + iy * g->in_w * L, (size_t)((x1 - x0) * L) * sizeof(float));
+        bool inside = iy >= 0 && iy < g->in_h && x1 > x0;
+        for (int64_t i = inside && channels == L ? x0 * L : cols * L; i-- > 0;)
+            line[i] = 0.0f;
+        for (int64_t i = inside && channels == L ? x1 * L : cols * L; i < cols * L; i++)
+            line[i] = 0.0f;
+        if (inside)
+            transpose(in + iy * g->in_w, plane, channels, x1 - x0, line + x0 * L, L);
     }
     for (int64_t t = 0; t < taps; t++)
         for (int64_t c = 0; c < L; c++)
@@ -487,26 +518,23 @@ static void depthwise_lanes(const conv2d_window *g, int64_t channels, const floa
     conv_vec b = (conv_vec){0};
     for (int64_t c = 0; c < channels && bias; c++)
         b[c] = bias[c];
-    /* Four output pixels at a time along a row: four chains of dependent steps overlap. */
+    /* Blocks of 8 output pixels along a row (7 where that divides the row and 8 does not: 7,
+     * 14, 28), each weight vector loaded serving the block's products; a row's last pixels a
+     * block ending at its end (computing some again), or fewer on a row narrower than that. */
+    const int per = g->out_w % 8 && g->out_w % 7 == 0 ? 7 : 8;
     for (int64_t oy = 0; oy < g->out_h; oy++)
-        for (int64_t ox = 0; ox < g->out_w; ox += 4) {
-            int n = g->out_w - ox < 4 ? (int)(g->out_w - ox) : 4;
-            conv_vec acc[4] = {b, b, b, b};
-            for (int64_t ky = 0; ky < g->kernel_h; ky++) {
-                const float *line = padded + ((oy * g->stride_h + ky * g->dilation_h) * cols + ox * g->stride_w) * L;
-                for (int64_t kx = 0; kx < g->kernel_w; kx++) {
-                    conv_vec wv, x;
-                    LOAD_VEC(wv, w + (ky * g->kernel_w + kx) * L);
-                    const float *src = line + kx * g->dilation_w * L;
-                    for (int i = 0; i < 4; i++)
-                        if (i < n) {
-                            LOAD_VEC(x, src + i * g->stride_w * L);
-                            acc[i] += wv * x;
-                        }
-                }
-            }
-            for (int i = 0; i < n; i++)
-                STORE_VEC(o + (oy * g->out_w + ox + i) * L, acc[i]);
+        for (int64_t ox = 0; ox < g->out_w; ox += per) {
+            if (ox + per > g->out_w && g->out_w >= per)
+                ox = g->out_w - per;
+            int n = g->out_w - ox < per ? (int)(g->out_w - ox) : per;
+            const float *line = padded + (oy * g->stride_h * cols + ox * g->stride_w) * L;
+            float *dst = o + (oy * g->out_w + ox) * L;
+            if (n == 8)
+                depthwise_lanes_pixels(g, line, cols, w, b, 8, dst);
+            else if (n == 7)
+                depthwise_lanes_pixels(g, line, cols, w, b, 7, dst);
+            else
+                depthwise_lanes_pixels(g, line, cols, w, b, n, dst);
         }
     transpose(o, L, out_count, channels, out, out_count);
 }
@@ -594,6 +622,11 @@ static void depthwise_nhwc(const conv2d_window *g, int64_t channels, const float
     int64_t reach = g->in_w - 1 - (kw - 1) * g->dilation_w + g->pad_left;
     int64_t hi = reach < 0 ? 0 : reach / g->stride_w + 1;
     for (int64_t ox = 0; ox < g->out_w;) {
+        /* The inner run's last block ends at hi, overlapping the one before (the same outputs
+         * again), where more than P / 2 pixels would be left to nhwc_pixel (about half as fast
+         * a pixel: a weight load for each input load). */
+        if (ox >= lo && ox + P > hi && hi - lo >= P && 2 * (hi - ox) > P)
+            ox = hi - P;
         if (ox < lo || ox + P > hi || ox + P > g->out_w) {
             nhwc_pixel(g, C, in, rows, weights, bias, ky0, ky1, ox, tile + ox * C);
             ox++;

@@ -173,6 +173,8 @@ Test(conv_kernels, depthwise_lanes_every_family)
         /* in, kernel, stride, dilation, pad, channels */
         {7, 5, 1, 1, 2, 16}, {7, 3, 1, 1, 1, 5}, {9, 3, 2, 1, 1, 3}, {8, 3, 1, 2, 2, 16}, {5, 1, 1, 1, 0, 7},
         {6, 4, 2, 1, 1, 1},
+        /* rows of blocks of 8 pixels, the last overlapping (19, 12 at stride 2), and of 7 (14) */
+        {19, 7, 1, 1, 3, 16}, {23, 3, 2, 1, 1, 16}, {14, 5, 1, 1, 2, 12}, {13, 3, 1, 2, 2, 9},
     };
     uint32_t seed = 17;
     FOR_EACH_FAMILY(f, k) {
