@@ -667,9 +667,13 @@ static onyx_status channels_last_plan(op_context *ctx)
         depthwise_bands(s, want);
         ctx->n_tasks = images * s->bands;
         ctx->task_cost = channels * s->band_rows * g->out[1] * taps;
-        /* Output channels last: the rows are written in place. */
-        ctx->scratch_bytes =
-            p->channels_last_output ? 0 : (size_t)(g->out[1] * channels) * sizeof(float) + CONV_SCRATCH_ALIGN;
+        /* The end blocks' copies (depthwise_nhwc_floats), and a row of the output unless it is
+         * channels last (written in place). */
+        conv2d_window win = window_2d(g);
+        ctx->scratch_bytes = (size_t)(depthwise_nhwc_floats(&win, channels) +
+                                      (p->channels_last_output ? 0 : g->out[1] * channels)) *
+                                 sizeof(float) +
+                             2 * CONV_SCRATCH_ALIGN;
         return ONYX_OK;
     }
     const gemm_kernel *kernel = gemm_kernel_get(GEMM_KERNEL_BEST);
@@ -852,9 +856,10 @@ static void channels_last_input_task(const op_context *ctx, int64_t task, float 
     const float *in = (const float *)ctx->inputs[0]->data + image * g->in_count * channels;
     float *out = (float *)ctx->outputs[0]->data + image * channels * positions;
     gemm_epilogue activation = conv_epilogue(ctx, 0, 0); /* no residual: refused in the plan */
+    float *copies = last ? tile : align_scratch(tile + width * channels);
     for (int64_t oy = row0; oy < row1; oy++) {
         float *row = last ? out + oy * width * channels : tile;
-        kernels->depthwise_nhwc(&w, channels, in, s->nhwc_weights, s->nhwc_bias, oy, row);
+        kernels->depthwise_nhwc(&w, channels, in, s->nhwc_weights, s->nhwc_bias, oy, row, copies);
         if (activation.activation != GEMM_ACTIVATION_NONE)
             gemm_apply_epilogue(NULL, row, channels, width, channels, &activation);
         if (!last)

@@ -50,9 +50,9 @@ typedef struct conv_kernels {
      * in[(iy * in_w + ix) * channels + c], into tile[ox * channels + c] (out_w x channels
      * floats): bias[c] plus the taps inside the image, weights[(ky * kernel_w + kx) * channels
      * + c] (bias and weights reordered so by the caller). Any kernel size, stride and
-     * dilation. */
+     * dilation. `scratch`: depthwise_nhwc_floats(g, channels) floats. */
     void (*depthwise_nhwc)(const conv2d_window *g, int64_t channels, const float *in, const float *weights,
-                           const float *bias, int64_t oy, float *tile);
+                           const float *bias, int64_t oy, float *tile, float *scratch);
     /* dst[i] = src[i * stride] for i < n, in whole vectors for strides 1 and 2 (the columns of
      * one phase of a row; reads no further than src[(n - 1) * stride]). */
     void (*gather_columns)(float *dst, const float *src, int64_t n, int64_t stride);
@@ -96,6 +96,13 @@ static inline int64_t winograd_stride(int64_t floats) { return floats + 16; }
 
 /* Output pixels depthwise_nhwc computes at once, a vector of channels of each. */
 #define CONV_NHWC_PIXELS 8
+
+/* Scratch floats of depthwise_nhwc: the columns a block of pixels reads on each tap row, with
+ * the padding's zeros, channels last. */
+static inline int64_t depthwise_nhwc_floats(const conv2d_window *g, int64_t channels)
+{
+    return g->kernel_h * ((CONV_NHWC_PIXELS - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1) * channels;
+}
 
 /* The widest kernel depthwise_rows and max_pool_rows take (kernel_w). */
 #define CONV_WINDOW_MAX_KERNEL 16

@@ -221,6 +221,10 @@ Test(conv_kernels, depthwise_nhwc_every_family)
         {9, 23, 3, 1, 1, 1, 1, 13, 0}, {10, 21, 3, 2, 1, 1, 1, 72, 1}, {7, 7, 5, 1, 1, 2, 2, 40, 0},
         {14, 30, 5, 2, 1, 2, 2, 24, 1}, {8, 19, 3, 1, 2, 2, 2, 1, 0},  {6, 17, 3, 2, 1, 0, 1, 9, 1},
         {5, 40, 1, 1, 1, 0, 0, 33, 0},  {11, 12, 4, 3, 1, 1, 2, 16, 1}, {3, 29, 3, 1, 1, 1, 1, 8, 1},
+        /* end blocks from copies around a run between, overlapping blocks, channels past a
+         * vector's multiple; padding wider than a block (pixels one by one after it) */
+        {6, 40, 5, 1, 1, 2, 2, 24, 1},  {4, 31, 11, 1, 1, 10, 10, 17, 0}, {5, 9, 3, 2, 2, 3, 1, 20, 0},
+        {6, 14, 5, 1, 1, 2, 2, 72, 0},  {5, 6, 3, 1, 1, 1, 0, 16, 0},
     };
     const float params[2] = {0, 0};
     uint32_t seed = 61;
@@ -243,14 +247,16 @@ Test(conv_kernels, depthwise_nhwc_every_family)
                 out[j] = 1234.0f;
             gemm_activation act = t[8] ? GEMM_ACTIVATION_HARD_SWISH : GEMM_ACTIVATION_NONE;
             float *tile = malloc((size_t)(g.out_w * C) * sizeof(float));
+            float *copies = malloc((size_t)depthwise_nhwc_floats(&g, C) * sizeof(float));
             for (int64_t oy = 0; oy < g.out_h; oy++) {
-                k->depthwise_nhwc(&g, C, in, w_last, bias, oy, tile);
+                k->depthwise_nhwc(&g, C, in, w_last, bias, oy, tile, copies);
                 if (act != GEMM_ACTIVATION_NONE)
                     gemm_apply_epilogue(gemm_kernel_get(families[f]), tile, C, g.out_w, C,
                                         &(gemm_epilogue){.activation = act, .params = {params[0], params[1]}});
                 k->transpose(tile, C, g.out_w, C, out + oy * g.out_w, ld);
             }
             free(tile);
+            free(copies);
             for (int64_t c = 0; c < C; c++) {
                 for (int64_t oy = 0; oy < g.out_h; oy++)
                     for (int64_t ox = 0; ox < g.out_w; ox++) {
