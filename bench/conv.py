@@ -87,6 +87,7 @@ def export(name):
 # EfficientNet's and ConvNeXt's, the MaxPool ResNet's.
 OPS = {
     "conv3x3_64x56": ("Conv", 64, 56, 56, 64, 3, 1, 1, 1),
+    "conv3x3_128x28": ("Conv", 128, 28, 28, 128, 3, 1, 1, 1),
     "conv3x3_256x14": ("Conv", 256, 14, 14, 256, 3, 1, 1, 1),
     "conv3x3_512x7": ("Conv", 512, 7, 7, 512, 3, 1, 1, 1),
     "conv3x3s2_64x56": ("Conv", 64, 56, 56, 128, 3, 2, 1, 1),

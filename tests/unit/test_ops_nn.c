@@ -160,6 +160,10 @@ Test(conv, phase_planes_and_winograd_match_the_definition)
     /* Many channels: several bands of rows per image, each a share of scratch. */
     check_conv(&(conv2d){.n = 1, .c = 200, .h = 30, .w = 40, .maps = 20, .group = 1, .kh = 3, .kw = 3,
                          .stride = {1, 1}, .dilation = {1, 1}, .pads = {1, 1, 1, 1}});
+    /* Two bands of unequal sizes (7 tile rows: 3 and 4) and two chunks of maps (16 and 8), two
+     * images. */
+    check_conv(&(conv2d){.n = 2, .c = 256, .h = 14, .w = 16, .maps = 24, .group = 1, .kh = 3, .kw = 3,
+                         .stride = {1, 1}, .dilation = {1, 1}, .pads = {1, 1, 1, 1}});
 }
 
 Test(conv, one_dimensional_groups_dilation_and_bias_by_hand)
