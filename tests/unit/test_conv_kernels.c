@@ -349,13 +349,17 @@ Test(conv_kernels, winograd_transforms_every_family)
     static const int64_t cases[][6] = {
         /* in_h in_w pad_top pad_left pad_bottom pad_right */
         {7, 9, 1, 1, 1, 1}, {6, 6, 0, 0, 0, 0}, {5, 11, 2, 0, 1, 2}, {9, 4, 1, 2, 0, 1},
+        /* rows of tiles a vector wide and more on every family (the last vector overlapping):
+         * an even width straight into the output, odd widths and an odd last row through
+         * scratch */
+        {5, 40, 1, 1, 1, 1}, {7, 37, 1, 1, 0, 1}, {4, 33, 0, 0, 0, 0},
     };
     const int64_t channels = 3, maps = 2;
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         const int64_t *cs = cases[ci];
         conv2d_window g = window(cs[0], cs[1], 3, 3, 1, 1, 1, 1, cs[2], cs[3], cs[4], cs[5]);
         int64_t tw = (g.out_w + 1) / 2, th = (g.out_h + 1) / 2, band = (th + 1) / 2;
-        float x[3 * 11 * 11], k[2 * 3 * 9];
+        float x[3 * 11 * 40], k[2 * 3 * 9];
         for (int64_t i = 0; i < channels * g.in_h * g.in_w; i++)
             x[i] = noise(&seed);
         for (int i = 0; i < 2 * 3 * 9; i++)
