@@ -918,83 +918,127 @@ static inline void winograd_columns(const float *restrict even, const float *res
     }
 }
 
-/* B^T d B of a row of tw >= CONV_LANES tiles from its 4 input rows split into even and odd
- * columns (phase[r][0], phase[r][1]), a vector of tiles at a time (the last overlapping the one
- * before): both passes in registers, 16 loads and 16 stores a vector, where the plain loops'
+/* Interleaving shuffles of two vectors of N lanes: the first and second halves of a[0], b[0],
+ * a[1], b[1], ... */
+#define PAIRS_LO_16 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
+#define PAIRS_HI_16 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
+#define PAIRS_LO_8 0, 8, 1, 9, 2, 10, 3, 11
+#define PAIRS_HI_8 4, 12, 5, 13, 6, 14, 7, 15
+#define PAIRS_LO_4 0, 4, 1, 5
+#define PAIRS_HI_4 2, 6, 3, 7
+#define PAIRS_LO_2 0, 2
+#define PAIRS_HI_2 1, 3
+
+/* For a vector type V of N lanes (the kernel's own, and its halves and quarters for narrower
+ * rows): winograd_input_vectors##S, B^T d B of a row of tw >= N tiles from its 4 input rows
+ * split into even and odd columns (phase[r][0], phase[r][1]), and winograd_output_vectors##S,
+ * A^T x A of a row of tw >= N tiles (src: its first tile in matrix 0, the matrices es apart)
+ * into two rows of 2 tw outputs. A vector of tiles at a time, the last overlapping the one
+ * before, both passes in registers (16 loads and 16 stores a vector going in; 16 loads and
+ * the pairs of each row interleaved by shuffles coming out), where the plain loops'
  * remainders and checks cost more than their arithmetic (ResNet's 56x56 layers: the input
- * transform 21% of the convolution). */
-static void winograd_input_vectors(float *phase[4][2], int64_t tw, float *restrict out, int64_t es)
-{
-    for (int64_t t = 0;; t += CONV_LANES) {
-        if (t + CONV_LANES > tw)
-            t = tw - CONV_LANES;
-        /* Columns even[t], odd[t], even[t + 1], odd[t + 1] of each row, B^T over the rows. */
-        conv_vec u[4][4];
-        for (int k = 0; k < 4; k++) {
-            conv_vec d[4];
-            for (int r = 0; r < 4; r++)
-                LOAD_VEC(d[r], phase[r][k & 1] + t + (k >> 1));
-            u[0][k] = d[0] - d[2];
-            u[1][k] = d[1] + d[2];
-            u[2][k] = d[2] - d[1];
-            u[3][k] = d[1] - d[3];
-        }
-        for (int i = 0; i < 4; i++) {
-            float *o = out + 4 * i * es + t;
-            conv_vec w0 = u[i][0] - u[i][2], w1 = u[i][1] + u[i][2], w2 = u[i][2] - u[i][1], w3 = u[i][1] - u[i][3];
-            STORE_VEC(o, w0);
-            STORE_VEC(o + es, w1);
-            STORE_VEC(o + 2 * es, w2);
-            STORE_VEC(o + 3 * es, w3);
-        }
-        if (t + CONV_LANES >= tw)
-            break;
+ * transform 21% of the convolution, the output's 14%). */
+#define WINOGRAD_VECTORS(S, V, N, LO, HI)                                                         \
+    static void winograd_input_vectors##S(float *phase[4][2], int64_t tw, float *restrict out, int64_t es) \
+    {                                                                                           \
+        for (int64_t t = 0;; t += N) {                                                          \
+            if (t + N > tw)                                                                     \
+                t = tw - N;                                                                     \
+            V u[4][4]; /* columns even[t], odd[t], even[t + 1], odd[t + 1]; B^T over the rows */ \
+            for (int k = 0; k < 4; k++) {                                                       \
+                V d[4];                                                                         \
+                for (int r = 0; r < 4; r++)                                                     \
+                    memcpy(&d[r], phase[r][k & 1] + t + (k >> 1), sizeof(V));                   \
+                u[0][k] = d[0] - d[2];                                                          \
+                u[1][k] = d[1] + d[2];                                                          \
+                u[2][k] = d[2] - d[1];                                                          \
+                u[3][k] = d[1] - d[3];                                                          \
+            }                                                                                   \
+            for (int i = 0; i < 4; i++) {                                                       \
+                float *o = out + 4 * i * es + t;                                                \
+                V w[4] = {u[i][0] - u[i][2], u[i][1] + u[i][2], u[i][2] - u[i][1], u[i][1] - u[i][3]}; \
+                for (int j = 0; j < 4; j++)                                                     \
+                    memcpy(o + j * es, &w[j], sizeof(V));                                       \
+            }                                                                                   \
+            if (t + N >= tw)                                                                    \
+                break;                                                                          \
+        }                                                                                       \
+    }                                                                                           \
+    static inline void store_pairs##S(float *dst, V a, V b)                                     \
+    {                                                                                           \
+        V lo = __builtin_shufflevector(a, b, LO), hi = __builtin_shufflevector(a, b, HI);      \
+        memcpy(dst, &lo, sizeof(V));                                                            \
+        memcpy(dst + N, &hi, sizeof(V));                                                        \
+    }                                                                                           \
+    static void winograd_output_vectors##S(const float *src, int64_t tw, int64_t es, float *restrict row0, \
+                                           float *restrict row1)                                \
+    {                                                                                           \
+        for (int64_t t = 0;; t += N) {                                                          \
+            if (t + N > tw)                                                                     \
+                t = tw - N;                                                                     \
+            V s0[4], s1[4]; /* A^T over the rows (x0 + x1 + x2, x1 - x2 - x3), by columns */    \
+            for (int j = 0; j < 4; j++) {                                                       \
+                V x[4];                                                                         \
+                for (int i = 0; i < 4; i++)                                                     \
+                    memcpy(&x[i], src + (4 * i + j) * es + t, sizeof(V));                       \
+                s0[j] = x[0] + x[1] + x[2];                                                     \
+                s1[j] = x[1] - x[2] - x[3];                                                     \
+            }                                                                                   \
+            /* A over the columns, the two outputs of each tile side by side */               \
+            store_pairs##S(row0 + 2 * t, s0[0] + s0[1] + s0[2], s0[1] - s0[2] - s0[3]);         \
+            store_pairs##S(row1 + 2 * t, s1[0] + s1[1] + s1[2], s1[1] - s1[2] - s1[3]);         \
+            if (t + N >= tw)                                                                    \
+                break;                                                                          \
+        }                                                                                       \
     }
-}
 
-/* Interleaves a and b: dst[2i] = a[i], dst[2i + 1] = b[i]. */
-static inline void store_pairs(float *dst, conv_vec a, conv_vec b)
-{
 #if CONV_LANES == 16
-    conv_vec lo = __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    conv_vec hi = __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+WINOGRAD_VECTORS(, conv_vec, 16, PAIRS_LO_16, PAIRS_HI_16)
+typedef float conv_half __attribute__((vector_size(8 * sizeof(float))));
+WINOGRAD_VECTORS(_half, conv_half, 8, PAIRS_LO_8, PAIRS_HI_8)
+typedef float conv_quarter __attribute__((vector_size(4 * sizeof(float))));
+WINOGRAD_VECTORS(_quarter, conv_quarter, 4, PAIRS_LO_4, PAIRS_HI_4)
 #elif CONV_LANES == 8
-    conv_vec lo = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
-    conv_vec hi = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
+WINOGRAD_VECTORS(, conv_vec, 8, PAIRS_LO_8, PAIRS_HI_8)
+typedef float conv_half __attribute__((vector_size(4 * sizeof(float))));
+WINOGRAD_VECTORS(_half, conv_half, 4, PAIRS_LO_4, PAIRS_HI_4)
 #else
-    conv_vec lo = __builtin_shufflevector(a, b, 0, 4, 1, 5);
-    conv_vec hi = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+WINOGRAD_VECTORS(, conv_vec, 4, PAIRS_LO_4, PAIRS_HI_4)
 #endif
-    STORE_VEC(dst, lo);
-    STORE_VEC(dst + CONV_LANES, hi);
+
+/* The widest of the above for a row of tw tiles: whether there was one. */
+static bool winograd_input_row(float *phase[4][2], int64_t tw, float *restrict out, int64_t es)
+{
+    if (tw >= CONV_LANES)
+        winograd_input_vectors(phase, tw, out, es);
+#if CONV_LANES >= 8
+    else if (tw >= CONV_LANES / 2)
+        winograd_input_vectors_half(phase, tw, out, es);
+#endif
+#if CONV_LANES >= 16
+    else if (tw >= CONV_LANES / 4)
+        winograd_input_vectors_quarter(phase, tw, out, es);
+#endif
+    else
+        return false;
+    return true;
 }
 
-/* A^T x A of a row of tw >= CONV_LANES tiles (src: its first tile in matrix 0, the matrices es
- * apart) into two rows of 2 tw outputs, row0 and row1, a vector of tiles at a time (the last
- * overlapping the one before), as winograd_input_vectors. */
-static void winograd_output_vectors(const float *src, int64_t tw, int64_t es, float *restrict row0,
-                                    float *restrict row1)
+static bool winograd_output_row(const float *src, int64_t tw, int64_t es, float *restrict row0, float *restrict row1)
 {
-    for (int64_t t = 0;; t += CONV_LANES) {
-        if (t + CONV_LANES > tw)
-            t = tw - CONV_LANES;
-        /* A^T over the rows (x0 + x1 + x2, x1 - x2 - x3), column j by column */
-        conv_vec s0[4], s1[4];
-        for (int j = 0; j < 4; j++) {
-            conv_vec x0, x1, x2, x3;
-            LOAD_VEC(x0, src + j * es + t);
-            LOAD_VEC(x1, src + (4 + j) * es + t);
-            LOAD_VEC(x2, src + (8 + j) * es + t);
-            LOAD_VEC(x3, src + (12 + j) * es + t);
-            s0[j] = x0 + x1 + x2;
-            s1[j] = x1 - x2 - x3;
-        }
-        /* A over the columns, the two outputs of each tile side by side */
-        store_pairs(row0 + 2 * t, s0[0] + s0[1] + s0[2], s0[1] - s0[2] - s0[3]);
-        store_pairs(row1 + 2 * t, s1[0] + s1[1] + s1[2], s1[1] - s1[2] - s1[3]);
-        if (t + CONV_LANES >= tw)
-            break;
-    }
+    if (tw >= CONV_LANES)
+        winograd_output_vectors(src, tw, es, row0, row1);
+#if CONV_LANES >= 8
+    else if (tw >= CONV_LANES / 2)
+        winograd_output_vectors_half(src, tw, es, row0, row1);
+#endif
+#if CONV_LANES >= 16
+    else if (tw >= CONV_LANES / 4)
+        winograd_output_vectors_quarter(src, tw, es, row0, row1);
+#endif
+    else
+        return false;
+    return true;
 }
 
 /* B^T d B in two passes of plain loops over the row of tiles (vectorised by the compiler): B^T
@@ -1017,10 +1061,8 @@ static void winograd_input(const conv2d_window *g, int64_t channels, const float
         for (int64_t ty = 0; ty < tile_rows; ty++) {
             window_copy(&copy, plane, 2 * (tile_row0 + ty), 4, 0.0f, scratch);
             float *out = v + c * tiles + ty * tw;
-            if (tw >= CONV_LANES) {
-                winograd_input_vectors(phase, tw, out, es);
+            if (winograd_input_row(phase, tw, out, es))
                 continue;
-            }
             /* B^T over the rows, in place: (d0 - d2, d1 + d2, d2 - d1, d1 - d3) */
             for (int q = 0; q < 2; q++) {
                 float *restrict d0 = phase[0][q], *restrict d1 = phase[1][q];
@@ -1056,11 +1098,10 @@ static void winograd_output(const conv2d_window *g, int64_t maps, const float *m
             const float *src = m + k * tiles + ty * tw;
             int64_t oy = 2 * (tile_row0 + ty);
             float *o = out + k * plane + oy * g->out_w;
-            if (tw >= CONV_LANES) {
-                /* Straight into the output rows where they are whole (an even width, both rows
-                 * inside); else through scratch. */
-                bool whole = g->out_w == 2 * tw && oy + 1 < g->out_h;
-                winograd_output_vectors(src, tw, es, whole ? o : rows[0], whole ? o + g->out_w : rows[1]);
+            /* Straight into the output rows where they are whole (an even width, both rows
+             * inside); else through scratch. */
+            bool whole = g->out_w == 2 * tw && oy + 1 < g->out_h;
+            if (winograd_output_row(src, tw, es, whole ? o : rows[0], whole ? o + g->out_w : rows[1])) {
                 if (!whole) {
                     memcpy(o, rows[0], (size_t)g->out_w * sizeof(float));
                     if (oy + 1 < g->out_h)

@@ -349,10 +349,11 @@ Test(conv_kernels, winograd_transforms_every_family)
     static const int64_t cases[][6] = {
         /* in_h in_w pad_top pad_left pad_bottom pad_right */
         {7, 9, 1, 1, 1, 1}, {6, 6, 0, 0, 0, 0}, {5, 11, 2, 0, 1, 2}, {9, 4, 1, 2, 0, 1},
-        /* rows of tiles a vector wide and more on every family (the last vector overlapping):
+        /* rows of tiles a vector (or half or a quarter of one) wide and more on every family (the
+         * last vector overlapping):
          * an even width straight into the output, odd widths and an odd last row through
          * scratch */
-        {5, 40, 1, 1, 1, 1}, {7, 37, 1, 1, 0, 1}, {4, 33, 0, 0, 0, 0},
+        {5, 40, 1, 1, 1, 1}, {7, 37, 1, 1, 0, 1}, {4, 33, 0, 0, 0, 0}, {6, 28, 1, 1, 1, 1}, {6, 25, 1, 1, 1, 1},
     };
     const int64_t channels = 3, maps = 2;
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
