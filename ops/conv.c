@@ -223,7 +223,7 @@ static bool winograd_plan(op_context *ctx, int64_t images, int64_t groups)
     ctx->n_tasks = images * bands * s->map_chunks;
     ctx->task_cost = 16 * chunk * s->channels * tiles;
     size_t floats = (size_t)(16 * (winograd_stride(s->channels * tiles) + winograd_stride(chunk * tiles)) +
-                             winograd_scratch_floats(&win));
+                             winograd_scratch_floats(&win, rows));
     ctx->scratch_bytes = floats * sizeof(float) + 3 * CONV_SCRATCH_ALIGN;
     return true;
 }

@@ -130,12 +130,17 @@ static inline conv2d_window winograd_copy_window(const conv2d_window *g)
     return w;
 }
 
-/* Scratch of winograd_input (the copy of 4 rows in 2 phases) and winograd_output (12 rows of
- * tiles), floats. */
-static inline int64_t winograd_scratch_floats(const conv2d_window *g)
+/* Rows of at least this many tiles go through conv_kernels' Winograd transforms in vectors
+ * (of this many lanes at least), their band's input copied once. */
+#define WINOGRAD_VECTOR_TILES 4
+
+/* Scratch of winograd_input (the copy of a band's input rows, or of 4 rows, in 2 phases) and
+ * winograd_output (12 rows of tiles), floats, for bands of up to tile_rows rows of tiles. */
+static inline int64_t winograd_scratch_floats(const conv2d_window *g, int64_t tile_rows)
 {
     conv2d_window w = winograd_copy_window(g);
-    return 12 * conv2d_copy_width(&w);
+    int64_t rows = 2 * (2 * tile_rows + 2);
+    return (rows > 12 ? rows : 12) * conv2d_copy_width(&w);
 }
 
 /* Floats of the copy for `rows` output rows: the padded input rows they read, split into

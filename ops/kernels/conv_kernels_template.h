@@ -1006,24 +1006,25 @@ WINOGRAD_VECTORS(_half, conv_half, 4, PAIRS_LO_4, PAIRS_HI_4)
 WINOGRAD_VECTORS(, conv_vec, 4, PAIRS_LO_4, PAIRS_HI_4)
 #endif
 
-/* The widest of the above for a row of tw tiles: whether there was one. */
-static bool winograd_input_row(float *phase[4][2], int64_t tw, float *restrict out, int64_t es)
+/* The widest of the above for a row of tw >= WINOGRAD_VECTOR_TILES tiles. */
+static void winograd_input_row(float *phase[4][2], int64_t tw, float *restrict out, int64_t es)
 {
-    if (tw >= CONV_LANES)
-        winograd_input_vectors(phase, tw, out, es);
-#if CONV_LANES >= 8
-    else if (tw >= CONV_LANES / 2)
-        winograd_input_vectors_half(phase, tw, out, es);
-#endif
 #if CONV_LANES >= 16
-    else if (tw >= CONV_LANES / 4)
+    if (tw < CONV_LANES / 2) {
         winograd_input_vectors_quarter(phase, tw, out, es);
+        return;
+    }
 #endif
-    else
-        return false;
-    return true;
+#if CONV_LANES >= 8
+    if (tw < CONV_LANES) {
+        winograd_input_vectors_half(phase, tw, out, es);
+        return;
+    }
+#endif
+    winograd_input_vectors(phase, tw, out, es);
 }
 
+/* The same for the output: whether the row had WINOGRAD_VECTOR_TILES tiles. */
 static bool winograd_output_row(const float *src, int64_t tw, int64_t es, float *restrict row0, float *restrict row1)
 {
     if (tw >= CONV_LANES)
@@ -1040,6 +1041,9 @@ static bool winograd_output_row(const float *src, int64_t tw, int64_t es, float 
         return false;
     return true;
 }
+_Static_assert(CONV_LANES / 4 == WINOGRAD_VECTOR_TILES || CONV_LANES == WINOGRAD_VECTOR_TILES ||
+                   CONV_LANES / 2 == WINOGRAD_VECTOR_TILES,
+               "the narrowest Winograd vectors are WINOGRAD_VECTOR_TILES wide");
 
 /* B^T d B in two passes of plain loops over the row of tiles (vectorised by the compiler): B^T
  * combines the 4 input rows (split into even and odd columns) into 4 rows, then B combines
@@ -1056,13 +1060,26 @@ static void winograd_input(const conv2d_window *g, int64_t channels, const float
         phase[r][0] = scratch + r * width;
         phase[r][1] = scratch + (4 + r) * width;
     }
+    if (tw >= WINOGRAD_VECTOR_TILES) {
+        /* The band's input rows copied once (each is read by two rows of tiles), the rows of
+         * tiles in vectors, reading the copy in place. */
+        const int64_t in_rows = 2 * tile_rows + 2;
+        for (int64_t c = 0; c < channels; c++) {
+            window_copy(&copy, image + c * g->in_h * g->in_w, 2 * tile_row0, in_rows, 0.0f, scratch);
+            for (int64_t ty = 0; ty < tile_rows; ty++) {
+                for (int r = 0; r < 4; r++)
+                    for (int q = 0; q < 2; q++)
+                        phase[r][q] = scratch + (q * in_rows + 2 * ty + r) * width;
+                winograd_input_row(phase, tw, v + c * tiles + ty * tw, es);
+            }
+        }
+        return;
+    }
     for (int64_t c = 0; c < channels; c++) {
         const float *plane = image + c * g->in_h * g->in_w;
         for (int64_t ty = 0; ty < tile_rows; ty++) {
             window_copy(&copy, plane, 2 * (tile_row0 + ty), 4, 0.0f, scratch);
             float *out = v + c * tiles + ty * tw;
-            if (winograd_input_row(phase, tw, out, es))
-                continue;
             /* B^T over the rows, in place: (d0 - d2, d1 + d2, d2 - d1, d1 - d3) */
             for (int q = 0; q < 2; q++) {
                 float *restrict d0 = phase[0][q], *restrict d1 = phase[1][q];

@@ -385,7 +385,7 @@ Test(conv_kernels, winograd_transforms_every_family)
             }
         FOR_EACH_FAMILY(f, kr) {
             float *y = aligned((size_t)(maps * g.out_h * g.out_w));
-            float *scratch = aligned((size_t)winograd_scratch_floats(&g));
+            float *scratch = aligned((size_t)winograd_scratch_floats(&g, band));
             for (int64_t row0 = 0; row0 < th; row0 += band) {
                 int64_t rows = band < th - row0 ? band : th - row0, tiles = rows * tw;
                 int64_t sv = winograd_stride(channels * tiles), sm = winograd_stride(maps * tiles);
