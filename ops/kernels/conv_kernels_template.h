@@ -680,7 +680,8 @@ static void depthwise_nhwc(const conv2d_window *g, int64_t channels, const float
     int64_t ky0, ky1;
     tap_rows(g, oy, &ky0, &ky1);
     const int64_t rows = (oy * g->stride_h - g->pad_top) * g->in_w * C;
-    const float *first_row = in + rows + ky0 * dy, *first_weights = weights + ky0 * kw * C;
+    /* The first tap row inside the image (none when ky0 == ky1: then nothing is read). */
+    const float *first_row = in + (ky0 < ky1 ? rows + ky0 * dy : 0), *first_weights = weights + ky0 * kw * C;
     /* Output columns whose taps all lie inside the row: [lo, hi). */
     int64_t lo = (g->pad_left + g->stride_w - 1) / g->stride_w;
     int64_t reach = g->in_w - 1 - (kw - 1) * g->dilation_w + g->pad_left;
@@ -694,13 +695,12 @@ static void depthwise_nhwc(const conv2d_window *g, int64_t channels, const float
         int64_t in0 = x0 < 0 ? -x0 : 0, in1 = g->in_w - x0 < width ? g->in_w - x0 : width;
         for (int64_t ky = 0; ky < ky1 - ky0; ky++) {
             float *copy = scratch + ky * width * C;
-            const float *row = first_row + ky * dy + x0 * C;
             for (int64_t x = 0; x < width; x++)
                 if (x < in0 || x >= in1)
                     for (int64_t c = 0; c < C; c++)
                         copy[x * C + c] = 0.0f;
-            if (in1 > in0)
-                memcpy(copy + in0 * C, row + in0 * C, (size_t)((in1 - in0) * C) * sizeof(float));
+            if (in1 > in0) /* input columns [x0 + in0, x0 + in1) */
+                memcpy(copy + in0 * C, first_row + ky * dy + (x0 + in0) * C, (size_t)((in1 - in0) * C) * sizeof(float));
         }
         nhwc_pixels(scratch, width * C, sx, dx, ky1 - ky0, kw, first_weights, bias, C, (int)n, tile);
         return;
