@@ -459,32 +459,64 @@ static void max_pool_rows(const conv2d_window *g, const float *in, float *out, i
 
 static void transpose(const float *src, int64_t ld_src, int64_t rows, int64_t cols, float *dst, int64_t ld_dst);
 
-/* `n` (at most 8) consecutive output pixels of depthwise_lanes, the first reading the padded
- * window at `line`, into dst: n chains of dependent steps overlapping. Inlined with n constant
- * (8, 7), its loops unroll with the accumulators in registers. */
-static inline __attribute__((always_inline)) void depthwise_lanes_pixels(const conv2d_window *g, const float *line,
-                                                                         int64_t cols, const float *w, conv_vec b,
-                                                                         int n, float *dst)
+/* n (at most CONV_NHWC_PIXELS) consecutive output pixels of a depthwise convolution with C
+ * channels in each pixel, into out[p * C + c]: tap (ky, kx) of pixel p reads src[ky * dy + p *
+ * sx + kx * dx + c] for ky < taps_h, weights[(ky * kw + kx) * C + c] (from the first tap row
+ * read). For depthwise_nhwc's rows with their channels last, and depthwise_lanes' padded window
+ * (C = CONV_LANES channels in the lanes). A vector of channels at a time, the weight vector of a tap serving
+ * all the pixels (their chains of dependent steps overlap); the last vector overlapping the one
+ * before (the same outputs again) rather than channels one by one, unless C is short of a
+ * vector. Inlined with n constant (8, 7), the pixels' loop unrolls with the accumulators in
+ * registers. */
+static inline __attribute__((always_inline)) void nhwc_block(const float *src, int64_t dy, int64_t sx, int64_t dx,
+                                                             int64_t taps_h, int64_t kw, const float *weights,
+                                                             const float *bias, int64_t C, int n, float *out)
 {
-    enum { L = CONV_LANES };
-    const int64_t step = g->stride_w * L, dx = g->dilation_w * L, dy = g->dilation_h * cols * L;
-    conv_vec acc[8];
-    for (int i = 0; i < 8; i++)
-        acc[i] = b;
-    for (int64_t ky = 0; ky < g->kernel_h; ky++, line += dy) {
-        const float *src = line, *wk = w + ky * g->kernel_w * L;
-        for (int64_t kx = 0; kx < g->kernel_w; kx++, src += dx) {
-            conv_vec wv, x;
-            LOAD_VEC(wv, wk + kx * L);
+    enum { P = CONV_NHWC_PIXELS };
+    int64_t c = 0;
+    for (; c < C && C >= CONV_LANES; c += CONV_LANES) {
+        if (c + CONV_LANES > C)
+            c = C - CONV_LANES;
+        conv_vec acc[P], b;
+        LOAD_VEC(b, bias + c);
+        for (int p = 0; p < P; p++)
+            acc[p] = b;
+        for (int64_t ky = 0; ky < taps_h; ky++) {
+            const float *in = src + ky * dy + c, *wt = weights + ky * kw * C + c;
+            for (int64_t kx = 0; kx < kw; kx++, in += dx, wt += C) {
+                conv_vec w;
+                LOAD_VEC(w, wt);
 #pragma GCC unroll 8
-            for (int i = 0; i < n; i++) {
-                LOAD_VEC(x, src + i * step);
-                acc[i] += wv * x;
+                for (int p = 0; p < n; p++) {
+                    conv_vec v;
+                    LOAD_VEC(v, in + p * sx);
+                    acc[p] += w * v;
+                }
             }
         }
+        for (int p = 0; p < n; p++)
+            STORE_VEC(out + p * C + c, acc[p]);
     }
-    for (int i = 0; i < n; i++)
-        STORE_VEC(dst + i * L, acc[i]);
+    for (; c < C; c++)
+        for (int p = 0; p < n; p++) {
+            float acc = bias[c];
+            for (int64_t ky = 0; ky < taps_h; ky++)
+                for (int64_t kx = 0; kx < kw; kx++)
+                    acc += weights[(ky * kw + kx) * C + c] * src[ky * dy + p * sx + kx * dx + c];
+            out[p * C + c] = acc;
+        }
+}
+
+/* nhwc_block with n 8 or 7 as constants. */
+static void nhwc_pixels(const float *src, int64_t dy, int64_t sx, int64_t dx, int64_t taps_h, int64_t kw,
+                        const float *weights, const float *bias, int64_t C, int n, float *out)
+{
+    if (n == 8)
+        nhwc_block(src, dy, sx, dx, taps_h, kw, weights, bias, C, 8, out);
+    else if (n == 7)
+        nhwc_block(src, dy, sx, dx, taps_h, kw, weights, bias, C, 7, out);
+    else
+        nhwc_block(src, dy, sx, dx, taps_h, kw, weights, bias, C, n, out);
 }
 
 static void depthwise_lanes(const conv2d_window *g, int64_t channels, const float *in, const float *weights,
@@ -515,13 +547,14 @@ static void depthwise_lanes(const conv2d_window *g, int64_t channels, const floa
     for (int64_t t = 0; t < taps; t++)
         for (int64_t c = 0; c < L; c++)
             w[t * L + c] = c < channels ? weights[c * taps + t] : 0.0f;
-    conv_vec b = (conv_vec){0};
-    for (int64_t c = 0; c < channels && bias; c++)
-        b[c] = bias[c];
+    float b[L];
+    for (int64_t c = 0; c < L; c++)
+        b[c] = c < channels && bias ? bias[c] : 0.0f;
     /* Blocks of 8 output pixels along a row (7 where that divides the row and 8 does not: 7,
      * 14, 28), each weight vector loaded serving the block's products; a row's last pixels a
      * block ending at its end (computing some again), or fewer on a row narrower than that. */
     const int per = g->out_w % 8 && g->out_w % 7 == 0 ? 7 : 8;
+    const int64_t dy = g->dilation_h * cols * L, sx = g->stride_w * L, dx = g->dilation_w * L;
     for (int64_t oy = 0; oy < g->out_h; oy++)
         for (int64_t ox = 0; ox < g->out_w; ox += per) {
             if (ox + per > g->out_w && g->out_w >= per)
@@ -529,12 +562,7 @@ static void depthwise_lanes(const conv2d_window *g, int64_t channels, const floa
             int n = g->out_w - ox < per ? (int)(g->out_w - ox) : per;
             const float *line = padded + (oy * g->stride_h * cols + ox * g->stride_w) * L;
             float *dst = o + (oy * g->out_w + ox) * L;
-            if (n == 8)
-                depthwise_lanes_pixels(g, line, cols, w, b, 8, dst);
-            else if (n == 7)
-                depthwise_lanes_pixels(g, line, cols, w, b, 7, dst);
-            else
-                depthwise_lanes_pixels(g, line, cols, w, b, n, dst);
+            nhwc_pixels(line, dy, sx, dx, g->kernel_h, g->kernel_w, w, b, L, n, dst);
         }
     transpose(o, L, out_count, channels, out, out_count);
 }
@@ -599,64 +627,6 @@ static void nhwc_pixel(const conv2d_window *g, int64_t C, const float *in, int64
                 acc += weights[(ky * kw + kx) * C + c] * in[x + ky * dy + kx * dx + c];
         tile[c] = acc;
     }
-}
-
-/* n (at most CONV_NHWC_PIXELS) consecutive output pixels into out[p * C + c]: tap (ky, kx) of
- * pixel p reads src[ky * dy + p * sx + kx * dx + c] for ky < taps_h, weights from `weights`
- * (the first tap row's). A vector of channels at a time, the weight vector of a tap serving
- * all the pixels (their chains of dependent steps overlap); the last vector overlapping the one
- * before (the same outputs again) rather than channels one by one, unless C is short of a
- * vector. Inlined with n constant (8, 7), the pixels' loop unrolls with the accumulators in
- * registers. */
-static inline __attribute__((always_inline)) void nhwc_block(const float *src, int64_t dy, int64_t sx, int64_t dx,
-                                                             int64_t taps_h, int64_t kw, const float *weights,
-                                                             const float *bias, int64_t C, int n, float *out)
-{
-    enum { P = CONV_NHWC_PIXELS };
-    int64_t c = 0;
-    for (; c < C && C >= CONV_LANES; c += CONV_LANES) {
-        if (c + CONV_LANES > C)
-            c = C - CONV_LANES;
-        conv_vec acc[P], b;
-        LOAD_VEC(b, bias + c);
-        for (int p = 0; p < P; p++)
-            acc[p] = b;
-        for (int64_t ky = 0; ky < taps_h; ky++) {
-            const float *in = src + ky * dy + c, *wt = weights + ky * kw * C + c;
-            for (int64_t kx = 0; kx < kw; kx++, in += dx, wt += C) {
-                conv_vec w;
-                LOAD_VEC(w, wt);
-#pragma GCC unroll 8
-                for (int p = 0; p < n; p++) {
-                    conv_vec v;
-                    LOAD_VEC(v, in + p * sx);
-                    acc[p] += w * v;
-                }
-            }
-        }
-        for (int p = 0; p < n; p++)
-            STORE_VEC(out + p * C + c, acc[p]);
-    }
-    for (; c < C; c++)
-        for (int p = 0; p < n; p++) {
-            float acc = bias[c];
-            for (int64_t ky = 0; ky < taps_h; ky++)
-                for (int64_t kx = 0; kx < kw; kx++)
-                    acc += weights[(ky * kw + kx) * C + c] * src[ky * dy + p * sx + kx * dx + c];
-            out[p * C + c] = acc;
-        }
-}
-
-/* nhwc_block with n 8 or 7 as constants. */
-static void nhwc_pixels(const float *src, int64_t dy, int64_t sx, int64_t dx, int64_t taps_h, int64_t kw,
-                        const float *weights, const float *bias, int64_t C, int n, float *out)
-{
-    if (n == 8)
-        nhwc_block(src, dy, sx, dx, taps_h, kw, weights, bias, C, 8, out);
-    else if (n == 7)
-        nhwc_block(src, dy, sx, dx, taps_h, kw, weights, bias, C, 7, out);
-    else
-        nhwc_block(src, dy, sx, dx, taps_h, kw, weights, bias, C, n, out);
 }
 
 /* Output row oy of a depthwise convolution of an image with its channels last, every channel,
@@ -1024,22 +994,22 @@ static void winograd_input_row(float *phase[4][2], int64_t tw, float *restrict o
     winograd_input_vectors(phase, tw, out, es);
 }
 
-/* The same for the output: whether the row had WINOGRAD_VECTOR_TILES tiles. */
-static bool winograd_output_row(const float *src, int64_t tw, int64_t es, float *restrict row0, float *restrict row1)
+/* The same for the output. */
+static void winograd_output_row(const float *src, int64_t tw, int64_t es, float *restrict row0, float *restrict row1)
 {
-    if (tw >= CONV_LANES)
-        winograd_output_vectors(src, tw, es, row0, row1);
-#if CONV_LANES >= 8
-    else if (tw >= CONV_LANES / 2)
-        winograd_output_vectors_half(src, tw, es, row0, row1);
-#endif
 #if CONV_LANES >= 16
-    else if (tw >= CONV_LANES / 4)
+    if (tw < CONV_LANES / 2) {
         winograd_output_vectors_quarter(src, tw, es, row0, row1);
+        return;
+    }
 #endif
-    else
-        return false;
-    return true;
+#if CONV_LANES >= 8
+    if (tw < CONV_LANES) {
+        winograd_output_vectors_half(src, tw, es, row0, row1);
+        return;
+    }
+#endif
+    winograd_output_vectors(src, tw, es, row0, row1);
 }
 _Static_assert(CONV_LANES / 4 == WINOGRAD_VECTOR_TILES || CONV_LANES == WINOGRAD_VECTOR_TILES ||
                    CONV_LANES / 2 == WINOGRAD_VECTOR_TILES,
@@ -1118,7 +1088,8 @@ static void winograd_output(const conv2d_window *g, int64_t maps, const float *m
             /* Straight into the output rows where they are whole (an even width, both rows
              * inside); else through scratch. */
             bool whole = g->out_w == 2 * tw && oy + 1 < g->out_h;
-            if (winograd_output_row(src, tw, es, whole ? o : rows[0], whole ? o + g->out_w : rows[1])) {
+            if (tw >= WINOGRAD_VECTOR_TILES) {
+                winograd_output_row(src, tw, es, whole ? o : rows[0], whole ? o + g->out_w : rows[1]);
                 if (!whole) {
                     memcpy(o, rows[0], (size_t)g->out_w * sizeof(float));
                     if (oy + 1 < g->out_h)
